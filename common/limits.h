@@ -1,0 +1,34 @@
+#pragma once
+/*
+ * Caps on every size the collector accepts.  Anyone can mail or POST to a
+ * published rua address, so each input is bounded before it is read.
+ * The defaults are safe for the largest real reports (a few MB) and can be
+ * changed in the [limits] section of the configuration file.
+ */
+
+#include <stddef.h>
+
+#define TRPT_MAX_MESSAGE_DEFAULT (25u * 1024 * 1024)  /* one mail or file */
+#define TRPT_MAX_INFLATED_DEFAULT (50u * 1024 * 1024) /* gunzip output */
+#define TRPT_MAX_JSON_DEFAULT (50u * 1024 * 1024)     /* one JSON document */
+#define TRPT_MAX_DEPTH_DEFAULT 32u		      /* JSON nesting */
+#define TRPT_MAX_PARTS_DEFAULT 64u		      /* MIME parts / message */
+#define TRPT_MAX_POLICIES_DEFAULT 100000u	      /* policies / report */
+#define TRPT_MAX_FAILURES_DEFAULT 1000000u	      /* details / report */
+#define TRPT_MAX_DIR_DEPTH 16u /* recursion into directories */
+
+/* The largest count RFC 8460 data can carry exactly (I-JSON, 2^53). */
+#define TRPT_MAX_COUNT 9007199254740992LL
+
+struct trpt_limits {
+	size_t max_message;  /* bytes of one input (file, mail, POST body) */
+	size_t max_inflated; /* bytes after gunzip */
+	size_t max_json;     /* bytes of one JSON document */
+	size_t max_depth;    /* nesting depth of arrays and objects */
+	size_t max_parts;    /* MIME parts examined in one message */
+	size_t max_policies; /* policies in one report */
+	size_t max_failures; /* failure details in one report, in all */
+};
+
+/* The defaults above. */
+void trpt_limits_default(struct trpt_limits *l);

@@ -1,0 +1,2 @@
+/* placeholder: module under construction */
+extern int trpt_placeholder_ingest_mbox_c;

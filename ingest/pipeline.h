@@ -1,0 +1,83 @@
+#pragma once
+/*
+ * The one pipeline every source feeds: recognise the input by its bytes
+ * (gzip, JSON, an RFC 5322 message, an mbox), extract the report parts,
+ * inflate, validate and store; quarantine whatever is rejected.
+ *
+ * Sources (files, IMAP, HTTPS) hand it raw bytes and their provenance.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "common/limits.h"
+#include "schema/db.h"
+#include "schema/report.h"
+
+enum trpt_event_kind {
+	TRPT_EV_STORED,	   /* a new report was committed */
+	TRPT_EV_DUPLICATE, /* a report already stored was seen again */
+	TRPT_EV_REJECTED,  /* an input or part was refused and quarantined */
+	TRPT_EV_SKIPPED,   /* a message that is not a TLS report */
+	TRPT_EV_WARNING	   /* a stored report needed leniency */
+};
+
+struct trpt_event {
+	enum trpt_event_kind kind;
+	const char *source;	 /* origin->source (e.g. a path) */
+	int message;		 /* 1-based message number in an mbox, or 0 */
+	int part;		 /* MIME part number, or 0 for the input */
+	const char *org;	 /* organization-name, when known */
+	const char *report_id;	 /* report-id, when known */
+	const char *reason;	 /* why rejected or skipped, or the warning */
+	const struct trpt_report *report; /* STORED/DUPLICATE, else NULL */
+};
+
+struct trpt_pipeline_stats {
+	uint64_t stored;
+	uint64_t duplicates;
+	uint64_t rejected;
+	uint64_t skipped;
+	uint64_t inputs;
+};
+
+#define TRPT_PIPE_SKIP_NON_REPORTS 0x1 /* mail that does not claim to be a
+					  TLS report is skipped, not rejected
+					  (mailboxes hold other mail too) */
+#define TRPT_PIPE_NO_QUARANTINE 0x2    /* reprocess: do not quarantine again */
+
+struct trpt_pipeline {
+	struct trpt_db *db;
+	struct trpt_limits limits;
+	unsigned flags;
+	void (*on_event)(void *arg, const struct trpt_event *ev); /* or NULL */
+	void *arg;
+	struct trpt_pipeline_stats stats;
+};
+
+void trpt_pipeline_init(struct trpt_pipeline *p, struct trpt_db *db,
+    const struct trpt_limits *lim);
+
+/*
+ * Runs one input through the pipeline.  Rejections are not errors: they are
+ * quarantined, counted in p->stats and reported through on_event, and the
+ * call returns TRPT_OK.  An error return (TRPT_EDB, TRPT_ETEMP, TRPT_ENOMEM)
+ * means the input could not be processed at all and the caller should stop
+ * or retry; nothing of it was half written.
+ *
+ * *outcome (may be NULL) tells the caller what happened to the input as a
+ * whole: the worst event kind it produced (REJECTED > STORED > DUPLICATE >
+ * SKIPPED), so that an IMAP or HTTP source can act on it.
+ */
+int trpt_pipeline_input(struct trpt_pipeline *p, const void *bytes,
+    size_t len, const struct trpt_origin *origin,
+    enum trpt_event_kind *outcome, struct trpt_err *err);
+
+/*
+ * Runs the quarantine again: inputs that now pass are stored and removed
+ * from quarantine; the others keep their row with the new reason.
+ * *passed and *failed (may be NULL) count them.
+ */
+int trpt_pipeline_reprocess(struct trpt_pipeline *p, uint64_t *passed,
+    uint64_t *failed, struct trpt_err *err);

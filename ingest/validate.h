@@ -1,0 +1,27 @@
+#pragma once
+/*
+ * JSON report validation (jansson) into a struct trpt_report: strict where
+ * data would be wrong, lenient where real senders deviate (see README).
+ */
+
+#include <stddef.h>
+
+#include "common/err.h"
+#include "common/limits.h"
+#include "schema/report.h"
+
+/* Context for fallbacks: the domain a policy takes when it names none. */
+struct trpt_validate_ctx {
+	const char *report_domain; /* TLS-Report-Domain header, or NULL */
+	const char *filename;	   /* RFC 8460 file name, or NULL */
+};
+
+/*
+ * Parses and validates len bytes of JSON (UTF-8, optional BOM).  On success
+ * *out is a new report (caller frees with trpt_report_free).  Rejections
+ * return TRPT_EPARSE or TRPT_ELIMIT with the JSON path in the message,
+ * e.g. "policies[0].summary.total-failure-session-count: negative count".
+ */
+int trpt_validate_json(const char *json, size_t len,
+    const struct trpt_limits *lim, const struct trpt_validate_ctx *ctx,
+    struct trpt_report **out, struct trpt_err *err);

@@ -1,0 +1,31 @@
+#pragma once
+/*
+ * Schema migrations: schema/NNNN_name.sql, embedded at build time.  Each
+ * pending migration N runs as BEGIN IMMEDIATE; <sql>; PRAGMA
+ * user_version = N; COMMIT, so a failed one leaves the database as it was.
+ */
+
+#include <sqlite3.h>
+
+#include "common/err.h"
+
+struct trpt_migration {
+	int version;
+	const char *name;
+	const char *sql;
+};
+
+extern const struct trpt_migration trpt_migrations[];
+extern const int trpt_migrations_count;
+
+/* The schema version this binary brings the database to. */
+int trpt_migrate_latest(void);
+
+/*
+ * Applies the pending migrations (up to `upto`, or all when upto < 0) and
+ * refuses a database newer than this binary (TRPT_EDB).
+ */
+int trpt_migrate_apply(sqlite3 *db, int upto, struct trpt_err *err);
+
+/* PRAGMA user_version. */
+int trpt_migrate_version(sqlite3 *db, int *version, struct trpt_err *err);
