@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "collector/cmd_fetch.h"
 #include "collector/cmd_ingest.h"
 
 #ifndef TRPT_VERSION
@@ -24,6 +25,8 @@ static const struct command commands[] = {
 	    "store reports from files, directories, mbox, Maildir or stdin" },
 	{ "reprocess", trpt_cmd_ingest_reprocess,
 	    "run quarantined inputs again and store those that now pass" },
+	{ "fetch", trpt_cmd_fetch_run,
+	    "fetch new reports from the configured IMAP sources" },
 };
 
 static void
