@@ -7,8 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "collector/cmd_export.h"
 #include "collector/cmd_fetch.h"
 #include "collector/cmd_ingest.h"
+#include "collector/cmd_stats.h"
 
 #ifndef TRPT_VERSION
 #define TRPT_VERSION "0.1.0"
@@ -27,6 +29,10 @@ static const struct command commands[] = {
 	    "run quarantined inputs again and store those that now pass" },
 	{ "fetch", trpt_cmd_fetch_run,
 	    "fetch new reports from the configured IMAP sources" },
+	{ "export", trpt_cmd_export_run,
+	    "write policies or failures as CSV for analysts" },
+	{ "stats", trpt_cmd_stats_run,
+	    "what is stored, per reporting organisation and domain" },
 };
 
 static void
