@@ -10,17 +10,20 @@
 #include "ingest/pipeline.h"
 
 /*
- * One entry per section type that names a source.  run returns an enum
- * trpt_exit and prints its own failure line.
+ * One entry per section type that names a source.  check (may be NULL)
+ * validates a section before anything is opened or fetched; run fetches.
+ * Both return an enum trpt_exit and print their own failure line.
  */
 struct fetcher {
 	const char *type;
+	int (*check)(
+	    struct trpt_cli *cli, const struct trpt_config_section *sec);
 	int (*run)(struct trpt_cli *cli, const struct trpt_config_section *sec,
 	    struct trpt_pipeline *p);
 };
 
 static const struct fetcher fetchers[] = {
-	{ "imap", trpt_fetch_imap_run },
+	{ "imap", trpt_fetch_imap_check, trpt_fetch_imap_run },
 };
 
 #define NFETCHERS (sizeof(fetchers) / sizeof(fetchers[0]))
@@ -123,6 +126,17 @@ trpt_cmd_fetch_run(struct trpt_cli *cli, int argc, char **argv)
 		trpt_cli_warn("fetch: no [imap \"NAME\"] source in %s",
 		    trpt_config_path(cli->cfg));
 		return TRPT_EXIT_USAGE;
+	}
+	/* A configuration error in any source stops the run before the
+	 * database is opened: nothing is half done. */
+	for (i = 0; i < trpt_config_count(cli->cfg); i++) {
+		const struct fetcher *f;
+
+		sec = trpt_config_at(cli->cfg, i);
+		f = fetcher_for(sec->type);
+		if (f != NULL && f->check != NULL &&
+		    (st = f->check(cli, sec)) != TRPT_EXIT_OK)
+			return st;
 	}
 	if ((status = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK)
 		return status;

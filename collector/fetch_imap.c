@@ -254,6 +254,24 @@ on_progress(void *arg, const struct trpt_imap_progress *pr)
 }
 
 int
+trpt_fetch_imap_check(
+    struct trpt_cli *cli, const struct trpt_config_section *sec)
+{
+	struct trpt_imap_conf conf;
+	struct trpt_fetch_imap_owned owned;
+	struct trpt_err err;
+
+	if (trpt_fetch_imap_conf(cli->cfg, sec, &conf, &owned, &err) !=
+	    TRPT_OK) {
+		trpt_cli_warn("%s", err.msg);
+		return err.code == TRPT_ENOMEM ? TRPT_EXIT_FATAL
+					       : TRPT_EXIT_USAGE;
+	}
+	trpt_fetch_imap_conf_clear(&owned);
+	return TRPT_EXIT_OK;
+}
+
+int
 trpt_fetch_imap_run(struct trpt_cli *cli, const struct trpt_config_section *sec,
     struct trpt_pipeline *p)
 {

@@ -29,6 +29,14 @@ int trpt_fetch_imap_conf(const struct trpt_config *cfg,
 void trpt_fetch_imap_conf_clear(struct trpt_fetch_imap_owned *owned);
 
 /*
+ * Checks the section (keys, values, the password source) without any
+ * network access.  Returns TRPT_EXIT_OK or prints a line and returns
+ * TRPT_EXIT_USAGE (TRPT_EXIT_FATAL when out of memory).
+ */
+int trpt_fetch_imap_check(
+    struct trpt_cli *cli, const struct trpt_config_section *sec);
+
+/*
  * Runs the source in sec once through p, printing a progress line on a
  * terminal and one line on failure.  Returns an enum trpt_exit: OK, USAGE
  * for a configuration error, FATAL for anything that stopped the run.

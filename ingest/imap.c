@@ -472,6 +472,10 @@ tls_start(struct trpt_imap *c, struct trpt_err *err)
 			if (gnutls_certificate_verification_status_print(
 				status, GNUTLS_CRT_X509, &out, 0) < 0)
 				out.data = NULL;
+			while (out.data != NULL && out.size > 0 &&
+			       (out.data[out.size - 1] == ' ' ||
+				   out.data[out.size - 1] == '\0'))
+				out.data[--out.size] = '\0';
 			r = trpt_err_set(err, TRPT_EINVAL,
 			    "%s: certificate of %s not accepted: %s%s",
 			    conf->name, conf->host,

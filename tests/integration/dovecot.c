@@ -1,11 +1,11 @@
 #include "tests/integration/dovecot.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -44,8 +44,7 @@ trpt_dovecot_free_port(void)
 	return port;
 }
 
-static void
-sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static void
 sh(const char *fmt, ...)
@@ -60,6 +59,30 @@ sh(const char *fmt, ...)
 	r = system(cmd);
 	if (r != 0)
 		fail_msg("command failed (%d): %s", r, cmd);
+}
+
+/* Copies tpl to out, replacing each "@K@" by vals[K - 'A']. */
+static void
+expand(char *out, size_t cap, const char *tpl, const char *const *vals)
+{
+	size_t o = 0, l;
+	const char *v;
+
+	for (; *tpl != '\0'; tpl++) {
+		if (tpl[0] == '@' && tpl[1] >= 'A' && tpl[1] <= 'Z' &&
+		    tpl[2] == '@') {
+			v = vals[tpl[1] - 'A'];
+			l = strlen(v);
+			assert_true(o + l < cap);
+			memcpy(out + o, v, l);
+			o += l;
+			tpl += 2;
+			continue;
+		}
+		assert_true(o + 1 < cap);
+		out[o++] = *tpl;
+	}
+	out[o] = '\0';
 }
 
 static void
@@ -115,7 +138,8 @@ try_greeting(int port)
 void
 trpt_dovecot_start(struct trpt_dovecot *d)
 {
-	char conf[4096], *tmp;
+	char conf[4096], *tmp, pbuf[16], tbuf[16];
+	const char *vals[3];
 	struct passwd *pw;
 	int i;
 
@@ -151,41 +175,46 @@ trpt_dovecot_start(struct trpt_dovecot *d)
 	do
 		d->port_tls = trpt_dovecot_free_port();
 	while (d->port_tls == d->port);
-	snprintf(conf, sizeof(conf),
-	    "base_dir = %1$s/run\n"
-	    "state_dir = %1$s/state\n"
-	    "log_path = %1$s/dovecot.log\n"
+	snprintf(pbuf, sizeof(pbuf), "%d", d->port);
+	snprintf(tbuf, sizeof(tbuf), "%d", d->port_tls);
+	vals[0] = d->dir;
+	vals[1] = pbuf;
+	vals[2] = tbuf;
+	expand(conf, sizeof(conf),
+	    "base_dir = @A@/run\n"
+	    "state_dir = @A@/state\n"
+	    "log_path = @A@/dovecot.log\n"
 	    "protocols = imap\n"
 	    "listen = 127.0.0.1\n"
 	    "ssl = yes\n"
-	    "ssl_cert = <%1$s/server.pem\n"
-	    "ssl_key = <%1$s/server.key\n"
+	    "ssl_cert = <@A@/server.pem\n"
+	    "ssl_key = <@A@/server.key\n"
 	    "disable_plaintext_auth = no\n"
 	    "auth_mechanisms = plain login\n"
 	    "default_internal_user = dovecot\n"
 	    "default_login_user = dovenull\n"
 	    "first_valid_uid = 1\n"
-	    "mail_location = maildir:%1$s/mail/%%u\n"
+	    "mail_location = maildir:@A@/mail/%u\n"
 	    "passdb {\n"
 	    "  driver = passwd-file\n"
-	    "  args = scheme=PLAIN username_format=%%u %1$s/passwd\n"
+	    "  args = scheme=PLAIN username_format=%u @A@/passwd\n"
 	    "}\n"
 	    "userdb {\n"
 	    "  driver = static\n"
-	    "  args = uid=dovecot gid=dovecot home=%1$s/mail/%%u\n"
+	    "  args = uid=dovecot gid=dovecot home=@A@/mail/%u\n"
 	    "}\n"
 	    "service imap-login {\n"
 	    "  inet_listener imap {\n"
 	    "    address = 127.0.0.1\n"
-	    "    port = %2$d\n"
+	    "    port = @B@\n"
 	    "  }\n"
 	    "  inet_listener imaps {\n"
 	    "    address = 127.0.0.1\n"
-	    "    port = %3$d\n"
+	    "    port = @C@\n"
 	    "    ssl = yes\n"
 	    "  }\n"
 	    "}\n",
-	    d->dir, d->port, d->port_tls);
+	    vals);
 	write_file(d->dir, "dovecot.conf", conf);
 	d->pid = fork();
 	assert_true(d->pid >= 0);
@@ -264,8 +293,8 @@ trpt_dovecot_client_free(mailimap **mp)
 }
 
 void
-trpt_dovecot_append(mailimap *m, const char *mailbox, const void *data,
-    size_t len)
+trpt_dovecot_append(
+    mailimap *m, const char *mailbox, const void *data, size_t len)
 {
 	int r = mailimap_append(m, mailbox, NULL, NULL, data, len);
 
@@ -288,7 +317,7 @@ trpt_dovecot_delete(mailimap *m, const char *mailbox)
 {
 	int r;
 
-	mailimap_unselect(m);
+	mailimap_examine(m, "INBOX");
 	r = mailimap_delete(m, mailbox);
 	if (r != MAILIMAP_NO_ERROR)
 		fail_msg("test client: DELETE %s: %d (%s)", mailbox, r,
@@ -305,8 +334,7 @@ examine(mailimap *m, const char *mailbox)
 }
 
 size_t
-trpt_dovecot_uids(mailimap *m, const char *mailbox, uint32_t *out,
-    size_t max)
+trpt_dovecot_uids(mailimap *m, const char *mailbox, uint32_t *out, size_t max)
 {
 	struct mailimap_search_key *key;
 	clist *res = NULL;
@@ -335,8 +363,8 @@ trpt_dovecot_uidvalidity(mailimap *m, const char *mailbox)
 }
 
 int
-trpt_dovecot_has_flag(mailimap *m, const char *mailbox, uint32_t uid,
-    const char *flag)
+trpt_dovecot_has_flag(
+    mailimap *m, const char *mailbox, uint32_t uid, const char *flag)
 {
 	struct mailimap_set *set;
 	struct mailimap_fetch_type *ft;
@@ -347,10 +375,10 @@ trpt_dovecot_has_flag(mailimap *m, const char *mailbox, uint32_t uid,
 	examine(m, mailbox);
 	set = mailimap_set_new_single(uid);
 	ft = mailimap_fetch_type_new_fetch_att_list_empty();
-	mailimap_fetch_type_new_fetch_att_list_add(ft,
-	    mailimap_fetch_att_new_uid());
-	mailimap_fetch_type_new_fetch_att_list_add(ft,
-	    mailimap_fetch_att_new_flags());
+	mailimap_fetch_type_new_fetch_att_list_add(
+	    ft, mailimap_fetch_att_new_uid());
+	mailimap_fetch_type_new_fetch_att_list_add(
+	    ft, mailimap_fetch_att_new_flags());
 	r = mailimap_uid_fetch(m, set, ft, &res);
 	mailimap_set_free(set);
 	mailimap_fetch_type_free(ft);
@@ -563,8 +591,7 @@ trpt_proxy_stop(struct trpt_proxy **pp)
 /* ---- running the collector ---------------------------------------- */
 
 pid_t
-trpt_spawn_collector(const char *out, const char *err,
-    const char *const *argv)
+trpt_spawn_collector(const char *out, const char *err, const char *const *argv)
 {
 	const char *bin = getenv("TRPT_BINARY");
 	const char *args[32];
@@ -615,8 +642,7 @@ trpt_wait_collector(pid_t pid)
 }
 
 int
-trpt_run_collector(const char *out, const char *err,
-    const char *const *argv)
+trpt_run_collector(const char *out, const char *err, const char *const *argv)
 {
 	return trpt_wait_collector(trpt_spawn_collector(out, err, argv));
 }
@@ -656,7 +682,8 @@ base64(const unsigned char *in, size_t len, size_t *outlen)
 char *
 trpt_dovecot_report_mail(const char *tag, unsigned n, size_t *len)
 {
-	char json[2048], *gz, *b64, *mail;
+	char json[2048], *gz, *b64, *mail, nbuf[16];
+	const char *vals[3];
 	size_t gzlen, b64len, cap;
 	int jl, ml;
 
@@ -684,34 +711,39 @@ trpt_dovecot_report_mail(const char *tag, unsigned n, size_t *len)
 	cap = b64len + 2048;
 	mail = malloc(cap);
 	assert_non_null(mail);
-	ml = snprintf(mail, cap,
+	snprintf(nbuf, sizeof(nbuf), "%u", n);
+	vals[0] = tag;
+	vals[1] = nbuf;
+	vals[2] = b64;
+	expand(mail, cap,
 	    "From: noreply-smtp-tls-reporting@example.net\r\n"
 	    "To: tlsrpt@example.org\r\n"
 	    "Subject: Report Domain: example.org Submitter: example.net "
-	    "Report-ID: <%1$s-%2$u@example.net>\r\n"
+	    "Report-ID: <@A@-@B@@example.net>\r\n"
 	    "Date: Mon, 02 Mar 2026 10:00:00 +0000\r\n"
-	    "Message-ID: <%1$s-%2$u@example.net>\r\n"
+	    "Message-ID: <@A@-@B@@example.net>\r\n"
 	    "MIME-Version: 1.0\r\n"
 	    "TLS-Report-Domain: example.org\r\n"
 	    "TLS-Report-Submitter: example.net\r\n"
 	    "Content-Type: multipart/report; report-type=\"tlsrpt\"; "
-	    "boundary=\"b-%1$s-%2$u\"\r\n"
+	    "boundary=\"b-@A@-@B@\"\r\n"
 	    "\r\n"
-	    "--b-%1$s-%2$u\r\n"
+	    "--b-@A@-@B@\r\n"
 	    "Content-Type: text/plain; charset=us-ascii\r\n"
 	    "\r\n"
 	    "This is an aggregate TLS report from example.net.\r\n"
 	    "\r\n"
-	    "--b-%1$s-%2$u\r\n"
+	    "--b-@A@-@B@\r\n"
 	    "Content-Type: application/tlsrpt+gzip\r\n"
 	    "Content-Transfer-Encoding: base64\r\n"
 	    "Content-Disposition: attachment;\r\n"
 	    " filename=\"example.net!example.org!1772409600!1772495999!"
-	    "%1$s-%2$u.json.gz\"\r\n"
+	    "@A@-@B@.json.gz\"\r\n"
 	    "\r\n"
-	    "%3$s\r\n"
-	    "--b-%1$s-%2$u--\r\n",
-	    tag, n, b64);
+	    "@C@\r\n"
+	    "--b-@A@-@B@--\r\n",
+	    vals);
+	ml = (int)strlen(mail);
 	free(b64);
 	assert_true(ml > 0 && (size_t)ml < cap);
 	*len = (size_t)ml;

@@ -17,14 +17,14 @@
 
 #include <libetpan/libetpan.h>
 
-#define TRPT_DOVECOT_USER "reports"
+#define TRPT_DOVECOT_USER     "reports"
 #define TRPT_DOVECOT_PASSWORD "s3cret-pw"
 
 struct trpt_dovecot {
-	char dir[256];	   /* temp directory holding everything */
+	char dir[256];     /* temp directory holding everything */
 	char ca_file[320]; /* PEM of the CA that signed the server */
-	int port;	   /* plain and STARTTLS */
-	int port_tls;	   /* implicit TLS */
+	int port;          /* plain and STARTTLS */
+	int port_tls;      /* implicit TLS */
 	pid_t pid;
 };
 
@@ -38,19 +38,19 @@ void trpt_dovecot_stop(struct trpt_dovecot *d);
 mailimap *trpt_dovecot_client(const struct trpt_dovecot *d);
 void trpt_dovecot_client_free(mailimap **mp);
 
-void trpt_dovecot_append(mailimap *m, const char *mailbox, const void *data,
-    size_t len);
+void trpt_dovecot_append(
+    mailimap *m, const char *mailbox, const void *data, size_t len);
 void trpt_dovecot_create(mailimap *m, const char *mailbox);
 void trpt_dovecot_delete(mailimap *m, const char *mailbox);
 
 /* UIDs in mailbox (EXAMINE + UID SEARCH ALL), at most max; returns n. */
-size_t trpt_dovecot_uids(mailimap *m, const char *mailbox, uint32_t *out,
-    size_t max);
+size_t trpt_dovecot_uids(
+    mailimap *m, const char *mailbox, uint32_t *out, size_t max);
 /* UIDVALIDITY of mailbox. */
 uint32_t trpt_dovecot_uidvalidity(mailimap *m, const char *mailbox);
 /* 1 if the message uid in mailbox has flag ("\\Seen", "\\Deleted"). */
-int trpt_dovecot_has_flag(mailimap *m, const char *mailbox, uint32_t uid,
-    const char *flag);
+int trpt_dovecot_has_flag(
+    mailimap *m, const char *mailbox, uint32_t uid, const char *flag);
 
 /*
  * A TLS report e-mail (multipart/report, report-type=tlsrpt, gzip
@@ -77,9 +77,9 @@ void trpt_proxy_stop(struct trpt_proxy **pp);
  * stdout and stderr going to the files out and err (may be NULL: the test
  * log); returns the exit status, or 128+signal.
  */
-int trpt_run_collector(const char *out, const char *err,
-    const char *const *argv);
+int trpt_run_collector(
+    const char *out, const char *err, const char *const *argv);
 /* The same, without waiting: returns the child's pid. */
-pid_t trpt_spawn_collector(const char *out, const char *err,
-    const char *const *argv);
+pid_t trpt_spawn_collector(
+    const char *out, const char *err, const char *const *argv);
 int trpt_wait_collector(pid_t pid);
