@@ -32,14 +32,16 @@ static void
 fetch_usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: tlsrpt-collector [--config FILE] fetch [SOURCE...]\n"
+	    "usage: tlsrpt-collector [--config FILE] fetch [--check] "
+	    "[SOURCE...]\n"
 	    "\n"
 	    "Runs the sources of the configuration file once: every [imap "
 	    "\"NAME\"]\n"
 	    "section, or only those named.  The configuration is --config "
 	    "FILE,\n"
 	    "else $TLSRPT_CONFIG, else " TRPT_CONFIG_DEFAULT ";\n"
-	    "see examples/tlsrpt-collector.conf.\n"
+	    "see examples/tlsrpt-collector.conf.  --check only validates it\n"
+	    "(keys, values, password files) without any network access.\n"
 	    "\n"
 	    "Each run takes only the messages that arrived since the last "
 	    "one\n"
@@ -96,18 +98,23 @@ trpt_cmd_fetch_run(struct trpt_cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "help", no_argument, NULL, 'h' },
+		{ "check", no_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct trpt_config_section *sec;
 	struct trpt_pipeline p;
 	struct trpt_db *db = NULL;
 	size_t i, nsources = 0;
-	int c, status, st;
+	int c, status, st, check_only = 0;
 
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+hn", opts, NULL)) != -1) {
 		if (c == 'h') {
 			fetch_usage(stdout);
 			return TRPT_EXIT_OK;
+		}
+		if (c == 'n') {
+			check_only = 1;
+			continue;
 		}
 		fetch_usage(stderr);
 		return TRPT_EXIT_USAGE;
@@ -137,6 +144,13 @@ trpt_cmd_fetch_run(struct trpt_cli *cli, int argc, char **argv)
 		if (f != NULL && f->check != NULL &&
 		    (st = f->check(cli, sec)) != TRPT_EXIT_OK)
 			return st;
+	}
+	if (check_only) {
+		if (cli->verbose >= 0)
+			printf("%s: %zu source%s, configuration valid\n",
+			    trpt_config_path(cli->cfg), nsources,
+			    nsources == 1 ? "" : "s");
+		return TRPT_EXIT_OK;
 	}
 	if ((status = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK)
 		return status;

@@ -2,8 +2,10 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -194,6 +196,7 @@ trpt_dovecot_start(struct trpt_dovecot *d)
 	    "default_internal_user = dovecot\n"
 	    "default_login_user = dovenull\n"
 	    "first_valid_uid = 1\n"
+	    "mail_fsync = never\n"
 	    "mail_location = maildir:@A@/mail/%u\n"
 	    "passdb {\n"
 	    "  driver = passwd-file\n"
@@ -631,11 +634,20 @@ trpt_spawn_collector(const char *out, const char *err, const char *const *argv)
 int
 trpt_wait_collector(pid_t pid)
 {
+	return trpt_wait_collector_usage(pid, NULL);
+}
+
+int
+trpt_wait_collector_usage(pid_t pid, long *maxrss_kb)
+{
+	struct rusage ru;
 	int status;
 
-	while (waitpid(pid, &status, 0) < 0)
+	while (wait4(pid, &status, 0, &ru) < 0)
 		if (errno != EINTR)
-			fail_msg("waitpid: %s", strerror(errno));
+			fail_msg("wait4: %s", strerror(errno));
+	if (maxrss_kb != NULL)
+		*maxrss_kb = ru.ru_maxrss;
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
 	return 128 + WTERMSIG(status);

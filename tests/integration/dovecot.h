@@ -83,3 +83,5 @@ int trpt_run_collector(
 pid_t trpt_spawn_collector(
     const char *out, const char *err, const char *const *argv);
 int trpt_wait_collector(pid_t pid);
+/* The same, with the child's peak resident set size in KiB. */
+int trpt_wait_collector_usage(pid_t pid, long *maxrss_kb);

@@ -583,6 +583,46 @@ test_imap_config_refused(void **state)
 	assert_false(db_exists());
 }
 
+/* The annotated example passes --check once its password file exists. */
+static void
+test_imap_example_config(void **state)
+{
+	const char *root = getenv("TRPT_SOURCE_ROOT");
+	char src[1024], line[1200], *text, *p, *e;
+	const char *argv[] = { "--config", NULL, "fetch", "--check", NULL };
+	size_t len;
+	int rc;
+
+	(void)state;
+	assert_non_null(root);
+	snprintf(src, sizeof(src), "%s/examples/tlsrpt-collector.conf", root);
+	text = trpt_test_slurp(src, &len);
+	write_private("pw", "secret\n", 0600);
+	/* Point password_file at a file that exists. */
+	p = strstr(text, "\npassword_file = ");
+	assert_non_null(p);
+	e = strchr(p + 1, '\n');
+	assert_non_null(e);
+	*p = '\0';
+	snprintf(line, sizeof(line), "\npassword_file = %s", path("pw"));
+	{
+		FILE *f = fopen(path("conf"), "w");
+
+		assert_non_null(f);
+		fputs(text, f);
+		fputs(line, f);
+		fputs(e, f);
+		fclose(f);
+	}
+	assert_int_equal(chmod(path("conf"), 0600), 0);
+	argv[1] = path("conf");
+	rc = trpt_run_collector(path("out"), path("err"), argv);
+	assert_int_equal(rc, 0);
+	assert_contains("out", "1 source, configuration valid");
+	assert_false(db_exists());
+	free(text);
+}
+
 /* read_only (the default): no flag set, nothing moved or removed. */
 static void
 test_imap_read_only(void **state)
@@ -769,6 +809,8 @@ main(void)
 		    test_imap_failures, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_imap_config_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_imap_example_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_imap_read_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(
