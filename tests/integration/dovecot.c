@@ -761,3 +761,25 @@ trpt_dovecot_report_mail(const char *tag, unsigned n, size_t *len)
 	*len = (size_t)ml;
 	return mail;
 }
+
+void
+trpt_dovecot_fill_maildir(const struct trpt_dovecot *d, const char *mailbox,
+    const char *tag, unsigned n)
+{
+	char dir[512], file[700];
+	unsigned i;
+
+	snprintf(dir, sizeof(dir), "%s/mail/%s/.%s", d->dir, TRPT_DOVECOT_USER,
+	    mailbox);
+	sh("mkdir -p '%s/cur' '%s/new' '%s/tmp'", dir, dir, dir);
+	for (i = 0; i < n; i++) {
+		size_t len;
+		char *mail = trpt_dovecot_report_mail(tag, i, &len);
+
+		snprintf(file, sizeof(file), "%s/cur/%u.M%uP1.bench,S=%zu:2,",
+		    dir, 1700000000u + i, i, len);
+		trpt_test_write(file, mail, len);
+		free(mail);
+	}
+	sh("chown -R dovecot:dovecot '%s/mail'", d->dir);
+}

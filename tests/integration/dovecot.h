@@ -60,6 +60,14 @@ int trpt_dovecot_has_flag(
 char *trpt_dovecot_report_mail(const char *tag, unsigned n, size_t *len);
 
 /*
+ * Writes n report mails (TAG-0 .. TAG-(n-1)) straight into the Maildir of
+ * mailbox, which Dovecot then indexes on first access: much faster than
+ * APPEND for the benchmark's large mailboxes.
+ */
+void trpt_dovecot_fill_maildir(const struct trpt_dovecot *d,
+    const char *mailbox, const char *tag, unsigned n);
+
+/*
  * A TCP proxy to 127.0.0.1:target on a free port.  After cut bytes from
  * the server it either closes both sides (stall = 0: a dropped
  * connection) or stops forwarding and keeps them open (stall = 1, for a
