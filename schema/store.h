@@ -56,12 +56,12 @@ int trpt_store_quarantine_each(struct trpt_db *db,
     int (*fn)(void *arg, const struct trpt_quarantined *q), void *arg,
     struct trpt_err *err);
 
-int trpt_store_quarantine_delete(struct trpt_db *db, int64_t id,
-    struct trpt_err *err);
+int trpt_store_quarantine_delete(
+    struct trpt_db *db, int64_t id, struct trpt_err *err);
 
 /* Sets the reason of a quarantined input (after a failed reprocess). */
-int trpt_store_quarantine_update(struct trpt_db *db, int64_t id,
-    const char *reason, struct trpt_err *err);
+int trpt_store_quarantine_update(
+    struct trpt_db *db, int64_t id, const char *reason, struct trpt_err *err);
 
 /* Explicit transactions, for batching several inputs where wanted. */
 int trpt_store_begin(struct trpt_db *db, struct trpt_err *err);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <sqlite3.h>
@@ -994,6 +995,8 @@ test_schema_busy(void **state)
 {
 	char *dir = trpt_test_tmpdir(), path[512];
 	struct trpt_db *a = NULL, *b = NULL;
+	struct timespec t0, t1;
+	long ms;
 	struct sample s;
 	struct trpt_err err;
 	int dup;
@@ -1005,8 +1008,15 @@ test_schema_busy(void **state)
 	trpt_db_set_busy_timeout(b, 50);
 	assert_int_equal(trpt_store_begin(a, &err), TRPT_OK);
 	sample_init(&s, "Org", "busy");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	assert_int_equal(
 	    trpt_store_report(b, &s.r, &s.raw, &dup, NULL, &err), TRPT_ETEMP);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* It waited for the busy timeout, and not much longer. */
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 +
+	     (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(ms >= 40);
+	assert_true(ms < 1000);
 	assert_non_null(strstr(err.msg, path));
 	assert_non_null(strstr(err.msg, "busy"));
 	assert_false(trpt_db_in_transaction(b));
