@@ -1,5 +1,6 @@
 #include "schema/db.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -202,6 +203,7 @@ trpt_db_stmt(struct trpt_db *db, enum trpt_db_stmt_id id, const char *sql,
 			    db, src, "preparing a statement", err);
 		db->stmts[id] = st;
 	}
+	assert(strcmp(sqlite3_sql(st), sql) == 0); /* one slot, one statement */
 	*out = st;
 	return TRPT_OK;
 }

@@ -733,6 +733,9 @@ trpt_store_quarantine_each(struct trpt_db *db,
 	size_t i;
 	int rc, found;
 
+	if (fn == NULL)
+		return trpt_err_set(err, TRPT_EINVAL,
+		    "walking the quarantine without a callback");
 	for (;;) {
 		memset(texts, 0, sizeof(texts));
 		bytes = NULL;
