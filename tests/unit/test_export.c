@@ -657,6 +657,98 @@ test_export_many(void **state)
 	trpt_db_close(&db);
 }
 
+/* SQLite's allocator with a one-shot fault at allocation fail_at. */
+static sqlite3_mem_methods real_mem;
+static long fail_at = -1;
+static int injected;
+
+static void *
+faulty_malloc(int n)
+{
+	if (fail_at == 0) {
+		fail_at = -1;
+		injected = 1;
+		return NULL;
+	}
+	if (fail_at > 0)
+		fail_at--;
+	return real_mem.xMalloc(n);
+}
+
+static void *
+faulty_realloc(void *p, int n)
+{
+	if (fail_at == 0) {
+		fail_at = -1;
+		injected = 1;
+		return NULL;
+	}
+	if (fail_at > 0)
+		fail_at--;
+	return real_mem.xRealloc(p, n);
+}
+
+static void
+install_faulty_malloc(void)
+{
+	sqlite3_mem_methods m;
+
+	assert_int_equal(sqlite3_shutdown(), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_config(SQLITE_CONFIG_GETMALLOC, &real_mem), SQLITE_OK);
+	m = real_mem;
+	m.xMalloc = faulty_malloc;
+	m.xRealloc = faulty_realloc;
+	assert_int_equal(sqlite3_config(SQLITE_CONFIG_MALLOC, &m), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_config(SQLITE_CONFIG_LOOKASIDE, 0, 0), SQLITE_OK);
+	assert_int_equal(sqlite3_initialize(), SQLITE_OK);
+}
+
+/* Out of memory anywhere in an export fails it cleanly, or not at all. */
+static void
+test_export_oom(void **state)
+{
+	struct trpt_db *db = *state;
+	struct trpt_err err;
+	struct sink s;
+	char *golden;
+	size_t glen;
+	long n;
+	int rc = TRPT_OK, which, failures = 0;
+
+	for (which = 0; which < 2; which++) {
+		golden = trpt_test_slurp(
+		    trpt_test_fixture(which == 0 ? "expected/policies.csv"
+						 : "expected/failures.csv"),
+		    &glen);
+		for (n = 0; n < 100000; n++) {
+			sink_open(&s);
+			injected = 0;
+			fail_at = n;
+			rc = which == 0
+				 ? trpt_export_policies(db, NULL, s.f, &err)
+				 : trpt_export_failures(db, NULL, s.f, &err);
+			fail_at = -1;
+			if (rc == TRPT_OK) {
+				sink_text(&s);
+				assert_int_equal(s.len, glen);
+				assert_memory_equal(s.data, golden, glen);
+			} else if (rc == TRPT_ENOMEM || rc == TRPT_EDB)
+				failures++;
+			else
+				fail_msg(
+				    "allocation %ld: %d %s", n, rc, err.msg);
+			sink_close(&s);
+			if (!injected)
+				break;
+		}
+		free(golden);
+		assert_int_equal(rc, TRPT_OK);
+	}
+	assert_true(failures > 0);
+}
+
 int
 main(void)
 {
@@ -680,6 +772,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_export_bad_list, setup, teardown),
 		cmocka_unit_test(test_export_many),
+		cmocka_unit_test_setup_teardown(
+		    test_export_oom, setup, teardown),
 	};
+
+	install_faulty_malloc();
 	return cmocka_run_group_tests_name("export", tests, NULL, NULL);
 }

@@ -1040,6 +1040,117 @@ test_schema_busy(void **state)
 	free(dir);
 }
 
+/*
+ * SQLite's allocator with a fault injector: the allocation numbered
+ * fail_at (counting from 0 after arming) fails once.
+ */
+static sqlite3_mem_methods real_mem;
+static long fail_at = -1;
+static int injected;
+
+static void *
+faulty_malloc(int n)
+{
+	if (fail_at == 0) {
+		fail_at = -1;
+		injected = 1;
+		return NULL;
+	}
+	if (fail_at > 0)
+		fail_at--;
+	return real_mem.xMalloc(n);
+}
+
+static void *
+faulty_realloc(void *p, int n)
+{
+	if (fail_at == 0) {
+		fail_at = -1;
+		injected = 1;
+		return NULL;
+	}
+	if (fail_at > 0)
+		fail_at--;
+	return real_mem.xRealloc(p, n);
+}
+
+static void
+install_faulty_malloc(void)
+{
+	sqlite3_mem_methods m;
+
+	assert_int_equal(sqlite3_shutdown(), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_config(SQLITE_CONFIG_GETMALLOC, &real_mem), SQLITE_OK);
+	m = real_mem;
+	m.xMalloc = faulty_malloc;
+	m.xRealloc = faulty_realloc;
+	assert_int_equal(sqlite3_config(SQLITE_CONFIG_MALLOC, &m), SQLITE_OK);
+	/* Every allocation through the injector, none from lookaside. */
+	assert_int_equal(
+	    sqlite3_config(SQLITE_CONFIG_LOOKASIDE, 0, 0), SQLITE_OK);
+	assert_int_equal(sqlite3_initialize(), SQLITE_OK);
+}
+
+/*
+ * Out of memory at every allocation a store makes in turn: the call fails
+ * cleanly (TRPT_ENOMEM or TRPT_EDB) and the report is all there or not at
+ * all; then the same connection stores it.
+ */
+static void
+test_schema_store_oom(void **state)
+{
+	struct trpt_db *db = *state;
+	sqlite3 *h = trpt_db_handle(db);
+	struct sample s;
+	struct trpt_err err;
+	long n;
+	int rc, dup, failures = 0;
+
+	sample_init(&s, "Org", "oom");
+	for (n = 0; n < 100000; n++) {
+		injected = 0;
+		fail_at = n;
+		rc = trpt_store_report(db, &s.r, &s.raw, &dup, NULL, &err);
+		fail_at = -1;
+		assert_false(trpt_db_in_transaction(db));
+		if (qint(h, "SELECT count(*) FROM reports") == 1) {
+			assert_int_equal(rc, TRPT_OK);
+			assert_int_equal(
+			    qint(h, "SELECT count(*) FROM policies"), 2);
+			assert_int_equal(
+			    qint(h, "SELECT count(*) FROM failures"), 2);
+			assert_int_equal(
+			    qint(h, "SELECT count(*) FROM warnings"), 1);
+			assert_int_equal(
+			    sqlite3_exec(h,
+				"DELETE FROM reports; DELETE FROM raw_inputs",
+				NULL, NULL, NULL),
+			    SQLITE_OK);
+		} else {
+			assert_int_not_equal(rc, TRPT_OK);
+			assert_int_equal(
+			    qint(h, "SELECT count(*) FROM policies"), 0);
+			assert_int_equal(
+			    qint(h, "SELECT count(*) FROM raw_inputs"), 0);
+		}
+		if (rc != TRPT_OK) {
+			if (rc != TRPT_ENOMEM && rc != TRPT_EDB)
+				fail_msg(
+				    "allocation %ld: %d %s", n, rc, err.msg);
+			failures++;
+		}
+		if (!injected)
+			break;
+	}
+	assert_int_equal(rc, TRPT_OK);
+	assert_true(failures > 0);
+	assert_int_equal(
+	    trpt_store_report(db, &s.r, &s.raw, &dup, NULL, &err), TRPT_OK);
+	assert_int_equal(dup, 0);
+	assert_int_equal(trpt_store_quarantine(db, &s.raw, "r", &err), TRPT_OK);
+}
+
 int
 main(void)
 {
@@ -1081,6 +1192,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_schema_quarantine_each_writes, setup_db, teardown_db),
 		cmocka_unit_test(test_schema_busy),
+		cmocka_unit_test_setup_teardown(
+		    test_schema_store_oom, setup_db, teardown_db),
 	};
+
+	install_faulty_malloc();
 	return cmocka_run_group_tests_name("schema", tests, NULL, NULL);
 }
