@@ -1043,7 +1043,7 @@ test_schema_busy(void **state)
 	ms = (t1.tv_sec - t0.tv_sec) * 1000 +
 	     (t1.tv_nsec - t0.tv_nsec) / 1000000;
 	assert_true(ms >= 40);
-	assert_true(ms < 1000);
+	assert_true(ms < 3000); /* not 5 s, even under valgrind */
 	assert_non_null(strstr(err.msg, path));
 	assert_non_null(strstr(err.msg, "busy"));
 	assert_false(trpt_db_in_transaction(b));
