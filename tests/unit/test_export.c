@@ -130,11 +130,19 @@ test_export_csv_row(void **state)
 	trpt_csv_field_n(&c, "xyz", 2);
 	trpt_csv_field(&c, NULL);
 	assert_int_equal(trpt_csv_end_row(&c, &err), TRPT_OK);
+	trpt_csv_date(&c, -62167219200LL);
+	trpt_csv_date(&c, 253402300799LL);
+	trpt_csv_date(&c, 253402300800LL);
+	trpt_csv_date(&c, INT64_MIN);
+	assert_int_equal(trpt_csv_end_row(&c, &err), TRPT_OK);
 	trpt_csv_field(&c, "second");
 	assert_int_equal(trpt_csv_end_row(&c, &err), TRPT_OK);
 	assert_string_equal(sink_text(&s),
 	    "a,-5,9223372036854775807,1970-01-01T00:00:00Z,"
-	    "2026-05-12T23:59:59Z,xy,\r\nsecond\r\n");
+	    "2026-05-12T23:59:59Z,xy,\r\n"
+	    "0000-01-01T00:00:00Z,9999-12-31T23:59:59Z,253402300800,"
+	    "-9223372036854775808\r\n"
+	    "second\r\n");
 	trpt_csv_free(&c);
 	sink_close(&s);
 }

@@ -246,9 +246,10 @@ test_schema_migrate_older(void **state)
 	sqlite3_close(h);
 }
 
-/* A file at version 0 with no tables (as sqlite3_open leaves it). */
+/* Files at version 0 with no tables (as sqlite3_open leaves them), and at
+ * the version before the latest with data in it. */
 static void
-test_schema_migrate_empty_file(void **state)
+test_schema_migrate_old_files(void **state)
 {
 	char *dir = trpt_test_tmpdir(), path[512];
 	struct trpt_db *db = NULL;
@@ -272,6 +273,32 @@ test_schema_migrate_empty_file(void **state)
 	assert_null(db);
 	/* Opening it again changes nothing. */
 	assert_int_equal(trpt_db_open(path, &db, &err), TRPT_OK);
+	trpt_db_close(&db);
+
+	/* A file left at the version before the latest, with data. */
+	snprintf(path, sizeof(path), "%s/prev.db", dir);
+	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	assert_int_equal(
+	    trpt_migrate_apply(h, trpt_migrate_latest() - 1, &err), TRPT_OK);
+	if (trpt_migrate_latest() > 1)
+		assert_int_equal(sqlite3_exec(h,
+				     "INSERT INTO quarantine (sha256, part, "
+				     "bytes, size, source_kind, source, "
+				     "reason, received_at, last_seen_at) "
+				     "VALUES ('x', 0, x'00', 1, 'file', 'f', "
+				     "'kept', 1, 1)",
+				     NULL, NULL, NULL),
+		    SQLITE_OK);
+	sqlite3_close(h);
+	assert_int_equal(trpt_db_open(path, &db, &err), TRPT_OK);
+	assert_int_equal(
+	    trpt_migrate_version(trpt_db_handle(db), &v, NULL), TRPT_OK);
+	assert_int_equal(v, trpt_migrate_latest());
+	if (trpt_migrate_latest() > 1)
+		assert_int_equal(qint(trpt_db_handle(db),
+				     "SELECT count(*) FROM quarantine WHERE "
+				     "reason = 'kept'"),
+		    1);
 	trpt_db_close(&db);
 	trpt_test_rmrf(dir);
 	free(dir);
@@ -1016,7 +1043,7 @@ test_schema_busy(void **state)
 	ms = (t1.tv_sec - t0.tv_sec) * 1000 +
 	     (t1.tv_nsec - t0.tv_nsec) / 1000000;
 	assert_true(ms >= 40);
-	assert_true(ms < 1000);
+	assert_true(ms < 3000); /* not 5 s, even under valgrind */
 	assert_non_null(strstr(err.msg, path));
 	assert_non_null(strstr(err.msg, "busy"));
 	assert_false(trpt_db_in_transaction(b));
@@ -1159,7 +1186,7 @@ main(void)
 		    test_schema_open_memory, setup_db, teardown_db),
 		cmocka_unit_test(test_schema_migrate_upto),
 		cmocka_unit_test(test_schema_migrate_older),
-		cmocka_unit_test(test_schema_migrate_empty_file),
+		cmocka_unit_test(test_schema_migrate_old_files),
 		cmocka_unit_test(test_schema_migrate_failure_rolls_back),
 		cmocka_unit_test(test_schema_migrate_bad_list),
 		cmocka_unit_test(test_schema_refuses_newer),
