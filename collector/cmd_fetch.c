@@ -40,7 +40,7 @@ fetch_usage(FILE *f)
 	    "section, or only those named.  The configuration is --config "
 	    "FILE,\n"
 	    "else $TLSRPT_CONFIG, else " TRPT_CONFIG_DEFAULT ";\n"
-	    "see examples/tlsrpt-collector.conf.  --check only validates it\n"
+	    "see docs/tlsrpt-collector.conf.  --check only validates it\n"
 	    "(keys, values, password files) without any network access.\n"
 	    "\n"
 	    "Each run takes only the messages that arrived since the last "
