@@ -9,6 +9,9 @@
 #include <sys/types.h>
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -583,6 +586,69 @@ test_imap_config_refused(void **state)
 	assert_false(db_exists());
 }
 
+/*
+ * On a terminal, a progress line (messages done of total, reports
+ * stored) is redrawn in place; elsewhere there is none.
+ */
+static void
+test_imap_progress_line(void **state)
+{
+	mailimap *m = trpt_dovecot_client(&dc);
+	char buf[65536], db[512], conf[512];
+	const char *argv[] = { "--db", db, "--config", conf, "fetch", NULL };
+	size_t len = 0;
+	ssize_t n;
+	pid_t pid;
+	int master, slave, rc;
+
+	(void)state;
+	trpt_dovecot_create(m, "prog");
+	append_reports(m, "prog", "prog", 0, 30);
+	write_config(
+	    "prog-src", "127.0.0.1", dc.port, "none", "prog", "batch = 5\n");
+	snprintf(db, sizeof(db), "%s", path("db"));
+	snprintf(conf, sizeof(conf), "%s", path("conf"));
+	assert_int_equal(openpty(&master, &slave, NULL, NULL, NULL), 0);
+	{
+		/* stderr on the terminal, stdout to a file */
+		int saved = dup(2);
+
+		assert_true(saved >= 0);
+		assert_true(dup2(slave, 2) >= 0);
+		pid = trpt_spawn_collector(path("out"), NULL, argv);
+		assert_true(dup2(saved, 2) >= 0);
+		close(saved);
+	}
+	close(slave);
+	for (;;) {
+		n = read(master, buf + len, sizeof(buf) - 1 - len);
+		if (n <= 0)
+			break; /* EIO once the child has closed the terminal */
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	close(master);
+	rc = trpt_wait_collector(pid);
+	assert_int_equal(rc, 0);
+	if (strstr(buf, "prog-src/prog: 30 of 30 messages, 30 reports "
+			"stored") == NULL ||
+	    strstr(buf, "\r\033[K") == NULL)
+		fail_msg("no progress line on the terminal: %s", buf);
+	assert_contains(
+	    "out", "ingested 30, duplicates 0, rejected 0, skipped 0\n");
+
+	/* Not a terminal: no progress line. */
+	append_reports(m, "prog", "prog", 30, 40);
+	assert_int_equal(fetch(NULL), 0);
+	{
+		char *e = slurp("err");
+
+		assert_string_equal(e, "");
+		free(e);
+	}
+	trpt_dovecot_client_free(&m);
+}
+
 /* The annotated example passes --check once its password file exists. */
 static void
 test_imap_example_config(void **state)
@@ -811,6 +877,8 @@ main(void)
 		    test_imap_config_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_imap_example_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_imap_progress_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_imap_read_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(
