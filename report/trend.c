@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 
 #include "common/datetime.h"
+#include "report/csv.h"
 
 static const char *const dim_names[TRPT_DIM_COUNT_] = { "org", "domain", "mx",
 	"ip", "type" };
@@ -177,24 +178,6 @@ trpt_trend_json_string(FILE *out, const char *s)
 			fprintf(out, "\\u%04x", *p);
 		else
 			fputc(*p, out);
-	}
-	fputc('"', out);
-}
-
-void
-trpt_trend_csv_field(FILE *out, const char *s)
-{
-	const char *p;
-
-	if (strpbrk(s, ",\"\r\n") == NULL) {
-		fputs(s, out);
-		return;
-	}
-	fputc('"', out);
-	for (p = s; *p != '\0'; p++) {
-		if (*p == '"')
-			fputc('"', out);
-		fputc(*p, out);
 	}
 	fputc('"', out);
 }
@@ -833,39 +816,46 @@ is_failure_dim(enum trpt_trend_dim d)
 	return d == TRPT_DIM_MX || d == TRPT_DIM_IP || d == TRPT_DIM_TYPE;
 }
 
-static void
-write_csv(const struct trpt_trend *t, FILE *out)
+static int
+write_csv(const struct trpt_trend *t, FILE *out, struct trpt_err *err)
 {
+	struct trpt_csv c;
 	char label[16], num[32];
 	size_t i;
 	int64_t p;
-	int k;
+	int k, rc;
 
-	fputs("period", out);
+	trpt_csv_init(&c, out);
+	trpt_csv_field(&c, "period");
 	for (k = 0; k < t->q.ndims; k++)
-		fprintf(out, ",%s", dim_columns[t->q.dims[k]]);
-	fputs(",successful,failed,success_rate\r\n", out);
-	for (i = 0; i < t->ngroups; i++) {
+		trpt_csv_field(&c, dim_columns[t->q.dims[k]]);
+	trpt_csv_field(&c, "successful");
+	trpt_csv_field(&c, "failed");
+	trpt_csv_field(&c, "success_rate");
+	rc = trpt_csv_end_row(&c, err);
+	for (i = 0; rc == TRPT_OK && i < t->ngroups; i++) {
 		const struct trpt_trend_group *g = &t->groups[i];
 
-		for (p = 0; p < t->nperiods; p++) {
-			const struct trpt_trend_cell *c = &g->cells[p];
+		for (p = 0; rc == TRPT_OK && p < t->nperiods; p++) {
+			const struct trpt_trend_cell *cl = &g->cells[p];
 
-			if (c->successful + c->failed == 0)
+			if (cl->successful + cl->failed == 0)
 				continue;
 			trpt_trend_period_label(t->q.period,
 			    t->first_period + p, label, sizeof(label));
-			fputs(label, out);
-			for (k = 0; k < t->q.ndims; k++) {
-				fputc(',', out);
-				trpt_trend_csv_field(out, g->key[k]);
-			}
+			trpt_csv_field(&c, label);
+			for (k = 0; k < t->q.ndims; k++)
+				trpt_csv_field(&c, g->key[k]);
+			trpt_csv_int(&c, cl->successful);
+			trpt_csv_int(&c, cl->failed);
 			snprintf(num, sizeof(num), "%.4f",
-			    rate(c->successful, c->failed));
-			fprintf(out, ",%" PRId64 ",%" PRId64 ",%s\r\n",
-			    c->successful, c->failed, num);
+			    rate(cl->successful, cl->failed));
+			trpt_csv_field(&c, num);
+			rc = trpt_csv_end_row(&c, err);
 		}
 	}
+	trpt_csv_free(&c);
+	return rc;
 }
 
 static void
@@ -963,9 +953,12 @@ int
 trpt_trend_write(const struct trpt_trend *t, enum trpt_trend_format fmt,
     FILE *out, struct trpt_err *err)
 {
+	int rc;
+
 	switch (fmt) {
 	case TRPT_FORMAT_CSV:
-		write_csv(t, out);
+		if ((rc = write_csv(t, out, err)) != TRPT_OK)
+			return rc;
 		break;
 	case TRPT_FORMAT_JSON:
 		write_json(t, out);
@@ -998,63 +991,66 @@ trpt_trend_export_daily(struct trpt_db *db, const struct trpt_trend_query *q,
 }
 
 int
-trpt_trend_export_reports(struct trpt_db *db, int64_t since_day,
-    int64_t until_day, const char *domain, FILE *out, struct trpt_err *err)
+trpt_trend_export_reports(struct trpt_db *db,
+    const struct trpt_export_filter *f, FILE *out, struct trpt_err *err)
 {
 	static const char *const cols[] = { "id", "organization_name",
-		"report_id", "contact_info", "begin", "end", "day", "policies",
-		"successful", "failed", "received_at", "seen_count" };
+		"report_id", "contact_info", "begin_date", "end_date", "day",
+		"policies", "successful_session_count", "failed_session_count",
+		"received_at", "seen_count" };
 	sqlite3 *h = trpt_db_handle(db);
 	sqlite3_stmt *st = NULL;
-	char buf[32];
+	struct trpt_csv c;
+	char day[16];
+	int64_t since = INT64_MIN, until = INT64_MAX;
 	size_t i;
 	int src, rc = TRPT_OK;
 
+	trpt_csv_init(&c, out);
+	if (f != NULL && f->since != 0)
+		since = f->since;
+	if (f != NULL && f->until != 0)
+		until = f->until;
 	src = sqlite3_prepare_v2(h,
-	    "SELECT r.id, r.organization_name, r.report_id, "
-	    "coalesce(r.contact_info, ''), r.begin_ts, r.end_ts, r.day, "
-	    "(SELECT count(*) FROM policies p WHERE p.report = r.id), "
-	    "r.total_successful, r.total_failed, r.received_at, r.seen_count "
-	    "FROM reports r WHERE r.day BETWEEN ?1 AND ?2 AND (?3 IS NULL OR "
-	    "EXISTS (SELECT 1 FROM policies p WHERE p.report = r.id AND "
-	    "p.policy_domain = ?3)) ORDER BY r.day, r.organization_name, r.id",
+	    "SELECT r.id, r.organization_name, r.report_id, r.contact_info, "
+	    "r.begin_ts, r.end_ts, r.day, (SELECT count(*) FROM policies p "
+	    "WHERE p.report = r.id), r.total_successful, r.total_failed, "
+	    "r.received_at, r.seen_count FROM reports r WHERE r.begin_ts >= ?1 "
+	    "AND r.begin_ts < ?2 AND (?3 IS NULL OR EXISTS (SELECT 1 FROM "
+	    "policies p WHERE p.report = r.id AND p.policy_domain = ?3 COLLATE "
+	    "NOCASE)) ORDER BY r.begin_ts, r.organization_name, r.report_id",
 	    -1, &st, NULL);
 	if (src != SQLITE_OK)
 		goto dberr;
-	sqlite3_bind_int64(st, 1, since_day);
-	sqlite3_bind_int64(st, 2, until_day);
-	if (domain != NULL)
-		sqlite3_bind_text(st, 3, domain, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 1, since);
+	sqlite3_bind_int64(st, 2, until);
+	if (f != NULL && f->domain != NULL && f->domain[0] != '\0')
+		sqlite3_bind_text(st, 3, f->domain, -1, SQLITE_STATIC);
 	for (i = 0; i < sizeof(cols) / sizeof(cols[0]); i++)
-		fprintf(out, "%s%s", i > 0 ? "," : "", cols[i]);
-	fputs("\r\n", out);
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		for (i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
-			const char *v;
-
-			if (i > 0)
-				fputc(',', out);
-			if (i == 4 || i == 5 || i == 10) {
-				trpt_datetime_format(
-				    sqlite3_column_int64(st, (int)i), buf,
-				    sizeof(buf));
-				v = buf;
-			} else if (i == 6) {
-				trpt_datetime_format_day(
-				    sqlite3_column_int64(st, 6) * 86400, buf,
-				    sizeof(buf));
-				v = buf;
-			} else
-				v = (const char *)sqlite3_column_text(st,
-				    (int)i);
-			trpt_trend_csv_field(out, v != NULL ? v : "");
-		}
-		fputs("\r\n", out);
+		trpt_csv_field(&c, cols[i]);
+	rc = trpt_csv_end_row(&c, err);
+	while (rc == TRPT_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		trpt_csv_int(&c, sqlite3_column_int64(st, 0));
+		trpt_csv_field(&c, (const char *)sqlite3_column_text(st, 1));
+		trpt_csv_field(&c, (const char *)sqlite3_column_text(st, 2));
+		trpt_csv_field(&c, (const char *)sqlite3_column_text(st, 3));
+		trpt_csv_date(&c, sqlite3_column_int64(st, 4));
+		trpt_csv_date(&c, sqlite3_column_int64(st, 5));
+		trpt_datetime_format_day(sqlite3_column_int64(st, 6) * 86400,
+		    day, sizeof(day));
+		trpt_csv_field(&c, day);
+		for (i = 7; i < 10; i++)
+			trpt_csv_int(&c, sqlite3_column_int64(st, (int)i));
+		trpt_csv_date(&c, sqlite3_column_int64(st, 10));
+		trpt_csv_int(&c, sqlite3_column_int64(st, 11));
+		rc = trpt_csv_end_row(&c, err);
 	}
+	if (rc != TRPT_OK)
+		goto out;
 	if (src != SQLITE_DONE)
 		goto dberr;
 	if (fflush(out) != 0 || ferror(out))
-		rc = trpt_err_set(err, TRPT_EIO, "writing reports: output error");
+		rc = trpt_err_set(err, TRPT_EIO, "export reports: write error");
 	goto out;
 dberr:
 	rc = trpt_err_set(err, src == SQLITE_BUSY ? TRPT_ETEMP : TRPT_EDB,
@@ -1062,5 +1058,6 @@ dberr:
 	    sqlite3_errmsg(h));
 out:
 	sqlite3_finalize(st);
+	trpt_csv_free(&c);
 	return rc;
 }

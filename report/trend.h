@@ -24,6 +24,7 @@
 #include <stdio.h>
 
 #include "common/err.h"
+#include "report/export.h"
 #include "schema/db.h"
 
 enum trpt_trend_dim {
@@ -123,14 +124,15 @@ int trpt_trend_export_daily(struct trpt_db *db,
     const struct trpt_trend_query *q, FILE *out, struct trpt_err *err);
 
 /*
- * "export reports": one CSV row per stored report whose day lies in
- * [since_day, until_day] (and that has a policy for domain, when not
- * NULL): id, organization_name, report_id, contact_info, begin, end, day,
- * policies, successful, failed (raw totals, before the guard),
- * received_at, seen_count.
+ * "export reports": a header row and one CSV row per stored report that
+ * f selects (as for export policies: begin in [since, until), a policy
+ * for domain): id, organization_name, report_id, contact_info,
+ * begin_date, end_date, day, policies, successful_session_count,
+ * failed_session_count (the report's totals, before the guard),
+ * received_at, seen_count.  Same CSV rules as report/csv.h.
  */
-int trpt_trend_export_reports(struct trpt_db *db, int64_t since_day,
-    int64_t until_day, const char *domain, FILE *out, struct trpt_err *err);
+int trpt_trend_export_reports(struct trpt_db *db,
+    const struct trpt_export_filter *f, FILE *out, struct trpt_err *err);
 
 /* Period index of a day, its first day, and its label (YYYY-MM-DD or
  * YYYY-Www, at least 11 bytes). */
@@ -148,5 +150,3 @@ const char *trpt_trend_spark(double rate);
 
 /* Writes s as a JSON string (quoted, escaped). */
 void trpt_trend_json_string(FILE *out, const char *s);
-/* Writes s as a CSV field (RFC 4180 quoting when needed). */
-void trpt_trend_csv_field(FILE *out, const char *s);
