@@ -49,8 +49,8 @@ db_fail(struct ctx *x, int src, const char *what, struct trpt_err *err)
 {
 	return trpt_err_set(err,
 	    src == SQLITE_BUSY || src == SQLITE_LOCKED ? TRPT_ETEMP
-	    : src == SQLITE_NOMEM			? TRPT_ENOMEM
-							: TRPT_EDB,
+	    : src == SQLITE_NOMEM                      ? TRPT_ENOMEM
+						       : TRPT_EDB,
 	    "database %s: alerts: %s: %s", trpt_db_path(x->db), what,
 	    sqlite3_errmsg(x->h));
 }
@@ -104,9 +104,9 @@ trpt_alert_open_count(const struct trpt_alerts *a)
 }
 
 /* Evidence: top items by failed sessions, per scope (0 domain, 1 sender). */
-#define EVIDENCE(col, key)                                                   \
-	"SELECT " col ", sum(failed) FROM rollup_failures WHERE " key         \
-	" = ?1 AND day BETWEEN ?2 AND ?3 AND (?4 IS NULL OR result_type = "  \
+#define EVIDENCE(col, key)                                                     \
+	"SELECT " col ", sum(failed) FROM rollup_failures WHERE " key          \
+	" = ?1 AND day BETWEEN ?2 AND ?3 AND (?4 IS NULL OR result_type = "    \
 	"?4) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5"
 
 static const char *const evidence_sql[2][4] = {
@@ -127,8 +127,8 @@ load_items(struct ctx *x, struct trpt_alert *al, int which,
 	it->v = calloc(TRPT_ALERT_TOP, sizeof(*it->v));
 	if (it->v == NULL)
 		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
-	src = sqlite3_prepare_v2(x->h, evidence_sql[al->sender][which], -1,
-	    &st, NULL);
+	src = sqlite3_prepare_v2(
+	    x->h, evidence_sql[al->sender][which], -1, &st, NULL);
 	if (src != SQLITE_OK)
 		return db_fail(x, src, "reading evidence", err);
 	sqlite3_bind_text(st, 1, al->subject, -1, SQLITE_STATIC);
@@ -136,7 +136,8 @@ load_items(struct ctx *x, struct trpt_alert *al, int which,
 	sqlite3_bind_int64(st, 3, al->last_day);
 	if (al->type != NULL)
 		sqlite3_bind_text(st, 4, al->type, -1, SQLITE_STATIC);
-	while (it->n < TRPT_ALERT_TOP && (src = sqlite3_step(st)) == SQLITE_ROW) {
+	while (
+	    it->n < TRPT_ALERT_TOP && (src = sqlite3_step(st)) == SQLITE_ROW) {
 		name = (const char *)sqlite3_column_text(st, 0);
 		it->v[it->n].name = strdup(name != NULL ? name : "");
 		if (it->v[it->n].name == NULL) {
@@ -196,8 +197,8 @@ rate(int64_t s, int64_t f)
  * Drops and recoveries in one entity's daily series x->days (sorted).
  */
 static int
-scan_series(struct ctx *x, const char *subject, int sender,
-    struct trpt_err *err)
+scan_series(
+    struct ctx *x, const char *subject, int sender, struct trpt_err *err)
 {
 	const struct trpt_alert_config *c = x->c;
 	struct trpt_alert al;
@@ -216,8 +217,8 @@ scan_series(struct ctx *x, const char *subject, int sender,
 		if (!in_drop) {
 			bs = bf = 0;
 			ndays = 0;
-			for (j = i; j-- > 0 &&
-			     x->days[j].day >= d->day - c->baseline_days;) {
+			for (j = i; j-- > 0 && x->days[j].day >=
+						   d->day - c->baseline_days;) {
 				if (x->days[j].in_drop)
 					continue;
 				bs += x->days[j].s;
@@ -263,7 +264,8 @@ scan_series(struct ctx *x, const char *subject, int sender,
 		al.sessions_before = base_n;
 		al.sessions_after = ds + dfl;
 		al.failed_after = dfl;
-		if (last >= x->since && (rc = add_alert(x, &al, err)) != TRPT_OK)
+		if (last >= x->since &&
+		    (rc = add_alert(x, &al, err)) != TRPT_OK)
 			return rc;
 		al.kind = TRPT_ALERT_RECOVERY;
 		al.first_day = first;
@@ -350,8 +352,7 @@ check_silence(struct ctx *x, const char *org, struct trpt_err *err)
 }
 
 static int
-push_day(struct ctx *x, int64_t day, int64_t s, int64_t f,
-    struct trpt_err *err)
+push_day(struct ctx *x, int64_t day, int64_t s, int64_t f, struct trpt_err *err)
 {
 	struct day *nd;
 	size_t ncap;
@@ -392,8 +393,9 @@ scan_table(struct ctx *x, int sender, struct trpt_err *err)
 	x->ndays = 0;
 	for (;;) {
 		src = sqlite3_step(st);
-		name = src == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0)
-					 : NULL;
+		name = src == SQLITE_ROW
+			   ? (const char *)sqlite3_column_text(st, 0)
+			   : NULL;
 		if (src == SQLITE_ROW && name == NULL) {
 			rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
 			break;
@@ -497,12 +499,12 @@ scan_testing(struct ctx *x, struct trpt_err *err)
 		}
 		al.first_day = sqlite3_column_int64(st, 1);
 		al.last_day = sqlite3_column_int64(st, 2);
-		al.sessions_after = sqlite3_column_int64(st, 3) +
-		    sqlite3_column_int64(st, 4);
+		al.sessions_after =
+		    sqlite3_column_int64(st, 3) + sqlite3_column_int64(st, 4);
 		al.failed_after = sqlite3_column_int64(st, 4);
 		al.rate_before = -1;
-		al.rate_after = rate(sqlite3_column_int64(st, 3),
-		    al.failed_after);
+		al.rate_after =
+		    rate(sqlite3_column_int64(st, 3), al.failed_after);
 		al.open = al.last_day > x->today - x->c->recent_days;
 		if ((rc = add_alert(x, &al, err)) != TRPT_OK)
 			break;
@@ -632,13 +634,14 @@ write_text(const struct trpt_alert *al, FILE *out)
 		text_rate(out, al->rate_before);
 		fputs(" during the drop, ", out);
 		text_rate(out, al->rate_after);
-		fprintf(out, " on %s (%" PRId64 " sessions, %" PRId64
-			     " failed)\n",
-		    d2, al->sessions_after, al->failed_after);
+		fprintf(out,
+		    " on %s (%" PRId64 " sessions, %" PRId64 " failed)\n", d2,
+		    al->sessions_after, al->failed_after);
 		break;
 	case TRPT_ALERT_NEW_TYPE:
-		fprintf(out, "  %" PRId64 " failed sessions of a type not seen "
-			     "for this domain before\n",
+		fprintf(out,
+		    "  %" PRId64 " failed sessions of a type not seen "
+		    "for this domain before\n",
 		    al->failed_after);
 		break;
 	case TRPT_ALERT_SILENT:
@@ -647,13 +650,12 @@ write_text(const struct trpt_alert *al, FILE *out)
 		    " days, usually every %" PRId64 " day%s; limit %" PRId64
 		    " days)\n",
 		    al->last_day - al->first_day + 1, al->sessions_before,
-		    al->gap_days, al->gap_days == 1 ? "" : "s",
-		    al->limit_days);
+		    al->gap_days, al->gap_days == 1 ? "" : "s", al->limit_days);
 		break;
 	case TRPT_ALERT_TESTING:
 		fprintf(out,
-		    "  MTA-STS policy in testing mode: %" PRId64
-		    " of %" PRId64 " sessions failed (",
+		    "  MTA-STS policy in testing mode: %" PRId64 " of %" PRId64
+		    " sessions failed (",
 		    al->failed_after, al->sessions_after);
 		text_rate(out, al->rate_after);
 		fputs(" successful); fix them before switching to enforce\n",
@@ -684,8 +686,8 @@ json_num_rate(FILE *out, const char *key, double r)
 }
 
 static void
-json_items(FILE *out, const char *key, const struct trpt_alert_items *it,
-    int causes)
+json_items(
+    FILE *out, const char *key, const struct trpt_alert_items *it, int causes)
 {
 	const struct trpt_cause *cause;
 	size_t i;
@@ -729,8 +731,7 @@ write_json(const struct trpt_alert *al, FILE *out)
 		fputs(", \"result_type\": ", out);
 		trpt_trend_json_string(out, al->type);
 	}
-	fprintf(out, ", \"first_day\": \"%s\", \"last_day\": \"%s\"", d1,
-	    d2);
+	fprintf(out, ", \"first_day\": \"%s\", \"last_day\": \"%s\"", d1, d2);
 	json_num_rate(out, "rate_before", al->rate_before);
 	json_num_rate(out, "rate_after", al->rate_after);
 	fprintf(out,
@@ -739,7 +740,8 @@ write_json(const struct trpt_alert *al, FILE *out)
 	    al->sessions_before, al->sessions_after, al->failed_after);
 	if (al->kind == TRPT_ALERT_SILENT)
 		fprintf(out,
-		    ", \"silent_days\": %" PRId64 ", \"usual_gap_days\": %" PRId64
+		    ", \"silent_days\": %" PRId64
+		    ", \"usual_gap_days\": %" PRId64
 		    ", \"limit_days\": %" PRId64,
 		    al->last_day - al->first_day + 1, al->gap_days,
 		    al->limit_days);
@@ -752,8 +754,8 @@ write_json(const struct trpt_alert *al, FILE *out)
 }
 
 void
-trpt_alert_write_one(const struct trpt_alert *al, enum trpt_trend_format fmt,
-    FILE *out)
+trpt_alert_write_one(
+    const struct trpt_alert *al, enum trpt_trend_format fmt, FILE *out)
 {
 	if (fmt == TRPT_FORMAT_JSON)
 		write_json(al, out);
@@ -784,6 +786,7 @@ trpt_alert_write(const struct trpt_alerts *a, enum trpt_trend_format fmt,
 		    a->n, a->n == 1 ? "" : "s", trpt_alert_open_count(a));
 	}
 	if (fflush(out) != 0 || ferror(out))
-		return trpt_err_set(err, TRPT_EIO, "writing alerts: write error");
+		return trpt_err_set(
+		    err, TRPT_EIO, "writing alerts: write error");
 	return TRPT_OK;
 }

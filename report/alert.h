@@ -29,13 +29,13 @@
 #include "schema/db.h"
 
 struct trpt_alert_config {
-	double drop_threshold;	  /* fraction, default 0.05 (5 points) */
-	int64_t min_sessions;	  /* per judged day, default 50 */
-	int64_t baseline_days;	  /* default 14 */
+	double drop_threshold;    /* fraction, default 0.05 (5 points) */
+	int64_t min_sessions;     /* per judged day, default 50 */
+	int64_t baseline_days;    /* default 14 */
 	int64_t min_history_days; /* before a type counts as new, default 7 */
-	int64_t recent_days; /* new-type/testing open while seen in these
-				last days, default 7 */
-	int64_t silence_min_days;    /* default 3 */
+	int64_t recent_days;      /* new-type/testing open while seen in these
+				     last days, default 7 */
+	int64_t silence_min_days; /* default 3 */
 	int64_t silence_min_reports; /* default 5 */
 };
 
@@ -102,7 +102,7 @@ size_t trpt_alert_open_count(const struct trpt_alerts *a);
  * Writes one alert (TABLE: human-readable block with the probable causes
  * and fixes per result type; JSON: one object) or all (JSON: an array).
  */
-void trpt_alert_write_one(const struct trpt_alert *al,
-    enum trpt_trend_format fmt, FILE *out);
+void trpt_alert_write_one(
+    const struct trpt_alert *al, enum trpt_trend_format fmt, FILE *out);
 int trpt_alert_write(const struct trpt_alerts *a, enum trpt_trend_format fmt,
     FILE *out, struct trpt_err *err);

@@ -10,9 +10,9 @@
 
 struct trpt_cause {
 	const char *result_type; /* registered name, or "" for unknown */
-	const char *title;	 /* short plain-language name */
-	const char *causes;	 /* probable causes, one sentence each */
-	const char *fixes;	 /* what to check and change */
+	const char *title;       /* short plain-language name */
+	const char *causes;      /* probable causes, one sentence each */
+	const char *fixes;       /* what to check and change */
 };
 
 /* The entry for result_type (never NULL: unknown types share one). */

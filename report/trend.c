@@ -34,8 +34,8 @@ trpt_trend_dim_column(enum trpt_trend_dim d)
 }
 
 int
-trpt_trend_parse_dims(const char *s, struct trpt_trend_query *q,
-    struct trpt_err *err)
+trpt_trend_parse_dims(
+    const char *s, struct trpt_trend_query *q, struct trpt_err *err)
 {
 	enum trpt_trend_dim dims[TRPT_DIM_COUNT_];
 	unsigned seen = 0;
@@ -100,8 +100,8 @@ iso_week(int64_t monday, int64_t *year, unsigned *week)
 }
 
 void
-trpt_trend_period_label(enum trpt_trend_period p, int64_t period, char *buf,
-    size_t len)
+trpt_trend_period_label(
+    enum trpt_trend_period p, int64_t period, char *buf, size_t len)
 {
 	int64_t y;
 	unsigned w;
@@ -134,8 +134,8 @@ trpt_trend_parse_week(const char *s, int64_t *monday, struct trpt_err *err)
 		goto bad;
 	/* Week 1 holds January 4th. */
 	jan4 = trpt_datetime_days_from_civil(y, 1, 4);
-	mon1 = trpt_trend_period_start(TRPT_PERIOD_WEEK,
-	    trpt_trend_period_of(TRPT_PERIOD_WEEK, jan4));
+	mon1 = trpt_trend_period_start(
+	    TRPT_PERIOD_WEEK, trpt_trend_period_of(TRPT_PERIOD_WEEK, jan4));
 	day = mon1 + (int64_t)(w - 1) * 7;
 	iso_week(day, &yy, &ww);
 	if (yy != y || ww != w)
@@ -237,17 +237,17 @@ struct refresh {
 static int
 sql_fail(struct refresh *r, int src, const char *what, struct trpt_err *err)
 {
-	return trpt_err_set(err, src == SQLITE_BUSY || src == SQLITE_LOCKED
-		? TRPT_ETEMP
-		: src == SQLITE_NOMEM ? TRPT_ENOMEM
-				      : TRPT_EDB,
+	return trpt_err_set(err,
+	    src == SQLITE_BUSY || src == SQLITE_LOCKED ? TRPT_ETEMP
+	    : src == SQLITE_NOMEM                      ? TRPT_ENOMEM
+						       : TRPT_EDB,
 	    "database %s: %s: %s", trpt_db_path(r->db), what,
 	    sqlite3_errmsg(r->h));
 }
 
 static int
-step_done(struct refresh *r, sqlite3_stmt *st, const char *what,
-    struct trpt_err *err)
+step_done(
+    struct refresh *r, sqlite3_stmt *st, const char *what, struct trpt_err *err)
 {
 	int src = sqlite3_step(st);
 
@@ -258,8 +258,7 @@ step_done(struct refresh *r, sqlite3_stmt *st, const char *what,
 }
 
 static int
-upsert(struct refresh *r, int which, int64_t s, int64_t f,
-    struct trpt_err *err)
+upsert(struct refresh *r, int which, int64_t s, int64_t f, struct trpt_err *err)
 {
 	sqlite3_stmt *st = r->st[which];
 
@@ -272,8 +271,8 @@ upsert(struct refresh *r, int which, int64_t s, int64_t f,
 }
 
 static int
-upsert_fail(struct refresh *r, const char *type, const char *mx,
-    const char *ip, int64_t f, struct trpt_err *err)
+upsert_fail(struct refresh *r, const char *type, const char *mx, const char *ip,
+    int64_t f, struct trpt_err *err)
 {
 	sqlite3_stmt *st = r->st[ST_UP_FAIL];
 
@@ -373,8 +372,8 @@ static const char *const clear_sql =
     "dirty = 0 WHERE id = 1;";
 
 static int
-refresh_range(struct refresh *r, int64_t last, int64_t max,
-    struct trpt_err *err)
+refresh_range(
+    struct refresh *r, int64_t last, int64_t max, struct trpt_err *err)
 {
 	sqlite3_stmt *gs = NULL;
 	struct tgroup *g;
@@ -383,8 +382,8 @@ refresh_range(struct refresh *r, int64_t last, int64_t max,
 	int i, src, rc = TRPT_OK;
 
 	for (i = 0; i < ST_COUNT_; i++) {
-		src = sqlite3_prepare_v2(r->h, refresh_sql[i], -1, &r->st[i],
-		    NULL);
+		src = sqlite3_prepare_v2(
+		    r->h, refresh_sql[i], -1, &r->st[i], NULL);
 		if (src != SQLITE_OK)
 			return sql_fail(r, src, "preparing rollup update", err);
 	}
@@ -540,8 +539,8 @@ pick_source(const struct trpt_trend_query *q)
 
 	for (i = 0; i < q->ndims; i++)
 		m |= 1u << q->dims[i];
-	if (m & ((1u << TRPT_DIM_MX) | (1u << TRPT_DIM_IP) |
-		    (1u << TRPT_DIM_TYPE)))
+	if (m &
+	    ((1u << TRPT_DIM_MX) | (1u << TRPT_DIM_IP) | (1u << TRPT_DIM_TYPE)))
 		return q->domain != NULL ? SRC_FAIL_F : SRC_FAIL;
 	if (m == (1u << TRPT_DIM_ORG) && q->domain == NULL)
 		return SRC_ORG;
@@ -607,8 +606,8 @@ rehash(struct agg *a, struct trpt_err *err)
 }
 
 static int
-find_group(struct agg *a, const char *const *keys, struct trpt_trend_group **out,
-    struct trpt_err *err)
+find_group(struct agg *a, const char *const *keys,
+    struct trpt_trend_group **out, struct trpt_err *err)
 {
 	struct trpt_trend *t = a->t;
 	struct trpt_trend_group *g, *ng;
@@ -719,8 +718,8 @@ trpt_trend_run(struct trpt_db *db, const struct trpt_trend_query *q,
 	int i, src, rc;
 
 	memset(&a, 0, sizeof(a));
-	a.max_cells = q->max_cells != 0 ? q->max_cells
-					: TRPT_TREND_MAX_CELLS_DEFAULT;
+	a.max_cells =
+	    q->max_cells != 0 ? q->max_cells : TRPT_TREND_MAX_CELLS_DEFAULT;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
 	t->q = *q;
@@ -748,11 +747,11 @@ trpt_trend_run(struct trpt_db *db, const struct trpt_trend_query *q,
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		day = sqlite3_column_int64(st, 0);
 		for (i = 0; i < q->ndims; i++) {
-			keys[i] = (const char *)sqlite3_column_text(st,
-			    1 + (int)q->dims[i]);
+			keys[i] = (const char *)sqlite3_column_text(
+			    st, 1 + (int)q->dims[i]);
 			if (keys[i] == NULL) {
-				rc = trpt_err_set(err, TRPT_ENOMEM,
-				    "out of memory");
+				rc = trpt_err_set(
+				    err, TRPT_ENOMEM, "out of memory");
 				goto out;
 			}
 		}
@@ -881,8 +880,8 @@ write_json(const struct trpt_trend *t, FILE *out)
 			    first ? "" : ",", label);
 			first = 0;
 			for (k = 0; k < t->q.ndims; k++) {
-				fprintf(out, ", \"%s\": ",
-				    dim_columns[t->q.dims[k]]);
+				fprintf(out,
+				    ", \"%s\": ", dim_columns[t->q.dims[k]]);
 				if (g->key[k][0] == '\0' &&
 				    is_failure_dim(t->q.dims[k]))
 					fputs("null", out);
@@ -890,7 +889,8 @@ write_json(const struct trpt_trend *t, FILE *out)
 					trpt_trend_json_string(out, g->key[k]);
 			}
 			fprintf(out,
-			    ", \"successful\": %" PRId64 ", \"failed\": %" PRId64
+			    ", \"successful\": %" PRId64
+			    ", \"failed\": %" PRId64
 			    ", \"success_rate\": %.4f}",
 			    c->successful, c->failed,
 			    rate(c->successful, c->failed));
@@ -919,14 +919,14 @@ write_table(const struct trpt_trend *t, FILE *out)
 
 		for (k = 0; k < t->q.ndims; k++)
 			fprintf(out, "%s%s", k > 0 ? " / " : "",
-			    g->key[k][0] != '\0'	    ? g->key[k]
+			    g->key[k][0] != '\0'           ? g->key[k]
 			    : is_failure_dim(t->q.dims[k]) ? "(none)"
 							   : "(unknown)");
 		fprintf(out, "\n  ");
 		from = t->nperiods > SPARK_MAX ? t->nperiods - SPARK_MAX : 0;
 		for (p = from; p < t->nperiods; p++)
-			fputs(trpt_trend_spark(rate(g->cells[p].successful,
-				  g->cells[p].failed)),
+			fputs(trpt_trend_spark(rate(
+				  g->cells[p].successful, g->cells[p].failed)),
 			    out);
 		fprintf(out, "  %" PRId64 " sessions, %" PRId64 " failed",
 		    g->successful + g->failed, g->failed);
@@ -968,8 +968,8 @@ trpt_trend_write(const struct trpt_trend *t, enum trpt_trend_format fmt,
 		break;
 	}
 	if (fflush(out) != 0 || ferror(out))
-		return trpt_err_set(err, TRPT_EIO, "writing trends: %s",
-		    "output error");
+		return trpt_err_set(
+		    err, TRPT_EIO, "writing trends: %s", "output error");
 	return TRPT_OK;
 }
 
@@ -1036,8 +1036,8 @@ trpt_trend_export_reports(struct trpt_db *db,
 		trpt_csv_field(&c, (const char *)sqlite3_column_text(st, 3));
 		trpt_csv_date(&c, sqlite3_column_int64(st, 4));
 		trpt_csv_date(&c, sqlite3_column_int64(st, 5));
-		trpt_datetime_format_day(sqlite3_column_int64(st, 6) * 86400,
-		    day, sizeof(day));
+		trpt_datetime_format_day(
+		    sqlite3_column_int64(st, 6) * 86400, day, sizeof(day));
 		trpt_csv_field(&c, day);
 		for (i = 7; i < 10; i++)
 			trpt_csv_int(&c, sqlite3_column_int64(st, (int)i));

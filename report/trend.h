@@ -38,11 +38,7 @@ enum trpt_trend_dim {
 
 enum trpt_trend_period { TRPT_PERIOD_DAY, TRPT_PERIOD_WEEK };
 
-enum trpt_trend_format {
-	TRPT_FORMAT_TABLE,
-	TRPT_FORMAT_CSV,
-	TRPT_FORMAT_JSON
-};
+enum trpt_trend_format { TRPT_FORMAT_TABLE, TRPT_FORMAT_CSV, TRPT_FORMAT_JSON };
 
 /* Days are days since 1970-01-01 (UTC seconds / 86400). */
 #define TRPT_DAY_MIN INT64_C(-1000000000)
@@ -52,8 +48,8 @@ struct trpt_trend_query {
 	enum trpt_trend_dim dims[TRPT_DIM_COUNT_]; /* in the order asked */
 	int ndims;
 	enum trpt_trend_period period;
-	int64_t since_day; /* first day, inclusive; TRPT_DAY_MIN: no limit */
-	int64_t until_day; /* last day, inclusive; TRPT_DAY_MAX: no limit */
+	int64_t since_day;  /* first day, inclusive; TRPT_DAY_MIN: no limit */
+	int64_t until_day;  /* last day, inclusive; TRPT_DAY_MAX: no limit */
 	const char *domain; /* only this policy domain, or NULL */
 	/* Refuse results larger than groups x periods cells (memory cap). */
 	uint64_t max_cells;
@@ -68,8 +64,8 @@ void trpt_trend_query_init(struct trpt_trend_query *q);
  * Parses DIMS, a comma list of org, domain, mx, ip, type (each at most
  * once), into q.  TRPT_EINVAL names the bad word.
  */
-int trpt_trend_parse_dims(const char *s, struct trpt_trend_query *q,
-    struct trpt_err *err);
+int trpt_trend_parse_dims(
+    const char *s, struct trpt_trend_query *q, struct trpt_err *err);
 
 /* "organization_name", "policy_domain", "mx_host", ... */
 const char *trpt_trend_dim_column(enum trpt_trend_dim d);
@@ -87,14 +83,14 @@ struct trpt_trend_cell {
 };
 
 struct trpt_trend_group {
-	char *key[TRPT_DIM_COUNT_]; /* per query dim, in query order */
+	char *key[TRPT_DIM_COUNT_];    /* per query dim, in query order */
 	struct trpt_trend_cell *cells; /* nperiods */
 	int64_t successful, failed;    /* over all periods */
 };
 
 struct trpt_trend {
 	struct trpt_trend_query q; /* domain not kept */
-	int64_t first_period;	   /* day, or week number (Monday-based) */
+	int64_t first_period;      /* day, or week number (Monday-based) */
 	int64_t nperiods;
 	struct trpt_trend_group *groups; /* sorted by key */
 	size_t ngroups;
@@ -138,8 +134,8 @@ int trpt_trend_export_reports(struct trpt_db *db,
  * YYYY-Www, at least 11 bytes). */
 int64_t trpt_trend_period_of(enum trpt_trend_period p, int64_t day);
 int64_t trpt_trend_period_start(enum trpt_trend_period p, int64_t period);
-void trpt_trend_period_label(enum trpt_trend_period p, int64_t period,
-    char *buf, size_t len);
+void trpt_trend_period_label(
+    enum trpt_trend_period p, int64_t period, char *buf, size_t len);
 
 /* Parses "YYYY-Www" into the day of that ISO week's Monday. */
 int trpt_trend_parse_week(const char *s, int64_t *monday, struct trpt_err *err);
