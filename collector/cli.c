@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "collector/cmd_export.h"
 #include "collector/cmd_ingest.h"
 #include "collector/cmd_stats.h"
 
@@ -25,6 +26,8 @@ static const struct command commands[] = {
 	    "store reports from files, directories, mbox, Maildir or stdin" },
 	{ "reprocess", trpt_cmd_ingest_reprocess,
 	    "run quarantined inputs again and store those that now pass" },
+	{ "export", trpt_cmd_export_run,
+	    "write policies or failures as CSV for analysts" },
 	{ "stats", trpt_cmd_stats_run,
 	    "what is stored, per reporting organisation and domain" },
 };
