@@ -816,7 +816,8 @@ is_failure_dim(enum trpt_trend_dim d)
 }
 
 static int
-write_csv(const struct trpt_trend *t, FILE *out, struct trpt_err *err)
+write_csv(const struct trpt_trend *t, FILE *out, uint64_t *rows,
+    struct trpt_err *err)
 {
 	struct trpt_csv c;
 	char label[16], num[32];
@@ -851,6 +852,7 @@ write_csv(const struct trpt_trend *t, FILE *out, struct trpt_err *err)
 			    rate(cl->successful, cl->failed));
 			trpt_csv_field(&c, num);
 			rc = trpt_csv_end_row(&c, err);
+			(*rows)++;
 		}
 	}
 	trpt_csv_free(&c);
@@ -858,7 +860,7 @@ write_csv(const struct trpt_trend *t, FILE *out, struct trpt_err *err)
 }
 
 static void
-write_json(const struct trpt_trend *t, FILE *out)
+write_json(const struct trpt_trend *t, FILE *out, uint64_t *rows)
 {
 	char label[16];
 	size_t i;
@@ -879,6 +881,7 @@ write_json(const struct trpt_trend *t, FILE *out)
 			fprintf(out, "%s\n  {\"period\": \"%s\"",
 			    first ? "" : ",", label);
 			first = 0;
+			(*rows)++;
 			for (k = 0; k < t->q.ndims; k++) {
 				fprintf(out,
 				    ", \"%s\": ", dim_columns[t->q.dims[k]]);
@@ -950,50 +953,74 @@ write_table(const struct trpt_trend *t, FILE *out)
 }
 
 int
-trpt_trend_write(const struct trpt_trend *t, enum trpt_trend_format fmt,
-    FILE *out, struct trpt_err *err)
+trpt_trend_write_count(const struct trpt_trend *t, enum trpt_trend_format fmt,
+    FILE *out, uint64_t *rows, struct trpt_err *err)
 {
+	uint64_t n = 0;
 	int rc;
 
 	switch (fmt) {
 	case TRPT_FORMAT_CSV:
-		if ((rc = write_csv(t, out, err)) != TRPT_OK)
+		if ((rc = write_csv(t, out, &n, err)) != TRPT_OK)
 			return rc;
 		break;
 	case TRPT_FORMAT_JSON:
-		write_json(t, out);
+		write_json(t, out, &n);
 		break;
 	default:
 		write_table(t, out);
 		break;
 	}
 	if (fflush(out) != 0 || ferror(out))
-		return trpt_err_set(
-		    err, TRPT_EIO, "writing trends: %s", "output error");
+		return trpt_err_set(err, TRPT_EIO, "writing trends: %s",
+		    "output error");
+	if (rows != NULL)
+		*rows = n;
 	return TRPT_OK;
 }
 
 int
-trpt_trend_export_daily(struct trpt_db *db, const struct trpt_trend_query *q,
+trpt_trend_write(const struct trpt_trend *t, enum trpt_trend_format fmt,
     FILE *out, struct trpt_err *err)
 {
-	struct trpt_trend_query dq = *q;
+	return trpt_trend_write_count(t, fmt, out, NULL, err);
+}
+
+static int64_t
+day_ceil(int64_t t)
+{
+	return t >= 0 ? (t + 86399) / 86400 : -(-t / 86400);
+}
+
+int
+trpt_trend_export_daily(struct trpt_db *db, const struct trpt_export_filter *f,
+    FILE *out, uint64_t *rows, struct trpt_err *err)
+{
+	struct trpt_trend_query q;
 	struct trpt_trend *t = NULL;
 	int rc;
 
-	dq.period = TRPT_PERIOD_DAY;
+	trpt_trend_query_init(&q);
+	if (f != NULL && f->since != 0 && f->since != INT64_MIN)
+		q.since_day = day_ceil(f->since);
+	if (f != NULL && f->until != 0 && f->until != INT64_MAX)
+		q.until_day = day_ceil(f->until) - 1;
+	if (f != NULL && f->domain != NULL && f->domain[0] != '\0')
+		q.domain = f->domain;
 	if ((rc = trpt_trend_refresh(db, err)) != TRPT_OK ||
-	    (rc = trpt_trend_run(db, &dq, &t, err)) != TRPT_OK)
+	    (rc = trpt_trend_run(db, &q, &t, err)) != TRPT_OK)
 		return rc;
-	rc = trpt_trend_write(t, TRPT_FORMAT_CSV, out, err);
+	rc = trpt_trend_write_count(t, TRPT_FORMAT_CSV, out, rows, err);
 	trpt_trend_free(&t);
 	return rc;
 }
 
 int
 trpt_trend_export_reports(struct trpt_db *db,
-    const struct trpt_export_filter *f, FILE *out, struct trpt_err *err)
+    const struct trpt_export_filter *f, FILE *out, uint64_t *rows,
+    struct trpt_err *err)
 {
+	uint64_t n = 0;
 	static const char *const cols[] = { "id", "organization_name",
 		"report_id", "contact_info", "begin_date", "end_date", "day",
 		"policies", "successful_session_count", "failed_session_count",
@@ -1044,6 +1071,7 @@ trpt_trend_export_reports(struct trpt_db *db,
 		trpt_csv_date(&c, sqlite3_column_int64(st, 10));
 		trpt_csv_int(&c, sqlite3_column_int64(st, 11));
 		rc = trpt_csv_end_row(&c, err);
+		n++;
 	}
 	if (rc != TRPT_OK)
 		goto out;
@@ -1051,6 +1079,8 @@ trpt_trend_export_reports(struct trpt_db *db,
 		goto dberr;
 	if (fflush(out) != 0 || ferror(out))
 		rc = trpt_err_set(err, TRPT_EIO, "export reports: write error");
+	else if (rows != NULL)
+		*rows = n;
 	goto out;
 dberr:
 	rc = trpt_err_set(err, src == SQLITE_BUSY ? TRPT_ETEMP : TRPT_EDB,

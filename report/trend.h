@@ -112,23 +112,35 @@ void trpt_trend_free(struct trpt_trend **tp);
  */
 int trpt_trend_write(const struct trpt_trend *t, enum trpt_trend_format fmt,
     FILE *out, struct trpt_err *err);
+/* The same, counting the data rows written (CSV, JSON) into *rows. */
+int trpt_trend_write_count(const struct trpt_trend *t,
+    enum trpt_trend_format fmt, FILE *out, uint64_t *rows,
+    struct trpt_err *err);
 
 /*
- * "export daily": refresh, then the trends rows of q by day as CSV.
+ * "export daily": refreshes the rollups, then writes the trends rows by
+ * day, grouped by org,domain, as CSV (header row: period,
+ * organization_name, policy_domain, successful, failed, success_rate).
+ * f (may be NULL) selects the days whose reports begin in [since, until)
+ * and the policy domain (exact match on the stored name).
+ * *rows (may be NULL) gets the number of data rows written.
  */
 int trpt_trend_export_daily(struct trpt_db *db,
-    const struct trpt_trend_query *q, FILE *out, struct trpt_err *err);
+    const struct trpt_export_filter *f, FILE *out, uint64_t *rows,
+    struct trpt_err *err);
 
 /*
  * "export reports": a header row and one CSV row per stored report that
  * f selects (as for export policies: begin in [since, until), a policy
- * for domain): id, organization_name, report_id, contact_info,
- * begin_date, end_date, day, policies, successful_session_count,
- * failed_session_count (the report's totals, before the guard),
- * received_at, seen_count.  Same CSV rules as report/csv.h.
+ * for domain, case-insensitive): id, organization_name, report_id,
+ * contact_info, begin_date, end_date, day, policies,
+ * successful_session_count, failed_session_count (the report's totals,
+ * before the guard), received_at, seen_count.  Same CSV rules as
+ * report/csv.h.  *rows (may be NULL) gets the number of data rows.
  */
 int trpt_trend_export_reports(struct trpt_db *db,
-    const struct trpt_export_filter *f, FILE *out, struct trpt_err *err);
+    const struct trpt_export_filter *f, FILE *out, uint64_t *rows,
+    struct trpt_err *err);
 
 /* Period index of a day, its first day, and its label (YYYY-MM-DD or
  * YYYY-Www, at least 11 bytes). */

@@ -261,9 +261,9 @@ static void
 test_trend_export(void **state)
 {
 	struct trpt_db *db = *state;
-	struct trpt_trend_query q;
 	struct trpt_export_filter f;
 	struct trpt_err err;
+	uint64_t nrows = 0;
 	char *buf = NULL;
 	size_t len = 0, rows = 0;
 	const char *p;
@@ -274,7 +274,9 @@ test_trend_export(void **state)
 	f.domain = "EXAMPLE.COM";
 	f.since = (D0 + 8) * 86400;
 	out = open_memstream(&buf, &len);
-	assert_int_equal(trpt_trend_export_reports(db, &f, out, &err), TRPT_OK);
+	assert_int_equal(trpt_trend_export_reports(db, &f, out, &nrows, &err),
+	    TRPT_OK);
+	assert_int_equal(nrows, 3);
 	fclose(out);
 	p = "id,organization_name,report_id,contact_info,begin_date,"
 	    "end_date,day,policies,successful_session_count,"
@@ -290,13 +292,28 @@ test_trend_export(void **state)
 				    "10,2026-01-08T01:00:00Z,1\r\n"));
 	free(buf);
 
-	trpt_trend_query_init(&q);
-	q.period = TRPT_PERIOD_WEEK; /* ignored: daily rows */
+	trpt_export_filter_init(&f);
 	buf = NULL;
 	out = open_memstream(&buf, &len);
-	assert_int_equal(trpt_trend_export_daily(db, &q, out, &err), TRPT_OK);
+	assert_int_equal(trpt_trend_export_daily(db, &f, out, &nrows, &err),
+	    TRPT_OK);
 	fclose(out);
+	assert_int_equal(nrows, 27);
 	golden("expected/trends_org_domain_day.csv", buf);
+	free(buf);
+	/* Reports beginning in [day 8, day 9): one day of rows. */
+	f.since = (D0 + 8) * 86400;
+	f.until = (D0 + 9) * 86400;
+	f.domain = "example.org";
+	buf = NULL;
+	out = open_memstream(&buf, &len);
+	assert_int_equal(trpt_trend_export_daily(db, &f, out, &nrows, &err),
+	    TRPT_OK);
+	fclose(out);
+	assert_string_equal(buf,
+	    "period,organization_name,policy_domain,successful,failed,"
+	    "success_rate\r\n"
+	    "2026-01-06,Google Inc.,example.org,10,0,1.0000\r\n");
 	free(buf);
 }
 
