@@ -7,9 +7,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "collector/cmd_alerts.h"
 #include "collector/cmd_export.h"
 #include "collector/cmd_ingest.h"
 #include "collector/cmd_stats.h"
+#include "collector/cmd_trends.h"
 
 #ifndef TRPT_VERSION
 #define TRPT_VERSION "0.1.0"
@@ -28,6 +30,8 @@ static const struct command commands[] = {
 	    "run quarantined inputs again and store those that now pass" },
 	{ "export", trpt_cmd_export_run,
 	    "write policies or failures as CSV for analysts" },
+	{ "trends", trpt_cmd_trends_run, "success rates per period and group" },
+	{ "alerts", trpt_cmd_alerts_run, "drops, new failures, silent senders" },
 	{ "stats", trpt_cmd_stats_run,
 	    "what is stored, per reporting organisation and domain" },
 };
