@@ -11,6 +11,7 @@
 #include "collector/cmd_export.h"
 #include "collector/cmd_ingest.h"
 #include "collector/cmd_stats.h"
+#include "collector/cmd_summary.h"
 #include "collector/cmd_trends.h"
 
 #ifndef TRPT_VERSION
@@ -32,6 +33,7 @@ static const struct command commands[] = {
 	    "write policies or failures as CSV for analysts" },
 	{ "trends", trpt_cmd_trends_run, "success rates per period and group" },
 	{ "alerts", trpt_cmd_alerts_run, "drops, new failures, silent senders" },
+	{ "summary", trpt_cmd_summary_run, "the weekly summary e-mail" },
 	{ "stats", trpt_cmd_stats_run,
 	    "what is stored, per reporting organisation and domain" },
 };
