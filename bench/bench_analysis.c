@@ -261,6 +261,7 @@ main(int argc, char **argv)
 	FILE *null;
 	int i;
 
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	check(trpt_db_open(path, &db, &err), &err);
 	h = trpt_db_handle(db);
 	null = fopen("/dev/null", "w");

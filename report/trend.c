@@ -217,6 +217,9 @@ static const char *const refresh_sql[ST_COUNT_] = {
 	"p.policy_domain = ?2 AND p.policy_type = ?3",
 };
 
+/* Above this many new reports, org and domain sums are rebuilt in bulk. */
+#define TRPT_TREND_BULK_REPORTS 20000
+
 /* One policy type's sums within one (report, domain). */
 struct tgroup {
 	char type[64];
@@ -232,6 +235,8 @@ struct refresh {
 	char *org, *domain;
 	struct tgroup g[8];
 	int ng;
+	int bulk; /* org and domain sums are rebuilt from rollup_daily */
+	int64_t min_day, max_day;
 };
 
 static int
@@ -305,9 +310,16 @@ flush(struct refresh *r, struct trpt_err *err)
 	if (best == NULL)
 		return TRPT_OK;
 	r->ng = 0;
-	if ((rc = upsert(r, ST_UP_DAILY, best->s, best->f, err)) != TRPT_OK ||
-	    (rc = upsert(r, ST_UP_ORG, best->s, best->f, err)) != TRPT_OK ||
-	    (rc = upsert(r, ST_UP_DOMAIN, best->s, best->f, err)) != TRPT_OK)
+	if (r->day < r->min_day)
+		r->min_day = r->day;
+	if (r->day > r->max_day)
+		r->max_day = r->day;
+	if ((rc = upsert(r, ST_UP_DAILY, best->s, best->f, err)) != TRPT_OK)
+		return rc;
+	if (!r->bulk &&
+	    ((rc = upsert(r, ST_UP_ORG, best->s, best->f, err)) != TRPT_OK ||
+		(rc = upsert(r, ST_UP_DOMAIN, best->s, best->f, err)) !=
+		    TRPT_OK))
 		return rc;
 	if (best->details > 0) {
 		st = r->st[ST_FAILS];
@@ -371,6 +383,43 @@ static const char *const clear_sql =
     "DELETE FROM rollup_testing; UPDATE rollup_state SET last_report = 0, "
     "dirty = 0 WHERE id = 1;";
 
+/*
+ * After many new reports, the per-organisation and per-domain sums of the
+ * days they touched are recomputed from rollup_daily in two statements:
+ * much faster than one upsert per report into tables in another order.
+ */
+static int
+rebuild_sums(struct refresh *r, struct trpt_err *err)
+{
+	static const char *const sql[] = {
+		"DELETE FROM rollup_org_day WHERE day BETWEEN ?1 AND ?2",
+		"DELETE FROM rollup_domain_day WHERE day BETWEEN ?1 AND ?2",
+		"INSERT INTO rollup_org_day (org, day, successful, failed) "
+		"SELECT org, day, sum(successful), sum(failed) FROM "
+		"rollup_daily WHERE day BETWEEN ?1 AND ?2 GROUP BY org, day",
+		"INSERT INTO rollup_domain_day (domain, day, successful, "
+		"failed) SELECT domain, day, sum(successful), sum(failed) FROM "
+		"rollup_daily WHERE day BETWEEN ?1 AND ?2 GROUP BY domain, day "
+		"ORDER BY domain, day",
+	};
+	sqlite3_stmt *st = NULL;
+	size_t i;
+	int src, rc = TRPT_OK;
+
+	if (r->min_day > r->max_day)
+		return TRPT_OK;
+	for (i = 0; rc == TRPT_OK && i < sizeof(sql) / sizeof(sql[0]); i++) {
+		src = sqlite3_prepare_v2(r->h, sql[i], -1, &st, NULL);
+		if (src != SQLITE_OK)
+			return sql_fail(r, src, "preparing rollup sums", err);
+		sqlite3_bind_int64(st, 1, r->min_day);
+		sqlite3_bind_int64(st, 2, r->max_day);
+		rc = step_done(r, st, "rebuilding rollup sums", err);
+		sqlite3_finalize(st);
+	}
+	return rc;
+}
+
 static int
 refresh_range(
     struct refresh *r, int64_t last, int64_t max, struct trpt_err *err)
@@ -424,7 +473,30 @@ refresh_range(
 	if (rc == TRPT_OK)
 		rc = flush(r, err);
 	sqlite3_finalize(gs);
+	if (rc == TRPT_OK && r->bulk)
+		rc = rebuild_sums(r, err);
 	return rc;
+}
+
+/*
+ * Sets the page cache size (PRAGMA cache_size) and returns the old one.
+ * A pragma takes no bound parameter; the value is an integer of ours.
+ */
+static int64_t
+set_cache(sqlite3 *h, int64_t size)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t old = -2000;
+	char sql[64];
+
+	if (sqlite3_prepare_v2(h, "PRAGMA cache_size", -1, &st, NULL) ==
+		SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		old = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	snprintf(sql, sizeof(sql), "PRAGMA cache_size = %lld", (long long)size);
+	sqlite3_exec(h, sql, NULL, NULL, NULL);
+	return old;
 }
 
 int
@@ -432,12 +504,14 @@ trpt_trend_refresh(struct trpt_db *db, struct trpt_err *err)
 {
 	struct refresh r;
 	sqlite3_stmt *st = NULL;
-	int64_t last = 0, max = 0;
+	int64_t last = 0, max = 0, cache = 0;
 	int dirty = 0, src, rc, i;
 
 	memset(&r, 0, sizeof(r));
 	r.db = db;
 	r.h = trpt_db_handle(db);
+	r.min_day = TRPT_DAY_MAX;
+	r.max_day = TRPT_DAY_MIN;
 	src = sqlite3_exec(r.h, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (src != SQLITE_OK)
 		return sql_fail(&r, src, "starting the rollup update", err);
@@ -468,7 +542,13 @@ trpt_trend_refresh(struct trpt_db *db, struct trpt_err *err)
 		rc = TRPT_OK;
 		goto out;
 	}
-	if ((rc = refresh_range(&r, last, max, err)) != TRPT_OK)
+	r.bulk = max - last > TRPT_TREND_BULK_REPORTS;
+	if (r.bulk)
+		cache = set_cache(r.h, -128 * 1024); /* 128 MB while building */
+	rc = refresh_range(&r, last, max, err);
+	if (r.bulk)
+		set_cache(r.h, cache);
+	if (rc != TRPT_OK)
 		goto out;
 	src = sqlite3_prepare_v2(r.h,
 	    "UPDATE rollup_state SET last_report = ?1 WHERE id = 1", -1, &st,

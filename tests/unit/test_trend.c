@@ -401,6 +401,75 @@ test_trend_cap(void **state)
 	trpt_trend_free(&t);
 }
 
+static int64_t
+count(struct trpt_db *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t n = -1;
+
+	assert_int_equal(
+	    sqlite3_prepare_v2(trpt_db_handle(db), sql, -1, &st, NULL),
+	    SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+/* Many new reports at once take the bulk path; the sums must agree with
+ * the one-by-one path. */
+static void
+test_trend_bulk(void **state)
+{
+	struct trpt_db *db = *state;
+	struct trpt_err err;
+	struct gen g = { 0 };
+	char dom[40][32];
+	int d, i, k;
+
+	for (i = 0; i < 40; i++)
+		snprintf(dom[i], sizeof(dom[i]), "d%02d.example", i);
+	assert_int_equal(trpt_store_begin(db, &err), TRPT_OK);
+	for (d = 0; d < 21; d++)
+		for (k = 0; k < 1000; k++) {
+			gen_begin(&g, k % 2 ? "Google Inc." : "Yahoo", D0 + d);
+			i = k % 40;
+			gen_policy(&g, "sts", dom[i], 10 + k % 7, k % 3, 0);
+			assert_int_equal(gen_end(&g, db), TRPT_OK);
+		}
+	assert_int_equal(trpt_store_commit(db, &err), TRPT_OK);
+	assert_int_equal(trpt_trend_refresh(db, &err), TRPT_OK);
+	/* One more report: the incremental path on top. */
+	gen_begin(&g, "Yahoo", D0 + 3);
+	gen_policy(&g, "sts", dom[5], 1000, 1, 0);
+	assert_int_equal(gen_end(&g, db), TRPT_OK);
+	assert_int_equal(trpt_trend_refresh(db, &err), TRPT_OK);
+	assert_int_equal(count(db, "SELECT count(*) FROM rollup_domain_day"),
+	    40 * 21);
+	assert_int_equal(count(db, "SELECT count(*) FROM rollup_org_day"),
+	    2 * 21);
+	assert_int_equal(count(db,
+			     "SELECT count(*) FROM (SELECT domain, day, "
+			     "sum(successful) s, sum(failed) f FROM "
+			     "rollup_daily GROUP BY 1, 2) a JOIN "
+			     "rollup_domain_day b USING (domain, day) WHERE "
+			     "a.s = b.successful AND a.f = b.failed"),
+	    40 * 21);
+	assert_int_equal(count(db,
+			     "SELECT count(*) FROM (SELECT org, day, "
+			     "sum(successful) s, sum(failed) f FROM "
+			     "rollup_daily GROUP BY 1, 2) a JOIN "
+			     "rollup_org_day b USING (org, day) WHERE a.s = "
+			     "b.successful AND a.f = b.failed"),
+	    2 * 21);
+	assert_int_equal(count(db, "SELECT sum(successful) FROM rollup_daily"),
+	    count(db, "SELECT sum(successful) FROM policies"));
+	assert_int_equal(count(db, "SELECT sum(failed) FROM rollup_failures"),
+	    count(db, "SELECT sum(failed) FROM policies"));
+	/* The cache size is back to what it was. */
+	assert_int_equal(count(db, "PRAGMA cache_size"), -2000);
+}
+
 static void
 test_causes_table(void **state)
 {
@@ -447,6 +516,8 @@ main(void)
 		    test_trend_export, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(
 		    test_trend_cap, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(test_trend_bulk, setup_db,
+		    teardown_db),
 		cmocka_unit_test(test_trend_dims),
 		cmocka_unit_test(test_trend_weeks),
 		cmocka_unit_test(test_causes_table),
