@@ -180,8 +180,10 @@ trpt_cli_main(int argc, char **argv)
 		    argv[optind]);
 		return TRPT_EXIT_USAGE;
 	}
-	if ((rc = load_config(&cli, config_path)) != TRPT_EXIT_OK)
+	if ((rc = load_config(&cli, config_path)) != TRPT_EXIT_OK) {
+		trpt_config_free(&cli.cfg);
 		return rc;
+	}
 	argc -= optind;
 	argv += optind;
 	optind = 0; /* reset getopt for the command (glibc: 0 reinitialises) */
