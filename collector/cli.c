@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "collector/cmd_export.h"
+#include "collector/cmd_fetch.h"
 #include "collector/cmd_ingest.h"
 #include "collector/cmd_stats.h"
 
@@ -26,6 +27,8 @@ static const struct command commands[] = {
 	    "store reports from files, directories, mbox, Maildir or stdin" },
 	{ "reprocess", trpt_cmd_ingest_reprocess,
 	    "run quarantined inputs again and store those that now pass" },
+	{ "fetch", trpt_cmd_fetch_run,
+	    "fetch new reports from the configured IMAP sources" },
 	{ "export", trpt_cmd_export_run,
 	    "write policies or failures as CSV for analysts" },
 	{ "stats", trpt_cmd_stats_run,
