@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "collector/cmd_ingest.h"
+#include "collector/cmd_stats.h"
 
 #ifndef TRPT_VERSION
 #define TRPT_VERSION "0.1.0"
@@ -24,6 +25,8 @@ static const struct command commands[] = {
 	    "store reports from files, directories, mbox, Maildir or stdin" },
 	{ "reprocess", trpt_cmd_ingest_reprocess,
 	    "run quarantined inputs again and store those that now pass" },
+	{ "stats", trpt_cmd_stats_run,
+	    "what is stored, per reporting organisation and domain" },
 };
 
 static void
