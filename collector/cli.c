@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "collector/cmd_ingest.h"
+#include "collector/cmd_serve.h"
 #include "collector/cmd_stats.h"
 
 #ifndef TRPT_VERSION
@@ -25,6 +26,7 @@ static const struct command commands[] = {
 	    "store reports from files, directories, mbox, Maildir or stdin" },
 	{ "reprocess", trpt_cmd_ingest_reprocess,
 	    "run quarantined inputs again and store those that now pass" },
+	{ "serve", trpt_cmd_serve_run, "receive reports POSTed over HTTPS" },
 	{ "stats", trpt_cmd_stats_run,
 	    "what is stored, per reporting organisation and domain" },
 };

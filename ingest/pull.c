@@ -559,7 +559,7 @@ fetch(struct run *x, const char *url, int depth, int *ok, struct trpt_err *err)
 	char *abs = NULL;
 	long status = 0;
 	size_t i;
-	int rc, all_ok = 1;
+	int rc, irc, all_ok = 1;
 
 	if ((rc = state_load(x, url, &old, err)) != TRPT_OK)
 		return rc;
@@ -591,9 +591,9 @@ fetch(struct run *x, const char *url, int depth, int *ok, struct trpt_err *err)
 		goto out;
 	}
 
-	rc = trpt_pull_parse_index(x->body.data != NULL ? x->body.data : "",
+	irc = trpt_pull_parse_index(x->body.data != NULL ? x->body.data : "",
 	    x->body.len, x->src->max_entries, &entries, &e);
-	if (rc == TRPT_ENOTFOUND) {
+	if (irc == TRPT_ENOTFOUND) {
 		/* A report (or junk): the pipeline stores or quarantines. */
 		if ((rc = feed(x, url, err)) != TRPT_OK)
 			goto out;
@@ -602,13 +602,13 @@ fetch(struct run *x, const char *url, int depth, int *ok, struct trpt_err *err)
 		    x, url, status, 1, fresh.etag, fresh.last_modified, err);
 		goto out;
 	}
-	if (rc == TRPT_ENOMEM) {
+	if (irc == TRPT_ENOMEM) {
 		*err = e;
+		rc = irc;
 		goto out;
 	}
-	rc = TRPT_OK;
-	if (depth > 0 || e.code != TRPT_OK) {
-		if (depth > 0 && e.code == TRPT_OK)
+	if (irc != TRPT_OK || depth > 0) {
+		if (irc == TRPT_OK)
 			trpt_err_set(&e, TRPT_EPARSE,
 			    "%s: an index entry is itself an index", url);
 		else

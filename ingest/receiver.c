@@ -599,7 +599,6 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 {
 	struct trpt_receiver *r = cls;
 	struct request *rq = *con_cls;
-	char msg[96];
 
 	(void)version;
 	if (rq == NULL) {
@@ -633,15 +632,14 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 			return MHD_NO;
 		if (trpt_buf_append(&rq->body, upload_data, n, NULL) !=
 		    TRPT_OK) {
-			/* Chunked or lying Content-Length: refuse now. */
+			/* A chunked body (or one longer than announced) past
+			 * the cap.  libmicrohttpd cannot answer in the middle
+			 * of a body, and reading the rest could take forever:
+			 * drop the connection (the sender retries later). */
 			rq->too_large = 1;
 			count(r, &r->stats.too_large);
-			snprintf(msg, sizeof(msg),
-			    "report too large: the limit is %zu bytes\n",
-			    r->max_body);
 			trpt_buf_free(&rq->body);
-			return reply_text(
-			    r, c, MHD_HTTP_CONTENT_TOO_LARGE, msg);
+			return MHD_NO;
 		}
 		return MHD_YES;
 	}
