@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "collector/cmd_export.h"
 #include "collector/cmd_ingest.h"
 #include "collector/cmd_serve.h"
 #include "collector/cmd_stats.h"
@@ -27,6 +28,8 @@ static const struct command commands[] = {
 	{ "reprocess", trpt_cmd_ingest_reprocess,
 	    "run quarantined inputs again and store those that now pass" },
 	{ "serve", trpt_cmd_serve_run, "receive reports POSTed over HTTPS" },
+	{ "export", trpt_cmd_export_run,
+	    "write policies or failures as CSV for analysts" },
 	{ "stats", trpt_cmd_stats_run,
 	    "what is stored, per reporting organisation and domain" },
 };
