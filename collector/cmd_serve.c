@@ -18,7 +18,7 @@
 static const char *const serve_keys[] = { "listen", "path", "tls_cert",
 	"tls_key", "threads", "max_connections", "max_connections_per_client",
 	"idle_timeout", "request_timeout", "rate_limit", "rate_burst",
-	"trust_proxy", "drain_timeout", NULL };
+	"trust_proxy", "drain_timeout", "busy_timeout", NULL };
 
 static void
 serve_usage(FILE *f)
@@ -44,6 +44,7 @@ serve_usage(FILE *f)
 	    "(PEM files: native TLS; without them plain HTTP for a reverse\n"
 	    "proxy), threads, max_connections, max_connections_per_client,\n"
 	    "idle_timeout, request_timeout, drain_timeout (seconds),\n"
+	    "busy_timeout (milliseconds to wait for a locked database),\n"
 	    "rate_limit (POSTs a minute per client, 0: none), rate_burst and\n"
 	    "trust_proxy (take the client from X-Forwarded-For on loopback).\n"
 	    "The body limit is max_message in [limits].\n"
@@ -85,7 +86,7 @@ read_pem(const char *path, char **out)
 /* Reads [serve] into cfg; PEM contents go to *cert and *key. */
 static int
 load_settings(struct trpt_cli *cli, struct trpt_receiver_config *cfg,
-    unsigned *drain, char **cert, char **key)
+    unsigned *drain, unsigned *busy, char **cert, char **key)
 {
 	const struct trpt_config_section *sec;
 	struct trpt_err err;
@@ -130,7 +131,8 @@ load_settings(struct trpt_cli *cli, struct trpt_receiver_config *cfg,
 		 &cfg->rate_per_minute)) != 0 ||
 	    (rc = get_uint(
 		 cli, sec, "rate_burst", 1000000, &cfg->rate_burst)) != 0 ||
-	    (rc = get_uint(cli, sec, "drain_timeout", 3600, drain)) != 0)
+	    (rc = get_uint(cli, sec, "drain_timeout", 3600, drain)) != 0 ||
+	    (rc = get_uint(cli, sec, "busy_timeout", 60000, busy)) != 0)
 		return rc;
 	if (trpt_config_get_bool(cli->cfg, sec, "trust_proxy", &trust, &err) !=
 	    TRPT_OK) {
@@ -183,7 +185,7 @@ trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
 	struct trpt_err err;
 	const char *listen = NULL;
 	char *cert = NULL, *key = NULL;
-	unsigned drain = 30, left;
+	unsigned drain = 30, busy = 1000, left;
 	sigset_t sigs, old;
 	int c, sig, rc;
 
@@ -204,12 +206,15 @@ trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
 		serve_usage(stderr);
 		return TRPT_EXIT_USAGE;
 	}
-	if ((rc = load_settings(cli, &cfg, &drain, &cert, &key)) != 0)
+	if ((rc = load_settings(cli, &cfg, &drain, &busy, &cert, &key)) != 0)
 		goto out;
 	if (listen != NULL)
 		cfg.listen = listen;
 	if ((rc = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK)
 		goto out;
+	/* Every POST waits behind the one holding the pipeline: give up on
+	 * a locked database soon (503, the sender retries). */
+	trpt_db_set_busy_timeout(db, (int)busy);
 	trpt_pipeline_init(&p, db, &cli->limits);
 	p.on_event = trpt_cmd_ingest_print_event;
 	p.arg = cli;
@@ -246,7 +251,10 @@ trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
 		    st.stored, st.duplicates, st.rejected);
 	rc = TRPT_EXIT_OK;
 out_mask:
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* A second SIGTERM while draining stays pending, never delivered:
+	 * the mask is restored only on the paths that did not wait. */
+	if (rc != TRPT_EXIT_OK)
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 out:
 	trpt_db_close(&db);
 	if (key != NULL) {
