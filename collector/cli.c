@@ -10,6 +10,7 @@
 #include "collector/cmd_export.h"
 #include "collector/cmd_fetch.h"
 #include "collector/cmd_ingest.h"
+#include "collector/cmd_serve.h"
 #include "collector/cmd_stats.h"
 
 #ifndef TRPT_VERSION
@@ -28,7 +29,8 @@ static const struct command commands[] = {
 	{ "reprocess", trpt_cmd_ingest_reprocess,
 	    "run quarantined inputs again and store those that now pass" },
 	{ "fetch", trpt_cmd_fetch_run,
-	    "fetch new reports from the configured IMAP sources" },
+	    "fetch new reports from the configured IMAP and HTTPS sources" },
+	{ "serve", trpt_cmd_serve_run, "receive reports POSTed over HTTPS" },
 	{ "export", trpt_cmd_export_run,
 	    "write policies or failures as CSV for analysts" },
 	{ "stats", trpt_cmd_stats_run,

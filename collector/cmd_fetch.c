@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "collector/cmd_ingest.h"
+#include "collector/fetch_https.h"
 #include "collector/fetch_imap.h"
 #include "ingest/pipeline.h"
 
@@ -24,6 +25,7 @@ struct fetcher {
 
 static const struct fetcher fetchers[] = {
 	{ "imap", trpt_fetch_imap_check, trpt_fetch_imap_run },
+	{ "https", trpt_fetch_https_check, trpt_fetch_https_run },
 };
 
 #define NFETCHERS (sizeof(fetchers) / sizeof(fetchers[0]))
