@@ -56,7 +56,7 @@ trpt_cmd_export_run(struct trpt_cli *cli, int argc, char **argv)
 	int c, rc, status;
 
 	trpt_export_filter_init(&filter);
-	while ((c = getopt_long(argc, argv, "+o:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 		case 'u':

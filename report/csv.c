@@ -119,11 +119,20 @@ trpt_csv_int(struct trpt_csv *c, int64_t v)
 	put(c, num, (size_t)n);
 }
 
+/* The times that have a four-digit year: 0000-01-01 to 9999-12-31. */
+#define DATE_MIN (-62167219200LL)
+#define DATE_MAX 253402300799LL
+
 void
 trpt_csv_date(struct trpt_csv *c, int64_t t)
 {
 	char date[32];
 
+	if (t < DATE_MIN || t > DATE_MAX) {
+		/* Not a date any report can carry: the number, as stored. */
+		trpt_csv_int(c, t);
+		return;
+	}
 	separator(c);
 	trpt_datetime_format(t, date, sizeof(date));
 	put(c, date, strlen(date));

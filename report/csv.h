@@ -38,7 +38,8 @@ void trpt_csv_field(struct trpt_csv *c, const char *s);
 void trpt_csv_field_n(struct trpt_csv *c, const char *s, size_t len);
 /* An integer cell (never guarded: "-1" is a number here). */
 void trpt_csv_int(struct trpt_csv *c, int64_t v);
-/* A time as "YYYY-MM-DDTHH:MM:SSZ". */
+/* A time as "YYYY-MM-DDTHH:MM:SSZ"; outside the years 0000 to 9999, the
+ * number of seconds. */
 void trpt_csv_date(struct trpt_csv *c, int64_t t);
 /*
  * A JSON array of strings (as stored for policy-strings and mx-host) as one

@@ -164,8 +164,10 @@ static int export(struct trpt_db *db, const struct export_kind *k,
 	}
 	for (i = 0; i < k->ncols; i++)
 		trpt_csv_field(&csv, k->cols[i].name);
-	if ((rc = trpt_csv_end_row(&csv, err)) != TRPT_OK)
+	if ((rc = trpt_csv_end_row(&csv, err)) != TRPT_OK) {
+		trpt_err_prefix(err, "%s", k->what);
 		goto out;
+	}
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		for (i = 0; i < k->ncols; i++)
 			cell(&csv, st, i, k->cols[i].kind);

@@ -35,8 +35,10 @@ void trpt_export_filter_init(struct trpt_export_filter *f);
  * successful_session_count, failed_session_count.
  * Lists are joined by '|', dates are YYYY-MM-DDTHH:MM:SSZ.  Returns
  * TRPT_EIO when out cannot be written (out is flushed, not closed),
- * TRPT_EDB or TRPT_ETEMP for the database, TRPT_EPARSE for a stored
- * list that is not a JSON array of strings.
+ * TRPT_EDB, TRPT_ETEMP or TRPT_ENOMEM for the database, TRPT_EPARSE for
+ * a stored list that is not a JSON array of strings.  A failed export may
+ * have written some rows: write to a temporary file and rename it.  Text
+ * cells get the formula guard of report/csv.h.
  */
 int trpt_export_policies(struct trpt_db *db, const struct trpt_export_filter *f,
     FILE *out, struct trpt_err *err);
@@ -53,7 +55,8 @@ int trpt_export_failures(struct trpt_db *db, const struct trpt_export_filter *f,
 
 /*
  * The same, also counting the data rows written into *rows (for a
- * summary line such as "exported 12 rows").
+ * summary line such as "exported 12 rows"); *rows (may be NULL) is written
+ * only on success.
  */
 int trpt_export_policies_count(struct trpt_db *db,
     const struct trpt_export_filter *f, FILE *out, uint64_t *rows,

@@ -1,5 +1,6 @@
 #include "schema/db.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,9 +9,13 @@
 #include "common/err.h"
 #include "schema/migrate.h"
 
-/* Attempts at a statement that SQLite reports busy without having waited
- * in the busy handler (WAL recovery, a stale snapshot), and the pause
- * between them. */
+/*
+ * The busy handler (sqlite3_busy_timeout) waits for locks held by other
+ * connections; once it gives up, the database is busy and the caller
+ * gets TRPT_ETEMP.  Only SQLITE_BUSY_RECOVERY, returned without waiting
+ * while another connection recovers the WAL, is worth retrying here: a
+ * few times, with a pause.
+ */
 #define BUSY_RETRIES  5
 #define BUSY_RETRY_MS 50
 
@@ -69,7 +74,7 @@ pragma(struct trpt_db *db, const char *sql, struct trpt_err *err)
 		src = sqlite3_step(st);
 		if (src == SQLITE_ROW)
 			continue;
-		if ((src & 0xff) == SQLITE_BUSY && ++tries < BUSY_RETRIES) {
+		if (src == SQLITE_BUSY_RECOVERY && ++tries < BUSY_RETRIES) {
 			sqlite3_reset(st);
 			sqlite3_sleep(BUSY_RETRY_MS);
 			continue;
@@ -127,6 +132,9 @@ trpt_db_open(const char *path, struct trpt_db **out, struct trpt_err *err)
 	    (rc = pragma(db, "PRAGMA journal_mode=WAL", err)) != TRPT_OK)
 		goto out;
 	if ((rc = pragma(db, "PRAGMA synchronous=NORMAL", err)) != TRPT_OK)
+		goto out;
+	/* 16 MiB of page cache: a batch of reports stays in memory. */
+	if ((rc = pragma(db, "PRAGMA cache_size=-16384", err)) != TRPT_OK)
 		goto out;
 	if ((rc = pragma(db, "PRAGMA foreign_keys=ON", err)) != TRPT_OK)
 		goto out;
@@ -195,6 +203,7 @@ trpt_db_stmt(struct trpt_db *db, enum trpt_db_stmt_id id, const char *sql,
 			    db, src, "preparing a statement", err);
 		db->stmts[id] = st;
 	}
+	assert(strcmp(sqlite3_sql(st), sql) == 0); /* one slot, one statement */
 	*out = st;
 	return TRPT_OK;
 }
@@ -214,9 +223,8 @@ trpt_db_step_done(struct trpt_db *db, sqlite3_stmt *st, const char *what,
 
 	for (;;) {
 		src = sqlite3_step(st);
-		if ((src & 0xff) != SQLITE_BUSY || ++tries >= BUSY_RETRIES)
+		if (src != SQLITE_BUSY_RECOVERY || ++tries >= BUSY_RETRIES)
 			break;
-		/* The busy handler has already waited where it could. */
 		sqlite3_reset(st);
 		sqlite3_sleep(BUSY_RETRY_MS);
 	}

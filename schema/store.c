@@ -558,8 +558,11 @@ trpt_store_report(struct trpt_db *db, const struct trpt_report *r,
 	received = now_or(raw->origin->received);
 	nested = trpt_db_in_transaction(db);
 	rc = nested ? savepoint(db, err) : trpt_db_begin(db, err);
-	if (rc != TRPT_OK)
+	if (rc != TRPT_OK) {
+		trpt_err_prefix(err, "report %s from %s", r->report_id,
+		    r->organization_name);
 		return rc;
+	}
 	if ((rc = mark_seen(db, r, received, &id, &found, err)) != TRPT_OK)
 		goto out;
 	if (found)
@@ -733,6 +736,9 @@ trpt_store_quarantine_each(struct trpt_db *db,
 	size_t i;
 	int rc, found;
 
+	if (fn == NULL)
+		return trpt_err_set(err, TRPT_EINVAL,
+		    "walking the quarantine without a callback");
 	for (;;) {
 		memset(texts, 0, sizeof(texts));
 		bytes = NULL;

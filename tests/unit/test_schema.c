@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <sqlite3.h>
@@ -245,9 +246,10 @@ test_schema_migrate_older(void **state)
 	sqlite3_close(h);
 }
 
-/* A file at version 0 with no tables (as sqlite3_open leaves it). */
+/* Files at version 0 with no tables (as sqlite3_open leaves them), and at
+ * the version before the latest with data in it. */
 static void
-test_schema_migrate_empty_file(void **state)
+test_schema_migrate_old_files(void **state)
 {
 	char *dir = trpt_test_tmpdir(), path[512];
 	struct trpt_db *db = NULL;
@@ -271,6 +273,32 @@ test_schema_migrate_empty_file(void **state)
 	assert_null(db);
 	/* Opening it again changes nothing. */
 	assert_int_equal(trpt_db_open(path, &db, &err), TRPT_OK);
+	trpt_db_close(&db);
+
+	/* A file left at the version before the latest, with data. */
+	snprintf(path, sizeof(path), "%s/prev.db", dir);
+	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	assert_int_equal(
+	    trpt_migrate_apply(h, trpt_migrate_latest() - 1, &err), TRPT_OK);
+	if (trpt_migrate_latest() > 1)
+		assert_int_equal(sqlite3_exec(h,
+				     "INSERT INTO quarantine (sha256, part, "
+				     "bytes, size, source_kind, source, "
+				     "reason, received_at, last_seen_at) "
+				     "VALUES ('x', 0, x'00', 1, 'file', 'f', "
+				     "'kept', 1, 1)",
+				     NULL, NULL, NULL),
+		    SQLITE_OK);
+	sqlite3_close(h);
+	assert_int_equal(trpt_db_open(path, &db, &err), TRPT_OK);
+	assert_int_equal(
+	    trpt_migrate_version(trpt_db_handle(db), &v, NULL), TRPT_OK);
+	assert_int_equal(v, trpt_migrate_latest());
+	if (trpt_migrate_latest() > 1)
+		assert_int_equal(qint(trpt_db_handle(db),
+				     "SELECT count(*) FROM quarantine WHERE "
+				     "reason = 'kept'"),
+		    1);
 	trpt_db_close(&db);
 	trpt_test_rmrf(dir);
 	free(dir);
@@ -994,6 +1022,8 @@ test_schema_busy(void **state)
 {
 	char *dir = trpt_test_tmpdir(), path[512];
 	struct trpt_db *a = NULL, *b = NULL;
+	struct timespec t0, t1;
+	long ms;
 	struct sample s;
 	struct trpt_err err;
 	int dup;
@@ -1005,8 +1035,15 @@ test_schema_busy(void **state)
 	trpt_db_set_busy_timeout(b, 50);
 	assert_int_equal(trpt_store_begin(a, &err), TRPT_OK);
 	sample_init(&s, "Org", "busy");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	assert_int_equal(
 	    trpt_store_report(b, &s.r, &s.raw, &dup, NULL, &err), TRPT_ETEMP);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* It waited for the busy timeout, and not much longer. */
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 +
+	     (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(ms >= 40);
+	assert_true(ms < 3000); /* not 5 s, even under valgrind */
 	assert_non_null(strstr(err.msg, path));
 	assert_non_null(strstr(err.msg, "busy"));
 	assert_false(trpt_db_in_transaction(b));
@@ -1030,6 +1067,117 @@ test_schema_busy(void **state)
 	free(dir);
 }
 
+/*
+ * SQLite's allocator with a fault injector: the allocation numbered
+ * fail_at (counting from 0 after arming) fails once.
+ */
+static sqlite3_mem_methods real_mem;
+static long fail_at = -1;
+static int injected;
+
+static void *
+faulty_malloc(int n)
+{
+	if (fail_at == 0) {
+		fail_at = -1;
+		injected = 1;
+		return NULL;
+	}
+	if (fail_at > 0)
+		fail_at--;
+	return real_mem.xMalloc(n);
+}
+
+static void *
+faulty_realloc(void *p, int n)
+{
+	if (fail_at == 0) {
+		fail_at = -1;
+		injected = 1;
+		return NULL;
+	}
+	if (fail_at > 0)
+		fail_at--;
+	return real_mem.xRealloc(p, n);
+}
+
+static void
+install_faulty_malloc(void)
+{
+	sqlite3_mem_methods m;
+
+	assert_int_equal(sqlite3_shutdown(), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_config(SQLITE_CONFIG_GETMALLOC, &real_mem), SQLITE_OK);
+	m = real_mem;
+	m.xMalloc = faulty_malloc;
+	m.xRealloc = faulty_realloc;
+	assert_int_equal(sqlite3_config(SQLITE_CONFIG_MALLOC, &m), SQLITE_OK);
+	/* Every allocation through the injector, none from lookaside. */
+	assert_int_equal(
+	    sqlite3_config(SQLITE_CONFIG_LOOKASIDE, 0, 0), SQLITE_OK);
+	assert_int_equal(sqlite3_initialize(), SQLITE_OK);
+}
+
+/*
+ * Out of memory at every allocation a store makes in turn: the call fails
+ * cleanly (TRPT_ENOMEM or TRPT_EDB) and the report is all there or not at
+ * all; then the same connection stores it.
+ */
+static void
+test_schema_store_oom(void **state)
+{
+	struct trpt_db *db = *state;
+	sqlite3 *h = trpt_db_handle(db);
+	struct sample s;
+	struct trpt_err err;
+	long n;
+	int rc, dup, failures = 0;
+
+	sample_init(&s, "Org", "oom");
+	for (n = 0; n < 100000; n++) {
+		injected = 0;
+		fail_at = n;
+		rc = trpt_store_report(db, &s.r, &s.raw, &dup, NULL, &err);
+		fail_at = -1;
+		assert_false(trpt_db_in_transaction(db));
+		if (qint(h, "SELECT count(*) FROM reports") == 1) {
+			assert_int_equal(rc, TRPT_OK);
+			assert_int_equal(
+			    qint(h, "SELECT count(*) FROM policies"), 2);
+			assert_int_equal(
+			    qint(h, "SELECT count(*) FROM failures"), 2);
+			assert_int_equal(
+			    qint(h, "SELECT count(*) FROM warnings"), 1);
+			assert_int_equal(
+			    sqlite3_exec(h,
+				"DELETE FROM reports; DELETE FROM raw_inputs",
+				NULL, NULL, NULL),
+			    SQLITE_OK);
+		} else {
+			assert_int_not_equal(rc, TRPT_OK);
+			assert_int_equal(
+			    qint(h, "SELECT count(*) FROM policies"), 0);
+			assert_int_equal(
+			    qint(h, "SELECT count(*) FROM raw_inputs"), 0);
+		}
+		if (rc != TRPT_OK) {
+			if (rc != TRPT_ENOMEM && rc != TRPT_EDB)
+				fail_msg(
+				    "allocation %ld: %d %s", n, rc, err.msg);
+			failures++;
+		}
+		if (!injected)
+			break;
+	}
+	assert_int_equal(rc, TRPT_OK);
+	assert_true(failures > 0);
+	assert_int_equal(
+	    trpt_store_report(db, &s.r, &s.raw, &dup, NULL, &err), TRPT_OK);
+	assert_int_equal(dup, 0);
+	assert_int_equal(trpt_store_quarantine(db, &s.raw, "r", &err), TRPT_OK);
+}
+
 int
 main(void)
 {
@@ -1038,7 +1186,7 @@ main(void)
 		    test_schema_open_memory, setup_db, teardown_db),
 		cmocka_unit_test(test_schema_migrate_upto),
 		cmocka_unit_test(test_schema_migrate_older),
-		cmocka_unit_test(test_schema_migrate_empty_file),
+		cmocka_unit_test(test_schema_migrate_old_files),
 		cmocka_unit_test(test_schema_migrate_failure_rolls_back),
 		cmocka_unit_test(test_schema_migrate_bad_list),
 		cmocka_unit_test(test_schema_refuses_newer),
@@ -1071,6 +1219,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_schema_quarantine_each_writes, setup_db, teardown_db),
 		cmocka_unit_test(test_schema_busy),
+		cmocka_unit_test_setup_teardown(
+		    test_schema_store_oom, setup_db, teardown_db),
 	};
+
+	install_faulty_malloc();
 	return cmocka_run_group_tests_name("schema", tests, NULL, NULL);
 }
