@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "collector/cmd_ingest.h"
+#include "collector/fetch_https.h"
 #include "collector/fetch_imap.h"
 #include "ingest/pipeline.h"
 
@@ -24,6 +25,7 @@ struct fetcher {
 
 static const struct fetcher fetchers[] = {
 	{ "imap", trpt_fetch_imap_check, trpt_fetch_imap_run },
+	{ "https", trpt_fetch_https_check, trpt_fetch_https_run },
 };
 
 #define NFETCHERS (sizeof(fetchers) / sizeof(fetchers[0]))
@@ -40,7 +42,7 @@ fetch_usage(FILE *f)
 	    "section, or only those named.  The configuration is --config "
 	    "FILE,\n"
 	    "else $TLSRPT_CONFIG, else " TRPT_CONFIG_DEFAULT ";\n"
-	    "see docs/tlsrpt-collector.conf.  --check only validates it\n"
+	    "see examples/tlsrpt-collector.conf.  --check only validates it\n"
 	    "(keys, values, password files) without any network access.\n"
 	    "\n"
 	    "Each run takes only the messages that arrived since the last "

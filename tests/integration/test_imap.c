@@ -661,7 +661,7 @@ test_imap_example_config(void **state)
 
 	(void)state;
 	assert_non_null(root);
-	snprintf(src, sizeof(src), "%s/docs/tlsrpt-collector.conf", root);
+	snprintf(src, sizeof(src), "%s/examples/tlsrpt-collector.conf", root);
 	text = trpt_test_slurp(src, &len);
 	write_private("pw", "secret\n", 0600);
 	/* Point password_file at a file that exists. */
