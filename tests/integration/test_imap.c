@@ -689,6 +689,54 @@ test_imap_example_config(void **state)
 	free(text);
 }
 
+/*
+ * A message over max_message is not fetched: if its header claims a TLS
+ * report, the header is quarantined with the reason and its UID; other
+ * big mail is skipped.  Either way the next run does not ask again.
+ */
+static void
+test_imap_oversized(void **state)
+{
+	mailimap *m = trpt_dovecot_client(&dc);
+	char big[3000], source[128], text[4096];
+	uint32_t uids[10];
+	size_t n;
+
+	(void)state;
+	trpt_dovecot_create(m, "big");
+	append_reports(m, "big", "big", 0, 2);
+	memset(big, 'x', sizeof(big));
+	memcpy(big, "Subject: big\r\n\r\n", 17);
+	trpt_dovecot_append(m, "big", big, sizeof(big));
+	n = trpt_dovecot_uids(m, "big", uids, 10);
+	assert_int_equal(n, 3);
+	write_config("big-src", "127.0.0.1", dc.port, "none", "big", NULL);
+	{
+		char *c = slurp("conf");
+
+		snprintf(
+		    text, sizeof(text), "[limits]\nmax_message = 1k\n%s", c);
+		free(c);
+		write_private("conf", text, 0600);
+	}
+	assert_int_equal(fetch(NULL), 1);
+	assert_contains(
+	    "out", "ingested 0, duplicates 0, rejected 2, skipped 1\n");
+	assert_contains("err", "exceeds max_message (1024 bytes)");
+	assert_int_equal(q("SELECT count(*) FROM reports", NULL), 0);
+	snprintf(source, sizeof(source), "big-src/big/%u", uids[0]);
+	assert_int_equal(q("SELECT count(*) FROM quarantine WHERE source = ? "
+			   "AND reason LIKE '%exceeds max_message%' AND "
+			   "size < 1024",
+			     source, NULL),
+	    1);
+	assert_int_equal(q("SELECT last_uid FROM imap_state", NULL), uids[2]);
+	assert_int_equal(fetch(NULL), 0);
+	assert_contains(
+	    "out", "ingested 0, duplicates 0, rejected 0, skipped 0\n");
+	trpt_dovecot_client_free(&m);
+}
+
 /* read_only (the default): no flag set, nothing moved or removed. */
 static void
 test_imap_read_only(void **state)
@@ -879,6 +927,8 @@ main(void)
 		    test_imap_example_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_imap_progress_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_imap_oversized, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_imap_read_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(
