@@ -640,6 +640,12 @@ trpt_wait_collector(pid_t pid)
 int
 trpt_wait_collector_usage(pid_t pid, long *maxrss_kb)
 {
+	return trpt_wait_collector_rusage(pid, maxrss_kb, NULL);
+}
+
+int
+trpt_wait_collector_rusage(pid_t pid, long *maxrss_kb, double *cpu_s)
+{
 	struct rusage ru;
 	int status;
 
@@ -648,6 +654,12 @@ trpt_wait_collector_usage(pid_t pid, long *maxrss_kb)
 			fail_msg("wait4: %s", strerror(errno));
 	if (maxrss_kb != NULL)
 		*maxrss_kb = ru.ru_maxrss;
+	if (cpu_s != NULL)
+		*cpu_s = (double)ru.ru_utime.tv_sec +
+			 (double)ru.ru_stime.tv_sec +
+			 ((double)ru.ru_utime.tv_usec +
+			     (double)ru.ru_stime.tv_usec) /
+			     1e6;
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
 	return 128 + WTERMSIG(status);

@@ -93,3 +93,5 @@ pid_t trpt_spawn_collector(
 int trpt_wait_collector(pid_t pid);
 /* The same, with the child's peak resident set size in KiB. */
 int trpt_wait_collector_usage(pid_t pid, long *maxrss_kb);
+/* ... and its CPU time (user + system) in seconds. */
+int trpt_wait_collector_rusage(pid_t pid, long *maxrss_kb, double *cpu_s);
