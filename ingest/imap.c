@@ -582,7 +582,9 @@ trpt_imap_connect(const struct trpt_imap_conf *conf, struct trpt_imap **out,
 		if ((rc = tls_start(c, err)) != TRPT_OK)
 			goto out;
 	}
-	if (r != MAILIMAP_NO_ERROR_AUTHENTICATED || c->io.tls != NULL) {
+	/* PREAUTH (already authenticated, e.g. by the connection itself)
+	 * needs no LOGIN; it cannot follow STARTTLS. */
+	if (r != MAILIMAP_NO_ERROR_AUTHENTICATED) {
 		r = mailimap_login(c->imap, conf->username,
 		    conf->password != NULL ? conf->password : "");
 		if (r != MAILIMAP_NO_ERROR) {
