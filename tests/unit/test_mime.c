@@ -60,13 +60,14 @@ test_mime_report_type_forms(void **state)
 		assert_true(m->tlsrpt_report);
 		assert_true(m->claims_tlsrpt);
 		assert_int_equal(m->nparts, 1);
-		assert_string_equal(m->parts[0].content_type,
-		    "application/tlsrpt+json");
+		assert_string_equal(
+		    m->parts[0].content_type, "application/tlsrpt+json");
 		assert_int_equal(m->parts[0].index, 2);
 		assert_non_null(strstr(m->parts[0].data, JSON));
 		/* the folded Subject comes back on one line */
-		assert_string_equal(m->subject, "Report Domain: example.com "
-						"Submitter: b Report-ID: <1@b>");
+		assert_string_equal(m->subject,
+		    "Report Domain: example.com "
+		    "Submitter: b Report-ID: <1@b>");
 		trpt_mime_free(&m);
 		assert_null(m);
 	}
@@ -97,11 +98,11 @@ test_mime_encodings_and_headers(void **state)
 	assert_string_equal(m->report_domain, "example.com");
 	assert_string_equal(m->report_submitter, "sender.example");
 	assert_int_equal(m->nparts, 2);
-	assert_string_equal(m->parts[0].data,
-	    "{\"report-id\":\"a=b\",\"x\":1}");
+	assert_string_equal(
+	    m->parts[0].data, "{\"report-id\":\"a=b\",\"x\":1}");
 	assert_string_equal(m->parts[1].filename, "n!example.com!1!2.json.gz");
 	assert_true((unsigned char)m->parts[1].data[0] == 0x1f &&
-	    (unsigned char)m->parts[1].data[1] == 0x8b);
+		    (unsigned char)m->parts[1].data[1] == 0x8b);
 	trpt_mime_free(&m);
 }
 
@@ -137,11 +138,11 @@ test_mime_nested_and_several(void **state)
 
 	(void)state;
 	assert_int_equal(m->nparts, 2);
-	assert_string_equal(m->parts[0].content_type,
-	    "application/octet-stream");
+	assert_string_equal(
+	    m->parts[0].content_type, "application/octet-stream");
 	assert_string_equal(m->parts[0].filename, "r1.json");
-	assert_string_equal(m->parts[1].content_type,
-	    "application/tlsrpt+json");
+	assert_string_equal(
+	    m->parts[1].content_type, "application/tlsrpt+json");
 	assert_true(m->claims_tlsrpt); /* a tlsrpt part */
 	assert_false(m->tlsrpt_report);
 	trpt_mime_free(&m);
@@ -150,8 +151,8 @@ test_mime_nested_and_several(void **state)
 static void
 test_mime_non_report(void **state)
 {
-	struct trpt_mime_msg *m = parse_ok(
-	    "From: Cron <root@host>\nSubject: daily\n\nall fine\n");
+	struct trpt_mime_msg *m =
+	    parse_ok("From: Cron <root@host>\nSubject: daily\n\nall fine\n");
 
 	(void)state;
 	assert_int_equal(m->nparts, 0);
@@ -160,7 +161,8 @@ test_mime_non_report(void **state)
 	/* A DMARC report: a candidate part, but no claim to be TLS-RPT. */
 	m = parse_ok("From: a@b\nContent-Type: application/gzip; "
 		     "name=\"google.com!example.com!1!2.xml.gz\"\n"
-		     "Content-Transfer-Encoding: base64\n\nH4sIAAAAAAAAAwMAAAAAAAAAAAA=\n");
+		     "Content-Transfer-Encoding: "
+		     "base64\n\nH4sIAAAAAAAAAwMAAAAAAAAAAAA=\n");
 	assert_int_equal(m->nparts, 1);
 	assert_false(m->claims_tlsrpt);
 	trpt_mime_free(&m);
@@ -182,17 +184,17 @@ test_mime_limits_and_garbage(void **state)
 		o += sprintf(o, "--P\nContent-Type: text/plain\n\n%d\n", i);
 	sprintf(o, "--P--\n");
 	small.max_parts = 9;
-	assert_int_equal(trpt_mime_parse(msg, strlen(msg), &small, &m, &err),
-	    TRPT_ELIMIT);
+	assert_int_equal(
+	    trpt_mime_parse(msg, strlen(msg), &small, &m, &err), TRPT_ELIMIT);
 	assert_non_null(strstr(err.msg, "more than 9 MIME parts"));
 	assert_null(m);
 	small.max_parts = 10;
-	assert_int_equal(trpt_mime_parse(msg, strlen(msg), &small, &m, &err),
-	    TRPT_OK);
+	assert_int_equal(
+	    trpt_mime_parse(msg, strlen(msg), &small, &m, &err), TRPT_OK);
 	trpt_mime_free(&m);
 	small.max_message = 10;
-	assert_int_equal(trpt_mime_parse(msg, strlen(msg), &small, &m, &err),
-	    TRPT_ELIMIT);
+	assert_int_equal(
+	    trpt_mime_parse(msg, strlen(msg), &small, &m, &err), TRPT_ELIMIT);
 	free(msg);
 
 	/* Never a crash on junk; the header sniffing is strict. */
@@ -200,14 +202,14 @@ test_mime_limits_and_garbage(void **state)
 	assert_false(trpt_mime_looks_like_message("no colon here\n", 14));
 	assert_false(trpt_mime_looks_like_message(":empty name", 11));
 	assert_true(trpt_mime_looks_like_message("Received: x\n", 12));
-	assert_int_equal(trpt_mime_parse("X: y\n\n", 6, &lim, &m, &err),
-	    TRPT_OK);
+	assert_int_equal(
+	    trpt_mime_parse("X: y\n\n", 6, &lim, &m, &err), TRPT_OK);
 	assert_int_equal(m->nparts, 0);
 	trpt_mime_free(&m);
 	assert_int_equal(trpt_mime_parse("Content-Type: multipart/report; "
 					 "boundary=\n\n--\n--\n",
 			     46, &lim, &m, &err) == TRPT_OK ||
-		err.code == TRPT_EPARSE,
+			     err.code == TRPT_EPARSE,
 	    1);
 	trpt_mime_free(&m);
 }
@@ -270,8 +272,8 @@ collect(void *arg, int n, const char *msg, size_t len, int toobig)
 	assert_int_equal(n, s->n + 1);
 	s->toobig[s->n] = toobig;
 	if (!toobig)
-		snprintf(s->msgs[s->n], sizeof(s->msgs[0]), "%.*s", (int)len,
-		    msg);
+		snprintf(
+		    s->msgs[s->n], sizeof(s->msgs[0]), "%.*s", (int)len, msg);
 	s->n++;
 	return TRPT_OK;
 }
@@ -291,8 +293,8 @@ test_mime_mbox(void **state)
 	assert_true(trpt_mbox_looks_like(box, sizeof(box) - 1));
 	assert_false(trpt_mbox_looks_like("From: a@b\n", 10));
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(trpt_mbox_each(box, sizeof(box) - 1, 1000, collect,
-			     &s, &err),
+	assert_int_equal(
+	    trpt_mbox_each(box, sizeof(box) - 1, 1000, collect, &s, &err),
 	    TRPT_OK);
 	assert_int_equal(s.n, 2);
 	assert_string_equal(s.msgs[0], "Subject: one\n\nFrom here\n>From "
@@ -300,8 +302,8 @@ test_mime_mbox(void **state)
 	assert_string_equal(s.msgs[1], "Subject: two\n\nbody two");
 	/* A message over the cap is flagged, not copied. */
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(trpt_mbox_each(box, sizeof(box) - 1, 30, collect, &s,
-			     &err),
+	assert_int_equal(
+	    trpt_mbox_each(box, sizeof(box) - 1, 30, collect, &s, &err),
 	    TRPT_OK);
 	assert_int_equal(s.n, 2);
 	assert_true(s.toobig[0]);
