@@ -896,8 +896,8 @@ is_failure_dim(enum trpt_trend_dim d)
 }
 
 static int
-write_csv(const struct trpt_trend *t, FILE *out, uint64_t *rows,
-    struct trpt_err *err)
+write_csv(
+    const struct trpt_trend *t, FILE *out, uint64_t *rows, struct trpt_err *err)
 {
 	struct trpt_csv c;
 	char label[16], num[32];
@@ -1052,8 +1052,8 @@ trpt_trend_write_count(const struct trpt_trend *t, enum trpt_trend_format fmt,
 		break;
 	}
 	if (fflush(out) != 0 || ferror(out))
-		return trpt_err_set(err, TRPT_EIO, "writing trends: %s",
-		    "output error");
+		return trpt_err_set(
+		    err, TRPT_EIO, "writing trends: %s", "output error");
 	if (rows != NULL)
 		*rows = n;
 	return TRPT_OK;
