@@ -805,6 +805,48 @@ test_imap_after_delete(void **state)
 }
 
 /*
+ * after = delete when the database cannot commit (another writer holds
+ * it past the busy timeout): the run fails and no message is touched;
+ * the next run stores and deletes them all.
+ */
+static void
+test_imap_after_delete_db_locked(void **state)
+{
+	mailimap *m = trpt_dovecot_client(&dc);
+	uint32_t uids[20];
+	sqlite3 *db;
+	size_t i;
+
+	(void)state;
+	trpt_dovecot_create(m, "lock");
+	write_config("lock-src", "127.0.0.1", dc.port, "none", "lock",
+	    "read_only = false\nafter = delete\n");
+	assert_int_equal(fetch(NULL), 0); /* empty: creates db and state */
+	append_reports(m, "lock", "lock", 0, 3);
+
+	assert_int_equal(sqlite3_open(path("db"), &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(fetch(NULL), 3);
+	assert_int_equal(
+	    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_contains("err", "fetch lock-src/lock/");
+	assert_contains("err", "locked");
+	assert_int_equal(q("SELECT count(*) FROM reports", NULL), 0);
+	assert_int_equal(q("SELECT last_uid FROM imap_state", NULL), 0);
+	assert_int_equal(trpt_dovecot_uids(m, "lock", uids, 20), 3);
+	for (i = 0; i < 3; i++)
+		assert_false(
+		    trpt_dovecot_has_flag(m, "lock", uids[i], "\\Deleted"));
+
+	assert_int_equal(fetch(NULL), 0);
+	assert_int_equal(q("SELECT count(*) FROM reports", NULL), 3);
+	assert_int_equal(trpt_dovecot_uids(m, "lock", uids, 20), 0);
+	trpt_dovecot_client_free(&m);
+}
+
+/*
  * after = move through a connection dropped mid-fetch: at the drop, every
  * moved message has its report committed and nothing is half done; the
  * clean run that follows moves the rest and stores each report once.
@@ -929,6 +971,8 @@ main(void)
 		    test_imap_progress_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_imap_oversized, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_imap_after_delete_db_locked, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_imap_read_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(
