@@ -307,6 +307,22 @@ trpt_dovecot_append(
 }
 
 void
+trpt_dovecot_append_dated(mailimap *m, const char *mailbox, const void *data,
+    size_t len, int year, int month, int day)
+{
+	struct mailimap_date_time *dt;
+	int r;
+
+	dt = mailimap_date_time_new(day, month, year, 12, 0, 0, 0);
+	assert_non_null(dt);
+	r = mailimap_append(m, mailbox, NULL, dt, data, len);
+	mailimap_date_time_free(dt);
+	if (r != MAILIMAP_NO_ERROR)
+		fail_msg("test client: APPEND to %s: %d (%s)", mailbox, r,
+		    m->imap_response ? m->imap_response : "");
+}
+
+void
 trpt_dovecot_create(mailimap *m, const char *mailbox)
 {
 	int r = mailimap_create(m, mailbox);

@@ -539,6 +539,15 @@ test_imap_failures(void **state)
 	assert_contains("err", "timed out after 1 s");
 	trpt_proxy_stop(&px);
 
+	/* The same during the TLS handshake (implicit TLS). */
+	px = trpt_proxy_start(dc.port_tls, 1, 1);
+	write_config("mute-tls", "localhost", trpt_proxy_port(px), "tls",
+	    "INBOX", "timeout = 1\n");
+	assert_int_equal(fetch(NULL), 3);
+	assert_contains("err", "fetch mute-tls: TLS handshake with localhost");
+	assert_contains("err", "timed out after 1 s");
+	trpt_proxy_stop(&px);
+
 	/* A mailbox that does not exist. */
 	write_config(
 	    "nobox", "127.0.0.1", dc.port, "none", "nonexistent", NULL);
@@ -734,6 +743,59 @@ test_imap_oversized(void **state)
 	assert_int_equal(fetch(NULL), 0);
 	assert_contains(
 	    "out", "ingested 0, duplicates 0, rejected 0, skipped 0\n");
+	trpt_dovecot_client_free(&m);
+}
+
+/*
+ * since = DATE limits the first backfill by INTERNALDATE; later runs take
+ * every new message, whatever its date.
+ */
+static void
+test_imap_since(void **state)
+{
+	mailimap *m = trpt_dovecot_client(&dc);
+	const char *argv[] = { "-v", "--db", NULL, "--config", NULL, "fetch",
+		NULL };
+	unsigned i;
+
+	(void)state;
+	trpt_dovecot_create(m, "since");
+	for (i = 0; i < 4; i++) {
+		size_t len;
+		char *mail = trpt_dovecot_report_mail("since", i, &len);
+
+		if (i < 2)
+			trpt_dovecot_append_dated(
+			    m, "since", mail, len, 2025, 6, 1);
+		else
+			trpt_dovecot_append_dated(
+			    m, "since", mail, len, 2026, 3, 2);
+		free(mail);
+	}
+	write_config("since-src", "127.0.0.1", dc.port, "none", "since",
+	    "since = 2026-01-01\n");
+	argv[2] = path("db");
+	argv[4] = path("conf");
+	assert_int_equal(trpt_run_collector(path("out"), path("err"), argv), 0);
+	assert_contains(
+	    "out", "ingested 2, duplicates 0, rejected 0, skipped 0\n");
+	assert_contains("err", "since-src: 2 messages, 2 older than since");
+	assert_int_equal(q("SELECT count(*) FROM reports WHERE report_id IN "
+			   "('since-2', 'since-3')",
+			     NULL),
+	    2);
+
+	/* Not a backfill any more: an old-dated newcomer is taken. */
+	{
+		size_t len;
+		char *mail = trpt_dovecot_report_mail("since", 9, &len);
+
+		trpt_dovecot_append_dated(m, "since", mail, len, 2024, 1, 1);
+		free(mail);
+	}
+	assert_int_equal(fetch(NULL), 0);
+	assert_contains(
+	    "out", "ingested 1, duplicates 0, rejected 0, skipped 0\n");
 	trpt_dovecot_client_free(&m);
 }
 
@@ -971,6 +1033,8 @@ main(void)
 		    test_imap_progress_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_imap_oversized, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_imap_since, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_imap_after_delete_db_locked, setup, teardown),
 		cmocka_unit_test_setup_teardown(
