@@ -5,12 +5,16 @@
  * interrupted runs (a dropped connection, kill -9).
  */
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <pty.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -658,6 +662,73 @@ test_imap_progress_line(void **state)
 	trpt_dovecot_client_free(&m);
 }
 
+/*
+ * A hostile server that answers STARTTLS and, in the same packet, adds a
+ * response in clear text (the injection of CVE-2020-15953).  Only a fake
+ * server can misbehave so; the client must refuse the connection.
+ */
+static void *
+injecting_server(void *arg)
+{
+	int lfd = *(int *)arg, fd;
+	char line[256], reply[512];
+	size_t n = 0;
+	ssize_t r;
+
+	fd = accept(lfd, NULL, NULL);
+	if (fd < 0)
+		return NULL;
+	if (write(fd, "* OK fake server ready\r\n", 24) != 24)
+		goto out;
+	while (n < sizeof(line) - 1) {
+		r = read(fd, line + n, 1);
+		if (r <= 0)
+			goto out;
+		if (line[n++] == '\n')
+			break;
+	}
+	line[n] = '\0';
+	line[strcspn(line, " ")] = '\0'; /* the tag */
+	n = (size_t)snprintf(reply, sizeof(reply),
+	    "%s OK Begin TLS negotiation now\r\n"
+	    "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] injected\r\n",
+	    line);
+	if (write(fd, reply, n) != (ssize_t)n)
+		goto out;
+	while (read(fd, line, sizeof(line)) > 0)
+		;
+out:
+	close(fd);
+	return NULL;
+}
+
+static void
+test_imap_starttls_injection(void **state)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	pthread_t th;
+	int lfd;
+
+	(void)state;
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(lfd >= 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+	assert_int_equal(pthread_create(&th, NULL, injecting_server, &lfd), 0);
+	write_config("inject", "localhost", ntohs(sa.sin_port), "starttls",
+	    "INBOX", NULL);
+	assert_int_equal(fetch(NULL), 3);
+	pthread_join(th, NULL);
+	close(lfd);
+	assert_contains("err", "fetch inject: server sent data after its "
+			       "STARTTLS answer; refusing the connection");
+}
+
 /* The annotated example passes --check once its password file exists. */
 static void
 test_imap_example_config(void **state)
@@ -1035,6 +1106,8 @@ main(void)
 		    test_imap_oversized, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_imap_since, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_imap_starttls_injection, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_imap_after_delete_db_locked, setup, teardown),
 		cmocka_unit_test_setup_teardown(
