@@ -7,10 +7,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "collector/cmd_alerts.h"
 #include "collector/cmd_export.h"
+#include "collector/cmd_fetch.h"
 #include "collector/cmd_ingest.h"
 #include "collector/cmd_serve.h"
 #include "collector/cmd_stats.h"
+#include "collector/cmd_summary.h"
+#include "collector/cmd_trends.h"
 
 #ifndef TRPT_VERSION
 #define TRPT_VERSION "0.1.0"
@@ -27,9 +31,14 @@ static const struct command commands[] = {
 	    "store reports from files, directories, mbox, Maildir or stdin" },
 	{ "reprocess", trpt_cmd_ingest_reprocess,
 	    "run quarantined inputs again and store those that now pass" },
+	{ "fetch", trpt_cmd_fetch_run,
+	    "fetch new reports from the configured IMAP and HTTPS sources" },
 	{ "serve", trpt_cmd_serve_run, "receive reports POSTed over HTTPS" },
 	{ "export", trpt_cmd_export_run,
 	    "write policies or failures as CSV for analysts" },
+	{ "trends", trpt_cmd_trends_run, "success rates per period and group" },
+	{ "alerts", trpt_cmd_alerts_run, "drops, new failures, silent senders" },
+	{ "summary", trpt_cmd_summary_run, "the weekly summary e-mail" },
 	{ "stats", trpt_cmd_stats_run,
 	    "what is stored, per reporting organisation and domain" },
 };
@@ -182,8 +191,10 @@ trpt_cli_main(int argc, char **argv)
 		    argv[optind]);
 		return TRPT_EXIT_USAGE;
 	}
-	if ((rc = load_config(&cli, config_path)) != TRPT_EXIT_OK)
+	if ((rc = load_config(&cli, config_path)) != TRPT_EXIT_OK) {
+		trpt_config_free(&cli.cfg);
 		return rc;
+	}
 	argc -= optind;
 	argv += optind;
 	optind = 0; /* reset getopt for the command (glibc: 0 reinitialises) */

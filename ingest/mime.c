@@ -359,8 +359,11 @@ walk_mime(struct walk *w, const struct mailmime *mime)
 			const char *rt = content_param(mime->mm_content_type,
 			    "report-type");
 
+			/* Only the message's own body counts, not a
+			 * forwarded one. */
 			if (rt != NULL && strcasecmp(rt, "tlsrpt") == 0 &&
-			    mime->mm_parent == NULL) {
+			    (mime->mm_parent == NULL ||
+				mime->mm_parent->mm_parent == NULL)) {
 				w->msg->tlsrpt_report = 1;
 				w->msg->claims_tlsrpt = 1;
 			}

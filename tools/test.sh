@@ -20,6 +20,7 @@ echo "== build with ASan+UBSan (gcc) and test"
 ninja -C build-asan
 meson test -C build-asan --print-errorlogs
 
-echo "== build with clang"
+echo "== build with clang and test"
 [ -d build-clang ] || CC=clang meson setup build-clang >/dev/null
 ninja -C build-clang
+meson test -C build-clang --print-errorlogs

@@ -97,7 +97,8 @@ test_cli_ingest_examples(void **state)
 	struct ctx *c = *state;
 	char args[2048], *out, *err;
 
-	snprintf(args, sizeof(args), "ingest '%s/examples'", root());
+	snprintf(args, sizeof(args), "ingest '%s/examples/reports' '%s/examples/mail'",
+	    root(), root());
 	assert_int_equal(run(c, args, &out, &err), 0);
 	assert_string_equal(out, "ingested 4, duplicates 0, rejected 0\n");
 	assert_string_equal(err, "");

@@ -350,11 +350,13 @@ static void
 test_pipeline_examples_directory(void **state)
 {
 	struct fixture *f = *state;
-	char path[4096];
+	char path[4096], mail[4096];
+	const char *root = getenv("TRPT_SOURCE_ROOT");
 
-	snprintf(path, sizeof(path), "%s/examples",
-	    getenv("TRPT_SOURCE_ROOT") ? getenv("TRPT_SOURCE_ROOT") : ".");
+	snprintf(path, sizeof(path), "%s/examples/reports", root ? root : ".");
+	snprintf(mail, sizeof(mail), "%s/examples/mail", root ? root : ".");
 	ingest_path(f, path);
+	ingest_path(f, mail);
 	assert_int_equal(f->p.stats.stored, 4);
 	assert_int_equal(f->p.stats.rejected, 0);
 	assert_int_equal(f->p.stats.skipped, 1); /* the cron mail in the mbox */
@@ -365,6 +367,7 @@ test_pipeline_examples_directory(void **state)
 				  "Corporation'"),
 	    2);
 	ingest_path(f, path);
+	ingest_path(f, mail);
 	assert_int_equal(f->p.stats.stored, 4);
 	assert_int_equal(f->p.stats.duplicates, 4);
 	assert_int_equal(count(f, "SELECT COUNT(*) FROM reports"), 4);
