@@ -49,6 +49,7 @@ for c in $conns; do
 	ok=$(echo "$out" | sed -n 's/.* ok200 \([0-9]*\) .*/\1/p')
 	total_ok=$((total_ok + ok))
 done
+echo "# database $(du -k "$tmp/db" | cut -f1) kB, log $(du -k "$tmp/db-wal" | cut -f1) kB"
 python3 - "$tmp/db" "$total_ok" <<'PY'
 import sqlite3, sys
 con = sqlite3.connect(sys.argv[1])

@@ -33,11 +33,22 @@ static const char *const serve_keys[] = { "listen", "path", "tls_cert",
 
 struct checkpointer {
 	sqlite3 *h;
+	sqlite3 *writer;         /* the pipeline's connection */
+	struct trpt_receiver *r; /* set once serving, under lock */
 	pthread_t tid;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int stop, running;
 };
+
+static void
+restart(void *arg)
+{
+	struct checkpointer *c = arg;
+
+	sqlite3_wal_checkpoint_v2(
+	    c->writer, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+}
 
 static void *
 checkpoint_loop(void *arg)
@@ -58,16 +69,17 @@ checkpoint_loop(void *arg)
 		pthread_mutex_unlock(&c->lock);
 		/* Copy the log beside the writer.  Under a steady load the
 		 * writer never finds it all copied, so the log would only
-		 * grow: past WAL_RESTART_FRAMES, RESTART holds writers back
-		 * for the little that came in since, and the next commit
-		 * starts the log over. */
+		 * grow: past WAL_RESTART_FRAMES, a RESTART on the writer's
+		 * own connection, between two requests, copies the little
+		 * that came in since and the next commit starts the log
+		 * over.  Requests wait for it on the pipeline lock rather
+		 * than fail on a busy database. */
 		nlog = 0;
 		sqlite3_wal_checkpoint_v2(
 		    c->h, NULL, SQLITE_CHECKPOINT_PASSIVE, &nlog, NULL);
-		if (nlog > WAL_RESTART_FRAMES)
-			sqlite3_wal_checkpoint_v2(
-			    c->h, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
 		pthread_mutex_lock(&c->lock);
+		if (nlog > WAL_RESTART_FRAMES && c->r != NULL && !c->stop)
+			trpt_receiver_locked(c->r, restart, c);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return NULL;
@@ -77,6 +89,7 @@ static void
 checkpointer_start(struct checkpointer *c, struct trpt_db *db)
 {
 	memset(c, 0, sizeof(*c));
+	c->writer = trpt_db_handle(db);
 	if (sqlite3_open_v2(trpt_db_path(db), &c->h, SQLITE_OPEN_READWRITE,
 		NULL) != SQLITE_OK) {
 		sqlite3_close(c->h);
@@ -340,6 +353,11 @@ trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
 		checkpointer_stop(&ckpt, db);
 		goto out_mask;
 	}
+	if (ckpt.running) {
+		pthread_mutex_lock(&ckpt.lock);
+		ckpt.r = r;
+		pthread_mutex_unlock(&ckpt.lock);
+	}
 	announce(&cfg, trpt_receiver_port(r));
 	do {
 		if (sigwait(&sigs, &sig) != 0)
@@ -352,8 +370,8 @@ trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
 		trpt_cli_warn("serve: %u requests still in flight after %u s",
 		    left, drain);
 	trpt_receiver_stats(r, &st);
-	trpt_receiver_free(&r);
 	checkpointer_stop(&ckpt, db);
+	trpt_receiver_free(&r);
 	if (cli->verbose >= 0)
 		printf("served: stored %" PRIu64 ", duplicates %" PRIu64
 		       ", rejected %" PRIu64 "\n",
