@@ -40,6 +40,11 @@ static const char *const types[] = { "starttls-not-supported",
 
 static uint64_t rng = 88172645463325252u;
 
+/* Expected alerts: domain 7 drop, recovery and new type; domain 20's
+ * new type; Zoho silent; 20 domains in MTA-STS testing mode with
+ * failures. */
+#define EXPECTED_ALERTS 25
+
 static uint64_t
 rnd(void)
 {
@@ -98,6 +103,7 @@ gen_day(sqlite3 *h, sqlite3_stmt *rep, sqlite3_stmt *pol, sqlite3_stmt *fail,
     int64_t day, uint64_t *npol, uint64_t *nfail)
 {
 	char id[96], domain[32], ip[32];
+	const char *type;
 	int64_t rid, pid, vol, f;
 	int s, d, k, np;
 
@@ -110,14 +116,25 @@ gen_day(sqlite3 *h, sqlite3_stmt *rep, sqlite3_stmt *pol, sqlite3_stmt *fail,
 			    domain, sizeof(domain), "domain%04d.example", d);
 			snprintf(id, sizeof(id), "%" PRId64 "+%s", day, domain);
 			vol = 20 + (int64_t)((d * 37) % 500) * (NSENDERS - s);
-			f = 0;
-			if (rnd() % 100 < 3)
-				f = 1 +
-				    (int64_t)(rnd() % (uint64_t)(vol / 20 + 1));
+			/* Zoho stops reporting on day 300 (silent). */
+			if (s == 9 && day >= DAY0 + 300)
+				break;
+			/* One domain in ten has a chronic problem: 1% of
+			 * its sessions fail, of one type per domain. */
+			f = d % 10 == 0 ? vol / 100 + 1 : 0;
+			type = types[d % 11];
 			/* Planted: domain 7 loses half its sessions to an
 			 * expired certificate for six days. */
-			if (d == 7 && day >= DAY0 + 200 && day < DAY0 + 206)
+			if (d == 7 && day >= DAY0 + 200 && day < DAY0 + 206) {
 				f = vol / 2;
+				type = "certificate-expired";
+			}
+			/* Planted: a new failure type for domain 20 from
+			 * day 330, seen by Google. */
+			if (d == 20 && s == 0 && day >= DAY0 + 330) {
+				f = vol / 100 + 1;
+				type = "starttls-not-supported";
+			}
 			sqlite3_bind_text(
 			    rep, 1, senders[s], -1, SQLITE_STATIC);
 			sqlite3_bind_text(rep, 2, id, -1, SQLITE_STATIC);
@@ -139,7 +156,7 @@ gen_day(sqlite3 *h, sqlite3_stmt *rep, sqlite3_stmt *pol, sqlite3_stmt *fail,
 				sqlite3_bind_text(
 				    pol, 5, domain, -1, SQLITE_STATIC);
 				sqlite3_bind_text(pol, 6,
-				    d % 50 == 3 && k == 0
+				    d % 50 == 0 && k == 0
 					? "[\"version: STSv1\",\"mode: "
 					  "testing\",\"max_age: 86400\"]"
 					: "[\"version: STSv1\",\"mode: "
@@ -155,11 +172,8 @@ gen_day(sqlite3 *h, sqlite3_stmt *rep, sqlite3_stmt *pol, sqlite3_stmt *fail,
 				pid = sqlite3_last_insert_rowid(h);
 				snprintf(ip, sizeof(ip), "192.0.2.%d", s + 1);
 				sqlite3_bind_int64(fail, 1, pid);
-				sqlite3_bind_text(fail, 2,
-				    d == 7 && day >= DAY0 + 200
-					? "certificate-expired"
-					: types[(d + s) % 11],
-				    -1, SQLITE_STATIC);
+				sqlite3_bind_text(
+				    fail, 2, type, -1, SQLITE_STATIC);
 				sqlite3_bind_text(
 				    fail, 3, ip, -1, SQLITE_TRANSIENT);
 				sqlite3_bind_text(
@@ -315,8 +329,8 @@ main(int argc, char **argv)
 		trpt_alert_free(&a);
 	}
 	printf("alerts     %8.3f s  a year, all senders and domains (%zu "
-	       "alerts, %zu open)\n",
-	    best, nalerts, nopen);
+	       "alerts, %zu open; %d planted)\n",
+	    best, nalerts, nopen, EXPECTED_ALERTS);
 
 	/* One more day arrives: the incremental refresh. */
 	generate(h, maxday + 1, 1);

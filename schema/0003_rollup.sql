@@ -20,15 +20,33 @@ END;
 
 -- Per UTC day (reports.day), reporting organisation and policy domain.
 CREATE TABLE rollup_daily (
+	domain TEXT NOT NULL,
 	day INTEGER NOT NULL,
 	org TEXT NOT NULL,
-	domain TEXT NOT NULL,
 	successful INTEGER NOT NULL,
 	failed INTEGER NOT NULL,
 	reports INTEGER NOT NULL,
-	PRIMARY KEY (day, org, domain)
+	PRIMARY KEY (domain, day, org)
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX rollup_daily_domain ON rollup_daily(domain, day);
+
+-- The same per ISO week: week = (day + 3) / 7 counts Mondays from
+-- 1970-01-05, so a week's first day is week * 7 - 3.
+CREATE TABLE rollup_weekly (
+	domain TEXT NOT NULL,
+	week INTEGER NOT NULL,
+	org TEXT NOT NULL,
+	successful INTEGER NOT NULL,
+	failed INTEGER NOT NULL,
+	PRIMARY KEY (domain, week, org)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE rollup_domain_week (
+	domain TEXT NOT NULL,
+	week INTEGER NOT NULL,
+	successful INTEGER NOT NULL,
+	failed INTEGER NOT NULL,
+	PRIMARY KEY (domain, week)
+) STRICT, WITHOUT ROWID;
 
 -- The same summed over domains, and over organisations.
 CREATE TABLE rollup_org_day (
