@@ -421,10 +421,12 @@ rebuild_sums(struct refresh *r, struct trpt_err *err)
 		"DELETE FROM rollup_domain_week WHERE week BETWEEN ?3 AND ?4",
 		"INSERT INTO rollup_weekly (domain, week, org, successful, "
 		"failed) SELECT domain, (day + 3) / 7, org, sum(successful), "
-		"sum(failed) FROM rollup_daily WHERE day BETWEEN ?3 * 7 - 3 AND "
+		"sum(failed) FROM rollup_daily WHERE day BETWEEN ?3 * 7 - 3 "
+		"AND "
 		"?4 * 7 + 3 GROUP BY domain, (day + 3) / 7, org",
 		"INSERT INTO rollup_domain_week (domain, week, successful, "
-		"failed) SELECT domain, week, sum(successful), sum(failed) FROM "
+		"failed) SELECT domain, week, sum(successful), sum(failed) "
+		"FROM "
 		"rollup_weekly WHERE week BETWEEN ?3 AND ?4 GROUP BY domain, "
 		"week",
 	};
@@ -619,23 +621,23 @@ out:
 enum { T_ORG_DAY, T_DOMAIN_DAY, T_DOMAIN_WEEK, T_DAILY, T_WEEKLY, T_COUNT_ };
 
 #define DOM "domain = ?3 AND "
-#define ORG_DAY(F)                                                           \
-	"SELECT day, org, '', '', '', '', successful, " F " FROM "            \
+#define ORG_DAY(F)                                                             \
+	"SELECT day, org, '', '', '', '', successful, " F " FROM "             \
 	"rollup_org_day WHERE day BETWEEN ?1 AND ?2"
-#define DOMAIN_DAY(F, W)                                                     \
-	"SELECT day, '', domain, '', '', '', successful, " F " FROM "         \
+#define DOMAIN_DAY(F, W)                                                       \
+	"SELECT day, '', domain, '', '', '', successful, " F " FROM "          \
 	"rollup_domain_day WHERE " W "day BETWEEN ?1 AND ?2"
-#define DOMAIN_WEEK(F, W)                                                    \
-	"SELECT week * 7 - 3, '', domain, '', '', '', successful, " F         \
+#define DOMAIN_WEEK(F, W)                                                      \
+	"SELECT week * 7 - 3, '', domain, '', '', '', successful, " F          \
 	" FROM rollup_domain_week WHERE " W "week BETWEEN ?4 AND ?5"
-#define DAILY(F, W)                                                          \
-	"SELECT day, org, domain, '', '', '', successful, " F " FROM "        \
+#define DAILY(F, W)                                                            \
+	"SELECT day, org, domain, '', '', '', successful, " F " FROM "         \
 	"rollup_daily WHERE " W "day BETWEEN ?1 AND ?2"
-#define WEEKLY(F, W)                                                         \
-	"SELECT week * 7 - 3, org, domain, '', '', '', successful, " F        \
+#define WEEKLY(F, W)                                                           \
+	"SELECT week * 7 - 3, org, domain, '', '', '', successful, " F         \
 	" FROM rollup_weekly WHERE " W "week BETWEEN ?4 AND ?5"
-#define FAILS(W)                                                             \
-	" UNION ALL SELECT day, org, domain, mx, ip, result_type, 0, failed " \
+#define FAILS(W)                                                               \
+	" UNION ALL SELECT day, org, domain, mx, ip, result_type, 0, failed "  \
 	"FROM rollup_failures WHERE " W "day BETWEEN ?1 AND ?2"
 
 /* [table][domain filter][failure dims] */
@@ -644,8 +646,7 @@ static const char *const source_sql[T_COUNT_][2][2] = {
 	{ { DOMAIN_DAY("failed", ""), DOMAIN_DAY("0", "") FAILS("") },
 	    { DOMAIN_DAY("failed", DOM), DOMAIN_DAY("0", DOM) FAILS(DOM) } },
 	{ { DOMAIN_WEEK("failed", ""), DOMAIN_WEEK("0", "") FAILS("") },
-	    { DOMAIN_WEEK("failed", DOM),
-		DOMAIN_WEEK("0", DOM) FAILS(DOM) } },
+	    { DOMAIN_WEEK("failed", DOM), DOMAIN_WEEK("0", DOM) FAILS(DOM) } },
 	{ { DAILY("failed", ""), DAILY("0", "") FAILS("") },
 	    { DAILY("failed", DOM), DAILY("0", DOM) FAILS(DOM) } },
 	{ { WEEKLY("failed", ""), WEEKLY("0", "") FAILS("") },
@@ -661,7 +662,7 @@ pick_source(const struct trpt_trend_query *q)
 	for (i = 0; i < q->ndims; i++)
 		m |= 1u << q->dims[i];
 	fails = (m & ((1u << TRPT_DIM_MX) | (1u << TRPT_DIM_IP) |
-		     (1u << TRPT_DIM_TYPE))) != 0;
+			 (1u << TRPT_DIM_TYPE))) != 0;
 	if (!(m & (1u << TRPT_DIM_DOMAIN)) && q->domain == NULL)
 		t = T_ORG_DAY;
 	else if (!(m & (1u << TRPT_DIM_ORG)))
@@ -855,11 +856,11 @@ trpt_trend_run(struct trpt_db *db, const struct trpt_trend_query *q,
 		hi = q->until_day;
 	if (q->period == TRPT_PERIOD_WEEK) {
 		/* Whole weeks only: the weekly rollups hold whole weeks. */
-		lo = trpt_trend_period_start(q->period,
-		    trpt_trend_period_of(q->period, lo));
-		hi = trpt_trend_period_start(q->period,
-			 trpt_trend_period_of(q->period, hi)) +
-		    6;
+		lo = trpt_trend_period_start(
+		    q->period, trpt_trend_period_of(q->period, lo));
+		hi = trpt_trend_period_start(
+			 q->period, trpt_trend_period_of(q->period, hi)) +
+		     6;
 	}
 	if (lo > hi) {
 		rc = TRPT_OK; /* nothing in range */
@@ -948,8 +949,8 @@ is_failure_dim(enum trpt_trend_dim d)
 }
 
 static int
-write_csv(const struct trpt_trend *t, FILE *out, uint64_t *rows,
-    struct trpt_err *err)
+write_csv(
+    const struct trpt_trend *t, FILE *out, uint64_t *rows, struct trpt_err *err)
 {
 	struct trpt_csv c;
 	char label[16], num[32];
@@ -1104,8 +1105,8 @@ trpt_trend_write_count(const struct trpt_trend *t, enum trpt_trend_format fmt,
 		break;
 	}
 	if (fflush(out) != 0 || ferror(out))
-		return trpt_err_set(err, TRPT_EIO, "writing trends: %s",
-		    "output error");
+		return trpt_err_set(
+		    err, TRPT_EIO, "writing trends: %s", "output error");
 	if (rows != NULL)
 		*rows = n;
 	return TRPT_OK;

@@ -299,8 +299,8 @@ test_trend_export(void **state)
 	f.domain = "EXAMPLE.COM";
 	f.since = (D0 + 8) * 86400;
 	out = open_memstream(&buf, &len);
-	assert_int_equal(trpt_trend_export_reports(db, &f, out, &nrows, &err),
-	    TRPT_OK);
+	assert_int_equal(
+	    trpt_trend_export_reports(db, &f, out, &nrows, &err), TRPT_OK);
 	assert_int_equal(nrows, 3);
 	fclose(out);
 	p = "id,organization_name,report_id,contact_info,begin_date,"
@@ -320,8 +320,8 @@ test_trend_export(void **state)
 	trpt_export_filter_init(&f);
 	buf = NULL;
 	out = open_memstream(&buf, &len);
-	assert_int_equal(trpt_trend_export_daily(db, &f, out, &nrows, &err),
-	    TRPT_OK);
+	assert_int_equal(
+	    trpt_trend_export_daily(db, &f, out, &nrows, &err), TRPT_OK);
 	fclose(out);
 	assert_int_equal(nrows, 27);
 	golden("expected/trends_org_domain_day.csv", buf);
@@ -332,8 +332,8 @@ test_trend_export(void **state)
 	f.domain = "example.org";
 	buf = NULL;
 	out = open_memstream(&buf, &len);
-	assert_int_equal(trpt_trend_export_daily(db, &f, out, &nrows, &err),
-	    TRPT_OK);
+	assert_int_equal(
+	    trpt_trend_export_daily(db, &f, out, &nrows, &err), TRPT_OK);
 	fclose(out);
 	assert_string_equal(buf,
 	    "period,organization_name,policy_domain,successful,failed,"
@@ -470,38 +470,38 @@ test_trend_bulk(void **state)
 	gen_policy(&g, "sts", dom[5], 1000, 1, 0);
 	assert_int_equal(gen_end(&g, db), TRPT_OK);
 	assert_int_equal(trpt_trend_refresh(db, &err), TRPT_OK);
-	assert_int_equal(count(db, "SELECT count(*) FROM rollup_domain_day"),
+	assert_int_equal(
+	    count(db, "SELECT count(*) FROM rollup_domain_day"), 40 * 21);
+	assert_int_equal(
+	    count(db, "SELECT count(*) FROM rollup_org_day"), 2 * 21);
+	assert_int_equal(
+	    count(db, "SELECT count(*) FROM (SELECT domain, day, "
+		      "sum(successful) s, sum(failed) f FROM "
+		      "rollup_daily GROUP BY 1, 2) a JOIN "
+		      "rollup_domain_day b USING (domain, day) WHERE "
+		      "a.s = b.successful AND a.f = b.failed"),
 	    40 * 21);
-	assert_int_equal(count(db, "SELECT count(*) FROM rollup_org_day"),
+	assert_int_equal(
+	    count(db, "SELECT count(*) FROM (SELECT org, day, "
+		      "sum(successful) s, sum(failed) f FROM "
+		      "rollup_daily GROUP BY 1, 2) a JOIN "
+		      "rollup_org_day b USING (org, day) WHERE a.s = "
+		      "b.successful AND a.f = b.failed"),
 	    2 * 21);
-	assert_int_equal(count(db,
-			     "SELECT count(*) FROM (SELECT domain, day, "
-			     "sum(successful) s, sum(failed) f FROM "
-			     "rollup_daily GROUP BY 1, 2) a JOIN "
-			     "rollup_domain_day b USING (domain, day) WHERE "
-			     "a.s = b.successful AND a.f = b.failed"),
-	    40 * 21);
-	assert_int_equal(count(db,
-			     "SELECT count(*) FROM (SELECT org, day, "
-			     "sum(successful) s, sum(failed) f FROM "
-			     "rollup_daily GROUP BY 1, 2) a JOIN "
-			     "rollup_org_day b USING (org, day) WHERE a.s = "
-			     "b.successful AND a.f = b.failed"),
-	    2 * 21);
-	assert_int_equal(count(db,
-			     "SELECT count(*) FROM (SELECT domain, (day + 3) "
-			     "/ 7 AS week, org, sum(successful) s, "
-			     "sum(failed) f FROM rollup_daily GROUP BY 1, 2, "
-			     "3) a JOIN rollup_weekly b USING (domain, week, "
-			     "org) WHERE a.s = b.successful AND a.f = "
-			     "b.failed"),
+	assert_int_equal(
+	    count(db, "SELECT count(*) FROM (SELECT domain, (day + 3) "
+		      "/ 7 AS week, org, sum(successful) s, "
+		      "sum(failed) f FROM rollup_daily GROUP BY 1, 2, "
+		      "3) a JOIN rollup_weekly b USING (domain, week, "
+		      "org) WHERE a.s = b.successful AND a.f = "
+		      "b.failed"),
 	    count(db, "SELECT count(*) FROM rollup_weekly"));
-	assert_int_equal(count(db,
-			     "SELECT count(*) FROM (SELECT domain, week, "
-			     "sum(successful) s, sum(failed) f FROM "
-			     "rollup_weekly GROUP BY 1, 2) a JOIN "
-			     "rollup_domain_week b USING (domain, week) WHERE "
-			     "a.s = b.successful AND a.f = b.failed"),
+	assert_int_equal(
+	    count(db, "SELECT count(*) FROM (SELECT domain, week, "
+		      "sum(successful) s, sum(failed) f FROM "
+		      "rollup_weekly GROUP BY 1, 2) a JOIN "
+		      "rollup_domain_week b USING (domain, week) WHERE "
+		      "a.s = b.successful AND a.f = b.failed"),
 	    40 * 3); /* 21 days from a Monday */
 	assert_int_equal(count(db, "SELECT sum(successful) FROM rollup_weekly"),
 	    count(db, "SELECT sum(successful) FROM policies"));
@@ -559,8 +559,8 @@ main(void)
 		    test_trend_export, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(
 		    test_trend_cap, setup_db, teardown_db),
-		cmocka_unit_test_setup_teardown(test_trend_bulk, setup_db,
-		    teardown_db),
+		cmocka_unit_test_setup_teardown(
+		    test_trend_bulk, setup_db, teardown_db),
 		cmocka_unit_test(test_trend_dims),
 		cmocka_unit_test(test_trend_weeks),
 		cmocka_unit_test(test_causes_table),
