@@ -63,6 +63,17 @@ now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* CPU time of this process: the figure that does not depend on what else
+ * the machine is doing. */
+static double
+cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void
 die(const char *what, const char *msg)
 {
@@ -237,7 +248,8 @@ time_trends(struct trpt_db *db, FILE *null, const char *label, const char *dims,
 	struct trpt_trend_query q;
 	struct trpt_trend *t = NULL;
 	struct trpt_err err;
-	double best = 1e9, t0;
+	double best = 1e9, cbest = 1e9, wbest = 1e9, t0, c0, t1, w;
+	uint64_t rows = 0;
 	size_t groups = 0;
 	int i;
 
@@ -247,16 +259,26 @@ time_trends(struct trpt_db *db, FILE *null, const char *label, const char *dims,
 	q.domain = domain;
 	for (i = 0; i < 3; i++) {
 		t0 = now_s();
+		c0 = cpu_s();
 		check(trpt_trend_refresh(db, &err), &err);
 		check(trpt_trend_run(db, &q, &t, &err), &err);
-		check(trpt_trend_write(t, TRPT_FORMAT_CSV, null, &err), &err);
-		t0 = now_s() - t0;
-		if (t0 < best)
-			best = t0;
+		t1 = now_s();
+		if (t1 - t0 < best)
+			best = t1 - t0;
+		if (cpu_s() - c0 < cbest)
+			cbest = cpu_s() - c0;
+		check(trpt_trend_write_count(
+			  t, TRPT_FORMAT_CSV, null, &rows, &err),
+		    &err);
+		w = now_s() - t1;
+		if (w < wbest)
+			wbest = w;
 		groups = t->ngroups;
 		trpt_trend_free(&t);
 	}
-	printf("trends     %8.3f s  %s (%zu groups)\n", best, label, groups);
+	printf("trends     %7.3f s (cpu %.3f s) + CSV %7.3f s  %s: %zu groups, "
+	       "%" PRIu64 " rows\n",
+	    best, cbest, wbest, label, groups, rows);
 }
 
 int
@@ -270,7 +292,7 @@ main(int argc, char **argv)
 	sqlite3_stmt *st;
 	sqlite3 *h;
 	int64_t nreports = 0, maxday = DAY0 + NDAYS - 1;
-	double t0, best = 1e9;
+	double t0, c0, best = 1e9, cbest = 1e9;
 	size_t nalerts = 0, nopen = 0;
 	FILE *null;
 	int i;
@@ -293,10 +315,12 @@ main(int argc, char **argv)
 		generate(h, DAY0, NDAYS);
 		exec(h, "PRAGMA synchronous = NORMAL");
 	}
+	/* Measure the full build: what the first run on an existing
+	 * database (or after a report was deleted) does. */
+	exec(h, "UPDATE rollup_state SET dirty = 1");
 	t0 = now_s();
 	check(trpt_trend_refresh(db, &err), &err);
-	printf("refresh    %8.2f s  rollup build (first run on a database)\n",
-	    now_s() - t0);
+	printf("refresh    %8.2f s  full rollup build\n", now_s() - t0);
 	t0 = now_s();
 	check(trpt_trend_refresh(db, &err), &err);
 	printf("refresh    %8.3f s  nothing new\n", now_s() - t0);
@@ -317,6 +341,7 @@ main(int argc, char **argv)
 	trpt_alert_config_init(&ac);
 	for (i = 0; i < 3; i++) {
 		t0 = now_s();
+		c0 = cpu_s();
 		check(trpt_trend_refresh(db, &err), &err);
 		check(trpt_alert_detect(db, &ac, DAY0, maxday + 1, &a, &err),
 		    &err);
@@ -324,13 +349,16 @@ main(int argc, char **argv)
 		t0 = now_s() - t0;
 		if (t0 < best)
 			best = t0;
+		if (cpu_s() - c0 < cbest)
+			cbest = cpu_s() - c0;
 		nalerts = a->n;
 		nopen = trpt_alert_open_count(a);
 		trpt_alert_free(&a);
 	}
-	printf("alerts     %8.3f s  a year, all senders and domains (%zu "
+	printf("alerts     %7.3f s (cpu %.3f s)  a year, all senders and "
+	       "domains (%zu "
 	       "alerts, %zu open; %d planted)\n",
-	    best, nalerts, nopen, EXPECTED_ALERTS);
+	    best, cbest, nalerts, nopen, EXPECTED_ALERTS);
 
 	/* One more day arrives: the incremental refresh. */
 	generate(h, maxday + 1, 1);

@@ -1090,12 +1090,13 @@ trpt_trend_write_count(const struct trpt_trend *t, enum trpt_trend_format fmt,
     FILE *out, uint64_t *rows, struct trpt_err *err)
 {
 	uint64_t n = 0;
-	int rc;
+	int rc = TRPT_OK;
 
+	/* One lock for the whole output instead of one per stdio call. */
+	flockfile(out);
 	switch (fmt) {
 	case TRPT_FORMAT_CSV:
-		if ((rc = write_csv(t, out, &n, err)) != TRPT_OK)
-			return rc;
+		rc = write_csv(t, out, &n, err);
 		break;
 	case TRPT_FORMAT_JSON:
 		write_json(t, out, &n);
@@ -1104,6 +1105,9 @@ trpt_trend_write_count(const struct trpt_trend *t, enum trpt_trend_format fmt,
 		write_table(t, out);
 		break;
 	}
+	funlockfile(out);
+	if (rc != TRPT_OK)
+		return rc;
 	if (fflush(out) != 0 || ferror(out))
 		return trpt_err_set(
 		    err, TRPT_EIO, "writing trends: %s", "output error");

@@ -65,7 +65,8 @@ CREATE TABLE rollup_domain_day (
 	PRIMARY KEY (domain, day)
 ) STRICT, WITHOUT ROWID;
 
--- Failed sessions by failure detail.  Failed sessions a report counted
+-- Failed sessions by failure detail (the indexes carry failed so that they
+-- cover the alert queries).  Failed sessions a report counted
 -- without details are kept under result_type '' (no details).
 CREATE TABLE rollup_failures (
 	day INTEGER NOT NULL,
@@ -77,8 +78,8 @@ CREATE TABLE rollup_failures (
 	failed INTEGER NOT NULL,
 	PRIMARY KEY (day, org, domain, result_type, mx, ip)
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX rollup_failures_domain ON rollup_failures(domain, result_type, day);
-CREATE INDEX rollup_failures_org ON rollup_failures(org, day);
+CREATE INDEX rollup_failures_domain ON rollup_failures(domain, result_type, day, failed);
+CREATE INDEX rollup_failures_org ON rollup_failures(org, day, failed);
 
 -- Sessions under an MTA-STS policy in testing mode that saw failures.
 CREATE TABLE rollup_testing (
