@@ -228,7 +228,7 @@ static const char *const refresh_sql[ST_COUNT_] = {
 };
 
 /* Above this many new reports, org and domain sums are rebuilt in bulk. */
-#define TRPT_TREND_BULK_REPORTS 20000
+#define TRPT_TREND_BULK_REPORTS 2000
 
 /* One policy type's sums within one (report, domain). */
 struct tgroup {
@@ -539,7 +539,7 @@ trpt_trend_refresh(struct trpt_db *db, struct trpt_err *err)
 	struct refresh r;
 	sqlite3_stmt *st = NULL;
 	int64_t last = 0, max = 0, cache = 0;
-	int dirty = 0, src, rc, i;
+	int dirty = 0, big, src, rc, i;
 
 	memset(&r, 0, sizeof(r));
 	r.db = db;
@@ -577,10 +577,11 @@ trpt_trend_refresh(struct trpt_db *db, struct trpt_err *err)
 		goto out;
 	}
 	r.bulk = max - last > TRPT_TREND_BULK_REPORTS;
-	if (r.bulk)
-		cache = set_cache(r.h, -128 * 1024); /* 128 MB while building */
+	big = max - last > TRPT_TREND_BULK_REPORTS / 2;
+	if (big) /* up to 128 MB of page cache while building */
+		cache = set_cache(r.h, -128 * 1024);
 	rc = refresh_range(&r, last, max, err);
-	if (r.bulk)
+	if (big)
 		set_cache(r.h, cache);
 	if (rc != TRPT_OK)
 		goto out;
