@@ -548,6 +548,48 @@ def test_slow_and_many(tmp):
         srv.stop()
 
 
+def test_bad_settings(tmp):
+    def run(serve_conf, *args):
+        conf = os.path.join(tmp, "bad.conf")
+        with open(conf, "w") as f:
+            f.write("[serve]\n" + serve_conf)
+        os.chmod(conf, 0o600)
+        p = subprocess.run([BINARY, "--db", os.path.join(tmp, "bad.db"),
+                            "--config", conf, "serve", *args],
+                           capture_output=True, text=True, timeout=20)
+        return p.returncode, p.stderr
+
+    rc, err = run("", "--listen", "127.0.0.1")
+    ok(rc == 2 and "expected ADDR:PORT" in err, "--listen without a port: "
+       "exit 2", (rc, err))
+    rc, err = run("", "--listen", "::1:80")
+    ok(rc == 2 and "brackets" in err, "unbracketed IPv6: exit 2", (rc, err))
+    rc, err = run("", "--listen", "127.0.0.1:99999")
+    ok(rc == 2 and "bad port" in err, "port out of range: exit 2", (rc, err))
+    rc, err = run("listen = 127.0.0.1:0\nthreds = 4\n")
+    ok(rc == 2 and "threds" in err, "unknown [serve] key: exit 2", (rc, err))
+    rc, err = run("tls_cert = %s\n" % os.path.join(tmp, "none.pem"))
+    ok(rc == 2 and "go together" in err, "tls_cert without tls_key: exit 2",
+       (rc, err))
+    junk = os.path.join(tmp, "junk.pem")
+    with open(junk, "w") as f:
+        f.write("not a certificate\n")
+    rc, err = run("tls_cert = %s\ntls_key = %s\n" % (junk, junk),
+                  "--listen", "127.0.0.1:0")
+    ok(rc == 2 and "tls_cert and tls_key cannot be used: " in err,
+       "a bad certificate: exit 2 with the reason", (rc, err))
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    try:
+        rc, err = run("", "--listen", "127.0.0.1:%d" % busy.getsockname()[1])
+    finally:
+        busy.close()
+    ok(rc == 3 and re.search(r"cannot listen on 127\.0\.0\.1:\d+: "
+                             r"Address already in use", err),
+       "an address in use: exit 3", (rc, err))
+
+
 def test_tls(tmp):
     certdir = os.path.join(tmp, "certs")
     os.mkdir(certdir)
@@ -599,6 +641,7 @@ def main():
         test_drain(srv)
         test_rate_limit(tmp)
         test_slow_and_many(tmp)
+        test_bad_settings(tmp)
         test_tls(tmp)
     except Exception as e:  # noqa: BLE001 - a crash is a failure
         import traceback
