@@ -93,8 +93,8 @@ trpt_mbox_each(const char *data, size_t len, size_t max,
 		if (msglen + 1 > cap) {
 			o = realloc(copy, msglen + 1);
 			if (o == NULL) {
-				rc = trpt_err_set(err, TRPT_ENOMEM,
-				    "out of memory");
+				rc = trpt_err_set(
+				    err, TRPT_ENOMEM, "out of memory");
 				break;
 			}
 			copy = o;

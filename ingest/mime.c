@@ -32,8 +32,8 @@ struct field {
 
 /* What the MIME header fields of one entity say. */
 struct entity {
-	char *ctype;	   /* lower-case type/subtype */
-	char *boundary;	   /* multipart only */
+	char *ctype;       /* lower-case type/subtype */
+	char *boundary;    /* multipart only */
 	char *report_type; /* multipart/report only */
 	char *filename;
 	int encoding; /* MAILMIME_MECHANISM_* */
@@ -42,9 +42,9 @@ struct entity {
 struct walk {
 	const struct trpt_limits *lim;
 	struct trpt_mime_msg *msg;
-	size_t cap;    /* allocated elements of msg->parts */
-	size_t nseen;  /* parts (leaf or multipart) below the top level */
-	int nleaves;   /* leaf parts, for trpt_mime_part.index */
+	size_t cap;   /* allocated elements of msg->parts */
+	size_t nseen; /* parts (leaf or multipart) below the top level */
+	int nleaves;  /* leaf parts, for trpt_mime_part.index */
 	struct trpt_err *err;
 };
 
@@ -69,7 +69,7 @@ static int
 is_name_char(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+	       (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
 }
 
 static char
@@ -172,28 +172,35 @@ static int
 field_is(const struct field *f, const char *name)
 {
 	return strlen(name) == f->namelen &&
-	    strncasecmp(f->name, name, f->namelen) == 0;
+	       strncasecmp(f->name, name, f->namelen) == 0;
 }
 
 /*
- * A copy of a field value, unfolded (CR and LF removed), without NUL bytes
- * and without white space at either end.  NULL when out of memory.
+ * A copy of a field value, unfolded (each line break and the white space
+ * after it become one space), without NUL bytes and without white space at
+ * either end.  NULL when out of memory.
  */
 static char *
 unfold(const char *v, size_t n)
 {
 	char *s = malloc(n + 1), *o;
-	size_t i;
+	size_t i = 0;
 
 	if (s == NULL)
 		return NULL;
 	o = s;
-	for (i = 0; i < n; i++) {
-		if (v[i] == '\r' || v[i] == '\n' || v[i] == '\0')
+	while (i < n) {
+		if (v[i] == '\r' || v[i] == '\n') {
+			while (i < n &&
+			       (v[i] == '\r' || v[i] == '\n' || is_wsp(v[i])))
+				i++;
+			if (o > s && !is_wsp(o[-1]))
+				*o++ = ' ';
 			continue;
-		if (o == s && is_wsp(v[i]))
-			continue;
-		*o++ = v[i];
+		}
+		if (v[i] != '\0' && (o > s || !is_wsp(v[i])))
+			*o++ = v[i];
+		i++;
 	}
 	while (o > s && is_wsp(o[-1]))
 		o--;
@@ -314,8 +321,8 @@ parse_content_type(const char *v, struct entity *e)
 		return TRPT_OK;
 	}
 	type = ct->ct_type->tp_type == MAILMIME_TYPE_DISCRETE_TYPE
-	    ? discrete_name(ct->ct_type->tp_data.tp_discrete_type)
-	    : composite_name(ct->ct_type->tp_data.tp_composite_type);
+		   ? discrete_name(ct->ct_type->tp_data.tp_discrete_type)
+		   : composite_name(ct->ct_type->tp_data.tp_composite_type);
 	n = strlen(type) + 1 + strlen(ct->ct_subtype) + 1;
 	free(e->ctype);
 	e->ctype = malloc(n);
@@ -343,8 +350,8 @@ parse_content_type(const char *v, struct entity *e)
 		}
 		if (dst == NULL || *dst != NULL)
 			continue;
-		*dst = ext ? rfc2231_dup(pa->pa_value)
-			   : param_dup(pa->pa_value);
+		*dst =
+		    ext ? rfc2231_dup(pa->pa_value) : param_dup(pa->pa_value);
 		if (*dst == NULL)
 			goto out;
 	}
@@ -390,11 +397,11 @@ parse_disposition(const char *v, struct entity *e)
 		    pm->pa_data.pa_filename != NULL)
 			fn = param_dup(pm->pa_data.pa_filename);
 		else if (pm->pa_type == MAILMIME_DISPOSITION_PARM_PARAMETER &&
-		    pm->pa_data.pa_parameter != NULL &&
-		    pm->pa_data.pa_parameter->pa_name != NULL &&
-		    pm->pa_data.pa_parameter->pa_value != NULL &&
-		    strcasecmp(pm->pa_data.pa_parameter->pa_name,
-			"filename*") == 0)
+			 pm->pa_data.pa_parameter != NULL &&
+			 pm->pa_data.pa_parameter->pa_name != NULL &&
+			 pm->pa_data.pa_parameter->pa_value != NULL &&
+			 strcasecmp(pm->pa_data.pa_parameter->pa_name,
+			     "filename*") == 0)
 			fn = rfc2231_dup(pm->pa_data.pa_parameter->pa_value);
 		else
 			continue;
@@ -444,8 +451,8 @@ entity_clear(struct entity *e)
 
 /* Reads the MIME fields of a header block (the first of each wins). */
 static int
-parse_entity(const char *hdr, size_t hlen, struct entity *e,
-    struct trpt_err *err)
+parse_entity(
+    const char *hdr, size_t hlen, struct entity *e, struct trpt_err *err)
 {
 	struct field f;
 	size_t pos = 0;
@@ -507,7 +514,7 @@ static int
 is_tlsrpt_type(const char *ctype)
 {
 	return strcmp(ctype, "application/tlsrpt") == 0 ||
-	    strncmp(ctype, "application/tlsrpt+", 19) == 0;
+	       strncmp(ctype, "application/tlsrpt+", 19) == 0;
 }
 
 static const char *
@@ -544,8 +551,8 @@ decode_body(const char *body, size_t len, int enc, size_t max, char **out,
 		    encoding_name(enc));
 	if (declen > max) {
 		mailmime_decoded_part_free(dec);
-		return trpt_err_set(err, TRPT_ELIMIT,
-		    "decoded size exceeds %zu bytes", max);
+		return trpt_err_set(
+		    err, TRPT_ELIMIT, "decoded size exceeds %zu bytes", max);
 	}
 	copy = malloc(declen + 1);
 	if (copy == NULL) {
@@ -562,8 +569,7 @@ decode_body(const char *body, size_t len, int enc, size_t max, char **out,
 }
 
 static int
-add_part(struct walk *w, const struct entity *e, const char *body,
-    size_t len)
+add_part(struct walk *w, const struct entity *e, const char *body, size_t len)
 {
 	struct trpt_mime_msg *m = w->msg;
 	struct trpt_mime_part *p;
@@ -574,8 +580,8 @@ add_part(struct walk *w, const struct entity *e, const char *body,
 		ncap = w->cap == 0 ? 4 : w->cap * 2;
 		p = realloc(m->parts, ncap * sizeof(*p));
 		if (p == NULL)
-			return trpt_err_set(w->err, TRPT_ENOMEM,
-			    "out of memory");
+			return trpt_err_set(
+			    w->err, TRPT_ENOMEM, "out of memory");
 		m->parts = p;
 		w->cap = ncap;
 	}
@@ -590,11 +596,11 @@ add_part(struct walk *w, const struct entity *e, const char *body,
 		rc = trpt_err_set(w->err, TRPT_ENOMEM, "out of memory");
 		goto fail;
 	}
-	rc = decode_body(body, len, e->encoding, w->lim->max_message,
-	    &p->data, &p->len, w->err);
+	rc = decode_body(body, len, e->encoding, w->lim->max_message, &p->data,
+	    &p->len, w->err);
 	if (rc != TRPT_OK) {
-		trpt_err_prefix(w->err, "part %d (%s)", p->index,
-		    p->content_type);
+		trpt_err_prefix(
+		    w->err, "part %d (%s)", p->index, p->content_type);
 		goto fail;
 	}
 	m->nparts++;
@@ -608,8 +614,8 @@ fail:
 /* True when the line at p is "--boundary" or "--boundary--", allowing
  * trailing white space (RFC 2046 transport padding). */
 static int
-is_delimiter(const char *p, const char *end, const char *b, size_t blen,
-    int *close)
+is_delimiter(
+    const char *p, const char *end, const char *b, size_t blen, int *close)
 {
 	const char *q;
 
@@ -627,8 +633,8 @@ is_delimiter(const char *p, const char *end, const char *b, size_t blen,
 	return q == end || *q == '\r' || *q == '\n';
 }
 
-static int walk_entity(struct walk *w, const char *data, size_t len,
-    int depth, int top);
+static int walk_entity(
+    struct walk *w, const char *data, size_t len, int depth, int top);
 
 /*
  * Walks the body parts of a multipart body.  A body that ends without the
@@ -654,8 +660,8 @@ walk_multipart(struct walk *w, const char *body, size_t len,
 				stop--;
 			if (stop > start && stop[-1] == '\r')
 				stop--;
-			rc = walk_entity(w, start, (size_t)(stop - start),
-			    depth + 1, 0);
+			rc = walk_entity(
+			    w, start, (size_t)(stop - start), depth + 1, 0);
 			if (rc != TRPT_OK)
 				return rc;
 		}
@@ -665,8 +671,8 @@ walk_multipart(struct walk *w, const char *body, size_t len,
 			return TRPT_OK;
 	}
 	if (start != NULL)
-		return walk_entity(w, start, (size_t)(end - start), depth + 1,
-		    0);
+		return walk_entity(
+		    w, start, (size_t)(end - start), depth + 1, 0);
 	return TRPT_OK;
 }
 
@@ -697,14 +703,14 @@ walk_entity(struct walk *w, const char *data, size_t len, int depth, int top)
 			if (top)
 				w->msg->tlsrpt_report = 1;
 		}
-		rc = walk_multipart(w, data + body, len - body, e.boundary,
-		    depth);
+		rc = walk_multipart(
+		    w, data + body, len - body, e.boundary, depth);
 	} else if (strcmp(e.ctype, "message/rfc822") == 0 ||
-	    strcmp(e.ctype, "message/global") == 0) {
+		   strcmp(e.ctype, "message/global") == 0) {
 		/* A forwarded message: its parts count, its headers not. */
-		rc = top ? TRPT_OK
-			 : walk_entity(w, data + body, len - body, depth + 1,
-			       0);
+		rc =
+		    top ? TRPT_OK
+			: walk_entity(w, data + body, len - body, depth + 1, 0);
 	} else {
 		w->nleaves++;
 		if (is_tlsrpt_type(e.ctype))
@@ -763,8 +769,8 @@ null_if_empty(char **s)
 }
 
 static int
-read_top_fields(struct trpt_mime_msg *m, const char *hdr, size_t hlen,
-    int *nfields)
+read_top_fields(
+    struct trpt_mime_msg *m, const char *hdr, size_t hlen, int *nfields)
 {
 	struct field f;
 	size_t pos = 0;
@@ -850,8 +856,8 @@ trpt_mime_parse(const char *data, size_t len, const struct trpt_limits *lim,
 		goto out;
 	}
 	if (nfields == 0) {
-		rc = trpt_err_set(err, TRPT_EPARSE,
-		    "not a mail message: no header fields");
+		rc = trpt_err_set(
+		    err, TRPT_EPARSE, "not a mail message: no header fields");
 		goto out;
 	}
 	memset(&w, 0, sizeof(w));

@@ -54,22 +54,22 @@ static const char *const bad[] = {
 	"google.com!example.com!1778457600!1778543999!001.json.zip",
 	"google.com!example.com!1778457600!1778543999!001.gz",
 	"google.com!example.com!1778457600!1778543999!001",
-	"google.com!example.com!1778457600.json",		/* 3 fields */
-	"google.com!example.com!1!2!3!4.json",			/* 6 fields */
-	"!example.com!1!2!001.json",				/* no sender */
-	"google.com!!1!2!001.json",				/* no domain */
-	"google.com!example.com!!2!001.json",			/* no begin */
-	"google.com!example.com!1!!001.json",			/* no end */
-	"google.com!example.com!1!2!.json",			/* empty id */
-	"google.com!example.com!-1!2!001.json",			/* sign */
+	"google.com!example.com!1778457600.json", /* 3 fields */
+	"google.com!example.com!1!2!3!4.json",    /* 6 fields */
+	"!example.com!1!2!001.json",              /* no sender */
+	"google.com!!1!2!001.json",               /* no domain */
+	"google.com!example.com!!2!001.json",     /* no begin */
+	"google.com!example.com!1!!001.json",     /* no end */
+	"google.com!example.com!1!2!.json",       /* empty id */
+	"google.com!example.com!-1!2!001.json",   /* sign */
 	"google.com!example.com!+1!2!001.json",
 	"google.com!example.com!1e9!2!001.json",
 	"google.com!example.com!2024-01-01!2!001.json",
-	"google.com!example.com!9223372036854775808!2.json",	/* > int64 */
+	"google.com!example.com!9223372036854775808!2.json", /* > int64 */
 	"google.com!example.com!99999999999999999999999!2.json",
-	"google com!example.com!1!2!001.json",			/* space */
-	"google.com!exa\tmple.com!1!2!001.json",		/* control */
-	"google.com!example.com!1!2!001.json/",			/* directory */
+	"google com!example.com!1!2!001.json",   /* space */
+	"google.com!exa\tmple.com!1!2!001.json", /* control */
+	"google.com!example.com!1!2!001.json/",  /* directory */
 	"dir/google.com!example.com!1!2!001.json.gz.tmp",
 	".json",
 	".json.gz",

@@ -75,7 +75,8 @@ test_mbox_three_messages(void **state)
 {
 	struct seen s;
 	size_t len;
-	char *data = trpt_test_slurp(trpt_test_fixture("mbox/three.mbox"), &len);
+	char *data =
+	    trpt_test_slurp(trpt_test_fixture("mbox/three.mbox"), &len);
 
 	(void)state;
 	assert_true(trpt_mbox_looks_like(data, len));
@@ -85,13 +86,13 @@ test_mbox_three_messages(void **state)
 	assert_int_equal(s.n[1], 2);
 	assert_int_equal(s.n[2], 3);
 	/* separator removed, header first */
-	assert_true(strncmp(s.msg[0], "From: noreply-smtp-tls-reporting@", 33) ==
-	    0);
+	assert_true(
+	    strncmp(s.msg[0], "From: noreply-smtp-tls-reporting@", 33) == 0);
 	assert_true(strncmp(s.msg[1], "From: <tlsrpt-noreply@", 22) == 0);
 	assert_true(strncmp(s.msg[2], "From: someone@example.net\n", 26) == 0);
 	/* one level of quoting removed */
-	assert_non_null(strstr(s.msg[0],
-	    "\nFrom here on the line was quoted by the writer.\n"));
+	assert_non_null(strstr(
+	    s.msg[0], "\nFrom here on the line was quoted by the writer.\n"));
 	assert_non_null(strstr(s.msg[0], "\n>From mboxrd quotes quoted"));
 	assert_non_null(strstr(s.msg[0], "\n> From with a space is not"));
 	assert_non_null(strstr(s.msg[0], "\nFromage is no separator"));
@@ -117,8 +118,8 @@ test_mbox_crlf(void **state)
 	(void)state;
 	assert_int_equal(run(data, len, 1 << 20, &s), TRPT_OK);
 	assert_int_equal(s.count, 2);
-	assert_string_equal(s.msg[0],
-	    "Subject: crlf one\r\n\r\nline\r\nFrom quoted\r\n");
+	assert_string_equal(
+	    s.msg[0], "Subject: crlf one\r\n\r\nline\r\nFrom quoted\r\n");
 	assert_string_equal(s.msg[1], "Subject: crlf two\r\n\r\nlast\r\n");
 	seen_free(&s);
 	free(data);
@@ -137,8 +138,7 @@ test_mbox_no_trailing_newline(void **state)
 	assert_string_equal(s.msg[0], "Subject: a\n\nbody");
 	seen_free(&s);
 	/* a separator line alone is an empty message */
-	assert_int_equal(run(sep_only, sizeof(sep_only) - 1, 100, &s),
-	    TRPT_OK);
+	assert_int_equal(run(sep_only, sizeof(sep_only) - 1, 100, &s), TRPT_OK);
 	assert_int_equal(s.count, 1);
 	assert_int_equal(s.len[0], 0);
 	seen_free(&s);
@@ -147,9 +147,10 @@ test_mbox_no_trailing_newline(void **state)
 static void
 test_mbox_too_big(void **state)
 {
-	static const char data[] = "From a\nSubject: small\n\nok\n\n"
-				   "From b\nSubject: big\n\n0123456789abcdef\n\n"
-				   "From c\nSubject: small\n\n>From x\n";
+	static const char data[] =
+	    "From a\nSubject: small\n\nok\n\n"
+	    "From b\nSubject: big\n\n0123456789abcdef\n\n"
+	    "From c\nSubject: small\n\n>From x\n";
 	struct seen s;
 
 	(void)state;
@@ -170,7 +171,8 @@ test_mbox_too_big(void **state)
 static void
 test_mbox_callback_stops(void **state)
 {
-	static const char data[] = "From a\n\n1\n\nFrom b\n\n2\n\nFrom c\n\n3\n";
+	static const char data[] =
+	    "From a\n\n1\n\nFrom b\n\n2\n\nFrom c\n\n3\n";
 	struct seen s;
 	struct trpt_err err;
 
@@ -200,8 +202,8 @@ test_mbox_not_an_mbox(void **state)
 	assert_non_null(strstr(err.msg, "not an mbox"));
 	assert_int_equal(s.count, 0);
 	/* empty data: an empty mailbox */
-	assert_int_equal(trpt_mbox_each("", 0, 100, collect, &s, &err),
-	    TRPT_OK);
+	assert_int_equal(
+	    trpt_mbox_each("", 0, 100, collect, &s, &err), TRPT_OK);
 	assert_int_equal(s.count, 0);
 }
 
