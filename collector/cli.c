@@ -1,2 +1,204 @@
-/* placeholder: module under construction */
-extern int trpt_placeholder_collector_cli_c;
+#include "collector/cli.h"
+
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "collector/cmd_alerts.h"
+#include "collector/cmd_export.h"
+#include "collector/cmd_fetch.h"
+#include "collector/cmd_ingest.h"
+#include "collector/cmd_serve.h"
+#include "collector/cmd_stats.h"
+#include "collector/cmd_summary.h"
+#include "collector/cmd_trends.h"
+
+#ifndef TRPT_VERSION
+#define TRPT_VERSION "0.1.0"
+#endif
+
+struct command {
+	const char *name;
+	int (*run)(struct trpt_cli *cli, int argc, char **argv);
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{ "ingest", trpt_cmd_ingest_run,
+	    "store reports from files, directories, mbox, Maildir or stdin" },
+	{ "reprocess", trpt_cmd_ingest_reprocess,
+	    "run quarantined inputs again and store those that now pass" },
+	{ "fetch", trpt_cmd_fetch_run,
+	    "fetch new reports from the configured IMAP and HTTPS sources" },
+	{ "serve", trpt_cmd_serve_run, "receive reports POSTed over HTTPS" },
+	{ "export", trpt_cmd_export_run,
+	    "write policies or failures as CSV for analysts" },
+	{ "trends", trpt_cmd_trends_run, "success rates per period and group" },
+	{ "alerts", trpt_cmd_alerts_run, "drops, new failures, silent senders" },
+	{ "summary", trpt_cmd_summary_run, "the weekly summary e-mail" },
+	{ "stats", trpt_cmd_stats_run,
+	    "what is stored, per reporting organisation and domain" },
+};
+
+static void
+usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f,
+	    "usage: tlsrpt-collector [--db PATH] [--config FILE] [-v|-q] "
+	    "COMMAND [ARGS]\n"
+	    "\n"
+	    "Collects SMTP TLS reports (RFC 8460) into a SQLite database.\n"
+	    "\n"
+	    "Options:\n"
+	    "  --db PATH       database (default: $TLSRPT_DB, else ./tlsrpt.db)\n"
+	    "  --config FILE   configuration (default: " TRPT_CONFIG_DEFAULT
+	    "\n"
+	    "                  when it exists)\n"
+	    "  -v, --verbose   say more (repeat for more)\n"
+	    "  -q, --quiet     only errors\n"
+	    "  -h, --help      this help; COMMAND --help for a command\n"
+	    "  -V, --version   print the version\n"
+	    "\n"
+	    "Commands:\n");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-10s  %s\n", commands[i].name,
+		    commands[i].summary);
+	fprintf(f,
+	    "\n"
+	    "Exit status: 0 success; 1 some input was rejected (kept in "
+	    "quarantine);\n"
+	    "2 usage or configuration error; 3 fatal error (database, I/O, "
+	    "network).\n");
+}
+
+void
+trpt_cli_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("tlsrpt-collector: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int
+trpt_cli_exit_for(int rc)
+{
+	return rc == TRPT_EINVAL ? TRPT_EXIT_USAGE : TRPT_EXIT_FATAL;
+}
+
+int
+trpt_cli_open_db(const struct trpt_cli *cli, struct trpt_db **out)
+{
+	struct trpt_err err;
+
+	if (trpt_db_open(cli->db_path, out, &err) != TRPT_OK) {
+		trpt_cli_warn("%s", err.msg);
+		return TRPT_EXIT_FATAL;
+	}
+	return TRPT_EXIT_OK;
+}
+
+static int
+load_config(struct trpt_cli *cli, const char *path)
+{
+	struct trpt_err err;
+	int rc;
+
+	if (path == NULL) {
+		path = getenv("TLSRPT_CONFIG");
+		if (path == NULL && access(TRPT_CONFIG_DEFAULT, F_OK) == 0)
+			path = TRPT_CONFIG_DEFAULT;
+	}
+	if (path == NULL)
+		rc = trpt_config_empty(&cli->cfg, &err);
+	else
+		rc = trpt_config_load(path, &cli->cfg, &err);
+	if (rc == TRPT_OK)
+		rc = trpt_config_limits(cli->cfg, &cli->limits, &err);
+	if (rc != TRPT_OK) {
+		trpt_cli_warn("%s", err.msg);
+		return rc == TRPT_ENOMEM ? TRPT_EXIT_FATAL : TRPT_EXIT_USAGE;
+	}
+	return TRPT_EXIT_OK;
+}
+
+int
+trpt_cli_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "db", required_argument, NULL, 'd' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct trpt_cli cli;
+	const char *config_path = NULL;
+	size_t i;
+	int c, rc;
+
+	memset(&cli, 0, sizeof(cli));
+	trpt_limits_default(&cli.limits);
+	cli.db_path = getenv("TLSRPT_DB");
+	if (cli.db_path == NULL || cli.db_path[0] == '\0')
+		cli.db_path = "./tlsrpt.db";
+
+	/* "+" stops at the command name: its options are its own. */
+	while ((c = getopt_long(argc, argv, "+d:c:vqhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			cli.db_path = optarg;
+			break;
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'v':
+			cli.verbose++;
+			break;
+		case 'q':
+			cli.verbose = -1;
+			break;
+		case 'h':
+			usage(stdout);
+			return TRPT_EXIT_OK;
+		case 'V':
+			printf("tlsrpt-collector %s\n", TRPT_VERSION);
+			return TRPT_EXIT_OK;
+		default:
+			usage(stderr);
+			return TRPT_EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return TRPT_EXIT_USAGE;
+	}
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[optind], commands[i].name) == 0)
+			break;
+	if (i == sizeof(commands) / sizeof(commands[0])) {
+		trpt_cli_warn("unknown command \"%s\" (see --help)",
+		    argv[optind]);
+		return TRPT_EXIT_USAGE;
+	}
+	if ((rc = load_config(&cli, config_path)) != TRPT_EXIT_OK) {
+		trpt_config_free(&cli.cfg);
+		return rc;
+	}
+	argc -= optind;
+	argv += optind;
+	optind = 0; /* reset getopt for the command (glibc: 0 reinitialises) */
+	rc = commands[i].run(&cli, argc, argv);
+	trpt_config_free(&cli.cfg);
+	return rc;
+}

@@ -1,5 +1,16 @@
+/* tlsrpt-collector: collects SMTP TLS reports (RFC 8460) into SQLite. */
+
+#include <locale.h>
+#include <signal.h>
+
+#include "collector/cli.h"
+
 int
-main(void)
+main(int argc, char **argv)
 {
-	return 0;
+	/* A reader closing a pipe ("... | head") must not kill us mid-write
+	 * of the database; writes then fail with EPIPE instead. */
+	signal(SIGPIPE, SIG_IGN);
+	setlocale(LC_CTYPE, "C");
+	return trpt_cli_main(argc, argv);
 }

@@ -1,2 +1,163 @@
-/* placeholder: module under construction */
-extern int trpt_placeholder_ingest_files_c;
+#include "ingest/files.h"
+
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+
+/* A prefix of an oversized file is kept in quarantine, not all of it. */
+#define QUARANTINE_PREFIX (1024u * 1024)
+
+static const char *
+base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s != NULL ? s + 1 : path;
+}
+
+static int
+ingest_file(struct trpt_pipeline *p, const char *path, const char *kind,
+    struct trpt_err *err)
+{
+	struct trpt_origin origin;
+	struct trpt_err ferr;
+	char *data = NULL, reason[TRPT_ERR_MSG_LEN + 32];
+	size_t len = 0;
+	int rc, fd;
+	ssize_t n;
+
+	memset(&origin, 0, sizeof(origin));
+	origin.kind = kind;
+	origin.source = strcmp(path, "-") == 0 ? "<stdin>" : path;
+	origin.filename = strcmp(path, "-") == 0 ? NULL : base_name(path);
+	origin.received = (int64_t)time(NULL);
+
+	rc = trpt_buf_read_file(path, p->limits.max_message, &data, &len,
+	    &ferr);
+	if (rc == TRPT_ENOMEM)
+		return trpt_err_set(err, rc, "%s", ferr.msg);
+	if (rc == TRPT_ELIMIT) {
+		/* Keep the head of it so that the quarantine shows what it
+		 * was; the file itself stays where it is. */
+		size_t keep = p->limits.max_message < QUARANTINE_PREFIX
+		    ? p->limits.max_message
+		    : QUARANTINE_PREFIX;
+
+		snprintf(reason, sizeof(reason),
+		    "larger than the limit of %zu bytes (first %zu bytes kept)",
+		    p->limits.max_message, keep);
+		data = malloc(keep);
+		fd = strcmp(path, "-") == 0 ? -1 : open(path, O_RDONLY);
+		n = data != NULL && fd >= 0 ? read(fd, data, keep) : -1;
+		if (fd >= 0)
+			close(fd);
+		rc = trpt_pipeline_reject(p, n > 0 ? data : NULL,
+		    n > 0 ? (size_t)n : 0, &origin, reason, err);
+		free(data);
+		return rc;
+	}
+	if (rc != TRPT_OK) {
+		/* Unreadable: nothing to keep, but say so and count it. */
+		const char *msg = ferr.msg;
+		size_t pl = strlen(origin.source);
+
+		if (strncmp(msg, origin.source, pl) == 0 && msg[pl] == ':')
+			msg += pl + 2; /* the source is already named */
+		return trpt_pipeline_reject(p, NULL, 0, &origin, msg, err);
+	}
+	rc = trpt_pipeline_input(p, data, len, &origin, NULL, err);
+	free(data);
+	return rc;
+}
+
+static int
+skip_entry(const char *dir, const char *name)
+{
+	char sib[4096];
+	struct stat st;
+
+	if (name[0] == '.')
+		return 1; /* ., .., and hidden files (Dovecot's indexes) */
+	if (strcmp(name, "tmp") == 0) {
+		/* Maildir tmp/ holds messages still being delivered. */
+		snprintf(sib, sizeof(sib), "%s/cur", dir);
+		if (stat(sib, &st) == 0 && S_ISDIR(st.st_mode))
+			return 1;
+		snprintf(sib, sizeof(sib), "%s/new", dir);
+		if (stat(sib, &st) == 0 && S_ISDIR(st.st_mode))
+			return 1;
+	}
+	return 0;
+}
+
+static int
+walk(struct trpt_pipeline *p, const char *path, unsigned depth,
+    struct trpt_err *err)
+{
+	struct dirent **names = NULL;
+	struct trpt_origin origin;
+	struct stat st;
+	char sub[4096], reason[TRPT_ERR_MSG_LEN];
+	int n, i, rc = TRPT_OK;
+
+	memset(&origin, 0, sizeof(origin));
+	origin.kind = "file";
+	origin.source = path;
+	origin.received = (int64_t)time(NULL);
+
+	if (strcmp(path, "-") == 0)
+		return ingest_file(p, path, "stdin", err);
+	if (stat(path, &st) != 0) {
+		snprintf(reason, sizeof(reason), "%s", strerror(errno));
+		return trpt_pipeline_reject(p, NULL, 0, &origin, reason, err);
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		if (!S_ISREG(st.st_mode))
+			return trpt_pipeline_reject(p, NULL, 0, &origin,
+			    "not a regular file or directory", err);
+		return ingest_file(p, path, "file", err);
+	}
+	if (depth >= TRPT_MAX_DIR_DEPTH)
+		return trpt_pipeline_reject(p, NULL, 0, &origin,
+		    "directories nested too deep", err);
+	n = scandir(path, &names, NULL, alphasort);
+	if (n < 0) {
+		snprintf(reason, sizeof(reason), "%s", strerror(errno));
+		return trpt_pipeline_reject(p, NULL, 0, &origin, reason, err);
+	}
+	for (i = 0; i < n; i++) {
+		if (rc == TRPT_OK && !skip_entry(path, names[i]->d_name)) {
+			struct stat lst;
+
+			snprintf(sub, sizeof(sub), "%s%s%s", path,
+			    path[strlen(path) - 1] == '/' ? "" : "/",
+			    names[i]->d_name);
+			/* Symbolic links to directories are not followed:
+			 * a loop would never end. */
+			if (lstat(sub, &lst) == 0 && S_ISLNK(lst.st_mode) &&
+			    stat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+				;
+			else
+				rc = walk(p, sub, depth + 1, err);
+		}
+		free(names[i]);
+	}
+	free(names);
+	return rc;
+}
+
+int
+trpt_files_ingest(struct trpt_pipeline *p, const char *path,
+    struct trpt_err *err)
+{
+	return walk(p, path, 0, err);
+}

@@ -75,6 +75,15 @@ int trpt_pipeline_input(struct trpt_pipeline *p, const void *bytes,
     enum trpt_event_kind *outcome, struct trpt_err *err);
 
 /*
+ * Rejects an input without running it: one too large to read whole, or
+ * unreadable.  The given bytes (a prefix, say; NULL when there are none)
+ * are quarantined with the reason, and the rejection counted and reported.
+ */
+int trpt_pipeline_reject(struct trpt_pipeline *p, const void *bytes,
+    size_t len, const struct trpt_origin *origin, const char *reason,
+    struct trpt_err *err);
+
+/*
  * Runs the quarantine again: inputs that now pass are stored and removed
  * from quarantine; the others keep their row with the new reason.
  * *passed and *failed (may be NULL) count them.

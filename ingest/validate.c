@@ -1,2 +1,663 @@
-/* placeholder: module under construction */
-extern int trpt_placeholder_ingest_validate_c;
+#include "ingest/validate.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "common/datetime.h"
+#include "ingest/filename.h"
+
+/* A report with more warnings than this is odd enough; keep the first. */
+#define MAX_WARNINGS 64
+
+struct vstate {
+	const struct trpt_limits *lim;
+	const struct trpt_validate_ctx *ctx;
+	struct trpt_report *r;
+	struct trpt_err *err;
+	size_t nfailures; /* over all policies, against max_failures */
+	struct trpt_filename fn; /* parsed ctx->filename, for fallbacks */
+};
+
+static const char *const known_result_types[] = { "starttls-not-supported",
+	"certificate-host-mismatch", "certificate-expired",
+	"certificate-not-trusted", "validation-failure", "tlsa-invalid",
+	"dnssec-invalid", "dane-required", "sts-policy-fetch-error",
+	"sts-policy-invalid", "sts-webpki-invalid", NULL };
+
+static const char *const known_policy_types[] = { "sts", "tlsa",
+	"no-policy-found", NULL };
+
+static int
+in_list(const char *s, const char *const *list)
+{
+	for (; *list != NULL; list++)
+		if (strcmp(s, *list) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+warn(struct vstate *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int
+warn(struct vstate *st, const char *fmt, ...)
+{
+	char msg[TRPT_ERR_MSG_LEN];
+	va_list ap;
+
+	if (st->r->warnings.n >= MAX_WARNINGS)
+		return TRPT_OK;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (trpt_strlist_add(&st->r->warnings, msg) != TRPT_OK)
+		return trpt_err_set(st->err, TRPT_ENOMEM, "out of memory");
+	return TRPT_OK;
+}
+
+static int
+reject(struct vstate *st, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+reject(struct vstate *st, const char *path, const char *fmt, ...)
+{
+	char msg[TRPT_ERR_MSG_LEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return trpt_err_set(st->err, TRPT_EPARSE, "%s: %s", path, msg);
+}
+
+static int
+oom(struct vstate *st)
+{
+	return trpt_err_set(st->err, TRPT_ENOMEM, "out of memory");
+}
+
+/*
+ * Nesting depth of the JSON text, counted before parsing so that a hostile
+ * document cannot drive the parser's recursion.  Brackets inside strings do
+ * not count.  Returns the maximum depth.
+ */
+static size_t
+json_depth(const char *s, size_t len)
+{
+	size_t depth = 0, max = 0, i;
+	int in_str = 0;
+
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = 0;
+		} else if (c == '"')
+			in_str = 1;
+		else if (c == '{' || c == '[') {
+			if (++depth > max)
+				max = depth;
+		} else if ((c == '}' || c == ']') && depth > 0)
+			depth--;
+	}
+	return max;
+}
+
+static const char *
+type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+	case JSON_REAL:
+		return "a number";
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return "a boolean";
+	case JSON_NULL:
+		return "null";
+	}
+	return "unknown";
+}
+
+/* A required, non-empty string member. */
+static int
+req_string(struct vstate *st, const json_t *obj, const char *key,
+    const char *path, char **out)
+{
+	const json_t *v = json_object_get(obj, key);
+	char p[160];
+
+	snprintf(p, sizeof(p), "%s%s%s", path, path[0] ? "." : "", key);
+	if (v == NULL)
+		return reject(st, p, "missing");
+	if (!json_is_string(v))
+		return reject(st, p, "must be a string, not %s", type_name(v));
+	if (json_string_length(v) == 0)
+		return reject(st, p, "empty");
+	if ((*out = strdup(json_string_value(v))) == NULL)
+		return oom(st);
+	return TRPT_OK;
+}
+
+/*
+ * An optional string: absent, null or "" give NULL.  Another type is
+ * ignored with a warning (senders put odd things in optional fields).
+ */
+static int
+opt_string(struct vstate *st, const json_t *obj, const char *key,
+    const char *alias, const char *path, char **out)
+{
+	const json_t *v = json_object_get(obj, key);
+
+	if (v == NULL && alias != NULL) {
+		v = json_object_get(obj, alias);
+		if (v != NULL && warn(st, "%s.%s: read as \"%s\"", path, alias,
+				     key) != TRPT_OK)
+			return st->err->code;
+	}
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return TRPT_OK;
+	if (!json_is_string(v))
+		return warn(st, "%s.%s: ignored, %s instead of a string", path,
+		    key, type_name(v));
+	if (json_string_length(v) == 0)
+		return TRPT_OK;
+	if ((*out = strdup(json_string_value(v))) == NULL)
+		return oom(st);
+	return TRPT_OK;
+}
+
+/*
+ * A session count: a non-negative integer no larger than 2^53 (I-JSON).
+ * A real number with no fraction (12.0) is accepted with a warning.
+ */
+static int
+req_count(struct vstate *st, const json_t *obj, const char *key,
+    const char *path, int64_t *out)
+{
+	const json_t *v = json_object_get(obj, key);
+	char p[160];
+	double d;
+
+	snprintf(p, sizeof(p), "%s.%s", path, key);
+	if (v == NULL)
+		return reject(st, p, "missing count");
+	if (json_is_integer(v)) {
+		json_int_t n = json_integer_value(v);
+
+		if (n < 0)
+			return reject(st, p, "negative count (%" JSON_INTEGER_FORMAT ")", n);
+		if (n > TRPT_MAX_COUNT)
+			return reject(st, p, "count above 2^53 (%" JSON_INTEGER_FORMAT ")", n);
+		*out = (int64_t)n;
+		return TRPT_OK;
+	}
+	if (json_is_real(v)) {
+		d = json_real_value(v);
+		if (d < 0)
+			return reject(st, p, "negative count (%g)", d);
+		if (d != floor(d))
+			return reject(st, p, "fractional count (%g)", d);
+		if (d > (double)TRPT_MAX_COUNT)
+			return reject(st, p, "count above 2^53 (%g)", d);
+		*out = (int64_t)d;
+		return warn(st, "%s: integer written as a real number (%g)", p,
+		    d);
+	}
+	return reject(st, p, "count must be a number, not %s", type_name(v));
+}
+
+static int
+parse_date(struct vstate *st, const json_t *range, const char *key,
+    int64_t *out)
+{
+	const json_t *v = json_object_get(range, key);
+	char p[64];
+	unsigned flags;
+
+	snprintf(p, sizeof(p), "date-range.%s", key);
+	if (v == NULL)
+		return reject(st, p, "missing");
+	if (!json_is_string(v))
+		return reject(st, p, "must be a string, not %s", type_name(v));
+	if (trpt_datetime_parse(json_string_value(v), out, &flags, NULL) !=
+	    TRPT_OK)
+		return reject(st, p, "not an RFC 3339 date-time: \"%.40s\"",
+		    json_string_value(v));
+	if ((flags & TRPT_DT_DATE_ONLY) &&
+	    warn(st, "%s: a date without a time, taken as 00:00:00Z", p))
+		return st->err->code;
+	else if ((flags & TRPT_DT_NO_OFFSET) &&
+	    warn(st, "%s: no UTC offset, taken as UTC", p))
+		return st->err->code;
+	if ((flags & TRPT_DT_OFFSET) &&
+	    warn(st, "%s: offset normalised to UTC", p))
+		return st->err->code;
+	return TRPT_OK;
+}
+
+/* A list of strings that real senders give as an array, a string, null,
+ * or not at all. */
+static int
+string_list(struct vstate *st, const json_t *v, const char *path,
+    struct trpt_strlist *out)
+{
+	const json_t *e;
+	size_t i;
+
+	if (v == NULL || json_is_null(v))
+		return TRPT_OK;
+	if (json_is_string(v)) {
+		if (warn(st, "%s: a string where an array was expected", path))
+			return st->err->code;
+		if (json_string_length(v) > 0 &&
+		    trpt_strlist_add(out, json_string_value(v)) != TRPT_OK)
+			return oom(st);
+		return TRPT_OK;
+	}
+	if (!json_is_array(v))
+		return reject(st, path, "must be an array of strings, not %s",
+		    type_name(v));
+	json_array_foreach (v, i, e) {
+		if (!json_is_string(e))
+			return reject(st, path,
+			    "element %zu must be a string, not %s", i,
+			    type_name(e));
+		if (trpt_strlist_add(out, json_string_value(e)) != TRPT_OK)
+			return oom(st);
+	}
+	return TRPT_OK;
+}
+
+/*
+ * Microsoft sends a TLSA policy-string as one string that holds a JSON
+ * array of the records.  Unpack it into one element per record.
+ */
+static int
+unpack_tlsa(struct vstate *st, struct trpt_policy *p, const char *path)
+{
+	struct trpt_strlist l = { NULL, 0 };
+	json_t *inner;
+	const json_t *e;
+	size_t i;
+	const char *s;
+
+	if (p->policy_strings.n != 1)
+		return TRPT_OK;
+	s = p->policy_strings.v[0];
+	while (isspace((unsigned char)*s))
+		s++;
+	if (*s != '[')
+		return TRPT_OK;
+	inner = json_loads(s, JSON_REJECT_DUPLICATES, NULL);
+	if (inner == NULL || !json_is_array(inner)) {
+		json_decref(inner);
+		return TRPT_OK; /* not JSON after all: keep the string */
+	}
+	json_array_foreach (inner, i, e) {
+		if (!json_is_string(e) ||
+		    trpt_strlist_add(&l, json_string_value(e)) != TRPT_OK) {
+			trpt_strlist_clear(&l);
+			json_decref(inner);
+			return json_is_string(e) ? oom(st) : TRPT_OK;
+		}
+	}
+	json_decref(inner);
+	trpt_strlist_clear(&p->policy_strings);
+	p->policy_strings = l;
+	return warn(st, "%s.policy-string: one string holding a JSON array, "
+			"unpacked into %zu records",
+	    path, l.n);
+}
+
+static char *
+domain_normalise(const char *s)
+{
+	size_t n = strlen(s), i;
+	char *d;
+
+	while (n > 0 && s[n - 1] == '.')
+		n--;
+	d = malloc(n + 1);
+	if (d == NULL)
+		return NULL;
+	for (i = 0; i < n; i++)
+		d[i] = (char)tolower((unsigned char)s[i]);
+	d[n] = '\0';
+	return d;
+}
+
+/* The domain for policies that name none: TLS-Report-Domain, else an
+ * RFC 8460 file name. */
+static const char *
+fallback_domain(struct vstate *st, const char **from)
+{
+	*from = NULL;
+	if (st->ctx == NULL)
+		return NULL;
+	if (st->ctx->report_domain != NULL && st->ctx->report_domain[0]) {
+		*from = "the TLS-Report-Domain header";
+		return st->ctx->report_domain;
+	}
+	if (st->ctx->filename != NULL &&
+	    trpt_filename_parse(st->ctx->filename, &st->fn) &&
+	    st->fn.domain[0]) {
+		*from = "the report file name";
+		return st->fn.domain;
+	}
+	return NULL;
+}
+
+static const char *const known_policy_keys[] = { "policy-type",
+	"policy-string", "policy-domain", "mx-host", NULL };
+static const char *const known_summary_keys[] = {
+	"total-successful-session-count", "total-failure-session-count", NULL
+};
+static const char *const known_failure_keys[] = { "result-type",
+	"sending-mta-ip", "receiving-mx-hostname", "receiving-mx-helo",
+	"receiving-ip", "failed-session-count", "additional-information",
+	"failure-reason-code", "receiving-mx-host-name", "additional-info-uri",
+	"failure-error-code", NULL };
+static const char *const known_report_keys[] = { "organization-name",
+	"date-range", "contact-info", "report-id", "policies", NULL };
+static const char *const known_entry_keys[] = { "policy", "summary",
+	"failure-details", NULL };
+
+static int
+unknown_keys(struct vstate *st, const json_t *obj, const char *path,
+    const char *const *known)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach ((json_t *)obj, key, v) {
+		if (!in_list(key, known) &&
+		    warn(st, "%s%s%s: unknown key kept out", path,
+			path[0] ? "." : "", key) != TRPT_OK)
+			return st->err->code;
+	}
+	return TRPT_OK;
+}
+
+static int
+read_failure(struct vstate *st, const json_t *fd, const char *path,
+    struct trpt_failure *f)
+{
+	int rc;
+
+	if (!json_is_object(fd))
+		return reject(st, path, "must be an object, not %s",
+		    type_name(fd));
+	if ((rc = req_string(st, fd, "result-type", path, &f->result_type)) ||
+	    (rc = req_count(st, fd, "failed-session-count", path,
+		 &f->failed_session_count)) ||
+	    (rc = opt_string(st, fd, "sending-mta-ip", NULL, path,
+		 &f->sending_mta_ip)) ||
+	    (rc = opt_string(st, fd, "receiving-mx-hostname",
+		 "receiving-mx-host-name", path, &f->receiving_mx_hostname)) ||
+	    (rc = opt_string(st, fd, "receiving-mx-helo", NULL, path,
+		 &f->receiving_mx_helo)) ||
+	    (rc = opt_string(st, fd, "receiving-ip", NULL, path,
+		 &f->receiving_ip)) ||
+	    (rc = opt_string(st, fd, "failure-reason-code",
+		 "failure-error-code", path, &f->failure_reason_code)) ||
+	    (rc = opt_string(st, fd, "additional-information",
+		 "additional-info-uri", path, &f->additional_information)) ||
+	    (rc = unknown_keys(st, fd, path, known_failure_keys)))
+		return rc;
+	if (!in_list(f->result_type, known_result_types))
+		return warn(st, "%s.result-type: \"%.60s\" is not a registered "
+				"result type, kept as is",
+		    path, f->result_type);
+	return TRPT_OK;
+}
+
+static int
+read_policy(struct vstate *st, const json_t *entry, size_t idx,
+    struct trpt_policy *p)
+{
+	const json_t *pol, *sum, *fds, *fd;
+	char path[64], fpath[160];
+	const char *from;
+	char *domain = NULL;
+	int64_t details = 0;
+	size_t i;
+	int rc;
+
+	snprintf(path, sizeof(path), "policies[%zu]", idx);
+	if (!json_is_object(entry))
+		return reject(st, path, "must be an object, not %s",
+		    type_name(entry));
+	if ((rc = unknown_keys(st, entry, path, known_entry_keys)) != TRPT_OK)
+		return rc;
+	pol = json_object_get(entry, "policy");
+	snprintf(fpath, sizeof(fpath), "%s.policy", path);
+	if (pol == NULL)
+		return reject(st, fpath, "missing");
+	if (!json_is_object(pol))
+		return reject(st, fpath, "must be an object, not %s",
+		    type_name(pol));
+	if ((rc = req_string(st, pol, "policy-type", fpath, &p->policy_type)))
+		return rc;
+	if (!in_list(p->policy_type, known_policy_types) &&
+	    (rc = warn(st, "%s.policy-type: unknown type \"%.60s\", kept as is",
+		 fpath, p->policy_type)))
+		return rc;
+	if ((rc = opt_string(st, pol, "policy-domain", NULL, fpath, &domain)))
+		return rc;
+	if (domain == NULL) {
+		const char *fb = fallback_domain(st, &from);
+
+		if (fb != NULL) {
+			domain = strdup(fb);
+			rc = warn(st, "%s.policy-domain: missing, taken from %s",
+			    fpath, from);
+		} else {
+			domain = strdup("");
+			rc = warn(st, "%s.policy-domain: missing and no "
+				      "TLS-Report-Domain or file name to "
+				      "take it from: stored empty",
+			    fpath);
+		}
+		if (domain == NULL)
+			return oom(st);
+		if (rc != TRPT_OK) {
+			free(domain);
+			return rc;
+		}
+	}
+	p->policy_domain = domain_normalise(domain);
+	free(domain);
+	if (p->policy_domain == NULL)
+		return oom(st);
+	snprintf(fpath, sizeof(fpath), "%s.policy.policy-string", path);
+	if ((rc = string_list(st, json_object_get(pol, "policy-string"), fpath,
+		 &p->policy_strings)))
+		return rc;
+	snprintf(fpath, sizeof(fpath), "%s.policy", path);
+	if (strcmp(p->policy_type, "tlsa") == 0 &&
+	    (rc = unpack_tlsa(st, p, fpath)))
+		return rc;
+	snprintf(fpath, sizeof(fpath), "%s.policy.mx-host", path);
+	if ((rc = string_list(st, json_object_get(pol, "mx-host"), fpath,
+		 &p->mx_hosts)))
+		return rc;
+	snprintf(fpath, sizeof(fpath), "%s.policy", path);
+	if ((rc = unknown_keys(st, pol, fpath, known_policy_keys)))
+		return rc;
+
+	sum = json_object_get(entry, "summary");
+	snprintf(fpath, sizeof(fpath), "%s.summary", path);
+	if (sum == NULL)
+		return reject(st, fpath, "missing");
+	if (!json_is_object(sum))
+		return reject(st, fpath, "must be an object, not %s",
+		    type_name(sum));
+	if ((rc = req_count(st, sum, "total-successful-session-count", fpath,
+		 &p->successful)) ||
+	    (rc = req_count(st, sum, "total-failure-session-count", fpath,
+		 &p->failed)) ||
+	    (rc = unknown_keys(st, sum, fpath, known_summary_keys)))
+		return rc;
+
+	fds = json_object_get(entry, "failure-details");
+	snprintf(fpath, sizeof(fpath), "%s.failure-details", path);
+	if (fds == NULL || json_is_null(fds))
+		return TRPT_OK;
+	if (!json_is_array(fds))
+		return reject(st, fpath, "must be an array, not %s",
+		    type_name(fds));
+	if (json_array_size(fds) > st->lim->max_failures - st->nfailures)
+		return trpt_err_set(st->err, TRPT_ELIMIT,
+		    "%s: more than %zu failure details in the report", fpath,
+		    st->lim->max_failures);
+	st->nfailures += json_array_size(fds);
+	if (json_array_size(fds) == 0)
+		return TRPT_OK;
+	p->failures = calloc(json_array_size(fds), sizeof(*p->failures));
+	if (p->failures == NULL)
+		return oom(st);
+	json_array_foreach (fds, i, fd) {
+		snprintf(fpath, sizeof(fpath), "%s.failure-details[%zu]", path,
+		    i);
+		p->nfailures = i + 1;
+		if ((rc = read_failure(st, fd, fpath, &p->failures[i])))
+			return rc;
+		details += p->failures[i].failed_session_count;
+	}
+	/* Failure types may overlap (RFC 8460 §4.3), so the details can add
+	 * up to more than the total: flag it, never "correct" it. */
+	if (details != p->failed)
+		return warn(st, "%s: failure-details add up to %" PRId64
+				", total-failure-session-count says %" PRId64,
+		    path, details, p->failed);
+	return TRPT_OK;
+}
+
+static int
+read_report(struct vstate *st, const json_t *root)
+{
+	struct trpt_report *r = st->r;
+	const json_t *range, *ci, *pols, *e;
+	size_t i;
+	int rc;
+
+	if (!json_is_object(root))
+		return reject(st, "(top level)", "must be an object, not %s",
+		    type_name(root));
+	if ((rc = req_string(st, root, "organization-name", "",
+		 &r->organization_name)) ||
+	    (rc = req_string(st, root, "report-id", "", &r->report_id)))
+		return rc;
+	ci = json_object_get(root, "contact-info");
+	if (ci != NULL && json_is_string(ci) && json_string_length(ci) > 0) {
+		if ((r->contact_info = strdup(json_string_value(ci))) == NULL)
+			return oom(st);
+	} else if (ci != NULL && !json_is_null(ci) && !json_is_string(ci) &&
+	    (rc = warn(st, "contact-info: ignored, %s instead of a string",
+		 type_name(ci))))
+		return rc;
+	range = json_object_get(root, "date-range");
+	if (range == NULL)
+		return reject(st, "date-range", "missing");
+	if (!json_is_object(range))
+		return reject(st, "date-range", "must be an object, not %s",
+		    type_name(range));
+	if ((rc = parse_date(st, range, "start-datetime", &r->begin)) ||
+	    (rc = parse_date(st, range, "end-datetime", &r->end)))
+		return rc;
+	if (r->begin > r->end)
+		return reject(st, "date-range",
+		    "start-datetime is after end-datetime");
+	pols = json_object_get(root, "policies");
+	if (pols == NULL)
+		return reject(st, "policies", "missing");
+	if (!json_is_array(pols))
+		return reject(st, "policies", "must be an array, not %s",
+		    type_name(pols));
+	if (json_array_size(pols) > st->lim->max_policies)
+		return trpt_err_set(st->err, TRPT_ELIMIT,
+		    "policies: more than %zu policies in the report",
+		    st->lim->max_policies);
+	if (json_array_size(pols) == 0 &&
+	    (rc = warn(st, "policies: empty, the report carries no sessions")))
+		return rc;
+	if (json_array_size(pols) > 0) {
+		r->policies = calloc(json_array_size(pols),
+		    sizeof(*r->policies));
+		if (r->policies == NULL)
+			return oom(st);
+	}
+	json_array_foreach (pols, i, e) {
+		r->npolicies = i + 1;
+		if ((rc = read_policy(st, e, i, &r->policies[i])))
+			return rc;
+	}
+	return unknown_keys(st, root, "", known_report_keys);
+}
+
+int
+trpt_validate_json(const char *json, size_t len, const struct trpt_limits *lim,
+    const struct trpt_validate_ctx *ctx, struct trpt_report **out,
+    struct trpt_err *err)
+{
+	struct vstate st;
+	json_error_t jerr;
+	json_t *root;
+	size_t depth;
+	int rc;
+
+	if (len >= 3 && memcmp(json, "\xef\xbb\xbf", 3) == 0) {
+		json += 3; /* a UTF-8 byte order mark */
+		len -= 3;
+	}
+	if (len > lim->max_json)
+		return trpt_err_set(err, TRPT_ELIMIT,
+		    "JSON of %zu bytes exceeds the limit of %zu bytes", len,
+		    lim->max_json);
+	depth = json_depth(json, len);
+	if (depth > lim->max_depth)
+		return trpt_err_set(err, TRPT_ELIMIT,
+		    "JSON nested %zu deep, deeper than the limit of %zu", depth,
+		    lim->max_depth);
+	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL)
+		return trpt_err_set(err, TRPT_EPARSE,
+		    "not valid JSON: %s at line %d column %d", jerr.text,
+		    jerr.line, jerr.column);
+	memset(&st, 0, sizeof(st));
+	st.lim = lim;
+	st.ctx = ctx;
+	st.err = err;
+	st.r = calloc(1, sizeof(*st.r));
+	if (st.r == NULL)
+		rc = oom(&st);
+	else
+		rc = read_report(&st, root);
+	json_decref(root);
+	if (rc != TRPT_OK) {
+		trpt_report_free(&st.r);
+		return rc;
+	}
+	*out = st.r;
+	return TRPT_OK;
+}

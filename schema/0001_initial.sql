@@ -35,6 +35,9 @@ CREATE TABLE reports (
 	UNIQUE (organization_name, report_id)
 ) STRICT;
 CREATE INDEX reports_day ON reports(day);
+-- Exports read reports in this order without sorting.
+CREATE UNIQUE INDEX reports_begin
+	ON reports(begin_ts, organization_name, report_id);
 
 CREATE TABLE policies (
 	id INTEGER PRIMARY KEY,
@@ -49,7 +52,7 @@ CREATE TABLE policies (
 	failed INTEGER NOT NULL,
 	details_failed INTEGER NOT NULL  -- sum of failure-details counts
 ) STRICT;
-CREATE INDEX policies_report ON policies(report);
+CREATE UNIQUE INDEX policies_report ON policies(report, idx);
 CREATE INDEX policies_day_domain ON policies(day, policy_domain);
 
 CREATE TABLE failures (

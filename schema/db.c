@@ -1,2 +1,285 @@
-/* placeholder: module under construction */
-extern int trpt_placeholder_schema_db_c;
+#include "schema/db.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "common/err.h"
+#include "schema/migrate.h"
+
+/*
+ * The busy handler (sqlite3_busy_timeout) waits for locks held by other
+ * connections; once it gives up, the database is busy and the caller
+ * gets TRPT_ETEMP.  Only SQLITE_BUSY_RECOVERY, returned without waiting
+ * while another connection recovers the WAL, is worth retrying here: a
+ * few times, with a pause.
+ */
+#define BUSY_RETRIES  5
+#define BUSY_RETRY_MS 50
+
+struct trpt_db {
+	sqlite3 *h;
+	char *path;
+	sqlite3_stmt *stmts[TRPT_STMT_COUNT_];
+};
+
+int
+trpt_db_rc(int src)
+{
+	switch (src & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_ROW:
+	case SQLITE_DONE:
+		return TRPT_OK;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return TRPT_ETEMP;
+	case SQLITE_NOMEM:
+		return TRPT_ENOMEM;
+	}
+	return TRPT_EDB;
+}
+
+int
+trpt_db_error(
+    struct trpt_db *db, int src, const char *what, struct trpt_err *err)
+{
+	int code = trpt_db_rc(src);
+
+	if (code == TRPT_OK)
+		code = TRPT_EDB;
+	if (code == TRPT_ETEMP)
+		return trpt_err_set(err, code,
+		    "database %s: %s: database is busy (%s), try again later",
+		    db->path, what, sqlite3_errmsg(db->h));
+	return trpt_err_set(err, code, "database %s: %s: %s", db->path, what,
+	    sqlite3_errmsg(db->h));
+}
+
+/* Runs one pragma (outside any transaction) and discards what it returns. */
+static int
+pragma(struct trpt_db *db, const char *sql, struct trpt_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int src, tries = 0, rc;
+
+	src = sqlite3_prepare_v2(db->h, sql, -1, &st, NULL);
+	if (src != SQLITE_OK) {
+		rc = trpt_db_error(db, src, sql, err);
+		goto out;
+	}
+	for (;;) {
+		src = sqlite3_step(st);
+		if (src == SQLITE_ROW)
+			continue;
+		if (src == SQLITE_BUSY_RECOVERY && ++tries < BUSY_RETRIES) {
+			sqlite3_reset(st);
+			sqlite3_sleep(BUSY_RETRY_MS);
+			continue;
+		}
+		break;
+	}
+	if (src != SQLITE_DONE) {
+		rc = trpt_db_error(db, src, sql, err);
+		goto out;
+	}
+	rc = TRPT_OK;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+is_memory(const char *path)
+{
+	return strcmp(path, ":memory:") == 0 || path[0] == '\0';
+}
+
+int
+trpt_db_open(const char *path, struct trpt_db **out, struct trpt_err *err)
+{
+	struct trpt_db *db;
+	int src, rc;
+
+	if (path == NULL)
+		return trpt_err_set(err, TRPT_EINVAL, "no database path given");
+	db = calloc(1, sizeof(*db));
+	if (db == NULL)
+		return trpt_err_set(
+		    err, TRPT_ENOMEM, "database %s: out of memory", path);
+	db->path = strdup(path);
+	if (db->path == NULL) {
+		rc = trpt_err_set(
+		    err, TRPT_ENOMEM, "database %s: out of memory", path);
+		goto out;
+	}
+	src = sqlite3_open_v2(
+	    path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (src != SQLITE_OK) {
+		if (db->h == NULL)
+			rc = trpt_err_set(err, TRPT_ENOMEM,
+			    "database %s: out of memory opening it", path);
+		else
+			rc = trpt_db_error(db, src, "cannot open", err);
+		goto out;
+	}
+	sqlite3_extended_result_codes(db->h, 1);
+	sqlite3_busy_timeout(db->h, TRPT_DB_BUSY_TIMEOUT_MS);
+	/* Pragmas that a transaction would silently ignore come first. */
+	if (!is_memory(path) &&
+	    (rc = pragma(db, "PRAGMA journal_mode=WAL", err)) != TRPT_OK)
+		goto out;
+	if ((rc = pragma(db, "PRAGMA synchronous=NORMAL", err)) != TRPT_OK)
+		goto out;
+	/* 16 MiB of page cache: a batch of reports stays in memory. */
+	if ((rc = pragma(db, "PRAGMA cache_size=-16384", err)) != TRPT_OK)
+		goto out;
+	if ((rc = pragma(db, "PRAGMA foreign_keys=ON", err)) != TRPT_OK)
+		goto out;
+	if ((rc = trpt_migrate_apply(db->h, -1, err)) != TRPT_OK)
+		goto out;
+	*out = db;
+	db = NULL;
+	rc = TRPT_OK;
+out:
+	trpt_db_close(&db);
+	return rc;
+}
+
+void
+trpt_db_close(struct trpt_db **dbp)
+{
+	struct trpt_db *db;
+	size_t i;
+
+	if (dbp == NULL || *dbp == NULL)
+		return;
+	db = *dbp;
+	for (i = 0; i < TRPT_STMT_COUNT_; i++)
+		sqlite3_finalize(db->stmts[i]);
+	/* Statements are all finalized, so close cannot report SQLITE_BUSY. */
+	sqlite3_close(db->h);
+	free(db->path);
+	free(db);
+	*dbp = NULL;
+}
+
+sqlite3 *
+trpt_db_handle(struct trpt_db *db)
+{
+	return db->h;
+}
+
+const char *
+trpt_db_path(const struct trpt_db *db)
+{
+	return db->path;
+}
+
+void
+trpt_db_set_busy_timeout(struct trpt_db *db, int ms)
+{
+	sqlite3_busy_timeout(db->h, ms);
+}
+
+int
+trpt_db_stmt(struct trpt_db *db, enum trpt_db_stmt_id id, const char *sql,
+    sqlite3_stmt **out, struct trpt_err *err)
+{
+	sqlite3_stmt *st;
+	int src;
+
+	if ((unsigned)id >= TRPT_STMT_COUNT_)
+		return trpt_err_set(err, TRPT_EINVAL,
+		    "database %s: no statement slot %d", db->path, (int)id);
+	st = db->stmts[id];
+	if (st == NULL) {
+		src = sqlite3_prepare_v3(
+		    db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+		if (src != SQLITE_OK)
+			return trpt_db_error(
+			    db, src, "preparing a statement", err);
+		db->stmts[id] = st;
+	}
+	assert(strcmp(sqlite3_sql(st), sql) == 0); /* one slot, one statement */
+	*out = st;
+	return TRPT_OK;
+}
+
+void
+trpt_db_stmt_done(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+int
+trpt_db_step_done(struct trpt_db *db, sqlite3_stmt *st, const char *what,
+    struct trpt_err *err)
+{
+	int src, tries = 0, rc;
+
+	for (;;) {
+		src = sqlite3_step(st);
+		if (src != SQLITE_BUSY_RECOVERY || ++tries >= BUSY_RETRIES)
+			break;
+		sqlite3_reset(st);
+		sqlite3_sleep(BUSY_RETRY_MS);
+	}
+	if (src == SQLITE_DONE)
+		rc = TRPT_OK;
+	else if (src == SQLITE_ROW)
+		rc = trpt_err_set(err, TRPT_EDB,
+		    "database %s: %s: unexpected result row", db->path, what);
+	else
+		rc = trpt_db_error(db, src, what, err);
+	trpt_db_stmt_done(st);
+	return rc;
+}
+
+static int
+control(struct trpt_db *db, enum trpt_db_stmt_id id, const char *sql,
+    struct trpt_err *err)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = trpt_db_stmt(db, id, sql, &st, err)) != TRPT_OK)
+		return rc;
+	return trpt_db_step_done(db, st, sql, err);
+}
+
+int
+trpt_db_begin(struct trpt_db *db, struct trpt_err *err)
+{
+	return control(db, TRPT_STMT_BEGIN, "BEGIN IMMEDIATE", err);
+}
+
+int
+trpt_db_commit(struct trpt_db *db, struct trpt_err *err)
+{
+	int rc;
+
+	rc = control(db, TRPT_STMT_COMMIT, "COMMIT", err);
+	if (rc != TRPT_OK)
+		trpt_db_rollback(db);
+	return rc;
+}
+
+void
+trpt_db_rollback(struct trpt_db *db)
+{
+	/* SQLite may already have rolled back (after SQLITE_FULL, IOERR,
+	 * BUSY or NOMEM); a second ROLLBACK would only fail. */
+	if (sqlite3_get_autocommit(db->h))
+		return;
+	control(db, TRPT_STMT_ROLLBACK, "ROLLBACK", NULL);
+}
+
+int
+trpt_db_in_transaction(struct trpt_db *db)
+{
+	return !sqlite3_get_autocommit(db->h);
+}

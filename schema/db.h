@@ -13,7 +13,8 @@ struct trpt_db;
 /*
  * Opens or creates the database at path and applies pending migrations.
  * Refuses a database whose schema is newer than this binary (TRPT_EDB).
- * ":memory:" works for tests.
+ * ":memory:" works for tests.  Returns TRPT_ETEMP when another process
+ * kept the database locked for longer than the busy timeout.
  */
 int trpt_db_open(const char *path, struct trpt_db **out, struct trpt_err *err);
 void trpt_db_close(struct trpt_db **dbp);
@@ -23,3 +24,80 @@ sqlite3 *trpt_db_handle(struct trpt_db *db);
 
 /* The path given to trpt_db_open. */
 const char *trpt_db_path(const struct trpt_db *db);
+
+/*
+ * How long a statement waits for a lock held by another connection before
+ * it gives up with TRPT_ETEMP (default TRPT_DB_BUSY_TIMEOUT_MS).
+ */
+#define TRPT_DB_BUSY_TIMEOUT_MS 5000
+void trpt_db_set_busy_timeout(struct trpt_db *db, int ms);
+
+/*
+ * The statement cache, shared by the files of schema/ (and report/): one
+ * slot per statement used on a hot path.  A slot is prepared once, with
+ * SQLITE_PREPARE_PERSISTENT, on its first use, and finalized by
+ * trpt_db_close.
+ */
+enum trpt_db_stmt_id {
+	TRPT_STMT_BEGIN, /* BEGIN IMMEDIATE */
+	TRPT_STMT_COMMIT,
+	TRPT_STMT_ROLLBACK,
+	TRPT_STMT_SAVEPOINT,   /* SAVEPOINT trpt_report */
+	TRPT_STMT_RELEASE,     /* RELEASE trpt_report */
+	TRPT_STMT_ROLLBACK_TO, /* ROLLBACK TO trpt_report */
+	TRPT_STMT_REPORT_SEEN, /* duplicate: seen_count + 1 */
+	TRPT_STMT_RAW_INSERT,
+	TRPT_STMT_RAW_ID,
+	TRPT_STMT_REPORT_INSERT,
+	TRPT_STMT_POLICY_INSERT,
+	TRPT_STMT_FAILURE_INSERT,
+	TRPT_STMT_WARNING_INSERT,
+	TRPT_STMT_QUARANTINE_UPSERT,
+	TRPT_STMT_QUARANTINE_NEXT,
+	TRPT_STMT_QUARANTINE_DELETE,
+	TRPT_STMT_QUARANTINE_UPDATE,
+	TRPT_STMT_COUNT_
+};
+
+/*
+ * The cached statement for id, prepared from sql on first use (later calls
+ * must pass the same sql).  The statement is reset and its bindings are
+ * clear; the caller binds, steps and then calls trpt_db_stmt_done.
+ */
+int trpt_db_stmt(struct trpt_db *db, enum trpt_db_stmt_id id, const char *sql,
+    sqlite3_stmt **out, struct trpt_err *err);
+
+/* Resets a statement and clears its bindings, ready for the next use. */
+void trpt_db_stmt_done(sqlite3_stmt *st);
+
+/*
+ * Steps st until it is done (it must return no rows), retrying a few times
+ * when SQLite reports the database busy without waiting for the busy
+ * handler.  Then resets it.  what names the operation in the message.
+ */
+int trpt_db_step_done(struct trpt_db *db, sqlite3_stmt *st, const char *what,
+    struct trpt_err *err);
+
+/*
+ * Sets err from the state of the connection after the SQLite result code
+ * src: "database PATH: WHAT: sqlite message".  SQLITE_BUSY and
+ * SQLITE_LOCKED give TRPT_ETEMP, SQLITE_NOMEM TRPT_ENOMEM, anything else
+ * TRPT_EDB.  Returns that code.
+ */
+int trpt_db_error(
+    struct trpt_db *db, int src, const char *what, struct trpt_err *err);
+
+/* The trpt_rc for an SQLite result code (as above). */
+int trpt_db_rc(int src);
+
+/*
+ * BEGIN IMMEDIATE, COMMIT and ROLLBACK.  A busy database gives TRPT_ETEMP.
+ * A COMMIT that fails rolls the transaction back.  trpt_db_rollback does
+ * nothing when no transaction is open.
+ */
+int trpt_db_begin(struct trpt_db *db, struct trpt_err *err);
+int trpt_db_commit(struct trpt_db *db, struct trpt_err *err);
+void trpt_db_rollback(struct trpt_db *db);
+
+/* 1 when a transaction opened by trpt_db_begin (or BEGIN) is active. */
+int trpt_db_in_transaction(struct trpt_db *db);

@@ -27,5 +27,13 @@ int trpt_migrate_latest(void);
  */
 int trpt_migrate_apply(sqlite3 *db, int upto, struct trpt_err *err);
 
+/*
+ * As trpt_migrate_apply, with the migrations list[0 .. count), which must
+ * be versions 1 .. count in order.  The test suite runs lists of its own
+ * through it (a migration that fails, say).
+ */
+int trpt_migrate_apply_list(sqlite3 *db, const struct trpt_migration *list,
+    int count, int upto, struct trpt_err *err);
+
 /* PRAGMA user_version. */
 int trpt_migrate_version(sqlite3 *db, int *version, struct trpt_err *err);

@@ -56,14 +56,20 @@ int trpt_store_quarantine_each(struct trpt_db *db,
     int (*fn)(void *arg, const struct trpt_quarantined *q), void *arg,
     struct trpt_err *err);
 
-int trpt_store_quarantine_delete(struct trpt_db *db, int64_t id,
-    struct trpt_err *err);
+int trpt_store_quarantine_delete(
+    struct trpt_db *db, int64_t id, struct trpt_err *err);
 
 /* Sets the reason of a quarantined input (after a failed reprocess). */
-int trpt_store_quarantine_update(struct trpt_db *db, int64_t id,
-    const char *reason, struct trpt_err *err);
+int trpt_store_quarantine_update(
+    struct trpt_db *db, int64_t id, const char *reason, struct trpt_err *err);
 
-/* Explicit transactions, for batching several inputs where wanted. */
+/*
+ * Explicit transactions, for batching several inputs where wanted (a bulk
+ * import runs several times faster in batches of a few hundred).  Inside
+ * one, each trpt_store_report is still all or nothing (a savepoint).  When
+ * SQLite itself has rolled the whole transaction back (disk full, I/O
+ * error), trpt_store_commit fails.
+ */
 int trpt_store_begin(struct trpt_db *db, struct trpt_err *err);
 int trpt_store_commit(struct trpt_db *db, struct trpt_err *err);
 void trpt_store_rollback(struct trpt_db *db);

@@ -1,6 +1,7 @@
 #include "tests/helpers/testutil.h"
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <dirent.h>
 #include <setjmp.h>
@@ -143,4 +144,36 @@ trpt_test_gzip(const void *data, size_t len, size_t *outlen)
 	*outlen = zs.total_out;
 	deflateEnd(&zs);
 	return out;
+}
+
+int
+trpt_test_sh(const char *cmd, char **out, char **err)
+{
+	char *dir = trpt_test_tmpdir(), line[16384], po[600], pe[600];
+	int st;
+
+	snprintf(po, sizeof(po), "%s/out", dir);
+	snprintf(pe, sizeof(pe), "%s/err", dir);
+	snprintf(line, sizeof(line), "( %s ) >'%s' 2>'%s' </dev/null", cmd, po,
+	    pe);
+	st = system(line);
+	if (out != NULL)
+		*out = trpt_test_slurp(po, NULL);
+	if (err != NULL)
+		*err = trpt_test_slurp(pe, NULL);
+	trpt_test_rmrf(dir);
+	free(dir);
+	if (st == -1 || !WIFEXITED(st))
+		return -1;
+	return WEXITSTATUS(st);
+}
+
+const char *
+trpt_test_binary(void)
+{
+	const char *b = getenv("TRPT_BINARY");
+
+	if (b == NULL)
+		fail_msg("TRPT_BINARY is not set (run through meson test)");
+	return b;
 }

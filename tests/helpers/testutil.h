@@ -24,3 +24,13 @@ void trpt_test_rmrf(const char *path);
 
 /* gzip-compresses data (zlib) into a new buffer; caller frees. */
 char *trpt_test_gzip(const void *data, size_t len, size_t *outlen);
+
+/*
+ * Runs a shell command line, capturing standard output and error (each may
+ * be NULL to discard; caller frees).  Returns the exit status, or -1 when
+ * the command was killed by a signal.
+ */
+int trpt_test_sh(const char *cmd, char **out, char **err);
+
+/* The tlsrpt-collector binary under test ($TRPT_BINARY). */
+const char *trpt_test_binary(void);

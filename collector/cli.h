@@ -1,0 +1,37 @@
+#pragma once
+/*
+ * Command-line front end: global options, the command table, and what the
+ * commands share (database, configuration, limits, messages, exit codes).
+ */
+
+#include "collector/config.h"
+#include "common/limits.h"
+#include "schema/db.h"
+
+/* Exit status of every command (documented in --help and the README). */
+enum trpt_exit {
+	TRPT_EXIT_OK = 0,	/* done, nothing rejected */
+	TRPT_EXIT_REJECTED = 1, /* done, some input rejected (or an alert
+				   open, with alerts --fail-on-alert) */
+	TRPT_EXIT_USAGE = 2,	/* bad command line or configuration */
+	TRPT_EXIT_FATAL = 3	/* database, I/O or network failure */
+};
+
+struct trpt_cli {
+	const char *db_path;
+	struct trpt_config *cfg;
+	struct trpt_limits limits;
+	int verbose; /* -1 with -q, 0 by default, 1+ with -v */
+};
+
+/* Runs the program; returns the exit status.  Only main() exits. */
+int trpt_cli_main(int argc, char **argv);
+
+/* Opens cli->db_path, printing the error; returns TRPT_EXIT_OK or FATAL. */
+int trpt_cli_open_db(const struct trpt_cli *cli, struct trpt_db **out);
+
+/* One line on stderr: "tlsrpt-collector: <message>". */
+void trpt_cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Maps a trpt_rc to an exit status: usage errors 2, everything else 3. */
+int trpt_cli_exit_for(int rc);

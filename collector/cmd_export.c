@@ -1,0 +1,133 @@
+#include "collector/cmd_export.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/datetime.h"
+#include "report/export.h"
+
+static void
+export_usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: tlsrpt-collector export policies|failures [--since DATE]\n"
+	    "           [--until DATE] [--domain D] [-o FILE]\n"
+	    "\n"
+	    "Writes CSV (RFC 4180, UTF-8, header row) for analysts, with the\n"
+	    "column names of parsedmarc's SMTP TLS CSV where they overlap:\n"
+	    "  policies  one row per policy of each report\n"
+	    "  failures  one row per failure detail, with its policy\n"
+	    "Dates are YYYY-MM-DDTHH:MM:SSZ; lists are joined with '|'.  A cell\n"
+	    "starting with = + - @ TAB or CR gets a leading ' so that no\n"
+	    "spreadsheet evaluates text that a stranger sent us.\n"
+	    "\n"
+	    "  --since DATE   reports whose range starts at or after DATE\n"
+	    "  --until DATE   ... and before DATE (YYYY-MM-DD, a date-time, or\n"
+	    "                 -Nd for N days ago)\n"
+	    "  --domain D     only policy domain D\n"
+	    "  -o FILE        write to FILE (replaced atomically) instead of\n"
+	    "                 standard output\n");
+}
+
+int
+trpt_cmd_export_run(struct trpt_cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "since", required_argument, NULL, 's' },
+		{ "until", required_argument, NULL, 'u' },
+		{ "domain", required_argument, NULL, 'd' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct trpt_export_filter filter;
+	struct trpt_db *db = NULL;
+	struct trpt_err err;
+	const char *what, *output = NULL;
+	char tmp[4096];
+	FILE *out = stdout;
+	uint64_t rows = 0;
+	int64_t now = (int64_t)time(NULL);
+	int c, rc, status;
+
+	trpt_export_filter_init(&filter);
+	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+		case 'u':
+			if (trpt_datetime_parse_user(optarg, now,
+				c == 's' ? &filter.since : &filter.until,
+				&err) != TRPT_OK) {
+				trpt_cli_warn("export: %s", err.msg);
+				return TRPT_EXIT_USAGE;
+			}
+			break;
+		case 'd':
+			filter.domain = optarg;
+			break;
+		case 'o':
+			output = optarg;
+			break;
+		case 'h':
+			export_usage(stdout);
+			return TRPT_EXIT_OK;
+		default:
+			export_usage(stderr);
+			return TRPT_EXIT_USAGE;
+		}
+	}
+	if (optind + 1 != argc) {
+		export_usage(stderr);
+		return TRPT_EXIT_USAGE;
+	}
+	what = argv[optind];
+	if (strcmp(what, "policies") != 0 && strcmp(what, "failures") != 0) {
+		trpt_cli_warn("export: unknown table \"%s\": expected policies "
+			      "or failures",
+		    what);
+		return TRPT_EXIT_USAGE;
+	}
+	if ((status = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK)
+		return status;
+	if (output != NULL) {
+		/* Write beside the target and rename: a reader never sees a
+		 * half-written file. */
+		snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", output, (long)getpid());
+		out = fopen(tmp, "w");
+		if (out == NULL) {
+			trpt_cli_warn("export: %s: %s", tmp, strerror(errno));
+			trpt_db_close(&db);
+			return TRPT_EXIT_FATAL;
+		}
+	}
+	if (strcmp(what, "policies") == 0)
+		rc = trpt_export_policies_count(db, &filter, out, &rows, &err);
+	else
+		rc = trpt_export_failures_count(db, &filter, out, &rows, &err);
+	if (rc == TRPT_OK && fflush(out) != 0)
+		rc = trpt_err_set(&err, TRPT_EIO, "%s", strerror(errno));
+	if (output != NULL) {
+		if (fclose(out) != 0 && rc == TRPT_OK)
+			rc = trpt_err_set(&err, TRPT_EIO, "%s: %s", tmp,
+			    strerror(errno));
+		if (rc == TRPT_OK && rename(tmp, output) != 0)
+			rc = trpt_err_set(&err, TRPT_EIO, "%s: %s", output,
+			    strerror(errno));
+		if (rc != TRPT_OK)
+			unlink(tmp);
+	}
+	trpt_db_close(&db);
+	if (rc != TRPT_OK) {
+		trpt_cli_warn("export %s: %s", what, err.msg);
+		return TRPT_EXIT_FATAL;
+	}
+	if (output != NULL && cli->verbose >= 0)
+		fprintf(stderr, "exported %" PRIu64 " %s rows to %s\n", rows,
+		    what, output);
+	return TRPT_EXIT_OK;
+}

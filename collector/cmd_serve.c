@@ -1,0 +1,266 @@
+#include "collector/cmd_serve.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collector/cmd_ingest.h"
+#include "common/buf.h"
+#include "ingest/pipeline.h"
+#include "ingest/receiver.h"
+
+#define PEM_MAX (1024 * 1024)
+
+static const char *const serve_keys[] = { "listen", "path", "tls_cert",
+	"tls_key", "threads", "max_connections", "max_connections_per_client",
+	"idle_timeout", "request_timeout", "rate_limit", "rate_burst",
+	"trust_proxy", "drain_timeout", "busy_timeout", NULL };
+
+static void
+serve_usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: tlsrpt-collector serve [--listen ADDR:PORT]\n"
+	    "\n"
+	    "Receives reports POSTed by senders (RFC 8460 section 5.4) and\n"
+	    "stores them.  Bodies are application/tlsrpt+gzip or\n"
+	    "application/tlsrpt+json (also application/gzip and\n"
+	    "application/json; the bytes decide).  Answers 200 once a report\n"
+	    "is committed (also for a duplicate), 400 with the reason for a\n"
+	    "rejected one (kept in quarantine), 413 past the size limit, 415\n"
+	    "for other media types, 405 for other methods, 429 past the rate\n"
+	    "limit and 503 when the database cannot take the write.\n"
+	    "GET /healthz and GET /metrics (Prometheus) are served too.\n"
+	    "\n"
+	    "  --listen ADDR:PORT  address (default 127.0.0.1:8460, or\n"
+	    "                      listen in [serve]); port 0 picks one\n"
+	    "\n"
+	    "The [serve] section of the configuration sets listen, path\n"
+	    "(repeatable; default / and /v1/tlsrpt), tls_cert and tls_key\n"
+	    "(PEM files: native TLS; without them plain HTTP for a reverse\n"
+	    "proxy), threads, max_connections, max_connections_per_client,\n"
+	    "idle_timeout, request_timeout, drain_timeout (seconds),\n"
+	    "busy_timeout (milliseconds to wait for a locked database),\n"
+	    "rate_limit (POSTs a minute per client, 0: none), rate_burst and\n"
+	    "trust_proxy (take the client from X-Forwarded-For on loopback).\n"
+	    "The body limit is max_message in [limits].\n"
+	    "\n"
+	    "Prints \"listening on URL\" once ready; SIGTERM or SIGINT lets "
+	    "the\n"
+	    "requests in flight finish, then exits 0.\n");
+}
+
+static int
+get_uint(const struct trpt_cli *cli, const struct trpt_config_section *sec,
+    const char *key, uint64_t max, unsigned *out)
+{
+	struct trpt_err err;
+	uint64_t v = *out;
+
+	if (trpt_config_get_uint(cli->cfg, sec, key, max, &v, &err) !=
+	    TRPT_OK) {
+		trpt_cli_warn("%s", err.msg);
+		return TRPT_EXIT_USAGE;
+	}
+	*out = (unsigned)v;
+	return TRPT_EXIT_OK;
+}
+
+static int
+read_pem(const char *path, char **out)
+{
+	struct trpt_err err;
+	size_t len;
+
+	if (trpt_buf_read_file(path, PEM_MAX, out, &len, &err) != TRPT_OK) {
+		trpt_cli_warn("serve: %s", err.msg);
+		return TRPT_EXIT_USAGE;
+	}
+	return TRPT_EXIT_OK;
+}
+
+/* Reads [serve] into cfg; PEM contents go to *cert and *key. */
+static int
+load_settings(struct trpt_cli *cli, struct trpt_receiver_config *cfg,
+    unsigned *drain, unsigned *busy, char **cert, char **key)
+{
+	const struct trpt_config_section *sec;
+	struct trpt_err err;
+	const char *v, *cert_path, *key_path;
+	int trust = 0;
+	size_t i;
+	int rc;
+
+	trpt_receiver_config_default(cfg, &cli->limits);
+	sec = trpt_config_find(cli->cfg, "serve", "");
+	if (sec == NULL)
+		return TRPT_EXIT_OK;
+	if (trpt_config_check_keys(cli->cfg, sec, serve_keys, &err) !=
+	    TRPT_OK) {
+		trpt_cli_warn("%s", err.msg);
+		return TRPT_EXIT_USAGE;
+	}
+	if ((v = trpt_config_get(sec, "listen", 0)) != NULL)
+		cfg->listen = v;
+	if (trpt_config_get(sec, "path", 0) != NULL) {
+		cfg->npaths = 0;
+		for (i = 0; (v = trpt_config_get(sec, "path", i)) != NULL;
+		     i++) {
+			if (i >= TRPT_RECEIVER_MAX_PATHS) {
+				trpt_cli_warn("serve: at most %d paths",
+				    TRPT_RECEIVER_MAX_PATHS);
+				return TRPT_EXIT_USAGE;
+			}
+			cfg->paths[cfg->npaths++] = v;
+		}
+	}
+	if ((rc = get_uint(cli, sec, "threads", 64, &cfg->threads)) != 0 ||
+	    (rc = get_uint(cli, sec, "max_connections", 100000,
+		 &cfg->max_connections)) != 0 ||
+	    (rc = get_uint(cli, sec, "max_connections_per_client", 100000,
+		 &cfg->max_per_client)) != 0 ||
+	    (rc = get_uint(
+		 cli, sec, "idle_timeout", 3600, &cfg->idle_timeout)) != 0 ||
+	    (rc = get_uint(cli, sec, "request_timeout", 3600,
+		 &cfg->request_timeout)) != 0 ||
+	    (rc = get_uint(cli, sec, "rate_limit", 1000000,
+		 &cfg->rate_per_minute)) != 0 ||
+	    (rc = get_uint(
+		 cli, sec, "rate_burst", 1000000, &cfg->rate_burst)) != 0 ||
+	    (rc = get_uint(cli, sec, "drain_timeout", 3600, drain)) != 0 ||
+	    (rc = get_uint(cli, sec, "busy_timeout", 60000, busy)) != 0)
+		return rc;
+	if (trpt_config_get_bool(cli->cfg, sec, "trust_proxy", &trust, &err) !=
+	    TRPT_OK) {
+		trpt_cli_warn("%s", err.msg);
+		return TRPT_EXIT_USAGE;
+	}
+	cfg->trust_proxy = trust;
+	cert_path = trpt_config_get(sec, "tls_cert", 0);
+	key_path = trpt_config_get(sec, "tls_key", 0);
+	if ((cert_path == NULL) != (key_path == NULL)) {
+		trpt_cli_warn("serve: tls_cert and tls_key go together");
+		return TRPT_EXIT_USAGE;
+	}
+	if (cert_path != NULL) {
+		if ((rc = read_pem(cert_path, cert)) != 0 ||
+		    (rc = read_pem(key_path, key)) != 0)
+			return rc;
+		cfg->tls_cert_pem = *cert;
+		cfg->tls_key_pem = *key;
+	}
+	return TRPT_EXIT_OK;
+}
+
+/* "listening on http://ADDR:PORT", the port being the one bound. */
+static void
+announce(const struct trpt_receiver_config *cfg, unsigned port)
+{
+	const char *colon = strrchr(cfg->listen, ':');
+	int hlen = colon != NULL ? (int)(colon - cfg->listen) : 0;
+
+	printf("listening on %s://%.*s:%u\n",
+	    cfg->tls_cert_pem != NULL ? "https" : "http", hlen,
+	    hlen > 0 ? cfg->listen : "0.0.0.0", port);
+	fflush(stdout);
+}
+
+int
+trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct trpt_receiver_config cfg;
+	struct trpt_receiver *r = NULL;
+	struct trpt_receiver_stats st;
+	struct trpt_pipeline p;
+	struct trpt_db *db = NULL;
+	struct trpt_err err;
+	const char *listen = NULL;
+	char *cert = NULL, *key = NULL;
+	unsigned drain = 30, busy = 1000, left;
+	sigset_t sigs, old;
+	int c, sig, rc;
+
+	while ((c = getopt_long(argc, argv, "l:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			listen = optarg;
+			break;
+		case 'h':
+			serve_usage(stdout);
+			return TRPT_EXIT_OK;
+		default:
+			serve_usage(stderr);
+			return TRPT_EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		serve_usage(stderr);
+		return TRPT_EXIT_USAGE;
+	}
+	if ((rc = load_settings(cli, &cfg, &drain, &busy, &cert, &key)) != 0)
+		goto out;
+	if (listen != NULL)
+		cfg.listen = listen;
+	if ((rc = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK)
+		goto out;
+	/* Every POST waits behind the one holding the pipeline: give up on
+	 * a locked database soon (503, the sender retries). */
+	trpt_db_set_busy_timeout(db, (int)busy);
+	trpt_pipeline_init(&p, db, &cli->limits);
+	p.on_event = trpt_cmd_ingest_print_event;
+	p.arg = cli;
+
+	/* The server's threads inherit this mask: only sigwait below sees
+	 * these signals. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, &old);
+	if (trpt_receiver_new(&cfg, &p, &r, &err) != TRPT_OK) {
+		trpt_cli_warn("%s", err.msg);
+		rc =
+		    err.code == TRPT_EINVAL ? TRPT_EXIT_USAGE : TRPT_EXIT_FATAL;
+		goto out_mask;
+	}
+	announce(&cfg, trpt_receiver_port(r));
+	do {
+		if (sigwait(&sigs, &sig) != 0)
+			sig = SIGTERM;
+	} while (sig == SIGHUP);
+	if (cli->verbose >= 0)
+		fprintf(stderr, "tlsrpt-collector: signal %d: draining\n", sig);
+	left = trpt_receiver_drain(r, drain * 1000);
+	if (left > 0)
+		trpt_cli_warn("serve: %u requests still in flight after %u s",
+		    left, drain);
+	trpt_receiver_stats(r, &st);
+	trpt_receiver_free(&r);
+	if (cli->verbose >= 0)
+		printf("served: stored %" PRIu64 ", duplicates %" PRIu64
+		       ", rejected %" PRIu64 "\n",
+		    st.stored, st.duplicates, st.rejected);
+	rc = TRPT_EXIT_OK;
+out_mask:
+	/* A second SIGTERM while draining stays pending, never delivered:
+	 * the mask is restored only on the paths that did not wait. */
+	if (rc != TRPT_EXIT_OK)
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+out:
+	trpt_db_close(&db);
+	if (key != NULL) {
+		explicit_bzero(key, strlen(key));
+		free(key);
+	}
+	free(cert);
+	return rc;
+}

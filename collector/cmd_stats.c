@@ -1,0 +1,123 @@
+#include "collector/cmd_stats.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "common/datetime.h"
+
+static void
+stats_usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: tlsrpt-collector stats\n"
+	    "\n"
+	    "Prints what the database holds: per reporting organisation and\n"
+	    "policy domain, the reports, the sessions (successful and failed),\n"
+	    "the success rate and the days covered; then the quarantine.\n"
+	    "A domain's sessions are counted once per report even when the\n"
+	    "report lists it under several policies (Microsoft sends the same\n"
+	    "sessions under its sts and tlsa policies).\n");
+}
+
+/*
+ * Per report and domain the largest policy figures stand for the sessions:
+ * summing a domain's sts and tlsa policies of one report would count the
+ * same sessions twice.
+ */
+static const char stats_sql[] =
+    "WITH per_report AS ("
+    "  SELECT r.organization_name AS org, p.policy_domain AS domain,"
+    "         r.id AS rid, r.day AS day,"
+    "         MAX(p.successful) AS ok, MAX(p.failed) AS bad"
+    "  FROM reports r JOIN policies p ON p.report = r.id"
+    "  GROUP BY r.id, p.policy_domain)"
+    " SELECT org, domain, COUNT(*), SUM(ok), SUM(bad), MIN(day), MAX(day)"
+    " FROM per_report GROUP BY org, domain ORDER BY org, domain";
+
+int
+trpt_cmd_stats_run(struct trpt_cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct trpt_db *db = NULL;
+	sqlite3_stmt *st = NULL;
+	char first[16], last[16];
+	int c, status, rows = 0;
+
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		if (c == 'h') {
+			stats_usage(stdout);
+			return TRPT_EXIT_OK;
+		}
+		stats_usage(stderr);
+		return TRPT_EXIT_USAGE;
+	}
+	if (optind < argc) {
+		stats_usage(stderr);
+		return TRPT_EXIT_USAGE;
+	}
+	if ((status = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK)
+		return status;
+	if (sqlite3_prepare_v2(trpt_db_handle(db), stats_sql, -1, &st, NULL) !=
+	    SQLITE_OK)
+		goto dberr;
+	printf("%-28s %-26s %7s %10s %8s %8s  %-10s %-10s\n", "ORGANIZATION",
+	    "POLICY DOMAIN", "REPORTS", "SUCCESSFUL", "FAILED", "RATE",
+	    "FIRST DAY", "LAST DAY");
+	while ((c = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t ok = sqlite3_column_int64(st, 3);
+		int64_t bad = sqlite3_column_int64(st, 4);
+		const char *dom = (const char *)sqlite3_column_text(st, 1);
+
+		trpt_datetime_format_day(sqlite3_column_int64(st, 5) * 86400,
+		    first, sizeof(first));
+		trpt_datetime_format_day(sqlite3_column_int64(st, 6) * 86400,
+		    last, sizeof(last));
+		if (ok + bad > 0)
+			printf("%-28.28s %-26.26s %7d %10" PRId64 " %8" PRId64
+			       " %7.2f%%  %-10s %-10s\n",
+			    sqlite3_column_text(st, 0),
+			    dom[0] ? dom : "(unknown)",
+			    sqlite3_column_int(st, 2), ok, bad,
+			    100.0 * (double)ok / (double)(ok + bad), first,
+			    last);
+		else
+			printf("%-28.28s %-26.26s %7d %10" PRId64 " %8" PRId64
+			       " %8s  %-10s %-10s\n",
+			    sqlite3_column_text(st, 0),
+			    dom[0] ? dom : "(unknown)",
+			    sqlite3_column_int(st, 2), ok, bad, "-", first,
+			    last);
+		rows++;
+	}
+	if (c != SQLITE_DONE)
+		goto dberr;
+	sqlite3_finalize(st);
+	if (sqlite3_prepare_v2(trpt_db_handle(db),
+		"SELECT (SELECT COUNT(*) FROM reports),"
+		" (SELECT COUNT(*) FROM quarantine),"
+		" (SELECT COALESCE(SUM(seen_count - 1), 0) FROM reports)",
+		-1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW)
+		goto dberr;
+	printf("%d reports stored (%d duplicates received), %d inputs in "
+	       "quarantine\n",
+	    sqlite3_column_int(st, 0), sqlite3_column_int(st, 2),
+	    sqlite3_column_int(st, 1));
+	sqlite3_finalize(st);
+	trpt_db_close(&db);
+	(void)rows;
+	return TRPT_EXIT_OK;
+dberr:
+	trpt_cli_warn("%s: %s", cli->db_path,
+	    sqlite3_errmsg(trpt_db_handle(db)));
+	sqlite3_finalize(st);
+	trpt_db_close(&db);
+	return TRPT_EXIT_FATAL;
+}

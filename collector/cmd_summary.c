@@ -1,0 +1,304 @@
+#include "collector/cmd_summary.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "report/mail_send.h"
+#include "report/summary.h"
+#include "report/trend.h"
+
+#define MAX_TO 64
+
+static void
+summary_usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: tlsrpt-collector summary [--week YYYY-Www] [--domain D]\n"
+	    "           (-o FILE | --send)\n"
+	    "\n"
+	    "Builds the weekly summary e-mail (MIME multipart/alternative,\n"
+	    "text and self-contained HTML): per domain the sessions, the\n"
+	    "success rate and its change against the week before, a bar per\n"
+	    "day, the senders and MX hosts with the most failures, each\n"
+	    "failure type with its probable cause and fix, and the week's\n"
+	    "alerts.\n"
+	    "\n"
+	    "  --week W     ISO week, e.g. 2026-W05 (default: last week)\n"
+	    "  --domain D   only policy domain D (default: every domain)\n"
+	    "  -o FILE      write the message to FILE (\"-\": standard "
+	    "output)\n"
+	    "  --send       send it with the [summary] settings\n"
+	    "\n"
+	    "[summary] in the configuration:\n"
+	    "  from = tlsrpt@example.com        sender (required for --send)\n"
+	    "  to = admin@example.com           recipient; repeat the key or\n"
+	    "                                   separate with commas\n"
+	    "  smtp_url = smtp://mail.example.com:587   or smtps://...:465\n"
+	    "  starttls = required              smtp:// needs STARTTLS; "
+	    "\"no\"\n"
+	    "                                   only for a local relay\n"
+	    "  username = ...                   AUTH, with password_file\n"
+	    "  password_file = /etc/tlsrpt-collector/smtp.pass (mode 0600)\n"
+	    "  ca_file = ...                    CA bundle (default: system)\n"
+	    "Exit status: 0 written or sent, 2 usage or configuration, 3\n"
+	    "database, I/O or SMTP failure.\n");
+}
+
+struct settings {
+	const char *from, *url, *username, *password_file, *ca_file;
+	char *to_buf[MAX_TO];
+	const char *to[MAX_TO];
+	size_t nto;
+	enum trpt_mail_tls tls;
+};
+
+static void
+settings_free(struct settings *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nto; i++)
+		free(s->to_buf[i]);
+	s->nto = 0;
+}
+
+static int
+add_to(struct settings *s, const char *v)
+{
+	const char *p = v, *e;
+	size_t len;
+
+	while (*p != '\0') {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '\0')
+			break;
+		e = strchr(p, ',');
+		len = e != NULL ? (size_t)(e - p) : strlen(p);
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (s->nto == MAX_TO) {
+			trpt_cli_warn(
+			    "summary: more than %d recipients", MAX_TO);
+			return TRPT_EXIT_USAGE;
+		}
+		s->to_buf[s->nto] = strndup(p, len);
+		if (s->to_buf[s->nto] == NULL) {
+			trpt_cli_warn("summary: out of memory");
+			return TRPT_EXIT_FATAL;
+		}
+		s->to[s->nto] = s->to_buf[s->nto];
+		s->nto++;
+		p += len;
+	}
+	return TRPT_EXIT_OK;
+}
+
+static int
+read_settings(const struct trpt_cli *cli, struct settings *s)
+{
+	static const char *const known[] = { "from", "to", "smtp_url",
+		"username", "password_file", "starttls", "ca_file", NULL };
+	const struct trpt_config_section *sec;
+	struct trpt_err err;
+	const char *v;
+	size_t i;
+	int status;
+
+	memset(s, 0, sizeof(*s));
+	s->tls = TRPT_MAIL_TLS_REQUIRED;
+	sec = trpt_config_find(cli->cfg, "summary", "");
+	if (sec == NULL)
+		return TRPT_EXIT_OK;
+	if (trpt_config_check_keys(cli->cfg, sec, known, &err) != TRPT_OK) {
+		trpt_cli_warn("summary: %s", err.msg);
+		return TRPT_EXIT_USAGE;
+	}
+	s->from = trpt_config_get(sec, "from", 0);
+	s->url = trpt_config_get(sec, "smtp_url", 0);
+	s->username = trpt_config_get(sec, "username", 0);
+	s->password_file = trpt_config_get(sec, "password_file", 0);
+	s->ca_file = trpt_config_get(sec, "ca_file", 0);
+	for (i = 0; (v = trpt_config_get(sec, "to", i)) != NULL; i++)
+		if ((status = add_to(s, v)) != TRPT_EXIT_OK)
+			return status;
+	v = trpt_config_get(sec, "starttls", 0);
+	if (v != NULL) {
+		if (strcmp(v, "required") == 0 || strcmp(v, "yes") == 0)
+			s->tls = TRPT_MAIL_TLS_REQUIRED;
+		else if (strcmp(v, "no") == 0)
+			s->tls = TRPT_MAIL_TLS_NONE;
+		else {
+			trpt_cli_warn("summary: %s: [summary] starttls = "
+				      "\"%s\": expected required or no",
+			    trpt_config_path(cli->cfg), v);
+			return TRPT_EXIT_USAGE;
+		}
+	}
+	return TRPT_EXIT_OK;
+}
+
+static int
+write_file(const char *path, const char *msg, size_t len)
+{
+	char tmp[4096];
+	FILE *f;
+	int ok;
+
+	if (strcmp(path, "-") == 0) {
+		ok = fwrite(msg, 1, len, stdout) == len && fflush(stdout) == 0;
+		if (!ok)
+			trpt_cli_warn(
+			    "summary: standard output: %s", strerror(errno));
+		return ok ? TRPT_EXIT_OK : TRPT_EXIT_FATAL;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	if ((f = fopen(tmp, "w")) == NULL) {
+		trpt_cli_warn("summary: %s: %s", tmp, strerror(errno));
+		return TRPT_EXIT_FATAL;
+	}
+	ok = fwrite(msg, 1, len, f) == len;
+	ok = fclose(f) == 0 && ok;
+	if (ok && rename(tmp, path) != 0)
+		ok = 0;
+	if (!ok) {
+		trpt_cli_warn("summary: %s: %s", path, strerror(errno));
+		unlink(tmp);
+		return TRPT_EXIT_FATAL;
+	}
+	return TRPT_EXIT_OK;
+}
+
+static int
+send_message(const struct settings *s, const char *msg, size_t len)
+{
+	struct trpt_mail m;
+	struct trpt_err err;
+	char *password = NULL;
+	int rc;
+
+	if (s->url == NULL) {
+		trpt_cli_warn("summary: --send needs smtp_url in [summary]");
+		return TRPT_EXIT_USAGE;
+	}
+	memset(&m, 0, sizeof(m));
+	m.url = s->url;
+	m.from = s->from;
+	m.to = s->to;
+	m.nto = s->nto;
+	m.username = s->username;
+	m.ca_file = s->ca_file;
+	m.tls = s->tls;
+	if (s->password_file != NULL) {
+		if (trpt_config_read_secret_file(
+			s->password_file, &password, &err) != TRPT_OK) {
+			trpt_cli_warn("summary: %s", err.msg);
+			return TRPT_EXIT_USAGE;
+		}
+		m.password = password;
+	}
+	rc = trpt_mail_send_message(&m, msg, len, &err);
+	if (password != NULL) {
+		explicit_bzero(password, strlen(password));
+		free(password);
+	}
+	if (rc != TRPT_OK) {
+		trpt_cli_warn("summary: %s", err.msg);
+		return rc == TRPT_EINVAL ? TRPT_EXIT_USAGE : TRPT_EXIT_FATAL;
+	}
+	return TRPT_EXIT_OK;
+}
+
+int
+trpt_cmd_summary_run(struct trpt_cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "week", required_argument, NULL, 'w' },
+		{ "domain", required_argument, NULL, 'd' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "send", no_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char *const default_to[] = { "postmaster@localhost" };
+	struct trpt_summary_opts so;
+	struct settings s;
+	struct trpt_db *db = NULL;
+	struct trpt_err err;
+	const char *output = NULL;
+	char *msg = NULL;
+	size_t len = 0;
+	int64_t now = (int64_t)time(NULL), today = now / 86400;
+	int c, rc, status, send = 0;
+
+	memset(&so, 0, sizeof(so));
+	/* Last complete ISO week. */
+	so.monday = trpt_trend_period_start(TRPT_PERIOD_WEEK,
+			trpt_trend_period_of(TRPT_PERIOD_WEEK, today)) -
+		    7;
+	while ((c = getopt_long(argc, argv, "+o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'w':
+			if (trpt_trend_parse_week(optarg, &so.monday, &err) !=
+			    TRPT_OK) {
+				trpt_cli_warn("summary: --week: %s", err.msg);
+				return TRPT_EXIT_USAGE;
+			}
+			break;
+		case 'd':
+			so.domain = optarg;
+			break;
+		case 'o':
+			output = optarg;
+			break;
+		case 'S':
+			send = 1;
+			break;
+		case 'h':
+			summary_usage(stdout);
+			return TRPT_EXIT_OK;
+		default:
+			summary_usage(stderr);
+			return TRPT_EXIT_USAGE;
+		}
+	}
+	if (optind != argc || (output == NULL) == (send == 0)) {
+		if (optind == argc)
+			trpt_cli_warn("summary: give either -o FILE or --send");
+		summary_usage(stderr);
+		return TRPT_EXIT_USAGE;
+	}
+	if ((status = read_settings(cli, &s)) != TRPT_EXIT_OK)
+		goto out;
+	if (send && (s.from == NULL || s.nto == 0)) {
+		trpt_cli_warn("summary: --send needs from and to in [summary]");
+		status = TRPT_EXIT_USAGE;
+		goto out;
+	}
+	so.from = s.from != NULL ? s.from : "tlsrpt-collector@localhost";
+	so.to = s.nto > 0 ? s.to : default_to;
+	so.nto = s.nto > 0 ? s.nto : 1;
+	so.date = now;
+	if ((status = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK)
+		goto out;
+	rc = trpt_trend_refresh(db, &err);
+	if (rc == TRPT_OK)
+		rc = trpt_summary_build(db, &so, &msg, &len, &err);
+	trpt_db_close(&db);
+	if (rc != TRPT_OK) {
+		trpt_cli_warn("%s", err.msg);
+		status = trpt_cli_exit_for(rc);
+		goto out;
+	}
+	status =
+	    send ? send_message(&s, msg, len) : write_file(output, msg, len);
+out:
+	free(msg);
+	settings_free(&s);
+	return status;
+}

@@ -1,0 +1,200 @@
+#include "collector/fetch_https.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+const char *const trpt_fetch_https_keys[] = { "url", "bearer_token_file",
+	"ca_file", "connect_timeout", "timeout", "retries", "retry_delay",
+	"max_size", "max_entries", NULL };
+
+static int
+bad(const struct trpt_config *cfg, const struct trpt_config_section *sec,
+    const char *key, const char *why, struct trpt_err *err)
+{
+	return trpt_err_set(err, TRPT_EINVAL,
+	    "config %s: line %d: [https \"%s\"] %s: %s", trpt_config_path(cfg),
+	    sec->line, sec->name, key, why);
+}
+
+static int
+get_unsigned(const struct trpt_config *cfg,
+    const struct trpt_config_section *sec, const char *key, uint64_t max,
+    unsigned *out, struct trpt_err *err)
+{
+	uint64_t v = *out;
+	int rc;
+
+	rc = trpt_config_get_uint(cfg, sec, key, max, &v, err);
+	if (rc == TRPT_OK)
+		*out = (unsigned)v;
+	return rc;
+}
+
+int
+trpt_fetch_https_conf(const struct trpt_cli *cli,
+    const struct trpt_config_section *sec, struct trpt_pull_source *src,
+    char **token_take, struct trpt_err *err)
+{
+	const struct trpt_config *cfg = cli->cfg;
+	const char *tokfile;
+	uint64_t entries;
+	char *token = NULL;
+	int rc;
+
+	trpt_pull_source_default(src, &cli->limits);
+	if ((rc = trpt_config_check_keys(
+		 cfg, sec, trpt_fetch_https_keys, err)) != TRPT_OK)
+		return rc;
+	if (sec->name[0] == '\0')
+		return trpt_err_set(err, TRPT_EINVAL,
+		    "config %s: line %d: [https] needs a name: [https "
+		    "\"NAME\"]",
+		    trpt_config_path(cfg), sec->line);
+	src->name = sec->name;
+	src->url = trpt_config_get(sec, "url", 0);
+	if (src->url == NULL || src->url[0] == '\0')
+		return bad(cfg, sec, "url", "missing", err);
+	if (strncasecmp(src->url, "https://", 8) != 0)
+		return bad(cfg, sec, "url",
+		    "must start with https:// (certificates are always "
+		    "verified)",
+		    err);
+	src->ca_file = trpt_config_get(sec, "ca_file", 0);
+	entries = src->max_entries;
+	if ((rc = get_unsigned(cfg, sec, "connect_timeout", 3600,
+		 &src->connect_timeout, err)) != TRPT_OK ||
+	    (rc = get_unsigned(
+		 cfg, sec, "timeout", 86400, &src->timeout, err)) != TRPT_OK ||
+	    (rc = get_unsigned(cfg, sec, "retries", 20, &src->retries, err)) !=
+		TRPT_OK ||
+	    (rc = get_unsigned(cfg, sec, "retry_delay", 600000,
+		 &src->retry_delay_ms, err)) != TRPT_OK ||
+	    (rc = trpt_config_get_size(
+		 cfg, sec, "max_size", &src->max_body, err)) != TRPT_OK ||
+	    (rc = trpt_config_get_uint(
+		 cfg, sec, "max_entries", 1000000, &entries, err)) != TRPT_OK)
+		return rc;
+	src->max_entries = (size_t)entries;
+	if (src->max_body == 0)
+		return bad(cfg, sec, "max_size", "must be positive", err);
+	if (src->connect_timeout == 0 || src->timeout == 0)
+		return bad(cfg, sec, "timeout", "must be positive", err);
+	tokfile = trpt_config_get(sec, "bearer_token_file", 0);
+	if (tokfile != NULL) {
+		rc = trpt_config_read_secret_file(tokfile, &token, err);
+		if (rc != TRPT_OK) {
+			trpt_err_prefix(
+			    err, "[https \"%s\"] bearer_token_file", sec->name);
+			return rc;
+		}
+		if (token[0] == '\0') {
+			free(token);
+			return bad(
+			    cfg, sec, "bearer_token_file", "empty file", err);
+		}
+	}
+	src->bearer_token = token;
+	*token_take = token;
+	return TRPT_OK;
+}
+
+static void
+wipe(char **token)
+{
+	if (*token != NULL) {
+		explicit_bzero(*token, strlen(*token));
+		free(*token);
+		*token = NULL;
+	}
+}
+
+int
+trpt_fetch_https_check(
+    struct trpt_cli *cli, const struct trpt_config_section *sec)
+{
+	struct trpt_pull_source src;
+	struct trpt_err err;
+	char *token = NULL;
+
+	if (trpt_fetch_https_conf(cli, sec, &src, &token, &err) != TRPT_OK) {
+		trpt_cli_warn("%s", err.msg);
+		return err.code == TRPT_ENOMEM ? TRPT_EXIT_FATAL
+					       : TRPT_EXIT_USAGE;
+	}
+	wipe(&token);
+	return TRPT_EXIT_OK;
+}
+
+struct printer {
+	const struct trpt_cli *cli;
+	char first[TRPT_ERR_MSG_LEN]; /* the first failure printed */
+};
+
+static void
+on_fetch(void *arg, const struct trpt_pull_event *ev)
+{
+	struct printer *pr = arg;
+	const struct trpt_cli *cli = pr->cli;
+
+	switch (ev->result) {
+	case TRPT_PULL_FAILED:
+		trpt_cli_warn("fetch %s: %s", ev->source, ev->reason);
+		if (pr->first[0] == '\0')
+			snprintf(
+			    pr->first, sizeof(pr->first), "%s", ev->reason);
+		break;
+	case TRPT_PULL_INDEX:
+		if (cli->verbose > 0)
+			fprintf(stderr, "%s: %s: index of %zu entries\n",
+			    ev->source, ev->url, ev->entries);
+		break;
+	case TRPT_PULL_FETCHED:
+		if (cli->verbose > 0)
+			fprintf(
+			    stderr, "%s: %s: fetched\n", ev->source, ev->url);
+		break;
+	case TRPT_PULL_NOT_MODIFIED:
+		if (cli->verbose > 0)
+			fprintf(stderr, "%s: %s: not modified\n", ev->source,
+			    ev->url);
+		break;
+	}
+}
+
+int
+trpt_fetch_https_run(struct trpt_cli *cli,
+    const struct trpt_config_section *sec, struct trpt_pipeline *p)
+{
+	struct trpt_pull_source src;
+	struct trpt_pull_stats stats;
+	struct printer pr;
+	struct trpt_err err;
+	char *token = NULL;
+	int rc;
+
+	if (trpt_fetch_https_conf(cli, sec, &src, &token, &err) != TRPT_OK) {
+		trpt_cli_warn("%s", err.msg);
+		return err.code == TRPT_ENOMEM ? TRPT_EXIT_FATAL
+					       : TRPT_EXIT_USAGE;
+	}
+	memset(&stats, 0, sizeof(stats));
+	pr.cli = cli;
+	pr.first[0] = '\0';
+	rc = trpt_pull_run(&src, p, on_fetch, &pr, &stats, &err);
+	wipe(&token);
+	if (cli->verbose > 0)
+		fprintf(stderr,
+		    "%s: %" PRIu64 " fetched, %" PRIu64
+		    " not modified, %" PRIu64 " indexes, %" PRIu64 " failed\n",
+		    sec->name, stats.fetched, stats.not_modified, stats.indexes,
+		    stats.failed);
+	if (rc == TRPT_OK)
+		return TRPT_EXIT_OK;
+	/* Per-URL failures were printed as they happened. */
+	if (strcmp(err.msg, pr.first) != 0)
+		trpt_cli_warn("fetch %s: %s", sec->name, err.msg);
+	return rc == TRPT_EINVAL ? TRPT_EXIT_USAGE : TRPT_EXIT_FATAL;
+}

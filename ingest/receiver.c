@@ -1,0 +1,877 @@
+#include "ingest/receiver.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "common/buf.h"
+
+#define RATE_SLOTS 4096
+#define NBUCKETS   13
+#define ADDR_LEN   64
+
+/* Upper bounds of the latency histogram, in seconds. */
+static const double bucket_le[NBUCKETS] = { 0.001, 0.0025, 0.005, 0.01, 0.025,
+	0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
+
+struct rate_slot {
+	char addr[ADDR_LEN];
+	double tokens;
+	int64_t last_ms;
+};
+
+struct trpt_receiver {
+	struct MHD_Daemon *mhd;
+	struct trpt_pipeline *pipe;
+	void (*orig_event)(void *, const struct trpt_event *);
+	void *orig_arg;
+	pthread_mutex_t pipe_lock;     /* serialises every pipeline call */
+	char reason[TRPT_ERR_MSG_LEN]; /* first rejection, under pipe_lock */
+
+	char *listen;
+	char *paths[TRPT_RECEIVER_MAX_PATHS];
+	size_t npaths;
+	char *cert, *key;
+	size_t max_body;
+	unsigned request_timeout;
+	unsigned rate_per_minute, rate_burst;
+	int trust_proxy;
+	unsigned port;
+	int quiesced;
+	atomic_int draining;
+
+	pthread_mutex_t stats_lock;
+	struct trpt_receiver_stats stats;
+	uint64_t hist[NBUCKETS + 1]; /* last: +Inf */
+	uint64_t hist_count;
+	double hist_sum;
+
+	pthread_mutex_t rate_lock;
+	struct rate_slot *rate;
+
+	pthread_mutex_t log_lock;
+	char mhd_error[TRPT_ERR_MSG_LEN]; /* last libmicrohttpd message */
+};
+
+/* One request, from its first call to the completion callback. */
+struct request {
+	int64_t start_ns;
+	int is_post; /* to a report path: body expected */
+	int too_large;
+	char client[ADDR_LEN];
+	const char *path;
+	struct trpt_buf body;
+};
+
+static int64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	return s == NULL ? NULL : strdup(s);
+}
+
+void
+trpt_receiver_config_default(
+    struct trpt_receiver_config *cfg, const struct trpt_limits *lim)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->listen = "127.0.0.1:8460";
+	cfg->paths[0] = "/";
+	cfg->paths[1] = "/v1/tlsrpt";
+	cfg->npaths = 2;
+	cfg->max_body = lim->max_message;
+	cfg->threads = 4;
+	cfg->max_connections = 256;
+	cfg->max_per_client = 16;
+	cfg->idle_timeout = 30;
+	cfg->request_timeout = 120;
+	cfg->rate_per_minute = 120;
+	cfg->rate_burst = 60;
+	cfg->trust_proxy = 0;
+}
+
+static void
+mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+	struct trpt_receiver *r = cls;
+	char *nl;
+
+	pthread_mutex_lock(&r->log_lock);
+	vsnprintf(r->mhd_error, sizeof(r->mhd_error), fmt, ap);
+	nl = strchr(r->mhd_error, '\n');
+	if (nl != NULL)
+		*nl = '\0';
+	pthread_mutex_unlock(&r->log_lock);
+}
+
+/*
+ * Splits "ADDR:PORT", "[V6]:PORT" or ":PORT" and resolves it (numeric
+ * addresses or names) into ss.
+ */
+static int
+parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *sslen,
+    struct trpt_err *err)
+{
+	char host[256], *endp;
+	const char *colon, *h;
+	struct addrinfo hints, *ai = NULL;
+	unsigned long port;
+	size_t hlen;
+	int grc;
+
+	colon = strrchr(spec, ':');
+	if (colon == NULL || colon[1] == '\0')
+		return trpt_err_set(err, TRPT_EINVAL,
+		    "listen \"%s\": expected ADDR:PORT", spec);
+	errno = 0;
+	port = strtoul(colon + 1, &endp, 10);
+	if (errno != 0 || *endp != '\0' || port > 65535 ||
+	    !isdigit((unsigned char)colon[1]))
+		return trpt_err_set(
+		    err, TRPT_EINVAL, "listen \"%s\": bad port", spec);
+	h = spec;
+	hlen = (size_t)(colon - spec);
+	if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+		h++;
+		hlen -= 2;
+	} else if (memchr(h, ':', hlen) != NULL)
+		return trpt_err_set(err, TRPT_EINVAL,
+		    "listen \"%s\": write an IPv6 address in brackets", spec);
+	if (hlen >= sizeof(host))
+		return trpt_err_set(
+		    err, TRPT_EINVAL, "listen \"%s\": address too long", spec);
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	grc = getaddrinfo(hlen == 0 ? NULL : host, colon + 1, &hints, &ai);
+	if (grc != 0)
+		return trpt_err_set(err, TRPT_EINVAL, "listen \"%s\": %s", spec,
+		    gai_strerror(grc));
+	if (ai->ai_addrlen > sizeof(*ss)) {
+		freeaddrinfo(ai);
+		return trpt_err_set(
+		    err, TRPT_EINVAL, "listen \"%s\": bad address", spec);
+	}
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*sslen = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return TRPT_OK;
+}
+
+/* Only characters that can appear in an IP address literal. */
+static int
+plausible_ip(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || n >= ADDR_LEN)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!isxdigit((unsigned char)s[i]) && s[i] != '.' &&
+		    s[i] != ':')
+			return 0;
+	return 1;
+}
+
+static void
+client_address(
+    const struct trpt_receiver *r, struct MHD_Connection *c, char out[ADDR_LEN])
+{
+	const union MHD_ConnectionInfo *ci;
+	const struct sockaddr *sa;
+	const char *h, *p;
+	int loopback = 0;
+
+	snprintf(out, ADDR_LEN, "unknown");
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || ci->client_addr == NULL)
+		return;
+	sa = ci->client_addr;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, out, ADDR_LEN);
+		loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, out, ADDR_LEN);
+		loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+	}
+	if (!r->trust_proxy || !loopback)
+		return;
+	h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Real-IP");
+	if (h != NULL && plausible_ip(h, strlen(h))) {
+		snprintf(out, ADDR_LEN, "%s", h);
+		return;
+	}
+	h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For");
+	if (h == NULL)
+		return;
+	/* The last entry is the one our proxy added. */
+	p = strrchr(h, ',');
+	p = p == NULL ? h : p + 1;
+	while (*p == ' ')
+		p++;
+	if (plausible_ip(p, strcspn(p, " ")))
+		snprintf(out, ADDR_LEN, "%.*s", (int)strcspn(p, " "), p);
+}
+
+static uint32_t
+hash_str(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+/*
+ * Token bucket per client: rate_per_minute tokens a minute up to
+ * rate_burst.  A fixed table; a colliding address takes the slot over, so
+ * memory stays bounded whatever the number of clients.  Returns the
+ * seconds to wait, or 0 when the request may go ahead.
+ */
+static unsigned
+rate_check(struct trpt_receiver *r, const char *addr)
+{
+	struct rate_slot *s;
+	struct timespec ts;
+	int64_t now_ms;
+	double per_ms;
+	unsigned wait = 0;
+
+	if (r->rate_per_minute == 0)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	per_ms = r->rate_per_minute / 60000.0;
+	pthread_mutex_lock(&r->rate_lock);
+	s = &r->rate[hash_str(addr) % RATE_SLOTS];
+	if (strcmp(s->addr, addr) != 0) {
+		snprintf(s->addr, sizeof(s->addr), "%s", addr);
+		s->tokens = r->rate_burst;
+		s->last_ms = now_ms;
+	}
+	s->tokens += (double)(now_ms - s->last_ms) * per_ms;
+	if (s->tokens > r->rate_burst)
+		s->tokens = r->rate_burst;
+	s->last_ms = now_ms;
+	if (s->tokens >= 1.0)
+		s->tokens -= 1.0;
+	else
+		wait = (unsigned)((1.0 - s->tokens) / per_ms / 1000.0) + 1;
+	pthread_mutex_unlock(&r->rate_lock);
+	return wait;
+}
+
+static enum MHD_Result
+reply(struct trpt_receiver *r, struct MHD_Connection *c, unsigned status,
+    const char *ctype, const char *body, size_t len, const char *hname,
+    const char *hvalue)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	resp = MHD_create_response_from_buffer(
+	    len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	if (resp == NULL)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	if (hname != NULL)
+		MHD_add_response_header(resp, hname, hvalue);
+	if (atomic_load(&r->draining))
+		MHD_add_response_header(
+		    resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	ret = MHD_queue_response(c, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result
+reply_text(struct trpt_receiver *r, struct MHD_Connection *c, unsigned status,
+    const char *text)
+{
+	return reply(r, c, status, "text/plain; charset=utf-8", text,
+	    strlen(text), NULL, NULL);
+}
+
+static void
+count(struct trpt_receiver *r, uint64_t *counter)
+{
+	pthread_mutex_lock(&r->stats_lock);
+	(*counter)++;
+	pthread_mutex_unlock(&r->stats_lock);
+}
+
+/* The media types a report may be posted as (RFC 8460 §5.3, §6). */
+static int
+media_type_ok(const char *ct)
+{
+	static const char *const ok[] = { "application/tlsrpt+gzip",
+		"application/tlsrpt+json", "application/gzip",
+		"application/json", "application/tlsrpt", "application/x-gzip",
+		NULL };
+	size_t n, i;
+
+	if (ct == NULL)
+		return 1; /* none given: the bytes decide */
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	n = strcspn(ct, "; \t");
+	for (i = 0; ok[i] != NULL; i++)
+		if (strlen(ok[i]) == n && strncasecmp(ct, ok[i], n) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+is_report_path(const struct trpt_receiver *r, const char *url)
+{
+	size_t i;
+
+	for (i = 0; i < r->npaths; i++)
+		if (strcmp(url, r->paths[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+on_event(void *arg, const struct trpt_event *ev)
+{
+	struct trpt_receiver *r = arg;
+
+	if (ev->kind == TRPT_EV_REJECTED && r->reason[0] == '\0')
+		snprintf(r->reason, sizeof(r->reason), "%s",
+		    ev->reason != NULL ? ev->reason : "rejected");
+	if (r->orig_event != NULL)
+		r->orig_event(r->orig_arg, ev);
+}
+
+/* One line, printable ASCII only: it goes into a response body. */
+static void
+one_line(char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			*s = ' ';
+}
+
+static enum MHD_Result
+process_body(
+    struct trpt_receiver *r, struct MHD_Connection *c, struct request *rq)
+{
+	struct trpt_origin origin;
+	enum trpt_event_kind outcome = TRPT_EV_REJECTED;
+	struct trpt_err err;
+	char source[ADDR_LEN + 80], msg[TRPT_ERR_MSG_LEN + 32];
+	size_t len;
+	int rc;
+
+	snprintf(source, sizeof(source), "%s POST %.60s", rq->client, rq->path);
+	memset(&origin, 0, sizeof(origin));
+	origin.kind = "https-post";
+	origin.source = source;
+	origin.received = (int64_t)time(NULL);
+
+	pthread_mutex_lock(&r->pipe_lock);
+	r->reason[0] = '\0';
+	rc = trpt_pipeline_input(r->pipe,
+	    rq->body.data != NULL ? rq->body.data : "", rq->body.len, &origin,
+	    &outcome, &err);
+	snprintf(msg, sizeof(msg), "rejected: %s",
+	    r->reason[0] != '\0' ? r->reason : "not a TLS report");
+	pthread_mutex_unlock(&r->pipe_lock);
+
+	if (rc != TRPT_OK) {
+		count(r, &r->stats.unavailable);
+		return reply(r, c, MHD_HTTP_SERVICE_UNAVAILABLE,
+		    "text/plain; charset=utf-8",
+		    "cannot store the report now, try again later\n", 46,
+		    MHD_HTTP_HEADER_RETRY_AFTER, "60");
+	}
+	switch (outcome) {
+	case TRPT_EV_STORED:
+	case TRPT_EV_WARNING:
+		pthread_mutex_lock(&r->stats_lock);
+		r->stats.stored++;
+		r->stats.last_stored = (int64_t)time(NULL);
+		pthread_mutex_unlock(&r->stats_lock);
+		return reply_text(r, c, MHD_HTTP_OK, "stored\n");
+	case TRPT_EV_DUPLICATE:
+		count(r, &r->stats.duplicates);
+		return reply_text(r, c, MHD_HTTP_OK, "duplicate\n");
+	case TRPT_EV_REJECTED:
+	case TRPT_EV_SKIPPED:
+		break;
+	}
+	count(r, &r->stats.rejected);
+	one_line(msg);
+	len = strlen(msg);
+	msg[len++] = '\n';
+	return reply(r, c, MHD_HTTP_BAD_REQUEST, "text/plain; charset=utf-8",
+	    msg, len, NULL, NULL);
+}
+
+static void
+metric(struct trpt_buf *b, const char *name, const char *type, const char *help)
+{
+	trpt_buf_appendf(
+	    b, NULL, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static enum MHD_Result
+serve_metrics(struct trpt_receiver *r, struct MHD_Connection *c)
+{
+	struct trpt_receiver_stats s;
+	uint64_t hist[NBUCKETS + 1], hcount, cum = 0;
+	double hsum;
+	struct trpt_buf b;
+	enum MHD_Result ret;
+	size_t i;
+
+	pthread_mutex_lock(&r->stats_lock);
+	s = r->stats;
+	memcpy(hist, r->hist, sizeof(hist));
+	hcount = r->hist_count;
+	hsum = r->hist_sum;
+	pthread_mutex_unlock(&r->stats_lock);
+
+	trpt_buf_init(&b, 64 * 1024);
+	metric(&b, "tlsrpt_http_reports_total", "counter",
+	    "Reports received by POST, by result.");
+	trpt_buf_appendf(&b, NULL,
+	    "tlsrpt_http_reports_total{result=\"stored\"} %llu\n"
+	    "tlsrpt_http_reports_total{result=\"duplicate\"} %llu\n"
+	    "tlsrpt_http_reports_total{result=\"rejected\"} %llu\n",
+	    (unsigned long long)s.stored, (unsigned long long)s.duplicates,
+	    (unsigned long long)s.rejected);
+	metric(&b, "tlsrpt_http_refused_total", "counter",
+	    "POST requests answered with an error status, by reason.");
+	trpt_buf_appendf(&b, NULL,
+	    "tlsrpt_http_refused_total{reason=\"invalid_report\"} %llu\n"
+	    "tlsrpt_http_refused_total{reason=\"too_large\"} %llu\n"
+	    "tlsrpt_http_refused_total{reason=\"unsupported_media_type\"} "
+	    "%llu\n"
+	    "tlsrpt_http_refused_total{reason=\"method_not_allowed\"} %llu\n"
+	    "tlsrpt_http_refused_total{reason=\"not_found\"} %llu\n"
+	    "tlsrpt_http_refused_total{reason=\"rate_limited\"} %llu\n"
+	    "tlsrpt_http_refused_total{reason=\"unavailable\"} %llu\n",
+	    (unsigned long long)s.rejected, (unsigned long long)s.too_large,
+	    (unsigned long long)s.bad_media_type,
+	    (unsigned long long)s.bad_method, (unsigned long long)s.not_found,
+	    (unsigned long long)s.rate_limited,
+	    (unsigned long long)s.unavailable);
+	metric(&b, "tlsrpt_http_received_bytes_total", "counter",
+	    "Bytes of POST bodies received.");
+	trpt_buf_appendf(&b, NULL, "tlsrpt_http_received_bytes_total %llu\n",
+	    (unsigned long long)s.bytes);
+	metric(&b, "tlsrpt_http_requests_in_flight", "gauge",
+	    "Requests being received or processed.");
+	trpt_buf_appendf(
+	    &b, NULL, "tlsrpt_http_requests_in_flight %u\n", s.in_flight);
+	metric(&b, "tlsrpt_http_last_stored_timestamp_seconds", "gauge",
+	    "Time of the last stored report (0: none yet).");
+	trpt_buf_appendf(&b, NULL,
+	    "tlsrpt_http_last_stored_timestamp_seconds %lld\n",
+	    (long long)s.last_stored);
+	metric(&b, "tlsrpt_http_request_duration_seconds", "histogram",
+	    "Time from the request line to the answer of POSTs to report "
+	    "paths.");
+	for (i = 0; i < NBUCKETS; i++) {
+		cum += hist[i];
+		trpt_buf_appendf(&b, NULL,
+		    "tlsrpt_http_request_duration_seconds_bucket{le=\"%g\"} "
+		    "%llu\n",
+		    bucket_le[i], (unsigned long long)cum);
+	}
+	cum += hist[NBUCKETS];
+	trpt_buf_appendf(&b, NULL,
+	    "tlsrpt_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+	    "tlsrpt_http_request_duration_seconds_sum %.6f\n"
+	    "tlsrpt_http_request_duration_seconds_count %llu\n",
+	    (unsigned long long)cum, hsum, (unsigned long long)hcount);
+	ret = b.data == NULL ? MHD_NO
+			     : reply(r, c, MHD_HTTP_OK,
+				   "text/plain; version=0.0.4; charset=utf-8",
+				   b.data, b.len, NULL, NULL);
+	trpt_buf_free(&b);
+	return ret;
+}
+
+/* The first call for a request: headers are in, no body read yet. */
+static enum MHD_Result
+start_request(struct trpt_receiver *r, struct MHD_Connection *c,
+    const char *url, const char *method, struct request *rq)
+{
+	const char *cl;
+	char retry[16];
+	unsigned wait;
+
+	if (!is_report_path(r, url)) {
+		if (strcmp(url, "/healthz") == 0 &&
+		    (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0))
+			return reply_text(r, c, MHD_HTTP_OK, "ok\n");
+		if (strcmp(url, "/metrics") == 0 &&
+		    (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0))
+			return serve_metrics(r, c);
+		count(r, &r->stats.not_found);
+		return reply_text(r, c, MHD_HTTP_NOT_FOUND, "not found\n");
+	}
+	if (strcmp(method, "POST") != 0) {
+		count(r, &r->stats.bad_method);
+		return reply(r, c, MHD_HTTP_METHOD_NOT_ALLOWED,
+		    "text/plain; charset=utf-8",
+		    "method not allowed: POST a report\n", 34,
+		    MHD_HTTP_HEADER_ALLOW, "POST");
+	}
+	rq->is_post = 1;
+	wait = rate_check(r, rq->client);
+	if (wait > 0) {
+		count(r, &r->stats.rate_limited);
+		snprintf(retry, sizeof(retry), "%u", wait);
+		return reply(r, c, MHD_HTTP_TOO_MANY_REQUESTS,
+		    "text/plain; charset=utf-8", "too many requests\n", 18,
+		    MHD_HTTP_HEADER_RETRY_AFTER, retry);
+	}
+	if (!media_type_ok(MHD_lookup_connection_value(
+		c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE))) {
+		count(r, &r->stats.bad_media_type);
+		return reply_text(r, c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+		    "unsupported media type: send application/tlsrpt+gzip or "
+		    "application/tlsrpt+json\n");
+	}
+	cl = MHD_lookup_connection_value(
+	    c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl != NULL) {
+		char *endp;
+		unsigned long long n;
+
+		errno = 0;
+		n = strtoull(cl, &endp, 10);
+		if (errno != 0 || n > r->max_body) {
+			char msg[96];
+
+			count(r, &r->stats.too_large);
+			snprintf(msg, sizeof(msg),
+			    "report too large: the limit is %zu bytes\n",
+			    r->max_body);
+			return reply_text(
+			    r, c, MHD_HTTP_CONTENT_TOO_LARGE, msg);
+		}
+	}
+	trpt_buf_init(&rq->body, r->max_body);
+	return MHD_YES;
+}
+
+static enum MHD_Result
+handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+    const char *version, const char *upload_data, size_t *upload_data_size,
+    void **con_cls)
+{
+	struct trpt_receiver *r = cls;
+	struct request *rq = *con_cls;
+
+	(void)version;
+	if (rq == NULL) {
+		rq = calloc(1, sizeof(*rq));
+		if (rq == NULL)
+			return MHD_NO;
+		rq->start_ns = now_ns();
+		rq->path = url;
+		client_address(r, c, rq->client);
+		*con_cls = rq;
+		pthread_mutex_lock(&r->stats_lock);
+		r->stats.in_flight++;
+		pthread_mutex_unlock(&r->stats_lock);
+		/* Headers are in, no body read yet: refuse early or go on. */
+		return start_request(r, c, url, method, rq);
+	}
+	if (*upload_data_size > 0) {
+		size_t n = *upload_data_size;
+
+		*upload_data_size = 0;
+		pthread_mutex_lock(&r->stats_lock);
+		r->stats.bytes += n;
+		pthread_mutex_unlock(&r->stats_lock);
+		if (r->request_timeout > 0 &&
+		    now_ns() - rq->start_ns >
+			(int64_t)r->request_timeout * 1000000000) {
+			/* A body trickling in: drop the connection. */
+			return MHD_NO;
+		}
+		if (rq->too_large)
+			return MHD_NO;
+		if (trpt_buf_append(&rq->body, upload_data, n, NULL) !=
+		    TRPT_OK) {
+			/* A chunked body (or one longer than announced) past
+			 * the cap.  libmicrohttpd cannot answer in the middle
+			 * of a body, and reading the rest could take forever:
+			 * drop the connection (the sender retries later). */
+			rq->too_large = 1;
+			count(r, &r->stats.too_large);
+			trpt_buf_free(&rq->body);
+			return MHD_NO;
+		}
+		return MHD_YES;
+	}
+	if (rq->too_large)
+		return MHD_NO;
+	return process_body(r, c, rq);
+}
+
+static void
+completed(void *cls, struct MHD_Connection *c, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct trpt_receiver *r = cls;
+	struct request *rq = *con_cls;
+	double secs;
+	size_t i;
+
+	(void)c;
+	(void)toe;
+	if (rq == NULL)
+		return;
+	secs = (double)(now_ns() - rq->start_ns) / 1e9;
+	pthread_mutex_lock(&r->stats_lock);
+	r->stats.in_flight--;
+	if (rq->is_post) {
+		for (i = 0; i < NBUCKETS && secs > bucket_le[i]; i++)
+			;
+		r->hist[i]++;
+		r->hist_count++;
+		r->hist_sum += secs;
+	}
+	pthread_mutex_unlock(&r->stats_lock);
+	trpt_buf_free(&rq->body);
+	free(rq);
+	*con_cls = NULL;
+}
+
+static void
+receiver_release(struct trpt_receiver *r)
+{
+	size_t i;
+
+	if (r->pipe != NULL) {
+		r->pipe->on_event = r->orig_event;
+		r->pipe->arg = r->orig_arg;
+	}
+	free(r->listen);
+	for (i = 0; i < r->npaths; i++)
+		free(r->paths[i]);
+	if (r->key != NULL)
+		explicit_bzero(r->key, strlen(r->key));
+	free(r->key);
+	free(r->cert);
+	free(r->rate);
+	pthread_mutex_destroy(&r->pipe_lock);
+	pthread_mutex_destroy(&r->stats_lock);
+	pthread_mutex_destroy(&r->rate_lock);
+	pthread_mutex_destroy(&r->log_lock);
+	free(r);
+}
+
+int
+trpt_receiver_new(const struct trpt_receiver_config *cfg,
+    struct trpt_pipeline *p, struct trpt_receiver **out, struct trpt_err *err)
+{
+	struct trpt_receiver *r;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	struct MHD_OptionItem opts[16];
+	const union MHD_DaemonInfo *di;
+	unsigned flags;
+	size_t n = 0, i;
+	int rc;
+
+	if (cfg->npaths == 0 || cfg->npaths > TRPT_RECEIVER_MAX_PATHS)
+		return trpt_err_set(err, TRPT_EINVAL,
+		    "serve: between 1 and %d paths are needed",
+		    TRPT_RECEIVER_MAX_PATHS);
+	for (i = 0; i < cfg->npaths; i++)
+		if (cfg->paths[i] == NULL || cfg->paths[i][0] != '/')
+			return trpt_err_set(err, TRPT_EINVAL,
+			    "serve: path \"%s\" must start with /",
+			    cfg->paths[i] != NULL ? cfg->paths[i] : "");
+	if ((cfg->tls_cert_pem == NULL) != (cfg->tls_key_pem == NULL))
+		return trpt_err_set(err, TRPT_EINVAL,
+		    "serve: tls_cert and tls_key go together");
+	if (cfg->tls_cert_pem != NULL &&
+	    MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+		return trpt_err_set(err, TRPT_EINVAL,
+		    "serve: this libmicrohttpd has no TLS support");
+	if (cfg->threads == 0 || cfg->max_body == 0)
+		return trpt_err_set(err, TRPT_EINVAL,
+		    "serve: threads and the body cap must be positive");
+	if ((rc = parse_listen(cfg->listen, &ss, &sslen, err)) != TRPT_OK)
+		return rc;
+
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	pthread_mutex_init(&r->pipe_lock, NULL);
+	pthread_mutex_init(&r->stats_lock, NULL);
+	pthread_mutex_init(&r->rate_lock, NULL);
+	pthread_mutex_init(&r->log_lock, NULL);
+	atomic_init(&r->draining, 0);
+	r->listen = strdup(cfg->listen);
+	for (i = 0; i < cfg->npaths; i++)
+		r->paths[r->npaths++] = strdup(cfg->paths[i]);
+	r->cert = dup_or_null(cfg->tls_cert_pem);
+	r->key = dup_or_null(cfg->tls_key_pem);
+	r->rate = calloc(RATE_SLOTS, sizeof(*r->rate));
+	r->max_body = cfg->max_body;
+	r->request_timeout = cfg->request_timeout;
+	r->rate_per_minute = cfg->rate_per_minute;
+	r->rate_burst = cfg->rate_burst > 0 ? cfg->rate_burst : 1;
+	r->trust_proxy = cfg->trust_proxy;
+	if (r->listen == NULL || r->rate == NULL ||
+	    (cfg->tls_cert_pem != NULL &&
+		(r->cert == NULL || r->key == NULL))) {
+		receiver_release(r);
+		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	}
+	for (i = 0; i < r->npaths; i++)
+		if (r->paths[i] == NULL) {
+			r->npaths = i;
+			receiver_release(r);
+			return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+		}
+
+	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+		MHD_USE_ERROR_LOG;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER,
+		(intptr_t)mhd_logger, r };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0, &ss };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED,
+		(intptr_t)completed, r };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT,
+		(intptr_t)cfg->max_connections, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT,
+		(intptr_t)cfg->idle_timeout, NULL };
+	/* Behind a proxy every connection comes from the proxy. */
+	if (!cfg->trust_proxy && cfg->max_per_client > 0)
+		opts[n++] =
+		    (struct MHD_OptionItem){ MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+			    (intptr_t)cfg->max_per_client, NULL };
+	if (cfg->threads > 1)
+		opts[n++] =
+		    (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE,
+			    (intptr_t)cfg->threads, NULL };
+	if (r->cert != NULL) {
+		flags |= MHD_USE_TLS;
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT,
+			0, r->cert };
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY,
+			0, r->key };
+		opts[n++] =
+		    (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
+			    (void *)"NORMAL:-VERS-TLS1.0:-VERS-TLS1.1" };
+	}
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+
+	r->pipe = p;
+	r->orig_event = p->on_event;
+	r->orig_arg = p->arg;
+	p->on_event = on_event;
+	p->arg = r;
+
+	r->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, r,
+	    MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+	if (r->mhd == NULL) {
+		rc = trpt_err_set(err, r->cert != NULL ? TRPT_EINVAL : TRPT_EIO,
+		    "serve: cannot listen on %s: %s", cfg->listen,
+		    r->mhd_error[0] != '\0' ? r->mhd_error
+					    : "libmicrohttpd failed to start");
+		receiver_release(r);
+		return rc;
+	}
+	di = MHD_get_daemon_info(r->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	r->port = di != NULL ? di->port : 0;
+	*out = r;
+	return TRPT_OK;
+}
+
+unsigned
+trpt_receiver_port(const struct trpt_receiver *r)
+{
+	return r->port;
+}
+
+void
+trpt_receiver_stats(struct trpt_receiver *r, struct trpt_receiver_stats *out)
+{
+	pthread_mutex_lock(&r->stats_lock);
+	*out = r->stats;
+	pthread_mutex_unlock(&r->stats_lock);
+}
+
+unsigned
+trpt_receiver_drain(struct trpt_receiver *r, unsigned timeout_ms)
+{
+	struct timespec pause = { 0, 10 * 1000000 };
+	unsigned waited = 0, left;
+	MHD_socket fd;
+
+	atomic_store(&r->draining, 1);
+	if (!r->quiesced) {
+		fd = MHD_quiesce_daemon(r->mhd);
+		if (fd != MHD_INVALID_SOCKET)
+			close(fd);
+		r->quiesced = 1;
+	}
+	for (;;) {
+		pthread_mutex_lock(&r->stats_lock);
+		left = r->stats.in_flight;
+		pthread_mutex_unlock(&r->stats_lock);
+		if (left == 0 || waited >= timeout_ms)
+			return left;
+		nanosleep(&pause, NULL);
+		waited += 10;
+	}
+}
+
+void
+trpt_receiver_free(struct trpt_receiver **rp)
+{
+	struct trpt_receiver *r = *rp;
+
+	if (r == NULL)
+		return;
+	if (r->mhd != NULL)
+		MHD_stop_daemon(r->mhd);
+	receiver_release(r);
+	*rp = NULL;
+}

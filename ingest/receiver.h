@@ -1,0 +1,96 @@
+#pragma once
+/*
+ * The RFC 8460 §5.4 HTTPS receiving endpoint (libmicrohttpd).
+ *
+ * Senders POST one report per request, gzip or JSON; the bytes decide what
+ * it is, the Content-Type only has to be one of the report types.  A 2xx
+ * answer goes out only after the report is committed: 200 for a stored
+ * report and for a duplicate, 400 with a one-line reason for a rejected
+ * one (kept in quarantine), 413 past the body cap, 415 for another media
+ * type, 405 for another method, 429 past the per-client rate, 503 when
+ * the database cannot take the write (senders retry anything but a 2xx).
+ *
+ * Requests are served by a pool of threads; calls into the pipeline are
+ * serialised by a mutex, so one struct trpt_pipeline and its database
+ * handle are used by one thread at a time.  GET /healthz answers "ok" and
+ * GET /metrics the counters in the Prometheus text format.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "ingest/pipeline.h"
+
+#define TRPT_RECEIVER_MAX_PATHS 8
+
+struct trpt_receiver_config {
+	/* "ADDR:PORT", "[V6ADDR]:PORT" or ":PORT"; port 0 picks a free one */
+	const char *listen;
+	const char *paths[TRPT_RECEIVER_MAX_PATHS]; /* POST targets */
+	size_t npaths;
+	/* PEM contents (not paths); both set for native TLS, else plain */
+	const char *tls_cert_pem;
+	const char *tls_key_pem;
+	size_t max_body;          /* bytes of one POST body */
+	unsigned threads;         /* worker threads (>= 1) */
+	unsigned max_connections; /* in all */
+	unsigned max_per_client;  /* connections from one address */
+	unsigned idle_timeout;    /* seconds a connection may stay silent */
+	unsigned request_timeout; /* seconds to receive a whole body */
+	/* Token bucket per client address: rate_per_minute requests, burst
+	 * at once; 0 disables the limit. */
+	unsigned rate_per_minute;
+	unsigned rate_burst;
+	/* Take the client address from X-Forwarded-For / X-Real-IP when the
+	 * peer is a loopback address (a reverse proxy on the same host). */
+	int trust_proxy;
+};
+
+/* Defaults: listen 127.0.0.1:8460, "/" and "/v1/tlsrpt", 4 threads, ... */
+void trpt_receiver_config_default(
+    struct trpt_receiver_config *cfg, const struct trpt_limits *lim);
+
+/* Counters, as /metrics shows them. */
+struct trpt_receiver_stats {
+	uint64_t stored;
+	uint64_t duplicates;
+	uint64_t rejected; /* 400: kept in quarantine */
+	uint64_t too_large;
+	uint64_t bad_media_type;
+	uint64_t bad_method;
+	uint64_t not_found;
+	uint64_t rate_limited;
+	uint64_t unavailable; /* 503 */
+	uint64_t bytes;       /* body bytes received */
+	int64_t last_stored;  /* UTC seconds, 0 if none */
+	unsigned in_flight;   /* requests being received or processed */
+};
+
+struct trpt_receiver;
+
+/*
+ * Binds and starts serving with cfg, feeding POST bodies to p (which the
+ * receiver uses from its threads, under its own lock, until freed; p's
+ * on_event still sees every event).  cfg's strings are copied.
+ * Fails with TRPT_EINVAL for a bad address or TLS material, TRPT_EIO when
+ * the address cannot be bound.
+ */
+int trpt_receiver_new(const struct trpt_receiver_config *cfg,
+    struct trpt_pipeline *p, struct trpt_receiver **out, struct trpt_err *err);
+
+/* The port actually bound (useful with port 0). */
+unsigned trpt_receiver_port(const struct trpt_receiver *r);
+
+/* A snapshot of the counters. */
+void trpt_receiver_stats(
+    struct trpt_receiver *r, struct trpt_receiver_stats *out);
+
+/*
+ * Stops accepting connections and waits up to timeout_ms for the requests
+ * in flight to finish.  Returns the number still in flight (0: drained).
+ */
+unsigned trpt_receiver_drain(struct trpt_receiver *r, unsigned timeout_ms);
+
+/* Stops the threads, closes every connection and frees r. Accepts NULL. */
+void trpt_receiver_free(struct trpt_receiver **rp);

@@ -1,0 +1,792 @@
+#include "report/alert.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "report/causes.h"
+
+void
+trpt_alert_config_init(struct trpt_alert_config *c)
+{
+	c->drop_threshold = 0.05;
+	c->min_sessions = 50;
+	c->baseline_days = 14;
+	c->min_history_days = 7;
+	c->recent_days = 7;
+	c->silence_min_days = 3;
+	c->silence_min_reports = 5;
+}
+
+const char *
+trpt_alert_kind_name(enum trpt_alert_kind k)
+{
+	static const char *const names[] = { "drop", "recovery", "new-type",
+		"silent", "testing" };
+
+	return (unsigned)k < sizeof(names) / sizeof(names[0]) ? names[k] : "?";
+}
+
+struct day {
+	int64_t day, s, f;
+	int in_drop;
+};
+
+struct ctx {
+	struct trpt_db *db;
+	sqlite3 *h;
+	const struct trpt_alert_config *c;
+	struct trpt_alerts *a;
+	int64_t since, today;
+	struct day *days;
+	size_t ndays, capdays;
+};
+
+static int
+db_fail(struct ctx *x, int src, const char *what, struct trpt_err *err)
+{
+	return trpt_err_set(err,
+	    src == SQLITE_BUSY || src == SQLITE_LOCKED ? TRPT_ETEMP
+	    : src == SQLITE_NOMEM                      ? TRPT_ENOMEM
+						       : TRPT_EDB,
+	    "database %s: alerts: %s: %s", trpt_db_path(x->db), what,
+	    sqlite3_errmsg(x->h));
+}
+
+static void
+items_free(struct trpt_alert_items *it)
+{
+	size_t i;
+
+	for (i = 0; i < it->n; i++)
+		free(it->v[i].name);
+	free(it->v);
+	it->v = NULL;
+	it->n = 0;
+}
+
+static void
+alert_clear(struct trpt_alert *al)
+{
+	free(al->subject);
+	free(al->type);
+	items_free(&al->types);
+	items_free(&al->mx);
+	items_free(&al->ips);
+	items_free(&al->others);
+}
+
+void
+trpt_alert_free(struct trpt_alerts **ap)
+{
+	struct trpt_alerts *a = *ap;
+	size_t i;
+
+	if (a == NULL)
+		return;
+	for (i = 0; i < a->n; i++)
+		alert_clear(&a->v[i]);
+	free(a->v);
+	free(a);
+	*ap = NULL;
+}
+
+size_t
+trpt_alert_open_count(const struct trpt_alerts *a)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < a->n; i++)
+		n += a->v[i].open != 0;
+	return n;
+}
+
+/* Evidence: top items by failed sessions, per scope (0 domain, 1 sender). */
+#define EVIDENCE(col, key)                                                     \
+	"SELECT " col ", sum(failed) FROM rollup_failures WHERE " key          \
+	" = ?1 AND day BETWEEN ?2 AND ?3 AND (?4 IS NULL OR result_type = "    \
+	"?4) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5"
+
+static const char *const evidence_sql[2][4] = {
+	{ EVIDENCE("result_type", "domain"), EVIDENCE("mx", "domain"),
+	    EVIDENCE("ip", "domain"), EVIDENCE("org", "domain") },
+	{ EVIDENCE("result_type", "org"), EVIDENCE("mx", "org"),
+	    EVIDENCE("ip", "org"), EVIDENCE("domain", "org") },
+};
+
+static int
+load_items(struct ctx *x, struct trpt_alert *al, int which,
+    struct trpt_alert_items *it, struct trpt_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	const char *name;
+	int src, rc = TRPT_OK;
+
+	it->v = calloc(TRPT_ALERT_TOP, sizeof(*it->v));
+	if (it->v == NULL)
+		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	src = sqlite3_prepare_v2(
+	    x->h, evidence_sql[al->sender][which], -1, &st, NULL);
+	if (src != SQLITE_OK)
+		return db_fail(x, src, "reading evidence", err);
+	sqlite3_bind_text(st, 1, al->subject, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, al->first_day);
+	sqlite3_bind_int64(st, 3, al->last_day);
+	if (al->type != NULL)
+		sqlite3_bind_text(st, 4, al->type, -1, SQLITE_STATIC);
+	while (
+	    it->n < TRPT_ALERT_TOP && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		name = (const char *)sqlite3_column_text(st, 0);
+		it->v[it->n].name = strdup(name != NULL ? name : "");
+		if (it->v[it->n].name == NULL) {
+			rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+			break;
+		}
+		it->v[it->n++].failed = sqlite3_column_int64(st, 1);
+	}
+	if (rc == TRPT_OK && src != SQLITE_ROW && src != SQLITE_DONE)
+		rc = db_fail(x, src, "reading evidence", err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+add_alert(struct ctx *x, const struct trpt_alert *tmpl, struct trpt_err *err)
+{
+	struct trpt_alerts *a = x->a;
+	struct trpt_alert *al, *nv;
+	size_t ncap;
+	int rc;
+
+	if (a->n == a->cap) {
+		ncap = a->cap == 0 ? 16 : a->cap * 2;
+		nv = realloc(a->v, ncap * sizeof(*nv));
+		if (nv == NULL)
+			return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+		a->v = nv;
+		a->cap = ncap;
+	}
+	al = &a->v[a->n];
+	*al = *tmpl;
+	al->subject = strdup(tmpl->subject);
+	al->type = tmpl->type != NULL ? strdup(tmpl->type) : NULL;
+	memset(&al->types, 0, sizeof(al->types));
+	memset(&al->mx, 0, sizeof(al->mx));
+	memset(&al->ips, 0, sizeof(al->ips));
+	memset(&al->others, 0, sizeof(al->others));
+	a->n++;
+	if (al->subject == NULL || (tmpl->type != NULL && al->type == NULL))
+		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	if ((rc = load_items(x, al, 0, &al->types, err)) != TRPT_OK ||
+	    (rc = load_items(x, al, 1, &al->mx, err)) != TRPT_OK ||
+	    (rc = load_items(x, al, 2, &al->ips, err)) != TRPT_OK ||
+	    (rc = load_items(x, al, 3, &al->others, err)) != TRPT_OK)
+		return rc;
+	return TRPT_OK;
+}
+
+static double
+rate(int64_t s, int64_t f)
+{
+	return s + f > 0 ? (double)s / (double)(s + f) : -1.0;
+}
+
+/*
+ * Drops and recoveries in one entity's daily series x->days (sorted).
+ */
+static int
+scan_series(
+    struct ctx *x, const char *subject, int sender, struct trpt_err *err)
+{
+	const struct trpt_alert_config *c = x->c;
+	struct trpt_alert al;
+	struct day *d;
+	int64_t bs, bf, ds = 0, dfl = 0, first = 0, last = 0, base_n = 0;
+	double base = -1, r;
+	size_t i, j;
+	int in_drop = 0, ndays, rc;
+
+	for (i = 0; i < x->ndays; i++) {
+		d = &x->days[i];
+		if (d->day > x->today)
+			break;
+		d->in_drop = 0;
+		r = rate(d->s, d->f);
+		if (!in_drop) {
+			bs = bf = 0;
+			ndays = 0;
+			for (j = i; j-- > 0 && x->days[j].day >=
+						   d->day - c->baseline_days;) {
+				if (x->days[j].in_drop)
+					continue;
+				bs += x->days[j].s;
+				bf += x->days[j].f;
+				ndays++;
+			}
+			if (d->s + d->f < c->min_sessions || ndays < 3 ||
+			    bs + bf < c->min_sessions)
+				continue;
+			base = rate(bs, bf);
+			if (base - r < c->drop_threshold)
+				continue;
+			in_drop = 1;
+			first = last = d->day;
+			ds = d->s;
+			dfl = d->f;
+			base_n = bs + bf;
+			d->in_drop = 1;
+			continue;
+		}
+		d->in_drop = 1;
+		if (d->s + d->f < c->min_sessions)
+			continue; /* too few to judge: stays in the drop */
+		if (base - r >= c->drop_threshold / 2) {
+			last = d->day;
+			ds += d->s;
+			dfl += d->f;
+			continue;
+		}
+		/* Recovered. */
+		d->in_drop = 0;
+		in_drop = 0;
+		if (d->day < x->since)
+			continue;
+		memset(&al, 0, sizeof(al));
+		al.kind = TRPT_ALERT_DROP;
+		al.sender = sender;
+		al.subject = (char *)subject;
+		al.first_day = first;
+		al.last_day = last;
+		al.rate_before = base;
+		al.rate_after = rate(ds, dfl);
+		al.sessions_before = base_n;
+		al.sessions_after = ds + dfl;
+		al.failed_after = dfl;
+		if (last >= x->since &&
+		    (rc = add_alert(x, &al, err)) != TRPT_OK)
+			return rc;
+		al.kind = TRPT_ALERT_RECOVERY;
+		al.first_day = first;
+		al.last_day = d->day;
+		al.rate_before = rate(ds, dfl);
+		al.rate_after = r;
+		al.sessions_before = ds + dfl;
+		al.sessions_after = d->s + d->f;
+		al.failed_after = d->f;
+		if ((rc = add_alert(x, &al, err)) != TRPT_OK)
+			return rc;
+	}
+	if (in_drop) {
+		memset(&al, 0, sizeof(al));
+		al.kind = TRPT_ALERT_DROP;
+		al.open = 1;
+		al.sender = sender;
+		al.subject = (char *)subject;
+		al.first_day = first;
+		al.last_day = last;
+		al.rate_before = base;
+		al.rate_after = rate(ds, dfl);
+		al.sessions_before = base_n;
+		al.sessions_after = ds + dfl;
+		al.failed_after = dfl;
+		if ((rc = add_alert(x, &al, err)) != TRPT_OK)
+			return rc;
+	}
+	return TRPT_OK;
+}
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* A sender that stopped reporting, judged against its own gaps. */
+static int
+check_silence(struct ctx *x, const char *org, struct trpt_err *err)
+{
+	const struct trpt_alert_config *c = x->c;
+	struct trpt_alert al;
+	int64_t *gaps, median, p90, limit, last;
+	size_t i, n = 0, ng;
+
+	for (i = 0; i < x->ndays && x->days[i].day <= x->today; i++)
+		n++;
+	if ((int64_t)n < c->silence_min_reports)
+		return TRPT_OK;
+	last = x->days[n - 1].day;
+	if (x->today - last > 90)
+		return TRPT_OK; /* long gone: not news any more */
+	ng = n - 1;
+	if ((gaps = malloc(ng * sizeof(*gaps))) == NULL)
+		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	for (i = 0; i < ng; i++)
+		gaps[i] = x->days[i + 1].day - x->days[i].day;
+	qsort(gaps, ng, sizeof(*gaps), cmp_i64);
+	median = gaps[ng / 2];
+	p90 = gaps[(ng * 9) / 10 < ng ? (ng * 9) / 10 : ng - 1];
+	free(gaps);
+	limit = c->silence_min_days;
+	if (2 * median + 1 > limit)
+		limit = 2 * median + 1;
+	if (p90 + 2 > limit)
+		limit = p90 + 2;
+	if (x->today - last <= limit)
+		return TRPT_OK;
+	memset(&al, 0, sizeof(al));
+	al.kind = TRPT_ALERT_SILENT;
+	al.open = 1;
+	al.sender = 1;
+	al.subject = (char *)org;
+	al.first_day = last + 1;
+	al.last_day = x->today;
+	al.rate_before = al.rate_after = -1;
+	al.sessions_before = (int64_t)n;
+	al.gap_days = median;
+	al.limit_days = limit;
+	return add_alert(x, &al, err);
+}
+
+static int
+push_day(struct ctx *x, int64_t day, int64_t s, int64_t f, struct trpt_err *err)
+{
+	struct day *nd;
+	size_t ncap;
+
+	if (x->ndays == x->capdays) {
+		ncap = x->capdays == 0 ? 512 : x->capdays * 2;
+		nd = realloc(x->days, ncap * sizeof(*nd));
+		if (nd == NULL)
+			return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+		x->days = nd;
+		x->capdays = ncap;
+	}
+	x->days[x->ndays].day = day;
+	x->days[x->ndays].s = s;
+	x->days[x->ndays].f = f;
+	x->days[x->ndays].in_drop = 0;
+	x->ndays++;
+	return TRPT_OK;
+}
+
+/* Walks one series table in (entity, day) order. */
+static int
+scan_table(struct ctx *x, int sender, struct trpt_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	char *cur = NULL;
+	const char *name;
+	int src, rc = TRPT_OK;
+
+	src = sqlite3_prepare_v2(x->h,
+	    sender ? "SELECT org, day, successful, failed FROM rollup_org_day "
+		     "ORDER BY org, day"
+		   : "SELECT domain, day, successful, failed FROM "
+		     "rollup_domain_day ORDER BY domain, day",
+	    -1, &st, NULL);
+	if (src != SQLITE_OK)
+		return db_fail(x, src, "reading daily series", err);
+	x->ndays = 0;
+	for (;;) {
+		src = sqlite3_step(st);
+		name = src == SQLITE_ROW
+			   ? (const char *)sqlite3_column_text(st, 0)
+			   : NULL;
+		if (src == SQLITE_ROW && name == NULL) {
+			rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+			break;
+		}
+		if (cur != NULL && (name == NULL || strcmp(name, cur) != 0)) {
+			rc = scan_series(x, cur, sender, err);
+			if (rc == TRPT_OK && sender)
+				rc = check_silence(x, cur, err);
+			if (rc != TRPT_OK)
+				break;
+			free(cur);
+			cur = NULL;
+			x->ndays = 0;
+		}
+		if (src != SQLITE_ROW)
+			break;
+		if (cur == NULL && (cur = strdup(name)) == NULL) {
+			rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+			break;
+		}
+		if ((rc = push_day(x, sqlite3_column_int64(st, 1),
+			 sqlite3_column_int64(st, 2),
+			 sqlite3_column_int64(st, 3), err)) != TRPT_OK)
+			break;
+	}
+	if (rc == TRPT_OK && src != SQLITE_DONE)
+		rc = db_fail(x, src, "reading daily series", err);
+	free(cur);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+scan_new_types(struct ctx *x, struct trpt_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	struct trpt_alert al;
+	int src, rc = TRPT_OK;
+
+	/* The domain's first day of data must lie min_history_days before
+	 * the type's first day. */
+	src = sqlite3_prepare_v2(x->h,
+	    "SELECT f.domain, f.result_type, min(f.day), max(f.day), "
+	    "sum(f.failed), (SELECT min(d.day) FROM rollup_domain_day d WHERE "
+	    "d.domain = f.domain) FROM rollup_failures f WHERE f.result_type "
+	    "<> '' AND f.day <= ?2 GROUP BY f.domain, f.result_type HAVING "
+	    "min(f.day) >= ?1",
+	    -1, &st, NULL);
+	if (src != SQLITE_OK)
+		return db_fail(x, src, "reading failure types", err);
+	sqlite3_bind_int64(st, 1, x->since);
+	sqlite3_bind_int64(st, 2, x->today);
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		if (sqlite3_column_int64(st, 2) - sqlite3_column_int64(st, 5) <
+		    x->c->min_history_days)
+			continue;
+		memset(&al, 0, sizeof(al));
+		al.kind = TRPT_ALERT_NEW_TYPE;
+		al.subject = (char *)sqlite3_column_text(st, 0);
+		al.type = (char *)sqlite3_column_text(st, 1);
+		if (al.subject == NULL || al.type == NULL) {
+			rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+			break;
+		}
+		al.first_day = sqlite3_column_int64(st, 2);
+		al.last_day = sqlite3_column_int64(st, 3);
+		al.failed_after = sqlite3_column_int64(st, 4);
+		al.rate_before = al.rate_after = -1;
+		al.open = al.last_day > x->today - x->c->recent_days;
+		if ((rc = add_alert(x, &al, err)) != TRPT_OK)
+			break;
+	}
+	if (rc == TRPT_OK && src != SQLITE_DONE)
+		rc = db_fail(x, src, "reading failure types", err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+scan_testing(struct ctx *x, struct trpt_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	struct trpt_alert al;
+	int src, rc = TRPT_OK;
+
+	src = sqlite3_prepare_v2(x->h,
+	    "SELECT domain, min(day), max(day), sum(successful), sum(failed) "
+	    "FROM rollup_testing WHERE day BETWEEN ?1 AND ?2 GROUP BY domain",
+	    -1, &st, NULL);
+	if (src != SQLITE_OK)
+		return db_fail(x, src, "reading testing-mode policies", err);
+	sqlite3_bind_int64(st, 1, x->since);
+	sqlite3_bind_int64(st, 2, x->today);
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&al, 0, sizeof(al));
+		al.kind = TRPT_ALERT_TESTING;
+		al.subject = (char *)sqlite3_column_text(st, 0);
+		if (al.subject == NULL) {
+			rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+			break;
+		}
+		al.first_day = sqlite3_column_int64(st, 1);
+		al.last_day = sqlite3_column_int64(st, 2);
+		al.sessions_after =
+		    sqlite3_column_int64(st, 3) + sqlite3_column_int64(st, 4);
+		al.failed_after = sqlite3_column_int64(st, 4);
+		al.rate_before = -1;
+		al.rate_after =
+		    rate(sqlite3_column_int64(st, 3), al.failed_after);
+		al.open = al.last_day > x->today - x->c->recent_days;
+		if ((rc = add_alert(x, &al, err)) != TRPT_OK)
+			break;
+	}
+	if (rc == TRPT_OK && src != SQLITE_DONE)
+		rc = db_fail(x, src, "reading testing-mode policies", err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+cmp_alerts(const void *p, const void *q)
+{
+	const struct trpt_alert *a = p, *b = q;
+	int c;
+
+	if (a->kind != b->kind)
+		return a->kind < b->kind ? -1 : 1;
+	if (a->sender != b->sender)
+		return a->sender > b->sender ? -1 : 1;
+	if ((c = strcmp(a->subject, b->subject)) != 0)
+		return c;
+	if (a->first_day != b->first_day)
+		return a->first_day < b->first_day ? -1 : 1;
+	if (a->type != NULL && b->type != NULL)
+		return strcmp(a->type, b->type);
+	return 0;
+}
+
+int
+trpt_alert_detect(struct trpt_db *db, const struct trpt_alert_config *c,
+    int64_t since_day, int64_t today, struct trpt_alerts **out,
+    struct trpt_err *err)
+{
+	struct ctx x;
+	int rc;
+
+	memset(&x, 0, sizeof(x));
+	x.db = db;
+	x.h = trpt_db_handle(db);
+	x.c = c;
+	x.since = since_day;
+	x.today = today;
+	if ((x.a = calloc(1, sizeof(*x.a))) == NULL)
+		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	x.a->today = today;
+	if ((rc = scan_table(&x, 1, err)) != TRPT_OK ||
+	    (rc = scan_table(&x, 0, err)) != TRPT_OK ||
+	    (rc = scan_new_types(&x, err)) != TRPT_OK ||
+	    (rc = scan_testing(&x, err)) != TRPT_OK)
+		goto out;
+	if (x.a->n > 1)
+		qsort(x.a->v, x.a->n, sizeof(*x.a->v), cmp_alerts);
+	*out = x.a;
+	x.a = NULL;
+out:
+	free(x.days);
+	trpt_alert_free(&x.a);
+	return rc;
+}
+
+/* ---- output ---- */
+
+static void
+day_label(int64_t day, char *buf, size_t len)
+{
+	trpt_trend_period_label(TRPT_PERIOD_DAY, day, buf, len);
+}
+
+static const char *
+item_name(const char *s, const char *none)
+{
+	return s[0] != '\0' ? s : none;
+}
+
+static void
+text_items(FILE *out, const char *label, const struct trpt_alert_items *it,
+    const char *none)
+{
+	size_t i;
+
+	if (it->n == 0)
+		return;
+	fprintf(out, "  %s:", label);
+	for (i = 0; i < it->n; i++)
+		fprintf(out, "%s %s (%" PRId64 ")", i > 0 ? "," : "",
+		    item_name(it->v[i].name, none), it->v[i].failed);
+	fputc('\n', out);
+}
+
+static void
+text_rate(FILE *out, double r)
+{
+	if (r < 0)
+		fputs("n/a", out);
+	else
+		fprintf(out, "%.2f%%", r * 100.0);
+}
+
+static void
+write_text(const struct trpt_alert *al, FILE *out)
+{
+	const struct trpt_cause *cause;
+	char d1[16], d2[16];
+	size_t i;
+
+	day_label(al->first_day, d1, sizeof(d1));
+	day_label(al->last_day, d2, sizeof(d2));
+	fprintf(out, "%-6s %s %s %s%s%s, %s .. %s\n",
+	    al->open ? "OPEN" : "closed", trpt_alert_kind_name(al->kind),
+	    al->sender ? "sender" : "domain", al->subject,
+	    al->type != NULL ? ": " : "", al->type != NULL ? al->type : "", d1,
+	    d2);
+	switch (al->kind) {
+	case TRPT_ALERT_DROP:
+		fputs("  success rate ", out);
+		text_rate(out, al->rate_before);
+		fputs(" -> ", out);
+		text_rate(out, al->rate_after);
+		fprintf(out,
+		    " (baseline %" PRId64 " sessions; during the drop %" PRId64
+		    " sessions, %" PRId64 " failed)\n",
+		    al->sessions_before, al->sessions_after, al->failed_after);
+		break;
+	case TRPT_ALERT_RECOVERY:
+		fputs("  success rate ", out);
+		text_rate(out, al->rate_before);
+		fputs(" during the drop, ", out);
+		text_rate(out, al->rate_after);
+		fprintf(out,
+		    " on %s (%" PRId64 " sessions, %" PRId64 " failed)\n", d2,
+		    al->sessions_after, al->failed_after);
+		break;
+	case TRPT_ALERT_NEW_TYPE:
+		fprintf(out,
+		    "  %" PRId64 " failed sessions of a type not seen "
+		    "for this domain before\n",
+		    al->failed_after);
+		break;
+	case TRPT_ALERT_SILENT:
+		fprintf(out,
+		    "  no report for %" PRId64 " days (it reported on %" PRId64
+		    " days, usually every %" PRId64 " day%s; limit %" PRId64
+		    " days)\n",
+		    al->last_day - al->first_day + 1, al->sessions_before,
+		    al->gap_days, al->gap_days == 1 ? "" : "s", al->limit_days);
+		break;
+	case TRPT_ALERT_TESTING:
+		fprintf(out,
+		    "  MTA-STS policy in testing mode: %" PRId64 " of %" PRId64
+		    " sessions failed (",
+		    al->failed_after, al->sessions_after);
+		text_rate(out, al->rate_after);
+		fputs(" successful); fix them before switching to enforce\n",
+		    out);
+		break;
+	}
+	text_items(out, "result types", &al->types, "(no details)");
+	text_items(out, "MX hosts", &al->mx, "(none given)");
+	text_items(out, "sending IPs", &al->ips, "(none given)");
+	text_items(out, al->sender ? "domains" : "senders", &al->others, "?");
+	for (i = 0; i < al->types.n; i++) {
+		if (al->types.v[i].name[0] == '\0')
+			continue;
+		cause = trpt_causes_lookup(al->types.v[i].name);
+		fprintf(out, "  %s (%s)\n    causes: %s\n    fix: %s\n",
+		    al->types.v[i].name, cause->title, cause->causes,
+		    cause->fixes);
+	}
+}
+
+static void
+json_num_rate(FILE *out, const char *key, double r)
+{
+	if (r < 0)
+		fprintf(out, ", \"%s\": null", key);
+	else
+		fprintf(out, ", \"%s\": %.4f", key, r);
+}
+
+static void
+json_items(
+    FILE *out, const char *key, const struct trpt_alert_items *it, int causes)
+{
+	const struct trpt_cause *cause;
+	size_t i;
+
+	fprintf(out, ", \"%s\": [", key);
+	for (i = 0; i < it->n; i++) {
+		fprintf(out, "%s{\"name\": ", i > 0 ? ", " : "");
+		if (it->v[i].name[0] == '\0')
+			fputs("null", out);
+		else
+			trpt_trend_json_string(out, it->v[i].name);
+		fprintf(out, ", \"failed\": %" PRId64, it->v[i].failed);
+		if (causes && it->v[i].name[0] != '\0') {
+			cause = trpt_causes_lookup(it->v[i].name);
+			fputs(", \"title\": ", out);
+			trpt_trend_json_string(out, cause->title);
+			fputs(", \"causes\": ", out);
+			trpt_trend_json_string(out, cause->causes);
+			fputs(", \"fixes\": ", out);
+			trpt_trend_json_string(out, cause->fixes);
+		}
+		fputc('}', out);
+	}
+	fputc(']', out);
+}
+
+static void
+write_json(const struct trpt_alert *al, FILE *out)
+{
+	char d1[16], d2[16];
+
+	day_label(al->first_day, d1, sizeof(d1));
+	day_label(al->last_day, d2, sizeof(d2));
+	fprintf(out, "{\"kind\": \"%s\", \"open\": %s, \"scope\": \"%s\", ",
+	    trpt_alert_kind_name(al->kind), al->open ? "true" : "false",
+	    al->sender ? "sender" : "domain");
+	fputs(al->sender ? "\"organization_name\": " : "\"policy_domain\": ",
+	    out);
+	trpt_trend_json_string(out, al->subject);
+	if (al->type != NULL) {
+		fputs(", \"result_type\": ", out);
+		trpt_trend_json_string(out, al->type);
+	}
+	fprintf(out, ", \"first_day\": \"%s\", \"last_day\": \"%s\"", d1, d2);
+	json_num_rate(out, "rate_before", al->rate_before);
+	json_num_rate(out, "rate_after", al->rate_after);
+	fprintf(out,
+	    ", \"sessions_before\": %" PRId64 ", \"sessions_after\": %" PRId64
+	    ", \"failed_after\": %" PRId64,
+	    al->sessions_before, al->sessions_after, al->failed_after);
+	if (al->kind == TRPT_ALERT_SILENT)
+		fprintf(out,
+		    ", \"silent_days\": %" PRId64
+		    ", \"usual_gap_days\": %" PRId64
+		    ", \"limit_days\": %" PRId64,
+		    al->last_day - al->first_day + 1, al->gap_days,
+		    al->limit_days);
+	json_items(out, "result_types", &al->types, 1);
+	json_items(out, "mx_hosts", &al->mx, 0);
+	json_items(out, "sending_ips", &al->ips, 0);
+	json_items(out, al->sender ? "policy_domains" : "organizations",
+	    &al->others, 0);
+	fputc('}', out);
+}
+
+void
+trpt_alert_write_one(
+    const struct trpt_alert *al, enum trpt_trend_format fmt, FILE *out)
+{
+	if (fmt == TRPT_FORMAT_JSON)
+		write_json(al, out);
+	else
+		write_text(al, out);
+}
+
+int
+trpt_alert_write(const struct trpt_alerts *a, enum trpt_trend_format fmt,
+    FILE *out, struct trpt_err *err)
+{
+	size_t i;
+
+	if (fmt == TRPT_FORMAT_JSON) {
+		fputc('[', out);
+		for (i = 0; i < a->n; i++) {
+			fputs(i > 0 ? ",\n  " : "\n  ", out);
+			write_json(&a->v[i], out);
+		}
+		fputs(a->n > 0 ? "\n]\n" : "]\n", out);
+	} else {
+		for (i = 0; i < a->n; i++) {
+			if (i > 0)
+				fputc('\n', out);
+			write_text(&a->v[i], out);
+		}
+		fprintf(out, "%s%zu alert%s, %zu open\n", a->n > 0 ? "\n" : "",
+		    a->n, a->n == 1 ? "" : "s", trpt_alert_open_count(a));
+	}
+	if (fflush(out) != 0 || ferror(out))
+		return trpt_err_set(
+		    err, TRPT_EIO, "writing alerts: write error");
+	return TRPT_OK;
+}

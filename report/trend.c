@@ -1,0 +1,1173 @@
+#include "report/trend.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "common/datetime.h"
+#include "report/csv.h"
+
+static const char *const dim_names[TRPT_DIM_COUNT_] = { "org", "domain", "mx",
+	"ip", "type" };
+static const char *const dim_columns[TRPT_DIM_COUNT_] = { "organization_name",
+	"policy_domain", "mx_host", "sending_mta_ip", "result_type" };
+
+void
+trpt_trend_query_init(struct trpt_trend_query *q)
+{
+	memset(q, 0, sizeof(*q));
+	q->dims[0] = TRPT_DIM_ORG;
+	q->dims[1] = TRPT_DIM_DOMAIN;
+	q->ndims = 2;
+	q->period = TRPT_PERIOD_DAY;
+	q->since_day = TRPT_DAY_MIN;
+	q->until_day = TRPT_DAY_MAX;
+	q->max_cells = TRPT_TREND_MAX_CELLS_DEFAULT;
+}
+
+const char *
+trpt_trend_dim_column(enum trpt_trend_dim d)
+{
+	return (unsigned)d < TRPT_DIM_COUNT_ ? dim_columns[d] : "?";
+}
+
+int
+trpt_trend_parse_dims(
+    const char *s, struct trpt_trend_query *q, struct trpt_err *err)
+{
+	enum trpt_trend_dim dims[TRPT_DIM_COUNT_];
+	unsigned seen = 0;
+	int n = 0, d;
+	const char *p = s, *e;
+	size_t len;
+
+	for (;;) {
+		e = strchr(p, ',');
+		len = e != NULL ? (size_t)(e - p) : strlen(p);
+		for (d = 0; d < TRPT_DIM_COUNT_; d++)
+			if (strlen(dim_names[d]) == len &&
+			    strncmp(dim_names[d], p, len) == 0)
+				break;
+		if (d == TRPT_DIM_COUNT_)
+			return trpt_err_set(err, TRPT_EINVAL,
+			    "--by \"%s\": unknown dimension \"%.*s\" (use org, "
+			    "domain, mx, ip, type)",
+			    s, (int)(len > 40 ? 40 : len), p);
+		if (seen & (1u << d))
+			return trpt_err_set(err, TRPT_EINVAL,
+			    "--by \"%s\": \"%s\" given twice", s, dim_names[d]);
+		seen |= 1u << d;
+		dims[n++] = (enum trpt_trend_dim)d;
+		if (e == NULL)
+			break;
+		p = e + 1;
+	}
+	memcpy(q->dims, dims, sizeof(dims));
+	q->ndims = n;
+	return TRPT_OK;
+}
+
+/* ---- periods ---- */
+
+int64_t
+trpt_trend_period_of(enum trpt_trend_period p, int64_t day)
+{
+	/* 1970-01-01 was a Thursday: day + 3 counts from a Monday. */
+	if (p == TRPT_PERIOD_DAY)
+		return day;
+	return day + 3 >= 0 ? (day + 3) / 7 : -((-(day + 3) + 6) / 7);
+}
+
+int64_t
+trpt_trend_period_start(enum trpt_trend_period p, int64_t period)
+{
+	return p == TRPT_PERIOD_DAY ? period : period * 7 - 3;
+}
+
+static void
+iso_week(int64_t monday, int64_t *year, unsigned *week)
+{
+	int64_t y, jan1;
+	unsigned m, d;
+
+	/* The ISO year is the year of the week's Thursday. */
+	trpt_datetime_civil_from_days(monday + 3, &y, &m, &d);
+	jan1 = trpt_datetime_days_from_civil(y, 1, 1);
+	*year = y;
+	*week = (unsigned)((monday + 3 - jan1) / 7 + 1);
+}
+
+void
+trpt_trend_period_label(
+    enum trpt_trend_period p, int64_t period, char *buf, size_t len)
+{
+	int64_t y;
+	unsigned w;
+
+	if (p == TRPT_PERIOD_DAY) {
+		trpt_datetime_format_day(period * 86400, buf, len);
+		return;
+	}
+	iso_week(trpt_trend_period_start(p, period), &y, &w);
+	snprintf(buf, len, "%04lld-W%02u", (long long)y, w);
+}
+
+int
+trpt_trend_parse_week(const char *s, int64_t *monday, struct trpt_err *err)
+{
+	int64_t y = 0, jan4, mon1, day, yy;
+	unsigned w = 0, ww;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			goto bad;
+		y = y * 10 + (s[i] - '0');
+	}
+	if (s[4] != '-' || (s[5] != 'W' && s[5] != 'w') || s[6] < '0' ||
+	    s[6] > '9' || s[7] < '0' || s[7] > '9' || s[8] != '\0')
+		goto bad;
+	w = (unsigned)((s[6] - '0') * 10 + (s[7] - '0'));
+	if (w < 1 || w > 53)
+		goto bad;
+	/* Week 1 holds January 4th. */
+	jan4 = trpt_datetime_days_from_civil(y, 1, 4);
+	mon1 = trpt_trend_period_start(
+	    TRPT_PERIOD_WEEK, trpt_trend_period_of(TRPT_PERIOD_WEEK, jan4));
+	day = mon1 + (int64_t)(w - 1) * 7;
+	iso_week(day, &yy, &ww);
+	if (yy != y || ww != w)
+		goto bad;
+	*monday = day;
+	return TRPT_OK;
+bad:
+	return trpt_err_set(err, TRPT_EINVAL,
+	    "bad week \"%s\": expected YYYY-Www, e.g. 2026-W05", s);
+}
+
+const char *
+trpt_trend_spark(double rate)
+{
+	static const char *const bars[] = { "\u2581", "\u2582", "\u2583",
+		"\u2584", "\u2585", "\u2586", "\u2587", "\u2588" };
+	int i;
+
+	if (rate < 0)
+		return "\u00b7";
+	/* Full block only at 100%, so any failure shows. */
+	if (rate >= 1.0)
+		return bars[7];
+	i = (int)(rate * 7.0);
+	return bars[i < 0 ? 0 : i > 6 ? 6 : i];
+}
+
+void
+trpt_trend_json_string(FILE *out, const char *s)
+{
+	const unsigned char *p;
+
+	fputc('"', out);
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(out, "\\%c", *p);
+		else if (*p == '\n')
+			fputs("\\n", out);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(out, "\\u%04x", *p);
+		else
+			fputc(*p, out);
+	}
+	fputc('"', out);
+}
+
+/* ---- refresh ---- */
+
+enum {
+	ST_UP_DAILY,
+	ST_UP_ORG,
+	ST_UP_DOMAIN,
+	ST_UP_FAIL,
+	ST_UP_TESTING,
+	ST_FAILS,
+	ST_COUNT_
+};
+
+static const char *const refresh_sql[ST_COUNT_] = {
+	"INSERT INTO rollup_daily (day, org, domain, successful, failed, "
+	"reports) VALUES (?1, ?2, ?3, ?4, ?5, 1) ON CONFLICT DO UPDATE SET "
+	"successful = successful + excluded.successful, failed = failed + "
+	"excluded.failed, reports = reports + 1",
+	"INSERT INTO rollup_org_day (org, day, successful, failed) VALUES "
+	"(?2, ?1, ?4, ?5) ON CONFLICT DO UPDATE SET successful = successful + "
+	"excluded.successful, failed = failed + excluded.failed",
+	"INSERT INTO rollup_domain_day (domain, day, successful, failed) "
+	"VALUES (?3, ?1, ?4, ?5) ON CONFLICT DO UPDATE SET successful = "
+	"successful + excluded.successful, failed = failed + excluded.failed",
+	"INSERT INTO rollup_failures (day, org, domain, result_type, mx, ip, "
+	"failed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO UPDATE SET "
+	"failed = failed + excluded.failed",
+	"INSERT INTO rollup_testing (day, org, domain, successful, failed) "
+	"VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO UPDATE SET successful = "
+	"successful + excluded.successful, failed = failed + excluded.failed",
+	"SELECT f.result_type, coalesce(f.receiving_mx_hostname, ''), "
+	"coalesce(f.sending_mta_ip, ''), f.failed_session_count FROM policies "
+	"p JOIN failures f ON f.policy = p.id WHERE p.report = ?1 AND "
+	"p.policy_domain = ?2 AND p.policy_type = ?3",
+};
+
+/* Above this many new reports, org and domain sums are rebuilt in bulk. */
+#define TRPT_TREND_BULK_REPORTS 20000
+
+/* One policy type's sums within one (report, domain). */
+struct tgroup {
+	char type[64];
+	int64_t s, f, details;
+	int testing;
+};
+
+struct refresh {
+	sqlite3 *h;
+	struct trpt_db *db;
+	sqlite3_stmt *st[ST_COUNT_];
+	int64_t report, day;
+	char *org, *domain;
+	struct tgroup g[8];
+	int ng;
+	int bulk; /* org and domain sums are rebuilt from rollup_daily */
+	int64_t min_day, max_day;
+};
+
+static int
+sql_fail(struct refresh *r, int src, const char *what, struct trpt_err *err)
+{
+	return trpt_err_set(err,
+	    src == SQLITE_BUSY || src == SQLITE_LOCKED ? TRPT_ETEMP
+	    : src == SQLITE_NOMEM                      ? TRPT_ENOMEM
+						       : TRPT_EDB,
+	    "database %s: %s: %s", trpt_db_path(r->db), what,
+	    sqlite3_errmsg(r->h));
+}
+
+static int
+step_done(
+    struct refresh *r, sqlite3_stmt *st, const char *what, struct trpt_err *err)
+{
+	int src = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	if (src != SQLITE_DONE)
+		return sql_fail(r, src, what, err);
+	return TRPT_OK;
+}
+
+static int
+upsert(struct refresh *r, int which, int64_t s, int64_t f, struct trpt_err *err)
+{
+	sqlite3_stmt *st = r->st[which];
+
+	sqlite3_bind_int64(st, 1, r->day);
+	sqlite3_bind_text(st, 2, r->org, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, r->domain, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, s);
+	sqlite3_bind_int64(st, 5, f);
+	return step_done(r, st, "updating rollups", err);
+}
+
+static int
+upsert_fail(struct refresh *r, const char *type, const char *mx, const char *ip,
+    int64_t f, struct trpt_err *err)
+{
+	sqlite3_stmt *st = r->st[ST_UP_FAIL];
+
+	sqlite3_bind_int64(st, 1, r->day);
+	sqlite3_bind_text(st, 2, r->org, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, r->domain, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, type, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 5, mx, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 6, ip, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 7, f);
+	return step_done(r, st, "updating failure rollups", err);
+}
+
+/* Applies the guard to the policy types of one (report, domain). */
+static int
+flush(struct refresh *r, struct trpt_err *err)
+{
+	struct tgroup *best = NULL;
+	sqlite3_stmt *st;
+	int i, src, rc = TRPT_OK;
+
+	for (i = 0; i < r->ng; i++) {
+		if (best == NULL || r->g[i].s + r->g[i].f > best->s + best->f)
+			best = &r->g[i];
+		if (r->g[i].testing && r->g[i].f > 0 &&
+		    (rc = upsert(r, ST_UP_TESTING, r->g[i].s, r->g[i].f,
+			 err)) != TRPT_OK)
+			return rc;
+	}
+	if (best == NULL)
+		return TRPT_OK;
+	r->ng = 0;
+	if (r->day < r->min_day)
+		r->min_day = r->day;
+	if (r->day > r->max_day)
+		r->max_day = r->day;
+	if ((rc = upsert(r, ST_UP_DAILY, best->s, best->f, err)) != TRPT_OK)
+		return rc;
+	if (!r->bulk &&
+	    ((rc = upsert(r, ST_UP_ORG, best->s, best->f, err)) != TRPT_OK ||
+		(rc = upsert(r, ST_UP_DOMAIN, best->s, best->f, err)) !=
+		    TRPT_OK))
+		return rc;
+	if (best->details > 0) {
+		st = r->st[ST_FAILS];
+		sqlite3_bind_int64(st, 1, r->report);
+		sqlite3_bind_text(st, 2, r->domain, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, best->type, -1, SQLITE_STATIC);
+		while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+			rc = upsert_fail(r,
+			    (const char *)sqlite3_column_text(st, 0),
+			    (const char *)sqlite3_column_text(st, 1),
+			    (const char *)sqlite3_column_text(st, 2),
+			    sqlite3_column_int64(st, 3), err);
+			if (rc != TRPT_OK)
+				break;
+		}
+		if (rc == TRPT_OK && src != SQLITE_DONE)
+			rc = sql_fail(r, src, "reading failure details", err);
+		sqlite3_reset(st);
+		if (rc != TRPT_OK)
+			return rc;
+	}
+	/* Failed sessions the details do not account for. */
+	if (best->f > best->details)
+		rc = upsert_fail(r, "", "", "", best->f - best->details, err);
+	return rc;
+}
+
+static int
+set_key(struct refresh *r, int64_t report, int64_t day, const char *org,
+    const char *domain, struct trpt_err *err)
+{
+	char *o = strdup(org), *d = strdup(domain);
+
+	if (o == NULL || d == NULL) {
+		free(o);
+		free(d);
+		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	}
+	free(r->org);
+	free(r->domain);
+	r->org = o;
+	r->domain = d;
+	r->report = report;
+	r->day = day;
+	r->ng = 0;
+	return TRPT_OK;
+}
+
+static const char groups_sql[] =
+    "SELECT r.id, r.day, r.organization_name, p.policy_domain, "
+    "p.policy_type, sum(p.successful), sum(p.failed), "
+    "sum(p.details_failed), max(p.policy_type = 'sts' AND "
+    "p.policy_strings LIKE '%\"mode:%testing%') FROM reports r JOIN "
+    "policies p ON p.report = r.id WHERE r.id > ?1 AND r.id <= ?2 GROUP BY "
+    "r.id, p.policy_domain, p.policy_type ORDER BY r.id, p.policy_domain, "
+    "p.policy_type";
+
+static const char *const clear_sql =
+    "DELETE FROM rollup_daily; DELETE FROM rollup_org_day; "
+    "DELETE FROM rollup_domain_day; DELETE FROM rollup_failures; "
+    "DELETE FROM rollup_testing; UPDATE rollup_state SET last_report = 0, "
+    "dirty = 0 WHERE id = 1;";
+
+/*
+ * After many new reports, the per-organisation and per-domain sums of the
+ * days they touched are recomputed from rollup_daily in two statements:
+ * much faster than one upsert per report into tables in another order.
+ */
+static int
+rebuild_sums(struct refresh *r, struct trpt_err *err)
+{
+	static const char *const sql[] = {
+		"DELETE FROM rollup_org_day WHERE day BETWEEN ?1 AND ?2",
+		"DELETE FROM rollup_domain_day WHERE day BETWEEN ?1 AND ?2",
+		"INSERT INTO rollup_org_day (org, day, successful, failed) "
+		"SELECT org, day, sum(successful), sum(failed) FROM "
+		"rollup_daily WHERE day BETWEEN ?1 AND ?2 GROUP BY org, day",
+		"INSERT INTO rollup_domain_day (domain, day, successful, "
+		"failed) SELECT domain, day, sum(successful), sum(failed) FROM "
+		"rollup_daily WHERE day BETWEEN ?1 AND ?2 GROUP BY domain, day "
+		"ORDER BY domain, day",
+	};
+	sqlite3_stmt *st = NULL;
+	size_t i;
+	int src, rc = TRPT_OK;
+
+	if (r->min_day > r->max_day)
+		return TRPT_OK;
+	for (i = 0; rc == TRPT_OK && i < sizeof(sql) / sizeof(sql[0]); i++) {
+		src = sqlite3_prepare_v2(r->h, sql[i], -1, &st, NULL);
+		if (src != SQLITE_OK)
+			return sql_fail(r, src, "preparing rollup sums", err);
+		sqlite3_bind_int64(st, 1, r->min_day);
+		sqlite3_bind_int64(st, 2, r->max_day);
+		rc = step_done(r, st, "rebuilding rollup sums", err);
+		sqlite3_finalize(st);
+	}
+	return rc;
+}
+
+static int
+refresh_range(
+    struct refresh *r, int64_t last, int64_t max, struct trpt_err *err)
+{
+	sqlite3_stmt *gs = NULL;
+	struct tgroup *g;
+	const char *org, *domain, *type;
+	int64_t id;
+	int i, src, rc = TRPT_OK;
+
+	for (i = 0; i < ST_COUNT_; i++) {
+		src = sqlite3_prepare_v2(
+		    r->h, refresh_sql[i], -1, &r->st[i], NULL);
+		if (src != SQLITE_OK)
+			return sql_fail(r, src, "preparing rollup update", err);
+	}
+	src = sqlite3_prepare_v2(r->h, groups_sql, -1, &gs, NULL);
+	if (src != SQLITE_OK)
+		return sql_fail(r, src, "preparing rollup query", err);
+	sqlite3_bind_int64(gs, 1, last);
+	sqlite3_bind_int64(gs, 2, max);
+	while ((src = sqlite3_step(gs)) == SQLITE_ROW) {
+		id = sqlite3_column_int64(gs, 0);
+		org = (const char *)sqlite3_column_text(gs, 2);
+		domain = (const char *)sqlite3_column_text(gs, 3);
+		type = (const char *)sqlite3_column_text(gs, 4);
+		if (org == NULL || domain == NULL || type == NULL) {
+			rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+			break;
+		}
+		if (r->org == NULL || id != r->report ||
+		    strcmp(domain, r->domain) != 0) {
+			if ((rc = flush(r, err)) != TRPT_OK ||
+			    (rc = set_key(r, id, sqlite3_column_int64(gs, 1),
+				 org, domain, err)) != TRPT_OK)
+				break;
+		}
+		if (r->ng == (int)(sizeof(r->g) / sizeof(r->g[0])))
+			continue; /* more than 8 policy types: ignore extras */
+		g = &r->g[r->ng++];
+		snprintf(g->type, sizeof(g->type), "%s", type);
+		g->s = sqlite3_column_int64(gs, 5);
+		g->f = sqlite3_column_int64(gs, 6);
+		g->details = sqlite3_column_int64(gs, 7);
+		g->testing = sqlite3_column_int(gs, 8);
+		if (strlen(type) >= sizeof(g->type))
+			r->ng--; /* not a real type; cannot be matched */
+	}
+	if (rc == TRPT_OK && src != SQLITE_DONE)
+		rc = sql_fail(r, src, "reading reports for rollups", err);
+	if (rc == TRPT_OK)
+		rc = flush(r, err);
+	sqlite3_finalize(gs);
+	if (rc == TRPT_OK && r->bulk)
+		rc = rebuild_sums(r, err);
+	return rc;
+}
+
+/*
+ * Sets the page cache size (PRAGMA cache_size) and returns the old one.
+ * A pragma takes no bound parameter; the value is an integer of ours.
+ */
+static int64_t
+set_cache(sqlite3 *h, int64_t size)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t old = -2000;
+	char sql[64];
+
+	if (sqlite3_prepare_v2(h, "PRAGMA cache_size", -1, &st, NULL) ==
+		SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		old = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	snprintf(sql, sizeof(sql), "PRAGMA cache_size = %lld", (long long)size);
+	sqlite3_exec(h, sql, NULL, NULL, NULL);
+	return old;
+}
+
+int
+trpt_trend_refresh(struct trpt_db *db, struct trpt_err *err)
+{
+	struct refresh r;
+	sqlite3_stmt *st = NULL;
+	int64_t last = 0, max = 0, cache = 0;
+	int dirty = 0, src, rc, i;
+
+	memset(&r, 0, sizeof(r));
+	r.db = db;
+	r.h = trpt_db_handle(db);
+	r.min_day = TRPT_DAY_MAX;
+	r.max_day = TRPT_DAY_MIN;
+	src = sqlite3_exec(r.h, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (src != SQLITE_OK)
+		return sql_fail(&r, src, "starting the rollup update", err);
+	src = sqlite3_prepare_v2(r.h,
+	    "SELECT last_report, dirty, (SELECT coalesce(max(id), 0) FROM "
+	    "reports) FROM rollup_state WHERE id = 1",
+	    -1, &st, NULL);
+	if (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		last = sqlite3_column_int64(st, 0);
+		dirty = sqlite3_column_int(st, 1);
+		max = sqlite3_column_int64(st, 2);
+		src = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	if (src != SQLITE_OK) {
+		rc = sql_fail(&r, src, "reading the rollup state", err);
+		goto out;
+	}
+	if (dirty || max < last) {
+		src = sqlite3_exec(r.h, clear_sql, NULL, NULL, NULL);
+		if (src != SQLITE_OK) {
+			rc = sql_fail(&r, src, "clearing rollups", err);
+			goto out;
+		}
+		last = 0;
+	}
+	if (max == last) {
+		rc = TRPT_OK;
+		goto out;
+	}
+	r.bulk = max - last > TRPT_TREND_BULK_REPORTS;
+	if (r.bulk)
+		cache = set_cache(r.h, -128 * 1024); /* 128 MB while building */
+	rc = refresh_range(&r, last, max, err);
+	if (r.bulk)
+		set_cache(r.h, cache);
+	if (rc != TRPT_OK)
+		goto out;
+	src = sqlite3_prepare_v2(r.h,
+	    "UPDATE rollup_state SET last_report = ?1 WHERE id = 1", -1, &st,
+	    NULL);
+	if (src == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, max);
+		src = sqlite3_step(st);
+		src = src == SQLITE_DONE ? SQLITE_OK : src;
+	}
+	sqlite3_finalize(st);
+	if (src != SQLITE_OK)
+		rc = sql_fail(&r, src, "saving the rollup state", err);
+out:
+	for (i = 0; i < ST_COUNT_; i++)
+		sqlite3_finalize(r.st[i]);
+	free(r.org);
+	free(r.domain);
+	if (rc == TRPT_OK) {
+		src = sqlite3_exec(r.h, "COMMIT", NULL, NULL, NULL);
+		if (src != SQLITE_OK)
+			rc = sql_fail(&r, src, "committing rollups", err);
+	}
+	if (rc != TRPT_OK && !sqlite3_get_autocommit(r.h))
+		sqlite3_exec(r.h, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+/* ---- queries ---- */
+
+enum {
+	SRC_ORG,
+	SRC_DOMAIN,
+	SRC_DOMAIN_F,
+	SRC_DAILY,
+	SRC_DAILY_F,
+	SRC_FAIL,
+	SRC_FAIL_F,
+	SRC_COUNT_
+};
+
+/* Columns: day, then one per trpt_trend_dim, successful, failed. */
+static const char *const source_sql[SRC_COUNT_] = {
+	"SELECT day, org, '', '', '', '', successful, failed FROM "
+	"rollup_org_day WHERE day BETWEEN ?1 AND ?2",
+	"SELECT day, '', domain, '', '', '', successful, failed FROM "
+	"rollup_domain_day WHERE day BETWEEN ?1 AND ?2",
+	"SELECT day, '', domain, '', '', '', successful, failed FROM "
+	"rollup_domain_day WHERE domain = ?3 AND day BETWEEN ?1 AND ?2",
+	"SELECT day, org, domain, '', '', '', successful, failed FROM "
+	"rollup_daily WHERE day BETWEEN ?1 AND ?2",
+	"SELECT day, org, domain, '', '', '', successful, failed FROM "
+	"rollup_daily WHERE domain = ?3 AND day BETWEEN ?1 AND ?2",
+	"SELECT day, org, domain, '', '', '', successful, 0 FROM rollup_daily "
+	"WHERE day BETWEEN ?1 AND ?2 UNION ALL SELECT day, org, domain, mx, "
+	"ip, result_type, 0, failed FROM rollup_failures WHERE day BETWEEN ?1 "
+	"AND ?2",
+	"SELECT day, org, domain, '', '', '', successful, 0 FROM rollup_daily "
+	"WHERE domain = ?3 AND day BETWEEN ?1 AND ?2 UNION ALL SELECT day, "
+	"org, domain, mx, ip, result_type, 0, failed FROM rollup_failures "
+	"WHERE domain = ?3 AND day BETWEEN ?1 AND ?2",
+};
+
+static int
+pick_source(const struct trpt_trend_query *q)
+{
+	unsigned m = 0;
+	int i;
+
+	for (i = 0; i < q->ndims; i++)
+		m |= 1u << q->dims[i];
+	if (m &
+	    ((1u << TRPT_DIM_MX) | (1u << TRPT_DIM_IP) | (1u << TRPT_DIM_TYPE)))
+		return q->domain != NULL ? SRC_FAIL_F : SRC_FAIL;
+	if (m == (1u << TRPT_DIM_ORG) && q->domain == NULL)
+		return SRC_ORG;
+	if (!(m & (1u << TRPT_DIM_ORG)))
+		return q->domain != NULL ? SRC_DOMAIN_F : SRC_DOMAIN;
+	return q->domain != NULL ? SRC_DAILY_F : SRC_DAILY;
+}
+
+struct agg {
+	struct trpt_trend *t;
+	size_t cap;
+	size_t *slots; /* hash: group index + 1, 0 empty */
+	size_t nslots;
+	uint64_t max_cells;
+};
+
+static uint64_t
+hash_keys(const char *const *k, int n)
+{
+	uint64_t h = 1469598103934665603u;
+	const unsigned char *p;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		for (p = (const unsigned char *)k[i]; *p != '\0'; p++)
+			h = (h ^ *p) * 1099511628211u;
+		h = (h ^ 0x1f) * 1099511628211u;
+	}
+	return h;
+}
+
+static int
+same_keys(char *const *a, const char *const *b, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(a[i], b[i]) != 0)
+			return 0;
+	return 1;
+}
+
+static int
+rehash(struct agg *a, struct trpt_err *err)
+{
+	size_t n = a->nslots == 0 ? 1024 : a->nslots * 2, i, j;
+	size_t *s = calloc(n, sizeof(*s));
+
+	if (s == NULL)
+		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	for (i = 0; i < a->t->ngroups; i++) {
+		j = hash_keys((const char *const *)a->t->groups[i].key,
+			a->t->q.ndims) &
+		    (n - 1);
+		while (s[j] != 0)
+			j = (j + 1) & (n - 1);
+		s[j] = i + 1;
+	}
+	free(a->slots);
+	a->slots = s;
+	a->nslots = n;
+	return TRPT_OK;
+}
+
+static int
+find_group(struct agg *a, const char *const *keys,
+    struct trpt_trend_group **out, struct trpt_err *err)
+{
+	struct trpt_trend *t = a->t;
+	struct trpt_trend_group *g, *ng;
+	size_t j, ncap;
+	int i, rc;
+
+	if (a->nslots == 0 || (t->ngroups + 1) * 2 > a->nslots)
+		if ((rc = rehash(a, err)) != TRPT_OK)
+			return rc;
+	j = hash_keys(keys, t->q.ndims) & (a->nslots - 1);
+	while (a->slots[j] != 0) {
+		g = &t->groups[a->slots[j] - 1];
+		if (same_keys(g->key, keys, t->q.ndims)) {
+			*out = g;
+			return TRPT_OK;
+		}
+		j = (j + 1) & (a->nslots - 1);
+	}
+	if ((uint64_t)(t->ngroups + 1) * (uint64_t)t->nperiods > a->max_cells)
+		return trpt_err_set(err, TRPT_ELIMIT,
+		    "trends: more than %zu groups over %" PRId64
+		    " periods exceed the limit of %" PRIu64
+		    " cells; narrow with --since, --until, --domain or "
+		    "--period week",
+		    t->ngroups, t->nperiods, a->max_cells);
+	if (t->ngroups == a->cap) {
+		ncap = a->cap == 0 ? 64 : a->cap * 2;
+		ng = realloc(t->groups, ncap * sizeof(*ng));
+		if (ng == NULL)
+			return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+		t->groups = ng;
+		a->cap = ncap;
+	}
+	g = &t->groups[t->ngroups];
+	memset(g, 0, sizeof(*g));
+	g->cells = calloc((size_t)t->nperiods, sizeof(*g->cells));
+	if (g->cells == NULL)
+		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	for (i = 0; i < t->q.ndims; i++) {
+		g->key[i] = strdup(keys[i]);
+		if (g->key[i] == NULL) {
+			while (i-- > 0)
+				free(g->key[i]);
+			free(g->cells);
+			return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+		}
+	}
+	a->slots[j] = ++t->ngroups;
+	*out = g;
+	return TRPT_OK;
+}
+
+/* Keys past the query's dims are NULL in every group. */
+static int
+cmp_groups(const void *x, const void *y)
+{
+	const struct trpt_trend_group *a = x, *b = y;
+	int i, c;
+
+	for (i = 0; i < TRPT_DIM_COUNT_ && a->key[i] != NULL; i++)
+		if ((c = strcmp(a->key[i], b->key[i])) != 0)
+			return c;
+	return 0;
+}
+
+static int
+data_range(sqlite3 *h, struct trpt_db *db, const char *domain, int64_t *lo,
+    int64_t *hi, struct trpt_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int src, rc = TRPT_OK;
+
+	src = sqlite3_prepare_v2(h,
+	    domain != NULL ? "SELECT min(day), max(day) FROM rollup_domain_day "
+			     "WHERE domain = ?1"
+			   : "SELECT min(day), max(day) FROM rollup_org_day",
+	    -1, &st, NULL);
+	if (src == SQLITE_OK && domain != NULL)
+		sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
+	if (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		if (sqlite3_column_type(st, 0) == SQLITE_NULL) {
+			*lo = 1;
+			*hi = 0;
+		} else {
+			*lo = sqlite3_column_int64(st, 0);
+			*hi = sqlite3_column_int64(st, 1);
+		}
+		src = SQLITE_OK;
+	}
+	if (src != SQLITE_OK)
+		rc = trpt_err_set(err, TRPT_EDB, "database %s: trends: %s",
+		    trpt_db_path(db), sqlite3_errmsg(h));
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+trpt_trend_run(struct trpt_db *db, const struct trpt_trend_query *q,
+    struct trpt_trend **out, struct trpt_err *err)
+{
+	sqlite3 *h = trpt_db_handle(db);
+	sqlite3_stmt *st = NULL;
+	struct trpt_trend *t;
+	struct trpt_trend_group *g = NULL;
+	struct agg a;
+	const char *keys[TRPT_DIM_COUNT_];
+	int64_t lo = 0, hi = 0, day, idx;
+	int i, src, rc;
+
+	memset(&a, 0, sizeof(a));
+	a.max_cells =
+	    q->max_cells != 0 ? q->max_cells : TRPT_TREND_MAX_CELLS_DEFAULT;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	t->q = *q;
+	t->q.domain = NULL;
+	a.t = t;
+	if ((rc = data_range(h, db, q->domain, &lo, &hi, err)) != TRPT_OK)
+		goto out;
+	if (lo < q->since_day)
+		lo = q->since_day;
+	if (hi > q->until_day)
+		hi = q->until_day;
+	if (lo > hi) {
+		rc = TRPT_OK; /* nothing in range */
+		goto done;
+	}
+	t->first_period = trpt_trend_period_of(q->period, lo);
+	t->nperiods = trpt_trend_period_of(q->period, hi) - t->first_period + 1;
+	src = sqlite3_prepare_v2(h, source_sql[pick_source(q)], -1, &st, NULL);
+	if (src != SQLITE_OK)
+		goto dberr;
+	sqlite3_bind_int64(st, 1, lo);
+	sqlite3_bind_int64(st, 2, hi);
+	if (q->domain != NULL)
+		sqlite3_bind_text(st, 3, q->domain, -1, SQLITE_STATIC);
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		day = sqlite3_column_int64(st, 0);
+		for (i = 0; i < q->ndims; i++) {
+			keys[i] = (const char *)sqlite3_column_text(
+			    st, 1 + (int)q->dims[i]);
+			if (keys[i] == NULL) {
+				rc = trpt_err_set(
+				    err, TRPT_ENOMEM, "out of memory");
+				goto out;
+			}
+		}
+		if ((rc = find_group(&a, keys, &g, err)) != TRPT_OK)
+			goto out;
+		idx = trpt_trend_period_of(q->period, day) - t->first_period;
+		g->cells[idx].successful += sqlite3_column_int64(st, 6);
+		g->cells[idx].failed += sqlite3_column_int64(st, 7);
+		g->successful += sqlite3_column_int64(st, 6);
+		g->failed += sqlite3_column_int64(st, 7);
+	}
+	if (src != SQLITE_DONE)
+		goto dberr;
+	if (t->ngroups > 1)
+		qsort(t->groups, t->ngroups, sizeof(*t->groups), cmp_groups);
+done:
+	*out = t;
+	t = NULL;
+	rc = TRPT_OK;
+	goto out;
+dberr:
+	rc = trpt_err_set(err, src == SQLITE_BUSY ? TRPT_ETEMP : TRPT_EDB,
+	    "database %s: trends: %s", trpt_db_path(db), sqlite3_errmsg(h));
+out:
+	sqlite3_finalize(st);
+	free(a.slots);
+	trpt_trend_free(&t);
+	return rc;
+}
+
+void
+trpt_trend_free(struct trpt_trend **tp)
+{
+	struct trpt_trend *t = *tp;
+	size_t i;
+	int k;
+
+	if (t == NULL)
+		return;
+	for (i = 0; i < t->ngroups; i++) {
+		for (k = 0; k < t->q.ndims; k++)
+			free(t->groups[i].key[k]);
+		free(t->groups[i].cells);
+	}
+	free(t->groups);
+	free(t);
+	*tp = NULL;
+}
+
+/* ---- output ---- */
+
+static double
+rate(int64_t s, int64_t f)
+{
+	return s + f > 0 ? (double)s / (double)(s + f) : -1.0;
+}
+
+static int
+is_failure_dim(enum trpt_trend_dim d)
+{
+	return d == TRPT_DIM_MX || d == TRPT_DIM_IP || d == TRPT_DIM_TYPE;
+}
+
+static int
+write_csv(const struct trpt_trend *t, FILE *out, uint64_t *rows,
+    struct trpt_err *err)
+{
+	struct trpt_csv c;
+	char label[16], num[32];
+	size_t i;
+	int64_t p;
+	int k, rc;
+
+	trpt_csv_init(&c, out);
+	trpt_csv_field(&c, "period");
+	for (k = 0; k < t->q.ndims; k++)
+		trpt_csv_field(&c, dim_columns[t->q.dims[k]]);
+	trpt_csv_field(&c, "successful");
+	trpt_csv_field(&c, "failed");
+	trpt_csv_field(&c, "success_rate");
+	rc = trpt_csv_end_row(&c, err);
+	for (i = 0; rc == TRPT_OK && i < t->ngroups; i++) {
+		const struct trpt_trend_group *g = &t->groups[i];
+
+		for (p = 0; rc == TRPT_OK && p < t->nperiods; p++) {
+			const struct trpt_trend_cell *cl = &g->cells[p];
+
+			if (cl->successful + cl->failed == 0)
+				continue;
+			trpt_trend_period_label(t->q.period,
+			    t->first_period + p, label, sizeof(label));
+			trpt_csv_field(&c, label);
+			for (k = 0; k < t->q.ndims; k++)
+				trpt_csv_field(&c, g->key[k]);
+			trpt_csv_int(&c, cl->successful);
+			trpt_csv_int(&c, cl->failed);
+			snprintf(num, sizeof(num), "%.4f",
+			    rate(cl->successful, cl->failed));
+			trpt_csv_field(&c, num);
+			rc = trpt_csv_end_row(&c, err);
+			(*rows)++;
+		}
+	}
+	trpt_csv_free(&c);
+	return rc;
+}
+
+static void
+write_json(const struct trpt_trend *t, FILE *out, uint64_t *rows)
+{
+	char label[16];
+	size_t i;
+	int64_t p;
+	int k, first = 1;
+
+	fputc('[', out);
+	for (i = 0; i < t->ngroups; i++) {
+		const struct trpt_trend_group *g = &t->groups[i];
+
+		for (p = 0; p < t->nperiods; p++) {
+			const struct trpt_trend_cell *c = &g->cells[p];
+
+			if (c->successful + c->failed == 0)
+				continue;
+			trpt_trend_period_label(t->q.period,
+			    t->first_period + p, label, sizeof(label));
+			fprintf(out, "%s\n  {\"period\": \"%s\"",
+			    first ? "" : ",", label);
+			first = 0;
+			(*rows)++;
+			for (k = 0; k < t->q.ndims; k++) {
+				fprintf(out,
+				    ", \"%s\": ", dim_columns[t->q.dims[k]]);
+				if (g->key[k][0] == '\0' &&
+				    is_failure_dim(t->q.dims[k]))
+					fputs("null", out);
+				else
+					trpt_trend_json_string(out, g->key[k]);
+			}
+			fprintf(out,
+			    ", \"successful\": %" PRId64
+			    ", \"failed\": %" PRId64
+			    ", \"success_rate\": %.4f}",
+			    c->successful, c->failed,
+			    rate(c->successful, c->failed));
+		}
+	}
+	fputs(first ? "]\n" : "\n]\n", out);
+}
+
+#define SPARK_MAX 60
+
+static void
+write_table(const struct trpt_trend *t, FILE *out)
+{
+	char label[16];
+	size_t i;
+	int64_t p, from;
+	int k;
+
+	if (t->ngroups == 0) {
+		fputs("no sessions in the selected range\n", out);
+		return;
+	}
+	for (i = 0; i < t->ngroups; i++) {
+		const struct trpt_trend_group *g = &t->groups[i];
+		double r = rate(g->successful, g->failed);
+
+		for (k = 0; k < t->q.ndims; k++)
+			fprintf(out, "%s%s", k > 0 ? " / " : "",
+			    g->key[k][0] != '\0'           ? g->key[k]
+			    : is_failure_dim(t->q.dims[k]) ? "(none)"
+							   : "(unknown)");
+		fprintf(out, "\n  ");
+		from = t->nperiods > SPARK_MAX ? t->nperiods - SPARK_MAX : 0;
+		for (p = from; p < t->nperiods; p++)
+			fputs(trpt_trend_spark(rate(
+				  g->cells[p].successful, g->cells[p].failed)),
+			    out);
+		fprintf(out, "  %" PRId64 " sessions, %" PRId64 " failed",
+		    g->successful + g->failed, g->failed);
+		if (r >= 0)
+			fprintf(out, ", %.2f%% successful", r * 100.0);
+		fputc('\n', out);
+		for (p = 0; p < t->nperiods; p++) {
+			const struct trpt_trend_cell *c = &g->cells[p];
+
+			if (c->successful + c->failed == 0)
+				continue;
+			trpt_trend_period_label(t->q.period,
+			    t->first_period + p, label, sizeof(label));
+			fprintf(out,
+			    "  %-10s %12" PRId64 " ok %10" PRId64
+			    " failed %7.2f%%\n",
+			    label, c->successful, c->failed,
+			    rate(c->successful, c->failed) * 100.0);
+		}
+	}
+}
+
+int
+trpt_trend_write_count(const struct trpt_trend *t, enum trpt_trend_format fmt,
+    FILE *out, uint64_t *rows, struct trpt_err *err)
+{
+	uint64_t n = 0;
+	int rc;
+
+	switch (fmt) {
+	case TRPT_FORMAT_CSV:
+		if ((rc = write_csv(t, out, &n, err)) != TRPT_OK)
+			return rc;
+		break;
+	case TRPT_FORMAT_JSON:
+		write_json(t, out, &n);
+		break;
+	default:
+		write_table(t, out);
+		break;
+	}
+	if (fflush(out) != 0 || ferror(out))
+		return trpt_err_set(err, TRPT_EIO, "writing trends: %s",
+		    "output error");
+	if (rows != NULL)
+		*rows = n;
+	return TRPT_OK;
+}
+
+int
+trpt_trend_write(const struct trpt_trend *t, enum trpt_trend_format fmt,
+    FILE *out, struct trpt_err *err)
+{
+	return trpt_trend_write_count(t, fmt, out, NULL, err);
+}
+
+static int64_t
+day_ceil(int64_t t)
+{
+	return t >= 0 ? (t + 86399) / 86400 : -(-t / 86400);
+}
+
+int
+trpt_trend_export_daily(struct trpt_db *db, const struct trpt_export_filter *f,
+    FILE *out, uint64_t *rows, struct trpt_err *err)
+{
+	struct trpt_trend_query q;
+	struct trpt_trend *t = NULL;
+	int rc;
+
+	trpt_trend_query_init(&q);
+	if (f != NULL && f->since != 0 && f->since != INT64_MIN)
+		q.since_day = day_ceil(f->since);
+	if (f != NULL && f->until != 0 && f->until != INT64_MAX)
+		q.until_day = day_ceil(f->until) - 1;
+	if (f != NULL && f->domain != NULL && f->domain[0] != '\0')
+		q.domain = f->domain;
+	if ((rc = trpt_trend_refresh(db, err)) != TRPT_OK ||
+	    (rc = trpt_trend_run(db, &q, &t, err)) != TRPT_OK)
+		return rc;
+	rc = trpt_trend_write_count(t, TRPT_FORMAT_CSV, out, rows, err);
+	trpt_trend_free(&t);
+	return rc;
+}
+
+int
+trpt_trend_export_reports(struct trpt_db *db,
+    const struct trpt_export_filter *f, FILE *out, uint64_t *rows,
+    struct trpt_err *err)
+{
+	uint64_t n = 0;
+	static const char *const cols[] = { "id", "organization_name",
+		"report_id", "contact_info", "begin_date", "end_date", "day",
+		"policies", "successful_session_count", "failed_session_count",
+		"received_at", "seen_count" };
+	sqlite3 *h = trpt_db_handle(db);
+	sqlite3_stmt *st = NULL;
+	struct trpt_csv c;
+	char day[16];
+	int64_t since = INT64_MIN, until = INT64_MAX;
+	size_t i;
+	int src, rc = TRPT_OK;
+
+	trpt_csv_init(&c, out);
+	if (f != NULL && f->since != 0)
+		since = f->since;
+	if (f != NULL && f->until != 0)
+		until = f->until;
+	src = sqlite3_prepare_v2(h,
+	    "SELECT r.id, r.organization_name, r.report_id, r.contact_info, "
+	    "r.begin_ts, r.end_ts, r.day, (SELECT count(*) FROM policies p "
+	    "WHERE p.report = r.id), r.total_successful, r.total_failed, "
+	    "r.received_at, r.seen_count FROM reports r WHERE r.begin_ts >= ?1 "
+	    "AND r.begin_ts < ?2 AND (?3 IS NULL OR EXISTS (SELECT 1 FROM "
+	    "policies p WHERE p.report = r.id AND p.policy_domain = ?3 COLLATE "
+	    "NOCASE)) ORDER BY r.begin_ts, r.organization_name, r.report_id",
+	    -1, &st, NULL);
+	if (src != SQLITE_OK)
+		goto dberr;
+	sqlite3_bind_int64(st, 1, since);
+	sqlite3_bind_int64(st, 2, until);
+	if (f != NULL && f->domain != NULL && f->domain[0] != '\0')
+		sqlite3_bind_text(st, 3, f->domain, -1, SQLITE_STATIC);
+	for (i = 0; i < sizeof(cols) / sizeof(cols[0]); i++)
+		trpt_csv_field(&c, cols[i]);
+	rc = trpt_csv_end_row(&c, err);
+	while (rc == TRPT_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		trpt_csv_int(&c, sqlite3_column_int64(st, 0));
+		trpt_csv_field(&c, (const char *)sqlite3_column_text(st, 1));
+		trpt_csv_field(&c, (const char *)sqlite3_column_text(st, 2));
+		trpt_csv_field(&c, (const char *)sqlite3_column_text(st, 3));
+		trpt_csv_date(&c, sqlite3_column_int64(st, 4));
+		trpt_csv_date(&c, sqlite3_column_int64(st, 5));
+		trpt_datetime_format_day(
+		    sqlite3_column_int64(st, 6) * 86400, day, sizeof(day));
+		trpt_csv_field(&c, day);
+		for (i = 7; i < 10; i++)
+			trpt_csv_int(&c, sqlite3_column_int64(st, (int)i));
+		trpt_csv_date(&c, sqlite3_column_int64(st, 10));
+		trpt_csv_int(&c, sqlite3_column_int64(st, 11));
+		rc = trpt_csv_end_row(&c, err);
+		n++;
+	}
+	if (rc != TRPT_OK)
+		goto out;
+	if (src != SQLITE_DONE)
+		goto dberr;
+	if (fflush(out) != 0 || ferror(out))
+		rc = trpt_err_set(err, TRPT_EIO, "export reports: write error");
+	else if (rows != NULL)
+		*rows = n;
+	goto out;
+dberr:
+	rc = trpt_err_set(err, src == SQLITE_BUSY ? TRPT_ETEMP : TRPT_EDB,
+	    "database %s: export reports: %s", trpt_db_path(db),
+	    sqlite3_errmsg(h));
+out:
+	sqlite3_finalize(st);
+	trpt_csv_free(&c);
+	return rc;
+}

@@ -1,0 +1,829 @@
+/*
+ * The IMAP source against a real Dovecot on loopback: incremental fetch,
+ * UIDVALIDITY rescans, implicit TLS and STARTTLS with real verification,
+ * refused logins and other failures, read_only, the after-actions, and
+ * interrupted runs (a dropped connection, kill -9).
+ */
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "tests/helpers/testutil.h"
+#include "tests/integration/dovecot.h"
+
+static struct trpt_dovecot dc;
+static char *tmp; /* per-test directory for config, db and output */
+
+static int
+group_setup(void **state)
+{
+	(void)state;
+	trpt_dovecot_start(&dc);
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	(void)state;
+	trpt_dovecot_stop(&dc);
+	return 0;
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	tmp = trpt_test_tmpdir();
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	trpt_test_rmrf(tmp);
+	free(tmp);
+	tmp = NULL;
+	return 0;
+}
+
+static const char *
+path(const char *name)
+{
+	static char buf[4][512];
+	static int i;
+
+	i = (i + 1) % 4;
+	snprintf(buf[i], sizeof(buf[i]), "%s/%s", tmp, name);
+	return buf[i];
+}
+
+static void
+write_private(const char *name, const char *text, mode_t mode)
+{
+	trpt_test_write(path(name), text, strlen(text));
+	assert_int_equal(chmod(path(name), mode), 0);
+}
+
+/* A config with one [imap "NAME"] section; extra is appended to it. */
+static void
+write_config(const char *name, const char *host, int port, const char *security,
+    const char *mailbox, const char *extra)
+{
+	char text[2048];
+
+	write_private("pw", TRPT_DOVECOT_PASSWORD "\n", 0600);
+	snprintf(text, sizeof(text),
+	    "# test configuration\n"
+	    "[imap \"%s\"]\n"
+	    "host = %s\n"
+	    "port = %d\n"
+	    "security = %s\n"
+	    "username = " TRPT_DOVECOT_USER "\n"
+	    "password_file = %s\n"
+	    "mailbox = %s\n"
+	    "%s"
+	    "connect_timeout = 5\n",
+	    name, host, port, security, path("pw"), mailbox,
+	    extra != NULL ? extra : "timeout = 5\n");
+	write_private("conf", text, 0600);
+}
+
+/* Runs "tlsrpt-collector --db DB --config CONF fetch [source]". */
+static int
+fetch(const char *source)
+{
+	const char *argv[] = { "--db", path("db"), "--config", path("conf"),
+		"fetch", source, NULL };
+
+	return trpt_run_collector(path("out"), path("err"), argv);
+}
+
+static char *
+slurp(const char *name)
+{
+	return trpt_test_slurp(path(name), NULL);
+}
+
+static void
+assert_contains(const char *name, const char *needle)
+{
+	char *s = slurp(name);
+
+	if (strstr(s, needle) == NULL)
+		fail_msg("%s does not contain \"%s\": %s", name, needle, s);
+	free(s);
+}
+
+static int64_t
+q(const char *sql, ...)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	va_list ap;
+	const char *a;
+	int64_t v = -1;
+	int i = 1;
+
+	assert_int_equal(
+	    sqlite3_open_v2(path("db"), &db, SQLITE_OPEN_READONLY, NULL),
+	    SQLITE_OK);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	va_start(ap, sql);
+	while ((a = va_arg(ap, const char *)) != NULL)
+		sqlite3_bind_text(st, i++, a, -1, SQLITE_TRANSIENT);
+	va_end(ap);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+static int
+db_exists(void)
+{
+	struct stat st;
+
+	return stat(path("db"), &st) == 0;
+}
+
+/* Appends generated reports TAG-from .. TAG-(to-1); returns their bytes. */
+static size_t
+append_reports(mailimap *m, const char *mailbox, const char *tag, unsigned from,
+    unsigned to)
+{
+	size_t total = 0;
+	unsigned i;
+
+	for (i = from; i < to; i++) {
+		size_t len;
+		char *mail = trpt_dovecot_report_mail(tag, i, &len);
+
+		trpt_dovecot_append(m, mailbox, mail, len);
+		total += len;
+		free(mail);
+	}
+	return total;
+}
+
+static const char *const non_reports[] = {
+	/* a DMARC aggregate report */
+	"From: noreply-dmarc-support@google.com\r\n"
+	"To: dmarc@example.org\r\n"
+	"Subject: Report domain: example.org Submitter: google.com "
+	"Report-ID: 1234\r\n"
+	"Message-ID: <dmarc-1@google.com>\r\n"
+	"MIME-Version: 1.0\r\n"
+	"Content-Type: application/zip;\r\n"
+	" name=\"google.com!example.org!1772409600!1772495999.zip\"\r\n"
+	"Content-Transfer-Encoding: base64\r\n"
+	"\r\n"
+	"UEsDBAoAAAAAAAAAIQAAAAAAAAAAAAAAAAAAAAA=\r\n",
+	/* a bounce */
+	"From: MAILER-DAEMON@example.org\r\n"
+	"To: tlsrpt@example.org\r\n"
+	"Subject: Undelivered Mail Returned to Sender\r\n"
+	"Message-ID: <bounce-1@example.org>\r\n"
+	"MIME-Version: 1.0\r\n"
+	"Content-Type: multipart/report; report-type=delivery-status;\r\n"
+	" boundary=\"bb\"\r\n"
+	"\r\n"
+	"--bb\r\n"
+	"Content-Type: text/plain\r\n"
+	"\r\n"
+	"Your message could not be delivered.\r\n"
+	"--bb\r\n"
+	"Content-Type: message/delivery-status\r\n"
+	"\r\n"
+	"Reporting-MTA: dns; mx.example.org\r\n"
+	"\r\n"
+	"Final-Recipient: rfc822; nobody@example.com\r\n"
+	"Action: failed\r\n"
+	"Status: 5.1.1\r\n"
+	"--bb--\r\n",
+	/* spam */
+	"From: winner@lottery.example\r\n"
+	"To: tlsrpt@example.org\r\n"
+	"Subject: You have won!\r\n"
+	"Message-ID: <spam-1@lottery.example>\r\n"
+	"\r\n"
+	"Send us your bank details.\r\n",
+};
+#define NNONREPORTS (sizeof(non_reports) / sizeof(non_reports[0]))
+
+/* Claims to be a TLS report, but its JSON is broken: quarantined. */
+static const char bad_report[] =
+    "From: noreply-smtp-tls-reporting@broken.example\r\n"
+    "To: tlsrpt@example.org\r\n"
+    "Subject: Report Domain: example.org Submitter: broken.example\r\n"
+    "Message-ID: <broken-1@broken.example>\r\n"
+    "MIME-Version: 1.0\r\n"
+    "TLS-Report-Domain: example.org\r\n"
+    "TLS-Report-Submitter: broken.example\r\n"
+    "Content-Type: multipart/report; report-type=\"tlsrpt\"; "
+    "boundary=\"xx\"\r\n"
+    "\r\n"
+    "--xx\r\n"
+    "Content-Type: text/plain\r\n"
+    "\r\n"
+    "report\r\n"
+    "--xx\r\n"
+    "Content-Type: application/tlsrpt+json\r\n"
+    "Content-Disposition: attachment; filename=\"report.json\"\r\n"
+    "\r\n"
+    "{\"organization-name\": \"Broken\", \"report-id\": \r\n"
+    "--xx--\r\n";
+
+static void
+append_non_reports(mailimap *m, const char *mailbox)
+{
+	size_t i;
+
+	for (i = 0; i < NNONREPORTS; i++)
+		trpt_dovecot_append(
+		    m, mailbox, non_reports[i], strlen(non_reports[i]));
+}
+
+/* The report e-mails of the shared corpus, appended; returns how many. */
+static size_t
+append_corpus(mailimap *m, const char *mailbox, char ***files)
+{
+	static const char *const dirs[] = { "real", "quirky" };
+	size_t i, n = 0;
+
+	*files = NULL;
+	for (i = 0; i < 2; i++) {
+		const char *dir = trpt_test_corpus(dirs[i]);
+		struct dirent *de;
+		DIR *d;
+
+		if (dir == NULL)
+			fail_msg("the corpus is needed (TRPT_CORPUS)");
+		d = opendir(dir);
+		assert_non_null(d);
+		while ((de = readdir(d)) != NULL) {
+			size_t l = strlen(de->d_name), len;
+			char full[1024], *data;
+
+			if (l < 5 || strcmp(de->d_name + l - 4, ".eml") != 0)
+				continue;
+			snprintf(full, sizeof(full), "%s/%s", dir, de->d_name);
+			data = trpt_test_slurp(full, &len);
+			trpt_dovecot_append(m, mailbox, data, len);
+			free(data);
+			*files = realloc(*files, (n + 2) * sizeof(**files));
+			assert_non_null(*files);
+			(*files)[n++] = strdup(full);
+			(*files)[n] = NULL;
+		}
+		closedir(d);
+	}
+	return n;
+}
+
+static void
+free_files(char **files)
+{
+	size_t i;
+
+	for (i = 0; files != NULL && files[i] != NULL; i++)
+		free(files[i]);
+	free(files);
+}
+
+/* --------------------------------------------------------------------- */
+
+/*
+ * The corpus e-mails and non-report mail: the reports equal those that
+ * "ingest" stores from the same files, non-reports are skipped quietly,
+ * the broken report is quarantined with its mailbox and UID, and a second
+ * run after more mail takes only the new messages.
+ */
+static void
+test_imap_fetch_incremental(void **state)
+{
+	mailimap *m = trpt_dovecot_client(&dc);
+	char **files = NULL, source[128], *err, *out;
+	const char *argv[40];
+	uint32_t uids[200];
+	size_t ncorpus, n, i, k = 0;
+	int64_t base_reports, base_rejected;
+	int rc;
+
+	(void)state;
+	trpt_dovecot_create(m, "inc");
+	ncorpus = append_corpus(m, "inc", &files);
+	assert_true(ncorpus >= 5);
+	append_non_reports(m, "inc");
+	trpt_dovecot_append(m, "inc", bad_report, strlen(bad_report));
+	n = trpt_dovecot_uids(m, "inc", uids, 200);
+	assert_int_equal(n, ncorpus + NNONREPORTS + 1);
+
+	/* The baseline: the same e-mails through "ingest". */
+	argv[k++] = "--db";
+	argv[k++] = path("base.db");
+	argv[k++] = "ingest";
+	for (i = 0; i < ncorpus && k < 38; i++)
+		argv[k++] = files[i];
+	argv[k] = NULL;
+	rc = trpt_run_collector(path("bout"), path("berr"), argv);
+	assert_true(rc == 0 || rc == 1);
+	{
+		char *save = strdup(path("db"));
+
+		/* q() reads "db": look at the baseline under that name. */
+		assert_int_equal(rename(path("base.db"), save), 0);
+		base_reports = q("SELECT count(*) FROM reports", NULL);
+		base_rejected = q("SELECT count(*) FROM quarantine", NULL);
+		assert_int_equal(unlink(save), 0);
+		unlink(path("db-wal"));
+		unlink(path("db-shm"));
+		free(save);
+	}
+	assert_true(base_reports >= 5);
+
+	write_config("inc-src", "localhost", dc.port_tls, "tls", "inc", NULL);
+	{
+		char extra[512];
+
+		snprintf(extra, sizeof(extra), "ca_file = %s\nbatch = 4\n",
+		    dc.ca_file);
+		write_config(
+		    "inc-src", "localhost", dc.port_tls, "tls", "inc", extra);
+	}
+	rc = fetch(NULL);
+	err = slurp("err");
+	out = slurp("out");
+	assert_int_equal(rc, 1); /* the broken report was rejected */
+	assert_int_equal(q("SELECT count(*) FROM reports", NULL), base_reports);
+	assert_int_equal(q("SELECT count(*) FROM quarantine WHERE source "
+			   "LIKE 'inc-src/inc/%'",
+			     NULL),
+	    base_rejected + 1);
+	/* The broken report is the last UID appended. */
+	snprintf(source, sizeof(source), "inc-src/inc/%u", uids[n - 1]);
+	assert_int_equal(q("SELECT count(*) FROM quarantine WHERE source = ? "
+			   "AND source_kind = 'imap'",
+			     source, NULL),
+	    1);
+	assert_non_null(strstr(err, source));
+	assert_non_null(strstr(out, ", skipped 3"));
+	/* Quiet: skipped mail is not mentioned without -v. */
+	assert_null(strstr(err, "skipped"));
+	assert_int_equal(q("SELECT last_uid FROM imap_state WHERE source = "
+			   "'inc-src' AND mailbox = 'inc'",
+			     NULL),
+	    uids[n - 1]);
+	assert_int_equal(q("SELECT uidvalidity FROM imap_state WHERE source "
+			   "= 'inc-src'",
+			     NULL),
+	    trpt_dovecot_uidvalidity(m, "inc"));
+	free(err);
+	free(out);
+
+	/* More mail: only the new messages are fetched. */
+	append_reports(m, "inc", "inc", 0, 3);
+	append_non_reports(m, "inc");
+	rc = fetch("inc-src");
+	assert_int_equal(rc, 0);
+	out = slurp("out");
+	assert_string_equal(
+	    out, "ingested 3, duplicates 0, rejected 0, skipped 3\n");
+	free(out);
+	assert_int_equal(
+	    q("SELECT count(*) FROM reports", NULL), base_reports + 3);
+
+	/* Nothing new: nothing fetched. */
+	assert_int_equal(fetch(NULL), 0);
+	out = slurp("out");
+	assert_string_equal(
+	    out, "ingested 0, duplicates 0, rejected 0, skipped 0\n");
+	free(out);
+	free_files(files);
+	trpt_dovecot_client_free(&m);
+}
+
+/* A recreated mailbox has a new UIDVALIDITY: rescanned, no report twice. */
+static void
+test_imap_uidvalidity_rescan(void **state)
+{
+	mailimap *m = trpt_dovecot_client(&dc);
+	uint32_t uv1, uv2;
+	char *out;
+
+	(void)state;
+	trpt_dovecot_create(m, "uv");
+	append_reports(m, "uv", "uv", 0, 3);
+	uv1 = trpt_dovecot_uidvalidity(m, "uv");
+	write_config("uv-src", "127.0.0.1", dc.port, "none", "uv", NULL);
+	assert_int_equal(fetch(NULL), 0);
+	assert_int_equal(q("SELECT count(*) FROM reports", NULL), 3);
+
+	trpt_dovecot_delete(m, "uv");
+	sleep(1); /* Dovecot's UIDVALIDITY is a timestamp */
+	trpt_dovecot_create(m, "uv");
+	append_reports(m, "uv", "uv", 0, 4);
+	uv2 = trpt_dovecot_uidvalidity(m, "uv");
+	assert_int_not_equal(uv1, uv2);
+	assert_int_equal(fetch(NULL), 0);
+	out = slurp("out");
+	assert_string_equal(
+	    out, "ingested 1, duplicates 3, rejected 0, skipped 0\n");
+	free(out);
+	assert_int_equal(q("SELECT count(*) FROM reports", NULL), 4);
+	assert_int_equal(q("SELECT uidvalidity FROM imap_state WHERE source = "
+			   "'uv-src'",
+			     NULL),
+	    uv2);
+	trpt_dovecot_client_free(&m);
+}
+
+static void
+tls_case(const char *mailbox, const char *security, int port)
+{
+	mailimap *m = trpt_dovecot_client(&dc);
+	char extra[512];
+
+	trpt_dovecot_create(m, mailbox);
+	append_reports(m, mailbox, mailbox, 0, 2);
+
+	/* The test CA is not in the system store: refused. */
+	write_config("tls-src", "localhost", port, security, mailbox, NULL);
+	assert_int_equal(fetch(NULL), 3);
+	assert_contains("err", "tlsrpt-collector: fetch tls-src: certificate "
+			       "of localhost not accepted");
+	assert_contains("err", "NOT trusted");
+	assert_int_equal(q("SELECT count(*) FROM reports", NULL), 0);
+	assert_int_equal(q("SELECT count(*) FROM imap_state", NULL), 0);
+
+	/* The right CA but the wrong name (the certificate names only
+	 * localhost): refused. */
+	snprintf(extra, sizeof(extra), "ca_file = %s\n", dc.ca_file);
+	write_config("tls-src", "127.0.0.1", port, security, mailbox, extra);
+	assert_int_equal(fetch(NULL), 3);
+	assert_contains("err", "certificate of 127.0.0.1 not accepted");
+	assert_contains("err", "name in the certificate does not match");
+	assert_int_equal(q("SELECT count(*) FROM reports", NULL), 0);
+
+	/* The right CA and name: accepted. */
+	write_config("tls-src", "localhost", port, security, mailbox, extra);
+	assert_int_equal(fetch(NULL), 0);
+	assert_int_equal(q("SELECT count(*) FROM reports", NULL), 2);
+	trpt_dovecot_client_free(&m);
+}
+
+static void
+test_imap_implicit_tls(void **state)
+{
+	(void)state;
+	tls_case("tls", "tls", dc.port_tls);
+}
+
+static void
+test_imap_starttls(void **state)
+{
+	(void)state;
+	tls_case("stls", "starttls", dc.port);
+}
+
+static void
+test_imap_wrong_password(void **state)
+{
+	(void)state;
+	write_config("pw-src", "127.0.0.1", dc.port, "none", "INBOX", NULL);
+	write_private("pw", "not-the-password\n", 0600);
+	assert_int_equal(fetch(NULL), 3);
+	assert_contains(
+	    "err", "tlsrpt-collector: fetch pw-src: login as reports refused");
+}
+
+static void
+test_imap_failures(void **state)
+{
+	struct trpt_proxy *px;
+	int port = trpt_dovecot_free_port();
+
+	(void)state;
+	/* Nothing listens. */
+	write_config("dead", "127.0.0.1", port, "none", "INBOX", NULL);
+	assert_int_equal(fetch(NULL), 3);
+	assert_contains("err", "fetch dead: connect to 127.0.0.1 port");
+	assert_contains("err", "Connection refused");
+
+	/* A server that never says anything: the timeout ends it. */
+	px = trpt_proxy_start(dc.port, 1, 1);
+	write_config("mute", "127.0.0.1", trpt_proxy_port(px), "none", "INBOX",
+	    "timeout = 1\n");
+	assert_int_equal(fetch(NULL), 3);
+	assert_contains("err", "fetch mute:");
+	assert_contains("err", "timed out after 1 s");
+	trpt_proxy_stop(&px);
+
+	/* A mailbox that does not exist. */
+	write_config(
+	    "nobox", "127.0.0.1", dc.port, "none", "nonexistent", NULL);
+	assert_int_equal(fetch(NULL), 3);
+	assert_contains("err", "fetch nobox: mailbox \"nonexistent\"");
+	assert_int_equal(q("SELECT count(*) FROM imap_state", NULL), 0);
+}
+
+static void
+test_imap_config_refused(void **state)
+{
+	(void)state;
+	/* A configuration readable by others. */
+	write_config("cfg", "127.0.0.1", dc.port, "none", "INBOX", NULL);
+	assert_int_equal(chmod(path("conf"), 0644), 0);
+	assert_int_equal(fetch(NULL), 2);
+	assert_contains("err", "readable or writable by group or others");
+	assert_false(db_exists());
+
+	/* A password file readable by the group. */
+	write_config("cfg", "127.0.0.1", dc.port, "none", "INBOX", NULL);
+	assert_int_equal(chmod(path("pw"), 0640), 0);
+	assert_int_equal(fetch(NULL), 2);
+	assert_contains("err", "password_file");
+	assert_contains("err", "chmod 600");
+	assert_false(db_exists());
+
+	/* Clear text to a host that is not loopback. */
+	write_config("cfg", "imap.example.org", 143, "none", "INBOX", NULL);
+	assert_int_equal(fetch(NULL), 2);
+	assert_contains("err", "only allowed for loopback");
+	assert_false(db_exists());
+
+	/* An after-action on a read-only source. */
+	write_config(
+	    "cfg", "127.0.0.1", dc.port, "none", "INBOX", "after = delete\n");
+	assert_int_equal(fetch(NULL), 2);
+	assert_contains("err", "read_only = false");
+	assert_false(db_exists());
+
+	/* An unknown source name. */
+	write_config("cfg", "127.0.0.1", dc.port, "none", "INBOX", NULL);
+	assert_int_equal(fetch("other"), 2);
+	assert_contains("err", "no source \"other\"");
+	assert_false(db_exists());
+}
+
+/* The annotated example passes --check once its password file exists. */
+static void
+test_imap_example_config(void **state)
+{
+	const char *root = getenv("TRPT_SOURCE_ROOT");
+	char src[1024], line[1200], *text, *p, *e;
+	const char *argv[] = { "--config", NULL, "fetch", "--check", NULL };
+	size_t len;
+	int rc;
+
+	(void)state;
+	assert_non_null(root);
+	snprintf(src, sizeof(src), "%s/examples/tlsrpt-collector.conf", root);
+	text = trpt_test_slurp(src, &len);
+	write_private("pw", "secret\n", 0600);
+	/* Point password_file at a file that exists. */
+	p = strstr(text, "\npassword_file = ");
+	assert_non_null(p);
+	e = strchr(p + 1, '\n');
+	assert_non_null(e);
+	*p = '\0';
+	snprintf(line, sizeof(line), "\npassword_file = %s", path("pw"));
+	{
+		FILE *f = fopen(path("conf"), "w");
+
+		assert_non_null(f);
+		fputs(text, f);
+		fputs(line, f);
+		fputs(e, f);
+		fclose(f);
+	}
+	assert_int_equal(chmod(path("conf"), 0600), 0);
+	argv[1] = path("conf");
+	rc = trpt_run_collector(path("out"), path("err"), argv);
+	assert_int_equal(rc, 0);
+	assert_contains("out", "1 source, configuration valid");
+	assert_false(db_exists());
+	free(text);
+}
+
+/* read_only (the default): no flag set, nothing moved or removed. */
+static void
+test_imap_read_only(void **state)
+{
+	mailimap *m = trpt_dovecot_client(&dc);
+	uint32_t uids[20];
+	size_t n, i;
+
+	(void)state;
+	trpt_dovecot_create(m, "ro");
+	append_reports(m, "ro", "ro", 0, 3);
+	append_non_reports(m, "ro");
+	write_config("ro-src", "127.0.0.1", dc.port, "none", "ro", NULL);
+	assert_int_equal(fetch(NULL), 0);
+	assert_int_equal(q("SELECT count(*) FROM reports", NULL), 3);
+	n = trpt_dovecot_uids(m, "ro", uids, 20);
+	assert_int_equal(n, 3 + NNONREPORTS);
+	for (i = 0; i < n; i++) {
+		assert_false(trpt_dovecot_has_flag(m, "ro", uids[i], "\\Seen"));
+		assert_false(
+		    trpt_dovecot_has_flag(m, "ro", uids[i], "\\Deleted"));
+	}
+	trpt_dovecot_client_free(&m);
+}
+
+/* after = seen: reports get \Seen, other mail stays unseen. */
+static void
+test_imap_after_seen(void **state)
+{
+	mailimap *m = trpt_dovecot_client(&dc);
+	uint32_t uids[20];
+	size_t n, i;
+
+	(void)state;
+	trpt_dovecot_create(m, "seen");
+	append_reports(m, "seen", "seen", 0, 3);
+	append_non_reports(m, "seen");
+	write_config("seen-src", "127.0.0.1", dc.port, "none", "seen",
+	    "read_only = false\nafter = seen\n");
+	assert_int_equal(fetch(NULL), 0);
+	n = trpt_dovecot_uids(m, "seen", uids, 20);
+	assert_int_equal(n, 3 + NNONREPORTS);
+	for (i = 0; i < n; i++)
+		assert_int_equal(
+		    trpt_dovecot_has_flag(m, "seen", uids[i], "\\Seen"), i < 3);
+	trpt_dovecot_client_free(&m);
+}
+
+/* after = delete: report messages are expunged, other mail stays. */
+static void
+test_imap_after_delete(void **state)
+{
+	mailimap *m = trpt_dovecot_client(&dc);
+	uint32_t uids[20];
+
+	(void)state;
+	trpt_dovecot_create(m, "del");
+	append_reports(m, "del", "del", 0, 3);
+	append_non_reports(m, "del");
+	write_config("del-src", "127.0.0.1", dc.port, "none", "del",
+	    "read_only = false\nafter = delete\n");
+	assert_int_equal(fetch(NULL), 0);
+	assert_int_equal(q("SELECT count(*) FROM reports", NULL), 3);
+	assert_int_equal(trpt_dovecot_uids(m, "del", uids, 20), NNONREPORTS);
+	trpt_dovecot_client_free(&m);
+}
+
+/*
+ * after = move through a connection dropped mid-fetch: at the drop, every
+ * moved message has its report committed and nothing is half done; the
+ * clean run that follows moves the rest and stores each report once.
+ */
+static void
+test_imap_after_move_dropped(void **state)
+{
+	mailimap *m = trpt_dovecot_client(&dc);
+	struct trpt_proxy *px;
+	uint32_t uids[80];
+	int64_t stored, moved;
+	char extra[256];
+	size_t bytes;
+	int rc;
+
+	(void)state;
+	trpt_dovecot_create(m, "mv");
+	trpt_dovecot_create(m, "mv-done");
+	bytes = append_reports(m, "mv", "mv", 0, 40);
+	append_non_reports(m, "mv");
+	px = trpt_proxy_start(dc.port, bytes / 2, 0);
+	snprintf(extra, sizeof(extra),
+	    "read_only = false\nafter = move:mv-done\nbatch = 5\n");
+	write_config(
+	    "mv-src", "127.0.0.1", trpt_proxy_port(px), "none", "mv", extra);
+	rc = fetch(NULL);
+	assert_true(trpt_proxy_cut_done(px));
+	trpt_proxy_stop(&px);
+	assert_int_equal(rc, 3);
+	assert_contains("err", "fetch mv-src:");
+	assert_contains("err", "connection closed by the server");
+	stored = q("SELECT count(*) FROM reports", NULL);
+	moved = (int64_t)trpt_dovecot_uids(m, "mv-done", uids, 80);
+	assert_true(stored > 0 && stored < 40);
+	/* A message is moved only after its report is committed; at most
+	 * the one in hand at the drop is committed but not moved. */
+	assert_true(moved <= stored && stored - moved <= 1);
+	assert_int_equal(trpt_dovecot_uids(m, "mv", uids, 80),
+	    40 + NNONREPORTS - (size_t)moved);
+
+	/* The clean run. */
+	write_config("mv-src", "127.0.0.1", dc.port, "none", "mv", extra);
+	assert_int_equal(fetch(NULL), 0);
+	assert_int_equal(q("SELECT count(*) FROM reports", NULL), 40);
+	assert_int_equal(q("SELECT max(seen_count) FROM reports", NULL),
+	    1 + (stored > moved ? 1 : 0));
+	assert_int_equal(trpt_dovecot_uids(m, "mv-done", uids, 80), 40);
+	assert_int_equal(trpt_dovecot_uids(m, "mv", uids, 80), NNONREPORTS);
+	trpt_dovecot_client_free(&m);
+}
+
+/*
+ * kill -9 while the collector waits in the middle of a fetch: what was
+ * committed stays, and the next run completes without storing anything
+ * twice.
+ */
+static void
+test_imap_kill9(void **state)
+{
+	mailimap *m = trpt_dovecot_client(&dc);
+	struct trpt_proxy *px;
+	int64_t stored, last;
+	char db[512], conf[512];
+	const char *argv[] = { "--db", db, "--config", conf, "fetch", NULL };
+	size_t bytes;
+	pid_t pid;
+	int i, rc;
+
+	(void)state;
+	trpt_dovecot_create(m, "k9");
+	bytes = append_reports(m, "k9", "k9", 0, 40);
+	px = trpt_proxy_start(dc.port, bytes / 2, 1);
+	write_config("k9-src", "127.0.0.1", trpt_proxy_port(px), "none", "k9",
+	    "batch = 5\n");
+	snprintf(db, sizeof(db), "%s", path("db"));
+	snprintf(conf, sizeof(conf), "%s", path("conf"));
+	pid = trpt_spawn_collector(path("out"), path("err"), argv);
+	for (i = 0; i < 200 && !trpt_proxy_cut_done(px); i++)
+		usleep(20000);
+	assert_true(trpt_proxy_cut_done(px));
+	usleep(300000); /* let it commit what it has and block */
+	kill(pid, SIGKILL);
+	rc = trpt_wait_collector(pid);
+	trpt_proxy_stop(&px);
+	assert_int_equal(rc, 128 + SIGKILL);
+	stored = q("SELECT count(*) FROM reports", NULL);
+	last =
+	    q("SELECT last_uid FROM imap_state WHERE source = 'k9-src'", NULL);
+	assert_true(stored > 0 && stored < 40);
+	/* Each message holds one report, UIDs start at 1, and the kill
+	 * came while waiting: every committed message is recorded. */
+	assert_int_equal(last, stored);
+
+	write_config("k9-src", "127.0.0.1", dc.port, "none", "k9", NULL);
+	assert_int_equal(fetch(NULL), 0);
+	assert_int_equal(q("SELECT count(*) FROM reports", NULL), 40);
+	assert_int_equal(q("SELECT max(seen_count) FROM reports", NULL), 1);
+	trpt_dovecot_client_free(&m);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    test_imap_fetch_incremental, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_imap_uidvalidity_rescan, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_imap_implicit_tls, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_imap_starttls, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_imap_wrong_password, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_imap_failures, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_imap_config_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_imap_example_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_imap_read_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_imap_after_seen, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_imap_after_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_imap_after_move_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_imap_kill9, setup, teardown),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests_name(
+	    "imap", tests, group_setup, group_teardown);
+}

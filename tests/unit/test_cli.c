@@ -1,0 +1,239 @@
+/*
+ * The tlsrpt-collector binary as a user runs it: exit codes, the one line
+ * per rejected input, the summary line, export files.
+ */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "tests/helpers/testutil.h"
+
+struct ctx {
+	char *dir;
+	char db[600];
+};
+
+static int
+setup(void **state)
+{
+	struct ctx *c = calloc(1, sizeof(*c));
+
+	c->dir = trpt_test_tmpdir();
+	snprintf(c->db, sizeof(c->db), "%s/t.db", c->dir);
+	*state = c;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct ctx *c = *state;
+
+	trpt_test_rmrf(c->dir);
+	free(c->dir);
+	free(c);
+	return 0;
+}
+
+static int
+run(struct ctx *c, const char *args, char **out, char **err)
+{
+	char cmd[8192];
+
+	snprintf(cmd, sizeof(cmd), "'%s' --db '%s' %s", trpt_test_binary(),
+	    c->db, args);
+	return trpt_test_sh(cmd, out, err);
+}
+
+static const char *
+root(void)
+{
+	const char *r = getenv("TRPT_SOURCE_ROOT");
+
+	return r != NULL ? r : ".";
+}
+
+static void
+test_cli_usage_and_version(void **state)
+{
+	struct ctx *c = *state;
+	char *out, *err;
+
+	assert_int_equal(run(c, "--version", &out, NULL), 0);
+	assert_non_null(strstr(out, "tlsrpt-collector "));
+	free(out);
+	assert_int_equal(run(c, "--help", &out, NULL), 0);
+	assert_non_null(strstr(out, "Exit status"));
+	assert_non_null(strstr(out, "ingest"));
+	free(out);
+	assert_int_equal(run(c, "ingest --help", &out, NULL), 0);
+	assert_non_null(strstr(out, "usage: tlsrpt-collector ingest"));
+	free(out);
+	assert_int_equal(run(c, "frobnicate", NULL, &err), 2);
+	assert_non_null(strstr(err, "unknown command \"frobnicate\""));
+	free(err);
+	assert_int_equal(run(c, "", NULL, NULL), 2);
+	assert_int_equal(run(c, "ingest", NULL, NULL), 2);
+	assert_int_equal(run(c, "export nonsense", NULL, &err), 2);
+	free(err);
+	assert_int_equal(run(c, "export policies --since tomorrowish", NULL,
+			     &err),
+	    2);
+	assert_non_null(strstr(err, "bad date"));
+	free(err);
+}
+
+static void
+test_cli_ingest_examples(void **state)
+{
+	struct ctx *c = *state;
+	char args[2048], *out, *err;
+
+	snprintf(args, sizeof(args), "ingest '%s/examples/reports' '%s/examples/mail'",
+	    root(), root());
+	assert_int_equal(run(c, args, &out, &err), 0);
+	assert_string_equal(out, "ingested 4, duplicates 0, rejected 0\n");
+	assert_string_equal(err, "");
+	free(out);
+	free(err);
+	assert_int_equal(run(c, args, &out, NULL), 0);
+	assert_string_equal(out, "ingested 0, duplicates 4, rejected 0\n");
+	free(out);
+	assert_int_equal(run(c, "stats", &out, NULL), 0);
+	assert_non_null(strstr(out, "Microsoft Corporation"));
+	/* sts and tlsa of one report count the sessions once: 512, not 1024 */
+	assert_non_null(strstr(out, "       512 "));
+	assert_non_null(strstr(out, "4 reports stored (4 duplicates received)"));
+	free(out);
+}
+
+static void
+test_cli_rejection_lines_and_exit(void **state)
+{
+	struct ctx *c = *state;
+	char args[2048], path[700], *out, *err;
+
+	snprintf(path, sizeof(path), "%s/junk.txt", c->dir);
+	trpt_test_write(path, "hello\n", 6);
+	snprintf(args, sizeof(args),
+	    "ingest '%s' '%s/tests/fixtures/bad/count-negative.json' "
+	    "'%s/no-such-file'",
+	    path, root(), c->dir);
+	assert_int_equal(run(c, args, &out, &err), 1);
+	assert_string_equal(out, "ingested 0, duplicates 0, rejected 3\n");
+	/* One line per problem, naming the input and the reason. */
+	assert_non_null(strstr(err, "junk.txt: rejected: not a TLS report"));
+	assert_non_null(strstr(err,
+	    "count-negative.json: rejected: "
+	    "policies[0].summary.total-successful-session-count: negative "
+	    "count (-1)\n"));
+	assert_non_null(strstr(err, "no-such-file: rejected: No such file"));
+	free(out);
+	free(err);
+	/* reprocess: nothing has changed, both stay */
+	assert_int_equal(run(c, "reprocess", &out, NULL), 1);
+	assert_non_null(strstr(out, "reprocessed 2: passed 0, still rejected 2"));
+	free(out);
+}
+
+static void
+test_cli_stdin_and_export(void **state)
+{
+	struct ctx *c = *state;
+	char cmd[4096], csv[700], *out, *err;
+
+	snprintf(cmd, sizeof(cmd),
+	    "'%s' --db '%s' ingest - < "
+	    "'%s/tests/fixtures/lenient/base.json'",
+	    trpt_test_binary(), c->db, root());
+	assert_int_equal(trpt_test_sh(cmd, &out, NULL), 0);
+	assert_string_equal(out, "ingested 1, duplicates 0, rejected 0\n");
+	free(out);
+	snprintf(csv, sizeof(csv), "%s/out.csv", c->dir);
+	snprintf(cmd, sizeof(cmd), "export failures -o '%s'", csv);
+	assert_int_equal(run(c, cmd, NULL, &err), 0);
+	assert_non_null(strstr(err, "exported 1 failures rows"));
+	free(err);
+	out = trpt_test_slurp(csv, NULL);
+	assert_non_null(strstr(out, "report_id,organization_name,begin_date"));
+	assert_non_null(strstr(out, "r-0001,Example Sender,"
+				    "2026-11-01T00:00:00Z,"));
+	free(out);
+	assert_int_equal(run(c, "export policies --domain nowhere.example",
+			     &out, NULL),
+	    0);
+	assert_int_equal(strchr(out, '\n') - out + 1, (long)strlen(out));
+	free(out);
+}
+
+static void
+test_cli_fatal_database(void **state)
+{
+	struct ctx *c = *state;
+	char cmd[2048], *err;
+
+	(void)c;
+	snprintf(cmd, sizeof(cmd),
+	    "'%s' --db /nonexistent-dir/x.db ingest '%s/examples'",
+	    trpt_test_binary(), root());
+	assert_int_equal(trpt_test_sh(cmd, NULL, &err), 3);
+	assert_non_null(strstr(err, "/nonexistent-dir/x.db"));
+	free(err);
+}
+
+static void
+test_cli_config_permissions(void **state)
+{
+	struct ctx *c = *state;
+	char conf[700], args[1024], *err;
+
+	snprintf(conf, sizeof(conf), "%s/c.conf", c->dir);
+	trpt_test_write(conf, "[limits]\nmax_message = 1k\n", 26);
+	chmod(conf, 0644);
+	snprintf(args, sizeof(args), "--config '%s' stats", conf);
+	assert_int_equal(run(c, args, NULL, &err), 2);
+	assert_non_null(strstr(err, "readable or writable by group or others"));
+	free(err);
+	chmod(conf, 0600);
+	assert_int_equal(run(c, args, NULL, NULL), 0);
+	trpt_test_write(conf, "[limits]\nmax_mesage = 1k\n", 25);
+	assert_int_equal(run(c, args, NULL, &err), 2);
+	assert_non_null(strstr(err, "line 2: unknown key \"max_mesage\""));
+	free(err);
+	/* The configured limit applies. */
+	trpt_test_write(conf, "[limits]\nmax_message = 100\n", 27);
+	snprintf(args, sizeof(args),
+	    "--config '%s' ingest '%s/tests/fixtures/lenient/base.json'", conf,
+	    root());
+	assert_int_equal(run(c, args, NULL, &err), 1);
+	assert_non_null(strstr(err, "larger than the limit of 100 bytes"));
+	free(err);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_cli_usage_and_version,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cli_ingest_examples, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_cli_rejection_lines_and_exit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cli_stdin_and_export,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cli_fatal_database, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_cli_config_permissions,
+		    setup, teardown),
+	};
+	return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
+}

@@ -1,0 +1,423 @@
+/*
+ * The whole pipeline against a real database: e-mails, mbox, directories,
+ * duplicates, quarantine and reprocess, and the shared corpus with the
+ * expected outcome of every file.
+ */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "ingest/files.h"
+#include "ingest/pipeline.h"
+#include "schema/db.h"
+#include "tests/helpers/testutil.h"
+
+struct fixture {
+	struct trpt_db *db;
+	struct trpt_pipeline p;
+	struct trpt_limits lim;
+	char last_reason[512];
+};
+
+static void
+record(void *arg, const struct trpt_event *ev)
+{
+	struct fixture *f = arg;
+
+	if (ev->kind == TRPT_EV_REJECTED)
+		snprintf(f->last_reason, sizeof(f->last_reason), "%s",
+		    ev->reason);
+}
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct trpt_err err;
+
+	if (trpt_db_open(":memory:", &f->db, &err) != TRPT_OK)
+		fail_msg("%s", err.msg);
+	trpt_limits_default(&f->lim);
+	trpt_pipeline_init(&f->p, f->db, &f->lim);
+	f->p.on_event = record;
+	f->p.arg = f;
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	trpt_db_close(&f->db);
+	free(f);
+	return 0;
+}
+
+static int64_t
+count(struct fixture *f, const char *sql)
+{
+	sqlite3_stmt *st;
+	int64_t n;
+
+	assert_int_equal(sqlite3_prepare_v2(trpt_db_handle(f->db), sql, -1,
+			     &st, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+static void
+ingest_bytes(struct fixture *f, const char *name, const void *data,
+    size_t len, enum trpt_event_kind *outcome)
+{
+	struct trpt_origin o = { "file", name, NULL, NULL, NULL, name, 0 };
+	struct trpt_err err;
+
+	if (trpt_pipeline_input(&f->p, data, len, &o, outcome, &err) != TRPT_OK)
+		fail_msg("%s: %s", name, err.msg);
+}
+
+static void
+ingest_path(struct fixture *f, const char *path)
+{
+	struct trpt_err err;
+
+	if (trpt_files_ingest(&f->p, path, &err) != TRPT_OK)
+		fail_msg("%s: %s", path, err.msg);
+}
+
+static char *
+b64(const unsigned char *in, size_t len)
+{
+	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu"
+				"vwxyz0123456789+/";
+	char *out = malloc(len * 2 + 8), *o = out;
+	size_t i, col = 0;
+
+	for (i = 0; i < len; i += 3) {
+		unsigned v = (unsigned)in[i] << 16;
+
+		if (i + 1 < len)
+			v |= (unsigned)in[i + 1] << 8;
+		if (i + 2 < len)
+			v |= in[i + 2];
+		*o++ = t[v >> 18 & 63];
+		*o++ = t[v >> 12 & 63];
+		*o++ = i + 1 < len ? t[v >> 6 & 63] : '=';
+		*o++ = i + 2 < len ? t[v & 63] : '=';
+		if ((col += 4) >= 76) {
+			*o++ = '\n';
+			col = 0;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+/* A report e-mail (multipart/report, gzip attachment) around json. */
+static char *
+make_mail(const char *json, size_t jlen, const char *extra_headers)
+{
+	size_t gzlen;
+	char *gz = trpt_test_gzip(json, jlen, &gzlen);
+	char *enc = b64((unsigned char *)gz, gzlen);
+	size_t n = strlen(enc) + 2048;
+	char *mail = malloc(n);
+
+	snprintf(mail, n,
+	    "From: reporter@sender.example\r\n"
+	    "To: tlsrpt@example.com\r\n"
+	    "Subject: Report Domain: example.com Submitter: sender.example "
+	    "Report-ID: <r-0001@sender.example>\r\n"
+	    "Message-ID: <m1@sender.example>\r\n"
+	    "%s"
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/report; report-type=tlsrpt; "
+	    "boundary=\"XX\"\r\n"
+	    "\r\n"
+	    "--XX\r\n"
+	    "Content-Type: text/plain\r\n\r\nA report.\r\n"
+	    "--XX\r\n"
+	    "Content-Type: application/tlsrpt+gzip\r\n"
+	    "Content-Transfer-Encoding: base64\r\n"
+	    "Content-Disposition: attachment; "
+	    "filename=\"sender.example!example.com!1793491200!1793577599!1."
+	    "json.gz\"\r\n\r\n%s\r\n--XX--\r\n",
+	    extra_headers, enc);
+	free(gz);
+	free(enc);
+	return mail;
+}
+
+/* The same report as .json and inside an e-mail: one stored, one dup. */
+static void
+test_pipeline_json_and_mail_dedupe(void **state)
+{
+	struct fixture *f = *state;
+	size_t len;
+	char *json = trpt_test_slurp(trpt_test_fixture("lenient/base.json"),
+	    &len);
+	char *mail = make_mail(json, len, "TLS-Report-Domain: example.com\r\n");
+	enum trpt_event_kind k;
+
+	ingest_bytes(f, "base.json", json, len, &k);
+	assert_int_equal(k, TRPT_EV_STORED);
+	ingest_bytes(f, "base.eml", mail, strlen(mail), &k);
+	assert_int_equal(k, TRPT_EV_DUPLICATE);
+	assert_int_equal(f->p.stats.stored, 1);
+	assert_int_equal(f->p.stats.duplicates, 1);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM reports"), 1);
+	assert_int_equal(count(f, "SELECT seen_count FROM reports"), 2);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM policies"), 1);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM failures"), 1);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM quarantine"), 0);
+	/* The raw bytes kept are those of the first arrival, as received. */
+	assert_int_equal(count(f, "SELECT size FROM raw_inputs"), len);
+	free(json);
+	free(mail);
+}
+
+/* Provenance: Message-ID and the TLS-Report-* headers are kept. */
+static void
+test_pipeline_mail_provenance(void **state)
+{
+	struct fixture *f = *state;
+	size_t len;
+	char *json = trpt_test_slurp(
+	    trpt_test_fixture("lenient/no-policy-domain.json"), &len);
+	char *mail = make_mail(json, len,
+	    "TLS-Report-Domain: header-domain.example\r\n"
+	    "TLS-Report-Submitter: sender.example\r\n");
+	enum trpt_event_kind k;
+
+	ingest_bytes(f, "m.eml", mail, strlen(mail), &k);
+	assert_int_equal(k, TRPT_EV_STORED);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM raw_inputs WHERE "
+				  "message_id = 'm1@sender.example' AND "
+				  "report_domain = 'header-domain.example' AND "
+				  "report_submitter = 'sender.example' AND "
+				  "source_kind = 'file'"),
+	    1);
+	/* The policy without a domain took the header's. */
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM policies WHERE "
+				  "policy_domain = 'header-domain.example'"),
+	    1);
+	assert_int_equal(count(f, "SELECT part FROM reports"), 2);
+	free(json);
+	free(mail);
+}
+
+static void
+test_pipeline_rejects_are_quarantined(void **state)
+{
+	struct fixture *f = *state;
+	static const char junk[] = "\x01\x02 binary junk \xff";
+	enum trpt_event_kind k;
+	size_t len;
+	char *bad = trpt_test_slurp(
+	    trpt_test_fixture("bad/count-negative.json"), &len);
+
+	ingest_bytes(f, "junk.bin", junk, sizeof(junk) - 1, &k);
+	assert_int_equal(k, TRPT_EV_REJECTED);
+	assert_non_null(strstr(f->last_reason, "not a TLS report"));
+	ingest_bytes(f, "neg.json", bad, len, &k);
+	assert_int_equal(k, TRPT_EV_REJECTED);
+	assert_non_null(strstr(f->last_reason, "negative count"));
+	/* The same bad input again: counted, not kept twice. */
+	ingest_bytes(f, "neg-again.json", bad, len, &k);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM quarantine"), 2);
+	assert_int_equal(count(f, "SELECT MAX(seen_count) FROM quarantine"),
+	    2);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM quarantine WHERE "
+				  "reason LIKE '%negative count%' AND "
+				  "size = length(bytes)"),
+	    1);
+	assert_int_equal(f->p.stats.rejected, 3);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM reports"), 0);
+	free(bad);
+}
+
+/* Mail that is not a TLS report is skipped quietly, not quarantined. */
+static void
+test_pipeline_non_report_mail_skipped(void **state)
+{
+	struct fixture *f = *state;
+	static const char cron[] = "From: Cron Daemon <root@host>\n"
+				   "To: root@host\n"
+				   "Subject: Cron <root@host> daily\n"
+				   "Message-ID: <c1@host>\n\n"
+				   "all done\n";
+	enum trpt_event_kind k;
+
+	ingest_bytes(f, "cron.eml", cron, sizeof(cron) - 1, &k);
+	assert_int_equal(k, TRPT_EV_SKIPPED);
+	assert_int_equal(f->p.stats.skipped, 1);
+	assert_int_equal(f->p.stats.rejected, 0);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM quarantine"), 0);
+}
+
+/* A report that claims to be one but has no usable part is rejected. */
+static void
+test_pipeline_claimed_report_without_part(void **state)
+{
+	struct fixture *f = *state;
+	static const char mail[] =
+	    "From: r@sender.example\nTo: t@example.com\nSubject: x\n"
+	    "TLS-Report-Domain: example.com\nMIME-Version: 1.0\n"
+	    "Content-Type: multipart/report; report-type=tlsrpt; boundary=B\n"
+	    "\n--B\nContent-Type: text/plain\n\nhello\n--B--\n";
+	enum trpt_event_kind k;
+
+	ingest_bytes(f, "claim.eml", mail, sizeof(mail) - 1, &k);
+	assert_int_equal(k, TRPT_EV_REJECTED);
+	assert_non_null(strstr(f->last_reason, "without an application/tlsrpt"));
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM quarantine WHERE "
+				  "report_domain = 'example.com'"),
+	    1);
+}
+
+/* Over a cap: rejected and kept; after raising the cap, reprocess stores
+ * it and empties the quarantine. */
+static void
+test_pipeline_limit_then_reprocess(void **state)
+{
+	struct fixture *f = *state;
+	struct trpt_err err;
+	enum trpt_event_kind k;
+	uint64_t passed = 9, failed = 9;
+	size_t len, gzlen;
+	char *json = trpt_test_slurp(trpt_test_fixture("lenient/base.json"),
+	    &len);
+	char *gz = trpt_test_gzip(json, len, &gzlen);
+
+	f->p.limits.max_inflated = 64;
+	ingest_bytes(f, "base.json.gz", gz, gzlen, &k);
+	assert_int_equal(k, TRPT_EV_REJECTED);
+	assert_non_null(strstr(f->last_reason, "exceeds the limit of 64"));
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM quarantine"), 1);
+
+	/* Still too small: stays, with its reason. */
+	assert_int_equal(trpt_pipeline_reprocess(&f->p, &passed, &failed, &err),
+	    TRPT_OK);
+	assert_int_equal(passed, 0);
+	assert_int_equal(failed, 1);
+	assert_int_equal(count(f, "SELECT seen_count FROM quarantine"), 1);
+
+	f->p.limits.max_inflated = 1 << 20;
+	assert_int_equal(trpt_pipeline_reprocess(&f->p, &passed, &failed, &err),
+	    TRPT_OK);
+	assert_int_equal(passed, 1);
+	assert_int_equal(failed, 0);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM quarantine"), 0);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM reports"), 1);
+	/* Provenance survives the detour. */
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM raw_inputs WHERE "
+				  "source = 'base.json.gz'"),
+	    1);
+	free(json);
+	free(gz);
+}
+
+static void
+test_pipeline_oversized_input(void **state)
+{
+	struct fixture *f = *state;
+	enum trpt_event_kind k;
+	char big[2048];
+
+	memset(big, ' ', sizeof(big));
+	big[0] = '{';
+	f->p.limits.max_message = 1024;
+	ingest_bytes(f, "big.json", big, sizeof(big), &k);
+	assert_int_equal(k, TRPT_EV_REJECTED);
+	assert_non_null(strstr(f->last_reason, "larger than the limit of 1024"));
+}
+
+/* The bundled examples: files, an e-mail and an mbox with other mail. */
+static void
+test_pipeline_examples_directory(void **state)
+{
+	struct fixture *f = *state;
+	char path[4096], mail[4096];
+	const char *root = getenv("TRPT_SOURCE_ROOT");
+
+	snprintf(path, sizeof(path), "%s/examples/reports", root ? root : ".");
+	snprintf(mail, sizeof(mail), "%s/examples/mail", root ? root : ".");
+	ingest_path(f, path);
+	ingest_path(f, mail);
+	assert_int_equal(f->p.stats.stored, 4);
+	assert_int_equal(f->p.stats.rejected, 0);
+	assert_int_equal(f->p.stats.skipped, 1); /* the cron mail in the mbox */
+	/* Microsoft's sts + tlsa of one domain: two policy rows kept. */
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM policies p JOIN "
+				  "reports r ON p.report = r.id WHERE "
+				  "r.organization_name = 'Microsoft "
+				  "Corporation'"),
+	    2);
+	ingest_path(f, path);
+	ingest_path(f, mail);
+	assert_int_equal(f->p.stats.stored, 4);
+	assert_int_equal(f->p.stats.duplicates, 4);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM reports"), 4);
+}
+
+static void
+test_pipeline_mbox_numbers_messages(void **state)
+{
+	struct fixture *f = *state;
+	static const char mbox[] =
+	    "From a@b Mon Jan  1 00:00:00 2026\n"
+	    "From: a@b\nSubject: one\n\nbody one\n\n"
+	    "From a@b Mon Jan  1 00:00:01 2026\n"
+	    "From: a@b\nSubject: two\nTLS-Report-Domain: example.com\n"
+	    "Content-Type: application/tlsrpt+json\n\n{\"broken\": \n";
+	enum trpt_event_kind k;
+
+	ingest_bytes(f, "box", mbox, sizeof(mbox) - 1, &k);
+	assert_int_equal(k, TRPT_EV_REJECTED);
+	assert_int_equal(f->p.stats.skipped, 1);
+	assert_int_equal(f->p.stats.rejected, 1);
+	assert_non_null(strstr(f->last_reason, "not valid JSON"));
+	/* Only the bad message is kept, not the whole mbox. */
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM quarantine WHERE "
+				  "instr(CAST(bytes AS TEXT), 'body one') = 0"),
+	    1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    test_pipeline_json_and_mail_dedupe, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pipeline_mail_provenance,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pipeline_rejects_are_quarantined, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pipeline_non_report_mail_skipped, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pipeline_claimed_report_without_part, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pipeline_limit_then_reprocess, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pipeline_oversized_input,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pipeline_examples_directory, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pipeline_mbox_numbers_messages, setup, teardown),
+	};
+	return cmocka_run_group_tests_name("pipeline", tests, NULL, NULL);
+}

@@ -1,0 +1,528 @@
+/* Trends: rollups, the double-count guard, periods and golden output. */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "common/datetime.h"
+#include "report/causes.h"
+#include "report/trend.h"
+#include "schema/db.h"
+#include "tests/helpers/testutil.h"
+#include "tests/unit/reportgen.h"
+
+#define D0 20451 /* 2025-12-29, a Monday (2026-W01) */
+
+static int
+setup_db(void **state)
+{
+	struct trpt_db *db = NULL;
+	struct trpt_err err;
+
+	if (trpt_db_open(":memory:", &db, &err) != TRPT_OK) {
+		fprintf(stderr, "# %s\n", err.msg);
+		return -1;
+	}
+	*state = db;
+	return 0;
+}
+
+static int
+teardown_db(void **state)
+{
+	struct trpt_db *db = *state;
+
+	trpt_db_close(&db);
+	return 0;
+}
+
+/* Runs q and returns the output in fmt; caller frees. */
+static char *
+run(struct trpt_db *db, const struct trpt_trend_query *q,
+    enum trpt_trend_format fmt)
+{
+	struct trpt_trend *t = NULL;
+	struct trpt_err err;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	assert_int_equal(trpt_trend_refresh(db, &err), TRPT_OK);
+	assert_int_equal(trpt_trend_run(db, q, &t, &err), TRPT_OK);
+	f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	assert_int_equal(trpt_trend_write(t, fmt, f, &err), TRPT_OK);
+	fclose(f);
+	trpt_trend_free(&t);
+	return buf;
+}
+
+static void
+golden(const char *name, const char *got)
+{
+	const char *path = trpt_test_fixture(name);
+	char *want;
+	size_t len;
+
+	if (getenv("TRPT_GOLDEN_UPDATE") != NULL)
+		trpt_test_write(path, got, strlen(got));
+	want = trpt_test_slurp(path, &len);
+	assert_string_equal(got, want);
+	free(want);
+}
+
+/* Microsoft: the same two sessions under sts and tlsa of random.net. */
+static void
+test_trend_guard_microsoft(void **state)
+{
+	struct trpt_db *db = *state;
+	struct trpt_trend_query q;
+	struct gen g = { 0 };
+	char *out;
+
+	gen_begin(&g, "Microsoft Corporation", D0);
+	gen_policy(&g, "sts", "random.net", 2, 0, 0);
+	gen_policy(&g, "tlsa", "random.net", 2, 0, 0);
+	gen_policy(&g, "sts", "other.net", 5, 1, 0);
+	gen_failure(
+	    &g, "starttls-not-supported", "mx.other.net", "192.0.2.9", 1);
+	assert_int_equal(gen_end(&g, db), TRPT_OK);
+	/* Google: an MTA-STS policy that changed during the day is two
+	 * policies of one type with different sessions: added. */
+	gen_begin(&g, "Google Inc.", D0);
+	gen_policy(&g, "no-policy-found", "random.net", 3, 0, 0);
+	gen_policy(&g, "sts", "random.net", 10, 0, 0);
+	gen_policy(&g, "sts", "random.net", 20, 1, 0);
+	gen_failure(&g, "certificate-expired", "mx.random.net", "192.0.2.1", 1);
+	assert_int_equal(gen_end(&g, db), TRPT_OK);
+
+	trpt_trend_query_init(&q);
+	out = run(db, &q, TRPT_FORMAT_CSV);
+	assert_string_equal(out,
+	    "period,organization_name,policy_domain,successful,failed,"
+	    "success_rate\r\n"
+	    "2025-12-29,Google Inc.,random.net,30,1,0.9677\r\n"
+	    "2025-12-29,Microsoft Corporation,other.net,5,1,0.8333\r\n"
+	    "2025-12-29,Microsoft Corporation,random.net,2,0,1.0000\r\n");
+	free(out);
+
+	assert_int_equal(trpt_trend_parse_dims("domain", &q, NULL), TRPT_OK);
+	out = run(db, &q, TRPT_FORMAT_CSV);
+	assert_non_null(strstr(out, "2025-12-29,random.net,32,1,0.9697\r\n"));
+	free(out);
+
+	assert_int_equal(trpt_trend_parse_dims("org", &q, NULL), TRPT_OK);
+	out = run(db, &q, TRPT_FORMAT_CSV);
+	assert_non_null(
+	    strstr(out, "2025-12-29,Microsoft Corporation,7,1,0.8750\r\n"));
+	free(out);
+
+	/* By type: successful sessions have no type; failures by detail. */
+	assert_int_equal(
+	    trpt_trend_parse_dims("domain,type", &q, NULL), TRPT_OK);
+	out = run(db, &q, TRPT_FORMAT_CSV);
+	assert_string_equal(out,
+	    "period,policy_domain,result_type,successful,failed,"
+	    "success_rate\r\n"
+	    "2025-12-29,other.net,,5,0,1.0000\r\n"
+	    "2025-12-29,other.net,starttls-not-supported,0,1,0.0000\r\n"
+	    "2025-12-29,random.net,,32,0,1.0000\r\n"
+	    "2025-12-29,random.net,certificate-expired,0,1,0.0000\r\n");
+	free(out);
+}
+
+/* Two weeks of two senders and two domains, with failures. */
+static void
+load_small(struct trpt_db *db)
+{
+	struct gen g = { 0 };
+	int64_t d;
+
+	for (d = 0; d < 10; d++) {
+		gen_begin(&g, "Google Inc.", D0 + d);
+		gen_policy(
+		    &g, "sts", "example.com", 100 + d, d == 3 ? 20 : 0, 0);
+		if (d == 3)
+			gen_failure(&g, "certificate-expired",
+			    "mx2.example.com", "209.85.1.1", 20);
+		gen_policy(&g, "no-policy-found", "example.org", 10, 0, 0);
+		assert_int_equal(gen_end(&g, db), TRPT_OK);
+		if (d % 3 == 2)
+			continue; /* Microsoft reports only some days */
+		gen_begin(&g, "Microsoft Corporation", D0 + d);
+		gen_policy(&g, "sts", "example.com", 50, d >= 7 ? 5 : 0, 0);
+		if (d >= 7)
+			gen_failure(&g, "starttls-not-supported",
+			    "mx1.example.com", "40.92.0.1", 5);
+		gen_policy(&g, "tlsa", "example.com", 50, d >= 7 ? 5 : 0, 0);
+		if (d >= 7)
+			gen_failure(&g, "starttls-not-supported",
+			    "mx1.example.com", "40.92.0.1", 5);
+		assert_int_equal(gen_end(&g, db), TRPT_OK);
+	}
+}
+
+static void
+test_trend_golden(void **state)
+{
+	struct trpt_db *db = *state;
+	struct trpt_trend_query q;
+	char *out;
+
+	load_small(db);
+	trpt_trend_query_init(&q);
+	out = run(db, &q, TRPT_FORMAT_CSV);
+	golden("expected/trends_org_domain_day.csv", out);
+	free(out);
+	out = run(db, &q, TRPT_FORMAT_JSON);
+	golden("expected/trends_org_domain_day.json", out);
+	free(out);
+
+	q.period = TRPT_PERIOD_WEEK;
+	assert_int_equal(
+	    trpt_trend_parse_dims("domain,type,mx", &q, NULL), TRPT_OK);
+	out = run(db, &q, TRPT_FORMAT_CSV);
+	golden("expected/trends_domain_type_mx_week.csv", out);
+	free(out);
+	out = run(db, &q, TRPT_FORMAT_JSON);
+	golden("expected/trends_domain_type_mx_week.json", out);
+	free(out);
+
+	/* Date limits and a domain filter. */
+	trpt_trend_query_init(&q);
+	q.since_day = D0 + 3;
+	q.until_day = D0 + 3;
+	q.domain = "example.com";
+	assert_int_equal(trpt_trend_parse_dims("org", &q, NULL), TRPT_OK);
+	out = run(db, &q, TRPT_FORMAT_CSV);
+	assert_string_equal(out,
+	    "period,organization_name,successful,failed,success_rate\r\n"
+	    "2026-01-01,Google Inc.,103,20,0.8374\r\n"
+	    "2026-01-01,Microsoft Corporation,50,0,1.0000\r\n");
+	free(out);
+
+	/* The table has a sparkline per group, with the dip on day 3. */
+	trpt_trend_query_init(&q);
+	q.domain = "example.com";
+	assert_int_equal(trpt_trend_parse_dims("domain", &q, NULL), TRPT_OK);
+	out = run(db, &q, TRPT_FORMAT_TABLE);
+	assert_non_null(strstr(out, "example.com\n  \u2588\u2588\u2588\u2587"
+				    "\u2588\u2588\u2588\u2587\u2588\u2587  "));
+	free(out);
+}
+
+static void
+test_trend_incremental(void **state)
+{
+	struct trpt_db *db = *state;
+	struct trpt_trend_query q;
+	struct gen g = { 0 };
+	char *out;
+
+	trpt_trend_query_init(&q);
+	assert_int_equal(trpt_trend_parse_dims("org", &q, NULL), TRPT_OK);
+	out = run(db, &q, TRPT_FORMAT_CSV);
+	assert_string_equal(
+	    out, "period,organization_name,successful,failed,success_rate\r\n");
+	free(out);
+
+	gen_begin(&g, "Google Inc.", D0);
+	gen_policy(&g, "sts", "example.com", 10, 0, 0);
+	assert_int_equal(gen_end(&g, db), TRPT_OK);
+	out = run(db, &q, TRPT_FORMAT_CSV);
+	assert_non_null(strstr(out, "2025-12-29,Google Inc.,10,0,1.0000\r\n"));
+	free(out);
+
+	gen_begin(&g, "Google Inc.", D0);
+	gen_policy(&g, "sts", "example.net", 5, 5, 0);
+	assert_int_equal(gen_end(&g, db), TRPT_OK);
+	out = run(db, &q, TRPT_FORMAT_CSV);
+	assert_non_null(strstr(out, "2025-12-29,Google Inc.,15,5,0.7500\r\n"));
+	free(out);
+
+	/* Deleting a report rebuilds the rollups. */
+	assert_int_equal(
+	    sqlite3_exec(trpt_db_handle(db), "DELETE FROM reports WHERE id = 1",
+		NULL, NULL, NULL),
+	    SQLITE_OK);
+	out = run(db, &q, TRPT_FORMAT_CSV);
+	assert_non_null(strstr(out, "2025-12-29,Google Inc.,5,5,0.5000\r\n"));
+	free(out);
+}
+
+static void
+test_trend_export(void **state)
+{
+	struct trpt_db *db = *state;
+	struct trpt_export_filter f;
+	struct trpt_err err;
+	uint64_t nrows = 0;
+	char *buf = NULL;
+	size_t len = 0, rows = 0;
+	const char *p;
+	FILE *out;
+
+	load_small(db);
+	trpt_export_filter_init(&f);
+	f.domain = "EXAMPLE.COM";
+	f.since = (D0 + 8) * 86400;
+	out = open_memstream(&buf, &len);
+	assert_int_equal(trpt_trend_export_reports(db, &f, out, &nrows, &err),
+	    TRPT_OK);
+	assert_int_equal(nrows, 3);
+	fclose(out);
+	p = "id,organization_name,report_id,contact_info,begin_date,"
+	    "end_date,day,policies,successful_session_count,"
+	    "failed_session_count,received_at,seen_count\r\n";
+	assert_true(strncmp(buf, p, strlen(p)) == 0);
+	for (p = buf; (p = strstr(p, "\r\n")) != NULL; p += 2)
+		rows++;
+	assert_int_equal(rows, 1 + 3); /* Google days 8, 9, Microsoft 9 */
+	assert_non_null(strstr(buf, ",Microsoft Corporation,Microsoft "
+				    "Corporation-20460-"));
+	assert_non_null(strstr(buf, ",2026-01-07T00:00:00Z,"
+				    "2026-01-07T23:59:59Z,2026-01-07,2,100,"
+				    "10,2026-01-08T01:00:00Z,1\r\n"));
+	free(buf);
+
+	trpt_export_filter_init(&f);
+	buf = NULL;
+	out = open_memstream(&buf, &len);
+	assert_int_equal(trpt_trend_export_daily(db, &f, out, &nrows, &err),
+	    TRPT_OK);
+	fclose(out);
+	assert_int_equal(nrows, 27);
+	golden("expected/trends_org_domain_day.csv", buf);
+	free(buf);
+	/* Reports beginning in [day 8, day 9): one day of rows. */
+	f.since = (D0 + 8) * 86400;
+	f.until = (D0 + 9) * 86400;
+	f.domain = "example.org";
+	buf = NULL;
+	out = open_memstream(&buf, &len);
+	assert_int_equal(trpt_trend_export_daily(db, &f, out, &nrows, &err),
+	    TRPT_OK);
+	fclose(out);
+	assert_string_equal(buf,
+	    "period,organization_name,policy_domain,successful,failed,"
+	    "success_rate\r\n"
+	    "2026-01-06,Google Inc.,example.org,10,0,1.0000\r\n");
+	free(buf);
+}
+
+static void
+test_trend_dims(void **state)
+{
+	struct trpt_trend_query q;
+	struct trpt_err err;
+
+	(void)state;
+	trpt_trend_query_init(&q);
+	assert_int_equal(trpt_trend_parse_dims("type,org", &q, &err), TRPT_OK);
+	assert_int_equal(q.ndims, 2);
+	assert_int_equal(q.dims[0], TRPT_DIM_TYPE);
+	assert_int_equal(q.dims[1], TRPT_DIM_ORG);
+	assert_int_equal(
+	    trpt_trend_parse_dims("org,nope", &q, &err), TRPT_EINVAL);
+	assert_non_null(strstr(err.msg, "unknown dimension \"nope\""));
+	assert_int_equal(q.ndims, 2); /* unchanged on failure */
+	assert_int_equal(
+	    trpt_trend_parse_dims("org,org", &q, &err), TRPT_EINVAL);
+	assert_int_equal(trpt_trend_parse_dims("", &q, &err), TRPT_EINVAL);
+	assert_int_equal(trpt_trend_parse_dims("org,", &q, &err), TRPT_EINVAL);
+	assert_string_equal(
+	    trpt_trend_dim_column(TRPT_DIM_IP), "sending_mta_ip");
+}
+
+static void
+test_trend_weeks(void **state)
+{
+	char buf[16];
+	int64_t day = 0;
+	struct trpt_err err;
+
+	(void)state;
+	/* 2020-12-28 is in 2020-W53, 2021-01-03 too, 2021-01-04 is W01. */
+	day = trpt_datetime_days_from_civil(2020, 12, 28);
+	trpt_trend_period_label(TRPT_PERIOD_WEEK,
+	    trpt_trend_period_of(TRPT_PERIOD_WEEK, day + 6), buf, sizeof(buf));
+	assert_string_equal(buf, "2020-W53");
+	trpt_trend_period_label(TRPT_PERIOD_WEEK,
+	    trpt_trend_period_of(TRPT_PERIOD_WEEK, day + 7), buf, sizeof(buf));
+	assert_string_equal(buf, "2021-W01");
+	trpt_trend_period_label(TRPT_PERIOD_WEEK,
+	    trpt_trend_period_of(TRPT_PERIOD_WEEK, D0), buf, sizeof(buf));
+	assert_string_equal(buf, "2026-W01");
+	assert_int_equal(trpt_trend_period_start(TRPT_PERIOD_WEEK,
+			     trpt_trend_period_of(TRPT_PERIOD_WEEK, D0 + 6)),
+	    D0);
+	assert_int_equal(
+	    trpt_trend_parse_week("2026-W01", &day, &err), TRPT_OK);
+	assert_int_equal(day, D0);
+	assert_int_equal(
+	    trpt_trend_parse_week("2020-W53", &day, &err), TRPT_OK);
+	assert_int_equal(day, trpt_datetime_days_from_civil(2020, 12, 28));
+	assert_int_equal(
+	    trpt_trend_parse_week("2021-W53", &day, &err), TRPT_EINVAL);
+	assert_int_equal(
+	    trpt_trend_parse_week("2026-W1", &day, &err), TRPT_EINVAL);
+	assert_int_equal(
+	    trpt_trend_parse_week("2026-05", &day, &err), TRPT_EINVAL);
+	trpt_trend_period_label(TRPT_PERIOD_DAY, D0, buf, sizeof(buf));
+	assert_string_equal(buf, "2025-12-29");
+}
+
+static void
+test_trend_cap(void **state)
+{
+	struct trpt_db *db = *state;
+	struct trpt_trend_query q;
+	struct trpt_trend *t = NULL;
+	struct trpt_err err;
+
+	load_small(db);
+	assert_int_equal(trpt_trend_refresh(db, &err), TRPT_OK);
+	trpt_trend_query_init(&q);
+	q.max_cells = 25; /* 3 groups x 10 days do not fit */
+	assert_int_equal(trpt_trend_run(db, &q, &t, &err), TRPT_ELIMIT);
+	assert_null(t);
+	assert_non_null(strstr(err.msg, "--period week"));
+	q.period = TRPT_PERIOD_WEEK;
+	assert_int_equal(trpt_trend_run(db, &q, &t, &err), TRPT_OK);
+	assert_int_equal(t->ngroups, 3);
+	assert_int_equal(t->nperiods, 2);
+	trpt_trend_free(&t);
+}
+
+static int64_t
+count(struct trpt_db *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t n = -1;
+
+	assert_int_equal(
+	    sqlite3_prepare_v2(trpt_db_handle(db), sql, -1, &st, NULL),
+	    SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+/* Many new reports at once take the bulk path; the sums must agree with
+ * the one-by-one path. */
+static void
+test_trend_bulk(void **state)
+{
+	struct trpt_db *db = *state;
+	struct trpt_err err;
+	struct gen g = { 0 };
+	char dom[40][32];
+	int d, i, k;
+	int64_t cache_size = count(db, "PRAGMA cache_size");
+
+	for (i = 0; i < 40; i++)
+		snprintf(dom[i], sizeof(dom[i]), "d%02d.example", i);
+	assert_int_equal(trpt_store_begin(db, &err), TRPT_OK);
+	for (d = 0; d < 21; d++)
+		for (k = 0; k < 1000; k++) {
+			gen_begin(&g, k % 2 ? "Google Inc." : "Yahoo", D0 + d);
+			i = k % 40;
+			gen_policy(&g, "sts", dom[i], 10 + k % 7, k % 3, 0);
+			assert_int_equal(gen_end(&g, db), TRPT_OK);
+		}
+	assert_int_equal(trpt_store_commit(db, &err), TRPT_OK);
+	assert_int_equal(trpt_trend_refresh(db, &err), TRPT_OK);
+	/* One more report: the incremental path on top. */
+	gen_begin(&g, "Yahoo", D0 + 3);
+	gen_policy(&g, "sts", dom[5], 1000, 1, 0);
+	assert_int_equal(gen_end(&g, db), TRPT_OK);
+	assert_int_equal(trpt_trend_refresh(db, &err), TRPT_OK);
+	assert_int_equal(count(db, "SELECT count(*) FROM rollup_domain_day"),
+	    40 * 21);
+	assert_int_equal(count(db, "SELECT count(*) FROM rollup_org_day"),
+	    2 * 21);
+	assert_int_equal(count(db,
+			     "SELECT count(*) FROM (SELECT domain, day, "
+			     "sum(successful) s, sum(failed) f FROM "
+			     "rollup_daily GROUP BY 1, 2) a JOIN "
+			     "rollup_domain_day b USING (domain, day) WHERE "
+			     "a.s = b.successful AND a.f = b.failed"),
+	    40 * 21);
+	assert_int_equal(count(db,
+			     "SELECT count(*) FROM (SELECT org, day, "
+			     "sum(successful) s, sum(failed) f FROM "
+			     "rollup_daily GROUP BY 1, 2) a JOIN "
+			     "rollup_org_day b USING (org, day) WHERE a.s = "
+			     "b.successful AND a.f = b.failed"),
+	    2 * 21);
+	assert_int_equal(count(db, "SELECT sum(successful) FROM rollup_daily"),
+	    count(db, "SELECT sum(successful) FROM policies"));
+	assert_int_equal(count(db, "SELECT sum(failed) FROM rollup_failures"),
+	    count(db, "SELECT sum(failed) FROM policies"));
+	/* The cache size is back to what it was. */
+	assert_int_equal(count(db, "PRAGMA cache_size"), cache_size);
+}
+
+static void
+test_causes_table(void **state)
+{
+	static const char *const iana[] = { "starttls-not-supported",
+		"certificate-host-mismatch", "certificate-expired",
+		"certificate-not-trusted", "validation-failure", "tlsa-invalid",
+		"dnssec-invalid", "dane-required", "sts-policy-fetch-error",
+		"sts-policy-invalid", "sts-webpki-invalid" };
+	const struct trpt_cause *c;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(trpt_causes_count(), 11);
+	for (i = 0; i < 11; i++) {
+		c = trpt_causes_lookup(iana[i]);
+		assert_string_equal(c->result_type, iana[i]);
+		assert_true(strlen(c->causes) > 40 && strlen(c->fixes) > 40);
+		assert_true(trpt_causes_registered(iana[i]));
+	}
+	assert_non_null(strstr(
+	    trpt_causes_lookup("certificate-expired")->fixes, "every MX"));
+	assert_non_null(
+	    strstr(trpt_causes_lookup("tlsa-invalid")->fixes, "next key"));
+	assert_non_null(strstr(
+	    trpt_causes_lookup("starttls-not-supported")->causes, "firewall"));
+	c = trpt_causes_lookup("Testing");
+	assert_string_equal(c->result_type, "");
+	assert_false(trpt_causes_registered("Testing"));
+	assert_ptr_equal(trpt_causes_lookup(NULL), c);
+	assert_null(trpt_causes_at(11));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    test_trend_guard_microsoft, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(
+		    test_trend_golden, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(
+		    test_trend_incremental, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(
+		    test_trend_export, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(
+		    test_trend_cap, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(test_trend_bulk, setup_db,
+		    teardown_db),
+		cmocka_unit_test(test_trend_dims),
+		cmocka_unit_test(test_trend_weeks),
+		cmocka_unit_test(test_causes_table),
+	};
+
+	return cmocka_run_group_tests_name("trend", tests, NULL, NULL);
+}

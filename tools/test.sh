@@ -1,0 +1,26 @@
+#!/bin/sh
+# The whole test suite: a normal build, then the same tests under
+# AddressSanitizer + UndefinedBehaviorSanitizer (leak checking on), each
+# with gcc; and a clang build.  Exits non-zero if anything fails.
+set -eu
+cd "$(dirname "$0")/.."
+sh tools/deps.sh
+
+export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:halt_on_error=1"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+
+echo "== build (gcc) and test"
+[ -d build ] || meson setup build >/dev/null
+ninja -C build
+meson test -C build --print-errorlogs
+
+echo "== build with ASan+UBSan (gcc) and test"
+[ -d build-asan ] || meson setup build-asan -Db_sanitize=address,undefined \
+	-Db_lundef=false >/dev/null
+ninja -C build-asan
+meson test -C build-asan --print-errorlogs
+
+echo "== build with clang and test"
+[ -d build-clang ] || CC=clang meson setup build-clang >/dev/null
+ninja -C build-clang
+meson test -C build-clang --print-errorlogs
