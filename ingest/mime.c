@@ -543,6 +543,15 @@ decode_body(const char *body, size_t len, int enc, size_t max, char **out,
 	size_t idx = 0, declen = 0;
 	int r;
 
+	/*
+	 * libetpan's quoted-printable decoder reads one byte past the end
+	 * when the body ends in a truncated escape ("=4"); such an escape is
+	 * invalid and dropped here.
+	 */
+	if (enc == MAILMIME_MECHANISM_QUOTED_PRINTABLE && len >= 2 &&
+	    body[len - 2] == '=' && body[len - 1] != '\r' &&
+	    body[len - 1] != '\n')
+		len -= 2;
 	r = mailmime_part_parse(body, len, &idx, enc, &dec, &declen);
 	if (r == MAILIMF_ERROR_MEMORY)
 		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
@@ -811,11 +820,13 @@ read_top_fields(
 int
 trpt_mime_looks_like_message(const char *data, size_t len)
 {
-	const char *p = data, *end = data + len;
+	const char *p, *end;
 	int lines = 0, fields = 0;
 
 	if (data == NULL)
 		return 0;
+	p = data;
+	end = data + len;
 	/* The first line must be a field; look at a few more to be sure. */
 	while (p < end && lines < 8) {
 		if (line_is_blank(p, end))

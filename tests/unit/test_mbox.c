@@ -100,7 +100,7 @@ test_mbox_three_messages(void **state)
 	/* the blank line before the next separator is not the message's */
 	assert_int_equal(s.msg[0][s.len[0] - 1], '\n');
 	assert_int_not_equal(s.msg[0][s.len[0] - 2], '\n');
-	assert_string_equal(s.msg[1] + s.len[1] - 14, "\n\nSecond body.\n" + 1);
+	assert_string_equal(s.msg[1] + s.len[1] - 14, "\nSecond body.\n");
 	/* the last message keeps its bytes, with no trailing newline */
 	assert_string_equal(s.msg[2] + s.len[2] - 8, "the end.");
 	assert_int_equal(s.toobig[0] | s.toobig[1] | s.toobig[2], 0);

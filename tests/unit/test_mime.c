@@ -604,6 +604,32 @@ test_mime_truncated(void **state)
 	}
 }
 
+/* A quoted-printable body that ends in a truncated escape, at the very end
+ * of its buffer (libetpan would read past it). */
+static void
+test_mime_qp_truncated_escape(void **state)
+{
+	static const char msg[] =
+	    "From: a@example\n"
+	    "Content-Type: application/json\n"
+	    "Content-Transfer-Encoding: quoted-printable\n"
+	    "\n"
+	    "{\"a\":=221=22}=4";
+	struct trpt_mime_msg *m = NULL;
+	struct trpt_err err;
+	char *copy = malloc(sizeof(msg) - 1);
+
+	(void)state;
+	assert_non_null(copy);
+	memcpy(copy, msg, sizeof(msg) - 1);
+	assert_int_equal(
+	    trpt_mime_parse(copy, sizeof(msg) - 1, NULL, &m, &err), TRPT_OK);
+	assert_int_equal(m->nparts, 1);
+	assert_string_equal(m->parts[0].data, "{\"a\":\"1\"}");
+	trpt_mime_free(&m);
+	free(copy);
+}
+
 /* Random bytes, and a real message with random bytes changed. */
 static void
 test_mime_garbage(void **state)
@@ -817,6 +843,7 @@ main(void)
 		cmocka_unit_test(test_mime_header_quirks),
 		cmocka_unit_test(test_mime_looks_like),
 		cmocka_unit_test(test_mime_truncated),
+		cmocka_unit_test(test_mime_qp_truncated_escape),
 		cmocka_unit_test(test_mime_garbage),
 		cmocka_unit_test(test_mime_corpus),
 	};
