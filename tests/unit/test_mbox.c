@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 
 #include "common/err.h"
 #include "ingest/mbox.h"
+#include "ingest/mime.h"
 #include "tests/helpers/testutil.h"
 
 #define MAXMSG 8
@@ -207,6 +209,59 @@ test_mbox_not_an_mbox(void **state)
 	assert_int_equal(s.count, 0);
 }
 
+/* Report mails stored in an mbox come out whole and parse as such. */
+static int
+parse_report(void *arg, int n, const char *msg, size_t msglen, int toobig)
+{
+	struct trpt_mime_msg *m = NULL;
+	struct trpt_err err;
+	int *count = arg;
+
+	assert_int_equal(toobig, 0);
+	assert_true(trpt_mime_looks_like_message(msg, msglen));
+	if (trpt_mime_parse(msg, msglen, NULL, &m, &err) != TRPT_OK)
+		fail_msg("message %d: %s", n, err.msg);
+	assert_string_equal(m->report_domain, "example.org");
+	assert_int_equal(m->tlsrpt_report, 1);
+	assert_int_equal(m->nparts, 1);
+	assert_true((unsigned char)m->parts[0].data[0] == 0x1f ||
+		    m->parts[0].data[0] == '{');
+	trpt_mime_free(&m);
+	(*count)++;
+	return TRPT_OK;
+}
+
+static void
+test_mbox_of_report_mails(void **state)
+{
+	static const char *const files[] = { "mail/report_type_unquoted.eml",
+		"mail/missing_close_boundary.eml", "mail/tlsrpt_json_qp.eml" };
+	struct trpt_err err;
+	size_t i, len, off = 0, cap = 1 << 16;
+	char *mbox = malloc(cap), *data;
+	int count = 0;
+
+	(void)state;
+	assert_non_null(mbox);
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		data = trpt_test_slurp(trpt_test_fixture(files[i]), &len);
+		off += (size_t)snprintf(mbox + off, cap - off,
+		    "From tlsrpt@sender.example Thu May  2 00:00:0%zu 2024\n",
+		    i);
+		assert_true(off + len + 1 < cap);
+		memcpy(mbox + off, data, len);
+		off += len;
+		mbox[off++] = '\n';
+		free(data);
+	}
+	assert_true(trpt_mbox_looks_like(mbox, off));
+	assert_int_equal(
+	    trpt_mbox_each(mbox, off, 1 << 20, parse_report, &count, &err),
+	    TRPT_OK);
+	assert_int_equal(count, 3);
+	free(mbox);
+}
+
 int
 main(void)
 {
@@ -218,6 +273,7 @@ main(void)
 		cmocka_unit_test(test_mbox_too_big),
 		cmocka_unit_test(test_mbox_callback_stops),
 		cmocka_unit_test(test_mbox_not_an_mbox),
+		cmocka_unit_test(test_mbox_of_report_mails),
 	};
 	return cmocka_run_group_tests_name("mbox", tests, NULL, NULL);
 }
