@@ -644,6 +644,8 @@ is_delimiter(
 
 static int walk_entity(
     struct walk *w, const char *data, size_t len, int depth, int top);
+static int read_top_fields(struct trpt_mime_msg *m, const char *hdr,
+    size_t hlen, int report_only, int *nfields);
 
 /*
  * Walks the body parts of a multipart body.  A body that ends without the
@@ -716,10 +718,22 @@ walk_entity(struct walk *w, const char *data, size_t len, int depth, int top)
 		    w, data + body, len - body, e.boundary, depth);
 	} else if (strcmp(e.ctype, "message/rfc822") == 0 ||
 		   strcmp(e.ctype, "message/global") == 0) {
-		/* A forwarded message: its parts count, its headers not. */
-		rc =
-		    top ? TRPT_OK
-			: walk_entity(w, data + body, len - body, depth + 1, 0);
+		/*
+		 * A forwarded message: its parts count, and its TLS-Report-*
+		 * headers when the outer message has none.
+		 */
+		if (!top) {
+			const char *in = data + body;
+			size_t inlen = len - body, ihlen, ibody;
+			int nf;
+
+			split_header(in, inlen, &ihlen, &ibody);
+			rc = read_top_fields(w->msg, in, ihlen, 1, &nf);
+			if (rc != TRPT_OK)
+				rc = trpt_err_set(w->err, rc, "out of memory");
+			else
+				rc = walk_entity(w, in, inlen, depth + 1, 0);
+		}
 	} else {
 		w->nleaves++;
 		if (is_tlsrpt_type(e.ctype))
@@ -777,9 +791,13 @@ null_if_empty(char **s)
 	}
 }
 
+/*
+ * Reads the fields the collector keeps from a header block (the first of
+ * each wins; fields already set are kept), or only the TLS-Report-* ones.
+ */
 static int
-read_top_fields(
-    struct trpt_mime_msg *m, const char *hdr, size_t hlen, int *nfields)
+read_top_fields(struct trpt_mime_msg *m, const char *hdr, size_t hlen,
+    int report_only, int *nfields)
 {
 	struct field f;
 	size_t pos = 0;
@@ -788,16 +806,18 @@ read_top_fields(
 	*nfields = 0;
 	while (next_field(hdr, hlen, &pos, &f)) {
 		(*nfields)++;
-		if (field_is(&f, "Message-ID"))
+		if (field_is(&f, "TLS-Report-Domain"))
+			dst = &m->report_domain;
+		else if (field_is(&f, "TLS-Report-Submitter"))
+			dst = &m->report_submitter;
+		else if (report_only)
+			continue;
+		else if (field_is(&f, "Message-ID"))
 			dst = &m->message_id;
 		else if (field_is(&f, "Subject"))
 			dst = &m->subject;
 		else if (field_is(&f, "From"))
 			dst = &m->from;
-		else if (field_is(&f, "TLS-Report-Domain"))
-			dst = &m->report_domain;
-		else if (field_is(&f, "TLS-Report-Submitter"))
-			dst = &m->report_submitter;
 		else
 			continue;
 		if (*dst != NULL)
@@ -861,7 +881,7 @@ trpt_mime_parse(const char *data, size_t len, const struct trpt_limits *lim,
 	if (m == NULL)
 		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
 	split_header(data, len, &hlen, &body);
-	rc = read_top_fields(m, data, hlen, &nfields);
+	rc = read_top_fields(m, data, hlen, 0, &nfields);
 	if (rc != TRPT_OK) {
 		rc = trpt_err_set(err, rc, "out of memory");
 		goto out;

@@ -51,7 +51,9 @@ int trpt_mime_looks_like_message(const char *data, size_t len);
  * more than lim->max_message bytes; TRPT_EPARSE when there are no header
  * fields (empty input, garbage).  Header lines that are no field are
  * skipped; a multipart body without its close delimiter ends at the end.
- * CRLF and LF line endings are both read.  lim may be NULL (defaults).
+ * CRLF and LF line endings are both read.  A forwarded message/rfc822
+ * part is walked too, and its TLS-Report-* headers are used when the outer
+ * message has none.  lim may be NULL (defaults).
  * Caller frees *out with trpt_mime_free.
  */
 int trpt_mime_parse(const char *data, size_t len, const struct trpt_limits *lim,

@@ -112,9 +112,9 @@ static const struct mail_case mail_cases[] = {
 	    { { 1, "application/tlsrpt+gzip",
 		"sender.example!example.org!1714521600!1714607999!9.json.gz",
 		C_GZ1 } } },
-	/* a forwarded report: its parts count, its headers do not */
+	/* a forwarded report: its parts and TLS-Report-* headers count */
 	{ "forwarded.eml", "fwd@example.org", "Fwd: Report Domain: example.org",
-	    "Postmaster <postmaster@example.org>", NULL, NULL, 0, 1, 1,
+	    "Postmaster <postmaster@example.org>", "example.org", NULL, 0, 1, 1,
 	    { { 3, "application/tlsrpt+gzip", NULL, C_GZ1 } } },
 };
 
