@@ -9,8 +9,10 @@
  *   filename = sender "!" policy-domain "!" begin-timestamp
  *              "!" end-timestamp [ "!" unique-id ] "." extension
  *   extension = "json" / "json.gz"
- * The extension is compared without regard to case.  Fields are taken as
- * they are, as long as they are non-empty printable ASCII without '!'.
+ *   unique-id = 1*(ALPHA / DIGIT)
+ * The extension is compared without regard to case.  Sender and domain are
+ * taken as they are, as long as they are non-empty printable ASCII without
+ * '!'.
  */
 
 /* Copies [p, p + n) into dst (size dstlen) when it is a usable field. */
@@ -26,6 +28,19 @@ copy_field(const char *p, size_t n, char *dst, size_t dstlen)
 			return 0;
 	memcpy(dst, p, n);
 	dst[n] = '\0';
+	return 1;
+}
+
+static int
+is_alnum_field(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') ||
+			(p[i] >= 'a' && p[i] <= 'z') ||
+			(p[i] >= 'A' && p[i] <= 'Z')))
+			return 0;
 	return 1;
 }
 
@@ -95,8 +110,9 @@ trpt_filename_parse(const char *name, struct trpt_filename *out)
 	    !parse_ts(field[2], len[2], &f.begin) ||
 	    !parse_ts(field[3], len[3], &f.end))
 		return 0;
-	if (nf == 5 &&
-	    !copy_field(field[4], len[4], f.unique_id, sizeof(f.unique_id)))
+	if (nf == 5 && (!is_alnum_field(field[4], len[4]) ||
+			   !copy_field(field[4], len[4], f.unique_id,
+			       sizeof(f.unique_id))))
 		return 0;
 	*out = f;
 	return 1;

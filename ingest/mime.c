@@ -877,6 +877,10 @@ trpt_mime_parse(const char *data, size_t len, const struct trpt_limits *lim,
 		trpt_limits_default(&deflim);
 		lim = &deflim;
 	}
+	if (len > lim->max_message)
+		return trpt_err_set(err, TRPT_ELIMIT,
+		    "message of %zu bytes exceeds the limit of %zu bytes", len,
+		    lim->max_message);
 	m = calloc(1, sizeof(*m));
 	if (m == NULL)
 		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");

@@ -46,7 +46,8 @@ int trpt_mime_looks_like_message(const char *data, size_t len);
  * application/gzip, application/x-gzip, application/json or
  * application/octet-stream (the bytes then decide), and a top-level
  * non-multipart body of such a type.  Fails with TRPT_ELIMIT past
- * lim->max_parts parts (leaf parts and nested multiparts both count),
+ * lim->max_parts parts (leaf parts and nested multiparts both count), a
+ * message larger than lim->max_message,
  * nesting deeper than TRPT_MIME_MAX_DEPTH or a candidate part decoding to
  * more than lim->max_message bytes; TRPT_EPARSE when there are no header
  * fields (empty input, garbage).  Header lines that are no field are

@@ -3,7 +3,7 @@
 # its whole test suite (servers included), when any is missing.  Run as root.
 set -eu
 
-PACKAGES="meson ninja-build pkg-config gcc clang python3
+PACKAGES="meson ninja-build pkg-config gcc clang clang-format git python3
 libjansson-dev libsqlite3-dev sqlite3 zlib1g-dev nettle-dev libgnutls28-dev
 libcurl4-gnutls-dev libetpan-dev libinih-dev libmicrohttpd-dev libcmocka-dev
 dovecot-imapd python3-aiosmtpd openssl gnutls-bin valgrind libclang-rt-14-dev"

@@ -42,8 +42,6 @@ static const struct good_case good[] = {
 	    0 },
 	/* the largest timestamp that fits */
 	{ "a!b!9223372036854775807!0.json", "a", "b", INT64_MAX, 0, "", 0 },
-	/* a unique-id with dots */
-	{ "a!b!1!2!x.y.json.gz", "a", "b", 1, 2, "x.y", 1 },
 };
 
 static const char *const bad[] = {
@@ -60,8 +58,10 @@ static const char *const bad[] = {
 	"google.com!!1!2!001.json",               /* no domain */
 	"google.com!example.com!!2!001.json",     /* no begin */
 	"google.com!example.com!1!!001.json",     /* no end */
-	"google.com!example.com!1!2!.json",       /* empty id */
-	"google.com!example.com!-1!2!001.json",   /* sign */
+	"a!b!1!2!x.y.json.gz", /* unique-id = 1*(ALPHA / DIGIT) */
+	"a!b!1!2!x_y.json",
+	"google.com!example.com!1!2!.json",     /* empty id */
+	"google.com!example.com!-1!2!001.json", /* sign */
 	"google.com!example.com!+1!2!001.json",
 	"google.com!example.com!1e9!2!001.json",
 	"google.com!example.com!2024-01-01!2!001.json",
@@ -139,6 +139,35 @@ test_filename_field_sizes(void **state)
 	assert_int_equal(trpt_filename_parse(name, &f), 0);
 }
 
+/* From the first implementation's tests (main). */
+static void
+test_filename_examples(void **state)
+{
+	struct trpt_filename fn;
+
+	(void)state;
+	assert_true(trpt_filename_parse("/x/google.com!example.com!1663200000!"
+					"1663286399!001.json.gz",
+	    &fn));
+	assert_string_equal(fn.sender, "google.com");
+	assert_string_equal(fn.domain, "example.com");
+	assert_int_equal(fn.begin, 1663200000);
+	assert_int_equal(fn.end, 1663286399);
+	assert_string_equal(fn.unique_id, "001");
+	assert_true(fn.gzip);
+	/* Stalwart: no unique-id */
+	assert_true(trpt_filename_parse(
+	    "mx.example.net!example.com!1730332800!1730419200.json", &fn));
+	assert_string_equal(fn.unique_id, "");
+	assert_false(fn.gzip);
+	assert_false(trpt_filename_parse("report.json", &fn));
+	assert_false(trpt_filename_parse("a!b!c!d.json", &fn));
+	assert_false(trpt_filename_parse("a!b!1!2!x-y.json", &fn));
+	assert_false(trpt_filename_parse("a!b!1!2.xml.gz", &fn));
+	assert_false(trpt_filename_parse("a!b c!1!2.json", &fn));
+	assert_false(trpt_filename_parse("a!b!1!2!3!4!5.json", &fn));
+}
+
 int
 main(void)
 {
@@ -146,6 +175,7 @@ main(void)
 		cmocka_unit_test(test_filename_good),
 		cmocka_unit_test(test_filename_bad),
 		cmocka_unit_test(test_filename_field_sizes),
+		cmocka_unit_test(test_filename_examples),
 	};
 	return cmocka_run_group_tests_name("filename", tests, NULL, NULL);
 }

@@ -262,6 +262,59 @@ test_mbox_of_report_mails(void **state)
 	free(mbox);
 }
 
+/* From the first implementation's tests (main). */
+struct mbox_seen {
+	int n;
+	char msgs[4][256];
+	int toobig[4];
+};
+
+static int
+collect_lead(void *arg, int n, const char *msg, size_t len, int toobig)
+{
+	struct mbox_seen *s = arg;
+
+	assert_int_equal(n, s->n + 1);
+	s->toobig[s->n] = toobig;
+	if (!toobig)
+		snprintf(
+		    s->msgs[s->n], sizeof(s->msgs[0]), "%.*s", (int)len, msg);
+	s->n++;
+	return TRPT_OK;
+}
+
+static void
+test_mbox_quoting_example(void **state)
+{
+	static const char box[] =
+	    "From a@b Mon Jan  1 00:00:00 2026\n"
+	    "Subject: one\n\n>From here\n>>From there\nFrom: no\n\n"
+	    "From c@d Mon Jan  1 00:00:01 2026\n"
+	    "Subject: two\n\nbody two";
+	struct mbox_seen s;
+	struct trpt_err err;
+
+	(void)state;
+	assert_true(trpt_mbox_looks_like(box, sizeof(box) - 1));
+	assert_false(trpt_mbox_looks_like("From: a@b\n", 10));
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(
+	    trpt_mbox_each(box, sizeof(box) - 1, 1000, collect_lead, &s, &err),
+	    TRPT_OK);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.msgs[0], "Subject: one\n\nFrom here\n>From "
+				       "there\nFrom: no\n");
+	assert_string_equal(s.msgs[1], "Subject: two\n\nbody two");
+	/* A message over the cap is flagged, not copied. */
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(
+	    trpt_mbox_each(box, sizeof(box) - 1, 30, collect_lead, &s, &err),
+	    TRPT_OK);
+	assert_int_equal(s.n, 2);
+	assert_true(s.toobig[0]);
+	assert_false(s.toobig[1]);
+}
+
 int
 main(void)
 {
@@ -274,6 +327,7 @@ main(void)
 		cmocka_unit_test(test_mbox_callback_stops),
 		cmocka_unit_test(test_mbox_not_an_mbox),
 		cmocka_unit_test(test_mbox_of_report_mails),
+		cmocka_unit_test(test_mbox_quoting_example),
 	};
 	return cmocka_run_group_tests_name("mbox", tests, NULL, NULL);
 }

@@ -431,8 +431,45 @@ test_mime_nesting_limit(void **state)
 	free(s);
 }
 
+/*
+ * A decoded part never exceeds max_message, even where decoding grows the
+ * bytes: libetpan's quoted-printable decoder turns each LF into CRLF.
+ */
 static void
 test_mime_part_size_limit(void **state)
+{
+	static const char head[] =
+	    "From: a@example\n"
+	    "Content-Type: application/json\n"
+	    "Content-Transfer-Encoding: quoted-printable\n"
+	    "\n{";
+	struct trpt_mime_msg *m = NULL;
+	struct trpt_limits lim;
+	struct trpt_err err;
+	size_t len = sizeof(head) - 1 + 1000 + 1;
+	char *s = malloc(len), want[128];
+
+	(void)state;
+	assert_non_null(s);
+	memcpy(s, head, sizeof(head) - 1);
+	memset(s + sizeof(head) - 1, '\n', 1000);
+	s[len - 1] = '}';
+	trpt_limits_default(&lim);
+	lim.max_message = len;
+	assert_int_equal(trpt_mime_parse(s, len, &lim, &m, &err), TRPT_ELIMIT);
+	snprintf(want, sizeof(want),
+	    "part 1 (application/json): decoded size exceeds %zu bytes", len);
+	assert_string_equal(err.msg, want);
+	assert_null(m);
+	lim.max_message = 2002;
+	assert_int_equal(trpt_mime_parse(s, len, &lim, &m, &err), TRPT_OK);
+	assert_int_equal(m->parts[0].len, 2002);
+	trpt_mime_free(&m);
+	free(s);
+}
+
+static void
+test_mime_message_size_limit(void **state)
 {
 	struct trpt_mime_msg *m = NULL;
 	struct trpt_limits lim;
@@ -441,16 +478,14 @@ test_mime_part_size_limit(void **state)
 	char *s;
 
 	(void)state;
-	s = trpt_test_slurp(trpt_test_fixture("mail/two_reports.eml"), &len);
+	s = trpt_test_slurp(trpt_test_fixture("mail/plain_text.eml"), &len);
 	trpt_limits_default(&lim);
-	lim.max_message = 247; /* the first part has 246 bytes, the next 248 */
+	lim.max_message = len - 1;
 	assert_int_equal(trpt_mime_parse(s, len, &lim, &m, &err), TRPT_ELIMIT);
-	assert_string_equal(err.msg, "part 3 (application/tlsrpt+gzip): "
-				     "decoded size exceeds 247 bytes");
+	assert_non_null(strstr(err.msg, "exceeds the limit of"));
 	assert_null(m);
-	lim.max_message = 248;
+	lim.max_message = len;
 	assert_int_equal(trpt_mime_parse(s, len, &lim, &m, &err), TRPT_OK);
-	assert_int_equal(m->nparts, 2);
 	trpt_mime_free(&m);
 	free(s);
 }
@@ -830,6 +865,206 @@ test_mime_corpus(void **state)
 	assert_true(seen >= known);
 }
 
+/* Tests from the first implementation (main), kept as they were. */
+static struct trpt_limits deflim;
+
+static struct trpt_mime_msg *
+parse_ok(const char *text)
+{
+	struct trpt_mime_msg *m = NULL;
+	struct trpt_err err;
+
+	if (trpt_mime_parse(text, strlen(text), &deflim, &m, &err) != TRPT_OK)
+		fail_msg("parse failed: %s", err.msg);
+	return m;
+}
+
+#define JSON "{\"report-id\":\"x\"}"
+
+/* report-type quoted or not, before or after the boundary; LF or CRLF. */
+static void
+test_mime_report_type_forms(void **state)
+{
+	static const char *const forms[] = {
+		"Content-Type: multipart/report; report-type=tlsrpt; "
+		"boundary=\"B\"\n",
+		"Content-Type: multipart/report; boundary=\"B\"; "
+		"report-type=\"tlsrpt\"\n",
+		"Content-Type: multipart/report;\n\tboundary=\"B\";\n "
+		"report-type=TLSRPT\n",
+	};
+	char msg[1024];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 3; i++) {
+		struct trpt_mime_msg *m;
+
+		snprintf(msg, sizeof(msg),
+		    "From: a@b\nSubject: Report Domain: example.com\n"
+		    " Submitter: b Report-ID: <1@b>\nMIME-Version: 1.0\n%s\n"
+		    "--B\nContent-Type: text/plain\n\nhuman\n"
+		    "--B\nContent-Type: application/tlsrpt+json\n\n" JSON
+		    "\n--B--\n",
+		    forms[i]);
+		m = parse_ok(msg);
+		assert_true(m->tlsrpt_report);
+		assert_true(m->claims_tlsrpt);
+		assert_int_equal(m->nparts, 1);
+		assert_string_equal(
+		    m->parts[0].content_type, "application/tlsrpt+json");
+		assert_int_equal(m->parts[0].index, 2);
+		assert_non_null(strstr(m->parts[0].data, JSON));
+		/* the folded Subject comes back on one line */
+		assert_string_equal(m->subject,
+		    "Report Domain: example.com "
+		    "Submitter: b Report-ID: <1@b>");
+		trpt_mime_free(&m);
+		assert_null(m);
+	}
+}
+
+static void
+test_mime_encodings_and_headers(void **state)
+{
+	static const char crlf[] =
+	    "From: a@b\r\nMessage-ID: <id-1@sender.example>\r\n"
+	    "TLS-Report-Domain:  example.com \r\n"
+	    "TLS-Report-Submitter: sender.example\r\n"
+	    "Content-Type: multipart/report; report-type=tlsrpt; boundary=Z\r\n"
+	    "\r\n--Z\r\n"
+	    "Content-Type: application/tlsrpt+json\r\n"
+	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+	    "{\"report-id\"=3A\"a=3Db\",=\r\n\"x\":1}\r\n"
+	    "--Z\r\n"
+	    "Content-Type: application/tlsrpt+gzip; name=\"n!example.com!1!2."
+	    "json.gz\"\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\n"
+	    "H4sIAAAAAAACA6tWKkotyC8q0c1MUbJSqlCqBQDqGf0sEQAAAA==\r\n"
+	    "--Z--\r\n";
+	struct trpt_mime_msg *m = parse_ok(crlf);
+
+	(void)state;
+	assert_string_equal(m->message_id, "id-1@sender.example");
+	assert_string_equal(m->report_domain, "example.com");
+	assert_string_equal(m->report_submitter, "sender.example");
+	assert_int_equal(m->nparts, 2);
+	assert_string_equal(
+	    m->parts[0].data, "{\"report-id\":\"a=b\",\"x\":1}");
+	assert_string_equal(m->parts[1].filename, "n!example.com!1!2.json.gz");
+	assert_true((unsigned char)m->parts[1].data[0] == 0x1f &&
+		    (unsigned char)m->parts[1].data[1] == 0x8b);
+	trpt_mime_free(&m);
+}
+
+/* Mail.ru ends without the closing delimiter; parts must still come. */
+static void
+test_mime_missing_closing_boundary(void **state)
+{
+	struct trpt_mime_msg *m = parse_ok(
+	    "From: a@b\nContent-Type: multipart/report; report-type=\"tlsrpt\";"
+	    "\n boundary=\"----=_Part\"\n\n------=_Part\nContent-Type: "
+	    "text/plain\n\nhi\n------=_Part\nContent-Type: "
+	    "application/tlsrpt+json\n\n" JSON "\n");
+
+	(void)state;
+	assert_int_equal(m->nparts, 1);
+	assert_non_null(strstr(m->parts[0].data, JSON));
+	trpt_mime_free(&m);
+}
+
+/* Two reports, one nested in multipart/mixed, one forwarded. */
+static void
+test_mime_nested_and_several(void **state)
+{
+	struct trpt_mime_msg *m = parse_ok(
+	    "From: a@b\nContent-Type: multipart/mixed; boundary=O\n\n"
+	    "--O\nContent-Type: multipart/mixed; boundary=I\n\n"
+	    "--I\nContent-Type: application/octet-stream\n"
+	    "Content-Disposition: attachment; filename=\"r1.json\"\n\n" JSON
+	    "\n--I--\n"
+	    "--O\nContent-Type: message/rfc822\n\n"
+	    "From: c@d\nContent-Type: application/tlsrpt+json\n\n" JSON "\n"
+	    "--O--\n");
+
+	(void)state;
+	assert_int_equal(m->nparts, 2);
+	assert_string_equal(
+	    m->parts[0].content_type, "application/octet-stream");
+	assert_string_equal(m->parts[0].filename, "r1.json");
+	assert_string_equal(
+	    m->parts[1].content_type, "application/tlsrpt+json");
+	assert_true(m->claims_tlsrpt); /* a tlsrpt part */
+	assert_false(m->tlsrpt_report);
+	trpt_mime_free(&m);
+}
+
+static void
+test_mime_non_report(void **state)
+{
+	struct trpt_mime_msg *m =
+	    parse_ok("From: Cron <root@host>\nSubject: daily\n\nall fine\n");
+
+	(void)state;
+	assert_int_equal(m->nparts, 0);
+	assert_false(m->claims_tlsrpt);
+	trpt_mime_free(&m);
+	/* A DMARC report: a candidate part, but no claim to be TLS-RPT. */
+	m = parse_ok("From: a@b\nContent-Type: application/gzip; "
+		     "name=\"google.com!example.com!1!2.xml.gz\"\n"
+		     "Content-Transfer-Encoding: "
+		     "base64\n\nH4sIAAAAAAAAAwMAAAAAAAAAAAA=\n");
+	assert_int_equal(m->nparts, 1);
+	assert_false(m->claims_tlsrpt);
+	trpt_mime_free(&m);
+}
+
+static void
+test_mime_limits_and_garbage(void **state)
+{
+	struct trpt_limits small = deflim;
+	struct trpt_mime_msg *m = NULL;
+	struct trpt_err err;
+	char *msg = malloc(65536), *o = msg;
+	int i;
+
+	(void)state;
+	o += sprintf(o, "From: a@b\nContent-Type: multipart/mixed; "
+			"boundary=P\n\n");
+	for (i = 0; i < 10; i++)
+		o += sprintf(o, "--P\nContent-Type: text/plain\n\n%d\n", i);
+	sprintf(o, "--P--\n");
+	small.max_parts = 9;
+	assert_int_equal(
+	    trpt_mime_parse(msg, strlen(msg), &small, &m, &err), TRPT_ELIMIT);
+	assert_non_null(strstr(err.msg, "more than 9 MIME parts"));
+	assert_null(m);
+	small.max_parts = 10;
+	assert_int_equal(
+	    trpt_mime_parse(msg, strlen(msg), &small, &m, &err), TRPT_OK);
+	trpt_mime_free(&m);
+	small.max_message = 10;
+	assert_int_equal(
+	    trpt_mime_parse(msg, strlen(msg), &small, &m, &err), TRPT_ELIMIT);
+	free(msg);
+
+	/* Never a crash on junk; the header sniffing is strict. */
+	assert_false(trpt_mime_looks_like_message("\x01\x02", 2));
+	assert_false(trpt_mime_looks_like_message("no colon here\n", 14));
+	assert_false(trpt_mime_looks_like_message(":empty name", 11));
+	assert_true(trpt_mime_looks_like_message("Received: x\n", 12));
+	assert_int_equal(
+	    trpt_mime_parse("X: y\n\n", 6, &deflim, &m, &err), TRPT_OK);
+	assert_int_equal(m->nparts, 0);
+	trpt_mime_free(&m);
+	assert_int_equal(trpt_mime_parse("Content-Type: multipart/report; "
+					 "boundary=\n\n--\n--\n",
+			     46, &deflim, &m, &err) == TRPT_OK ||
+			     err.code == TRPT_EPARSE,
+	    1);
+	trpt_mime_free(&m);
+}
+
 int
 main(void)
 {
@@ -839,6 +1074,7 @@ main(void)
 		cmocka_unit_test(test_mime_too_many_parts),
 		cmocka_unit_test(test_mime_nesting_limit),
 		cmocka_unit_test(test_mime_part_size_limit),
+		cmocka_unit_test(test_mime_message_size_limit),
 		cmocka_unit_test(test_mime_empty_and_headers_only),
 		cmocka_unit_test(test_mime_header_quirks),
 		cmocka_unit_test(test_mime_looks_like),
@@ -846,6 +1082,14 @@ main(void)
 		cmocka_unit_test(test_mime_qp_truncated_escape),
 		cmocka_unit_test(test_mime_garbage),
 		cmocka_unit_test(test_mime_corpus),
+		cmocka_unit_test(test_mime_report_type_forms),
+		cmocka_unit_test(test_mime_encodings_and_headers),
+		cmocka_unit_test(test_mime_missing_closing_boundary),
+		cmocka_unit_test(test_mime_nested_and_several),
+		cmocka_unit_test(test_mime_non_report),
+		cmocka_unit_test(test_mime_limits_and_garbage),
 	};
+
+	trpt_limits_default(&deflim);
 	return cmocka_run_group_tests_name("mime", tests, NULL, NULL);
 }
