@@ -188,6 +188,8 @@ enum {
 	ST_UP_DAILY,
 	ST_UP_ORG,
 	ST_UP_DOMAIN,
+	ST_UP_WEEK,
+	ST_UP_DOMAIN_WEEK,
 	ST_UP_FAIL,
 	ST_UP_TESTING,
 	ST_FAILS,
@@ -205,6 +207,14 @@ static const char *const refresh_sql[ST_COUNT_] = {
 	"INSERT INTO rollup_domain_day (domain, day, successful, failed) "
 	"VALUES (?3, ?1, ?4, ?5) ON CONFLICT DO UPDATE SET successful = "
 	"successful + excluded.successful, failed = failed + excluded.failed",
+	"INSERT INTO rollup_weekly (domain, week, org, successful, failed) "
+	"VALUES (?3, (?1 + 3) / 7, ?2, ?4, ?5) ON CONFLICT DO UPDATE SET "
+	"successful = successful + excluded.successful, failed = failed + "
+	"excluded.failed",
+	"INSERT INTO rollup_domain_week (domain, week, successful, failed) "
+	"VALUES (?3, (?1 + 3) / 7, ?4, ?5) ON CONFLICT DO UPDATE SET "
+	"successful = successful + excluded.successful, failed = failed + "
+	"excluded.failed",
 	"INSERT INTO rollup_failures (day, org, domain, result_type, mx, ip, "
 	"failed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO UPDATE SET "
 	"failed = failed + excluded.failed",
@@ -218,7 +228,7 @@ static const char *const refresh_sql[ST_COUNT_] = {
 };
 
 /* Above this many new reports, org and domain sums are rebuilt in bulk. */
-#define TRPT_TREND_BULK_REPORTS 20000
+#define TRPT_TREND_BULK_REPORTS 2000
 
 /* One policy type's sums within one (report, domain). */
 struct tgroup {
@@ -319,6 +329,10 @@ flush(struct refresh *r, struct trpt_err *err)
 	if (!r->bulk &&
 	    ((rc = upsert(r, ST_UP_ORG, best->s, best->f, err)) != TRPT_OK ||
 		(rc = upsert(r, ST_UP_DOMAIN, best->s, best->f, err)) !=
+		    TRPT_OK ||
+		(rc = upsert(r, ST_UP_WEEK, best->s, best->f, err)) !=
+		    TRPT_OK ||
+		(rc = upsert(r, ST_UP_DOMAIN_WEEK, best->s, best->f, err)) !=
 		    TRPT_OK))
 		return rc;
 	if (best->details > 0) {
@@ -380,6 +394,7 @@ static const char groups_sql[] =
 static const char *const clear_sql =
     "DELETE FROM rollup_daily; DELETE FROM rollup_org_day; "
     "DELETE FROM rollup_domain_day; DELETE FROM rollup_failures; "
+    "DELETE FROM rollup_weekly; DELETE FROM rollup_domain_week; "
     "DELETE FROM rollup_testing; UPDATE rollup_state SET last_report = 0, "
     "dirty = 0 WHERE id = 1;";
 
@@ -401,6 +416,19 @@ rebuild_sums(struct refresh *r, struct trpt_err *err)
 		"failed) SELECT domain, day, sum(successful), sum(failed) FROM "
 		"rollup_daily WHERE day BETWEEN ?1 AND ?2 GROUP BY domain, day "
 		"ORDER BY domain, day",
+		/* Weeks: ?3 and ?4 are the first and last week touched. */
+		"DELETE FROM rollup_weekly WHERE week BETWEEN ?3 AND ?4",
+		"DELETE FROM rollup_domain_week WHERE week BETWEEN ?3 AND ?4",
+		"INSERT INTO rollup_weekly (domain, week, org, successful, "
+		"failed) SELECT domain, (day + 3) / 7, org, sum(successful), "
+		"sum(failed) FROM rollup_daily WHERE day BETWEEN ?3 * 7 - 3 "
+		"AND "
+		"?4 * 7 + 3 GROUP BY domain, (day + 3) / 7, org",
+		"INSERT INTO rollup_domain_week (domain, week, successful, "
+		"failed) SELECT domain, week, sum(successful), sum(failed) "
+		"FROM "
+		"rollup_weekly WHERE week BETWEEN ?3 AND ?4 GROUP BY domain, "
+		"week",
 	};
 	sqlite3_stmt *st = NULL;
 	size_t i;
@@ -414,6 +442,12 @@ rebuild_sums(struct refresh *r, struct trpt_err *err)
 			return sql_fail(r, src, "preparing rollup sums", err);
 		sqlite3_bind_int64(st, 1, r->min_day);
 		sqlite3_bind_int64(st, 2, r->max_day);
+		if (sqlite3_bind_parameter_count(st) >= 3) {
+			sqlite3_bind_int64(st, 3,
+			    trpt_trend_period_of(TRPT_PERIOD_WEEK, r->min_day));
+			sqlite3_bind_int64(st, 4,
+			    trpt_trend_period_of(TRPT_PERIOD_WEEK, r->max_day));
+		}
 		rc = step_done(r, st, "rebuilding rollup sums", err);
 		sqlite3_finalize(st);
 	}
@@ -505,7 +539,7 @@ trpt_trend_refresh(struct trpt_db *db, struct trpt_err *err)
 	struct refresh r;
 	sqlite3_stmt *st = NULL;
 	int64_t last = 0, max = 0, cache = 0;
-	int dirty = 0, src, rc, i;
+	int dirty = 0, big, src, rc, i;
 
 	memset(&r, 0, sizeof(r));
 	r.db = db;
@@ -543,10 +577,11 @@ trpt_trend_refresh(struct trpt_db *db, struct trpt_err *err)
 		goto out;
 	}
 	r.bulk = max - last > TRPT_TREND_BULK_REPORTS;
-	if (r.bulk)
-		cache = set_cache(r.h, -128 * 1024); /* 128 MB while building */
+	big = max - last > TRPT_TREND_BULK_REPORTS / 2;
+	if (big) /* up to 128 MB of page cache while building */
+		cache = set_cache(r.h, -128 * 1024);
 	rc = refresh_range(&r, last, max, err);
-	if (r.bulk)
+	if (big)
 		set_cache(r.h, cache);
 	if (rc != TRPT_OK)
 		goto out;
@@ -578,55 +613,64 @@ out:
 
 /* ---- queries ---- */
 
-enum {
-	SRC_ORG,
-	SRC_DOMAIN,
-	SRC_DOMAIN_F,
-	SRC_DAILY,
-	SRC_DAILY_F,
-	SRC_FAIL,
-	SRC_FAIL_F,
-	SRC_COUNT_
+/*
+ * Where the rows come from: the smallest rollup that has the dimensions
+ * asked for.  Columns: day (a week's Monday for weekly tables), one per
+ * trpt_trend_dim, successful, failed.  ?1 ?2 are the first and last day,
+ * ?3 the domain, ?4 ?5 the first and last week.
+ */
+enum { T_ORG_DAY, T_DOMAIN_DAY, T_DOMAIN_WEEK, T_DAILY, T_WEEKLY, T_COUNT_ };
+
+#define DOM "domain = ?3 AND "
+#define ORG_DAY(F)                                                             \
+	"SELECT day, org, '', '', '', '', successful, " F " FROM "             \
+	"rollup_org_day WHERE day BETWEEN ?1 AND ?2"
+#define DOMAIN_DAY(F, W)                                                       \
+	"SELECT day, '', domain, '', '', '', successful, " F " FROM "          \
+	"rollup_domain_day WHERE " W "day BETWEEN ?1 AND ?2"
+#define DOMAIN_WEEK(F, W)                                                      \
+	"SELECT week * 7 - 3, '', domain, '', '', '', successful, " F          \
+	" FROM rollup_domain_week WHERE " W "week BETWEEN ?4 AND ?5"
+#define DAILY(F, W)                                                            \
+	"SELECT day, org, domain, '', '', '', successful, " F " FROM "         \
+	"rollup_daily WHERE " W "day BETWEEN ?1 AND ?2"
+#define WEEKLY(F, W)                                                           \
+	"SELECT week * 7 - 3, org, domain, '', '', '', successful, " F         \
+	" FROM rollup_weekly WHERE " W "week BETWEEN ?4 AND ?5"
+#define FAILS(W)                                                               \
+	" UNION ALL SELECT day, org, domain, mx, ip, result_type, 0, failed "  \
+	"FROM rollup_failures WHERE " W "day BETWEEN ?1 AND ?2"
+
+/* [table][domain filter][failure dims] */
+static const char *const source_sql[T_COUNT_][2][2] = {
+	{ { ORG_DAY("failed"), ORG_DAY("0") FAILS("") }, { NULL, NULL } },
+	{ { DOMAIN_DAY("failed", ""), DOMAIN_DAY("0", "") FAILS("") },
+	    { DOMAIN_DAY("failed", DOM), DOMAIN_DAY("0", DOM) FAILS(DOM) } },
+	{ { DOMAIN_WEEK("failed", ""), DOMAIN_WEEK("0", "") FAILS("") },
+	    { DOMAIN_WEEK("failed", DOM), DOMAIN_WEEK("0", DOM) FAILS(DOM) } },
+	{ { DAILY("failed", ""), DAILY("0", "") FAILS("") },
+	    { DAILY("failed", DOM), DAILY("0", DOM) FAILS(DOM) } },
+	{ { WEEKLY("failed", ""), WEEKLY("0", "") FAILS("") },
+	    { WEEKLY("failed", DOM), WEEKLY("0", DOM) FAILS(DOM) } },
 };
 
-/* Columns: day, then one per trpt_trend_dim, successful, failed. */
-static const char *const source_sql[SRC_COUNT_] = {
-	"SELECT day, org, '', '', '', '', successful, failed FROM "
-	"rollup_org_day WHERE day BETWEEN ?1 AND ?2",
-	"SELECT day, '', domain, '', '', '', successful, failed FROM "
-	"rollup_domain_day WHERE day BETWEEN ?1 AND ?2",
-	"SELECT day, '', domain, '', '', '', successful, failed FROM "
-	"rollup_domain_day WHERE domain = ?3 AND day BETWEEN ?1 AND ?2",
-	"SELECT day, org, domain, '', '', '', successful, failed FROM "
-	"rollup_daily WHERE day BETWEEN ?1 AND ?2",
-	"SELECT day, org, domain, '', '', '', successful, failed FROM "
-	"rollup_daily WHERE domain = ?3 AND day BETWEEN ?1 AND ?2",
-	"SELECT day, org, domain, '', '', '', successful, 0 FROM rollup_daily "
-	"WHERE day BETWEEN ?1 AND ?2 UNION ALL SELECT day, org, domain, mx, "
-	"ip, result_type, 0, failed FROM rollup_failures WHERE day BETWEEN ?1 "
-	"AND ?2",
-	"SELECT day, org, domain, '', '', '', successful, 0 FROM rollup_daily "
-	"WHERE domain = ?3 AND day BETWEEN ?1 AND ?2 UNION ALL SELECT day, "
-	"org, domain, mx, ip, result_type, 0, failed FROM rollup_failures "
-	"WHERE domain = ?3 AND day BETWEEN ?1 AND ?2",
-};
-
-static int
+static const char *
 pick_source(const struct trpt_trend_query *q)
 {
 	unsigned m = 0;
-	int i;
+	int i, t, fails, week = q->period == TRPT_PERIOD_WEEK;
 
 	for (i = 0; i < q->ndims; i++)
 		m |= 1u << q->dims[i];
-	if (m &
-	    ((1u << TRPT_DIM_MX) | (1u << TRPT_DIM_IP) | (1u << TRPT_DIM_TYPE)))
-		return q->domain != NULL ? SRC_FAIL_F : SRC_FAIL;
-	if (m == (1u << TRPT_DIM_ORG) && q->domain == NULL)
-		return SRC_ORG;
-	if (!(m & (1u << TRPT_DIM_ORG)))
-		return q->domain != NULL ? SRC_DOMAIN_F : SRC_DOMAIN;
-	return q->domain != NULL ? SRC_DAILY_F : SRC_DAILY;
+	fails = (m & ((1u << TRPT_DIM_MX) | (1u << TRPT_DIM_IP) |
+			 (1u << TRPT_DIM_TYPE))) != 0;
+	if (!(m & (1u << TRPT_DIM_DOMAIN)) && q->domain == NULL)
+		t = T_ORG_DAY;
+	else if (!(m & (1u << TRPT_DIM_ORG)))
+		t = week ? T_DOMAIN_WEEK : T_DOMAIN_DAY;
+	else
+		t = week ? T_WEEKLY : T_DAILY;
+	return source_sql[t][q->domain != NULL][fails];
 }
 
 struct agg {
@@ -811,17 +855,27 @@ trpt_trend_run(struct trpt_db *db, const struct trpt_trend_query *q,
 		lo = q->since_day;
 	if (hi > q->until_day)
 		hi = q->until_day;
+	if (q->period == TRPT_PERIOD_WEEK) {
+		/* Whole weeks only: the weekly rollups hold whole weeks. */
+		lo = trpt_trend_period_start(
+		    q->period, trpt_trend_period_of(q->period, lo));
+		hi = trpt_trend_period_start(
+			 q->period, trpt_trend_period_of(q->period, hi)) +
+		     6;
+	}
 	if (lo > hi) {
 		rc = TRPT_OK; /* nothing in range */
 		goto done;
 	}
 	t->first_period = trpt_trend_period_of(q->period, lo);
 	t->nperiods = trpt_trend_period_of(q->period, hi) - t->first_period + 1;
-	src = sqlite3_prepare_v2(h, source_sql[pick_source(q)], -1, &st, NULL);
+	src = sqlite3_prepare_v2(h, pick_source(q), -1, &st, NULL);
 	if (src != SQLITE_OK)
 		goto dberr;
 	sqlite3_bind_int64(st, 1, lo);
 	sqlite3_bind_int64(st, 2, hi);
+	sqlite3_bind_int64(st, 4, trpt_trend_period_of(TRPT_PERIOD_WEEK, lo));
+	sqlite3_bind_int64(st, 5, trpt_trend_period_of(TRPT_PERIOD_WEEK, hi));
 	if (q->domain != NULL)
 		sqlite3_bind_text(st, 3, q->domain, -1, SQLITE_STATIC);
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1037,12 +1091,13 @@ trpt_trend_write_count(const struct trpt_trend *t, enum trpt_trend_format fmt,
     FILE *out, uint64_t *rows, struct trpt_err *err)
 {
 	uint64_t n = 0;
-	int rc;
+	int rc = TRPT_OK;
 
+	/* One lock for the whole output instead of one per stdio call. */
+	flockfile(out);
 	switch (fmt) {
 	case TRPT_FORMAT_CSV:
-		if ((rc = write_csv(t, out, &n, err)) != TRPT_OK)
-			return rc;
+		rc = write_csv(t, out, &n, err);
 		break;
 	case TRPT_FORMAT_JSON:
 		write_json(t, out, &n);
@@ -1051,6 +1106,9 @@ trpt_trend_write_count(const struct trpt_trend *t, enum trpt_trend_format fmt,
 		write_table(t, out);
 		break;
 	}
+	funlockfile(out);
+	if (rc != TRPT_OK)
+		return rc;
 	if (fflush(out) != 0 || ferror(out))
 		return trpt_err_set(
 		    err, TRPT_EIO, "writing trends: %s", "output error");
