@@ -693,6 +693,7 @@ trpt_pull_run(const struct trpt_pull_source *src, struct trpt_pipeline *p,
 	curl_easy_setopt(x.curl, CURLOPT_MAXREDIRS, 5L);
 	curl_easy_setopt(x.curl, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(x.curl, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(x.curl, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2);
 	if (src->ca_file != NULL)
 		curl_easy_setopt(x.curl, CURLOPT_CAINFO, src->ca_file);
 	curl_easy_setopt(x.curl, CURLOPT_NOSIGNAL, 1L);
