@@ -190,6 +190,27 @@ def main():
         check(r.returncode == 0 and "0 alerts, 0 open" in r.stdout,
               "alerts: nothing before the drop, exit 0", r.stdout)
 
+        aconf = os.path.join(tmp, "a.conf")
+        with open(aconf, "w") as f:
+            f.write("[alerts]\nthreshold = 8\nmin_sessions = 10\n")
+        os.chmod(aconf, 0o600)
+        r = run(["--db", db, "--config", aconf, "alerts", "--now",
+                 "2026-02-02", "--format", "json"])
+        alerts = json.loads(r.stdout) if r.stdout.startswith("[") else []
+        check(r.returncode == 0 and [a["kind"] for a in alerts] ==
+              ["drop", "new-type"] and alerts[0]["scope"] == "sender",
+              "alerts: [alerts] threshold = 8 keeps only the sender's "
+              "10-point drop", r.stdout + r.stderr)
+        r = run(["--db", db, "--config", aconf, "alerts", "--now",
+                 "2026-02-02", "--threshold", "5", "--format", "json"])
+        check(r.returncode == 0 and len(json.loads(r.stdout)) == 3,
+              "alerts: --threshold overrides the configuration", r.stdout)
+        with open(aconf, "w") as f:
+            f.write("[alerts]\nthreshhold = 8\n")
+        r = run(["--db", db, "--config", aconf, "alerts"])
+        check(r.returncode == 2 and "threshhold" in r.stderr,
+              "alerts: a misspelt [alerts] key is refused", r.stderr)
+
         out = os.path.join(tmp, "summary.eml")
         r = run(["--db", db, "summary", "--week", "2026-W05", "-o", out])
         check(r.returncode == 0 and os.path.exists(out),
