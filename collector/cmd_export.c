@@ -22,12 +22,14 @@ export_usage(FILE *f)
 	    "column names of parsedmarc's SMTP TLS CSV where they overlap:\n"
 	    "  policies  one row per policy of each report\n"
 	    "  failures  one row per failure detail, with its policy\n"
-	    "Dates are YYYY-MM-DDTHH:MM:SSZ; lists are joined with '|'.  A cell\n"
+	    "Dates are YYYY-MM-DDTHH:MM:SSZ; lists are joined with '|'.  A "
+	    "cell\n"
 	    "starting with = + - @ TAB or CR gets a leading ' so that no\n"
 	    "spreadsheet evaluates text that a stranger sent us.\n"
 	    "\n"
 	    "  --since DATE   reports whose range starts at or after DATE\n"
-	    "  --until DATE   ... and before DATE (YYYY-MM-DD, a date-time, or\n"
+	    "  --until DATE   ... and before DATE (YYYY-MM-DD, a date-time, "
+	    "or\n"
 	    "                 -Nd for N days ago)\n"
 	    "  --domain D     only policy domain D\n"
 	    "  -o FILE        write to FILE (replaced atomically) instead of\n"
@@ -97,7 +99,8 @@ trpt_cmd_export_run(struct trpt_cli *cli, int argc, char **argv)
 	if (output != NULL) {
 		/* Write beside the target and rename: a reader never sees a
 		 * half-written file. */
-		snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", output, (long)getpid());
+		snprintf(
+		    tmp, sizeof(tmp), "%s.tmp.%ld", output, (long)getpid());
 		out = fopen(tmp, "w");
 		if (out == NULL) {
 			trpt_cli_warn("export: %s: %s", tmp, strerror(errno));
@@ -113,11 +116,11 @@ trpt_cmd_export_run(struct trpt_cli *cli, int argc, char **argv)
 		rc = trpt_err_set(&err, TRPT_EIO, "%s", strerror(errno));
 	if (output != NULL) {
 		if (fclose(out) != 0 && rc == TRPT_OK)
-			rc = trpt_err_set(&err, TRPT_EIO, "%s: %s", tmp,
-			    strerror(errno));
+			rc = trpt_err_set(
+			    &err, TRPT_EIO, "%s: %s", tmp, strerror(errno));
 		if (rc == TRPT_OK && rename(tmp, output) != 0)
-			rc = trpt_err_set(&err, TRPT_EIO, "%s: %s", output,
-			    strerror(errno));
+			rc = trpt_err_set(
+			    &err, TRPT_EIO, "%s: %s", output, strerror(errno));
 		if (rc != TRPT_OK)
 			unlink(tmp);
 	}

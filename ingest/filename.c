@@ -70,8 +70,8 @@ trpt_filename_parse(const char *name, struct trpt_filename *out)
 		for (i = 0; i < flen[4]; i++)
 			if (!isalnum((unsigned char)f[4][i]))
 				return 0;
-		if (!copy_field(f[4], flen[4], fn.unique_id,
-			sizeof(fn.unique_id)))
+		if (!copy_field(
+			f[4], flen[4], fn.unique_id, sizeof(fn.unique_id)))
 			return 0;
 	}
 	/* A domain is letters, digits, hyphens and dots. */

@@ -566,23 +566,27 @@ trpt_imap_connect(const struct trpt_imap_conf *conf, struct trpt_imap **out,
 	}
 	if (conf->security == TRPT_IMAP_STARTTLS) {
 		r = mailimap_starttls(c->imap);
-		if (r != MAILIMAP_NO_ERROR) {
-			rc = imap_fail(c, r, err, "STARTTLS");
-			goto out;
-		}
-		/* Bytes after the OK were sent in clear text: an attack
-		 * (command injection, as in CVE-2020-15953). */
-		if (c->imap->imap_stream->read_buffer_len != 0) {
+		/* Bytes after the answer came in clear text: an attack
+		 * (command injection, CVE-2020-15953; libetpan 1.9.4
+		 * refuses it too, with a less clear error). */
+		if (c->imap->imap_stream != NULL &&
+		    c->imap->imap_stream->read_buffer_len != 0) {
 			rc = trpt_err_set(err, TRPT_EINVAL,
 			    "%s: server sent data after its STARTTLS answer; "
 			    "refusing the connection",
 			    conf->name);
 			goto out;
 		}
+		if (r != MAILIMAP_NO_ERROR) {
+			rc = imap_fail(c, r, err, "STARTTLS refused");
+			goto out;
+		}
 		if ((rc = tls_start(c, err)) != TRPT_OK)
 			goto out;
 	}
-	if (r != MAILIMAP_NO_ERROR_AUTHENTICATED || c->io.tls != NULL) {
+	/* PREAUTH (already authenticated, e.g. by the connection itself)
+	 * needs no LOGIN; it cannot follow STARTTLS. */
+	if (r != MAILIMAP_NO_ERROR_AUTHENTICATED) {
 		r = mailimap_login(c->imap, conf->username,
 		    conf->password != NULL ? conf->password : "");
 		if (r != MAILIMAP_NO_ERROR) {

@@ -95,9 +95,9 @@ trpt_mbox_each(const char *data, size_t len, size_t max,
 			const char *nl = next_line(p, end);
 
 			prev_blank = (nl - p == 1 && *p == '\n') ||
-				(nl - p == 2 && p[0] == '\r')
-			    ? nl
-			    : NULL;
+					     (nl - p == 2 && p[0] == '\r')
+					 ? nl
+					 : NULL;
 		}
 	}
 	if (msg != NULL && msg < end)

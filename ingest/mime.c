@@ -81,20 +81,19 @@ content_type(const struct mailmime_content *ct)
 				type = "application";
 				break;
 			default:
-				type = d->dt_extension != NULL
-				    ? d->dt_extension
-				    : "x-unknown";
+				type = d->dt_extension != NULL ? d->dt_extension
+							       : "x-unknown";
 			}
 		} else {
 			const struct mailmime_composite_type *c =
 			    ct->ct_type->tp_data.tp_composite_type;
 
 			type = c->ct_type == MAILMIME_COMPOSITE_TYPE_MESSAGE
-			    ? "message"
-			    : c->ct_type == MAILMIME_COMPOSITE_TYPE_MULTIPART
-			    ? "multipart"
-			    : (c->ct_token != NULL ? c->ct_token
-						   : "x-unknown");
+				   ? "message"
+			       : c->ct_type == MAILMIME_COMPOSITE_TYPE_MULTIPART
+				   ? "multipart"
+				   : (c->ct_token != NULL ? c->ct_token
+							  : "x-unknown");
 		}
 		if (ct->ct_subtype != NULL)
 			sub = ct->ct_subtype;
@@ -149,10 +148,12 @@ trimmed_dup(const char *s, size_t n)
 	/* Unfold: CRLF or LF followed by white space becomes one space. */
 	for (o = d, i = 0; i < n; i++) {
 		if (s[i] == '\r' || s[i] == '\n') {
-			while (i + 1 < n && (s[i + 1] == '\r' || s[i + 1] == '\n'))
+			while (
+			    i + 1 < n && (s[i + 1] == '\r' || s[i + 1] == '\n'))
 				i++;
 			*o++ = ' ';
-			while (i + 1 < n && (s[i + 1] == ' ' || s[i + 1] == '\t'))
+			while (
+			    i + 1 < n && (s[i + 1] == ' ' || s[i + 1] == '\t'))
 				i++;
 		} else
 			*o++ = s[i];
@@ -202,8 +203,8 @@ read_headers(struct walk *w, const struct mailimf_fields *fields)
 		case MAILIMF_FIELD_MESSAGE_ID:
 			if (f->fld_data.fld_message_id->mid_value != NULL)
 				rc = set_once(&m->message_id,
-				    strdup(f->fld_data.fld_message_id
-					       ->mid_value),
+				    strdup(
+					f->fld_data.fld_message_id->mid_value),
 				    w);
 			break;
 		case MAILIMF_FIELD_SUBJECT:
@@ -224,17 +225,17 @@ read_headers(struct walk *w, const struct mailimf_fields *fields)
 				break;
 			if (strcasecmp(o->fld_name, "TLS-Report-Domain") == 0)
 				dst = &m->report_domain;
-			else if (strcasecmp(o->fld_name,
-				     "TLS-Report-Submitter") == 0)
+			else if (strcasecmp(
+				     o->fld_name, "TLS-Report-Submitter") == 0)
 				dst = &m->report_submitter;
 			else if (strcasecmp(o->fld_name, "Message-ID") == 0)
 				/* libetpan leaves an unparseable one here */
 				dst = &m->message_id;
 			if (dst != NULL) {
 				char *v = dst == &m->message_id
-				    ? message_id(o->fld_value)
-				    : trimmed_dup(o->fld_value,
-					  strlen(o->fld_value));
+					      ? message_id(o->fld_value)
+					      : trimmed_dup(o->fld_value,
+						    strlen(o->fld_value));
 				rc = set_once(dst, v, w);
 				if (dst != &m->message_id)
 					m->claims_tlsrpt = 1;
@@ -304,11 +305,11 @@ add_part(struct walk *w, const struct mailmime *mime, char *type)
 		memcpy(part->data, d->dt_data.dt_text.dt_data, part->len);
 	}
 	part->data[part->len] = '\0';
-	mailmime_single_fields_init(&sf, mime->mm_mime_fields,
-	    mime->mm_content_type);
+	mailmime_single_fields_init(
+	    &sf, mime->mm_mime_fields, mime->mm_content_type);
 	fname = sf.fld_disposition_filename != NULL
-	    ? sf.fld_disposition_filename
-	    : sf.fld_content_name;
+		    ? sf.fld_disposition_filename
+		    : sf.fld_content_name;
 	if (fname != NULL && (part->filename = strdup(fname)) == NULL)
 		goto oom;
 	return TRPT_OK;
@@ -356,11 +357,14 @@ walk_mime(struct walk *w, const struct mailmime *mime)
 			break;
 		}
 		if (strcmp(type, "multipart/report") == 0) {
-			const char *rt = content_param(mime->mm_content_type,
-			    "report-type");
+			const char *rt =
+			    content_param(mime->mm_content_type, "report-type");
 
+			/* Only the message's own body counts, not a
+			 * forwarded one. */
 			if (rt != NULL && strcasecmp(rt, "tlsrpt") == 0 &&
-			    mime->mm_parent == NULL) {
+			    (mime->mm_parent == NULL ||
+				mime->mm_parent->mm_parent == NULL)) {
 				w->msg->tlsrpt_report = 1;
 				w->msg->claims_tlsrpt = 1;
 			}
@@ -373,7 +377,8 @@ walk_mime(struct walk *w, const struct mailmime *mime)
 	case MAILMIME_MESSAGE:
 		/* The top level, or a forwarded message/rfc822 part. */
 		if (mime->mm_parent == NULL)
-			rc = read_headers(w, mime->mm_data.mm_message.mm_fields);
+			rc =
+			    read_headers(w, mime->mm_data.mm_message.mm_fields);
 		if (rc == TRPT_OK && mime->mm_data.mm_message.mm_msg_mime)
 			rc = walk_mime(w, mime->mm_data.mm_message.mm_msg_mime);
 		break;

@@ -10,22 +10,22 @@
 #include "common/limits.h"
 
 struct trpt_mime_part {
-	int index;	    /* 1-based position among all leaf parts */
+	int index;          /* 1-based position among all leaf parts */
 	char *content_type; /* lower-case "type/subtype", no parameters */
-	char *filename;	    /* Content-Disposition filename or name=, or NULL */
-	char *data;	    /* transfer-decoded bytes (base64, QP, 7bit) */
+	char *filename;     /* Content-Disposition filename or name=, or NULL */
+	char *data;         /* transfer-decoded bytes (base64, QP, 7bit) */
 	size_t len;
 };
 
 struct trpt_mime_msg {
-	char *message_id;	/* without <>, or NULL */
-	char *subject;		/* unfolded, or NULL */
-	char *from;		/* or NULL */
-	char *report_domain;	/* TLS-Report-Domain, or NULL */
-	char *report_submitter; /* TLS-Report-Submitter, or NULL */
-	int tlsrpt_report;	/* multipart/report; report-type=tlsrpt */
-	int claims_tlsrpt;	/* any sign of a TLS report: the above, a
-				   TLS-Report-* header or a tlsrpt part */
+	char *message_id;             /* without <>, or NULL */
+	char *subject;                /* unfolded, or NULL */
+	char *from;                   /* or NULL */
+	char *report_domain;          /* TLS-Report-Domain, or NULL */
+	char *report_submitter;       /* TLS-Report-Submitter, or NULL */
+	int tlsrpt_report;            /* multipart/report; report-type=tlsrpt */
+	int claims_tlsrpt;            /* any sign of a TLS report: the above, a
+					 TLS-Report-* header or a tlsrpt part */
 	struct trpt_mime_part *parts; /* candidate report parts only */
 	size_t nparts;
 };
@@ -42,7 +42,6 @@ int trpt_mime_looks_like_message(const char *data, size_t len);
  * lim->max_parts parts, TRPT_EPARSE when the headers cannot be parsed.
  * Caller frees *out with trpt_mime_free.
  */
-int trpt_mime_parse(const char *data, size_t len,
-    const struct trpt_limits *lim, struct trpt_mime_msg **out,
-    struct trpt_err *err);
+int trpt_mime_parse(const char *data, size_t len, const struct trpt_limits *lim,
+    struct trpt_mime_msg **out, struct trpt_err *err);
 void trpt_mime_free(struct trpt_mime_msg **msgp);

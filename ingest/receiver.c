@@ -831,6 +831,14 @@ trpt_receiver_port(const struct trpt_receiver *r)
 }
 
 void
+trpt_receiver_locked(struct trpt_receiver *r, void (*fn)(void *arg), void *arg)
+{
+	pthread_mutex_lock(&r->pipe_lock);
+	fn(arg);
+	pthread_mutex_unlock(&r->pipe_lock);
+}
+
+void
 trpt_receiver_stats(struct trpt_receiver *r, struct trpt_receiver_stats *out)
 {
 	pthread_mutex_lock(&r->stats_lock);
