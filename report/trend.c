@@ -619,7 +619,15 @@ out:
  * trpt_trend_dim, successful, failed.  ?1 ?2 are the first and last day,
  * ?3 the domain, ?4 ?5 the first and last week.
  */
-enum { T_ORG_DAY, T_DOMAIN_DAY, T_DOMAIN_WEEK, T_DAILY, T_WEEKLY, T_COUNT_ };
+enum {
+	T_ORG_DAY,
+	T_DOMAIN_DAY,
+	T_DOMAIN_WEEK,
+	T_DAILY,
+	T_DAILY_SCAN,
+	T_WEEKLY,
+	T_COUNT_
+};
 
 #define DOM "domain = ?3 AND "
 #define ORG_DAY(F)                                                             \
@@ -634,6 +642,10 @@ enum { T_ORG_DAY, T_DOMAIN_DAY, T_DOMAIN_WEEK, T_DAILY, T_WEEKLY, T_COUNT_ };
 #define DAILY(F, W)                                                            \
 	"SELECT day, org, domain, '', '', '', successful, " F " FROM "         \
 	"rollup_daily WHERE " W "day BETWEEN ?1 AND ?2"
+/* "+day": no index on day, for ranges that cover most of the data. */
+#define DAILY_SCAN(F, W)                                                       \
+	"SELECT day, org, domain, '', '', '', successful, " F " FROM "         \
+	"rollup_daily WHERE " W "+day BETWEEN ?1 AND ?2"
 #define WEEKLY(F, W)                                                           \
 	"SELECT week * 7 - 3, org, domain, '', '', '', successful, " F         \
 	" FROM rollup_weekly WHERE " W "week BETWEEN ?4 AND ?5"
@@ -649,13 +661,16 @@ static const char *const source_sql[T_COUNT_][2][2] = {
 	{ { DOMAIN_WEEK("failed", ""), DOMAIN_WEEK("0", "") FAILS("") },
 	    { DOMAIN_WEEK("failed", DOM), DOMAIN_WEEK("0", DOM) FAILS(DOM) } },
 	{ { DAILY("failed", ""), DAILY("0", "") FAILS("") },
-	    { DAILY("failed", DOM), DAILY("0", DOM) FAILS(DOM) } },
+	    { DAILY_SCAN("failed", DOM), DAILY_SCAN("0", DOM) FAILS(DOM) } },
+	{ { DAILY_SCAN("failed", ""), DAILY_SCAN("0", "") FAILS("") },
+	    { DAILY_SCAN("failed", DOM), DAILY_SCAN("0", DOM) FAILS(DOM) } },
 	{ { WEEKLY("failed", ""), WEEKLY("0", "") FAILS("") },
 	    { WEEKLY("failed", DOM), WEEKLY("0", DOM) FAILS(DOM) } },
 };
 
+/* wide: the days asked for cover much of the data (scan, no index). */
 static const char *
-pick_source(const struct trpt_trend_query *q)
+pick_source(const struct trpt_trend_query *q, int wide)
 {
 	unsigned m = 0;
 	int i, t, fails, week = q->period == TRPT_PERIOD_WEEK;
@@ -669,7 +684,7 @@ pick_source(const struct trpt_trend_query *q)
 	else if (!(m & (1u << TRPT_DIM_ORG)))
 		t = week ? T_DOMAIN_WEEK : T_DOMAIN_DAY;
 	else
-		t = week ? T_WEEKLY : T_DAILY;
+		t = week ? T_WEEKLY : wide ? T_DAILY_SCAN : T_DAILY;
 	return source_sql[t][q->domain != NULL][fails];
 }
 
@@ -838,7 +853,7 @@ trpt_trend_run(struct trpt_db *db, const struct trpt_trend_query *q,
 	struct trpt_trend_group *g = NULL;
 	struct agg a;
 	const char *keys[TRPT_DIM_COUNT_];
-	int64_t lo = 0, hi = 0, day, idx;
+	int64_t lo = 0, hi = 0, dspan, day, idx;
 	int i, src, rc;
 
 	memset(&a, 0, sizeof(a));
@@ -851,6 +866,7 @@ trpt_trend_run(struct trpt_db *db, const struct trpt_trend_query *q,
 	a.t = t;
 	if ((rc = data_range(h, db, q->domain, &lo, &hi, err)) != TRPT_OK)
 		goto out;
+	dspan = hi - lo + 1;
 	if (lo < q->since_day)
 		lo = q->since_day;
 	if (hi > q->until_day)
@@ -869,7 +885,8 @@ trpt_trend_run(struct trpt_db *db, const struct trpt_trend_query *q,
 	}
 	t->first_period = trpt_trend_period_of(q->period, lo);
 	t->nperiods = trpt_trend_period_of(q->period, hi) - t->first_period + 1;
-	src = sqlite3_prepare_v2(h, pick_source(q), -1, &st, NULL);
+	src = sqlite3_prepare_v2(
+	    h, pick_source(q, (hi - lo + 1) * 4 > dspan), -1, &st, NULL);
 	if (src != SQLITE_OK)
 		goto dberr;
 	sqlite3_bind_int64(st, 1, lo);
