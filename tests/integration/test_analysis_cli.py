@@ -339,6 +339,29 @@ def main():
                   "%d %s" % (r.returncode, r.stderr))
         finally:
             tls_controller.stop()
+
+        # smtps://: TLS from the first byte.
+        smtps_sink = Sink()
+        sport = free_port()
+        smtps_controller = Controller(smtps_sink, hostname="127.0.0.1",
+                                      port=sport, ssl_context=ctx)
+        smtps_controller.start()
+        try:
+            with open(conf, "w") as f:
+                f.write("[summary]\nfrom = tlsrpt@example.org\n"
+                        "to = a@example.org\n"
+                        "smtp_url = smtps://127.0.0.1:%d\nca_file = %s\n"
+                        % (sport, cert))
+            r = run(["--db", db, "--config", conf, "summary", "--week",
+                     "2026-W05", "--send"])
+            for _ in range(50):
+                if smtps_sink.messages:
+                    break
+                time.sleep(0.1)
+            check(r.returncode == 0 and len(smtps_sink.messages) == 1,
+                  "smtps:// sent", r.stderr)
+        finally:
+            smtps_controller.stop()
     finally:
         if controller is not None:
             controller.stop()
