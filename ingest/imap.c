@@ -1098,6 +1098,27 @@ contains_ci(const char *hay, size_t len, const char *needle)
 }
 
 /*
+ * Whether a message header announces a TLS report: a TLS-Report-Domain
+ * field, report-type=tlsrpt or an application/tlsrpt media type.  A mere
+ * "tlsrpt@" in To: does not count (mailboxes are often named so).
+ */
+static int
+header_claims_tlsrpt(const char *h, size_t len)
+{
+	size_t i;
+
+	if (contains_ci(h, len, "report-type=tlsrpt") ||
+	    contains_ci(h, len, "report-type=\"tlsrpt\"") ||
+	    contains_ci(h, len, "application/tlsrpt"))
+		return 1;
+	for (i = 0; i + 18 <= len; i++)
+		if ((i == 0 || h[i - 1] == '\n') &&
+		    strncasecmp(h + i, "tls-report-domain:", 18) == 0)
+			return 1;
+	return 0;
+}
+
+/*
  * A message larger than max_message is not fetched.  If its header claims
  * a TLS report, the header is quarantined with the reason so the loss is
  * visible; otherwise it is skipped like any other non-report.
@@ -1154,8 +1175,7 @@ oversized(struct run *r, const struct entry *en, struct trpt_err *err)
 		}
 	}
 	if (hdr == NULL || hlen > r->p->limits.max_message ||
-	    (!contains_ci(hdr, hlen, "tlsrpt") &&
-		!contains_ci(hdr, hlen, "tls-report-domain"))) {
+	    !header_claims_tlsrpt(hdr, hlen)) {
 		r->p->stats.skipped++;
 		rc = emit(r->p, TRPT_EV_SKIPPED, source, reason);
 		goto out;

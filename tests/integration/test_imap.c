@@ -335,6 +335,11 @@ test_imap_fetch_incremental(void **state)
 	int rc;
 
 	(void)state;
+	if (trpt_test_corpus("real") == NULL) {
+		/* As the other corpus tests: present in CI (../shared). */
+		trpt_dovecot_client_free(&m);
+		skip();
+	}
 	trpt_dovecot_create(m, "inc");
 	ncorpus = append_corpus(m, "inc", &files);
 	assert_true(ncorpus >= 5);
@@ -424,6 +429,43 @@ test_imap_fetch_incremental(void **state)
 	    out, "ingested 0, duplicates 0, rejected 0, skipped 0\n");
 	free(out);
 	free_files(files);
+	trpt_dovecot_client_free(&m);
+}
+
+/*
+ * Without the corpus too: non-report mail is skipped quietly, the broken
+ * report is quarantined under SOURCE/MAILBOX/UID and named on stderr.
+ */
+static void
+test_imap_skip_and_quarantine(void **state)
+{
+	mailimap *m = trpt_dovecot_client(&dc);
+	uint32_t uids[20];
+	char source[128], *err;
+	size_t n;
+
+	(void)state;
+	trpt_dovecot_create(m, "sq");
+	append_reports(m, "sq", "sq", 0, 2);
+	append_non_reports(m, "sq");
+	trpt_dovecot_append(m, "sq", bad_report, strlen(bad_report));
+	n = trpt_dovecot_uids(m, "sq", uids, 20);
+	assert_int_equal(n, 2 + NNONREPORTS + 1);
+	write_config("sq-src", "127.0.0.1", dc.port, "none", "sq", NULL);
+	assert_int_equal(fetch(NULL), 1);
+	assert_contains(
+	    "out", "ingested 2, duplicates 0, rejected 1, skipped 3\n");
+	snprintf(source, sizeof(source), "sq-src/sq/%u", uids[n - 1]);
+	assert_int_equal(q("SELECT count(*) FROM quarantine WHERE source = ? "
+			   "AND source_kind = 'imap'",
+			     source, NULL),
+	    1);
+	assert_int_equal(q("SELECT count(*) FROM quarantine", NULL), 1);
+	err = slurp("err");
+	assert_non_null(strstr(err, source));
+	assert_non_null(strstr(err, "rejected"));
+	assert_null(strstr(err, "skipped"));
+	free(err);
 	trpt_dovecot_client_free(&m);
 }
 
@@ -786,7 +828,7 @@ test_imap_oversized(void **state)
 	trpt_dovecot_create(m, "big");
 	append_reports(m, "big", "big", 0, 2);
 	memset(big, 'x', sizeof(big));
-	memcpy(big, "Subject: big\r\n\r\n", 17);
+	memcpy(big, "To: tlsrpt@example.org\r\nSubject: big\r\n\r\n", 40);
 	trpt_dovecot_append(m, "big", big, sizeof(big));
 	n = trpt_dovecot_uids(m, "big", uids, 10);
 	assert_int_equal(n, 3);
@@ -1086,6 +1128,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
 		    test_imap_fetch_incremental, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_imap_skip_and_quarantine, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_imap_uidvalidity_rescan, setup, teardown),
 		cmocka_unit_test_setup_teardown(
