@@ -138,6 +138,10 @@ trpt_db_open(const char *path, struct trpt_db **out, struct trpt_err *err)
 		goto out;
 	if ((rc = pragma(db, "PRAGMA foreign_keys=ON", err)) != TRPT_OK)
 		goto out;
+	/* The savepoint of each report in a batch keeps its undo pages in
+	 * memory (one report's worth), not in a temporary file per batch. */
+	if ((rc = pragma(db, "PRAGMA temp_store=MEMORY", err)) != TRPT_OK)
+		goto out;
 	if ((rc = trpt_migrate_apply(db->h, -1, err)) != TRPT_OK)
 		goto out;
 	*out = db;
