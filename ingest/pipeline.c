@@ -328,6 +328,8 @@ run(struct trpt_pipeline *p, const void *bytes, size_t len,
 	return dispatch(j, bytes, len, err);
 }
 
+#define BATCH_PAUSE_NS 3000000 /* 3 ms between batches */
+
 static int64_t
 now_ms(void)
 {
@@ -397,8 +399,14 @@ batch_close(struct trpt_pipeline *p, int rc, struct trpt_err *err)
 		return rc;
 	}
 	if (p->batch_n >= p->batch_max ||
-	    now_ms() - p->batch_start_ms >= (int64_t)p->batch_ms)
-		return trpt_pipeline_flush(p, err);
+	    now_ms() - p->batch_start_ms >= (int64_t)p->batch_ms) {
+		if ((rc = trpt_pipeline_flush(p, err)) != TRPT_OK)
+			return rc;
+		/* A pause before the next batch takes the write lock again,
+		 * so that another writer waiting for it (its busy handler
+		 * tries every millisecond) gets its turn. */
+		nanosleep(&(struct timespec){ 0, BATCH_PAUSE_NS }, NULL);
+	}
 	return TRPT_OK;
 }
 
