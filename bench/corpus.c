@@ -117,7 +117,9 @@ meta_of(uint64_t seed, uint64_t n, struct meta *m)
 
 	m->style = style_of(seed, n);
 	m->org = org_of(seed, n, m->style);
-	m->day = DAY0 + (int64_t)(n % NDAYS);
+	/* Each block of a million indexes is a later window of days: a
+	 * database filled from one block holds the past of the next. */
+	m->day = DAY0 + (int64_t)(n / 1000000 * NDAYS + n % NDAYS);
 	snprintf(
 	    m->domain, sizeof(m->domain), "d%" PRIu64 ".example", n / NDAYS);
 	civil(m->day, &y, &mo, &d);

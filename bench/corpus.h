@@ -7,7 +7,9 @@
  * report-ids, written as RFC 8460 .json.gz files or as report e-mails.
  *
  * The same seed and index give the same bytes on every machine; report n
- * has a (organization-name, report-id) no other index has.
+ * has a (organization-name, report-id) no other index has.  Indexes
+ * k*1000000 .. k*1000000+999999 cover 90 days, each block of a million
+ * the 90 days after the previous block.
  */
 
 #include <stddef.h>
