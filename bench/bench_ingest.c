@@ -52,7 +52,7 @@
 #define FIRST_BASE   1000000u /* earlier days than the others */
 #define LARGE_BYTES  5000000u
 #define BATCH_MAX    1000 /* as collector/cmd_ingest.c */
-#define BATCH_MS     100
+#define BATCH_MS     200
 
 static const char *binary;
 
@@ -98,7 +98,7 @@ gen(const char *dir, uint64_t first, uint64_t n, enum corpus_shape shape,
 
 /* Runs the binary; returns its wall time, *rss_kb its peak RSS. */
 static double
-run_ingest(const char *db, const char *dir, long *rss_kb)
+run_ingest(const char *db, const char *dir, const char *dir2, long *rss_kb)
 {
 	struct rusage ru;
 	double t0, t;
@@ -112,7 +112,7 @@ run_ingest(const char *db, const char *dir, long *rss_kb)
 	if (pid == 0) {
 		fd = open("/dev/null", O_WRONLY);
 		dup2(fd, 1);
-		execl(binary, binary, "--db", db, "-q", "ingest", dir,
+		execl(binary, binary, "--db", db, "-q", "ingest", dir, dir2,
 		    (char *)NULL);
 		_exit(127);
 	}
@@ -175,8 +175,8 @@ copy_file(const char *from, const char *to)
 
 /* One end-to-end figure: best of runs, checking the reports stored. */
 static double
-e2e(const char *base, const char *db, const char *dir, uint64_t expect,
-    int runs, long *rss)
+e2e(const char *base, const char *db, const char *dir, const char *dir2,
+    uint64_t expect, int runs, long *rss)
 {
 	double best = 1e30, t;
 	char q[64];
@@ -187,7 +187,7 @@ e2e(const char *base, const char *db, const char *dir, uint64_t expect,
 		if (base != NULL)
 			copy_file(base, db);
 		sync();
-		t = run_ingest(db, dir, rss);
+		t = run_ingest(db, dir, dir2, rss);
 		if (t < best)
 			best = t;
 	}
@@ -427,7 +427,7 @@ main(int argc, char **argv)
 	const char *work = "bench-ingest";
 	uint64_t nsmall = 5000, neml = 2000, rows = 1000000;
 	double t_small, t_eml, t_big, floor_s, per_in, rate_small, rate_big;
-	long rss_large, rss_fifth, rss_all, rss;
+	long rss_large, rss_fifth, rss_n, rss_all, rss;
 	int runs = 3, c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -480,12 +480,14 @@ main(int argc, char **argv)
 	 * between fork and exec, the size of this process: so the runs that
 	 * measure memory come first, while this process is small.
 	 */
-	e2e(NULL, db, dlarge, 1, 1, &rss_large);
-	e2e(NULL, db, dfifth, cf.reports, 1, &rss_fifth);
-	t_small = e2e(NULL, db, dsmall, cs.reports, runs, &rss_all);
-	t_eml = e2e(NULL, db, deml, ce.reports, runs, &rss);
+	e2e(NULL, db, dlarge, NULL, 1, 1, &rss_large);
+	e2e(NULL, db, dfifth, NULL, cf.reports, 1, &rss_fifth);
+	e2e(NULL, db, dsmall, NULL, cs.reports, 1, &rss_n);
+	e2e(NULL, db, dsmall, dsmall2, cs.reports + c2.reports, 1, &rss_all);
+	t_small = e2e(NULL, db, dsmall, NULL, cs.reports, runs, &rss);
+	t_eml = e2e(NULL, db, deml, NULL, ce.reports, runs, &rss);
 	base_db(base, rows);
-	t_big = e2e(base, db, dsmall2, c2.reports, runs, &rss);
+	t_big = e2e(base, db, dsmall2, NULL, c2.reports, runs, &rss);
 	rm_db(db);
 
 	/* In-process phases. */
@@ -524,9 +526,10 @@ main(int argc, char **argv)
 	    count(base, "SELECT count(*) FROM policies"), rate_big, t_big);
 	printf("peak RSS, one %.1f MB report  %8.1f MiB\n",
 	    (double)cl.json_bytes / 1e6, (double)rss_large / 1024);
-	printf("peak RSS, %" PRIu64 " inputs    %8.1f MiB; %" PRIu64
-	       " inputs %8.1f MiB\n",
-	    cf.reports, (double)rss_fifth / 1024, cs.reports,
+	printf("peak RSS, %" PRIu64 " / %" PRIu64 " / %" PRIu64
+	       " inputs  %.1f / %.1f / %.1f MiB (page cache capped at 16 MiB)\n",
+	    cf.reports, cs.reports, cs.reports + c2.reports,
+	    (double)rss_fifth / 1024, (double)rss_n / 1024,
 	    (double)rss_all / 1024);
 	printf("ratio end-to-end / in-process sum    %5.2f (target >= 0.80)\n",
 	    rate_small / per_in);

@@ -328,7 +328,7 @@ run(struct trpt_pipeline *p, const void *bytes, size_t len,
 	return dispatch(j, bytes, len, err);
 }
 
-#define BATCH_PAUSE_NS 3000000 /* 3 ms between batches */
+#define BATCH_PAUSE_NS 2000000 /* 2 ms between batches */
 
 static int64_t
 now_ms(void)

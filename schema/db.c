@@ -177,6 +177,8 @@ trpt_db_open(const char *path, struct trpt_db **out, struct trpt_err *err)
 	 * memory (one report's worth), not in a temporary file per batch. */
 	if ((rc = pragma(db, "PRAGMA temp_store=MEMORY", err)) != TRPT_OK)
 		goto out;
+	if ((rc = pragma(db, "PRAGMA wal_autocheckpoint=4000", err)) != TRPT_OK)
+		goto out;
 	if ((rc = trpt_migrate_apply(db->h, -1, err)) != TRPT_OK)
 		goto out;
 	*out = db;
