@@ -94,8 +94,8 @@ def main():
 
 def run(tmp):
     corpus = os.path.join(tmp, "corpus")
-    m = generate(corpus, "--seed", "7", "--small", "4000", "--eml", "800",
-                 "--large", "3", "--large-bytes", "2000000", "--bad", "60")
+    m = generate(corpus, "--seed", "7", "--small", "2500", "--eml", "400",
+                 "--large", "2", "--large-bytes", "2000000", "--bad", "40")
     db = os.path.join(tmp, "crash.db")
     rnd = random.Random(8460)
 
