@@ -526,8 +526,9 @@ main(int argc, char **argv)
 	    count(base, "SELECT count(*) FROM policies"), rate_big, t_big);
 	printf("peak RSS, one %.1f MB report  %8.1f MiB\n",
 	    (double)cl.json_bytes / 1e6, (double)rss_large / 1024);
-	printf("peak RSS, %" PRIu64 " / %" PRIu64 " / %" PRIu64
-	       " inputs  %.1f / %.1f / %.1f MiB (page cache capped at 16 MiB)\n",
+	printf(
+	    "peak RSS, %" PRIu64 " / %" PRIu64 " / %" PRIu64
+	    " inputs  %.1f / %.1f / %.1f MiB (page cache capped at 16 MiB)\n",
 	    cf.reports, cs.reports, cs.reports + c2.reports,
 	    (double)rss_fifth / 1024, (double)rss_n / 1024,
 	    (double)rss_all / 1024);
