@@ -38,3 +38,18 @@ if [ "$fuzz_secs" -gt 0 ]; then
 	echo "== fuzz smoke (clang, libFuzzer + ASan + UBSan, ${fuzz_secs}s each)"
 	sh tools/fuzz.sh "$fuzz_secs"
 fi
+
+# One closing line over the three builds' meson runs (counted from their
+# logs): what CI reads.
+passed=0
+failed=0
+for d in build build-asan build-clang; do
+	log=$d/meson-logs/testlog.txt
+	[ -f "$log" ] || continue
+	ok=$(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$log" | tail -n 1)
+	bad=$(sed -n 's/^Fail: *\([0-9]*\).*/\1/p' "$log" | tail -n 1)
+	passed=$((passed + ${ok:-0}))
+	failed=$((failed + ${bad:-0}))
+done
+echo "tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

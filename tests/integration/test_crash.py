@@ -129,9 +129,17 @@ def run(tmp):
         if kind == "time":
             time.sleep(frac)
         else:
-            while p.poll() is None and stored(db) < target:
+            # Wait for a share of the time the rest of the work takes (a
+            # re-run also reads what is already stored, so this lands
+            # before its end), or for the reports to reach the target,
+            # whichever comes first.  Waiting for the count alone missed
+            # the end: the last batches commit in one go.
+            deadline = time.monotonic() + full * (
+                0.5 * before / total + frac * (total - before) / total)
+            while p.poll() is None and stored(db) < target and \
+                    time.monotonic() < deadline:
                 time.sleep(0.01)
-            time.sleep(rnd.uniform(0, 0.05))
+            time.sleep(rnd.uniform(0, 0.02))
         if p.poll() is None:
             p.send_signal(signal.SIGKILL)
             killed += 1
