@@ -1,14 +1,18 @@
 /*
  * A small closed-loop HTTP load client for `tlsrpt-collector serve`.
  *
- *   http_load HOST PORT CONNECTIONS REQUESTS RUN-ID [GZIP-PERCENT]
+ *   http_load HOST PORT CONNECTIONS REQUESTS RUN-ID [GZIP-PERCENT [CA-FILE]]
  *
  * Each connection is one thread with one keep-alive socket that POSTs a
  * distinct report (report-id "RUN-ID-<thread>-<n>"), waits for the whole
  * answer and measures the time from the first byte sent to the last byte
  * received.  GZIP-PERCENT (default 50) of the bodies are gzip, the others
  * JSON.  Prints the counts of answers by status, the rate and the latency
- * percentiles.  Not part of the test suite; see docs/BENCHMARKS.md.
+ * percentiles.  With CA-FILE it speaks TLS (GnuTLS, certificate verified
+ * against CA-FILE), one handshake per connection.  With HTTP_LOAD_CLOSE=1
+ * in the environment every POST asks for "Connection: close" and takes a
+ * new connection (and handshake), as most senders do.  Not part of the test
+ * suite; see docs/BENCHMARKS.md.
  */
 #define _GNU_SOURCE /* strcasestr */
 #include <arpa/inet.h>
@@ -25,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <gnutls/gnutls.h>
 #include <zlib.h>
 
 static const char *tpl_head =
@@ -47,6 +52,13 @@ static const char *tpl_tail =
 static const char *host;
 static int port, per_thread, gzip_percent = 50;
 static const char *run_id;
+static gnutls_certificate_credentials_t xcred; /* NULL: plain HTTP */
+static int close_each; /* a new connection for every POST */
+
+struct conn {
+	int fd;
+	gnutls_session_t tls;
+};
 
 struct worker {
 	pthread_t tid;
@@ -108,13 +120,69 @@ connect_to(void)
 	return fd;
 }
 
+static void
+close_conn(struct conn *c)
+{
+	if (c->tls != NULL) {
+		gnutls_deinit(c->tls);
+		c->tls = NULL;
+	}
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
 static int
-send_all(int fd, const char *p, size_t n)
+open_conn(struct conn *c)
+{
+	int r;
+
+	c->tls = NULL;
+	c->fd = connect_to();
+	if (c->fd < 0 || xcred == NULL)
+		return c->fd < 0 ? -1 : 0;
+	if (gnutls_init(&c->tls, GNUTLS_CLIENT) < 0)
+		goto fail;
+	gnutls_set_default_priority(c->tls);
+	gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, xcred);
+	gnutls_session_set_verify_cert(c->tls, host, 0);
+	gnutls_transport_set_int(c->tls, c->fd);
+	do
+		r = gnutls_handshake(c->tls);
+	while (r < 0 && gnutls_error_is_fatal(r) == 0);
+	if (r < 0) {
+		fprintf(stderr, "handshake: %s\n", gnutls_strerror(r));
+		goto fail;
+	}
+	return 0;
+fail:
+	close_conn(c);
+	return -1;
+}
+
+static ssize_t
+conn_recv(struct conn *c, char *p, size_t n)
+{
+	ssize_t r;
+
+	if (c->tls == NULL)
+		return recv(c->fd, p, n, 0);
+	do
+		r = gnutls_record_recv(c->tls, p, n);
+	while (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED);
+	return r;
+}
+
+static int
+send_all(struct conn *c, const char *p, size_t n)
 {
 	ssize_t w;
 
 	while (n > 0) {
-		w = send(fd, p, n, MSG_NOSIGNAL);
+		if (c->tls != NULL)
+			w = gnutls_record_send(c->tls, p, n);
+		else
+			w = send(c->fd, p, n, MSG_NOSIGNAL);
 		if (w <= 0)
 			return -1;
 		p += w;
@@ -125,7 +193,7 @@ send_all(int fd, const char *p, size_t n)
 
 /* Reads one response; returns its status, or -1. */
 static int
-read_response(int fd, int *close_after)
+read_response(struct conn *c, int *close_after)
 {
 	char buf[8192];
 	size_t have = 0, need;
@@ -134,7 +202,7 @@ read_response(int fd, int *close_after)
 	int status;
 
 	for (;;) {
-		r = recv(fd, buf + have, sizeof(buf) - 1 - have, 0);
+		r = conn_recv(c, buf + have, sizeof(buf) - 1 - have);
 		if (r <= 0)
 			return -1;
 		have += (size_t)r;
@@ -152,7 +220,7 @@ read_response(int fd, int *close_after)
 	*close_after = strcasestr(buf, "\r\nConnection: close") != NULL;
 	need += (size_t)(end + 4 - buf);
 	while (have < need) {
-		r = recv(fd, buf, sizeof(buf), 0);
+		r = conn_recv(c, buf, sizeof(buf));
 		if (r <= 0)
 			return -1;
 		have += (size_t)r;
@@ -166,7 +234,8 @@ work(void *arg)
 	struct worker *w = arg;
 	char json[4096], body[4096], head[512];
 	size_t jlen, blen, hlen;
-	int fd = -1, i, status, close_after;
+	struct conn c = { -1, NULL };
+	int i, status, close_after;
 	double t0;
 
 	for (i = 0; i < per_thread; i++) {
@@ -184,19 +253,19 @@ work(void *arg)
 		hlen = (size_t)snprintf(head, sizeof(head),
 		    "POST /v1/tlsrpt HTTP/1.1\r\nHost: %s:%d\r\n"
 		    "Content-Type: application/tlsrpt+%s\r\n"
-		    "Content-Length: %zu\r\n\r\n",
-		    host, port, gz ? "gzip" : "json", blen);
-		if (fd < 0 && (fd = connect_to()) < 0) {
+		    "Content-Length: %zu\r\n%s\r\n",
+		    host, port, gz ? "gzip" : "json", blen,
+		    close_each ? "Connection: close\r\n" : "");
+		t0 = now();
+		if (c.fd < 0 && open_conn(&c) < 0) {
 			w->neterr++;
 			continue;
 		}
-		t0 = now();
-		if (send_all(fd, head, hlen) != 0 ||
-		    send_all(fd, body, blen) != 0 ||
-		    (status = read_response(fd, &close_after)) < 0) {
+		if (send_all(&c, head, hlen) != 0 ||
+		    send_all(&c, body, blen) != 0 ||
+		    (status = read_response(&c, &close_after)) < 0) {
 			w->neterr++;
-			close(fd);
-			fd = -1;
+			close_conn(&c);
 			continue;
 		}
 		w->lat[w->n++] = now() - t0;
@@ -210,13 +279,10 @@ work(void *arg)
 			w->c429++;
 		else
 			w->other++;
-		if (close_after) {
-			close(fd);
-			fd = -1;
-		}
+		if (close_after || close_each)
+			close_conn(&c);
 	}
-	if (fd >= 0)
-		close(fd);
+	close_conn(&c);
 	return NULL;
 }
 
@@ -238,7 +304,7 @@ main(int argc, char **argv)
 
 	if (argc < 6) {
 		fprintf(stderr, "usage: http_load HOST PORT CONNECTIONS "
-				"REQUESTS RUN-ID [GZIP-PERCENT]\n");
+				"REQUESTS RUN-ID [GZIP-PERCENT [CA-FILE]]\n");
 		return 2;
 	}
 	host = argv[1];
@@ -248,6 +314,17 @@ main(int argc, char **argv)
 	run_id = argv[5];
 	if (argc > 6)
 		gzip_percent = atoi(argv[6]);
+	close_each = getenv("HTTP_LOAD_CLOSE") != NULL &&
+		     strcmp(getenv("HTTP_LOAD_CLOSE"), "1") == 0;
+	if (argc > 7) {
+		gnutls_global_init();
+		if (gnutls_certificate_allocate_credentials(&xcred) < 0 ||
+		    gnutls_certificate_set_x509_trust_file(
+			xcred, argv[7], GNUTLS_X509_FMT_PEM) <= 0) {
+			fprintf(stderr, "cannot load %s\n", argv[7]);
+			return 2;
+		}
+	}
 	if (conns < 1 || total < conns)
 		return 2;
 	per_thread = total / conns;

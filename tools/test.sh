@@ -1,7 +1,9 @@
 #!/bin/sh
 # The whole test suite: a normal build, then the same tests under
 # AddressSanitizer + UndefinedBehaviorSanitizer (leak checking on), each
-# with gcc; and a clang build.  Exits non-zero if anything fails.
+# with gcc; a clang build; and a short run of each libFuzzer target
+# (clang, ASan+UBSan; TRPT_FUZZ_SECONDS each, default 20; 0 skips it).
+# Exits non-zero if anything fails.
 set -eu
 cd "$(dirname "$0")/.."
 sh tools/deps.sh
@@ -30,3 +32,9 @@ echo "== build with clang and test"
 [ -d build-clang ] || CC=clang meson setup build-clang >/dev/null
 ninja -C build-clang
 meson test -C build-clang --print-errorlogs
+
+fuzz_secs=${TRPT_FUZZ_SECONDS:-20}
+if [ "$fuzz_secs" -gt 0 ]; then
+	echo "== fuzz smoke (clang, libFuzzer + ASan + UBSan, ${fuzz_secs}s each)"
+	sh tools/fuzz.sh "$fuzz_secs"
+fi
