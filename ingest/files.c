@@ -142,9 +142,14 @@ walk(struct trpt_pipeline *p, const char *path, unsigned depth,
 			    path[strlen(path) - 1] == '/' ? "" : "/",
 			    names[i]->d_name);
 			/* Symbolic links to directories are not followed:
-			 * a loop would never end. */
-			if (lstat(sub, &lst) == 0 && S_ISLNK(lst.st_mode) &&
-			    stat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+			 * a loop would never end.  A regular file (as the
+			 * directory entry says, when it does) is read
+			 * without a stat of its own. */
+			if (names[i]->d_type == DT_REG)
+				rc = ingest_file(p, sub, "file", err);
+			else if (lstat(sub, &lst) == 0 &&
+				 S_ISLNK(lst.st_mode) && stat(sub, &st) == 0 &&
+				 S_ISDIR(st.st_mode))
 				;
 			else
 				rc = walk(p, sub, depth + 1, err);

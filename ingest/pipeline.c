@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ingest/inflate.h"
 #include "ingest/mbox.h"
@@ -327,6 +328,88 @@ run(struct trpt_pipeline *p, const void *bytes, size_t len,
 	return dispatch(j, bytes, len, err);
 }
 
+#define BATCH_PAUSE_NS 2000000 /* 2 ms between batches */
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+trpt_pipeline_flush(struct trpt_pipeline *p, struct trpt_err *err)
+{
+	unsigned n = p->batch_n;
+	int rc;
+
+	if (n == 0)
+		return TRPT_OK;
+	p->batch_n = 0;
+	/* SQLite rolls a transaction back by itself after a disk-full or
+	 * I/O error: then the batch is gone already. */
+	if (!trpt_db_in_transaction(p->db))
+		rc = trpt_err_set(err, TRPT_EDB,
+		    "database %s: the transaction was rolled back",
+		    trpt_db_path(p->db));
+	else
+		rc = trpt_store_commit(p->db, err);
+	if (rc != TRPT_OK) {
+		p->stats = p->batch_stats;
+		trpt_err_prefix(err,
+		    "the last %u input%s were not stored (run again)", n,
+		    n == 1 ? "" : "s");
+	}
+	return rc;
+}
+
+/* Opens a batch transaction before an input, when batching. */
+static int
+batch_open(struct trpt_pipeline *p, struct trpt_err *err)
+{
+	int rc;
+
+	if (p->batch_max == 0 || p->batch_n > 0)
+		return TRPT_OK;
+	if ((rc = trpt_store_begin(p->db, err)) != TRPT_OK)
+		return rc;
+	p->batch_start_ms = now_ms();
+	p->batch_stats = p->stats;
+	return TRPT_OK;
+}
+
+/* Counts an input into the batch, and commits it when it is full. */
+static int
+batch_close(struct trpt_pipeline *p, int rc, struct trpt_err *err)
+{
+	struct trpt_err ferr;
+	int frc;
+
+	if (p->batch_max == 0)
+		return rc;
+	p->batch_n++;
+	if (rc != TRPT_OK) {
+		/* Keep what the batch stored before the failure; the error
+		 * that stops the run is the first one. */
+		if ((frc = trpt_pipeline_flush(p, &ferr)) != TRPT_OK &&
+		    err != NULL)
+			trpt_err_prefix(err, "%s; before that", ferr.msg);
+		return rc;
+	}
+	if (p->batch_n >= p->batch_max ||
+	    now_ms() - p->batch_start_ms >= (int64_t)p->batch_ms) {
+		if ((rc = trpt_pipeline_flush(p, err)) != TRPT_OK)
+			return rc;
+		/* A pause before the next batch takes the write lock again,
+		 * so that another writer waiting for it (its busy handler
+		 * tries every millisecond) gets its turn. */
+		nanosleep(&(struct timespec){ 0, BATCH_PAUSE_NS }, NULL);
+	}
+	return TRPT_OK;
+}
+
 void
 trpt_pipeline_init(
     struct trpt_pipeline *p, struct trpt_db *db, const struct trpt_limits *lim)
@@ -344,7 +427,9 @@ trpt_pipeline_input(struct trpt_pipeline *p, const void *bytes, size_t len,
 	struct job j;
 	int rc;
 
-	rc = run(p, bytes, len, origin, &j, err);
+	if ((rc = batch_open(p, err)) != TRPT_OK)
+		return rc;
+	rc = batch_close(p, run(p, bytes, len, origin, &j, err), err);
 	if (rc == TRPT_OK && outcome != NULL)
 		*outcome = j.any ? j.worst : TRPT_EV_SKIPPED;
 	return rc;
@@ -355,14 +440,17 @@ trpt_pipeline_reject(struct trpt_pipeline *p, const void *bytes, size_t len,
     const struct trpt_origin *origin, const char *reason, struct trpt_err *err)
 {
 	struct job j;
+	int rc;
 
+	if ((rc = batch_open(p, err)) != TRPT_OK)
+		return rc;
 	memset(&j, 0, sizeof(j));
 	j.p = p;
 	j.bytes = bytes;
 	j.len = len;
 	j.origin = *origin;
 	p->stats.inputs++;
-	return reject(&j, 0, reason, err);
+	return batch_close(p, reject(&j, 0, reason, err), err);
 }
 
 struct reprocess_ctx {

@@ -55,6 +55,20 @@ struct trpt_pipeline {
 	void (*on_event)(void *arg, const struct trpt_event *ev); /* or NULL */
 	void *arg;
 	struct trpt_pipeline_stats stats;
+	/*
+	 * Batching, for bulk imports (0: every report is its own
+	 * transaction).  With batch_max > 0, inputs are stored in one
+	 * transaction until batch_max inputs or batch_ms milliseconds have
+	 * gone by; each report stays all or nothing (a savepoint).  A kill
+	 * loses only the uncommitted batch, which a run again redoes.  Call
+	 * trpt_pipeline_flush at the end.
+	 */
+	unsigned batch_max;
+	unsigned batch_ms;
+	/* Private batch state. */
+	unsigned batch_n;
+	int64_t batch_start_ms;
+	struct trpt_pipeline_stats batch_stats; /* stats when it began */
 };
 
 void trpt_pipeline_init(
@@ -74,6 +88,13 @@ void trpt_pipeline_init(
 int trpt_pipeline_input(struct trpt_pipeline *p, const void *bytes, size_t len,
     const struct trpt_origin *origin, enum trpt_event_kind *outcome,
     struct trpt_err *err);
+
+/*
+ * Commits the open batch, if any.  When that fails, nothing of the batch
+ * was stored: p->stats go back to what they were before it, and the error
+ * says how many inputs were lost (a run again stores them).
+ */
+int trpt_pipeline_flush(struct trpt_pipeline *p, struct trpt_err *err);
 
 /*
  * Rejects an input without running it: one too large to read whole, or

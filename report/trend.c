@@ -242,7 +242,8 @@ struct refresh {
 	struct trpt_db *db;
 	sqlite3_stmt *st[ST_COUNT_];
 	int64_t report, day;
-	char *org, *domain;
+	char *org;
+	const char *domain; /* borrowed from the report's policy rows */
 	struct tgroup g[8];
 	int ng;
 	int bulk; /* org and domain sums are rebuilt from rollup_daily */
@@ -362,34 +363,103 @@ flush(struct refresh *r, struct trpt_err *err)
 }
 
 static int
-set_key(struct refresh *r, int64_t report, int64_t day, const char *org,
-    const char *domain, struct trpt_err *err)
+set_report(struct refresh *r, int64_t report, int64_t day, const char *org,
+    struct trpt_err *err)
 {
-	char *o = strdup(org), *d = strdup(domain);
+	char *o = strdup(org);
 
-	if (o == NULL || d == NULL) {
-		free(o);
-		free(d);
+	if (o == NULL)
 		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
-	}
 	free(r->org);
-	free(r->domain);
 	r->org = o;
-	r->domain = d;
 	r->report = report;
 	r->day = day;
 	r->ng = 0;
 	return TRPT_OK;
 }
 
+/* One policy of the report being rolled up. */
+struct prow {
+	char *domain, *type;
+	int64_t s, f, details;
+	int testing;
+};
+
+struct prows {
+	struct prow *v;
+	size_t n, cap;
+};
+
+static void
+prows_clear(struct prows *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->n; i++) {
+		free(p->v[i].domain);
+		free(p->v[i].type);
+	}
+	p->n = 0;
+}
+
+static int
+cmp_prow(const void *a, const void *b)
+{
+	const struct prow *x = a, *y = b;
+	int c = strcmp(x->domain, y->domain);
+
+	return c != 0 ? c : strcmp(x->type, y->type);
+}
+
+/*
+ * Groups the report's policies by domain and type (in C: cheaper than
+ * having SQLite sort every policy row of a bulk rebuild) and applies the
+ * guard per domain.
+ */
+static int
+flush_report(struct refresh *r, struct prows *p, struct trpt_err *err)
+{
+	struct tgroup *g;
+	size_t i;
+	int rc = TRPT_OK;
+
+	if (p->n > 1)
+		qsort(p->v, p->n, sizeof(*p->v), cmp_prow);
+	for (i = 0; i < p->n; i++) {
+		if (i == 0 || strcmp(p->v[i].domain, p->v[i - 1].domain) != 0) {
+			if (i > 0 && (rc = flush(r, err)) != TRPT_OK)
+				return rc;
+			r->domain = p->v[i].domain;
+			r->ng = 0;
+		}
+		if (strlen(p->v[i].type) >= sizeof(r->g[0].type))
+			continue; /* not a real type; cannot be matched */
+		if (r->ng > 0 &&
+		    strcmp(r->g[r->ng - 1].type, p->v[i].type) == 0)
+			g = &r->g[r->ng - 1];
+		else if (r->ng < (int)(sizeof(r->g) / sizeof(r->g[0]))) {
+			g = &r->g[r->ng++];
+			memset(g, 0, sizeof(*g));
+			snprintf(g->type, sizeof(g->type), "%s", p->v[i].type);
+		} else
+			continue; /* more than 8 policy types: ignore extras */
+		g->s += p->v[i].s;
+		g->f += p->v[i].f;
+		g->details += p->v[i].details;
+		g->testing |= p->v[i].testing;
+	}
+	if (p->n > 0)
+		rc = flush(r, err);
+	r->domain = NULL;
+	return rc;
+}
+
 static const char groups_sql[] =
     "SELECT r.id, r.day, r.organization_name, p.policy_domain, "
-    "p.policy_type, sum(p.successful), sum(p.failed), "
-    "sum(p.details_failed), max(p.policy_type = 'sts' AND "
-    "p.policy_strings LIKE '%\"mode:%testing%') FROM reports r JOIN "
-    "policies p ON p.report = r.id WHERE r.id > ?1 AND r.id <= ?2 GROUP BY "
-    "r.id, p.policy_domain, p.policy_type ORDER BY r.id, p.policy_domain, "
-    "p.policy_type";
+    "p.policy_type, p.successful, p.failed, p.details_failed, "
+    "p.policy_type = 'sts' AND p.policy_strings LIKE '%\"mode:%testing%' "
+    "FROM policies p JOIN reports r ON r.id = p.report WHERE p.report > ?1 "
+    "AND p.report <= ?2 ORDER BY p.report";
 
 static const char *const clear_sql =
     "DELETE FROM rollup_daily; DELETE FROM rollup_org_day; "
@@ -459,9 +529,11 @@ refresh_range(
     struct refresh *r, int64_t last, int64_t max, struct trpt_err *err)
 {
 	sqlite3_stmt *gs = NULL;
-	struct tgroup *g;
+	struct prows p = { NULL, 0, 0 };
+	struct prow *pr, *nv;
 	const char *org, *domain, *type;
 	int64_t id;
+	size_t ncap;
 	int i, src, rc = TRPT_OK;
 
 	for (i = 0; i < ST_COUNT_; i++) {
@@ -484,28 +556,44 @@ refresh_range(
 			rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
 			break;
 		}
-		if (r->org == NULL || id != r->report ||
-		    strcmp(domain, r->domain) != 0) {
-			if ((rc = flush(r, err)) != TRPT_OK ||
-			    (rc = set_key(r, id, sqlite3_column_int64(gs, 1),
-				 org, domain, err)) != TRPT_OK)
+		if (r->org == NULL || id != r->report) {
+			if ((rc = flush_report(r, &p, err)) != TRPT_OK ||
+			    (rc = set_report(r, id, sqlite3_column_int64(gs, 1),
+				 org, err)) != TRPT_OK)
 				break;
+			prows_clear(&p);
 		}
-		if (r->ng == (int)(sizeof(r->g) / sizeof(r->g[0])))
-			continue; /* more than 8 policy types: ignore extras */
-		g = &r->g[r->ng++];
-		snprintf(g->type, sizeof(g->type), "%s", type);
-		g->s = sqlite3_column_int64(gs, 5);
-		g->f = sqlite3_column_int64(gs, 6);
-		g->details = sqlite3_column_int64(gs, 7);
-		g->testing = sqlite3_column_int(gs, 8);
-		if (strlen(type) >= sizeof(g->type))
-			r->ng--; /* not a real type; cannot be matched */
+		if (p.n == p.cap) {
+			ncap = p.cap == 0 ? 16 : p.cap * 2;
+			if ((nv = realloc(p.v, ncap * sizeof(*nv))) == NULL) {
+				rc = trpt_err_set(
+				    err, TRPT_ENOMEM, "out of memory");
+				break;
+			}
+			p.v = nv;
+			p.cap = ncap;
+		}
+		pr = &p.v[p.n];
+		pr->domain = strdup(domain);
+		pr->type = strdup(type);
+		if (pr->domain == NULL || pr->type == NULL) {
+			free(pr->domain);
+			free(pr->type);
+			rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+			break;
+		}
+		pr->s = sqlite3_column_int64(gs, 5);
+		pr->f = sqlite3_column_int64(gs, 6);
+		pr->details = sqlite3_column_int64(gs, 7);
+		pr->testing = sqlite3_column_int(gs, 8);
+		p.n++;
 	}
 	if (rc == TRPT_OK && src != SQLITE_DONE)
 		rc = sql_fail(r, src, "reading reports for rollups", err);
 	if (rc == TRPT_OK)
-		rc = flush(r, err);
+		rc = flush_report(r, &p, err);
+	prows_clear(&p);
+	free(p.v);
 	sqlite3_finalize(gs);
 	if (rc == TRPT_OK && r->bulk)
 		rc = rebuild_sums(r, err);
@@ -600,7 +688,6 @@ out:
 	for (i = 0; i < ST_COUNT_; i++)
 		sqlite3_finalize(r.st[i]);
 	free(r.org);
-	free(r.domain);
 	if (rc == TRPT_OK) {
 		src = sqlite3_exec(r.h, "COMMIT", NULL, NULL, NULL);
 		if (src != SQLITE_OK)
@@ -619,7 +706,15 @@ out:
  * trpt_trend_dim, successful, failed.  ?1 ?2 are the first and last day,
  * ?3 the domain, ?4 ?5 the first and last week.
  */
-enum { T_ORG_DAY, T_DOMAIN_DAY, T_DOMAIN_WEEK, T_DAILY, T_WEEKLY, T_COUNT_ };
+enum {
+	T_ORG_DAY,
+	T_DOMAIN_DAY,
+	T_DOMAIN_WEEK,
+	T_DAILY,
+	T_DAILY_SCAN,
+	T_WEEKLY,
+	T_COUNT_
+};
 
 #define DOM "domain = ?3 AND "
 #define ORG_DAY(F)                                                             \
@@ -634,6 +729,10 @@ enum { T_ORG_DAY, T_DOMAIN_DAY, T_DOMAIN_WEEK, T_DAILY, T_WEEKLY, T_COUNT_ };
 #define DAILY(F, W)                                                            \
 	"SELECT day, org, domain, '', '', '', successful, " F " FROM "         \
 	"rollup_daily WHERE " W "day BETWEEN ?1 AND ?2"
+/* "+day": no index on day, for ranges that cover most of the data. */
+#define DAILY_SCAN(F, W)                                                       \
+	"SELECT day, org, domain, '', '', '', successful, " F " FROM "         \
+	"rollup_daily WHERE " W "+day BETWEEN ?1 AND ?2"
 #define WEEKLY(F, W)                                                           \
 	"SELECT week * 7 - 3, org, domain, '', '', '', successful, " F         \
 	" FROM rollup_weekly WHERE " W "week BETWEEN ?4 AND ?5"
@@ -649,13 +748,16 @@ static const char *const source_sql[T_COUNT_][2][2] = {
 	{ { DOMAIN_WEEK("failed", ""), DOMAIN_WEEK("0", "") FAILS("") },
 	    { DOMAIN_WEEK("failed", DOM), DOMAIN_WEEK("0", DOM) FAILS(DOM) } },
 	{ { DAILY("failed", ""), DAILY("0", "") FAILS("") },
-	    { DAILY("failed", DOM), DAILY("0", DOM) FAILS(DOM) } },
+	    { DAILY_SCAN("failed", DOM), DAILY_SCAN("0", DOM) FAILS(DOM) } },
+	{ { DAILY_SCAN("failed", ""), DAILY_SCAN("0", "") FAILS("") },
+	    { DAILY_SCAN("failed", DOM), DAILY_SCAN("0", DOM) FAILS(DOM) } },
 	{ { WEEKLY("failed", ""), WEEKLY("0", "") FAILS("") },
 	    { WEEKLY("failed", DOM), WEEKLY("0", DOM) FAILS(DOM) } },
 };
 
+/* wide: the days asked for cover much of the data (scan, no index). */
 static const char *
-pick_source(const struct trpt_trend_query *q)
+pick_source(const struct trpt_trend_query *q, int wide)
 {
 	unsigned m = 0;
 	int i, t, fails, week = q->period == TRPT_PERIOD_WEEK;
@@ -669,7 +771,7 @@ pick_source(const struct trpt_trend_query *q)
 	else if (!(m & (1u << TRPT_DIM_ORG)))
 		t = week ? T_DOMAIN_WEEK : T_DOMAIN_DAY;
 	else
-		t = week ? T_WEEKLY : T_DAILY;
+		t = week ? T_WEEKLY : wide ? T_DAILY_SCAN : T_DAILY;
 	return source_sql[t][q->domain != NULL][fails];
 }
 
@@ -838,7 +940,7 @@ trpt_trend_run(struct trpt_db *db, const struct trpt_trend_query *q,
 	struct trpt_trend_group *g = NULL;
 	struct agg a;
 	const char *keys[TRPT_DIM_COUNT_];
-	int64_t lo = 0, hi = 0, day, idx;
+	int64_t lo = 0, hi = 0, dspan, day, idx;
 	int i, src, rc;
 
 	memset(&a, 0, sizeof(a));
@@ -851,6 +953,7 @@ trpt_trend_run(struct trpt_db *db, const struct trpt_trend_query *q,
 	a.t = t;
 	if ((rc = data_range(h, db, q->domain, &lo, &hi, err)) != TRPT_OK)
 		goto out;
+	dspan = hi - lo + 1;
 	if (lo < q->since_day)
 		lo = q->since_day;
 	if (hi > q->until_day)
@@ -869,7 +972,8 @@ trpt_trend_run(struct trpt_db *db, const struct trpt_trend_query *q,
 	}
 	t->first_period = trpt_trend_period_of(q->period, lo);
 	t->nperiods = trpt_trend_period_of(q->period, hi) - t->first_period + 1;
-	src = sqlite3_prepare_v2(h, pick_source(q), -1, &st, NULL);
+	src = sqlite3_prepare_v2(
+	    h, pick_source(q, (hi - lo + 1) * 4 > dspan), -1, &st, NULL);
 	if (src != SQLITE_OK)
 		goto dberr;
 	sqlite3_bind_int64(st, 1, lo);

@@ -28,6 +28,7 @@ CREATE TABLE rollup_daily (
 	reports INTEGER NOT NULL,
 	PRIMARY KEY (domain, day, org)
 ) STRICT, WITHOUT ROWID;
+CREATE INDEX rollup_daily_day ON rollup_daily(day);
 
 -- The same per ISO week: week = (day + 3) / 7 counts Mondays from
 -- 1970-01-05, so a week's first day is week * 7 - 3.

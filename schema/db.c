@@ -1,8 +1,10 @@
 #include "schema/db.h"
 
 #include <assert.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -23,7 +25,40 @@ struct trpt_db {
 	sqlite3 *h;
 	char *path;
 	sqlite3_stmt *stmts[TRPT_STMT_COUNT_];
+	int busy_ms;           /* how long to wait for a lock */
+	int64_t busy_start_ms; /* when the current wait began */
 };
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The busy handler: try again every millisecond until the timeout.
+ * SQLite's own (sqlite3_busy_timeout) backs off to 100 ms between tries,
+ * and so can miss every gap of a writer that commits in batches and
+ * starts its next transaction a few milliseconds later: two ingests, or
+ * an ingest and serve, would then starve one another into "database is
+ * busy".
+ */
+static int
+busy_wait(void *arg, int count)
+{
+	struct trpt_db *db = arg;
+	int64_t now = mono_ms();
+
+	if (count == 0)
+		db->busy_start_ms = now;
+	if (now - db->busy_start_ms >= db->busy_ms)
+		return 0;
+	sqlite3_sleep(1);
+	return 1;
+}
 
 int
 trpt_db_rc(int src)
@@ -126,7 +161,7 @@ trpt_db_open(const char *path, struct trpt_db **out, struct trpt_err *err)
 		goto out;
 	}
 	sqlite3_extended_result_codes(db->h, 1);
-	sqlite3_busy_timeout(db->h, TRPT_DB_BUSY_TIMEOUT_MS);
+	trpt_db_set_busy_timeout(db, TRPT_DB_BUSY_TIMEOUT_MS);
 	/* Pragmas that a transaction would silently ignore come first. */
 	if (!is_memory(path) &&
 	    (rc = pragma(db, "PRAGMA journal_mode=WAL", err)) != TRPT_OK)
@@ -137,6 +172,12 @@ trpt_db_open(const char *path, struct trpt_db **out, struct trpt_err *err)
 	if ((rc = pragma(db, "PRAGMA cache_size=-16384", err)) != TRPT_OK)
 		goto out;
 	if ((rc = pragma(db, "PRAGMA foreign_keys=ON", err)) != TRPT_OK)
+		goto out;
+	/* The savepoint of each report in a batch keeps its undo pages in
+	 * memory (one report's worth), not in a temporary file per batch. */
+	if ((rc = pragma(db, "PRAGMA temp_store=MEMORY", err)) != TRPT_OK)
+		goto out;
+	if ((rc = pragma(db, "PRAGMA wal_autocheckpoint=4000", err)) != TRPT_OK)
 		goto out;
 	if ((rc = trpt_migrate_apply(db->h, -1, err)) != TRPT_OK)
 		goto out;
@@ -181,7 +222,11 @@ trpt_db_path(const struct trpt_db *db)
 void
 trpt_db_set_busy_timeout(struct trpt_db *db, int ms)
 {
-	sqlite3_busy_timeout(db->h, ms);
+	db->busy_ms = ms;
+	if (ms > 0)
+		sqlite3_busy_handler(db->h, busy_wait, db);
+	else
+		sqlite3_busy_handler(db->h, NULL, NULL);
 }
 
 int

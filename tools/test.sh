@@ -1,7 +1,9 @@
 #!/bin/sh
 # The whole test suite: a normal build, then the same tests under
 # AddressSanitizer + UndefinedBehaviorSanitizer (leak checking on), each
-# with gcc; and a clang build.  Exits non-zero if anything fails.
+# with gcc; a clang build; and a short run of each libFuzzer target
+# (clang, ASan+UBSan; TRPT_FUZZ_SECONDS each, default 20; 0 skips it).
+# Exits non-zero if anything fails.
 set -eu
 cd "$(dirname "$0")/.."
 sh tools/deps.sh
@@ -30,3 +32,24 @@ echo "== build with clang and test"
 [ -d build-clang ] || CC=clang meson setup build-clang >/dev/null
 ninja -C build-clang
 meson test -C build-clang --print-errorlogs
+
+fuzz_secs=${TRPT_FUZZ_SECONDS:-20}
+if [ "$fuzz_secs" -gt 0 ]; then
+	echo "== fuzz smoke (clang, libFuzzer + ASan + UBSan, ${fuzz_secs}s each)"
+	sh tools/fuzz.sh "$fuzz_secs"
+fi
+
+# One closing line over the three builds' meson runs (counted from their
+# logs): what CI reads.
+passed=0
+failed=0
+for d in build build-asan build-clang; do
+	log=$d/meson-logs/testlog.txt
+	[ -f "$log" ] || continue
+	ok=$(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$log" | tail -n 1)
+	bad=$(sed -n 's/^Fail: *\([0-9]*\).*/\1/p' "$log" | tail -n 1)
+	passed=$((passed + ${ok:-0}))
+	failed=$((failed + ${bad:-0}))
+done
+echo "tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""Concurrent writers on one database (TAP output).
+
+Two `tlsrpt-collector ingest` processes (overlapping corpora: the shared
+reports must come out as duplicates, never twice) and `serve`, receiving
+POSTs from four client threads at the same time, all write one SQLite
+database.  Checks that no "database is locked/busy" error reaches a user
+(stderr of ingest, HTTP 503 from serve), that each ingest exits 0, and that
+every distinct report is stored exactly once.
+"""
+
+import glob
+import http.client
+import os
+import re
+import select
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+BINARY = os.environ.get("TRPT_BINARY")
+GEN = os.environ.get("TRPT_GEN_CORPUS")
+
+tap_n = 0
+tap_failed = 0
+
+
+def ok(cond, desc, diag=None):
+    global tap_n, tap_failed
+    tap_n += 1
+    print("%s %d - %s" % ("ok" if cond else "not ok", tap_n, desc))
+    if not cond:
+        tap_failed += 1
+        if diag is not None:
+            for line in str(diag).splitlines() or [""]:
+                print("#   %s" % line)
+    sys.stdout.flush()
+    return cond
+
+
+def equal(got, want, desc):
+    return ok(got == want, desc, "got %r, want %r" % (got, want))
+
+
+def generate(out, *args):
+    r = subprocess.run([GEN] + list(args) + [out], check=True,
+                       stdout=subprocess.PIPE, universal_newlines=True)
+    return {k: int(v) for k, v in
+            (line.split() for line in r.stdout.splitlines())}
+
+
+def one(db, sql):
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(sql).fetchall()[0][0]
+    finally:
+        con.close()
+
+
+def start_serve(tmp, db):
+    conf = os.path.join(tmp, "serve.conf")
+    with open(conf, "w") as f:
+        f.write("[serve]\nrate_limit = 0\n")
+    os.chmod(conf, 0o600)
+    err = open(os.path.join(tmp, "serve.stderr"), "w+")
+    proc = subprocess.Popen([BINARY, "--db", db, "--config", conf, "serve",
+                             "--listen", "127.0.0.1:0"],
+                            stdout=subprocess.PIPE, stderr=err)
+    ready, _, _ = select.select([proc.stdout], [], [], 15)
+    line = proc.stdout.readline().decode() if ready else ""
+    m = re.match(r"listening on http://127\.0\.0\.1:(\d+)", line)
+    if not m:
+        proc.kill()
+        proc.wait()
+        err.seek(0)
+        raise RuntimeError("serve did not start: %r %s" % (line, err.read()))
+    return proc, int(m.group(1)), err
+
+
+def poster(port, files, statuses, lock):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    for path in files:
+        with open(path, "rb") as f:
+            body = f.read()
+        try:
+            conn.request("POST", "/", body=body, headers={
+                "Content-Type": "application/tlsrpt+gzip"})
+            r = conn.getresponse()
+            r.read()
+            status = r.status
+            if r.getheader("Connection", "").lower() == "close":
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port,
+                                                  timeout=30)
+        except (OSError, http.client.HTTPException) as e:
+            status = repr(e)
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        with lock:
+            statuses.append(status)
+    conn.close()
+
+
+def main():
+    if not BINARY or not GEN:
+        print("1..0 # SKIP TRPT_BINARY and TRPT_GEN_CORPUS are needed")
+        return 1
+    tmp = tempfile.mkdtemp(prefix="trpt-conc-")
+    try:
+        return run(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(tmp):
+    # A: reports 0..2999 (and 300 e-mails), B: 2000..4999 (1,000 shared
+    # with A), C: 10000..11199 posted to serve.
+    a = generate(os.path.join(tmp, "a"), "--seed", "3", "--first", "0",
+                 "--small", "3000", "--eml", "300")
+    b = generate(os.path.join(tmp, "b"), "--seed", "3", "--first", "2000",
+                 "--small", "3000")
+    c = generate(os.path.join(tmp, "c"), "--seed", "3", "--first", "10000",
+                 "--small", "1200")
+    # A's e-mails are reports 3000..3299, which B also holds as files.
+    distinct = 5000 + c["reports"]
+    db = os.path.join(tmp, "shared.db")
+
+    srv, port, srv_err = start_serve(tmp, db)
+    files = sorted(glob.glob(os.path.join(tmp, "c", "*.json.gz")))
+    statuses = []
+    lock = threading.Lock()
+    threads = [threading.Thread(target=poster,
+                                args=(port, files[i::4], statuses, lock))
+               for i in range(4)]
+    procs = []
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for d in ("a", "b"):
+        procs.append(subprocess.Popen(
+            [BINARY, "--db", db, "ingest", os.path.join(tmp, d)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            universal_newlines=True))
+    outs = [p.communicate(timeout=150) for p in procs]
+    for t in threads:
+        t.join(150)
+    elapsed = time.monotonic() - t0
+    srv.send_signal(signal.SIGTERM)
+    srv.wait(30)
+    srv_err.seek(0)
+    serve_log = srv_err.read()
+    srv_err.close()
+
+    for name, p, (out, err) in zip("ab", procs, outs):
+        equal(p.returncode, 0, "ingest %s exits 0" % name)
+        ok("locked" not in err and "busy" not in err,
+           "ingest %s: no database busy/locked error" % name, err[-2000:])
+    summed = 0
+    for out, _ in outs:
+        m = re.search(r"ingested (\d+), duplicates (\d+), rejected (\d+)",
+                      out)
+        if ok(m is not None, "ingest prints its summary", out):
+            summed += int(m.group(1))
+    equal(len(statuses), len(files), "every POST was answered")
+    bad = [s for s in statuses if s != 200]
+    ok(not bad, "every POST got 200 (no 503: the database took the write)",
+       "%d not 200: %r" % (len(bad), sorted(set(map(str, bad)))))
+    ok("locked" not in serve_log and "busy" not in serve_log,
+       "serve logged no database busy/locked error", serve_log[-2000:])
+    equal(one(db, "SELECT count(*) FROM reports"), distinct,
+          "every distinct report is stored")
+    equal(summed, 5000, "the two ingests stored the 5,000 distinct reports"
+          " between them, the shared ones once")
+    equal(one(db, "SELECT sum(seen_count) FROM reports"),
+          a["reports"] + b["reports"] + c["reports"],
+          "every report received was counted (duplicates included)")
+    equal(one(db, "SELECT count(*) FROM policies"),
+          one(db, "SELECT count(*) FROM policies p JOIN reports r"
+              " ON r.id = p.report"), "no stray policy rows")
+    equal(one(db, "PRAGMA integrity_check"), "ok", "integrity_check passes")
+    print("# %d reports from 3 writers in %.1f s" % (distinct, elapsed))
+    print("1..%d" % tap_n)
+    return 1 if tap_failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,216 @@
+#!/usr/bin/env python3
+"""Crash safety of `tlsrpt-collector ingest` (TAP output).
+
+Generates a large batch with bench/gen_corpus (small .json.gz reports,
+report e-mails, a few multi-MB reports and inputs that must be rejected),
+kills `ingest` with SIGKILL at varied points of the run, several times,
+then lets it run to completion, and checks against the database that every
+report is stored exactly once with all its policies and failure details,
+that every rejected input is in quarantine, and that PRAGMA
+integrity_check and foreign_key_check pass.
+"""
+
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+BINARY = os.environ.get("TRPT_BINARY")
+GEN = os.environ.get("TRPT_GEN_CORPUS")
+
+tap_n = 0
+tap_failed = 0
+
+
+def ok(cond, desc, diag=None):
+    global tap_n, tap_failed
+    tap_n += 1
+    print("%s %d - %s" % ("ok" if cond else "not ok", tap_n, desc))
+    if not cond:
+        tap_failed += 1
+        if diag is not None:
+            for line in str(diag).splitlines() or [""]:
+                print("#   %s" % line)
+    sys.stdout.flush()
+    return cond
+
+
+def equal(got, want, desc):
+    return ok(got == want, desc, "got %r, want %r" % (got, want))
+
+
+def generate(out, *args):
+    r = subprocess.run([GEN] + list(args) + [out], check=True,
+                       stdout=subprocess.PIPE, universal_newlines=True)
+    return {k: int(v) for k, v in
+            (line.split() for line in r.stdout.splitlines())}
+
+
+def ingest_cmd(db, corpus):
+    return [BINARY, "--db", db, "-q", "ingest", corpus]
+
+
+def query(db, sql):
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def one(db, sql):
+    return query(db, sql)[0][0]
+
+
+def stored(db):
+    """Committed reports, read while ingest may be writing (WAL)."""
+    if not os.path.exists(db):
+        return 0
+    try:
+        con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=10)
+        try:
+            return con.execute("SELECT count(*) FROM reports").fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.OperationalError:
+        return 0  # not created or not migrated yet
+
+
+def main():
+    if not BINARY or not GEN:
+        print("1..0 # SKIP TRPT_BINARY and TRPT_GEN_CORPUS are needed")
+        return 1
+    tmp = tempfile.mkdtemp(prefix="trpt-crash-")
+    try:
+        return run(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(tmp):
+    corpus = os.path.join(tmp, "corpus")
+    m = generate(corpus, "--seed", "7", "--small", "2500", "--eml", "400",
+                 "--large", "2", "--large-bytes", "2000000", "--bad", "40")
+    db = os.path.join(tmp, "crash.db")
+    rnd = random.Random(8460)
+
+    # A reference run, never killed.
+    ref = os.path.join(tmp, "ref.db")
+    t0 = time.monotonic()
+    r = subprocess.run(ingest_cmd(ref, corpus), stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    full = time.monotonic() - t0
+    equal(r.returncode, 1, "a reference run ends with status 1 (rejects)")
+    equal(one(ref, "SELECT count(*) FROM reports"), m["reports"],
+          "the reference run stores every generated report")
+
+    # Kill at varied points: right at the start (opening, migrations), then
+    # whenever the committed reports reach a point spread over what is
+    # left (plus a random few milliseconds, so that kills land inside
+    # batches, large reports and checkpoints), whatever the speed of the
+    # machine.
+    total = m["reports"]
+    killed = 0
+    progress = []
+    plan = [("time", 0.01), ("time", 0.05), ("count", 0.1),
+            ("count", 0.3), ("count", 0.5), ("count", 0.7),
+            ("count", 0.9), ("count", 0.99)]
+    for kind, frac in plan:
+        before = stored(db)
+        target = before + max(1, int((total - before) * frac))
+        p = subprocess.Popen(ingest_cmd(db, corpus),
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        if kind == "time":
+            time.sleep(frac)
+        else:
+            # Wait for a share of the time the rest of the work takes (a
+            # re-run also reads what is already stored, so this lands
+            # before its end), or for the reports to reach the target,
+            # whichever comes first.  Waiting for the count alone missed
+            # the end: the last batches commit in one go.
+            deadline = time.monotonic() + full * (
+                0.5 * before / total + frac * (total - before) / total)
+            while p.poll() is None and stored(db) < target and \
+                    time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(rnd.uniform(0, 0.02))
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            killed += 1
+        p.wait()
+        progress.append(stored(db))
+    ok(killed >= 6, "ingest was killed mid-run at least 6 times",
+       "killed %d times of %d (a whole run takes %.2f s)"
+       % (killed, len(plan), full))
+    ok(len([n for n in progress if 0 < n < total]) >= 3 and
+       progress == sorted(progress),
+       "the killed runs stored part of the batch, and kept it",
+       "reports after each kill: %r of %d" % (progress, total))
+    print("# reports committed after each kill: %r of %d" % (progress, total))
+
+    # Integrity right after the last kill, before any recovery run.
+    equal(query(db, "PRAGMA integrity_check"), [("ok",)],
+          "integrity_check passes after the kills")
+
+    p = subprocess.run(ingest_cmd(db, corpus), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, universal_newlines=True)
+    equal(p.returncode, 1, "the run to completion ends with status 1")
+    ok("locked" not in p.stderr and "busy" not in p.stderr,
+       "no database error on the run to completion", p.stderr[-2000:])
+    rejected = [ln for ln in p.stderr.splitlines() if ": rejected: " in ln]
+    equal(len(rejected), m["bad"], "the bad inputs are rejected again")
+
+    equal(one(db, "SELECT count(*) FROM reports"), m["reports"],
+          "every report is stored")
+    equal(one(db, "SELECT count(*) FROM (SELECT 1 FROM reports GROUP BY"
+              " organization_name, report_id HAVING count(*) > 1)"), 0,
+          "no report is stored twice")
+    equal(one(db, "SELECT count(*) FROM policies"), m["policies"],
+          "every policy is stored, once")
+    equal(one(db, "SELECT count(*) FROM failures"), m["failures"],
+          "every failure detail is stored, once")
+    equal(one(db, "SELECT count(*) FROM reports r WHERE NOT EXISTS"
+              " (SELECT 1 FROM policies p WHERE p.report = r.id)"), 0,
+          "no report without its policies (no half-written report)")
+    equal(one(db, "SELECT count(*) FROM reports r WHERE total_failed !="
+              " (SELECT sum(failed) FROM policies p WHERE p.report = r.id)"),
+          0, "every report's totals match its policies")
+    equal(one(db, "SELECT count(*) FROM quarantine"), m["bad"],
+          "every rejected input is in quarantine")
+    equal(one(db, "SELECT count(*) FROM quarantine WHERE reason = ''"), 0,
+          "every quarantine entry has its reason")
+    equal(one(db, "SELECT count(*) FROM raw_inputs WHERE id NOT IN"
+              " (SELECT raw_id FROM reports)"), 0,
+          "no raw input without its report")
+    equal(query(db, "PRAGMA integrity_check"), [("ok",)],
+          "integrity_check passes")
+    equal(query(db, "PRAGMA foreign_key_check"), [],
+          "foreign_key_check passes")
+
+    # The same content as a run that was never killed.
+    same = ("SELECT organization_name, report_id, total_successful,"
+            " total_failed FROM reports ORDER BY 1, 2")
+    ok(query(db, same) == query(ref, same),
+       "the database holds what an uninterrupted run stores")
+
+    # A run again changes nothing but the duplicate counts.
+    p = subprocess.run([BINARY, "--db", db, "ingest", corpus],
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                       universal_newlines=True)
+    equal(p.stdout.strip(), "ingested 0, duplicates %d, rejected %d"
+          % (m["reports"], m["bad"]), "a run again finds only duplicates")
+    equal(one(db, "SELECT count(*) FROM reports"), m["reports"],
+          "still every report once")
+
+    print("1..%d" % tap_n)
+    return 1 if tap_failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
