@@ -11,6 +11,8 @@ If-Modified-Since.  Special paths:
   /flaky/N/FILE        answers 500 to the first N requests, then FILE
   /auth/FILE           needs "Authorization: Bearer secret-token"
   /noetag/FILE         FILE without validators
+  /redirect/FILE       302 to /FILE
+  /redirect-http/FILE  302 to http://127.0.0.1:PORT/FILE (plain http)
 Each request is appended to --log as one line:
   METHOD PATH STATUS inm=<If-None-Match> ims=<If-Modified-Since> auth=0|1
 The certificate directory holds server.pem and server.key (mkcerts.py).
@@ -102,6 +104,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if self.headers.get("Authorization") != "Bearer secret-token":
                 return self.answer(401, b"unauthorised\n")
             return self.serve_file("/".join(parts[1:]))
+        if parts[0] in ("redirect", "redirect-http"):
+            where = "/" + "/".join(parts[1:])
+            if parts[0] == "redirect-http":
+                where = "http://127.0.0.1:%d%s" % (
+                    self.server.server_address[1], where)
+            return self.answer(302, b"moved\n", [("Location", where)])
         if parts[0] == "noetag":
             return self.serve_file("/".join(parts[1:]), validators=False)
         return self.serve_file(p.lstrip("/"))

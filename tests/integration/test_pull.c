@@ -554,6 +554,22 @@ test_pull_https_only(void **state)
 }
 
 static void
+test_pull_redirects(void **state)
+{
+	struct fx *x = *state;
+	struct trpt_err err;
+
+	assert_int_equal(run(x, "redirect/microsoft.json", &err), TRPT_OK);
+	assert_int_equal(x->p.stats.stored, 1);
+	assert_int_equal(requests("/redirect/microsoft.json", "302"), 1);
+	/* A redirect to plain http is not followed. */
+	assert_int_not_equal(
+	    run(x, "redirect-http/google.json.gz", &err), TRPT_OK);
+	assert_int_equal(x->st.failed, 1);
+	assert_int_equal(x->p.stats.stored, 1);
+}
+
+static void
 test_pull_connection_refused(void **state)
 {
 	struct fx *x = *state;
@@ -590,6 +606,7 @@ main(void)
 		T(test_pull_bearer_token),
 		T(test_pull_tls_verified),
 		T(test_pull_https_only),
+		T(test_pull_redirects),
 		T(test_pull_connection_refused),
 	};
 
