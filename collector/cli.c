@@ -1,5 +1,6 @@
 #include "collector/cli.h"
 
+#include <ctype.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -88,6 +89,18 @@ trpt_cli_warn(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+char *
+trpt_cli_domain_arg(char *s)
+{
+	size_t n = strlen(s), i;
+
+	while (n > 0 && s[n - 1] == '.')
+		s[--n] = '\0';
+	for (i = 0; i < n; i++)
+		s[i] = (char)tolower((unsigned char)s[i]);
+	return s;
 }
 
 int

@@ -33,5 +33,11 @@ int trpt_cli_open_db(const struct trpt_cli *cli, struct trpt_db **out);
 /* One line on stderr: "tlsrpt-collector: <message>". */
 void trpt_cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/*
+ * Normalises a --domain argument in place as stored policy domains are:
+ * lower case, without a trailing dot.  Returns s.
+ */
+char *trpt_cli_domain_arg(char *s);
+
 /* Maps a trpt_rc to an exit status: usage errors 2, everything else 3. */
 int trpt_cli_exit_for(int rc);

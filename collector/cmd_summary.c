@@ -251,7 +251,7 @@ trpt_cmd_summary_run(struct trpt_cli *cli, int argc, char **argv)
 			}
 			break;
 		case 'd':
-			so.domain = optarg;
+			so.domain = trpt_cli_domain_arg(optarg);
 			break;
 		case 'o':
 			output = optarg;

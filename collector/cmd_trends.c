@@ -119,7 +119,7 @@ trpt_cmd_trends_run(struct trpt_cli *cli, int argc, char **argv)
 			q.until_day = until - 1;
 			break;
 		case 'd':
-			q.domain = optarg;
+			q.domain = trpt_cli_domain_arg(optarg);
 			break;
 		case 'f':
 			if (strcmp(optarg, "table") == 0)
