@@ -114,6 +114,25 @@ test_cli_ingest_examples(void **state)
 	assert_non_null(
 	    strstr(out, "4 reports stored (4 duplicates received)"));
 	free(out);
+	/* export daily: the trends rows, with the sts+tlsa guard */
+	assert_int_equal(run(c, "export daily", &out, NULL), 0);
+	assert_non_null(strstr(out, "period,organization_name,policy_domain,"
+				    "successful,failed,success_rate\r\n"));
+	assert_non_null(strstr(out, "2026-11-21,Microsoft Corporation,"
+				    "example.com,512,0,1.0000\r\n"));
+	free(out);
+	assert_int_equal(
+	    run(c, "export reports --domain example.org", &out, NULL), 0);
+	assert_non_null(strstr(out, "Mail.ru,5f0c2a8e-6b1d-4c7e-9a3f-"
+				    "2d8e1b7c4a60@mail.ru,"));
+	assert_null(strstr(out, "Google Inc."));
+	free(out);
+	/* --domain is matched as stored: case and a trailing dot do not
+	 * matter */
+	assert_int_equal(
+	    run(c, "trends --domain EXAMPLE.ORG. --format csv", &out, NULL), 0);
+	assert_non_null(strstr(out, "2026-11-21,Mail.ru,example.org,97,3,"));
+	free(out);
 }
 
 static void
