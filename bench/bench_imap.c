@@ -76,7 +76,7 @@ count_reports(const char *db)
 /* Runs one fetch of mailbox into a fresh database; returns seconds. */
 static double
 run(const struct trpt_dovecot *dc, const char *dir, const char *mailbox,
-    long *rss_kb, int64_t *reports)
+    long *rss_kb, double *cpu, int64_t *reports)
 {
 	char conf[512], db[512], pw[512], text[1024], out[512], err[512];
 	const char *argv[] = { "--db", db, "--config", conf, "fetch", NULL };
@@ -101,7 +101,7 @@ run(const struct trpt_dovecot *dc, const char *dir, const char *mailbox,
 	assert_int_equal(chmod(conf, 0600), 0);
 	t0 = now();
 	pid = trpt_spawn_collector(out, err, argv);
-	rc = trpt_wait_collector_usage(pid, rss_kb);
+	rc = trpt_wait_collector_rusage(pid, rss_kb, cpu);
 	t1 = now();
 	if (rc != 0) {
 		char *e = trpt_test_slurp(err, NULL);
@@ -122,7 +122,7 @@ bench_imap_fetch(void **state)
 	mailimap *m;
 	long rss_small = 0, rss = 0;
 	int64_t reports_small = 0, reports = 0;
-	double t0, t_fill, t_small, t;
+	double t0, t_fill, t_small, t, cpu_small = 0, cpu = 0;
 
 	(void)state;
 	assert_true(n >= 10);
@@ -134,20 +134,21 @@ bench_imap_fetch(void **state)
 	t_fill = now() - t0;
 	trpt_dovecot_client_free(&m);
 
-	t_small = run(&dc, dir, "small", &rss_small, &reports_small);
-	t = run(&dc, dir, "large", &rss, &reports);
+	t_small =
+	    run(&dc, dir, "small", &rss_small, &cpu_small, &reports_small);
+	t = run(&dc, dir, "large", &rss, &cpu, &reports);
 	assert_int_equal(reports_small, n / 10);
 	assert_int_equal(reports, n);
 
 	printf("# setup: %u + %u messages written and indexed in %.1f s\n",
 	    n / 10, n, t_fill);
 	printf("# fetch %u messages: %.2f s, %.0f messages/s, "
-	       "peak RSS %.1f MiB\n",
-	    n / 10, t_small, (double)(n / 10) / t_small,
+	       "CPU %.2f s, peak RSS %.1f MiB\n",
+	    n / 10, t_small, (double)(n / 10) / t_small, cpu_small,
 	    (double)rss_small / 1024.0);
 	printf("# fetch %u messages: %.2f s, %.0f messages/s, "
-	       "peak RSS %.1f MiB\n",
-	    n, t, (double)n / t, (double)rss / 1024.0);
+	       "CPU %.2f s, peak RSS %.1f MiB\n",
+	    n, t, (double)n / t, cpu, (double)rss / 1024.0);
 	fflush(stdout);
 	trpt_dovecot_stop(&dc);
 	trpt_test_rmrf(dir);

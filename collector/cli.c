@@ -37,7 +37,8 @@ static const struct command commands[] = {
 	{ "export", trpt_cmd_export_run,
 	    "write policies or failures as CSV for analysts" },
 	{ "trends", trpt_cmd_trends_run, "success rates per period and group" },
-	{ "alerts", trpt_cmd_alerts_run, "drops, new failures, silent senders" },
+	{ "alerts", trpt_cmd_alerts_run,
+	    "drops, new failures, silent senders" },
 	{ "summary", trpt_cmd_summary_run, "the weekly summary e-mail" },
 	{ "stats", trpt_cmd_stats_run,
 	    "what is stored, per reporting organisation and domain" },
@@ -55,7 +56,8 @@ usage(FILE *f)
 	    "Collects SMTP TLS reports (RFC 8460) into a SQLite database.\n"
 	    "\n"
 	    "Options:\n"
-	    "  --db PATH       database (default: $TLSRPT_DB, else ./tlsrpt.db)\n"
+	    "  --db PATH       database (default: $TLSRPT_DB, else "
+	    "./tlsrpt.db)\n"
 	    "  --config FILE   configuration (default: " TRPT_CONFIG_DEFAULT
 	    "\n"
 	    "                  when it exists)\n"
@@ -66,8 +68,8 @@ usage(FILE *f)
 	    "\n"
 	    "Commands:\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-10s  %s\n", commands[i].name,
-		    commands[i].summary);
+		fprintf(
+		    f, "  %-10s  %s\n", commands[i].name, commands[i].summary);
 	fprintf(f,
 	    "\n"
 	    "Exit status: 0 success; 1 some input was rejected (kept in "
@@ -187,8 +189,8 @@ trpt_cli_main(int argc, char **argv)
 		if (strcmp(argv[optind], commands[i].name) == 0)
 			break;
 	if (i == sizeof(commands) / sizeof(commands[0])) {
-		trpt_cli_warn("unknown command \"%s\" (see --help)",
-		    argv[optind]);
+		trpt_cli_warn(
+		    "unknown command \"%s\" (see --help)", argv[optind]);
 		return TRPT_EXIT_USAGE;
 	}
 	if ((rc = load_config(&cli, config_path)) != TRPT_EXIT_OK) {

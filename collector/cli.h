@@ -10,11 +10,11 @@
 
 /* Exit status of every command (documented in --help and the README). */
 enum trpt_exit {
-	TRPT_EXIT_OK = 0,	/* done, nothing rejected */
+	TRPT_EXIT_OK = 0,       /* done, nothing rejected */
 	TRPT_EXIT_REJECTED = 1, /* done, some input rejected (or an alert
 				   open, with alerts --fail-on-alert) */
-	TRPT_EXIT_USAGE = 2,	/* bad command line or configuration */
-	TRPT_EXIT_FATAL = 3	/* database, I/O or network failure */
+	TRPT_EXIT_USAGE = 2,    /* bad command line or configuration */
+	TRPT_EXIT_FATAL = 3     /* database, I/O or network failure */
 };
 
 struct trpt_cli {

@@ -10,24 +10,42 @@
 
 #include "common/datetime.h"
 #include "report/export.h"
+#include "report/trend.h"
+
+/* What can be exported, and by which function. */
+static const struct table {
+	const char *name;
+	int (*write)(struct trpt_db *db, const struct trpt_export_filter *f,
+	    FILE *out, uint64_t *rows, struct trpt_err *err);
+} tables[] = {
+	{ "policies", trpt_export_policies_count },
+	{ "failures", trpt_export_failures_count },
+	{ "reports", trpt_trend_export_reports },
+	{ "daily", trpt_trend_export_daily },
+};
 
 static void
 export_usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: tlsrpt-collector export policies|failures [--since DATE]\n"
-	    "           [--until DATE] [--domain D] [-o FILE]\n"
+	    "usage: tlsrpt-collector export policies|failures|reports|daily\n"
+	    "           [--since DATE] [--until DATE] [--domain D] [-o FILE]\n"
 	    "\n"
 	    "Writes CSV (RFC 4180, UTF-8, header row) for analysts, with the\n"
 	    "column names of parsedmarc's SMTP TLS CSV where they overlap:\n"
 	    "  policies  one row per policy of each report\n"
 	    "  failures  one row per failure detail, with its policy\n"
-	    "Dates are YYYY-MM-DDTHH:MM:SSZ; lists are joined with '|'.  A cell\n"
+	    "  reports   one row per report, with its totals\n"
+	    "  daily     the trends rows: per day, reporting organisation\n"
+	    "            and policy domain, the sessions and success rate\n"
+	    "Dates are YYYY-MM-DDTHH:MM:SSZ; lists are joined with '|'.  A "
+	    "cell\n"
 	    "starting with = + - @ TAB or CR gets a leading ' so that no\n"
 	    "spreadsheet evaluates text that a stranger sent us.\n"
 	    "\n"
 	    "  --since DATE   reports whose range starts at or after DATE\n"
-	    "  --until DATE   ... and before DATE (YYYY-MM-DD, a date-time, or\n"
+	    "  --until DATE   ... and before DATE (YYYY-MM-DD, a date-time, "
+	    "or\n"
 	    "                 -Nd for N days ago)\n"
 	    "  --domain D     only policy domain D\n"
 	    "  -o FILE        write to FILE (replaced atomically) instead of\n"
@@ -53,6 +71,7 @@ trpt_cmd_export_run(struct trpt_cli *cli, int argc, char **argv)
 	FILE *out = stdout;
 	uint64_t rows = 0;
 	int64_t now = (int64_t)time(NULL);
+	size_t t;
 	int c, rc, status;
 
 	trpt_export_filter_init(&filter);
@@ -86,9 +105,12 @@ trpt_cmd_export_run(struct trpt_cli *cli, int argc, char **argv)
 		return TRPT_EXIT_USAGE;
 	}
 	what = argv[optind];
-	if (strcmp(what, "policies") != 0 && strcmp(what, "failures") != 0) {
-		trpt_cli_warn("export: unknown table \"%s\": expected policies "
-			      "or failures",
+	for (t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
+		if (strcmp(what, tables[t].name) == 0)
+			break;
+	if (t == sizeof(tables) / sizeof(tables[0])) {
+		trpt_cli_warn("export: unknown table \"%s\": expected "
+			      "policies, failures, reports or daily",
 		    what);
 		return TRPT_EXIT_USAGE;
 	}
@@ -97,7 +119,8 @@ trpt_cmd_export_run(struct trpt_cli *cli, int argc, char **argv)
 	if (output != NULL) {
 		/* Write beside the target and rename: a reader never sees a
 		 * half-written file. */
-		snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", output, (long)getpid());
+		snprintf(
+		    tmp, sizeof(tmp), "%s.tmp.%ld", output, (long)getpid());
 		out = fopen(tmp, "w");
 		if (out == NULL) {
 			trpt_cli_warn("export: %s: %s", tmp, strerror(errno));
@@ -105,19 +128,16 @@ trpt_cmd_export_run(struct trpt_cli *cli, int argc, char **argv)
 			return TRPT_EXIT_FATAL;
 		}
 	}
-	if (strcmp(what, "policies") == 0)
-		rc = trpt_export_policies_count(db, &filter, out, &rows, &err);
-	else
-		rc = trpt_export_failures_count(db, &filter, out, &rows, &err);
+	rc = tables[t].write(db, &filter, out, &rows, &err);
 	if (rc == TRPT_OK && fflush(out) != 0)
 		rc = trpt_err_set(&err, TRPT_EIO, "%s", strerror(errno));
 	if (output != NULL) {
 		if (fclose(out) != 0 && rc == TRPT_OK)
-			rc = trpt_err_set(&err, TRPT_EIO, "%s: %s", tmp,
-			    strerror(errno));
+			rc = trpt_err_set(
+			    &err, TRPT_EIO, "%s: %s", tmp, strerror(errno));
 		if (rc == TRPT_OK && rename(tmp, output) != 0)
-			rc = trpt_err_set(&err, TRPT_EIO, "%s: %s", output,
-			    strerror(errno));
+			rc = trpt_err_set(
+			    &err, TRPT_EIO, "%s: %s", output, strerror(errno));
 		if (rc != TRPT_OK)
 			unlink(tmp);
 	}

@@ -25,7 +25,8 @@ ingest_usage(FILE *f)
 	    "\n"
 	    "Stores every TLS report found in PATH: a report (.json or gzip),\n"
 	    "a report e-mail, an mbox, a Maildir or any directory (walked\n"
-	    "recursively), or standard input for \"-\".  Inputs are recognised\n"
+	    "recursively), or standard input for \"-\".  Inputs are "
+	    "recognised\n"
 	    "by their bytes, never by their names.  A report already stored\n"
 	    "(same organization-name and report-id) counts as a duplicate.\n"
 	    "Rejected inputs are kept in quarantine with the reason; run\n"
@@ -59,8 +60,7 @@ trpt_cmd_ingest_print_event(void *arg, const struct trpt_event *ev)
 		if (cli->verbose > 0)
 			fprintf(stderr, "%s%s%s: %s report %s from %s\n",
 			    ev->source, where, part,
-			    ev->kind == TRPT_EV_STORED ? "stored"
-						       : "duplicate",
+			    ev->kind == TRPT_EV_STORED ? "stored" : "duplicate",
 			    ev->report_id, ev->org);
 		break;
 	case TRPT_EV_SKIPPED:
@@ -81,8 +81,8 @@ print_summary(const struct trpt_cli *cli, const struct trpt_pipeline *p)
 {
 	if (cli->verbose < 0)
 		return;
-	printf("ingested %" PRIu64 ", duplicates %" PRIu64
-	       ", rejected %" PRIu64 "\n",
+	printf("ingested %" PRIu64 ", duplicates %" PRIu64 ", rejected %" PRIu64
+	       "\n",
 	    p->stats.stored, p->stats.duplicates, p->stats.rejected);
 }
 

@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
 
 #include "collector/cmd_ingest.h"
 #include "common/buf.h"
@@ -19,6 +22,121 @@ static const char *const serve_keys[] = { "listen", "path", "tls_cert",
 	"tls_key", "threads", "max_connections", "max_connections_per_client",
 	"idle_timeout", "request_timeout", "rate_limit", "rate_burst",
 	"trust_proxy", "drain_timeout", "busy_timeout", NULL };
+
+/*
+ * WAL checkpoints from a thread of their own.  SQLite otherwise runs one
+ * inside the commit that crosses wal_autocheckpoint, with its fsyncs, and
+ * every POST waits behind it; a PASSIVE checkpoint on a second connection
+ * runs beside the writer instead.
+ */
+#define WAL_RESTART_FRAMES 8192 /* 32 MB of 4 kB pages */
+
+struct checkpointer {
+	sqlite3 *h;
+	sqlite3 *writer;         /* the pipeline's connection */
+	struct trpt_receiver *r; /* set once serving, under lock */
+	pthread_t tid;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int stop, running;
+};
+
+static void
+restart(void *arg)
+{
+	struct checkpointer *c = arg;
+
+	sqlite3_wal_checkpoint_v2(
+	    c->writer, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+}
+
+static void *
+checkpoint_loop(void *arg)
+{
+	struct checkpointer *c = arg;
+	struct timespec until;
+	int nlog;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->stop) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 250 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&c->cond, &c->lock, &until);
+		pthread_mutex_unlock(&c->lock);
+		/* Copy the log beside the writer.  Under a steady load the
+		 * writer never finds it all copied, so the log would only
+		 * grow: past WAL_RESTART_FRAMES, a RESTART on the writer's
+		 * own connection, between two requests, copies the little
+		 * that came in since and the next commit starts the log
+		 * over.  Requests wait for it on the pipeline lock rather
+		 * than fail on a busy database. */
+		nlog = 0;
+		sqlite3_wal_checkpoint_v2(
+		    c->h, NULL, SQLITE_CHECKPOINT_PASSIVE, &nlog, NULL);
+		pthread_mutex_lock(&c->lock);
+		if (nlog > WAL_RESTART_FRAMES && c->r != NULL && !c->stop)
+			trpt_receiver_locked(c->r, restart, c);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+static void
+checkpointer_start(struct checkpointer *c, struct trpt_db *db)
+{
+	memset(c, 0, sizeof(*c));
+	c->writer = trpt_db_handle(db);
+	if (sqlite3_open_v2(trpt_db_path(db), &c->h, SQLITE_OPEN_READWRITE,
+		NULL) != SQLITE_OK) {
+		sqlite3_close(c->h);
+		c->h = NULL;
+		return; /* the writer keeps checkpointing itself */
+	}
+	/* Until it reads the database, a connection does not know it is in
+	 * WAL mode and its checkpoints do nothing. */
+	sqlite3_busy_timeout(c->h, 100);
+	if (sqlite3_exec(c->h, "SELECT count(*) FROM sqlite_schema", NULL, NULL,
+		NULL) != SQLITE_OK) {
+		sqlite3_close(c->h);
+		c->h = NULL;
+		return;
+	}
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->cond, NULL);
+	if (pthread_create(&c->tid, NULL, checkpoint_loop, c) != 0) {
+		sqlite3_close(c->h);
+		c->h = NULL;
+		return;
+	}
+	c->running = 1;
+	/* The writer truncates a log that grew past 64 MB when it restarts
+	 * it. */
+	sqlite3_exec(trpt_db_handle(db),
+	    "PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=67108864",
+	    NULL, NULL, NULL);
+}
+
+static void
+checkpointer_stop(struct checkpointer *c, struct trpt_db *db)
+{
+	if (!c->running)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->stop = 1;
+	pthread_cond_signal(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	pthread_join(c->tid, NULL);
+	sqlite3_close(c->h);
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->cond);
+	c->running = 0;
+	sqlite3_exec(trpt_db_handle(db), "PRAGMA wal_checkpoint(PASSIVE)", NULL,
+	    NULL, NULL);
+}
 
 static void
 serve_usage(FILE *f)
@@ -181,6 +299,7 @@ trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
 	struct trpt_receiver *r = NULL;
 	struct trpt_receiver_stats st;
 	struct trpt_pipeline p;
+	struct checkpointer ckpt;
 	struct trpt_db *db = NULL;
 	struct trpt_err err;
 	const char *listen = NULL;
@@ -226,11 +345,18 @@ trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, &old);
+	checkpointer_start(&ckpt, db);
 	if (trpt_receiver_new(&cfg, &p, &r, &err) != TRPT_OK) {
 		trpt_cli_warn("%s", err.msg);
 		rc =
 		    err.code == TRPT_EINVAL ? TRPT_EXIT_USAGE : TRPT_EXIT_FATAL;
+		checkpointer_stop(&ckpt, db);
 		goto out_mask;
+	}
+	if (ckpt.running) {
+		pthread_mutex_lock(&ckpt.lock);
+		ckpt.r = r;
+		pthread_mutex_unlock(&ckpt.lock);
 	}
 	announce(&cfg, trpt_receiver_port(r));
 	do {
@@ -244,6 +370,7 @@ trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
 		trpt_cli_warn("serve: %u requests still in flight after %u s",
 		    left, drain);
 	trpt_receiver_stats(r, &st);
+	checkpointer_stop(&ckpt, db);
 	trpt_receiver_free(&r);
 	if (cli->verbose >= 0)
 		printf("served: stored %" PRIu64 ", duplicates %" PRIu64

@@ -16,7 +16,8 @@ stats_usage(FILE *f)
 	    "usage: tlsrpt-collector stats\n"
 	    "\n"
 	    "Prints what the database holds: per reporting organisation and\n"
-	    "policy domain, the reports, the sessions (successful and failed),\n"
+	    "policy domain, the reports, the sessions (successful and "
+	    "failed),\n"
 	    "the success rate and the days covered; then the quarantine.\n"
 	    "A domain's sessions are counted once per report even when the\n"
 	    "report lists it under several policies (Microsoft sends the same\n"
@@ -75,10 +76,10 @@ trpt_cmd_stats_run(struct trpt_cli *cli, int argc, char **argv)
 		int64_t bad = sqlite3_column_int64(st, 4);
 		const char *dom = (const char *)sqlite3_column_text(st, 1);
 
-		trpt_datetime_format_day(sqlite3_column_int64(st, 5) * 86400,
-		    first, sizeof(first));
-		trpt_datetime_format_day(sqlite3_column_int64(st, 6) * 86400,
-		    last, sizeof(last));
+		trpt_datetime_format_day(
+		    sqlite3_column_int64(st, 5) * 86400, first, sizeof(first));
+		trpt_datetime_format_day(
+		    sqlite3_column_int64(st, 6) * 86400, last, sizeof(last));
 		if (ok + bad > 0)
 			printf("%-28.28s %-26.26s %7d %10" PRId64 " %8" PRId64
 			       " %7.2f%%  %-10s %-10s\n",
@@ -115,8 +116,8 @@ trpt_cmd_stats_run(struct trpt_cli *cli, int argc, char **argv)
 	(void)rows;
 	return TRPT_EXIT_OK;
 dberr:
-	trpt_cli_warn("%s: %s", cli->db_path,
-	    sqlite3_errmsg(trpt_db_handle(db)));
+	trpt_cli_warn(
+	    "%s: %s", cli->db_path, sqlite3_errmsg(trpt_db_handle(db)));
 	sqlite3_finalize(st);
 	trpt_db_close(&db);
 	return TRPT_EXIT_FATAL;

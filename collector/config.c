@@ -156,11 +156,11 @@ check_private(const char *path, FILE *f, struct trpt_err *err)
 	struct stat st;
 
 	if (fstat(fileno(f), &st) != 0)
-		return trpt_err_set(err, TRPT_EIO, "%s: %s", path,
-		    strerror(errno));
+		return trpt_err_set(
+		    err, TRPT_EIO, "%s: %s", path, strerror(errno));
 	if (!S_ISREG(st.st_mode))
-		return trpt_err_set(err, TRPT_EINVAL, "%s: not a regular file",
-		    path);
+		return trpt_err_set(
+		    err, TRPT_EINVAL, "%s: not a regular file", path);
 	if (st.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH))
 		return trpt_err_set(err, TRPT_EINVAL,
 		    "%s: readable or writable by group or others (mode %03o); "
@@ -170,8 +170,8 @@ check_private(const char *path, FILE *f, struct trpt_err *err)
 }
 
 int
-trpt_config_load(const char *path, struct trpt_config **out,
-    struct trpt_err *err)
+trpt_config_load(
+    const char *path, struct trpt_config **out, struct trpt_err *err)
 {
 	struct trpt_config *cfg = NULL;
 	FILE *f;
@@ -179,8 +179,8 @@ trpt_config_load(const char *path, struct trpt_config **out,
 
 	f = fopen(path, "r");
 	if (f == NULL)
-		return trpt_err_set(err, TRPT_EIO, "config %s: %s", path,
-		    strerror(errno));
+		return trpt_err_set(
+		    err, TRPT_EIO, "config %s: %s", path, strerror(errno));
 	if ((rc = check_private(path, f, err)) != TRPT_OK) {
 		trpt_err_prefix(err, "config");
 		goto out;
@@ -196,8 +196,8 @@ trpt_config_load(const char *path, struct trpt_config **out,
 	if (cfg->oom)
 		rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
 	else if (cfg->bad[0] != '\0')
-		rc = trpt_err_set(err, TRPT_EINVAL, "config %s: %s", path,
-		    cfg->bad);
+		rc = trpt_err_set(
+		    err, TRPT_EINVAL, "config %s: %s", path, cfg->bad);
 	else if (line != 0)
 		rc = trpt_err_set(err, TRPT_EINVAL,
 		    "config %s: line %d: syntax error", path, line);
@@ -227,8 +227,8 @@ trpt_config_free(struct trpt_config **cfgp)
 		for (j = 0; j < s->nkeys; j++) {
 			free(s->keys[j]);
 			if (s->values[j] != NULL) {
-				explicit_bzero(s->values[j],
-				    strlen(s->values[j]));
+				explicit_bzero(
+				    s->values[j], strlen(s->values[j]));
 				free(s->values[j]);
 			}
 		}
@@ -263,8 +263,8 @@ trpt_config_at(const struct trpt_config *cfg, size_t i)
 }
 
 const struct trpt_config_section *
-trpt_config_find(const struct trpt_config *cfg, const char *type,
-    const char *name)
+trpt_config_find(
+    const struct trpt_config *cfg, const char *type, const char *name)
 {
 	size_t i;
 
@@ -289,8 +289,8 @@ find_key(const struct trpt_config_section *sec, const char *key, size_t nth)
 }
 
 const char *
-trpt_config_get(const struct trpt_config_section *sec, const char *key,
-    size_t nth)
+trpt_config_get(
+    const struct trpt_config_section *sec, const char *key, size_t nth)
 {
 	int i = find_key(sec, key, nth);
 
@@ -302,8 +302,8 @@ bad_value(const struct trpt_config *cfg, const struct trpt_config_section *sec,
     int i, const char *what, struct trpt_err *err)
 {
 	return trpt_err_set(err, TRPT_EINVAL,
-	    "config %s: line %d: %s = \"%.60s\": %s", cfg->path,
-	    sec->lines[i], sec->keys[i], sec->values[i], what);
+	    "config %s: line %d: %s = \"%.60s\": %s", cfg->path, sec->lines[i],
+	    sec->keys[i], sec->values[i], what);
 }
 
 int
@@ -321,7 +321,7 @@ trpt_config_get_bool(const struct trpt_config *cfg,
 	    strcmp(v, "1") == 0 || strcasecmp(v, "on") == 0)
 		*out = 1;
 	else if (strcasecmp(v, "false") == 0 || strcasecmp(v, "no") == 0 ||
-	    strcmp(v, "0") == 0 || strcasecmp(v, "off") == 0)
+		 strcmp(v, "0") == 0 || strcasecmp(v, "off") == 0)
 		*out = 0;
 	else
 		return bad_value(cfg, sec, i, "expected true or false", err);
@@ -378,7 +378,8 @@ trpt_config_get_size(const struct trpt_config *cfg,
 
 	if (i < 0)
 		return TRPT_OK;
-	if (parse_uint(sec->values[i], 1, &v) != 0 || v == 0 || v > SIZE_MAX / 2)
+	if (parse_uint(sec->values[i], 1, &v) != 0 || v == 0 ||
+	    v > SIZE_MAX / 2)
 		return bad_value(cfg, sec, i,
 		    "expected a size such as 10M, 512k or 1048576", err);
 	*out = (size_t)v;
@@ -418,7 +419,8 @@ trpt_config_check_keys(const struct trpt_config *cfg,
 				break;
 		if (known[k] == NULL)
 			return trpt_err_set(err, TRPT_EINVAL,
-			    "config %s: line %d: unknown key \"%s\" in [%s%s%s%s]",
+			    "config %s: line %d: unknown key \"%s\" in "
+			    "[%s%s%s%s]",
 			    cfg->path, sec->lines[i], sec->keys[i], sec->type,
 			    sec->name[0] ? " \"" : "", sec->name,
 			    sec->name[0] ? "\"" : "");
@@ -433,34 +435,33 @@ trpt_config_limits(const struct trpt_config *cfg, struct trpt_limits *lim,
 	static const char *const known[] = { "max_message", "max_inflated",
 		"max_json", "max_depth", "max_parts", "max_policies",
 		"max_failures", NULL };
-	const struct trpt_config_section *sec = trpt_config_find(cfg, "limits",
-	    "");
+	const struct trpt_config_section *sec =
+	    trpt_config_find(cfg, "limits", "");
 	int rc;
 
 	if (sec == NULL)
 		return TRPT_OK;
 	if ((rc = trpt_config_check_keys(cfg, sec, known, err)) != TRPT_OK ||
-	    (rc = trpt_config_get_size(cfg, sec, "max_message",
-		 &lim->max_message, err)) != TRPT_OK ||
+	    (rc = trpt_config_get_size(
+		 cfg, sec, "max_message", &lim->max_message, err)) != TRPT_OK ||
 	    (rc = trpt_config_get_size(cfg, sec, "max_inflated",
 		 &lim->max_inflated, err)) != TRPT_OK ||
-	    (rc = trpt_config_get_size(cfg, sec, "max_json", &lim->max_json,
-		 err)) != TRPT_OK ||
-	    (rc = trpt_config_get_size(cfg, sec, "max_depth", &lim->max_depth,
-		 err)) != TRPT_OK ||
-	    (rc = trpt_config_get_size(cfg, sec, "max_parts", &lim->max_parts,
-		 err)) != TRPT_OK ||
+	    (rc = trpt_config_get_size(
+		 cfg, sec, "max_json", &lim->max_json, err)) != TRPT_OK ||
+	    (rc = trpt_config_get_size(
+		 cfg, sec, "max_depth", &lim->max_depth, err)) != TRPT_OK ||
+	    (rc = trpt_config_get_size(
+		 cfg, sec, "max_parts", &lim->max_parts, err)) != TRPT_OK ||
 	    (rc = trpt_config_get_size(cfg, sec, "max_policies",
 		 &lim->max_policies, err)) != TRPT_OK ||
-	    (rc = trpt_config_get_size(cfg, sec, "max_failures",
-		 &lim->max_failures, err)) != TRPT_OK)
+	    (rc = trpt_config_get_size(
+		 cfg, sec, "max_failures", &lim->max_failures, err)) != TRPT_OK)
 		return rc;
 	return TRPT_OK;
 }
 
 int
-trpt_config_read_secret_file(const char *path, char **out,
-    struct trpt_err *err)
+trpt_config_read_secret_file(const char *path, char **out, struct trpt_err *err)
 {
 	char line[4096];
 	size_t n;
@@ -469,8 +470,8 @@ trpt_config_read_secret_file(const char *path, char **out,
 
 	f = fopen(path, "r");
 	if (f == NULL)
-		return trpt_err_set(err, TRPT_EIO, "secret file %s: %s", path,
-		    strerror(errno));
+		return trpt_err_set(
+		    err, TRPT_EIO, "secret file %s: %s", path, strerror(errno));
 	if ((rc = check_private(path, f, err)) != TRPT_OK) {
 		fclose(f);
 		return rc;

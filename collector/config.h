@@ -33,23 +33,23 @@ struct trpt_config_section {
  * Loads path.  A file readable by group or others is refused (it may hold
  * secrets), as is a syntax error (with its line).  Caller frees.
  */
-int trpt_config_load(const char *path, struct trpt_config **out,
-    struct trpt_err *err);
+int trpt_config_load(
+    const char *path, struct trpt_config **out, struct trpt_err *err);
 /* An empty configuration (no file). */
 int trpt_config_empty(struct trpt_config **out, struct trpt_err *err);
 void trpt_config_free(struct trpt_config **cfgp);
 
 const char *trpt_config_path(const struct trpt_config *cfg);
 size_t trpt_config_count(const struct trpt_config *cfg);
-const struct trpt_config_section *trpt_config_at(const struct trpt_config *cfg,
-    size_t i);
+const struct trpt_config_section *trpt_config_at(
+    const struct trpt_config *cfg, size_t i);
 /* The first section of that type and name (name "" for unnamed), or NULL. */
 const struct trpt_config_section *trpt_config_find(
     const struct trpt_config *cfg, const char *type, const char *name);
 
 /* The nth value (0-based) of key in sec, or NULL. sec may be NULL. */
-const char *trpt_config_get(const struct trpt_config_section *sec,
-    const char *key, size_t nth);
+const char *trpt_config_get(
+    const struct trpt_config_section *sec, const char *key, size_t nth);
 
 /*
  * Typed getters: *out keeps its value (the default) when the key is absent.
@@ -82,5 +82,5 @@ int trpt_config_limits(const struct trpt_config *cfg, struct trpt_limits *lim,
  * Reads a secret from a file (first line, no newline), refusing a file
  * readable by group or others.  Caller wipes and frees *out.
  */
-int trpt_config_read_secret_file(const char *path, char **out,
-    struct trpt_err *err);
+int trpt_config_read_secret_file(
+    const char *path, char **out, struct trpt_err *err);

@@ -77,6 +77,14 @@ trpt_fetch_imap_conf(const struct trpt_config *cfg,
 	if ((rc = trpt_config_check_keys(
 		 cfg, sec, trpt_fetch_imap_keys, err)) != TRPT_OK)
 		goto out;
+	/* Only mailbox may repeat: a second host or after is a mistake. */
+	for (i = 0; trpt_fetch_imap_keys[i] != NULL; i++)
+		if (strcmp(trpt_fetch_imap_keys[i], "mailbox") != 0 &&
+		    trpt_config_get(sec, trpt_fetch_imap_keys[i], 1) != NULL) {
+			rc = bad(cfg, sec, trpt_fetch_imap_keys[i],
+			    "given more than once", err);
+			goto out;
+		}
 	if (sec->name[0] == '\0') {
 		rc = trpt_err_set(err, TRPT_EINVAL,
 		    "config %s: line %d: [imap] needs a name: [imap \"NAME\"]",

@@ -56,8 +56,8 @@ trpt_buf_commit(struct trpt_buf *b, size_t n)
 }
 
 int
-trpt_buf_append(struct trpt_buf *b, const void *p, size_t n,
-    struct trpt_err *err)
+trpt_buf_append(
+    struct trpt_buf *b, const void *p, size_t n, struct trpt_err *err)
 {
 	char *dst;
 	int rc;
@@ -71,8 +71,7 @@ trpt_buf_append(struct trpt_buf *b, const void *p, size_t n,
 }
 
 int
-trpt_buf_appendf(struct trpt_buf *b, struct trpt_err *err, const char *fmt,
-    ...)
+trpt_buf_appendf(struct trpt_buf *b, struct trpt_err *err, const char *fmt, ...)
 {
 	char small[512], *dst;
 	va_list ap;
@@ -125,8 +124,8 @@ trpt_buf_free(struct trpt_buf *b)
 }
 
 int
-trpt_buf_read_fd(int fd, const char *name, size_t max, char **out,
-    size_t *len, struct trpt_err *err)
+trpt_buf_read_fd(int fd, const char *name, size_t max, char **out, size_t *len,
+    struct trpt_err *err)
 {
 	struct trpt_buf b;
 	char *dst;
@@ -148,16 +147,16 @@ trpt_buf_read_fd(int fd, const char *name, size_t max, char **out,
 				    "%s: larger than the limit of %zu bytes",
 				    name, max);
 			} else
-				rc = trpt_err_set(err, rc, "%s: out of memory",
-				    name);
+				rc = trpt_err_set(
+				    err, rc, "%s: out of memory", name);
 			goto out;
 		}
 		n = read(fd, dst, b.cap - b.len);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			rc = trpt_err_set(err, TRPT_EIO, "%s: %s", name,
-			    strerror(errno));
+			rc = trpt_err_set(
+			    err, TRPT_EIO, "%s: %s", name, strerror(errno));
 			goto out;
 		}
 		if (n == 0)
@@ -166,7 +165,8 @@ trpt_buf_read_fd(int fd, const char *name, size_t max, char **out,
 	}
 	*out = trpt_buf_steal(&b, len);
 	if (*out == NULL)
-		return trpt_err_set(err, TRPT_ENOMEM, "%s: out of memory", name);
+		return trpt_err_set(
+		    err, TRPT_ENOMEM, "%s: out of memory", name);
 	return TRPT_OK;
 out:
 	trpt_buf_free(&b);
@@ -174,8 +174,8 @@ out:
 }
 
 int
-trpt_buf_read_file(const char *path, size_t max, char **out, size_t *len,
-    struct trpt_err *err)
+trpt_buf_read_file(
+    const char *path, size_t max, char **out, size_t *len, struct trpt_err *err)
 {
 	int fd, rc;
 
@@ -183,8 +183,8 @@ trpt_buf_read_file(const char *path, size_t max, char **out, size_t *len,
 		return trpt_buf_read_fd(0, "<stdin>", max, out, len, err);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return trpt_err_set(err, TRPT_EIO, "%s: %s", path,
-		    strerror(errno));
+		return trpt_err_set(
+		    err, TRPT_EIO, "%s: %s", path, strerror(errno));
 	rc = trpt_buf_read_fd(fd, path, max, out, len, err);
 	close(fd);
 	return rc;

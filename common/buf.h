@@ -18,14 +18,14 @@ struct trpt_buf {
 };
 
 void trpt_buf_init(struct trpt_buf *b, size_t max);
-int trpt_buf_append(struct trpt_buf *b, const void *p, size_t n,
-    struct trpt_err *err);
-int trpt_buf_appendf(struct trpt_buf *b, struct trpt_err *err,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int trpt_buf_append(
+    struct trpt_buf *b, const void *p, size_t n, struct trpt_err *err);
+int trpt_buf_appendf(struct trpt_buf *b, struct trpt_err *err, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
 /* Makes room for n more bytes; *p points at them. Caller then calls
  * trpt_buf_commit with the number actually written. */
-int trpt_buf_reserve(struct trpt_buf *b, size_t n, char **p,
-    struct trpt_err *err);
+int trpt_buf_reserve(
+    struct trpt_buf *b, size_t n, char **p, struct trpt_err *err);
 void trpt_buf_commit(struct trpt_buf *b, size_t n);
 void trpt_buf_reset(struct trpt_buf *b);
 /* Hands the data to the caller (who frees it) and empties the buffer. */

@@ -65,8 +65,8 @@ days_in_month(int y, int m)
 }
 
 int
-trpt_datetime_parse(const char *s, int64_t *out, unsigned *flags,
-    struct trpt_err *err)
+trpt_datetime_parse(
+    const char *s, int64_t *out, unsigned *flags, struct trpt_err *err)
 {
 	const char *p = s;
 	int y, mo, d, h = 0, mi = 0, sec = 0, oh = 0, om = 0, sign = 0;
@@ -134,13 +134,13 @@ done:
 		*flags = fl;
 	return TRPT_OK;
 bad:
-	return trpt_err_set(err, TRPT_EPARSE, "not an RFC 3339 date-time: \"%.40s\"",
-	    s);
+	return trpt_err_set(
+	    err, TRPT_EPARSE, "not an RFC 3339 date-time: \"%.40s\"", s);
 }
 
 int
-trpt_datetime_parse_user(const char *s, int64_t now, int64_t *out,
-    struct trpt_err *err)
+trpt_datetime_parse_user(
+    const char *s, int64_t now, int64_t *out, struct trpt_err *err)
 {
 	long long n;
 	char *end;

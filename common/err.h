@@ -11,13 +11,13 @@
 
 enum trpt_rc {
 	TRPT_OK = 0,
-	TRPT_ENOMEM = -1, /* out of memory */
-	TRPT_EINVAL = -2, /* bad argument or configuration */
-	TRPT_EPARSE = -3, /* input is malformed: quarantine it */
-	TRPT_ELIMIT = -4, /* input exceeds a configured cap: quarantine it */
-	TRPT_EDB = -5,	  /* database error (permanent) */
-	TRPT_ETEMP = -6,  /* temporary: retry later (network, SQLITE_BUSY) */
-	TRPT_EIO = -7,	  /* file or network I/O error */
+	TRPT_ENOMEM = -1,   /* out of memory */
+	TRPT_EINVAL = -2,   /* bad argument or configuration */
+	TRPT_EPARSE = -3,   /* input is malformed: quarantine it */
+	TRPT_ELIMIT = -4,   /* input exceeds a configured cap: quarantine it */
+	TRPT_EDB = -5,      /* database error (permanent) */
+	TRPT_ETEMP = -6,    /* temporary: retry later (network, SQLITE_BUSY) */
+	TRPT_EIO = -7,      /* file or network I/O error */
 	TRPT_ENOTFOUND = -8 /* the thing asked for does not exist */
 };
 

@@ -3,8 +3,8 @@
 #include <nettle/sha2.h>
 
 void
-trpt_hash_sha256_hex(const void *data, size_t len,
-    char out[TRPT_SHA256_HEX_LEN])
+trpt_hash_sha256_hex(
+    const void *data, size_t len, char out[TRPT_SHA256_HEX_LEN])
 {
 	static const char hex[] = "0123456789abcdef";
 	struct sha256_ctx ctx;

@@ -5,5 +5,5 @@
 
 #define TRPT_SHA256_HEX_LEN 65 /* with the NUL */
 
-void trpt_hash_sha256_hex(const void *data, size_t len,
-    char out[TRPT_SHA256_HEX_LEN]);
+void trpt_hash_sha256_hex(
+    const void *data, size_t len, char out[TRPT_SHA256_HEX_LEN]);

@@ -8,14 +8,14 @@
 
 #include <stddef.h>
 
-#define TRPT_MAX_MESSAGE_DEFAULT (25u * 1024 * 1024)  /* one mail or file */
+#define TRPT_MAX_MESSAGE_DEFAULT  (25u * 1024 * 1024) /* one mail or file */
 #define TRPT_MAX_INFLATED_DEFAULT (50u * 1024 * 1024) /* gunzip output */
-#define TRPT_MAX_JSON_DEFAULT (50u * 1024 * 1024)     /* one JSON document */
-#define TRPT_MAX_DEPTH_DEFAULT 32u		      /* JSON nesting */
-#define TRPT_MAX_PARTS_DEFAULT 64u		      /* MIME parts / message */
-#define TRPT_MAX_POLICIES_DEFAULT 100000u	      /* policies / report */
-#define TRPT_MAX_FAILURES_DEFAULT 1000000u	      /* details / report */
-#define TRPT_MAX_DIR_DEPTH 16u /* recursion into directories */
+#define TRPT_MAX_JSON_DEFAULT     (50u * 1024 * 1024) /* one JSON document */
+#define TRPT_MAX_DEPTH_DEFAULT    32u                 /* JSON nesting */
+#define TRPT_MAX_PARTS_DEFAULT    64u                 /* MIME parts / message */
+#define TRPT_MAX_POLICIES_DEFAULT 100000u             /* policies / report */
+#define TRPT_MAX_FAILURES_DEFAULT 1000000u            /* details / report */
+#define TRPT_MAX_DIR_DEPTH        16u /* recursion into directories */
 
 /* The largest count RFC 8460 data can carry exactly (I-JSON, 2^53). */
 #define TRPT_MAX_COUNT 9007199254740992LL

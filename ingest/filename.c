@@ -1,85 +1,119 @@
 #include "ingest/filename.h"
 
-#include <ctype.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
+/*
+ * RFC 8460 §5.1:
+ *   filename = sender "!" policy-domain "!" begin-timestamp
+ *              "!" end-timestamp [ "!" unique-id ] "." extension
+ *   extension = "json" / "json.gz"
+ *   unique-id = 1*(ALPHA / DIGIT)
+ * The extension is compared without regard to case.  Sender and domain are
+ * taken as they are, as long as they are non-empty printable ASCII without
+ * '!'.
+ */
+
+/* Copies [p, p + n) into dst (size dstlen) when it is a usable field. */
 static int
-copy_field(const char *s, size_t n, char *dst, size_t dstlen)
+copy_field(const char *p, size_t n, char *dst, size_t dstlen)
 {
+	size_t i;
+
 	if (n == 0 || n >= dstlen)
 		return 0;
-	memcpy(dst, s, n);
+	for (i = 0; i < n; i++)
+		if (p[i] <= ' ' || p[i] > '~')
+			return 0;
+	memcpy(dst, p, n);
 	dst[n] = '\0';
 	return 1;
 }
 
 static int
-parse_stamp(const char *s, size_t n, int64_t *out)
+is_alnum_field(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') ||
+			(p[i] >= 'a' && p[i] <= 'z') ||
+			(p[i] >= 'A' && p[i] <= 'Z')))
+			return 0;
+	return 1;
+}
+
+/* Parses [p, p + n) as decimal digits that fit int64_t. */
+static int
+parse_ts(const char *p, size_t n, int64_t *out)
 {
 	int64_t v = 0;
 	size_t i;
 
-	if (n == 0 || n > 18)
+	if (n == 0)
 		return 0;
 	for (i = 0; i < n; i++) {
-		if (!isdigit((unsigned char)s[i]))
+		if (p[i] < '0' || p[i] > '9')
 			return 0;
-		v = v * 10 + (s[i] - '0');
+		if (v > (INT64_MAX - (p[i] - '0')) / 10)
+			return 0;
+		v = v * 10 + (p[i] - '0');
 	}
 	*out = v;
 	return 1;
 }
 
+static int
+has_suffix(const char *s, size_t n, const char *suf)
+{
+	size_t k = strlen(suf);
+
+	return n > k && strncasecmp(s + n - k, suf, k) == 0;
+}
+
 int
 trpt_filename_parse(const char *name, struct trpt_filename *out)
 {
-	struct trpt_filename fn;
-	const char *base = strrchr(name, '/'), *f[6], *ext;
-	size_t flen[6], len, nf = 0, i;
-	const char *p, *start;
+	struct trpt_filename f;
+	const char *base, *field[5];
+	size_t n, len[5], nf = 0, i;
 
+	if (name == NULL)
+		return 0;
+	base = strrchr(name, '/');
 	base = base != NULL ? base + 1 : name;
-	len = strlen(base);
-	memset(&fn, 0, sizeof(fn));
-	if (len > 8 && strcasecmp(base + len - 8, ".json.gz") == 0) {
-		fn.gzip = 1;
-		len -= 8;
-	} else if (len > 5 && strcasecmp(base + len - 5, ".json") == 0)
-		len -= 5;
+	n = strlen(base);
+	memset(&f, 0, sizeof(f));
+	if (has_suffix(base, n, ".json.gz")) {
+		f.gzip = 1;
+		n -= 8;
+	} else if (has_suffix(base, n, ".json"))
+		n -= 5;
 	else
 		return 0;
-	ext = base + len;
-	for (start = p = base; p <= ext; p++) {
-		if (p == ext || *p == '!') {
-			if (nf == 6)
-				return 0;
-			f[nf] = start;
-			flen[nf++] = (size_t)(p - start);
-			start = p + 1;
-		}
+	field[0] = base;
+	for (i = 0; i < n; i++) {
+		if (base[i] != '!')
+			continue;
+		if (nf == 4)
+			return 0;
+		len[nf] = (size_t)(base + i - field[nf]);
+		field[++nf] = base + i + 1;
 	}
+	len[nf] = (size_t)(base + n - field[nf]);
+	nf++;
 	if (nf != 4 && nf != 5)
 		return 0;
-	if (!copy_field(f[0], flen[0], fn.sender, sizeof(fn.sender)) ||
-	    !copy_field(f[1], flen[1], fn.domain, sizeof(fn.domain)) ||
-	    !parse_stamp(f[2], flen[2], &fn.begin) ||
-	    !parse_stamp(f[3], flen[3], &fn.end))
+	if (!copy_field(field[0], len[0], f.sender, sizeof(f.sender)) ||
+	    !copy_field(field[1], len[1], f.domain, sizeof(f.domain)) ||
+	    !parse_ts(field[2], len[2], &f.begin) ||
+	    !parse_ts(field[3], len[3], &f.end))
 		return 0;
-	if (nf == 5) {
-		for (i = 0; i < flen[4]; i++)
-			if (!isalnum((unsigned char)f[4][i]))
-				return 0;
-		if (!copy_field(f[4], flen[4], fn.unique_id,
-			sizeof(fn.unique_id)))
-			return 0;
-	}
-	/* A domain is letters, digits, hyphens and dots. */
-	for (i = 0; fn.domain[i] != '\0'; i++)
-		if (!isalnum((unsigned char)fn.domain[i]) &&
-		    fn.domain[i] != '-' && fn.domain[i] != '.' &&
-		    fn.domain[i] != '_')
-			return 0;
-	*out = fn;
+	if (nf == 5 && (!is_alnum_field(field[4], len[4]) ||
+			   !copy_field(field[4], len[4], f.unique_id,
+			       sizeof(f.unique_id))))
+		return 0;
+	*out = f;
 	return 1;
 }

@@ -15,6 +15,9 @@ struct trpt_filename {
 
 /*
  * Parses the last path component of name.  Returns 1 and fills *out when
- * it follows the RFC 8460 pattern, 0 otherwise.
+ * it follows the RFC 8460 pattern, 0 otherwise: the extension is "json" or
+ * "json.gz" in any case; sender and domain are non-empty printable ASCII
+ * without '!' that fit the fields, unique-id letters and digits; begin and end
+ * are decimal digits that fit int64_t (their order is not checked).
  */
 int trpt_filename_parse(const char *name, struct trpt_filename *out);

@@ -41,16 +41,16 @@ ingest_file(struct trpt_pipeline *p, const char *path, const char *kind,
 	origin.filename = strcmp(path, "-") == 0 ? NULL : base_name(path);
 	origin.received = (int64_t)time(NULL);
 
-	rc = trpt_buf_read_file(path, p->limits.max_message, &data, &len,
-	    &ferr);
+	rc =
+	    trpt_buf_read_file(path, p->limits.max_message, &data, &len, &ferr);
 	if (rc == TRPT_ENOMEM)
 		return trpt_err_set(err, rc, "%s", ferr.msg);
 	if (rc == TRPT_ELIMIT) {
 		/* Keep the head of it so that the quarantine shows what it
 		 * was; the file itself stays where it is. */
 		size_t keep = p->limits.max_message < QUARANTINE_PREFIX
-		    ? p->limits.max_message
-		    : QUARANTINE_PREFIX;
+				  ? p->limits.max_message
+				  : QUARANTINE_PREFIX;
 
 		snprintf(reason, sizeof(reason),
 		    "larger than the limit of %zu bytes (first %zu bytes kept)",
@@ -127,8 +127,8 @@ walk(struct trpt_pipeline *p, const char *path, unsigned depth,
 		return ingest_file(p, path, "file", err);
 	}
 	if (depth >= TRPT_MAX_DIR_DEPTH)
-		return trpt_pipeline_reject(p, NULL, 0, &origin,
-		    "directories nested too deep", err);
+		return trpt_pipeline_reject(
+		    p, NULL, 0, &origin, "directories nested too deep", err);
 	n = scandir(path, &names, NULL, alphasort);
 	if (n < 0) {
 		snprintf(reason, sizeof(reason), "%s", strerror(errno));
@@ -161,8 +161,8 @@ walk(struct trpt_pipeline *p, const char *path, unsigned depth,
 }
 
 int
-trpt_files_ingest(struct trpt_pipeline *p, const char *path,
-    struct trpt_err *err)
+trpt_files_ingest(
+    struct trpt_pipeline *p, const char *path, struct trpt_err *err)
 {
 	return walk(p, path, 0, err);
 }

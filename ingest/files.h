@@ -11,8 +11,9 @@
  * Feeds path to the pipeline: "-" is standard input, a directory is walked
  * (sorted, hidden entries and Maildir tmp/ skipped), a file is read whole
  * (up to the message cap; a larger one is rejected and its first
- * max_message bytes are quarantined, the file itself being left in place).  I/O errors on one file are
- * reported as rejections of that file; only database errors stop the run.
+ * max_message bytes are quarantined, the file itself being left in place).  I/O
+ * errors on one file are reported as rejections of that file; only database
+ * errors stop the run.
  */
-int trpt_files_ingest(struct trpt_pipeline *p, const char *path,
-    struct trpt_err *err);
+int trpt_files_ingest(
+    struct trpt_pipeline *p, const char *path, struct trpt_err *err);

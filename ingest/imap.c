@@ -566,23 +566,27 @@ trpt_imap_connect(const struct trpt_imap_conf *conf, struct trpt_imap **out,
 	}
 	if (conf->security == TRPT_IMAP_STARTTLS) {
 		r = mailimap_starttls(c->imap);
-		if (r != MAILIMAP_NO_ERROR) {
-			rc = imap_fail(c, r, err, "STARTTLS");
-			goto out;
-		}
-		/* Bytes after the OK were sent in clear text: an attack
-		 * (command injection, as in CVE-2020-15953). */
-		if (c->imap->imap_stream->read_buffer_len != 0) {
+		/* Bytes after the answer came in clear text: an attack
+		 * (command injection, CVE-2020-15953; libetpan 1.9.4
+		 * refuses it too, with a less clear error). */
+		if (c->imap->imap_stream != NULL &&
+		    c->imap->imap_stream->read_buffer_len != 0) {
 			rc = trpt_err_set(err, TRPT_EINVAL,
 			    "%s: server sent data after its STARTTLS answer; "
 			    "refusing the connection",
 			    conf->name);
 			goto out;
 		}
+		if (r != MAILIMAP_NO_ERROR) {
+			rc = imap_fail(c, r, err, "STARTTLS refused");
+			goto out;
+		}
 		if ((rc = tls_start(c, err)) != TRPT_OK)
 			goto out;
 	}
-	if (r != MAILIMAP_NO_ERROR_AUTHENTICATED || c->io.tls != NULL) {
+	/* PREAUTH (already authenticated, e.g. by the connection itself)
+	 * needs no LOGIN; it cannot follow STARTTLS. */
+	if (r != MAILIMAP_NO_ERROR_AUTHENTICATED) {
 		r = mailimap_login(c->imap, conf->username,
 		    conf->password != NULL ? conf->password : "");
 		if (r != MAILIMAP_NO_ERROR) {
@@ -1094,6 +1098,27 @@ contains_ci(const char *hay, size_t len, const char *needle)
 }
 
 /*
+ * Whether a message header announces a TLS report: a TLS-Report-Domain
+ * field, report-type=tlsrpt or an application/tlsrpt media type.  A mere
+ * "tlsrpt@" in To: does not count (mailboxes are often named so).
+ */
+static int
+header_claims_tlsrpt(const char *h, size_t len)
+{
+	size_t i;
+
+	if (contains_ci(h, len, "report-type=tlsrpt") ||
+	    contains_ci(h, len, "report-type=\"tlsrpt\"") ||
+	    contains_ci(h, len, "application/tlsrpt"))
+		return 1;
+	for (i = 0; i + 18 <= len; i++)
+		if ((i == 0 || h[i - 1] == '\n') &&
+		    strncasecmp(h + i, "tls-report-domain:", 18) == 0)
+			return 1;
+	return 0;
+}
+
+/*
  * A message larger than max_message is not fetched.  If its header claims
  * a TLS report, the header is quarantined with the reason so the loss is
  * visible; otherwise it is skipped like any other non-report.
@@ -1150,8 +1175,7 @@ oversized(struct run *r, const struct entry *en, struct trpt_err *err)
 		}
 	}
 	if (hdr == NULL || hlen > r->p->limits.max_message ||
-	    (!contains_ci(hdr, hlen, "tlsrpt") &&
-		!contains_ci(hdr, hlen, "tls-report-domain"))) {
+	    !header_claims_tlsrpt(hdr, hlen)) {
 		r->p->stats.skipped++;
 		rc = emit(r->p, TRPT_EV_SKIPPED, source, reason);
 		goto out;

@@ -37,8 +37,8 @@ trpt_inflate_gzip(const void *data, size_t len, size_t max, char **out,
 	if (!trpt_inflate_is_gzip(data, len))
 		return trpt_err_set(err, TRPT_EPARSE, "gzip: bad magic number");
 	if (len > UINT32_MAX)
-		return trpt_err_set(err, TRPT_ELIMIT,
-		    "gzip: compressed size too large");
+		return trpt_err_set(
+		    err, TRPT_ELIMIT, "gzip: compressed size too large");
 	memset(&zs, 0, sizeof(zs));
 	if (inflateInit2(&zs, 15 + 16) != Z_OK)
 		return trpt_err_set(err, TRPT_ENOMEM, "gzip: out of memory");
@@ -68,15 +68,15 @@ trpt_inflate_gzip(const void *data, size_t len, size_t max, char **out,
 			cap = cap > (max + 1) / 2 ? max + 1 : cap * 2;
 			nb = realloc(buf, cap + 1);
 			if (nb == NULL) {
-				rc = trpt_err_set(err, TRPT_ENOMEM,
-				    "gzip: out of memory");
+				rc = trpt_err_set(
+				    err, TRPT_ENOMEM, "gzip: out of memory");
 				goto out;
 			}
 			buf = nb;
 		}
 		zs.next_out = (Bytef *)buf + total;
-		zs.avail_out = (uInt)(cap - total > UINT32_MAX ? UINT32_MAX
-							       : cap - total);
+		zs.avail_out =
+		    (uInt)(cap - total > UINT32_MAX ? UINT32_MAX : cap - total);
 		zrc = inflate(&zs, Z_NO_FLUSH);
 		total = (size_t)((char *)zs.next_out - buf);
 		if (zrc == Z_STREAM_END) {
@@ -108,8 +108,8 @@ trpt_inflate_gzip(const void *data, size_t len, size_t max, char **out,
 			rc = trpt_err_set(err, TRPT_EPARSE,
 			    "gzip: truncated stream after %zu bytes", total);
 		else if (zrc == Z_MEM_ERROR)
-			rc = trpt_err_set(err, TRPT_ENOMEM,
-			    "gzip: out of memory");
+			rc = trpt_err_set(
+			    err, TRPT_ENOMEM, "gzip: out of memory");
 		else
 			rc = trpt_err_set(err, TRPT_EPARSE, "gzip: %s",
 			    zs.msg != NULL ? zs.msg : "corrupt stream");

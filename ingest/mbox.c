@@ -3,68 +3,46 @@
 #include <stdlib.h>
 #include <string.h>
 
-int
-trpt_mbox_looks_like(const char *data, size_t len)
-{
-	const char *nl;
+#include "common/err.h"
 
-	if (len < 6 || memcmp(data, "From ", 5) != 0)
-		return 0;
-	/* "From sender date": a header would be "From:" instead. */
-	nl = memchr(data, '\n', len);
-	return nl != NULL && nl - data > 5;
-}
-
-/* Start of the next line after p, or end. */
-static const char *
-next_line(const char *p, const char *end)
-{
-	const char *nl = memchr(p, '\n', (size_t)(end - p));
-
-	return nl != NULL ? nl + 1 : end;
-}
-
+/* True when the line at p is a separator: "From " at the start of a line. */
 static int
 is_separator(const char *p, const char *end)
 {
 	return end - p >= 5 && memcmp(p, "From ", 5) == 0;
 }
 
-/* Is this line ">From ", ">>From " ... (mboxrd quoting)? */
+/* True when the line at p is a quoted separator: one or more '>' then
+ * "From " (mboxrd quoting; mboxo quotes only one level, same rule). */
 static int
-is_quoted_from(const char *p, const char *end)
+is_quoted(const char *p, const char *end)
 {
 	while (p < end && *p == '>')
 		p++;
 	return end - p >= 5 && memcmp(p, "From ", 5) == 0;
 }
 
-static int
-emit(const char *start, const char *stop, size_t max, int n,
-    int (*fn)(void *, int, const char *, size_t, int), void *arg,
-    struct trpt_err *err)
+static const char *
+line_next(const char *p, const char *end)
 {
-	const char *p, *nl;
-	char *copy, *o;
-	size_t len = (size_t)(stop - start);
-	int rc;
+	const char *nl = memchr(p, '\n', (size_t)(end - p));
 
-	if (len > max)
-		return fn(arg, n, NULL, len, 1);
-	copy = malloc(len + 1);
-	if (copy == NULL)
-		return trpt_err_set(err, TRPT_ENOMEM, "mbox: out of memory");
-	for (o = copy, p = start; p < stop; p = nl) {
-		nl = next_line(p, stop);
-		if (*p == '>' && is_quoted_from(p, nl))
-			p++; /* one level of quoting comes off */
-		memcpy(o, p, (size_t)(nl - p));
-		o += nl - p;
-	}
-	*o = '\0';
-	rc = fn(arg, n, copy, (size_t)(o - copy), 0);
-	free(copy);
-	return rc;
+	return nl != NULL ? nl + 1 : end;
+}
+
+/* The start of the next separator line at or after p, or end. */
+static const char *
+next_separator(const char *p, const char *end)
+{
+	while (p < end && !is_separator(p, end))
+		p = line_next(p, end);
+	return p;
+}
+
+int
+trpt_mbox_looks_like(const char *data, size_t len)
+{
+	return data != NULL && is_separator(data, data + len);
 }
 
 int
@@ -72,35 +50,69 @@ trpt_mbox_each(const char *data, size_t len, size_t max,
     int (*fn)(void *arg, int n, const char *msg, size_t msglen, int toobig),
     void *arg, struct trpt_err *err)
 {
-	const char *end = data + len, *p, *msg = NULL, *prev_blank = NULL;
-	int n = 0, rc;
+	const char *p, *end, *msg, *stop, *l;
+	char *copy = NULL, *o;
+	size_t msglen, nquoted, cap = 0;
+	int n = 0, rc = TRPT_OK;
 
-	for (p = data; p < end; p = next_line(p, end)) {
-		if (is_separator(p, end)) {
-			if (msg != NULL) {
-				/* The blank line before a separator belongs
-				 * to the mbox, not to the message. */
-				const char *stop = prev_blank == p ? p - 1 : p;
+	if (data == NULL || len == 0)
+		return TRPT_OK;
+	p = data;
+	end = data + len;
+	if (!is_separator(p, end))
+		return trpt_err_set(err, TRPT_EPARSE,
+		    "not an mbox: no \"From \" line at the start");
+	while (p < end && rc == TRPT_OK) {
+		n++;
+		msg = line_next(p, end);
+		stop = next_separator(msg, end);
+		p = stop;
+		/* The blank line written before the next separator is not
+		 * part of the message. */
+		if (stop > msg && stop[-1] == '\n') {
+			const char *s = stop - 1;
 
-				if (stop > msg && stop[-1] == '\r')
-					stop--;
-				if ((rc = emit(msg, stop, max, ++n, fn, arg,
-					 err)) != TRPT_OK)
-					return rc;
+			if (s > msg && s[-1] == '\r')
+				s--;
+			if (s > msg && s[-1] == '\n')
+				stop = s;
+		}
+		nquoted = 0;
+		for (l = msg; l < stop; l = line_next(l, stop))
+			if (*l == '>' && is_quoted(l, stop))
+				nquoted++;
+		msglen = (size_t)(stop - msg) - nquoted;
+		if (msglen > max) {
+			rc = fn(arg, n, msg, max, TRPT_ELIMIT);
+			continue;
+		}
+		if (nquoted == 0) {
+			rc = fn(arg, n, msg, msglen, 0);
+			continue;
+		}
+		if (msglen + 1 > cap) {
+			o = realloc(copy, msglen + 1);
+			if (o == NULL) {
+				rc = trpt_err_set(
+				    err, TRPT_ENOMEM, "out of memory");
+				break;
 			}
-			msg = next_line(p, end);
+			copy = o;
+			cap = msglen + 1;
 		}
-		/* Remember where a blank line ends, to trim it later. */
-		{
-			const char *nl = next_line(p, end);
+		o = copy;
+		for (l = msg; l < stop;) {
+			const char *next = line_next(l, stop);
 
-			prev_blank = (nl - p == 1 && *p == '\n') ||
-				(nl - p == 2 && p[0] == '\r')
-			    ? nl
-			    : NULL;
+			if (*l == '>' && is_quoted(l, stop))
+				l++;
+			memcpy(o, l, (size_t)(next - l));
+			o += next - l;
+			l = next;
 		}
+		*o = '\0';
+		rc = fn(arg, n, copy, msglen, 0);
 	}
-	if (msg != NULL && msg < end)
-		return emit(msg, end, max, ++n, fn, arg, err);
-	return TRPT_OK;
+	free(copy);
+	return rc;
 }

@@ -1,6 +1,6 @@
 #include "ingest/mime.h"
 
-#include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,453 +8,905 @@
 
 #include <libetpan/libetpan.h>
 
+#include "common/err.h"
+
+/*
+ * The multipart structure is walked here, one level at a time, and
+ * libetpan parses what is inside a header field (media type and its
+ * parameters, Content-Disposition, Content-Transfer-Encoding, RFC 2047
+ * words) and decodes the bodies.  libetpan's own mailmime_parse() is not
+ * used on whole messages because it has no limits: it builds the tree of
+ * every part before anything can be counted (about 50 bytes of memory per
+ * byte of a message made of empty parts), rescans the rest of the message
+ * at each nesting level (quadratic: a 10 MB message of nested multiparts
+ * ran for minutes) and recurses without a depth limit.
+ */
+
+/* One header field as it appears in the input: folded, not decoded. */
+struct field {
+	const char *name;
+	size_t namelen;
+	const char *val;
+	size_t vallen;
+};
+
+/* What the MIME header fields of one entity say. */
+struct entity {
+	char *ctype;       /* lower-case type/subtype */
+	char *boundary;    /* multipart only */
+	char *report_type; /* multipart/report only */
+	char *filename;
+	int encoding; /* MAILMIME_MECHANISM_* */
+};
+
 struct walk {
 	const struct trpt_limits *lim;
 	struct trpt_mime_msg *msg;
-	size_t leaves; /* leaf parts seen, against max_parts */
-	int depth;
+	size_t cap;   /* allocated elements of msg->parts */
+	size_t nseen; /* parts (leaf or multipart) below the top level */
+	int nleaves;  /* leaf parts, for trpt_mime_part.index */
 	struct trpt_err *err;
 };
 
-#define MAX_MIME_DEPTH 16 /* nested multiparts and message/rfc822 */
+static const char *const candidate_types[] = {
+	"application/tlsrpt+gzip",
+	"application/tlsrpt+json",
+	"application/tlsrpt",
+	"application/gzip",
+	"application/x-gzip",
+	"application/json",
+	"application/octet-stream",
+};
 
-static const char *const candidate_types[] = { "application/tlsrpt+gzip",
-	"application/tlsrpt+json", "application/tlsrpt", "application/gzip",
-	"application/x-gzip", "application/json", "application/octet-stream",
-	NULL };
-
-int
-trpt_mime_looks_like_message(const char *data, size_t len)
+static int
+is_wsp(char c)
 {
-	size_t i;
+	return c == ' ' || c == '\t';
+}
 
-	/* The first line is a header field: a name of printable characters
-	 * other than ':' and space, then ':'. */
-	for (i = 0; i < len && i < 998; i++) {
-		unsigned char c = (unsigned char)data[i];
+/* A character of a field name as real mail uses them (a subset of ftext). */
+static int
+is_name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+}
 
-		if (c == ':')
-			return i > 0;
-		if (c <= 32 || c >= 127)
-			return 0;
+static char
+lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+/* End of the line starting at p: the byte after its '\n', or end. */
+static const char *
+line_next(const char *p, const char *end)
+{
+	const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+	return nl != NULL ? nl + 1 : end;
+}
+
+/* True when the line at p holds nothing but a line ending. */
+static int
+line_is_blank(const char *p, const char *end)
+{
+	if (p < end && *p == '\r')
+		p++;
+	return p < end && *p == '\n';
+}
+
+/*
+ * Length of a field name at p followed by ':' (white space before the colon
+ * is the obsolete syntax and accepted), or 0 when the line is not a field.
+ */
+static size_t
+field_name_len(const char *p, const char *end)
+{
+	const char *q = p;
+	size_t n;
+
+	while (q < end && is_name_char(*q))
+		q++;
+	n = (size_t)(q - p);
+	while (q < end && is_wsp(*q))
+		q++;
+	return n > 0 && q < end && *q == ':' ? n : 0;
+}
+
+/*
+ * Splits an entity into its header block [data, data + *hlen) and its body,
+ * which starts at *body: after the first blank line, or at the end when
+ * there is none.
+ */
+static void
+split_header(const char *data, size_t len, size_t *hlen, size_t *body)
+{
+	const char *p = data, *end = data + len;
+
+	while (p < end) {
+		if (line_is_blank(p, end)) {
+			*hlen = (size_t)(p - data);
+			*body = (size_t)(line_next(p, end) - data);
+			return;
+		}
+		p = line_next(p, end);
 	}
+	*hlen = len;
+	*body = len;
+}
+
+/*
+ * The next field of a header block from *pos on.  Lines that are no field
+ * (an mbox "From " line, garbage, a continuation without a field) are
+ * skipped.  Returns 0 at the end of the block.
+ */
+static int
+next_field(const char *hdr, size_t hlen, size_t *pos, struct field *f)
+{
+	const char *p = hdr + *pos, *end = hdr + hlen, *q;
+	size_t n;
+
+	while (p < end) {
+		n = field_name_len(p, end);
+		if (n == 0) {
+			p = line_next(p, end);
+			continue;
+		}
+		f->name = p;
+		f->namelen = n;
+		q = (const char *)memchr(p, ':', (size_t)(end - p)) + 1;
+		f->val = q;
+		p = line_next(p, end);
+		while (p < end && is_wsp(*p))
+			p = line_next(p, end);
+		f->vallen = (size_t)(p - q);
+		*pos = (size_t)(p - hdr);
+		return 1;
+	}
+	*pos = hlen;
 	return 0;
 }
 
-static char *
-lower_dup(const char *s)
+static int
+field_is(const struct field *f, const char *name)
 {
-	char *d = strdup(s), *p;
-
-	if (d != NULL)
-		for (p = d; *p; p++)
-			*p = (char)tolower((unsigned char)*p);
-	return d;
+	return strlen(name) == f->namelen &&
+	       strncasecmp(f->name, name, f->namelen) == 0;
 }
 
-/* "type/subtype" of a part, lower case; text/plain when absent. */
+/*
+ * A copy of a field value, unfolded (each line break and the white space
+ * after it become one space), without NUL bytes and without white space at
+ * either end.  NULL when out of memory.
+ */
 static char *
-content_type(const struct mailmime_content *ct)
+unfold(const char *v, size_t n)
 {
-	const char *type = "text", *sub = "plain";
-	char buf[256];
+	char *s = malloc(n + 1), *o;
+	size_t i = 0;
 
-	if (ct != NULL && ct->ct_type != NULL) {
-		if (ct->ct_type->tp_type == MAILMIME_TYPE_DISCRETE_TYPE) {
-			const struct mailmime_discrete_type *d =
-			    ct->ct_type->tp_data.tp_discrete_type;
-
-			switch (d->dt_type) {
-			case MAILMIME_DISCRETE_TYPE_TEXT:
-				type = "text";
-				break;
-			case MAILMIME_DISCRETE_TYPE_IMAGE:
-				type = "image";
-				break;
-			case MAILMIME_DISCRETE_TYPE_AUDIO:
-				type = "audio";
-				break;
-			case MAILMIME_DISCRETE_TYPE_VIDEO:
-				type = "video";
-				break;
-			case MAILMIME_DISCRETE_TYPE_APPLICATION:
-				type = "application";
-				break;
-			default:
-				type = d->dt_extension != NULL
-				    ? d->dt_extension
-				    : "x-unknown";
-			}
-		} else {
-			const struct mailmime_composite_type *c =
-			    ct->ct_type->tp_data.tp_composite_type;
-
-			type = c->ct_type == MAILMIME_COMPOSITE_TYPE_MESSAGE
-			    ? "message"
-			    : c->ct_type == MAILMIME_COMPOSITE_TYPE_MULTIPART
-			    ? "multipart"
-			    : (c->ct_token != NULL ? c->ct_token
-						   : "x-unknown");
-		}
-		if (ct->ct_subtype != NULL)
-			sub = ct->ct_subtype;
-	}
-	snprintf(buf, sizeof(buf), "%s/%s", type, sub);
-	return lower_dup(buf);
-}
-
-static const char *
-content_param(const struct mailmime_content *ct, const char *name)
-{
-	clistiter *it;
-
-	if (ct == NULL || ct->ct_parameters == NULL)
+	if (s == NULL)
 		return NULL;
-	for (it = clist_begin(ct->ct_parameters); it != NULL;
-	     it = clist_next(it)) {
-		const struct mailmime_parameter *p = clist_content(it);
-
-		if (p->pa_name != NULL && strcasecmp(p->pa_name, name) == 0)
-			return p->pa_value;
+	o = s;
+	while (i < n) {
+		if (v[i] == '\r' || v[i] == '\n') {
+			while (i < n &&
+			       (v[i] == '\r' || v[i] == '\n' || is_wsp(v[i])))
+				i++;
+			if (o > s && !is_wsp(o[-1]))
+				*o++ = ' ';
+			continue;
+		}
+		if (v[i] != '\0' && (o > s || !is_wsp(v[i])))
+			*o++ = v[i];
+		i++;
 	}
-	return NULL;
+	while (o > s && is_wsp(o[-1]))
+		o--;
+	*o = '\0';
+	return s;
+}
+
+static void
+lower_str(char *s)
+{
+	for (; *s != '\0'; s++)
+		*s = lower(*s);
+}
+
+/* A copy of a parameter value without surrounding quotes and NUL bytes. */
+static char *
+param_dup(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n >= 2 && v[0] == '"' && v[n - 1] == '"')
+		return unfold(v + 1, n - 2);
+	return unfold(v, n);
 }
 
 static int
-is_candidate(const char *type)
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = lower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/*
+ * An RFC 2231 extended value (charset'language'percent-encoded) as a
+ * string of the raw bytes; the charset is not converted (file names of
+ * reports are ASCII).
+ */
+static char *
+rfc2231_dup(const char *v)
+{
+	const char *q = strchr(v, '\'');
+	char *s, *o;
+
+	if (q != NULL && strchr(q + 1, '\'') != NULL)
+		v = strchr(q + 1, '\'') + 1;
+	s = param_dup(v);
+	if (s == NULL)
+		return NULL;
+	for (o = s, q = s; *q != '\0'; q++) {
+		if (*q == '%' && hexval(q[1]) >= 0 && hexval(q[2]) >= 0) {
+			*o++ = (char)(hexval(q[1]) * 16 + hexval(q[2]));
+			q += 2;
+			if (o[-1] == '\0')
+				o--;
+		} else
+			*o++ = *q;
+	}
+	*o = '\0';
+	return s;
+}
+
+static const char *
+discrete_name(const struct mailmime_discrete_type *t)
+{
+	switch (t->dt_type) {
+	case MAILMIME_DISCRETE_TYPE_TEXT:
+		return "text";
+	case MAILMIME_DISCRETE_TYPE_IMAGE:
+		return "image";
+	case MAILMIME_DISCRETE_TYPE_AUDIO:
+		return "audio";
+	case MAILMIME_DISCRETE_TYPE_VIDEO:
+		return "video";
+	case MAILMIME_DISCRETE_TYPE_APPLICATION:
+		return "application";
+	default:
+		return t->dt_extension != NULL ? t->dt_extension : "x-unknown";
+	}
+}
+
+static const char *
+composite_name(const struct mailmime_composite_type *t)
+{
+	switch (t->ct_type) {
+	case MAILMIME_COMPOSITE_TYPE_MESSAGE:
+		return "message";
+	case MAILMIME_COMPOSITE_TYPE_MULTIPART:
+		return "multipart";
+	default:
+		return t->ct_token != NULL ? t->ct_token : "x-unknown";
+	}
+}
+
+/* Reads a Content-Type value into e; a value libetpan rejects is left as
+ * the default (text/plain, RFC 2045 §5.2). */
+static int
+parse_content_type(const char *v, struct entity *e)
+{
+	struct mailmime_content *ct = NULL;
+	struct mailmime_parameter *pa;
+	clistiter *it;
+	const char *type;
+	char *name = NULL, *name_ext = NULL;
+	size_t idx = 0, n;
+	int rc = TRPT_ENOMEM, r;
+
+	r = mailmime_content_parse(v, strlen(v), &idx, &ct);
+	if (r == MAILIMF_ERROR_MEMORY)
+		return TRPT_ENOMEM;
+	if (r != MAILIMF_NO_ERROR || ct->ct_type == NULL ||
+	    ct->ct_subtype == NULL) {
+		if (r == MAILIMF_NO_ERROR)
+			mailmime_content_free(ct);
+		return TRPT_OK;
+	}
+	type = ct->ct_type->tp_type == MAILMIME_TYPE_DISCRETE_TYPE
+		   ? discrete_name(ct->ct_type->tp_data.tp_discrete_type)
+		   : composite_name(ct->ct_type->tp_data.tp_composite_type);
+	n = strlen(type) + 1 + strlen(ct->ct_subtype) + 1;
+	free(e->ctype);
+	e->ctype = malloc(n);
+	if (e->ctype == NULL)
+		goto out;
+	snprintf(e->ctype, n, "%s/%s", type, ct->ct_subtype);
+	lower_str(e->ctype);
+	for (it = clist_begin(ct->ct_parameters); it != NULL;
+	     it = clist_next(it)) {
+		char **dst = NULL;
+		int ext = 0;
+
+		pa = clist_content(it);
+		if (pa->pa_name == NULL || pa->pa_value == NULL)
+			continue;
+		if (strcasecmp(pa->pa_name, "boundary") == 0)
+			dst = &e->boundary;
+		else if (strcasecmp(pa->pa_name, "report-type") == 0)
+			dst = &e->report_type;
+		else if (strcasecmp(pa->pa_name, "name") == 0)
+			dst = &name;
+		else if (strcasecmp(pa->pa_name, "name*") == 0) {
+			dst = &name_ext;
+			ext = 1;
+		}
+		if (dst == NULL || *dst != NULL)
+			continue;
+		*dst =
+		    ext ? rfc2231_dup(pa->pa_value) : param_dup(pa->pa_value);
+		if (*dst == NULL)
+			goto out;
+	}
+	if (e->report_type != NULL)
+		lower_str(e->report_type);
+	/* Content-Disposition, read later, takes precedence over name=. */
+	if (e->filename == NULL) {
+		if (name_ext != NULL && name_ext[0] != '\0') {
+			e->filename = name_ext;
+			name_ext = NULL;
+		} else if (name != NULL && name[0] != '\0') {
+			e->filename = name;
+			name = NULL;
+		}
+	}
+	rc = TRPT_OK;
+out:
+	free(name);
+	free(name_ext);
+	mailmime_content_free(ct);
+	return rc;
+}
+
+static int
+parse_disposition(const char *v, struct entity *e)
+{
+	struct mailmime_disposition *d = NULL;
+	struct mailmime_disposition_parm *pm;
+	clistiter *it;
+	char *fn = NULL;
+	size_t idx = 0;
+	int r;
+
+	r = mailmime_disposition_parse(v, strlen(v), &idx, &d);
+	if (r == MAILIMF_ERROR_MEMORY)
+		return TRPT_ENOMEM;
+	if (r != MAILIMF_NO_ERROR)
+		return TRPT_OK;
+	for (it = clist_begin(d->dsp_parms); it != NULL && fn == NULL;
+	     it = clist_next(it)) {
+		pm = clist_content(it);
+		if (pm->pa_type == MAILMIME_DISPOSITION_PARM_FILENAME &&
+		    pm->pa_data.pa_filename != NULL)
+			fn = param_dup(pm->pa_data.pa_filename);
+		else if (pm->pa_type == MAILMIME_DISPOSITION_PARM_PARAMETER &&
+			 pm->pa_data.pa_parameter != NULL &&
+			 pm->pa_data.pa_parameter->pa_name != NULL &&
+			 pm->pa_data.pa_parameter->pa_value != NULL &&
+			 strcasecmp(pm->pa_data.pa_parameter->pa_name,
+			     "filename*") == 0)
+			fn = rfc2231_dup(pm->pa_data.pa_parameter->pa_value);
+		else
+			continue;
+		if (fn == NULL) {
+			mailmime_disposition_free(d);
+			return TRPT_ENOMEM;
+		}
+		if (fn[0] == '\0') {
+			free(fn);
+			fn = NULL;
+		}
+	}
+	mailmime_disposition_free(d);
+	if (fn != NULL) {
+		free(e->filename);
+		e->filename = fn;
+	}
+	return TRPT_OK;
+}
+
+static int
+parse_encoding(const char *v, struct entity *e)
+{
+	struct mailmime_mechanism *m = NULL;
+	size_t idx = 0;
+	int r;
+
+	r = mailmime_encoding_parse(v, strlen(v), &idx, &m);
+	if (r == MAILIMF_ERROR_MEMORY)
+		return TRPT_ENOMEM;
+	if (r == MAILIMF_NO_ERROR) {
+		e->encoding = m->enc_type;
+		mailmime_mechanism_free(m);
+	}
+	return TRPT_OK;
+}
+
+static void
+entity_clear(struct entity *e)
+{
+	free(e->ctype);
+	free(e->boundary);
+	free(e->report_type);
+	free(e->filename);
+	memset(e, 0, sizeof(*e));
+}
+
+/* Reads the MIME fields of a header block (the first of each wins). */
+static int
+parse_entity(
+    const char *hdr, size_t hlen, struct entity *e, struct trpt_err *err)
+{
+	struct field f;
+	size_t pos = 0;
+	int have_ct = 0, have_cd = 0, have_cte = 0, rc = TRPT_OK;
+	char *v;
+
+	memset(e, 0, sizeof(*e));
+	e->encoding = MAILMIME_MECHANISM_7BIT;
+	while (rc == TRPT_OK && next_field(hdr, hlen, &pos, &f)) {
+		int *seen = NULL;
+
+		if (field_is(&f, "Content-Type"))
+			seen = &have_ct;
+		else if (field_is(&f, "Content-Disposition"))
+			seen = &have_cd;
+		else if (field_is(&f, "Content-Transfer-Encoding"))
+			seen = &have_cte;
+		if (seen == NULL || *seen)
+			continue;
+		*seen = 1;
+		v = unfold(f.val, f.vallen);
+		if (v == NULL) {
+			rc = TRPT_ENOMEM;
+			break;
+		}
+		if (seen == &have_ct)
+			rc = parse_content_type(v, e);
+		else if (seen == &have_cd)
+			rc = parse_disposition(v, e);
+		else
+			rc = parse_encoding(v, e);
+		free(v);
+	}
+	if (rc == TRPT_OK && e->ctype == NULL) {
+		e->ctype = strdup("text/plain");
+		if (e->ctype == NULL)
+			rc = TRPT_ENOMEM;
+	}
+	if (rc != TRPT_OK) {
+		entity_clear(e);
+		return trpt_err_set(err, rc, "out of memory");
+	}
+	return TRPT_OK;
+}
+
+static int
+is_candidate(const char *ctype)
 {
 	size_t i;
 
-	for (i = 0; candidate_types[i] != NULL; i++)
-		if (strcmp(type, candidate_types[i]) == 0)
+	for (i = 0; i < sizeof(candidate_types) / sizeof(candidate_types[0]);
+	     i++)
+		if (strcmp(ctype, candidate_types[i]) == 0)
 			return 1;
 	return 0;
 }
 
-static char *
-trimmed_dup(const char *s, size_t n)
-{
-	char *d, *o;
-	size_t i;
-
-	while (n > 0 && isspace((unsigned char)*s)) {
-		s++;
-		n--;
-	}
-	while (n > 0 && isspace((unsigned char)s[n - 1]))
-		n--;
-	d = malloc(n + 1);
-	if (d == NULL)
-		return NULL;
-	/* Unfold: CRLF or LF followed by white space becomes one space. */
-	for (o = d, i = 0; i < n; i++) {
-		if (s[i] == '\r' || s[i] == '\n') {
-			while (i + 1 < n && (s[i + 1] == '\r' || s[i + 1] == '\n'))
-				i++;
-			*o++ = ' ';
-			while (i + 1 < n && (s[i + 1] == ' ' || s[i + 1] == '\t'))
-				i++;
-		} else
-			*o++ = s[i];
-	}
-	*o = '\0';
-	return d;
-}
-
-/* Message-ID without its angle brackets. */
-static char *
-message_id(const char *v)
-{
-	size_t n = strlen(v);
-
-	if (n >= 2 && v[0] == '<' && v[n - 1] == '>')
-		return trimmed_dup(v + 1, n - 2);
-	return trimmed_dup(v, n);
-}
-
 static int
-set_once(char **dst, char *v, struct walk *w)
+is_tlsrpt_type(const char *ctype)
 {
-	if (v == NULL)
-		return trpt_err_set(w->err, TRPT_ENOMEM, "out of memory");
-	if (*dst == NULL)
-		*dst = v;
-	else
-		free(v);
-	return TRPT_OK;
+	return strcmp(ctype, "application/tlsrpt") == 0 ||
+	       strncmp(ctype, "application/tlsrpt+", 19) == 0;
 }
 
-/* The top-level headers the collector keeps. */
-static int
-read_headers(struct walk *w, const struct mailimf_fields *fields)
+static const char *
+encoding_name(int enc)
 {
-	struct trpt_mime_msg *m = w->msg;
-	clistiter *it;
-	int rc = TRPT_OK;
-
-	if (fields == NULL)
-		return TRPT_OK;
-	for (it = clist_begin(fields->fld_list); it != NULL && rc == TRPT_OK;
-	     it = clist_next(it)) {
-		const struct mailimf_field *f = clist_content(it);
-
-		switch (f->fld_type) {
-		case MAILIMF_FIELD_MESSAGE_ID:
-			if (f->fld_data.fld_message_id->mid_value != NULL)
-				rc = set_once(&m->message_id,
-				    strdup(f->fld_data.fld_message_id
-					       ->mid_value),
-				    w);
-			break;
-		case MAILIMF_FIELD_SUBJECT:
-			if (f->fld_data.fld_subject->sbj_value != NULL)
-				rc = set_once(&m->subject,
-				    trimmed_dup(
-					f->fld_data.fld_subject->sbj_value,
-					strlen(f->fld_data.fld_subject
-						   ->sbj_value)),
-				    w);
-			break;
-		case MAILIMF_FIELD_OPTIONAL_FIELD: {
-			const struct mailimf_optional_field *o =
-			    f->fld_data.fld_optional_field;
-			char **dst = NULL;
-
-			if (o->fld_name == NULL || o->fld_value == NULL)
-				break;
-			if (strcasecmp(o->fld_name, "TLS-Report-Domain") == 0)
-				dst = &m->report_domain;
-			else if (strcasecmp(o->fld_name,
-				     "TLS-Report-Submitter") == 0)
-				dst = &m->report_submitter;
-			else if (strcasecmp(o->fld_name, "Message-ID") == 0)
-				/* libetpan leaves an unparseable one here */
-				dst = &m->message_id;
-			if (dst != NULL) {
-				char *v = dst == &m->message_id
-				    ? message_id(o->fld_value)
-				    : trimmed_dup(o->fld_value,
-					  strlen(o->fld_value));
-				rc = set_once(dst, v, w);
-				if (dst != &m->message_id)
-					m->claims_tlsrpt = 1;
-			}
-			break;
-		}
-		default:
-			break;
-		}
+	switch (enc) {
+	case MAILMIME_MECHANISM_BASE64:
+		return "base64";
+	case MAILMIME_MECHANISM_QUOTED_PRINTABLE:
+		return "quoted-printable";
+	default:
+		return "binary";
 	}
-	return rc;
-}
-
-static int
-add_part(struct walk *w, const struct mailmime *mime, char *type)
-{
-	struct trpt_mime_msg *m = w->msg;
-	struct mailmime_single_fields sf;
-	const struct mailmime_data *d = mime->mm_data.mm_single;
-	struct trpt_mime_part *np, *part;
-	const char *fname;
-	char *decoded = NULL;
-	size_t idx = 0, dlen = 0;
-	int enc, r;
-
-	if (d == NULL || d->dt_type != MAILMIME_DATA_TEXT) {
-		free(type);
-		return TRPT_OK;
-	}
-	enc = d->dt_encoded ? d->dt_encoding : MAILMIME_MECHANISM_8BIT;
-	if (enc == MAILMIME_MECHANISM_BASE64 ||
-	    enc == MAILMIME_MECHANISM_QUOTED_PRINTABLE) {
-		r = mailmime_part_parse(d->dt_data.dt_text.dt_data,
-		    d->dt_data.dt_text.dt_length, &idx, enc, &decoded, &dlen);
-		if (r != MAILIMF_NO_ERROR) {
-			free(type);
-			return trpt_err_set(w->err,
-			    r == MAILIMF_ERROR_MEMORY ? TRPT_ENOMEM
-						      : TRPT_EPARSE,
-			    "part %zu: cannot decode its transfer encoding",
-			    w->leaves);
-		}
-	}
-	np = realloc(m->parts, (m->nparts + 1) * sizeof(*np));
-	if (np == NULL)
-		goto oom;
-	m->parts = np;
-	part = &np[m->nparts];
-	memset(part, 0, sizeof(*part));
-	part->index = (int)w->leaves;
-	part->content_type = type;
-	type = NULL;
-	m->nparts++;
-	if (decoded != NULL) {
-		part->data = malloc(dlen + 1);
-		if (part->data == NULL)
-			goto oom;
-		memcpy(part->data, decoded, dlen);
-		part->len = dlen;
-		mailmime_decoded_part_free(decoded);
-		decoded = NULL;
-	} else {
-		part->len = d->dt_data.dt_text.dt_length;
-		part->data = malloc(part->len + 1);
-		if (part->data == NULL)
-			goto oom;
-		memcpy(part->data, d->dt_data.dt_text.dt_data, part->len);
-	}
-	part->data[part->len] = '\0';
-	mailmime_single_fields_init(&sf, mime->mm_mime_fields,
-	    mime->mm_content_type);
-	fname = sf.fld_disposition_filename != NULL
-	    ? sf.fld_disposition_filename
-	    : sf.fld_content_name;
-	if (fname != NULL && (part->filename = strdup(fname)) == NULL)
-		goto oom;
-	return TRPT_OK;
-oom:
-	free(type);
-	if (decoded != NULL)
-		mailmime_decoded_part_free(decoded);
-	return trpt_err_set(w->err, TRPT_ENOMEM, "out of memory");
-}
-
-static int
-walk_mime(struct walk *w, const struct mailmime *mime)
-{
-	clistiter *it;
-	char *type;
-	int rc = TRPT_OK;
-
-	if (++w->depth > MAX_MIME_DEPTH) {
-		return trpt_err_set(w->err, TRPT_ELIMIT,
-		    "MIME parts nested more than %d deep", MAX_MIME_DEPTH);
-	}
-	switch (mime->mm_type) {
-	case MAILMIME_SINGLE:
-		if (++w->leaves > w->lim->max_parts) {
-			rc = trpt_err_set(w->err, TRPT_ELIMIT,
-			    "more than %zu MIME parts", w->lim->max_parts);
-			break;
-		}
-		type = content_type(mime->mm_content_type);
-		if (type == NULL) {
-			rc = trpt_err_set(w->err, TRPT_ENOMEM, "out of memory");
-			break;
-		}
-		if (strncmp(type, "application/tlsrpt", 18) == 0)
-			w->msg->claims_tlsrpt = 1;
-		if (is_candidate(type))
-			rc = add_part(w, mime, type);
-		else
-			free(type);
-		break;
-	case MAILMIME_MULTIPLE:
-		type = content_type(mime->mm_content_type);
-		if (type == NULL) {
-			rc = trpt_err_set(w->err, TRPT_ENOMEM, "out of memory");
-			break;
-		}
-		if (strcmp(type, "multipart/report") == 0) {
-			const char *rt = content_param(mime->mm_content_type,
-			    "report-type");
-
-			/* Only the message's own body counts, not a
-			 * forwarded one. */
-			if (rt != NULL && strcasecmp(rt, "tlsrpt") == 0 &&
-			    (mime->mm_parent == NULL ||
-				mime->mm_parent->mm_parent == NULL)) {
-				w->msg->tlsrpt_report = 1;
-				w->msg->claims_tlsrpt = 1;
-			}
-		}
-		free(type);
-		for (it = clist_begin(mime->mm_data.mm_multipart.mm_mp_list);
-		     it != NULL && rc == TRPT_OK; it = clist_next(it))
-			rc = walk_mime(w, clist_content(it));
-		break;
-	case MAILMIME_MESSAGE:
-		/* The top level, or a forwarded message/rfc822 part. */
-		if (mime->mm_parent == NULL)
-			rc = read_headers(w, mime->mm_data.mm_message.mm_fields);
-		if (rc == TRPT_OK && mime->mm_data.mm_message.mm_msg_mime)
-			rc = walk_mime(w, mime->mm_data.mm_message.mm_msg_mime);
-		break;
-	}
-	w->depth--;
-	return rc;
 }
 
 /*
- * libetpan's multipart parser wants CRLF line ends; files saved on Unix
- * have LF.  A copy with CRLF is at most twice the size of the input,
- * which the caller has already bounded.
+ * Transfer-decodes a body into a NUL-terminated malloc'd copy of at most
+ * max bytes.  libetpan decodes into an MMAPString, freed with
+ * mailmime_decoded_part_free.
  */
-static char *
-to_crlf(const char *data, size_t len, size_t *outlen)
+static int
+decode_body(const char *body, size_t len, int enc, size_t max, char **out,
+    size_t *outlen, struct trpt_err *err)
 {
-	size_t i, lf = 0;
-	char *out, *o;
+	char *dec = NULL, *copy;
+	size_t idx = 0, declen = 0;
+	int r;
 
-	for (i = 0; i < len; i++)
-		if (data[i] == '\n' && (i == 0 || data[i - 1] != '\r'))
-			lf++;
-	out = malloc(len + lf + 1);
-	if (out == NULL)
-		return NULL;
-	for (o = out, i = 0; i < len; i++) {
-		if (data[i] == '\n' && (i == 0 || data[i - 1] != '\r'))
-			*o++ = '\r';
-		*o++ = data[i];
+	/*
+	 * libetpan's quoted-printable decoder reads one byte past the end
+	 * when the body ends in a truncated escape ("=4"); such an escape is
+	 * invalid and dropped here.
+	 */
+	if (enc == MAILMIME_MECHANISM_QUOTED_PRINTABLE && len >= 2 &&
+	    body[len - 2] == '=' && body[len - 1] != '\r' &&
+	    body[len - 1] != '\n')
+		len -= 2;
+	r = mailmime_part_parse(body, len, &idx, enc, &dec, &declen);
+	if (r == MAILIMF_ERROR_MEMORY)
+		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	if (r != MAILIMF_NO_ERROR)
+		return trpt_err_set(err, TRPT_EPARSE, "cannot decode %s body",
+		    encoding_name(enc));
+	if (declen > max) {
+		mailmime_decoded_part_free(dec);
+		return trpt_err_set(
+		    err, TRPT_ELIMIT, "decoded size exceeds %zu bytes", max);
 	}
-	*o = '\0';
-	*outlen = (size_t)(o - out);
-	return out;
+	copy = malloc(declen + 1);
+	if (copy == NULL) {
+		mailmime_decoded_part_free(dec);
+		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	}
+	if (declen > 0)
+		memcpy(copy, dec, declen);
+	copy[declen] = '\0';
+	mailmime_decoded_part_free(dec);
+	*out = copy;
+	*outlen = declen;
+	return TRPT_OK;
+}
+
+static int
+add_part(struct walk *w, const struct entity *e, const char *body, size_t len)
+{
+	struct trpt_mime_msg *m = w->msg;
+	struct trpt_mime_part *p;
+	size_t ncap;
+	int rc;
+
+	if (m->nparts == w->cap) {
+		ncap = w->cap == 0 ? 4 : w->cap * 2;
+		p = realloc(m->parts, ncap * sizeof(*p));
+		if (p == NULL)
+			return trpt_err_set(
+			    w->err, TRPT_ENOMEM, "out of memory");
+		m->parts = p;
+		w->cap = ncap;
+	}
+	p = &m->parts[m->nparts];
+	memset(p, 0, sizeof(*p));
+	p->index = w->nleaves;
+	p->content_type = strdup(e->ctype);
+	if (e->filename != NULL)
+		p->filename = strdup(e->filename);
+	if (p->content_type == NULL ||
+	    (e->filename != NULL && p->filename == NULL)) {
+		rc = trpt_err_set(w->err, TRPT_ENOMEM, "out of memory");
+		goto fail;
+	}
+	rc = decode_body(body, len, e->encoding, w->lim->max_message, &p->data,
+	    &p->len, w->err);
+	if (rc != TRPT_OK) {
+		trpt_err_prefix(
+		    w->err, "part %d (%s)", p->index, p->content_type);
+		goto fail;
+	}
+	m->nparts++;
+	return TRPT_OK;
+fail:
+	free(p->content_type);
+	free(p->filename);
+	return rc;
+}
+
+/* True when the line at p is "--boundary" or "--boundary--", allowing
+ * trailing white space (RFC 2046 transport padding). */
+static int
+is_delimiter(
+    const char *p, const char *end, const char *b, size_t blen, int *close)
+{
+	const char *q;
+
+	if ((size_t)(end - p) < 2 + blen || p[0] != '-' || p[1] != '-' ||
+	    memcmp(p + 2, b, blen) != 0)
+		return 0;
+	q = p + 2 + blen;
+	*close = 0;
+	if (end - q >= 2 && q[0] == '-' && q[1] == '-') {
+		*close = 1;
+		q += 2;
+	}
+	while (q < end && is_wsp(*q))
+		q++;
+	return q == end || *q == '\r' || *q == '\n';
+}
+
+static int walk_entity(
+    struct walk *w, const char *data, size_t len, int depth, int top);
+static int read_top_fields(struct trpt_mime_msg *m, const char *hdr,
+    size_t hlen, int report_only, int *nfields);
+
+/*
+ * Walks the body parts of a multipart body.  A body that ends without the
+ * close delimiter (Mail.ru does this) ends its last part at the end.  The
+ * line ending before a delimiter belongs to the delimiter.
+ */
+static int
+walk_multipart(struct walk *w, const char *body, size_t len,
+    const char *boundary, int depth)
+{
+	const char *p = body, *end = body + len, *start = NULL, *stop;
+	size_t blen = strlen(boundary);
+	int close = 0, rc;
+
+	while (p < end) {
+		if (!is_delimiter(p, end, boundary, blen, &close)) {
+			p = line_next(p, end);
+			continue;
+		}
+		if (start != NULL) {
+			stop = p;
+			if (stop > start && stop[-1] == '\n')
+				stop--;
+			if (stop > start && stop[-1] == '\r')
+				stop--;
+			rc = walk_entity(
+			    w, start, (size_t)(stop - start), depth + 1, 0);
+			if (rc != TRPT_OK)
+				return rc;
+		}
+		p = line_next(p, end);
+		start = p;
+		if (close)
+			return TRPT_OK;
+	}
+	if (start != NULL)
+		return walk_entity(
+		    w, start, (size_t)(end - start), depth + 1, 0);
+	return TRPT_OK;
+}
+
+static int
+walk_entity(struct walk *w, const char *data, size_t len, int depth, int top)
+{
+	struct entity e;
+	size_t hlen, body;
+	int rc;
+
+	if (!top && ++w->nseen > w->lim->max_parts)
+		return trpt_err_set(w->err, TRPT_ELIMIT,
+		    "more than %zu MIME parts", w->lim->max_parts);
+	if (depth > TRPT_MIME_MAX_DEPTH)
+		return trpt_err_set(w->err, TRPT_ELIMIT,
+		    "MIME parts nested deeper than %d levels",
+		    TRPT_MIME_MAX_DEPTH);
+	split_header(data, len, &hlen, &body);
+	rc = parse_entity(data, hlen, &e, w->err);
+	if (rc != TRPT_OK)
+		return rc;
+	if (strncmp(e.ctype, "multipart/", 10) == 0 && e.boundary != NULL &&
+	    e.boundary[0] != '\0') {
+		if (strcmp(e.ctype, "multipart/report") == 0 &&
+		    e.report_type != NULL &&
+		    strcmp(e.report_type, "tlsrpt") == 0) {
+			w->msg->claims_tlsrpt = 1;
+			if (top)
+				w->msg->tlsrpt_report = 1;
+		}
+		rc = walk_multipart(
+		    w, data + body, len - body, e.boundary, depth);
+	} else if (strcmp(e.ctype, "message/rfc822") == 0 ||
+		   strcmp(e.ctype, "message/global") == 0) {
+		/*
+		 * A forwarded message: its parts count, and its TLS-Report-*
+		 * headers when the outer message has none.
+		 */
+		if (!top) {
+			const char *in = data + body;
+			size_t inlen = len - body, ihlen, ibody;
+			int nf;
+
+			split_header(in, inlen, &ihlen, &ibody);
+			rc = read_top_fields(w->msg, in, ihlen, 1, &nf);
+			if (rc != TRPT_OK)
+				rc = trpt_err_set(w->err, rc, "out of memory");
+			else
+				rc = walk_entity(w, in, inlen, depth + 1, 0);
+		}
+	} else {
+		w->nleaves++;
+		if (is_tlsrpt_type(e.ctype))
+			w->msg->claims_tlsrpt = 1;
+		if (is_candidate(e.ctype))
+			rc = add_part(w, &e, data + body, len - body);
+	}
+	entity_clear(&e);
+	return rc;
+}
+
+/* Message-ID without the angle brackets. */
+static char *
+msgid_dup(const char *v, size_t n)
+{
+	char *s = unfold(v, n), *gt;
+	size_t l;
+
+	if (s == NULL || s[0] != '<')
+		return s;
+	gt = strchr(s, '>');
+	l = gt != NULL ? (size_t)(gt - s - 1) : strlen(s) - 1;
+	memmove(s, s + 1, l);
+	s[l] = '\0';
+	return s;
+}
+
+/* Subject or From: unfolded, RFC 2047 encoded words decoded to UTF-8
+ * when there are any and libetpan can decode them, else kept raw. */
+static char *
+text_dup(const char *v, size_t n)
+{
+	char *s = unfold(v, n), *dec = NULL;
+	size_t idx = 0;
+
+	if (s == NULL || strstr(s, "=?") == NULL)
+		return s;
+	if (mailmime_encoded_phrase_parse("us-ascii", s, strlen(s), &idx,
+		"utf-8", &dec) == MAILIMF_NO_ERROR &&
+	    dec != NULL) {
+		free(s);
+		return dec; /* malloc'd by libetpan */
+	}
+	free(dec);
+	return s;
+}
+
+/* Empty strings become NULL. */
+static void
+null_if_empty(char **s)
+{
+	if (*s != NULL && (*s)[0] == '\0') {
+		free(*s);
+		*s = NULL;
+	}
+}
+
+/*
+ * Reads the fields the collector keeps from a header block (the first of
+ * each wins; fields already set are kept), or only the TLS-Report-* ones.
+ */
+static int
+read_top_fields(struct trpt_mime_msg *m, const char *hdr, size_t hlen,
+    int report_only, int *nfields)
+{
+	struct field f;
+	size_t pos = 0;
+	char **dst;
+
+	*nfields = 0;
+	while (next_field(hdr, hlen, &pos, &f)) {
+		(*nfields)++;
+		if (field_is(&f, "TLS-Report-Domain"))
+			dst = &m->report_domain;
+		else if (field_is(&f, "TLS-Report-Submitter"))
+			dst = &m->report_submitter;
+		else if (report_only)
+			continue;
+		else if (field_is(&f, "Message-ID"))
+			dst = &m->message_id;
+		else if (field_is(&f, "Subject"))
+			dst = &m->subject;
+		else if (field_is(&f, "From"))
+			dst = &m->from;
+		else
+			continue;
+		if (*dst != NULL)
+			continue;
+		if (dst == &m->message_id)
+			*dst = msgid_dup(f.val, f.vallen);
+		else if (dst == &m->subject || dst == &m->from)
+			*dst = text_dup(f.val, f.vallen);
+		else
+			*dst = unfold(f.val, f.vallen);
+		if (*dst == NULL)
+			return TRPT_ENOMEM;
+		null_if_empty(dst);
+	}
+	if (m->report_domain != NULL || m->report_submitter != NULL)
+		m->claims_tlsrpt = 1;
+	return TRPT_OK;
+}
+
+int
+trpt_mime_looks_like_message(const char *data, size_t len)
+{
+	const char *p, *end;
+	int lines = 0, fields = 0;
+
+	if (data == NULL)
+		return 0;
+	p = data;
+	end = data + len;
+	/* The first line must be a field; look at a few more to be sure. */
+	while (p < end && lines < 8) {
+		if (line_is_blank(p, end))
+			break;
+		if (field_name_len(p, end) > 0)
+			fields++;
+		else if (lines == 0 || !is_wsp(*p))
+			return 0;
+		lines++;
+		p = line_next(p, end);
+	}
+	return fields > 0;
 }
 
 int
 trpt_mime_parse(const char *data, size_t len, const struct trpt_limits *lim,
     struct trpt_mime_msg **out, struct trpt_err *err)
 {
-	struct mailmime *mime = NULL;
+	struct trpt_mime_msg *m;
+	struct trpt_limits deflim;
 	struct walk w;
-	size_t idx = 0, clen;
-	char *crlf;
-	int r, rc;
+	size_t hlen, body;
+	int nfields = 0, rc;
 
+	if (data == NULL || len == 0)
+		return trpt_err_set(err, TRPT_EPARSE, "empty message");
+	if (lim == NULL) {
+		trpt_limits_default(&deflim);
+		lim = &deflim;
+	}
 	if (len > lim->max_message)
 		return trpt_err_set(err, TRPT_ELIMIT,
 		    "message of %zu bytes exceeds the limit of %zu bytes", len,
 		    lim->max_message);
-	crlf = to_crlf(data, len, &clen);
-	if (crlf == NULL)
+	m = calloc(1, sizeof(*m));
+	if (m == NULL)
 		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
-	memset(&w, 0, sizeof(w));
-	w.lim = lim;
-	w.err = err;
-	w.msg = calloc(1, sizeof(*w.msg));
-	if (w.msg == NULL) {
-		free(crlf);
-		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
-	}
-	r = mailmime_parse(crlf, clen, &idx, &mime);
-	if (r != MAILIMF_NO_ERROR) {
-		rc = trpt_err_set(err,
-		    r == MAILIMF_ERROR_MEMORY ? TRPT_ENOMEM : TRPT_EPARSE,
-		    "not a parseable MIME message");
+	split_header(data, len, &hlen, &body);
+	rc = read_top_fields(m, data, hlen, 0, &nfields);
+	if (rc != TRPT_OK) {
+		rc = trpt_err_set(err, rc, "out of memory");
 		goto out;
 	}
-	rc = walk_mime(&w, mime);
-out:
-	if (mime != NULL)
-		mailmime_free(mime);
-	free(crlf);
-	if (rc != TRPT_OK) {
-		trpt_mime_free(&w.msg);
-		return rc;
+	if (nfields == 0) {
+		rc = trpt_err_set(
+		    err, TRPT_EPARSE, "not a mail message: no header fields");
+		goto out;
 	}
-	*out = w.msg;
-	return TRPT_OK;
+	memset(&w, 0, sizeof(w));
+	w.lim = lim;
+	w.msg = m;
+	w.err = err;
+	rc = walk_entity(&w, data, len, 0, 1);
+	if (rc == TRPT_OK) {
+		*out = m;
+		m = NULL;
+	}
+out:
+	trpt_mime_free(&m);
+	return rc;
 }
 
 void

@@ -9,28 +9,35 @@
 #include "common/err.h"
 #include "common/limits.h"
 
+/* Multiparts and forwarded messages nested deeper fail with TRPT_ELIMIT. */
+#define TRPT_MIME_MAX_DEPTH 16
+
 struct trpt_mime_part {
-	int index;	    /* 1-based position among all leaf parts */
+	int index;          /* 1-based position among all leaf parts */
 	char *content_type; /* lower-case "type/subtype", no parameters */
-	char *filename;	    /* Content-Disposition filename or name=, or NULL */
-	char *data;	    /* transfer-decoded bytes (base64, QP, 7bit) */
+	char *filename;     /* Content-Disposition filename or name=, or NULL */
+	char *data;         /* transfer-decoded bytes (base64, QP, 7bit) */
 	size_t len;
 };
 
 struct trpt_mime_msg {
-	char *message_id;	/* without <>, or NULL */
-	char *subject;		/* unfolded, or NULL */
-	char *from;		/* or NULL */
-	char *report_domain;	/* TLS-Report-Domain, or NULL */
-	char *report_submitter; /* TLS-Report-Submitter, or NULL */
-	int tlsrpt_report;	/* multipart/report; report-type=tlsrpt */
-	int claims_tlsrpt;	/* any sign of a TLS report: the above, a
-				   TLS-Report-* header or a tlsrpt part */
+	char *message_id;             /* without <>, or NULL */
+	char *subject;                /* unfolded, RFC 2047 decoded, or NULL */
+	char *from;                   /* the same for From, or NULL */
+	char *report_domain;          /* TLS-Report-Domain, or NULL */
+	char *report_submitter;       /* TLS-Report-Submitter, or NULL */
+	int tlsrpt_report;            /* multipart/report; report-type=tlsrpt */
+	int claims_tlsrpt;            /* any sign of a TLS report: the above, a
+					 TLS-Report-* header or a tlsrpt part */
 	struct trpt_mime_part *parts; /* candidate report parts only */
 	size_t nparts;
 };
 
-/* True when data looks like an RFC 5322 message (a header block). */
+/*
+ * True when data looks like an RFC 5322 message: its first lines are header
+ * fields (name of letters, digits, '-', '_' or '.' then ':') or their
+ * continuations.  An mbox "From " line is not a field (see mbox.h).
+ */
 int trpt_mime_looks_like_message(const char *data, size_t len);
 
 /*
@@ -39,10 +46,17 @@ int trpt_mime_looks_like_message(const char *data, size_t len);
  * application/gzip, application/x-gzip, application/json or
  * application/octet-stream (the bytes then decide), and a top-level
  * non-multipart body of such a type.  Fails with TRPT_ELIMIT past
- * lim->max_parts parts, TRPT_EPARSE when the headers cannot be parsed.
+ * lim->max_parts parts (leaf parts and nested multiparts both count), a
+ * message larger than lim->max_message,
+ * nesting deeper than TRPT_MIME_MAX_DEPTH or a candidate part decoding to
+ * more than lim->max_message bytes; TRPT_EPARSE when there are no header
+ * fields (empty input, garbage).  Header lines that are no field are
+ * skipped; a multipart body without its close delimiter ends at the end.
+ * CRLF and LF line endings are both read.  A forwarded message/rfc822
+ * part is walked too, and its TLS-Report-* headers are used when the outer
+ * message has none.  lim may be NULL (defaults).
  * Caller frees *out with trpt_mime_free.
  */
-int trpt_mime_parse(const char *data, size_t len,
-    const struct trpt_limits *lim, struct trpt_mime_msg **out,
-    struct trpt_err *err);
+int trpt_mime_parse(const char *data, size_t len, const struct trpt_limits *lim,
+    struct trpt_mime_msg **out, struct trpt_err *err);
 void trpt_mime_free(struct trpt_mime_msg **msgp);

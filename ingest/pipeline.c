@@ -18,9 +18,9 @@ struct job {
 	const char *bytes; /* the input as received: stored or quarantined */
 	size_t len;
 	struct trpt_origin origin;
-	int message;		  /* mbox message number, or 0 */
+	int message;                /* mbox message number, or 0 */
 	enum trpt_event_kind worst; /* outcome so far */
-	int any;		  /* an event happened */
+	int any;                    /* an event happened */
 	char first_reject[TRPT_ERR_MSG_LEN];
 };
 
@@ -268,8 +268,8 @@ dispatch(struct job *j, const char *data, size_t len, struct trpt_err *err)
 		return reject(j, 0, reason, err);
 	}
 	if (trpt_inflate_is_gzip(data, len) || looks_like_json(data, len))
-		return report_bytes(j, 0, data, len, j->origin.filename, 0,
-		    NULL, err);
+		return report_bytes(
+		    j, 0, data, len, j->origin.filename, 0, NULL, err);
 	if (trpt_mime_looks_like_message(data, len))
 		return message(j, data, len, err);
 	if (j->p->flags & TRPT_PIPE_SKIP_NON_REPORTS) {
@@ -305,8 +305,8 @@ mbox_message(void *arg, int n, const char *msg, size_t len, int toobig)
 		rc = reject(&j, 0, reason, mc->err);
 	} else
 		rc = dispatch(&j, msg, len, mc->err);
-	if (j.any && (!mc->parent->any ||
-			 rank(j.worst) > rank(mc->parent->worst))) {
+	if (j.any &&
+	    (!mc->parent->any || rank(j.worst) > rank(mc->parent->worst))) {
 		mc->parent->worst = j.worst;
 		mc->parent->any = 1;
 	}
@@ -331,8 +331,8 @@ run(struct trpt_pipeline *p, const void *bytes, size_t len,
 	if (len <= p->limits.max_message && trpt_mbox_looks_like(bytes, len)) {
 		mc.parent = j;
 		mc.err = err;
-		return trpt_mbox_each(bytes, len, p->limits.max_message,
-		    mbox_message, &mc, err);
+		return trpt_mbox_each(
+		    bytes, len, p->limits.max_message, mbox_message, &mc, err);
 	}
 	return dispatch(j, bytes, len, err);
 }
@@ -420,8 +420,8 @@ batch_close(struct trpt_pipeline *p, int rc, struct trpt_err *err)
 }
 
 void
-trpt_pipeline_init(struct trpt_pipeline *p, struct trpt_db *db,
-    const struct trpt_limits *lim)
+trpt_pipeline_init(
+    struct trpt_pipeline *p, struct trpt_db *db, const struct trpt_limits *lim)
 {
 	memset(p, 0, sizeof(*p));
 	p->db = db;
@@ -446,8 +446,7 @@ trpt_pipeline_input(struct trpt_pipeline *p, const void *bytes, size_t len,
 
 int
 trpt_pipeline_reject(struct trpt_pipeline *p, const void *bytes, size_t len,
-    const struct trpt_origin *origin, const char *reason,
-    struct trpt_err *err)
+    const struct trpt_origin *origin, const char *reason, struct trpt_err *err)
 {
 	struct job j;
 	int rc;
@@ -483,8 +482,8 @@ reprocess_one(void *arg, const struct trpt_quarantined *q)
 		return r;
 	if (j.first_reject[0] != '\0') {
 		rc->failed++;
-		return trpt_store_quarantine_update(rc->p->db, q->id,
-		    j.first_reject, rc->err);
+		return trpt_store_quarantine_update(
+		    rc->p->db, q->id, j.first_reject, rc->err);
 	}
 	rc->passed++;
 	return trpt_store_quarantine_delete(rc->p->db, q->id, rc->err);

@@ -16,21 +16,21 @@
 #include "schema/report.h"
 
 enum trpt_event_kind {
-	TRPT_EV_STORED,	   /* a new report was committed */
+	TRPT_EV_STORED,    /* a new report was committed */
 	TRPT_EV_DUPLICATE, /* a report already stored was seen again */
 	TRPT_EV_REJECTED,  /* an input or part was refused and quarantined */
 	TRPT_EV_SKIPPED,   /* a message that is not a TLS report */
-	TRPT_EV_WARNING	   /* a stored report needed leniency */
+	TRPT_EV_WARNING    /* a stored report needed leniency */
 };
 
 struct trpt_event {
 	enum trpt_event_kind kind;
-	const char *source;	 /* origin->source (e.g. a path) */
-	int message;		 /* 1-based message number in an mbox, or 0 */
-	int part;		 /* MIME part number, or 0 for the input */
-	const char *org;	 /* organization-name, when known */
-	const char *report_id;	 /* report-id, when known */
-	const char *reason;	 /* why rejected or skipped, or the warning */
+	const char *source;    /* origin->source (e.g. a path) */
+	int message;           /* 1-based message number in an mbox, or 0 */
+	int part;              /* MIME part number, or 0 for the input */
+	const char *org;       /* organization-name, when known */
+	const char *report_id; /* report-id, when known */
+	const char *reason;    /* why rejected or skipped, or the warning */
 	const struct trpt_report *report; /* STORED/DUPLICATE, else NULL */
 };
 
@@ -42,10 +42,11 @@ struct trpt_pipeline_stats {
 	uint64_t inputs;
 };
 
-#define TRPT_PIPE_SKIP_NON_REPORTS 0x1 /* mail that does not claim to be a
-					  TLS report is skipped, not rejected
-					  (mailboxes hold other mail too) */
-#define TRPT_PIPE_NO_QUARANTINE 0x2    /* reprocess: do not quarantine again */
+#define TRPT_PIPE_SKIP_NON_REPORTS                                             \
+	0x1                         /* mail that does not claim to be a        \
+				       TLS report is skipped, not rejected     \
+				       (mailboxes hold other mail too) */
+#define TRPT_PIPE_NO_QUARANTINE 0x2 /* reprocess: do not quarantine again */
 
 struct trpt_pipeline {
 	struct trpt_db *db;
@@ -70,8 +71,8 @@ struct trpt_pipeline {
 	struct trpt_pipeline_stats batch_stats; /* stats when it began */
 };
 
-void trpt_pipeline_init(struct trpt_pipeline *p, struct trpt_db *db,
-    const struct trpt_limits *lim);
+void trpt_pipeline_init(
+    struct trpt_pipeline *p, struct trpt_db *db, const struct trpt_limits *lim);
 
 /*
  * Runs one input through the pipeline.  Rejections are not errors: they are
@@ -84,9 +85,9 @@ void trpt_pipeline_init(struct trpt_pipeline *p, struct trpt_db *db,
  * whole: the worst event kind it produced (REJECTED > STORED > DUPLICATE >
  * SKIPPED), so that an IMAP or HTTP source can act on it.
  */
-int trpt_pipeline_input(struct trpt_pipeline *p, const void *bytes,
-    size_t len, const struct trpt_origin *origin,
-    enum trpt_event_kind *outcome, struct trpt_err *err);
+int trpt_pipeline_input(struct trpt_pipeline *p, const void *bytes, size_t len,
+    const struct trpt_origin *origin, enum trpt_event_kind *outcome,
+    struct trpt_err *err);
 
 /*
  * Commits the open batch, if any.  When that fails, nothing of the batch
@@ -100,9 +101,8 @@ int trpt_pipeline_flush(struct trpt_pipeline *p, struct trpt_err *err);
  * unreadable.  The given bytes (a prefix, say; NULL when there are none)
  * are quarantined with the reason, and the rejection counted and reported.
  */
-int trpt_pipeline_reject(struct trpt_pipeline *p, const void *bytes,
-    size_t len, const struct trpt_origin *origin, const char *reason,
-    struct trpt_err *err);
+int trpt_pipeline_reject(struct trpt_pipeline *p, const void *bytes, size_t len,
+    const struct trpt_origin *origin, const char *reason, struct trpt_err *err);
 
 /*
  * Runs the quarantine again: inputs that now pass are stored and removed

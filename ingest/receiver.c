@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 
 #include "common/buf.h"
@@ -677,6 +678,32 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	*con_cls = NULL;
 }
 
+/* Loads the pair as libmicrohttpd will, for a message that says why. */
+static int
+check_tls(const char *cert, const char *key, struct trpt_err *err)
+{
+	gnutls_certificate_credentials_t cred;
+	gnutls_datum_t c, k;
+	int ret;
+
+	if (gnutls_certificate_allocate_credentials(&cred) < 0)
+		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	c.data = (unsigned char *)(uintptr_t)cert;
+	c.size = (unsigned)strlen(cert);
+	k.data = (unsigned char *)(uintptr_t)key;
+	k.size = (unsigned)strlen(key);
+	ret = gnutls_certificate_set_x509_key_mem(
+	    cred, &c, &k, GNUTLS_X509_FMT_PEM);
+	gnutls_certificate_free_credentials(cred);
+	if (ret < 0)
+		return trpt_err_set(err, TRPT_EINVAL,
+		    "serve: tls_cert and tls_key cannot be used: %s",
+		    ret == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE
+			? "no PEM certificate or private key in them"
+			: gnutls_strerror(ret));
+	return TRPT_OK;
+}
+
 static void
 receiver_release(struct trpt_receiver *r)
 {
@@ -710,6 +737,7 @@ trpt_receiver_new(const struct trpt_receiver_config *cfg,
 	socklen_t sslen;
 	struct MHD_OptionItem opts[16];
 	const union MHD_DaemonInfo *di;
+	const char *why;
 	unsigned flags;
 	size_t n = 0, i;
 	int rc;
@@ -730,6 +758,10 @@ trpt_receiver_new(const struct trpt_receiver_config *cfg,
 	    MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
 		return trpt_err_set(err, TRPT_EINVAL,
 		    "serve: this libmicrohttpd has no TLS support");
+	if (cfg->tls_cert_pem != NULL &&
+	    (rc = check_tls(cfg->tls_cert_pem, cfg->tls_key_pem, err)) !=
+		TRPT_OK)
+		return rc;
 	if (cfg->threads == 0 || cfg->max_body == 0)
 		return trpt_err_set(err, TRPT_EINVAL,
 		    "serve: threads and the body cap must be positive");
@@ -811,10 +843,15 @@ trpt_receiver_new(const struct trpt_receiver_config *cfg,
 	r->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, r,
 	    MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	if (r->mhd == NULL) {
-		rc = trpt_err_set(err, r->cert != NULL ? TRPT_EINVAL : TRPT_EIO,
+		/* "Failed to bind to port 0: Address already in use": the
+		 * port is the option we did not use; keep the cause. */
+		why = r->mhd_error;
+		if (strncmp(why, "Failed to bind", 14) == 0 &&
+		    strrchr(why, ':') != NULL)
+			why = strrchr(why, ':') + 2;
+		rc = trpt_err_set(err, TRPT_EIO,
 		    "serve: cannot listen on %s: %s", cfg->listen,
-		    r->mhd_error[0] != '\0' ? r->mhd_error
-					    : "libmicrohttpd failed to start");
+		    why[0] != '\0' ? why : "libmicrohttpd failed to start");
 		receiver_release(r);
 		return rc;
 	}
@@ -828,6 +865,14 @@ unsigned
 trpt_receiver_port(const struct trpt_receiver *r)
 {
 	return r->port;
+}
+
+void
+trpt_receiver_locked(struct trpt_receiver *r, void (*fn)(void *arg), void *arg)
+{
+	pthread_mutex_lock(&r->pipe_lock);
+	fn(arg);
+	pthread_mutex_unlock(&r->pipe_lock);
 }
 
 void

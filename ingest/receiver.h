@@ -82,6 +82,13 @@ int trpt_receiver_new(const struct trpt_receiver_config *cfg,
 /* The port actually bound (useful with port 0). */
 unsigned trpt_receiver_port(const struct trpt_receiver *r);
 
+/*
+ * Runs fn(arg) holding the lock that serialises pipeline calls, so that
+ * fn may use the pipeline's database while no request does.
+ */
+void trpt_receiver_locked(
+    struct trpt_receiver *r, void (*fn)(void *arg), void *arg);
+
 /* A snapshot of the counters. */
 void trpt_receiver_stats(
     struct trpt_receiver *r, struct trpt_receiver_stats *out);

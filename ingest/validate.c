@@ -21,7 +21,7 @@ struct vstate {
 	const struct trpt_validate_ctx *ctx;
 	struct trpt_report *r;
 	struct trpt_err *err;
-	size_t nfailures; /* over all policies, against max_failures */
+	size_t nfailures;        /* over all policies, against max_failures */
 	struct trpt_filename fn; /* parsed ctx->filename, for fallbacks */
 };
 
@@ -43,8 +43,7 @@ in_list(const char *s, const char *const *list)
 	return 0;
 }
 
-static int
-warn(struct vstate *st, const char *fmt, ...)
+static int warn(struct vstate *st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static int
@@ -63,8 +62,7 @@ warn(struct vstate *st, const char *fmt, ...)
 	return TRPT_OK;
 }
 
-static int
-reject(struct vstate *st, const char *path, const char *fmt, ...)
+static int reject(struct vstate *st, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static int
@@ -205,9 +203,11 @@ req_count(struct vstate *st, const json_t *obj, const char *key,
 		json_int_t n = json_integer_value(v);
 
 		if (n < 0)
-			return reject(st, p, "negative count (%" JSON_INTEGER_FORMAT ")", n);
+			return reject(st, p,
+			    "negative count (%" JSON_INTEGER_FORMAT ")", n);
 		if (n > TRPT_MAX_COUNT)
-			return reject(st, p, "count above 2^53 (%" JSON_INTEGER_FORMAT ")", n);
+			return reject(st, p,
+			    "count above 2^53 (%" JSON_INTEGER_FORMAT ")", n);
 		*out = (int64_t)n;
 		return TRPT_OK;
 	}
@@ -220,15 +220,15 @@ req_count(struct vstate *st, const json_t *obj, const char *key,
 		if (d > (double)TRPT_MAX_COUNT)
 			return reject(st, p, "count above 2^53 (%g)", d);
 		*out = (int64_t)d;
-		return warn(st, "%s: integer written as a real number (%g)", p,
-		    d);
+		return warn(
+		    st, "%s: integer written as a real number (%g)", p, d);
 	}
 	return reject(st, p, "count must be a number, not %s", type_name(v));
 }
 
 static int
-parse_date(struct vstate *st, const json_t *range, const char *key,
-    int64_t *out)
+parse_date(
+    struct vstate *st, const json_t *range, const char *key, int64_t *out)
 {
 	const json_t *v = json_object_get(range, key);
 	char p[64];
@@ -247,7 +247,7 @@ parse_date(struct vstate *st, const json_t *range, const char *key,
 	    warn(st, "%s: a date without a time, taken as 00:00:00Z", p))
 		return st->err->code;
 	else if ((flags & TRPT_DT_NO_OFFSET) &&
-	    warn(st, "%s: no UTC offset, taken as UTC", p))
+		 warn(st, "%s: no UTC offset, taken as UTC", p))
 		return st->err->code;
 	if ((flags & TRPT_DT_OFFSET) &&
 	    warn(st, "%s: offset normalised to UTC", p))
@@ -324,8 +324,9 @@ unpack_tlsa(struct vstate *st, struct trpt_policy *p, const char *path)
 	json_decref(inner);
 	trpt_strlist_clear(&p->policy_strings);
 	p->policy_strings = l;
-	return warn(st, "%s.policy-string: one string holding a JSON array, "
-			"unpacked into %zu records",
+	return warn(st,
+	    "%s.policy-string: one string holding a JSON array, "
+	    "unpacked into %zu records",
 	    path, l.n);
 }
 
@@ -367,8 +368,8 @@ fallback_domain(struct vstate *st, const char **from)
 	return NULL;
 }
 
-static const char *const known_policy_keys[] = { "policy-type",
-	"policy-string", "policy-domain", "mx-host", NULL };
+static const char *const known_policy_keys[] = { "policy-type", "policy-string",
+	"policy-domain", "mx-host", NULL };
 static const char *const known_summary_keys[] = {
 	"total-successful-session-count", "total-failure-session-count", NULL
 };
@@ -405,19 +406,19 @@ read_failure(struct vstate *st, const json_t *fd, const char *path,
 	int rc;
 
 	if (!json_is_object(fd))
-		return reject(st, path, "must be an object, not %s",
-		    type_name(fd));
+		return reject(
+		    st, path, "must be an object, not %s", type_name(fd));
 	if ((rc = req_string(st, fd, "result-type", path, &f->result_type)) ||
 	    (rc = req_count(st, fd, "failed-session-count", path,
 		 &f->failed_session_count)) ||
-	    (rc = opt_string(st, fd, "sending-mta-ip", NULL, path,
-		 &f->sending_mta_ip)) ||
+	    (rc = opt_string(
+		 st, fd, "sending-mta-ip", NULL, path, &f->sending_mta_ip)) ||
 	    (rc = opt_string(st, fd, "receiving-mx-hostname",
 		 "receiving-mx-host-name", path, &f->receiving_mx_hostname)) ||
 	    (rc = opt_string(st, fd, "receiving-mx-helo", NULL, path,
 		 &f->receiving_mx_helo)) ||
-	    (rc = opt_string(st, fd, "receiving-ip", NULL, path,
-		 &f->receiving_ip)) ||
+	    (rc = opt_string(
+		 st, fd, "receiving-ip", NULL, path, &f->receiving_ip)) ||
 	    (rc = opt_string(st, fd, "failure-reason-code",
 		 "failure-error-code", path, &f->failure_reason_code)) ||
 	    (rc = opt_string(st, fd, "additional-information",
@@ -425,15 +426,16 @@ read_failure(struct vstate *st, const json_t *fd, const char *path,
 	    (rc = unknown_keys(st, fd, path, known_failure_keys)))
 		return rc;
 	if (!in_list(f->result_type, known_result_types))
-		return warn(st, "%s.result-type: \"%.60s\" is not a registered "
-				"result type, kept as is",
+		return warn(st,
+		    "%s.result-type: \"%.60s\" is not a registered "
+		    "result type, kept as is",
 		    path, f->result_type);
 	return TRPT_OK;
 }
 
 static int
-read_policy(struct vstate *st, const json_t *entry, size_t idx,
-    struct trpt_policy *p)
+read_policy(
+    struct vstate *st, const json_t *entry, size_t idx, struct trpt_policy *p)
 {
 	const json_t *pol, *sum, *fds, *fd;
 	char path[64], fpath[160];
@@ -445,8 +447,8 @@ read_policy(struct vstate *st, const json_t *entry, size_t idx,
 
 	snprintf(path, sizeof(path), "policies[%zu]", idx);
 	if (!json_is_object(entry))
-		return reject(st, path, "must be an object, not %s",
-		    type_name(entry));
+		return reject(
+		    st, path, "must be an object, not %s", type_name(entry));
 	if ((rc = unknown_keys(st, entry, path, known_entry_keys)) != TRPT_OK)
 		return rc;
 	pol = json_object_get(entry, "policy");
@@ -454,8 +456,8 @@ read_policy(struct vstate *st, const json_t *entry, size_t idx,
 	if (pol == NULL)
 		return reject(st, fpath, "missing");
 	if (!json_is_object(pol))
-		return reject(st, fpath, "must be an object, not %s",
-		    type_name(pol));
+		return reject(
+		    st, fpath, "must be an object, not %s", type_name(pol));
 	if ((rc = req_string(st, pol, "policy-type", fpath, &p->policy_type)))
 		return rc;
 	if (!in_list(p->policy_type, known_policy_types) &&
@@ -469,13 +471,15 @@ read_policy(struct vstate *st, const json_t *entry, size_t idx,
 
 		if (fb != NULL) {
 			domain = strdup(fb);
-			rc = warn(st, "%s.policy-domain: missing, taken from %s",
-			    fpath, from);
+			rc =
+			    warn(st, "%s.policy-domain: missing, taken from %s",
+				fpath, from);
 		} else {
 			domain = strdup("");
-			rc = warn(st, "%s.policy-domain: missing and no "
-				      "TLS-Report-Domain or file name to "
-				      "take it from: stored empty",
+			rc = warn(st,
+			    "%s.policy-domain: missing and no "
+			    "TLS-Report-Domain or file name to "
+			    "take it from: stored empty",
 			    fpath);
 		}
 		if (domain == NULL)
@@ -498,8 +502,8 @@ read_policy(struct vstate *st, const json_t *entry, size_t idx,
 	    (rc = unpack_tlsa(st, p, fpath)))
 		return rc;
 	snprintf(fpath, sizeof(fpath), "%s.policy.mx-host", path);
-	if ((rc = string_list(st, json_object_get(pol, "mx-host"), fpath,
-		 &p->mx_hosts)))
+	if ((rc = string_list(
+		 st, json_object_get(pol, "mx-host"), fpath, &p->mx_hosts)))
 		return rc;
 	snprintf(fpath, sizeof(fpath), "%s.policy", path);
 	if ((rc = unknown_keys(st, pol, fpath, known_policy_keys)))
@@ -510,12 +514,12 @@ read_policy(struct vstate *st, const json_t *entry, size_t idx,
 	if (sum == NULL)
 		return reject(st, fpath, "missing");
 	if (!json_is_object(sum))
-		return reject(st, fpath, "must be an object, not %s",
-		    type_name(sum));
+		return reject(
+		    st, fpath, "must be an object, not %s", type_name(sum));
 	if ((rc = req_count(st, sum, "total-successful-session-count", fpath,
 		 &p->successful)) ||
-	    (rc = req_count(st, sum, "total-failure-session-count", fpath,
-		 &p->failed)) ||
+	    (rc = req_count(
+		 st, sum, "total-failure-session-count", fpath, &p->failed)) ||
 	    (rc = unknown_keys(st, sum, fpath, known_summary_keys)))
 		return rc;
 
@@ -524,8 +528,8 @@ read_policy(struct vstate *st, const json_t *entry, size_t idx,
 	if (fds == NULL || json_is_null(fds))
 		return TRPT_OK;
 	if (!json_is_array(fds))
-		return reject(st, fpath, "must be an array, not %s",
-		    type_name(fds));
+		return reject(
+		    st, fpath, "must be an array, not %s", type_name(fds));
 	if (json_array_size(fds) > st->lim->max_failures - st->nfailures)
 		return trpt_err_set(st->err, TRPT_ELIMIT,
 		    "%s: more than %zu failure details in the report", fpath,
@@ -537,8 +541,8 @@ read_policy(struct vstate *st, const json_t *entry, size_t idx,
 	if (p->failures == NULL)
 		return oom(st);
 	json_array_foreach (fds, i, fd) {
-		snprintf(fpath, sizeof(fpath), "%s.failure-details[%zu]", path,
-		    i);
+		snprintf(
+		    fpath, sizeof(fpath), "%s.failure-details[%zu]", path, i);
 		p->nfailures = i + 1;
 		if ((rc = read_failure(st, fd, fpath, &p->failures[i])))
 			return rc;
@@ -547,8 +551,9 @@ read_policy(struct vstate *st, const json_t *entry, size_t idx,
 	/* Failure types may overlap (RFC 8460 §4.3), so the details can add
 	 * up to more than the total: flag it, never "correct" it. */
 	if (details != p->failed)
-		return warn(st, "%s: failure-details add up to %" PRId64
-				", total-failure-session-count says %" PRId64,
+		return warn(st,
+		    "%s: failure-details add up to %" PRId64
+		    ", total-failure-session-count says %" PRId64,
 		    path, details, p->failed);
 	return TRPT_OK;
 }
@@ -564,8 +569,8 @@ read_report(struct vstate *st, const json_t *root)
 	if (!json_is_object(root))
 		return reject(st, "(top level)", "must be an object, not %s",
 		    type_name(root));
-	if ((rc = req_string(st, root, "organization-name", "",
-		 &r->organization_name)) ||
+	if ((rc = req_string(
+		 st, root, "organization-name", "", &r->organization_name)) ||
 	    (rc = req_string(st, root, "report-id", "", &r->report_id)))
 		return rc;
 	ci = json_object_get(root, "contact-info");
@@ -573,8 +578,9 @@ read_report(struct vstate *st, const json_t *root)
 		if ((r->contact_info = strdup(json_string_value(ci))) == NULL)
 			return oom(st);
 	} else if (ci != NULL && !json_is_null(ci) && !json_is_string(ci) &&
-	    (rc = warn(st, "contact-info: ignored, %s instead of a string",
-		 type_name(ci))))
+		   (rc = warn(st,
+			"contact-info: ignored, %s instead of a string",
+			type_name(ci))))
 		return rc;
 	range = json_object_get(root, "date-range");
 	if (range == NULL)
@@ -586,8 +592,8 @@ read_report(struct vstate *st, const json_t *root)
 	    (rc = parse_date(st, range, "end-datetime", &r->end)))
 		return rc;
 	if (r->begin > r->end)
-		return reject(st, "date-range",
-		    "start-datetime is after end-datetime");
+		return reject(
+		    st, "date-range", "start-datetime is after end-datetime");
 	pols = json_object_get(root, "policies");
 	if (pols == NULL)
 		return reject(st, "policies", "missing");
@@ -602,8 +608,8 @@ read_report(struct vstate *st, const json_t *root)
 	    (rc = warn(st, "policies: empty, the report carries no sessions")))
 		return rc;
 	if (json_array_size(pols) > 0) {
-		r->policies = calloc(json_array_size(pols),
-		    sizeof(*r->policies));
+		r->policies =
+		    calloc(json_array_size(pols), sizeof(*r->policies));
 		if (r->policies == NULL)
 			return oom(st);
 	}

@@ -13,7 +13,7 @@
 /* Context for fallbacks: the domain a policy takes when it names none. */
 struct trpt_validate_ctx {
 	const char *report_domain; /* TLS-Report-Domain header, or NULL */
-	const char *filename;	   /* RFC 8460 file name, or NULL */
+	const char *filename;      /* RFC 8460 file name, or NULL */
 };
 
 /*

@@ -30,6 +30,7 @@ struct dom {
 	struct item senders[TOP], mx[TOP], types[MAX_TYPES];
 	size_t nsenders, nmx, ntypes;
 	size_t nalerts;
+	int full; /* details loaded (the first max_domains domains) */
 };
 
 struct model {
@@ -97,9 +98,10 @@ load_items(struct trpt_db *db, const char *sql, const char *domain, int64_t d1,
 	return rc;
 }
 
+/* The week before always; the days and the details when full. */
 static int
-load_domain(
-    struct trpt_db *db, struct dom *d, int64_t monday, struct trpt_err *err)
+load_domain(struct trpt_db *db, struct dom *d, int64_t monday, int full,
+    struct trpt_err *err)
 {
 	sqlite3_stmt *st = NULL;
 	int64_t day;
@@ -126,6 +128,11 @@ load_domain(
 	sqlite3_finalize(st);
 	if (src != SQLITE_DONE)
 		return db_fail(db, "query", err);
+	if (!full) {
+		memset(d->ds, 0, sizeof(d->ds));
+		memset(d->df, 0, sizeof(d->df));
+		return TRPT_OK;
+	}
 	if ((rc = load_items(db,
 		 "SELECT org, sum(failed), sum(successful) + sum(failed) FROM "
 		 "rollup_daily WHERE domain = ?1 AND day BETWEEN ?2 AND ?3 "
@@ -228,26 +235,11 @@ load_model(struct trpt_db *db, const struct trpt_summary_opts *o,
 		rc = db_fail(db, "query", err);
 	sqlite3_finalize(st);
 	for (i = 0; rc == TRPT_OK && i < m->nd; i++) {
-		if (i < (o->max_domains != 0 ? o->max_domains : 100))
-			rc = load_domain(db, &m->d[i], o->monday, err);
-		else
-			rc = load_items(db,
-			    "SELECT '', sum(successful), "
-			    "sum(failed) FROM rollup_domain_day "
-			    "WHERE domain = ?1 AND day BETWEEN "
-			    "?2 AND ?3",
-			    m->d[i].name, o->monday - 7, o->monday - 1,
-			    m->d[i].types, 1, &m->d[i].ntypes, err);
-		if (rc == TRPT_OK && m->d[i].ntypes == 1 &&
-		    m->d[i].types[0].name[0] == '\0' &&
-		    i >= (o->max_domains != 0 ? o->max_domains : 100)) {
-			m->d[i].ps = m->d[i].types[0].failed;
-			m->d[i].pf = m->d[i].types[0].sessions;
-			free(m->d[i].types[0].name);
-			m->d[i].ntypes = 0;
-		}
-		m->ps += m->d[i].ps;
-		m->pf += m->d[i].pf;
+		d = &m->d[i];
+		d->full = i < (o->max_domains != 0 ? o->max_domains : 100);
+		rc = load_domain(db, d, o->monday, d->full, err);
+		m->ps += d->ps;
+		m->pf += d->pf;
 	}
 	if (rc != TRPT_OK)
 		return rc;
@@ -350,10 +342,8 @@ render_text(const struct model *m, int64_t monday, FILE *f)
 		    "%" PRId64 " sessions, %" PRId64 " failed, %s successful "
 		    "(%s)\n",
 		    d->s + d->f, d->f, r, c);
-		if (d->nsenders + d->nmx + d->ntypes == 0 &&
-		    d->ds[0] + d->df[0] + d->ds[6] + d->df[6] == 0 &&
-		    d->s + d->f > 0 && d->nalerts == 0 && i >= 100)
-			continue;
+		if (!d->full)
+			continue; /* past max_domains: the figures only */
 		for (max = 0, k = 0; k < 7; k++)
 			if (d->ds[k] + d->df[k] > max)
 				max = d->ds[k] + d->df[k];
@@ -532,6 +522,8 @@ render_html(const struct model *m, int64_t monday, FILE *f)
 		    "</h2>\n<p>%" PRId64 " sessions, %" PRId64 " failed, "
 		    "<b>%s</b> successful (%s)</p>\n",
 		    d->s + d->f, d->f, r, c);
+		if (!d->full)
+			continue;
 		for (max = 0, k = 0; k < 7; k++)
 			if (d->ds[k] + d->df[k] > max)
 				max = d->ds[k] + d->df[k];

@@ -188,6 +188,8 @@ enum {
 	ST_UP_DAILY,
 	ST_UP_ORG,
 	ST_UP_DOMAIN,
+	ST_UP_WEEK,
+	ST_UP_DOMAIN_WEEK,
 	ST_UP_FAIL,
 	ST_UP_TESTING,
 	ST_FAILS,
@@ -205,6 +207,14 @@ static const char *const refresh_sql[ST_COUNT_] = {
 	"INSERT INTO rollup_domain_day (domain, day, successful, failed) "
 	"VALUES (?3, ?1, ?4, ?5) ON CONFLICT DO UPDATE SET successful = "
 	"successful + excluded.successful, failed = failed + excluded.failed",
+	"INSERT INTO rollup_weekly (domain, week, org, successful, failed) "
+	"VALUES (?3, (?1 + 3) / 7, ?2, ?4, ?5) ON CONFLICT DO UPDATE SET "
+	"successful = successful + excluded.successful, failed = failed + "
+	"excluded.failed",
+	"INSERT INTO rollup_domain_week (domain, week, successful, failed) "
+	"VALUES (?3, (?1 + 3) / 7, ?4, ?5) ON CONFLICT DO UPDATE SET "
+	"successful = successful + excluded.successful, failed = failed + "
+	"excluded.failed",
 	"INSERT INTO rollup_failures (day, org, domain, result_type, mx, ip, "
 	"failed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO UPDATE SET "
 	"failed = failed + excluded.failed",
@@ -218,7 +228,7 @@ static const char *const refresh_sql[ST_COUNT_] = {
 };
 
 /* Above this many new reports, org and domain sums are rebuilt in bulk. */
-#define TRPT_TREND_BULK_REPORTS 20000
+#define TRPT_TREND_BULK_REPORTS 2000
 
 /* One policy type's sums within one (report, domain). */
 struct tgroup {
@@ -232,7 +242,8 @@ struct refresh {
 	struct trpt_db *db;
 	sqlite3_stmt *st[ST_COUNT_];
 	int64_t report, day;
-	char *org, *domain;
+	char *org;
+	const char *domain; /* borrowed from the report's policy rows */
 	struct tgroup g[8];
 	int ng;
 	int bulk; /* org and domain sums are rebuilt from rollup_daily */
@@ -319,6 +330,10 @@ flush(struct refresh *r, struct trpt_err *err)
 	if (!r->bulk &&
 	    ((rc = upsert(r, ST_UP_ORG, best->s, best->f, err)) != TRPT_OK ||
 		(rc = upsert(r, ST_UP_DOMAIN, best->s, best->f, err)) !=
+		    TRPT_OK ||
+		(rc = upsert(r, ST_UP_WEEK, best->s, best->f, err)) !=
+		    TRPT_OK ||
+		(rc = upsert(r, ST_UP_DOMAIN_WEEK, best->s, best->f, err)) !=
 		    TRPT_OK))
 		return rc;
 	if (best->details > 0) {
@@ -348,38 +363,108 @@ flush(struct refresh *r, struct trpt_err *err)
 }
 
 static int
-set_key(struct refresh *r, int64_t report, int64_t day, const char *org,
-    const char *domain, struct trpt_err *err)
+set_report(struct refresh *r, int64_t report, int64_t day, const char *org,
+    struct trpt_err *err)
 {
-	char *o = strdup(org), *d = strdup(domain);
+	char *o = strdup(org);
 
-	if (o == NULL || d == NULL) {
-		free(o);
-		free(d);
+	if (o == NULL)
 		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
-	}
 	free(r->org);
-	free(r->domain);
 	r->org = o;
-	r->domain = d;
 	r->report = report;
 	r->day = day;
 	r->ng = 0;
 	return TRPT_OK;
 }
 
+/* One policy of the report being rolled up. */
+struct prow {
+	char *domain, *type;
+	int64_t s, f, details;
+	int testing;
+};
+
+struct prows {
+	struct prow *v;
+	size_t n, cap;
+};
+
+static void
+prows_clear(struct prows *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->n; i++) {
+		free(p->v[i].domain);
+		free(p->v[i].type);
+	}
+	p->n = 0;
+}
+
+static int
+cmp_prow(const void *a, const void *b)
+{
+	const struct prow *x = a, *y = b;
+	int c = strcmp(x->domain, y->domain);
+
+	return c != 0 ? c : strcmp(x->type, y->type);
+}
+
+/*
+ * Groups the report's policies by domain and type (in C: cheaper than
+ * having SQLite sort every policy row of a bulk rebuild) and applies the
+ * guard per domain.
+ */
+static int
+flush_report(struct refresh *r, struct prows *p, struct trpt_err *err)
+{
+	struct tgroup *g;
+	size_t i;
+	int rc = TRPT_OK;
+
+	if (p->n > 1)
+		qsort(p->v, p->n, sizeof(*p->v), cmp_prow);
+	for (i = 0; i < p->n; i++) {
+		if (i == 0 || strcmp(p->v[i].domain, p->v[i - 1].domain) != 0) {
+			if (i > 0 && (rc = flush(r, err)) != TRPT_OK)
+				return rc;
+			r->domain = p->v[i].domain;
+			r->ng = 0;
+		}
+		if (strlen(p->v[i].type) >= sizeof(r->g[0].type))
+			continue; /* not a real type; cannot be matched */
+		if (r->ng > 0 &&
+		    strcmp(r->g[r->ng - 1].type, p->v[i].type) == 0)
+			g = &r->g[r->ng - 1];
+		else if (r->ng < (int)(sizeof(r->g) / sizeof(r->g[0]))) {
+			g = &r->g[r->ng++];
+			memset(g, 0, sizeof(*g));
+			snprintf(g->type, sizeof(g->type), "%s", p->v[i].type);
+		} else
+			continue; /* more than 8 policy types: ignore extras */
+		g->s += p->v[i].s;
+		g->f += p->v[i].f;
+		g->details += p->v[i].details;
+		g->testing |= p->v[i].testing;
+	}
+	if (p->n > 0)
+		rc = flush(r, err);
+	r->domain = NULL;
+	return rc;
+}
+
 static const char groups_sql[] =
     "SELECT r.id, r.day, r.organization_name, p.policy_domain, "
-    "p.policy_type, sum(p.successful), sum(p.failed), "
-    "sum(p.details_failed), max(p.policy_type = 'sts' AND "
-    "p.policy_strings LIKE '%\"mode:%testing%') FROM reports r JOIN "
-    "policies p ON p.report = r.id WHERE r.id > ?1 AND r.id <= ?2 GROUP BY "
-    "r.id, p.policy_domain, p.policy_type ORDER BY r.id, p.policy_domain, "
-    "p.policy_type";
+    "p.policy_type, p.successful, p.failed, p.details_failed, "
+    "p.policy_type = 'sts' AND p.policy_strings LIKE '%\"mode:%testing%' "
+    "FROM policies p JOIN reports r ON r.id = p.report WHERE p.report > ?1 "
+    "AND p.report <= ?2 ORDER BY p.report";
 
 static const char *const clear_sql =
     "DELETE FROM rollup_daily; DELETE FROM rollup_org_day; "
     "DELETE FROM rollup_domain_day; DELETE FROM rollup_failures; "
+    "DELETE FROM rollup_weekly; DELETE FROM rollup_domain_week; "
     "DELETE FROM rollup_testing; UPDATE rollup_state SET last_report = 0, "
     "dirty = 0 WHERE id = 1;";
 
@@ -401,6 +486,19 @@ rebuild_sums(struct refresh *r, struct trpt_err *err)
 		"failed) SELECT domain, day, sum(successful), sum(failed) FROM "
 		"rollup_daily WHERE day BETWEEN ?1 AND ?2 GROUP BY domain, day "
 		"ORDER BY domain, day",
+		/* Weeks: ?3 and ?4 are the first and last week touched. */
+		"DELETE FROM rollup_weekly WHERE week BETWEEN ?3 AND ?4",
+		"DELETE FROM rollup_domain_week WHERE week BETWEEN ?3 AND ?4",
+		"INSERT INTO rollup_weekly (domain, week, org, successful, "
+		"failed) SELECT domain, (day + 3) / 7, org, sum(successful), "
+		"sum(failed) FROM rollup_daily WHERE day BETWEEN ?3 * 7 - 3 "
+		"AND "
+		"?4 * 7 + 3 GROUP BY domain, (day + 3) / 7, org",
+		"INSERT INTO rollup_domain_week (domain, week, successful, "
+		"failed) SELECT domain, week, sum(successful), sum(failed) "
+		"FROM "
+		"rollup_weekly WHERE week BETWEEN ?3 AND ?4 GROUP BY domain, "
+		"week",
 	};
 	sqlite3_stmt *st = NULL;
 	size_t i;
@@ -414,6 +512,12 @@ rebuild_sums(struct refresh *r, struct trpt_err *err)
 			return sql_fail(r, src, "preparing rollup sums", err);
 		sqlite3_bind_int64(st, 1, r->min_day);
 		sqlite3_bind_int64(st, 2, r->max_day);
+		if (sqlite3_bind_parameter_count(st) >= 3) {
+			sqlite3_bind_int64(st, 3,
+			    trpt_trend_period_of(TRPT_PERIOD_WEEK, r->min_day));
+			sqlite3_bind_int64(st, 4,
+			    trpt_trend_period_of(TRPT_PERIOD_WEEK, r->max_day));
+		}
 		rc = step_done(r, st, "rebuilding rollup sums", err);
 		sqlite3_finalize(st);
 	}
@@ -425,9 +529,11 @@ refresh_range(
     struct refresh *r, int64_t last, int64_t max, struct trpt_err *err)
 {
 	sqlite3_stmt *gs = NULL;
-	struct tgroup *g;
+	struct prows p = { NULL, 0, 0 };
+	struct prow *pr, *nv;
 	const char *org, *domain, *type;
 	int64_t id;
+	size_t ncap;
 	int i, src, rc = TRPT_OK;
 
 	for (i = 0; i < ST_COUNT_; i++) {
@@ -450,28 +556,44 @@ refresh_range(
 			rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
 			break;
 		}
-		if (r->org == NULL || id != r->report ||
-		    strcmp(domain, r->domain) != 0) {
-			if ((rc = flush(r, err)) != TRPT_OK ||
-			    (rc = set_key(r, id, sqlite3_column_int64(gs, 1),
-				 org, domain, err)) != TRPT_OK)
+		if (r->org == NULL || id != r->report) {
+			if ((rc = flush_report(r, &p, err)) != TRPT_OK ||
+			    (rc = set_report(r, id, sqlite3_column_int64(gs, 1),
+				 org, err)) != TRPT_OK)
 				break;
+			prows_clear(&p);
 		}
-		if (r->ng == (int)(sizeof(r->g) / sizeof(r->g[0])))
-			continue; /* more than 8 policy types: ignore extras */
-		g = &r->g[r->ng++];
-		snprintf(g->type, sizeof(g->type), "%s", type);
-		g->s = sqlite3_column_int64(gs, 5);
-		g->f = sqlite3_column_int64(gs, 6);
-		g->details = sqlite3_column_int64(gs, 7);
-		g->testing = sqlite3_column_int(gs, 8);
-		if (strlen(type) >= sizeof(g->type))
-			r->ng--; /* not a real type; cannot be matched */
+		if (p.n == p.cap) {
+			ncap = p.cap == 0 ? 16 : p.cap * 2;
+			if ((nv = realloc(p.v, ncap * sizeof(*nv))) == NULL) {
+				rc = trpt_err_set(
+				    err, TRPT_ENOMEM, "out of memory");
+				break;
+			}
+			p.v = nv;
+			p.cap = ncap;
+		}
+		pr = &p.v[p.n];
+		pr->domain = strdup(domain);
+		pr->type = strdup(type);
+		if (pr->domain == NULL || pr->type == NULL) {
+			free(pr->domain);
+			free(pr->type);
+			rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+			break;
+		}
+		pr->s = sqlite3_column_int64(gs, 5);
+		pr->f = sqlite3_column_int64(gs, 6);
+		pr->details = sqlite3_column_int64(gs, 7);
+		pr->testing = sqlite3_column_int(gs, 8);
+		p.n++;
 	}
 	if (rc == TRPT_OK && src != SQLITE_DONE)
 		rc = sql_fail(r, src, "reading reports for rollups", err);
 	if (rc == TRPT_OK)
-		rc = flush(r, err);
+		rc = flush_report(r, &p, err);
+	prows_clear(&p);
+	free(p.v);
 	sqlite3_finalize(gs);
 	if (rc == TRPT_OK && r->bulk)
 		rc = rebuild_sums(r, err);
@@ -505,7 +627,7 @@ trpt_trend_refresh(struct trpt_db *db, struct trpt_err *err)
 	struct refresh r;
 	sqlite3_stmt *st = NULL;
 	int64_t last = 0, max = 0, cache = 0;
-	int dirty = 0, src, rc, i;
+	int dirty = 0, big, src, rc, i;
 
 	memset(&r, 0, sizeof(r));
 	r.db = db;
@@ -543,10 +665,11 @@ trpt_trend_refresh(struct trpt_db *db, struct trpt_err *err)
 		goto out;
 	}
 	r.bulk = max - last > TRPT_TREND_BULK_REPORTS;
-	if (r.bulk)
-		cache = set_cache(r.h, -128 * 1024); /* 128 MB while building */
+	big = max - last > TRPT_TREND_BULK_REPORTS / 2;
+	if (big) /* up to 128 MB of page cache while building */
+		cache = set_cache(r.h, -128 * 1024);
 	rc = refresh_range(&r, last, max, err);
-	if (r.bulk)
+	if (big)
 		set_cache(r.h, cache);
 	if (rc != TRPT_OK)
 		goto out;
@@ -565,7 +688,6 @@ out:
 	for (i = 0; i < ST_COUNT_; i++)
 		sqlite3_finalize(r.st[i]);
 	free(r.org);
-	free(r.domain);
 	if (rc == TRPT_OK) {
 		src = sqlite3_exec(r.h, "COMMIT", NULL, NULL, NULL);
 		if (src != SQLITE_OK)
@@ -578,55 +700,79 @@ out:
 
 /* ---- queries ---- */
 
+/*
+ * Where the rows come from: the smallest rollup that has the dimensions
+ * asked for.  Columns: day (a week's Monday for weekly tables), one per
+ * trpt_trend_dim, successful, failed.  ?1 ?2 are the first and last day,
+ * ?3 the domain, ?4 ?5 the first and last week.
+ */
 enum {
-	SRC_ORG,
-	SRC_DOMAIN,
-	SRC_DOMAIN_F,
-	SRC_DAILY,
-	SRC_DAILY_F,
-	SRC_FAIL,
-	SRC_FAIL_F,
-	SRC_COUNT_
+	T_ORG_DAY,
+	T_DOMAIN_DAY,
+	T_DOMAIN_WEEK,
+	T_DAILY,
+	T_DAILY_SCAN,
+	T_WEEKLY,
+	T_COUNT_
 };
 
-/* Columns: day, then one per trpt_trend_dim, successful, failed. */
-static const char *const source_sql[SRC_COUNT_] = {
-	"SELECT day, org, '', '', '', '', successful, failed FROM "
-	"rollup_org_day WHERE day BETWEEN ?1 AND ?2",
-	"SELECT day, '', domain, '', '', '', successful, failed FROM "
-	"rollup_domain_day WHERE day BETWEEN ?1 AND ?2",
-	"SELECT day, '', domain, '', '', '', successful, failed FROM "
-	"rollup_domain_day WHERE domain = ?3 AND day BETWEEN ?1 AND ?2",
-	"SELECT day, org, domain, '', '', '', successful, failed FROM "
-	"rollup_daily WHERE day BETWEEN ?1 AND ?2",
-	"SELECT day, org, domain, '', '', '', successful, failed FROM "
-	"rollup_daily WHERE domain = ?3 AND day BETWEEN ?1 AND ?2",
-	"SELECT day, org, domain, '', '', '', successful, 0 FROM rollup_daily "
-	"WHERE day BETWEEN ?1 AND ?2 UNION ALL SELECT day, org, domain, mx, "
-	"ip, result_type, 0, failed FROM rollup_failures WHERE day BETWEEN ?1 "
-	"AND ?2",
-	"SELECT day, org, domain, '', '', '', successful, 0 FROM rollup_daily "
-	"WHERE domain = ?3 AND day BETWEEN ?1 AND ?2 UNION ALL SELECT day, "
-	"org, domain, mx, ip, result_type, 0, failed FROM rollup_failures "
-	"WHERE domain = ?3 AND day BETWEEN ?1 AND ?2",
+#define DOM "domain = ?3 AND "
+#define ORG_DAY(F)                                                             \
+	"SELECT day, org, '', '', '', '', successful, " F " FROM "             \
+	"rollup_org_day WHERE day BETWEEN ?1 AND ?2"
+#define DOMAIN_DAY(F, W)                                                       \
+	"SELECT day, '', domain, '', '', '', successful, " F " FROM "          \
+	"rollup_domain_day WHERE " W "day BETWEEN ?1 AND ?2"
+#define DOMAIN_WEEK(F, W)                                                      \
+	"SELECT week * 7 - 3, '', domain, '', '', '', successful, " F          \
+	" FROM rollup_domain_week WHERE " W "week BETWEEN ?4 AND ?5"
+#define DAILY(F, W)                                                            \
+	"SELECT day, org, domain, '', '', '', successful, " F " FROM "         \
+	"rollup_daily WHERE " W "day BETWEEN ?1 AND ?2"
+/* "+day": no index on day, for ranges that cover most of the data. */
+#define DAILY_SCAN(F, W)                                                       \
+	"SELECT day, org, domain, '', '', '', successful, " F " FROM "         \
+	"rollup_daily WHERE " W "+day BETWEEN ?1 AND ?2"
+#define WEEKLY(F, W)                                                           \
+	"SELECT week * 7 - 3, org, domain, '', '', '', successful, " F         \
+	" FROM rollup_weekly WHERE " W "week BETWEEN ?4 AND ?5"
+#define FAILS(W)                                                               \
+	" UNION ALL SELECT day, org, domain, mx, ip, result_type, 0, failed "  \
+	"FROM rollup_failures WHERE " W "day BETWEEN ?1 AND ?2"
+
+/* [table][domain filter][failure dims] */
+static const char *const source_sql[T_COUNT_][2][2] = {
+	{ { ORG_DAY("failed"), ORG_DAY("0") FAILS("") }, { NULL, NULL } },
+	{ { DOMAIN_DAY("failed", ""), DOMAIN_DAY("0", "") FAILS("") },
+	    { DOMAIN_DAY("failed", DOM), DOMAIN_DAY("0", DOM) FAILS(DOM) } },
+	{ { DOMAIN_WEEK("failed", ""), DOMAIN_WEEK("0", "") FAILS("") },
+	    { DOMAIN_WEEK("failed", DOM), DOMAIN_WEEK("0", DOM) FAILS(DOM) } },
+	{ { DAILY("failed", ""), DAILY("0", "") FAILS("") },
+	    { DAILY_SCAN("failed", DOM), DAILY_SCAN("0", DOM) FAILS(DOM) } },
+	{ { DAILY_SCAN("failed", ""), DAILY_SCAN("0", "") FAILS("") },
+	    { DAILY_SCAN("failed", DOM), DAILY_SCAN("0", DOM) FAILS(DOM) } },
+	{ { WEEKLY("failed", ""), WEEKLY("0", "") FAILS("") },
+	    { WEEKLY("failed", DOM), WEEKLY("0", DOM) FAILS(DOM) } },
 };
 
-static int
-pick_source(const struct trpt_trend_query *q)
+/* wide: the days asked for cover much of the data (scan, no index). */
+static const char *
+pick_source(const struct trpt_trend_query *q, int wide)
 {
 	unsigned m = 0;
-	int i;
+	int i, t, fails, week = q->period == TRPT_PERIOD_WEEK;
 
 	for (i = 0; i < q->ndims; i++)
 		m |= 1u << q->dims[i];
-	if (m &
-	    ((1u << TRPT_DIM_MX) | (1u << TRPT_DIM_IP) | (1u << TRPT_DIM_TYPE)))
-		return q->domain != NULL ? SRC_FAIL_F : SRC_FAIL;
-	if (m == (1u << TRPT_DIM_ORG) && q->domain == NULL)
-		return SRC_ORG;
-	if (!(m & (1u << TRPT_DIM_ORG)))
-		return q->domain != NULL ? SRC_DOMAIN_F : SRC_DOMAIN;
-	return q->domain != NULL ? SRC_DAILY_F : SRC_DAILY;
+	fails = (m & ((1u << TRPT_DIM_MX) | (1u << TRPT_DIM_IP) |
+			 (1u << TRPT_DIM_TYPE))) != 0;
+	if (!(m & (1u << TRPT_DIM_DOMAIN)) && q->domain == NULL)
+		t = T_ORG_DAY;
+	else if (!(m & (1u << TRPT_DIM_ORG)))
+		t = week ? T_DOMAIN_WEEK : T_DOMAIN_DAY;
+	else
+		t = week ? T_WEEKLY : wide ? T_DAILY_SCAN : T_DAILY;
+	return source_sql[t][q->domain != NULL][fails];
 }
 
 struct agg {
@@ -794,7 +940,7 @@ trpt_trend_run(struct trpt_db *db, const struct trpt_trend_query *q,
 	struct trpt_trend_group *g = NULL;
 	struct agg a;
 	const char *keys[TRPT_DIM_COUNT_];
-	int64_t lo = 0, hi = 0, day, idx;
+	int64_t lo = 0, hi = 0, dspan, day, idx;
 	int i, src, rc;
 
 	memset(&a, 0, sizeof(a));
@@ -807,21 +953,33 @@ trpt_trend_run(struct trpt_db *db, const struct trpt_trend_query *q,
 	a.t = t;
 	if ((rc = data_range(h, db, q->domain, &lo, &hi, err)) != TRPT_OK)
 		goto out;
+	dspan = hi - lo + 1;
 	if (lo < q->since_day)
 		lo = q->since_day;
 	if (hi > q->until_day)
 		hi = q->until_day;
+	if (q->period == TRPT_PERIOD_WEEK) {
+		/* Whole weeks only: the weekly rollups hold whole weeks. */
+		lo = trpt_trend_period_start(
+		    q->period, trpt_trend_period_of(q->period, lo));
+		hi = trpt_trend_period_start(
+			 q->period, trpt_trend_period_of(q->period, hi)) +
+		     6;
+	}
 	if (lo > hi) {
 		rc = TRPT_OK; /* nothing in range */
 		goto done;
 	}
 	t->first_period = trpt_trend_period_of(q->period, lo);
 	t->nperiods = trpt_trend_period_of(q->period, hi) - t->first_period + 1;
-	src = sqlite3_prepare_v2(h, source_sql[pick_source(q)], -1, &st, NULL);
+	src = sqlite3_prepare_v2(
+	    h, pick_source(q, (hi - lo + 1) * 4 > dspan), -1, &st, NULL);
 	if (src != SQLITE_OK)
 		goto dberr;
 	sqlite3_bind_int64(st, 1, lo);
 	sqlite3_bind_int64(st, 2, hi);
+	sqlite3_bind_int64(st, 4, trpt_trend_period_of(TRPT_PERIOD_WEEK, lo));
+	sqlite3_bind_int64(st, 5, trpt_trend_period_of(TRPT_PERIOD_WEEK, hi));
 	if (q->domain != NULL)
 		sqlite3_bind_text(st, 3, q->domain, -1, SQLITE_STATIC);
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
@@ -896,8 +1054,8 @@ is_failure_dim(enum trpt_trend_dim d)
 }
 
 static int
-write_csv(const struct trpt_trend *t, FILE *out, uint64_t *rows,
-    struct trpt_err *err)
+write_csv(
+    const struct trpt_trend *t, FILE *out, uint64_t *rows, struct trpt_err *err)
 {
 	struct trpt_csv c;
 	char label[16], num[32];
@@ -1037,12 +1195,13 @@ trpt_trend_write_count(const struct trpt_trend *t, enum trpt_trend_format fmt,
     FILE *out, uint64_t *rows, struct trpt_err *err)
 {
 	uint64_t n = 0;
-	int rc;
+	int rc = TRPT_OK;
 
+	/* One lock for the whole output instead of one per stdio call. */
+	flockfile(out);
 	switch (fmt) {
 	case TRPT_FORMAT_CSV:
-		if ((rc = write_csv(t, out, &n, err)) != TRPT_OK)
-			return rc;
+		rc = write_csv(t, out, &n, err);
 		break;
 	case TRPT_FORMAT_JSON:
 		write_json(t, out, &n);
@@ -1051,9 +1210,12 @@ trpt_trend_write_count(const struct trpt_trend *t, enum trpt_trend_format fmt,
 		write_table(t, out);
 		break;
 	}
+	funlockfile(out);
+	if (rc != TRPT_OK)
+		return rc;
 	if (fflush(out) != 0 || ferror(out))
-		return trpt_err_set(err, TRPT_EIO, "writing trends: %s",
-		    "output error");
+		return trpt_err_set(
+		    err, TRPT_EIO, "writing trends: %s", "output error");
 	if (rows != NULL)
 		*rows = n;
 	return TRPT_OK;

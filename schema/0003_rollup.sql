@@ -20,15 +20,34 @@ END;
 
 -- Per UTC day (reports.day), reporting organisation and policy domain.
 CREATE TABLE rollup_daily (
+	domain TEXT NOT NULL,
 	day INTEGER NOT NULL,
 	org TEXT NOT NULL,
-	domain TEXT NOT NULL,
 	successful INTEGER NOT NULL,
 	failed INTEGER NOT NULL,
 	reports INTEGER NOT NULL,
-	PRIMARY KEY (day, org, domain)
+	PRIMARY KEY (domain, day, org)
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX rollup_daily_domain ON rollup_daily(domain, day);
+CREATE INDEX rollup_daily_day ON rollup_daily(day);
+
+-- The same per ISO week: week = (day + 3) / 7 counts Mondays from
+-- 1970-01-05, so a week's first day is week * 7 - 3.
+CREATE TABLE rollup_weekly (
+	domain TEXT NOT NULL,
+	week INTEGER NOT NULL,
+	org TEXT NOT NULL,
+	successful INTEGER NOT NULL,
+	failed INTEGER NOT NULL,
+	PRIMARY KEY (domain, week, org)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE rollup_domain_week (
+	domain TEXT NOT NULL,
+	week INTEGER NOT NULL,
+	successful INTEGER NOT NULL,
+	failed INTEGER NOT NULL,
+	PRIMARY KEY (domain, week)
+) STRICT, WITHOUT ROWID;
 
 -- The same summed over domains, and over organisations.
 CREATE TABLE rollup_org_day (
@@ -47,7 +66,8 @@ CREATE TABLE rollup_domain_day (
 	PRIMARY KEY (domain, day)
 ) STRICT, WITHOUT ROWID;
 
--- Failed sessions by failure detail.  Failed sessions a report counted
+-- Failed sessions by failure detail (the indexes carry failed so that they
+-- cover the alert queries).  Failed sessions a report counted
 -- without details are kept under result_type '' (no details).
 CREATE TABLE rollup_failures (
 	day INTEGER NOT NULL,
@@ -59,8 +79,8 @@ CREATE TABLE rollup_failures (
 	failed INTEGER NOT NULL,
 	PRIMARY KEY (day, org, domain, result_type, mx, ip)
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX rollup_failures_domain ON rollup_failures(domain, result_type, day);
-CREATE INDEX rollup_failures_org ON rollup_failures(org, day);
+CREATE INDEX rollup_failures_domain ON rollup_failures(domain, result_type, day, failed);
+CREATE INDEX rollup_failures_org ON rollup_failures(org, day, failed);
 
 -- Sessions under an MTA-STS policy in testing mode that saw failures.
 CREATE TABLE rollup_testing (

@@ -34,7 +34,7 @@ struct trpt_policy {
 	struct trpt_strlist policy_strings;
 	struct trpt_strlist mx_hosts;
 	int64_t successful; /* total-successful-session-count */
-	int64_t failed;	    /* total-failure-session-count */
+	int64_t failed;     /* total-failure-session-count */
 	struct trpt_failure *failures;
 	size_t nfailures;
 };
@@ -60,9 +60,9 @@ struct trpt_origin {
 	const char *message_id;
 	const char *report_domain;    /* TLS-Report-Domain header */
 	const char *report_submitter; /* TLS-Report-Submitter header */
-	const char *filename; /* file or attachment name, for RFC 8460
-				 name fallbacks (sender!domain!begin!end) */
-	int64_t received;     /* UTC seconds */
+	const char *filename;         /* file or attachment name, for RFC 8460
+					 name fallbacks (sender!domain!begin!end) */
+	int64_t received;             /* UTC seconds */
 };
 
 void trpt_report_free(struct trpt_report **rp);

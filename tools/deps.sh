@@ -3,10 +3,10 @@
 # its whole test suite (servers included), when any is missing.  Run as root.
 set -eu
 
-PACKAGES="meson ninja-build pkg-config gcc clang python3
+PACKAGES="meson ninja-build pkg-config gcc clang clang-format git python3
 libjansson-dev libsqlite3-dev sqlite3 zlib1g-dev nettle-dev libgnutls28-dev
 libcurl4-gnutls-dev libetpan-dev libinih-dev libmicrohttpd-dev libcmocka-dev
-dovecot-imapd python3-aiosmtpd openssl gnutls-bin valgrind libclang-rt-14-dev"
+dovecot-imapd nginx python3-aiosmtpd openssl gnutls-bin valgrind libclang-rt-14-dev"
 
 missing=""
 for p in $PACKAGES; do
@@ -23,8 +23,8 @@ if [ -n "$missing" ]; then
 	apt-get update -qq
 	# shellcheck disable=SC2086
 	apt-get install -y -qq --no-install-recommends $missing >/dev/null
-	# Dovecot's package starts a system instance; the tests run their own.
+	# Dovecot and nginx start system instances; the tests run their own.
 	if command -v systemctl >/dev/null 2>&1; then
-		systemctl disable --now dovecot >/dev/null 2>&1 || true
+		systemctl disable --now dovecot nginx >/dev/null 2>&1 || true
 	fi
 fi

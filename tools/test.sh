@@ -11,6 +11,12 @@ sh tools/deps.sh
 export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:halt_on_error=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 
+echo "== format (clang-format --dry-run -Werror)"
+# shellcheck disable=SC2046
+clang-format --dry-run -Werror $(git ls-files '*.c' '*.h' 2>/dev/null ||
+	find common schema ingest report collector tests bench fuzz \
+		-name '*.[ch]' 2>/dev/null)
+
 echo "== build (gcc) and test"
 [ -d build ] || meson setup build >/dev/null
 ninja -C build

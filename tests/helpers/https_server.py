@@ -46,6 +46,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 1 if self.headers.get("Authorization") else 0))
 
     def answer(self, status, body=b"", headers=()):
+        # Logged before answering: a client that reads the log right after
+        # its answer must find the line there.
+        self.record(status)
         self.send_response(status)
         for k, v in headers:
             self.send_header(k, v)
@@ -53,7 +56,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD" and status != 304:
             self.wfile.write(body)
-        self.record(status)
 
     def serve_file(self, rel, validators=True):
         path = os.path.realpath(os.path.join(self.server.root, rel))

@@ -113,8 +113,8 @@ trpt_test_rmrf(const char *path)
 				if (strcmp(e->d_name, ".") == 0 ||
 				    strcmp(e->d_name, "..") == 0)
 					continue;
-				snprintf(sub, sizeof(sub), "%s/%s", path,
-				    e->d_name);
+				snprintf(
+				    sub, sizeof(sub), "%s/%s", path, e->d_name);
 				trpt_test_rmrf(sub);
 			}
 			closedir(d);
@@ -133,8 +133,8 @@ trpt_test_gzip(const void *data, size_t len, size_t *outlen)
 
 	assert_non_null(out);
 	memset(&zs, 0, sizeof(zs));
-	assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8,
-			     Z_DEFAULT_STRATEGY),
+	assert_int_equal(
+	    deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY),
 	    Z_OK);
 	zs.next_in = (Bytef *)(uintptr_t)data;
 	zs.avail_in = (uInt)len;
@@ -154,8 +154,8 @@ trpt_test_sh(const char *cmd, char **out, char **err)
 
 	snprintf(po, sizeof(po), "%s/out", dir);
 	snprintf(pe, sizeof(pe), "%s/err", dir);
-	snprintf(line, sizeof(line), "( %s ) >'%s' 2>'%s' </dev/null", cmd, po,
-	    pe);
+	snprintf(
+	    line, sizeof(line), "( %s ) >'%s' 2>'%s' </dev/null", cmd, po, pe);
 	st = system(line);
 	if (out != NULL)
 		*out = trpt_test_slurp(po, NULL);

@@ -307,6 +307,22 @@ trpt_dovecot_append(
 }
 
 void
+trpt_dovecot_append_dated(mailimap *m, const char *mailbox, const void *data,
+    size_t len, int year, int month, int day)
+{
+	struct mailimap_date_time *dt;
+	int r;
+
+	dt = mailimap_date_time_new(day, month, year, 12, 0, 0, 0);
+	assert_non_null(dt);
+	r = mailimap_append(m, mailbox, NULL, dt, data, len);
+	mailimap_date_time_free(dt);
+	if (r != MAILIMAP_NO_ERROR)
+		fail_msg("test client: APPEND to %s: %d (%s)", mailbox, r,
+		    m->imap_response ? m->imap_response : "");
+}
+
+void
 trpt_dovecot_create(mailimap *m, const char *mailbox)
 {
 	int r = mailimap_create(m, mailbox);
@@ -640,6 +656,12 @@ trpt_wait_collector(pid_t pid)
 int
 trpt_wait_collector_usage(pid_t pid, long *maxrss_kb)
 {
+	return trpt_wait_collector_rusage(pid, maxrss_kb, NULL);
+}
+
+int
+trpt_wait_collector_rusage(pid_t pid, long *maxrss_kb, double *cpu_s)
+{
 	struct rusage ru;
 	int status;
 
@@ -648,6 +670,12 @@ trpt_wait_collector_usage(pid_t pid, long *maxrss_kb)
 			fail_msg("wait4: %s", strerror(errno));
 	if (maxrss_kb != NULL)
 		*maxrss_kb = ru.ru_maxrss;
+	if (cpu_s != NULL)
+		*cpu_s = (double)ru.ru_utime.tv_sec +
+			 (double)ru.ru_stime.tv_sec +
+			 ((double)ru.ru_utime.tv_usec +
+			     (double)ru.ru_stime.tv_usec) /
+			     1e6;
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
 	return 128 + WTERMSIG(status);

@@ -40,6 +40,9 @@ void trpt_dovecot_client_free(mailimap **mp);
 
 void trpt_dovecot_append(
     mailimap *m, const char *mailbox, const void *data, size_t len);
+/* APPEND with an INTERNALDATE of that day, 12:00 UTC. */
+void trpt_dovecot_append_dated(mailimap *m, const char *mailbox,
+    const void *data, size_t len, int year, int month, int day);
 void trpt_dovecot_create(mailimap *m, const char *mailbox);
 void trpt_dovecot_delete(mailimap *m, const char *mailbox);
 
@@ -93,3 +96,5 @@ pid_t trpt_spawn_collector(
 int trpt_wait_collector(pid_t pid);
 /* The same, with the child's peak resident set size in KiB. */
 int trpt_wait_collector_usage(pid_t pid, long *maxrss_kb);
+/* ... and its CPU time (user + system) in seconds. */
+int trpt_wait_collector_rusage(pid_t pid, long *maxrss_kb, double *cpu_s);

@@ -6,13 +6,16 @@ with an expired certificate on one MX in the second week, a Microsoft-like
 sender listing the same sessions under sts and tlsa), checks trends and
 alerts, then sends the weekly summary to a real SMTP server (aiosmtpd,
 started here on a free loopback port) and parses the received message as
-MIME.  Prints TAP.  Needs Debian's python3-aiosmtpd.
+MIME; then again over STARTTLS with AUTH against a server that requires
+both (a self-signed certificate made with openssl).  Prints TAP.  Needs
+Debian's python3-aiosmtpd and openssl.
 """
 
 import datetime
 import email
 import email.policy
 import json
+import logging
 import os
 import shutil
 import socket
@@ -20,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 
 BINARY = os.environ.get("TRPT_BINARY", "tlsrpt-collector")
 MONDAY = datetime.date(2026, 1, 26)  # 2026-W05
@@ -101,6 +105,17 @@ def free_port():
     return port
 
 
+def make_cert(d):
+    """A self-signed certificate for 127.0.0.1 (openssl), as key, cert."""
+    key, cert = os.path.join(d, "key.pem"), os.path.join(d, "cert.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", cert],
+                   check=True, capture_output=True, timeout=60)
+    return key, cert
+
+
 class Sink:
     def __init__(self):
         self.messages = []
@@ -150,6 +165,9 @@ def check_message(raw, label):
 
 
 def main():
+    # aiosmtpd 1.4 logs a warning about its own deprecated login_data.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
     tmp = tempfile.mkdtemp(prefix="trpt-analysis-")
     controller = None
     try:
@@ -189,6 +207,27 @@ def main():
                  "--fail-on-alert"])
         check(r.returncode == 0 and "0 alerts, 0 open" in r.stdout,
               "alerts: nothing before the drop, exit 0", r.stdout)
+
+        aconf = os.path.join(tmp, "a.conf")
+        with open(aconf, "w") as f:
+            f.write("[alerts]\nthreshold = 8\nmin_sessions = 10\n")
+        os.chmod(aconf, 0o600)
+        r = run(["--db", db, "--config", aconf, "alerts", "--now",
+                 "2026-02-02", "--format", "json"])
+        alerts = json.loads(r.stdout) if r.stdout.startswith("[") else []
+        check(r.returncode == 0 and [a["kind"] for a in alerts] ==
+              ["drop", "new-type"] and alerts[0]["scope"] == "sender",
+              "alerts: [alerts] threshold = 8 keeps only the sender's "
+              "10-point drop", r.stdout + r.stderr)
+        r = run(["--db", db, "--config", aconf, "alerts", "--now",
+                 "2026-02-02", "--threshold", "5", "--format", "json"])
+        check(r.returncode == 0 and len(json.loads(r.stdout)) == 3,
+              "alerts: --threshold overrides the configuration", r.stdout)
+        with open(aconf, "w") as f:
+            f.write("[alerts]\nthreshhold = 8\n")
+        r = run(["--db", db, "--config", aconf, "alerts"])
+        check(r.returncode == 2 and "threshhold" in r.stderr,
+              "alerts: a misspelt [alerts] key is refused", r.stderr)
 
         out = os.path.join(tmp, "summary.eml")
         r = run(["--db", db, "summary", "--week", "2026-W05", "-o", out])
@@ -241,6 +280,88 @@ def main():
                  out])
         check(r.returncode == 2, "summary: -o and --send together is a "
               "usage error")
+
+        # STARTTLS (required, the default) with AUTH, against a server
+        # that insists on both; the CA is the server's own certificate.
+        import ssl
+        from aiosmtpd.smtp import AuthResult
+        key, cert = make_cert(tmp)
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(cert, key)
+        logins = []
+
+        def authenticator(server, session, envelope, mechanism, data):
+            logins.append((mechanism, data.login, data.password))
+            return AuthResult(success=data.login == b"tlsrpt"
+                              and data.password == b"s3cret")
+
+        tls_sink = Sink()
+        tport = free_port()
+        tls_controller = Controller(tls_sink, hostname="127.0.0.1",
+                                    port=tport, tls_context=ctx,
+                                    require_starttls=True,
+                                    auth_required=True,
+                                    authenticator=authenticator)
+        tls_controller.start()
+        try:
+            pw = os.path.join(tmp, "smtp.pass")
+            with open(pw, "w") as f:
+                f.write("s3cret\n")
+            os.chmod(pw, 0o600)
+            with open(conf, "w") as f:
+                f.write("[summary]\nfrom = tlsrpt@example.org\n"
+                        "to = a@example.org\n"
+                        "smtp_url = smtp://127.0.0.1:%d\n"
+                        "username = tlsrpt\npassword_file = %s\n"
+                        "ca_file = %s\n" % (tport, pw, cert))
+            r = run(["--db", db, "--config", conf, "summary", "--week",
+                     "2026-W05", "--send"])
+            for _ in range(50):
+                if tls_sink.messages:
+                    break
+                time.sleep(0.1)
+            check(r.returncode == 0 and len(tls_sink.messages) == 1
+                  and logins and logins[-1][1:] == (b"tlsrpt", b"s3cret"),
+                  "STARTTLS and AUTH: sent", r.stderr + str(logins))
+            if tls_sink.messages:
+                check_message(tls_sink.messages[0][2], "starttls")
+            # Without the CA the certificate is not trusted: refused.
+            with open(conf, "w") as f:
+                f.write("[summary]\nfrom = tlsrpt@example.org\n"
+                        "to = a@example.org\n"
+                        "smtp_url = smtp://127.0.0.1:%d\n"
+                        "username = tlsrpt\npassword_file = %s\n"
+                        % (tport, pw))
+            r = run(["--db", db, "--config", conf, "summary", "--week",
+                     "2026-W05", "--send"])
+            check(r.returncode == 3 and len(tls_sink.messages) == 1,
+                  "an untrusted server certificate is refused",
+                  "%d %s" % (r.returncode, r.stderr))
+        finally:
+            tls_controller.stop()
+
+        # smtps://: TLS from the first byte.
+        smtps_sink = Sink()
+        sport = free_port()
+        smtps_controller = Controller(smtps_sink, hostname="127.0.0.1",
+                                      port=sport, ssl_context=ctx)
+        smtps_controller.start()
+        try:
+            with open(conf, "w") as f:
+                f.write("[summary]\nfrom = tlsrpt@example.org\n"
+                        "to = a@example.org\n"
+                        "smtp_url = smtps://127.0.0.1:%d\nca_file = %s\n"
+                        % (sport, cert))
+            r = run(["--db", db, "--config", conf, "summary", "--week",
+                     "2026-W05", "--send"])
+            for _ in range(50):
+                if smtps_sink.messages:
+                    break
+                time.sleep(0.1)
+            check(r.returncode == 0 and len(smtps_sink.messages) == 1,
+                  "smtps:// sent", r.stderr)
+        finally:
+            smtps_controller.stop()
     finally:
         if controller is not None:
             controller.stop()

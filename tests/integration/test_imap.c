@@ -5,10 +5,17 @@
  * interrupted runs (a dropped connection, kill -9).
  */
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <pty.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -328,6 +335,11 @@ test_imap_fetch_incremental(void **state)
 	int rc;
 
 	(void)state;
+	if (trpt_test_corpus("real") == NULL) {
+		/* As the other corpus tests: present in CI (../shared). */
+		trpt_dovecot_client_free(&m);
+		skip();
+	}
 	trpt_dovecot_create(m, "inc");
 	ncorpus = append_corpus(m, "inc", &files);
 	assert_true(ncorpus >= 5);
@@ -417,6 +429,43 @@ test_imap_fetch_incremental(void **state)
 	    out, "ingested 0, duplicates 0, rejected 0, skipped 0\n");
 	free(out);
 	free_files(files);
+	trpt_dovecot_client_free(&m);
+}
+
+/*
+ * Without the corpus too: non-report mail is skipped quietly, the broken
+ * report is quarantined under SOURCE/MAILBOX/UID and named on stderr.
+ */
+static void
+test_imap_skip_and_quarantine(void **state)
+{
+	mailimap *m = trpt_dovecot_client(&dc);
+	uint32_t uids[20];
+	char source[128], *err;
+	size_t n;
+
+	(void)state;
+	trpt_dovecot_create(m, "sq");
+	append_reports(m, "sq", "sq", 0, 2);
+	append_non_reports(m, "sq");
+	trpt_dovecot_append(m, "sq", bad_report, strlen(bad_report));
+	n = trpt_dovecot_uids(m, "sq", uids, 20);
+	assert_int_equal(n, 2 + NNONREPORTS + 1);
+	write_config("sq-src", "127.0.0.1", dc.port, "none", "sq", NULL);
+	assert_int_equal(fetch(NULL), 1);
+	assert_contains(
+	    "out", "ingested 2, duplicates 0, rejected 1, skipped 3\n");
+	snprintf(source, sizeof(source), "sq-src/sq/%u", uids[n - 1]);
+	assert_int_equal(q("SELECT count(*) FROM quarantine WHERE source = ? "
+			   "AND source_kind = 'imap'",
+			     source, NULL),
+	    1);
+	assert_int_equal(q("SELECT count(*) FROM quarantine", NULL), 1);
+	err = slurp("err");
+	assert_non_null(strstr(err, source));
+	assert_non_null(strstr(err, "rejected"));
+	assert_null(strstr(err, "skipped"));
+	free(err);
 	trpt_dovecot_client_free(&m);
 }
 
@@ -536,6 +585,15 @@ test_imap_failures(void **state)
 	assert_contains("err", "timed out after 1 s");
 	trpt_proxy_stop(&px);
 
+	/* The same during the TLS handshake (implicit TLS). */
+	px = trpt_proxy_start(dc.port_tls, 1, 1);
+	write_config("mute-tls", "localhost", trpt_proxy_port(px), "tls",
+	    "INBOX", "timeout = 1\n");
+	assert_int_equal(fetch(NULL), 3);
+	assert_contains("err", "fetch mute-tls: TLS handshake with localhost");
+	assert_contains("err", "timed out after 1 s");
+	trpt_proxy_stop(&px);
+
 	/* A mailbox that does not exist. */
 	write_config(
 	    "nobox", "127.0.0.1", dc.port, "none", "nonexistent", NULL);
@@ -583,6 +641,136 @@ test_imap_config_refused(void **state)
 	assert_false(db_exists());
 }
 
+/*
+ * On a terminal, a progress line (messages done of total, reports
+ * stored) is redrawn in place; elsewhere there is none.
+ */
+static void
+test_imap_progress_line(void **state)
+{
+	mailimap *m = trpt_dovecot_client(&dc);
+	char buf[65536], db[512], conf[512];
+	const char *argv[] = { "--db", db, "--config", conf, "fetch", NULL };
+	size_t len = 0;
+	ssize_t n;
+	pid_t pid;
+	int master, slave, rc;
+
+	(void)state;
+	trpt_dovecot_create(m, "prog");
+	append_reports(m, "prog", "prog", 0, 30);
+	write_config(
+	    "prog-src", "127.0.0.1", dc.port, "none", "prog", "batch = 5\n");
+	snprintf(db, sizeof(db), "%s", path("db"));
+	snprintf(conf, sizeof(conf), "%s", path("conf"));
+	assert_int_equal(openpty(&master, &slave, NULL, NULL, NULL), 0);
+	{
+		/* stderr on the terminal, stdout to a file */
+		int saved = dup(2);
+
+		assert_true(saved >= 0);
+		assert_true(dup2(slave, 2) >= 0);
+		pid = trpt_spawn_collector(path("out"), NULL, argv);
+		assert_true(dup2(saved, 2) >= 0);
+		close(saved);
+	}
+	close(slave);
+	for (;;) {
+		n = read(master, buf + len, sizeof(buf) - 1 - len);
+		if (n <= 0)
+			break; /* EIO once the child has closed the terminal */
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	close(master);
+	rc = trpt_wait_collector(pid);
+	assert_int_equal(rc, 0);
+	if (strstr(buf, "prog-src/prog: 30 of 30 messages, 30 reports "
+			"stored") == NULL ||
+	    strstr(buf, "\r\033[K") == NULL)
+		fail_msg("no progress line on the terminal: %s", buf);
+	assert_contains(
+	    "out", "ingested 30, duplicates 0, rejected 0, skipped 0\n");
+
+	/* Not a terminal: no progress line. */
+	append_reports(m, "prog", "prog", 30, 40);
+	assert_int_equal(fetch(NULL), 0);
+	{
+		char *e = slurp("err");
+
+		assert_string_equal(e, "");
+		free(e);
+	}
+	trpt_dovecot_client_free(&m);
+}
+
+/*
+ * A hostile server that answers STARTTLS and, in the same packet, adds a
+ * response in clear text (the injection of CVE-2020-15953).  Only a fake
+ * server can misbehave so; the client must refuse the connection.
+ */
+static void *
+injecting_server(void *arg)
+{
+	int lfd = *(int *)arg, fd;
+	char line[256], reply[512];
+	size_t n = 0;
+	ssize_t r;
+
+	fd = accept(lfd, NULL, NULL);
+	if (fd < 0)
+		return NULL;
+	if (write(fd, "* OK fake server ready\r\n", 24) != 24)
+		goto out;
+	while (n < sizeof(line) - 1) {
+		r = read(fd, line + n, 1);
+		if (r <= 0)
+			goto out;
+		if (line[n++] == '\n')
+			break;
+	}
+	line[n] = '\0';
+	line[strcspn(line, " ")] = '\0'; /* the tag */
+	n = (size_t)snprintf(reply, sizeof(reply),
+	    "%s OK Begin TLS negotiation now\r\n"
+	    "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] injected\r\n",
+	    line);
+	if (write(fd, reply, n) != (ssize_t)n)
+		goto out;
+	while (read(fd, line, sizeof(line)) > 0)
+		;
+out:
+	close(fd);
+	return NULL;
+}
+
+static void
+test_imap_starttls_injection(void **state)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	pthread_t th;
+	int lfd;
+
+	(void)state;
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(lfd >= 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+	assert_int_equal(pthread_create(&th, NULL, injecting_server, &lfd), 0);
+	write_config("inject", "localhost", ntohs(sa.sin_port), "starttls",
+	    "INBOX", NULL);
+	assert_int_equal(fetch(NULL), 3);
+	pthread_join(th, NULL);
+	close(lfd);
+	assert_contains("err", "fetch inject: server sent data after its "
+			       "STARTTLS answer; refusing the connection");
+}
+
 /* The annotated example passes --check once its password file exists. */
 static void
 test_imap_example_config(void **state)
@@ -621,6 +809,107 @@ test_imap_example_config(void **state)
 	assert_contains("out", "1 source, configuration valid");
 	assert_false(db_exists());
 	free(text);
+}
+
+/*
+ * A message over max_message is not fetched: if its header claims a TLS
+ * report, the header is quarantined with the reason and its UID; other
+ * big mail is skipped.  Either way the next run does not ask again.
+ */
+static void
+test_imap_oversized(void **state)
+{
+	mailimap *m = trpt_dovecot_client(&dc);
+	char big[3000], source[128], text[4096];
+	uint32_t uids[10];
+	size_t n;
+
+	(void)state;
+	trpt_dovecot_create(m, "big");
+	append_reports(m, "big", "big", 0, 2);
+	memset(big, 'x', sizeof(big));
+	memcpy(big, "To: tlsrpt@example.org\r\nSubject: big\r\n\r\n", 40);
+	trpt_dovecot_append(m, "big", big, sizeof(big));
+	n = trpt_dovecot_uids(m, "big", uids, 10);
+	assert_int_equal(n, 3);
+	write_config("big-src", "127.0.0.1", dc.port, "none", "big", NULL);
+	{
+		char *c = slurp("conf");
+
+		snprintf(
+		    text, sizeof(text), "[limits]\nmax_message = 1k\n%s", c);
+		free(c);
+		write_private("conf", text, 0600);
+	}
+	assert_int_equal(fetch(NULL), 1);
+	assert_contains(
+	    "out", "ingested 0, duplicates 0, rejected 2, skipped 1\n");
+	assert_contains("err", "exceeds max_message (1024 bytes)");
+	assert_int_equal(q("SELECT count(*) FROM reports", NULL), 0);
+	snprintf(source, sizeof(source), "big-src/big/%u", uids[0]);
+	assert_int_equal(q("SELECT count(*) FROM quarantine WHERE source = ? "
+			   "AND reason LIKE '%exceeds max_message%' AND "
+			   "size < 1024",
+			     source, NULL),
+	    1);
+	assert_int_equal(q("SELECT last_uid FROM imap_state", NULL), uids[2]);
+	assert_int_equal(fetch(NULL), 0);
+	assert_contains(
+	    "out", "ingested 0, duplicates 0, rejected 0, skipped 0\n");
+	trpt_dovecot_client_free(&m);
+}
+
+/*
+ * since = DATE limits the first backfill by INTERNALDATE; later runs take
+ * every new message, whatever its date.
+ */
+static void
+test_imap_since(void **state)
+{
+	mailimap *m = trpt_dovecot_client(&dc);
+	const char *argv[] = { "-v", "--db", NULL, "--config", NULL, "fetch",
+		NULL };
+	unsigned i;
+
+	(void)state;
+	trpt_dovecot_create(m, "since");
+	for (i = 0; i < 4; i++) {
+		size_t len;
+		char *mail = trpt_dovecot_report_mail("since", i, &len);
+
+		if (i < 2)
+			trpt_dovecot_append_dated(
+			    m, "since", mail, len, 2025, 6, 1);
+		else
+			trpt_dovecot_append_dated(
+			    m, "since", mail, len, 2026, 3, 2);
+		free(mail);
+	}
+	write_config("since-src", "127.0.0.1", dc.port, "none", "since",
+	    "since = 2026-01-01\n");
+	argv[2] = path("db");
+	argv[4] = path("conf");
+	assert_int_equal(trpt_run_collector(path("out"), path("err"), argv), 0);
+	assert_contains(
+	    "out", "ingested 2, duplicates 0, rejected 0, skipped 0\n");
+	assert_contains("err", "since-src: 2 messages, 2 older than since");
+	assert_int_equal(q("SELECT count(*) FROM reports WHERE report_id IN "
+			   "('since-2', 'since-3')",
+			     NULL),
+	    2);
+
+	/* Not a backfill any more: an old-dated newcomer is taken. */
+	{
+		size_t len;
+		char *mail = trpt_dovecot_report_mail("since", 9, &len);
+
+		trpt_dovecot_append_dated(m, "since", mail, len, 2024, 1, 1);
+		free(mail);
+	}
+	assert_int_equal(fetch(NULL), 0);
+	assert_contains(
+	    "out", "ingested 1, duplicates 0, rejected 0, skipped 0\n");
+	trpt_dovecot_client_free(&m);
 }
 
 /* read_only (the default): no flag set, nothing moved or removed. */
@@ -687,6 +976,48 @@ test_imap_after_delete(void **state)
 	assert_int_equal(fetch(NULL), 0);
 	assert_int_equal(q("SELECT count(*) FROM reports", NULL), 3);
 	assert_int_equal(trpt_dovecot_uids(m, "del", uids, 20), NNONREPORTS);
+	trpt_dovecot_client_free(&m);
+}
+
+/*
+ * after = delete when the database cannot commit (another writer holds
+ * it past the busy timeout): the run fails and no message is touched;
+ * the next run stores and deletes them all.
+ */
+static void
+test_imap_after_delete_db_locked(void **state)
+{
+	mailimap *m = trpt_dovecot_client(&dc);
+	uint32_t uids[20];
+	sqlite3 *db;
+	size_t i;
+
+	(void)state;
+	trpt_dovecot_create(m, "lock");
+	write_config("lock-src", "127.0.0.1", dc.port, "none", "lock",
+	    "read_only = false\nafter = delete\n");
+	assert_int_equal(fetch(NULL), 0); /* empty: creates db and state */
+	append_reports(m, "lock", "lock", 0, 3);
+
+	assert_int_equal(sqlite3_open(path("db"), &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(fetch(NULL), 3);
+	assert_int_equal(
+	    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_contains("err", "fetch lock-src/lock/");
+	assert_contains("err", "locked");
+	assert_int_equal(q("SELECT count(*) FROM reports", NULL), 0);
+	assert_int_equal(q("SELECT last_uid FROM imap_state", NULL), 0);
+	assert_int_equal(trpt_dovecot_uids(m, "lock", uids, 20), 3);
+	for (i = 0; i < 3; i++)
+		assert_false(
+		    trpt_dovecot_has_flag(m, "lock", uids[i], "\\Deleted"));
+
+	assert_int_equal(fetch(NULL), 0);
+	assert_int_equal(q("SELECT count(*) FROM reports", NULL), 3);
+	assert_int_equal(trpt_dovecot_uids(m, "lock", uids, 20), 0);
 	trpt_dovecot_client_free(&m);
 }
 
@@ -798,6 +1129,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_imap_fetch_incremental, setup, teardown),
 		cmocka_unit_test_setup_teardown(
+		    test_imap_skip_and_quarantine, setup, teardown),
+		cmocka_unit_test_setup_teardown(
 		    test_imap_uidvalidity_rescan, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_imap_implicit_tls, setup, teardown),
@@ -811,6 +1144,16 @@ main(void)
 		    test_imap_config_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_imap_example_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_imap_progress_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_imap_oversized, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_imap_since, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_imap_starttls_injection, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_imap_after_delete_db_locked, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_imap_read_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(

@@ -479,6 +479,117 @@ def test_rate_limit(tmp):
         srv.stop()
 
 
+def closed_within(sock, seconds):
+    """True when the peer closes sock within seconds (reads discarded)."""
+    sock.settimeout(seconds)
+    t0 = time.monotonic()
+    try:
+        while time.monotonic() - t0 < seconds:
+            if sock.recv(4096) == b"":
+                return True
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+    return False
+
+
+def test_slow_and_many(tmp):
+    srv = Server(tmp, "limits", "rate_limit = 0\nidle_timeout = 1\n"
+                 "request_timeout = 2\nmax_connections_per_client = 3\n")
+    try:
+        idle = socket.create_connection(("127.0.0.1", srv.port))
+        ok(closed_within(idle, 4), "a silent connection is closed "
+           "after idle_timeout")
+        idle.close()
+
+        body = make_report(template_report(), "trickled")
+        slow = socket.create_connection(("127.0.0.1", srv.port))
+        slow.sendall(b"POST / HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(body))
+        t0 = time.monotonic()
+        dropped = False
+        try:
+            for i in range(20):
+                slow.sendall(body[i:i + 1])
+                time.sleep(0.4)
+        except OSError:
+            dropped = True
+        if not dropped:
+            dropped = closed_within(slow, 2)
+        ok(dropped and time.monotonic() - t0 < 6,
+           "a body trickling in is cut off after request_timeout",
+           time.monotonic() - t0)
+        slow.close()
+
+        held = [socket.create_connection(("127.0.0.1", srv.port))
+                for _ in range(3)]
+        extra = socket.create_connection(("127.0.0.1", srv.port))
+        try:
+            extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            extra.settimeout(3)
+            answer = extra.recv(4096)
+        except OSError:
+            answer = b""
+        ok(answer == b"", "a 4th connection from one address is refused",
+           answer)
+        extra.close()
+        for h in held:
+            h.close()
+        time.sleep(0.2)
+        s, b, _ = request(srv, "GET", "/healthz")
+        equal(s, 200, "once they are closed, the address is served again")
+        equal(srv.sql("SELECT count(*) FROM reports"), 0,
+              "nothing stored from the cut-off body")
+        rc, _ = srv.stop()
+        equal(rc, 0, "exits 0")
+    finally:
+        srv.stop()
+
+
+def test_bad_settings(tmp):
+    def run(serve_conf, *args):
+        conf = os.path.join(tmp, "bad.conf")
+        with open(conf, "w") as f:
+            f.write("[serve]\n" + serve_conf)
+        os.chmod(conf, 0o600)
+        p = subprocess.run([BINARY, "--db", os.path.join(tmp, "bad.db"),
+                            "--config", conf, "serve", *args],
+                           capture_output=True, text=True, timeout=20)
+        return p.returncode, p.stderr
+
+    rc, err = run("", "--listen", "127.0.0.1")
+    ok(rc == 2 and "expected ADDR:PORT" in err, "--listen without a port: "
+       "exit 2", (rc, err))
+    rc, err = run("", "--listen", "::1:80")
+    ok(rc == 2 and "brackets" in err, "unbracketed IPv6: exit 2", (rc, err))
+    rc, err = run("", "--listen", "127.0.0.1:99999")
+    ok(rc == 2 and "bad port" in err, "port out of range: exit 2", (rc, err))
+    rc, err = run("listen = 127.0.0.1:0\nthreds = 4\n")
+    ok(rc == 2 and "threds" in err, "unknown [serve] key: exit 2", (rc, err))
+    rc, err = run("tls_cert = %s\n" % os.path.join(tmp, "none.pem"))
+    ok(rc == 2 and "go together" in err, "tls_cert without tls_key: exit 2",
+       (rc, err))
+    junk = os.path.join(tmp, "junk.pem")
+    with open(junk, "w") as f:
+        f.write("not a certificate\n")
+    rc, err = run("tls_cert = %s\ntls_key = %s\n" % (junk, junk),
+                  "--listen", "127.0.0.1:0")
+    ok(rc == 2 and "tls_cert and tls_key cannot be used: " in err,
+       "a bad certificate: exit 2 with the reason", (rc, err))
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    try:
+        rc, err = run("", "--listen", "127.0.0.1:%d" % busy.getsockname()[1])
+    finally:
+        busy.close()
+    ok(rc == 3 and re.search(r"cannot listen on 127\.0\.0\.1:\d+: "
+                             r"Address already in use", err),
+       "an address in use: exit 3", (rc, err))
+
+
 def test_tls(tmp):
     certdir = os.path.join(tmp, "certs")
     os.mkdir(certdir)
@@ -529,6 +640,8 @@ def main():
         test_locked_db(srv)
         test_drain(srv)
         test_rate_limit(tmp)
+        test_slow_and_many(tmp)
+        test_bad_settings(tmp)
         test_tls(tmp)
     except Exception as e:  # noqa: BLE001 - a crash is a failure
         import traceback

@@ -3,6 +3,8 @@
  * per rejected input, the summary line, export files.
  */
 
+#include <sys/stat.h>
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -84,9 +85,8 @@ test_cli_usage_and_version(void **state)
 	assert_int_equal(run(c, "ingest", NULL, NULL), 2);
 	assert_int_equal(run(c, "export nonsense", NULL, &err), 2);
 	free(err);
-	assert_int_equal(run(c, "export policies --since tomorrowish", NULL,
-			     &err),
-	    2);
+	assert_int_equal(
+	    run(c, "export policies --since tomorrowish", NULL, &err), 2);
 	assert_non_null(strstr(err, "bad date"));
 	free(err);
 }
@@ -97,8 +97,8 @@ test_cli_ingest_examples(void **state)
 	struct ctx *c = *state;
 	char args[2048], *out, *err;
 
-	snprintf(args, sizeof(args), "ingest '%s/examples/reports' '%s/examples/mail'",
-	    root(), root());
+	snprintf(args, sizeof(args),
+	    "ingest '%s/examples/reports' '%s/examples/mail'", root(), root());
 	assert_int_equal(run(c, args, &out, &err), 0);
 	assert_string_equal(out, "ingested 4, duplicates 0, rejected 0\n");
 	assert_string_equal(err, "");
@@ -111,7 +111,8 @@ test_cli_ingest_examples(void **state)
 	assert_non_null(strstr(out, "Microsoft Corporation"));
 	/* sts and tlsa of one report count the sessions once: 512, not 1024 */
 	assert_non_null(strstr(out, "       512 "));
-	assert_non_null(strstr(out, "4 reports stored (4 duplicates received)"));
+	assert_non_null(
+	    strstr(out, "4 reports stored (4 duplicates received)"));
 	free(out);
 }
 
@@ -140,7 +141,8 @@ test_cli_rejection_lines_and_exit(void **state)
 	free(err);
 	/* reprocess: nothing has changed, both stay */
 	assert_int_equal(run(c, "reprocess", &out, NULL), 1);
-	assert_non_null(strstr(out, "reprocessed 2: passed 0, still rejected 2"));
+	assert_non_null(
+	    strstr(out, "reprocessed 2: passed 0, still rejected 2"));
 	free(out);
 }
 
@@ -167,9 +169,8 @@ test_cli_stdin_and_export(void **state)
 	assert_non_null(strstr(out, "r-0001,Example Sender,"
 				    "2026-11-01T00:00:00Z,"));
 	free(out);
-	assert_int_equal(run(c, "export policies --domain nowhere.example",
-			     &out, NULL),
-	    0);
+	assert_int_equal(
+	    run(c, "export policies --domain nowhere.example", &out, NULL), 0);
 	assert_int_equal(strchr(out, '\n') - out + 1, (long)strlen(out));
 	free(out);
 }
@@ -222,18 +223,18 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_cli_usage_and_version,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cli_ingest_examples, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_cli_usage_and_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_cli_ingest_examples, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_cli_rejection_lines_and_exit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cli_stdin_and_export,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cli_fatal_database, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_cli_config_permissions,
-		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_cli_stdin_and_export, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_cli_fatal_database, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_cli_config_permissions, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }

@@ -23,8 +23,8 @@ test_common_err(void **state)
 	char big[600];
 
 	(void)state;
-	assert_int_equal(trpt_err_set(&err, TRPT_EPARSE, "bad %s", "thing"),
-	    TRPT_EPARSE);
+	assert_int_equal(
+	    trpt_err_set(&err, TRPT_EPARSE, "bad %s", "thing"), TRPT_EPARSE);
 	assert_string_equal(err.msg, "bad thing");
 	trpt_err_prefix(&err, "part %d", 2);
 	assert_string_equal(err.msg, "part 2: bad thing");
@@ -73,18 +73,18 @@ test_common_read_file_cap(void **state)
 	(void)state;
 	snprintf(path, sizeof(path), "%s/f", dir);
 	trpt_test_write(path, "0123456789", 10);
-	assert_int_equal(trpt_buf_read_file(path, 10, &data, &len, &err),
-	    TRPT_OK);
+	assert_int_equal(
+	    trpt_buf_read_file(path, 10, &data, &len, &err), TRPT_OK);
 	assert_int_equal(len, 10);
 	free(data);
 	data = NULL;
-	assert_int_equal(trpt_buf_read_file(path, 9, &data, &len, &err),
-	    TRPT_ELIMIT);
+	assert_int_equal(
+	    trpt_buf_read_file(path, 9, &data, &len, &err), TRPT_ELIMIT);
 	assert_non_null(strstr(err.msg, "larger than the limit of 9 bytes"));
 	assert_null(data);
 	snprintf(path, sizeof(path), "%s/missing", dir);
-	assert_int_equal(trpt_buf_read_file(path, 9, &data, &len, &err),
-	    TRPT_EIO);
+	assert_int_equal(
+	    trpt_buf_read_file(path, 9, &data, &len, &err), TRPT_EIO);
 	assert_non_null(strstr(err.msg, "No such file"));
 	trpt_test_rmrf(dir);
 	free(dir);
@@ -137,8 +137,8 @@ test_common_datetime(void **state)
 			fail_msg("\"%s\": rc %d", cases[i].s, rc);
 		if (cases[i].ok && (t != cases[i].t || fl != cases[i].flags))
 			fail_msg("\"%s\": got %lld flags %u, want %lld %u",
-			    cases[i].s, (long long)t, fl,
-			    (long long)cases[i].t, cases[i].flags);
+			    cases[i].s, (long long)t, fl, (long long)cases[i].t,
+			    cases[i].flags);
 	}
 }
 
@@ -156,14 +156,14 @@ test_common_datetime_format(void **state)
 	assert_string_equal(buf, "1969-12-31T23:59:59Z");
 	trpt_datetime_format_day(1459555199, buf, sizeof(buf));
 	assert_string_equal(buf, "2016-04-01");
-	assert_int_equal(trpt_datetime_parse_user("2016-04-01", now, &t, &err),
-	    TRPT_OK);
+	assert_int_equal(
+	    trpt_datetime_parse_user("2016-04-01", now, &t, &err), TRPT_OK);
 	assert_int_equal(t, 1459468800);
-	assert_int_equal(trpt_datetime_parse_user("-7d", now, &t, &err),
-	    TRPT_OK);
+	assert_int_equal(
+	    trpt_datetime_parse_user("-7d", now, &t, &err), TRPT_OK);
 	assert_int_equal(t, now - 7 * 86400);
-	assert_int_equal(trpt_datetime_parse_user("soon", now, &t, &err),
-	    TRPT_EINVAL);
+	assert_int_equal(
+	    trpt_datetime_parse_user("soon", now, &t, &err), TRPT_EINVAL);
 	assert_non_null(strstr(err.msg, "bad date \"soon\""));
 }
 

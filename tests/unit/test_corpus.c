@@ -21,7 +21,7 @@
 
 struct expect {
 	const char *file;
-	int stored;	    /* 1: accepted, 0: rejected */
+	int stored;         /* 1: accepted, 0: rejected */
 	const char *reason; /* for a rejection */
 	int policies, failures, warnings;
 	int64_t successful, failed; /* summed over the policies */
@@ -30,46 +30,85 @@ struct expect {
 /* Reviewed by hand against each file and ../shared/RFC8460-NOTES.md. */
 static const struct expect expected[] = {
 	{ "real/google-like_parsedmarc_smtp_tls.json", 1, NULL, 1, 2, 0, 0, 3 },
-	{ "real/google_cry-inc_domain.de_compact.json", 1, NULL, 1, 0, 0, 2, 0 },
-	{ "real/google_cry-inc_foo-bar.io_no-policy-found.json", 1, NULL, 1, 0, 0, 1, 0 },
+	{ "real/google_cry-inc_domain.de_compact.json", 1, NULL, 1, 0, 0, 2,
+	    0 },
+	{ "real/google_cry-inc_foo-bar.io_no-policy-found.json", 1, NULL, 1, 0,
+	    0, 1, 0 },
 	{ "real/google_cry-inc_foo-bar.io_sts.json", 1, NULL, 1, 0, 0, 1, 0 },
 	{ "real/google_isseis_success_1.eml", 1, NULL, 1, 0, 0, 1, 0 },
 	{ "real/google_isseis_success_2.eml", 1, NULL, 1, 0, 0, 4, 0 },
-	{ "real/google_marcbradshaw_fastmaildmarc_no-policy-found.eml", 1, NULL, 1, 0, 0, 343, 0 },
-	{ "real/google_marcbradshaw_fastmaildmarc_no-policy-found.json", 1, NULL, 1, 0, 0, 343, 0 },
-	{ "real/google_marcbradshaw_fastmaildmarc_no-policy-found.json.gz", 1, NULL, 1, 0, 0, 343, 0 },
-	{ "real/google_mox_test.xmox.nl_attachment.json.gz", 1, NULL, 1, 0, 0, 3, 0 },
+	{ "real/google_marcbradshaw_fastmaildmarc_no-policy-found.eml", 1, NULL,
+	    1, 0, 0, 343, 0 },
+	{ "real/google_marcbradshaw_fastmaildmarc_no-policy-found.json", 1,
+	    NULL, 1, 0, 0, 343, 0 },
+	{ "real/google_marcbradshaw_fastmaildmarc_no-policy-found.json.gz", 1,
+	    NULL, 1, 0, 0, 343, 0 },
+	{ "real/google_mox_test.xmox.nl_attachment.json.gz", 1, NULL, 1, 0, 0,
+	    3, 0 },
 	{ "real/google_mox_test.xmox.nl_crlf.eml", 1, NULL, 1, 0, 0, 3, 0 },
-	{ "real/google_parsedmarc_cardinalhealth.eml", 1, NULL, 1, 0, 0, 48, 0 },
-	{ "real/google_parsedmarc_cardinalhealth_attachment.json.gz", 1, NULL, 1, 0, 0, 48, 0 },
+	{ "real/google_parsedmarc_cardinalhealth.eml", 1, NULL, 1, 0, 0, 48,
+	    0 },
+	{ "real/google_parsedmarc_cardinalhealth_attachment.json.gz", 1, NULL,
+	    1, 0, 0, 48, 0 },
 	{ "real/google_phi-ag_example.com.json", 1, NULL, 1, 0, 0, 53, 0 },
-	{ "real/microsoft_cry-inc_random.net_sts-and-tlsa.json", 1, NULL, 2, 0, 1, 4, 0 },
+	{ "real/microsoft_cry-inc_random.net_sts-and-tlsa.json", 1, NULL, 2, 0,
+	    1, 4, 0 },
 	{ "real/microsoft_isseis_success.eml", 1, NULL, 1, 0, 0, 2, 0 },
 	{ "real/microsoft_neztore_josh.scot.json.gz", 1, NULL, 1, 0, 0, 2, 0 },
 	{ "real/microsoft_phi-ag_example.com.json", 1, NULL, 1, 0, 0, 18, 0 },
-	{ "quirky/draft-example_danmarg_failure-error-code_mxhost-string.json", 1, NULL, 1, 3, 2, 5326, 303 },
-	{ "quirky/google-like_robalexdev_failures-without-details_punycode.json", 1, NULL, 1, 0, 0, 99, 102 },
+	{ "quirky/draft-example_danmarg_failure-error-code_mxhost-string.json",
+	    1, NULL, 1, 3, 2, 5326, 303 },
+	{ "quirky/"
+	  "google-like_robalexdev_failures-without-details_punycode.json",
+	    1, NULL, 1, 0, 0, 99, 102 },
 	{ "quirky/google-like_stalwart_rpt02.json", 1, NULL, 1, 1, 0, 23, 1 },
-	{ "quirky/google-like_stalwart_rpt02_application-tlsrpt-uncompressed.eml", 1, NULL, 1, 1, 0, 23, 1 },
-	{ "quirky/google-like_stalwart_rpt03_no-policy-domain.json", 0, "policies[0].summary.total-failure-session-count: missing count", 0, 0, 0, 0, 0 },
-	{ "quirky/google_isseis_failure_edited-content-mismatch.eml", 1, NULL, 1, 1, 0, 4523, 2 },
-	{ "quirky/mailru_parsedmarc_sts-fetch-error.json", 1, NULL, 1, 2, 1, 0, 1 },
-	{ "quirky/microsoft_cry-inc_no-sending-ip-no-mx.json", 1, NULL, 1, 1, 0, 0, 3 },
-	{ "quirky/microsoft_mox_no-timezone-datetime_attachment.json.gz", 1, NULL, 1, 0, 2, 2, 0 },
-	{ "quirky/microsoft_mox_no-timezone-datetime_crlf.eml", 1, NULL, 1, 0, 2, 2, 0 },
-	{ "quirky/microsoft_neztore_hand-edited-failure-details.json", 1, NULL, 1, 1, 3, 2, 2 },
-	{ "quirky/microsoft_phi-ag_no-timezone-datetime.json", 1, NULL, 1, 0, 2, 7, 0 },
-	{ "quirky/parsedmarc_empty_failure_detail_fields.json", 1, NULL, 1, 1, 0, 0, 1 },
-	{ "quirky/postfix-sys4-tlsrpt-reporter_from-issue-sys4-51_no-policy-domain.json", 1, NULL, 1, 0, 1, 1, 0 },
-	{ "quirky/rfc8460-errata6241_phi-ag_mxhost-array.json", 1, NULL, 1, 3, 0, 5326, 303 },
-	{ "quirky/rfc8460-example_phi-ag_mxhost-string.json", 1, NULL, 1, 3, 1, 5326, 303 },
-	{ "quirky/rfc8460-example_robalexdev_unfolded-headers.eml", 1, NULL, 1, 3, 1, 5326, 303 },
-	{ "quirky/rfc8460-example_stalwart_rpt01.eml", 1, NULL, 1, 3, 0, 5326, 303 },
-	{ "quirky/rfc8460-example_stalwart_rpt01.json", 1, NULL, 1, 3, 0, 5326, 303 },
-	{ "quirky/rfc8460_parsedmarc_example-mxhost-string.json", 1, NULL, 1, 3, 1, 5326, 303 },
-	{ "quirky/stalwart-egressif_from-issue-parsedmarc575_contact-null_empty-arrays.json", 1, NULL, 1, 0, 0, 1, 0 },
-	{ "quirky/stalwart-refluxstop_from-issue-cry-inc71_contact-null.json", 1, NULL, 1, 0, 0, 1, 0 },
-	{ "quirky/unknown-sender_cry-inc_contact-info-null_mxhost-with-prefix.json", 1, NULL, 1, 0, 0, 1, 0 },
+	{ "quirky/"
+	  "google-like_stalwart_rpt02_application-tlsrpt-uncompressed.eml",
+	    1, NULL, 1, 1, 0, 23, 1 },
+	{ "quirky/google-like_stalwart_rpt03_no-policy-domain.json", 0,
+	    "policies[0].summary.total-failure-session-count: missing count", 0,
+	    0, 0, 0, 0 },
+	{ "quirky/google_isseis_failure_edited-content-mismatch.eml", 1, NULL,
+	    1, 1, 0, 4523, 2 },
+	{ "quirky/mailru_parsedmarc_sts-fetch-error.json", 1, NULL, 1, 2, 1, 0,
+	    1 },
+	{ "quirky/microsoft_cry-inc_no-sending-ip-no-mx.json", 1, NULL, 1, 1, 0,
+	    0, 3 },
+	{ "quirky/microsoft_mox_no-timezone-datetime_attachment.json.gz", 1,
+	    NULL, 1, 0, 2, 2, 0 },
+	{ "quirky/microsoft_mox_no-timezone-datetime_crlf.eml", 1, NULL, 1, 0,
+	    2, 2, 0 },
+	{ "quirky/microsoft_neztore_hand-edited-failure-details.json", 1, NULL,
+	    1, 1, 3, 2, 2 },
+	{ "quirky/microsoft_phi-ag_no-timezone-datetime.json", 1, NULL, 1, 0, 2,
+	    7, 0 },
+	{ "quirky/parsedmarc_empty_failure_detail_fields.json", 1, NULL, 1, 1,
+	    0, 0, 1 },
+	{ "quirky/"
+	  "postfix-sys4-tlsrpt-reporter_from-issue-sys4-51_no-policy-domain."
+	  "json",
+	    1, NULL, 1, 0, 1, 1, 0 },
+	{ "quirky/rfc8460-errata6241_phi-ag_mxhost-array.json", 1, NULL, 1, 3,
+	    0, 5326, 303 },
+	{ "quirky/rfc8460-example_phi-ag_mxhost-string.json", 1, NULL, 1, 3, 1,
+	    5326, 303 },
+	{ "quirky/rfc8460-example_robalexdev_unfolded-headers.eml", 1, NULL, 1,
+	    3, 1, 5326, 303 },
+	{ "quirky/rfc8460-example_stalwart_rpt01.eml", 1, NULL, 1, 3, 0, 5326,
+	    303 },
+	{ "quirky/rfc8460-example_stalwart_rpt01.json", 1, NULL, 1, 3, 0, 5326,
+	    303 },
+	{ "quirky/rfc8460_parsedmarc_example-mxhost-string.json", 1, NULL, 1, 3,
+	    1, 5326, 303 },
+	{ "quirky/"
+	  "stalwart-egressif_from-issue-parsedmarc575_contact-null_empty-"
+	  "arrays.json",
+	    1, NULL, 1, 0, 0, 1, 0 },
+	{ "quirky/stalwart-refluxstop_from-issue-cry-inc71_contact-null.json",
+	    1, NULL, 1, 0, 0, 1, 0 },
+	{ "quirky/"
+	  "unknown-sender_cry-inc_contact-info-null_mxhost-with-prefix.json",
+	    1, NULL, 1, 0, 0, 1, 0 },
 };
 
 struct run {
@@ -176,8 +215,8 @@ test_corpus_each_file(void **state)
 				    (long long)v);
 			if ((v = q(&r, "SELECT SUM(failed) FROM policies")) !=
 			    e->failed)
-				fail_msg("%s: %lld failed", e->file,
-				    (long long)v);
+				fail_msg(
+				    "%s: %lld failed", e->file, (long long)v);
 		} else
 			assert_int_equal(q(&r, "SELECT COUNT(*) FROM "
 					       "quarantine"),
@@ -223,15 +262,16 @@ test_corpus_quirks(void **state)
 		skip();
 	run_open(&r);
 	/* Q1: no time zone, taken as UTC (2023-01-10T00:00:00). */
-	run_path(&r,
-	    trpt_test_corpus("quirky/microsoft_mox_no-timezone-datetime_crlf.eml"));
+	run_path(&r, trpt_test_corpus(
+			 "quirky/microsoft_mox_no-timezone-datetime_crlf.eml"));
 	assert_int_equal(q(&r, "SELECT begin_ts FROM reports"), 1673308800);
 	assert_int_equal(q(&r, "SELECT COUNT(*) FROM warnings WHERE message "
 			       "LIKE '%no UTC offset%'"),
 	    2);
 	/* Q3: Microsoft's TLSA policy-string unpacked into two records. */
-	run_path(&r,
-	    trpt_test_corpus("real/microsoft_cry-inc_random.net_sts-and-tlsa.json"));
+	run_path(
+	    &r, trpt_test_corpus(
+		    "real/microsoft_cry-inc_random.net_sts-and-tlsa.json"));
 	assert_int_equal(q(&r, "SELECT json_array_length(policy_strings) FROM "
 			       "policies WHERE policy_type = 'tlsa'"),
 	    2);
@@ -256,8 +296,8 @@ test_corpus_quirks(void **state)
 			       "organization_name = 'Mail.ru'"),
 	    86400);
 	/* Q8: the JSON wins over the Subject; the headers are kept. */
-	run_path(&r,
-	    trpt_test_corpus("real/google_parsedmarc_cardinalhealth.eml"));
+	run_path(
+	    &r, trpt_test_corpus("real/google_parsedmarc_cardinalhealth.eml"));
 	assert_int_equal(q(&r, "SELECT COUNT(*) FROM reports WHERE report_id "
 			       "= '2024-09-03T00:00:00Z_cardinalhealth.ca'"),
 	    1);

@@ -24,9 +24,8 @@ test_inflate_roundtrip(void **state)
 	(void)state;
 	assert_true(trpt_inflate_is_gzip(gz, gzlen));
 	assert_false(trpt_inflate_is_gzip(text, strlen(text)));
-	assert_int_equal(trpt_inflate_gzip(gz, gzlen, 1000, &out, &outlen,
-			     &err),
-	    TRPT_OK);
+	assert_int_equal(
+	    trpt_inflate_gzip(gz, gzlen, 1000, &out, &outlen, &err), TRPT_OK);
 	assert_int_equal(outlen, strlen(text));
 	assert_memory_equal(out, text, outlen);
 	assert_int_equal(out[outlen], '\0');
@@ -34,13 +33,13 @@ test_inflate_roundtrip(void **state)
 
 	/* An exact fit is fine; one byte less is over the cap. */
 	out = NULL;
-	assert_int_equal(trpt_inflate_gzip(gz, gzlen, strlen(text), &out,
-			     &outlen, &err),
+	assert_int_equal(
+	    trpt_inflate_gzip(gz, gzlen, strlen(text), &out, &outlen, &err),
 	    TRPT_OK);
 	free(out);
 	out = NULL;
-	assert_int_equal(trpt_inflate_gzip(gz, gzlen, strlen(text) - 1, &out,
-			     &outlen, &err),
+	assert_int_equal(
+	    trpt_inflate_gzip(gz, gzlen, strlen(text) - 1, &out, &outlen, &err),
 	    TRPT_ELIMIT);
 	assert_null(out);
 	free(gz);
@@ -58,23 +57,23 @@ test_inflate_multi_member(void **state)
 	(void)state;
 	memcpy(both, a, l1);
 	memcpy(both + l1, b, l2);
-	assert_int_equal(trpt_inflate_gzip(both, l1 + l2, 100, &out, &outlen,
-			     &err),
+	assert_int_equal(
+	    trpt_inflate_gzip(both, l1 + l2, 100, &out, &outlen, &err),
 	    TRPT_OK);
 	assert_string_equal(out, "hello, world");
 	free(out);
 	out = NULL;
 	/* Zero padding after the last member is tolerated... */
 	memset(both + l1 + l2, 0, 4);
-	assert_int_equal(trpt_inflate_gzip(both, l1 + l2 + 4, 100, &out,
-			     &outlen, &err),
+	assert_int_equal(
+	    trpt_inflate_gzip(both, l1 + l2 + 4, 100, &out, &outlen, &err),
 	    TRPT_OK);
 	free(out);
 	out = NULL;
 	/* ...other trailing bytes are not. */
 	memcpy(both + l1 + l2, "junk", 4);
-	assert_int_equal(trpt_inflate_gzip(both, l1 + l2 + 4, 100, &out,
-			     &outlen, &err),
+	assert_int_equal(
+	    trpt_inflate_gzip(both, l1 + l2 + 4, 100, &out, &outlen, &err),
 	    TRPT_EPARSE);
 	assert_non_null(strstr(err.msg, "garbage after the stream"));
 	free(a);
@@ -93,21 +92,21 @@ test_inflate_corrupt(void **state)
 
 	(void)state;
 	/* truncated */
-	assert_int_equal(trpt_inflate_gzip(gz, gzlen - 6, 1000, &out, &outlen,
-			     &err),
+	assert_int_equal(
+	    trpt_inflate_gzip(gz, gzlen - 6, 1000, &out, &outlen, &err),
 	    TRPT_EPARSE);
 	assert_non_null(strstr(err.msg, "gzip"));
 	/* header only */
-	assert_int_equal(trpt_inflate_gzip(gz, 10, 1000, &out, &outlen, &err),
-	    TRPT_EPARSE);
+	assert_int_equal(
+	    trpt_inflate_gzip(gz, 10, 1000, &out, &outlen, &err), TRPT_EPARSE);
 	/* bad CRC */
 	gz[gzlen - 8] ^= 0x55;
-	assert_int_equal(trpt_inflate_gzip(gz, gzlen, 1000, &out, &outlen,
-			     &err),
+	assert_int_equal(
+	    trpt_inflate_gzip(gz, gzlen, 1000, &out, &outlen, &err),
 	    TRPT_EPARSE);
 	/* not gzip */
-	assert_int_equal(trpt_inflate_gzip("{}", 2, 1000, &out, &outlen, &err),
-	    TRPT_EPARSE);
+	assert_int_equal(
+	    trpt_inflate_gzip("{}", 2, 1000, &out, &outlen, &err), TRPT_EPARSE);
 	assert_null(out);
 	free(gz);
 }
@@ -130,22 +129,20 @@ test_inflate_bomb(void **state)
 	(void)state;
 	gz = malloc(cap);
 	memset(&zs, 0, sizeof(zs));
-	assert_int_equal(deflateInit2(&zs, 9, Z_DEFLATED, 31, 9,
-			     Z_DEFAULT_STRATEGY),
-	    Z_OK);
+	assert_int_equal(
+	    deflateInit2(&zs, 9, Z_DEFLATED, 31, 9, Z_DEFAULT_STRATEGY), Z_OK);
 	zs.next_out = gz;
 	zs.avail_out = (uInt)cap;
 	for (done = 0; done < total; done += chunk) {
 		zs.next_in = zeros;
 		zs.avail_in = (uInt)chunk;
-		assert_int_equal(deflate(&zs, done + chunk < total
-							? Z_NO_FLUSH
-							: Z_FINISH),
+		assert_int_equal(
+		    deflate(&zs, done + chunk < total ? Z_NO_FLUSH : Z_FINISH),
 		    done + chunk < total ? Z_OK : Z_STREAM_END);
 	}
 	assert_true(zs.total_out < cap);
-	assert_int_equal(trpt_inflate_gzip(gz, zs.total_out, 1 << 20, &out,
-			     &outlen, &err),
+	assert_int_equal(
+	    trpt_inflate_gzip(gz, zs.total_out, 1 << 20, &out, &outlen, &err),
 	    TRPT_ELIMIT);
 	assert_non_null(strstr(err.msg, "exceeds the limit of 1048576"));
 	assert_null(out);

@@ -33,8 +33,8 @@ record(void *arg, const struct trpt_event *ev)
 	struct fixture *f = arg;
 
 	if (ev->kind == TRPT_EV_REJECTED)
-		snprintf(f->last_reason, sizeof(f->last_reason), "%s",
-		    ev->reason);
+		snprintf(
+		    f->last_reason, sizeof(f->last_reason), "%s", ev->reason);
 }
 
 static int
@@ -69,8 +69,8 @@ count(struct fixture *f, const char *sql)
 	sqlite3_stmt *st;
 	int64_t n;
 
-	assert_int_equal(sqlite3_prepare_v2(trpt_db_handle(f->db), sql, -1,
-			     &st, NULL),
+	assert_int_equal(
+	    sqlite3_prepare_v2(trpt_db_handle(f->db), sql, -1, &st, NULL),
 	    SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	n = sqlite3_column_int64(st, 0);
@@ -79,8 +79,8 @@ count(struct fixture *f, const char *sql)
 }
 
 static void
-ingest_bytes(struct fixture *f, const char *name, const void *data,
-    size_t len, enum trpt_event_kind *outcome)
+ingest_bytes(struct fixture *f, const char *name, const void *data, size_t len,
+    enum trpt_event_kind *outcome)
 {
 	struct trpt_origin o = { "file", name, NULL, NULL, NULL, name, 0 };
 	struct trpt_err err;
@@ -101,8 +101,9 @@ ingest_path(struct fixture *f, const char *path)
 static char *
 b64(const unsigned char *in, size_t len)
 {
-	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu"
-				"vwxyz0123456789+/";
+	static const char t[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu"
+	    "vwxyz0123456789+/";
 	char *out = malloc(len * 2 + 8), *o = out;
 	size_t i, col = 0;
 
@@ -167,8 +168,8 @@ test_pipeline_json_and_mail_dedupe(void **state)
 {
 	struct fixture *f = *state;
 	size_t len;
-	char *json = trpt_test_slurp(trpt_test_fixture("lenient/base.json"),
-	    &len);
+	char *json =
+	    trpt_test_slurp(trpt_test_fixture("lenient/base.json"), &len);
 	char *mail = make_mail(json, len, "TLS-Report-Domain: example.com\r\n");
 	enum trpt_event_kind k;
 
@@ -226,8 +227,8 @@ test_pipeline_rejects_are_quarantined(void **state)
 	static const char junk[] = "\x01\x02 binary junk \xff";
 	enum trpt_event_kind k;
 	size_t len;
-	char *bad = trpt_test_slurp(
-	    trpt_test_fixture("bad/count-negative.json"), &len);
+	char *bad =
+	    trpt_test_slurp(trpt_test_fixture("bad/count-negative.json"), &len);
 
 	ingest_bytes(f, "junk.bin", junk, sizeof(junk) - 1, &k);
 	assert_int_equal(k, TRPT_EV_REJECTED);
@@ -238,8 +239,7 @@ test_pipeline_rejects_are_quarantined(void **state)
 	/* The same bad input again: counted, not kept twice. */
 	ingest_bytes(f, "neg-again.json", bad, len, &k);
 	assert_int_equal(count(f, "SELECT COUNT(*) FROM quarantine"), 2);
-	assert_int_equal(count(f, "SELECT MAX(seen_count) FROM quarantine"),
-	    2);
+	assert_int_equal(count(f, "SELECT MAX(seen_count) FROM quarantine"), 2);
 	assert_int_equal(count(f, "SELECT COUNT(*) FROM quarantine WHERE "
 				  "reason LIKE '%negative count%' AND "
 				  "size = length(bytes)"),
@@ -282,7 +282,8 @@ test_pipeline_claimed_report_without_part(void **state)
 
 	ingest_bytes(f, "claim.eml", mail, sizeof(mail) - 1, &k);
 	assert_int_equal(k, TRPT_EV_REJECTED);
-	assert_non_null(strstr(f->last_reason, "without an application/tlsrpt"));
+	assert_non_null(
+	    strstr(f->last_reason, "without an application/tlsrpt"));
 	assert_int_equal(count(f, "SELECT COUNT(*) FROM quarantine WHERE "
 				  "report_domain = 'example.com'"),
 	    1);
@@ -298,8 +299,8 @@ test_pipeline_limit_then_reprocess(void **state)
 	enum trpt_event_kind k;
 	uint64_t passed = 9, failed = 9;
 	size_t len, gzlen;
-	char *json = trpt_test_slurp(trpt_test_fixture("lenient/base.json"),
-	    &len);
+	char *json =
+	    trpt_test_slurp(trpt_test_fixture("lenient/base.json"), &len);
 	char *gz = trpt_test_gzip(json, len, &gzlen);
 
 	f->p.limits.max_inflated = 64;
@@ -309,15 +310,15 @@ test_pipeline_limit_then_reprocess(void **state)
 	assert_int_equal(count(f, "SELECT COUNT(*) FROM quarantine"), 1);
 
 	/* Still too small: stays, with its reason. */
-	assert_int_equal(trpt_pipeline_reprocess(&f->p, &passed, &failed, &err),
-	    TRPT_OK);
+	assert_int_equal(
+	    trpt_pipeline_reprocess(&f->p, &passed, &failed, &err), TRPT_OK);
 	assert_int_equal(passed, 0);
 	assert_int_equal(failed, 1);
 	assert_int_equal(count(f, "SELECT seen_count FROM quarantine"), 1);
 
 	f->p.limits.max_inflated = 1 << 20;
-	assert_int_equal(trpt_pipeline_reprocess(&f->p, &passed, &failed, &err),
-	    TRPT_OK);
+	assert_int_equal(
+	    trpt_pipeline_reprocess(&f->p, &passed, &failed, &err), TRPT_OK);
 	assert_int_equal(passed, 1);
 	assert_int_equal(failed, 0);
 	assert_int_equal(count(f, "SELECT COUNT(*) FROM quarantine"), 0);
@@ -342,7 +343,8 @@ test_pipeline_oversized_input(void **state)
 	f->p.limits.max_message = 1024;
 	ingest_bytes(f, "big.json", big, sizeof(big), &k);
 	assert_int_equal(k, TRPT_EV_REJECTED);
-	assert_non_null(strstr(f->last_reason, "larger than the limit of 1024"));
+	assert_non_null(
+	    strstr(f->last_reason, "larger than the limit of 1024"));
 }
 
 /* The bundled examples: files, an e-mail and an mbox with other mail. */
@@ -402,8 +404,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
 		    test_pipeline_json_and_mail_dedupe, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pipeline_mail_provenance,
-		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pipeline_mail_provenance, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_pipeline_rejects_are_quarantined, setup, teardown),
 		cmocka_unit_test_setup_teardown(
@@ -412,8 +414,8 @@ main(void)
 		    test_pipeline_claimed_report_without_part, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_pipeline_limit_then_reprocess, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pipeline_oversized_input,
-		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pipeline_oversized_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_pipeline_examples_directory, setup, teardown),
 		cmocka_unit_test_setup_teardown(

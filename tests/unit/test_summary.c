@@ -109,6 +109,8 @@ part(const char *msg, const char *ctype)
 	return out;
 }
 
+static size_t max_domains;
+
 static char *
 build(struct trpt_db *db, const char *domain, size_t *len)
 {
@@ -124,6 +126,7 @@ build(struct trpt_db *db, const char *domain, size_t *len)
 	o.to = to;
 	o.nto = 2;
 	o.date = (W1 + 8) * 86400 + 3600;
+	o.max_domains = max_domains;
 	assert_int_equal(trpt_summary_build(db, &o, &msg, len, &err), TRPT_OK);
 	return msg;
 }
@@ -187,6 +190,18 @@ test_summary_message(void **state)
 	assert_null(strstr(html, "http"));
 	free(text);
 	free(html);
+	free(msg);
+
+	/* Past max_domains, a domain gets its figures only. */
+	max_domains = 1;
+	msg = build(db, NULL, &len);
+	max_domains = 0;
+	text = part(msg, "Content-Type: text/plain");
+	assert_non_null(strstr(text, "== example.net ==\n350 sessions, 0 "
+				     "failed, 100.00% successful (+0.00 "
+				     "points)\n\n== Reporting"));
+	assert_non_null(strstr(text, "  Sun 2026-02-01 "));
+	free(text);
 	free(msg);
 
 	/* One domain, no failures. */

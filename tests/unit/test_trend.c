@@ -195,6 +195,31 @@ test_trend_golden(void **state)
 	golden("expected/trends_domain_type_mx_week.json", out);
 	free(out);
 
+	/* Weeks from the weekly rollups; --since mid-week takes the whole
+	 * week. */
+	trpt_trend_query_init(&q);
+	q.period = TRPT_PERIOD_WEEK;
+	q.since_day = D0 + 2;
+	out = run(db, &q, TRPT_FORMAT_CSV);
+	assert_string_equal(out,
+	    "period,organization_name,policy_domain,successful,failed,"
+	    "success_rate\r\n"
+	    "2026-W01,Google Inc.,example.com,721,20,0.9730\r\n"
+	    "2026-W02,Google Inc.,example.com,324,0,1.0000\r\n"
+	    "2026-W01,Google Inc.,example.org,70,0,1.0000\r\n"
+	    "2026-W02,Google Inc.,example.org,30,0,1.0000\r\n"
+	    "2026-W01,Microsoft Corporation,example.com,250,0,1.0000\r\n"
+	    "2026-W02,Microsoft Corporation,example.com,100,10,0.9091\r\n");
+	free(out);
+	q.domain = "example.org";
+	q.since_day = D0 + 7;
+	assert_int_equal(trpt_trend_parse_dims("domain", &q, NULL), TRPT_OK);
+	out = run(db, &q, TRPT_FORMAT_CSV);
+	assert_string_equal(out,
+	    "period,policy_domain,successful,failed,success_rate\r\n"
+	    "2026-W02,example.org,30,0,1.0000\r\n");
+	free(out);
+
 	/* Date limits and a domain filter. */
 	trpt_trend_query_init(&q);
 	q.since_day = D0 + 3;
@@ -274,8 +299,8 @@ test_trend_export(void **state)
 	f.domain = "EXAMPLE.COM";
 	f.since = (D0 + 8) * 86400;
 	out = open_memstream(&buf, &len);
-	assert_int_equal(trpt_trend_export_reports(db, &f, out, &nrows, &err),
-	    TRPT_OK);
+	assert_int_equal(
+	    trpt_trend_export_reports(db, &f, out, &nrows, &err), TRPT_OK);
 	assert_int_equal(nrows, 3);
 	fclose(out);
 	p = "id,organization_name,report_id,contact_info,begin_date,"
@@ -295,8 +320,8 @@ test_trend_export(void **state)
 	trpt_export_filter_init(&f);
 	buf = NULL;
 	out = open_memstream(&buf, &len);
-	assert_int_equal(trpt_trend_export_daily(db, &f, out, &nrows, &err),
-	    TRPT_OK);
+	assert_int_equal(
+	    trpt_trend_export_daily(db, &f, out, &nrows, &err), TRPT_OK);
 	fclose(out);
 	assert_int_equal(nrows, 27);
 	golden("expected/trends_org_domain_day.csv", buf);
@@ -307,8 +332,8 @@ test_trend_export(void **state)
 	f.domain = "example.org";
 	buf = NULL;
 	out = open_memstream(&buf, &len);
-	assert_int_equal(trpt_trend_export_daily(db, &f, out, &nrows, &err),
-	    TRPT_OK);
+	assert_int_equal(
+	    trpt_trend_export_daily(db, &f, out, &nrows, &err), TRPT_OK);
 	fclose(out);
 	assert_string_equal(buf,
 	    "period,organization_name,policy_domain,successful,failed,"
@@ -425,16 +450,16 @@ test_trend_bulk(void **state)
 	struct trpt_err err;
 	struct gen g = { 0 };
 	char dom[40][32];
+	int64_t cache = count(db, "PRAGMA cache_size");
 	int d, i, k;
-	int64_t cache_size = count(db, "PRAGMA cache_size");
 
 	for (i = 0; i < 40; i++)
 		snprintf(dom[i], sizeof(dom[i]), "d%02d.example", i);
 	assert_int_equal(trpt_store_begin(db, &err), TRPT_OK);
 	for (d = 0; d < 21; d++)
-		for (k = 0; k < 1000; k++) {
+		for (k = 0; k < 200; k++) {
 			gen_begin(&g, k % 2 ? "Google Inc." : "Yahoo", D0 + d);
-			i = k % 40;
+			i = k % 40; /* 5 reports per domain and day */
 			gen_policy(&g, "sts", dom[i], 10 + k % 7, k % 3, 0);
 			assert_int_equal(gen_end(&g, db), TRPT_OK);
 		}
@@ -445,30 +470,47 @@ test_trend_bulk(void **state)
 	gen_policy(&g, "sts", dom[5], 1000, 1, 0);
 	assert_int_equal(gen_end(&g, db), TRPT_OK);
 	assert_int_equal(trpt_trend_refresh(db, &err), TRPT_OK);
-	assert_int_equal(count(db, "SELECT count(*) FROM rollup_domain_day"),
+	assert_int_equal(
+	    count(db, "SELECT count(*) FROM rollup_domain_day"), 40 * 21);
+	assert_int_equal(
+	    count(db, "SELECT count(*) FROM rollup_org_day"), 2 * 21);
+	assert_int_equal(
+	    count(db, "SELECT count(*) FROM (SELECT domain, day, "
+		      "sum(successful) s, sum(failed) f FROM "
+		      "rollup_daily GROUP BY 1, 2) a JOIN "
+		      "rollup_domain_day b USING (domain, day) WHERE "
+		      "a.s = b.successful AND a.f = b.failed"),
 	    40 * 21);
-	assert_int_equal(count(db, "SELECT count(*) FROM rollup_org_day"),
+	assert_int_equal(
+	    count(db, "SELECT count(*) FROM (SELECT org, day, "
+		      "sum(successful) s, sum(failed) f FROM "
+		      "rollup_daily GROUP BY 1, 2) a JOIN "
+		      "rollup_org_day b USING (org, day) WHERE a.s = "
+		      "b.successful AND a.f = b.failed"),
 	    2 * 21);
-	assert_int_equal(count(db,
-			     "SELECT count(*) FROM (SELECT domain, day, "
-			     "sum(successful) s, sum(failed) f FROM "
-			     "rollup_daily GROUP BY 1, 2) a JOIN "
-			     "rollup_domain_day b USING (domain, day) WHERE "
-			     "a.s = b.successful AND a.f = b.failed"),
-	    40 * 21);
-	assert_int_equal(count(db,
-			     "SELECT count(*) FROM (SELECT org, day, "
-			     "sum(successful) s, sum(failed) f FROM "
-			     "rollup_daily GROUP BY 1, 2) a JOIN "
-			     "rollup_org_day b USING (org, day) WHERE a.s = "
-			     "b.successful AND a.f = b.failed"),
-	    2 * 21);
+	assert_int_equal(
+	    count(db, "SELECT count(*) FROM (SELECT domain, (day + 3) "
+		      "/ 7 AS week, org, sum(successful) s, "
+		      "sum(failed) f FROM rollup_daily GROUP BY 1, 2, "
+		      "3) a JOIN rollup_weekly b USING (domain, week, "
+		      "org) WHERE a.s = b.successful AND a.f = "
+		      "b.failed"),
+	    count(db, "SELECT count(*) FROM rollup_weekly"));
+	assert_int_equal(
+	    count(db, "SELECT count(*) FROM (SELECT domain, week, "
+		      "sum(successful) s, sum(failed) f FROM "
+		      "rollup_weekly GROUP BY 1, 2) a JOIN "
+		      "rollup_domain_week b USING (domain, week) WHERE "
+		      "a.s = b.successful AND a.f = b.failed"),
+	    40 * 3); /* 21 days from a Monday */
+	assert_int_equal(count(db, "SELECT sum(successful) FROM rollup_weekly"),
+	    count(db, "SELECT sum(successful) FROM policies"));
 	assert_int_equal(count(db, "SELECT sum(successful) FROM rollup_daily"),
 	    count(db, "SELECT sum(successful) FROM policies"));
 	assert_int_equal(count(db, "SELECT sum(failed) FROM rollup_failures"),
 	    count(db, "SELECT sum(failed) FROM policies"));
 	/* The cache size is back to what it was. */
-	assert_int_equal(count(db, "PRAGMA cache_size"), cache_size);
+	assert_int_equal(count(db, "PRAGMA cache_size"), cache);
 }
 
 static void
@@ -517,8 +559,8 @@ main(void)
 		    test_trend_export, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(
 		    test_trend_cap, setup_db, teardown_db),
-		cmocka_unit_test_setup_teardown(test_trend_bulk, setup_db,
-		    teardown_db),
+		cmocka_unit_test_setup_teardown(
+		    test_trend_bulk, setup_db, teardown_db),
 		cmocka_unit_test(test_trend_dims),
 		cmocka_unit_test(test_trend_weeks),
 		cmocka_unit_test(test_causes_table),

@@ -234,8 +234,8 @@ test_validate_leniency(void **state)
 
 	r = accept("lenient/unknown-types.json", NULL);
 	assert_string_equal(r->policies[0].policy_type, "future-policy");
-	assert_string_equal(r->policies[0].failures[0].result_type,
-	    "quantum-mismatch");
+	assert_string_equal(
+	    r->policies[0].failures[0].result_type, "quantum-mismatch");
 	assert_true(has_warning(r, "unknown type \"future-policy\""));
 	assert_true(has_warning(r, "not a registered result type"));
 	trpt_report_free(&r);
@@ -264,8 +264,8 @@ test_validate_leniency(void **state)
 	trpt_report_free(&r);
 
 	r = accept("lenient/aliases.json", NULL);
-	assert_string_equal(r->policies[0].failures[0].failure_reason_code,
-	    "E1");
+	assert_string_equal(
+	    r->policies[0].failures[0].failure_reason_code, "E1");
 	assert_string_equal(r->policies[0].failures[0].additional_information,
 	    "https://x.example/");
 	trpt_report_free(&r);
@@ -287,8 +287,8 @@ test_validate_leniency(void **state)
 	trpt_report_free(&r);
 	ctx.report_domain = "From-Header.Example.";
 	r = accept("lenient/no-policy-domain.json", &ctx);
-	assert_string_equal(r->policies[0].policy_domain,
-	    "from-header.example");
+	assert_string_equal(
+	    r->policies[0].policy_domain, "from-header.example");
 	assert_true(has_warning(r, "taken from the TLS-Report-Domain header"));
 	trpt_report_free(&r);
 }
@@ -300,27 +300,27 @@ test_validate_limits(void **state)
 	struct trpt_report *r = NULL;
 	struct trpt_err err;
 	size_t len;
-	char *data = trpt_test_slurp(trpt_test_fixture("lenient/base.json"),
-	    &len);
+	char *data =
+	    trpt_test_slurp(trpt_test_fixture("lenient/base.json"), &len);
 
 	(void)state;
 	small.max_json = 100;
-	assert_int_equal(trpt_validate_json(data, len, &small, NULL, &r, &err),
-	    TRPT_ELIMIT);
+	assert_int_equal(
+	    trpt_validate_json(data, len, &small, NULL, &r, &err), TRPT_ELIMIT);
 	assert_non_null(strstr(err.msg, "exceeds the limit of 100 bytes"));
 	small = lim;
 	small.max_depth = 2;
-	assert_int_equal(trpt_validate_json(data, len, &small, NULL, &r, &err),
-	    TRPT_ELIMIT);
+	assert_int_equal(
+	    trpt_validate_json(data, len, &small, NULL, &r, &err), TRPT_ELIMIT);
 	small = lim;
 	small.max_failures = 0;
-	assert_int_equal(trpt_validate_json(data, len, &small, NULL, &r, &err),
-	    TRPT_ELIMIT);
+	assert_int_equal(
+	    trpt_validate_json(data, len, &small, NULL, &r, &err), TRPT_ELIMIT);
 	assert_non_null(strstr(err.msg, "more than 0 failure details"));
 	small = lim;
 	small.max_policies = 0;
-	assert_int_equal(trpt_validate_json(data, len, &small, NULL, &r, &err),
-	    TRPT_ELIMIT);
+	assert_int_equal(
+	    trpt_validate_json(data, len, &small, NULL, &r, &err), TRPT_ELIMIT);
 	assert_null(r);
 	free(data);
 }
@@ -330,7 +330,8 @@ static void
 test_validate_depth_ignores_strings(void **state)
 {
 	static const char doc[] =
-	    "{\"organization-name\":\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\","
+	    "{\"organization-name\":\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+	    "\","
 	    "\"report-id\":\"{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{\\\"\","
 	    "\"date-range\":{\"start-datetime\":\"2026-01-01T00:00:00Z\","
 	    "\"end-datetime\":\"2026-01-01T23:59:59Z\"},\"policies\":[]}";

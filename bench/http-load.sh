@@ -1,0 +1,74 @@
+#!/bin/sh
+# Load benchmark of `tlsrpt-collector serve` (see docs/BENCHMARKS.md).
+#
+#   bench/http-load.sh [BUILD-DIR] [REQUESTS] [CONNECTIONS...]
+#   TLS=1 bench/http-load.sh ...     native TLS (a certificate made here)
+#
+# Builds bench/http_load.c, starts serve on a free loopback port with a
+# fresh database in a temporary directory, runs a warm-up and then one run
+# per connection count, each posting REQUESTS distinct reports (half gzip,
+# half JSON), and checks that the database holds exactly one row for every
+# report answered 200.  Needs cc, zlib and GnuTLS headers, python3 (and
+# openssl for TLS=1).
+set -eu
+
+build=${1:-build}
+requests=${2:-10000}
+shift 2 2>/dev/null || shift $#
+conns=${*:-1 4 8 32}
+here=$(cd "$(dirname "$0")" && pwd)
+bin=$(cd "$build" && pwd)/collector/tlsrpt-collector
+tmp=$(mktemp -d)
+pid=
+cleanup() {
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+cc -O2 -pthread -o "$tmp/http_load" "$here/http_load.c" -lz -lgnutls
+printf '[serve]\nrate_limit = 0\nmax_connections_per_client = 0\n' \
+    > "$tmp/conf"
+ca=
+if [ "${TLS:-0}" = 1 ]; then
+	mkdir "$tmp/certs"
+	python3 "$here/../tests/helpers/mkcerts.py" "$tmp/certs"
+	printf 'tls_cert = %s\ntls_key = %s\n' "$tmp/certs/server.pem" \
+	    "$tmp/certs/server.key" >> "$tmp/conf"
+	ca=$tmp/certs/ca.pem
+fi
+chmod 600 "$tmp/conf"
+"$bin" -q --db "$tmp/db" --config "$tmp/conf" serve \
+    --listen 127.0.0.1:0 > "$tmp/out" 2> "$tmp/err" &
+pid=$!
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+	grep -q listening "$tmp/out" 2>/dev/null && break
+	sleep 0.2
+done
+port=$(sed -n 's/^listening on https*:\/\/127\.0\.0\.1:\([0-9]*\)$/\1/p' \
+    "$tmp/out")
+[ -n "$port" ] || { cat "$tmp/err"; exit 1; }
+
+echo "# $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
+echo "# $(uname -sr), database on $(df -T "$tmp" | awk 'NR==2{print $2}')"
+echo "# $(head -1 "$tmp/out")"
+"$tmp/http_load" 127.0.0.1 "$port" 4 400 warmup 50 $ca > /dev/null
+total_ok=0
+for c in $conns; do
+	out=$("$tmp/http_load" 127.0.0.1 "$port" "$c" "$requests" "run-c$c" \
+	    50 $ca)
+	echo "$out"
+	ok=$(echo "$out" | sed -n 's/.* ok200 \([0-9]*\) .*/\1/p')
+	total_ok=$((total_ok + ok))
+done
+echo "# database $(du -k "$tmp/db" | cut -f1) kB, log $(du -k "$tmp/db-wal" | cut -f1) kB"
+python3 - "$tmp/db" "$total_ok" <<'PY'
+import sqlite3, sys
+con = sqlite3.connect(sys.argv[1])
+n, d = con.execute("SELECT count(*), count(DISTINCT report_id) FROM reports"
+                   " WHERE report_id LIKE 'run-c%'").fetchone()
+want = int(sys.argv[2])
+print("count check: %d answered 200, %d rows, %d distinct: %s" %
+      (want, n, d, "OK" if n == d == want else "MISMATCH"))
+sys.exit(0 if n == d == want else 1)
+PY
