@@ -15,7 +15,7 @@
  *  - peak RSS (wait4) of `ingest` of one 5 MB report, and of runs over
  *    N/5 and N inputs;
  *  - the ratios that docs/PERFORMANCE.md sets as targets.
- * Each figure is the best of --runs runs (the disk of a VM is noisy).
+ * Each figure is the best of --runs rounds (default 5; the VM is noisy).
  */
 
 #include <sys/resource.h>
@@ -449,7 +449,7 @@ main(int argc, char **argv)
 	uint64_t nsmall = 5000, neml = 2000, rows = 1000000;
 	double t_small, t_eml, t_big, floor_s, per_in, rate_small, rate_big;
 	long rss_large, rss_fifth, rss_n, rss_all, rss;
-	int runs = 3, c;
+	int runs = 5, c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {

@@ -15,7 +15,7 @@
  * once per batch rather than once per report.
  */
 #define INGEST_BATCH_MAX 1000
-#define INGEST_BATCH_MS	 200
+#define INGEST_BATCH_MS  200
 
 static void
 ingest_usage(FILE *f)

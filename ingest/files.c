@@ -148,8 +148,8 @@ walk(struct trpt_pipeline *p, const char *path, unsigned depth,
 			if (names[i]->d_type == DT_REG)
 				rc = ingest_file(p, sub, "file", err);
 			else if (lstat(sub, &lst) == 0 &&
-			    S_ISLNK(lst.st_mode) && stat(sub, &st) == 0 &&
-			    S_ISDIR(st.st_mode))
+				 S_ISLNK(lst.st_mode) && stat(sub, &st) == 0 &&
+				 S_ISDIR(st.st_mode))
 				;
 			else
 				rc = walk(p, sub, depth + 1, err);

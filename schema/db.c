@@ -25,7 +25,7 @@ struct trpt_db {
 	sqlite3 *h;
 	char *path;
 	sqlite3_stmt *stmts[TRPT_STMT_COUNT_];
-	int busy_ms;	       /* how long to wait for a lock */
+	int busy_ms;           /* how long to wait for a lock */
 	int64_t busy_start_ms; /* when the current wait began */
 };
 
