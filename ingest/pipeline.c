@@ -162,7 +162,16 @@ report_bytes(struct job *j, int part, const char *data, size_t len,
 	raw.len = j->len;
 	raw.origin = &j->origin;
 	raw.part = part;
-	rc = trpt_store_report(p->db, r, &raw, &dup, NULL, err);
+	rc = trpt_store_report(p->db, r, &raw, &dup, NULL, &verr);
+	if (rc == TRPT_ELIMIT) {
+		/* The report's own numbers (counts that add up past 2^63),
+		 * not the database: a rejection like any other.  Found by
+		 * fuzzing (tests/fixtures/fuzz/pipeline/). */
+		trpt_report_free(&r);
+		goto refuse;
+	}
+	if (rc != TRPT_OK)
+		trpt_err_set(err, rc, "%s", verr.msg);
 	if (rc == TRPT_OK) {
 		if (dup) {
 			p->stats.duplicates++;

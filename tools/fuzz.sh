@@ -15,7 +15,7 @@ set -eu
 cd "$(dirname "$0")/.."
 secs=${1:-25}
 [ $# -gt 0 ] && shift
-targets=${*:-"validate inflate mime config"}
+targets=${*:-"validate inflate mime pipeline config"}
 corpus=${TRPT_CORPUS:-../shared/corpus}
 
 if [ ! -d build-fuzz ]; then
@@ -46,6 +46,10 @@ for t in $targets; do
 		;;
 	mime)
 		seeds="$seeds examples/mail"
+		[ -d "$corpus" ] && seeds="$seeds $corpus/real $corpus/quirky"
+		;;
+	pipeline)
+		seeds="$seeds tests/fixtures/bad examples/reports examples/mail"
 		[ -d "$corpus" ] && seeds="$seeds $corpus/real $corpus/quirky"
 		;;
 	config)

@@ -113,14 +113,19 @@ def run(tmp):
     # whenever the committed reports reach a point spread over what is
     # left (plus a random few milliseconds, so that kills land inside
     # batches, large reports and checkpoints), whatever the speed of the
-    # machine.
+    # machine; once everything is stored, at random times of a run that
+    # finds duplicates (it still reads, validates and counts them in
+    # batches).  A run that ends before its kill is tried again.
     total = m["reports"]
     killed = 0
+    attempts = 0
     progress = []
     plan = [("time", 0.01), ("time", 0.05), ("count", 0.1),
-            ("count", 0.3), ("count", 0.5), ("count", 0.7),
-            ("count", 0.9), ("count", 0.99)]
-    for kind, frac in plan:
+            ("count", 0.25), ("count", 0.4), ("count", 0.55),
+            ("count", 0.7), ("count", 0.85), ("count", 0.95)]
+    while killed < len(plan) and attempts < 2 * len(plan):
+        kind, frac = plan[killed]
+        attempts += 1
         before = stored(db)
         target = before + max(1, int((total - before) * frac))
         p = subprocess.Popen(ingest_cmd(db, corpus),
@@ -128,26 +133,20 @@ def run(tmp):
                              stderr=subprocess.DEVNULL)
         if kind == "time":
             time.sleep(frac)
+        elif before >= total:
+            time.sleep(full * rnd.uniform(0.05, 0.5))
         else:
-            # Wait for a share of the time the rest of the work takes (a
-            # re-run also reads what is already stored, so this lands
-            # before its end), or for the reports to reach the target,
-            # whichever comes first.  Waiting for the count alone missed
-            # the end: the last batches commit in one go.
-            deadline = time.monotonic() + full * (
-                0.5 * before / total + frac * (total - before) / total)
-            while p.poll() is None and stored(db) < target and \
-                    time.monotonic() < deadline:
-                time.sleep(0.01)
+            while p.poll() is None and stored(db) < target:
+                time.sleep(0.005)
             time.sleep(rnd.uniform(0, 0.02))
         if p.poll() is None:
             p.send_signal(signal.SIGKILL)
             killed += 1
         p.wait()
         progress.append(stored(db))
-    ok(killed >= 6, "ingest was killed mid-run at least 6 times",
-       "killed %d times of %d (a whole run takes %.2f s)"
-       % (killed, len(plan), full))
+    ok(killed >= 7, "ingest was killed mid-run at least 7 times",
+       "killed %d times in %d runs (a whole run takes %.2f s)"
+       % (killed, attempts, full))
     ok(len([n for n in progress if 0 < n < total]) >= 3 and
        progress == sorted(progress),
        "the killed runs stored part of the batch, and kept it",
