@@ -162,7 +162,7 @@ serve_usage(FILE *f)
 	    "(PEM files: native TLS; without them plain HTTP for a reverse\n"
 	    "proxy), threads, max_connections, max_connections_per_client,\n"
 	    "idle_timeout, request_timeout, drain_timeout (seconds),\n"
-	    "busy_timeout (milliseconds to wait for a locked database),\n"
+	    "busy_timeout (milliseconds to wait for a locked database, 5000),\n"
 	    "rate_limit (POSTs a minute per client, 0: none), rate_burst and\n"
 	    "trust_proxy (take the client from X-Forwarded-For on loopback).\n"
 	    "The body limit is max_message in [limits].\n"
@@ -304,7 +304,7 @@ trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
 	struct trpt_err err;
 	const char *listen = NULL;
 	char *cert = NULL, *key = NULL;
-	unsigned drain = 30, busy = 1000, left;
+	unsigned drain = 30, busy = TRPT_DB_BUSY_TIMEOUT_MS, left;
 	sigset_t sigs, old;
 	int c, sig, rc;
 
