@@ -447,7 +447,8 @@ main(int argc, char **argv)
 	char db[4096], base[4096], pdb[4096];
 	const char *work = "bench-ingest";
 	uint64_t nsmall = 5000, neml = 2000, rows = 1000000;
-	double t_small, t_eml, t_big, floor_s, per_in, rate_small, rate_big;
+	double t_small, t_eml, t_big, t_big_eml, floor_s, per_in, rate_small,
+	    rate_big;
 	long rss_large, rss_fifth, rss_n, rss_all, rss;
 	int runs = 5, c;
 
@@ -508,6 +509,7 @@ main(int argc, char **argv)
 	t_eml = e2e(NULL, db, deml, NULL, ce.reports, runs, &rss);
 	base_db(base, rows);
 	t_big = e2e(base, db, dsmall2, NULL, c2.reports, runs, &rss);
+	t_big_eml = e2e(base, db, deml, NULL, ce.reports, runs, &rss);
 	rm_db(db);
 
 	/*
@@ -557,6 +559,10 @@ main(int argc, char **argv)
 	printf("ingest .json.gz, db with %" PRId64
 	       " policy rows %8.0f reports/s (%.2f s)\n",
 	    count(base, "SELECT count(*) FROM policies"), rate_big, t_big);
+	printf("ingest .eml, db with %" PRId64
+	       " policy rows     %8.0f reports/s (%.2f s)\n",
+	    count(base, "SELECT count(*) FROM policies"),
+	    (double)ce.reports / t_big_eml, t_big_eml);
 	printf("peak RSS, one %.1f MB report  %8.1f MiB\n",
 	    (double)cl.json_bytes / 1e6, (double)rss_large / 1024);
 	printf(

