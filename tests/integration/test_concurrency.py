@@ -6,7 +6,7 @@ reports must come out as duplicates, never twice) and `serve`, receiving
 POSTs from four client threads at the same time, all write one SQLite
 database.  Checks that no "database is locked/busy" error reaches a user (stderr of
 ingest and serve), that each ingest exits 0, that every POST is stored (a
-503, serve's "try again" after its 1 s busy timeout, is retried as senders
+503, serve's "try again" after its busy timeout, is retried as senders
 do, and must stay rare), and that every distinct report is stored exactly
 once.
 """
