@@ -20,28 +20,13 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "helpers"))
+from tap import done, equal, ok  # noqa: E402
+
 BINARY = os.environ.get("TRPT_BINARY")
 GEN = os.environ.get("TRPT_GEN_CORPUS")
 
-tap_n = 0
-tap_failed = 0
-
-
-def ok(cond, desc, diag=None):
-    global tap_n, tap_failed
-    tap_n += 1
-    print("%s %d - %s" % ("ok" if cond else "not ok", tap_n, desc))
-    if not cond:
-        tap_failed += 1
-        if diag is not None:
-            for line in str(diag).splitlines() or [""]:
-                print("#   %s" % line)
-    sys.stdout.flush()
-    return cond
-
-
-def equal(got, want, desc):
-    return ok(got == want, desc, "got %r, want %r" % (got, want))
 
 
 def generate(out, *args):
@@ -209,8 +194,7 @@ def run(tmp):
     equal(one(db, "SELECT count(*) FROM reports"), m["reports"],
           "still every report once")
 
-    print("1..%d" % tap_n)
-    return 1 if tap_failed else 0
+    return done()
 
 
 if __name__ == "__main__":

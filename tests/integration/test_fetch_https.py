@@ -20,6 +20,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "helpers"))
 import mkcerts  # noqa: E402
+from tap import done, ok  # noqa: E402
 
 BINARY = os.environ.get("TRPT_BINARY")
 SOURCE_ROOT = os.environ.get("TRPT_SOURCE_ROOT", os.path.join(HERE, "..", ".."))
@@ -27,23 +28,6 @@ EXAMPLES = os.path.join(SOURCE_ROOT, "examples", "reports")
 GOOGLE = "google.com!example.com!1795132800!1795219199!001.json.gz"
 MICROSOFT = ("microsoft.com!example.com!1795219200!1795305599!"
              "134084736000000000.json")
-
-tap_n = 0
-tap_failed = 0
-
-
-def ok(cond, desc, diag=None):
-    global tap_n, tap_failed
-    tap_n += 1
-    print("%s %d - %s" % ("ok" if cond else "not ok", tap_n, desc))
-    if not cond:
-        tap_failed += 1
-        if diag is not None:
-            for line in str(diag).splitlines() or [""]:
-                print("#   %s" % line)
-    sys.stdout.flush()
-    return cond
-
 
 class HttpsServer:
     def __init__(self, tmp):
@@ -198,8 +182,7 @@ def main():
         if srv is not None:
             srv.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    print("1..%d" % tap_n)
-    return 1 if tap_failed else 0
+    return done()
 
 
 if __name__ == "__main__":

@@ -28,28 +28,12 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "helpers"))
 import mkcerts  # noqa: E402
+from tap import done, ok  # noqa: E402
 
 BINARY = os.environ.get("TRPT_BINARY")
 SOURCE_ROOT = os.environ.get("TRPT_SOURCE_ROOT", os.path.join(HERE, "..", ".."))
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access(
     "/usr/sbin/nginx", os.X_OK) else None)
-
-tap_n = 0
-tap_failed = 0
-
-
-def ok(cond, desc, diag=None):
-    global tap_n, tap_failed
-    tap_n += 1
-    print("%s %d - %s" % ("ok" if cond else "not ok", tap_n, desc))
-    if not cond:
-        tap_failed += 1
-        if diag is not None:
-            for line in str(diag).splitlines() or [""]:
-                print("#   %s" % line)
-    sys.stdout.flush()
-    return cond
-
 
 def free_port():
     s = socket.socket()
@@ -212,8 +196,7 @@ def main():
                 except subprocess.TimeoutExpired:
                     p.kill()
         shutil.rmtree(tmp, ignore_errors=True)
-    print("1..%d" % tap_n)
-    return 1 if tap_failed else 0
+    return done()
 
 
 if __name__ == "__main__":
