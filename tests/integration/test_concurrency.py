@@ -33,7 +33,6 @@ BINARY = os.environ.get("TRPT_BINARY")
 GEN = os.environ.get("TRPT_GEN_CORPUS")
 
 
-
 def generate(out, *args):
     r = subprocess.run([GEN] + list(args) + [out], check=True,
                        stdout=subprocess.PIPE, universal_newlines=True)
