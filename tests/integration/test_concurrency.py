@@ -27,25 +27,10 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "helpers"))
+from corpusdb import GEN, generate, one  # noqa: E402
 from tap import done, equal, ok  # noqa: E402
 
 BINARY = os.environ.get("TRPT_BINARY")
-GEN = os.environ.get("TRPT_GEN_CORPUS")
-
-
-def generate(out, *args):
-    r = subprocess.run([GEN] + list(args) + [out], check=True,
-                       stdout=subprocess.PIPE, universal_newlines=True)
-    return {k: int(v) for k, v in
-            (line.split() for line in r.stdout.splitlines())}
-
-
-def one(db, sql):
-    con = sqlite3.connect(db)
-    try:
-        return con.execute(sql).fetchall()[0][0]
-    finally:
-        con.close()
 
 
 def start_serve(tmp, db):

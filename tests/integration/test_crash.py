@@ -22,33 +22,14 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "helpers"))
+from corpusdb import GEN, generate, one, query  # noqa: E402
 from tap import done, equal, ok  # noqa: E402
 
 BINARY = os.environ.get("TRPT_BINARY")
-GEN = os.environ.get("TRPT_GEN_CORPUS")
-
-
-def generate(out, *args):
-    r = subprocess.run([GEN] + list(args) + [out], check=True,
-                       stdout=subprocess.PIPE, universal_newlines=True)
-    return {k: int(v) for k, v in
-            (line.split() for line in r.stdout.splitlines())}
 
 
 def ingest_cmd(db, corpus):
     return [BINARY, "--db", db, "-q", "ingest", corpus]
-
-
-def query(db, sql):
-    con = sqlite3.connect(db)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
-
-
-def one(db, sql):
-    return query(db, sql)[0][0]
 
 
 def stored(db):
