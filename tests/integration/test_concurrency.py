@@ -18,7 +18,6 @@ import re
 import select
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
