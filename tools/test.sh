@@ -18,18 +18,18 @@ clang-format --dry-run -Werror $(git ls-files '*.c' '*.h' 2>/dev/null ||
 		-name '*.[ch]' 2>/dev/null)
 
 echo "== build (gcc) and test"
-[ -d build ] || meson setup build >/dev/null
+[ -d build ] || meson setup build -Dwerror=true >/dev/null
 ninja -C build
 meson test -C build --print-errorlogs
 
 echo "== build with ASan+UBSan (gcc) and test"
-[ -d build-asan ] || meson setup build-asan -Db_sanitize=address,undefined \
+[ -d build-asan ] || meson setup build-asan -Dwerror=true -Db_sanitize=address,undefined \
 	-Db_lundef=false >/dev/null
 ninja -C build-asan
 meson test -C build-asan --print-errorlogs
 
 echo "== build with clang and test"
-[ -d build-clang ] || CC=clang meson setup build-clang >/dev/null
+[ -d build-clang ] || CC=clang meson setup build-clang -Dwerror=true >/dev/null
 ninja -C build-clang
 meson test -C build-clang --print-errorlogs
 
