@@ -6,7 +6,7 @@
 # Exits non-zero if anything fails.
 set -eu
 cd "$(dirname "$0")/.."
-sh tools/deps.sh
+sh tools/deps.sh --test
 
 export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:halt_on_error=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
