@@ -12,7 +12,7 @@
 const char *const trpt_fetch_imap_keys[] = { "host", "port", "security",
 	"ca_file", "username", "password_file", "password_env", "mailbox",
 	"read_only", "after", "since", "connect_timeout", "timeout", "batch",
-	NULL };
+	"deadline", NULL };
 
 static int
 bad(const struct trpt_config *cfg, const struct trpt_config_section *sec,
@@ -64,7 +64,7 @@ trpt_fetch_imap_conf(const struct trpt_config *cfg,
     struct trpt_fetch_imap_owned *owned, struct trpt_err *err)
 {
 	const char *v, *pwfile, *pwenv;
-	uint64_t port = 0, batch = 100;
+	uint64_t port = 0, batch = 100, deadline;
 	size_t n, i;
 	int rc;
 
@@ -225,6 +225,16 @@ trpt_fetch_imap_conf(const struct trpt_config *cfg,
 		goto out;
 	}
 	conf->batch = (unsigned)batch;
+	deadline = TRPT_IMAP_DEADLINE;
+	if ((rc = trpt_config_get_uint(
+		 cfg, sec, "deadline", 86400, &deadline, err)) != TRPT_OK)
+		goto out;
+	if (deadline < 10) {
+		rc = bad(cfg, sec, "deadline", "must be 10 to 86400 seconds",
+		    err);
+		goto out;
+	}
+	conf->deadline = (unsigned)deadline;
 	rc = trpt_imap_conf_check(conf, err);
 out:
 	if (rc != TRPT_OK)
@@ -286,6 +296,7 @@ trpt_fetch_imap_run(struct trpt_cli *cli, const struct trpt_config_section *sec,
 	struct trpt_imap_conf conf;
 	struct trpt_fetch_imap_owned owned;
 	struct trpt_imap_stats stats;
+	struct trpt_imap_sync_hooks hooks;
 	struct progress pg;
 	struct trpt_err err;
 	int rc;
@@ -299,7 +310,10 @@ trpt_fetch_imap_run(struct trpt_cli *cli, const struct trpt_config_section *sec,
 	memset(&stats, 0, sizeof(stats));
 	memset(&pg, 0, sizeof(pg));
 	pg.tty = cli->verbose >= 0 && isatty(STDERR_FILENO);
-	rc = trpt_imap_run(&conf, p, on_progress, &pg, &stats, &err);
+	memset(&hooks, 0, sizeof(hooks));
+	hooks.progress = on_progress;
+	hooks.arg = &pg;
+	rc = trpt_imap_sync_run(&conf, p, &hooks, &stats, &err);
 	if (pg.shown)
 		fputs("\r\033[K", stderr);
 	trpt_fetch_imap_conf_clear(&owned);

@@ -7,6 +7,7 @@
 #include "collector/cli.h"
 #include "collector/config.h"
 #include "ingest/imap.h"
+#include "ingest/imap_sync.h"
 #include "ingest/pipeline.h"
 
 /* Keys an [imap] section may hold (NULL-terminated). */

@@ -1,54 +1,28 @@
 #include "ingest/imap.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/types.h>
-
-#include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
-#include <unistd.h>
 
-#include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
 #include <libetpan/libetpan.h>
-#include <sqlite3.h>
 
 #include "common/datetime.h"
-#include "schema/store.h"
+#include "common/limits.h"
+#include "ingest/imap_io.h"
 
 #define DEFAULT_CONNECT_TIMEOUT 30
 #define DEFAULT_TIMEOUT         60
-#define DEFAULT_BATCH           100
-#define DEFAULT_BATCH_BYTES     (32u * 1024 * 1024)
-#define MAX_WINDOW              65536u /* UIDs asked for in one size FETCH */
-#define WHY_LEN                 200
-
-/*
- * The transport under libetpan: a non-blocking socket, optionally wrapped
- * in a verified GnuTLS session, with a timeout on every wait.  why holds
- * the cause of the last failure for the error message.
- */
-struct io {
-	int fd;
-	gnutls_session_t tls;
-	gnutls_certificate_credentials_t cred;
-	int timeout_ms;
-	int broken;
-	char why[WHY_LEN];
-};
+/* Bytes of any answer but a FETCH of bodies or sizes: greetings, LOGIN,
+ * SELECT, STORE, capability lists are a few kB. */
+#define SMALL_ANSWER (1024u * 1024)
+/* Bytes allowed per message in a FETCH answer besides the body itself. */
+#define PER_MESSAGE 1024u
 
 struct trpt_imap {
 	const struct trpt_imap_conf *conf;
 	mailimap *imap;
-	struct io io;
+	struct trpt_imap_io io;
+	size_t max_message;
 	int logged_in;
 };
 
@@ -100,403 +74,6 @@ trpt_imap_strerror(int code)
 	return "IMAP error";
 }
 
-/* ---- transport ---------------------------------------------------- */
-
-static int
-io_wait(struct io *io, short events)
-{
-	struct pollfd pfd;
-	int r;
-
-	pfd.fd = io->fd;
-	pfd.events = events;
-	pfd.revents = 0;
-	do
-		r = poll(&pfd, 1, io->timeout_ms);
-	while (r < 0 && errno == EINTR);
-	if (r == 0) {
-		snprintf(io->why, sizeof(io->why),
-		    "timed out after %d s waiting for the server",
-		    io->timeout_ms / 1000);
-		return -1;
-	}
-	if (r < 0) {
-		snprintf(io->why, sizeof(io->why), "poll: %s", strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-static ssize_t
-drv_read(mailstream_low *s, void *buf, size_t count)
-{
-	struct io *io = s->data;
-	ssize_t n;
-
-	if (io->broken)
-		return -1;
-	for (;;) {
-		if (io->tls != NULL) {
-			n = gnutls_record_recv(io->tls, buf, count);
-			if (n > 0)
-				return n;
-			if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
-				if (io_wait(io, POLLIN) != 0)
-					break;
-				continue;
-			}
-			if (n == 0 || n == GNUTLS_E_PREMATURE_TERMINATION)
-				snprintf(io->why, sizeof(io->why),
-				    "connection closed by the server");
-			else
-				snprintf(io->why, sizeof(io->why), "TLS: %s",
-				    gnutls_strerror((int)n));
-			break;
-		}
-		n = recv(io->fd, buf, count, 0);
-		if (n > 0)
-			return n;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-				 errno == EINTR)) {
-			if (io_wait(io, POLLIN) != 0)
-				break;
-			continue;
-		}
-		if (n == 0)
-			snprintf(io->why, sizeof(io->why),
-			    "connection closed by the server");
-		else
-			snprintf(io->why, sizeof(io->why), "read: %s",
-			    strerror(errno));
-		break;
-	}
-	io->broken = 1;
-	return -1;
-}
-
-static ssize_t
-drv_write(mailstream_low *s, const void *buf, size_t count)
-{
-	struct io *io = s->data;
-	const char *p = buf;
-	size_t left = count;
-	ssize_t n;
-
-	if (io->broken)
-		return -1;
-	while (left > 0) {
-		if (io->tls != NULL) {
-			n = gnutls_record_send(io->tls, p, left);
-			if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
-				if (io_wait(io, POLLOUT) != 0)
-					goto fail;
-				continue;
-			}
-			if (n < 0) {
-				snprintf(io->why, sizeof(io->why), "TLS: %s",
-				    gnutls_strerror((int)n));
-				goto fail;
-			}
-		} else {
-			n = send(io->fd, p, left, MSG_NOSIGNAL);
-			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-					 errno == EINTR)) {
-				if (io_wait(io, POLLOUT) != 0)
-					goto fail;
-				continue;
-			}
-			if (n < 0) {
-				snprintf(io->why, sizeof(io->why), "write: %s",
-				    strerror(errno));
-				goto fail;
-			}
-		}
-		p += n;
-		left -= (size_t)n;
-	}
-	return (ssize_t)count;
-fail:
-	io->broken = 1;
-	return -1;
-}
-
-/* The socket and TLS session belong to struct trpt_imap, not the stream. */
-static int
-drv_close(mailstream_low *s)
-{
-	(void)s;
-	return 0;
-}
-
-static int
-drv_get_fd(mailstream_low *s)
-{
-	struct io *io = s->data;
-
-	return io->fd;
-}
-
-static void
-drv_free(mailstream_low *s)
-{
-	free(s);
-}
-
-static void
-drv_cancel(mailstream_low *s)
-{
-	(void)s;
-}
-
-static struct mailstream_cancel *
-drv_get_cancel(mailstream_low *s)
-{
-	(void)s;
-	return NULL;
-}
-
-static carray *
-drv_get_certificate_chain(mailstream_low *s)
-{
-	(void)s;
-	return NULL;
-}
-
-static mailstream_low_driver io_driver = {
-	drv_read,
-	drv_write,
-	drv_close,
-	drv_get_fd,
-	drv_free,
-	drv_cancel,
-	drv_get_cancel,
-	drv_get_certificate_chain,
-	NULL,
-	NULL,
-	NULL,
-};
-
-static int
-is_loopback_name(const char *host)
-{
-	struct in_addr a4;
-	struct in6_addr a6;
-
-	if (strcasecmp(host, "localhost") == 0)
-		return 1;
-	if (inet_pton(AF_INET, host, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
-	if (inet_pton(AF_INET6, host, &a6) == 1)
-		return IN6_IS_ADDR_LOOPBACK(&a6);
-	return 0;
-}
-
-static int
-is_loopback_addr(const struct sockaddr *sa)
-{
-	if (sa->sa_family == AF_INET)
-		return (ntohl(((const struct sockaddr_in *)(const void *)sa)
-				  ->sin_addr.s_addr) >>
-			   24) == 127;
-	if (sa->sa_family == AF_INET6)
-		return IN6_IS_ADDR_LOOPBACK(
-		    &((const struct sockaddr_in6 *)(const void *)sa)
-			 ->sin6_addr);
-	return 0;
-}
-
-/* Non-blocking connect to one address, waiting at most timeout_ms. */
-static int
-connect_one(const struct addrinfo *ai, int timeout_ms, int *out, char *why,
-    size_t whylen)
-{
-	struct pollfd pfd;
-	socklen_t len;
-	int fd, r, soerr = 0;
-
-	fd = socket(
-	    ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-	if (fd < 0) {
-		snprintf(why, whylen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) | O_NONBLOCK) != 0) {
-		snprintf(why, whylen, "fcntl: %s", strerror(errno));
-		goto fail;
-	}
-	r = connect(fd, ai->ai_addr, ai->ai_addrlen);
-	if (r != 0 && errno != EINPROGRESS) {
-		snprintf(why, whylen, "%s", strerror(errno));
-		goto fail;
-	}
-	if (r != 0) {
-		pfd.fd = fd;
-		pfd.events = POLLOUT;
-		pfd.revents = 0;
-		do
-			r = poll(&pfd, 1, timeout_ms);
-		while (r < 0 && errno == EINTR);
-		if (r == 0) {
-			snprintf(why, whylen, "timed out after %d s",
-			    timeout_ms / 1000);
-			goto fail;
-		}
-		len = sizeof(soerr);
-		if (r < 0 ||
-		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0 ||
-		    soerr != 0) {
-			snprintf(why, whylen, "%s",
-			    strerror(soerr != 0 ? soerr : errno));
-			goto fail;
-		}
-	}
-	*out = fd;
-	return 0;
-fail:
-	close(fd);
-	return -1;
-}
-
-static int
-tcp_connect(const struct trpt_imap_conf *conf, int *out, struct trpt_err *err)
-{
-	struct addrinfo hints, *res = NULL, *ai;
-	char port[8], why[WHY_LEN] = "no address";
-	unsigned t = conf->connect_timeout ? conf->connect_timeout
-					   : DEFAULT_CONNECT_TIMEOUT;
-	int r, fd = -1;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	snprintf(port, sizeof(port), "%u", (unsigned)conf->port);
-	r = getaddrinfo(conf->host, port, &hints, &res);
-	if (r != 0)
-		return trpt_err_set(err, TRPT_ETEMP,
-		    "%s: cannot resolve %s: %s", conf->name, conf->host,
-		    gai_strerror(r));
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		if (conf->security == TRPT_IMAP_NONE &&
-		    !is_loopback_addr(ai->ai_addr)) {
-			snprintf(why, sizeof(why),
-			    "security = none is only allowed to loopback "
-			    "addresses");
-			continue;
-		}
-		if (connect_one(ai, (int)t * 1000, &fd, why, sizeof(why)) == 0)
-			break;
-	}
-	freeaddrinfo(res);
-	if (fd < 0)
-		return trpt_err_set(err, TRPT_ETEMP,
-		    "%s: connect to %s port %u: %s", conf->name, conf->host,
-		    (unsigned)conf->port, why);
-	*out = fd;
-	return TRPT_OK;
-}
-
-/*
- * TLS with the chain checked against ca_file (or the system trust store)
- * and the certificate checked against the configured host name (or IP
- * address).  A failure says why the certificate was not accepted.
- */
-static int
-tls_start(struct trpt_imap *c, struct trpt_err *err)
-{
-	const struct trpt_imap_conf *conf = c->conf;
-	struct io *io = &c->io;
-	gnutls_datum_t out = { NULL, 0 };
-	unsigned status;
-	int r;
-
-	r = gnutls_certificate_allocate_credentials(&io->cred);
-	if (r < 0)
-		return trpt_err_set(err, TRPT_ENOMEM, "%s: TLS: %s", conf->name,
-		    gnutls_strerror(r));
-	if (conf->ca_file != NULL) {
-		r = gnutls_certificate_set_x509_trust_file(
-		    io->cred, conf->ca_file, GNUTLS_X509_FMT_PEM);
-		if (r <= 0)
-			return trpt_err_set(err, TRPT_EINVAL,
-			    "%s: ca_file %s: %s", conf->name, conf->ca_file,
-			    r == 0 ? "no certificate found"
-				   : gnutls_strerror(r));
-	} else {
-		r = gnutls_certificate_set_x509_system_trust(io->cred);
-		if (r < 0)
-			return trpt_err_set(err, TRPT_EINVAL,
-			    "%s: cannot load the system CA certificates: %s",
-			    conf->name, gnutls_strerror(r));
-	}
-	r = gnutls_init(&io->tls, GNUTLS_CLIENT | GNUTLS_NO_SIGNAL);
-	if (r < 0) {
-		io->tls = NULL;
-		return trpt_err_set(err, TRPT_ENOMEM, "%s: TLS: %s", conf->name,
-		    gnutls_strerror(r));
-	}
-	if ((r = gnutls_set_default_priority(io->tls)) < 0 ||
-	    (r = gnutls_credentials_set(
-		 io->tls, GNUTLS_CRD_CERTIFICATE, io->cred)) < 0)
-		goto tlserr;
-	if (!is_loopback_name(conf->host) ||
-	    strcasecmp(conf->host, "localhost") == 0) {
-		struct in_addr a4;
-		struct in6_addr a6;
-
-		/* SNI carries names only, never IP literals (RFC 6066). */
-		if (inet_pton(AF_INET, conf->host, &a4) != 1 &&
-		    inet_pton(AF_INET6, conf->host, &a6) != 1 &&
-		    (r = gnutls_server_name_set(io->tls, GNUTLS_NAME_DNS,
-			 conf->host, strlen(conf->host))) < 0)
-			goto tlserr;
-	}
-	gnutls_session_set_verify_cert(io->tls, conf->host, 0);
-	gnutls_transport_set_int(io->tls, io->fd);
-	gnutls_handshake_set_timeout(io->tls, 0);
-	for (;;) {
-		r = gnutls_handshake(io->tls);
-		if (r >= 0)
-			break;
-		if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) {
-			if (io_wait(io, gnutls_record_get_direction(io->tls)
-					    ? POLLOUT
-					    : POLLIN) != 0)
-				return trpt_err_set(err, TRPT_ETEMP,
-				    "%s: TLS handshake with %s port %u: %s",
-				    conf->name, conf->host,
-				    (unsigned)conf->port, io->why);
-			continue;
-		}
-		if (r == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) {
-			status = gnutls_session_get_verify_cert_status(io->tls);
-			if (gnutls_certificate_verification_status_print(
-				status, GNUTLS_CRT_X509, &out, 0) < 0)
-				out.data = NULL;
-			while (out.data != NULL && out.size > 0 &&
-			       (out.data[out.size - 1] == ' ' ||
-				   out.data[out.size - 1] == '\0'))
-				out.data[--out.size] = '\0';
-			r = trpt_err_set(err, TRPT_EINVAL,
-			    "%s: certificate of %s not accepted: %s%s",
-			    conf->name, conf->host,
-			    out.data != NULL ? (const char *)out.data
-					     : "verification failed",
-			    conf->ca_file == NULL
-				? " (set ca_file to trust a private CA)"
-				: "");
-			gnutls_free(out.data);
-			return r;
-		}
-		if (gnutls_error_is_fatal(r))
-			goto tlserr;
-	}
-	return TRPT_OK;
-tlserr:
-	return trpt_err_set(err, TRPT_ETEMP, "%s: TLS with %s port %u: %s",
-	    conf->name, conf->host, (unsigned)conf->port, gnutls_strerror(r));
-}
-
-/* The server's text for the last command, trimmed, or a generic one. */
 static const char *
 server_says(struct trpt_imap *c, int code)
 {
@@ -511,8 +88,9 @@ server_says(struct trpt_imap *c, int code)
 	return trpt_imap_strerror(code);
 }
 
-static int
-imap_fail(struct trpt_imap *c, int code, struct trpt_err *err, const char *what)
+int
+trpt__imap_fail(
+    struct trpt_imap *c, int code, struct trpt_err *err, const char *what)
 {
 	int rc = TRPT_ETEMP;
 
@@ -539,16 +117,28 @@ trpt_imap_connect(const struct trpt_imap_conf *conf, struct trpt_imap **out,
 	if (c == NULL)
 		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
 	c->conf = conf;
-	c->io.fd = -1;
+	trpt_imap_io_init(&c->io);
 	c->io.timeout_ms =
 	    (int)(conf->timeout ? conf->timeout : DEFAULT_TIMEOUT) * 1000;
-	if ((rc = tcp_connect(conf, &c->io.fd, err)) != TRPT_OK)
+	trpt_imap_io_set_deadline(
+	    &c->io, conf->deadline ? conf->deadline : TRPT_IMAP_DEADLINE);
+	/* Until a command says otherwise, answers are small. */
+	c->max_message =
+	    conf->max_message ? conf->max_message : TRPT_MAX_MESSAGE_DEFAULT;
+	c->io.max_literal = SMALL_ANSWER;
+	trpt_imap_io_expect(&c->io, SMALL_ANSWER);
+	if ((rc = trpt_imap_io_connect(&c->io, conf->name, conf->host,
+		 conf->port, conf->security == TRPT_IMAP_NONE,
+		 conf->connect_timeout ? conf->connect_timeout
+				       : DEFAULT_CONNECT_TIMEOUT,
+		 err)) != TRPT_OK)
 		goto out;
 	if (conf->security == TRPT_IMAP_TLS &&
-	    (rc = tls_start(c, err)) != TRPT_OK)
+	    (rc = trpt_imap_io_tls(&c->io, conf->name, conf->host, conf->port,
+		 conf->ca_file, err)) != TRPT_OK)
 		goto out;
 	c->imap = mailimap_new(0, NULL);
-	low = c->imap != NULL ? mailstream_low_new(&c->io, &io_driver) : NULL;
+	low = c->imap != NULL ? trpt_imap_io_low(&c->io) : NULL;
 	stream = low != NULL ? mailstream_new(low, 8192) : NULL;
 	if (stream == NULL) {
 		if (low != NULL)
@@ -561,7 +151,7 @@ trpt_imap_connect(const struct trpt_imap_conf *conf, struct trpt_imap **out,
 	    r != MAILIMAP_NO_ERROR_AUTHENTICATED) {
 		snprintf(what, sizeof(what), "greeting from %s port %u",
 		    conf->host, (unsigned)conf->port);
-		rc = imap_fail(c, r, err, what);
+		rc = trpt__imap_fail(c, r, err, what);
 		goto out;
 	}
 	if (conf->security == TRPT_IMAP_STARTTLS) {
@@ -578,10 +168,11 @@ trpt_imap_connect(const struct trpt_imap_conf *conf, struct trpt_imap **out,
 			goto out;
 		}
 		if (r != MAILIMAP_NO_ERROR) {
-			rc = imap_fail(c, r, err, "STARTTLS refused");
+			rc = trpt__imap_fail(c, r, err, "STARTTLS refused");
 			goto out;
 		}
-		if ((rc = tls_start(c, err)) != TRPT_OK)
+		if ((rc = trpt_imap_io_tls(&c->io, conf->name, conf->host,
+			 conf->port, conf->ca_file, err)) != TRPT_OK)
 			goto out;
 	}
 	/* PREAUTH (already authenticated, e.g. by the connection itself)
@@ -596,14 +187,15 @@ trpt_imap_connect(const struct trpt_imap_conf *conf, struct trpt_imap **out,
 			    r == MAILIMAP_ERROR_PARSE)
 				snprintf(what, sizeof(what), "login as %s",
 				    conf->username);
-			rc = imap_fail(c, r, err, what);
+			rc = trpt__imap_fail(c, r, err, what);
 			goto out;
 		}
 	}
 	c->logged_in = 1;
+	trpt_imap_io_expect(&c->io, SMALL_ANSWER);
 	r = mailimap_capability(c->imap, &caps);
 	if (r != MAILIMAP_NO_ERROR) {
-		rc = imap_fail(c, r, err, "CAPABILITY");
+		rc = trpt__imap_fail(c, r, err, "CAPABILITY");
 		goto out;
 	}
 	mailimap_capability_data_free(caps);
@@ -624,16 +216,13 @@ trpt_imap_free(struct trpt_imap **cp)
 		return;
 	c = *cp;
 	if (c->imap != NULL) {
-		if (c->logged_in && !c->io.broken && c->imap->imap_stream)
+		if (c->logged_in && !c->io.broken && c->imap->imap_stream) {
+			trpt_imap_io_expect(&c->io, SMALL_ANSWER);
 			mailimap_logout(c->imap);
+		}
 		mailimap_free(c->imap);
 	}
-	if (c->io.tls != NULL)
-		gnutls_deinit(c->io.tls);
-	if (c->io.cred != NULL)
-		gnutls_certificate_free_credentials(c->io.cred);
-	if (c->io.fd >= 0)
-		close(c->io.fd);
+	trpt_imap_io_close(&c->io);
 	free(c);
 	*cp = NULL;
 }
@@ -642,6 +231,19 @@ void *
 trpt_imap_session(struct trpt_imap *c)
 {
 	return c->imap;
+}
+
+void
+trpt__imap_restart_deadline(struct trpt_imap *c)
+{
+	trpt_imap_io_set_deadline(
+	    &c->io, c->conf->deadline ? c->conf->deadline : TRPT_IMAP_DEADLINE);
+}
+
+int
+trpt__imap_has(struct trpt_imap *c, const char *capability)
+{
+	return mailimap_has_extension(c->imap, (char *)capability);
 }
 
 /* ---- configuration -------------------------------------------------- */
@@ -658,7 +260,8 @@ trpt_imap_conf_check(const struct trpt_imap_conf *conf, struct trpt_err *err)
 	if (conf->username == NULL || conf->username[0] == '\0')
 		return trpt_err_set(
 		    err, TRPT_EINVAL, "%s: no username", conf->name);
-	if (conf->security == TRPT_IMAP_NONE && !is_loopback_name(conf->host))
+	if (conf->security == TRPT_IMAP_NONE &&
+	    !trpt_imap_io_is_loopback_name(conf->host))
 		return trpt_err_set(err, TRPT_EINVAL,
 		    "%s: security = none is only allowed for loopback hosts "
 		    "(127.0.0.1, ::1, localhost), not %s",
@@ -674,112 +277,7 @@ trpt_imap_conf_check(const struct trpt_imap_conf *conf, struct trpt_err *err)
 		    conf->name);
 	return TRPT_OK;
 }
-
-/* ---- state ---------------------------------------------------------- */
-
-struct state {
-	sqlite3 *db;
-	sqlite3_stmt *get;
-	sqlite3_stmt *put;
-};
-
-static int
-state_open(struct state *st, struct trpt_db *db, struct trpt_err *err)
-{
-	memset(st, 0, sizeof(*st));
-	st->db = trpt_db_handle(db);
-	if (sqlite3_prepare_v2(st->db,
-		"SELECT uidvalidity, last_uid FROM imap_state "
-		"WHERE source = ?1 AND mailbox = ?2",
-		-1, &st->get, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(st->db,
-		"INSERT INTO imap_state (source, mailbox, uidvalidity, "
-		"last_uid, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) "
-		"ON CONFLICT (source, mailbox) DO UPDATE SET "
-		"uidvalidity = excluded.uidvalidity, "
-		"last_uid = excluded.last_uid, "
-		"updated_at = excluded.updated_at",
-		-1, &st->put, NULL) != SQLITE_OK)
-		return trpt_err_set(
-		    err, TRPT_EDB, "imap_state: %s", sqlite3_errmsg(st->db));
-	return TRPT_OK;
-}
-
-static void
-state_close(struct state *st)
-{
-	sqlite3_finalize(st->get);
-	sqlite3_finalize(st->put);
-	st->get = st->put = NULL;
-}
-
-/* *found is 0 when no state is kept for (source, mailbox). */
-static int
-state_get(struct state *st, const char *source, const char *mailbox, int *found,
-    uint32_t *uidvalidity, uint32_t *last_uid, struct trpt_err *err)
-{
-	int r, rc = TRPT_OK;
-
-	sqlite3_bind_text(st->get, 1, source, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st->get, 2, mailbox, -1, SQLITE_STATIC);
-	r = sqlite3_step(st->get);
-	if (r == SQLITE_ROW) {
-		*found = 1;
-		*uidvalidity = (uint32_t)sqlite3_column_int64(st->get, 0);
-		*last_uid = (uint32_t)sqlite3_column_int64(st->get, 1);
-	} else if (r == SQLITE_DONE)
-		*found = 0;
-	else
-		rc = trpt_err_set(err, r == SQLITE_BUSY ? TRPT_ETEMP : TRPT_EDB,
-		    "imap_state: %s", sqlite3_errmsg(st->db));
-	sqlite3_reset(st->get);
-	sqlite3_clear_bindings(st->get);
-	return rc;
-}
-
-static int
-state_put(struct state *st, const char *source, const char *mailbox,
-    uint32_t uidvalidity, uint32_t last_uid, struct trpt_err *err)
-{
-	int r, rc = TRPT_OK;
-
-	sqlite3_bind_text(st->put, 1, source, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st->put, 2, mailbox, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st->put, 3, uidvalidity);
-	sqlite3_bind_int64(st->put, 4, last_uid);
-	sqlite3_bind_int64(st->put, 5, (sqlite3_int64)time(NULL));
-	r = sqlite3_step(st->put);
-	if (r != SQLITE_DONE)
-		rc = trpt_err_set(err,
-		    (r & 0xff) == SQLITE_BUSY ? TRPT_ETEMP : TRPT_EDB,
-		    "imap_state: %s", sqlite3_errmsg(st->db));
-	sqlite3_reset(st->put);
-	sqlite3_clear_bindings(st->put);
-	return rc;
-}
-
-/* ---- fetching ------------------------------------------------------- */
-
-struct entry {
-	uint32_t uid;
-	uint32_t size;
-	int64_t date; /* INTERNALDATE, or 0 */
-};
-
-struct run {
-	struct trpt_imap *c;
-	const struct trpt_imap_conf *conf;
-	struct trpt_pipeline *p;
-	struct state st;
-	const char *mailbox;
-	uint32_t uidvalidity;
-	int backfill;
-	struct trpt_imap_stats *stats;
-	trpt_imap_progress_fn *progress;
-	void *progress_arg;
-	uint64_t done, total;
-	int has_move, has_uidplus;
-};
+/* ---- commands ------------------------------------------------------ */
 
 static int64_t
 date_time_to_epoch(const struct mailimap_date_time *dt)
@@ -840,14 +338,14 @@ msg_att_read(struct mailimap_msg_att *ma, uint32_t *uid, uint32_t *size,
 static int
 cmp_entry(const void *a, const void *b)
 {
-	const struct entry *x = a, *y = b;
+	const struct trpt__imap_entry *x = a, *y = b;
 
 	return x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
 /* One entry per UID: unsolicited FETCH responses may repeat a UID. */
 static size_t
-merge_entries(struct entry *v, size_t n)
+merge_entries(struct trpt__imap_entry *v, size_t n)
 {
 	size_t i, k = 0;
 
@@ -864,19 +362,55 @@ merge_entries(struct entry *v, size_t n)
 	return k;
 }
 
+int
+trpt__imap_select(struct trpt_imap *c, const char *mailbox, int read_only,
+    struct trpt__imap_mbox *out, struct trpt_err *err)
+{
+	struct mailimap_selection_info *si;
+	char what[300];
+	int e, rc;
+
+	trpt_imap_io_expect(&c->io, SMALL_ANSWER);
+	c->io.max_literal = SMALL_ANSWER;
+	if (read_only)
+		e = mailimap_examine(c->imap, mailbox);
+	else
+		e = mailimap_select(c->imap, mailbox);
+	if (e != MAILIMAP_NO_ERROR) {
+		snprintf(what, sizeof(what), "mailbox \"%s\"", mailbox);
+		rc = trpt__imap_fail(c, e, err, what);
+		if (rc == TRPT_ETEMP && e != MAILIMAP_ERROR_STREAM &&
+		    e != MAILIMAP_ERROR_PARSE)
+			rc = TRPT_ENOTFOUND;
+		return rc;
+	}
+	si = c->imap->imap_selection_info;
+	if (si == NULL || si->sel_uidvalidity == 0)
+		return trpt_err_set(err, TRPT_EPARSE,
+		    "%s: mailbox \"%s\": server sent no UIDVALIDITY",
+		    c->conf->name, mailbox);
+	out->uidvalidity = si->sel_uidvalidity;
+	out->uidnext = si->sel_uidnext;
+	out->exists = si->sel_exists;
+	return TRPT_OK;
+}
+
 /*
- * UID FETCH lo:hi (UID RFC822.SIZE INTERNALDATE): the messages in a window
- * of UIDs, sorted.  *out has at most hi - lo + 1 entries.
+ * A FETCH line with UID, RFC822.SIZE and INTERNALDATE is about 100 bytes;
+ * 256 a UID leaves room for unsolicited FLAGS.
  */
-static int
-fetch_sizes(struct run *r, uint32_t lo, uint32_t hi, struct entry **out,
-    size_t *n, struct trpt_err *err)
+#define SIZE_LINE 256u
+
+int
+trpt__imap_sizes(struct trpt_imap *c, const char *mailbox, uint32_t lo,
+    uint32_t hi, struct trpt__imap_entry **out, size_t *n, struct trpt_err *err)
 {
 	struct mailimap_fetch_type *ft;
 	struct mailimap_set *set;
 	clist *res = NULL;
 	clistiter *it;
-	struct entry *v = NULL;
+	struct trpt__imap_entry *v = NULL;
+	uint64_t span = hi >= lo ? (uint64_t)hi - lo + 1 : 1;
 	size_t cnt = 0;
 	int e, rc;
 
@@ -892,13 +426,16 @@ fetch_sizes(struct run *r, uint32_t lo, uint32_t hi, struct entry **out,
 		rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
 		goto out;
 	}
-	e = mailimap_uid_fetch(r->c->imap, set, ft, &res);
+	/* A window holds at most span UIDs (hi = 0 is "*": one). */
+	trpt_imap_io_expect(&c->io, SMALL_ANSWER + (size_t)span * SIZE_LINE);
+	c->io.max_literal = SMALL_ANSWER;
+	e = mailimap_uid_fetch(c->imap, set, ft, &res);
 	if (e != MAILIMAP_NO_ERROR) {
 		char what[300];
 
-		snprintf(what, sizeof(what), "%s: UID FETCH %u:%u", r->mailbox,
-		    lo, hi);
-		rc = imap_fail(r->c, e, err, what);
+		snprintf(
+		    what, sizeof(what), "%s: UID FETCH %u:%u", mailbox, lo, hi);
+		rc = trpt__imap_fail(c, e, err, what);
 		res = NULL;
 		goto out;
 	}
@@ -908,7 +445,7 @@ fetch_sizes(struct run *r, uint32_t lo, uint32_t hi, struct entry **out,
 		goto out;
 	}
 	for (it = clist_begin(res); it != NULL; it = clist_next(it)) {
-		struct entry en = { 0, 0, 0 };
+		struct trpt__imap_entry en = { 0, 0, 0 };
 
 		msg_att_read(
 		    clist_content(it), &en.uid, &en.size, &en.date, NULL, NULL);
@@ -934,6 +471,195 @@ out:
 	return rc;
 }
 
+int
+trpt__imap_max_uid(struct trpt_imap *c, const char *mailbox, uint32_t *out,
+    struct trpt_err *err)
+{
+	struct trpt__imap_entry *v = NULL;
+	size_t n = 0;
+	int rc;
+
+	/* "*" is the highest UID; lo = 0 in libetpan means "*". */
+	rc = trpt__imap_sizes(c, mailbox, 0, 0, &v, &n, err);
+	if (rc == TRPT_OK)
+		*out = n > 0 ? v[n - 1].uid : 0;
+	free(v);
+	return rc;
+}
+
+uint64_t
+trpt__imap_count_after(struct trpt_imap *c, uint32_t last_uid, uint32_t exists)
+{
+	struct mailimap_fetch_type *ft;
+	struct mailimap_set *set;
+	clist *res = NULL;
+	clistiter *it;
+	uint64_t total = exists;
+
+	if (last_uid == 0)
+		return exists;
+	set = mailimap_set_new_single(last_uid);
+	ft = mailimap_fetch_type_new_fetch_att(mailimap_fetch_att_new_uid());
+	trpt_imap_io_expect(&c->io, SMALL_ANSWER);
+	if (set != NULL && ft != NULL &&
+	    mailimap_uid_fetch(c->imap, set, ft, &res) == MAILIMAP_NO_ERROR) {
+		for (it = clist_begin(res); it != NULL; it = clist_next(it)) {
+			struct mailimap_msg_att *ma = clist_content(it);
+			uint32_t uid = 0;
+
+			msg_att_read(ma, &uid, NULL, NULL, NULL, NULL);
+			if (uid == last_uid && ma->att_number <= exists)
+				total = exists - ma->att_number;
+		}
+		mailimap_fetch_list_free(res);
+	}
+	if (set != NULL)
+		mailimap_set_free(set);
+	if (ft != NULL)
+		mailimap_fetch_type_free(ft);
+	return total;
+}
+
+void
+trpt__imap_bodies_free(struct trpt__imap_bodies *b)
+{
+	if (b->res != NULL)
+		mailimap_fetch_list_free(b->res);
+	free(b->body);
+	free(b->len);
+	memset(b, 0, sizeof(*b));
+}
+
+/*
+ * UID FETCH of v[0..n-1] (sorted by UID) with (UID BODY.PEEK[<what>]<0.
+ * limit>): at most limit bytes of each, so a server can never send more
+ * than it is asked for, whatever RFC822.SIZE said.
+ */
+static int
+fetch_sections(struct trpt_imap *c, const char *mailbox,
+    const struct trpt__imap_entry *v, size_t n, int header_only, size_t limit,
+    struct trpt__imap_bodies *out, struct trpt_err *err)
+{
+	struct mailimap_fetch_type *ft = NULL;
+	struct mailimap_fetch_att *fa = NULL;
+	struct mailimap_section *sec;
+	struct mailimap_set *set = NULL;
+	clist *res = NULL;
+	clistiter *it;
+	struct trpt__imap_bodies b;
+	size_t i, budget;
+	int e, rc;
+
+	memset(&b, 0, sizeof(b));
+	set = mailimap_set_new_empty();
+	b.body = calloc(n, sizeof(*b.body));
+	b.len = calloc(n, sizeof(*b.len));
+	if (set == NULL || b.body == NULL || b.len == NULL) {
+		rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		if (mailimap_set_add_single(set, v[i].uid) !=
+		    MAILIMAP_NO_ERROR) {
+			rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+			goto out;
+		}
+	ft = mailimap_fetch_type_new_fetch_att_list_empty();
+	sec = header_only ? mailimap_section_new_header()
+			  : mailimap_section_new(NULL);
+	fa = sec != NULL ? mailimap_fetch_att_new_body_peek_section_partial(
+			       sec, 0, (uint32_t)limit)
+			 : NULL;
+	if (fa == NULL && sec != NULL)
+		mailimap_section_free(sec);
+	if (ft == NULL || fa == NULL ||
+	    mailimap_fetch_type_new_fetch_att_list_add(
+		ft, mailimap_fetch_att_new_uid()) != MAILIMAP_NO_ERROR ||
+	    mailimap_fetch_type_new_fetch_att_list_add(ft, fa) !=
+		MAILIMAP_NO_ERROR) {
+		if (fa != NULL)
+			mailimap_fetch_att_free(fa);
+		rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+		goto out;
+	}
+	/* What was asked for, and nothing more: each body at most limit
+	 * bytes (a literal announced larger is refused before libetpan
+	 * makes room for it), plus the FETCH lines around them. */
+	budget = SMALL_ANSWER;
+	for (i = 0; i < n; i++) {
+		size_t want = v[i].size < limit ? v[i].size : limit;
+
+		/* Some servers' RFC822.SIZE is a little off the body they
+		 * send (line ends): an eighth more is allowed. */
+		budget += want + want / 8 + PER_MESSAGE;
+	}
+	trpt_imap_io_expect(&c->io, budget + limit);
+	c->io.max_literal = limit;
+	e = mailimap_uid_fetch(c->imap, set, ft, &res);
+	c->io.max_literal = SMALL_ANSWER;
+	if (e != MAILIMAP_NO_ERROR) {
+		char what[300];
+
+		res = NULL;
+		snprintf(what, sizeof(what), "%s: UID FETCH of %zu message%s",
+		    mailbox, n, n == 1 ? "" : "s");
+		rc = trpt__imap_fail(c, e, err, what);
+		goto out;
+	}
+	for (it = clist_begin(res); it != NULL; it = clist_next(it)) {
+		uint32_t uid = 0;
+		const char *body = NULL;
+		size_t len = 0;
+		struct trpt__imap_entry key, *hit;
+
+		msg_att_read(clist_content(it), &uid, NULL, NULL, &body, &len);
+		key.uid = uid;
+		hit = bsearch(&key, v, n, sizeof(*v), cmp_entry);
+		if (hit != NULL && body != NULL) {
+			b.body[hit - v] = body;
+			b.len[hit - v] = len;
+		}
+	}
+	b.res = res;
+	b.n = n;
+	res = NULL;
+	*out = b;
+	memset(&b, 0, sizeof(b));
+	rc = TRPT_OK;
+out:
+	if (res != NULL)
+		mailimap_fetch_list_free(res);
+	if (set != NULL)
+		mailimap_set_free(set);
+	if (ft != NULL)
+		mailimap_fetch_type_free(ft);
+	trpt__imap_bodies_free(&b);
+	return rc;
+}
+
+int
+trpt__imap_bodies(struct trpt_imap *c, const char *mailbox,
+    const struct trpt__imap_entry *v, size_t n, struct trpt__imap_bodies *out,
+    struct trpt_err *err)
+{
+	/* One byte more than max_message tells an oversized body. */
+	return fetch_sections(
+	    c, mailbox, v, n, 0, c->max_message + 1, out, err);
+}
+
+int
+trpt__imap_header(struct trpt_imap *c, const char *mailbox,
+    const struct trpt__imap_entry *en, struct trpt__imap_bodies *out,
+    struct trpt_err *err)
+{
+	struct trpt__imap_entry one = *en;
+
+	/* The whole header, or max_message bytes of it. */
+	one.size = (uint32_t)(c->max_message < UINT32_MAX ? c->max_message
+							  : UINT32_MAX);
+	return fetch_sections(c, mailbox, &one, 1, 1, c->max_message, out, err);
+}
+
 static int
 uid_set_single(uint32_t uid, struct mailimap_set **out, struct trpt_err *err)
 {
@@ -943,8 +669,9 @@ uid_set_single(uint32_t uid, struct mailimap_set **out, struct trpt_err *err)
 	return TRPT_OK;
 }
 
-static int
-add_flag(struct trpt_imap *c, uint32_t uid, int deleted, struct trpt_err *err)
+int
+trpt__imap_flag(
+    struct trpt_imap *c, uint32_t uid, int deleted, struct trpt_err *err)
 {
 	struct mailimap_flag_list *fl;
 	struct mailimap_flag *f;
@@ -969,12 +696,13 @@ add_flag(struct trpt_imap *c, uint32_t uid, int deleted, struct trpt_err *err)
 	}
 	if ((rc = uid_set_single(uid, &set, err)) != TRPT_OK)
 		goto out;
+	trpt_imap_io_expect(&c->io, SMALL_ANSWER);
 	e = mailimap_uid_store(c->imap, set, sf);
 	if (e != MAILIMAP_NO_ERROR) {
 		char what[64];
 
 		snprintf(what, sizeof(what), "UID STORE %u +FLAGS", uid);
-		rc = imap_fail(c, e, err, what);
+		rc = trpt__imap_fail(c, e, err, what);
 	}
 out:
 	mailimap_store_att_flags_free(sf);
@@ -983,565 +711,87 @@ out:
 	return rc;
 }
 
-static int
-expunge_uid(struct run *r, uint32_t uid, struct trpt_err *err)
+int
+trpt__imap_expunge(struct trpt_imap *c, uint32_t uid, struct trpt_err *err)
 {
 	struct mailimap_set *set;
 	int e, rc;
 
-	if (!r->has_uidplus)
-		return TRPT_OK; /* \Deleted is set; the user's client expunges
-				 */
+	if (!trpt__imap_has(c, "UIDPLUS"))
+		return TRPT_OK; /* \Deleted is set; the user's client
+				   expunges */
 	if ((rc = uid_set_single(uid, &set, err)) != TRPT_OK)
 		return rc;
-	e = mailimap_uid_expunge(r->c->imap, set);
+	trpt_imap_io_expect(&c->io, SMALL_ANSWER);
+	e = mailimap_uid_expunge(c->imap, set);
 	mailimap_set_free(set);
 	if (e != MAILIMAP_NO_ERROR) {
 		char what[64];
 
 		snprintf(what, sizeof(what), "UID EXPUNGE %u", uid);
-		return imap_fail(r->c, e, err, what);
+		return trpt__imap_fail(c, e, err, what);
 	}
 	return TRPT_OK;
-}
-
-/* The after-action for one message whose reports are committed. */
-static int
-act(struct run *r, uint32_t uid, struct trpt_err *err)
-{
-	struct mailimap_set *set;
-	int e, rc = TRPT_OK;
-
-	switch (r->conf->after) {
-	case TRPT_IMAP_KEEP:
-		return TRPT_OK;
-	case TRPT_IMAP_SEEN:
-		rc = add_flag(r->c, uid, 0, err);
-		break;
-	case TRPT_IMAP_DELETE:
-		if ((rc = add_flag(r->c, uid, 1, err)) == TRPT_OK)
-			rc = expunge_uid(r, uid, err);
-		break;
-	case TRPT_IMAP_MOVE:
-		if ((rc = uid_set_single(uid, &set, err)) != TRPT_OK)
-			return rc;
-		if (r->has_move)
-			e = mailimap_uid_move(
-			    r->c->imap, set, r->conf->after_folder);
-		else
-			e = mailimap_uid_copy(
-			    r->c->imap, set, r->conf->after_folder);
-		mailimap_set_free(set);
-		if (e != MAILIMAP_NO_ERROR) {
-			char what[300];
-
-			snprintf(what, sizeof(what), "%s: move UID %u to %s",
-			    r->mailbox, uid, r->conf->after_folder);
-			return imap_fail(r->c, e, err, what);
-		}
-		if (!r->has_move &&
-		    (rc = add_flag(r->c, uid, 1, err)) == TRPT_OK)
-			rc = expunge_uid(r, uid, err);
-		break;
-	}
-	if (rc == TRPT_OK)
-		r->stats->acted++;
-	return rc;
-}
-
-static void
-report_progress(struct run *r)
-{
-	struct trpt_imap_progress pr;
-
-	if (r->progress == NULL)
-		return;
-	pr.source = r->conf->name;
-	pr.mailbox = r->mailbox;
-	pr.done = r->done;
-	pr.total = r->total > r->done ? r->total : r->done;
-	pr.pipeline = &r->p->stats;
-	r->progress(r->progress_arg, &pr);
-}
-
-static void
-make_source(const struct run *r, uint32_t uid, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s/%s/%u", r->conf->name, r->mailbox, uid);
-}
-
-static int
-emit(struct trpt_pipeline *p, enum trpt_event_kind kind, const char *source,
-    const char *reason)
-{
-	struct trpt_event ev;
-
-	memset(&ev, 0, sizeof(ev));
-	ev.kind = kind;
-	ev.source = source;
-	ev.reason = reason;
-	if (p->on_event != NULL)
-		p->on_event(p->arg, &ev);
-	return TRPT_OK;
-}
-
-/* Case-insensitive search in a buffer that may hold NUL bytes. */
-static int
-contains_ci(const char *hay, size_t len, const char *needle)
-{
-	size_t n = strlen(needle), i;
-
-	for (i = 0; i + n <= len; i++)
-		if (strncasecmp(hay + i, needle, n) == 0)
-			return 1;
-	return 0;
-}
-
-/*
- * Whether a message header announces a TLS report: a TLS-Report-Domain
- * field, report-type=tlsrpt or an application/tlsrpt media type.  A mere
- * "tlsrpt@" in To: does not count (mailboxes are often named so).
- */
-static int
-header_claims_tlsrpt(const char *h, size_t len)
-{
-	size_t i;
-
-	if (contains_ci(h, len, "report-type=tlsrpt") ||
-	    contains_ci(h, len, "report-type=\"tlsrpt\"") ||
-	    contains_ci(h, len, "application/tlsrpt"))
-		return 1;
-	for (i = 0; i + 18 <= len; i++)
-		if ((i == 0 || h[i - 1] == '\n') &&
-		    strncasecmp(h + i, "tls-report-domain:", 18) == 0)
-			return 1;
-	return 0;
-}
-
-/*
- * A message larger than max_message is not fetched.  If its header claims
- * a TLS report, the header is quarantined with the reason so the loss is
- * visible; otherwise it is skipped like any other non-report.
- */
-static int
-oversized(struct run *r, const struct entry *en, struct trpt_err *err)
-{
-	struct mailimap_fetch_type *ft = NULL;
-	struct mailimap_fetch_att *fa = NULL;
-	struct mailimap_section *sec;
-	struct mailimap_set *set = NULL;
-	clist *res = NULL;
-	clistiter *it;
-	struct trpt_origin origin;
-	struct trpt_raw raw;
-	const char *hdr = NULL;
-	size_t hlen = 0;
-	char source[512], reason[160];
-	int e, rc;
-
-	r->stats->oversized++;
-	make_source(r, en->uid, source, sizeof(source));
-	snprintf(reason, sizeof(reason),
-	    "message of %u bytes exceeds max_message (%zu bytes); not fetched",
-	    en->size, r->p->limits.max_message);
-	if ((rc = uid_set_single(en->uid, &set, err)) != TRPT_OK)
-		goto out;
-	sec = mailimap_section_new_header();
-	fa = sec != NULL ? mailimap_fetch_att_new_body_peek_section(sec) : NULL;
-	if (fa == NULL && sec != NULL)
-		mailimap_section_free(sec);
-	ft = fa != NULL ? mailimap_fetch_type_new_fetch_att(fa) : NULL;
-	if (ft == NULL) {
-		if (fa != NULL)
-			mailimap_fetch_att_free(fa);
-		rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
-		goto out;
-	}
-	e = mailimap_uid_fetch(r->c->imap, set, ft, &res);
-	if (e != MAILIMAP_NO_ERROR) {
-		res = NULL;
-		rc = imap_fail(r->c, e, err, source);
-		goto out;
-	}
-	for (it = clist_begin(res); it != NULL; it = clist_next(it)) {
-		uint32_t uid = 0;
-		const char *b = NULL;
-		size_t l = 0;
-
-		msg_att_read(clist_content(it), &uid, NULL, NULL, &b, &l);
-		if (uid == en->uid && b != NULL) {
-			hdr = b;
-			hlen = l;
-		}
-	}
-	if (hdr == NULL || hlen > r->p->limits.max_message ||
-	    !header_claims_tlsrpt(hdr, hlen)) {
-		r->p->stats.skipped++;
-		rc = emit(r->p, TRPT_EV_SKIPPED, source, reason);
-		goto out;
-	}
-	memset(&origin, 0, sizeof(origin));
-	origin.kind = "imap";
-	origin.source = source;
-	origin.received = en->date != 0 ? en->date : (int64_t)time(NULL);
-	memset(&raw, 0, sizeof(raw));
-	raw.bytes = hdr;
-	raw.len = hlen;
-	raw.origin = &origin;
-	if ((rc = trpt_store_quarantine(r->p->db, &raw, reason, err)) !=
-	    TRPT_OK)
-		goto out;
-	r->p->stats.rejected++;
-	rc = emit(r->p, TRPT_EV_REJECTED, source, reason);
-out:
-	if (res != NULL)
-		mailimap_fetch_list_free(res);
-	if (set != NULL)
-		mailimap_set_free(set);
-	if (ft != NULL)
-		mailimap_fetch_type_free(ft);
-	return rc;
-}
-
-static int
-handle_message(struct run *r, const struct entry *en, const char *body,
-    size_t len, struct trpt_err *err)
-{
-	struct trpt_origin origin;
-	enum trpt_event_kind outcome = TRPT_EV_SKIPPED;
-	char source[512];
-	int rc;
-
-	make_source(r, en->uid, source, sizeof(source));
-	memset(&origin, 0, sizeof(origin));
-	origin.kind = "imap";
-	origin.source = source;
-	origin.received = en->date != 0 ? en->date : (int64_t)time(NULL);
-	rc = trpt_pipeline_input(r->p, body, len, &origin, &outcome, err);
-	if (rc != TRPT_OK) {
-		trpt_err_prefix(err, "%s", source);
-		return rc;
-	}
-	r->stats->messages++;
-	/* Committed (or quarantined whole): only now may the server
-	 * copy go.  Mail that is not a report is never touched. */
-	if (outcome == TRPT_EV_STORED || outcome == TRPT_EV_DUPLICATE ||
-	    outcome == TRPT_EV_REJECTED || outcome == TRPT_EV_WARNING)
-		if ((rc = act(r, en->uid, err)) != TRPT_OK)
-			return rc;
-	return state_put(
-	    &r->st, r->conf->name, r->mailbox, r->uidvalidity, en->uid, err);
-}
-
-/* UID FETCH (UID BODY.PEEK[]) for v[0..n-1], then each through the
- * pipeline in UID order. */
-static int
-fetch_bodies(
-    struct run *r, const struct entry *v, size_t n, struct trpt_err *err)
-{
-	struct mailimap_fetch_type *ft = NULL;
-	struct mailimap_fetch_att *fa = NULL;
-	struct mailimap_section *sec;
-	struct mailimap_set *set = NULL;
-	clist *res = NULL;
-	clistiter *it;
-	const char **bodies = NULL;
-	size_t *lens = NULL, i;
-	int e, rc;
-
-	set = mailimap_set_new_empty();
-	bodies = calloc(n, sizeof(*bodies));
-	lens = calloc(n, sizeof(*lens));
-	if (set == NULL || bodies == NULL || lens == NULL) {
-		rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
-		goto out;
-	}
-	for (i = 0; i < n; i++)
-		if (mailimap_set_add_single(set, v[i].uid) !=
-		    MAILIMAP_NO_ERROR) {
-			rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
-			goto out;
-		}
-	ft = mailimap_fetch_type_new_fetch_att_list_empty();
-	sec = mailimap_section_new(NULL);
-	fa = sec != NULL ? mailimap_fetch_att_new_body_peek_section(sec) : NULL;
-	if (fa == NULL && sec != NULL)
-		mailimap_section_free(sec);
-	if (ft == NULL || fa == NULL ||
-	    mailimap_fetch_type_new_fetch_att_list_add(
-		ft, mailimap_fetch_att_new_uid()) != MAILIMAP_NO_ERROR ||
-	    mailimap_fetch_type_new_fetch_att_list_add(ft, fa) !=
-		MAILIMAP_NO_ERROR) {
-		if (fa != NULL)
-			mailimap_fetch_att_free(fa);
-		rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
-		goto out;
-	}
-	e = mailimap_uid_fetch(r->c->imap, set, ft, &res);
-	if (e != MAILIMAP_NO_ERROR) {
-		char what[300];
-
-		res = NULL;
-		snprintf(what, sizeof(what), "%s: UID FETCH of %zu messages",
-		    r->mailbox, n);
-		rc = imap_fail(r->c, e, err, what);
-		goto out;
-	}
-	for (it = clist_begin(res); it != NULL; it = clist_next(it)) {
-		uint32_t uid = 0;
-		const char *b = NULL;
-		size_t l = 0;
-		struct entry key, *hit;
-
-		msg_att_read(clist_content(it), &uid, NULL, NULL, &b, &l);
-		key.uid = uid;
-		hit = bsearch(&key, v, n, sizeof(*v), cmp_entry);
-		if (hit != NULL && b != NULL) {
-			bodies[hit - v] = b;
-			lens[hit - v] = l;
-		}
-	}
-	for (i = 0; i < n; i++) {
-		if (bodies[i] == NULL) /* expunged meanwhile: gone */
-			rc = TRPT_OK;
-		else if (lens[i] > r->p->limits.max_message)
-			rc = oversized(r, &v[i], err);
-		else
-			rc = handle_message(r, &v[i], bodies[i], lens[i], err);
-		if (rc != TRPT_OK)
-			goto out;
-		r->done++;
-		report_progress(r);
-	}
-	rc = TRPT_OK;
-out:
-	if (res != NULL)
-		mailimap_fetch_list_free(res);
-	if (set != NULL)
-		mailimap_set_free(set);
-	if (ft != NULL)
-		mailimap_fetch_type_free(ft);
-	free(bodies);
-	free(lens);
-	return rc;
-}
-
-/* Handles the entries of one window: old and oversized ones alone, the
- * others in body batches bounded by count and bytes. */
-static int
-process_window(
-    struct run *r, const struct entry *v, size_t n, struct trpt_err *err)
-{
-	size_t batch = r->conf->batch ? r->conf->batch : DEFAULT_BATCH;
-	size_t maxbytes =
-	    r->conf->batch_bytes ? r->conf->batch_bytes : DEFAULT_BATCH_BYTES;
-	size_t i = 0, j, bytes;
-	int rc;
-
-	while (i < n) {
-		if (r->backfill && r->conf->since != 0 && v[i].date != 0 &&
-		    v[i].date < r->conf->since) {
-			r->stats->too_old++;
-			r->done++;
-			if ((rc = state_put(&r->st, r->conf->name, r->mailbox,
-				 r->uidvalidity, v[i].uid, err)) != TRPT_OK)
-				return rc;
-			i++;
-			continue;
-		}
-		if (v[i].size > r->p->limits.max_message) {
-			if ((rc = oversized(r, &v[i], err)) != TRPT_OK ||
-			    (rc = state_put(&r->st, r->conf->name, r->mailbox,
-				 r->uidvalidity, v[i].uid, err)) != TRPT_OK)
-				return rc;
-			r->done++;
-			report_progress(r);
-			i++;
-			continue;
-		}
-		bytes = 0;
-		for (j = i; j < n && j - i < batch; j++) {
-			if (v[j].size > r->p->limits.max_message ||
-			    (r->backfill && r->conf->since != 0 &&
-				v[j].date != 0 && v[j].date < r->conf->since))
-				break;
-			if (j > i && bytes + v[j].size > maxbytes)
-				break;
-			bytes += v[j].size;
-		}
-		if ((rc = fetch_bodies(r, v + i, j - i, err)) != TRPT_OK)
-			return rc;
-		i = j;
-	}
-	return TRPT_OK;
-}
-
-/* The highest UID in the mailbox, for servers that omit UIDNEXT. */
-static int
-max_uid(struct run *r, uint32_t *out, struct trpt_err *err)
-{
-	struct entry *v = NULL;
-	size_t n = 0;
-	int rc;
-
-	/* "*" is the highest UID; lo = 0 in libetpan means "*". */
-	rc = fetch_sizes(r, 0, 0, &v, &n, err);
-	if (rc == TRPT_OK)
-		*out = n > 0 ? v[n - 1].uid : 0;
-	free(v);
-	return rc;
-}
-
-/* Sequence number of last_uid, to estimate how many messages are new. */
-static uint64_t
-estimate_new(struct run *r, uint32_t last_uid, uint32_t exists)
-{
-	struct mailimap_fetch_type *ft;
-	struct mailimap_set *set;
-	clist *res = NULL;
-	clistiter *it;
-	uint64_t total = exists;
-
-	if (last_uid == 0)
-		return exists;
-	set = mailimap_set_new_single(last_uid);
-	ft = mailimap_fetch_type_new_fetch_att(mailimap_fetch_att_new_uid());
-	if (set != NULL && ft != NULL &&
-	    mailimap_uid_fetch(r->c->imap, set, ft, &res) ==
-		MAILIMAP_NO_ERROR) {
-		for (it = clist_begin(res); it != NULL; it = clist_next(it)) {
-			struct mailimap_msg_att *ma = clist_content(it);
-			uint32_t uid = 0;
-
-			msg_att_read(ma, &uid, NULL, NULL, NULL, NULL);
-			if (uid == last_uid && ma->att_number <= exists)
-				total = exists - ma->att_number;
-		}
-		mailimap_fetch_list_free(res);
-	}
-	if (set != NULL)
-		mailimap_set_free(set);
-	if (ft != NULL)
-		mailimap_fetch_type_free(ft);
-	return total;
-}
-
-static int
-run_mailbox(struct run *r, const char *mailbox, struct trpt_err *err)
-{
-	struct mailimap_selection_info *si;
-	struct entry *v = NULL;
-	uint32_t uv = 0, last = 0, uidnext, exists, lo, hi, whi;
-	uint64_t window = r->conf->batch ? r->conf->batch : DEFAULT_BATCH;
-	size_t n;
-	int found = 0, e, rc;
-	char what[300];
-
-	r->mailbox = mailbox;
-	r->done = 0;
-	if (r->conf->read_only)
-		e = mailimap_examine(r->c->imap, mailbox);
-	else
-		e = mailimap_select(r->c->imap, mailbox);
-	if (e != MAILIMAP_NO_ERROR) {
-		snprintf(what, sizeof(what), "mailbox \"%s\"", mailbox);
-		rc = imap_fail(r->c, e, err, what);
-		if (rc == TRPT_ETEMP && e != MAILIMAP_ERROR_STREAM &&
-		    e != MAILIMAP_ERROR_PARSE)
-			rc = TRPT_ENOTFOUND;
-		return rc;
-	}
-	si = r->c->imap->imap_selection_info;
-	if (si == NULL || si->sel_uidvalidity == 0)
-		return trpt_err_set(err, TRPT_EPARSE,
-		    "%s: mailbox \"%s\": server sent no UIDVALIDITY",
-		    r->conf->name, mailbox);
-	r->uidvalidity = si->sel_uidvalidity;
-	uidnext = si->sel_uidnext;
-	exists = si->sel_exists;
-	if ((rc = state_get(&r->st, r->conf->name, mailbox, &found, &uv, &last,
-		 err)) != TRPT_OK)
-		return rc;
-	if (found && uv != r->uidvalidity) {
-		r->stats->rescans++;
-		last = 0;
-	}
-	if (!found || uv != r->uidvalidity) {
-		if ((rc = state_put(&r->st, r->conf->name, mailbox,
-			 r->uidvalidity, last, err)) != TRPT_OK)
-			return rc;
-	}
-	r->backfill = last == 0;
-	if (uidnext != 0)
-		hi = uidnext - 1;
-	else if ((rc = max_uid(r, &hi, err)) != TRPT_OK)
-		return rc;
-	if (last >= hi || exists == 0)
-		return TRPT_OK;
-	r->total = r->progress != NULL ? estimate_new(r, last, exists) : 0;
-	report_progress(r);
-	lo = last + 1;
-	for (;;) {
-		whi = (uint64_t)lo + window - 1 > hi
-			  ? hi
-			  : (uint32_t)(lo + window - 1);
-		if ((rc = fetch_sizes(r, lo, whi, &v, &n, err)) != TRPT_OK)
-			return rc;
-		rc = process_window(r, v, n, err);
-		free(v);
-		v = NULL;
-		if (rc != TRPT_OK)
-			return rc;
-		/* Sparse UIDs (after expunges): widen the window. */
-		if (n < window / 4 && window < MAX_WINDOW)
-			window *= 4;
-		else if (n > (r->conf->batch ? r->conf->batch : DEFAULT_BATCH) *
-				 4 &&
-			 window > 1)
-			window /= 2;
-		if (window > MAX_WINDOW)
-			window = MAX_WINDOW;
-		if (whi >= hi)
-			break;
-		lo = whi + 1;
-	}
-	/* Record the window end even when its tail held no message, so
-	 * the next run does not fetch the empty range again. */
-	return state_put(
-	    &r->st, r->conf->name, mailbox, r->uidvalidity, hi, err);
 }
 
 int
-trpt_imap_run(const struct trpt_imap_conf *conf, struct trpt_pipeline *p,
-    trpt_imap_progress_fn *progress, void *progress_arg,
-    struct trpt_imap_stats *stats, struct trpt_err *err)
+trpt__imap_move(struct trpt_imap *c, const char *mailbox, uint32_t uid,
+    const char *folder, struct trpt_err *err)
 {
-	static const char *const inbox[] = { "INBOX" };
-	const char *const *boxes = conf->nmailboxes ? conf->mailboxes : inbox;
-	size_t nboxes = conf->nmailboxes ? conf->nmailboxes : 1, i;
-	struct run r;
-	int rc;
+	struct mailimap_set *set;
+	int e, rc, has_move = trpt__imap_has(c, "MOVE");
 
-	if ((rc = trpt_imap_conf_check(conf, err)) != TRPT_OK)
+	if ((rc = uid_set_single(uid, &set, err)) != TRPT_OK)
 		return rc;
-	memset(&r, 0, sizeof(r));
-	r.conf = conf;
-	r.p = p;
-	r.stats = stats;
-	r.progress = progress;
-	r.progress_arg = progress_arg;
-	if ((rc = state_open(&r.st, p->db, err)) != TRPT_OK)
-		goto out;
-	if ((rc = trpt_imap_connect(conf, &r.c, err)) != TRPT_OK)
-		goto out;
-	r.has_move = mailimap_has_extension(r.c->imap, "MOVE");
-	r.has_uidplus = mailimap_has_extension(r.c->imap, "UIDPLUS");
-	for (i = 0; i < nboxes; i++)
-		if ((rc = run_mailbox(&r, boxes[i], err)) != TRPT_OK)
-			goto out;
-	rc = TRPT_OK;
-out:
-	trpt_imap_free(&r.c);
-	state_close(&r.st);
+	trpt_imap_io_expect(&c->io, SMALL_ANSWER);
+	if (has_move)
+		e = mailimap_uid_move(c->imap, set, folder);
+	else
+		e = mailimap_uid_copy(c->imap, set, folder);
+	mailimap_set_free(set);
+	if (e != MAILIMAP_NO_ERROR) {
+		char what[300];
+
+		snprintf(what, sizeof(what), "%s: move UID %u to %s", mailbox,
+		    uid, folder);
+		return trpt__imap_fail(c, e, err, what);
+	}
+	if (!has_move && (rc = trpt__imap_flag(c, uid, 1, err)) == TRPT_OK)
+		rc = trpt__imap_expunge(c, uid, err);
 	return rc;
+}
+
+int
+trpt__imap_idle(struct trpt_imap *c, const char *mailbox, int wake_fd,
+    unsigned seconds, int *woke, struct trpt_err *err)
+{
+	char what[300];
+	int e, w;
+
+	snprintf(what, sizeof(what), "%s: IDLE", mailbox);
+	trpt_imap_io_expect(&c->io, SMALL_ANSWER);
+	c->io.max_literal = SMALL_ANSWER;
+	/* The wait below has no deadline; the commands around it do. */
+	c->io.deadline_ms = 0;
+	e = mailimap_idle(c->imap);
+	if (e != MAILIMAP_NO_ERROR)
+		return trpt__imap_fail(c, e, err, what);
+	/* An untagged answer that came with the continuation is already
+	 * in libetpan's buffer: no need to wait for it. */
+	if (c->imap->imap_stream != NULL &&
+	    c->imap->imap_stream->read_buffer_len != 0)
+		w = 1;
+	else
+		w = trpt_imap_io_wait_idle(
+		    &c->io, wake_fd, seconds > 0 ? (int)seconds * 1000 : -1);
+	if (w < 0)
+		return trpt_err_set(err, TRPT_ETEMP, "%s: %s: %s",
+		    c->conf->name, what, c->io.why);
+	trpt__imap_restart_deadline(c);
+	trpt_imap_io_expect(&c->io, SMALL_ANSWER);
+	e = mailimap_idle_done(c->imap);
+	if (e != MAILIMAP_NO_ERROR)
+		return trpt__imap_fail(c, e, err, what);
+	*woke = w;
+	return TRPT_OK;
 }

@@ -1,12 +1,10 @@
 #pragma once
 /*
- * The IMAP source: fetch new messages from a mailbox with libetpan and
- * feed each to the ingest pipeline, incrementally.
- *
- * Transport.  The TCP connection and TLS are our own (GnuTLS, with the
- * certificate chain and the host name always verified); libetpan only
- * speaks IMAP over them through a mailstream driver.  libetpan's own TLS
- * does not verify certificates.  Every network operation has a timeout.
+ * The IMAP session: the configuration of a source, connecting, STARTTLS
+ * and LOGIN, and the few commands the sync loop needs, each with a cap on
+ * the bytes of its answer, with libetpan over our own transport
+ * (imap_io.h: verified TLS, timeouts, the run's deadline, literal caps).
+ * The sync loop (imap_sync.h) feeds new messages to the pipeline.
  *
  * State.  Per source and mailbox, the table imap_state keeps the
  * UIDVALIDITY and the highest UID whose reports are committed.  A run
@@ -25,7 +23,6 @@
 #include <stdint.h>
 
 #include "common/err.h"
-#include "ingest/pipeline.h"
 
 enum trpt_imap_security {
 	TRPT_IMAP_TLS = 0,  /* implicit TLS (port 993) */
@@ -59,28 +56,17 @@ struct trpt_imap_conf {
 	unsigned timeout;           /* seconds per read or write; 0 means 60 */
 	unsigned batch;             /* messages per body FETCH; 0 means 100 */
 	size_t batch_bytes;         /* bytes per body FETCH; 0 means 32 MiB */
+	/* Seconds one run (or one wake-up from IDLE) may take in all, however
+	 * the server paces its bytes; 0 means TRPT_IMAP_DEADLINE. */
+	unsigned deadline;
+	/* Bytes of one message (max_message of [limits]); larger ones are
+	 * not fetched, no literal from the server may be larger.  0 means
+	 * TRPT_MAX_MESSAGE_DEFAULT; trpt_imap_sync_run takes the
+	 * pipeline's. */
+	size_t max_message;
 };
 
-/* Counts for one run of a source (all its mailboxes). */
-struct trpt_imap_stats {
-	uint64_t messages;  /* messages handed to the pipeline */
-	uint64_t too_old;   /* before since, not fetched */
-	uint64_t oversized; /* over max_message: headers quarantined */
-	uint64_t acted;     /* after-actions done on the server */
-	uint64_t rescans;   /* mailboxes rescanned for a new UIDVALIDITY */
-};
-
-/* Progress of one mailbox, for a terminal progress line. */
-struct trpt_imap_progress {
-	const char *source;
-	const char *mailbox;
-	uint64_t done;  /* messages handled so far in this mailbox */
-	uint64_t total; /* messages to handle in this mailbox (estimate) */
-	const struct trpt_pipeline_stats *pipeline;
-};
-
-typedef void trpt_imap_progress_fn(
-    void *arg, const struct trpt_imap_progress *pr);
+#define TRPT_IMAP_DEADLINE 3600
 
 /*
  * Checks conf for contradictions (after-action with read_only, security
@@ -91,25 +77,9 @@ int trpt_imap_conf_check(
     const struct trpt_imap_conf *conf, struct trpt_err *err);
 
 /*
- * Runs one source once: connects, logs in, and for each mailbox feeds the
- * new messages to p (which must have been set up with
- * TRPT_PIPE_SKIP_NON_REPORTS by the caller) and records the state in
- * p->db.  progress (may be NULL) is called after each message.
- *
- * Returns TRPT_OK, or an error whose message names the source and the
- * cause (connection refused, timeout, certificate, login, mailbox):
- * TRPT_ETEMP for network failures and timeouts, TRPT_EINVAL for refused
- * credentials, certificates or a missing mailbox, TRPT_EDB/TRPT_ENOMEM
- * from the pipeline.  What was committed before the failure stays
- * committed and recorded; *stats counts it either way.
- */
-int trpt_imap_run(const struct trpt_imap_conf *conf, struct trpt_pipeline *p,
-    trpt_imap_progress_fn *progress, void *progress_arg,
-    struct trpt_imap_stats *stats, struct trpt_err *err);
-
-/*
- * The connection alone, for tools and tests that need to talk to a
- * server (APPEND, CREATE, flags) with the same verified transport.
+ * The connection: the sync loop's, and for tools and tests that need to
+ * talk to a server (APPEND, CREATE, flags) with the same verified
+ * transport.
  */
 struct trpt_imap;
 
@@ -128,3 +98,76 @@ void *trpt_imap_session(struct trpt_imap *c);
 
 /* A short description of a libetpan error code. */
 const char *trpt_imap_strerror(int code);
+
+/* ---- for imap_sync.c only ------------------------------------------- */
+
+/* One message as a size FETCH lists it. */
+struct trpt__imap_entry {
+	uint32_t uid;
+	uint32_t size; /* RFC822.SIZE as the server says */
+	int64_t date;  /* INTERNALDATE, or 0 */
+};
+
+/* What SELECT or EXAMINE said. */
+struct trpt__imap_mbox {
+	uint32_t uidvalidity;
+	uint32_t uidnext; /* 0 when not sent; never trusted for the range */
+	uint32_t exists;
+};
+
+/* Bodies of a FETCH, aligned with the entries asked for; body[i] is NULL
+ * when the server did not send message i.  Borrowed from res. */
+struct trpt__imap_bodies {
+	void *res;
+	size_t n;
+	const char **body;
+	size_t *len;
+};
+
+/* err from a libetpan code: "SOURCE: WHAT: server text or cause". */
+int trpt__imap_fail(
+    struct trpt_imap *c, int code, struct trpt_err *err, const char *what);
+/* Starts the run's deadline again (after an IDLE wake-up). */
+void trpt__imap_restart_deadline(struct trpt_imap *c);
+int trpt__imap_has(struct trpt_imap *c, const char *capability);
+/* SELECT (EXAMINE with read_only); TRPT_ENOTFOUND for a refused mailbox. */
+int trpt__imap_select(struct trpt_imap *c, const char *mailbox, int read_only,
+    struct trpt__imap_mbox *out, struct trpt_err *err);
+/* UID FETCH lo:hi (UID RFC822.SIZE INTERNALDATE), sorted by UID, one per
+ * UID.  lo = hi = 0 asks for "*", the highest UID.  Caller frees *out. */
+int trpt__imap_sizes(struct trpt_imap *c, const char *mailbox, uint32_t lo,
+    uint32_t hi, struct trpt__imap_entry **out, size_t *n,
+    struct trpt_err *err);
+/* The highest UID in the selected mailbox (0 if empty). */
+int trpt__imap_max_uid(struct trpt_imap *c, const char *mailbox, uint32_t *out,
+    struct trpt_err *err);
+/* Messages after last_uid (an estimate for progress). */
+uint64_t trpt__imap_count_after(
+    struct trpt_imap *c, uint32_t last_uid, uint32_t exists);
+/*
+ * Bodies of v[0..n-1] (sorted by UID), at most max_message + 1 bytes each
+ * (a length of max_message + 1 means the message is larger).
+ */
+int trpt__imap_bodies(struct trpt_imap *c, const char *mailbox,
+    const struct trpt__imap_entry *v, size_t n, struct trpt__imap_bodies *out,
+    struct trpt_err *err);
+/* The header of one message, at most max_message bytes. */
+int trpt__imap_header(struct trpt_imap *c, const char *mailbox,
+    const struct trpt__imap_entry *en, struct trpt__imap_bodies *out,
+    struct trpt_err *err);
+void trpt__imap_bodies_free(struct trpt__imap_bodies *b);
+/* +FLAGS (\Seen), or (\Deleted) with deleted. */
+int trpt__imap_flag(
+    struct trpt_imap *c, uint32_t uid, int deleted, struct trpt_err *err);
+/* UID EXPUNGE of one UID when the server has UIDPLUS, else nothing. */
+int trpt__imap_expunge(struct trpt_imap *c, uint32_t uid, struct trpt_err *err);
+/* UID MOVE, or COPY + \Deleted + UID EXPUNGE without MOVE. */
+int trpt__imap_move(struct trpt_imap *c, const char *mailbox, uint32_t uid,
+    const char *folder, struct trpt_err *err);
+/*
+ * IDLE on the selected mailbox until the server says something, wake_fd
+ * becomes readable or seconds pass; then DONE.  *woke is 1 (the server),
+ * 2 (wake_fd) or 0 (time).
+ */
+int trpt__imap_idle(struct trpt_imap *c, const char *mailbox, int wake_fd,
+    unsigned seconds, int *woke, struct trpt_err *err);
