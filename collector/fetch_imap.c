@@ -230,8 +230,8 @@ trpt_fetch_imap_conf(const struct trpt_config *cfg,
 		 cfg, sec, "deadline", 86400, &deadline, err)) != TRPT_OK)
 		goto out;
 	if (deadline < 10) {
-		rc = bad(cfg, sec, "deadline", "must be 10 to 86400 seconds",
-		    err);
+		rc = bad(
+		    cfg, sec, "deadline", "must be 10 to 86400 seconds", err);
 		goto out;
 	}
 	conf->deadline = (unsigned)deadline;
