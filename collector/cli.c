@@ -12,6 +12,7 @@
 #include "collector/cmd_export.h"
 #include "collector/cmd_fetch.h"
 #include "collector/cmd_ingest.h"
+#include "collector/cmd_run.h"
 #include "collector/cmd_serve.h"
 #include "collector/cmd_stats.h"
 #include "collector/cmd_summary.h"
@@ -35,6 +36,8 @@ static const struct command commands[] = {
 	{ "fetch", trpt_cmd_fetch_run,
 	    "fetch new reports from the configured IMAP and HTTPS sources" },
 	{ "serve", trpt_cmd_serve_run, "receive reports POSTed over HTTPS" },
+	{ "run", trpt_cmd_run_run,
+	    "run as a service: receiver, IMAP (IDLE) and pull sources" },
 	{ "export", trpt_cmd_export_run,
 	    "write policies or failures as CSV for analysts" },
 	{ "trends", trpt_cmd_trends_run, "success rates per period and group" },
@@ -79,11 +82,21 @@ usage(FILE *f)
 	    "network).\n");
 }
 
+/* "<3>" under run (journald's priority prefix), else "". */
+static const char *warn_prefix = "";
+
+void
+trpt_cli_warn_journal(int on)
+{
+	warn_prefix = on ? "<3>" : "";
+}
+
 void
 trpt_cli_warn(const char *fmt, ...)
 {
 	va_list ap;
 
+	fputs(warn_prefix, stderr);
 	fputs("tlsrpt-collector: ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);

@@ -30,6 +30,12 @@ int trpt_cli_main(int argc, char **argv);
 /* Opens cli->db_path, printing the error; returns TRPT_EXIT_OK or FATAL. */
 int trpt_cli_open_db(const struct trpt_cli *cli, struct trpt_db **out);
 
+/*
+ * With on, trpt_cli_warn prefixes its lines with journald's "<3>" (error)
+ * priority, as every line of the run command has one.
+ */
+void trpt_cli_warn_journal(int on);
+
 /* One line on stderr: "tlsrpt-collector: <message>". */
 void trpt_cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

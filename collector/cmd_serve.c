@@ -201,9 +201,8 @@ read_pem(const char *path, char **out)
 	return TRPT_EXIT_OK;
 }
 
-/* Reads [serve] into cfg; PEM contents go to *cert and *key. */
-static int
-load_settings(struct trpt_cli *cli, struct trpt_receiver_config *cfg,
+int
+trpt_cmd_serve_settings(struct trpt_cli *cli, struct trpt_receiver_config *cfg,
     unsigned *drain, unsigned *busy, char **cert, char **key)
 {
 	const struct trpt_config_section *sec;
@@ -325,7 +324,8 @@ trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
 		serve_usage(stderr);
 		return TRPT_EXIT_USAGE;
 	}
-	if ((rc = load_settings(cli, &cfg, &drain, &busy, &cert, &key)) != 0)
+	if ((rc = trpt_cmd_serve_settings(
+		 cli, &cfg, &drain, &busy, &cert, &key)) != 0)
 		goto out;
 	if (listen != NULL)
 		cfg.listen = listen;

@@ -8,7 +8,7 @@
 
 const char *const trpt_fetch_https_keys[] = { "url", "bearer_token_file",
 	"ca_file", "connect_timeout", "timeout", "retries", "retry_delay",
-	"max_size", "max_entries", NULL };
+	"max_size", "max_entries", "interval", NULL };
 
 static int
 bad(const struct trpt_config *cfg, const struct trpt_config_section *sec,

@@ -12,7 +12,7 @@
 const char *const trpt_fetch_imap_keys[] = { "host", "port", "security",
 	"ca_file", "username", "password_file", "password_env", "mailbox",
 	"read_only", "after", "since", "connect_timeout", "timeout", "batch",
-	"deadline", NULL };
+	"deadline", "idle", "interval", NULL };
 
 static int
 bad(const struct trpt_config *cfg, const struct trpt_config_section *sec,

@@ -876,6 +876,18 @@ trpt_receiver_locked(struct trpt_receiver *r, void (*fn)(void *arg), void *arg)
 }
 
 void
+trpt_receiver_lock(struct trpt_receiver *r)
+{
+	pthread_mutex_lock(&r->pipe_lock);
+}
+
+void
+trpt_receiver_unlock(struct trpt_receiver *r)
+{
+	pthread_mutex_unlock(&r->pipe_lock);
+}
+
+void
 trpt_receiver_stats(struct trpt_receiver *r, struct trpt_receiver_stats *out)
 {
 	pthread_mutex_lock(&r->stats_lock);

@@ -89,6 +89,14 @@ unsigned trpt_receiver_port(const struct trpt_receiver *r);
 void trpt_receiver_locked(
     struct trpt_receiver *r, void (*fn)(void *arg), void *arg);
 
+/*
+ * The same lock taken and released apart, for a caller that shares the
+ * pipeline's database connection from threads of its own (the daemon's
+ * IMAP sources) and must not hold it across network I/O.
+ */
+void trpt_receiver_lock(struct trpt_receiver *r);
+void trpt_receiver_unlock(struct trpt_receiver *r);
+
 /* A snapshot of the counters. */
 void trpt_receiver_stats(
     struct trpt_receiver *r, struct trpt_receiver_stats *out);
