@@ -19,7 +19,7 @@
 #include "collector/cmd_trends.h"
 
 #ifndef TRPT_VERSION
-#define TRPT_VERSION "0.1.0"
+#error "TRPT_VERSION comes from meson.build (project version)"
 #endif
 
 struct command {

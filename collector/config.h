@@ -26,8 +26,13 @@ struct trpt_config_section {
 	int *lines;
 };
 
-/* Where the configuration is looked for when --config is not given. */
-#define TRPT_CONFIG_DEFAULT "/etc/tlsrpt-collector/tlsrpt-collector.conf"
+/*
+ * Where the configuration is looked for when --config is not given:
+ * SYSCONFDIR/tlsrpt-collector/tlsrpt-collector.conf, set by meson.build.
+ */
+#ifndef TRPT_CONFIG_DEFAULT
+#error "TRPT_CONFIG_DEFAULT comes from meson.build (sysconfdir)"
+#endif
 
 /*
  * Loads path.  A file readable by group or others is refused (it may hold
