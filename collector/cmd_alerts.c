@@ -31,6 +31,11 @@ alerts_usage(FILE *f)
 	    "            reports only on days it sent mail)\n"
 	    "  testing   an MTA-STS policy in testing mode with failures:\n"
 	    "            fix them before switching to enforce\n"
+	    "  collection  no report at all arrived for more than\n"
+	    "            collection_days days (default 3; 0: off): the\n"
+	    "            mailbox, a source or the DNS record is broken\n"
+	    "A drop whose data stops for recent_days is closed as \"no\n"
+	    "longer reported\".\n"
 	    "Each alert shows its evidence (rates, sessions, days, result\n"
 	    "types, MX hosts, sending IPs) and per result type the probable\n"
 	    "causes and fixes.\n"
@@ -46,9 +51,10 @@ alerts_usage(FILE *f)
 	    "                     (default 50; [alerts] min_sessions)\n"
 	    "  --now DATE         judge as of DATE instead of today\n"
 	    "\n"
+	    "\n"
 	    "[alerts] in the configuration also takes baseline_days,\n"
-	    "recent_days, min_history_days, silence_min_days and\n"
-	    "silence_min_reports.\n"
+	    "recent_days, min_history_days, silence_min_days,\n"
+	    "silence_min_reports and collection_days.\n"
 	    "Exit status: 0 done, 1 an alert is open (with --fail-on-alert),\n"
 	    "2 usage, 3 fatal.\n");
 }
@@ -67,17 +73,20 @@ to_day(const char *opt, const char *s, int64_t now, int64_t *day)
 	return TRPT_EXIT_OK;
 }
 
-static int
-read_config(const struct trpt_cli *cli, struct trpt_alert_config *ac)
+int
+trpt_cmd_alerts_config(const struct trpt_cli *cli, struct trpt_alert_config *ac)
 {
 	static const char *const known[] = { "threshold", "min_sessions",
 		"baseline_days", "recent_days", "min_history_days",
-		"silence_min_days", "silence_min_reports", NULL };
+		"silence_min_days", "silence_min_reports", "collection_days",
+		NULL };
 	const struct trpt_config_section *sec;
 	struct trpt_err err;
 	uint64_t v;
 	int rc = TRPT_OK;
 
+	trpt_alert_config_init(ac);
+	ac->collection_days = TRPT_CMD_ALERTS_COLLECTION_DAYS;
 	sec = trpt_config_find(cli->cfg, "alerts", "");
 	if (sec == NULL)
 		return TRPT_EXIT_OK;
@@ -101,6 +110,7 @@ read_config(const struct trpt_cli *cli, struct trpt_alert_config *ac)
 	GET("min_history_days", min_history_days, 365);
 	GET("silence_min_days", silence_min_days, 365);
 	GET("silence_min_reports", silence_min_reports, 10000);
+	GET("collection_days", collection_days, 365);
 #undef GET
 	if (rc == TRPT_OK && (ac->drop_threshold <= 0 || ac->baseline_days < 3))
 		rc = trpt_err_set(&err, TRPT_EINVAL,
@@ -156,8 +166,7 @@ trpt_cmd_alerts_run(struct trpt_cli *cli, int argc, char **argv)
 	uint64_t v, threshold = 0, min_sessions = 0;
 	int c, rc, status, fail_on_alert = 0;
 
-	trpt_alert_config_init(&ac);
-	if ((status = read_config(cli, &ac)) != TRPT_EXIT_OK)
+	if ((status = trpt_cmd_alerts_config(cli, &ac)) != TRPT_EXIT_OK)
 		return status;
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (c) {

@@ -15,17 +15,12 @@
 #include "collector/cmd_serve.h"
 #include "collector/fetch_https.h"
 #include "collector/fetch_imap.h"
+#include "collector/journal.h"
+#include "collector/run_notify.h"
 #include "ingest/imap_sync.h"
 #include "ingest/pipeline.h"
 #include "ingest/pull.h"
 #include "ingest/receiver.h"
-
-/* syslog priorities, as journald reads them from a "<N>" line prefix. */
-#define LOG_ERR     3
-#define LOG_WARNING 4
-#define LOG_NOTICE  5
-#define LOG_INFO    6
-#define LOG_DEBUG   7
 
 #define DEFAULT_INTERVAL 300
 #define BACKOFF_MIN      5
@@ -56,60 +51,30 @@ struct daemon {
 	char *cert, *key;
 	unsigned drain;
 	int stop[2]; /* readable once the sources must stop */
+	struct trpt_run_notify *notify;
 	struct source *src;
 	size_t nsrc;
 };
 
-/*
- * One line per event on standard error, for journald: "<N>" then the
- * message with control characters escaped (a newline in a server's text
- * or a report field cannot forge a second line).  Never a secret: callers
- * pass messages that name sources, not credentials.
- */
-static void logp(int prio, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-logp(int prio, const char *fmt, ...)
-{
-	char msg[1024], line[2048];
-	size_t i, n;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	n = (size_t)snprintf(line, sizeof(line), "<%d>", prio);
-	for (i = 0; msg[i] != '\0' && n + 5 < sizeof(line); i++) {
-		unsigned char c = (unsigned char)msg[i];
-
-		if (c < 0x20 || c == 0x7f)
-			n += (size_t)snprintf(
-			    line + n, sizeof(line) - n, "\\x%02x", c);
-		else
-			line[n++] = (char)c;
-	}
-	line[n++] = '\n';
-	/* One write per line: lines of threads do not interleave. */
-	if (write(STDERR_FILENO, line, n) < 0)
-		return;
-}
-
 static void
 on_event(void *arg, const struct trpt_event *ev)
 {
-	(void)arg;
+	struct daemon *d = arg;
+
 	switch (ev->kind) {
 	case TRPT_EV_STORED:
-		logp(LOG_INFO, "%s: stored report %s from %s", ev->source,
-		    ev->report_id, ev->org);
+		trpt_journal(TRPT_LOG_INFO, "%s: stored report %s from %s",
+		    ev->source, ev->report_id, ev->org);
+		/* New data: the alerts are evaluated again. */
+		trpt_run_notify_poke(d->notify);
 		break;
 	case TRPT_EV_DUPLICATE:
-		logp(LOG_INFO, "%s: duplicate report %s from %s", ev->source,
-		    ev->report_id, ev->org);
+		trpt_journal(TRPT_LOG_INFO, "%s: duplicate report %s from %s",
+		    ev->source, ev->report_id, ev->org);
 		break;
 	case TRPT_EV_REJECTED:
-		logp(LOG_WARNING, "%s: rejected: %s", ev->source, ev->reason);
+		trpt_journal(TRPT_LOG_WARNING, "%s: rejected: %s", ev->source,
+		    ev->reason);
 		break;
 	case TRPT_EV_SKIPPED:
 	case TRPT_EV_WARNING:
@@ -168,8 +133,8 @@ synced(void *arg, const struct trpt_imap_stats *st)
 {
 	const struct source *s = arg;
 
-	logp(LOG_DEBUG, "source %s: synced, %llu new messages", s->sec->name,
-	    (unsigned long long)st->messages);
+	trpt_journal(TRPT_LOG_DEBUG, "source %s: synced, %llu new messages",
+	    s->sec->name, (unsigned long long)st->messages);
 }
 
 static int
@@ -244,7 +209,8 @@ source_main(void *arg)
 			continue;
 		}
 		/* err names the source ("NAME: cause"). */
-		logp(LOG_ERR, "source %s; retrying in %u s", err.msg, backoff);
+		trpt_journal(TRPT_LOG_ERR, "source %s; retrying in %u s",
+		    err.msg, backoff);
 		if (stopping(s->d, (int)(backoff * 1000u)))
 			break;
 		backoff = backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : backoff * 2;
@@ -324,7 +290,8 @@ stop_sources(struct daemon *d)
 	size_t i;
 
 	if (d->stop[1] >= 0 && write(d->stop[1], "x", 1) < 0)
-		logp(LOG_ERR, "cannot signal the sources: %s", strerror(errno));
+		trpt_journal(TRPT_LOG_ERR, "cannot signal the sources: %s",
+		    strerror(errno));
 	for (i = 0; i < d->nsrc; i++)
 		if (d->src[i].started) {
 			pthread_join(d->src[i].tid, NULL);
@@ -350,7 +317,7 @@ stop_receiver(struct daemon *d)
 		return;
 	left = trpt_receiver_drain(r, d->drain * 1000);
 	if (left > 0)
-		logp(LOG_WARNING,
+		trpt_journal(TRPT_LOG_WARNING,
 		    "receiver: %u requests still in flight after "
 		    "%u s",
 		    left, d->drain);
@@ -394,12 +361,12 @@ start_receiver(struct daemon *d)
 		d->recv = r;
 	pthread_mutex_unlock(&d->db_lock);
 	if (rc != TRPT_OK) {
-		logp(LOG_ERR, "receiver: %s", err.msg);
+		trpt_journal(TRPT_LOG_ERR, "receiver: %s", err.msg);
 		return rc == TRPT_EINVAL ? TRPT_EXIT_USAGE : TRPT_EXIT_FATAL;
 	}
 	colon = strrchr(cfg.listen, ':');
 	hlen = colon != NULL ? (int)(colon - cfg.listen) : 0;
-	logp(LOG_NOTICE, "receiver listening on %s://%.*s:%u",
+	trpt_journal(TRPT_LOG_NOTICE, "receiver listening on %s://%.*s:%u",
 	    cfg.tls_cert_pem != NULL ? "https" : "http", hlen,
 	    hlen > 0 ? cfg.listen : "0.0.0.0", trpt_receiver_port(r));
 	return TRPT_EXIT_OK;
@@ -422,12 +389,14 @@ start_sources(struct daemon *d)
 	for (i = 0; i < d->nsrc; i++) {
 		if (pthread_create(
 			&d->src[i].tid, NULL, source_main, &d->src[i]) != 0) {
-			logp(LOG_ERR, "source %s: cannot start a thread",
+			trpt_journal(TRPT_LOG_ERR,
+			    "source %s: cannot start a thread",
 			    d->src[i].sec->name);
 			return TRPT_EXIT_FATAL;
 		}
 		d->src[i].started = 1;
-		logp(LOG_NOTICE, "source %s: started (%s, every %u s%s)",
+		trpt_journal(TRPT_LOG_NOTICE,
+		    "source %s: started (%s, every %u s%s)",
 		    d->src[i].sec->name, d->src[i].imap ? "imap" : "https",
 		    d->src[i].interval,
 		    d->src[i].imap && d->src[i].idle ? " or on IDLE" : "");
@@ -435,11 +404,31 @@ start_sources(struct daemon *d)
 	return TRPT_EXIT_OK;
 }
 
+static void
+notify_lock(void *arg)
+{
+	daemon_lock(arg);
+}
+
+static void
+notify_unlock(void *arg)
+{
+	daemon_unlock(arg);
+}
+
+/* The scheduler first: the receiver and the sources poke it. */
 static int
 start_all(struct daemon *d)
 {
+	struct trpt_run_notify_lock lk;
 	int rc;
 
+	lk.lock = notify_lock;
+	lk.unlock = notify_unlock;
+	lk.arg = d;
+	if ((rc = trpt_run_notify_new(d->cli, d->db, &lk, &d->notify)) !=
+	    TRPT_EXIT_OK)
+		return rc;
 	if ((rc = start_receiver(d)) != TRPT_EXIT_OK)
 		return rc;
 	return start_sources(d);
@@ -450,6 +439,7 @@ stop_all(struct daemon *d)
 {
 	stop_sources(d);
 	stop_receiver(d);
+	trpt_run_notify_free(&d->notify);
 }
 
 /*
@@ -483,6 +473,8 @@ config_ok(struct trpt_cli *cli)
 		if (rc == 0)
 			rc = section_uint(cli, sec, "interval", 10, 86400, &iv);
 	}
+	if (rc == 0)
+		rc = trpt_run_notify_check(cli);
 	if (rc == 0 && trpt_config_find(cli->cfg, "serve", "") != NULL)
 		rc = trpt_cmd_serve_settings(
 		    cli, &rc_cfg, &drain, &busy, &cert, &key);
@@ -508,14 +500,14 @@ reload_config(struct daemon *d)
 
 	if (trpt_config_load(trpt_config_path(d->cli->cfg), &cfg, &err) !=
 	    TRPT_OK) {
-		logp(LOG_ERR, "reload: %s; keeping the running configuration",
-		    err.msg);
+		trpt_journal(TRPT_LOG_ERR,
+		    "reload: %s; keeping the running configuration", err.msg);
 		return -1;
 	}
 	trpt_limits_default(&lim);
 	if (trpt_config_limits(cfg, &lim, &err) != TRPT_OK) {
-		logp(LOG_ERR, "reload: %s; keeping the running configuration",
-		    err.msg);
+		trpt_journal(TRPT_LOG_ERR,
+		    "reload: %s; keeping the running configuration", err.msg);
 		trpt_config_free(&cfg);
 		return -1;
 	}
@@ -523,7 +515,7 @@ reload_config(struct daemon *d)
 	probe.cfg = cfg;
 	probe.limits = lim;
 	if (config_ok(&probe) != TRPT_EXIT_OK) {
-		logp(LOG_ERR,
+		trpt_journal(TRPT_LOG_ERR,
 		    "reload: %s does not start (see above); keeping "
 		    "the running configuration",
 		    trpt_config_path(cfg));
@@ -614,28 +606,30 @@ trpt_cmd_run_run(struct trpt_cli *cli, int argc, char **argv)
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		goto out;
 	}
-	logp(LOG_NOTICE, "running: %zu source%s%s", d.nsrc,
+	trpt_journal(TRPT_LOG_NOTICE, "running: %zu source%s%s", d.nsrc,
 	    d.nsrc == 1 ? "" : "s", d.recv != NULL ? " and the receiver" : "");
 	for (;;) {
 		if (sigwait(&sigs, &sig) != 0)
 			sig = SIGTERM;
 		if (sig != SIGHUP)
 			break;
-		logp(LOG_NOTICE, "SIGHUP: reloading %s",
+		trpt_journal(TRPT_LOG_NOTICE, "SIGHUP: reloading %s",
 		    trpt_config_path(cli->cfg));
 		if (reload_config(&d) != 0)
 			continue;
 		stop_all(&d);
-		logp(LOG_NOTICE, "reload: configuration read again");
+		trpt_journal(
+		    TRPT_LOG_NOTICE, "reload: configuration read again");
 		if ((rc = start_all(&d)) != TRPT_EXIT_OK) {
-			logp(LOG_ERR, "reload: cannot start again; exiting");
+			trpt_journal(TRPT_LOG_ERR,
+			    "reload: cannot start again; exiting");
 			stop_all(&d);
 			goto out;
 		}
 	}
-	logp(LOG_NOTICE, "signal %d: stopping", sig);
+	trpt_journal(TRPT_LOG_NOTICE, "signal %d: stopping", sig);
 	stop_all(&d);
-	logp(LOG_NOTICE, "stopped");
+	trpt_journal(TRPT_LOG_NOTICE, "stopped");
 	rc = TRPT_EXIT_OK;
 out:
 	trpt_db_close(&d.db);

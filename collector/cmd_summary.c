@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "report/mail_send.h"
+#include "report/notify.h"
 #include "report/summary.h"
 #include "report/trend.h"
 
@@ -103,7 +104,8 @@ static int
 read_settings(const struct trpt_cli *cli, struct settings *s)
 {
 	static const char *const known[] = { "from", "to", "smtp_url",
-		"username", "password_file", "starttls", "ca_file", NULL };
+		"username", "password_file", "starttls", "ca_file", "send_at",
+		NULL };
 	const struct trpt_config_section *sec;
 	struct trpt_err err;
 	const char *v;
@@ -301,4 +303,108 @@ out:
 	free(msg);
 	settings_free(&s);
 	return status;
+}
+
+/* The [summary] relay as a struct trpt_mail, with the password read. */
+static int
+relay(const struct trpt_cli *cli, struct settings *s, struct trpt_mail *m,
+    char **password, struct trpt_err *err)
+{
+	if (read_settings(cli, s) != TRPT_EXIT_OK)
+		return trpt_err_set(
+		    err, TRPT_EINVAL, "[summary]: bad settings (see above)");
+	if (s->url == NULL || s->from == NULL)
+		return trpt_err_set(err, TRPT_EINVAL,
+		    "[summary]: mail needs smtp_url and from");
+	memset(m, 0, sizeof(*m));
+	m->url = s->url;
+	m->from = s->from;
+	m->to = s->to;
+	m->nto = s->nto;
+	m->username = s->username;
+	m->ca_file = s->ca_file;
+	m->tls = s->tls;
+	*password = NULL;
+	if (s->password_file != NULL) {
+		if (trpt_config_read_secret_file(
+			s->password_file, password, err) != TRPT_OK)
+			return TRPT_EINVAL;
+		m->password = *password;
+	}
+	return TRPT_OK;
+}
+
+static void
+wipe(char **password)
+{
+	if (*password != NULL) {
+		explicit_bzero(*password, strlen(*password));
+		free(*password);
+		*password = NULL;
+	}
+}
+
+int
+trpt_cmd_summary_mail_text(const struct trpt_cli *cli, const char *const *to,
+    size_t nto, const char *subject, const char *text, struct trpt_err *err)
+{
+	struct settings s;
+	struct trpt_mail m;
+	char *password = NULL;
+	int rc;
+
+	if ((rc = relay(cli, &s, &m, &password, err)) == TRPT_OK) {
+		m.to = to;
+		m.nto = nto;
+		rc = trpt_notify_mail(&m, subject, text, err);
+	}
+	wipe(&password);
+	settings_free(&s);
+	return rc;
+}
+
+int
+trpt_cmd_summary_build_week(const struct trpt_cli *cli, struct trpt_db *db,
+    int64_t monday, char **msg, size_t *len, struct trpt_err *err)
+{
+	static const char *const default_to[] = { "postmaster@localhost" };
+	struct trpt_summary_opts so;
+	struct settings s;
+	int rc;
+
+	if (read_settings(cli, &s) != TRPT_EXIT_OK)
+		return trpt_err_set(
+		    err, TRPT_EINVAL, "[summary]: bad settings (see above)");
+	memset(&so, 0, sizeof(so));
+	so.monday = monday;
+	so.from = s.from != NULL ? s.from : "tlsrpt-collector@localhost";
+	so.to = s.nto > 0 ? s.to : default_to;
+	so.nto = s.nto > 0 ? s.nto : 1;
+	so.date = (int64_t)time(NULL);
+	rc = trpt_trend_refresh(db, err);
+	if (rc == TRPT_OK)
+		rc = trpt_summary_build(db, &so, msg, len, err);
+	settings_free(&s);
+	return rc;
+}
+
+int
+trpt_cmd_summary_send_built(const struct trpt_cli *cli, const char *msg,
+    size_t len, struct trpt_err *err)
+{
+	struct settings s;
+	struct trpt_mail m;
+	char *password = NULL;
+	int rc;
+
+	if ((rc = relay(cli, &s, &m, &password, err)) == TRPT_OK) {
+		if (s.nto == 0)
+			rc = trpt_err_set(
+			    err, TRPT_EINVAL, "[summary]: no recipient (to)");
+		else
+			rc = trpt_mail_send_message(&m, msg, len, err);
+	}
+	wipe(&password);
+	settings_free(&s);
+	return rc;
 }

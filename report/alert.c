@@ -18,13 +18,14 @@ trpt_alert_config_init(struct trpt_alert_config *c)
 	c->recent_days = 7;
 	c->silence_min_days = 3;
 	c->silence_min_reports = 5;
+	c->collection_days = 0;
 }
 
 const char *
 trpt_alert_kind_name(enum trpt_alert_kind k)
 {
 	static const char *const names[] = { "drop", "recovery", "new-type",
-		"silent", "testing" };
+		"silent", "testing", "collection" };
 
 	return (unsigned)k < sizeof(names) / sizeof(names[0]) ? names[k] : "?";
 }
@@ -279,9 +280,16 @@ scan_series(
 			return rc;
 	}
 	if (in_drop) {
+		int64_t seen = last;
+
+		/* The last day with data: when it is older than
+		 * recent_days, the drop is over for want of data. */
+		for (i = 0; i < x->ndays && x->days[i].day <= x->today; i++)
+			seen = x->days[i].day;
 		memset(&al, 0, sizeof(al));
 		al.kind = TRPT_ALERT_DROP;
-		al.open = 1;
+		al.open = seen > x->today - c->recent_days;
+		al.stale = !al.open;
 		al.sender = sender;
 		al.subject = (char *)subject;
 		al.first_day = first;
@@ -534,6 +542,46 @@ cmp_alerts(const void *p, const void *q)
 	return 0;
 }
 
+/* No report at all received for more than collection_days days. */
+static int
+scan_collection(struct ctx *x, struct trpt_err *err)
+{
+	struct trpt_alert al;
+	sqlite3_stmt *st = NULL;
+	int64_t last;
+	int src, rc = TRPT_OK;
+
+	if (x->c->collection_days <= 0)
+		return TRPT_OK;
+	src = sqlite3_prepare_v2(
+	    x->h, "SELECT max(received_at) FROM reports", -1, &st, NULL);
+	if (src == SQLITE_OK)
+		src = sqlite3_step(st);
+	if (src != SQLITE_ROW) {
+		rc = db_fail(x, src, "reading the last report received", err);
+		goto out;
+	}
+	/* Nothing ever received is a new installation, not a break. */
+	if (sqlite3_column_type(st, 0) == SQLITE_NULL)
+		goto out;
+	last = sqlite3_column_int64(st, 0) / 86400;
+	if (x->today - last <= x->c->collection_days)
+		goto out;
+	memset(&al, 0, sizeof(al));
+	al.kind = TRPT_ALERT_COLLECTION;
+	al.open = 1;
+	al.subject = (char *)"";
+	al.first_day = last + 1;
+	al.last_day = x->today;
+	al.rate_before = al.rate_after = -1;
+	al.gap_days = x->today - last;
+	al.limit_days = x->c->collection_days;
+	rc = add_alert(x, &al, err);
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int
 trpt_alert_detect(struct trpt_db *db, const struct trpt_alert_config *c,
     int64_t since_day, int64_t today, struct trpt_alerts **out,
@@ -554,7 +602,8 @@ trpt_alert_detect(struct trpt_db *db, const struct trpt_alert_config *c,
 	if ((rc = scan_table(&x, 1, err)) != TRPT_OK ||
 	    (rc = scan_table(&x, 0, err)) != TRPT_OK ||
 	    (rc = scan_new_types(&x, err)) != TRPT_OK ||
-	    (rc = scan_testing(&x, err)) != TRPT_OK)
+	    (rc = scan_testing(&x, err)) != TRPT_OK ||
+	    (rc = scan_collection(&x, err)) != TRPT_OK)
 		goto out;
 	if (x.a->n > 1)
 		qsort(x.a->v, x.a->n, sizeof(*x.a->v), cmp_alerts);
@@ -613,11 +662,17 @@ write_text(const struct trpt_alert *al, FILE *out)
 
 	day_label(al->first_day, d1, sizeof(d1));
 	day_label(al->last_day, d2, sizeof(d2));
-	fprintf(out, "%-6s %s %s %s%s%s, %s .. %s\n",
-	    al->open ? "OPEN" : "closed", trpt_alert_kind_name(al->kind),
-	    al->sender ? "sender" : "domain", al->subject,
-	    al->type != NULL ? ": " : "", al->type != NULL ? al->type : "", d1,
-	    d2);
+	if (al->kind == TRPT_ALERT_COLLECTION)
+		fprintf(out, "%-6s collection, %s .. %s\n",
+		    al->open ? "OPEN" : "closed", d1, d2);
+	else
+		fprintf(out, "%-6s %s %s %s%s%s, %s .. %s%s\n",
+		    al->open ? "OPEN" : "closed",
+		    trpt_alert_kind_name(al->kind),
+		    al->sender ? "sender" : "domain", al->subject,
+		    al->type != NULL ? ": " : "",
+		    al->type != NULL ? al->type : "", d1, d2,
+		    al->stale ? " (no longer reported)" : "");
 	switch (al->kind) {
 	case TRPT_ALERT_DROP:
 		fputs("  success rate ", out);
@@ -660,6 +715,14 @@ write_text(const struct trpt_alert *al, FILE *out)
 		text_rate(out, al->rate_after);
 		fputs(" successful); fix them before switching to enforce\n",
 		    out);
+		break;
+	case TRPT_ALERT_COLLECTION:
+		fprintf(out,
+		    "  no report at all received for %" PRId64
+		    " days (limit %" PRId64
+		    "): check the mailbox or source and the _smtp._tls "
+		    "record\n",
+		    al->gap_days, al->limit_days);
 		break;
 	}
 	text_items(out, "result types", &al->types, "(no details)");
@@ -723,7 +786,9 @@ write_json(const struct trpt_alert *al, FILE *out)
 	day_label(al->last_day, d2, sizeof(d2));
 	fprintf(out, "{\"kind\": \"%s\", \"open\": %s, \"scope\": \"%s\", ",
 	    trpt_alert_kind_name(al->kind), al->open ? "true" : "false",
-	    al->sender ? "sender" : "domain");
+	    al->kind == TRPT_ALERT_COLLECTION ? "all"
+	    : al->sender                      ? "sender"
+					      : "domain");
 	fputs(al->sender ? "\"organization_name\": " : "\"policy_domain\": ",
 	    out);
 	trpt_trend_json_string(out, al->subject);
@@ -738,6 +803,13 @@ write_json(const struct trpt_alert *al, FILE *out)
 	    ", \"sessions_before\": %" PRId64 ", \"sessions_after\": %" PRId64
 	    ", \"failed_after\": %" PRId64,
 	    al->sessions_before, al->sessions_after, al->failed_after);
+	if (al->stale)
+		fputs(", \"stale\": true", out);
+	if (al->kind == TRPT_ALERT_COLLECTION)
+		fprintf(out,
+		    ", \"days_without_reports\": %" PRId64
+		    ", \"limit_days\": %" PRId64,
+		    al->gap_days, al->limit_days);
 	if (al->kind == TRPT_ALERT_SILENT)
 		fprintf(out,
 		    ", \"silent_days\": %" PRId64

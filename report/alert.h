@@ -15,7 +15,11 @@
  *    gap + 2) days (senders such as Microsoft report only on days they
  *    sent mail);
  *  - testing: an MTA-STS policy in testing mode with failed sessions
- *    (fix them before switching to enforce).
+ *    (fix them before switching to enforce);
+ *  - collection: no report at all was received for more than
+ *    collection_days days (a broken mailbox, source or DNS record).
+ * A drop whose subject stops sending data for recent_days is closed as
+ * stale ("no longer reported") rather than left open for ever.
  * Each alert carries its evidence (rates, sessions, days, and the result
  * types, MX hosts, sending IPs and senders or domains with the most
  * failed sessions).
@@ -37,6 +41,10 @@ struct trpt_alert_config {
 				     last days, default 7 */
 	int64_t silence_min_days; /* default 3 */
 	int64_t silence_min_reports; /* default 5 */
+	/* collection: no report at all received for more than this many
+	 * days (the mailbox or the DNS record is broken); 0 (the default
+	 * here): not checked. */
+	int64_t collection_days;
 };
 
 void trpt_alert_config_init(struct trpt_alert_config *c);
@@ -46,10 +54,11 @@ enum trpt_alert_kind {
 	TRPT_ALERT_RECOVERY,
 	TRPT_ALERT_NEW_TYPE,
 	TRPT_ALERT_SILENT,
-	TRPT_ALERT_TESTING
+	TRPT_ALERT_TESTING,
+	TRPT_ALERT_COLLECTION
 };
 
-/* "drop", "recovery", "new-type", "silent", "testing" */
+/* "drop", "recovery", "new-type", "silent", "testing", "collection" */
 const char *trpt_alert_kind_name(enum trpt_alert_kind k);
 
 struct trpt_alert_item {
@@ -67,13 +76,19 @@ struct trpt_alert_items {
 struct trpt_alert {
 	enum trpt_alert_kind kind;
 	int open;
-	int sender;    /* 1: subject is an organisation, 0: a domain */
+	/* Closed because its data stopped: a drop whose subject sent no
+	 * data for recent_days ("no longer reported"), not a recovery. */
+	int stale;
+	int sender;    /* 1: subject is an organisation, 0: a domain;
+			  collection: 0 with subject "" (every report) */
 	char *subject; /* organisation or policy domain */
 	char *type;    /* new-type: the result type; else NULL */
 	int64_t first_day, last_day;
 	double rate_before, rate_after; /* -1 when not applicable */
 	int64_t sessions_before, sessions_after, failed_after;
-	int64_t gap_days, limit_days; /* silent: median gap, the limit */
+	int64_t gap_days, limit_days; /* silent: median gap, the limit;
+					 collection: days without a report,
+					 the limit */
 	struct trpt_alert_items types, mx, ips;
 	struct trpt_alert_items others; /* domains of a sender, senders of
 					   a domain */

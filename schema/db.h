@@ -58,6 +58,8 @@ enum trpt_db_stmt_id {
 	TRPT_STMT_QUARANTINE_UPDATE,
 	TRPT_STMT_IMAP_STATE_GET, /* schema/imap_state.c */
 	TRPT_STMT_IMAP_STATE_PUT,
+	TRPT_STMT_NOTIFY_SENT, /* schema/notify_state.c */
+	TRPT_STMT_NOTIFY_RECORD,
 	TRPT_STMT_COUNT_
 };
 

@@ -252,6 +252,64 @@ test_alert_rhythm(void **state)
 	trpt_alert_free(&a);
 }
 
+/*
+ * Lifecycle: an open drop whose data stops is closed as stale ("no longer
+ * reported") once recent_days pass; with collection_days set, a gap in
+ * all reports opens a collection alert.  The last reports begin on day 55
+ * and arrive on day 56 (TODAY).
+ */
+static void
+test_alert_lifecycle(void **state)
+{
+	struct trpt_db *db = *state;
+	struct trpt_alert_config c;
+	struct trpt_alerts *a = NULL;
+	struct trpt_err err;
+	size_t i, open_drops, stale_drops, collection;
+	int64_t when[] = { TODAY + 2, TODAY + 8 };
+	size_t w;
+
+	trpt_alert_config_init(&c);
+	for (w = 0; w < 2; w++) {
+		assert_int_equal(
+		    trpt_alert_detect(db, &c, TODAY, when[w], &a, &err),
+		    TRPT_OK);
+		open_drops = stale_drops = 0;
+		for (i = 0; i < a->n; i++)
+			if (a->v[i].kind == TRPT_ALERT_DROP) {
+				open_drops += a->v[i].open;
+				stale_drops += a->v[i].stale;
+				assert_true(!(a->v[i].open && a->v[i].stale));
+			}
+		/* e.example and Google, days 50..55. */
+		assert_int_equal(open_drops, w == 0 ? 2 : 0);
+		assert_int_equal(stale_drops, w == 0 ? 0 : 2);
+		trpt_alert_free(&a);
+	}
+	/* Off by default. */
+	assert_int_equal(
+	    trpt_alert_detect(db, &c, TODAY, TODAY + 30, &a, &err), TRPT_OK);
+	for (i = 0; i < a->n; i++)
+		assert_int_not_equal(a->v[i].kind, TRPT_ALERT_COLLECTION);
+	trpt_alert_free(&a);
+	c.collection_days = 3;
+	for (w = 3; w <= 4; w++) {
+		assert_int_equal(trpt_alert_detect(db, &c, TODAY,
+				     TODAY + (int64_t)w, &a, &err),
+		    TRPT_OK);
+		collection = 0;
+		for (i = 0; i < a->n; i++)
+			if (a->v[i].kind == TRPT_ALERT_COLLECTION) {
+				collection++;
+				assert_true(a->v[i].open);
+				assert_int_equal(a->v[i].gap_days, 4);
+				assert_int_equal(a->v[i].limit_days, 3);
+			}
+		assert_int_equal(collection, w == 3 ? 0 : 1);
+		trpt_alert_free(&a);
+	}
+}
+
 /* A higher threshold hides the smaller drops; output formats. */
 static void
 test_alert_output(void **state)
@@ -309,6 +367,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_alert_planted),
 		cmocka_unit_test(test_alert_rhythm),
+		cmocka_unit_test(test_alert_lifecycle),
 		cmocka_unit_test(test_alert_output),
 	};
 

@@ -1,0 +1,636 @@
+#include "collector/run_notify.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "collector/cmd_alerts.h"
+#include "collector/cmd_summary.h"
+#include "collector/journal.h"
+#include "report/alert.h"
+#include "report/notify.h"
+#include "report/trend.h"
+#include "schema/notify_state.h"
+
+#define DEFAULT_INTERVAL 3600
+#define RETRY_SECONDS    60
+#define DEBOUNCE_MS      1000
+#define HISTORY_DAYS     90 /* closed alerts looked at, to send closes */
+#define MAX_MAIL_TO      32
+#define CHANNEL_LEN      160
+
+static const char *const notify_keys[] = { "mail_to", "interval", NULL };
+static const char *const webhook_keys[] = { "url", "format", "ca_file",
+	"timeout", NULL };
+
+struct hook {
+	char channel[CHANNEL_LEN]; /* "webhook:NAME" */
+	struct trpt_webhook w;
+	enum trpt_webhook_format fmt;
+};
+
+struct trpt_run_notify {
+	struct trpt_cli *cli;
+	struct trpt_db *db;
+	struct trpt_run_notify_lock lk;
+	struct trpt_alert_config ac;
+	char *mail_to[MAX_MAIL_TO];
+	size_t nmail_to;
+	struct hook *hooks;
+	size_t nhooks;
+	unsigned interval;
+	int summary_at; /* minutes into the ISO week (Monday 00:00 UTC), or
+			   -1: no scheduled summary */
+	pthread_t tid;
+	pthread_mutex_t m;
+	pthread_cond_t c;
+	int dirty, stop, started;
+};
+
+/* ---- configuration -------------------------------------------------- */
+
+static int
+bad(const struct trpt_cli *cli, const struct trpt_config_section *sec,
+    const char *key, const char *why)
+{
+	trpt_cli_warn("config %s: [%s%s%s%s] %s: %s",
+	    trpt_config_path(cli->cfg), sec->type, sec->name[0] ? " \"" : "",
+	    sec->name, sec->name[0] ? "\"" : "", key, why);
+	return TRPT_EXIT_USAGE;
+}
+
+/* "Mon 07:00" (UTC) to minutes into the ISO week. */
+static int
+parse_send_at(const char *v, int *out)
+{
+	static const char *const days[] = { "mon", "tue", "wed", "thu", "fri",
+		"sat", "sun" };
+	int d, h, m;
+
+	for (d = 0; d < 7; d++)
+		if (strncasecmp(v, days[d], 3) == 0)
+			break;
+	if (d == 7 || v[3] != ' ' || v[4] < '0' || v[4] > '2' || v[5] < '0' ||
+	    v[5] > '9' || v[6] != ':' || v[7] < '0' || v[7] > '5' ||
+	    v[8] < '0' || v[8] > '9' || v[9] != '\0')
+		return -1;
+	h = (v[4] - '0') * 10 + (v[5] - '0');
+	m = (v[7] - '0') * 10 + (v[8] - '0');
+	if (h > 23)
+		return -1;
+	*out = d * 1440 + h * 60 + m;
+	return 0;
+}
+
+static int
+add_mail_to(struct trpt_run_notify *n, const struct trpt_cli *cli,
+    const struct trpt_config_section *sec, const char *v)
+{
+	const char *p = v, *e;
+	size_t len;
+
+	while (*p != '\0') {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '\0')
+			break;
+		e = strchr(p, ',');
+		len = e != NULL ? (size_t)(e - p) : strlen(p);
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (n->nmail_to == MAX_MAIL_TO)
+			return bad(
+			    cli, sec, "mail_to", "at most 32 recipients");
+		if ((n->mail_to[n->nmail_to] = strndup(p, len)) == NULL) {
+			trpt_cli_warn("out of memory");
+			return TRPT_EXIT_FATAL;
+		}
+		n->nmail_to++;
+		p += len;
+	}
+	return TRPT_EXIT_OK;
+}
+
+static void
+conf_clear(struct trpt_run_notify *n)
+{
+	size_t i;
+
+	for (i = 0; i < n->nmail_to; i++)
+		free(n->mail_to[i]);
+	n->nmail_to = 0;
+	free(n->hooks);
+	n->hooks = NULL;
+	n->nhooks = 0;
+}
+
+/* Reads the settings into n (strings of webhooks borrowed from cfg). */
+static int
+read_conf(struct trpt_cli *cli, struct trpt_run_notify *n)
+{
+	const struct trpt_config_section *sec, *sum;
+	struct trpt_err err;
+	const char *v;
+	uint64_t u;
+	size_t i, k;
+	int rc;
+
+	n->interval = DEFAULT_INTERVAL;
+	n->summary_at = -1;
+	if ((rc = trpt_cmd_alerts_config(cli, &n->ac)) != TRPT_EXIT_OK)
+		return rc;
+	sec = trpt_config_find(cli->cfg, "notify", "");
+	if (sec != NULL) {
+		if (trpt_config_check_keys(cli->cfg, sec, notify_keys, &err) !=
+		    TRPT_OK) {
+			trpt_cli_warn("%s", err.msg);
+			return TRPT_EXIT_USAGE;
+		}
+		for (i = 0; (v = trpt_config_get(sec, "mail_to", i)) != NULL;
+		     i++)
+			if ((rc = add_mail_to(n, cli, sec, v)) != TRPT_EXIT_OK)
+				return rc;
+		u = n->interval;
+		if (trpt_config_get_uint(cli->cfg, sec, "interval", 86400, &u,
+			&err) != TRPT_OK) {
+			trpt_cli_warn("%s", err.msg);
+			return TRPT_EXIT_USAGE;
+		}
+		if (u < 60)
+			return bad(cli, sec, "interval", "60 to 86400 seconds");
+		n->interval = (unsigned)u;
+	}
+	sum = trpt_config_find(cli->cfg, "summary", "");
+	if (n->nmail_to > 0 &&
+	    (sum == NULL || trpt_config_get(sum, "smtp_url", 0) == NULL ||
+		trpt_config_get(sum, "from", 0) == NULL))
+		return bad(cli, sec, "mail_to",
+		    "mail goes through the relay of [summary]: set smtp_url "
+		    "and from there");
+	if (sum != NULL && (v = trpt_config_get(sum, "send_at", 0)) != NULL) {
+		if (parse_send_at(v, &n->summary_at) != 0)
+			return bad(cli, sum, "send_at",
+			    "expected a weekday and a UTC time, e.g. Mon "
+			    "07:00");
+		if (trpt_config_get(sum, "smtp_url", 0) == NULL ||
+		    trpt_config_get(sum, "to", 0) == NULL ||
+		    trpt_config_get(sum, "from", 0) == NULL)
+			return bad(
+			    cli, sum, "send_at", "needs smtp_url, from and to");
+	}
+	for (i = k = 0; i < trpt_config_count(cli->cfg); i++)
+		k += strcmp(trpt_config_at(cli->cfg, i)->type, "webhook") == 0;
+	if (k > 0 && (n->hooks = calloc(k, sizeof(*n->hooks))) == NULL) {
+		trpt_cli_warn("out of memory");
+		return TRPT_EXIT_FATAL;
+	}
+	for (i = 0; i < trpt_config_count(cli->cfg); i++) {
+		struct hook *h;
+
+		sec = trpt_config_at(cli->cfg, i);
+		if (strcmp(sec->type, "webhook") != 0)
+			continue;
+		h = &n->hooks[n->nhooks];
+		if (sec->name[0] == '\0')
+			return bad(
+			    cli, sec, "name", "write [webhook \"NAME\"]");
+		if (trpt_config_check_keys(cli->cfg, sec, webhook_keys, &err) !=
+		    TRPT_OK) {
+			trpt_cli_warn("%s", err.msg);
+			return TRPT_EXIT_USAGE;
+		}
+		snprintf(
+		    h->channel, sizeof(h->channel), "webhook:%s", sec->name);
+		h->w.url = trpt_config_get(sec, "url", 0);
+		if (h->w.url == NULL || strncmp(h->w.url, "https://", 8) != 0)
+			return bad(
+			    cli, sec, "url", "an https:// URL is needed");
+		h->w.ca_file = trpt_config_get(sec, "ca_file", 0);
+		u = 30;
+		if (trpt_config_get_uint(
+			cli->cfg, sec, "timeout", 300, &u, &err) != TRPT_OK) {
+			trpt_cli_warn("%s", err.msg);
+			return TRPT_EXIT_USAGE;
+		}
+		if (u == 0)
+			return bad(cli, sec, "timeout", "1 to 300 seconds");
+		h->w.timeout = (long)u;
+		v = trpt_config_get(sec, "format", 0);
+		if (trpt_notify_webhook_format(
+			v != NULL ? v : "generic", &h->fmt, &err) != TRPT_OK)
+			return bad(cli, sec, "format", err.msg);
+		n->nhooks++;
+	}
+	return TRPT_EXIT_OK;
+}
+
+int
+trpt_run_notify_check(struct trpt_cli *cli)
+{
+	struct trpt_run_notify n;
+	int rc;
+
+	memset(&n, 0, sizeof(n));
+	rc = read_conf(cli, &n);
+	conf_clear(&n);
+	return rc;
+}
+
+/* ---- evaluation ----------------------------------------------------- */
+
+struct job {
+	char key[TRPT_INCIDENT_KEY];
+	const char *event;   /* "open", "close" */
+	const char *channel; /* "log", "mail", "webhook:NAME" */
+	const struct hook *hook;
+	const struct trpt_incident *inc; /* NULL: no longer detected */
+	char *gone_summary;              /* the open's, when inc is NULL */
+};
+
+struct jobs {
+	struct job *v;
+	size_t n, cap;
+};
+
+static int
+push(struct jobs *j, const char *key, const char *event, const char *channel,
+    const struct hook *hook, const struct trpt_incident *inc,
+    const char *gone_summary)
+{
+	struct job *nv;
+
+	if (j->n == j->cap) {
+		size_t ncap = j->cap ? j->cap * 2 : 16;
+
+		if ((nv = realloc(j->v, ncap * sizeof(*nv))) == NULL)
+			return TRPT_ENOMEM;
+		j->v = nv;
+		j->cap = ncap;
+	}
+	memset(&j->v[j->n], 0, sizeof(j->v[j->n]));
+	snprintf(j->v[j->n].key, sizeof(j->v[j->n].key), "%s", key);
+	j->v[j->n].event = event;
+	j->v[j->n].channel = channel;
+	j->v[j->n].hook = hook;
+	j->v[j->n].inc = inc;
+	if (gone_summary != NULL &&
+	    (j->v[j->n].gone_summary = strdup(gone_summary)) == NULL)
+		return TRPT_ENOMEM;
+	j->n++;
+	return TRPT_OK;
+}
+
+static void
+jobs_free(struct jobs *j)
+{
+	size_t i;
+
+	for (i = 0; i < j->n; i++)
+		free(j->v[i].gone_summary);
+	free(j->v);
+	memset(j, 0, sizeof(*j));
+}
+
+struct gone_ctx {
+	struct jobs *jobs;
+	const struct trpt_incident *inc;
+	size_t ninc;
+	const char *channel;
+	const struct hook *hook;
+};
+
+static int
+gone(void *arg, const char *key, const char *summary)
+{
+	struct gone_ctx *g = arg;
+	size_t i;
+
+	for (i = 0; i < g->ninc; i++)
+		if (strcmp(g->inc[i].key, key) == 0)
+			return TRPT_OK; /* still detected: handled above */
+	return push(g->jobs, key, "close", g->channel, g->hook, NULL, summary);
+}
+
+/* The jobs of one channel (under the database lock). */
+static int
+plan_channel(struct trpt_run_notify *n, const struct trpt_incident *inc,
+    size_t ninc, const char *channel, const struct hook *hook,
+    struct jobs *jobs, struct trpt_err *err)
+{
+	struct gone_ctx g;
+	size_t i;
+	int rc, opened, closed;
+
+	for (i = 0; i < ninc; i++) {
+		if ((rc = trpt_notify_state_sent(n->db, inc[i].key, "open",
+			 channel, &opened, err)) != TRPT_OK)
+			return rc;
+		if (inc[i].open && !opened)
+			rc = push(jobs, inc[i].key, "open", channel, hook,
+			    &inc[i], NULL);
+		else if (!inc[i].open && opened) {
+			if ((rc = trpt_notify_state_sent(n->db, inc[i].key,
+				 "close", channel, &closed, err)) != TRPT_OK)
+				return rc;
+			if (!closed)
+				rc = push(jobs, inc[i].key, "close", channel,
+				    hook, &inc[i], NULL);
+		}
+		if (rc != TRPT_OK)
+			return trpt_err_set(err, rc, "out of memory");
+	}
+	g.jobs = jobs;
+	g.inc = inc;
+	g.ninc = ninc;
+	g.channel = channel;
+	g.hook = hook;
+	return trpt_notify_state_unclosed(n->db, channel, gone, &g, err);
+}
+
+/* Sends one job; TRPT_OK once the channel accepted it. */
+static int
+send_job(struct trpt_run_notify *n, const struct job *jb, const char *summary,
+    const char *text, struct trpt_err *err)
+{
+	char *json = NULL;
+	int rc;
+
+	if (strcmp(jb->channel, "log") == 0) {
+		trpt_journal(strcmp(jb->event, "open") == 0 ? TRPT_LOG_WARNING
+							    : TRPT_LOG_NOTICE,
+		    "alert %s", summary);
+		return TRPT_OK;
+	}
+	if (strcmp(jb->channel, "mail") == 0)
+		return trpt_cmd_summary_mail_text(n->cli,
+		    (const char *const *)n->mail_to, n->nmail_to, summary, text,
+		    err);
+	if ((rc = trpt_notify_webhook_body(jb->hook->fmt, jb->event, jb->key,
+		 summary, text, jb->inc, &json, err)) != TRPT_OK)
+		return rc;
+	rc = trpt_notify_webhook_post(&jb->hook->w, json, err);
+	free(json);
+	return rc;
+}
+
+/*
+ * One evaluation: detect (under the lock), send (without it), record
+ * (under it).  Returns 1 when something failed and should be retried.
+ */
+static int
+evaluate(struct trpt_run_notify *n)
+{
+	struct trpt_alerts *alerts = NULL;
+	struct trpt_incident *inc = NULL;
+	struct jobs jobs;
+	struct trpt_err err;
+	int64_t today = (int64_t)time(NULL) / 86400;
+	size_t ninc = 0, i, nsent = 0, nopen = 0;
+	char *summary = NULL, *text = NULL;
+	int rc, retry = 0;
+
+	memset(&jobs, 0, sizeof(jobs));
+	n->lk.lock(n->lk.arg);
+	rc = trpt_trend_refresh(n->db, &err);
+	if (rc == TRPT_OK)
+		rc = trpt_alert_detect(
+		    n->db, &n->ac, today - HISTORY_DAYS, today, &alerts, &err);
+	if (rc == TRPT_OK)
+		rc = trpt_notify_incidents(alerts, &inc, &ninc, &err);
+	if (rc == TRPT_OK)
+		rc = plan_channel(n, inc, ninc, "log", NULL, &jobs, &err);
+	if (rc == TRPT_OK && n->nmail_to > 0)
+		rc = plan_channel(n, inc, ninc, "mail", NULL, &jobs, &err);
+	for (i = 0; rc == TRPT_OK && i < n->nhooks; i++)
+		rc = plan_channel(n, inc, ninc, n->hooks[i].channel,
+		    &n->hooks[i], &jobs, &err);
+	n->lk.unlock(n->lk.arg);
+	if (rc != TRPT_OK) {
+		trpt_journal(TRPT_LOG_ERR, "alerts: %s; trying again in %d s",
+		    err.msg, RETRY_SECONDS);
+		retry = 1;
+		goto out;
+	}
+	for (i = 0; i < jobs.n; i++) {
+		const struct job *jb = &jobs.v[i];
+
+		if (jb->inc != NULL)
+			rc = trpt_notify_render(
+			    jb->inc, jb->event, &summary, &text, &err);
+		else
+			rc = trpt_notify_render_gone(
+			    jb->gone_summary, &summary, &text, &err);
+		if (rc == TRPT_OK)
+			rc = send_job(n, jb, summary, text, &err);
+		if (rc == TRPT_OK) {
+			n->lk.lock(n->lk.arg);
+			rc = trpt_notify_state_record(n->db, jb->key, jb->event,
+			    jb->channel,
+			    jb->inc != NULL ? summary : jb->gone_summary, &err);
+			n->lk.unlock(n->lk.arg);
+		}
+		if (rc == TRPT_OK && strcmp(jb->channel, "log") != 0)
+			trpt_journal(TRPT_LOG_INFO, "alert %s: sent to %s",
+			    summary, jb->channel);
+		else if (rc != TRPT_OK) {
+			trpt_journal(TRPT_LOG_ERR,
+			    "alert %s: %s: %s; trying again in %d s", jb->key,
+			    jb->channel, err.msg, RETRY_SECONDS);
+			retry = 1;
+		}
+		free(summary);
+		free(text);
+		summary = text = NULL;
+		if (rc == TRPT_OK)
+			nsent++;
+	}
+	for (i = 0; i < ninc; i++)
+		nopen += inc[i].open != 0;
+	trpt_journal(TRPT_LOG_DEBUG,
+	    "alerts: evaluated, %zu incidents (%zu open), %zu notifications "
+	    "sent",
+	    ninc, nopen, nsent);
+out:
+	jobs_free(&jobs);
+	free(inc);
+	trpt_alert_free(&alerts);
+	return retry;
+}
+
+/* The weekly summary, once per slot.  Returns 1 to retry. */
+static int
+summary_due(struct trpt_run_notify *n, time_t now, time_t *next)
+{
+	int64_t today = (int64_t)now / 86400, monday, slot, last_monday;
+	char key[64], *msg = NULL;
+	struct trpt_err err;
+	size_t len = 0;
+	int sent = 0, rc;
+
+	if (n->summary_at < 0)
+		return 0;
+	monday = trpt_trend_period_start(
+	    TRPT_PERIOD_WEEK, trpt_trend_period_of(TRPT_PERIOD_WEEK, today));
+	slot = monday * 86400 + (int64_t)n->summary_at * 60;
+	if ((int64_t)now < slot) {
+		/* Not yet this week: wake at the slot. */
+		if (slot < (int64_t)*next)
+			*next = (time_t)slot;
+		slot -= 7 * 86400;
+		monday -= 7;
+	} else if (slot + 7 * 86400 < (int64_t)*next)
+		*next = (time_t)(slot + 7 * 86400);
+	/* The week the slot reports on: the one before the slot's week. */
+	last_monday = monday - 7;
+	memcpy(key, "summary/", 8);
+	trpt_trend_period_label(TRPT_PERIOD_WEEK,
+	    trpt_trend_period_of(TRPT_PERIOD_WEEK, last_monday), key + 8,
+	    sizeof(key) - 8);
+	n->lk.lock(n->lk.arg);
+	rc = trpt_notify_state_sent(n->db, key, "sent", "mail", &sent, &err);
+	if (rc == TRPT_OK && !sent)
+		rc = trpt_cmd_summary_build_week(
+		    n->cli, n->db, last_monday, &msg, &len, &err);
+	n->lk.unlock(n->lk.arg);
+	if (rc == TRPT_OK && !sent) {
+		rc = trpt_cmd_summary_send_built(n->cli, msg, len, &err);
+		if (rc == TRPT_OK) {
+			n->lk.lock(n->lk.arg);
+			rc = trpt_notify_state_record(
+			    n->db, key, "sent", "mail", key, &err);
+			n->lk.unlock(n->lk.arg);
+		}
+		if (rc == TRPT_OK)
+			trpt_journal(
+			    TRPT_LOG_INFO, "weekly summary %s sent", key + 8);
+	}
+	free(msg);
+	if (rc != TRPT_OK) {
+		trpt_journal(TRPT_LOG_ERR,
+		    "weekly summary: %s; trying again in "
+		    "%d s",
+		    err.msg, RETRY_SECONDS);
+		return 1;
+	}
+	return 0;
+}
+
+static void *
+scheduler(void *arg)
+{
+	struct trpt_run_notify *n = arg;
+	struct timespec until;
+	time_t now, next;
+	int retry;
+
+	pthread_mutex_lock(&n->m);
+	while (!n->stop) {
+		if (n->dirty) {
+			/* Let a burst of reports settle first. */
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += DEBOUNCE_MS * 1000000L;
+			until.tv_sec += until.tv_nsec / 1000000000L;
+			until.tv_nsec %= 1000000000L;
+			while (!n->stop && pthread_cond_timedwait(&n->c, &n->m,
+					       &until) != ETIMEDOUT)
+				;
+			if (n->stop)
+				break;
+		}
+		n->dirty = 0;
+		pthread_mutex_unlock(&n->m);
+		now = time(NULL);
+		next = now + (time_t)n->interval;
+		retry = evaluate(n);
+		retry |= summary_due(n, now, &next);
+		if (retry && next > now + RETRY_SECONDS)
+			next = now + RETRY_SECONDS;
+		pthread_mutex_lock(&n->m);
+		until.tv_sec = next;
+		until.tv_nsec = 0;
+		while (
+		    !n->stop && !n->dirty &&
+		    pthread_cond_timedwait(&n->c, &n->m, &until) != ETIMEDOUT)
+			;
+	}
+	pthread_mutex_unlock(&n->m);
+	return NULL;
+}
+
+int
+trpt_run_notify_new(struct trpt_cli *cli, struct trpt_db *db,
+    const struct trpt_run_notify_lock *lk, struct trpt_run_notify **out)
+{
+	struct trpt_run_notify *n;
+	int rc;
+
+	if ((n = calloc(1, sizeof(*n))) == NULL) {
+		trpt_cli_warn("out of memory");
+		return TRPT_EXIT_FATAL;
+	}
+	n->cli = cli;
+	n->db = db;
+	n->lk = *lk;
+	if ((rc = read_conf(cli, n)) != TRPT_EXIT_OK) {
+		conf_clear(n);
+		free(n);
+		return rc;
+	}
+	pthread_mutex_init(&n->m, NULL);
+	pthread_cond_init(&n->c, NULL);
+	n->dirty = 0;
+	if (pthread_create(&n->tid, NULL, scheduler, n) != 0) {
+		trpt_cli_warn("cannot start the scheduler thread");
+		pthread_mutex_destroy(&n->m);
+		pthread_cond_destroy(&n->c);
+		conf_clear(n);
+		free(n);
+		return TRPT_EXIT_FATAL;
+	}
+	n->started = 1;
+	trpt_journal(TRPT_LOG_NOTICE,
+	    "alerts: evaluated after new data and every %u s; %zu mail "
+	    "recipient%s, %zu webhook%s%s",
+	    n->interval, n->nmail_to, n->nmail_to == 1 ? "" : "s", n->nhooks,
+	    n->nhooks == 1 ? "" : "s",
+	    n->summary_at >= 0 ? "; weekly summary scheduled" : "");
+	*out = n;
+	return TRPT_EXIT_OK;
+}
+
+void
+trpt_run_notify_poke(struct trpt_run_notify *n)
+{
+	if (n == NULL)
+		return;
+	pthread_mutex_lock(&n->m);
+	n->dirty = 1;
+	pthread_cond_signal(&n->c);
+	pthread_mutex_unlock(&n->m);
+}
+
+void
+trpt_run_notify_free(struct trpt_run_notify **np)
+{
+	struct trpt_run_notify *n;
+
+	if (np == NULL || *np == NULL)
+		return;
+	n = *np;
+	if (n->started) {
+		pthread_mutex_lock(&n->m);
+		n->stop = 1;
+		pthread_cond_signal(&n->c);
+		pthread_mutex_unlock(&n->m);
+		pthread_join(n->tid, NULL);
+		pthread_mutex_destroy(&n->m);
+		pthread_cond_destroy(&n->c);
+	}
+	conf_clear(n);
+	free(n);
+	*np = NULL;
+}
