@@ -12,6 +12,7 @@
 #include "collector/cmd_export.h"
 #include "collector/cmd_fetch.h"
 #include "collector/cmd_ingest.h"
+#include "collector/cmd_ops.h"
 #include "collector/cmd_run.h"
 #include "collector/cmd_serve.h"
 #include "collector/cmd_stats.h"
@@ -46,6 +47,14 @@ static const struct command commands[] = {
 	{ "summary", trpt_cmd_summary_run, "the weekly summary e-mail" },
 	{ "stats", trpt_cmd_stats_run,
 	    "what is stored, per reporting organisation and domain" },
+	{ "quarantine", trpt_cmd_quarantine_run,
+	    "list, show, export or drop refused inputs" },
+	{ "warnings", trpt_cmd_warnings_run,
+	    "leniencies applied to stored reports" },
+	{ "prune", trpt_cmd_prune_run,
+	    "drop old raw bytes and reports, keeping the rollups" },
+	{ "backup", trpt_cmd_backup_run,
+	    "copy the database (SQLite online backup)" },
 };
 
 static void

@@ -1,0 +1,124 @@
+"""Operations commands (issue 10 item 5): quarantine list|show|export|drop,
+warnings, prune --before DATE [--reports], backup PATH, through the binary.
+"""
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "helpers"))
+import tap  # noqa: E402
+
+BINARY = os.environ.get("TRPT_BINARY")
+ROOT = os.environ.get("TRPT_SOURCE_ROOT",
+                      os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def cli(db, *args):
+    r = subprocess.run([BINARY, "--db", db] + list(args),
+                       capture_output=True, timeout=120)
+    return r.returncode, r.stdout.decode(errors="replace"), \
+        r.stderr.decode(errors="replace"), r.stdout
+
+
+def main():
+    if not BINARY:
+        print("1..0 # SKIP TRPT_BINARY not set")
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        db = os.path.join(tmp, "t.db")
+        bad = os.path.join(tmp, "bad")
+        os.mkdir(bad)
+        # A name with an escape sequence: it shows in the source.
+        hostile = b'{"organization-name": "evil", "report-id": 7}'
+        with open(os.path.join(bad, "\x1b[2Jhostile.json"), "wb") as f:
+            f.write(hostile)
+        with open(os.path.join(bad, "notjson.json"), "wb") as f:
+            f.write(b"not json at all\n")
+        rc, out, err, _ = cli(db, "ingest", os.path.join(ROOT, "examples",
+                                                         "reports"),
+                              os.path.join(ROOT, "examples", "mail"), bad)
+        tap.equal(rc, 1, "ingest stores the examples and rejects two")
+
+        rc, out, err, _ = cli(db, "quarantine", "list")
+        lines = out.splitlines()
+        tap.ok(rc == 0 and len(lines) == 2, "quarantine list: one line per "
+               "refused input", out + err)
+        tap.ok("\x1b" not in out and "\\x1b" in out,
+               "control characters from a report are escaped", out)
+        ids = [int(x.split()[0]) for x in lines]
+        which = {("hostile" in x): int(x.split()[0]) for x in lines}
+        hid = which.get(True)
+        rc, out, err, _ = cli(db, "quarantine", "show", str(hid))
+        tap.ok(rc == 0 and "reason:" in out and "hostile.json" in out,
+               "quarantine show: source and reason", out + err)
+        rc, out, err, raw = cli(db, "quarantine", "export", str(hid))
+        tap.equal(raw, hostile, "quarantine export: the bytes as received")
+        path = os.path.join(tmp, "export.bin")
+        rc, out, err, _ = cli(db, "quarantine", "export", str(hid), "-o",
+                              path)
+        with open(path, "rb") as f:
+            tap.equal(f.read(), hostile, "quarantine export -o FILE")
+        rc, out, err, _ = cli(db, "quarantine", "export", str(hid), "-o",
+                              path)
+        tap.equal(rc, 3, "export -o refuses to overwrite a file")
+        rc, out, err, _ = cli(db, "quarantine", "drop", str(hid))
+        tap.equal(rc, 0, "quarantine drop")
+        rc, out, err, _ = cli(db, "quarantine", "list")
+        tap.equal([int(x.split()[0]) for x in out.splitlines()],
+                  [i for i in ids if i != hid], "the dropped input is gone")
+        rc, out, err, _ = cli(db, "quarantine", "show", str(hid))
+        tap.ok(rc == 1 and "no input %d" % hid in err,
+               "show of a dropped ID: exit 1, a clear message", err)
+        rc, out, err, _ = cli(db, "quarantine", "show", "x")
+        tap.equal(rc, 2, "a bad ID is a usage error")
+
+        rc, out, err, _ = cli(db, "warnings")
+        tap.ok(rc == 0 and "Microsoft Corporation" in out and
+               "policy-string" in out, "warnings: stored leniencies with "
+               "their report", out + err)
+
+        # Backup: a complete, private copy; never over an existing file.
+        bk = os.path.join(tmp, "backup.db")
+        rc, out, err, _ = cli(db, "backup", bk)
+        tap.equal(rc, 0, "backup PATH")
+        tap.equal(os.stat(bk).st_mode & 0o777, 0o600, "the backup is 0600")
+        tap.equal(cli(bk, "stats")[1], cli(db, "stats")[1],
+                  "the backup holds the same data")
+        rc, out, err, _ = cli(db, "backup", bk)
+        tap.ok(rc == 2 and "exists" in err, "backup refuses an existing "
+               "file", err)
+
+        # Prune: trends (rollups) stay, reports and bytes go.
+        before = cli(db, "trends", "--since", "2026-11-01", "--format",
+                     "json")[1]
+        size0 = os.path.getsize(db)
+        rc, out, err, _ = cli(db, "prune", "--before", "2026-11-21T12:00:00Z",
+                              "--reports")
+        tap.ok(rc == 0 and "1 reports" in out, "prune --reports drops the "
+               "report of 2026-11-20", out + err)
+        rc, out, err, _ = cli(db, "prune", "--before", "2099-01-01")
+        tap.ok(rc == 0 and "raw bytes of 3 inputs" in out,
+               "prune drops the bytes of the rest", out + err)
+        after = cli(db, "trends", "--since", "2026-11-01", "--format",
+                    "json")[1]
+        tap.ok(json.loads(before) == json.loads(after) and
+               len(json.loads(after)) > 0, "trends are unchanged (rollups "
+               "kept)", before + "\n" + after)
+        con = sqlite3.connect(db)
+        n, nbytes = con.execute("SELECT count(*), coalesce(sum(length("
+                                "bytes)), 0) FROM raw_inputs").fetchone()
+        nrep = con.execute("SELECT count(*) FROM reports").fetchone()[0]
+        con.close()
+        tap.equal((nrep, nbytes), (3, 0), "3 reports left, no raw bytes")
+        tap.ok(os.path.getsize(db) < size0, "the file shrank (%d -> %d "
+               "bytes)" % (size0, os.path.getsize(db)))
+        rc, out, err, _ = cli(db, "prune")
+        tap.equal(rc, 2, "prune without --before is a usage error")
+    return tap.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
