@@ -91,6 +91,10 @@ def hook_server(certs):
     return srv
 
 
+def alert_mails(sink):
+    return [m for m in sink.messages if "alerts@example.org" in m[0]]
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -165,6 +169,7 @@ from = tlsrpt@example.org
 to = postmaster@example.org
 smtp_url = smtp://127.0.0.1:{smtp.trpt_port}
 starttls = no
+send_at = Mon 00:00
 
 [notify]
 mail_to = alerts@example.org
@@ -182,8 +187,13 @@ ca_file = {certs['ca.pem']}
 
     rc, log = run_once(db, conf, 3)
     tap.equal(rc, 0, "run exits 0 on SIGTERM")
-    mails = [m for m in sink.messages if "alerts@example.org" in m[0]]
-    tap.equal(len(mails), 1, "exactly one alert mail", )
+    mails = alert_mails(sink)
+    tap.equal(len(mails), 1, "exactly one alert mail")
+    weekly = [m for m in sink.messages if "postmaster@example.org" in m[0]]
+    tap.ok(len(weekly) == 1 and b"Subject: TLS" in weekly[0][1] and
+           b"multipart/alternative" in weekly[0][1],
+           "the weekly summary is sent at send_at (Mon 00:00, passed)",
+           repr(weekly)[:300])
     generic = [b for p, b in hooks.posts if p == "/generic"]
     slack = [b for p, b in hooks.posts if p == "/slack"]
     tap.equal((len(generic), len(slack)), (1, 1),
@@ -218,8 +228,8 @@ ca_file = {certs['ca.pem']}
             print("# journal: %s" % line)
 
     rc, log = run_once(db, conf, 0)
-    tap.equal((len(sink.messages), len(hooks.posts)), (1, 2),
-              "a restart sends nothing again")
+    tap.equal((len(alert_mails(sink)), len(sink.messages), len(hooks.posts)),
+              (1, 2, 2), "a restart sends nothing again (alert nor summary)")
     tap.ok(any("0 notifications sent" in x for x in log),
            "and says so", "\n".join(log))
 
@@ -228,7 +238,7 @@ ca_file = {certs['ca.pem']}
     subprocess.run([BINARY, "--db", db, "ingest",
                     os.path.join(rdir, "good.json")], capture_output=True)
     rc, log = run_once(db, conf, 3)
-    closes = [m for m in sink.messages[1:]]
+    closes = alert_mails(sink)[1:]
     tap.equal((len(closes), len(hooks.posts)), (1, 4),
               "the recovery closes it: one mail, one POST per webhook")
     if closes:
@@ -238,7 +248,7 @@ ca_file = {certs['ca.pem']}
                and "recovered" in str(msg["Subject"]),
                "the close names the incident", str(msg["Subject"]))
     rc, log = run_once(db, conf, 0)
-    tap.equal((len(sink.messages), len(hooks.posts)), (2, 4),
+    tap.equal((len(sink.messages), len(hooks.posts)), (3, 4),
               "and a restart after it sends nothing")
     return tap.done()
 
