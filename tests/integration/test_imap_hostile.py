@@ -8,7 +8,7 @@ binary does: the exit status, the message, the memory it took (the peak
 RSS of the child from wait4), the database.
 
 - a literal announced at 4 GB: refused before memory is set aside;
-- an endless answer: cut at the answer's cap;
+- an endless answer: cut at the answer's cap, also before STARTTLS;
 - a byte every 0.3 s: the run's deadline ends it;
 - a message left out of the body FETCH answer: the saved UID stays below
   it, and the next run stores it;
@@ -114,6 +114,11 @@ class FakeImap:
                 if cmd == "CAPABILITY":
                     conn.sendall(b"* CAPABILITY IMAP4rev1 IDLE UIDPLUS\r\n"
                                  b"%s OK done\r\n" % tag.encode())
+                elif cmd == "STARTTLS" and self.mode == "endless":
+                    line = b"* OK " + b"x" * 1000 + b"\r\n"
+                    while not self.stop.is_set():
+                        conn.sendall(line * 64)
+                    return
                 elif cmd == "LOGIN":
                     conn.sendall(b"%s OK logged in\r\n" % tag.encode())
                 elif cmd in ("EXAMINE", "SELECT"):
@@ -257,6 +262,21 @@ def case_endless():
         print("# endless answer: peak RSS %.1f MB" % rss)
 
 
+def case_endless_before_tls():
+    with tempfile.TemporaryDirectory() as tmp:
+        srv = FakeImap({1: report_mail(1)}, mode="endless")
+        conf = setup(tmp, srv.port)
+        with open(conf) as f:
+            text = f.read().replace("security = none", "security = starttls")
+        with open(conf, "w") as f:
+            f.write(text)
+        rc, err, _, rss, _ = fetch(tmp, conf)
+        srv.close()
+        tap.ok(rc == 3 and "more than 1048576 bytes" in err,
+               "before TLS (STARTTLS) an endless answer is cut at 1 MiB", err)
+        tap.ok(rss < 100, "memory stays bounded (%.0f MB peak)" % rss)
+
+
 def case_trickle():
     with tempfile.TemporaryDirectory() as tmp:
         srv = FakeImap({1: report_mail(1)}, mode="trickle")
@@ -337,6 +357,7 @@ def main():
         return 0
     case_huge_literal()
     case_endless()
+    case_endless_before_tls()
     case_trickle()
     case_omit()
     case_bogus_uidnext()
