@@ -22,6 +22,10 @@
 #ifndef TRPT_VERSION
 #error "TRPT_VERSION comes from meson.build (project version)"
 #endif
+#ifndef TRPT_STATEDIR
+#error "TRPT_STATEDIR comes from meson.build (statedir option)"
+#endif
+#define TRPT_DB_DEFAULT TRPT_STATEDIR "/tlsrpt.db"
 
 struct command {
 	const char *name;
@@ -69,8 +73,8 @@ usage(FILE *f)
 	    "Collects SMTP TLS reports (RFC 8460) into a SQLite database.\n"
 	    "\n"
 	    "Options:\n"
-	    "  --db PATH       database (default: $TLSRPT_DB, else "
-	    "./tlsrpt.db)\n"
+	    "  --db PATH       database (default: $TLSRPT_DB, else db in the\n"
+	    "                  configuration, else " TRPT_DB_DEFAULT ")\n"
 	    "  --config FILE   configuration (default: " TRPT_CONFIG_DEFAULT
 	    "\n"
 	    "                  when it exists)\n"
@@ -186,9 +190,6 @@ trpt_cli_main(int argc, char **argv)
 
 	memset(&cli, 0, sizeof(cli));
 	trpt_limits_default(&cli.limits);
-	cli.db_path = getenv("TLSRPT_DB");
-	if (cli.db_path == NULL || cli.db_path[0] == '\0')
-		cli.db_path = "./tlsrpt.db";
 
 	/* "+" stops at the command name: its options are its own. */
 	while ((c = getopt_long(argc, argv, "+d:c:vqhV", opts, NULL)) != -1) {
@@ -232,6 +233,15 @@ trpt_cli_main(int argc, char **argv)
 		trpt_config_free(&cli.cfg);
 		return rc;
 	}
+	/* --db, else $TLSRPT_DB, else db in the configuration, else the
+	 * state directory of the installed service: never a database that
+	 * happens to be in the current directory. */
+	if (cli.db_path == NULL || cli.db_path[0] == '\0')
+		cli.db_path = getenv("TLSRPT_DB");
+	if (cli.db_path == NULL || cli.db_path[0] == '\0')
+		cli.db_path = trpt_config_db(cli.cfg);
+	if (cli.db_path == NULL || cli.db_path[0] == '\0')
+		cli.db_path = TRPT_DB_DEFAULT;
 	argc -= optind;
 	argv += optind;
 	optind = 0; /* reset getopt for the command (glibc: 0 reinitialises) */

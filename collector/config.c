@@ -487,3 +487,9 @@ trpt_config_read_secret_file(const char *path, char **out, struct trpt_err *err)
 		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
 	return TRPT_OK;
 }
+
+const char *
+trpt_config_db(const struct trpt_config *cfg)
+{
+	return trpt_config_get(trpt_config_find(cfg, "", ""), "db", 0);
+}

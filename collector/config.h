@@ -79,6 +79,9 @@ int trpt_config_check_keys(const struct trpt_config *cfg,
     const struct trpt_config_section *sec, const char *const *known,
     struct trpt_err *err);
 
+/* db = PATH, given before any section, or NULL. */
+const char *trpt_config_db(const struct trpt_config *cfg);
+
 /* Applies [limits] to lim (which holds the defaults). */
 int trpt_config_limits(const struct trpt_config *cfg, struct trpt_limits *lim,
     struct trpt_err *err);

@@ -117,6 +117,42 @@ def main():
                "bytes)" % (size0, os.path.getsize(db)))
         rc, out, err, _ = cli(db, "prune")
         tap.equal(rc, 2, "prune without --before is a usage error")
+
+        # db = PATH in the configuration (issue 10 item 4); without it
+        # and without --db or $TLSRPT_DB, the state directory, never a
+        # database in the current directory.
+        conf = os.path.join(tmp, "c.conf")
+        other = os.path.join(tmp, "other.db")
+        with open(conf, "w") as f:
+            f.write("db = %s\n" % other)
+        os.chmod(conf, 0o600)
+        env = dict(os.environ)
+        env.pop("TLSRPT_DB", None)
+        r = subprocess.run([BINARY, "--config", conf, "ingest",
+                            os.path.join(ROOT, "examples", "reports")],
+                           capture_output=True, env=env, cwd=tmp)
+        tap.ok(r.returncode == 0 and os.path.exists(other),
+               "db = PATH in the configuration names the database",
+               r.stderr)
+        empty = os.path.join(tmp, "empty.conf")
+        with open(empty, "w") as f:
+            f.write("")
+        os.chmod(empty, 0o600)
+        r = subprocess.run([BINARY, "--config", empty, "--help"],
+                           capture_output=True, env=env, cwd=tmp, text=True)
+        default = [w for w in r.stdout.split() if w.endswith("tlsrpt.db)")]
+        tap.ok(default and default[0].startswith("/") and
+               "tlsrpt-collector/" in default[0],
+               "the default database is in the state directory",
+               r.stdout)
+        if default and not os.path.exists(os.path.dirname(default[0])):
+            r = subprocess.run([BINARY, "--config", empty, "stats"],
+                               capture_output=True, env=env, cwd=tmp,
+                               text=True)
+            tap.ok(r.returncode == 3 and default[0][:-1] in r.stderr and
+                   not os.path.exists(os.path.join(tmp, "tlsrpt.db")),
+                   "without one, stats names that path and creates nothing "
+                   "here", r.stderr)
     return tap.done()
 
 
