@@ -12,6 +12,19 @@
 #include <string.h>
 #include <unistd.h>
 
+#ifdef TRPT_HAVE_SD_NOTIFY
+#include <systemd/sd-daemon.h>
+#else
+/* Without libsystemd: nothing to tell (Type=simple). */
+static int
+sd_notify(int unset, const char *state)
+{
+	(void)unset;
+	(void)state;
+	return 0;
+}
+#endif
+
 #include "collector/cmd_serve.h"
 #include "collector/fetch_https.h"
 #include "collector/fetch_imap.h"
@@ -606,6 +619,7 @@ trpt_cmd_run_run(struct trpt_cli *cli, int argc, char **argv)
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		goto out;
 	}
+	sd_notify(0, "READY=1");
 	trpt_journal(TRPT_LOG_NOTICE, "running: %zu source%s%s", d.nsrc,
 	    d.nsrc == 1 ? "" : "s", d.recv != NULL ? " and the receiver" : "");
 	for (;;) {
@@ -615,8 +629,11 @@ trpt_cmd_run_run(struct trpt_cli *cli, int argc, char **argv)
 			break;
 		trpt_journal(TRPT_LOG_NOTICE, "SIGHUP: reloading %s",
 		    trpt_config_path(cli->cfg));
-		if (reload_config(&d) != 0)
+		sd_notify(0, "RELOADING=1");
+		if (reload_config(&d) != 0) {
+			sd_notify(0, "READY=1");
 			continue;
+		}
 		stop_all(&d);
 		trpt_journal(
 		    TRPT_LOG_NOTICE, "reload: configuration read again");
@@ -626,7 +643,9 @@ trpt_cmd_run_run(struct trpt_cli *cli, int argc, char **argv)
 			stop_all(&d);
 			goto out;
 		}
+		sd_notify(0, "READY=1");
 	}
+	sd_notify(0, "STOPPING=1");
 	trpt_journal(TRPT_LOG_NOTICE, "signal %d: stopping", sig);
 	stop_all(&d);
 	trpt_journal(TRPT_LOG_NOTICE, "stopped");

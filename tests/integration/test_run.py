@@ -14,6 +14,7 @@ daemon's own HTTPS receiver.
 import http.client
 import os
 import signal
+import socket
 import sqlite3
 import ssl
 import subprocess
@@ -83,6 +84,24 @@ class Log:
                 if left <= 0:
                     return None
                 self.cond.wait(left)
+
+
+def sd_notify_built():
+    """Whether the binary was built with libsystemd (the unit's Type)."""
+    build = os.environ.get("TRPT_BUILD_ROOT", "")
+    unit = os.path.join(build, "systemd", "tlsrpt-collector.service")
+    try:
+        with open(unit) as f:
+            return "Type=notify" in f.read()
+    except OSError:
+        return False
+
+
+def notified(sock):
+    try:
+        return sock.recv(4096).decode()
+    except OSError as e:
+        return "nothing (%s)" % e
 
 
 def stored(db, rid):
@@ -170,13 +189,24 @@ password_file = {pw}
 connect_timeout = 2
 """)
     os.chmod(conf, 0o600)
+    # systemd's notification socket (Type=notify), when built with it.
+    nsock_path = os.path.join(tmp, "notify.sock")
+    nsock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    nsock.bind(nsock_path)
+    nsock.settimeout(20)
+    env = dict(os.environ)
+    env["NOTIFY_SOCKET"] = nsock_path
     proc = subprocess.Popen([BINARY, "--db", db, "--config", conf, "run"],
                             stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, env=env)
     log = Log(proc.stderr)
     try:
         tap.ok(log.wait_for("receiver listening") is not None,
                "the receiver starts", "\n".join(log.lines))
+        sd = sd_notify_built()
+        if sd:
+            tap.equal(notified(nsock), "READY=1",
+                      "sd_notify READY=1 once started")
         i = log.wait_for("source box: synced")
         tap.ok(i is not None, "the IMAP source syncs", "\n".join(log.lines))
 
@@ -234,6 +264,10 @@ connect_timeout = 2
         j = log.wait_for("receiver listening", mark)
         tap.ok(j is not None, "SIGHUP restarts the receiver",
                "\n".join(log.lines))
+        if sd:
+            tap.equal((notified(nsock), notified(nsock)),
+                      ("RELOADING=1", "READY=1"),
+                      "sd_notify RELOADING=1, then READY=1")
         new = peer_cert(port, both)
         tap.ok(new == pem_der(renewed["server.pem"]) and new != old,
                "after SIGHUP the receiver serves the renewed certificate")
@@ -276,6 +310,15 @@ connect_timeout = 2
             proc.kill()
             rc = proc.wait()
         tap.equal(rc, 0, "SIGTERM exits 0")
+        if sd:
+            msgs = []
+            nsock.settimeout(0.5)
+            try:
+                while True:
+                    msgs.append(nsock.recv(4096).decode())
+            except OSError:
+                pass
+            tap.ok("STOPPING=1" in msgs, "sd_notify STOPPING=1", msgs)
         tap.ok(log.wait_for("stopped", 0, 5) is not None, "it says so")
         con = sqlite3.connect(db)
         tap.equal(con.execute("PRAGMA integrity_check").fetchone()[0], "ok",
