@@ -554,7 +554,8 @@ trpt_check_run(const struct trpt_check_config *c, const char *domain,
 		 domain, r->domain, sizeof(r->domain), err)) != TRPT_OK)
 		goto out;
 	if ((rc = trpt_dns_new(c->resolver, c->trust_anchor, c->dns_timeout_ms,
-		 &dns, err)) != TRPT_OK)
+		 &dns, err)) != TRPT_OK ||
+	    (rc = trpt_dns_check_anchor(dns, err)) != TRPT_OK)
 		goto out;
 	if ((have_mx = mx_set(dns, c, r, err)) < 0) {
 		rc = have_mx;

@@ -15,7 +15,31 @@
 struct trpt_dns {
 	struct ub_ctx *ub;
 	unsigned timeout_ms;
+	char anchor_zone[256]; /* owner of the first trust anchor record */
+	const char *anchor;
 };
+
+/* The owner name of the first record in the anchor file. */
+static void
+anchor_owner(const char *path, char *out, size_t size)
+{
+	char line[512];
+	size_t n;
+	FILE *f;
+
+	snprintf(out, size, ".");
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	for (n = 0; n < 1000 && fgets(line, sizeof(line), f) != NULL; n++) {
+		if (line[0] == ';' || line[0] == '$' || line[0] == ' ' ||
+		    line[0] == '\t' || line[0] == '\n' || line[0] == '\r')
+			continue;
+		line[strcspn(line, " \t\r\n")] = '\0';
+		snprintf(out, size, "%.*s", (int)size - 1, line);
+		break;
+	}
+	fclose(f);
+}
 
 struct pending {
 	int done, err;
@@ -77,6 +101,8 @@ trpt_dns_new(const char *upstream, const char *anchor, unsigned timeout_ms,
 		    urc == UB_READFILE ? "cannot read it" : ub_strerror(urc));
 		goto fail;
 	}
+	anchor_owner(anchor, d->anchor_zone, sizeof(d->anchor_zone));
+	d->anchor = anchor;
 	*out = d;
 	return TRPT_OK;
 fail:
@@ -190,6 +216,26 @@ trpt_dns_query(struct trpt_dns *d, const char *name, enum trpt_dns_type t,
 	*out = a;
 out:
 	ub_resolve_free(r);
+	return rc;
+}
+
+int
+trpt_dns_check_anchor(struct trpt_dns *d, struct trpt_err *err)
+{
+	struct trpt_dns_answer a;
+	int rc;
+
+	if ((rc = trpt_dns_query(d, d->anchor_zone, TRPT_DNS_DNSKEY, &a,
+		 err)) != TRPT_OK)
+		return rc;
+	if (a.dnssec != TRPT_DNSSEC_SECURE)
+		rc = trpt_err_set(err, TRPT_ETEMP,
+		    "dns: the DNSKEY records of %s do not validate from the "
+		    "trust anchor %s: the resolver does not pass DNSSEC "
+		    "records, or the anchor is outdated (%.80s)",
+		    d->anchor_zone, d->anchor,
+		    a.why_bogus[0] != '\0' ? a.why_bogus : "insecure");
+	trpt_dns_answer_clear(&a);
 	return rc;
 }
 

@@ -21,6 +21,7 @@ enum trpt_dns_type {
 	TRPT_DNS_MX = 15,
 	TRPT_DNS_TXT = 16,
 	TRPT_DNS_AAAA = 28,
+	TRPT_DNS_DNSKEY = 48,
 	TRPT_DNS_TLSA = 52
 };
 
@@ -43,6 +44,14 @@ struct trpt_dns;
 int trpt_dns_new(const char *upstream, const char *anchor,
     unsigned timeout_ms, struct trpt_dns **out, struct trpt_err *err);
 void trpt_dns_free(struct trpt_dns **dp);
+
+/*
+ * Asks for the DNSKEY set of the trust anchor's zone: when it does not
+ * validate, every answer would be bogus (a resolver that strips DNSSEC
+ * records, or an outdated anchor), so nothing could be judged: fails with
+ * TRPT_ETEMP saying so.
+ */
+int trpt_dns_check_anchor(struct trpt_dns *d, struct trpt_err *err);
 
 #define TRPT_DNS_MAX_RR 32 /* records kept per answer */
 

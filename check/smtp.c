@@ -27,8 +27,7 @@
 /* Offered first: what senders require today. */
 static const char modern[] = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
 /* Asked only to name what an old server speaks. */
-static const char legacy[] =
-    "NORMAL:-VERS-ALL:+VERS-TLS1.1:+VERS-TLS1.0:%VERIFY_ALLOW_SHA1";
+static const char legacy[] = "NORMAL:-VERS-ALL:+VERS-TLS1.1:+VERS-TLS1.0";
 
 struct conn {
 	int fd;
