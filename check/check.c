@@ -1,5 +1,6 @@
 #include "check/check.h"
 
+#include <idn2.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -7,8 +8,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-
-#include <idn2.h>
 
 #include "check/stsfetch.h"
 
@@ -26,14 +25,14 @@ trpt_check_config_init(struct trpt_check_config *c)
 	c->now = (int64_t)time(NULL);
 }
 
-static void
-add(struct trpt_check_findings *f, const char *type, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void add(struct trpt_check_findings *f, const char *type,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static void
 add(struct trpt_check_findings *f, const char *type, const char *fmt, ...)
 {
 	va_list ap;
+	char *p;
 
 	if (f->n == TRPT_CHECK_MAX_FINDINGS)
 		return;
@@ -41,6 +40,11 @@ add(struct trpt_check_findings *f, const char *type, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(f->v[f->n].detail, sizeof(f->v[f->n].detail), fmt, ap);
 	va_end(ap);
+	/* Names from certificates and DNS reach terminals, logs and the
+	 * database: no control characters. */
+	for (p = f->v[f->n].detail; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	f->n++;
 }
 
@@ -101,8 +105,7 @@ trpt_check_domain_ascii(
  */
 static int
 one_txt(struct trpt_dns *dns, const char *name, const char *prefix,
-    struct trpt_check_txt *t, char *why, size_t whysize,
-    struct trpt_err *err)
+    struct trpt_check_txt *t, char *why, size_t whysize, struct trpt_err *err)
 {
 	struct trpt_dns_answer a;
 	char text[4096];
@@ -252,8 +255,10 @@ mx_set(struct trpt_dns *dns, const struct trpt_check_config *c,
 			 sizeof(why), err)) != TRPT_OK)
 			return rc;
 		if (i == 0) {
-			add(&r->findings, NULL, "%s has no MX record and no "
-			    "address: it takes no mail", r->domain);
+			add(&r->findings, NULL,
+			    "%s has no MX record and no "
+			    "address: it takes no mail",
+			    r->domain);
 			return 0;
 		}
 		r->implicit_mx = 1;
@@ -275,15 +280,14 @@ tlsrpt_record(struct trpt_dns *dns, struct trpt_check_result *r, int *rc,
 	int got;
 
 	snprintf(name, sizeof(name), "_smtp._tls.%s", r->domain);
-	got = one_txt(dns, name, "v=TLSRPTv1", &r->tlsrpt, why, sizeof(why),
-	    err);
+	got =
+	    one_txt(dns, name, "v=TLSRPTv1", &r->tlsrpt, why, sizeof(why), err);
 	if (got < 0) {
 		*rc = got;
 		return;
 	}
 	if (got == 0) {
-		add(&r->findings, NULL, "%s: senders send no TLS reports",
-		    why);
+		add(&r->findings, NULL, "%s: senders send no TLS reports", why);
 		return;
 	}
 	if (trpt_policy_tlsrpt_parse(r->tlsrpt.text, &r->tlsrpt_rua, &perr) !=
@@ -305,8 +309,7 @@ sts(struct trpt_dns *dns, const struct trpt_check_config *c,
 	int got, fail;
 
 	snprintf(name, sizeof(name), "_mta-sts.%s", r->domain);
-	got = one_txt(dns, name, "v=STSv1", &r->sts_txt, why, sizeof(why),
-	    err);
+	got = one_txt(dns, name, "v=STSv1", &r->sts_txt, why, sizeof(why), err);
 	if (got < 0) {
 		*rc = got;
 		return;
@@ -350,8 +353,8 @@ sts(struct trpt_dns *dns, const struct trpt_check_config *c,
 	f.timeout_ms = c->timeout_ms;
 	f.max_body = c->max_policy;
 	why[0] = '\0';
-	if ((*rc = trpt_stsfetch_get(&f, &fail, &body, &len, why, sizeof(why),
-		 err)) != TRPT_OK)
+	if ((*rc = trpt_stsfetch_get(
+		 &f, &fail, &body, &len, why, sizeof(why), err)) != TRPT_OK)
 		return;
 	if (fail == TRPT_STSFETCH_ERROR)
 		add(&r->findings, "sts-policy-fetch-error", "%s", why);
@@ -398,8 +401,7 @@ day_text(int64_t t, char *buf, size_t size)
 /* DNS and the SMTP probe of one MX host; findings per sender logic. */
 static int
 one_mx(struct trpt_dns *dns, const struct trpt_check_config *c,
-    struct trpt_check_result *r, struct trpt_check_mx *m,
-    struct trpt_err *err)
+    struct trpt_check_result *r, struct trpt_check_mx *m, struct trpt_err *err)
 {
 	struct trpt_dns_answer tl;
 	struct trpt_smtp_probe p;
@@ -412,8 +414,8 @@ one_mx(struct trpt_dns *dns, const struct trpt_check_config *c,
 	memset(&tl, 0, sizeof(tl));
 	m->smtp.dane = -1;
 	why[0] = '\0';
-	rc = addresses(dns, m->host, &m->addr_dnssec, addrs, 4, &n, why,
-	    sizeof(why), err);
+	rc = addresses(
+	    dns, m->host, &m->addr_dnssec, addrs, 4, &n, why, sizeof(why), err);
 	if (rc == TRPT_ETEMP) {
 		add(f, NULL, "%s", err->msg);
 		return TRPT_OK;
@@ -482,8 +484,8 @@ one_mx(struct trpt_dns *dns, const struct trpt_check_config *c,
 		goto out;
 	}
 	if (!m->smtp.tls) {
-		add(f, "validation-failure", "no TLS 1.2 or 1.3 with %s: %s%s%s",
-		    m->host, m->smtp.error,
+		add(f, "validation-failure",
+		    "no TLS 1.2 or 1.3 with %s: %s%s%s", m->host, m->smtp.error,
 		    m->smtp.legacy[0] != '\0' ? "; it speaks only " : "",
 		    m->smtp.legacy);
 		goto out;
@@ -568,8 +570,8 @@ trpt_check_run(const struct trpt_check_config *c, const char *domain,
 	if (rc != TRPT_OK)
 		goto out;
 	for (i = 0; i < nonly; i++) {
-		if (trpt_check_domain_ascii(only[i], want, sizeof(want),
-			NULL) != TRPT_OK)
+		if (trpt_check_domain_ascii(
+			only[i], want, sizeof(want), NULL) != TRPT_OK)
 			snprintf(want, sizeof(want), "%s", only[i]);
 		for (j = 0; j < r->nmx; j++)
 			if (strcmp(r->mx[j].host, want) == 0)
@@ -603,8 +605,8 @@ trpt_check_run(const struct trpt_check_config *c, const char *domain,
 
 		/* Where some MX hosts have DANE, a sender that requires it
 		 * for the domain fails on those that lack it. */
-		if (secure_tlsa > 0 && !(m->tlsa_dnssec == TRPT_DNSSEC_SECURE &&
-					   m->ntlsa > 0))
+		if (secure_tlsa > 0 &&
+		    !(m->tlsa_dnssec == TRPT_DNSSEC_SECURE && m->ntlsa > 0))
 			add(&m->findings, "dane-required",
 			    "no DNSSEC-validated TLSA records at "
 			    "_25._tcp.%s, while %zu other MX host%s them",

@@ -55,19 +55,19 @@ struct trpt_check_findings {
 /* A TXT lookup: the one record that counts, or why none does. */
 struct trpt_check_txt {
 	enum trpt_dnssec dnssec;
-	int found;                      /* a record that counts exists */
-	char text[TRPT_CHECK_DETAIL];   /* that record (truncated) */
+	int found;                    /* a record that counts exists */
+	char text[TRPT_CHECK_DETAIL]; /* that record (truncated) */
 };
 
 struct trpt_check_mx {
 	char host[TRPT_POLICY_NAME];
 	unsigned pref;
 	enum trpt_dnssec addr_dnssec;
-	char addr[64];              /* address probed ("" when none) */
+	char addr[64]; /* address probed ("" when none) */
 	enum trpt_dnssec tlsa_dnssec;
 	size_t ntlsa;
-	char tlsa[4][160];          /* the first records, as text */
-	const char *sts_pattern;    /* matching mx pattern, or NULL */
+	char tlsa[4][160];       /* the first records, as text */
+	const char *sts_pattern; /* matching mx pattern, or NULL */
 	struct trpt_smtp_result smtp;
 	int64_t days_left; /* until not_after, from now (negative: ago) */
 	struct trpt_check_findings findings;

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
 #include <unbound.h>
 
 struct trpt_dns {
@@ -71,7 +70,8 @@ trpt_dns_new(const char *upstream, const char *anchor, unsigned timeout_ms,
 	d->timeout_ms = timeout_ms > 0 ? timeout_ms : 5000;
 	if ((d->ub = ub_ctx_create()) == NULL) {
 		free(d);
-		return trpt_err_set(err, TRPT_ENOMEM, "resolver: out of memory");
+		return trpt_err_set(
+		    err, TRPT_ENOMEM, "resolver: out of memory");
 	}
 	if (anchor == NULL)
 		anchor = TRPT_DNS_ROOT_ANCHOR;
@@ -187,12 +187,12 @@ trpt_dns_query(struct trpt_dns *d, const char *name, enum trpt_dns_type t,
 			    ub_strerror(urc));
 	}
 	if (p.err != 0 || p.res == NULL)
-		return trpt_err_set(err, TRPT_ETEMP, "dns %s: %s", name,
-		    ub_strerror(p.err));
+		return trpt_err_set(
+		    err, TRPT_ETEMP, "dns %s: %s", name, ub_strerror(p.err));
 	r = p.res;
 	a.rcode = r->rcode;
 	a.nxdomain = r->nxdomain;
-	a.dnssec = r->bogus	? TRPT_DNSSEC_BOGUS
+	a.dnssec = r->bogus    ? TRPT_DNSSEC_BOGUS
 		   : r->secure ? TRPT_DNSSEC_SECURE
 			       : TRPT_DNSSEC_INSECURE;
 	if (r->bogus && r->why_bogus != NULL)
@@ -203,7 +203,7 @@ trpt_dns_query(struct trpt_dns *d, const char *name, enum trpt_dns_type t,
 		goto out;
 	}
 	for (i = 0; r->havedata && r->data[i] != NULL && a.n < TRPT_DNS_MAX_RR;
-	    i++) {
+	     i++) {
 		a.len[a.n] = (size_t)r->len[i];
 		if ((a.rr[a.n] = malloc(a.len[a.n] + 1)) == NULL) {
 			trpt_dns_answer_clear(&a);
@@ -225,8 +225,8 @@ trpt_dns_check_anchor(struct trpt_dns *d, struct trpt_err *err)
 	struct trpt_dns_answer a;
 	int rc;
 
-	if ((rc = trpt_dns_query(d, d->anchor_zone, TRPT_DNS_DNSKEY, &a,
-		 err)) != TRPT_OK)
+	if ((rc = trpt_dns_query(
+		 d, d->anchor_zone, TRPT_DNS_DNSKEY, &a, err)) != TRPT_OK)
 		return rc;
 	if (a.dnssec != TRPT_DNSSEC_SECURE)
 		rc = trpt_err_set(err, TRPT_ETEMP,

@@ -41,8 +41,8 @@ struct trpt_dns;
  * upstream: NULL for /etc/resolv.conf.  anchor: NULL for
  * TRPT_DNS_ROOT_ANCHOR.  timeout_ms bounds each query.  Caller frees.
  */
-int trpt_dns_new(const char *upstream, const char *anchor,
-    unsigned timeout_ms, struct trpt_dns **out, struct trpt_err *err);
+int trpt_dns_new(const char *upstream, const char *anchor, unsigned timeout_ms,
+    struct trpt_dns **out, struct trpt_err *err);
 void trpt_dns_free(struct trpt_dns **dp);
 
 /*
@@ -83,7 +83,7 @@ void trpt_dns_answer_clear(struct trpt_dns_answer *a);
  */
 int trpt_dns_txt(const unsigned char *rr, size_t len, char *buf, size_t size,
     struct trpt_err *err);
-int trpt_dns_mx(const unsigned char *rr, size_t len, unsigned *pref,
-    char *name, size_t size, struct trpt_err *err);
+int trpt_dns_mx(const unsigned char *rr, size_t len, unsigned *pref, char *name,
+    size_t size, struct trpt_err *err);
 int trpt_dns_addr(enum trpt_dns_type t, const unsigned char *rr, size_t len,
     char *buf, size_t size, struct trpt_err *err);

@@ -70,7 +70,7 @@ rua_ok(const char *u, size_t n)
 	if (n > 8 && strncasecmp(u, "https://", 8) == 0) {
 		h = u + 8;
 		for (e = h; e < u + n && *e != '/' && *e != ':' && *e != '?';
-		    e++)
+		     e++)
 			;
 		return host_ok(h, (size_t)(e - h));
 	}
@@ -196,8 +196,8 @@ pattern_ok(const char *p, size_t n)
 }
 
 int
-trpt_policy_sts_parse(const char *body, size_t len,
-    struct trpt_sts_policy *out, struct trpt_err *err)
+trpt_policy_sts_parse(const char *body, size_t len, struct trpt_sts_policy *out,
+    struct trpt_err *err)
 {
 	struct trpt_sts_policy p;
 	const char *s = body, *end = body + len, *eol, *colon, *v, *ve;
@@ -282,8 +282,8 @@ trpt_policy_sts_parse(const char *body, size_t len,
 				    "MTA-STS policy: more than %d mx lines",
 				    TRPT_POLICY_MAX_MX);
 			for (i = 0; i < vlen; i++)
-				p.mx[p.nmx][i] = (char)tolower(
-				    (unsigned char)v[i]);
+				p.mx[p.nmx][i] =
+				    (char)tolower((unsigned char)v[i]);
 			p.mx[p.nmx++][vlen] = '\0';
 		}
 		/* Other keys are extensions: ignored (§3.2). */

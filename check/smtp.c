@@ -20,9 +20,9 @@
 
 /* RFC 5321 §4.5.3.1: reply lines are at most 512 octets; a little slack
  * for servers that go beyond, and a cap on lines per reply. */
-#define LINE_MAX_BYTES 1024
+#define LINE_MAX_BYTES  1024
 #define REPLY_MAX_LINES 64
-#define CHAIN_MAX 16
+#define CHAIN_MAX       16
 
 /* Offered first: what senders require today. */
 static const char modern[] = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
@@ -71,8 +71,8 @@ tcp_connect(const struct trpt_smtp_probe *p, struct conn *c)
 			errno = ETIMEDOUT;
 			goto fail;
 		}
-		if (e < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr,
-				 &sl) != 0)
+		if (e < 0 ||
+		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
 			goto fail;
 		if (soerr != 0) {
 			errno = soerr;
@@ -88,8 +88,8 @@ tcp_connect(const struct trpt_smtp_probe *p, struct conn *c)
 	c->fd = fd;
 	return 0;
 fail:
-	snprintf(c->why, c->whysize, "connect to %s port %s: %s", p->addr,
-	    port, strerror(errno));
+	snprintf(c->why, c->whysize, "connect to %s port %s: %s", p->addr, port,
+	    strerror(errno));
 	if (fd >= 0)
 		close(fd);
 	freeaddrinfo(ai);
@@ -112,8 +112,8 @@ read_reply(struct conn *c, const char *what, const char *word, int *found)
 		if (nl == NULL) {
 			if (c->inlen >= LINE_MAX_BYTES) {
 				snprintf(c->why, c->whysize,
-				    "%s: reply line longer than %d bytes",
-				    what, LINE_MAX_BYTES);
+				    "%s: reply line longer than %d bytes", what,
+				    LINE_MAX_BYTES);
 				return -1;
 			}
 			r = recv(c->fd, c->in + c->inlen,
@@ -134,8 +134,8 @@ read_reply(struct conn *c, const char *what, const char *word, int *found)
 			n--;
 		if (n < 3 || c->in[0] < '1' || c->in[0] > '5' ||
 		    (n > 3 && c->in[3] != ' ' && c->in[3] != '-')) {
-			snprintf(c->why, c->whysize, "%s: not an SMTP reply",
-			    what);
+			snprintf(
+			    c->why, c->whysize, "%s: not an SMTP reply", what);
 			return -1;
 		}
 		code = (c->in[0] - '0') * 100 + (c->in[1] - '0') * 10 +
@@ -260,7 +260,8 @@ sans_get(gnutls_x509_crt_t crt, char *buf, size_t size)
 	buf[0] = '\0';
 	for (i = 0; i < 64; i++) {
 		n = sizeof(name) - 1;
-		r = gnutls_x509_crt_get_subject_alt_name(crt, i, name, &n, NULL);
+		r = gnutls_x509_crt_get_subject_alt_name(
+		    crt, i, name, &n, NULL);
 		if (r == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
 			break;
 		if (r != GNUTLS_SAN_DNSNAME)
@@ -295,8 +296,8 @@ cert_facts(gnutls_session_t s, const struct trpt_smtp_probe *p,
 		return trpt_err_set(err, TRPT_ENOMEM, "gnutls: out of memory");
 	if ((r = gnutls_x509_crt_import(crt, &chain[0], GNUTLS_X509_FMT_DER)) <
 	    0) {
-		snprintf(out->error, sizeof(out->error),
-		    "certificate: %s", gnutls_strerror(r));
+		snprintf(out->error, sizeof(out->error), "certificate: %s",
+		    gnutls_strerror(r));
 		out->untrusted = 1;
 		goto out;
 	}
@@ -319,9 +320,8 @@ cert_facts(gnutls_session_t s, const struct trpt_smtp_probe *p,
 				    GNUTLS_CERT_NOT_ACTIVATED |
 				    GNUTLS_CERT_UNEXPECTED_OWNER);
 	out->untrusted = rest != 0;
-	if (status != 0 &&
-	    gnutls_certificate_verification_status_print(
-		status, GNUTLS_CRT_X509, &txt, 0) == 0) {
+	if (status != 0 && gnutls_certificate_verification_status_print(
+			       status, GNUTLS_CRT_X509, &txt, 0) == 0) {
 		snprintf(out->trust_why, sizeof(out->trust_why), "%s",
 		    (const char *)txt.data);
 		gnutls_free(txt.data);
@@ -478,8 +478,8 @@ out:
 }
 
 int
-trpt_smtp_probe(const struct trpt_smtp_probe *p,
-    struct trpt_smtp_result *out, struct trpt_err *err)
+trpt_smtp_probe(const struct trpt_smtp_probe *p, struct trpt_smtp_result *out,
+    struct trpt_err *err)
 {
 	struct trpt_smtp_result r, old;
 	char why[256];

@@ -32,21 +32,21 @@ struct trpt_smtp_probe {
 };
 
 struct trpt_smtp_result {
-	int connected; /* TCP and a 220 greeting */
-	int starttls;  /* STARTTLS in the EHLO reply */
-	int tls;       /* a TLS >= 1.2 handshake completed */
+	int connected;   /* TCP and a 220 greeting */
+	int starttls;    /* STARTTLS in the EHLO reply */
+	int tls;         /* a TLS >= 1.2 handshake completed */
 	char legacy[16]; /* without tls: an older version it would speak */
 	char version[16], cipher[128];
 	char subject[256], issuer[256];
-	char names[512];      /* subject alternative DNS names, ", " joined */
+	char names[512]; /* subject alternative DNS names, ", " joined */
 	int64_t not_before, not_after;
 	int expired, not_yet_valid;
-	int untrusted;        /* no chain to a trust anchor */
-	char trust_why[160];  /* GnuTLS's words for the chain status */
-	int name_ok;          /* the leaf certificate covers host */
-	int dane;             /* -1 no TLSA given, 0 none matches, 1 match */
+	int untrusted;       /* no chain to a trust anchor */
+	char trust_why[160]; /* GnuTLS's words for the chain status */
+	int name_ok;         /* the leaf certificate covers host */
+	int dane;            /* -1 no TLSA given, 0 none matches, 1 match */
 	char dane_why[160];
-	char error[256];      /* where and why the probe stopped, if it did */
+	char error[256]; /* where and why the probe stopped, if it did */
 };
 
 /*

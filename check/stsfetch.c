@@ -54,8 +54,8 @@ trpt_stsfetch_get(const struct trpt_stsfetch *f, int *fail, char **body,
 	sink.too_big = 0;
 	trpt_buf_init(&addrs, 4096);
 	if (port == 443)
-		snprintf(url, sizeof(url),
-		    "https://%s/.well-known/mta-sts.txt", f->host);
+		snprintf(url, sizeof(url), "https://%s/.well-known/mta-sts.txt",
+		    f->host);
 	else
 		snprintf(url, sizeof(url),
 		    "https://%s:%u/.well-known/mta-sts.txt", f->host, port);
@@ -88,8 +88,7 @@ trpt_stsfetch_get(const struct trpt_stsfetch *f, int *fail, char **body,
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)f->timeout_ms);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)f->timeout_ms);
-	curl_easy_setopt(
-	    c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)f->max_body);
+	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)f->max_body);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
@@ -115,8 +114,8 @@ trpt_stsfetch_get(const struct trpt_stsfetch *f, int *fail, char **body,
 			? " (a redirect, which senders must not follow)"
 			: "");
 	} else {
-		*fail = ctype != NULL && strncasecmp(ctype, "text/plain", 10) ==
-						 0 &&
+		*fail = ctype != NULL &&
+				strncasecmp(ctype, "text/plain", 10) == 0 &&
 				(ctype[10] == '\0' || ctype[10] == ';' ||
 				    ctype[10] == ' ')
 			    ? TRPT_STSFETCH_OK

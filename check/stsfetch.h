@@ -13,13 +13,13 @@
 #include "common/err.h"
 
 struct trpt_stsfetch {
-	const char *host;          /* mta-sts.DOMAIN (A-labels) */
-	unsigned port;             /* 0: 443 */
-	const char *const *addrs;  /* textual addresses of host */
+	const char *host;         /* mta-sts.DOMAIN (A-labels) */
+	unsigned port;            /* 0: 443 */
+	const char *const *addrs; /* textual addresses of host */
 	size_t naddrs;
-	const char *cafile;        /* NULL: the system's trust store */
-	unsigned timeout_ms;       /* whole transfer */
-	size_t max_body;           /* bytes */
+	const char *cafile;  /* NULL: the system's trust store */
+	unsigned timeout_ms; /* whole transfer */
+	size_t max_body;     /* bytes */
 };
 
 enum trpt_stsfetch_fail {

@@ -12,7 +12,6 @@
 #include <jansson.h>
 
 #include "common/datetime.h"
-
 #include "report/causes.h"
 
 #define MAX_ONLY 16
@@ -45,8 +44,8 @@ check_usage(FILE *f)
 	    "  --format F          table (default) or json\n"
 	    "  --resolver A[@P]    DNS resolver to ask (default: "
 	    "/etc/resolv.conf)\n"
-	    "  --trust-anchor F    DNSSEC trust anchor (default: "
-	    TRPT_DNS_ROOT_ANCHOR ")\n"
+	    "  --trust-anchor F    DNSSEC trust anchor "
+	    "(default: " TRPT_DNS_ROOT_ANCHOR ")\n"
 	    "  --ca-file F         trusted CAs, PEM (default: the system's)\n"
 	    "  --smtp-port N       port of the MX hosts (default 25)\n"
 	    "  --https-port N      port of mta-sts.DOMAIN (default 443)\n"
@@ -60,8 +59,8 @@ check_usage(FILE *f)
 }
 
 int
-trpt_cmd_check_config(const struct trpt_cli *cli,
-    struct trpt_check_config *c, struct trpt_err *err)
+trpt_cmd_check_config(const struct trpt_cli *cli, struct trpt_check_config *c,
+    struct trpt_err *err)
 {
 	static const char *const known[] = { "resolver", "trust_anchor",
 		"ca_file", "smtp_port", "https_port", "helo", "timeout",
@@ -102,16 +101,16 @@ trpt_cmd_check_config(const struct trpt_cli *cli,
 	UINT("dns_timeout", dns_timeout_ms, 1, 300, 1000);
 #undef UINT
 	n = c->max_mx;
-	if ((rc = trpt_config_get_uint(cli->cfg, sec, "max_mx", 100, &n,
-		 err)) != TRPT_OK)
+	if ((rc = trpt_config_get_uint(
+		 cli->cfg, sec, "max_mx", 100, &n, err)) != TRPT_OK)
 		return rc;
 	if (n < 1)
 		return trpt_err_set(
 		    err, TRPT_EINVAL, "[check] max_mx must be at least 1");
 	c->max_mx = (size_t)n;
 	sz = c->max_policy;
-	if ((rc = trpt_config_get_size(cli->cfg, sec, "max_policy", &sz,
-		 err)) != TRPT_OK)
+	if ((rc = trpt_config_get_size(
+		 cli->cfg, sec, "max_policy", &sz, err)) != TRPT_OK)
 		return rc;
 	if (sz < 256 || sz > 1024 * 1024)
 		return trpt_err_set(err, TRPT_EINVAL,
@@ -132,8 +131,7 @@ put_safe(FILE *out, const char *s)
 	}
 }
 
-static void
-line(FILE *out, const char *label, const char *fmt, ...)
+static void line(FILE *out, const char *label, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
@@ -179,8 +177,8 @@ write_finding(FILE *out, const char *label, const struct trpt_check_finding *f,
 }
 
 static void
-write_mx(FILE *out, const struct trpt_check_result *r,
-    const struct trpt_check_mx *m)
+write_mx(
+    FILE *out, const struct trpt_check_result *r, const struct trpt_check_mx *m)
 {
 	char d[16], tlsa[400];
 	const struct trpt_smtp_result *s = &m->smtp;
@@ -307,7 +305,8 @@ findings_json(const struct trpt_check_findings *f, int causes)
 		if (o != NULL && causes && f->v[i].type != NULL) {
 			c = trpt_causes_lookup(f->v[i].type);
 			json_object_set_new(o, "title", json_string(c->title));
-			json_object_set_new(o, "causes", json_string(c->causes));
+			json_object_set_new(
+			    o, "causes", json_string(c->causes));
 			json_object_set_new(o, "fixes", json_string(c->fixes));
 		}
 		json_array_append_new(a, o);
@@ -328,16 +327,17 @@ mx_json(const struct trpt_check_result *r, const struct trpt_check_mx *m)
 	if (s->tls) {
 		trpt_datetime_format(s->not_before, nb, sizeof(nb));
 		trpt_datetime_format(s->not_after, na, sizeof(na));
-		cert = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:b, s:b, "
-				 "s:b, s:s}",
+		cert = json_pack(
+		    "{s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:b, s:b, "
+		    "s:b, s:s}",
 		    "subject", s->subject, "issuer", s->issuer, "names",
 		    s->names, "not_before", nb, "not_after", na, "days_left",
 		    (json_int_t)m->days_left, "expired", s->expired, "trusted",
 		    !s->untrusted, "name_ok", s->name_ok, "dane_checked",
 		    s->dane >= 0, "chain_status", s->trust_why);
 		if (cert != NULL && s->dane >= 0)
-			json_object_set_new(cert, "dane_match",
-			    json_boolean(s->dane == 1));
+			json_object_set_new(
+			    cert, "dane_match", json_boolean(s->dane == 1));
 	}
 	o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:o, s:s?, s:b, s:b, s:b, "
 		      "s:s, s:s, s:o?, s:s, s:o}",
@@ -384,8 +384,8 @@ write_json(FILE *out, const struct trpt_check_result *r)
 	    r->tlsrpt.found ? r->tlsrpt.text : NULL, "rua", rua, "mta_sts",
 	    "dnssec", trpt_dns_dnssec_name(r->sts_txt.dnssec), "record",
 	    r->sts_txt.found ? r->sts_txt.text : NULL, "id",
-	    r->sts_id[0] != '\0' ? r->sts_id : NULL, "policy", pol,
-	    "findings", findings_json(&r->findings, 0), "mx", mx, "failures",
+	    r->sts_id[0] != '\0' ? r->sts_id : NULL, "policy", pol, "findings",
+	    findings_json(&r->findings, 0), "mx", mx, "failures",
 	    (json_int_t)trpt_check_failures(r), "result",
 	    trpt_check_failures(r) == 0 ? "ok" : "fail");
 	if (o == NULL)
@@ -407,8 +407,8 @@ trpt_cmd_check_summary(const struct trpt_check_mx *m, char *buf, size_t size)
 		return;
 	}
 	for (i = 0; i < m->findings.n && o + 1 < size; i++)
-		o += (size_t)snprintf(buf + o, size - o, "%s%s", i > 0 ? "; " : "",
-		    m->findings.v[i].detail);
+		o += (size_t)snprintf(buf + o, size - o, "%s%s",
+		    i > 0 ? "; " : "", m->findings.v[i].detail);
 }
 
 static int
@@ -465,7 +465,8 @@ trpt_cmd_check_run(struct trpt_cli *cli, int argc, char **argv)
 		switch (c) {
 		case 'm':
 			if (nonly == MAX_ONLY) {
-				trpt_cli_warn("check: at most %d --mx", MAX_ONLY);
+				trpt_cli_warn(
+				    "check: at most %d --mx", MAX_ONLY);
 				return TRPT_EXIT_USAGE;
 			}
 			only[nonly++] = trpt_cli_domain_arg(optarg);

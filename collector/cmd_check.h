@@ -14,5 +14,5 @@ int trpt_cmd_check_config(const struct trpt_cli *cli,
     struct trpt_check_config *c, struct trpt_err *err);
 
 /* One line per finding as "type: detail" (or "problem: detail"). */
-void trpt_cmd_check_summary(const struct trpt_check_mx *m, char *buf,
-    size_t size);
+void trpt_cmd_check_summary(
+    const struct trpt_check_mx *m, char *buf, size_t size);

@@ -10,6 +10,7 @@ certificate, missing, not listing the MX).  Each case asserts the result
 types per MX host that a sender would report, and the exit status.
 """
 
+import datetime
 import json
 import os
 import shutil
@@ -71,6 +72,86 @@ def case(net, label, want_exit, want, port):
         return None
     equal(types_per_mx(doc), want, "%s: result types per MX" % label)
     return doc
+
+
+def report(org, day, domain, ok_count, failed, mx):
+    start = datetime.datetime.combine(day, datetime.time(0, 0))
+    pol = {"policy": {"policy-type": "tlsa", "policy-domain": domain},
+           "summary": {"total-successful-session-count": ok_count,
+                       "total-failure-session-count": failed}}
+    if failed:
+        pol["failure-details"] = [{
+            "result-type": "certificate-expired",
+            "sending-mta-ip": "209.85.220.1",
+            "receiving-mx-hostname": mx,
+            "failed-session-count": failed}]
+    return {"organization-name": org,
+            "date-range": {
+                "start-datetime": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "end-datetime": (start + datetime.timedelta(seconds=86399))
+                .strftime("%Y-%m-%dT%H:%M:%SZ")},
+            "contact-info": "tlsrpt@sender.example",
+            "report-id": "%s-%s" % (day.isoformat(), domain),
+            "policies": [pol]}
+
+
+def alerts_recheck(net, tmp):
+    """A drop planted in reports (certificate-expired on one MX of two
+    domains), then `alerts --recheck`: the live finding joins the alert's
+    evidence; where the live check passes the alert stays open."""
+    rep = os.path.join(tmp, "reports")
+    os.mkdir(rep)
+    today = datetime.datetime.now(datetime.timezone.utc).date()
+    planted = (("expired", "mx-expired"), ("good", "mx-good"))
+    for i in range(-20, 0):
+        day = today + datetime.timedelta(days=i)
+        for label, mx in planted:
+            failed = 100 if i >= -3 else 0
+            with open(os.path.join(rep, "%s%d.json" % (label, i + 20)),
+                      "w") as f:
+                json.dump(report("Sender Inc.", day, label + "." +
+                                 checknet.ZONE, 1000 - failed, failed,
+                                 mx + "." + checknet.ZONE), f)
+    db = os.path.join(tmp, "t.db")
+    conf = os.path.join(tmp, "t.conf")
+    a = net.args()
+    opts = dict(zip(a[::2], a[1::2]))
+    with open(conf, "w") as f:
+        f.write("[check]\nresolver = %s\ntrust_anchor = %s\nca_file = %s\n"
+                "smtp_port = %s\nhttps_port = %s\nhelo = %s\ntimeout = 5\n"
+                % (opts["--resolver"], opts["--trust-anchor"],
+                   opts["--ca-file"], opts["--smtp-port"],
+                   opts["--https-port"], opts["--helo"]))
+    os.chmod(conf, 0o600)
+    p = subprocess.run([BINARY, "--db", db, "ingest", rep],
+                       capture_output=True, text=True, timeout=60)
+    equal(p.returncode, 0, "recheck: reports ingested")
+    p = subprocess.run([BINARY, "--db", db, "--config", conf, "alerts",
+                        "--recheck"], capture_output=True, text=True,
+                       timeout=120)
+    ok(p.returncode == 0 and "live: mx-expired" in p.stdout,
+       "alerts --recheck: table shows the live finding", p.stdout + p.stderr)
+    print("# " + p.stdout.replace("\n", "\n# "))
+    p = subprocess.run([BINARY, "--db", db, "--config", conf, "alerts",
+                        "--format", "json"], capture_output=True, text=True,
+                       timeout=60)
+    alerts = json.loads(p.stdout) if p.returncode == 0 else []
+    drops = {x["policy_domain"]: x for x in alerts
+             if x["kind"] == "drop" and x["scope"] == "domain"}
+    exp = drops.get("expired." + checknet.ZONE, {})
+    live = exp.get("live_checks", [])
+    ok(exp.get("open") and len(live) == 1 and
+       live[0].startswith("mx-expired.check.example: certificate-expired: "
+                          "certificate of mx-expired.check.example expired "
+                          "on ") and " live check at " in live[0] and
+       exp.get("live_check_passes") is False,
+       "drop on expired: the live finding is in the evidence", exp)
+    good = drops.get("good." + checknet.ZONE, {})
+    ok(good.get("open") and good.get("live_check_passes") is True and
+       good["live_checks"][0].startswith("mx-good.check.example: ok: "
+                                         "passes: STARTTLS"),
+       "drop on good: live check passes, the alert stays open until "
+       "reports confirm", good)
 
 
 def main():
@@ -181,6 +262,7 @@ def main():
                             "not a domain"], capture_output=True, text=True)
         ok(p.returncode == 2 and "not a domain" in p.stderr,
            "a bad domain: exit 2", p.stderr)
+        alerts_recheck(net, tmp)
     finally:
         net.stop()
         shutil.rmtree(tmp, ignore_errors=True)
