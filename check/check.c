@@ -454,10 +454,8 @@ one_mx(struct trpt_dns *dns, const struct trpt_check_config *c,
 	}
 	if (n == 0 || m->addr_dnssec == TRPT_DNSSEC_BOGUS)
 		goto out;
-	snprintf(m->addr, sizeof(m->addr), "%s", addrs[0]);
 	memset(&p, 0, sizeof(p));
 	p.host = m->host;
-	p.addr = m->addr;
 	p.port = c->smtp_port;
 	p.helo = c->helo;
 	p.cafile = c->cafile;
@@ -471,8 +469,15 @@ one_mx(struct trpt_dns *dns, const struct trpt_check_config *c,
 		p.tlsa_len = lens;
 		p.ntlsa = tl.n;
 	}
-	if ((rc = trpt_smtp_probe(&p, &m->smtp, err)) != TRPT_OK)
-		goto out;
+	/* As a sender: the next address when one does not answer. */
+	for (i = 0; i < n && i < 2; i++) {
+		snprintf(m->addr, sizeof(m->addr), "%s", addrs[i]);
+		p.addr = m->addr;
+		if ((rc = trpt_smtp_probe(&p, &m->smtp, err)) != TRPT_OK)
+			goto out;
+		if (m->smtp.connected)
+			break;
+	}
 	if (!m->smtp.connected) {
 		add(f, NULL, "%s", m->smtp.error);
 		goto out;

@@ -35,7 +35,17 @@ struct conn {
 	size_t inlen;
 	char *why;
 	size_t whysize;
+	unsigned timeout_ms;
 };
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int
 tcp_connect(const struct trpt_smtp_probe *p, struct conn *c)
@@ -105,10 +115,19 @@ read_reply(struct conn *c, const char *what, const char *word, int *found)
 	ssize_t r;
 	int code = -1;
 
+	/* The whole reply within the timeout: a server trickling one byte
+	 * at a time must not hold the check. */
+	int64_t deadline = now_ms() + c->timeout_ms;
+
 	if (found != NULL)
 		*found = 0;
 	for (;;) {
 		nl = memchr(c->in, '\n', c->inlen);
+		if (nl == NULL && now_ms() > deadline) {
+			snprintf(c->why, c->whysize, "%s: no reply in time",
+			    what);
+			return -1;
+		}
 		if (nl == NULL) {
 			if (c->inlen >= LINE_MAX_BYTES) {
 				snprintf(c->why, c->whysize,
@@ -413,6 +432,7 @@ handshake(const struct trpt_smtp_probe *p, const char *prio,
 	c.fd = -1;
 	c.why = why;
 	c.whysize = whysize;
+	c.timeout_ms = p->timeout_ms;
 	ready = smtp_to_starttls(p, &c, out);
 	if (ready <= 0)
 		goto out;
