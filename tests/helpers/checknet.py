@@ -32,6 +32,10 @@ import http.server
 
 ZONE = "check.example"
 CHILD = "insecure." + ZONE
+# The domain of the test dataset's planted drop (tests/integration/
+# test_analysis_cli.py): Google reports certificate-expired on mx2.
+EXAMPLE = "example.com"
+EXAMPLE_MX = {"mx1": "valid", "mx2": "expired"}
 
 # MX host -> certificate kind served for its name (SNI).
 MX_CERTS = {
@@ -165,7 +169,12 @@ class CheckNet:
             host = "%s.%s" % (label, ZONE)
             names = ["other." + ZONE] if kind == "othername" else [host]
             self.mx[host] = self.make_cert(label, names[0], names, kind)
+        for label, kind in EXAMPLE_MX.items():
+            host = "%s.%s" % (label, EXAMPLE)
+            self.mx[host] = self.make_cert("ex-" + label, host, [host], kind)
         self.sts = {}
+        host = "mta-sts." + EXAMPLE
+        self.sts[host] = self.make_cert("sts-example", host, [host], "valid")
         for d in DOMAINS:
             host = "mta-sts.%s.%s" % (d, ZONE)
             names = ["wrong." + ZONE] if d == "stswrongcert" else [host]
@@ -218,6 +227,17 @@ class CheckNet:
             "_25._tcp.mx TLSA 3 1 1 %s" % digest,
             "@ MX 10 mx", '_smtp._tls TXT "%s"' % TLSRPT]) + "\n"
 
+    def example_text(self):
+        return "\n".join([
+            "$ORIGIN %s." % EXAMPLE, "$TTL 300",
+            "@ SOA ns.%s. hostmaster.%s. 1 3600 600 86400 300" % (EXAMPLE,
+                                                                 EXAMPLE),
+            "@ NS ns", "ns A 127.0.0.1", "mx1 A 127.0.0.1",
+            "mx2 A 127.0.0.1", "mta-sts A 127.0.0.1",
+            "@ MX 10 mx1", "@ MX 20 mx2",
+            '_smtp._tls TXT "v=TLSRPTv1; rua=mailto:tlsrpt@example.com"',
+            '_mta-sts TXT "v=STSv1; id=20260101"']) + "\n"
+
     def make_zone(self):
         def run(*args):
             return subprocess.run(list(args), cwd=self.dns, check=True,
@@ -240,7 +260,17 @@ class CheckNet:
             f.write(text.replace(digest, digest[::-1]))
         with open(os.path.join(self.dns, "child"), "w") as f:
             f.write(self.child_text())
-        self.anchor = os.path.join(self.dns, ksk + ".ds")
+        eksk = run("ldns-keygen", "-a", "ECDSAP256SHA256", "-k", EXAMPLE)
+        ezsk = run("ldns-keygen", "-a", "ECDSAP256SHA256", EXAMPLE)
+        with open(os.path.join(self.dns, "example"), "w") as f:
+            f.write(self.example_text())
+        run("ldns-signzone", "example", eksk, ezsk)
+        # Both zones' DS records: libunbound takes several anchors.
+        self.anchor = os.path.join(self.dns, "anchors.ds")
+        with open(self.anchor, "w") as out:
+            for k in (ksk, eksk):
+                with open(os.path.join(self.dns, k + ".ds")) as f:
+                    out.write(f.read())
 
     def start_nsd(self):
         self.dns_port = free_port(socket.SOCK_DGRAM)
@@ -258,7 +288,9 @@ class CheckNet:
                 "remote-control:\n  control-enable: no\n"
                 "zone:\n  name: %s\n  zonefile: %s/zone.signed\n"
                 "zone:\n  name: %s\n  zonefile: %s/child\n"
-                % (self.dns_port, d, d, d, d, d, ZONE, d, CHILD, d))
+                "zone:\n  name: %s\n  zonefile: %s/example.signed\n"
+                % (self.dns_port, d, d, d, d, d, ZONE, d, CHILD, d,
+                   EXAMPLE, d))
         self.nsd = subprocess.Popen(["nsd", "-d", "-c", conf],
                                     stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
@@ -359,7 +391,8 @@ class CheckNet:
         return srv.server_address[1]
 
     def start_https(self):
-        policies = {}
+        policies = {"mta-sts." + EXAMPLE: "version: STSv1\nmode: enforce\n"
+                    "mx: *.example.com\nmax_age: 86400\n"}
         for d, (_mx, policy, _t) in DOMAINS.items():
             if policy:
                 policies["mta-sts.%s.%s" % (d, ZONE)] = policy

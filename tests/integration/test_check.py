@@ -154,6 +154,40 @@ def alerts_recheck(net, tmp):
        "reports confirm", good)
 
 
+def planted_drop(net, tmp):
+    """The test dataset's planted drop (test_analysis_cli.py: Google reports
+    certificate-expired on mx2.example.com from 2026-01-28), rechecked
+    against example.com as served here, mx2's certificate expired."""
+    sys.path.insert(0, HERE)
+    import test_analysis_cli  # noqa: E402
+    rep = os.path.join(tmp, "planted")
+    os.mkdir(rep)
+    test_analysis_cli.write_reports(rep)
+    db = os.path.join(tmp, "planted.db")
+    p = subprocess.run([BINARY, "--db", db, "ingest", rep],
+                       capture_output=True, text=True, timeout=60)
+    equal(p.returncode, 0, "planted drop: reports ingested")
+    conf = os.path.join(tmp, "t.conf")
+    p = subprocess.run([BINARY, "--db", db, "--config", conf, "alerts",
+                        "--now", "2026-02-02", "--recheck", "--format",
+                        "json"], capture_output=True, text=True, timeout=120)
+    alerts = json.loads(p.stdout) if p.stdout.startswith("[") else []
+    drop = [x for x in alerts if x["kind"] == "drop" and
+            x.get("policy_domain") == "example.com"]
+    live = drop[0]["live_checks"] if drop else []
+    ok(len(drop) == 1 and drop[0]["open"] and
+       any(x.startswith("mx2.example.com: certificate-expired: certificate "
+                        "of mx2.example.com expired on ") for x in live) and
+       any(x.startswith("mx1.example.com: ok: passes") for x in live),
+       "planted drop: mx2's live finding is in the drop's evidence",
+       p.stdout + p.stderr)
+    p = subprocess.run([BINARY, "--db", db, "alerts", "--now", "2026-02-02"],
+                       capture_output=True, text=True, timeout=60)
+    ok("live: mx2.example.com: certificate-expired" in p.stdout,
+       "planted drop: the evidence stays with the alert", p.stdout)
+    print("# " + p.stdout.replace("\n", "\n# "))
+
+
 def main():
     if BINARY is None:
         print("1..0 # SKIP TRPT_BINARY not set")
@@ -263,6 +297,7 @@ def main():
         ok(p.returncode == 2 and "not a domain" in p.stderr,
            "a bad domain: exit 2", p.stderr)
         alerts_recheck(net, tmp)
+        planted_drop(net, tmp)
     finally:
         net.stop()
         shutil.rmtree(tmp, ignore_errors=True)
