@@ -124,8 +124,8 @@ read_reply(struct conn *c, const char *what, const char *word, int *found)
 	for (;;) {
 		nl = memchr(c->in, '\n', c->inlen);
 		if (nl == NULL && now_ms() > deadline) {
-			snprintf(c->why, c->whysize, "%s: no reply in time",
-			    what);
+			snprintf(
+			    c->why, c->whysize, "%s: no reply in time", what);
 			return -1;
 		}
 		if (nl == NULL) {
