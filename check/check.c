@@ -649,8 +649,10 @@ trpt_check_failures(const struct trpt_check_result *r)
 {
 	size_t i, n = 0;
 
+	/* Typed domain findings are also in each MX host's list, unless
+	 * there is none to hold them (a bogus MX set). */
 	for (i = 0; i < r->findings.n; i++)
-		n += r->findings.v[i].type == NULL;
+		n += r->findings.v[i].type == NULL || r->nmx == 0;
 	for (i = 0; i < r->nmx; i++)
 		n += r->mx[i].findings.n;
 	return n;

@@ -75,6 +75,7 @@ DOMAINS = {
     "stsnomatch": (["mx-good"], GOOD_POLICY.replace(
         "mx-good.check.example", "mx-other.check.example"), TLSRPT),
     "stsmissing": (["mx-good"], "", TLSRPT),  # _mta-sts TXT, no policy
+    "bogusmx": (["mx-good"], None, TLSRPT),  # MX edited after signing
     "notlsrpt": (["mx-good"], None, None),
     "badrua": (["mx-good"], None, "v=TLSRPTv1; rua=ftp://example.org/x"),
     "xn--bcher-kva": (["mx-good"], None, TLSRPT),  # bücher
@@ -256,8 +257,16 @@ class CheckNet:
         digest = self.spki_sha256(self.mx["mx-bogus." + ZONE][0])
         if digest not in text:
             raise RuntimeError("signed zone lacks the mx-bogus TLSA")
+        text = text.replace(digest, digest[::-1])
+        lines = text.split("\n")
+        for i, line in enumerate(lines):
+            if line.startswith("bogusmx.%s." % ZONE) and "\tMX\t" in line:
+                lines[i] = line.replace("mx-good", "mx-expired")
+                break
+        else:
+            raise RuntimeError("signed zone lacks the bogusmx MX")
         with open(signed, "w") as f:
-            f.write(text.replace(digest, digest[::-1]))
+            f.write("\n".join(lines))
         with open(os.path.join(self.dns, "child"), "w") as f:
             f.write(self.child_text())
         eksk = run("ldns-keygen", "-a", "ECDSAP256SHA256", "-k", EXAMPLE)

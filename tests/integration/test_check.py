@@ -42,6 +42,7 @@ CASES = {
     "stswrongcert": (1, {"mx-good": ["sts-webpki-invalid"]}, None),
     "stsnomatch": (1, {"mx-good": ["sts-policy-invalid"]}, None),
     "stsmissing": (1, {"mx-good": ["sts-policy-fetch-error"]}, None),
+    "bogusmx": (1, {}, None),
     "notlsrpt": (1, {"mx-good": []}, None),
     "badrua": (1, {"mx-good": []}, None),
 }
@@ -232,6 +233,11 @@ def main():
         d = docs["bogus"]
         if d is not None:
             equal(d["mx"][0]["tlsa_dnssec"], "bogus", "bogus: TLSA is bogus")
+        d = docs["bogusmx"]
+        if d is not None:
+            equal((d["mx_dnssec"], [f["result_type"] for f in d["findings"]]),
+                  ("bogus", ["dnssec-invalid"]),
+                  "bogusmx: a bogus MX set is dnssec-invalid, no MX probed")
         d = docs["tls10"]
         if d is not None:
             ok("TLS1.0" in d["mx"][0]["findings"][0]["detail"],
