@@ -529,15 +529,19 @@ out:
 	return rc;
 }
 
+/* host is one of only (given as U- or A-labels), or only is empty. */
 static int
 wanted(const char *host, const char *const *only, size_t nonly)
 {
+	char a[TRPT_POLICY_NAME];
 	size_t i;
 
 	if (only == NULL || nonly == 0)
 		return 1;
 	for (i = 0; i < nonly; i++)
-		if (strcasecmp(only[i], host) == 0)
+		if (trpt_check_domain_ascii(only[i], a, sizeof(a), NULL) ==
+			TRPT_OK &&
+		    strcmp(a, host) == 0)
 			return 1;
 	return 0;
 }
