@@ -490,9 +490,10 @@ one_mx(struct trpt_dns *dns, const struct trpt_check_config *c,
 	}
 	if (!m->smtp.tls) {
 		add(f, "validation-failure",
-		    "no TLS 1.2 or 1.3 with %s: %s%s%s", m->host, m->smtp.error,
-		    m->smtp.legacy[0] != '\0' ? "; it speaks only " : "",
-		    m->smtp.legacy);
+		    "no TLS 1.2 or 1.3 with %s%s%s%s: %s", m->host,
+		    m->smtp.legacy[0] != '\0' ? " (it speaks only " : "",
+		    m->smtp.legacy, m->smtp.legacy[0] != '\0' ? ")" : "",
+		    m->smtp.error);
 		goto out;
 	}
 	m->days_left = m->smtp.not_after >= c->now
