@@ -22,6 +22,7 @@ trpt_check_config_init(struct trpt_check_config *c)
 	c->timeout_ms = 5000;
 	c->max_policy = 64 * 1024;
 	c->max_mx = 10;
+	c->max_time_ms = 120000;
 	c->now = (int64_t)time(NULL);
 }
 
@@ -555,6 +556,7 @@ trpt_check_run(const struct trpt_check_config *c, const char *domain,
 	struct trpt_check_result *r;
 	struct trpt_dns *dns = NULL;
 	char want[TRPT_POLICY_NAME];
+	int64_t start = (int64_t)time(NULL) * 1000;
 	size_t i, j, k, secure_tlsa = 0;
 	int rc = TRPT_OK, have_mx;
 
@@ -605,6 +607,13 @@ trpt_check_run(const struct trpt_check_config *c, const char *domain,
 		    c->max_mx);
 	r->nmx = j;
 	for (i = 0; i < r->nmx; i++) {
+		if (c->max_time_ms > 0 &&
+		    (int64_t)time(NULL) * 1000 > start + c->max_time_ms) {
+			add(&r->mx[i].findings, NULL,
+			    "not checked: the check ran out of its %u s",
+			    c->max_time_ms / 1000);
+			continue;
+		}
 		if ((rc = one_mx(dns, c, r, &r->mx[i], err)) != TRPT_OK)
 			goto out;
 		secure_tlsa += r->mx[i].tlsa_dnssec == TRPT_DNSSEC_SECURE &&
