@@ -21,13 +21,14 @@ set -eu
 # Building and running (libraries with their headers, the build tools).
 RUNTIME="meson ninja-build pkg-config gcc git python3
 libjansson-dev libsqlite3-dev sqlite3 zlib1g-dev nettle-dev libgnutls28-dev
-libcurl4-gnutls-dev libetpan-dev libinih-dev libmicrohttpd-dev libsystemd-dev"
+libcurl4-gnutls-dev libetpan-dev libinih-dev libmicrohttpd-dev libsystemd-dev
+libunbound-dev libidn2-dev dns-root-data"
 
 # The test suite: unit test framework, second compiler, formatter,
 # sanitizer runtime, valgrind, systemd-analyze (unit verification), and the
 # servers the integration tests start on loopback.
 TEST="libcmocka-dev clang clang-format libclang-rt-14-dev valgrind systemd
-openssl gnutls-bin dovecot-imapd nginx python3-aiosmtpd"
+openssl gnutls-bin dovecot-imapd nginx python3-aiosmtpd nsd ldnsutils"
 
 POLICY_RC_D=${TRPT_POLICY_RC_D:-/usr/sbin/policy-rc.d}
 
