@@ -9,8 +9,10 @@
 #include <time.h>
 
 #include "collector/cmd_alerts.h"
+#include "collector/cmd_check.h"
 #include "collector/cmd_summary.h"
 #include "collector/journal.h"
+#include "collector/recheck.h"
 #include "report/alert.h"
 #include "report/notify.h"
 #include "report/trend.h"
@@ -23,7 +25,8 @@
 #define MAX_MAIL_TO      32
 #define CHANNEL_LEN      160
 
-static const char *const notify_keys[] = { "mail_to", "interval", NULL };
+static const char *const notify_keys[] = { "mail_to", "interval", "recheck",
+	NULL };
 static const char *const webhook_keys[] = { "url", "format", "ca_file",
 	"timeout", NULL };
 
@@ -43,6 +46,8 @@ struct trpt_run_notify {
 	struct hook *hooks;
 	size_t nhooks;
 	unsigned interval;
+	int recheck; /* live check of an alert's domains when it opens */
+	struct trpt_check_config cc;
 	int summary_at; /* minutes into the ISO week (Monday 00:00 UTC), or
 			   -1: no scheduled summary */
 	pthread_t tid;
@@ -141,6 +146,12 @@ read_conf(struct trpt_cli *cli, struct trpt_run_notify *n)
 
 	n->interval = DEFAULT_INTERVAL;
 	n->summary_at = -1;
+	n->recheck = 1;
+	trpt_check_config_init(&n->cc);
+	if (trpt_cmd_check_config(cli, &n->cc, &err) != TRPT_OK) {
+		trpt_cli_warn("%s", err.msg);
+		return TRPT_EXIT_USAGE;
+	}
 	if ((rc = trpt_cmd_alerts_config(cli, &n->ac)) != TRPT_EXIT_OK)
 		return rc;
 	sec = trpt_config_find(cli->cfg, "notify", "");
@@ -163,6 +174,11 @@ read_conf(struct trpt_cli *cli, struct trpt_run_notify *n)
 		if (u < 60)
 			return bad(cli, sec, "interval", "60 to 86400 seconds");
 		n->interval = (unsigned)u;
+		if (trpt_config_get_bool(cli->cfg, sec, "recheck", &n->recheck,
+			&err) != TRPT_OK) {
+			trpt_cli_warn("%s", err.msg);
+			return TRPT_EXIT_USAGE;
+		}
 	}
 	sum = trpt_config_find(cli->cfg, "summary", "");
 	if (n->nmail_to > 0 &&
@@ -377,6 +393,30 @@ send_job(struct trpt_run_notify *n, const struct job *jb, const char *summary,
 	return rc;
 }
 
+/* The live check of an opened incident's domains, stored as evidence. */
+static void
+recheck(struct trpt_run_notify *n, const struct trpt_incident *inc)
+{
+	struct trpt_recheck_lock lk;
+	struct trpt_err err;
+	size_t checked = 0;
+	int rc;
+
+	lk.lock = n->lk.lock;
+	lk.unlock = n->lk.unlock;
+	lk.arg = n->lk.arg;
+	/* The main view names the domain (its sender-wide views would check
+	 * the same one again). */
+	rc = trpt_recheck_alert(n->db, &lk, &n->cc, inc->alert, &checked, &err);
+	if (rc != TRPT_OK)
+		trpt_journal(TRPT_LOG_WARNING, "alert %s: live check: %s",
+		    inc->key, err.msg);
+	else if (checked > 0)
+		trpt_journal(TRPT_LOG_INFO,
+		    "alert %s: live check of %zu domain%s stored", inc->key,
+		    checked, checked == 1 ? "" : "s");
+}
+
 /*
  * One evaluation: detect (under the lock), send (without it), record
  * (under it).  Returns 1 when something failed and should be retried.
@@ -448,6 +488,13 @@ evaluate(struct trpt_run_notify *n)
 		if (rc == TRPT_OK)
 			nsent++;
 	}
+	/* Then the live check of what the new incidents name, as their
+	 * evidence (the network without the lock; writes under it). */
+	for (i = 0; n->recheck && i < jobs.n; i++)
+		if (jobs.v[i].inc != NULL &&
+		    strcmp(jobs.v[i].channel, "log") == 0 &&
+		    strcmp(jobs.v[i].event, "open") == 0)
+			recheck(n, jobs.v[i].inc);
 	for (i = 0; i < ninc; i++)
 		nopen += inc[i].open != 0;
 	trpt_journal(TRPT_LOG_DEBUG,

@@ -174,6 +174,14 @@ send_at = Mon 00:00
 [notify]
 mail_to = alerts@example.org
 
+# The live check run does when an alert opens asks a resolver on a closed
+# loopback port: it fails at once, off the network, and says so.
+[check]
+resolver = 127.0.0.1@{free_port()}
+dns_timeout = 1
+timeout = 1
+max_time = 5
+
 [webhook "hook"]
 url = https://127.0.0.1:{hport}/generic
 ca_file = {certs['ca.pem']}
@@ -222,6 +230,9 @@ ca_file = {certs['ca.pem']}
     tap.ok(any(x.startswith("<4>alert OPEN") for x in log) and
            len(sent) == 3 and all(x.startswith("<6>") for x in sent),
            "the journal has the alert and one line per channel",
+           "\n".join(log))
+    tap.ok(any("live check" in x and "example.org" in x for x in log),
+           "run checks the domain live when the alert opens",
            "\n".join(log))
     for line in log:
         if "alert" in line:
