@@ -10,8 +10,9 @@
 --   counted         1 on the one copy that trends, alerts and summaries
 --                   count (the first, unless something better decides, such
 --                   as a verified signature); 0 on the others
---   content_sha256  SHA-256 of the stored content (schema/store.c
---                   content_sql), filled when a second copy needs comparing
+--   content_sha256  SHA-256 of the content (schema/store.c canon_report),
+--                   set on every copy stored from now on; NULL on copies
+--                   stored before, filled when another copy is compared
 --
 -- A copy whose content equals a stored one is a duplicate: only that copy's
 -- seen_count and last_seen_at move.

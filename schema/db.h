@@ -52,11 +52,9 @@ enum trpt_db_stmt_id {
 	TRPT_STMT_POLICY_INSERT,
 	TRPT_STMT_FAILURE_INSERT,
 	TRPT_STMT_WARNING_INSERT,
-	TRPT_STMT_COPY_SAVEPOINT,   /* SAVEPOINT trpt_copy */
-	TRPT_STMT_COPY_RELEASE,     /* RELEASE trpt_copy */
-	TRPT_STMT_COPY_ROLLBACK_TO, /* ROLLBACK TO trpt_copy */
-	TRPT_STMT_REPORT_COPIES,    /* copies of an (org, report-id) */
-	TRPT_STMT_REPORT_CONTENT,   /* a copy's content, for its digest */
+	TRPT_STMT_REPORT_COPIES,      /* copies of an (org, report-id) */
+	TRPT_STMT_REPORT_STORED_HEAD, /* a copy's content, for its digest */
+	TRPT_STMT_REPORT_STORED_BODY,
 	TRPT_STMT_REPORT_UNDIGESTED,
 	TRPT_STMT_REPORT_SET_DIGEST,
 	TRPT_STMT_REPORT_SAME,     /* a copy with the same digest */

@@ -29,29 +29,26 @@ static const char sql_raw_insert[] =
 static const char sql_raw_id[] = "SELECT id FROM raw_inputs WHERE sha256 = ?1";
 static const char sql_report_insert[] =
     "INSERT INTO reports (organization_name, report_id, copy, counted,"
-    " contact_info, begin_ts, end_ts, day, raw_id, part, received_at,"
-    " last_seen_at, total_successful, total_failed)"
-    " VALUES (?1, ?2, ?12, ?13, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)";
+    " content_sha256, contact_info, begin_ts, end_ts, day, raw_id, part,"
+    " received_at, last_seen_at, total_successful, total_failed)"
+    " VALUES (?1, ?2, ?12, ?13, ?14, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10,"
+    " ?11)";
 static const char sql_report_copies[] =
     "SELECT count(*), coalesce(max(copy), -1), min(id) FROM reports"
     " WHERE organization_name = ?1 AND report_id = ?2";
-/*
- * A copy's content as one JSON text, read back from what was stored (so
- * that copies stored before content_sha256 existed compare the same way):
- * the report's fields, its policies in order, each with its failure
- * details in order.  Warnings are left out: they follow from the content.
- */
-static const char sql_report_content[] =
-    "SELECT json_array(r.organization_name, r.report_id, r.contact_info,"
-    " r.begin_ts, r.end_ts, (SELECT json_group_array(json_array("
-    "  p.policy_type, p.policy_domain, p.policy_strings, p.mx_hosts,"
-    "  p.successful, p.failed, (SELECT json_group_array(json_array("
-    "   f.result_type, f.sending_mta_ip, f.receiving_mx_hostname,"
-    "   f.receiving_mx_helo, f.receiving_ip, f.failed_session_count,"
-    "   f.failure_reason_code, f.additional_information))"
-    "   FROM (SELECT * FROM failures WHERE policy = p.id ORDER BY id) f)))"
-    "  FROM (SELECT * FROM policies WHERE report = r.id ORDER BY idx) p))"
-    " FROM reports r WHERE r.id = ?1";
+/* A stored copy's content, read back for its digest when it has none
+ * (copies stored before content_sha256 existed). */
+static const char sql_report_stored_head[] =
+    "SELECT organization_name, report_id, contact_info, begin_ts, end_ts"
+    " FROM reports WHERE id = ?1";
+static const char sql_report_stored_body[] =
+    "SELECT p.idx, p.policy_type, p.policy_domain, p.policy_strings,"
+    " p.mx_hosts, p.successful, p.failed, f.id, f.result_type,"
+    " f.sending_mta_ip, f.receiving_mx_hostname, f.receiving_mx_helo,"
+    " f.receiving_ip, f.failed_session_count, f.failure_reason_code,"
+    " f.additional_information"
+    " FROM policies p LEFT JOIN failures f ON f.policy = p.id"
+    " WHERE p.report = ?1 ORDER BY p.idx, f.id";
 static const char sql_report_undigested[] =
     "SELECT id FROM reports WHERE organization_name = ?1 AND"
     " report_id = ?2 AND content_sha256 IS NULL LIMIT 1";
@@ -59,8 +56,7 @@ static const char sql_report_set_digest[] =
     "UPDATE reports SET content_sha256 = ?2 WHERE id = ?1";
 static const char sql_report_same[] =
     "SELECT id FROM reports WHERE organization_name = ?1 AND"
-    " report_id = ?2 AND content_sha256 = ?3 AND id != ?4"
-    " ORDER BY copy LIMIT 1";
+    " report_id = ?2 AND content_sha256 = ?3 ORDER BY copy LIMIT 1";
 static const char sql_report_conflict[] =
     "UPDATE reports SET conflict = 1 WHERE organization_name = ?1 AND"
     " report_id = ?2";
@@ -391,33 +387,214 @@ copies(struct trpt_db *db, const struct trpt_report *r, int64_t *n,
 	return rc;
 }
 
-/* The SHA-256 of a stored copy's content (sql_report_content). */
+/*
+ * The content of a report, for telling copies apart, is a canonical byte
+ * string hashed with SHA-256: the report's fields, then per policy a 'P'
+ * record and per failure detail an 'F' record, every field tagged and
+ * length-prefixed so that no two contents serialise alike.  The lists are
+ * in the JSON text store.c writes for them (json_list), so a copy read back
+ * from its rows (canon_stored) serialises exactly as the report it came
+ * from (canon_report).  Warnings are left out: they follow from the
+ * content.  Hand-written: this is a digest input, not JSON for anyone.
+ */
+static void
+canon_text(struct trpt_buf *b, struct trpt_err *err, const char *s, size_t n)
+{
+	unsigned char hdr[9];
+	int i;
+
+	if (s == NULL) {
+		trpt_buf_append(b, "n", 1, err);
+		return;
+	}
+	hdr[0] = 't';
+	for (i = 0; i < 8; i++)
+		hdr[1 + i] = (unsigned char)((uint64_t)n >> (8 * i));
+	trpt_buf_append(b, hdr, sizeof(hdr), err);
+	trpt_buf_append(b, s, n, err);
+}
+
+static void
+canon_str(struct trpt_buf *b, struct trpt_err *err, const char *s)
+{
+	canon_text(b, err, s, s != NULL ? strlen(s) : 0);
+}
+
+static void
+canon_int(struct trpt_buf *b, struct trpt_err *err, int64_t v)
+{
+	unsigned char x[9];
+	int i;
+
+	x[0] = 'i';
+	for (i = 0; i < 8; i++)
+		x[1 + i] = (unsigned char)((uint64_t)v >> (8 * i));
+	trpt_buf_append(b, x, sizeof(x), err);
+}
+
+static void
+canon_tag(struct trpt_buf *b, struct trpt_err *err, char tag)
+{
+	trpt_buf_append(b, &tag, 1, err);
+}
+
+/* The digest of the content of b; fails if building b failed. */
 static int
-content_digest(struct trpt_db *db, int64_t id, char sha[TRPT_SHA256_HEX_LEN],
+canon_done(struct trpt_buf *b, struct trpt_err *berr,
+    char sha[TRPT_SHA256_HEX_LEN], struct trpt_err *err)
+{
+	if (berr->code != TRPT_OK)
+		return trpt_err_set(err, berr->code, "%s", berr->msg);
+	trpt_hash_sha256_hex(b->data != NULL ? b->data : "", b->len, sha);
+	return TRPT_OK;
+}
+
+static int
+canon_report(const struct trpt_report *r, char sha[TRPT_SHA256_HEX_LEN],
     struct trpt_err *err)
 {
+	struct trpt_buf b, l;
+	struct trpt_err berr;
+	const char *json;
+	size_t i, j;
+	int rc;
+
+	trpt_buf_init(&b, JSON_MAX);
+	trpt_buf_init(&l, JSON_MAX);
+	memset(&berr, 0, sizeof(berr));
+	canon_tag(&b, &berr, 'R');
+	canon_str(&b, &berr, r->organization_name);
+	canon_str(&b, &berr, r->report_id);
+	canon_str(&b, &berr, r->contact_info);
+	canon_int(&b, &berr, r->begin);
+	canon_int(&b, &berr, r->end);
+	for (i = 0; i < r->npolicies && berr.code == TRPT_OK; i++) {
+		const struct trpt_policy *p = &r->policies[i];
+
+		canon_tag(&b, &berr, 'P');
+		canon_str(&b, &berr, p->policy_type);
+		canon_str(&b, &berr, p->policy_domain);
+		if (json_list(&p->policy_strings, &l, &json, &berr) == TRPT_OK)
+			canon_str(&b, &berr, json);
+		if (json_list(&p->mx_hosts, &l, &json, &berr) == TRPT_OK)
+			canon_str(&b, &berr, json);
+		canon_int(&b, &berr, p->successful);
+		canon_int(&b, &berr, p->failed);
+		for (j = 0; j < p->nfailures; j++) {
+			const struct trpt_failure *f = &p->failures[j];
+
+			canon_tag(&b, &berr, 'F');
+			canon_str(&b, &berr, f->result_type);
+			canon_str(&b, &berr, f->sending_mta_ip);
+			canon_str(&b, &berr, f->receiving_mx_hostname);
+			canon_str(&b, &berr, f->receiving_mx_helo);
+			canon_str(&b, &berr, f->receiving_ip);
+			canon_int(&b, &berr, f->failed_session_count);
+			canon_str(&b, &berr, f->failure_reason_code);
+			canon_str(&b, &berr, f->additional_information);
+		}
+	}
+	rc = canon_done(&b, &berr, sha, err);
+	trpt_buf_free(&b);
+	trpt_buf_free(&l);
+	return rc;
+}
+
+/* A text column into the canonical form (NULL stays NULL). */
+static void
+canon_col(struct trpt_buf *b, struct trpt_err *err, sqlite3_stmt *st, int i)
+{
 	const unsigned char *t;
-	struct binder b;
+
+	if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+		canon_text(b, err, NULL, 0);
+		return;
+	}
+	t = sqlite3_column_text(st, i);
+	if (t == NULL) {
+		trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+		return;
+	}
+	canon_text(
+	    b, err, (const char *)t, (size_t)sqlite3_column_bytes(st, i));
+}
+
+/* The digest of a copy stored before content_sha256 existed. */
+static int
+canon_stored(struct trpt_db *db, int64_t id, char sha[TRPT_SHA256_HEX_LEN],
+    struct trpt_err *err)
+{
+	struct trpt_buf b;
+	struct trpt_err berr;
+	struct binder h, p;
+	int64_t idx = -1;
 	int src, rc;
 
-	if ((rc = prepare(db, TRPT_STMT_REPORT_CONTENT, sql_report_content, &b,
-		 err)) != TRPT_OK)
-		return rc;
-	bind_int(&b, 1, id);
-	if (b.src != SQLITE_OK)
-		return bind_error(db, &b, "reading a report's content", err);
-	src = sqlite3_step(b.st);
-	if (src == SQLITE_ROW && (t = sqlite3_column_text(b.st, 0)) != NULL) {
-		trpt_hash_sha256_hex(
-		    t, (size_t)sqlite3_column_bytes(b.st, 0), sha);
+	trpt_buf_init(&b, JSON_MAX);
+	memset(&berr, 0, sizeof(berr));
+	if ((rc = prepare(db, TRPT_STMT_REPORT_STORED_HEAD,
+		 sql_report_stored_head, &h, err)) != TRPT_OK)
+		goto out;
+	bind_int(&h, 1, id);
+	if (h.src != SQLITE_OK) {
+		rc = bind_error(db, &h, "reading a stored report", err);
+		goto out;
+	}
+	src = sqlite3_step(h.st);
+	if (src == SQLITE_ROW) {
+		canon_tag(&b, &berr, 'R');
+		canon_col(&b, &berr, h.st, 0);
+		canon_col(&b, &berr, h.st, 1);
+		canon_col(&b, &berr, h.st, 2);
+		canon_int(&b, &berr, sqlite3_column_int64(h.st, 3));
+		canon_int(&b, &berr, sqlite3_column_int64(h.st, 4));
 		rc = TRPT_OK;
-	} else if (src == SQLITE_ROW || src == SQLITE_DONE)
-		rc = trpt_err_set(err, TRPT_EDB,
-		    "database %s: report %lld has no content", trpt_db_path(db),
-		    (long long)id);
-	else
-		rc = trpt_db_error(db, src, "reading a report's content", err);
-	trpt_db_stmt_done(b.st);
+	} else
+		rc =
+		    trpt_db_error(db, src == SQLITE_DONE ? SQLITE_CORRUPT : src,
+			"reading a stored report", err);
+	trpt_db_stmt_done(h.st);
+	if (rc != TRPT_OK)
+		goto out;
+	if ((rc = prepare(db, TRPT_STMT_REPORT_STORED_BODY,
+		 sql_report_stored_body, &p, err)) != TRPT_OK)
+		goto out;
+	bind_int(&p, 1, id);
+	if (p.src != SQLITE_OK) {
+		rc = bind_error(db, &p, "reading a stored report", err);
+		goto out;
+	}
+	while (
+	    (src = sqlite3_step(p.st)) == SQLITE_ROW && berr.code == TRPT_OK) {
+		if (sqlite3_column_int64(p.st, 0) != idx) {
+			idx = sqlite3_column_int64(p.st, 0);
+			canon_tag(&b, &berr, 'P');
+			canon_col(&b, &berr, p.st, 1);
+			canon_col(&b, &berr, p.st, 2);
+			canon_col(&b, &berr, p.st, 3);
+			canon_col(&b, &berr, p.st, 4);
+			canon_int(&b, &berr, sqlite3_column_int64(p.st, 5));
+			canon_int(&b, &berr, sqlite3_column_int64(p.st, 6));
+		}
+		if (sqlite3_column_type(p.st, 7) == SQLITE_NULL)
+			continue;
+		canon_tag(&b, &berr, 'F');
+		canon_col(&b, &berr, p.st, 8);
+		canon_col(&b, &berr, p.st, 9);
+		canon_col(&b, &berr, p.st, 10);
+		canon_col(&b, &berr, p.st, 11);
+		canon_col(&b, &berr, p.st, 12);
+		canon_int(&b, &berr, sqlite3_column_int64(p.st, 13));
+		canon_col(&b, &berr, p.st, 14);
+		canon_col(&b, &berr, p.st, 15);
+	}
+	if (berr.code == TRPT_OK && src != SQLITE_DONE)
+		rc = trpt_db_error(db, src, "reading a stored report", err);
+	trpt_db_stmt_done(p.st);
+	if (rc == TRPT_OK)
+		rc = canon_done(&b, &berr, sha, err);
+out:
+	trpt_buf_free(&b);
 	return rc;
 }
 
@@ -460,7 +637,7 @@ digest_copies(
 			return rc;
 		if (!found)
 			return TRPT_OK;
-		if ((rc = content_digest(db, id, sha, err)) != TRPT_OK ||
+		if ((rc = canon_stored(db, id, sha, err)) != TRPT_OK ||
 		    (rc = set_digest(db, id, sha, err)) != TRPT_OK)
 			return rc;
 	}
@@ -576,8 +753,8 @@ insert_policy(struct trpt_db *db, const struct trpt_report *r, size_t idx,
 /* Everything of a new report, inside the caller's transaction. */
 static int
 insert_report(struct trpt_db *db, const struct trpt_report *r,
-    const struct trpt_raw *raw, int64_t received, int64_t copy, int64_t *id,
-    struct trpt_err *err)
+    const struct trpt_raw *raw, int64_t received, int64_t copy, const char *sha,
+    int64_t *id, struct trpt_err *err)
 {
 	struct trpt_buf ps, mx;
 	struct binder b;
@@ -607,6 +784,7 @@ insert_report(struct trpt_db *db, const struct trpt_report *r,
 	bind_int(&b, 11, failed);
 	bind_int(&b, 12, copy);
 	bind_int(&b, 13, copy == 0);
+	bind_text(&b, 14, sha);
 	if ((rc = run(db, &b, "storing the report", err)) != TRPT_OK)
 		goto out;
 	rid = sqlite3_last_insert_rowid(trpt_db_handle(db));
@@ -669,85 +847,72 @@ rollback_to(struct trpt_db *db)
 		release(db, NULL);
 }
 
-/*
- * A later arrival of a stored (organization, report-id): stored
- * tentatively as copy maxcopy + 1 (in a savepoint), so that its content is
- * read back exactly as a stored copy's, then compared by digest.  The same
- * content as a stored copy undoes the tentative copy and counts a
- * duplicate; another content stays, and all copies are flagged.
- */
+/* The copy of r with content digest sha, if one is stored. */
 static int
-store_copy(struct trpt_db *db, const struct trpt_report *r,
-    const struct trpt_raw *raw, int64_t received, int64_t ncopies,
-    int64_t maxcopy, int64_t *id, int *outcome, struct trpt_err *err)
+same_copy(struct trpt_db *db, const struct trpt_report *r, const char *sha,
+    int64_t *id, int *found, struct trpt_err *err)
 {
-	char sha[TRPT_SHA256_HEX_LEN];
 	struct binder b;
-	int64_t nid = 0, same = 0;
-	int rc, found = 0;
+	int rc;
 
-	/* Older copies' digests first: they stay whatever happens next. */
-	if ((rc = digest_copies(db, r, err)) != TRPT_OK)
-		return rc;
-	if ((rc = exec_cached(db, TRPT_STMT_COPY_SAVEPOINT,
-		 "SAVEPOINT trpt_copy", err)) != TRPT_OK)
-		return rc;
-	if ((rc = insert_report(
-		 db, r, raw, received, maxcopy + 1, &nid, err)) != TRPT_OK ||
-	    (rc = content_digest(db, nid, sha, err)) != TRPT_OK ||
-	    (rc = set_digest(db, nid, sha, err)) != TRPT_OK)
-		goto fail;
 	if ((rc = prepare(db, TRPT_STMT_REPORT_SAME, sql_report_same, &b,
 		 err)) != TRPT_OK)
-		goto fail;
+		return rc;
 	bind_text(&b, 1, r->organization_name);
 	bind_text(&b, 2, r->report_id);
 	bind_text(&b, 3, sha);
-	bind_int(&b, 4, nid);
-	if ((rc = run_id(db, &b, "comparing copies of a report", &same, &found,
-		 err)) != TRPT_OK)
-		goto fail;
-	if (found) {
-		/* Undo the tentative copy (and its raw input, if new). */
-		if ((rc = exec_cached(db, TRPT_STMT_COPY_ROLLBACK_TO,
-			 "ROLLBACK TO trpt_copy", err)) != TRPT_OK ||
-		    (rc = exec_cached(db, TRPT_STMT_COPY_RELEASE,
-			 "RELEASE trpt_copy", err)) != TRPT_OK)
+	return run_id(db, &b, "comparing copies of a report", id, found, err);
+}
+
+/*
+ * Stores r, or counts it as a duplicate of the stored copy with the same
+ * content, or keeps it as one more (conflicting) copy: see store.h.
+ */
+static int
+store_or_count(struct trpt_db *db, const struct trpt_report *r,
+    const struct trpt_raw *raw, int64_t received, int64_t *id, int *outcome,
+    struct trpt_err *err)
+{
+	char sha[TRPT_SHA256_HEX_LEN];
+	struct binder b;
+	int64_t n = 0, maxcopy = -1;
+	int rc, found = 0;
+
+	if ((rc = canon_report(r, sha, err)) != TRPT_OK ||
+	    (rc = same_copy(db, r, sha, id, &found, err)) != TRPT_OK)
+		return rc;
+	if (!found) {
+		if ((rc = copies(db, r, &n, &maxcopy, err)) != TRPT_OK)
 			return rc;
-		if ((rc = mark_seen(db, same, received,
-			 (raw->flags & TRPT_RAW_REPROCESS) ? 0 : 1, err)) !=
-		    TRPT_OK)
+		if (n == 0) {
+			*outcome = TRPT_STORE_NEW;
+			return insert_report(
+			    db, r, raw, received, 0, sha, id, err);
+		}
+		/* Copies stored before the digest existed get theirs. */
+		if ((rc = digest_copies(db, r, err)) != TRPT_OK ||
+		    (rc = same_copy(db, r, sha, id, &found, err)) != TRPT_OK)
 			return rc;
-		*id = same;
-		*outcome = TRPT_STORE_DUPLICATE;
-		return TRPT_OK;
 	}
-	if (ncopies >= TRPT_STORE_MAX_COPIES) {
-		rc = trpt_err_set(err, TRPT_ELIMIT,
+	if (found) {
+		*outcome = TRPT_STORE_DUPLICATE;
+		return mark_seen(db, *id, received,
+		    (raw->flags & TRPT_RAW_REPROCESS) ? 0 : 1, err);
+	}
+	if (n >= TRPT_STORE_MAX_COPIES)
+		return trpt_err_set(err, TRPT_ELIMIT,
 		    "more than %d different copies received",
 		    TRPT_STORE_MAX_COPIES);
-		goto fail;
-	}
+	if ((rc = insert_report(
+		 db, r, raw, received, maxcopy + 1, sha, id, err)) != TRPT_OK)
+		return rc;
 	if ((rc = prepare(db, TRPT_STMT_REPORT_CONFLICT, sql_report_conflict,
 		 &b, err)) != TRPT_OK)
-		goto fail;
+		return rc;
 	bind_text(&b, 1, r->organization_name);
 	bind_text(&b, 2, r->report_id);
-	if ((rc = run(db, &b, "flagging conflicting copies", err)) != TRPT_OK)
-		goto fail;
-	if ((rc = exec_cached(db, TRPT_STMT_COPY_RELEASE, "RELEASE trpt_copy",
-		 err)) != TRPT_OK)
-		return rc;
-	*id = nid;
 	*outcome = TRPT_STORE_CONFLICT;
-	return TRPT_OK;
-fail:
-	if (trpt_db_in_transaction(db) &&
-	    exec_cached(db, TRPT_STMT_COPY_ROLLBACK_TO, "ROLLBACK TO trpt_copy",
-		NULL) == TRPT_OK)
-		exec_cached(
-		    db, TRPT_STMT_COPY_RELEASE, "RELEASE trpt_copy", NULL);
-	return rc;
+	return run(db, &b, "flagging conflicting copies", err);
 }
 
 /*
@@ -760,7 +925,7 @@ trpt_store_report(struct trpt_db *db, const struct trpt_report *r,
     const struct trpt_raw *raw, int *outcome, int64_t *report_rowid,
     struct trpt_err *err)
 {
-	int64_t received, id = 0, n = 0, maxcopy = -1;
+	int64_t received, id = 0;
 	int rc, nested, outcome_v = TRPT_STORE_NEW;
 
 	if ((rc = check_raw(raw, err)) != TRPT_OK)
@@ -777,13 +942,7 @@ trpt_store_report(struct trpt_db *db, const struct trpt_report *r,
 		    r->organization_name);
 		return rc;
 	}
-	if ((rc = copies(db, r, &n, &maxcopy, err)) != TRPT_OK)
-		goto out;
-	if (n == 0)
-		rc = insert_report(db, r, raw, received, 0, &id, err);
-	else
-		rc = store_copy(
-		    db, r, raw, received, n, maxcopy, &id, &outcome_v, err);
+	rc = store_or_count(db, r, raw, received, &id, &outcome_v, err);
 	if (rc != TRPT_OK)
 		goto out;
 	rc = nested ? release(db, err) : trpt_db_commit(db, err);

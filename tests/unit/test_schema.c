@@ -375,6 +375,50 @@ test_schema_migrate_copies_keep_data(void **state)
 	free(dir);
 }
 
+/*
+ * A copy stored before content_sha256 existed (NULL) compares by its
+ * stored rows: the same report again is a duplicate of it (the digest
+ * read back from the rows equals the report's own), other content a
+ * conflicting copy.
+ */
+static void
+test_schema_store_copies_legacy(void **state)
+{
+	struct trpt_db *db = *state;
+	sqlite3 *h = trpt_db_handle(db);
+	struct sample s;
+	struct trpt_err err;
+	char sha[80], again[80];
+	int outcome = -1;
+
+	sample_init(&s, "org", "id-1");
+	assert_int_equal(
+	    trpt_store_report(db, &s.r, &s.raw, &outcome, NULL, &err), TRPT_OK);
+	assert_int_equal(outcome, TRPT_STORE_NEW);
+	qtext(h, "SELECT content_sha256 FROM reports", sha, sizeof(sha));
+	assert_int_equal(strlen(sha), 64);
+	assert_int_equal(sqlite3_exec(h,
+			     "UPDATE reports SET content_sha256 = "
+			     "NULL",
+			     NULL, NULL, NULL),
+	    SQLITE_OK);
+	assert_int_equal(
+	    trpt_store_report(db, &s.r, &s.raw, &outcome, NULL, &err), TRPT_OK);
+	assert_int_equal(outcome, TRPT_STORE_DUPLICATE);
+	qtext(h, "SELECT content_sha256 FROM reports", again, sizeof(again));
+	assert_string_equal(sha, again);
+	assert_int_equal(qint(h, "SELECT seen_count FROM reports"), 2);
+	/* One failure detail less: another content. */
+	s.p[0].nfailures = 1;
+	assert_int_equal(
+	    trpt_store_report(db, &s.r, &s.raw, &outcome, NULL, &err), TRPT_OK);
+	assert_int_equal(outcome, TRPT_STORE_CONFLICT);
+	assert_int_equal(qint(h, "SELECT count(*) FROM reports WHERE "
+				 "conflict = 1"),
+	    2);
+	assert_int_equal(qint(h, "SELECT count(*) FROM failures"), 3);
+}
+
 /* A failing migration leaves the tables and user_version as they were. */
 static void
 test_schema_migrate_failure_rolls_back(void **state)
@@ -1281,6 +1325,8 @@ main(void)
 		cmocka_unit_test(test_schema_migrate_older),
 		cmocka_unit_test(test_schema_migrate_old_files),
 		cmocka_unit_test(test_schema_migrate_copies_keep_data),
+		cmocka_unit_test_setup_teardown(
+		    test_schema_store_copies_legacy, setup_db, teardown_db),
 		cmocka_unit_test(test_schema_migrate_failure_rolls_back),
 		cmocka_unit_test(test_schema_migrate_bad_list),
 		cmocka_unit_test(test_schema_refuses_newer),
