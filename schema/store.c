@@ -623,7 +623,7 @@ digest_copies(
 {
 	char sha[TRPT_SHA256_HEX_LEN];
 	struct binder b;
-	int64_t id;
+	int64_t id = 0;
 	int rc, found, n;
 
 	for (n = 0; n <= TRPT_STORE_MAX_COPIES; n++) {
