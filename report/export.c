@@ -28,7 +28,7 @@ struct export_kind {
 /*
  * Every copy of a report is exported; copy and conflict (the last two
  * columns) tell conflicting copies of one report apart
- * (schema/0004_report_copies.sql).
+ * (schema/0005_report_copies.sql).
  * ?1 and ?2 bound the report begin (inclusive), ?3 is the policy domain or
  * NULL.  The unique indexes reports_begin and policies_report(report, idx)
  * give this order without a sort, so rows stream out as they are read.
