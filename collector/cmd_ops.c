@@ -8,8 +8,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <sqlite3.h>
-
 #include "common/datetime.h"
 #include "report/trend.h"
 #include "schema/maintain.h"
@@ -50,10 +48,12 @@ parse_id(const char *s, int64_t *out)
 /* ---- quarantine ----------------------------------------------------- */
 
 struct qctx {
-	int64_t want; /* 0: every row */
+	int64_t want; /* 0: every input */
 	int found;
-	int mode; /* 0 list, 1 show, 2 export */
+	int mode; /* 0 list, 1 show, 2 export, 3 drop */
 	FILE *out;
+	struct trpt_db *db;
+	struct trpt_err *err;
 };
 
 static int
@@ -61,6 +61,8 @@ q_row(void *arg, const struct trpt_quarantined *q)
 {
 	struct qctx *x = arg;
 	char when[32];
+	size_t i;
+	int rc;
 
 	if (x->want != 0 && q->id != x->want)
 		return TRPT_OK;
@@ -72,10 +74,13 @@ q_row(void *arg, const struct trpt_quarantined *q)
 		put_safe(x->out, q->origin.kind);
 		fputc(':', x->out);
 		put_safe(x->out, q->origin.source);
-		if (q->part > 0)
-			fprintf(x->out, ": part %d", q->part);
+		if (q->parts[0].part > 0)
+			fprintf(x->out, ": part %d", q->parts[0].part);
 		fputs(": ", x->out);
-		put_safe(x->out, q->reason);
+		put_safe(x->out, q->parts[0].reason);
+		if (q->nparts > 1)
+			fprintf(x->out, " (and %zu more part%s)", q->nparts - 1,
+			    q->nparts == 2 ? "" : "s");
 		fputc('\n', x->out);
 		break;
 	case 1:
@@ -85,8 +90,7 @@ q_row(void *arg, const struct trpt_quarantined *q)
 		put_safe(x->out, q->origin.kind);
 		fputc(':', x->out);
 		put_safe(x->out, q->origin.source);
-		fprintf(x->out, "\npart:        %d\n", q->part);
-		fprintf(x->out, "size:        %zu bytes\n", q->len);
+		fprintf(x->out, "\nsize:        %zu bytes\n", q->len);
 		if (q->origin.message_id != NULL) {
 			fputs("message-id:  ", x->out);
 			put_safe(x->out, q->origin.message_id);
@@ -102,13 +106,27 @@ q_row(void *arg, const struct trpt_quarantined *q)
 			put_safe(x->out, q->origin.filename);
 			fputc('\n', x->out);
 		}
-		fputs("reason:      ", x->out);
-		put_safe(x->out, q->reason);
-		fputc('\n', x->out);
+		for (i = 0; i < q->nparts; i++) {
+			if (q->parts[i].part > 0)
+				fprintf(x->out,
+				    "reason (part %d): ", q->parts[i].part);
+			else
+				fputs("reason:      ", x->out);
+			put_safe(x->out, q->parts[i].reason);
+			fputc('\n', x->out);
+		}
 		break;
 	case 2:
 		if (q->len > 0 && fwrite(q->bytes, 1, q->len, x->out) != q->len)
-			return trpt_err_set(NULL, TRPT_EIO, "write");
+			return trpt_err_set(
+			    x->err, TRPT_EIO, "write: %s", strerror(errno));
+		break;
+	case 3:
+		/* Each rejected part; the bytes go with the last. */
+		for (i = 0; i < q->nparts; i++)
+			if ((rc = trpt_store_quarantine_delete(
+				 x->db, q->parts[i].id, x->err)) != TRPT_OK)
+				return rc;
 		break;
 	}
 	return x->want != 0 ? TRPT_ENOTFOUND : TRPT_OK; /* stop at the row */
@@ -183,12 +201,9 @@ trpt_cmd_quarantine_run(struct trpt_cli *cli, int argc, char **argv)
 	x.want = id;
 	if ((status = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK)
 		return status;
-	if (x.mode == 3) {
-		rc = trpt_store_quarantine_delete(db, id, &err);
-		if (rc == TRPT_OK && sqlite3_changes(trpt_db_handle(db)) == 0)
-			rc = trpt_err_set(&err, TRPT_ENOTFOUND,
-			    "quarantine: no input %" PRId64, id);
-	} else {
+	x.db = db;
+	x.err = &err;
+	{
 		if (output != NULL && (x.out = fopen(output, "wbx")) == NULL) {
 			trpt_cli_warn(
 			    "quarantine: %s: %s", output, strerror(errno));
