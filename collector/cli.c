@@ -16,6 +16,7 @@
 #include "collector/cmd_stats.h"
 #include "collector/cmd_summary.h"
 #include "collector/cmd_trends.h"
+#include "collector/dashboard.h"
 
 #ifndef TRPT_VERSION
 #define TRPT_VERSION "0.1.0"
@@ -34,7 +35,10 @@ static const struct command commands[] = {
 	    "run quarantined inputs again and store those that now pass" },
 	{ "fetch", trpt_cmd_fetch_run,
 	    "fetch new reports from the configured IMAP and HTTPS sources" },
-	{ "serve", trpt_cmd_serve_run, "receive reports POSTed over HTTPS" },
+	{ "serve", trpt_cmd_serve_run,
+	    "receive reports POSTed over HTTPS; the web dashboard" },
+	{ "dashboard-password", trpt_dashboard_password_run,
+	    "a password line for the dashboard's password_file" },
 	{ "export", trpt_cmd_export_run,
 	    "write policies or failures as CSV for analysts" },
 	{ "trends", trpt_cmd_trends_run, "success rates per period and group" },

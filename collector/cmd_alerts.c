@@ -67,8 +67,8 @@ to_day(const char *opt, const char *s, int64_t now, int64_t *day)
 	return TRPT_EXIT_OK;
 }
 
-static int
-read_config(const struct trpt_cli *cli, struct trpt_alert_config *ac)
+int
+trpt_cmd_alerts_config(const struct trpt_cli *cli, struct trpt_alert_config *ac)
 {
 	static const char *const known[] = { "threshold", "min_sessions",
 		"baseline_days", "recent_days", "min_history_days",
@@ -157,7 +157,7 @@ trpt_cmd_alerts_run(struct trpt_cli *cli, int argc, char **argv)
 	int c, rc, status, fail_on_alert = 0;
 
 	trpt_alert_config_init(&ac);
-	if ((status = read_config(cli, &ac)) != TRPT_EXIT_OK)
+	if ((status = trpt_cmd_alerts_config(cli, &ac)) != TRPT_EXIT_OK)
 		return status;
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (c) {

@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 
 #include "collector/cmd_ingest.h"
+#include "collector/dashboard.h"
 #include "common/buf.h"
 #include "ingest/pipeline.h"
 #include "ingest/receiver.h"
@@ -142,7 +143,8 @@ static void
 serve_usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: tlsrpt-collector serve [--listen ADDR:PORT]\n"
+	    "usage: tlsrpt-collector serve [--listen ADDR:PORT] "
+	    "[--dashboard ADDR:PORT]\n"
 	    "\n"
 	    "Receives reports POSTed by senders (RFC 8460 section 5.4) and\n"
 	    "stores them.  Bodies are application/tlsrpt+gzip or\n"
@@ -156,6 +158,15 @@ serve_usage(FILE *f)
 	    "\n"
 	    "  --listen ADDR:PORT  address (default 127.0.0.1:8460, or\n"
 	    "                      listen in [serve]); port 0 picks one\n"
+	    "  --dashboard ADDR:PORT  also serve the read-only web "
+	    "dashboard there\n"
+	    "                      (or listen in [dashboard]; default\n"
+	    "                      127.0.0.1:8461 when the section exists)\n"
+	    "\n"
+	    "[dashboard] takes listen, password_file (lines made by\n"
+	    "\"tlsrpt-collector dashboard-password\"; required to listen\n"
+	    "beyond loopback: HTTP basic authentication), tls_cert and\n"
+	    "tls_key.\n"
 	    "\n"
 	    "The [serve] section of the configuration sets listen, path\n"
 	    "(repeatable; default / and /v1/tlsrpt), tls_cert and tls_key\n"
@@ -292,6 +303,7 @@ trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' },
+		{ "dashboard", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -302,7 +314,9 @@ trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
 	struct checkpointer ckpt;
 	struct trpt_db *db = NULL;
 	struct trpt_err err;
-	const char *listen = NULL;
+	const char *listen = NULL, *dash_listen = NULL;
+	struct trpt_dashboard_settings dash_set;
+	struct trpt_dashboard *dash = NULL;
 	char *cert = NULL, *key = NULL;
 	unsigned drain = 30, busy = TRPT_DB_BUSY_TIMEOUT_MS, left;
 	sigset_t sigs, old;
@@ -312,6 +326,9 @@ trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
 		switch (c) {
 		case 'l':
 			listen = optarg;
+			break;
+		case 'D':
+			dash_listen = optarg;
 			break;
 		case 'h':
 			serve_usage(stdout);
@@ -325,7 +342,10 @@ trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
 		serve_usage(stderr);
 		return TRPT_EXIT_USAGE;
 	}
-	if ((rc = load_settings(cli, &cfg, &drain, &busy, &cert, &key)) != 0)
+	memset(&dash_set, 0, sizeof(dash_set));
+	if ((rc = load_settings(cli, &cfg, &drain, &busy, &cert, &key)) != 0 ||
+	    (rc = trpt_dashboard_settings_load(cli, dash_listen, &dash_set)) !=
+		0)
 		goto out;
 	if (listen != NULL)
 		cfg.listen = listen;
@@ -358,6 +378,18 @@ trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
 		ckpt.r = r;
 		pthread_mutex_unlock(&ckpt.lock);
 	}
+	if (dash_set.enabled) {
+		if (trpt_dashboard_start(&dash_set.cfg, &dash, &err) !=
+		    TRPT_OK) {
+			trpt_cli_warn("%s", err.msg);
+			rc = err.code == TRPT_EINVAL ? TRPT_EXIT_USAGE
+						     : TRPT_EXIT_FATAL;
+			checkpointer_stop(&ckpt, db);
+			trpt_receiver_free(&r);
+			goto out_mask;
+		}
+		printf("dashboard on %s\n", trpt_dashboard_url(dash));
+	}
 	announce(&cfg, trpt_receiver_port(r));
 	do {
 		if (sigwait(&sigs, &sig) != 0)
@@ -365,6 +397,7 @@ trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
 	} while (sig == SIGHUP);
 	if (cli->verbose >= 0)
 		fprintf(stderr, "tlsrpt-collector: signal %d: draining\n", sig);
+	trpt_dashboard_stop(&dash);
 	left = trpt_receiver_drain(r, drain * 1000);
 	if (left > 0)
 		trpt_cli_warn("serve: %u requests still in flight after %u s",
@@ -383,6 +416,7 @@ out_mask:
 	if (rc != TRPT_EXIT_OK)
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 out:
+	trpt_dashboard_settings_free(&dash_set);
 	trpt_db_close(&db);
 	if (key != NULL) {
 		explicit_bzero(key, strlen(key));

@@ -920,3 +920,10 @@ trpt_receiver_free(struct trpt_receiver **rp)
 	receiver_release(r);
 	*rp = NULL;
 }
+
+int
+trpt_receiver_parse_listen(const char *spec, struct sockaddr_storage *ss,
+    socklen_t *sslen, struct trpt_err *err)
+{
+	return parse_listen(spec, ss, sslen, err);
+}

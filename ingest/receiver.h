@@ -16,6 +16,8 @@
  * GET /metrics the counters in the Prometheus text format.
  */
 
+#include <sys/socket.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -101,3 +103,10 @@ unsigned trpt_receiver_drain(struct trpt_receiver *r, unsigned timeout_ms);
 
 /* Stops the threads, closes every connection and frees r. Accepts NULL. */
 void trpt_receiver_free(struct trpt_receiver **rp);
+
+/*
+ * Splits "ADDR:PORT", "[V6]:PORT" or ":PORT" and resolves it into ss, as
+ * the receiver does with its listen address (the dashboard uses it too).
+ */
+int trpt_receiver_parse_listen(const char *spec, struct sockaddr_storage *ss,
+    socklen_t *sslen, struct trpt_err *err);
