@@ -975,30 +975,23 @@ int
 trpt_dash_sender(const struct trpt_dash *d, const char *org,
     struct trpt_html *h, struct trpt_err *err)
 {
-	struct trpt_trend *orgs = NULL, *pairs = NULL;
+	struct trpt_trend *orgs = NULL;
 	struct trpt_trend_group *g = NULL;
 	struct trpt_view_filter f = { d->since_day, d->until_day, NULL, org,
 		REASONS_SHOWN };
-	struct trpt_view_rows *reasons = NULL;
-	size_t i, k = 0, n = 0, total;
+	struct trpt_view_rows *reasons = NULL, *doms = NULL;
+	size_t i, n = 0;
 	int rc;
 
 	if ((rc = trend(d, "org", NULL, &orgs, err)) != TRPT_OK ||
-	    (rc = trend(d, "domain,org", NULL, &pairs, err)) != TRPT_OK ||
 	    (rc = trpt_view_reasons(d->db, &f, &reasons, err)) != TRPT_OK)
+		goto out;
+	f.limit = max_rows(d);
+	if ((rc = trpt_view_sender_domains(d->db, &f, &doms, err)) != TRPT_OK)
 		goto out;
 	for (i = 0; i < orgs->ngroups; i++)
 		if (strcmp(orgs->groups[i].key[0], org) == 0)
 			g = &orgs->groups[i];
-	/* Keep this sender's domains only. */
-	for (i = k = 0; i < pairs->ngroups; i++) {
-		if (strcmp(pairs->groups[i].key[1], org) == 0) {
-			struct trpt_trend_group tmp = pairs->groups[k];
-
-			pairs->groups[k++] = pairs->groups[i];
-			pairs->groups[i] = tmp;
-		}
-	}
 	trpt_html_raw(h, "<section id=\"o-");
 	trpt_html_url(h, org);
 	trpt_html_raw(h, "\" class=\"sender\"><h1>Sender ");
@@ -1012,7 +1005,7 @@ trpt_dash_sender(const struct trpt_dash *d, const char *org,
 		trpt_html_count(h, g->failed);
 		trpt_html_raw(h, " failed, ");
 		trpt_html_rate(h, rate(g->successful, g->failed));
-		trpt_html_rawf(h, " successful, to %zu domains.", k);
+		trpt_html_raw(h, " successful.");
 	} else {
 		trpt_html_raw(h, "No sessions in this range.");
 	}
@@ -1051,20 +1044,29 @@ trpt_dash_sender(const struct trpt_dash *d, const char *org,
 		trpt_html_raw(h, "</h3>");
 		reason_rows(h, reasons, type, 1);
 	}
-	trpt_html_raw(h, "<h2>Domains</h2>");
-	total = pairs->ngroups;
-	pairs->ngroups = k; /* this sender's, moved to the front */
-	rc = groups_table(h, d, pairs, "Domain", 'd', 0, err);
-	pairs->ngroups = total;
-	if (rc != TRPT_OK)
-		goto out;
+	trpt_html_raw(h, "<h2>Domains with failed sessions</h2><table><tr>"
+			 "<th>Domain</th><th class=\"n\">Failed</th>"
+			 "<th class=\"n\">Sessions</th><th class=\"n\">Share"
+			 "</th></tr>");
+	for (i = 0; i < doms->nrows; i++) {
+		trpt_html_raw(h, "<tr><td>");
+		link_domain(h, d, trpt_view_text(doms, i, 0));
+		trpt_html_raw(h, "</td>");
+		figures(
+		    h, trpt_view_int(doms, i, 1), trpt_view_int(doms, i, 2));
+		trpt_html_raw(h, "</tr>");
+	}
+	if (doms->nrows == 0)
+		trpt_html_raw(h, "<tr><td colspan=\"4\" class=\"muted\">"
+				 "none</td></tr>");
+	trpt_html_raw(h, "</table>");
 	if ((rc = reports_table(h, d, NULL, org, err)) != TRPT_OK)
 		goto out;
 	trpt_html_raw(h, "</section>");
 out:
 	trpt_view_free(&reasons);
+	trpt_view_free(&doms);
 	trpt_trend_free(&orgs);
-	trpt_trend_free(&pairs);
 	return rc;
 }
 

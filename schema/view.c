@@ -149,27 +149,47 @@ out:
 	"r.id, r.organization_name, r.report_id, r.begin_ts, r.end_ts, "       \
 	"r.total_successful, r.total_failed, r.seen_count, r.received_at"
 
+/*
+ * The policies index is (day, policy_domain): a range of days with a
+ * domain is a scan of every domain's rows in the range (3.7 million
+ * entries for a year of 1,000 domains).  Seeking each day of the range
+ * instead (a recursive CTE of days, joined on day = and domain =) reads
+ * only the domain's rows: measured on bench_analysis's database, the
+ * latest reports of a domain over a year went from 0.29 s of CPU to a
+ * few milliseconds.
+ */
+#define DAYS_CTE                                                               \
+	"WITH RECURSIVE days(d) AS (SELECT ?1 UNION ALL SELECT d + 1 FROM "    \
+	"days WHERE d < ?2) "
+
 int
 trpt_view_reports(struct trpt_db *db, const struct trpt_view_filter *f,
     struct trpt_view_rows **out, struct trpt_err *err)
 {
-	/* [domain][org]; ?1 ?2 days, ?3 domain, ?4 org, ?5 limit */
+	/* [domain][org]; ?1 ?2 days, ?3 domain, ?4 org, ?5 limit.  By
+	 * organisation: reports_begin read backwards from the range's end,
+	 * the organisation filtered (one sender in ten: ten rows read for
+	 * each shown). */
 	static const char *const sql[2][2] = {
 		{ "SELECT " REPORT_COLS " FROM reports r"
-		  " WHERE r.day BETWEEN ?1 AND ?2"
+		  " WHERE r.begin_ts BETWEEN ?1 * 86400 AND ?2 * 86400 + 86399"
 		  " ORDER BY r.begin_ts DESC, r.id DESC LIMIT ?5",
-		    "SELECT " REPORT_COLS " FROM reports r"
-		    " WHERE r.organization_name = ?4"
-		    " AND r.day BETWEEN ?1 AND ?2"
+		    "SELECT " REPORT_COLS " FROM reports r INDEXED BY "
+		    "reports_begin"
+		    " WHERE r.begin_ts BETWEEN ?1 * 86400 AND ?2 * 86400 + "
+		    "86399"
+		    " AND r.organization_name = ?4"
 		    " ORDER BY r.begin_ts DESC, r.id DESC LIMIT ?5" },
-		{ "SELECT " REPORT_COLS " FROM reports r WHERE r.id IN"
-		  " (SELECT report FROM policies WHERE day BETWEEN ?1 AND ?2"
-		  " AND policy_domain = ?3)"
-		  " ORDER BY r.begin_ts DESC, r.id DESC LIMIT ?5",
-		    "SELECT " REPORT_COLS " FROM reports r WHERE r.id IN"
-		    " (SELECT report FROM policies WHERE day BETWEEN ?1 AND ?2"
-		    " AND policy_domain = ?3) AND r.organization_name = ?4"
-		    " ORDER BY r.begin_ts DESC, r.id DESC LIMIT ?5" },
+		{ DAYS_CTE "SELECT " REPORT_COLS " FROM reports r WHERE r.id IN"
+			   " (SELECT p.report FROM days CROSS JOIN policies p"
+			   " WHERE p.day = days.d AND p.policy_domain = ?3)"
+			   " ORDER BY r.begin_ts DESC, r.id DESC LIMIT ?5",
+		    DAYS_CTE "SELECT " REPORT_COLS
+			     " FROM reports r WHERE r.id IN"
+			     " (SELECT p.report FROM days CROSS JOIN policies p"
+			     " WHERE p.day = days.d AND p.policy_domain = ?3)"
+			     " AND r.organization_name = ?4"
+			     " ORDER BY r.begin_ts DESC, r.id DESC LIMIT ?5" },
 	};
 	const struct bind b[] = { { 'i', f->since_day, NULL },
 		{ 'i', f->until_day, NULL }, { 's', 0, f->domain },
@@ -251,26 +271,39 @@ int
 trpt_view_reasons(struct trpt_db *db, const struct trpt_view_filter *f,
     struct trpt_view_rows **out, struct trpt_err *err)
 {
-	/* [org given]; ?1 ?2 days, ?3 domain, ?4 org, ?5 limit */
+	/*
+	 * [org given]; ?1 ?2 days, ?3 domain, ?4 org, ?5 limit.  The days
+	 * (and domains) with failures come from the failure rollup, through
+	 * its (domain, ...) and (org, day) indexes; then the policies of
+	 * those days are sought by (day, domain): only rows with failures
+	 * are read.
+	 */
 	static const char *const sql[2] = {
-		"SELECT f.result_type, f.receiving_mx_hostname,"
+		"WITH fd AS (SELECT DISTINCT day FROM rollup_failures"
+		" WHERE domain = ?3 AND day BETWEEN ?1 AND ?2)"
+		" SELECT f.result_type, f.receiving_mx_hostname,"
 		" f.failure_reason_code, f.additional_information,"
 		" sum(f.failed_session_count), count(DISTINCT r.id),"
 		" replace(group_concat(DISTINCT r.organization_name), ',', ', "
-		"'), max(p.day)"
-		" FROM policies p JOIN failures f ON f.policy = p.id"
+		"'),"
+		" max(p.day)"
+		" FROM fd CROSS JOIN policies p CROSS JOIN failures f"
 		" JOIN reports r ON r.id = p.report"
-		" WHERE p.day BETWEEN ?1 AND ?2 AND p.policy_domain = ?3"
+		" WHERE p.day = fd.day AND p.policy_domain = ?3"
+		" AND f.policy = p.id"
 		" GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, 1, 2 LIMIT ?5",
-		"SELECT f.result_type, f.receiving_mx_hostname,"
+		"WITH fd AS (SELECT DISTINCT day, domain FROM rollup_failures"
+		" WHERE org = ?4 AND day BETWEEN ?1 AND ?2"
+		" AND (?3 IS NULL OR domain = ?3))"
+		" SELECT f.result_type, f.receiving_mx_hostname,"
 		" f.failure_reason_code, f.additional_information,"
 		" sum(f.failed_session_count), count(DISTINCT r.id),"
-		" replace(group_concat(DISTINCT p.policy_domain), ',', ', '), "
-		"max(p.day)"
-		" FROM reports r JOIN policies p ON p.report = r.id"
-		" JOIN failures f ON f.policy = p.id"
-		" WHERE r.organization_name = ?4 AND r.day BETWEEN ?1 AND ?2"
-		" AND (?3 IS NULL OR p.policy_domain = ?3)"
+		" replace(group_concat(DISTINCT p.policy_domain), ',', ', '),"
+		" max(p.day)"
+		" FROM fd CROSS JOIN policies p CROSS JOIN failures f"
+		" JOIN reports r ON r.id = p.report"
+		" WHERE p.day = fd.day AND p.policy_domain = fd.domain"
+		" AND f.policy = p.id AND r.organization_name = ?4"
 		" GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, 1, 2 LIMIT ?5",
 	};
 	const struct bind b[] = { { 'i', f->since_day, NULL },
@@ -283,6 +316,27 @@ trpt_view_reasons(struct trpt_db *db, const struct trpt_view_filter *f,
 		    "reasons: a domain or a sender is needed");
 	return run(
 	    db, "failure reasons", sql[f->org != NULL], b, f->limit, out, err);
+}
+
+int
+trpt_view_sender_domains(struct trpt_db *db, const struct trpt_view_filter *f,
+    struct trpt_view_rows **out, struct trpt_err *err)
+{
+	/* The domains with failures from the failure rollup's (org, day)
+	 * index; their sessions by (domain, day) from rollup_daily's key. */
+	static const char sql[] =
+	    "WITH fd AS (SELECT DISTINCT domain FROM rollup_failures"
+	    " WHERE org = ?4 AND day BETWEEN ?1 AND ?2)"
+	    " SELECT fd.domain, sum(d.successful), sum(d.failed)"
+	    " FROM fd JOIN rollup_daily d ON d.domain = fd.domain"
+	    " AND d.day BETWEEN ?1 AND ?2 AND d.org = ?4"
+	    " GROUP BY fd.domain ORDER BY 3 DESC, 1 LIMIT ?5";
+	const struct bind b[] = { { 'i', f->since_day, NULL },
+		{ 'i', f->until_day, NULL }, { 's', 0, NULL },
+		{ 's', 0, f->org }, { 'i', (int64_t)f->limit, NULL },
+		{ 0, 0, NULL } };
+
+	return run(db, "sender domains", sql, b, f->limit, out, err);
 }
 
 int

@@ -118,6 +118,15 @@ int trpt_view_reasons(struct trpt_db *db, const struct trpt_view_filter *f,
     struct trpt_view_rows **out, struct trpt_err *err);
 
 /*
+ * The domains where f->org's sessions failed in range (from the
+ * rollups), the most failed first.  Columns: 0 domain, 1 successful,
+ * 2 failed.
+ */
+int trpt_view_sender_domains(struct trpt_db *db,
+    const struct trpt_view_filter *f, struct trpt_view_rows **out,
+    struct trpt_err *err);
+
+/*
  * The quarantine, the latest first (at most limit).  Columns: 0 id,
  * 1 reason, 2 source_kind, 3 source, 4 size, 5 seen_count, 6 received_at,
  * 7 last_seen_at, 8 filename, 9 report_domain, 10 part.
