@@ -12,6 +12,7 @@
 #include "collector/cmd_export.h"
 #include "collector/cmd_fetch.h"
 #include "collector/cmd_ingest.h"
+#include "collector/cmd_report.h"
 #include "collector/cmd_serve.h"
 #include "collector/cmd_stats.h"
 #include "collector/cmd_summary.h"
@@ -45,6 +46,8 @@ static const struct command commands[] = {
 	{ "alerts", trpt_cmd_alerts_run,
 	    "drops, new failures, silent senders" },
 	{ "summary", trpt_cmd_summary_run, "the weekly summary e-mail" },
+	{ "report", trpt_cmd_report_run,
+	    "report html: the dashboard's views in one HTML file" },
 	{ "stats", trpt_cmd_stats_run,
 	    "what is stored, per reporting organisation and domain" },
 };

@@ -269,6 +269,41 @@ def main():
         text = drv.find_element(By.TAG_NAME, "body").text
         tap.ok("example.com" in text and "certificate-expired" in text,
                "sender page: its domains and failures", text[:400])
+
+        # report html: the same views in one file, opened from disk.
+        page = os.path.join(tmp, "report.html")
+        r = run(["--db", db, "report", "html", "-o", page, "--since",
+                 "2026-01-10", "--until", "2026-02-01"])
+        with open(page, encoding="utf-8") as f:
+            html = f.read()
+        tap.ok(r.returncode == 0 and 'id="d-example.com"' in html and
+               'id="d-hostile.example"' in html and
+               'id="o-Google%20Inc."' in html and 'id="quarantine"' in html
+               and "<script" not in html and "http:" not in html and
+               "https:" not in html and 'src="' not in html,
+               "report html: every view in one self-contained file",
+               r.stderr)
+        requests_seen(drv)
+        drv.get("file://" + page)
+        urls = [u for u in requests_seen(drv)
+                if not u.startswith("data:")]
+        tap.ok(urls == ["file://" + page],
+               "report html: the browser asks for nothing else", urls)
+        tap.ok(not console_errors(drv), "report html: no console errors",
+               console_errors(drv))
+        rows = drv.find_elements(By.CSS_SELECTOR, "#domains tr td:first-child")
+        tap.ok([x.text for x in rows][:1] == ["example.com"] and
+               len(drv.find_elements(By.CSS_SELECTOR, "svg.chart")) >= 6,
+               "report html: the drop domain first, the charts drawn")
+        drv.find_element(By.LINK_TEXT, "example.com").click()
+        tap.ok(drv.current_url.endswith("#d-example.com"),
+               "report html: a domain link leads to its section",
+               drv.current_url)
+        text = drv.find_element(By.TAG_NAME, "body").text
+        tap.ok("<script>alert(3)</script>" in text and
+               not drv.find_elements(By.TAG_NAME, "script"),
+               "report html: hostile strings shown as text")
+        drv.save_screenshot(os.path.join(OUTDIR, "report-html.png"))
     finally:
         if drv is not None:
             drv.quit()
