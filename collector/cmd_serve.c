@@ -16,6 +16,8 @@
 #include "common/buf.h"
 #include "ingest/pipeline.h"
 #include "ingest/receiver.h"
+#include "report/metrics.h"
+#include "report/trend.h"
 
 #define PEM_MAX (1024 * 1024)
 
@@ -137,6 +139,34 @@ checkpointer_stop(struct checkpointer *c, struct trpt_db *db)
 	c->running = 0;
 	sqlite3_exec(trpt_db_handle(db), "PRAGMA wal_checkpoint(PASSIVE)", NULL,
 	    NULL, NULL);
+}
+
+/*
+ * The per-domain series of /metrics (report/metrics.h) on a connection
+ * of their own, one scrape at a time; the rollups are brought up to date
+ * first unless a writer holds the database.
+ */
+struct domain_metrics {
+	pthread_mutex_t lock;
+	struct trpt_db *db;
+};
+
+static void
+domain_metrics(void *arg, struct trpt_buf *out)
+{
+	struct domain_metrics *m = arg;
+	struct trpt_err err;
+	int rc;
+
+	pthread_mutex_lock(&m->lock);
+	rc = trpt_trend_refresh(m->db, &err);
+	if (rc == TRPT_OK || rc == TRPT_ETEMP)
+		rc = trpt_metrics_write(m->db, 0, out, &err);
+	if (rc != TRPT_OK)
+		trpt_buf_appendf(out, NULL,
+		    "# per-domain series unavailable: database busy or "
+		    "failing\n");
+	pthread_mutex_unlock(&m->lock);
 }
 
 static void
@@ -317,6 +347,7 @@ trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
 	const char *listen = NULL, *dash_listen = NULL;
 	struct trpt_dashboard_settings dash_set;
 	struct trpt_dashboard *dash = NULL;
+	struct domain_metrics dm;
 	char *cert = NULL, *key = NULL;
 	unsigned drain = 30, busy = TRPT_DB_BUSY_TIMEOUT_MS, left;
 	sigset_t sigs, old;
@@ -343,6 +374,8 @@ trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
 		return TRPT_EXIT_USAGE;
 	}
 	memset(&dash_set, 0, sizeof(dash_set));
+	memset(&dm, 0, sizeof(dm));
+	pthread_mutex_init(&dm.lock, NULL);
 	if ((rc = load_settings(cli, &cfg, &drain, &busy, &cert, &key)) != 0 ||
 	    (rc = trpt_dashboard_settings_load(cli, dash_listen, &dash_set)) !=
 		0)
@@ -351,6 +384,11 @@ trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
 		cfg.listen = listen;
 	if ((rc = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK)
 		goto out;
+	if (trpt_db_open(cli->db_path, &dm.db, &err) == TRPT_OK) {
+		trpt_db_set_busy_timeout(dm.db, 250);
+		cfg.metrics_extra = domain_metrics;
+		cfg.metrics_arg = &dm;
+	}
 	/* Every POST waits behind the one holding the pipeline: give up on
 	 * a locked database soon (503, the sender retries). */
 	trpt_db_set_busy_timeout(db, (int)busy);
@@ -416,6 +454,8 @@ out_mask:
 	if (rc != TRPT_EXIT_OK)
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 out:
+	trpt_db_close(&dm.db);
+	pthread_mutex_destroy(&dm.lock);
 	trpt_dashboard_settings_free(&dash_set);
 	trpt_db_close(&db);
 	if (key != NULL) {

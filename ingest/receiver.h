@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 #include "ingest/pipeline.h"
 
@@ -47,6 +48,11 @@ struct trpt_receiver_config {
 	/* Take the client address from X-Forwarded-For / X-Real-IP when the
 	 * peer is a loopback address (a reverse proxy on the same host). */
 	int trust_proxy;
+	/* Called by GET /metrics after the receiver's own series, from a
+	 * request thread (it must lock what it shares), to append more
+	 * (the per-domain series of the rollups); NULL for none. */
+	void (*metrics_extra)(void *arg, struct trpt_buf *out);
+	void *metrics_arg;
 };
 
 /* Defaults: listen 127.0.0.1:8460, "/" and "/v1/tlsrpt", 4 threads, ... */

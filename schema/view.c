@@ -384,3 +384,31 @@ trpt_view_data_version(struct trpt_db *db, int64_t *out, struct trpt_err *err)
 	trpt_view_free(&r);
 	return TRPT_OK;
 }
+
+int
+trpt_view_metric_sessions(struct trpt_db *db, size_t limit,
+    struct trpt_view_rows **out, struct trpt_err *err)
+{
+	static const char sql[] =
+	    "SELECT domain, org, sum(successful), sum(failed)"
+	    " FROM rollup_weekly GROUP BY domain, org ORDER BY domain, org"
+	    " LIMIT ?1";
+	const struct bind b[] = { { 'i', (int64_t)limit, NULL },
+		{ 0, 0, NULL } };
+
+	return run(db, "metrics", sql, b, limit, out, err);
+}
+
+int
+trpt_view_metric_failures(struct trpt_db *db, size_t limit,
+    struct trpt_view_rows **out, struct trpt_err *err)
+{
+	static const char sql[] =
+	    "SELECT domain, result_type, mx, sum(failed) FROM rollup_failures"
+	    " GROUP BY domain, result_type, mx ORDER BY domain, result_type, mx"
+	    " LIMIT ?1";
+	const struct bind b[] = { { 'i', (int64_t)limit, NULL },
+		{ 0, 0, NULL } };
+
+	return run(db, "metrics", sql, b, limit, out, err);
+}

@@ -144,3 +144,16 @@ int trpt_view_quarantine_count(
  */
 int trpt_view_data_version(
     struct trpt_db *db, int64_t *out, struct trpt_err *err);
+
+/*
+ * For the Prometheus series: sessions per policy domain and reporting
+ * organisation over all time (from the weekly rollup), and failed
+ * sessions per policy domain, result type and MX host (from the failure
+ * rollup), sorted by their labels so that a cap keeps the same series
+ * from one scrape to the next.  Columns: 0 domain, 1 org, 2 successful,
+ * 3 failed; and 0 domain, 1 result_type, 2 mx, 3 failed.
+ */
+int trpt_view_metric_sessions(struct trpt_db *db, size_t limit,
+    struct trpt_view_rows **out, struct trpt_err *err);
+int trpt_view_metric_failures(struct trpt_db *db, size_t limit,
+    struct trpt_view_rows **out, struct trpt_err *err);

@@ -66,12 +66,14 @@ def start_serve(tmp, db, conf):
                           "--listen", "127.0.0.1:0"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True)
-    url = None
+    url = recv = None
     for _ in range(2):
         line = p.stdout.readline()
         if line.startswith("dashboard on "):
             url = line.split()[2].rstrip("/")
-    return p, url
+        if line.startswith("listening on "):
+            recv = line.split()[2].rstrip("/")
+    return p, url, recv
 
 
 def get(url, auth=None):
@@ -135,6 +137,71 @@ def visit(drv, origin, path, shot, what):
     drv.save_screenshot(os.path.join(OUTDIR, "dashboard-%s.png" % shot))
 
 
+def parse_metrics(text):
+    """Prometheus text format: {(name, frozenset(labels)): value}."""
+    import re
+    out = {}
+    lab = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r"^(\w+)(?:\{(.*)\})? (\S+)$", line)
+        if m is None:
+            return None
+        labels = frozenset(lab.findall(m.group(2) or ""))
+        out[(m.group(1), labels)] = float(m.group(3))
+    return out
+
+
+def check_metrics(recv):
+    """The per-domain series of /metrics, and the Grafana dashboard of
+    examples/ against them."""
+    import re
+    st, _, body = get(recv + "/metrics")
+    series = parse_metrics(body) if st == 200 else None
+    tap.ok(series is not None, "/metrics parses as the Prometheus format",
+           body[:500])
+    series = series or {}
+
+    def val(name, **labels):
+        return series.get((name, frozenset(labels.items())))
+    tap.ok(val("tlsrpt_sessions_total", policy_domain="example.com",
+               organization="Google Inc.", result="failed") == 500 and
+           val("tlsrpt_sessions_total", policy_domain="example.com",
+               organization="Microsoft Corporation",
+               result="successful") == 10500,
+           "/metrics: sessions per domain, sender and result (Microsoft's "
+           "sts and tlsa counted once)")
+    tap.equal(val("tlsrpt_failures_total", policy_domain="example.com",
+                  result_type="certificate-expired",
+                  mx_host="mx2.example.com"), 500,
+              "/metrics: failures per domain, type and MX host")
+    tap.ok('organization="Evil <script>alert(1)</script> \\"Corp\\" ?[31mred"'
+           in body, "/metrics: label values escaped")
+    tap.ok(val("tlsrpt_metrics_series_dropped",
+               family="tlsrpt_sessions_total") == 0,
+           "/metrics: the cap's gauge")
+    src = os.environ.get("TRPT_SOURCE_ROOT", os.path.join(HERE, "..", ".."))
+    with open(os.path.join(src, "examples", "grafana-tlsrpt.json")) as f:
+        dash = json.load(f)
+    titles = [p["title"] for p in dash["panels"]]
+    tap.ok(dash["__inputs"][0]["pluginId"] == "prometheus" and
+           dash["schemaVersion"] >= 30 and dash["uid"] and
+           len({p["id"] for p in dash["panels"]}) == len(titles) and
+           all("gridPos" in p and p["targets"] for p in dash["panels"]) and
+           "Encrypted share per day, by domain" in titles and
+           "Failed sessions per day, by result type" in titles and
+           "Failing MX hosts (7 days)" in titles,
+           "Grafana dashboard JSON: an import with the expected panels",
+           titles)
+    names = {n for n, _ in series}
+    used = {m for p in dash["panels"] for t in p["targets"]
+            for m in re.findall(r"\btlsrpt_\w+", t["expr"])}
+    tap.ok(used and used <= names,
+           "Grafana dashboard: every metric it queries is on /metrics",
+           sorted(used - names))
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="trpt-dash-")
     proc = drv = prof = None
@@ -168,7 +235,7 @@ def main():
         with open(conf, "w") as f:
             f.write("[dashboard]\nlisten = 127.0.0.1:0\npassword_file = %s\n"
                     % pwfile)
-        proc, origin = start_serve(tmp, db, conf)
+        proc, origin, recv = start_serve(tmp, db, conf)
         tap.ok(origin is not None and origin.startswith("http://127.0.0.1:"),
                "serve starts the dashboard", origin)
         if origin is None:
@@ -193,6 +260,8 @@ def main():
                hdr.get("Content-Type", "").startswith("text/csv"),
                "CSV download of the domain's failure details",
                body[:300])
+
+        check_metrics(recv)
 
         drv, prof = browser()
         auth = base64.b64encode(b"viewer:s3cret pass").decode()
