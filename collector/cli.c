@@ -224,3 +224,12 @@ trpt_cli_main(int argc, char **argv)
 	trpt_config_free(&cli.cfg);
 	return rc;
 }
+
+int
+trpt_cli_color(FILE *f)
+{
+	const char *term = getenv("TERM"), *no = getenv("NO_COLOR");
+
+	return isatty(fileno(f)) && (no == NULL || no[0] == '\0') &&
+	       term != NULL && strcmp(term, "dumb") != 0;
+}

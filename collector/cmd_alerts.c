@@ -227,7 +227,11 @@ trpt_cmd_alerts_run(struct trpt_cli *cli, int argc, char **argv)
 	if (rc == TRPT_OK)
 		rc = trpt_alert_detect(db, &ac, since, today, &a, &err);
 	if (rc == TRPT_OK)
-		rc = trpt_alert_write(a, fmt, stdout, &err);
+		rc = trpt_alert_write(a,
+		    fmt == TRPT_FORMAT_TABLE && trpt_cli_color(stdout)
+			? TRPT_FORMAT_TABLE_COLOR
+			: fmt,
+		    stdout, &err);
 	trpt_db_close(&db);
 	if (rc != TRPT_OK) {
 		trpt_alert_free(&a);

@@ -10,6 +10,7 @@
 #include <sqlite3.h>
 
 #include "common/buf.h"
+#include "common/width.h"
 #include "report/causes.h"
 #include "report/trend.h"
 #include "schema/view.h"
@@ -606,10 +607,9 @@ render_text(struct model *m, FILE *f)
 		fmt_rate(r, sizeof(r), d->s, d->f);
 		fmt_delta(c, sizeof(c), d);
 		fputs(d->f > 0 || d->nalerts > 0 ? "! " : "  ", f);
-		/* Columns count bytes: domain names are ASCII (A-labels)
-		 * as stored by nearly every sender. */
+		/* Padded by the cells a UTF-8 name takes. */
+		n = trpt_width(d->name);
 		text_str(f, d->name);
-		n = strlen(d->name);
 		fprintf(f, "%*s %10" PRId64 " %8" PRId64 " %8s %7s %6zu\n",
 		    n < 30 ? (int)(30 - n) : 0, "", d->s + d->f, d->f, r, c,
 		    d->nalerts);

@@ -35,6 +35,76 @@ def parts(path):
     return raw, msg, got.get("text/plain", ""), got.get("text/html", "")
 
 
+def terminal(db):
+    """trends on a terminal and in a pipe."""
+    import pty
+    r = run(["--db", db, "trends", "--by", "mx", "--domain", "d40.example",
+             "--since", "2026-01-12"])
+    heads = [x for x in r.stdout.splitlines() if x and not x[0].isspace()]
+    failed = [int(re.search(r"(\d+) failed,", x).group(1)) for x in
+              r.stdout.splitlines() if "sessions," in x]
+    tap.ok(r.returncode == 0 and heads[:1] == ["mx2.d40.example"] and
+           failed[:2] == sorted(failed, reverse=True)[:2],
+           "trends --by mx: the most failed MX host first", heads)
+    tap.ok("\x1b" not in r.stdout, "trends: no colour into a pipe")
+    r = run(["--db", db, "trends", "--by", "domain", "--domain",
+             "d40.example", "--since", "2026-01-19"])
+    spark = r.stdout.splitlines()[1].split()[0] if r.returncode == 0 else ""
+    tap.ok(spark.startswith("\u2587") and spark.endswith("\u2581") and
+           "74.76%..99.51%" in r.stdout,
+           "trends: the sparkline on the series' scale shows the drop",
+           r.stdout[:300])
+    # Up to 2026-02-19: the 30 days from 2026-01-21 (the data begin on
+    # 2026-01-12).
+    r = run(["--db", db, "trends", "--by", "domain", "--until",
+             "2026-02-20"])
+    days = re.findall(r"^  (\d{4}-\d\d-\d\d) ", r.stdout, re.M)
+    tap.ok(r.returncode == 0 and days and min(days) == "2026-01-21",
+           "trends: the table covers the last 30 days by default", days[:3])
+    r = run(["--db", db, "trends", "--by", "domain", "--until", "2026-01-20",
+             "--format", "csv"])
+    tap.ok(r.stdout.count("\n") > 53 * 5,
+           "trends --format csv: everything by default")
+    master, slave = pty.openpty()
+    env = dict(os.environ, TERM="xterm")
+    env.pop("NO_COLOR", None)
+    p = subprocess.run([BINARY, "--db", db, "trends", "--by", "domain",
+                        "--domain", "d40.example", "--since", "2026-01-26"],
+                       stdout=slave, stderr=subprocess.PIPE, env=env,
+                       timeout=60)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    tap.ok(p.returncode == 0 and b"\x1b[31m" in out,
+           "trends: colour on a terminal", out[:200])
+    env["NO_COLOR"] = "1"
+    master, slave = pty.openpty()
+    subprocess.run([BINARY, "--db", db, "trends", "--domain", "d40.example",
+                    "--since", "2026-01-26"], stdout=slave, env=env,
+                   timeout=60)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    tap.ok(b"\x1b" not in out and b"d40.example" in out,
+           "trends: NO_COLOR turns colour off")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="trpt-summary-")
     try:
@@ -101,6 +171,7 @@ def main():
                "d40.example" not in text,
                "one domain without failures: no other domain's alert",
                str(msg["Subject"]))
+        terminal(db)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return tap.done()

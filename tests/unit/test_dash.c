@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "common/passwd.h"
+#include "common/width.h"
 #include "report/alert.h"
 #include "report/dash.h"
 #include "report/html.h"
@@ -109,6 +110,47 @@ test_dash_share_axis(void **state)
 	assert_null(strstr(out, "2026-01-29:"));
 	assert_null(strstr(out, "style="));
 	free(out);
+}
+
+/* Terminal columns count cells, not bytes. */
+static void
+test_dash_width(void **state)
+{
+	char buf[64];
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(trpt_width("example.com"), 11);
+	assert_int_equal(trpt_width("b\xc3\xbc"
+				    "cher.example"),
+	    14);
+	assert_int_equal(trpt_width("\xe6\x97\xa5\xe6\x9c\xac"), 4); /* 日本 */
+	assert_int_equal(trpt_width("e\xcc\x81"), 1); /* e + combining acute */
+	f = fmemopen(buf, sizeof(buf), "w");
+	assert_non_null(f);
+	/* Cut at a character boundary, padded to the width. */
+	assert_int_equal(trpt_width_fput(f, "\xe6\x97\xa5\xe6\x9c\xac!", 3), 0);
+	assert_int_equal(trpt_width_fput(f, "ab", 4), 0);
+	fclose(f);
+	assert_string_equal(buf, "\xe6\x97\xa5 ab  ");
+}
+
+/* Terminal sparklines on the series' own scale: 99.9% and 93% differ. */
+static void
+test_dash_spark_scaled(void **state)
+{
+	(void)state;
+	/* On the absolute scale both are the same bar... */
+	assert_string_equal(trpt_trend_spark(0.999), trpt_trend_spark(0.93));
+	/* ...on the series' scale, the top but one and the bottom. */
+	assert_string_equal(
+	    trpt_trend_spark_scaled(0.999, 0.93, 0.999), "\u2587");
+	assert_string_equal(
+	    trpt_trend_spark_scaled(0.93, 0.93, 0.999), "\u2581");
+	assert_string_equal(trpt_trend_spark_scaled(1.0, 0.93, 1.0), "\u2588");
+	/* A flat series keeps the absolute scale. */
+	assert_string_equal(trpt_trend_spark_scaled(0.0, 0.0, 0.0), "\u2581");
+	assert_string_equal(trpt_trend_spark_scaled(-1, 0.5, 1.0), "\u00b7");
 }
 
 static void
@@ -267,6 +309,8 @@ main(void)
 		cmocka_unit_test(test_dash_url_and_cap),
 		cmocka_unit_test(test_dash_share_axis),
 		cmocka_unit_test(test_dash_passwd),
+		cmocka_unit_test(test_dash_spark_scaled),
+		cmocka_unit_test(test_dash_width),
 		cmocka_unit_test_setup_teardown(
 		    test_dash_pages, setup, teardown),
 	};
