@@ -238,8 +238,17 @@ trpt_svg_spark(struct trpt_html *h, const double *rate, size_t n)
 		pen = 1;
 	}
 	trpt_html_raw(h, "\"/>");
-	if (n == 1 && rate[0] >= 0)
-		trpt_html_raw(h, "<circle cx=\"60\" cy=\"12\" r=\"2\" "
-				 "fill=\"#1f6fb5\"/>");
+	/* A day alone between gaps draws no line: a dot. */
+	for (i = 0; i < n; i++) {
+		if (rate[i] < 0 || (i > 0 && rate[i - 1] >= 0) ||
+		    (i + 1 < n && rate[i + 1] >= 0))
+			continue;
+		x = n > 1 ? 2 + 116.0 * (double)i / (double)(n - 1) : 60;
+		y = 21 - 18 * (rate[i] - lo) / (hi - lo);
+		trpt_html_rawf(h,
+		    "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2\" "
+		    "fill=\"#1f6fb5\"/>",
+		    x, y);
+	}
 	trpt_html_raw(h, "</svg>");
 }
