@@ -14,11 +14,13 @@
 #include "collector/cmd_fetch.h"
 #include "collector/cmd_ingest.h"
 #include "collector/cmd_ops.h"
+#include "collector/cmd_report.h"
 #include "collector/cmd_run.h"
 #include "collector/cmd_serve.h"
 #include "collector/cmd_stats.h"
 #include "collector/cmd_summary.h"
 #include "collector/cmd_trends.h"
+#include "collector/dashboard.h"
 
 #ifndef TRPT_VERSION
 #error "TRPT_VERSION comes from meson.build (project version)"
@@ -41,9 +43,12 @@ static const struct command commands[] = {
 	    "run quarantined inputs again and store those that now pass" },
 	{ "fetch", trpt_cmd_fetch_run,
 	    "fetch new reports from the configured IMAP and HTTPS sources" },
-	{ "serve", trpt_cmd_serve_run, "receive reports POSTed over HTTPS" },
+	{ "serve", trpt_cmd_serve_run,
+	    "receive reports POSTed over HTTPS; the web dashboard" },
 	{ "run", trpt_cmd_run_run,
 	    "run as a service: receiver, IMAP (IDLE) and pull sources" },
+	{ "dashboard-password", trpt_dashboard_password_run,
+	    "a password line for the dashboard's password_file" },
 	{ "export", trpt_cmd_export_run,
 	    "write policies or failures as CSV for analysts" },
 	{ "trends", trpt_cmd_trends_run, "success rates per period and group" },
@@ -52,6 +57,8 @@ static const struct command commands[] = {
 	{ "check", trpt_cmd_check_run,
 	    "test a domain live as senders do (DNS, MTA-STS, STARTTLS, DANE)" },
 	{ "summary", trpt_cmd_summary_run, "the weekly summary e-mail" },
+	{ "report", trpt_cmd_report_run,
+	    "report html: the dashboard's views in one HTML file" },
 	{ "stats", trpt_cmd_stats_run,
 	    "what is stored, per reporting organisation and domain" },
 	{ "quarantine", trpt_cmd_quarantine_run,
@@ -251,4 +258,13 @@ trpt_cli_main(int argc, char **argv)
 	rc = commands[i].run(&cli, argc, argv);
 	trpt_config_free(&cli.cfg);
 	return rc;
+}
+
+int
+trpt_cli_color(FILE *f)
+{
+	const char *term = getenv("TERM"), *no = getenv("NO_COLOR");
+
+	return isatty(fileno(f)) && (no == NULL || no[0] == '\0') &&
+	       term != NULL && strcmp(term, "dumb") != 0;
 }

@@ -4,6 +4,8 @@
  * commands share (database, configuration, limits, messages, exit codes).
  */
 
+#include <stdio.h>
+
 #include "collector/config.h"
 #include "common/limits.h"
 #include "schema/db.h"
@@ -44,6 +46,12 @@ void trpt_cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * lower case, without a trailing dot.  Returns s.
  */
 char *trpt_cli_domain_arg(char *s);
+
+/*
+ * 1 when f is a terminal that takes colours: not redirected, NO_COLOR
+ * unset (https://no-color.org), TERM set and not "dumb".
+ */
+int trpt_cli_color(FILE *f);
 
 /* Maps a trpt_rc to an exit status: usage errors 2, everything else 3. */
 int trpt_cli_exit_for(int rc);

@@ -26,6 +26,7 @@ sd_notify(int unset, const char *state)
 #endif
 
 #include "collector/cmd_serve.h"
+#include "collector/dashboard.h"
 #include "collector/fetch_https.h"
 #include "collector/fetch_imap.h"
 #include "collector/journal.h"
@@ -65,6 +66,9 @@ struct daemon {
 	unsigned drain;
 	int stop[2]; /* readable once the sources must stop */
 	struct trpt_run_notify *notify;
+	/* The read-only dashboard of [dashboard], with its own connection. */
+	struct trpt_dashboard_settings dash_set;
+	struct trpt_dashboard *dash;
 	struct source *src;
 	size_t nsrc;
 };
@@ -326,6 +330,9 @@ stop_receiver(struct daemon *d)
 	struct trpt_receiver *r = d->recv;
 	unsigned left;
 
+	trpt_dashboard_stop(&d->dash);
+	trpt_dashboard_settings_free(&d->dash_set);
+
 	if (r == NULL)
 		return;
 	left = trpt_receiver_drain(r, d->drain * 1000);
@@ -359,6 +366,21 @@ start_receiver(struct daemon *d)
 	const char *colon;
 	int rc, hlen;
 
+	/* The dashboard ([dashboard]) reads through its own connection. */
+	memset(&d->dash_set, 0, sizeof(d->dash_set));
+	if ((rc = trpt_dashboard_settings_load(d->cli, NULL, &d->dash_set)) !=
+	    TRPT_EXIT_OK)
+		return rc;
+	if (d->dash_set.enabled) {
+		if (trpt_dashboard_start(&d->dash_set.cfg, &d->dash, &err) !=
+		    TRPT_OK) {
+			trpt_journal(TRPT_LOG_ERR, "dashboard: %s", err.msg);
+			return err.code == TRPT_EINVAL ? TRPT_EXIT_USAGE
+						       : TRPT_EXIT_FATAL;
+		}
+		trpt_journal(TRPT_LOG_NOTICE, "dashboard on %s",
+		    trpt_dashboard_url(d->dash));
+	}
 	if (trpt_config_find(d->cli->cfg, "serve", "") == NULL)
 		return TRPT_EXIT_OK;
 	d->drain = 30;
@@ -488,6 +510,13 @@ config_ok(struct trpt_cli *cli)
 	}
 	if (rc == 0)
 		rc = trpt_run_notify_check(cli);
+	if (rc == 0) {
+		struct trpt_dashboard_settings ds;
+
+		memset(&ds, 0, sizeof(ds));
+		rc = trpt_dashboard_settings_load(cli, NULL, &ds);
+		trpt_dashboard_settings_free(&ds);
+	}
 	if (rc == 0 && trpt_config_find(cli->cfg, "serve", "") != NULL)
 		rc = trpt_cmd_serve_settings(
 		    cli, &rc_cfg, &drain, &busy, &cert, &key);

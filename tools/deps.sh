@@ -28,7 +28,8 @@ libunbound-dev libidn2-dev dns-root-data"
 # sanitizer runtime, valgrind, systemd-analyze (unit verification), and the
 # servers the integration tests start on loopback.
 TEST="libcmocka-dev clang clang-format libclang-rt-14-dev valgrind systemd
-openssl gnutls-bin dovecot-imapd nginx python3-aiosmtpd nsd ldnsutils"
+openssl gnutls-bin dovecot-imapd nginx python3-aiosmtpd nsd ldnsutils
+chromium chromium-driver python3-selenium"
 
 POLICY_RC_D=${TRPT_POLICY_RC_D:-/usr/sbin/policy-rc.d}
 

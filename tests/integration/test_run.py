@@ -164,12 +164,16 @@ def run_tests(tmp, certs, dv):
     os.chmod(key, 0o600)
     port = dovecot.free_port()
     dead = dovecot.free_port()
+    dport = dovecot.free_port()
     conf = os.path.join(tmp, "c.conf")
     with open(conf, "w") as f:
         f.write(f"""[serve]
 listen = 127.0.0.1:{port}
 tls_cert = {cert}
 tls_key = {key}
+
+[dashboard]
+listen = 127.0.0.1:{dport}
 
 [imap "box"]
 host = 127.0.0.1
@@ -207,6 +211,17 @@ connect_timeout = 2
         if sd:
             tap.equal(notified(nsock), "READY=1",
                       "sd_notify READY=1 once started")
+        tap.ok(log.wait_for("dashboard on http://127.0.0.1:%d" % dport)
+               is not None, "run starts the dashboard too",
+               "\n".join(log.lines))
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", dport, timeout=10)
+            c.request("GET", "/")
+            st = c.getresponse().status
+            c.close()
+        except OSError as e:
+            st = str(e)
+        tap.equal(st, 200, "the dashboard answers")
         i = log.wait_for("source box: synced")
         tap.ok(i is not None, "the IMAP source syncs", "\n".join(log.lines))
 
