@@ -22,6 +22,9 @@ struct job {
 	enum trpt_event_kind worst; /* outcome so far */
 	int any;                    /* an event happened */
 	char first_reject[TRPT_ERR_MSG_LEN];
+	const char *mail; /* the e-mail the reports come from, or NULL */
+	size_t mail_len;
+	struct trpt_dkim_verdict dkim; /* of mail, once verified */
 };
 
 static int
@@ -82,6 +85,7 @@ reject(struct job *j, int part, const char *reason, struct trpt_err *err)
 		raw.len = j->len;
 		raw.origin = &j->origin;
 		raw.part = part;
+		raw.auth = NULL;
 		if ((rc = trpt_store_quarantine(j->p->db, &raw, reason, err)) !=
 		    TRPT_OK)
 			return rc;
@@ -135,6 +139,8 @@ report_bytes(struct job *j, int part, const char *data, size_t len,
 	struct trpt_report *r = NULL;
 	struct trpt_err verr;
 	struct trpt_raw raw;
+	struct trpt_dkim_outcome dk;
+	struct trpt_auth auth;
 	char *inflated = NULL;
 	size_t inflated_len, i;
 	int rc, dup = 0;
@@ -162,6 +168,27 @@ report_bytes(struct job *j, int part, const char *data, size_t len,
 	raw.len = j->len;
 	raw.origin = &j->origin;
 	raw.part = part;
+	raw.auth = NULL;
+	if (j->mail != NULL && p->dkim != NULL &&
+	    trpt_dkim_required(p->dkim) != TRPT_DKIM_REQUIRE_NO) {
+		/* RFC 8460 §3: a report e-mail must be signed by the
+		 * reporting domain. */
+		rc = trpt_dkim_check(p->dkim, j->mail, j->mail_len,
+		    j->origin.received, j->origin.report_submitter,
+		    r->contact_info,
+		    (p->flags & TRPT_PIPE_ACCEPT_UNSIGNED) != 0, &j->dkim, &dk,
+		    &verr);
+		if (rc != TRPT_OK) {
+			trpt_report_free(&r);
+			return trpt_err_set(err, rc, "%s", verr.msg);
+		}
+		if (dk.action != TRPT_DKIM_ACCEPT) {
+			trpt_report_free(&r);
+			return reject(j, part, dk.reason, err);
+		}
+		trpt_dkim_auth(&dk, &auth);
+		raw.auth = &auth;
+	}
 	rc = trpt_store_report(p->db, r, &raw, &dup, NULL, &verr);
 	if (rc == TRPT_ELIMIT) {
 		/* The report's own numbers (counts that add up past 2^63),
@@ -182,6 +209,9 @@ report_bytes(struct job *j, int part, const char *data, size_t len,
 			for (i = 0; i < r->warnings.n; i++)
 				emit(j, TRPT_EV_WARNING, part, r,
 				    r->warnings.v[i]);
+			if (raw.auth != NULL && raw.auth->dkim_reason != NULL)
+				emit(j, TRPT_EV_WARNING, part, r,
+				    raw.auth->dkim_reason);
 		}
 	}
 	trpt_report_free(&r);
@@ -219,6 +249,13 @@ message(struct job *j, const char *data, size_t len, struct trpt_err *err)
 		j->origin.report_domain = msg->report_domain;
 	if (msg->report_submitter != NULL)
 		j->origin.report_submitter = msg->report_submitter;
+	/* Reports from a mail are DKIM-checked; an HTTPS POST records its
+	 * client instead. */
+	if (strcmp(j->origin.kind, "https-post") != 0) {
+		j->mail = data;
+		j->mail_len = len;
+		j->dkim.done = 0;
+	}
 
 	rc = TRPT_OK;
 	for (i = 0; i < msg->nparts && rc == TRPT_OK; i++) {

@@ -24,15 +24,20 @@ static const char sql_report_seen[] =
     " WHERE organization_name = ?2 AND report_id = ?3 RETURNING id";
 static const char sql_raw_insert[] =
     "INSERT INTO raw_inputs (sha256, bytes, size, source_kind, source,"
-    " message_id, report_domain, report_submitter, received_at)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+    " message_id, report_domain, report_submitter, received_at,"
+    " dkim, dkim_reason, dkim_domain, dkim_selector, dkim_key_service,"
+    " client)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+    " ?15)"
     " ON CONFLICT (sha256) DO NOTHING";
 static const char sql_raw_id[] = "SELECT id FROM raw_inputs WHERE sha256 = ?1";
 static const char sql_report_insert[] =
     "INSERT INTO reports (organization_name, report_id, contact_info,"
     " begin_ts, end_ts, day, raw_id, part, received_at, last_seen_at,"
-    " total_successful, total_failed)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)"
+    " total_successful, total_failed, dkim, dkim_reason, dkim_domain,"
+    " dkim_selector, dkim_key_service, dkim_aligned, dkim_accepted)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13,"
+    " ?14, ?15, ?16, ?17, ?18)"
     " ON CONFLICT (organization_name, report_id) DO NOTHING";
 static const char sql_policy_insert[] =
     "INSERT INTO policies (report, idx, day, policy_type, policy_domain,"
@@ -333,6 +338,7 @@ raw_row(struct trpt_db *db, const struct trpt_raw *raw, int64_t received,
     int64_t *id, struct trpt_err *err)
 {
 	const struct trpt_origin *o = raw->origin;
+	const struct trpt_auth *a = raw->auth;
 	char sha[TRPT_SHA256_HEX_LEN];
 	struct binder b;
 	int rc, found;
@@ -351,6 +357,12 @@ raw_row(struct trpt_db *db, const struct trpt_raw *raw, int64_t received,
 	bind_text(&b, 7, o->report_domain);
 	bind_text(&b, 8, o->report_submitter);
 	bind_int(&b, 9, received);
+	bind_text(&b, 10, a != NULL ? a->dkim : NULL);
+	bind_text(&b, 11, a != NULL ? a->dkim_reason : NULL);
+	bind_text(&b, 12, a != NULL ? a->dkim_domain : NULL);
+	bind_text(&b, 13, a != NULL ? a->dkim_selector : NULL);
+	bind_text(&b, 14, a != NULL ? a->dkim_key_service : NULL);
+	bind_text(&b, 15, o->client);
 	if ((rc = run(db, &b, "storing the raw input", err)) != TRPT_OK)
 		return rc;
 	if (sqlite3_changes(trpt_db_handle(db)) == 1) {
@@ -437,6 +449,7 @@ insert_report(struct trpt_db *db, const struct trpt_report *r,
     const struct trpt_raw *raw, int64_t received, int64_t *id, int *dup,
     struct trpt_err *err)
 {
+	const struct trpt_auth *a = raw->auth;
 	struct trpt_buf ps, mx;
 	struct binder b;
 	int64_t raw_id = 0, rid, ok = 0, failed = 0, day = day_of(r->begin);
@@ -463,6 +476,13 @@ insert_report(struct trpt_db *db, const struct trpt_report *r,
 	bind_int(&b, 9, received);
 	bind_int(&b, 10, ok);
 	bind_int(&b, 11, failed);
+	bind_text(&b, 12, a != NULL ? a->dkim : NULL);
+	bind_text(&b, 13, a != NULL ? a->dkim_reason : NULL);
+	bind_text(&b, 14, a != NULL ? a->dkim_domain : NULL);
+	bind_text(&b, 15, a != NULL ? a->dkim_selector : NULL);
+	bind_text(&b, 16, a != NULL ? a->dkim_key_service : NULL);
+	bind_text(&b, 17, a != NULL ? a->dkim_aligned : NULL);
+	bind_int(&b, 18, a != NULL && a->accepted);
 	if ((rc = run(db, &b, "storing the report", err)) != TRPT_OK)
 		goto out;
 	if (sqlite3_changes(trpt_db_handle(db)) == 0) {

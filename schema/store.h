@@ -17,6 +17,7 @@ struct trpt_raw {
 	size_t len;
 	const struct trpt_origin *origin;
 	int part; /* 0: the input itself; N: MIME part N of a message */
+	const struct trpt_auth *auth; /* DKIM verdict, or NULL: unverified */
 };
 
 /*
