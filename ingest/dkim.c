@@ -1017,9 +1017,15 @@ trpt_dkim_judge(const struct trpt_dkim_verdict *v,
 		sub[0] = '\0';
 	trpt_dkim_contact_domain(contact_info, org, sizeof(org));
 	for (i = 0; i < v->nsigs; i++) {
+		/* The closer of the two: the same domain wins. */
 		a = trpt_dkim_align(v->sigs[i].domain, sub);
-		if (a == TRPT_DKIM_ALIGN_NO)
-			a = trpt_dkim_align(v->sigs[i].domain, org);
+		if (a != TRPT_DKIM_ALIGN_SAME) {
+			enum trpt_dkim_align b =
+			    trpt_dkim_align(v->sigs[i].domain, org);
+
+			if (b == TRPT_DKIM_ALIGN_SAME || a == TRPT_DKIM_ALIGN_NO)
+				a = b;
+		}
 		sc = score(&v->sigs[i], a != TRPT_DKIM_ALIGN_NO);
 		if (sc > best) {
 			best = sc;

@@ -546,3 +546,24 @@ trpt_pipeline_reprocess(struct trpt_pipeline *p, uint64_t *passed,
 		*failed = rc.failed;
 	return r;
 }
+
+int
+trpt_pipeline_reprocess_id(struct trpt_pipeline *p, int64_t id,
+    uint64_t *passed, uint64_t *failed, struct trpt_err *err)
+{
+	struct reprocess_ctx rc;
+	unsigned flags = p->flags;
+	int r;
+
+	rc.p = p;
+	rc.passed = rc.failed = 0;
+	rc.err = err;
+	p->flags |= TRPT_PIPE_NO_QUARANTINE;
+	r = trpt_store_quarantine_get(p->db, id, reprocess_one, &rc, err);
+	p->flags = flags;
+	if (passed != NULL)
+		*passed = rc.passed;
+	if (failed != NULL)
+		*failed = rc.failed;
+	return r;
+}

@@ -120,3 +120,11 @@ int trpt_pipeline_reject(struct trpt_pipeline *p, const void *bytes, size_t len,
  */
 int trpt_pipeline_reprocess(struct trpt_pipeline *p, uint64_t *passed,
     uint64_t *failed, struct trpt_err *err);
+
+/*
+ * The same for the quarantined input id only (with p->flags, e.g.
+ * TRPT_PIPE_ACCEPT_UNSIGNED to release a report DKIM refused).
+ * TRPT_ENOTFOUND when id is not in quarantine.
+ */
+int trpt_pipeline_reprocess_id(struct trpt_pipeline *p, int64_t id,
+    uint64_t *passed, uint64_t *failed, struct trpt_err *err);

@@ -775,6 +775,31 @@ trpt_store_quarantine_each(struct trpt_db *db,
 	}
 }
 
+int
+trpt_store_quarantine_get(struct trpt_db *db, int64_t id,
+    int (*fn)(void *arg, const struct trpt_quarantined *q), void *arg,
+    struct trpt_err *err)
+{
+	struct trpt_quarantined q;
+	char *texts[Q_NTEXT];
+	void *bytes = NULL;
+	size_t i;
+	int rc, found = 0;
+
+	memset(texts, 0, sizeof(texts));
+	rc = quarantine_next(db, id - 1, &q, texts, &bytes, &found, err);
+	if (rc == TRPT_OK && (!found || q.id != id))
+		rc = trpt_err_set(err, TRPT_ENOTFOUND,
+		    "database %s: no quarantined input %lld", trpt_db_path(db),
+		    (long long)id);
+	else if (rc == TRPT_OK)
+		rc = fn(arg, &q);
+	for (i = 0; i < Q_NTEXT; i++)
+		free(texts[i]);
+	free(bytes);
+	return rc;
+}
+
 static int
 quarantine_row(struct trpt_db *db, enum trpt_db_stmt_id sid, const char *sql,
     int64_t id, const char *reason, const char *what, struct trpt_err *err)

@@ -57,6 +57,14 @@ int trpt_store_quarantine_each(struct trpt_db *db,
     int (*fn)(void *arg, const struct trpt_quarantined *q), void *arg,
     struct trpt_err *err);
 
+/*
+ * Calls fn for the quarantined input id only; TRPT_ENOTFOUND when there
+ * is none.
+ */
+int trpt_store_quarantine_get(struct trpt_db *db, int64_t id,
+    int (*fn)(void *arg, const struct trpt_quarantined *q), void *arg,
+    struct trpt_err *err);
+
 int trpt_store_quarantine_delete(
     struct trpt_db *db, int64_t id, struct trpt_err *err);
 
