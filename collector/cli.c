@@ -127,8 +127,8 @@ trpt_cli_open_db(const struct trpt_cli *cli, struct trpt_db **out)
 int
 trpt_cli_dkim(const struct trpt_cli *cli, struct trpt_dkim **out)
 {
-	static const char *const known[] = { "require", "nameserver",
-		"timeout", "cache", NULL };
+	static const char *const known[] = { "require", "nameserver", "timeout",
+		"cache", NULL };
 	const struct trpt_config_section *sec;
 	struct trpt_dkim_config dc;
 	struct trpt_err err;
@@ -139,9 +139,8 @@ trpt_cli_dkim(const struct trpt_cli *cli, struct trpt_dkim **out)
 	*out = NULL;
 	trpt_dkim_config_default(&dc);
 	sec = trpt_config_find(cli->cfg, "dkim", "");
-	if (sec != NULL &&
-	    (rc = trpt_config_check_keys(cli->cfg, sec, known, &err)) !=
-		TRPT_OK)
+	if (sec != NULL && (rc = trpt_config_check_keys(
+				cli->cfg, sec, known, &err)) != TRPT_OK)
 		goto bad;
 	v = trpt_config_get(sec, "require", 0);
 	if (v != NULL && trpt_dkim_require_parse(v, &dc.require) != TRPT_OK) {
@@ -152,15 +151,14 @@ trpt_cli_dkim(const struct trpt_cli *cli, struct trpt_dkim **out)
 	}
 	dc.nameserver = trpt_config_get(sec, "nameserver", 0);
 	if (dc.nameserver != NULL &&
-	    (rc = trpt_dkim_nameserver_check(dc.nameserver, &err)) !=
-		TRPT_OK) {
-		trpt_err_prefix(&err, "config %s: [dkim]",
-		    trpt_config_path(cli->cfg));
+	    (rc = trpt_dkim_nameserver_check(dc.nameserver, &err)) != TRPT_OK) {
+		trpt_err_prefix(
+		    &err, "config %s: [dkim]", trpt_config_path(cli->cfg));
 		goto bad;
 	}
 	n = dc.timeout_ms / 1000;
-	if ((rc = trpt_config_get_uint(cli->cfg, sec, "timeout", 60, &n,
-		 &err)) != TRPT_OK)
+	if ((rc = trpt_config_get_uint(
+		 cli->cfg, sec, "timeout", 60, &n, &err)) != TRPT_OK)
 		goto bad;
 	if (n == 0) {
 		rc = trpt_err_set(&err, TRPT_EINVAL,
@@ -170,8 +168,8 @@ trpt_cli_dkim(const struct trpt_cli *cli, struct trpt_dkim **out)
 	}
 	dc.timeout_ms = (unsigned)n * 1000;
 	n = dc.cache_max;
-	if ((rc = trpt_config_get_uint(cli->cfg, sec, "cache", 1000000, &n,
-		 &err)) != TRPT_OK)
+	if ((rc = trpt_config_get_uint(
+		 cli->cfg, sec, "cache", 1000000, &n, &err)) != TRPT_OK)
 		goto bad;
 	dc.cache_max = (size_t)n;
 	if (dc.require == TRPT_DKIM_REQUIRE_NO)

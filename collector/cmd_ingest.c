@@ -223,8 +223,8 @@ trpt_cmd_ingest_reprocess(struct trpt_cli *cli, int argc, char **argv)
 	for (i = optind; i < argc; i++) {
 		if (!isdigit((unsigned char)argv[i][0]) ||
 		    strtoll(argv[i], &end, 10) <= 0 || *end != '\0') {
-			trpt_cli_warn("reprocess: %s: not a quarantine id",
-			    argv[i]);
+			trpt_cli_warn(
+			    "reprocess: %s: not a quarantine id", argv[i]);
 			return TRPT_EXIT_USAGE;
 		}
 	}
@@ -248,8 +248,7 @@ trpt_cmd_ingest_reprocess(struct trpt_cli *cli, int argc, char **argv)
 	if (optind >= argc)
 		rc = trpt_pipeline_reprocess(&p, &passed, &failed, &err);
 	else
-		for (rc = TRPT_OK, i = optind; i < argc && rc == TRPT_OK;
-		     i++) {
+		for (rc = TRPT_OK, i = optind; i < argc && rc == TRPT_OK; i++) {
 			id = strtoll(argv[i], NULL, 10);
 			rc = trpt_pipeline_reprocess_id(
 			    &p, id, &ok1, &bad1, &err);

@@ -1023,7 +1023,8 @@ trpt_dkim_judge(const struct trpt_dkim_verdict *v,
 			enum trpt_dkim_align b =
 			    trpt_dkim_align(v->sigs[i].domain, org);
 
-			if (b == TRPT_DKIM_ALIGN_SAME || a == TRPT_DKIM_ALIGN_NO)
+			if (b == TRPT_DKIM_ALIGN_SAME ||
+			    a == TRPT_DKIM_ALIGN_NO)
 				a = b;
 		}
 		sc = score(&v->sigs[i], a != TRPT_DKIM_ALIGN_NO);
@@ -1056,9 +1057,10 @@ trpt_dkim_judge(const struct trpt_dkim_verdict *v,
 			    with);
 		else if (out->result == TRPT_DKIM_TEMPERROR)
 			snprintf(out->reason, sizeof(out->reason),
-			    "DKIM: %s (temporary: kept, retried by "
-			    "reprocess)",
-			    out->sig->reason);
+			    "DKIM: %s (temporary%s)", out->sig->reason,
+			    require == TRPT_DKIM_REQUIRE_YES && !accept_unsigned
+				? ": kept, retried by reprocess"
+				: "");
 		else if (out->result != TRPT_DKIM_PASS)
 			snprintf(out->reason, sizeof(out->reason),
 			    "DKIM: %s (d=%s)", out->sig->reason,

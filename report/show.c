@@ -147,8 +147,8 @@ load_warnings(sqlite3_stmt *st, struct trpt_show *s)
 }
 
 int
-trpt_show_load(
-    struct trpt_db *db, int64_t id, struct trpt_show **out, struct trpt_err *err)
+trpt_show_load(struct trpt_db *db, int64_t id, struct trpt_show **out,
+    struct trpt_err *err)
 {
 	sqlite3 *h = trpt_db_handle(db);
 	sqlite3_stmt *st = NULL;
@@ -193,9 +193,9 @@ trpt_show_load(
 	goto out;
 dberr:
 	rc = trpt_err_set(err,
-	    src == SQLITE_NOMEM			   ? TRPT_ENOMEM
+	    src == SQLITE_NOMEM           ? TRPT_ENOMEM
 	    : (src & 0xff) == SQLITE_BUSY ? TRPT_ETEMP
-					   : TRPT_EDB,
+					  : TRPT_EDB,
 	    "database %s: report %" PRId64 ": %s", trpt_db_path(db), id,
 	    src == SQLITE_NOMEM ? "out of memory" : sqlite3_errmsg(h));
 out:
@@ -288,7 +288,8 @@ trpt_show_print(const struct trpt_show *s, FILE *out, struct trpt_err *err)
 	fprintf(out, "%-18s%s", "received", a);
 	if (s->seen_count > 1) {
 		trpt_datetime_format(s->last_seen, b, sizeof(b));
-		fprintf(out, " (%" PRId64 " copies, last %s)", s->seen_count, b);
+		fprintf(
+		    out, " (%" PRId64 " copies, last %s)", s->seen_count, b);
 	}
 	fputc('\n', out);
 	print_dkim(s, out);
@@ -318,8 +319,8 @@ trpt_show_print(const struct trpt_show *s, FILE *out, struct trpt_err *err)
 		}
 		fputc('\n', out);
 	}
-	fprintf(out, "policies\n  %-16s %-30s %10s %8s %8s\n", "TYPE",
-	    "DOMAIN", "SUCCESSFUL", "FAILED", "DETAILS");
+	fprintf(out, "policies\n  %-16s %-30s %10s %8s %8s\n", "TYPE", "DOMAIN",
+	    "SUCCESSFUL", "FAILED", "DETAILS");
 	for (i = 0; i < s->npolicies; i++) {
 		const struct trpt_show_policy *p = &s->policies[i];
 
@@ -344,8 +345,7 @@ trpt_show_print(const struct trpt_show *s, FILE *out, struct trpt_err *err)
 		}
 	}
 	if (fflush(out) != 0 || ferror(out))
-		return trpt_err_set(err, TRPT_EIO, "report %" PRId64
-						   ": write error",
-		    s->id);
+		return trpt_err_set(
+		    err, TRPT_EIO, "report %" PRId64 ": write error", s->id);
 	return TRPT_OK;
 }

@@ -53,7 +53,7 @@ struct trpt_show {
 	char *message_id;
 	char *report_domain;
 	char *report_submitter;
-	char *client; /* HTTPS POST client */
+	char *client;   /* HTTPS POST client */
 	char *raw_dkim; /* the input's verdict (its best signature) */
 	char *raw_dkim_domain;
 	struct trpt_show_policy *policies;
@@ -66,8 +66,8 @@ struct trpt_show {
  * Reads report id (reports.id).  TRPT_ENOTFOUND when there is none;
  * TRPT_EDB, TRPT_ETEMP, TRPT_ENOMEM.  Caller frees *out.
  */
-int trpt_show_load(
-    struct trpt_db *db, int64_t id, struct trpt_show **out, struct trpt_err *err);
+int trpt_show_load(struct trpt_db *db, int64_t id, struct trpt_show **out,
+    struct trpt_err *err);
 void trpt_show_free(struct trpt_show **sp);
 
 /*

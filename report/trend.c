@@ -1288,7 +1288,8 @@ trpt_trend_export_reports(struct trpt_db *db,
 	    "WHERE p.report = r.id), r.total_successful, r.total_failed, "
 	    "r.received_at, r.seen_count, r.dkim, r.dkim_domain, "
 	    "r.dkim_selector, r.dkim_aligned, r.dkim_key_service, "
-	    "r.dkim_accepted, r.dkim_reason FROM reports r WHERE r.begin_ts >= ?1 "
+	    "r.dkim_accepted, r.dkim_reason FROM reports r WHERE r.begin_ts >= "
+	    "?1 "
 	    "AND r.begin_ts < ?2 AND (?3 IS NULL OR EXISTS (SELECT 1 FROM "
 	    "policies p WHERE p.report = r.id AND p.policy_domain = ?3 COLLATE "
 	    "NOCASE)) ORDER BY r.begin_ts, r.organization_name, r.report_id",

@@ -229,3 +229,36 @@ def sign(msg, selector, domain, pem, length=False, headers=None):
                     include_headers=headers or SIGNED_HEADERS,
                     length=length, linesep=CRLF)
     return sig + msg
+
+
+def serve_main(tmp):
+    """For the C unit tests: a key for d=google.com s=sel published with a
+    TTL of 60 s, tmp/valid.eml signed with it, and nsd serving the zone.
+    Prints the port; "stop" on standard input stops nsd (answered by
+    "stopped"), end of input ends it all."""
+    import sys
+    pem, pub = new_key(tmp, "unit", 1024)
+    zone = Zone(tmp)
+    zone.key("sel", "google.com", pub, ttl=60)
+    zone.key("tr", "google.com", pub, extra="s=tlsrpt; ", ttl=60)
+    zone.key("other", "google.com", pub, extra="s=other; ", ttl=60)
+    msg = report_mail("Google Inc.", "unit", "smtp-tls-reporting@google.com",
+                      "google.com", "example.com")
+    for name, sel in (("valid", "sel"), ("tlsrpt", "tr"),
+                      ("other", "other")):
+        with open(os.path.join(tmp, name + ".eml"), "wb") as f:
+            f.write(sign(msg, sel, "google.com", pem))
+    port = zone.start()
+    print(port, flush=True)
+    try:
+        for line in sys.stdin:
+            if line.strip() == "stop":
+                zone.stop()
+                print("stopped", flush=True)
+    finally:
+        zone.stop()
+
+
+if __name__ == "__main__":
+    import sys
+    serve_main(sys.argv[1])
