@@ -22,8 +22,16 @@
 struct cache_entry {
 	char *name;      /* NULL: a free slot */
 	char *record;    /* the TXT record; NULL: the name has no key */
+	char *temp;      /* a lookup that failed for now: why; or NULL */
 	int64_t expires; /* UTC seconds */
 };
+
+/*
+ * A lookup that failed for now (no answer, SERVFAIL) is remembered this
+ * long, so that a batch of mails signed with one key waits for one
+ * timeout, not one each.
+ */
+#define TEMP_TTL 30
 
 struct trpt_dkim {
 	struct trpt_dkim_config cfg;
@@ -336,6 +344,7 @@ cache_clear(struct cache_entry *e)
 {
 	free(e->name);
 	free(e->record);
+	free(e->temp);
 	memset(e, 0, sizeof(*e));
 }
 
@@ -549,12 +558,22 @@ fetch_key(struct trpt_dkim *d, const char *name, const char **record,
 	e = cache_find(d, name);
 	if (e != NULL && e->expires > now_s(d)) {
 		d->stats.cache_hits++;
+		if (e->temp != NULL) {
+			d->stats.dns_temp++;
+			snprintf(why, whysz, "%s", e->temp);
+			return FETCH_TEMP;
+		}
 		*record = e->record;
 		return e->record != NULL ? FETCH_KEY : FETCH_NONE;
 	}
 	f = resolve(d, name, &rec, &ttl, why, whysz);
 	if (f == FETCH_TEMP) {
 		d->stats.dns_temp++;
+		if (cache_put(d, name, NULL, TEMP_TTL) &&
+		    (e = cache_find(d, name)) != NULL)
+			e->temp = strdup(why); /* no memory: not remembered */
+		if (e != NULL && e->temp == NULL)
+			e->expires = 0;
 		return f;
 	}
 	if (!cache_put(d, name, rec, ttl))

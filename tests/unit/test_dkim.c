@@ -388,6 +388,21 @@ test_dkim_key_ttl(void **state)
 	assert_non_null(strstr(v.sigs[0].reason, "sel._domainkey.google.com"));
 	trpt_dkim_stats(d, &st);
 	assert_int_equal(st.dns_temp, 1);
+	assert_int_equal(st.dns_queries, 1);
+	/* The failure is remembered for 30 s: the next mail signed with
+	 * that key does not wait for the timeout again. */
+	fake_now += 29;
+	assert_int_equal(trpt_dkim_verify(d, msg, len, 0, &v, &err), TRPT_OK);
+	assert_int_equal(v.sigs[0].result, TRPT_DKIM_TEMPERROR);
+	assert_non_null(strstr(v.sigs[0].reason, "no answer within 300 ms"));
+	trpt_dkim_stats(d, &st);
+	assert_int_equal(st.dns_queries, 1);
+	assert_int_equal(st.dns_temp, 2);
+	fake_now += 2;
+	assert_int_equal(trpt_dkim_verify(d, msg, len, 0, &v, &err), TRPT_OK);
+	assert_int_equal(v.sigs[0].result, TRPT_DKIM_TEMPERROR);
+	trpt_dkim_stats(d, &st);
+	assert_int_equal(st.dns_queries, 2);
 	free(msg);
 	trpt_dkim_free(&d);
 }
