@@ -17,9 +17,14 @@ key cache; and the real corpus mails, whose keys cannot be fetched here.
 
 import csv
 import glob
+import http.client
 import io
 import os
+import re
+import select
 import shutil
+import signal
+import ssl
 import sqlite3
 import subprocess
 import sys
@@ -28,6 +33,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "helpers"))
 import dkimlab  # noqa: E402
+import mkcerts  # noqa: E402
 from tap import done, equal, ok  # noqa: E402
 
 BINARY = os.environ.get("TRPT_BINARY")
@@ -332,6 +338,110 @@ def test_corpus(tmp, port, table):
              len(unavailable), len(expired)))
 
 
+def serve(tmp, name, serve_conf):
+    """Starts `serve` on a free port: (process, scheme, port, db)."""
+    db = os.path.join(tmp, name + ".db")
+    conf = os.path.join(tmp, name + ".conf")
+    with open(conf, "w") as f:
+        f.write("[serve]\n" + serve_conf)
+    os.chmod(conf, 0o600)
+    proc = subprocess.Popen([BINARY, "--db", db, "--config", conf, "serve",
+                             "--listen", "127.0.0.1:0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    ready, _, _ = select.select([proc.stdout], [], [], 30)
+    line = proc.stdout.readline().decode() if ready else ""
+    m = re.match(r"listening on (https?)://127\.0\.0\.1:(\d+)", line)
+    if m is None:
+        proc.kill()
+        raise RuntimeError("serve did not start: %r %s" %
+                           (line, proc.stderr.read()))
+    return proc, m.group(1), int(m.group(2)), db
+
+
+def stop(proc):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def post(scheme, port, body, context=None):
+    if scheme == "https":
+        c = http.client.HTTPSConnection("127.0.0.1", port, timeout=30,
+                                        context=context)
+    else:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        c.request("POST", "/v1/tlsrpt", body=body,
+                  headers={"Content-Type": "application/tlsrpt+json"})
+        r = c.getresponse()
+        return r.status, r.read().decode()
+    finally:
+        c.close()
+
+
+def test_https_client(tmp):
+    """A POST carries no DKIM: its client is recorded; allow restricts."""
+    body = dkimlab.report_json("Google Inc.", "posted",
+                               "smtp-tls-reporting@google.com", "example.com")
+    proc, scheme, port, db = serve(tmp, "deny",
+                                   "allow = 10.0.0.0/8, 2001:db8::/32\n")
+    try:
+        st, text = post(scheme, port, body)
+        ok(st == 403 and "127.0.0.1 may not POST" in text,
+           "[serve] allow without the client's network: 403", (st, text))
+    finally:
+        stop(proc)
+    equal(one(db, "SELECT count(*) FROM reports")[0], 0,
+          "nothing stored from a client not allowed")
+
+    proc, scheme, port, db = serve(tmp, "allow",
+                                   "allow = 10.0.0.0/8\nallow = 127.0.0.1\n")
+    try:
+        st, text = post(scheme, port, body)
+        equal(st, 200, "[serve] allow with the client's address: stored")
+    finally:
+        stop(proc)
+    row = one(db, "SELECT i.client, i.dkim, r.dkim, r.id FROM raw_inputs i"
+              " JOIN reports r ON r.raw_id = i.id")
+    ok(row is not None and row[0] == "127.0.0.1, plain HTTP" and
+       row[1] is None and row[2] is None,
+       "the POST's client is recorded, no DKIM verdict", row)
+    if row:
+        r = run(db, os.path.join(tmp, "allow.conf"), "report", "show",
+                str(row[3]))
+        ok("not applicable (HTTPS POST from 127.0.0.1, plain HTTP)"
+           in r.stdout, "report show names the client", r.stdout)
+
+    certdir = os.path.join(tmp, "certs")
+    os.mkdir(certdir)
+    certs = mkcerts.make(certdir)
+    proc, scheme, port, db = serve(
+        tmp, "tls", "tls_cert = %s\ntls_key = %s\nallow = ::1 127.0.0.0/8\n"
+        % (certs["server.pem"], certs["server.key"]))
+    try:
+        ctx = ssl.create_default_context(cafile=certs["ca.pem"])
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        st, text = post(scheme, port, body, ctx)
+        equal(st, 200, "a POST over TLS 1.3 is stored")
+    finally:
+        stop(proc)
+    equal(one(db, "SELECT client FROM raw_inputs")[0],
+          "127.0.0.1, TLS1.3", "the client is recorded with its TLS version")
+    conf = os.path.join(tmp, "bad-allow.conf")
+    with open(conf, "w") as f:
+        f.write("[serve]\nallow = 10.0.0.0/33\n")
+    os.chmod(conf, 0o600)
+    r = subprocess.run([BINARY, "--db", os.path.join(tmp, "x.db"),
+                        "--config", conf, "serve", "--listen",
+                        "127.0.0.1:0"], capture_output=True, text=True,
+                       timeout=30)
+    ok(r.returncode == 2 and "allow = 10.0.0.0/33" in r.stderr,
+       "a bad allow network is a configuration error", r.stderr)
+
+
 def main():
     if not BINARY or not os.path.exists(dkimlab.NSD):
         print("1..0 # SKIP needs the binary and nsd")
@@ -351,6 +461,7 @@ def main():
             else:
                 test_release(db, conf)
         test_dns_down(tmp, port, table)
+        test_https_client(tmp)
         test_cache(tmp, port)
         if os.path.isdir(os.path.join(CORPUS, "real")):
             files = glob.glob(os.path.join(CORPUS, "*", "*.eml"))
