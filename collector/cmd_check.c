@@ -64,7 +64,7 @@ trpt_cmd_check_config(const struct trpt_cli *cli, struct trpt_check_config *c,
 {
 	static const char *const known[] = { "resolver", "trust_anchor",
 		"ca_file", "smtp_port", "https_port", "helo", "timeout",
-		"dns_timeout", "max_mx", "max_policy", NULL };
+		"dns_timeout", "max_mx", "max_policy", "max_time", NULL };
 	const struct trpt_config_section *sec;
 	const char *v;
 	uint64_t n;
@@ -99,6 +99,7 @@ trpt_cmd_check_config(const struct trpt_cli *cli, struct trpt_check_config *c,
 	UINT("https_port", https_port, 1, 65535, 1);
 	UINT("timeout", timeout_ms, 1, 300, 1000);
 	UINT("dns_timeout", dns_timeout_ms, 1, 300, 1000);
+	UINT("max_time", max_time_ms, 1, 3600, 1000);
 #undef UINT
 	n = c->max_mx;
 	if ((rc = trpt_config_get_uint(
