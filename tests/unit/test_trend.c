@@ -314,9 +314,10 @@ test_trend_export(void **state)
 	assert_int_equal(rows, 1 + 3); /* Google days 8, 9, Microsoft 9 */
 	assert_non_null(strstr(buf, ",Microsoft Corporation,Microsoft "
 				    "Corporation-20460-"));
-	assert_non_null(strstr(buf, ",2026-01-07T00:00:00Z,"
-				    "2026-01-07T23:59:59Z,2026-01-07,2,100,"
-				    "10,2026-01-08T01:00:00Z,1,0,0,,,,,,0,\r\n"));
+	assert_non_null(
+	    strstr(buf, ",2026-01-07T00:00:00Z,"
+			"2026-01-07T23:59:59Z,2026-01-07,2,100,"
+			"10,2026-01-08T01:00:00Z,1,0,0,,,,,,0,\r\n"));
 	free(buf);
 
 	trpt_export_filter_init(&f);
