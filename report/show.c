@@ -15,7 +15,9 @@ static const char sql_report[] =
     " r.dkim_domain, r.dkim_selector, r.dkim_key_service, r.dkim_aligned,"
     " r.dkim_accepted, r.raw_id, r.part, i.size, i.sha256, i.source_kind,"
     " i.source, i.message_id, i.report_domain, i.report_submitter, i.client,"
-    " i.dkim, i.dkim_domain"
+    " i.dkim, i.dkim_domain, r.copy, r.conflict, r.counted,"
+    " (SELECT count(*) FROM reports o WHERE o.organization_name ="
+    " r.organization_name AND o.report_id = r.report_id)"
     " FROM reports r JOIN raw_inputs i ON i.id = r.raw_id WHERE r.id = ?1";
 static const char sql_policies[] =
     "SELECT p.policy_type, p.policy_domain, p.successful, p.failed,"
@@ -103,6 +105,10 @@ load_report(sqlite3_stmt *st, struct trpt_show *s)
 	bad |= col(st, 27, &s->client);
 	bad |= col(st, 28, &s->raw_dkim);
 	bad |= col(st, 29, &s->raw_dkim_domain);
+	s->copy = sqlite3_column_int64(st, 30);
+	s->conflict = sqlite3_column_int(st, 31);
+	s->counted = sqlite3_column_int(st, 32);
+	s->ncopies = sqlite3_column_int64(st, 33);
 	return bad ? -1 : 0;
 }
 
@@ -292,6 +298,13 @@ trpt_show_print(const struct trpt_show *s, FILE *out, struct trpt_err *err)
 		    out, " (%" PRId64 " copies, last %s)", s->seen_count, b);
 	}
 	fputc('\n', out);
+	if (s->conflict)
+		fprintf(out,
+		    "%-18scopy %" PRId64 " of %" PRId64 " conflicting copies "
+		    "(different contents under one report-id); %s\n",
+		    "conflict", s->copy + 1, s->ncopies,
+		    s->counted ? "this one is counted"
+			       : "another one is counted");
 	print_dkim(s, out);
 	fprintf(out, "%-18s#%" PRId64 " part %d, %" PRId64 " bytes, sha256 ",
 	    "input", s->raw_id, s->part, s->raw_size);

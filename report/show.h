@@ -33,6 +33,10 @@ struct trpt_show {
 	int64_t begin, end;
 	int64_t received, last_seen;
 	int64_t seen_count;
+	int64_t copy;    /* 0: the first content received for its report-id */
+	int64_t ncopies; /* distinct contents stored for its report-id */
+	int conflict;    /* other copies with a different content exist */
+	int counted;     /* the copy trends, alerts and summaries count */
 	int64_t successful, failed;
 	/* DKIM of the report: the signature chosen for it and its
 	 * alignment with the submitter or organisation domain. */

@@ -20,3 +20,12 @@ ALTER TABLE reports ADD COLUMN dkim_aligned TEXT
 	CHECK (dkim_aligned IN ('same', 'parent', 'child', 'no'));
 -- 1: stored by an operator's release (reprocess --accept-unsigned)
 ALTER TABLE reports ADD COLUMN dkim_accepted INTEGER NOT NULL DEFAULT 0;
+
+-- Among conflicting copies of a report (0005), a copy with a verified DKIM
+-- signature is counted rather than an unverified one stored before it
+-- (schema/store.c count_verified): when the counted copy changes, the
+-- rollups are rebuilt.
+CREATE TRIGGER rollup_report_recounted AFTER UPDATE OF counted ON reports
+BEGIN
+	UPDATE rollup_state SET dirty = 1 WHERE id = 1;
+END;

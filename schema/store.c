@@ -884,6 +884,72 @@ same_copy(struct trpt_db *db, const struct trpt_report *r, const char *sha,
 	return run_id(db, &b, "comparing copies of a report", id, found, err);
 }
 
+/* A DKIM signature that passed, by a domain aligned with the report's. */
+static int
+verified(const struct trpt_auth *a)
+{
+	return a != NULL && a->dkim != NULL && strcmp(a->dkim, "pass") == 0 &&
+	       a->dkim_aligned != NULL && strcmp(a->dkim_aligned, "no") != 0;
+}
+
+/*
+ * Among conflicting copies, a verified one wins over unverified ones
+ * (issue 12): when the copy just stored (id) is verified and the copy
+ * counted so far is not, the new copy becomes the one counted.  Both stay
+ * stored and flagged as a conflict.  Changing which copy is counted marks
+ * the rollups for a rebuild (trigger of schema/0007_dkim.sql).  Rare, so
+ * the statements are not cached.
+ */
+static int
+count_verified(struct trpt_db *db, const struct trpt_report *r,
+    const struct trpt_auth *a, int64_t id, struct trpt_err *err)
+{
+	static const char sql_counted_verified[] =
+	    "SELECT count(*) FROM reports WHERE organization_name = ?1 AND"
+	    " report_id = ?2 AND counted = 1 AND dkim = 'pass' AND"
+	    " dkim_aligned IN ('same', 'parent', 'child')";
+	static const char sql_count_only[] =
+	    "UPDATE reports SET counted = (id = ?3) WHERE"
+	    " organization_name = ?1 AND report_id = ?2 AND"
+	    " counted <> (id = ?3)";
+	sqlite3 *h = trpt_db_handle(db);
+	sqlite3_stmt *st = NULL;
+	int src, n = 0;
+
+	if (!verified(a))
+		return TRPT_OK;
+	src = sqlite3_prepare_v2(h, sql_counted_verified, -1, &st, NULL);
+	if (src == SQLITE_OK)
+		src = sqlite3_bind_text(
+		    st, 1, r->organization_name, -1, SQLITE_STATIC);
+	if (src == SQLITE_OK)
+		src = sqlite3_bind_text(st, 2, r->report_id, -1, SQLITE_STATIC);
+	if (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		n = sqlite3_column_int(st, 0);
+		src = SQLITE_DONE;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (src == SQLITE_DONE && n == 0) {
+		src = sqlite3_prepare_v2(h, sql_count_only, -1, &st, NULL);
+		if (src == SQLITE_OK)
+			src = sqlite3_bind_text(
+			    st, 1, r->organization_name, -1, SQLITE_STATIC);
+		if (src == SQLITE_OK)
+			src = sqlite3_bind_text(
+			    st, 2, r->report_id, -1, SQLITE_STATIC);
+		if (src == SQLITE_OK)
+			src = sqlite3_bind_int64(st, 3, id);
+		if (src == SQLITE_OK)
+			src = sqlite3_step(st);
+		sqlite3_finalize(st);
+	}
+	if (src != SQLITE_DONE)
+		return trpt_db_error(
+		    db, src, "counting the verified copy of a report", err);
+	return TRPT_OK;
+}
+
 /*
  * Stores r, or counts it as a duplicate of the stored copy with the same
  * content, or keeps it as one more (conflicting) copy: see store.h.
@@ -932,7 +998,9 @@ store_or_count(struct trpt_db *db, const struct trpt_report *r,
 	bind_text(&b, 1, r->organization_name);
 	bind_text(&b, 2, r->report_id);
 	*outcome = TRPT_STORE_CONFLICT;
-	return run(db, &b, "flagging conflicting copies", err);
+	if ((rc = run(db, &b, "flagging conflicting copies", err)) != TRPT_OK)
+		return rc;
+	return count_verified(db, r, raw->auth, *id, err);
 }
 
 /*

@@ -175,9 +175,10 @@ def report_json(org, report_id, contact, policy_domain, begin="2026-11-20",
 
 
 def report_mail(org, report_id, contact, submitter, policy_domain,
-                from_addr=None, subject_id=None):
+                from_addr=None, subject_id=None, success=10, failed=0):
     """An RFC 8460 §5.3 report e-mail with CRLF line ends."""
-    body = gzip.compress(report_json(org, report_id, contact, policy_domain),
+    body = gzip.compress(report_json(org, report_id, contact, policy_domain,
+                                     success=success, failed=failed),
                          mtime=0)
     b64 = base64.encodebytes(body).replace(b"\n", CRLF)
     from_addr = from_addr or contact

@@ -442,6 +442,61 @@ def test_https_client(tmp):
        "a bad allow network is a configuration error", r.stderr)
 
 
+def prepare_conflicting_copies(tmp, zone):
+    """Two different contents under one report-id: a genuine copy signed
+    by google.com (its key published in zone) and a forged unsigned one
+    claiming 999 failed sessions.  Returns their paths."""
+    pem, pub = dkimlab.new_key(tmp, "copies", 1024)
+    zone.key("copies", "google.com", pub)
+    genuine = dkimlab.sign(dkimlab.report_mail(
+        GOOGLE[0], "contested", GOOGLE[1], GOOGLE[2], "example.com",
+        success=10, failed=0), "copies", "google.com", pem)
+    forged = dkimlab.report_mail(
+        GOOGLE[0], "contested", GOOGLE[1], GOOGLE[2], "example.com",
+        success=0, failed=999)
+    paths = []
+    for name, data in (("genuine", genuine), ("forged", forged)):
+        paths.append(os.path.join(tmp, name + ".eml"))
+        with open(paths[-1], "wb") as f:
+            f.write(data)
+    return paths
+
+
+def check_conflicting_copies(tmp, port, gpath, fpath):
+    """A verified copy wins over an unverified one among conflicting copies
+    of one report-id, in either order; both stay stored and flagged."""
+    for order in (("forged", "genuine"), ("genuine", "forged")):
+        name = "copies-" + "-".join(order)
+        db = os.path.join(tmp, name + ".db")
+        conf = os.path.join(tmp, name + ".conf")
+        write_conf(conf, "warn", port)
+        for which in order:
+            run(db, conf, "ingest", gpath if which == "genuine" else fpath)
+        con = sqlite3.connect(db)
+        rows = con.execute(
+            "SELECT dkim, counted, conflict, total_successful FROM reports"
+            " WHERE report_id = 'contested' ORDER BY copy").fetchall()
+        con.close()
+        counted = [r for r in rows if r[1] == 1]
+        ok(len(rows) == 2 and all(r[2] == 1 for r in rows) and
+           len(counted) == 1 and counted[0][0] == "pass" and
+           counted[0][3] == 10,
+           "%s first: both copies kept and flagged, the verified one "
+           "counted" % order[0], rows)
+        r = run(db, conf, "export", "daily")
+        ok(",Google Inc.,example.com,10,0," in r.stdout and
+           ",999," not in r.stdout,
+           "%s first: trends count the verified copy's sessions" % order[0],
+           r.stdout)
+        rid = one(db, "SELECT id FROM reports WHERE report_id = 'contested'"
+                  " AND counted = 0")
+        r = run(db, conf, "report", "show", str(rid[0] if rid else 0))
+        ok("copy" in r.stdout and "another one is counted" in r.stdout and
+           "dkim              none" in r.stdout,
+           "%s first: report show of the unverified copy names the "
+           "conflict" % order[0], r.stdout + r.stderr)
+
+
 def main():
     if not BINARY or not os.path.exists(dkimlab.NSD):
         print("1..0 # SKIP needs the binary and nsd")
@@ -450,6 +505,7 @@ def main():
     zone = dkimlab.Zone(tmp)
     try:
         build_cases(tmp, zone)
+        copies = prepare_conflicting_copies(tmp, zone)
         port = zone.start()
         table = {name: {} for name in list(EXPECT) +
                  ["dns-down", "corpus"]}
@@ -462,6 +518,7 @@ def main():
                 test_release(db, conf)
         test_dns_down(tmp, port, table)
         test_https_client(tmp)
+        check_conflicting_copies(tmp, port, *copies)
         test_cache(tmp, port)
         if os.path.isdir(os.path.join(CORPUS, "real")):
             files = glob.glob(os.path.join(CORPUS, "*", "*.eml"))
