@@ -18,6 +18,7 @@
 #include "collector/cmd_stats.h"
 #include "collector/cmd_summary.h"
 #include "collector/cmd_trends.h"
+#include "collector/dashboard.h"
 
 #ifndef TRPT_VERSION
 #define TRPT_VERSION "0.1.0"
@@ -36,7 +37,10 @@ static const struct command commands[] = {
 	    "run quarantined inputs again and store those that now pass" },
 	{ "fetch", trpt_cmd_fetch_run,
 	    "fetch new reports from the configured IMAP and HTTPS sources" },
-	{ "serve", trpt_cmd_serve_run, "receive reports POSTed over HTTPS" },
+	{ "serve", trpt_cmd_serve_run,
+	    "receive reports POSTed over HTTPS; the web dashboard" },
+	{ "dashboard-password", trpt_dashboard_password_run,
+	    "a password line for the dashboard's password_file" },
 	{ "export", trpt_cmd_export_run,
 	    "write policies or failures as CSV for analysts" },
 	{ "trends", trpt_cmd_trends_run, "success rates per period and group" },
@@ -45,10 +49,11 @@ static const struct command commands[] = {
 	{ "check", trpt_cmd_check_run,
 	    "test a domain live as senders do (DNS, MTA-STS, STARTTLS, DANE)" },
 	{ "summary", trpt_cmd_summary_run, "the weekly summary e-mail" },
+	{ "report", trpt_cmd_report_run,
+	    "report html: the dashboard's views in one HTML file; report "
+	    "show ID: one report, its origin and DKIM verdict" },
 	{ "stats", trpt_cmd_stats_run,
 	    "what is stored, per reporting organisation and domain" },
-	{ "report", trpt_cmd_report_run,
-	    "show one stored report, its origin and DKIM verdict" },
 };
 
 static void
@@ -280,4 +285,13 @@ trpt_cli_main(int argc, char **argv)
 	rc = commands[i].run(&cli, argc, argv);
 	trpt_config_free(&cli.cfg);
 	return rc;
+}
+
+int
+trpt_cli_color(FILE *f)
+{
+	const char *term = getenv("TERM"), *no = getenv("NO_COLOR");
+
+	return isatty(fileno(f)) && (no == NULL || no[0] == '\0') &&
+	       term != NULL && strcmp(term, "dumb") != 0;
 }

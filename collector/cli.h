@@ -4,6 +4,8 @@
  * commands share (database, configuration, limits, messages, exit codes).
  */
 
+#include <stdio.h>
+
 #include "collector/config.h"
 #include "common/limits.h"
 #include "ingest/dkim.h"
@@ -47,6 +49,12 @@ char *trpt_cli_domain_arg(char *s);
  * TRPT_EXIT_USAGE (a bad setting) or TRPT_EXIT_FATAL.
  */
 int trpt_cli_dkim(const struct trpt_cli *cli, struct trpt_dkim **out);
+
+/*
+ * 1 when f is a terminal that takes colours: not redirected, NO_COLOR
+ * unset (https://no-color.org), TERM set and not "dumb".
+ */
+int trpt_cli_color(FILE *f);
 
 /* Maps a trpt_rc to an exit status: usage errors 2, everything else 3. */
 int trpt_cli_exit_for(int rc);

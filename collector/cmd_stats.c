@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include "common/datetime.h"
+#include "common/width.h"
 
 static void
 stats_usage(FILE *f)
@@ -125,19 +126,20 @@ trpt_cmd_stats_run(struct trpt_cli *cli, int argc, char **argv)
 		    sqlite3_column_int64(st, 5) * 86400, first, sizeof(first));
 		trpt_datetime_format_day(
 		    sqlite3_column_int64(st, 6) * 86400, last, sizeof(last));
+		/* Names in UTF-8 are padded by the cells they take. */
+		trpt_width_fput(
+		    stdout, (const char *)sqlite3_column_text(st, 0), 28);
+		putchar(' ');
+		trpt_width_fput(stdout, dom[0] ? dom : "(unknown)", 26);
 		if (ok + bad > 0)
-			printf("%-28.28s %-26.26s %7d %10" PRId64 " %8" PRId64
+			printf(" %7d %10" PRId64 " %8" PRId64
 			       " %7.2f%%  %-10s %-10s\n",
-			    sqlite3_column_text(st, 0),
-			    dom[0] ? dom : "(unknown)",
 			    sqlite3_column_int(st, 2), ok, bad,
 			    100.0 * (double)ok / (double)(ok + bad), first,
 			    last);
 		else
-			printf("%-28.28s %-26.26s %7d %10" PRId64 " %8" PRId64
+			printf(" %7d %10" PRId64 " %8" PRId64
 			       " %8s  %-10s %-10s\n",
-			    sqlite3_column_text(st, 0),
-			    dom[0] ? dom : "(unknown)",
 			    sqlite3_column_int(st, 2), ok, bad, "-", first,
 			    last);
 		rows++;

@@ -52,6 +52,8 @@ struct trpt_receiver {
 	char reason[TRPT_ERR_MSG_LEN]; /* first rejection, under pipe_lock */
 
 	char *listen;
+	void (*metrics_extra)(void *arg, struct trpt_buf *out);
+	void *metrics_arg;
 	char *paths[TRPT_RECEIVER_MAX_PATHS];
 	size_t npaths;
 	char *cert, *key;
@@ -492,6 +494,9 @@ metric(struct trpt_buf *b, const char *name, const char *type, const char *help)
 	    b, NULL, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* /metrics grows to this at most (with the per-domain series). */
+#define METRICS_MAX (32u * 1024 * 1024)
+
 static enum MHD_Result
 serve_metrics(struct trpt_receiver *r, struct MHD_Connection *c)
 {
@@ -509,7 +514,7 @@ serve_metrics(struct trpt_receiver *r, struct MHD_Connection *c)
 	hsum = r->hist_sum;
 	pthread_mutex_unlock(&r->stats_lock);
 
-	trpt_buf_init(&b, 64 * 1024);
+	trpt_buf_init(&b, METRICS_MAX);
 	metric(&b, "tlsrpt_http_reports_total", "counter",
 	    "Reports received by POST, by result.");
 	trpt_buf_appendf(&b, NULL,
@@ -564,6 +569,8 @@ serve_metrics(struct trpt_receiver *r, struct MHD_Connection *c)
 	    "tlsrpt_http_request_duration_seconds_sum %.6f\n"
 	    "tlsrpt_http_request_duration_seconds_count %llu\n",
 	    (unsigned long long)cum, hsum, (unsigned long long)hcount);
+	if (r->metrics_extra != NULL)
+		r->metrics_extra(r->metrics_arg, &b);
 	ret = b.data == NULL ? MHD_NO
 			     : reply(r, c, MHD_HTTP_OK,
 				   "text/plain; version=0.0.4; charset=utf-8",
@@ -933,6 +940,8 @@ trpt_receiver_new(const struct trpt_receiver_config *cfg,
 		}
 		r->nallow++;
 	}
+	r->metrics_extra = cfg->metrics_extra;
+	r->metrics_arg = cfg->metrics_arg;
 	if (r->listen == NULL || r->rate == NULL ||
 	    (cfg->tls_cert_pem != NULL &&
 		(r->cert == NULL || r->key == NULL))) {
@@ -1065,4 +1074,11 @@ trpt_receiver_free(struct trpt_receiver **rp)
 		MHD_stop_daemon(r->mhd);
 	receiver_release(r);
 	*rp = NULL;
+}
+
+int
+trpt_receiver_parse_listen(const char *spec, struct sockaddr_storage *ss,
+    socklen_t *sslen, struct trpt_err *err)
+{
+	return parse_listen(spec, ss, sslen, err);
 }

@@ -16,9 +16,12 @@
  * GET /metrics the counters in the Prometheus text format.
  */
 
+#include <sys/socket.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 #include "ingest/pipeline.h"
 
@@ -53,6 +56,11 @@ struct trpt_receiver_config {
 	 * recorded with it instead. */
 	const char *allow[TRPT_RECEIVER_MAX_ALLOW];
 	size_t nallow;
+	/* Called by GET /metrics after the receiver's own series, from a
+	 * request thread (it must lock what it shares), to append more
+	 * (the per-domain series of the rollups); NULL for none. */
+	void (*metrics_extra)(void *arg, struct trpt_buf *out);
+	void *metrics_arg;
 };
 
 /*
@@ -116,3 +124,10 @@ unsigned trpt_receiver_drain(struct trpt_receiver *r, unsigned timeout_ms);
 
 /* Stops the threads, closes every connection and frees r. Accepts NULL. */
 void trpt_receiver_free(struct trpt_receiver **rp);
+
+/*
+ * Splits "ADDR:PORT", "[V6]:PORT" or ":PORT" and resolves it into ss, as
+ * the receiver does with its listen address (the dashboard uses it too).
+ */
+int trpt_receiver_parse_listen(const char *spec, struct sockaddr_storage *ss,
+    socklen_t *sslen, struct trpt_err *err);

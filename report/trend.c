@@ -163,6 +163,23 @@ trpt_trend_spark(double rate)
 	return bars[i < 0 ? 0 : i > 6 ? 6 : i];
 }
 
+const char *
+trpt_trend_spark_scaled(double rate, double lo, double hi)
+{
+	static const char *const bars[] = { "\u2581", "\u2582", "\u2583",
+		"\u2584", "\u2585", "\u2586", "\u2587", "\u2588" };
+	int i;
+
+	if (rate < 0)
+		return "\u00b7";
+	if (hi - lo < 0.01) /* flat: the absolute scale */
+		return trpt_trend_spark(rate);
+	i = (int)((rate - lo) / (hi - lo) * 7.0 + 0.5);
+	if (rate < 1.0 && i > 6)
+		i = 6;
+	return bars[i < 0 ? 0 : i > 7 ? 7 : i];
+}
+
 void
 trpt_trend_json_string(FILE *out, const char *s)
 {
@@ -1142,35 +1159,79 @@ write_json(const struct trpt_trend *t, FILE *out, uint64_t *rows)
 
 #define SPARK_MAX 60
 
-static void
-write_table(const struct trpt_trend *t, FILE *out)
+/* Groups by a failure dimension: the most failed first. */
+static int
+cmp_group_failed(const void *a, const void *b)
 {
+	const struct trpt_trend_group *x =
+	    *(const struct trpt_trend_group *const *)a;
+	const struct trpt_trend_group *y =
+	    *(const struct trpt_trend_group *const *)b;
+
+	if (x->failed != y->failed)
+		return x->failed > y->failed ? -1 : 1;
+	return 0;
+}
+
+#define RED   "\033[31m"
+#define BOLD  "\033[1m"
+#define RESET "\033[0m"
+
+static void
+write_table(const struct trpt_trend *t, FILE *out, int color)
+{
+	const struct trpt_trend_group **order;
 	char label[16];
 	size_t i;
 	int64_t p, from;
+	double lo, hi, cr;
 	int k;
 
 	if (t->ngroups == 0) {
 		fputs("no sessions in the selected range\n", out);
 		return;
 	}
+	order = calloc(t->ngroups, sizeof(*order));
+	for (i = 0; i < t->ngroups; i++)
+		if (order != NULL)
+			order[i] = &t->groups[i];
+	if (order != NULL && is_failure_dim(t->q.dims[0]))
+		qsort(order, t->ngroups, sizeof(*order), cmp_group_failed);
 	for (i = 0; i < t->ngroups; i++) {
-		const struct trpt_trend_group *g = &t->groups[i];
+		const struct trpt_trend_group *g =
+		    order != NULL ? order[i] : &t->groups[i];
 		double r = rate(g->successful, g->failed);
 
+		if (color)
+			fputs(BOLD, out);
 		for (k = 0; k < t->q.ndims; k++)
 			fprintf(out, "%s%s", k > 0 ? " / " : "",
 			    g->key[k][0] != '\0'           ? g->key[k]
 			    : is_failure_dim(t->q.dims[k]) ? "(none)"
 							   : "(unknown)");
-		fprintf(out, "\n  ");
+		fprintf(out, "%s\n  ", color ? RESET : "");
 		from = t->nperiods > SPARK_MAX ? t->nperiods - SPARK_MAX : 0;
+		lo = 2;
+		hi = -1;
+		for (p = from; p < t->nperiods; p++) {
+			cr = rate(g->cells[p].successful, g->cells[p].failed);
+			if (cr < 0)
+				continue;
+			lo = cr < lo ? cr : lo;
+			hi = cr > hi ? cr : hi;
+		}
 		for (p = from; p < t->nperiods; p++)
-			fputs(trpt_trend_spark(rate(
-				  g->cells[p].successful, g->cells[p].failed)),
+			fputs(
+			    trpt_trend_spark_scaled(rate(g->cells[p].successful,
+							g->cells[p].failed),
+				lo, hi),
 			    out);
-		fprintf(out, "  %" PRId64 " sessions, %" PRId64 " failed",
-		    g->successful + g->failed, g->failed);
+		if (hi >= 0)
+			fprintf(out, " %.2f%%..%.2f%%", lo * 100.0, hi * 100.0);
+		fprintf(out, "  %" PRId64 " sessions, %s%" PRId64 " failed%s",
+		    g->successful + g->failed,
+		    color && g->failed > 0 ? RED : "", g->failed,
+		    color && g->failed > 0 ? RESET : "");
 		if (r >= 0)
 			fprintf(out, ", %.2f%% successful", r * 100.0);
 		fputc('\n', out);
@@ -1182,12 +1243,15 @@ write_table(const struct trpt_trend *t, FILE *out)
 			trpt_trend_period_label(t->q.period,
 			    t->first_period + p, label, sizeof(label));
 			fprintf(out,
-			    "  %-10s %12" PRId64 " ok %10" PRId64
-			    " failed %7.2f%%\n",
-			    label, c->successful, c->failed,
-			    rate(c->successful, c->failed) * 100.0);
+			    "  %-10s %12" PRId64 " ok %s%10" PRId64
+			    " failed %7.2f%%%s\n",
+			    label, c->successful,
+			    color && c->failed > 0 ? RED : "", c->failed,
+			    rate(c->successful, c->failed) * 100.0,
+			    color && c->failed > 0 ? RESET : "");
 		}
 	}
+	free(order);
 }
 
 int
@@ -1207,7 +1271,7 @@ trpt_trend_write_count(const struct trpt_trend *t, enum trpt_trend_format fmt,
 		write_json(t, out, &n);
 		break;
 	default:
-		write_table(t, out);
+		write_table(t, out, fmt == TRPT_FORMAT_TABLE_COLOR);
 		break;
 	}
 	funlockfile(out);
