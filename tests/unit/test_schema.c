@@ -284,7 +284,8 @@ test_schema_migrate_old_files(void **state)
 	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
 	assert_int_equal(
 	    trpt_migrate_apply(h, trpt_migrate_latest() - 1, &err), TRPT_OK);
-	if (trpt_migrate_latest() > 1)
+	/* The quarantine is a view over two tables from version 6 on. */
+	if (trpt_migrate_latest() > 1 && !has_table(h, "quarantine_parts"))
 		assert_int_equal(sqlite3_exec(h,
 				     "INSERT INTO quarantine (sha256, part, "
 				     "bytes, size, source_kind, source, "
@@ -292,6 +293,17 @@ test_schema_migrate_old_files(void **state)
 				     "VALUES ('x', 0, x'00', 1, 'file', 'f', "
 				     "'kept', 1, 1)",
 				     NULL, NULL, NULL),
+		    SQLITE_OK);
+	else if (trpt_migrate_latest() > 1)
+		assert_int_equal(
+		    sqlite3_exec(h,
+			"INSERT INTO quarantine_inputs (id, sha256, bytes, "
+			"size) VALUES (1, 'x', x'00', 1);"
+			"INSERT INTO quarantine_parts (input, part, "
+			"source_kind, source, reason, received_at, "
+			"last_seen_at) VALUES (1, 0, 'file', 'f', 'kept', 1, "
+			"1)",
+			NULL, NULL, NULL),
 		    SQLITE_OK);
 	sqlite3_close(h);
 	assert_int_equal(trpt_db_open(path, &db, &err), TRPT_OK);
@@ -339,7 +351,11 @@ test_schema_migrate_copies_keep_data(void **state)
 		" seen_count, last_seen_at, total_successful, total_failed)"
 		" VALUES (7, 'org', 'id', 0, 1, 0, 1, 0, 1, 3, 1, 10, 2);"
 		"INSERT INTO policies VALUES (1, 7, 0, 0, 'sts', 'd', NULL,"
-		" NULL, 10, 2, 2);"
+		" NULL, 10, 2, 2),"
+		" (2, 7, 1, 0, 'sts', 'e', '[\"version: STSv1\","
+		" \"mode: enforce\", \"mx: testing.example\"]', NULL, 0, 0, 0),"
+		" (3, 7, 2, 0, 'sts', 't', '[\" Mode:  Testing \"]', NULL, 0,"
+		" 0, 0);"
 		"INSERT INTO failures (policy, result_type,"
 		" failed_session_count) VALUES (1, 'x', 2);"
 		"INSERT INTO warnings (report, message) VALUES (7, 'w');"
@@ -352,7 +368,13 @@ test_schema_migrate_copies_keep_data(void **state)
 	sqlite3_close(h);
 	assert_int_equal(trpt_db_open(path, &db, &err), TRPT_OK);
 	h = trpt_db_handle(db);
-	assert_int_equal(qint(h, "SELECT count(*) FROM policies"), 1);
+	assert_int_equal(qint(h, "SELECT count(*) FROM policies"), 3);
+	/* 0007 reads the STS mode out of the stored policy strings. */
+	assert_int_equal(qint(h, "SELECT count(*) FROM policies WHERE "
+				 "(id = 1 AND sts_mode IS NULL) OR (id = 2 "
+				 "AND sts_mode = 'enforce') OR (id = 3 AND "
+				 "sts_mode = 'testing')"),
+	    3);
 	assert_int_equal(qint(h, "SELECT count(*) FROM failures"), 1);
 	assert_int_equal(qint(h, "SELECT count(*) FROM warnings"), 1);
 	assert_int_equal(qint(h, "SELECT seen_count FROM reports WHERE id = 7 "
