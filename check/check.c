@@ -29,11 +29,23 @@ trpt_check_config_init(struct trpt_check_config *c)
 static void add(struct trpt_check_findings *f, const char *type,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/*
+ * Text from the network (certificate names, TXT records, server errors)
+ * kept as printable ASCII: it reaches terminals, logs, JSON (which needs
+ * UTF-8) and the database.
+ */
+static void
+clean(char *p)
+{
+	for (; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+			*p = '?';
+}
+
 static void
 add(struct trpt_check_findings *f, const char *type, const char *fmt, ...)
 {
 	va_list ap;
-	char *p;
 
 	if (f->n == TRPT_CHECK_MAX_FINDINGS)
 		return;
@@ -41,11 +53,7 @@ add(struct trpt_check_findings *f, const char *type, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(f->v[f->n].detail, sizeof(f->v[f->n].detail), fmt, ap);
 	va_end(ap);
-	/* Names from certificates and DNS reach terminals, logs and the
-	 * database: no control characters. */
-	for (p = f->v[f->n].detail; *p != '\0'; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
+	clean(f->v[f->n].detail);
 	f->n++;
 }
 
@@ -129,9 +137,11 @@ one_txt(struct trpt_dns *dns, const char *name, const char *prefix,
 		    (text[plen] != ';' && text[plen] != '\0' &&
 			text[plen] != ' '))
 			continue;
-		if (count++ == 0)
+		if (count++ == 0) {
 			snprintf(t->text, sizeof(t->text), "%.*s",
 			    (int)sizeof(t->text) - 1, text);
+			clean(t->text);
+		}
 	}
 	trpt_dns_answer_clear(&a);
 	if (count == 1) {
@@ -479,6 +489,13 @@ one_mx(struct trpt_dns *dns, const struct trpt_check_config *c,
 		if (m->smtp.connected)
 			break;
 	}
+	clean(m->smtp.subject);
+	clean(m->smtp.issuer);
+	clean(m->smtp.names);
+	clean(m->smtp.cipher);
+	clean(m->smtp.error);
+	clean(m->smtp.trust_why);
+	clean(m->smtp.dane_why);
 	if (!m->smtp.connected) {
 		add(f, NULL, "%s", m->smtp.error);
 		goto out;
