@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "collector/cmd_alerts.h"
 #include "report/mail_send.h"
 #include "report/summary.h"
 #include "report/trend.h"
@@ -180,6 +181,7 @@ send_message(const struct settings *s, const char *msg, size_t len)
 	struct trpt_mail m;
 	struct trpt_err err;
 	char *password = NULL;
+	size_t i;
 	int rc;
 
 	if (s->url == NULL) {
@@ -211,6 +213,10 @@ send_message(const struct settings *s, const char *msg, size_t len)
 		trpt_cli_warn("summary: %s", err.msg);
 		return rc == TRPT_EINVAL ? TRPT_EXIT_USAGE : TRPT_EXIT_FATAL;
 	}
+	printf("sent to ");
+	for (i = 0; i < s->nto; i++)
+		printf("%s%s", i > 0 ? ", " : "", s->to[i]);
+	printf(" via %s (%zu bytes)\n", s->url, len);
 	return TRPT_EXIT_OK;
 }
 
@@ -227,6 +233,7 @@ trpt_cmd_summary_run(struct trpt_cli *cli, int argc, char **argv)
 	};
 	static const char *const default_to[] = { "postmaster@localhost" };
 	struct trpt_summary_opts so;
+	struct trpt_alert_config ac;
 	struct settings s;
 	struct trpt_db *db = NULL;
 	struct trpt_err err;
@@ -284,6 +291,10 @@ trpt_cmd_summary_run(struct trpt_cli *cli, int argc, char **argv)
 	so.to = s.nto > 0 ? s.to : default_to;
 	so.nto = s.nto > 0 ? s.nto : 1;
 	so.date = now;
+	trpt_alert_config_init(&ac);
+	if ((status = trpt_cmd_alerts_config(cli, &ac)) != TRPT_EXIT_OK)
+		goto out;
+	so.alerts = &ac;
 	if ((status = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK)
 		goto out;
 	rc = trpt_trend_refresh(db, &err);

@@ -667,7 +667,7 @@ text_rate(FILE *out, double r)
 }
 
 static void
-write_text(const struct trpt_alert *al, FILE *out)
+write_text(const struct trpt_alert *al, FILE *out, int color)
 {
 	const struct trpt_cause *cause;
 	char d1[16], d2[16];
@@ -675,8 +675,9 @@ write_text(const struct trpt_alert *al, FILE *out)
 
 	day_label(al->first_day, d1, sizeof(d1));
 	day_label(al->last_day, d2, sizeof(d2));
-	fprintf(out, "%-6s %s %s %s%s%s, %s .. %s\n",
-	    al->open ? "OPEN" : "closed", trpt_alert_kind_name(al->kind),
+	fprintf(out, "%s%-6s%s %s %s %s%s%s, %s .. %s\n",
+	    color && al->open ? "\033[1;31m" : "", al->open ? "OPEN" : "closed",
+	    color && al->open ? "\033[0m" : "", trpt_alert_kind_name(al->kind),
 	    al->sender ? "sender" : "domain", al->subject,
 	    al->type != NULL ? ": " : "", al->type != NULL ? al->type : "", d1,
 	    d2);
@@ -835,7 +836,7 @@ trpt_alert_write_one(
 	if (fmt == TRPT_FORMAT_JSON)
 		write_json(al, out);
 	else
-		write_text(al, out);
+		write_text(al, out, fmt == TRPT_FORMAT_TABLE_COLOR);
 }
 
 int
@@ -855,7 +856,8 @@ trpt_alert_write(const struct trpt_alerts *a, enum trpt_trend_format fmt,
 		for (i = 0; i < a->n; i++) {
 			if (i > 0)
 				fputc('\n', out);
-			write_text(&a->v[i], out);
+			write_text(
+			    &a->v[i], out, fmt == TRPT_FORMAT_TABLE_COLOR);
 		}
 		fprintf(out, "%s%zu alert%s, %zu open\n", a->n > 0 ? "\n" : "",
 		    a->n, a->n == 1 ? "" : "s", trpt_alert_open_count(a));
