@@ -22,7 +22,7 @@ struct job {
 	struct trpt_pipeline_result *res; /* of the whole input */
 	size_t *inflate_left; /* what gunzip may still produce for it */
 	int any;              /* an event happened (res) */
-	const char *mail; /* the e-mail the reports come from, or NULL */
+	const char *mail;     /* the e-mail the reports come from, or NULL */
 	size_t mail_len;
 	struct trpt_dkim_verdict dkim; /* of mail, once verified */
 };
