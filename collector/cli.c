@@ -50,7 +50,8 @@ static const struct command commands[] = {
 	    "test a domain live as senders do (DNS, MTA-STS, STARTTLS, DANE)" },
 	{ "summary", trpt_cmd_summary_run, "the weekly summary e-mail" },
 	{ "report", trpt_cmd_report_run,
-	    "report html: the dashboard's views in one HTML file" },
+	    "report html: the dashboard's views in one HTML file; report "
+	    "show ID: one report, its origin and DKIM verdict" },
 	{ "stats", trpt_cmd_stats_run,
 	    "what is stored, per reporting organisation and domain" },
 };
@@ -129,6 +130,64 @@ trpt_cli_open_db(const struct trpt_cli *cli, struct trpt_db **out)
 		return TRPT_EXIT_FATAL;
 	}
 	return TRPT_EXIT_OK;
+}
+
+int
+trpt_cli_dkim(const struct trpt_cli *cli, struct trpt_dkim **out)
+{
+	static const char *const known[] = { "require", "nameserver", "timeout",
+		"cache", NULL };
+	const struct trpt_config_section *sec;
+	struct trpt_dkim_config dc;
+	struct trpt_err err;
+	const char *v;
+	uint64_t n;
+	int rc;
+
+	*out = NULL;
+	trpt_dkim_config_default(&dc);
+	sec = trpt_config_find(cli->cfg, "dkim", "");
+	if (sec != NULL && (rc = trpt_config_check_keys(
+				cli->cfg, sec, known, &err)) != TRPT_OK)
+		goto bad;
+	v = trpt_config_get(sec, "require", 0);
+	if (v != NULL && trpt_dkim_require_parse(v, &dc.require) != TRPT_OK) {
+		rc = trpt_err_set(&err, TRPT_EINVAL,
+		    "config %s: [dkim] require = %s: expected no, warn or yes",
+		    trpt_config_path(cli->cfg), v);
+		goto bad;
+	}
+	dc.nameserver = trpt_config_get(sec, "nameserver", 0);
+	if (dc.nameserver != NULL &&
+	    (rc = trpt_dkim_nameserver_check(dc.nameserver, &err)) != TRPT_OK) {
+		trpt_err_prefix(
+		    &err, "config %s: [dkim]", trpt_config_path(cli->cfg));
+		goto bad;
+	}
+	n = dc.timeout_ms / 1000;
+	if ((rc = trpt_config_get_uint(
+		 cli->cfg, sec, "timeout", 60, &n, &err)) != TRPT_OK)
+		goto bad;
+	if (n == 0) {
+		rc = trpt_err_set(&err, TRPT_EINVAL,
+		    "config %s: [dkim] timeout must be 1 to 60 seconds",
+		    trpt_config_path(cli->cfg));
+		goto bad;
+	}
+	dc.timeout_ms = (unsigned)n * 1000;
+	n = dc.cache_max;
+	if ((rc = trpt_config_get_uint(
+		 cli->cfg, sec, "cache", 1000000, &n, &err)) != TRPT_OK)
+		goto bad;
+	dc.cache_max = (size_t)n;
+	if (dc.require == TRPT_DKIM_REQUIRE_NO)
+		return TRPT_EXIT_OK;
+	if ((rc = trpt_dkim_new(&dc, out, &err)) != TRPT_OK)
+		goto bad;
+	return TRPT_EXIT_OK;
+bad:
+	trpt_cli_warn("%s", err.msg);
+	return rc == TRPT_EINVAL ? TRPT_EXIT_USAGE : TRPT_EXIT_FATAL;
 }
 
 static int

@@ -8,6 +8,7 @@
 
 #include "collector/config.h"
 #include "common/limits.h"
+#include "ingest/dkim.h"
 #include "schema/db.h"
 
 /* Exit status of every command (documented in --help and the README). */
@@ -40,6 +41,14 @@ void trpt_cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * lower case, without a trailing dot.  Returns s.
  */
 char *trpt_cli_domain_arg(char *s);
+
+/*
+ * The DKIM verifier configured by [dkim] (require, nameserver, timeout,
+ * cache), for the pipelines of ingest, reprocess, fetch and serve; *out is
+ * NULL with require = no.  Prints the error; returns TRPT_EXIT_OK or
+ * TRPT_EXIT_USAGE (a bad setting) or TRPT_EXIT_FATAL.
+ */
+int trpt_cli_dkim(const struct trpt_cli *cli, struct trpt_dkim **out);
 
 /*
  * 1 when f is a terminal that takes colours: not redirected, NO_COLOR

@@ -1,5 +1,6 @@
 #include "collector/cmd_report.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "report/alert.h"
 #include "report/dash.h"
 #include "report/html.h"
+#include "report/show.h"
 #include "report/trend.h"
 
 static void
@@ -20,6 +22,22 @@ report_usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: tlsrpt-collector report html -o FILE [--since DATE] "
+	    "[--until DATE]\n"
+	    "                                [--domain D]\n"
+	    "       tlsrpt-collector report show ID\n"
+	    "\n"
+	    "report show ID prints one stored report (ID is the first column "
+	    "of\n"
+	    "\"export reports\"): organisation, report-id, date-range, "
+	    "totals,\n"
+	    "where it came from (file, mailbox, HTTPS client), its DKIM "
+	    "verdict\n"
+	    "(result, d=, s=, alignment with the submitter or organisation\n"
+	    "domain, the key's service type, an operator's release), "
+	    "conflicting\n"
+	    "copies, its policies and the warnings stored with it.\n"
+	    "\n"
+	    "report html -o FILE [--since DATE] "
 	    "[--until DATE]\n"
 	    "                                [--domain D]\n"
 	    "\n"
@@ -126,8 +144,8 @@ out:
 	return rc;
 }
 
-int
-trpt_cmd_report_run(struct trpt_cli *cli, int argc, char **argv)
+static int
+report_html(struct trpt_cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
@@ -149,17 +167,6 @@ trpt_cmd_report_run(struct trpt_cli *cli, int argc, char **argv)
 	int64_t now = (int64_t)time(NULL), today = now / 86400, asof;
 	int c, rc, status, since_set = 0;
 
-	if (argc < 2 || strcmp(argv[1], "html") != 0) {
-		if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
-				     strcmp(argv[1], "-h") == 0)) {
-			report_usage(stdout);
-			return TRPT_EXIT_OK;
-		}
-		report_usage(stderr);
-		return TRPT_EXIT_USAGE;
-	}
-	argc--;
-	argv++;
 	memset(&d, 0, sizeof(d));
 	d.static_file = 1;
 	d.until_day = today;
@@ -230,4 +237,58 @@ trpt_cmd_report_run(struct trpt_cli *cli, int argc, char **argv)
 	status = write_out(output, page, len);
 	free(page);
 	return status;
+}
+
+/* report show ID: argv[0] is "show". */
+static int
+report_show(struct trpt_cli *cli, int argc, char **argv)
+{
+	struct trpt_show *s = NULL;
+	struct trpt_db *db = NULL;
+	struct trpt_err err;
+	long long id;
+	char *end;
+	int rc, status;
+
+	if (argc != 2) {
+		report_usage(stderr);
+		return TRPT_EXIT_USAGE;
+	}
+	if (!isdigit((unsigned char)argv[1][0]) ||
+	    (id = strtoll(argv[1], &end, 10)) <= 0 || *end != '\0') {
+		trpt_cli_warn("report show: %s: not a report id", argv[1]);
+		return TRPT_EXIT_USAGE;
+	}
+	if ((status = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK)
+		return status;
+	rc = trpt_show_load(db, (int64_t)id, &s, &err);
+	if (rc == TRPT_OK)
+		rc = trpt_show_print(s, stdout, &err);
+	trpt_show_free(&s);
+	trpt_db_close(&db);
+	if (rc == TRPT_ENOTFOUND) {
+		trpt_cli_warn("report show: %s", err.msg);
+		return TRPT_EXIT_USAGE;
+	}
+	if (rc != TRPT_OK) {
+		trpt_cli_warn("report show: %s", err.msg);
+		return TRPT_EXIT_FATAL;
+	}
+	return TRPT_EXIT_OK;
+}
+
+int
+trpt_cmd_report_run(struct trpt_cli *cli, int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "html") == 0)
+		return report_html(cli, argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "show") == 0)
+		return report_show(cli, argc - 1, argv + 1);
+	if (argc >= 2 &&
+	    (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		report_usage(stdout);
+		return TRPT_EXIT_OK;
+	}
+	report_usage(stderr);
+	return TRPT_EXIT_USAGE;
 }

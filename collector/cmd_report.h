@@ -1,5 +1,8 @@
 #pragma once
-/* The report command: "report html", the dashboard's views in one file. */
+/*
+ * The report command: "report html", the dashboard's views in one file;
+ * "report show ID", one stored report, its origin and its DKIM verdict.
+ */
 
 #include "collector/cli.h"
 

@@ -24,7 +24,48 @@
 static const char *const serve_keys[] = { "listen", "path", "tls_cert",
 	"tls_key", "threads", "max_connections", "max_connections_per_client",
 	"idle_timeout", "request_timeout", "rate_limit", "rate_burst",
-	"trust_proxy", "drain_timeout", "busy_timeout", NULL };
+	"trust_proxy", "drain_timeout", "busy_timeout", "allow", NULL };
+
+/* The networks of [serve] allow, split out of their values. */
+static char allow_nets[TRPT_RECEIVER_MAX_ALLOW][64];
+
+/*
+ * allow = CIDR... (repeatable; blanks or commas between networks): who
+ * may POST.  Returns TRPT_EXIT_OK or TRPT_EXIT_USAGE.
+ */
+static int
+load_allow(
+    const struct trpt_config_section *sec, struct trpt_receiver_config *cfg)
+{
+	struct trpt_err err;
+	const char *v, *p;
+	size_t i, n;
+
+	for (i = 0; (v = trpt_config_get(sec, "allow", i)) != NULL; i++) {
+		for (p = v; *p != '\0'; p += n) {
+			p += strspn(p, " \t,");
+			n = strcspn(p, " \t,");
+			if (n == 0)
+				break;
+			if (cfg->nallow == TRPT_RECEIVER_MAX_ALLOW) {
+				trpt_cli_warn("serve: at most %d allow "
+					      "networks",
+				    TRPT_RECEIVER_MAX_ALLOW);
+				return TRPT_EXIT_USAGE;
+			}
+			snprintf(allow_nets[cfg->nallow], sizeof(allow_nets[0]),
+			    "%.*s", (int)n, p);
+			if (trpt_receiver_allow_check(
+				allow_nets[cfg->nallow], &err) != TRPT_OK) {
+				trpt_cli_warn("%s", err.msg);
+				return TRPT_EXIT_USAGE;
+			}
+			cfg->allow[cfg->nallow] = allow_nets[cfg->nallow];
+			cfg->nallow++;
+		}
+	}
+	return TRPT_EXIT_OK;
+}
 
 /*
  * WAL checkpoints from a thread of their own.  SQLite otherwise runs one
@@ -205,7 +246,10 @@ serve_usage(FILE *f)
 	    "idle_timeout, request_timeout, drain_timeout (seconds),\n"
 	    "busy_timeout (milliseconds to wait for a locked database, 5000),\n"
 	    "rate_limit (POSTs a minute per client, 0: none), rate_burst and\n"
-	    "trust_proxy (take the client from X-Forwarded-For on loopback).\n"
+	    "trust_proxy (take the client from X-Forwarded-For on loopback)\n"
+	    "and allow (networks that may POST, e.g. \"allow = 192.0.2.0/24\n"
+	    "2001:db8::/32\"; others get 403; default: everyone).  A POST\n"
+	    "carries no DKIM: its client (address, TLS) is stored with it.\n"
 	    "The body limit is max_message in [limits].\n"
 	    "\n"
 	    "Prints \"listening on URL\" once ready; SIGTERM or SIGINT lets "
@@ -299,6 +343,8 @@ load_settings(struct trpt_cli *cli, struct trpt_receiver_config *cfg,
 		return TRPT_EXIT_USAGE;
 	}
 	cfg->trust_proxy = trust;
+	if ((rc = load_allow(sec, cfg)) != TRPT_EXIT_OK)
+		return rc;
 	cert_path = trpt_config_get(sec, "tls_cert", 0);
 	key_path = trpt_config_get(sec, "tls_key", 0);
 	if ((cert_path == NULL) != (key_path == NULL)) {

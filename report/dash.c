@@ -262,6 +262,25 @@ alert_items(struct trpt_html *h, const struct trpt_dash *d, const char *label,
 	trpt_html_raw(h, "</div>");
 }
 
+/* The live-check evidence (alerts --recheck, run): one line per MX host. */
+static void
+live_items(struct trpt_html *h, const struct trpt_alert *al)
+{
+	size_t i;
+
+	if (al->nlive == 0)
+		return;
+	trpt_html_raw(h, "<div>Live check:");
+	for (i = 0; i < al->nlive; i++) {
+		trpt_html_raw(h, i > 0 ? "; " : " ");
+		trpt_html_text(h, al->live[i]);
+	}
+	if (al->open && al->live_ok)
+		trpt_html_raw(h, " <span class=\"muted\">(passes: the alert "
+				 "closes when reports confirm it)</span>");
+	trpt_html_raw(h, "</div>");
+}
+
 static void
 alert_block(
     struct trpt_html *h, const struct trpt_dash *d, const struct trpt_alert *al)
@@ -331,6 +350,7 @@ alert_block(
 	alert_items(h, d, "Sending IPs", &al->ips, 't');
 	alert_items(h, d, al->sender ? "Domains" : "Senders", &al->others,
 	    al->sender ? 'd' : 'o');
+	live_items(h, al);
 	trpt_html_raw(h, "</div>");
 }
 

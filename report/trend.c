@@ -1330,7 +1330,9 @@ trpt_trend_export_reports(struct trpt_db *db,
 	static const char *const cols[] = { "id", "organization_name",
 		"report_id", "contact_info", "begin_date", "end_date", "day",
 		"policies", "successful_session_count", "failed_session_count",
-		"received_at", "seen_count", "copy", "conflict" };
+		"received_at", "seen_count", "copy", "conflict", "dkim",
+		"dkim_domain", "dkim_selector", "dkim_aligned",
+		"dkim_key_service", "dkim_accepted", "dkim_reason" };
 	sqlite3 *h = trpt_db_handle(db);
 	sqlite3_stmt *st = NULL;
 	struct trpt_csv c;
@@ -1348,7 +1350,9 @@ trpt_trend_export_reports(struct trpt_db *db,
 	    "SELECT r.id, r.organization_name, r.report_id, r.contact_info, "
 	    "r.begin_ts, r.end_ts, r.day, (SELECT count(*) FROM policies p "
 	    "WHERE p.report = r.id), r.total_successful, r.total_failed, "
-	    "r.received_at, r.seen_count, r.copy, r.conflict FROM reports r "
+	    "r.received_at, r.seen_count, r.copy, r.conflict, r.dkim, "
+	    "r.dkim_domain, r.dkim_selector, r.dkim_aligned, "
+	    "r.dkim_key_service, r.dkim_accepted, r.dkim_reason FROM reports r "
 	    "WHERE r.begin_ts >= ?1 "
 	    "AND r.begin_ts < ?2 AND (?3 IS NULL OR EXISTS (SELECT 1 FROM "
 	    "policies p WHERE p.report = r.id AND p.policy_domain = ?3 COLLATE "
@@ -1380,6 +1384,11 @@ trpt_trend_export_reports(struct trpt_db *db,
 		trpt_csv_int(&c, sqlite3_column_int64(st, 11));
 		trpt_csv_int(&c, sqlite3_column_int64(st, 12));
 		trpt_csv_int(&c, sqlite3_column_int64(st, 13));
+		for (i = 14; i < 19; i++)
+			trpt_csv_field(
+			    &c, (const char *)sqlite3_column_text(st, (int)i));
+		trpt_csv_int(&c, sqlite3_column_int64(st, 19));
+		trpt_csv_field(&c, (const char *)sqlite3_column_text(st, 20));
 		rc = trpt_csv_end_row(&c, err);
 		n++;
 	}

@@ -307,16 +307,19 @@ test_trend_export(void **state)
 	fclose(out);
 	p = "id,organization_name,report_id,contact_info,begin_date,"
 	    "end_date,day,policies,successful_session_count,"
-	    "failed_session_count,received_at,seen_count,copy,conflict\r\n";
+	    "failed_session_count,received_at,seen_count,copy,conflict,dkim,"
+	    "dkim_domain,dkim_selector,dkim_aligned,dkim_key_service,"
+	    "dkim_accepted,dkim_reason\r\n";
 	assert_true(strncmp(buf, p, strlen(p)) == 0);
 	for (p = buf; (p = strstr(p, "\r\n")) != NULL; p += 2)
 		rows++;
 	assert_int_equal(rows, 1 + 3); /* Google days 8, 9, Microsoft 9 */
 	assert_non_null(strstr(buf, ",Microsoft Corporation,Microsoft "
 				    "Corporation-20460-"));
-	assert_non_null(strstr(buf, ",2026-01-07T00:00:00Z,"
-				    "2026-01-07T23:59:59Z,2026-01-07,2,100,"
-				    "10,2026-01-08T01:00:00Z,1,0,0\r\n"));
+	assert_non_null(
+	    strstr(buf, ",2026-01-07T00:00:00Z,"
+			"2026-01-07T23:59:59Z,2026-01-07,2,100,"
+			"10,2026-01-08T01:00:00Z,1,0,0,,,,,,0,\r\n"));
 	free(buf);
 
 	trpt_export_filter_init(&f);
