@@ -433,8 +433,8 @@ trpt_config_limits(const struct trpt_config *cfg, struct trpt_limits *lim,
     struct trpt_err *err)
 {
 	static const char *const known[] = { "max_message", "max_inflated",
-		"max_json", "max_depth", "max_parts", "max_policies",
-		"max_failures", NULL };
+		"max_inflated_input", "max_json", "max_depth", "max_parts",
+		"max_policies", "max_failures", NULL };
 	const struct trpt_config_section *sec =
 	    trpt_config_find(cfg, "limits", "");
 	int rc;
@@ -446,6 +446,8 @@ trpt_config_limits(const struct trpt_config *cfg, struct trpt_limits *lim,
 		 cfg, sec, "max_message", &lim->max_message, err)) != TRPT_OK ||
 	    (rc = trpt_config_get_size(cfg, sec, "max_inflated",
 		 &lim->max_inflated, err)) != TRPT_OK ||
+	    (rc = trpt_config_get_size(cfg, sec, "max_inflated_input",
+		 &lim->max_inflated_input, err)) != TRPT_OK ||
 	    (rc = trpt_config_get_size(
 		 cfg, sec, "max_json", &lim->max_json, err)) != TRPT_OK ||
 	    (rc = trpt_config_get_size(
