@@ -2,7 +2,7 @@
 /*
  * What was notified: per incident, event ("open", "close", "sent") and
  * channel, whether it went out (table notifications,
- * 0009_notifications.sql).  Recorded right after a channel accepted a
+ * 0010_notifications.sql).  Recorded right after a channel accepted a
  * message, so a restart sends nothing twice (a crash between the two
  * sends that one message again: at least once, never lost).
  */
