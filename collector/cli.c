@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "collector/cmd_alerts.h"
+#include "collector/cmd_check_config.h"
 #include "collector/cmd_export.h"
 #include "collector/cmd_fetch.h"
 #include "collector/cmd_ingest.h"
@@ -43,6 +44,8 @@ static const struct command commands[] = {
 	{ "summary", trpt_cmd_summary_run, "the weekly summary e-mail" },
 	{ "stats", trpt_cmd_stats_run,
 	    "what is stored, per reporting organisation and domain" },
+	{ "check-config", trpt_cmd_check_config_run,
+	    "check the configuration file and the files it names" },
 };
 
 static void
@@ -70,7 +73,7 @@ usage(FILE *f)
 	    "Commands:\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(
-		    f, "  %-10s  %s\n", commands[i].name, commands[i].summary);
+		    f, "  %-12s  %s\n", commands[i].name, commands[i].summary);
 	fprintf(f,
 	    "\n"
 	    "Exit status: 0 success; 1 some input was rejected (kept in "

@@ -18,11 +18,6 @@
 
 #define PEM_MAX (1024 * 1024)
 
-static const char *const serve_keys[] = { "listen", "path", "tls_cert",
-	"tls_key", "threads", "max_connections", "max_connections_per_client",
-	"idle_timeout", "request_timeout", "rate_limit", "rate_burst",
-	"trust_proxy", "drain_timeout", "busy_timeout", NULL };
-
 /*
  * WAL checkpoints from a thread of their own.  SQLite otherwise runs one
  * inside the commit that crosses wal_autocheckpoint, with its fsyncs, and
@@ -173,22 +168,6 @@ serve_usage(FILE *f)
 }
 
 static int
-get_uint(const struct trpt_cli *cli, const struct trpt_config_section *sec,
-    const char *key, uint64_t max, unsigned *out)
-{
-	struct trpt_err err;
-	uint64_t v = *out;
-
-	if (trpt_config_get_uint(cli->cfg, sec, key, max, &v, &err) !=
-	    TRPT_OK) {
-		trpt_cli_warn("%s", err.msg);
-		return TRPT_EXIT_USAGE;
-	}
-	*out = (unsigned)v;
-	return TRPT_EXIT_OK;
-}
-
-static int
 read_pem(const char *path, char **out)
 {
 	struct trpt_err err;
@@ -206,67 +185,28 @@ static int
 load_settings(struct trpt_cli *cli, struct trpt_receiver_config *cfg,
     unsigned *drain, unsigned *busy, char **cert, char **key)
 {
-	const struct trpt_config_section *sec;
+	struct trpt_conf_serve s;
 	struct trpt_err err;
-	const char *v, *cert_path, *key_path;
-	int trust = 0;
 	size_t i;
 	int rc;
 
-	trpt_receiver_config_default(cfg, &cli->limits);
-	sec = trpt_config_find(cli->cfg, "serve", "");
-	if (sec == NULL)
-		return TRPT_EXIT_OK;
-	if (trpt_config_check_keys(cli->cfg, sec, serve_keys, &err) !=
+	if (trpt_config_read(cli->cfg, NULL, "serve", &s, sizeof(s), &err) !=
 	    TRPT_OK) {
 		trpt_cli_warn("%s", err.msg);
 		return TRPT_EXIT_USAGE;
 	}
-	if ((v = trpt_config_get(sec, "listen", 0)) != NULL)
-		cfg->listen = v;
-	if (trpt_config_get(sec, "path", 0) != NULL) {
-		cfg->npaths = 0;
-		for (i = 0; (v = trpt_config_get(sec, "path", i)) != NULL;
-		     i++) {
-			if (i >= TRPT_RECEIVER_MAX_PATHS) {
-				trpt_cli_warn("serve: at most %d paths",
-				    TRPT_RECEIVER_MAX_PATHS);
-				return TRPT_EXIT_USAGE;
-			}
-			cfg->paths[cfg->npaths++] = v;
-		}
+	*cfg = s.rx;
+	cfg->max_body = cli->limits.max_message;
+	if (s.paths.n > 0) {
+		cfg->npaths = s.paths.n;
+		for (i = 0; i < s.paths.n; i++)
+			cfg->paths[i] = trpt_config_list_at(&s.paths, i);
 	}
-	if ((rc = get_uint(cli, sec, "threads", 64, &cfg->threads)) != 0 ||
-	    (rc = get_uint(cli, sec, "max_connections", 100000,
-		 &cfg->max_connections)) != 0 ||
-	    (rc = get_uint(cli, sec, "max_connections_per_client", 100000,
-		 &cfg->max_per_client)) != 0 ||
-	    (rc = get_uint(
-		 cli, sec, "idle_timeout", 3600, &cfg->idle_timeout)) != 0 ||
-	    (rc = get_uint(cli, sec, "request_timeout", 3600,
-		 &cfg->request_timeout)) != 0 ||
-	    (rc = get_uint(cli, sec, "rate_limit", 1000000,
-		 &cfg->rate_per_minute)) != 0 ||
-	    (rc = get_uint(
-		 cli, sec, "rate_burst", 1000000, &cfg->rate_burst)) != 0 ||
-	    (rc = get_uint(cli, sec, "drain_timeout", 3600, drain)) != 0 ||
-	    (rc = get_uint(cli, sec, "busy_timeout", 60000, busy)) != 0)
-		return rc;
-	if (trpt_config_get_bool(cli->cfg, sec, "trust_proxy", &trust, &err) !=
-	    TRPT_OK) {
-		trpt_cli_warn("%s", err.msg);
-		return TRPT_EXIT_USAGE;
-	}
-	cfg->trust_proxy = trust;
-	cert_path = trpt_config_get(sec, "tls_cert", 0);
-	key_path = trpt_config_get(sec, "tls_key", 0);
-	if ((cert_path == NULL) != (key_path == NULL)) {
-		trpt_cli_warn("serve: tls_cert and tls_key go together");
-		return TRPT_EXIT_USAGE;
-	}
-	if (cert_path != NULL) {
-		if ((rc = read_pem(cert_path, cert)) != 0 ||
-		    (rc = read_pem(key_path, key)) != 0)
+	*drain = s.drain_timeout;
+	*busy = s.busy_timeout;
+	if (s.tls_cert != NULL) {
+		if ((rc = read_pem(s.tls_cert, cert)) != 0 ||
+		    (rc = read_pem(s.tls_key, key)) != 0)
 			return rc;
 		cfg->tls_cert_pem = *cert;
 		cfg->tls_key_pem = *key;
