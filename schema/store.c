@@ -335,7 +335,7 @@ raw_row(struct trpt_db *db, const struct trpt_raw *raw, int64_t received,
 	const struct trpt_origin *o = raw->origin;
 	char sha[TRPT_SHA256_HEX_LEN];
 	struct binder b;
-	int rc, found;
+	int rc, found = 0;
 
 	trpt_hash_sha256_hex(
 	    raw->bytes != NULL ? raw->bytes : "", raw->len, sha);

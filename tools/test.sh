@@ -33,6 +33,11 @@ echo "== build with clang and test"
 ninja -C build-clang
 meson test -C build-clang --print-errorlogs
 
+echo "== release build (gcc -O3, as a packager builds it, warnings as errors)"
+[ -d build-release ] || meson setup build-release -Dbuildtype=release \
+	-Dwerror=true >/dev/null
+ninja -C build-release
+
 fuzz_secs=${TRPT_FUZZ_SECONDS:-20}
 if [ "$fuzz_secs" -gt 0 ]; then
 	echo "== fuzz smoke (clang, libFuzzer + ASan + UBSan, ${fuzz_secs}s each)"
