@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "collector/cmd_alerts.h"
+#include "collector/cmd_check.h"
 #include "collector/cmd_check_config.h"
 #include "collector/cmd_export.h"
 #include "collector/cmd_fetch.h"
@@ -41,6 +42,8 @@ static const struct command commands[] = {
 	{ "trends", trpt_cmd_trends_run, "success rates per period and group" },
 	{ "alerts", trpt_cmd_alerts_run,
 	    "drops, new failures, silent senders" },
+	{ "check", trpt_cmd_check_run,
+	    "test a domain live as senders do (DNS, MTA-STS, STARTTLS, DANE)" },
 	{ "summary", trpt_cmd_summary_run, "the weekly summary e-mail" },
 	{ "stats", trpt_cmd_stats_run,
 	    "what is stored, per reporting organisation and domain" },

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "collector/cmd_check.h"
+#include "collector/recheck.h"
 #include "common/datetime.h"
 #include "report/alert.h"
 
@@ -17,7 +19,7 @@ alerts_usage(FILE *f)
 	    "table|json]\n"
 	    "           [--fail-on-alert] [--threshold POINTS] "
 	    "[--min-sessions N]\n"
-	    "           [--now DATE]\n"
+	    "           [--now DATE] [--recheck]\n"
 	    "\n"
 	    "Looks for what a domain owner should act on:\n"
 	    "  drop      a sender's or a domain's daily success rate fell\n"
@@ -45,6 +47,11 @@ alerts_usage(FILE *f)
 	    "  --min-sessions N   sessions a day needs to be judged\n"
 	    "                     (default 50; [alerts] min_sessions)\n"
 	    "  --now DATE         judge as of DATE instead of today\n"
+	    "  --recheck          check the domains of open alerts live\n"
+	    "                     (see check --help; settings in [check]) and\n"
+	    "                     add the findings per MX host to the\n"
+	    "                     evidence; an alert still closes only when\n"
+	    "                     reports confirm the fix\n"
 	    "\n"
 	    "[alerts] in the configuration also takes baseline_days,\n"
 	    "recent_days, min_history_days, silence_min_days and\n"
@@ -100,6 +107,63 @@ bad:
 	return TRPT_EXIT_USAGE;
 }
 
+#define RECHECK_MAX 32 /* domains checked by one --recheck */
+
+static int
+seen(char **done, size_t n, const char *d)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(done[i], d) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * The live check of each domain named by an open alert (once), stored as
+ * evidence.  A domain whose check cannot run is reported and skipped.
+ */
+static int
+recheck_open(const struct trpt_cli *cli, struct trpt_db *db,
+    const struct trpt_alerts *a, struct trpt_err *err)
+{
+	struct trpt_check_config cc;
+	char *done[RECHECK_MAX];
+	const struct trpt_alert *al;
+	struct trpt_err e1;
+	const char *d;
+	size_t i, j, n = 0;
+	int rc;
+
+	trpt_check_config_init(&cc);
+	if ((rc = trpt_cmd_check_config(cli, &cc, err)) != TRPT_OK)
+		return rc;
+	for (i = 0; i < a->n && n < RECHECK_MAX; i++) {
+		al = &a->v[i];
+		if (!al->open || al->kind == TRPT_ALERT_SILENT ||
+		    al->kind == TRPT_ALERT_RECOVERY)
+			continue;
+		for (j = 0; j < (al->sender ? al->others.n : 1); j++) {
+			d = al->sender ? al->others.v[j].name : al->subject;
+			if (d[0] == '\0' || seen(done, n, d) ||
+			    n == RECHECK_MAX)
+				continue;
+			done[n++] = (char *)d;
+			rc = trpt_recheck_domain(
+			    db, &cc, d, al->sender ? NULL : &al->mx, &e1);
+			if (rc == TRPT_EDB || rc == TRPT_ENOMEM) {
+				*err = e1;
+				return rc;
+			}
+			if (rc != TRPT_OK)
+				trpt_cli_warn(
+				    "alerts: recheck %s: %s", d, e1.msg);
+		}
+	}
+	return TRPT_OK;
+}
+
 int
 trpt_cmd_alerts_run(struct trpt_cli *cli, int argc, char **argv)
 {
@@ -110,6 +174,7 @@ trpt_cmd_alerts_run(struct trpt_cli *cli, int argc, char **argv)
 		{ "threshold", required_argument, NULL, 't' },
 		{ "min-sessions", required_argument, NULL, 'm' },
 		{ "now", required_argument, NULL, 'n' },
+		{ "recheck", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -121,7 +186,7 @@ trpt_cmd_alerts_run(struct trpt_cli *cli, int argc, char **argv)
 	const char *since_arg = NULL, *now_arg = NULL;
 	int64_t now = (int64_t)time(NULL), today, since;
 	uint64_t v, threshold = 0, min_sessions = 0;
-	int c, rc, status, fail_on_alert = 0;
+	int c, rc, status, fail_on_alert = 0, recheck = 0;
 
 	trpt_alert_config_init(&ac);
 	if ((status = read_config(cli, &ac)) != TRPT_EXIT_OK)
@@ -148,6 +213,9 @@ trpt_cmd_alerts_run(struct trpt_cli *cli, int argc, char **argv)
 			break;
 		case 'F':
 			fail_on_alert = 1;
+			break;
+		case 'R':
+			recheck = 1;
 			break;
 		case 't':
 			if ((status = parse_uint("--threshold", optarg, 1, 100,
@@ -193,6 +261,12 @@ trpt_cmd_alerts_run(struct trpt_cli *cli, int argc, char **argv)
 	rc = trpt_trend_refresh(db, &err);
 	if (rc == TRPT_OK)
 		rc = trpt_alert_detect(db, &ac, since, today, &a, &err);
+	if (rc == TRPT_OK && recheck && trpt_alert_open_count(a) > 0) {
+		rc = recheck_open(cli, db, a, &err);
+		trpt_alert_free(&a);
+		if (rc == TRPT_OK) /* again, with the new evidence */
+			rc = trpt_alert_detect(db, &ac, since, today, &a, &err);
+	}
 	if (rc == TRPT_OK)
 		rc = trpt_alert_write(a, fmt, stdout, &err);
 	trpt_db_close(&db);

@@ -37,6 +37,7 @@
 
 #include <ini.h>
 
+#include "check/check.h"
 #include "common/buf.h"
 #include "common/datetime.h"
 #include "common/text.h"
@@ -577,6 +578,22 @@ static const struct trpt_config_key https_keys[] = {
 };
 #undef S
 
+#define S struct trpt_conf_check
+static const struct trpt_config_key check_keys[] = {
+	KEY("resolver", STR, resolver, 1, 255, NULL, 0),
+	KEY("trust_anchor", STR, trust_anchor, 1, PATHMAX, NULL, 0),
+	KEY("ca_file", STR, ca_file, 1, PATHMAX, NULL, 0),
+	KEY("helo", STR, helo, 1, 255, NULL, 0),
+	KEY("smtp_port", UINT, smtp_port, 1, 65535, NULL, 0),
+	KEY("https_port", UINT, https_port, 1, 65535, NULL, 0),
+	KEY("timeout", UINT, timeout, 1, 300, NULL, 0),
+	KEY("dns_timeout", UINT, dns_timeout, 1, 300, NULL, 0),
+	KEY("max_mx", COUNT, max_mx, 1, 100, NULL, 0),
+	KEY("max_policy", SIZE, max_policy, 256, 1024 * 1024, NULL, 0),
+	END,
+};
+#undef S
+
 static void
 init_limits(void *out)
 {
@@ -618,6 +635,26 @@ init_https(void *out)
 	h->max_entries = src.max_entries;
 }
 
+/* The live check's defaults, in the units of the file. */
+static void
+init_check(void *out)
+{
+	struct trpt_conf_check *k = out;
+	struct trpt_check_config c;
+
+	trpt_check_config_init(&c);
+	k->resolver = c.resolver;
+	k->trust_anchor = c.trust_anchor;
+	k->ca_file = c.cafile;
+	k->helo = NULL; /* the command's: this host's name */
+	k->smtp_port = c.smtp_port;
+	k->https_port = c.https_port;
+	k->timeout = c.timeout_ms / 1000;
+	k->dns_timeout = c.dns_timeout_ms / 1000;
+	k->max_mx = c.max_mx;
+	k->max_policy = c.max_policy;
+}
+
 static int finish_serve(const struct trpt_config *cfg,
     const struct trpt_config_section *sec, void *out, struct trpt_err *err);
 static int finish_imap(const struct trpt_config *cfg,
@@ -639,6 +676,8 @@ static const struct section_def sections[] = {
 	    finish_imap },
 	{ "https", 1, https_keys, sizeof(struct trpt_conf_https), init_https,
 	    finish_https },
+	{ "check", 0, check_keys, sizeof(struct trpt_conf_check), init_check,
+	    NULL },
 };
 
 #undef KEY

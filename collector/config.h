@@ -174,6 +174,20 @@ struct trpt_conf_https {
 	size_t max_entries;
 };
 
+/* [check]: the live check (collector/cmd_check.c) */
+struct trpt_conf_check {
+	const char *resolver;
+	const char *trust_anchor;
+	const char *ca_file;
+	const char *helo;
+	unsigned smtp_port;
+	unsigned https_port;
+	unsigned timeout;     /* seconds */
+	unsigned dns_timeout; /* seconds */
+	size_t max_mx;
+	size_t max_policy; /* bytes */
+};
+
 /*
  * Checks every section of cfg against the tables (trpt_config_load does it;
  * exposed for tests).  Fails with TRPT_EINVAL naming the file, line, section

@@ -28,6 +28,7 @@ exercise(const struct trpt_config *cfg)
 		struct trpt_conf_summary m;
 		struct trpt_conf_imap i;
 		struct trpt_conf_https h;
+		struct trpt_conf_check c;
 	} u;
 	static const struct {
 		const char *type;
@@ -39,6 +40,7 @@ exercise(const struct trpt_config *cfg)
 		{ "summary", sizeof(u.m) },
 		{ "imap", sizeof(u.i) },
 		{ "https", sizeof(u.h) },
+		{ "check", sizeof(u.c) },
 	};
 	const struct trpt_config_section *sec;
 	struct trpt_err err;

@@ -1,12 +1,15 @@
 #include "report/alert.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sqlite3.h>
 
+#include "common/datetime.h"
 #include "report/causes.h"
+#include "schema/livecheck.h"
 
 void
 trpt_alert_config_init(struct trpt_alert_config *c)
@@ -76,6 +79,9 @@ alert_clear(struct trpt_alert *al)
 	items_free(&al->mx);
 	items_free(&al->ips);
 	items_free(&al->others);
+	while (al->nlive > 0)
+		free(al->live[--al->nlive]);
+	free(al->live);
 }
 
 void
@@ -152,6 +158,57 @@ load_items(struct ctx *x, struct trpt_alert *al, int which,
 	return rc;
 }
 
+#define LIVE_MAX 10 /* live-check lines kept per alert */
+
+static int
+live_row(void *arg, const struct trpt_livecheck_row *r)
+{
+	struct trpt_alert *al = arg;
+	char when[32], *line;
+	int n;
+
+	if (al->nlive == LIVE_MAX)
+		return TRPT_OK;
+	trpt_datetime_format(r->checked_at, when, sizeof(when));
+	when[10] = ' ';
+	when[16] = '\0'; /* "YYYY-MM-DD HH:MM" */
+	n = snprintf(NULL, 0, "%s: %s: %s, live check at %s UTC",
+	    r->mx[0] != '\0' ? r->mx : r->domain, r->result_type, r->detail,
+	    when);
+	if (n < 0 || (line = malloc((size_t)n + 1)) == NULL)
+		return TRPT_ENOMEM;
+	snprintf(line, (size_t)n + 1, "%s: %s: %s, live check at %s UTC",
+	    r->mx[0] != '\0' ? r->mx : r->domain, r->result_type, r->detail,
+	    when);
+	al->live[al->nlive++] = line;
+	if (strcmp(r->result_type, "ok") != 0)
+		al->live_ok = 0;
+	return TRPT_OK;
+}
+
+/* The live-check evidence of the alert's domain, or its sender's. */
+static int
+load_live(struct ctx *x, struct trpt_alert *al, struct trpt_err *err)
+{
+	size_t i;
+	int rc = TRPT_OK;
+
+	if ((al->live = calloc(LIVE_MAX, sizeof(*al->live))) == NULL)
+		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	al->live_ok = 1;
+	if (!al->sender)
+		rc = trpt_livecheck_latest(x->db, al->subject,
+		    al->first_day * 86400, LIVE_MAX, live_row, al, err);
+	for (i = 0; rc == TRPT_OK && al->sender && i < al->others.n; i++)
+		rc = trpt_livecheck_latest(x->db, al->others.v[i].name,
+		    al->first_day * 86400, LIVE_MAX, live_row, al, err);
+	if (rc == TRPT_ENOMEM && err != NULL && err->code != TRPT_ENOMEM)
+		rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	if (al->nlive == 0)
+		al->live_ok = 0;
+	return rc;
+}
+
 static int
 add_alert(struct ctx *x, const struct trpt_alert *tmpl, struct trpt_err *err)
 {
@@ -176,13 +233,16 @@ add_alert(struct ctx *x, const struct trpt_alert *tmpl, struct trpt_err *err)
 	memset(&al->mx, 0, sizeof(al->mx));
 	memset(&al->ips, 0, sizeof(al->ips));
 	memset(&al->others, 0, sizeof(al->others));
+	al->live = NULL;
+	al->nlive = 0;
 	a->n++;
 	if (al->subject == NULL || (tmpl->type != NULL && al->type == NULL))
 		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
 	if ((rc = load_items(x, al, 0, &al->types, err)) != TRPT_OK ||
 	    (rc = load_items(x, al, 1, &al->mx, err)) != TRPT_OK ||
 	    (rc = load_items(x, al, 2, &al->ips, err)) != TRPT_OK ||
-	    (rc = load_items(x, al, 3, &al->others, err)) != TRPT_OK)
+	    (rc = load_items(x, al, 3, &al->others, err)) != TRPT_OK ||
+	    (rc = load_live(x, al, err)) != TRPT_OK)
 		return rc;
 	return TRPT_OK;
 }
@@ -666,6 +726,12 @@ write_text(const struct trpt_alert *al, FILE *out)
 	text_items(out, "MX hosts", &al->mx, "(none given)");
 	text_items(out, "sending IPs", &al->ips, "(none given)");
 	text_items(out, al->sender ? "domains" : "senders", &al->others, "?");
+	for (i = 0; i < al->nlive; i++)
+		fprintf(out, "  live: %s\n", al->live[i]);
+	if (al->open && al->live_ok)
+		fputs("  the live check passes: the alert closes when reports "
+		      "confirm it\n",
+		    out);
 	for (i = 0; i < al->types.n; i++) {
 		if (al->types.v[i].name[0] == '\0')
 			continue;
@@ -718,6 +784,7 @@ static void
 write_json(const struct trpt_alert *al, FILE *out)
 {
 	char d1[16], d2[16];
+	size_t i;
 
 	day_label(al->first_day, d1, sizeof(d1));
 	day_label(al->last_day, d2, sizeof(d2));
@@ -750,7 +817,13 @@ write_json(const struct trpt_alert *al, FILE *out)
 	json_items(out, "sending_ips", &al->ips, 0);
 	json_items(out, al->sender ? "policy_domains" : "organizations",
 	    &al->others, 0);
-	fputc('}', out);
+	fputs(", \"live_checks\": [", out);
+	for (i = 0; i < al->nlive; i++) {
+		fputs(i > 0 ? ", " : "", out);
+		trpt_trend_json_string(out, al->live[i]);
+	}
+	fprintf(out, "], \"live_check_passes\": %s}",
+	    al->live_ok ? "true" : "false");
 }
 
 void

@@ -77,6 +77,13 @@ struct trpt_alert {
 	struct trpt_alert_items types, mx, ips;
 	struct trpt_alert_items others; /* domains of a sender, senders of
 					   a domain */
+	/* Live-check evidence (schema/livecheck.h): the latest finding per
+	 * MX host of its domain(s) checked since the alert's first day, as
+	 * "MX: TYPE: detail, live check at TIME"; live_ok when every one
+	 * of them passed (the alert still closes only on reports). */
+	char **live;
+	size_t nlive;
+	int live_ok;
 };
 
 struct trpt_alerts {

@@ -15,7 +15,7 @@ set -eu
 cd "$(dirname "$0")/.."
 secs=${1:-25}
 [ $# -gt 0 ] && shift
-targets=${*:-"validate inflate mime pipeline config"}
+targets=${*:-"validate inflate mime pipeline config policy"}
 corpus=${TRPT_CORPUS:-../shared/corpus}
 
 if [ ! -d build-fuzz ]; then

@@ -100,6 +100,8 @@ static const struct {
 	{ "[limits]\nmax_depth = 0\n",
 	    "max_depth = \"0\": expected a number from 1 to 2048" },
 	{ "[https \"a\"]\nurl = https://x/\nmax_size = 0\n", "from 1 to 4G" },
+	{ "[check]\nmax_policy = 100\n", "from 256 to 1M" },
+	{ "[check]\nsmtp_prt = 25\n", "unknown key \"smtp_prt\" in [check]" },
 	/* maxima and types */
 	{ "[limits]\nmax_message = 5G\n", "from 1 to 4G" },
 	{ "[serve]\nthreads = 65\n", "from 1 to 64" },
