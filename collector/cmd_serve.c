@@ -147,7 +147,9 @@ serve_usage(FILE *f)
 	    "rejected one (kept in quarantine), 413 past the size limit, 415\n"
 	    "for other media types, 405 for other methods, 429 past the rate\n"
 	    "limit and 503 when the database cannot take the write.\n"
-	    "GET /healthz and GET /metrics (Prometheus) are served too.\n"
+	    "GET /healthz (503 while stores fail) and GET /metrics\n"
+	    "(Prometheus) are served too.  Each cause of failing stores is\n"
+	    "logged once; a database it cannot write is refused at start.\n"
 	    "\n"
 	    "  --listen ADDR:PORT  address (default 127.0.0.1:8460, or\n"
 	    "                      listen in [serve]); port 0 picks one\n"
@@ -156,7 +158,8 @@ serve_usage(FILE *f)
 	    "(repeatable; default / and /v1/tlsrpt), tls_cert and tls_key\n"
 	    "(PEM files: native TLS; without them plain HTTP for a reverse\n"
 	    "proxy), threads, max_connections, max_connections_per_client,\n"
-	    "idle_timeout, request_timeout, drain_timeout (seconds),\n"
+	    "idle_timeout, header_timeout, request_timeout, drain_timeout\n"
+	    "(seconds),\n"
 	    "busy_timeout (milliseconds to wait for a locked database, 5000),\n"
 	    "rate_limit (POSTs a minute per client, 0: none), rate_burst and\n"
 	    "trust_proxy (take the client from X-Forwarded-For on loopback).\n"
@@ -212,6 +215,14 @@ load_settings(struct trpt_cli *cli, struct trpt_receiver_config *cfg,
 		cfg->tls_key_pem = *key;
 	}
 	return TRPT_EXIT_OK;
+}
+
+/* The receiver's lines about failing stores, one per cause. */
+static void
+serve_log(void *arg, const char *msg)
+{
+	(void)arg;
+	trpt_cli_warn("%s", msg);
 }
 
 /* "listening on http://ADDR:PORT", the port being the one bound. */
@@ -271,6 +282,18 @@ trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
 		cfg.listen = listen;
 	if ((rc = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK)
 		goto out;
+	/* A database that cannot take a write would answer 503 to every
+	 * sender: refuse to start instead.  A lock held by another writer
+	 * is only a wait. */
+	if ((c = trpt_db_check_writable(db, &err)) != TRPT_OK &&
+	    c != TRPT_ETEMP) {
+		trpt_cli_warn(
+		    "serve: cannot write to the database: %s", err.msg);
+		rc = TRPT_EXIT_FATAL;
+		goto out;
+	}
+	cfg.log = serve_log;
+	cfg.log_arg = cli;
 	/* Every POST waits behind the one holding the pipeline: give up on
 	 * a locked database soon (503, the sender retries). */
 	trpt_db_set_busy_timeout(db, (int)busy);

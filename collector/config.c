@@ -492,6 +492,7 @@ static const struct trpt_config_key serve_keys[] = {
 	KEY("max_connections_per_client", UINT, rx.max_per_client, 1, 100000,
 	    NULL, 0),
 	KEY("idle_timeout", UINT, rx.idle_timeout, 1, 3600, NULL, 0),
+	KEY("header_timeout", UINT, rx.header_timeout, 1, 600, NULL, 0),
 	KEY("request_timeout", UINT, rx.request_timeout, 1, 3600, NULL, 0),
 	KEY("rate_limit", UINT, rx.rate_per_minute, 0, 1000000, NULL, 0),
 	KEY("rate_burst", UINT, rx.rate_burst, 1, 1000000, NULL, 0),

@@ -207,6 +207,20 @@ trpt_db_close(struct trpt_db **dbp)
 	*dbp = NULL;
 }
 
+int
+trpt_db_check_writable(struct trpt_db *db, struct trpt_err *err)
+{
+	int rc;
+
+	if (sqlite3_db_readonly(db->h, "main") == 1)
+		return trpt_err_set(err, TRPT_EDB,
+		    "database %s: the file is read-only", db->path);
+	if ((rc = trpt_db_begin(db, err)) != TRPT_OK)
+		return rc;
+	trpt_db_rollback(db);
+	return TRPT_OK;
+}
+
 sqlite3 *
 trpt_db_handle(struct trpt_db *db)
 {

@@ -19,6 +19,13 @@ struct trpt_db;
 int trpt_db_open(const char *path, struct trpt_db **out, struct trpt_err *err);
 void trpt_db_close(struct trpt_db **dbp);
 
+/*
+ * Whether the database takes a write now: BEGIN IMMEDIATE, then ROLLBACK.
+ * TRPT_EDB for a read-only file or directory, TRPT_ETEMP when another
+ * connection held the write lock past the busy timeout.
+ */
+int trpt_db_check_writable(struct trpt_db *db, struct trpt_err *err);
+
 /* The underlying handle, owned by db. */
 sqlite3 *trpt_db_handle(struct trpt_db *db);
 
