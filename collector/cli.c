@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <getopt.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,6 +124,28 @@ trpt_cli_open_db(const struct trpt_cli *cli, struct trpt_db **out)
 	if (trpt_db_open(cli->db_path, out, &err) != TRPT_OK) {
 		trpt_cli_warn("%s", err.msg);
 		return TRPT_EXIT_FATAL;
+	}
+	return TRPT_EXIT_OK;
+}
+
+int
+trpt_cli_stdout_gone(void)
+{
+	struct pollfd p = { STDOUT_FILENO, POLLOUT, 0 };
+
+	/* A pipe whose reader has closed polls as an error. */
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLERR) != 0;
+}
+
+int
+trpt_cli_open_db_read(const struct trpt_cli *cli, struct trpt_db **out)
+{
+	struct trpt_err err;
+	int rc;
+
+	if ((rc = trpt_db_open_existing(cli->db_path, out, &err)) != TRPT_OK) {
+		trpt_cli_warn("%s", err.msg);
+		return rc == TRPT_ENOTFOUND ? TRPT_EXIT_USAGE : TRPT_EXIT_FATAL;
 	}
 	return TRPT_EXIT_OK;
 }

@@ -30,6 +30,18 @@ int trpt_cli_main(int argc, char **argv);
 /* Opens cli->db_path, printing the error; returns TRPT_EXIT_OK or FATAL. */
 int trpt_cli_open_db(const struct trpt_cli *cli, struct trpt_db **out);
 
+/*
+ * For commands that only read: the database must exist ("no database at
+ * PATH", TRPT_EXIT_USAGE); a read-only file is opened read-only.
+ */
+int trpt_cli_open_db_read(const struct trpt_cli *cli, struct trpt_db **out);
+
+/*
+ * 1 when standard output is a pipe whose reader has gone ("trends | head"):
+ * a failed write there ends the command quietly, with status 0.
+ */
+int trpt_cli_stdout_gone(void);
+
 /* One line on stderr: "tlsrpt-collector: <message>". */
 void trpt_cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

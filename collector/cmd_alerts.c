@@ -256,7 +256,7 @@ trpt_cmd_alerts_run(struct trpt_cli *cli, int argc, char **argv)
 	if (since_arg != NULL && (status = to_day("--since", since_arg, now,
 				      &since)) != TRPT_EXIT_OK)
 		return status;
-	if ((status = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK)
+	if ((status = trpt_cli_open_db_read(cli, &db)) != TRPT_EXIT_OK)
 		return status;
 	rc = trpt_trend_refresh(db, &err);
 	if (rc == TRPT_OK)
@@ -272,6 +272,8 @@ trpt_cmd_alerts_run(struct trpt_cli *cli, int argc, char **argv)
 	trpt_db_close(&db);
 	if (rc != TRPT_OK) {
 		trpt_alert_free(&a);
+		if (trpt_cli_stdout_gone())
+			return TRPT_EXIT_OK; /* "alerts | head" */
 		trpt_cli_warn("alerts: %s", err.msg);
 		return TRPT_EXIT_FATAL;
 	}

@@ -1,9 +1,11 @@
 #include "collector/cmd_ingest.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ingest/files.h"
 #include "ingest/pipeline.h"
@@ -120,6 +122,15 @@ trpt_cmd_ingest_run(struct trpt_cli *cli, int argc, char **argv)
 		ingest_usage(stderr);
 		return TRPT_EXIT_USAGE;
 	}
+	/* A path that does not exist is a mistyped argument, not an input
+	 * to quarantine: refuse the run before anything is stored. */
+	for (i = optind; i < argc; i++)
+		if (strcmp(argv[i], "-") != 0 && access(argv[i], F_OK) != 0 &&
+		    errno == ENOENT) {
+			trpt_cli_warn(
+			    "ingest: %s: no such file or directory", argv[i]);
+			return TRPT_EXIT_USAGE;
+		}
 	if ((status = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK)
 		return status;
 	trpt_pipeline_init(&p, db, &cli->limits);

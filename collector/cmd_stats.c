@@ -1,5 +1,6 @@
 #include "collector/cmd_stats.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -63,7 +64,7 @@ trpt_cmd_stats_run(struct trpt_cli *cli, int argc, char **argv)
 		stats_usage(stderr);
 		return TRPT_EXIT_USAGE;
 	}
-	if ((status = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK)
+	if ((status = trpt_cli_open_db_read(cli, &db)) != TRPT_EXIT_OK)
 		return status;
 	if (sqlite3_prepare_v2(trpt_db_handle(db), stats_sql, -1, &st, NULL) !=
 	    SQLITE_OK)
@@ -114,6 +115,11 @@ trpt_cmd_stats_run(struct trpt_cli *cli, int argc, char **argv)
 	sqlite3_finalize(st);
 	trpt_db_close(&db);
 	(void)rows;
+	if ((fflush(stdout) != 0 || ferror(stdout)) &&
+	    !trpt_cli_stdout_gone()) {
+		trpt_cli_warn("stats: standard output: %s", strerror(errno));
+		return TRPT_EXIT_FATAL;
+	}
 	return TRPT_EXIT_OK;
 dberr:
 	trpt_cli_warn(

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/outfile.h"
 #include "report/mail_send.h"
 #include "report/summary.h"
 #include "report/trend.h"
@@ -129,32 +130,22 @@ read_settings(const struct trpt_cli *cli, struct settings *s)
 static int
 write_file(const char *path, const char *msg, size_t len)
 {
-	char tmp[4096];
-	FILE *f;
-	int ok;
+	struct trpt_outfile out;
+	struct trpt_err err;
 
-	if (strcmp(path, "-") == 0) {
-		ok = fwrite(msg, 1, len, stdout) == len && fflush(stdout) == 0;
-		if (!ok)
-			trpt_cli_warn(
-			    "summary: standard output: %s", strerror(errno));
-		return ok ? TRPT_EXIT_OK : TRPT_EXIT_FATAL;
-	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-	if ((f = fopen(tmp, "w")) == NULL) {
-		trpt_cli_warn("summary: %s: %s", tmp, strerror(errno));
+	if (trpt_outfile_open(path, &out, &err) != TRPT_OK) {
+		trpt_cli_warn("summary: %s", err.msg);
 		return TRPT_EXIT_FATAL;
 	}
-	ok = fwrite(msg, 1, len, f) == len;
-	ok = fclose(f) == 0 && ok;
-	if (ok && rename(tmp, path) != 0)
-		ok = 0;
-	if (!ok) {
-		trpt_cli_warn("summary: %s: %s", path, strerror(errno));
-		unlink(tmp);
-		return TRPT_EXIT_FATAL;
-	}
-	return TRPT_EXIT_OK;
+	if (fwrite(msg, 1, len, out.f) != len) {
+		trpt_err_set(&err, TRPT_EIO, "%s: %s", path, strerror(errno));
+		trpt_outfile_abort(&out);
+	} else if (trpt_outfile_commit(&out, &err) == TRPT_OK)
+		return TRPT_EXIT_OK;
+	if (strcmp(path, "-") == 0 && trpt_cli_stdout_gone())
+		return TRPT_EXIT_OK;
+	trpt_cli_warn("summary: %s", err.msg);
+	return TRPT_EXIT_FATAL;
 }
 
 static int
@@ -267,7 +258,7 @@ trpt_cmd_summary_run(struct trpt_cli *cli, int argc, char **argv)
 	so.to = s.nto > 0 ? s.to : default_to;
 	so.nto = s.nto > 0 ? s.nto : 1;
 	so.date = now;
-	if ((status = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK)
+	if ((status = trpt_cli_open_db_read(cli, &db)) != TRPT_EXIT_OK)
 		goto out;
 	rc = trpt_trend_refresh(db, &err);
 	if (rc == TRPT_OK)

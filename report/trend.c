@@ -634,7 +634,14 @@ trpt_trend_refresh(struct trpt_db *db, struct trpt_err *err)
 	r.h = trpt_db_handle(db);
 	r.min_day = TRPT_DAY_MAX;
 	r.max_day = TRPT_DAY_MIN;
-	src = sqlite3_exec(r.h, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	/* On a read-only database the rollups are brought up to date in
+	 * copies of this connection's own (temp), never written back. */
+	if (trpt_db_read_only(db) &&
+	    (rc = trpt_db_shadow_tables(db, "rollup_", err)) != TRPT_OK)
+		return rc;
+	src = sqlite3_exec(r.h,
+	    trpt_db_read_only(db) ? "BEGIN" : "BEGIN IMMEDIATE", NULL, NULL,
+	    NULL);
 	if (src != SQLITE_OK)
 		return sql_fail(&r, src, "starting the rollup update", err);
 	src = sqlite3_prepare_v2(r.h,

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -143,19 +144,31 @@ test_cli_rejection_lines_and_exit(void **state)
 
 	snprintf(path, sizeof(path), "%s/junk.txt", c->dir);
 	trpt_test_write(path, "hello\n", 6);
+	/* A path that does not exist is a usage error, found before
+	 * anything is stored (it was quarantined as a rejected input). */
 	snprintf(args, sizeof(args),
 	    "ingest '%s' '%s/tests/fixtures/bad/count-negative.json' "
 	    "'%s/no-such-file'",
 	    path, root(), c->dir);
+	assert_int_equal(run(c, args, &out, &err), 2);
+	assert_string_equal(out, "");
+	assert_non_null(
+	    strstr(err, "no-such-file: no such file or directory\n"));
+	assert_null(strstr(err, "rejected"));
+	free(out);
+	free(err);
+	assert_int_equal(access(c->db, F_OK), -1); /* nothing opened */
+	snprintf(args, sizeof(args),
+	    "ingest '%s' '%s/tests/fixtures/bad/count-negative.json'", path,
+	    root());
 	assert_int_equal(run(c, args, &out, &err), 1);
-	assert_string_equal(out, "ingested 0, duplicates 0, rejected 3\n");
+	assert_string_equal(out, "ingested 0, duplicates 0, rejected 2\n");
 	/* One line per problem, naming the input and the reason. */
 	assert_non_null(strstr(err, "junk.txt: rejected: not a TLS report"));
 	assert_non_null(strstr(err,
 	    "count-negative.json: rejected: "
 	    "policies[0].summary.total-successful-session-count: negative "
 	    "count (-1)\n"));
-	assert_non_null(strstr(err, "no-such-file: rejected: No such file"));
 	free(out);
 	free(err);
 	/* reprocess: nothing has changed, both stay */
@@ -215,6 +228,8 @@ test_cli_config_permissions(void **state)
 	struct ctx *c = *state;
 	char conf[700], args[1024], *err;
 
+	snprintf(args, sizeof(args), "ingest '%s/examples/reports'", root());
+	assert_int_equal(run(c, args, NULL, NULL), 0); /* a database */
 	snprintf(conf, sizeof(conf), "%s/c.conf", c->dir);
 	trpt_test_write(conf, "[limits]\nmax_message = 1k\n", 26);
 	chmod(conf, 0644);
