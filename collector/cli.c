@@ -19,6 +19,7 @@
 #include "collector/cmd_stats.h"
 #include "collector/cmd_summary.h"
 #include "collector/cmd_trends.h"
+#include "common/text.h"
 
 #ifndef TRPT_VERSION
 #define TRPT_VERSION "0.1.0"
@@ -89,13 +90,16 @@ usage(FILE *f)
 void
 trpt_cli_warn(const char *fmt, ...)
 {
+	char msg[2048], shown[4096];
 	va_list ap;
 
-	fputs("tlsrpt-collector: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	/* Messages carry text from outside (report fields, server answers,
+	 * URLs): one line, no control characters, no credentials. */
+	fprintf(stderr, "tlsrpt-collector: %s\n",
+	    trpt_text_message(msg, shown, sizeof(shown)));
 }
 
 char *

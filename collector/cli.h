@@ -42,7 +42,10 @@ int trpt_cli_open_db_read(const struct trpt_cli *cli, struct trpt_db **out);
  */
 int trpt_cli_stdout_gone(void);
 
-/* One line on stderr: "tlsrpt-collector: <message>". */
+/*
+ * One line on stderr: "tlsrpt-collector: <message>", with control
+ * characters escaped and credentials in URLs hidden (trpt_text_message).
+ */
 void trpt_cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*

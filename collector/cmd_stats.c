@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include "common/datetime.h"
+#include "common/text.h"
 
 static void
 stats_usage(FILE *f)
@@ -76,7 +77,14 @@ trpt_cmd_stats_run(struct trpt_cli *cli, int argc, char **argv)
 		int64_t ok = sqlite3_column_int64(st, 3);
 		int64_t bad = sqlite3_column_int64(st, 4);
 		const char *dom = (const char *)sqlite3_column_text(st, 1);
+		char org[128], domain[128];
 
+		/* Names come from reports: escaped for the terminal. */
+		trpt_text_escape(
+		    (const char *)sqlite3_column_text(st, 0), org, sizeof(org));
+		trpt_text_escape(
+		    dom != NULL && dom[0] != '\0' ? dom : "(unknown)", domain,
+		    sizeof(domain));
 		trpt_datetime_format_day(
 		    sqlite3_column_int64(st, 5) * 86400, first, sizeof(first));
 		trpt_datetime_format_day(
@@ -84,18 +92,14 @@ trpt_cmd_stats_run(struct trpt_cli *cli, int argc, char **argv)
 		if (ok + bad > 0)
 			printf("%-28.28s %-26.26s %7d %10" PRId64 " %8" PRId64
 			       " %7.2f%%  %-10s %-10s\n",
-			    sqlite3_column_text(st, 0),
-			    dom[0] ? dom : "(unknown)",
-			    sqlite3_column_int(st, 2), ok, bad,
+			    org, domain, sqlite3_column_int(st, 2), ok, bad,
 			    100.0 * (double)ok / (double)(ok + bad), first,
 			    last);
 		else
 			printf("%-28.28s %-26.26s %7d %10" PRId64 " %8" PRId64
 			       " %8s  %-10s %-10s\n",
-			    sqlite3_column_text(st, 0),
-			    dom[0] ? dom : "(unknown)",
-			    sqlite3_column_int(st, 2), ok, bad, "-", first,
-			    last);
+			    org, domain, sqlite3_column_int(st, 2), ok, bad,
+			    "-", first, last);
 		rows++;
 	}
 	if (c != SQLITE_DONE)

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/text.h"
+
 static int
 bad(const struct trpt_config *cfg, const struct trpt_config_section *sec,
     const char *key, const char *why, struct trpt_err *err)
@@ -95,6 +97,10 @@ on_fetch(void *arg, const struct trpt_pull_event *ev)
 {
 	struct printer *pr = arg;
 	const struct trpt_cli *cli = pr->cli;
+	char url[1024];
+
+	/* An index names the URLs: escaped, credentials hidden. */
+	trpt_text_message(ev->url, url, sizeof(url));
 
 	switch (ev->result) {
 	case TRPT_PULL_FAILED:
@@ -106,17 +112,16 @@ on_fetch(void *arg, const struct trpt_pull_event *ev)
 	case TRPT_PULL_INDEX:
 		if (cli->verbose > 0)
 			fprintf(stderr, "%s: %s: index of %zu entries\n",
-			    ev->source, ev->url, ev->entries);
+			    ev->source, url, ev->entries);
 		break;
 	case TRPT_PULL_FETCHED:
 		if (cli->verbose > 0)
-			fprintf(
-			    stderr, "%s: %s: fetched\n", ev->source, ev->url);
+			fprintf(stderr, "%s: %s: fetched\n", ev->source, url);
 		break;
 	case TRPT_PULL_NOT_MODIFIED:
 		if (cli->verbose > 0)
-			fprintf(stderr, "%s: %s: not modified\n", ev->source,
-			    ev->url);
+			fprintf(
+			    stderr, "%s: %s: not modified\n", ev->source, url);
 		break;
 	}
 }

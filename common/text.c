@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -221,6 +222,61 @@ trpt_text_redact_url(const char *url, char *out, size_t outsize)
 			put(&k, "&", 1);
 			amp++;
 		}
+	}
+	escape(&k, p, strlen(p));
+	return out;
+}
+
+static int
+scheme_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '+' || c == '-' || c == '.';
+}
+
+char *
+trpt_text_message(const char *msg, char *out, size_t outsize)
+{
+	struct sink k;
+	const char *p = msg, *sep, *start, *end;
+	char *url;
+	size_t len;
+
+	memset(&k, 0, sizeof(k));
+	k.out = out;
+	k.size = outsize;
+	if (outsize > 0)
+		out[0] = '\0';
+	if (msg == NULL)
+		return out;
+	while ((sep = strstr(p, "://")) != NULL && !k.full) {
+		start = sep;
+		while (start > p && scheme_char(start[-1]))
+			start--;
+		if (start == sep) { /* no scheme: not a URL */
+			escape(&k, p, (size_t)(sep + 3 - p));
+			p = sep + 3;
+			continue;
+		}
+		end = sep + 3;
+		while (*end != '\0' && (unsigned char)*end > 0x20 &&
+		       *end != '"' && *end != '\'' && *end != '<' &&
+		       *end != '>')
+			end++;
+		escape(&k, p, (size_t)(start - p));
+		len = (size_t)(end - start);
+		if ((url = malloc(len + 1)) == NULL) {
+			k.full = 1; /* never the URL unredacted */
+			break;
+		}
+		memcpy(url, start, len);
+		url[len] = '\0';
+		if (k.len < k.size) {
+			trpt_text_redact_url(
+			    url, k.out + k.len, k.size - k.len);
+			k.len += strlen(k.out + k.len);
+		}
+		free(url);
+		p = end;
 	}
 	escape(&k, p, strlen(p));
 	return out;

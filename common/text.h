@@ -37,3 +37,9 @@ int trpt_text_is_clean(const char *s);
  * Control characters are escaped too.  Returns out.
  */
 char *trpt_text_redact_url(const char *url, char *out, size_t outsize);
+
+/*
+ * A message on its way to a terminal or a log: control characters escaped
+ * and every URL in it ("scheme://...") redacted as above.  Returns out.
+ */
+char *trpt_text_message(const char *msg, char *out, size_t outsize);
