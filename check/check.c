@@ -22,17 +22,30 @@ trpt_check_config_init(struct trpt_check_config *c)
 	c->timeout_ms = 5000;
 	c->max_policy = 64 * 1024;
 	c->max_mx = 10;
+	c->max_time_ms = 120000;
 	c->now = (int64_t)time(NULL);
 }
 
 static void add(struct trpt_check_findings *f, const char *type,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/*
+ * Text from the network (certificate names, TXT records, server errors)
+ * kept as printable ASCII: it reaches terminals, logs, JSON (which needs
+ * UTF-8) and the database.
+ */
+static void
+clean(char *p)
+{
+	for (; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+			*p = '?';
+}
+
 static void
 add(struct trpt_check_findings *f, const char *type, const char *fmt, ...)
 {
 	va_list ap;
-	char *p;
 
 	if (f->n == TRPT_CHECK_MAX_FINDINGS)
 		return;
@@ -40,11 +53,7 @@ add(struct trpt_check_findings *f, const char *type, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(f->v[f->n].detail, sizeof(f->v[f->n].detail), fmt, ap);
 	va_end(ap);
-	/* Names from certificates and DNS reach terminals, logs and the
-	 * database: no control characters. */
-	for (p = f->v[f->n].detail; *p != '\0'; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
+	clean(f->v[f->n].detail);
 	f->n++;
 }
 
@@ -128,9 +137,11 @@ one_txt(struct trpt_dns *dns, const char *name, const char *prefix,
 		    (text[plen] != ';' && text[plen] != '\0' &&
 			text[plen] != ' '))
 			continue;
-		if (count++ == 0)
+		if (count++ == 0) {
 			snprintf(t->text, sizeof(t->text), "%.*s",
 			    (int)sizeof(t->text) - 1, text);
+			clean(t->text);
+		}
 	}
 	trpt_dns_answer_clear(&a);
 	if (count == 1) {
@@ -478,6 +489,13 @@ one_mx(struct trpt_dns *dns, const struct trpt_check_config *c,
 		if (m->smtp.connected)
 			break;
 	}
+	clean(m->smtp.subject);
+	clean(m->smtp.issuer);
+	clean(m->smtp.names);
+	clean(m->smtp.cipher);
+	clean(m->smtp.error);
+	clean(m->smtp.trust_why);
+	clean(m->smtp.dane_why);
 	if (!m->smtp.connected) {
 		add(f, NULL, "%s", m->smtp.error);
 		goto out;
@@ -490,9 +508,10 @@ one_mx(struct trpt_dns *dns, const struct trpt_check_config *c,
 	}
 	if (!m->smtp.tls) {
 		add(f, "validation-failure",
-		    "no TLS 1.2 or 1.3 with %s: %s%s%s", m->host, m->smtp.error,
-		    m->smtp.legacy[0] != '\0' ? "; it speaks only " : "",
-		    m->smtp.legacy);
+		    "no TLS 1.2 or 1.3 with %s%s%s%s: %s", m->host,
+		    m->smtp.legacy[0] != '\0' ? " (it speaks only " : "",
+		    m->smtp.legacy, m->smtp.legacy[0] != '\0' ? ")" : "",
+		    m->smtp.error);
 		goto out;
 	}
 	m->days_left = m->smtp.not_after >= c->now
@@ -529,15 +548,19 @@ out:
 	return rc;
 }
 
+/* host is one of only (given as U- or A-labels), or only is empty. */
 static int
 wanted(const char *host, const char *const *only, size_t nonly)
 {
+	char a[TRPT_POLICY_NAME];
 	size_t i;
 
 	if (only == NULL || nonly == 0)
 		return 1;
 	for (i = 0; i < nonly; i++)
-		if (strcasecmp(only[i], host) == 0)
+		if (trpt_check_domain_ascii(only[i], a, sizeof(a), NULL) ==
+			TRPT_OK &&
+		    strcmp(a, host) == 0)
 			return 1;
 	return 0;
 }
@@ -550,6 +573,7 @@ trpt_check_run(const struct trpt_check_config *c, const char *domain,
 	struct trpt_check_result *r;
 	struct trpt_dns *dns = NULL;
 	char want[TRPT_POLICY_NAME];
+	int64_t start = (int64_t)time(NULL) * 1000;
 	size_t i, j, k, secure_tlsa = 0;
 	int rc = TRPT_OK, have_mx;
 
@@ -600,6 +624,13 @@ trpt_check_run(const struct trpt_check_config *c, const char *domain,
 		    c->max_mx);
 	r->nmx = j;
 	for (i = 0; i < r->nmx; i++) {
+		if (c->max_time_ms > 0 &&
+		    (int64_t)time(NULL) * 1000 > start + c->max_time_ms) {
+			add(&r->mx[i].findings, NULL,
+			    "not checked: the check ran out of its %u s",
+			    c->max_time_ms / 1000);
+			continue;
+		}
 		if ((rc = one_mx(dns, c, r, &r->mx[i], err)) != TRPT_OK)
 			goto out;
 		secure_tlsa += r->mx[i].tlsa_dnssec == TRPT_DNSSEC_SECURE &&

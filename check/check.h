@@ -31,10 +31,13 @@ struct trpt_check_config {
 				     and the whole policy fetch */
 	size_t max_policy;        /* bytes of an MTA-STS policy */
 	size_t max_mx;            /* MX hosts checked */
+	unsigned max_time_ms;     /* the whole check: MX hosts not reached
+				     by then are reported, not probed */
 	int64_t now;              /* seconds since the epoch */
 };
 
-/* Defaults: ports 25 and 443, 5 s timeouts, a 64 KiB policy, 10 MX. */
+/* Defaults: ports 25 and 443, 5 s timeouts, a 64 KiB policy, 10 MX,
+ * 120 s in all. */
 void trpt_check_config_init(struct trpt_check_config *c);
 
 #define TRPT_CHECK_MAX_FINDINGS 8

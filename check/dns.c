@@ -16,6 +16,7 @@ struct trpt_dns {
 	unsigned timeout_ms;
 	char anchor_zone[256]; /* owner of the first trust anchor record */
 	const char *anchor;
+	struct pending *abandoned;
 };
 
 /* The owner name of the first record in the anchor file. */
@@ -40,9 +41,15 @@ anchor_owner(const char *path, char *out, size_t size)
 	fclose(f);
 }
 
+/*
+ * One query.  Heap-allocated: a query given up (timeout) whose cancel
+ * fails may still be answered by a later ub_process, so it must outlive
+ * the call; such queries wait on d->abandoned until trpt_dns_free.
+ */
 struct pending {
-	int done, err;
+	int done, err, abandoned;
 	struct ub_result *res;
+	struct pending *next;
 };
 
 const char *
@@ -115,10 +122,17 @@ void
 trpt_dns_free(struct trpt_dns **dp)
 {
 	struct trpt_dns *d = *dp;
+	struct pending *p;
 
 	if (d == NULL)
 		return;
 	ub_ctx_delete(d->ub);
+	while ((p = d->abandoned) != NULL) {
+		d->abandoned = p->next;
+		if (p->res != NULL)
+			ub_resolve_free(p->res);
+		free(p);
+	}
 	free(d);
 	*dp = NULL;
 }
@@ -131,6 +145,10 @@ on_result(void *arg, int e, struct ub_result *res)
 	p->done = 1;
 	p->err = e;
 	p->res = res;
+	if (p->abandoned && res != NULL) {
+		ub_resolve_free(res);
+		p->res = NULL;
+	}
 }
 
 static int64_t
@@ -157,7 +175,7 @@ trpt_dns_query(struct trpt_dns *d, const char *name, enum trpt_dns_type t,
     struct trpt_dns_answer *out, struct trpt_err *err)
 {
 	struct trpt_dns_answer a;
-	struct pending p = { 0, 0, NULL };
+	struct pending *p;
 	struct ub_result *r;
 	struct pollfd pfd;
 	int64_t deadline = now_ms() + d->timeout_ms, left;
@@ -165,31 +183,43 @@ trpt_dns_query(struct trpt_dns *d, const char *name, enum trpt_dns_type t,
 	size_t i;
 
 	memset(&a, 0, sizeof(a));
-	urc = ub_resolve_async(d->ub, name, (int)t, 1, &p, on_result, &id);
-	if (urc != 0)
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	urc = ub_resolve_async(d->ub, name, (int)t, 1, p, on_result, &id);
+	if (urc != 0) {
+		free(p);
 		return trpt_err_set(
 		    err, TRPT_ETEMP, "dns %s: %s", name, ub_strerror(urc));
-	while (!p.done) {
+	}
+	while (!p->done) {
 		left = deadline - now_ms();
 		if (left <= 0) {
-			ub_cancel(d->ub, id);
-			return trpt_err_set(err, TRPT_ETEMP,
+			rc = trpt_err_set(err, TRPT_ETEMP,
 			    "dns %s: no answer within %u ms", name,
 			    d->timeout_ms);
+			goto abandon;
 		}
 		pfd.fd = ub_fd(d->ub);
 		pfd.events = POLLIN;
-		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
-			return trpt_err_set(err, TRPT_ETEMP, "dns %s: poll: %s",
+		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR) {
+			rc = trpt_err_set(err, TRPT_ETEMP, "dns %s: poll: %s",
 			    name, strerror(errno));
-		if ((urc = ub_process(d->ub)) != 0)
-			return trpt_err_set(err, TRPT_ETEMP, "dns %s: %s", name,
+			goto abandon;
+		}
+		if ((urc = ub_process(d->ub)) != 0) {
+			rc = trpt_err_set(err, TRPT_ETEMP, "dns %s: %s", name,
 			    ub_strerror(urc));
+			goto abandon;
+		}
 	}
-	if (p.err != 0 || p.res == NULL)
-		return trpt_err_set(
-		    err, TRPT_ETEMP, "dns %s: %s", name, ub_strerror(p.err));
-	r = p.res;
+	if (p->err != 0 || p->res == NULL) {
+		rc = trpt_err_set(
+		    err, TRPT_ETEMP, "dns %s: %s", name, ub_strerror(p->err));
+		free(p);
+		return rc;
+	}
+	r = p->res;
+	free(p);
 	a.rcode = r->rcode;
 	a.nxdomain = r->nxdomain;
 	a.dnssec = r->bogus    ? TRPT_DNSSEC_BOGUS
@@ -216,6 +246,19 @@ trpt_dns_query(struct trpt_dns *d, const char *name, enum trpt_dns_type t,
 	*out = a;
 out:
 	ub_resolve_free(r);
+	return rc;
+abandon:
+	if (!p->done && ub_cancel(d->ub, id) == 0) {
+		free(p);
+		return rc;
+	}
+	p->abandoned = 1;
+	if (p->res != NULL) {
+		ub_resolve_free(p->res);
+		p->res = NULL;
+	}
+	p->next = d->abandoned;
+	d->abandoned = p;
 	return rc;
 }
 

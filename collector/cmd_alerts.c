@@ -151,7 +151,7 @@ recheck_open(const struct trpt_cli *cli, struct trpt_db *db,
 				continue;
 			done[n++] = (char *)d;
 			rc = trpt_recheck_domain(
-			    db, &cc, d, al->sender ? NULL : &al->mx, &e1);
+			    db, NULL, &cc, d, al->sender ? NULL : &al->mx, &e1);
 			if (rc == TRPT_EDB || rc == TRPT_ENOMEM) {
 				*err = e1;
 				return rc;

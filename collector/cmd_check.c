@@ -79,6 +79,7 @@ trpt_cmd_check_config(const struct trpt_cli *cli, struct trpt_check_config *c,
 	c->dns_timeout_ms = k.dns_timeout * 1000;
 	c->max_mx = k.max_mx;
 	c->max_policy = k.max_policy;
+	c->max_time_ms = k.max_time * 1000;
 	return TRPT_OK;
 }
 

@@ -66,7 +66,13 @@ trpt_cmd_ingest_print_event(void *arg, const struct trpt_event *ev)
 		break;
 	case TRPT_EV_STORED:
 	case TRPT_EV_DUPLICATE:
-		if (cli->verbose > 0)
+		if (ev->conflict) /* shown always: it may be a forgery */
+			fprintf(stderr,
+			    "%s%s%s: conflicting copy of report %s from %s "
+			    "stored: its content differs from the copy stored "
+			    "before\n",
+			    src, where, part, id, org);
+		else if (cli->verbose > 0)
 			fprintf(stderr, "%s%s%s: %s report %s from %s\n", src,
 			    where, part,
 			    ev->kind == TRPT_EV_STORED ? "stored" : "duplicate",
@@ -90,9 +96,12 @@ print_summary(const struct trpt_cli *cli, const struct trpt_pipeline *p)
 {
 	if (cli->verbose < 0)
 		return;
-	printf("ingested %" PRIu64 ", duplicates %" PRIu64 ", rejected %" PRIu64
-	       "\n",
+	printf("ingested %" PRIu64 ", duplicates %" PRIu64
+	       ", rejected %" PRIu64,
 	    p->stats.stored, p->stats.duplicates, p->stats.rejected);
+	if (p->stats.conflicts > 0)
+		printf(", conflicting copies %" PRIu64, p->stats.conflicts);
+	printf("\n");
 }
 
 static int

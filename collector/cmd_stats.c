@@ -20,7 +20,10 @@ stats_usage(FILE *f)
 	    "Prints what the database holds: per reporting organisation and\n"
 	    "policy domain, the reports, the sessions (successful and "
 	    "failed),\n"
-	    "the success rate and the days covered; then the quarantine.\n"
+	    "the success rate and the days covered; then the reports with\n"
+	    "conflicting copies (other content received under a stored\n"
+	    "report's id: all copies kept, the first counted) and the "
+	    "quarantine.\n"
 	    "A domain's sessions are counted once per report even when the\n"
 	    "report lists it under several policies (Microsoft sends the same\n"
 	    "sessions under its sts and tlsa policies).\n");
@@ -37,6 +40,7 @@ static const char stats_sql[] =
     "         r.id AS rid, r.day AS day,"
     "         MAX(p.successful) AS ok, MAX(p.failed) AS bad"
     "  FROM reports r JOIN policies p ON p.report = r.id"
+    "  WHERE r.counted = 1"
     "  GROUP BY r.id, p.policy_domain)"
     " SELECT org, domain, COUNT(*), SUM(ok), SUM(bad), MIN(day), MAX(day)"
     " FROM per_report GROUP BY org, domain ORDER BY org, domain";
@@ -106,9 +110,12 @@ trpt_cmd_stats_run(struct trpt_cli *cli, int argc, char **argv)
 		goto dberr;
 	sqlite3_finalize(st);
 	if (sqlite3_prepare_v2(trpt_db_handle(db),
-		"SELECT (SELECT COUNT(*) FROM reports),"
-		" (SELECT COUNT(*) FROM quarantine),"
-		" (SELECT COALESCE(SUM(seen_count - 1), 0) FROM reports)",
+		"SELECT (SELECT COUNT(*) FROM reports WHERE counted = 1),"
+		" (SELECT COUNT(*) FROM quarantine_inputs),"
+		" (SELECT COALESCE(SUM(seen_count - 1), 0) FROM reports),"
+		" (SELECT COUNT(*) FROM reports WHERE conflict = 1 AND"
+		"  counted = 1),"
+		" (SELECT COUNT(*) FROM reports WHERE counted = 0)",
 		-1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_ROW)
 		goto dberr;
@@ -116,6 +123,12 @@ trpt_cmd_stats_run(struct trpt_cli *cli, int argc, char **argv)
 	       "quarantine\n",
 	    sqlite3_column_int(st, 0), sqlite3_column_int(st, 2),
 	    sqlite3_column_int(st, 1));
+	/* Conflicting copies: someone sent other content under a stored
+	 * report's id (a forgery, or a sender's correction). */
+	if (sqlite3_column_int(st, 3) > 0)
+		printf("%d reports have conflicting copies (%d more copies "
+		       "kept, not counted above; see export reports)\n",
+		    sqlite3_column_int(st, 3), sqlite3_column_int(st, 4));
 	sqlite3_finalize(st);
 	trpt_db_close(&db);
 	(void)rows;

@@ -589,6 +589,7 @@ static const struct trpt_config_key check_keys[] = {
 	KEY("https_port", UINT, https_port, 1, 65535, NULL, 0),
 	KEY("timeout", UINT, timeout, 1, 300, NULL, 0),
 	KEY("dns_timeout", UINT, dns_timeout, 1, 300, NULL, 0),
+	KEY("max_time", UINT, max_time, 1, 3600, NULL, 0),
 	KEY("max_mx", COUNT, max_mx, 1, 100, NULL, 0),
 	KEY("max_policy", SIZE, max_policy, 256, 1024 * 1024, NULL, 0),
 	END,
@@ -652,6 +653,7 @@ init_check(void *out)
 	k->https_port = c.https_port;
 	k->timeout = c.timeout_ms / 1000;
 	k->dns_timeout = c.dns_timeout_ms / 1000;
+	k->max_time = c.max_time_ms / 1000;
 	k->max_mx = c.max_mx;
 	k->max_policy = c.max_policy;
 }

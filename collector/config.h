@@ -184,6 +184,7 @@ struct trpt_conf_check {
 	unsigned https_port;
 	unsigned timeout;     /* seconds */
 	unsigned dns_timeout; /* seconds */
+	unsigned max_time;    /* seconds for the whole check */
 	size_t max_mx;
 	size_t max_policy; /* bytes */
 };

@@ -59,20 +59,36 @@ published(const struct trpt_check_result *r, const char *host)
 }
 
 int
-trpt_recheck_domain(struct trpt_db *db, const struct trpt_check_config *cc,
-    const char *domain, const struct trpt_alert_items *reported_mx,
-    struct trpt_err *err)
+trpt_recheck_domain(struct trpt_db *db, const struct trpt_recheck_lock *lk,
+    const struct trpt_check_config *cc, const char *domain,
+    const struct trpt_alert_items *reported_mx, struct trpt_err *err)
 {
 	struct trpt_check_result *r = NULL;
-	const struct trpt_check_finding *f;
-	char text[TRPT_CHECK_DETAIL + 64];
-	size_t i, j;
 	int rc;
 
 	if ((rc = trpt_check_run(cc, domain, NULL, 0, &r, err)) != TRPT_OK)
 		return rc;
+	if (lk != NULL)
+		lk->lock(lk->arg);
+	rc = trpt_recheck_store(db, r, reported_mx, err);
+	if (lk != NULL)
+		lk->unlock(lk->arg);
+	trpt_check_free(&r);
+	return rc;
+}
+
+int
+trpt_recheck_store(struct trpt_db *db, const struct trpt_check_result *r,
+    const struct trpt_alert_items *reported_mx, struct trpt_err *err)
+{
+	const struct trpt_check_finding *f;
+	const char *domain = r->domain;
+	char text[TRPT_CHECK_DETAIL + 64];
+	size_t i, j;
+	int rc;
+
 	if ((rc = trpt_db_begin(db, err)) != TRPT_OK)
-		goto out;
+		return rc;
 	for (i = 0; rc == TRPT_OK && i < r->findings.n; i++) {
 		f = &r->findings.v[i];
 		if (f->type == NULL || r->nmx == 0)
@@ -111,14 +127,13 @@ trpt_recheck_domain(struct trpt_db *db, const struct trpt_check_config *cc,
 		rc = trpt_db_commit(db, err);
 	else
 		trpt_db_rollback(db);
-out:
-	trpt_check_free(&r);
 	return rc;
 }
 
 int
-trpt_recheck_alert(struct trpt_db *db, const struct trpt_check_config *cc,
-    const struct trpt_alert *al, size_t *checked, struct trpt_err *err)
+trpt_recheck_alert(struct trpt_db *db, const struct trpt_recheck_lock *lk,
+    const struct trpt_check_config *cc, const struct trpt_alert *al,
+    size_t *checked, struct trpt_err *err)
 {
 	struct trpt_err e1;
 	size_t i, n = 0;
@@ -129,14 +144,14 @@ trpt_recheck_alert(struct trpt_db *db, const struct trpt_check_config *cc,
 	if (al->kind == TRPT_ALERT_SILENT || al->kind == TRPT_ALERT_RECOVERY)
 		return TRPT_OK;
 	if (!al->sender) {
-		rc = trpt_recheck_domain(db, cc, al->subject, &al->mx, err);
+		rc = trpt_recheck_domain(db, lk, cc, al->subject, &al->mx, err);
 		n = rc == TRPT_OK;
 	}
 	for (i = 0; al->sender && i < al->others.n && i < DOMAINS_MAX; i++) {
 		if (al->others.v[i].name[0] == '\0')
 			continue;
 		r1 = trpt_recheck_domain(
-		    db, cc, al->others.v[i].name, NULL, &e1);
+		    db, lk, cc, al->others.v[i].name, NULL, &e1);
 		if (r1 == TRPT_OK)
 			n++;
 		else if (rc == TRPT_OK) {

@@ -18,10 +18,9 @@ struct job {
 	const char *bytes; /* the input as received: stored or quarantined */
 	size_t len;
 	struct trpt_origin origin;
-	int message;                /* mbox message number, or 0 */
-	enum trpt_event_kind worst; /* outcome so far */
-	int any;                    /* an event happened */
-	char first_reject[TRPT_ERR_MSG_LEN];
+	int message;                      /* mbox message number, or 0 */
+	struct trpt_pipeline_result *res; /* of the whole input */
+	int any;                          /* an event happened (res) */
 };
 
 static int
@@ -42,17 +41,92 @@ rank(enum trpt_event_kind k)
 	return 0;
 }
 
+void
+trpt_pipeline_result_free(struct trpt_pipeline_result *res)
+{
+	if (res == NULL)
+		return;
+	free(res->parts);
+	memset(res, 0, sizeof(*res));
+}
+
+static void
+result_reset(struct trpt_pipeline_result *res)
+{
+	struct trpt_part_outcome *parts = res->parts;
+	size_t cap = res->cap_;
+
+	memset(res, 0, sizeof(*res));
+	res->worst = TRPT_EV_SKIPPED;
+	res->parts = parts;
+	res->cap_ = cap;
+}
+
+/*
+ * Records one part's outcome.  Out of memory only loses the per-part
+ * record (counted in dropped), never the input's totals.
+ */
+static void
+record(struct job *j, enum trpt_event_kind kind, int part, int conflict,
+    const char *reason)
+{
+	struct trpt_pipeline_result *res = j->res;
+	struct trpt_part_outcome *o;
+	size_t ncap;
+
+	if (!j->any || rank(kind) > rank(res->worst))
+		res->worst = kind;
+	j->any = 1;
+	switch (kind) {
+	case TRPT_EV_STORED:
+		res->stored++;
+		res->conflicts += conflict != 0;
+		break;
+	case TRPT_EV_DUPLICATE:
+		res->duplicates++;
+		break;
+	case TRPT_EV_REJECTED:
+		res->rejected++;
+		if (res->first_reason[0] == '\0')
+			snprintf(res->first_reason, sizeof(res->first_reason),
+			    "%s", reason != NULL ? reason : "rejected");
+		break;
+	case TRPT_EV_SKIPPED:
+		res->skipped++;
+		break;
+	case TRPT_EV_WARNING:
+		return;
+	}
+	if (res->nparts == res->cap_) {
+		ncap = res->cap_ == 0 ? 8 : res->cap_ * 2;
+		if (ncap > TRPT_PIPELINE_MAX_OUTCOMES)
+			ncap = TRPT_PIPELINE_MAX_OUTCOMES;
+		o = ncap > res->cap_ ? realloc(res->parts, ncap * sizeof(*o))
+				     : NULL;
+		if (o == NULL) {
+			res->dropped++;
+			return;
+		}
+		res->parts = o;
+		res->cap_ = ncap;
+	}
+	o = &res->parts[res->nparts++];
+	memset(o, 0, sizeof(*o));
+	o->message = j->message;
+	o->part = part;
+	o->kind = kind;
+	o->conflict = conflict;
+	if (reason != NULL)
+		snprintf(o->reason, sizeof(o->reason), "%s", reason);
+}
+
 static void
 emit(struct job *j, enum trpt_event_kind kind, int part,
-    const struct trpt_report *r, const char *reason)
+    const struct trpt_report *r, int conflict, const char *reason)
 {
 	struct trpt_event ev;
 
-	if (kind != TRPT_EV_WARNING &&
-	    (!j->any || rank(kind) > rank(j->worst))) {
-		j->worst = kind;
-		j->any = 1;
-	}
+	record(j, kind, part, conflict, reason);
 	if (j->p->on_event == NULL)
 		return;
 	memset(&ev, 0, sizeof(ev));
@@ -64,6 +138,7 @@ emit(struct job *j, enum trpt_event_kind kind, int part,
 	ev.org = r != NULL ? r->organization_name : NULL;
 	ev.report_id = r != NULL ? r->report_id : NULL;
 	ev.reason = reason;
+	ev.conflict = conflict;
 	j->p->on_event(j->p->arg, &ev);
 }
 
@@ -75,9 +150,8 @@ reject(struct job *j, int part, const char *reason, struct trpt_err *err)
 	int rc;
 
 	j->p->stats.rejected++;
-	if (j->first_reject[0] == '\0')
-		strncpy(j->first_reject, reason, sizeof(j->first_reject) - 1);
 	if (!(j->p->flags & TRPT_PIPE_NO_QUARANTINE) && j->bytes != NULL) {
+		memset(&raw, 0, sizeof(raw));
 		raw.bytes = j->bytes;
 		raw.len = j->len;
 		raw.origin = &j->origin;
@@ -86,7 +160,7 @@ reject(struct job *j, int part, const char *reason, struct trpt_err *err)
 		    TRPT_OK)
 			return rc;
 	}
-	emit(j, TRPT_EV_REJECTED, part, NULL, reason);
+	emit(j, TRPT_EV_REJECTED, part, NULL, 0, reason);
 	return TRPT_OK;
 }
 
@@ -94,7 +168,7 @@ static void
 skip(struct job *j, const char *reason)
 {
 	j->p->stats.skipped++;
-	emit(j, TRPT_EV_SKIPPED, 0, NULL, reason);
+	emit(j, TRPT_EV_SKIPPED, 0, NULL, 0, reason);
 }
 
 static const char *
@@ -137,7 +211,7 @@ report_bytes(struct job *j, int part, const char *data, size_t len,
 	struct trpt_raw raw;
 	char *inflated = NULL;
 	size_t inflated_len, i;
-	int rc, dup = 0;
+	int rc, outcome = TRPT_STORE_NEW;
 
 	if (trpt_inflate_is_gzip(data, len)) {
 		rc = trpt_inflate_gzip(data, len, p->limits.max_inflated,
@@ -158,29 +232,41 @@ report_bytes(struct job *j, int part, const char *data, size_t len,
 	if (rc != TRPT_OK)
 		goto refuse;
 
+	memset(&raw, 0, sizeof(raw));
 	raw.bytes = j->bytes;
 	raw.len = j->len;
 	raw.origin = &j->origin;
 	raw.part = part;
-	rc = trpt_store_report(p->db, r, &raw, &dup, NULL, &verr);
+	if (p->flags & TRPT_PIPE_NO_QUARANTINE)
+		raw.flags |= TRPT_RAW_REPROCESS;
+	rc = trpt_store_report(p->db, r, &raw, &outcome, NULL, &verr);
 	if (rc == TRPT_ELIMIT) {
-		/* The report's own numbers (counts that add up past 2^63),
-		 * not the database: a rejection like any other.  Found by
-		 * fuzzing (tests/fixtures/fuzz/pipeline/). */
+		/* The report's own numbers (counts that add up past 2^63,
+		 * found by fuzzing: tests/fixtures/fuzz/pipeline/) or too
+		 * many different copies of it, not the database: a
+		 * rejection like any other. */
 		trpt_report_free(&r);
 		goto refuse;
 	}
 	if (rc != TRPT_OK)
 		trpt_err_set(err, rc, "%s", verr.msg);
 	if (rc == TRPT_OK) {
-		if (dup) {
+		if (outcome == TRPT_STORE_DUPLICATE) {
 			p->stats.duplicates++;
-			emit(j, TRPT_EV_DUPLICATE, part, r, NULL);
+			emit(j, TRPT_EV_DUPLICATE, part, r, 0, NULL);
 		} else {
 			p->stats.stored++;
-			emit(j, TRPT_EV_STORED, part, r, NULL);
+			if (outcome == TRPT_STORE_CONFLICT)
+				p->stats.conflicts++;
+			emit(j, TRPT_EV_STORED, part, r,
+			    outcome == TRPT_STORE_CONFLICT,
+			    outcome == TRPT_STORE_CONFLICT
+				? "another copy of this report with different "
+				  "content is stored: both kept, flagged as a "
+				  "conflict"
+				: NULL);
 			for (i = 0; i < r->warnings.n; i++)
-				emit(j, TRPT_EV_WARNING, part, r,
+				emit(j, TRPT_EV_WARNING, part, r, 0,
 				    r->warnings.v[i]);
 		}
 	}
@@ -296,8 +382,6 @@ mbox_message(void *arg, int n, const char *msg, size_t len, int toobig)
 	j.bytes = msg;
 	j.len = len;
 	j.message = n;
-	j.any = 0;
-	j.first_reject[0] = '\0';
 	if (toobig) {
 		snprintf(reason, sizeof(reason),
 		    "message larger than the limit of %zu bytes",
@@ -305,24 +389,20 @@ mbox_message(void *arg, int n, const char *msg, size_t len, int toobig)
 		rc = reject(&j, 0, reason, mc->err);
 	} else
 		rc = dispatch(&j, msg, len, mc->err);
-	if (j.any &&
-	    (!mc->parent->any || rank(j.worst) > rank(mc->parent->worst))) {
-		mc->parent->worst = j.worst;
-		mc->parent->any = 1;
-	}
-	if (mc->parent->first_reject[0] == '\0')
-		memcpy(mc->parent->first_reject, j.first_reject,
-		    sizeof(j.first_reject));
+	mc->parent->any |= j.any;
 	return rc;
 }
 
 static int
 run(struct trpt_pipeline *p, const void *bytes, size_t len,
-    const struct trpt_origin *origin, struct job *j, struct trpt_err *err)
+    const struct trpt_origin *origin, struct job *j,
+    struct trpt_pipeline_result *res, struct trpt_err *err)
 {
 	struct mbox_ctx mc;
 
 	memset(j, 0, sizeof(*j));
+	result_reset(res);
+	j->res = res;
 	j->p = p;
 	j->bytes = bytes;
 	j->len = len;
@@ -429,18 +509,37 @@ trpt_pipeline_init(
 }
 
 int
+trpt_pipeline_run(struct trpt_pipeline *p, const void *bytes, size_t len,
+    const struct trpt_origin *origin, struct trpt_pipeline_result *res,
+    struct trpt_err *err)
+{
+	struct trpt_pipeline_result own;
+	struct job j;
+	int rc;
+
+	memset(&own, 0, sizeof(own));
+	if (res == NULL)
+		res = &own;
+	if ((rc = batch_open(p, err)) != TRPT_OK)
+		return rc;
+	rc = batch_close(p, run(p, bytes, len, origin, &j, res, err), err);
+	trpt_pipeline_result_free(&own);
+	return rc;
+}
+
+int
 trpt_pipeline_input(struct trpt_pipeline *p, const void *bytes, size_t len,
     const struct trpt_origin *origin, enum trpt_event_kind *outcome,
     struct trpt_err *err)
 {
-	struct job j;
+	struct trpt_pipeline_result res;
 	int rc;
 
-	if ((rc = batch_open(p, err)) != TRPT_OK)
-		return rc;
-	rc = batch_close(p, run(p, bytes, len, origin, &j, err), err);
+	memset(&res, 0, sizeof(res));
+	rc = trpt_pipeline_run(p, bytes, len, origin, &res, err);
 	if (rc == TRPT_OK && outcome != NULL)
-		*outcome = j.any ? j.worst : TRPT_EV_SKIPPED;
+		*outcome = res.worst;
+	trpt_pipeline_result_free(&res);
 	return rc;
 }
 
@@ -448,45 +547,108 @@ int
 trpt_pipeline_reject(struct trpt_pipeline *p, const void *bytes, size_t len,
     const struct trpt_origin *origin, const char *reason, struct trpt_err *err)
 {
+	struct trpt_pipeline_result res;
 	struct job j;
 	int rc;
 
 	if ((rc = batch_open(p, err)) != TRPT_OK)
 		return rc;
 	memset(&j, 0, sizeof(j));
+	memset(&res, 0, sizeof(res));
+	result_reset(&res);
+	j.res = &res;
 	j.p = p;
 	j.bytes = bytes;
 	j.len = len;
 	j.origin = *origin;
 	p->stats.inputs++;
-	return batch_close(p, reject(&j, 0, reason, err), err);
+	rc = batch_close(p, reject(&j, 0, reason, err), err);
+	trpt_pipeline_result_free(&res);
+	return rc;
 }
 
 struct reprocess_ctx {
 	struct trpt_pipeline *p;
+	struct trpt_pipeline_result res;
 	uint64_t passed;
 	uint64_t failed;
 	struct trpt_err *err;
 };
 
+/* The first rejection of `part` in res (of any mbox message), or NULL. */
+static const struct trpt_part_outcome *
+rejection_of(const struct trpt_pipeline_result *res, int part)
+{
+	size_t i;
+
+	for (i = 0; i < res->nparts; i++)
+		if (res->parts[i].part == part &&
+		    res->parts[i].kind == TRPT_EV_REJECTED)
+			return &res->parts[i];
+	return NULL;
+}
+
+static int
+was_quarantined(const struct trpt_quarantined *q, int part)
+{
+	size_t i;
+
+	for (i = 0; i < q->nparts; i++)
+		if (q->parts[i].part == part)
+			return 1;
+	return 0;
+}
+
+/*
+ * One quarantined input, run once (nothing quarantined or counted as seen
+ * meanwhile); then each of its rejected parts is judged by its own
+ * outcome, and a part rejected now that was not before joins them.
+ */
 static int
 reprocess_one(void *arg, const struct trpt_quarantined *q)
 {
 	struct reprocess_ctx *rc = arg;
+	const struct trpt_part_outcome *o;
 	struct trpt_origin origin = q->origin;
-	struct job j;
+	struct trpt_raw raw;
+	size_t i;
 	int r;
 
-	r = run(rc->p, q->bytes, q->len, &origin, &j, rc->err);
+	r = trpt_pipeline_run(
+	    rc->p, q->bytes, q->len, &origin, &rc->res, rc->err);
 	if (r != TRPT_OK)
 		return r;
-	if (j.first_reject[0] != '\0') {
-		rc->failed++;
-		return trpt_store_quarantine_update(
-		    rc->p->db, q->id, j.first_reject, rc->err);
+	for (i = 0; i < q->nparts; i++) {
+		o = rejection_of(&rc->res, q->parts[i].part);
+		if (o != NULL) {
+			rc->failed++;
+			r = trpt_store_quarantine_update(
+			    rc->p->db, q->parts[i].id, o->reason, rc->err);
+		} else {
+			rc->passed++;
+			r = trpt_store_quarantine_delete(
+			    rc->p->db, q->parts[i].id, rc->err);
+		}
+		if (r != TRPT_OK)
+			return r;
 	}
-	rc->passed++;
-	return trpt_store_quarantine_delete(rc->p->db, q->id, rc->err);
+	for (i = 0; i < rc->res.nparts; i++) {
+		o = &rc->res.parts[i];
+		if (o->kind != TRPT_EV_REJECTED ||
+		    was_quarantined(q, o->part) ||
+		    rejection_of(&rc->res, o->part) != o)
+			continue;
+		rc->failed++;
+		memset(&raw, 0, sizeof(raw));
+		raw.bytes = q->bytes;
+		raw.len = q->len;
+		raw.origin = &q->origin;
+		raw.part = o->part;
+		if ((r = trpt_store_quarantine(
+			 rc->p->db, &raw, o->reason, rc->err)) != TRPT_OK)
+			return r;
+	}
+	return TRPT_OK;
 }
 
 int
@@ -497,12 +659,13 @@ trpt_pipeline_reprocess(struct trpt_pipeline *p, uint64_t *passed,
 	unsigned flags = p->flags;
 	int r;
 
+	memset(&rc, 0, sizeof(rc));
 	rc.p = p;
-	rc.passed = rc.failed = 0;
 	rc.err = err;
 	p->flags |= TRPT_PIPE_NO_QUARANTINE;
 	r = trpt_store_quarantine_each(p->db, reprocess_one, &rc, err);
 	p->flags = flags;
+	trpt_pipeline_result_free(&rc.res);
 	if (passed != NULL)
 		*passed = rc.passed;
 	if (failed != NULL)

@@ -32,10 +32,13 @@ struct trpt_event {
 	const char *report_id; /* report-id, when known */
 	const char *reason;    /* why rejected or skipped, or the warning */
 	const struct trpt_report *report; /* STORED/DUPLICATE, else NULL */
+	int conflict; /* STORED: a copy whose content differs from a stored
+			 copy of the same report (both are kept, flagged) */
 };
 
 struct trpt_pipeline_stats {
-	uint64_t stored;
+	uint64_t stored; /* including conflicting copies */
+	uint64_t conflicts;
 	uint64_t duplicates;
 	uint64_t rejected;
 	uint64_t skipped;
@@ -71,6 +74,41 @@ struct trpt_pipeline {
 	struct trpt_pipeline_stats batch_stats; /* stats when it began */
 };
 
+/* What happened to one part (or the input itself, part 0). */
+struct trpt_part_outcome {
+	int message;                   /* mbox message number, or 0 */
+	int part;                      /* MIME part number, or 0 */
+	enum trpt_event_kind kind;     /* never TRPT_EV_WARNING */
+	int conflict;                  /* STORED as a conflicting copy */
+	char reason[TRPT_ERR_MSG_LEN]; /* REJECTED or SKIPPED: why */
+};
+
+/* Outcomes kept per input; an mbox with more messages keeps the first. */
+#define TRPT_PIPELINE_MAX_OUTCOMES 4096
+
+/*
+ * What one input came to, for the source that handed it over (an HTTP
+ * answer, an IMAP flag, a reprocess verdict), instead of reaching into
+ * p->stats or on_event.  Free with trpt_pipeline_result_free.
+ */
+struct trpt_pipeline_result {
+	/* The worst outcome: REJECTED > STORED > DUPLICATE > SKIPPED
+	 * (SKIPPED when nothing happened). */
+	enum trpt_event_kind worst;
+	char first_reason[TRPT_ERR_MSG_LEN]; /* first rejection, or "" */
+	uint64_t stored;                     /* including conflicting copies */
+	uint64_t conflicts;
+	uint64_t duplicates;
+	uint64_t rejected;
+	uint64_t skipped;
+	size_t nparts;  /* outcomes in parts[] */
+	size_t dropped; /* outcomes past TRPT_PIPELINE_MAX_OUTCOMES */
+	struct trpt_part_outcome *parts;
+	size_t cap_;
+};
+
+void trpt_pipeline_result_free(struct trpt_pipeline_result *res);
+
 void trpt_pipeline_init(
     struct trpt_pipeline *p, struct trpt_db *db, const struct trpt_limits *lim);
 
@@ -90,6 +128,16 @@ int trpt_pipeline_input(struct trpt_pipeline *p, const void *bytes, size_t len,
     struct trpt_err *err);
 
 /*
+ * The same, filling *res (may be NULL; initialise it to zeros once, and
+ * free it with trpt_pipeline_result_free: each call resets it) with the
+ * outcome of the input and of each of its parts.  On an error return *res
+ * holds what happened before the error.
+ */
+int trpt_pipeline_run(struct trpt_pipeline *p, const void *bytes, size_t len,
+    const struct trpt_origin *origin, struct trpt_pipeline_result *res,
+    struct trpt_err *err);
+
+/*
  * Commits the open batch, if any.  When that fails, nothing of the batch
  * was stored: p->stats go back to what they were before it, and the error
  * says how many inputs were lost (a run again stores them).
@@ -105,9 +153,11 @@ int trpt_pipeline_reject(struct trpt_pipeline *p, const void *bytes, size_t len,
     const struct trpt_origin *origin, const char *reason, struct trpt_err *err);
 
 /*
- * Runs the quarantine again: inputs that now pass are stored and removed
- * from quarantine; the others keep their row with the new reason.
- * *passed and *failed (may be NULL) count them.
+ * Runs the quarantine again, each input once, and judges each of its
+ * rejected parts by that part's own outcome: a part that now passes is
+ * stored and leaves the quarantine; the others keep their row with their
+ * new reason.  Reports of the input stored before are not counted as seen
+ * again.  *passed and *failed (may be NULL) count the parts.
  */
 int trpt_pipeline_reprocess(struct trpt_pipeline *p, uint64_t *passed,
     uint64_t *failed, struct trpt_err *err);

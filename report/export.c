@@ -26,6 +26,9 @@ struct export_kind {
 };
 
 /*
+ * Every copy of a report is exported; copy and conflict (the last two
+ * columns) tell conflicting copies of one report apart
+ * (schema/0005_report_copies.sql).
  * ?1 and ?2 bound the report begin (inclusive), ?3 is the policy domain or
  * NULL.  The unique indexes reports_begin and policies_report(report, idx)
  * give this order without a sort, so rows stream out as they are read.
@@ -33,7 +36,9 @@ struct export_kind {
 #define FILTER                                                                 \
 	" WHERE r.begin_ts >= ?1 AND r.begin_ts <= ?2"                         \
 	" AND (?3 IS NULL OR p.policy_domain = ?3 COLLATE NOCASE)"
-#define ORDER " ORDER BY r.begin_ts, r.organization_name, r.report_id, p.idx"
+#define ORDER                                                                  \
+	" ORDER BY r.begin_ts, r.organization_name, r.report_id, r.copy, "     \
+	"p.idx"
 
 static const struct column policy_cols[] = {
 	{ "report_id", COL_TEXT },
@@ -47,13 +52,15 @@ static const struct column policy_cols[] = {
 	{ "mx_host_patterns", COL_LIST },
 	{ "successful_session_count", COL_INT },
 	{ "failed_session_count", COL_INT },
+	{ "copy", COL_INT },
+	{ "conflict", COL_INT },
 };
 
 static const struct export_kind policies = {
 	"exporting policies",
 	"SELECT r.report_id, r.organization_name, r.contact_info, r.begin_ts,"
 	" r.end_ts, p.policy_type, p.policy_domain, p.policy_strings,"
-	" p.mx_hosts, p.successful, p.failed"
+	" p.mx_hosts, p.successful, p.failed, r.copy, r.conflict"
 	" FROM reports r JOIN policies p ON p.report = r.id" FILTER ORDER,
 	policy_cols,
 	(int)(sizeof(policy_cols) / sizeof(policy_cols[0])),
@@ -75,6 +82,8 @@ static const struct column failure_cols[] = {
 	{ "failed_session_count", COL_INT },
 	{ "failure_reason_code", COL_TEXT },
 	{ "additional_information", COL_TEXT },
+	{ "copy", COL_INT },
+	{ "conflict", COL_INT },
 };
 
 static const struct export_kind failures = {
@@ -83,7 +92,7 @@ static const struct export_kind failures = {
 	" p.policy_type, p.policy_domain, p.mx_hosts, f.result_type,"
 	" f.sending_mta_ip, f.receiving_mx_hostname, f.receiving_mx_helo,"
 	" f.receiving_ip, f.failed_session_count, f.failure_reason_code,"
-	" f.additional_information"
+	" f.additional_information, r.copy, r.conflict"
 	" FROM reports r JOIN policies p ON p.report = r.id"
 	" JOIN failures f ON f.policy = p.id" FILTER ORDER ", f.id",
 	failure_cols,

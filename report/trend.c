@@ -461,7 +461,7 @@ static const char groups_sql[] =
     "p.policy_type, p.successful, p.failed, p.details_failed, "
     "p.policy_type = 'sts' AND p.policy_strings LIKE '%\"mode:%testing%' "
     "FROM policies p JOIN reports r ON r.id = p.report WHERE p.report > ?1 "
-    "AND p.report <= ?2 ORDER BY p.report";
+    "AND p.report <= ?2 AND r.counted = 1 ORDER BY p.report";
 
 static const char *const clear_sql =
     "DELETE FROM rollup_daily; DELETE FROM rollup_org_day; "
@@ -1302,7 +1302,7 @@ trpt_trend_export_reports(struct trpt_db *db,
 	static const char *const cols[] = { "id", "organization_name",
 		"report_id", "contact_info", "begin_date", "end_date", "day",
 		"policies", "successful_session_count", "failed_session_count",
-		"received_at", "seen_count" };
+		"received_at", "seen_count", "copy", "conflict" };
 	sqlite3 *h = trpt_db_handle(db);
 	sqlite3_stmt *st = NULL;
 	struct trpt_csv c;
@@ -1320,10 +1320,12 @@ trpt_trend_export_reports(struct trpt_db *db,
 	    "SELECT r.id, r.organization_name, r.report_id, r.contact_info, "
 	    "r.begin_ts, r.end_ts, r.day, (SELECT count(*) FROM policies p "
 	    "WHERE p.report = r.id), r.total_successful, r.total_failed, "
-	    "r.received_at, r.seen_count FROM reports r WHERE r.begin_ts >= ?1 "
+	    "r.received_at, r.seen_count, r.copy, r.conflict FROM reports r "
+	    "WHERE r.begin_ts >= ?1 "
 	    "AND r.begin_ts < ?2 AND (?3 IS NULL OR EXISTS (SELECT 1 FROM "
 	    "policies p WHERE p.report = r.id AND p.policy_domain = ?3 COLLATE "
-	    "NOCASE)) ORDER BY r.begin_ts, r.organization_name, r.report_id",
+	    "NOCASE)) ORDER BY r.begin_ts, r.organization_name, r.report_id, "
+	    "r.copy",
 	    -1, &st, NULL);
 	if (src != SQLITE_OK)
 		goto dberr;
@@ -1348,6 +1350,8 @@ trpt_trend_export_reports(struct trpt_db *db,
 			trpt_csv_int(&c, sqlite3_column_int64(st, (int)i));
 		trpt_csv_date(&c, sqlite3_column_int64(st, 10));
 		trpt_csv_int(&c, sqlite3_column_int64(st, 11));
+		trpt_csv_int(&c, sqlite3_column_int64(st, 12));
+		trpt_csv_int(&c, sqlite3_column_int64(st, 13));
 		rc = trpt_csv_end_row(&c, err);
 		n++;
 	}

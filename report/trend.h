@@ -135,8 +135,10 @@ int trpt_trend_export_daily(struct trpt_db *db,
  * for domain, case-insensitive): id, organization_name, report_id,
  * contact_info, begin_date, end_date, day, policies,
  * successful_session_count, failed_session_count (the report's totals,
- * before the guard), received_at, seen_count.  Same CSV rules as
- * report/csv.h.  *rows (may be NULL) gets the number of data rows.
+ * before the guard), received_at, seen_count, copy, conflict (every
+ * copy of a report with conflicting contents is a row, flagged; trends
+ * count only the first).  Same CSV rules as report/csv.h.  *rows (may be NULL)
+ * gets the number of data rows.
  */
 int trpt_trend_export_reports(struct trpt_db *db,
     const struct trpt_export_filter *f, FILE *out, uint64_t *rows,

@@ -65,13 +65,72 @@ refuse_newer(sqlite3 *db, int version, int latest, struct trpt_err *err)
 	    dbname(db), version, latest);
 }
 
+/* Whether PRAGMA foreign_keys is on (a pragma that cannot fail to read). */
+static int
+foreign_keys_on(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	int on = 0;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA foreign_keys", -1, &st, NULL) ==
+		SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		on = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return on;
+}
+
+/* Fails when the migration left a row whose foreign key points nowhere. */
+static int
+check_foreign_keys(sqlite3 *db, const char *what, struct trpt_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int src, rc = TRPT_OK;
+
+	src = sqlite3_prepare_v2(db, "PRAGMA foreign_key_check", -1, &st, NULL);
+	if (src == SQLITE_OK)
+		src = sqlite3_step(st);
+	if (src == SQLITE_ROW)
+		rc = trpt_err_set(err, TRPT_EDB,
+		    "database %s: %s: a row of table %s refers to nothing",
+		    dbname(db), what, (const char *)sqlite3_column_text(st, 0));
+	else if (src != SQLITE_DONE)
+		rc = fail(db, src, what, err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int apply_locked(sqlite3 *db, const struct trpt_migration *m, int latest,
+    int *now, struct trpt_err *err);
+
+/*
+ * A migration may rebuild a table that others refer to (the documented
+ * way: create, copy, drop, rename), which with foreign keys on would
+ * cascade the DROP into the referring tables.  So foreign keys are off
+ * while it runs (the pragma is a no-op inside a transaction, hence here),
+ * checked before the commit, and restored after.
+ */
+static int
+apply_one(sqlite3 *db, const struct trpt_migration *m, int latest, int *now,
+    struct trpt_err *err)
+{
+	int fk = foreign_keys_on(db), rc;
+
+	if (fk)
+		sqlite3_exec(db, "PRAGMA foreign_keys=OFF", NULL, NULL, NULL);
+	rc = apply_locked(db, m, latest, now, err);
+	if (fk)
+		sqlite3_exec(db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
+	return rc;
+}
+
 /*
  * Applies migration m in its own transaction.  The version is read again
  * under the write lock, so that two processes opening the same old
  * database do not both migrate it: *now is the version afterwards.
  */
 static int
-apply_one(sqlite3 *db, const struct trpt_migration *m, int latest, int *now,
+apply_locked(sqlite3 *db, const struct trpt_migration *m, int latest, int *now,
     struct trpt_err *err)
 {
 	char what[128], setver[64];
@@ -107,6 +166,8 @@ apply_one(sqlite3 *db, const struct trpt_migration *m, int latest, int *now,
 			goto out;
 		}
 		cur = m->version;
+		if ((rc = check_foreign_keys(db, what, err)) != TRPT_OK)
+			goto out;
 	}
 	src = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	if (src != SQLITE_OK) {

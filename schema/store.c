@@ -19,9 +19,8 @@
 #define JSON_MAX 1000000000u
 
 static const char sql_report_seen[] =
-    "UPDATE reports SET seen_count = seen_count + 1,"
-    " last_seen_at = max(last_seen_at, ?1)"
-    " WHERE organization_name = ?2 AND report_id = ?3 RETURNING id";
+    "UPDATE reports SET seen_count = seen_count + ?2,"
+    " last_seen_at = max(last_seen_at, ?1) WHERE id = ?3";
 static const char sql_raw_insert[] =
     "INSERT INTO raw_inputs (sha256, bytes, size, source_kind, source,"
     " message_id, report_domain, report_submitter, received_at)"
@@ -29,11 +28,38 @@ static const char sql_raw_insert[] =
     " ON CONFLICT (sha256) DO NOTHING";
 static const char sql_raw_id[] = "SELECT id FROM raw_inputs WHERE sha256 = ?1";
 static const char sql_report_insert[] =
-    "INSERT INTO reports (organization_name, report_id, contact_info,"
-    " begin_ts, end_ts, day, raw_id, part, received_at, last_seen_at,"
-    " total_successful, total_failed)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)"
-    " ON CONFLICT (organization_name, report_id) DO NOTHING";
+    "INSERT INTO reports (organization_name, report_id, copy, counted,"
+    " content_sha256, contact_info, begin_ts, end_ts, day, raw_id, part,"
+    " received_at, last_seen_at, total_successful, total_failed)"
+    " VALUES (?1, ?2, ?12, ?13, ?14, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10,"
+    " ?11)";
+static const char sql_report_copies[] =
+    "SELECT count(*), coalesce(max(copy), -1), min(id) FROM reports"
+    " WHERE organization_name = ?1 AND report_id = ?2";
+/* A stored copy's content, read back for its digest when it has none
+ * (copies stored before content_sha256 existed). */
+static const char sql_report_stored_head[] =
+    "SELECT organization_name, report_id, contact_info, begin_ts, end_ts"
+    " FROM reports WHERE id = ?1";
+static const char sql_report_stored_body[] =
+    "SELECT p.idx, p.policy_type, p.policy_domain, p.policy_strings,"
+    " p.mx_hosts, p.successful, p.failed, f.id, f.result_type,"
+    " f.sending_mta_ip, f.receiving_mx_hostname, f.receiving_mx_helo,"
+    " f.receiving_ip, f.failed_session_count, f.failure_reason_code,"
+    " f.additional_information"
+    " FROM policies p LEFT JOIN failures f ON f.policy = p.id"
+    " WHERE p.report = ?1 ORDER BY p.idx, f.id";
+static const char sql_report_undigested[] =
+    "SELECT id FROM reports WHERE organization_name = ?1 AND"
+    " report_id = ?2 AND content_sha256 IS NULL LIMIT 1";
+static const char sql_report_set_digest[] =
+    "UPDATE reports SET content_sha256 = ?2 WHERE id = ?1";
+static const char sql_report_same[] =
+    "SELECT id FROM reports WHERE organization_name = ?1 AND"
+    " report_id = ?2 AND content_sha256 = ?3 ORDER BY copy LIMIT 1";
+static const char sql_report_conflict[] =
+    "UPDATE reports SET conflict = 1 WHERE organization_name = ?1 AND"
+    " report_id = ?2";
 static const char sql_policy_insert[] =
     "INSERT INTO policies (report, idx, day, policy_type, policy_domain,"
     " policy_strings, mx_hosts, successful, failed, details_failed)"
@@ -45,23 +71,31 @@ static const char sql_failure_insert[] =
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 static const char sql_warning_insert[] =
     "INSERT INTO warnings (report, message) VALUES (?1, ?2)";
+static const char sql_quarantine_input_insert[] =
+    "INSERT INTO quarantine_inputs (sha256, bytes, size)"
+    " VALUES (?1, ?2, ?3) ON CONFLICT (sha256) DO NOTHING";
+static const char sql_quarantine_input_id[] =
+    "SELECT id FROM quarantine_inputs WHERE sha256 = ?1";
 static const char sql_quarantine_upsert[] =
-    "INSERT INTO quarantine (sha256, part, bytes, size, source_kind, source,"
+    "INSERT INTO quarantine_parts (input, part, source_kind, source,"
     " message_id, report_domain, report_submitter, filename, reason,"
     " received_at, last_seen_at)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)"
-    " ON CONFLICT (sha256, part) DO UPDATE SET"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)"
+    " ON CONFLICT (input, part) DO UPDATE SET"
     " seen_count = seen_count + 1,"
     " last_seen_at = max(last_seen_at, excluded.last_seen_at),"
     " reason = excluded.reason";
 static const char sql_quarantine_next[] =
-    "SELECT id, part, bytes, reason, source_kind, source, message_id,"
+    "SELECT id, bytes FROM quarantine_inputs WHERE id > ?1 ORDER BY id"
+    " LIMIT 1";
+static const char sql_quarantine_parts[] =
+    "SELECT id, part, reason, source_kind, source, message_id,"
     " report_domain, report_submitter, filename, received_at"
-    " FROM quarantine WHERE id > ?1 ORDER BY id LIMIT 1";
+    " FROM quarantine_parts WHERE input = ?1 ORDER BY id";
 static const char sql_quarantine_delete[] =
-    "DELETE FROM quarantine WHERE id = ?1";
+    "DELETE FROM quarantine_parts WHERE id = ?1";
 static const char sql_quarantine_update[] =
-    "UPDATE quarantine SET reason = ?2 WHERE id = ?1";
+    "UPDATE quarantine_parts SET reason = ?2 WHERE id = ?1";
 
 /*
  * Binds parameters one after the other and keeps the first failure, so that
@@ -310,10 +344,10 @@ details_failed(const struct trpt_report *r, const struct trpt_policy *p,
 	return TRPT_OK;
 }
 
-/* Counts a duplicate; *found is 0 when the report is not stored yet. */
+/* Counts a duplicate of copy `id` (seen_count moves by `add`). */
 static int
-mark_seen(struct trpt_db *db, const struct trpt_report *r, int64_t seen,
-    int64_t *id, int *found, struct trpt_err *err)
+mark_seen(
+    struct trpt_db *db, int64_t id, int64_t seen, int add, struct trpt_err *err)
 {
 	struct binder b;
 	int rc;
@@ -322,9 +356,294 @@ mark_seen(struct trpt_db *db, const struct trpt_report *r, int64_t seen,
 		 err)) != TRPT_OK)
 		return rc;
 	bind_int(&b, 1, seen);
-	bind_text(&b, 2, r->organization_name);
-	bind_text(&b, 3, r->report_id);
-	return run_id(db, &b, "counting a duplicate report", id, found, err);
+	bind_int(&b, 2, add);
+	bind_int(&b, 3, id);
+	return run(db, &b, "counting a duplicate report", err);
+}
+
+/* How many copies of r are stored, and the highest copy number. */
+static int
+copies(struct trpt_db *db, const struct trpt_report *r, int64_t *n,
+    int64_t *maxcopy, struct trpt_err *err)
+{
+	struct binder b;
+	int src, rc;
+
+	if ((rc = prepare(db, TRPT_STMT_REPORT_COPIES, sql_report_copies, &b,
+		 err)) != TRPT_OK)
+		return rc;
+	bind_text(&b, 1, r->organization_name);
+	bind_text(&b, 2, r->report_id);
+	if (b.src != SQLITE_OK)
+		return bind_error(db, &b, "finding copies of a report", err);
+	src = sqlite3_step(b.st);
+	if (src == SQLITE_ROW) {
+		*n = sqlite3_column_int64(b.st, 0);
+		*maxcopy = sqlite3_column_int64(b.st, 1);
+		rc = TRPT_OK;
+	} else
+		rc = trpt_db_error(db, src, "finding copies of a report", err);
+	trpt_db_stmt_done(b.st);
+	return rc;
+}
+
+/*
+ * The content of a report, for telling copies apart, is a canonical byte
+ * string hashed with SHA-256: the report's fields, then per policy a 'P'
+ * record and per failure detail an 'F' record, every field tagged and
+ * length-prefixed so that no two contents serialise alike.  The lists are
+ * in the JSON text store.c writes for them (json_list), so a copy read back
+ * from its rows (canon_stored) serialises exactly as the report it came
+ * from (canon_report).  Warnings are left out: they follow from the
+ * content.  Hand-written: this is a digest input, not JSON for anyone.
+ */
+static void
+canon_text(struct trpt_buf *b, struct trpt_err *err, const char *s, size_t n)
+{
+	unsigned char hdr[9];
+	int i;
+
+	if (s == NULL) {
+		trpt_buf_append(b, "n", 1, err);
+		return;
+	}
+	hdr[0] = 't';
+	for (i = 0; i < 8; i++)
+		hdr[1 + i] = (unsigned char)((uint64_t)n >> (8 * i));
+	trpt_buf_append(b, hdr, sizeof(hdr), err);
+	trpt_buf_append(b, s, n, err);
+}
+
+static void
+canon_str(struct trpt_buf *b, struct trpt_err *err, const char *s)
+{
+	canon_text(b, err, s, s != NULL ? strlen(s) : 0);
+}
+
+static void
+canon_int(struct trpt_buf *b, struct trpt_err *err, int64_t v)
+{
+	unsigned char x[9];
+	int i;
+
+	x[0] = 'i';
+	for (i = 0; i < 8; i++)
+		x[1 + i] = (unsigned char)((uint64_t)v >> (8 * i));
+	trpt_buf_append(b, x, sizeof(x), err);
+}
+
+static void
+canon_tag(struct trpt_buf *b, struct trpt_err *err, char tag)
+{
+	trpt_buf_append(b, &tag, 1, err);
+}
+
+/* The digest of the content of b; fails if building b failed. */
+static int
+canon_done(struct trpt_buf *b, struct trpt_err *berr,
+    char sha[TRPT_SHA256_HEX_LEN], struct trpt_err *err)
+{
+	if (berr->code != TRPT_OK)
+		return trpt_err_set(err, berr->code, "%s", berr->msg);
+	trpt_hash_sha256_hex(b->data != NULL ? b->data : "", b->len, sha);
+	return TRPT_OK;
+}
+
+static int
+canon_report(const struct trpt_report *r, char sha[TRPT_SHA256_HEX_LEN],
+    struct trpt_err *err)
+{
+	struct trpt_buf b, l;
+	struct trpt_err berr;
+	const char *json;
+	size_t i, j;
+	int rc;
+
+	trpt_buf_init(&b, JSON_MAX);
+	trpt_buf_init(&l, JSON_MAX);
+	memset(&berr, 0, sizeof(berr));
+	canon_tag(&b, &berr, 'R');
+	canon_str(&b, &berr, r->organization_name);
+	canon_str(&b, &berr, r->report_id);
+	canon_str(&b, &berr, r->contact_info);
+	canon_int(&b, &berr, r->begin);
+	canon_int(&b, &berr, r->end);
+	for (i = 0; i < r->npolicies && berr.code == TRPT_OK; i++) {
+		const struct trpt_policy *p = &r->policies[i];
+
+		canon_tag(&b, &berr, 'P');
+		canon_str(&b, &berr, p->policy_type);
+		canon_str(&b, &berr, p->policy_domain);
+		if (json_list(&p->policy_strings, &l, &json, &berr) == TRPT_OK)
+			canon_str(&b, &berr, json);
+		if (json_list(&p->mx_hosts, &l, &json, &berr) == TRPT_OK)
+			canon_str(&b, &berr, json);
+		canon_int(&b, &berr, p->successful);
+		canon_int(&b, &berr, p->failed);
+		for (j = 0; j < p->nfailures; j++) {
+			const struct trpt_failure *f = &p->failures[j];
+
+			canon_tag(&b, &berr, 'F');
+			canon_str(&b, &berr, f->result_type);
+			canon_str(&b, &berr, f->sending_mta_ip);
+			canon_str(&b, &berr, f->receiving_mx_hostname);
+			canon_str(&b, &berr, f->receiving_mx_helo);
+			canon_str(&b, &berr, f->receiving_ip);
+			canon_int(&b, &berr, f->failed_session_count);
+			canon_str(&b, &berr, f->failure_reason_code);
+			canon_str(&b, &berr, f->additional_information);
+		}
+	}
+	rc = canon_done(&b, &berr, sha, err);
+	trpt_buf_free(&b);
+	trpt_buf_free(&l);
+	return rc;
+}
+
+/* A text column into the canonical form (NULL stays NULL). */
+static void
+canon_col(struct trpt_buf *b, struct trpt_err *err, sqlite3_stmt *st, int i)
+{
+	const unsigned char *t;
+
+	if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+		canon_text(b, err, NULL, 0);
+		return;
+	}
+	t = sqlite3_column_text(st, i);
+	if (t == NULL) {
+		trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+		return;
+	}
+	canon_text(
+	    b, err, (const char *)t, (size_t)sqlite3_column_bytes(st, i));
+}
+
+/* The digest of a copy stored before content_sha256 existed. */
+static int
+canon_stored(struct trpt_db *db, int64_t id, char sha[TRPT_SHA256_HEX_LEN],
+    struct trpt_err *err)
+{
+	struct trpt_buf b;
+	struct trpt_err berr;
+	struct binder h, p;
+	int64_t idx = -1;
+	int src, rc;
+
+	trpt_buf_init(&b, JSON_MAX);
+	memset(&berr, 0, sizeof(berr));
+	if ((rc = prepare(db, TRPT_STMT_REPORT_STORED_HEAD,
+		 sql_report_stored_head, &h, err)) != TRPT_OK)
+		goto out;
+	bind_int(&h, 1, id);
+	if (h.src != SQLITE_OK) {
+		rc = bind_error(db, &h, "reading a stored report", err);
+		goto out;
+	}
+	src = sqlite3_step(h.st);
+	if (src == SQLITE_ROW) {
+		canon_tag(&b, &berr, 'R');
+		canon_col(&b, &berr, h.st, 0);
+		canon_col(&b, &berr, h.st, 1);
+		canon_col(&b, &berr, h.st, 2);
+		canon_int(&b, &berr, sqlite3_column_int64(h.st, 3));
+		canon_int(&b, &berr, sqlite3_column_int64(h.st, 4));
+		rc = TRPT_OK;
+	} else
+		rc =
+		    trpt_db_error(db, src == SQLITE_DONE ? SQLITE_CORRUPT : src,
+			"reading a stored report", err);
+	trpt_db_stmt_done(h.st);
+	if (rc != TRPT_OK)
+		goto out;
+	if ((rc = prepare(db, TRPT_STMT_REPORT_STORED_BODY,
+		 sql_report_stored_body, &p, err)) != TRPT_OK)
+		goto out;
+	bind_int(&p, 1, id);
+	if (p.src != SQLITE_OK) {
+		rc = bind_error(db, &p, "reading a stored report", err);
+		goto out;
+	}
+	while (
+	    (src = sqlite3_step(p.st)) == SQLITE_ROW && berr.code == TRPT_OK) {
+		if (sqlite3_column_int64(p.st, 0) != idx) {
+			idx = sqlite3_column_int64(p.st, 0);
+			canon_tag(&b, &berr, 'P');
+			canon_col(&b, &berr, p.st, 1);
+			canon_col(&b, &berr, p.st, 2);
+			canon_col(&b, &berr, p.st, 3);
+			canon_col(&b, &berr, p.st, 4);
+			canon_int(&b, &berr, sqlite3_column_int64(p.st, 5));
+			canon_int(&b, &berr, sqlite3_column_int64(p.st, 6));
+		}
+		if (sqlite3_column_type(p.st, 7) == SQLITE_NULL)
+			continue;
+		canon_tag(&b, &berr, 'F');
+		canon_col(&b, &berr, p.st, 8);
+		canon_col(&b, &berr, p.st, 9);
+		canon_col(&b, &berr, p.st, 10);
+		canon_col(&b, &berr, p.st, 11);
+		canon_col(&b, &berr, p.st, 12);
+		canon_int(&b, &berr, sqlite3_column_int64(p.st, 13));
+		canon_col(&b, &berr, p.st, 14);
+		canon_col(&b, &berr, p.st, 15);
+	}
+	if (berr.code == TRPT_OK && src != SQLITE_DONE)
+		rc = trpt_db_error(db, src, "reading a stored report", err);
+	trpt_db_stmt_done(p.st);
+	if (rc == TRPT_OK)
+		rc = canon_done(&b, &berr, sha, err);
+out:
+	trpt_buf_free(&b);
+	return rc;
+}
+
+static int
+set_digest(
+    struct trpt_db *db, int64_t id, const char *sha, struct trpt_err *err)
+{
+	struct binder b;
+	int rc;
+
+	if ((rc = prepare(db, TRPT_STMT_REPORT_SET_DIGEST,
+		 sql_report_set_digest, &b, err)) != TRPT_OK)
+		return rc;
+	bind_int(&b, 1, id);
+	bind_text(&b, 2, sha);
+	return run(db, &b, "saving a report's digest", err);
+}
+
+/*
+ * Fills content_sha256 of the copies of r that have none yet (stored
+ * before a second copy came, or before the column existed).
+ */
+static int
+digest_copies(
+    struct trpt_db *db, const struct trpt_report *r, struct trpt_err *err)
+{
+	char sha[TRPT_SHA256_HEX_LEN];
+	struct binder b;
+	int64_t id = 0;
+	int rc, found, n;
+
+	for (n = 0; n <= TRPT_STORE_MAX_COPIES; n++) {
+		if ((rc = prepare(db, TRPT_STMT_REPORT_UNDIGESTED,
+			 sql_report_undigested, &b, err)) != TRPT_OK)
+			return rc;
+		bind_text(&b, 1, r->organization_name);
+		bind_text(&b, 2, r->report_id);
+		if ((rc = run_id(db, &b, "finding copies without digest", &id,
+			 &found, err)) != TRPT_OK)
+			return rc;
+		if (!found)
+			return TRPT_OK;
+		if ((rc = canon_stored(db, id, sha, err)) != TRPT_OK ||
+		    (rc = set_digest(db, id, sha, err)) != TRPT_OK)
+			return rc;
+	}
+	return trpt_err_set(err, TRPT_EDB,
+	    "database %s: more than %d copies without digest", trpt_db_path(db),
+	    TRPT_STORE_MAX_COPIES);
 }
 
 /* The id of the raw_inputs row holding these bytes, inserted if new. */
@@ -434,8 +753,8 @@ insert_policy(struct trpt_db *db, const struct trpt_report *r, size_t idx,
 /* Everything of a new report, inside the caller's transaction. */
 static int
 insert_report(struct trpt_db *db, const struct trpt_report *r,
-    const struct trpt_raw *raw, int64_t received, int64_t *id, int *dup,
-    struct trpt_err *err)
+    const struct trpt_raw *raw, int64_t received, int64_t copy, const char *sha,
+    int64_t *id, struct trpt_err *err)
 {
 	struct trpt_buf ps, mx;
 	struct binder b;
@@ -463,15 +782,11 @@ insert_report(struct trpt_db *db, const struct trpt_report *r,
 	bind_int(&b, 9, received);
 	bind_int(&b, 10, ok);
 	bind_int(&b, 11, failed);
+	bind_int(&b, 12, copy);
+	bind_int(&b, 13, copy == 0);
+	bind_text(&b, 14, sha);
 	if ((rc = run(db, &b, "storing the report", err)) != TRPT_OK)
 		goto out;
-	if (sqlite3_changes(trpt_db_handle(db)) == 0) {
-		/* Cannot happen under our write lock, unless the caller's
-		 * own transaction stored it; count it as a duplicate. */
-		*dup = 1;
-		rc = mark_seen(db, r, received, id, &(int){ 0 }, err);
-		goto out;
-	}
 	rid = sqlite3_last_insert_rowid(trpt_db_handle(db));
 	for (i = 0; i < r->npolicies; i++)
 		if ((rc = insert_policy(db, r, i, rid, day, &ps, &mx, err)) !=
@@ -487,7 +802,6 @@ insert_report(struct trpt_db *db, const struct trpt_report *r,
 			goto out;
 	}
 	*id = rid;
-	*dup = 0;
 	rc = TRPT_OK;
 out:
 	trpt_buf_free(&ps);
@@ -496,29 +810,29 @@ out:
 }
 
 static int
-savepoint(struct trpt_db *db, struct trpt_err *err)
+exec_cached(struct trpt_db *db, enum trpt_db_stmt_id id, const char *sql,
+    struct trpt_err *err)
 {
 	sqlite3_stmt *st;
 	int rc;
 
-	rc = trpt_db_stmt(
-	    db, TRPT_STMT_SAVEPOINT, "SAVEPOINT trpt_report", &st, err);
+	rc = trpt_db_stmt(db, id, sql, &st, err);
 	if (rc == TRPT_OK)
-		rc = trpt_db_step_done(db, st, "SAVEPOINT", err);
+		rc = trpt_db_step_done(db, st, sql, err);
 	return rc;
+}
+
+static int
+savepoint(struct trpt_db *db, struct trpt_err *err)
+{
+	return exec_cached(
+	    db, TRPT_STMT_SAVEPOINT, "SAVEPOINT trpt_report", err);
 }
 
 static int
 release(struct trpt_db *db, struct trpt_err *err)
 {
-	sqlite3_stmt *st;
-	int rc;
-
-	rc = trpt_db_stmt(
-	    db, TRPT_STMT_RELEASE, "RELEASE trpt_report", &st, err);
-	if (rc == TRPT_OK)
-		rc = trpt_db_step_done(db, st, "RELEASE", err);
-	return rc;
+	return exec_cached(db, TRPT_STMT_RELEASE, "RELEASE trpt_report", err);
 }
 
 /* Undoes the savepoint's writes and leaves the outer transaction open,
@@ -526,14 +840,79 @@ release(struct trpt_db *db, struct trpt_err *err)
 static void
 rollback_to(struct trpt_db *db)
 {
-	sqlite3_stmt *st;
-
 	if (!trpt_db_in_transaction(db))
 		return;
-	if (trpt_db_stmt(db, TRPT_STMT_ROLLBACK_TO, "ROLLBACK TO trpt_report",
-		&st, NULL) == TRPT_OK &&
-	    trpt_db_step_done(db, st, "ROLLBACK TO", NULL) == TRPT_OK)
+	if (exec_cached(db, TRPT_STMT_ROLLBACK_TO, "ROLLBACK TO trpt_report",
+		NULL) == TRPT_OK)
 		release(db, NULL);
+}
+
+/* The copy of r with content digest sha, if one is stored. */
+static int
+same_copy(struct trpt_db *db, const struct trpt_report *r, const char *sha,
+    int64_t *id, int *found, struct trpt_err *err)
+{
+	struct binder b;
+	int rc;
+
+	if ((rc = prepare(db, TRPT_STMT_REPORT_SAME, sql_report_same, &b,
+		 err)) != TRPT_OK)
+		return rc;
+	bind_text(&b, 1, r->organization_name);
+	bind_text(&b, 2, r->report_id);
+	bind_text(&b, 3, sha);
+	return run_id(db, &b, "comparing copies of a report", id, found, err);
+}
+
+/*
+ * Stores r, or counts it as a duplicate of the stored copy with the same
+ * content, or keeps it as one more (conflicting) copy: see store.h.
+ */
+static int
+store_or_count(struct trpt_db *db, const struct trpt_report *r,
+    const struct trpt_raw *raw, int64_t received, int64_t *id, int *outcome,
+    struct trpt_err *err)
+{
+	char sha[TRPT_SHA256_HEX_LEN];
+	struct binder b;
+	int64_t n = 0, maxcopy = -1;
+	int rc, found = 0;
+
+	if ((rc = canon_report(r, sha, err)) != TRPT_OK ||
+	    (rc = same_copy(db, r, sha, id, &found, err)) != TRPT_OK)
+		return rc;
+	if (!found) {
+		if ((rc = copies(db, r, &n, &maxcopy, err)) != TRPT_OK)
+			return rc;
+		if (n == 0) {
+			*outcome = TRPT_STORE_NEW;
+			return insert_report(
+			    db, r, raw, received, 0, sha, id, err);
+		}
+		/* Copies stored before the digest existed get theirs. */
+		if ((rc = digest_copies(db, r, err)) != TRPT_OK ||
+		    (rc = same_copy(db, r, sha, id, &found, err)) != TRPT_OK)
+			return rc;
+	}
+	if (found) {
+		*outcome = TRPT_STORE_DUPLICATE;
+		return mark_seen(db, *id, received,
+		    (raw->flags & TRPT_RAW_REPROCESS) ? 0 : 1, err);
+	}
+	if (n >= TRPT_STORE_MAX_COPIES)
+		return trpt_err_set(err, TRPT_ELIMIT,
+		    "more than %d different copies received",
+		    TRPT_STORE_MAX_COPIES);
+	if ((rc = insert_report(
+		 db, r, raw, received, maxcopy + 1, sha, id, err)) != TRPT_OK)
+		return rc;
+	if ((rc = prepare(db, TRPT_STMT_REPORT_CONFLICT, sql_report_conflict,
+		 &b, err)) != TRPT_OK)
+		return rc;
+	bind_text(&b, 1, r->organization_name);
+	bind_text(&b, 2, r->report_id);
+	*outcome = TRPT_STORE_CONFLICT;
+	return run(db, &b, "flagging conflicting copies", err);
 }
 
 /*
@@ -543,11 +922,11 @@ rollback_to(struct trpt_db *db)
  */
 int
 trpt_store_report(struct trpt_db *db, const struct trpt_report *r,
-    const struct trpt_raw *raw, int *duplicate, int64_t *report_rowid,
+    const struct trpt_raw *raw, int *outcome, int64_t *report_rowid,
     struct trpt_err *err)
 {
 	int64_t received, id = 0;
-	int rc, nested, found = 0, dup = 0;
+	int rc, nested, outcome_v = TRPT_STORE_NEW;
 
 	if ((rc = check_raw(raw, err)) != TRPT_OK)
 		return rc;
@@ -563,12 +942,8 @@ trpt_store_report(struct trpt_db *db, const struct trpt_report *r,
 		    r->organization_name);
 		return rc;
 	}
-	if ((rc = mark_seen(db, r, received, &id, &found, err)) != TRPT_OK)
-		goto out;
-	if (found)
-		dup = 1;
-	else if ((rc = insert_report(db, r, raw, received, &id, &dup, err)) !=
-		 TRPT_OK)
+	rc = store_or_count(db, r, raw, received, &id, &outcome_v, err);
+	if (rc != TRPT_OK)
 		goto out;
 	rc = nested ? release(db, err) : trpt_db_commit(db, err);
 out:
@@ -582,11 +957,47 @@ out:
 			    r->organization_name);
 		return rc;
 	}
-	if (duplicate != NULL)
-		*duplicate = dup;
+	if (outcome != NULL)
+		*outcome = outcome_v;
 	if (report_rowid != NULL)
 		*report_rowid = id;
 	return TRPT_OK;
+}
+
+/* The id of the quarantine_inputs row holding these bytes, inserted if
+ * new: the bytes of an input are kept once for all its rejected parts. */
+static int
+quarantine_input(struct trpt_db *db, const struct trpt_raw *raw, int64_t *id,
+    struct trpt_err *err)
+{
+	char sha[TRPT_SHA256_HEX_LEN];
+	struct binder b;
+	int rc, found = 0;
+
+	trpt_hash_sha256_hex(
+	    raw->bytes != NULL ? raw->bytes : "", raw->len, sha);
+	if ((rc = prepare(db, TRPT_STMT_QUARANTINE_INPUT_INSERT,
+		 sql_quarantine_input_insert, &b, err)) != TRPT_OK)
+		return rc;
+	bind_text(&b, 1, sha);
+	bind_blob(&b, 2, raw->bytes, raw->len);
+	bind_int(&b, 3, (int64_t)raw->len);
+	if ((rc = run(db, &b, "quarantining an input", err)) != TRPT_OK)
+		return rc;
+	if (sqlite3_changes(trpt_db_handle(db)) == 1) {
+		*id = sqlite3_last_insert_rowid(trpt_db_handle(db));
+		return TRPT_OK;
+	}
+	if ((rc = prepare(db, TRPT_STMT_QUARANTINE_INPUT_ID,
+		 sql_quarantine_input_id, &b, err)) != TRPT_OK)
+		return rc;
+	bind_text(&b, 1, sha);
+	rc = run_id(db, &b, "finding a quarantined input", id, &found, err);
+	if (rc == TRPT_OK && !found)
+		rc = trpt_err_set(err, TRPT_EDB,
+		    "database %s: quarantined input %s vanished",
+		    trpt_db_path(db), sha);
+	return rc;
 }
 
 int
@@ -594,35 +1005,47 @@ trpt_store_quarantine(struct trpt_db *db, const struct trpt_raw *raw,
     const char *reason, struct trpt_err *err)
 {
 	const struct trpt_origin *o;
-	char sha[TRPT_SHA256_HEX_LEN];
 	struct binder b;
-	int rc;
+	int64_t input = 0;
+	int rc, nested;
 
 	if ((rc = check_raw(raw, err)) != TRPT_OK)
 		return rc;
 	o = raw->origin;
-	trpt_hash_sha256_hex(
-	    raw->bytes != NULL ? raw->bytes : "", raw->len, sha);
-	/* One statement: atomic on its own, or part of the caller's
-	 * transaction. */
+	/* Two statements: in a transaction of their own, or in a savepoint
+	 * of the caller's. */
+	nested = trpt_db_in_transaction(db);
+	rc = nested ? savepoint(db, err) : trpt_db_begin(db, err);
+	if (rc != TRPT_OK)
+		goto out;
+	if ((rc = quarantine_input(db, raw, &input, err)) != TRPT_OK)
+		goto out;
 	if ((rc = prepare(db, TRPT_STMT_QUARANTINE_UPSERT,
 		 sql_quarantine_upsert, &b, err)) != TRPT_OK)
-		return rc;
-	bind_text(&b, 1, sha);
+		goto out;
+	bind_int(&b, 1, input);
 	bind_int(&b, 2, raw->part);
-	bind_blob(&b, 3, raw->bytes, raw->len);
-	bind_int(&b, 4, (int64_t)raw->len);
-	bind_text(&b, 5, o->kind);
-	bind_text(&b, 6, o->source);
-	bind_text(&b, 7, o->message_id);
-	bind_text(&b, 8, o->report_domain);
-	bind_text(&b, 9, o->report_submitter);
-	bind_text(&b, 10, o->filename);
-	bind_text(&b, 11, reason != NULL ? reason : "");
-	bind_int(&b, 12, now_or(o->received));
-	rc = run(db, &b, "quarantining an input", err);
-	if (rc != TRPT_OK && err != NULL)
-		trpt_err_prefix(err, "%s part %d", o->source, raw->part);
+	bind_text(&b, 3, o->kind);
+	bind_text(&b, 4, o->source);
+	bind_text(&b, 5, o->message_id);
+	bind_text(&b, 6, o->report_domain);
+	bind_text(&b, 7, o->report_submitter);
+	bind_text(&b, 8, o->filename);
+	bind_text(&b, 9, reason != NULL ? reason : "");
+	bind_int(&b, 10, now_or(o->received));
+	if ((rc = run(db, &b, "quarantining an input", err)) != TRPT_OK)
+		goto out;
+	rc = nested ? release(db, err) : trpt_db_commit(db, err);
+out:
+	if (rc != TRPT_OK) {
+		if (nested)
+			rollback_to(db);
+		else
+			trpt_db_rollback(db);
+		if (err != NULL)
+			trpt_err_prefix(
+			    err, "%s part %d", o->source, raw->part);
+	}
 	return rc;
 }
 
@@ -659,18 +1082,112 @@ enum {
 	Q_NTEXT
 };
 
+/* What one quarantined input holds while its callback runs. */
+struct qinput {
+	struct trpt_quarantined q;
+	void *bytes;
+	struct trpt_quarantined_part *parts;
+	char **reasons;
+	char *texts[Q_NTEXT]; /* the origin, from the first part */
+};
+
+static void
+qinput_free(struct qinput *in)
+{
+	size_t i;
+
+	for (i = 0; i < in->q.nparts; i++)
+		free(in->reasons[i]);
+	for (i = 0; i < Q_NTEXT; i++)
+		free(in->texts[i]);
+	free(in->reasons);
+	free(in->parts);
+	free(in->bytes);
+	memset(in, 0, sizeof(*in));
+}
+
+static int
+nomem(struct trpt_db *db, int64_t id, struct trpt_err *err)
+{
+	return trpt_err_set(err, TRPT_ENOMEM,
+	    "database %s: out of memory reading quarantined input %lld",
+	    trpt_db_path(db), (long long)id);
+}
+
+/* Reads the rejected parts of input in->q.id, and the first one's origin. */
+static int
+quarantine_parts(struct trpt_db *db, struct qinput *in, struct trpt_err *err)
+{
+	struct trpt_quarantined_part *np;
+	size_t cap = 0, i, n = 0;
+	struct binder b;
+	char **nr;
+	int src, rc = TRPT_OK;
+
+	if ((rc = prepare(db, TRPT_STMT_QUARANTINE_PARTS, sql_quarantine_parts,
+		 &b, err)) != TRPT_OK)
+		return rc;
+	bind_int(&b, 1, in->q.id);
+	if (b.src != SQLITE_OK)
+		return bind_error(db, &b, "reading the quarantine", err);
+	while ((src = sqlite3_step(b.st)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap == 0 ? 4 : cap * 2;
+			np = realloc(in->parts, cap * sizeof(*np));
+			if (np != NULL)
+				in->parts = np;
+			nr = realloc(in->reasons, cap * sizeof(*nr));
+			if (nr != NULL)
+				in->reasons = nr;
+			if (np == NULL || nr == NULL) {
+				rc = nomem(db, in->q.id, err);
+				goto out;
+			}
+		}
+		in->parts[n].id = sqlite3_column_int64(b.st, 0);
+		in->parts[n].part = sqlite3_column_int(b.st, 1);
+		if (column_dup(b.st, 2, &in->reasons[n]) != TRPT_OK) {
+			rc = nomem(db, in->q.id, err);
+			goto out;
+		}
+		in->parts[n].reason =
+		    in->reasons[n] != NULL ? in->reasons[n] : "";
+		in->q.nparts = ++n;
+		if (n > 1)
+			continue;
+		for (i = Q_KIND; i < Q_NTEXT; i++)
+			if (column_dup(b.st, 3 + (int)i - Q_KIND,
+				&in->texts[i]) != TRPT_OK) {
+				rc = nomem(db, in->q.id, err);
+				goto out;
+			}
+		in->q.origin.kind = in->texts[Q_KIND];
+		in->q.origin.source = in->texts[Q_SOURCE];
+		in->q.origin.message_id = in->texts[Q_MSGID];
+		in->q.origin.report_domain = in->texts[Q_DOMAIN];
+		in->q.origin.report_submitter = in->texts[Q_SUBMITTER];
+		in->q.origin.filename = in->texts[Q_FILENAME];
+		in->q.origin.received = sqlite3_column_int64(b.st, 9);
+	}
+	if (src != SQLITE_DONE)
+		rc = trpt_db_error(db, src, "reading the quarantine", err);
+	in->q.parts = in->parts;
+out:
+	trpt_db_stmt_done(b.st);
+	return rc;
+}
+
 /*
- * Reads the quarantined input after id `after` into q, copying its
- * columns into texts[] and *bytes (the caller frees them), so that no
- * statement stays active while the callback writes to the database.
+ * Reads the quarantined input after id `after` into in, copying what it
+ * needs, so that no statement stays active while the callback writes to
+ * the database.
  */
 static int
-quarantine_next(struct trpt_db *db, int64_t after, struct trpt_quarantined *q,
-    char *texts[Q_NTEXT], void **bytes, int *found, struct trpt_err *err)
+quarantine_next(struct trpt_db *db, int64_t after, struct qinput *in,
+    int *found, struct trpt_err *err)
 {
 	struct binder b;
 	const void *blob;
-	size_t i;
 	int src, rc, n;
 
 	if ((rc = prepare(db, TRPT_STMT_QUARANTINE_NEXT, sql_quarantine_next,
@@ -682,46 +1199,29 @@ quarantine_next(struct trpt_db *db, int64_t after, struct trpt_quarantined *q,
 	src = sqlite3_step(b.st);
 	if (src == SQLITE_DONE) {
 		*found = 0;
-		rc = TRPT_OK;
-		goto out;
+		trpt_db_stmt_done(b.st);
+		return TRPT_OK;
 	}
 	if (src != SQLITE_ROW) {
 		rc = trpt_db_error(db, src, "reading the quarantine", err);
-		goto out;
+		trpt_db_stmt_done(b.st);
+		return rc;
 	}
-	memset(q, 0, sizeof(*q));
-	q->id = sqlite3_column_int64(b.st, 0);
-	q->part = sqlite3_column_int(b.st, 1);
-	blob = sqlite3_column_blob(b.st, 2);
-	n = sqlite3_column_bytes(b.st, 2);
-	rc = TRPT_OK;
-	*bytes = malloc(n > 0 ? (size_t)n : 1);
-	if (*bytes == NULL || (blob == NULL && n > 0))
-		rc = TRPT_ENOMEM;
-	else if (n > 0)
-		memcpy(*bytes, blob, (size_t)n);
-	for (i = 0; i < Q_NTEXT && rc == TRPT_OK; i++)
-		rc = column_dup(b.st, 3 + (int)i, &texts[i]);
-	if (rc != TRPT_OK) {
-		rc = trpt_err_set(err, TRPT_ENOMEM,
-		    "database %s: out of memory reading quarantined input %lld",
-		    trpt_db_path(db), (long long)q->id);
-		goto out;
+	in->q.id = sqlite3_column_int64(b.st, 0);
+	blob = sqlite3_column_blob(b.st, 1);
+	n = sqlite3_column_bytes(b.st, 1);
+	in->bytes = malloc(n > 0 ? (size_t)n : 1);
+	if (in->bytes == NULL || (blob == NULL && n > 0)) {
+		trpt_db_stmt_done(b.st);
+		return nomem(db, in->q.id, err);
 	}
-	q->bytes = *bytes;
-	q->len = (size_t)n;
-	q->reason = texts[Q_REASON] != NULL ? texts[Q_REASON] : "";
-	q->origin.kind = texts[Q_KIND];
-	q->origin.source = texts[Q_SOURCE];
-	q->origin.message_id = texts[Q_MSGID];
-	q->origin.report_domain = texts[Q_DOMAIN];
-	q->origin.report_submitter = texts[Q_SUBMITTER];
-	q->origin.filename = texts[Q_FILENAME];
-	q->origin.received = sqlite3_column_int64(b.st, 10);
-	*found = 1;
-out:
+	if (n > 0)
+		memcpy(in->bytes, blob, (size_t)n);
+	in->q.bytes = in->bytes;
+	in->q.len = (size_t)n;
 	trpt_db_stmt_done(b.st);
-	return rc;
+	*found = 1;
+	return quarantine_parts(db, in, err);
 }
 
 int
@@ -729,27 +1229,25 @@ trpt_store_quarantine_each(struct trpt_db *db,
     int (*fn)(void *arg, const struct trpt_quarantined *q), void *arg,
     struct trpt_err *err)
 {
-	struct trpt_quarantined q;
-	char *texts[Q_NTEXT];
-	void *bytes;
+	struct qinput in;
 	int64_t after = 0;
-	size_t i;
 	int rc, found;
 
 	if (fn == NULL)
 		return trpt_err_set(err, TRPT_EINVAL,
 		    "walking the quarantine without a callback");
 	for (;;) {
-		memset(texts, 0, sizeof(texts));
-		bytes = NULL;
-		rc = quarantine_next(db, after, &q, texts, &bytes, &found, err);
+		memset(&in, 0, sizeof(in));
+		found = 0;
+		rc = quarantine_next(db, after, &in, &found, err);
 		if (rc == TRPT_OK && found) {
-			after = q.id;
-			rc = fn(arg, &q);
+			after = in.q.id;
+			/* An input without parts (none can be: the trigger
+			 * removes it with its last part) is passed over. */
+			if (in.q.nparts > 0)
+				rc = fn(arg, &in.q);
 		}
-		for (i = 0; i < Q_NTEXT; i++)
-			free(texts[i]);
-		free(bytes);
+		qinput_free(&in);
 		if (rc != TRPT_OK || !found)
 			return rc;
 	}

@@ -16,50 +16,83 @@ struct trpt_raw {
 	const void *bytes;
 	size_t len;
 	const struct trpt_origin *origin;
-	int part; /* 0: the input itself; N: MIME part N of a message */
+	int part;       /* 0: the input itself; N: MIME part N of a message */
+	unsigned flags; /* TRPT_RAW_* */
 };
 
+/* Run again from the quarantine: a duplicate is not counted as seen. */
+#define TRPT_RAW_REPROCESS 0x1
+
+/* What trpt_store_report did (its *outcome). */
+enum trpt_store_outcome {
+	TRPT_STORE_NEW = 0,       /* the first copy of this report */
+	TRPT_STORE_DUPLICATE = 1, /* the same content as a stored copy */
+	TRPT_STORE_CONFLICT = 2   /* another content: a conflicting copy */
+};
+
+/* Distinct copies kept per (organization-name, report-id). */
+#define TRPT_STORE_MAX_COPIES 16
+
 /*
- * Stores r with its raw input.  A report already stored under the same
- * (organization-name, report-id) is a duplicate: *duplicate is set to 1,
- * its seen_count is raised and nothing else is written; that is not an
- * error.  On success *report_rowid (may be NULL) is the reports.id.
+ * Stores r with its raw input.  Every distinct content received for an
+ * (organization-name, report-id) is kept (schema/0005_report_copies.sql):
+ *   - none stored yet: stored, *outcome TRPT_STORE_NEW;
+ *   - a stored copy has the same content: a duplicate, only that copy's
+ *     seen_count (unless raw->flags has TRPT_RAW_REPROCESS) and
+ *     last_seen_at move, *outcome TRPT_STORE_DUPLICATE;
+ *   - otherwise stored as one more copy, and every copy flagged as a
+ *     conflict, *outcome TRPT_STORE_CONFLICT.  The first copy stays the
+ *     one that analysis counts.
+ * None of these is an error.  More than TRPT_STORE_MAX_COPIES distinct
+ * copies is TRPT_ELIMIT (the input is refused).  On success *report_rowid
+ * (may be NULL) is the reports.id of the new or matching copy.
  * Returns TRPT_ETEMP when the database stayed busy.
  */
 int trpt_store_report(struct trpt_db *db, const struct trpt_report *r,
-    const struct trpt_raw *raw, int *duplicate, int64_t *report_rowid,
+    const struct trpt_raw *raw, int *outcome, int64_t *report_rowid,
     struct trpt_err *err);
 
 /*
- * Keeps a rejected input with the reason.  The same bytes and part
- * quarantined again only raise seen_count and update the reason.
+ * Keeps a rejected input or part of it with the reason.  The input's bytes
+ * are stored once however many of its parts are rejected
+ * (schema/0006_quarantine_inputs.sql); the same bytes and part quarantined
+ * again only raise seen_count and update the reason.
  */
 int trpt_store_quarantine(struct trpt_db *db, const struct trpt_raw *raw,
     const char *reason, struct trpt_err *err);
 
-/* One quarantined input as read back for reprocessing. Borrowed strings. */
+/* One rejected part of a quarantined input. */
+struct trpt_quarantined_part {
+	int64_t id; /* for trpt_store_quarantine_delete/_update */
+	int part;   /* 0: the input; N: MIME part N */
+	const char *reason;
+};
+
+/* One quarantined input as read back for reprocessing. Borrowed. */
 struct trpt_quarantined {
-	int64_t id;
-	int part;
+	int64_t id; /* of the input */
 	const void *bytes;
 	size_t len;
-	const char *reason;
-	struct trpt_origin origin; /* kind, source, headers, filename */
+	struct trpt_origin origin; /* of its first rejected part */
+	size_t nparts;             /* at least 1 */
+	const struct trpt_quarantined_part *parts; /* in id order */
 };
 
 /*
- * Calls fn for each quarantined input in id order.  fn returns TRPT_OK to go
- * on, or an error code to stop (which is then returned).  The strings in q
- * are valid only during the call.
+ * Calls fn for each quarantined input in id order, once per input with all
+ * its rejected parts.  fn returns TRPT_OK to go on, or an error code to stop
+ * (which is then returned).  What q points to is valid only during the
+ * call; fn may write to the database.
  */
 int trpt_store_quarantine_each(struct trpt_db *db,
     int (*fn)(void *arg, const struct trpt_quarantined *q), void *arg,
     struct trpt_err *err);
 
+/* Removes one rejected part (its id); the bytes go with the last part. */
 int trpt_store_quarantine_delete(
     struct trpt_db *db, int64_t id, struct trpt_err *err);
 
-/* Sets the reason of a quarantined input (after a failed reprocess). */
+/* Sets the reason of a rejected part (after a failed reprocess). */
 int trpt_store_quarantine_update(
     struct trpt_db *db, int64_t id, const char *reason, struct trpt_err *err);
 

@@ -13,7 +13,8 @@ ports:
     signing, so its answer is bogus;
   - SMTP servers: one offering STARTTLS that picks the certificate by SNI
     (net.smtp_port), one without STARTTLS (net.plain_port), one speaking
-    only TLS 1.0 (net.tls10_port);
+    only TLS 1.0 (net.tls10_port), and two hostile ones: a greeting one
+    byte a second (net.trickle_port), one endless line (net.flood_port);
   - an HTTPS server for MTA-STS policies, choosing its certificate by SNI
     and the policy by Host (net.https_port).
 Every MX host and mta-sts host resolves to 127.0.0.1.
@@ -48,6 +49,7 @@ MX_CERTS = {
     "mx-notlsa": "valid",
     "mx-plain": "valid",
     "mx-tls10": "valid",
+    "mx-hostile": "valid",
     "mx.insecure": "valid",
 }
 
@@ -76,6 +78,7 @@ DOMAINS = {
         "mx-good.check.example", "mx-other.check.example"), TLSRPT),
     "stsmissing": (["mx-good"], "", TLSRPT),  # _mta-sts TXT, no policy
     "bogusmx": (["mx-good"], None, TLSRPT),  # MX edited after signing
+    "hostile": (["mx-hostile"], None, TLSRPT),  # trickle or flood
     "notlsrpt": (["mx-good"], None, None),
     "badrua": (["mx-good"], None, "v=TLSRPTv1; rua=ftp://example.org/x"),
     "xn--bcher-kva": (["mx-good"], None, TLSRPT),  # bücher
@@ -358,6 +361,16 @@ class CheckNet:
                 self.wfile.flush()
 
             def handle(self):
+                if mode == "trickle":  # one byte a second, forever
+                    for _ in range(600):
+                        self.wfile.write(b"2")
+                        self.wfile.flush()
+                        time.sleep(1)
+                    return
+                if mode == "flood":  # a greeting that never ends
+                    for _ in range(1000):
+                        self.wfile.write(b"220-" + b"x" * 4096)
+                    return
                 self.reply("220 mx.test ESMTP checknet")
                 conn = self.request
                 f = self.rfile
@@ -450,6 +463,8 @@ class CheckNet:
         self.smtp_port = self.start_smtp("starttls")
         self.plain_port = self.start_smtp("plain")
         self.tls10_port = self.start_smtp("tls10")
+        self.trickle_port = self.start_smtp("trickle")
+        self.flood_port = self.start_smtp("flood")
         self.https_port = self.start_https()
 
     def args(self, port=None):

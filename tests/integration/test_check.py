@@ -287,6 +287,18 @@ def main():
         ok(p.returncode == 0 and "result: ok" in p.stdout, "table: ok",
            p.stdout)
 
+        # Hostile MX hosts: the check ends in time with a clear problem.
+        for port, word in ((net.trickle_port, "no reply in time"),
+                           (net.flood_port, "longer than")):
+            p = run(net, "hostile." + checknet.ZONE, "--timeout", "2",
+                    port=port)
+            d = json.loads(p.stdout) if p.stdout else {"mx": [{}]}
+            f = d["mx"][0].get("findings", [{}])
+            ok(p.returncode == 1 and len(f) == 1 and
+               f[0]["result_type"] is None and word in f[0]["detail"],
+               "hostile MX (%s): a problem, not a hang" % word,
+               p.stdout + p.stderr)
+
         # Could not run: a resolver that never answers is exit 3.
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.bind(("127.0.0.1", 0))

@@ -547,7 +547,7 @@ test_export_filter_dates(void **state)
 	assert_string_equal(text,
 	    "report_id,organization_name,contact_info,begin_date,end_date,"
 	    "policy_type,policy_domain,policy_strings,mx_host_patterns,"
-	    "successful_session_count,failed_session_count\r\n");
+	    "successful_session_count,failed_session_count,copy,conflict\r\n");
 	free(text);
 	assert_int_equal(export_rows(db, 0, 0, INT64_MIN, NULL, NULL), 0);
 	assert_int_equal(export_rows(db, 1, 1, 1778457600, NULL, &text), 0);
@@ -556,7 +556,7 @@ test_export_filter_dates(void **state)
 	    "policy_domain,mx_host_patterns,result_type,sending_mta_ip,"
 	    "receiving_mx_hostname,receiving_mx_helo,receiving_ip,"
 	    "failed_session_count,failure_reason_code,"
-	    "additional_information\r\n");
+	    "additional_information,copy,conflict\r\n");
 	free(text);
 }
 

@@ -15,9 +15,11 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "common/buf.h"
 #include "ingest/files.h"
 #include "ingest/pipeline.h"
 #include "schema/db.h"
+#include "schema/store.h"
 #include "tests/helpers/testutil.h"
 
 struct fixture {
@@ -125,6 +127,74 @@ b64(const unsigned char *in, size_t len)
 	}
 	*o = '\0';
 	return out;
+}
+
+/* base.json with its success count and contact changed: other content
+ * under the same (organization, report-id). */
+static char *
+forged_json(size_t *len)
+{
+	size_t n;
+	char *json =
+	    trpt_test_slurp(trpt_test_fixture("lenient/base.json"), &n);
+	char *at = strstr(json, "\"total-successful-session-count\": 10");
+
+	assert_non_null(at);
+	memcpy(at + strlen("\"total-successful-session-count\": "), "99", 2);
+	*len = n;
+	return json;
+}
+
+/*
+ * A TLS report mail with the given parts: each is a content type and a
+ * body, sent base64-encoded.  Caller frees.
+ */
+struct mpart {
+	const char *type;
+	const void *data;
+	size_t len;
+};
+
+static char *
+make_multi(const struct mpart *parts, size_t n, size_t *outlen)
+{
+	struct trpt_buf b;
+	struct trpt_err err;
+	size_t i;
+	char *enc;
+
+	trpt_buf_init(&b, (size_t)1 << 30);
+	trpt_buf_appendf(&b, &err,
+	    "From: reporter@sender.example\r\n"
+	    "To: tlsrpt@example.com\r\n"
+	    "Subject: Report Domain: example.com Submitter: sender.example "
+	    "Report-ID: <r-0001@sender.example>\r\n"
+	    "Message-ID: <multi@sender.example>\r\n"
+	    "TLS-Report-Domain: example.com\r\n"
+	    "MIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/report; report-type=tlsrpt; "
+	    "boundary=\"XX\"\r\n\r\n"
+	    "--XX\r\nContent-Type: text/plain\r\n\r\nReports.\r\n");
+	for (i = 0; i < n; i++) {
+		enc = b64((const unsigned char *)parts[i].data, parts[i].len);
+		trpt_buf_appendf(&b, &err,
+		    "--XX\r\nContent-Type: %s\r\n"
+		    "Content-Transfer-Encoding: base64\r\n\r\n%s\r\n",
+		    parts[i].type, enc);
+		free(enc);
+	}
+	trpt_buf_appendf(&b, &err, "--XX--\r\n");
+	*outlen = b.len;
+	return b.data;
+}
+
+static int64_t
+db_bytes(struct fixture *f)
+{
+	return count(f, "SELECT page_count * page_size FROM "
+			"pragma_page_count(), pragma_page_size()") -
+	       count(f, "SELECT freelist_count * page_size FROM "
+			"pragma_freelist_count(), pragma_page_size()");
 }
 
 /* A report e-mail (multipart/report, gzip attachment) around json. */
@@ -398,6 +468,225 @@ test_pipeline_mbox_numbers_messages(void **state)
 	    1);
 }
 
+/*
+ * Issue 9 item 5: a forged copy POSTed first under a report's
+ * (organization, report-id) must not turn the genuine one into a
+ * duplicate whose content is thrown away.  Both are kept, flagged; the
+ * same content again is a duplicate of its own copy.
+ */
+static void
+test_pipeline_conflicting_copies(void **state)
+{
+	struct fixture *f = *state;
+	size_t glen, flen;
+	char *genuine =
+	    trpt_test_slurp(trpt_test_fixture("lenient/base.json"), &glen);
+	char *forged = forged_json(&flen);
+	enum trpt_event_kind k;
+
+	ingest_bytes(f, "forged.json", forged, flen, &k);
+	assert_int_equal(k, TRPT_EV_STORED);
+	ingest_bytes(f, "genuine.json", genuine, glen, &k);
+	assert_int_equal(k, TRPT_EV_STORED);
+	assert_int_equal(f->p.stats.stored, 2);
+	assert_int_equal(f->p.stats.conflicts, 1);
+	assert_int_equal(f->p.stats.duplicates, 0);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM reports"), 2);
+	assert_int_equal(
+	    count(f, "SELECT COUNT(*) FROM reports WHERE conflict = 1"), 2);
+	/* The genuine content is there, as copy 1, with its policies. */
+	assert_int_equal(count(f, "SELECT copy FROM reports WHERE "
+				  "total_successful = 10"),
+	    1);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM policies p JOIN "
+				  "reports r ON r.id = p.report WHERE "
+				  "p.successful = 10 AND r.copy = 1"),
+	    1);
+	/* The first stays the one counted. */
+	assert_int_equal(count(f, "SELECT total_successful FROM reports "
+				  "WHERE counted = 1"),
+	    99);
+	/* Each content again is a duplicate of its own copy, in any order. */
+	ingest_bytes(f, "genuine-again.json", genuine, glen, &k);
+	assert_int_equal(k, TRPT_EV_DUPLICATE);
+	ingest_bytes(f, "forged-again.json", forged, flen, &k);
+	assert_int_equal(k, TRPT_EV_DUPLICATE);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM reports"), 2);
+	assert_int_equal(count(f, "SELECT seen_count FROM reports WHERE "
+				  "copy = 0"),
+	    2);
+	assert_int_equal(count(f, "SELECT seen_count FROM reports WHERE "
+				  "copy = 1"),
+	    2);
+	/* A duplicate leaves nothing behind (no raw input, no policy). */
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM raw_inputs"), 2);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM policies"), 2);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM reports WHERE "
+				  "content_sha256 IS NULL"),
+	    0);
+	free(genuine);
+	free(forged);
+}
+
+/* Past TRPT_STORE_MAX_COPIES distinct copies the next is refused, kept in
+ * quarantine; a duplicate of a stored copy still counts as one. */
+static void
+test_pipeline_copies_capped(void **state)
+{
+	struct fixture *f = *state;
+	size_t len;
+	char *json =
+	    trpt_test_slurp(trpt_test_fixture("lenient/base.json"), &len);
+	char *at = strstr(json, "\"total-successful-session-count\": 10");
+	enum trpt_event_kind k;
+	char name[32];
+	int i;
+
+	at += strlen("\"total-successful-session-count\": ");
+	for (i = 0; i <= TRPT_STORE_MAX_COPIES; i++) {
+		at[0] = (char)('1' + i / 10);
+		at[1] = (char)('0' + i % 10);
+		snprintf(name, sizeof(name), "copy%d.json", i);
+		ingest_bytes(f, name, json, len, &k);
+		assert_int_equal(k, i < TRPT_STORE_MAX_COPIES
+					? TRPT_EV_STORED
+					: TRPT_EV_REJECTED);
+	}
+	assert_non_null(strstr(f->last_reason, "different copies"));
+	assert_int_equal(
+	    count(f, "SELECT COUNT(*) FROM reports"), TRPT_STORE_MAX_COPIES);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM quarantine"), 1);
+	at[0] = '1';
+	at[1] = '0';
+	ingest_bytes(f, "again.json", json, len, &k);
+	assert_int_equal(k, TRPT_EV_DUPLICATE);
+	free(json);
+}
+
+/*
+ * Issue 9 item 1: every rejected part of one mail stored the whole mail
+ * again.  A mail with 62 bad parts is kept once, and the database grows
+ * by a small multiple of the mail, not 62 times it.
+ */
+static void
+test_pipeline_quarantine_stores_input_once(void **state)
+{
+	struct fixture *f = *state;
+	struct mpart parts[62];
+	enum trpt_event_kind k;
+	size_t i, len;
+	int64_t before, growth;
+	char *bad = malloc(16 * 1024), *mail;
+
+	/* 62 parts of 16 KiB of broken JSON: a mail of about 1.3 MB. */
+	memset(bad, 'x', 16 * 1024);
+	bad[0] = '{';
+	for (i = 0; i < 62; i++) {
+		parts[i].type = "application/tlsrpt+json";
+		parts[i].data = bad;
+		parts[i].len = 16 * 1024;
+	}
+	mail = make_multi(parts, 62, &len);
+	before = db_bytes(f);
+	ingest_bytes(f, "bomb.eml", mail, len, &k);
+	assert_int_equal(k, TRPT_EV_REJECTED);
+	assert_int_equal(f->p.stats.rejected, 62);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM quarantine"), 62);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM quarantine_inputs"), 1);
+	assert_int_equal(
+	    count(f, "SELECT SUM(size) FROM quarantine_inputs"), (int64_t)len);
+	/* Each part still reads back with the bytes through the view. */
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM quarantine WHERE "
+				  "size = length(bytes)"),
+	    62);
+	growth = db_bytes(f) - before;
+	print_message("# a %zu-byte mail with 62 bad parts grew the database "
+		      "by %lld bytes\n",
+	    len, (long long)growth);
+	assert_true(growth < 2 * (int64_t)len);
+	/* The same mail again counts, and stores nothing more. */
+	before = db_bytes(f);
+	ingest_bytes(f, "bomb-again.eml", mail, len, &k);
+	assert_int_equal(count(f, "SELECT MAX(seen_count) FROM quarantine"), 2);
+	assert_true(db_bytes(f) - before < 64 * 1024);
+	free(bad);
+	free(mail);
+}
+
+/*
+ * Issue 9 item 9: reprocess judges each quarantined part by its own
+ * outcome (not by the input's first rejection), runs each input once, and
+ * does not count the reports stored before as seen again.
+ */
+static void
+test_pipeline_reprocess_per_part(void **state)
+{
+	struct fixture *f = *state;
+	struct trpt_err err;
+	struct mpart parts[3];
+	enum trpt_event_kind k;
+	uint64_t passed = 9, failed = 9;
+	size_t glen, blen, gzlen, len;
+	char *good =
+	    trpt_test_slurp(trpt_test_fixture("mail/report1.json"), &glen);
+	char *big =
+	    trpt_test_slurp(trpt_test_fixture("lenient/base.json"), &blen);
+	char *gz = trpt_test_gzip(big, blen, &gzlen);
+	char *mail;
+	int i;
+
+	parts[0].type = "application/tlsrpt+json"; /* part 2: stored */
+	parts[0].data = good;
+	parts[0].len = glen;
+	parts[1].type = "application/tlsrpt+json"; /* part 3: broken */
+	parts[1].data = "{\"broken\": ";
+	parts[1].len = 11;
+	parts[2].type = "application/tlsrpt+gzip"; /* part 4: over the cap */
+	parts[2].data = gz;
+	parts[2].len = gzlen;
+	mail = make_multi(parts, 3, &len);
+	f->p.limits.max_inflated = blen - 1;
+	ingest_bytes(f, "mixed.eml", mail, len, &k);
+	assert_int_equal(k, TRPT_EV_REJECTED);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM reports"), 1);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM quarantine"), 2);
+
+	/* Twice, as a cron job would: nothing changes but the reasons. */
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(
+		    trpt_pipeline_reprocess(&f->p, &passed, &failed, &err),
+		    TRPT_OK);
+		assert_int_equal(passed, 0);
+		assert_int_equal(failed, 2);
+	}
+	assert_int_equal(count(f, "SELECT seen_count FROM reports"), 1);
+	/* Each part keeps its own reason. */
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM quarantine WHERE "
+				  "part = 4 AND reason LIKE '%exceeds%'"),
+	    1);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM quarantine WHERE "
+				  "part = 3 AND reason LIKE '%JSON%'"),
+	    1);
+
+	/* With the cap raised part 4 passes and leaves; part 3 stays. */
+	f->p.limits.max_inflated = 1 << 20;
+	assert_int_equal(
+	    trpt_pipeline_reprocess(&f->p, &passed, &failed, &err), TRPT_OK);
+	assert_int_equal(passed, 1);
+	assert_int_equal(failed, 1);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM reports"), 2);
+	assert_int_equal(count(f, "SELECT MAX(seen_count) FROM reports"), 1);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM quarantine"), 1);
+	assert_int_equal(count(f, "SELECT part FROM quarantine"), 3);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM quarantine_inputs"), 1);
+	/* The mail's bytes are kept once for the reports. */
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM raw_inputs"), 1);
+	free(good);
+	free(big);
+	free(gz);
+	free(mail);
+}
+
 int
 main(void)
 {
@@ -420,6 +709,15 @@ main(void)
 		    test_pipeline_examples_directory, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_pipeline_mbox_numbers_messages, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pipeline_conflicting_copies, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pipeline_copies_capped, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pipeline_quarantine_stores_input_once, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pipeline_reprocess_per_part, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("pipeline", tests, NULL, NULL);
 }

@@ -174,7 +174,11 @@ test_schema_open_memory(void **state)
 	assert_true(has_table(h, "failures"));
 	assert_true(has_table(h, "warnings"));
 	assert_true(has_table(h, "raw_inputs"));
-	assert_true(has_table(h, "quarantine"));
+	assert_true(has_table(h, "quarantine_inputs"));
+	assert_true(has_table(h, "quarantine_parts"));
+	assert_int_equal(qint(h, "SELECT count(*) FROM sqlite_schema WHERE "
+				 "type = 'view' AND name = 'quarantine'"),
+	    1);
 }
 
 /* The real list, applied step by step with upto. */
@@ -302,6 +306,117 @@ test_schema_migrate_old_files(void **state)
 	trpt_db_close(&db);
 	trpt_test_rmrf(dir);
 	free(dir);
+}
+
+/*
+ * Migrations 4 and 5 rebuild reports (its UNIQUE (organization, report-id)
+ * goes) and move the quarantine's bytes: a database at version 3 with a
+ * report, its policies and failures, and two quarantined parts of one
+ * input keeps all of it.  With foreign keys on during the rebuild, the
+ * DROP of the old reports would have cascaded into policies.
+ */
+static void
+test_schema_migrate_copies_keep_data(void **state)
+{
+	char *dir = trpt_test_tmpdir(), path[512];
+	struct trpt_db *db = NULL;
+	struct trpt_err err;
+	sqlite3 *h;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/v3.db", dir);
+	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(h, "PRAGMA foreign_keys=ON", NULL, NULL, NULL),
+	    SQLITE_OK);
+	assert_int_equal(trpt_migrate_apply(h, 3, &err), TRPT_OK);
+	assert_int_equal(
+	    sqlite3_exec(h,
+		"INSERT INTO raw_inputs VALUES (1, 'h', x'00', 1, 'file', 'f',"
+		" NULL, NULL, NULL, 1);"
+		"INSERT INTO reports (id, organization_name, report_id,"
+		" begin_ts, end_ts, day, raw_id, part, received_at,"
+		" seen_count, last_seen_at, total_successful, total_failed)"
+		" VALUES (7, 'org', 'id', 0, 1, 0, 1, 0, 1, 3, 1, 10, 2);"
+		"INSERT INTO policies VALUES (1, 7, 0, 0, 'sts', 'd', NULL,"
+		" NULL, 10, 2, 2);"
+		"INSERT INTO failures (policy, result_type,"
+		" failed_session_count) VALUES (1, 'x', 2);"
+		"INSERT INTO warnings (report, message) VALUES (7, 'w');"
+		"INSERT INTO quarantine (sha256, part, bytes, size,"
+		" source_kind, source, reason, received_at, last_seen_at)"
+		" VALUES ('q', 1, x'0102', 2, 'file', 'f', 'bad 1', 1, 1),"
+		" ('q', 2, x'0102', 2, 'file', 'f', 'bad 2', 1, 1);",
+		NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(h);
+	assert_int_equal(trpt_db_open(path, &db, &err), TRPT_OK);
+	h = trpt_db_handle(db);
+	assert_int_equal(qint(h, "SELECT count(*) FROM policies"), 1);
+	assert_int_equal(qint(h, "SELECT count(*) FROM failures"), 1);
+	assert_int_equal(qint(h, "SELECT count(*) FROM warnings"), 1);
+	assert_int_equal(qint(h, "SELECT seen_count FROM reports WHERE id = 7 "
+				 "AND copy = 0 AND counted = 1 AND "
+				 "conflict = 0"),
+	    3);
+	assert_int_equal(qint(h, "SELECT count(*) FROM quarantine"), 2);
+	assert_int_equal(qint(h, "SELECT count(*) FROM quarantine_inputs"), 1);
+	assert_int_equal(qint(h, "PRAGMA foreign_keys"), 1);
+	assert_int_equal(
+	    qint(h, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+	/* Deleting the report still cascades, and marks rollups dirty. */
+	assert_int_equal(
+	    sqlite3_exec(h, "DELETE FROM reports", NULL, NULL, NULL),
+	    SQLITE_OK);
+	assert_int_equal(qint(h, "SELECT count(*) FROM policies"), 0);
+	assert_int_equal(qint(h, "SELECT dirty FROM rollup_state"), 1);
+	trpt_db_close(&db);
+	trpt_test_rmrf(dir);
+	free(dir);
+}
+
+/*
+ * A copy stored before content_sha256 existed (NULL) compares by its
+ * stored rows: the same report again is a duplicate of it (the digest
+ * read back from the rows equals the report's own), other content a
+ * conflicting copy.
+ */
+static void
+test_schema_store_copies_legacy(void **state)
+{
+	struct trpt_db *db = *state;
+	sqlite3 *h = trpt_db_handle(db);
+	struct sample s;
+	struct trpt_err err;
+	char sha[80], again[80];
+	int outcome = -1;
+
+	sample_init(&s, "org", "id-1");
+	assert_int_equal(
+	    trpt_store_report(db, &s.r, &s.raw, &outcome, NULL, &err), TRPT_OK);
+	assert_int_equal(outcome, TRPT_STORE_NEW);
+	qtext(h, "SELECT content_sha256 FROM reports", sha, sizeof(sha));
+	assert_int_equal(strlen(sha), 64);
+	assert_int_equal(sqlite3_exec(h,
+			     "UPDATE reports SET content_sha256 = "
+			     "NULL",
+			     NULL, NULL, NULL),
+	    SQLITE_OK);
+	assert_int_equal(
+	    trpt_store_report(db, &s.r, &s.raw, &outcome, NULL, &err), TRPT_OK);
+	assert_int_equal(outcome, TRPT_STORE_DUPLICATE);
+	qtext(h, "SELECT content_sha256 FROM reports", again, sizeof(again));
+	assert_string_equal(sha, again);
+	assert_int_equal(qint(h, "SELECT seen_count FROM reports"), 2);
+	/* One failure detail less: another content. */
+	s.p[0].nfailures = 1;
+	assert_int_equal(
+	    trpt_store_report(db, &s.r, &s.raw, &outcome, NULL, &err), TRPT_OK);
+	assert_int_equal(outcome, TRPT_STORE_CONFLICT);
+	assert_int_equal(qint(h, "SELECT count(*) FROM reports WHERE "
+				 "conflict = 1"),
+	    2);
+	assert_int_equal(qint(h, "SELECT count(*) FROM failures"), 3);
 }
 
 /* A failing migration leaves the tables and user_version as they were. */
@@ -880,6 +995,7 @@ test_schema_statement_cache(void **state)
 
 struct visit {
 	int n;
+	int inputs;
 	int64_t ids[8];
 	char reasons[8][64];
 	char sources[8][64];
@@ -896,20 +1012,25 @@ visit_fn(void *arg, const struct trpt_quarantined *q)
 	struct visit *v = arg;
 	struct trpt_err err;
 
-	if (v->n >= 8)
-		return TRPT_EINVAL;
-	v->ids[v->n] = q->id;
-	snprintf(v->reasons[v->n], 64, "%s", q->reason);
-	snprintf(v->sources[v->n], 64, "%s %s %s", q->origin.kind,
-	    q->origin.source,
-	    q->origin.filename != NULL ? q->origin.filename : "-");
-	v->parts[v->n] = q->part;
-	v->lens[v->n] = q->len;
-	v->n++;
-	if (v->delete_each &&
-	    trpt_store_quarantine_delete(v->db, q->id, &err) != TRPT_OK)
-		return err.code;
-	if (v->n == v->stop_at)
+	size_t i;
+
+	v->inputs++;
+	for (i = 0; i < q->nparts; i++) {
+		if (v->n >= 8)
+			return TRPT_EINVAL;
+		v->ids[v->n] = q->parts[i].id;
+		snprintf(v->reasons[v->n], 64, "%s", q->parts[i].reason);
+		snprintf(v->sources[v->n], 64, "%s %s %s", q->origin.kind,
+		    q->origin.source,
+		    q->origin.filename != NULL ? q->origin.filename : "-");
+		v->parts[v->n] = q->parts[i].part;
+		v->lens[v->n] = q->len;
+		v->n++;
+		if (v->delete_each && trpt_store_quarantine_delete(v->db,
+					  q->parts[i].id, &err) != TRPT_OK)
+			return err.code;
+	}
+	if (v->inputs == v->stop_at)
 		return TRPT_ETEMP;
 	return TRPT_OK;
 }
@@ -936,32 +1057,43 @@ test_schema_quarantine(void **state)
 	assert_int_equal(qint(h, "SELECT seen_count FROM quarantine"), 2);
 	assert_int_equal(qint(h, "SELECT received_at FROM quarantine"), 1000);
 	assert_int_equal(qint(h, "SELECT last_seen_at FROM quarantine"), 2000);
-	/* Another part of the same bytes is another row. */
+	/* Another part of the same bytes is another row, but the bytes are
+	 * kept once, and the walk sees the input once with both parts. */
 	raw.part = 3;
 	o.filename = NULL;
 	assert_int_equal(
 	    trpt_store_quarantine(db, &raw, "part 3 bad", &err), TRPT_OK);
 	assert_int_equal(qint(h, "SELECT count(*) FROM quarantine"), 2);
+	assert_int_equal(qint(h, "SELECT count(*) FROM quarantine_inputs"), 1);
 
 	memset(&v, 0, sizeof(v));
 	assert_int_equal(
 	    trpt_store_quarantine_each(db, visit_fn, &v, &err), TRPT_OK);
+	assert_int_equal(v.inputs, 1);
 	assert_int_equal(v.n, 2);
 	assert_true(v.ids[0] < v.ids[1]);
 	assert_string_equal(v.reasons[0], "second reason");
+	assert_string_equal(v.reasons[1], "part 3 bad");
 	assert_string_equal(
 	    v.sources[0], "imap INBOX/17 google.com!example.com!1!2!x.json.gz");
-	assert_string_equal(v.sources[1], "imap INBOX/17 -");
 	assert_int_equal(v.parts[0], 0);
 	assert_int_equal(v.parts[1], 3);
 	assert_int_equal(v.lens[0], 8);
 
 	/* The callback's error stops the walk and is returned. */
+	raw.bytes = "other";
+	raw.len = 5;
+	assert_int_equal(
+	    trpt_store_quarantine(db, &raw, "other", &err), TRPT_OK);
 	memset(&v, 0, sizeof(v));
 	v.stop_at = 1;
 	assert_int_equal(
 	    trpt_store_quarantine_each(db, visit_fn, &v, &err), TRPT_ETEMP);
-	assert_int_equal(v.n, 1);
+	assert_int_equal(v.inputs, 1);
+	assert_int_equal(v.n, 2);
+	v.ids[2] = qint(h, "SELECT id FROM quarantine WHERE reason = 'other'");
+	assert_int_equal(
+	    trpt_store_quarantine_delete(db, v.ids[2], &err), TRPT_OK);
 
 	assert_int_equal(
 	    trpt_store_quarantine_update(db, v.ids[0], "updated", &err),
@@ -979,6 +1111,11 @@ test_schema_quarantine(void **state)
 	assert_int_equal(trpt_store_quarantine_update(db, v.ids[0], "x", &err),
 	    TRPT_ENOTFOUND);
 	assert_int_equal(qint(h, "SELECT count(*) FROM quarantine"), 1);
+	/* The bytes stay while a part refers to them, and go with the last. */
+	assert_int_equal(qint(h, "SELECT count(*) FROM quarantine_inputs"), 1);
+	assert_int_equal(
+	    trpt_store_quarantine_delete(db, v.ids[1], &err), TRPT_OK);
+	assert_int_equal(qint(h, "SELECT count(*) FROM quarantine_inputs"), 0);
 }
 
 /* The callback may write (store, delete) while the walk goes on. */
@@ -1187,6 +1324,9 @@ main(void)
 		cmocka_unit_test(test_schema_migrate_upto),
 		cmocka_unit_test(test_schema_migrate_older),
 		cmocka_unit_test(test_schema_migrate_old_files),
+		cmocka_unit_test(test_schema_migrate_copies_keep_data),
+		cmocka_unit_test_setup_teardown(
+		    test_schema_store_copies_legacy, setup_db, teardown_db),
 		cmocka_unit_test(test_schema_migrate_failure_rolls_back),
 		cmocka_unit_test(test_schema_migrate_bad_list),
 		cmocka_unit_test(test_schema_refuses_newer),

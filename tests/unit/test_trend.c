@@ -305,7 +305,7 @@ test_trend_export(void **state)
 	fclose(out);
 	p = "id,organization_name,report_id,contact_info,begin_date,"
 	    "end_date,day,policies,successful_session_count,"
-	    "failed_session_count,received_at,seen_count\r\n";
+	    "failed_session_count,received_at,seen_count,copy,conflict\r\n";
 	assert_true(strncmp(buf, p, strlen(p)) == 0);
 	for (p = buf; (p = strstr(p, "\r\n")) != NULL; p += 2)
 		rows++;
@@ -314,7 +314,7 @@ test_trend_export(void **state)
 				    "Corporation-20460-"));
 	assert_non_null(strstr(buf, ",2026-01-07T00:00:00Z,"
 				    "2026-01-07T23:59:59Z,2026-01-07,2,100,"
-				    "10,2026-01-08T01:00:00Z,1\r\n"));
+				    "10,2026-01-08T01:00:00Z,1,0,0\r\n"));
 	free(buf);
 
 	trpt_export_filter_init(&f);
