@@ -599,7 +599,8 @@ read_report(struct vstate *st, const json_t *root)
 	 * of trends and exports over millions of days. */
 	if (r->begin < TRPT_DATE_EARLIEST)
 		return reject(st, "date-range.start-datetime",
-		    "before 2018-01-01 (RFC 8460 is of 2018): not a plausible "
+		    "before 2016-01-01 (TLSRPT dates from 2016): not a "
+		    "plausible "
 		    "report date");
 	if (r->end > (int64_t)time(NULL) + TRPT_DATE_AHEAD)
 		return reject(st, "date-range.end-datetime",
