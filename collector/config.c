@@ -1,26 +1,31 @@
 /*
  * The configuration file and its tables.
  *
- * Every section type and every key lives in one table below:
+ * Every section type and every key lives in one table below (Postfix's
+ * CONFIG_INT_TABLE is the model).  With S #defined to the section's struct
+ * above its table,
  *
- *	KEY(S, "threads", UINT, rx.threads, 1, 64, NULL),
+ *	KEY("threads", UINT, rx.threads, 1, 64, NULL, 0),
  *
- * is the key "threads" of the section whose struct is S (a #define above
- * its table), an unsigned from 1 to 64 stored at S.rx.threads, whose
- * default is the one the section's init function set (NULL); a string
- * there ("4") would be the default, parsed like a written value.  The
- * loader checks every section of the file against these tables once
+ * is the key "threads": an unsigned from 1 to 64, stored at S.rx.threads,
+ * whose default is what the section's init function set (NULL); a string
+ * there ("4") would be the default, parsed like a written value; the last
+ * field holds flags (REQUIRED, URL: never printed with its credentials).
+ * The loader checks every section of a file against these tables once
  * (trpt_config_validate): unknown sections and keys, repeated keys and
- * sections, types, bounds, required keys, and each section's finish rule
- * across keys.  A command reads its section with trpt_config_read into the
- * struct, already checked.
+ * sections, types, minima and maxima, required keys, and each section's
+ * finish rule across keys.  A command then fills the section's struct,
+ * already checked, with trpt_config_read(cfg, sec or NULL, "type", &s,
+ * sizeof(s), &err).
  *
  * To add a key: a field in the section's struct (config.h) and one KEY
  * line.  To add a section: its struct in config.h, a table of KEY lines
- * ending with END, and one line in sections[] (named or not, init and
- * finish functions or NULL).  Types: STR, LIST (repeatable), BOOL, UINT,
- * INT64, SIZE (bytes), COUNT, PERCENT, ENUM (ENUMKEY with a choice table).
- *Flags: REQUIRED, URL (never printed with its credentials).
+ * ending with END, and one line in sections[] (named or not, the struct's
+ * size, init and finish functions or NULL).  Keys before any [section]
+ * go in main_keys (its sections[] line then needs a struct and a size).
+ * Types: STR, LIST (a key that may repeat), BOOL, UINT,
+ * INT64, SIZE (bytes, k/M/G), COUNT, PERCENT, ENUM (ENUMKEY with a table
+ * of choices).
  */
 #include "collector/config.h"
 
