@@ -15,10 +15,12 @@
 #include "collector/cmd_export.h"
 #include "collector/cmd_fetch.h"
 #include "collector/cmd_ingest.h"
+#include "collector/cmd_report.h"
 #include "collector/cmd_serve.h"
 #include "collector/cmd_stats.h"
 #include "collector/cmd_summary.h"
 #include "collector/cmd_trends.h"
+#include "collector/dashboard.h"
 #include "common/text.h"
 
 #ifndef TRPT_VERSION
@@ -38,7 +40,10 @@ static const struct command commands[] = {
 	    "run quarantined inputs again and store those that now pass" },
 	{ "fetch", trpt_cmd_fetch_run,
 	    "fetch new reports from the configured IMAP and HTTPS sources" },
-	{ "serve", trpt_cmd_serve_run, "receive reports POSTed over HTTPS" },
+	{ "serve", trpt_cmd_serve_run,
+	    "receive reports POSTed over HTTPS; the web dashboard" },
+	{ "dashboard-password", trpt_dashboard_password_run,
+	    "a password line for the dashboard's password_file" },
 	{ "export", trpt_cmd_export_run,
 	    "write policies or failures as CSV for analysts" },
 	{ "trends", trpt_cmd_trends_run, "success rates per period and group" },
@@ -47,6 +52,9 @@ static const struct command commands[] = {
 	{ "check", trpt_cmd_check_run,
 	    "test a domain live as senders do (DNS, MTA-STS, STARTTLS, DANE)" },
 	{ "summary", trpt_cmd_summary_run, "the weekly summary e-mail" },
+	{ "report", trpt_cmd_report_run,
+	    "report html: the dashboard's views in one HTML file; report "
+	    "show ID: one report, its origin and DKIM verdict" },
 	{ "stats", trpt_cmd_stats_run,
 	    "what is stored, per reporting organisation and domain" },
 	{ "check-config", trpt_cmd_check_config_run,
@@ -154,6 +162,33 @@ trpt_cli_open_db_read(const struct trpt_cli *cli, struct trpt_db **out)
 	return TRPT_EXIT_OK;
 }
 
+int
+trpt_cli_dkim(const struct trpt_cli *cli, struct trpt_dkim **out)
+{
+	struct trpt_conf_dkim k;
+	struct trpt_dkim_config dc;
+	struct trpt_err err;
+	int rc;
+
+	*out = NULL;
+	trpt_dkim_config_default(&dc);
+	if ((rc = trpt_config_read(
+		 cli->cfg, NULL, "dkim", &k, sizeof(k), &err)) != TRPT_OK)
+		goto bad;
+	dc.require = (enum trpt_dkim_require)k.require;
+	dc.nameserver = k.nameserver;
+	dc.timeout_ms = k.timeout * 1000;
+	dc.cache_max = k.cache;
+	if (dc.require == TRPT_DKIM_REQUIRE_NO)
+		return TRPT_EXIT_OK;
+	if ((rc = trpt_dkim_new(&dc, out, &err)) != TRPT_OK)
+		goto bad;
+	return TRPT_EXIT_OK;
+bad:
+	trpt_cli_warn("%s", err.msg);
+	return rc == TRPT_EINVAL ? TRPT_EXIT_USAGE : TRPT_EXIT_FATAL;
+}
+
 static int
 load_config(struct trpt_cli *cli, const char *path)
 {
@@ -249,4 +284,13 @@ trpt_cli_main(int argc, char **argv)
 	rc = commands[i].run(&cli, argc, argv);
 	trpt_config_free(&cli.cfg);
 	return rc;
+}
+
+int
+trpt_cli_color(FILE *f)
+{
+	const char *term = getenv("TERM"), *no = getenv("NO_COLOR");
+
+	return isatty(fileno(f)) && (no == NULL || no[0] == '\0') &&
+	       term != NULL && strcmp(term, "dumb") != 0;
 }

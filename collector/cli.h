@@ -4,8 +4,11 @@
  * commands share (database, configuration, limits, messages, exit codes).
  */
 
+#include <stdio.h>
+
 #include "collector/config.h"
 #include "common/limits.h"
+#include "ingest/dkim.h"
 #include "schema/db.h"
 
 /* Exit status of every command (documented in --help and the README). */
@@ -53,6 +56,20 @@ void trpt_cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * lower case, without a trailing dot.  Returns s.
  */
 char *trpt_cli_domain_arg(char *s);
+
+/*
+ * The DKIM verifier configured by [dkim] (require, nameserver, timeout,
+ * cache), for the pipelines of ingest, reprocess, fetch and serve; *out is
+ * NULL with require = no.  Prints the error; returns TRPT_EXIT_OK or
+ * TRPT_EXIT_USAGE (a bad setting) or TRPT_EXIT_FATAL.
+ */
+int trpt_cli_dkim(const struct trpt_cli *cli, struct trpt_dkim **out);
+
+/*
+ * 1 when f is a terminal that takes colours: not redirected, NO_COLOR
+ * unset (https://no-color.org), TERM set and not "dumb".
+ */
+int trpt_cli_color(FILE *f);
 
 /* Maps a trpt_rc to an exit status: usage errors 2, everything else 3. */
 int trpt_cli_exit_for(int rc);

@@ -74,8 +74,8 @@ to_day(const char *opt, const char *s, int64_t now, int64_t *day)
 	return TRPT_EXIT_OK;
 }
 
-static int
-read_config(const struct trpt_cli *cli, struct trpt_alert_config *ac)
+int
+trpt_cmd_alerts_config(const struct trpt_cli *cli, struct trpt_alert_config *ac)
 {
 	struct trpt_err err;
 
@@ -189,7 +189,7 @@ trpt_cmd_alerts_run(struct trpt_cli *cli, int argc, char **argv)
 	int c, rc, status, fail_on_alert = 0, recheck = 0;
 
 	trpt_alert_config_init(&ac);
-	if ((status = read_config(cli, &ac)) != TRPT_EXIT_OK)
+	if ((status = trpt_cmd_alerts_config(cli, &ac)) != TRPT_EXIT_OK)
 		return status;
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (c) {
@@ -268,7 +268,11 @@ trpt_cmd_alerts_run(struct trpt_cli *cli, int argc, char **argv)
 			rc = trpt_alert_detect(db, &ac, since, today, &a, &err);
 	}
 	if (rc == TRPT_OK)
-		rc = trpt_alert_write(a, fmt, stdout, &err);
+		rc = trpt_alert_write(a,
+		    fmt == TRPT_FORMAT_TABLE && trpt_cli_color(stdout)
+			? TRPT_FORMAT_TABLE_COLOR
+			: fmt,
+		    stdout, &err);
 	trpt_db_close(&db);
 	if (rc != TRPT_OK) {
 		trpt_alert_free(&a);

@@ -106,6 +106,7 @@ trpt_cmd_fetch_run(struct trpt_cli *cli, int argc, char **argv)
 	const struct trpt_config_section *sec;
 	struct trpt_pipeline p;
 	struct trpt_db *db = NULL;
+	struct trpt_dkim *dkim = NULL;
 	size_t i, nsources = 0;
 	int c, status, st, check_only = 0;
 
@@ -147,16 +148,23 @@ trpt_cmd_fetch_run(struct trpt_cli *cli, int argc, char **argv)
 		    (st = f->check(cli, sec)) != TRPT_EXIT_OK)
 			return st;
 	}
+	/* [dkim] too, so that --check covers what fetch uses. */
+	if ((status = trpt_cli_dkim(cli, &dkim)) != TRPT_EXIT_OK)
+		return status;
 	if (check_only) {
+		trpt_dkim_free(&dkim);
 		if (cli->verbose >= 0)
 			printf("%s: %zu source%s, configuration valid\n",
 			    trpt_config_path(cli->cfg), nsources,
 			    nsources == 1 ? "" : "s");
 		return TRPT_EXIT_OK;
 	}
-	if ((status = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK)
+	if ((status = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK) {
+		trpt_dkim_free(&dkim);
 		return status;
+	}
 	trpt_pipeline_init(&p, db, &cli->limits);
+	p.dkim = dkim;
 	p.flags |= TRPT_PIPE_SKIP_NON_REPORTS;
 	p.on_event = trpt_cmd_ingest_print_event;
 	p.arg = cli;
@@ -183,5 +191,6 @@ trpt_cmd_fetch_run(struct trpt_cli *cli, int argc, char **argv)
 	if (status == TRPT_EXIT_OK && p.stats.rejected > 0)
 		status = TRPT_EXIT_REJECTED;
 	trpt_db_close(&db);
+	trpt_dkim_free(&dkim);
 	return status;
 }

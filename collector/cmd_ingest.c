@@ -1,9 +1,11 @@
 #include "collector/cmd_ingest.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -94,6 +96,8 @@ trpt_cmd_ingest_print_event(void *arg, const struct trpt_event *ev)
 static void
 print_summary(const struct trpt_cli *cli, const struct trpt_pipeline *p)
 {
+	struct trpt_dkim_stats ds;
+
 	if (cli->verbose < 0)
 		return;
 	printf("ingested %" PRIu64 ", duplicates %" PRIu64
@@ -102,6 +106,15 @@ print_summary(const struct trpt_cli *cli, const struct trpt_pipeline *p)
 	if (p->stats.conflicts > 0)
 		printf(", conflicting copies %" PRIu64, p->stats.conflicts);
 	printf("\n");
+	if (cli->verbose > 0 && p->dkim != NULL) {
+		trpt_dkim_stats(p->dkim, &ds);
+		fprintf(stderr,
+		    "dkim: %" PRIu64 " e-mails verified, %" PRIu64
+		    " key lookups, %" PRIu64 " from the cache, %" PRIu64
+		    " DNS queries (%" PRIu64 " failed for now)\n",
+		    ds.messages, ds.lookups, ds.cache_hits, ds.dns_queries,
+		    ds.dns_temp);
+	}
 }
 
 static int
@@ -129,6 +142,7 @@ trpt_cmd_ingest_run(struct trpt_cli *cli, int argc, char **argv)
 {
 	struct trpt_pipeline p;
 	struct trpt_db *db = NULL;
+	struct trpt_dkim *dkim = NULL;
 	struct trpt_err err;
 	int i, rc, status;
 
@@ -147,9 +161,14 @@ trpt_cmd_ingest_run(struct trpt_cli *cli, int argc, char **argv)
 			    "ingest: %s: no such file or directory", argv[i]);
 			return TRPT_EXIT_USAGE;
 		}
-	if ((status = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK)
+	if ((status = trpt_cli_dkim(cli, &dkim)) != TRPT_EXIT_OK)
 		return status;
+	if ((status = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK) {
+		trpt_dkim_free(&dkim);
+		return status;
+	}
 	trpt_pipeline_init(&p, db, &cli->limits);
+	p.dkim = dkim;
 	p.on_event = trpt_cmd_ingest_print_event;
 	p.arg = cli;
 	/* Bulk imports commit in batches: one transaction per report would
@@ -172,6 +191,7 @@ trpt_cmd_ingest_run(struct trpt_cli *cli, int argc, char **argv)
 	if (status == TRPT_EXIT_OK && p.stats.rejected > 0)
 		status = TRPT_EXIT_REJECTED;
 	trpt_db_close(&db);
+	trpt_dkim_free(&dkim);
 	return status;
 }
 
@@ -179,37 +199,93 @@ static void
 reprocess_usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: tlsrpt-collector reprocess\n"
+	    "usage: tlsrpt-collector reprocess [--accept-unsigned] [ID...]\n"
 	    "\n"
-	    "Runs every quarantined input through the pipeline again, after\n"
-	    "an upgrade or a change of limits.  Inputs that now pass are\n"
-	    "stored and leave the quarantine; the others stay, with the new\n"
-	    "reason.  Prints \"reprocessed N: passed P, still rejected R\".\n"
-	    "Exit status: 0 all passed, 1 some still rejected, 3 fatal.\n");
+	    "Runs quarantined inputs through the pipeline again (all of them,\n"
+	    "or the quarantine ids given), after an upgrade, a change of\n"
+	    "limits, or when a DKIM key could not be fetched before.  Inputs\n"
+	    "that now pass are stored and leave the quarantine; the others\n"
+	    "stay, with the new reason.  Prints \"reprocessed N: passed P,\n"
+	    "still rejected R\".\n"
+	    "\n"
+	    "  --accept-unsigned  store the reports of the given ids although\n"
+	    "                     their DKIM signature is missing, fails or\n"
+	    "                     does not align (an operator's decision,\n"
+	    "                     recorded with the report); needs ids\n"
+	    "\n"
+	    "Exit status: 0 all passed, 1 some still rejected, 2 usage (an\n"
+	    "id not in quarantine), 3 fatal.\n");
 }
 
 int
 trpt_cmd_ingest_reprocess(struct trpt_cli *cli, int argc, char **argv)
 {
+	static const struct option opts[] = {
+		{ "accept-unsigned", no_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 	struct trpt_pipeline p;
 	struct trpt_db *db = NULL;
+	struct trpt_dkim *dkim = NULL;
 	struct trpt_err err;
-	uint64_t passed = 0, failed = 0;
-	int rc, status;
+	uint64_t passed = 0, failed = 0, ok1, bad1;
+	int64_t id;
+	char *end;
+	int c, i, rc, status, accept = 0;
 
-	if ((rc = only_help(argc, argv, reprocess_usage)) >= 0)
-		return rc;
-	if (optind < argc) {
-		reprocess_usage(stderr);
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'a':
+			accept = 1;
+			break;
+		case 'h':
+			reprocess_usage(stdout);
+			return TRPT_EXIT_OK;
+		default:
+			reprocess_usage(stderr);
+			return TRPT_EXIT_USAGE;
+		}
+	}
+	for (i = optind; i < argc; i++) {
+		if (!isdigit((unsigned char)argv[i][0]) ||
+		    strtoll(argv[i], &end, 10) <= 0 || *end != '\0') {
+			trpt_cli_warn(
+			    "reprocess: %s: not a quarantine id", argv[i]);
+			return TRPT_EXIT_USAGE;
+		}
+	}
+	if (accept && optind >= argc) {
+		trpt_cli_warn("reprocess: --accept-unsigned needs the "
+			      "quarantine ids to release");
 		return TRPT_EXIT_USAGE;
 	}
-	if ((status = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK)
+	if ((status = trpt_cli_dkim(cli, &dkim)) != TRPT_EXIT_OK)
 		return status;
+	if ((status = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK) {
+		trpt_dkim_free(&dkim);
+		return status;
+	}
 	trpt_pipeline_init(&p, db, &cli->limits);
+	p.dkim = dkim;
 	p.on_event = trpt_cmd_ingest_print_event;
 	p.arg = cli;
-	rc = trpt_pipeline_reprocess(&p, &passed, &failed, &err);
-	if (rc != TRPT_OK) {
+	if (accept)
+		p.flags |= TRPT_PIPE_ACCEPT_UNSIGNED;
+	if (optind >= argc)
+		rc = trpt_pipeline_reprocess(&p, &passed, &failed, &err);
+	else
+		for (rc = TRPT_OK, i = optind; i < argc && rc == TRPT_OK; i++) {
+			id = strtoll(argv[i], NULL, 10);
+			rc = trpt_pipeline_reprocess_id(
+			    &p, id, &ok1, &bad1, &err);
+			passed += ok1;
+			failed += bad1;
+		}
+	if (rc == TRPT_ENOTFOUND) {
+		trpt_cli_warn("reprocess: %s", err.msg);
+		status = TRPT_EXIT_USAGE;
+	} else if (rc != TRPT_OK) {
 		trpt_cli_warn("reprocess: %s", err.msg);
 		status = TRPT_EXIT_FATAL;
 	} else if (failed > 0)
@@ -221,5 +297,6 @@ trpt_cmd_ingest_reprocess(struct trpt_cli *cli, int argc, char **argv)
 		    passed + failed, passed, failed, p.stats.stored,
 		    p.stats.duplicates);
 	trpt_db_close(&db);
+	trpt_dkim_free(&dkim);
 	return status;
 }

@@ -12,11 +12,55 @@
 #include <sqlite3.h>
 
 #include "collector/cmd_ingest.h"
+#include "collector/dashboard.h"
 #include "common/buf.h"
 #include "ingest/pipeline.h"
 #include "ingest/receiver.h"
+#include "report/metrics.h"
+#include "report/trend.h"
 
 #define PEM_MAX (1024 * 1024)
+
+/* The networks of [serve] allow, split out of their values. */
+static char allow_nets[TRPT_RECEIVER_MAX_ALLOW][64];
+
+/*
+ * allow = CIDR... (repeatable; blanks or commas between networks): who
+ * may POST.  Returns TRPT_EXIT_OK or TRPT_EXIT_USAGE.
+ */
+static int
+load_allow(
+    const struct trpt_config_list *allow, struct trpt_receiver_config *cfg)
+{
+	struct trpt_err err;
+	const char *v, *p;
+	size_t i, n;
+
+	for (i = 0; (v = trpt_config_list_at(allow, i)) != NULL; i++) {
+		for (p = v; *p != '\0'; p += n) {
+			p += strspn(p, " \t,");
+			n = strcspn(p, " \t,");
+			if (n == 0)
+				break;
+			if (cfg->nallow == TRPT_RECEIVER_MAX_ALLOW) {
+				trpt_cli_warn("serve: at most %d allow "
+					      "networks",
+				    TRPT_RECEIVER_MAX_ALLOW);
+				return TRPT_EXIT_USAGE;
+			}
+			snprintf(allow_nets[cfg->nallow], sizeof(allow_nets[0]),
+			    "%.*s", (int)n, p);
+			if (trpt_receiver_allow_check(
+				allow_nets[cfg->nallow], &err) != TRPT_OK) {
+				trpt_cli_warn("%s", err.msg);
+				return TRPT_EXIT_USAGE;
+			}
+			cfg->allow[cfg->nallow] = allow_nets[cfg->nallow];
+			cfg->nallow++;
+		}
+	}
+	return TRPT_EXIT_OK;
+}
 
 /*
  * WAL checkpoints from a thread of their own.  SQLite otherwise runs one
@@ -133,11 +177,40 @@ checkpointer_stop(struct checkpointer *c, struct trpt_db *db)
 	    NULL, NULL);
 }
 
+/*
+ * The per-domain series of /metrics (report/metrics.h) on a connection
+ * of their own, one scrape at a time; the rollups are brought up to date
+ * first unless a writer holds the database.
+ */
+struct domain_metrics {
+	pthread_mutex_t lock;
+	struct trpt_db *db;
+};
+
+static void
+domain_metrics(void *arg, struct trpt_buf *out)
+{
+	struct domain_metrics *m = arg;
+	struct trpt_err err;
+	int rc;
+
+	pthread_mutex_lock(&m->lock);
+	rc = trpt_trend_refresh(m->db, &err);
+	if (rc == TRPT_OK || rc == TRPT_ETEMP)
+		rc = trpt_metrics_write(m->db, 0, out, &err);
+	if (rc != TRPT_OK)
+		trpt_buf_appendf(out, NULL,
+		    "# per-domain series unavailable: database busy or "
+		    "failing\n");
+	pthread_mutex_unlock(&m->lock);
+}
+
 static void
 serve_usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: tlsrpt-collector serve [--listen ADDR:PORT]\n"
+	    "usage: tlsrpt-collector serve [--listen ADDR:PORT] "
+	    "[--dashboard ADDR:PORT]\n"
 	    "\n"
 	    "Receives reports POSTed by senders (RFC 8460 section 5.4) and\n"
 	    "stores them.  Bodies are application/tlsrpt+gzip or\n"
@@ -153,6 +226,15 @@ serve_usage(FILE *f)
 	    "\n"
 	    "  --listen ADDR:PORT  address (default 127.0.0.1:8460, or\n"
 	    "                      listen in [serve]); port 0 picks one\n"
+	    "  --dashboard ADDR:PORT  also serve the read-only web "
+	    "dashboard there\n"
+	    "                      (or listen in [dashboard]; default\n"
+	    "                      127.0.0.1:8461 when the section exists)\n"
+	    "\n"
+	    "[dashboard] takes listen, password_file (lines made by\n"
+	    "\"tlsrpt-collector dashboard-password\"; required to listen\n"
+	    "beyond loopback: HTTP basic authentication), tls_cert and\n"
+	    "tls_key.\n"
 	    "\n"
 	    "The [serve] section of the configuration sets listen, path\n"
 	    "(repeatable; default / and /v1/tlsrpt), tls_cert and tls_key\n"
@@ -162,7 +244,10 @@ serve_usage(FILE *f)
 	    "(seconds),\n"
 	    "busy_timeout (milliseconds to wait for a locked database, 5000),\n"
 	    "rate_limit (POSTs a minute per client, 0: none), rate_burst and\n"
-	    "trust_proxy (take the client from X-Forwarded-For on loopback).\n"
+	    "trust_proxy (take the client from X-Forwarded-For on loopback)\n"
+	    "and allow (networks that may POST, e.g. \"allow = 192.0.2.0/24\n"
+	    "2001:db8::/32\"; others get 403; default: everyone).  A POST\n"
+	    "carries no DKIM: its client (address, TLS) is stored with it.\n"
 	    "The body limit is max_message in [limits].\n"
 	    "\n"
 	    "Prints \"listening on URL\" once ready; SIGTERM or SIGINT lets "
@@ -207,6 +292,8 @@ load_settings(struct trpt_cli *cli, struct trpt_receiver_config *cfg,
 	}
 	*drain = s.drain_timeout;
 	*busy = s.busy_timeout;
+	if ((rc = load_allow(&s.allow, cfg)) != TRPT_EXIT_OK)
+		return rc;
 	if (s.tls_cert != NULL) {
 		if ((rc = read_pem(s.tls_cert, cert)) != 0 ||
 		    (rc = read_pem(s.tls_key, key)) != 0)
@@ -243,6 +330,7 @@ trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' },
+		{ "dashboard", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -253,7 +341,10 @@ trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
 	struct checkpointer ckpt;
 	struct trpt_db *db = NULL;
 	struct trpt_err err;
-	const char *listen = NULL;
+	const char *listen = NULL, *dash_listen = NULL;
+	struct trpt_dashboard_settings dash_set;
+	struct trpt_dashboard *dash = NULL;
+	struct domain_metrics dm;
 	char *cert = NULL, *key = NULL;
 	unsigned drain = 30, busy = TRPT_DB_BUSY_TIMEOUT_MS, left;
 	sigset_t sigs, old;
@@ -263,6 +354,9 @@ trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
 		switch (c) {
 		case 'l':
 			listen = optarg;
+			break;
+		case 'D':
+			dash_listen = optarg;
 			break;
 		case 'h':
 			serve_usage(stdout);
@@ -276,7 +370,12 @@ trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
 		serve_usage(stderr);
 		return TRPT_EXIT_USAGE;
 	}
-	if ((rc = load_settings(cli, &cfg, &drain, &busy, &cert, &key)) != 0)
+	memset(&dash_set, 0, sizeof(dash_set));
+	memset(&dm, 0, sizeof(dm));
+	pthread_mutex_init(&dm.lock, NULL);
+	if ((rc = load_settings(cli, &cfg, &drain, &busy, &cert, &key)) != 0 ||
+	    (rc = trpt_dashboard_settings_load(cli, dash_listen, &dash_set)) !=
+		0)
 		goto out;
 	if (listen != NULL)
 		cfg.listen = listen;
@@ -294,6 +393,11 @@ trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
 	}
 	cfg.log = serve_log;
 	cfg.log_arg = cli;
+	if (trpt_db_open(cli->db_path, &dm.db, &err) == TRPT_OK) {
+		trpt_db_set_busy_timeout(dm.db, 250);
+		cfg.metrics_extra = domain_metrics;
+		cfg.metrics_arg = &dm;
+	}
 	/* Every POST waits behind the one holding the pipeline: give up on
 	 * a locked database soon (503, the sender retries). */
 	trpt_db_set_busy_timeout(db, (int)busy);
@@ -321,6 +425,18 @@ trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
 		ckpt.r = r;
 		pthread_mutex_unlock(&ckpt.lock);
 	}
+	if (dash_set.enabled) {
+		if (trpt_dashboard_start(&dash_set.cfg, &dash, &err) !=
+		    TRPT_OK) {
+			trpt_cli_warn("%s", err.msg);
+			rc = err.code == TRPT_EINVAL ? TRPT_EXIT_USAGE
+						     : TRPT_EXIT_FATAL;
+			checkpointer_stop(&ckpt, db);
+			trpt_receiver_free(&r);
+			goto out_mask;
+		}
+		printf("dashboard on %s\n", trpt_dashboard_url(dash));
+	}
 	announce(&cfg, trpt_receiver_port(r));
 	do {
 		if (sigwait(&sigs, &sig) != 0)
@@ -328,6 +444,7 @@ trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
 	} while (sig == SIGHUP);
 	if (cli->verbose >= 0)
 		fprintf(stderr, "tlsrpt-collector: signal %d: draining\n", sig);
+	trpt_dashboard_stop(&dash);
 	left = trpt_receiver_drain(r, drain * 1000);
 	if (left > 0)
 		trpt_cli_warn("serve: %u requests still in flight after %u s",
@@ -346,6 +463,9 @@ out_mask:
 	if (rc != TRPT_EXIT_OK)
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 out:
+	trpt_db_close(&dm.db);
+	pthread_mutex_destroy(&dm.lock);
+	trpt_dashboard_settings_free(&dash_set);
 	trpt_db_close(&db);
 	if (key != NULL) {
 		explicit_bzero(key, strlen(key));

@@ -10,6 +10,7 @@
 
 #include "common/datetime.h"
 #include "common/text.h"
+#include "common/width.h"
 
 static void
 stats_usage(FILE *f)
@@ -44,6 +45,47 @@ static const char stats_sql[] =
     "  GROUP BY r.id, p.policy_domain)"
     " SELECT org, domain, COUNT(*), SUM(ok), SUM(bad), MIN(day), MAX(day)"
     " FROM per_report GROUP BY org, domain ORDER BY org, domain";
+
+/* DKIM (RFC 8460 §3) of the stored reports and of the quarantine. */
+static const char dkim_sql[] =
+    "SELECT count(*) FILTER (WHERE dkim = 'pass' AND dkim_aligned <> 'no'),"
+    " count(*) FILTER (WHERE dkim = 'pass' AND dkim_aligned = 'no'),"
+    " count(*) FILTER (WHERE dkim = 'fail'),"
+    " count(*) FILTER (WHERE dkim = 'none'),"
+    " count(*) FILTER (WHERE dkim = 'temperror'),"
+    " count(*) FILTER (WHERE dkim IS NULL),"
+    " count(*) FILTER (WHERE dkim_accepted = 1),"
+    " (SELECT count(*) FROM quarantine WHERE reason LIKE 'DKIM:%'),"
+    " (SELECT count(*) FROM quarantine WHERE reason LIKE 'DKIM:%temporary%')"
+    " FROM reports";
+
+static int
+dkim_lines(const struct trpt_cli *cli, struct trpt_db *db)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	(void)cli;
+	if (sqlite3_prepare_v2(trpt_db_handle(db), dkim_sql, -1, &st, NULL) !=
+		SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW)
+		goto out;
+	printf("DKIM of stored reports: %d pass and aligned, %d pass not "
+	       "aligned, %d fail, %d none, %d temperror, %d not verified "
+	       "(not e-mail, or require = no); %d released by an operator\n",
+	    sqlite3_column_int(st, 0), sqlite3_column_int(st, 1),
+	    sqlite3_column_int(st, 2), sqlite3_column_int(st, 3),
+	    sqlite3_column_int(st, 4), sqlite3_column_int(st, 5),
+	    sqlite3_column_int(st, 6));
+	printf("DKIM in quarantine: %d refused, %d waiting for a key "
+	       "(reprocess retries them)\n",
+	    sqlite3_column_int(st, 7) - sqlite3_column_int(st, 8),
+	    sqlite3_column_int(st, 8));
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
 
 int
 trpt_cmd_stats_run(struct trpt_cli *cli, int argc, char **argv)
@@ -93,17 +135,21 @@ trpt_cmd_stats_run(struct trpt_cli *cli, int argc, char **argv)
 		    sqlite3_column_int64(st, 5) * 86400, first, sizeof(first));
 		trpt_datetime_format_day(
 		    sqlite3_column_int64(st, 6) * 86400, last, sizeof(last));
+		/* Names in UTF-8 are padded by the cells they take. */
+		trpt_width_fput(stdout, org, 28);
+		putchar(' ');
+		trpt_width_fput(stdout, domain, 26);
 		if (ok + bad > 0)
-			printf("%-28.28s %-26.26s %7d %10" PRId64 " %8" PRId64
+			printf(" %7d %10" PRId64 " %8" PRId64
 			       " %7.2f%%  %-10s %-10s\n",
-			    org, domain, sqlite3_column_int(st, 2), ok, bad,
+			    sqlite3_column_int(st, 2), ok, bad,
 			    100.0 * (double)ok / (double)(ok + bad), first,
 			    last);
 		else
-			printf("%-28.28s %-26.26s %7d %10" PRId64 " %8" PRId64
+			printf(" %7d %10" PRId64 " %8" PRId64
 			       " %8s  %-10s %-10s\n",
-			    org, domain, sqlite3_column_int(st, 2), ok, bad,
-			    "-", first, last);
+			    sqlite3_column_int(st, 2), ok, bad, "-", first,
+			    last);
 		rows++;
 	}
 	if (c != SQLITE_DONE)
@@ -130,6 +176,9 @@ trpt_cmd_stats_run(struct trpt_cli *cli, int argc, char **argv)
 		       "kept, not counted above; see export reports)\n",
 		    sqlite3_column_int(st, 3), sqlite3_column_int(st, 4));
 	sqlite3_finalize(st);
+	st = NULL;
+	if (dkim_lines(cli, db) != 0)
+		goto dberr;
 	trpt_db_close(&db);
 	(void)rows;
 	if ((fflush(stdout) != 0 || ferror(stdout)) &&

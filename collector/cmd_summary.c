@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "collector/cmd_alerts.h"
 #include "common/outfile.h"
 #include "report/mail_send.h"
 #include "report/summary.h"
@@ -154,6 +155,7 @@ send_message(const struct settings *s, const char *msg, size_t len)
 	struct trpt_mail m;
 	struct trpt_err err;
 	char *password = NULL;
+	size_t i;
 	int rc;
 
 	if (s->url == NULL) {
@@ -185,6 +187,10 @@ send_message(const struct settings *s, const char *msg, size_t len)
 		trpt_cli_warn("summary: %s", err.msg);
 		return rc == TRPT_EINVAL ? TRPT_EXIT_USAGE : TRPT_EXIT_FATAL;
 	}
+	printf("sent to ");
+	for (i = 0; i < s->nto; i++)
+		printf("%s%s", i > 0 ? ", " : "", s->to[i]);
+	printf(" via %s (%zu bytes)\n", s->url, len);
 	return TRPT_EXIT_OK;
 }
 
@@ -201,6 +207,7 @@ trpt_cmd_summary_run(struct trpt_cli *cli, int argc, char **argv)
 	};
 	static const char *const default_to[] = { "postmaster@localhost" };
 	struct trpt_summary_opts so;
+	struct trpt_alert_config ac;
 	struct settings s;
 	struct trpt_db *db = NULL;
 	struct trpt_err err;
@@ -258,6 +265,10 @@ trpt_cmd_summary_run(struct trpt_cli *cli, int argc, char **argv)
 	so.to = s.nto > 0 ? s.to : default_to;
 	so.nto = s.nto > 0 ? s.nto : 1;
 	so.date = now;
+	trpt_alert_config_init(&ac);
+	if ((status = trpt_cmd_alerts_config(cli, &ac)) != TRPT_EXIT_OK)
+		goto out;
+	so.alerts = &ac;
 	if ((status = trpt_cli_open_db_read(cli, &db)) != TRPT_EXIT_OK)
 		goto out;
 	rc = trpt_trend_refresh(db, &err);

@@ -25,11 +25,17 @@ trends_usage(FILE *f)
 	    "                 default org,domain\n"
 	    "  --period P     day (default) or week (ISO weeks, YYYY-Www)\n"
 	    "  --since DATE   from the UTC day of DATE (YYYY-MM-DD, a\n"
-	    "                 date-time, or -Nd for N days ago)\n"
+	    "                 date-time, or -Nd for N days ago); the table\n"
+	    "                 shows the last 30 days by default, csv and\n"
+	    "                 json everything\n"
 	    "  --until DATE   up to the day before DATE\n"
 	    "  --domain D     only policy domain D\n"
 	    "  --format F     table (default, with a sparkline of the success\n"
-	    "                 rate per group), csv (RFC 4180) or json (an\n"
+	    "                 rate per group on its own scale, the lowest and\n"
+	    "                 highest rate after it; groups by mx, ip or type\n"
+	    "                 the most failed first; colour on a terminal\n"
+	    "                 unless NO_COLOR is set), csv (RFC 4180) or json "
+	    "(an\n"
 	    "                 array of objects: period, the columns of DIMS,\n"
 	    "                 successful, failed, success_rate)\n"
 	    "\n"
@@ -82,7 +88,7 @@ trpt_cmd_trends_run(struct trpt_cli *cli, int argc, char **argv)
 	struct trpt_db *db = NULL;
 	struct trpt_err err;
 	int64_t now = (int64_t)time(NULL), until;
-	int c, rc, status;
+	int c, rc, status, since_set = 0;
 
 	trpt_trend_query_init(&q);
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
@@ -111,6 +117,7 @@ trpt_cmd_trends_run(struct trpt_cli *cli, int argc, char **argv)
 			if ((status = parse_day("trends: --since", optarg, now,
 				 &q.since_day)) != TRPT_EXIT_OK)
 				return status;
+			since_set = 1;
 			break;
 		case 'u':
 			if ((status = parse_day("trends: --until", optarg, now,
@@ -147,6 +154,13 @@ trpt_cmd_trends_run(struct trpt_cli *cli, int argc, char **argv)
 		trends_usage(stderr);
 		return TRPT_EXIT_USAGE;
 	}
+	/* The table is for reading: the last 30 days (up to --until). */
+	if (fmt == TRPT_FORMAT_TABLE && !since_set)
+		q.since_day =
+		    (q.until_day != TRPT_DAY_MAX ? q.until_day : now / 86400) -
+		    29;
+	if (fmt == TRPT_FORMAT_TABLE && trpt_cli_color(stdout))
+		fmt = TRPT_FORMAT_TABLE_COLOR;
 	if ((status = trpt_cli_open_db_read(cli, &db)) != TRPT_EXIT_OK)
 		return status;
 	rc = trpt_trend_refresh(db, &err);

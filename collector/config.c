@@ -46,6 +46,7 @@
 #include "common/buf.h"
 #include "common/datetime.h"
 #include "common/text.h"
+#include "ingest/dkim.h"
 #include "ingest/imap.h"
 #include "ingest/pull.h"
 #include "report/mail_send.h"
@@ -490,6 +491,7 @@ static const struct trpt_config_key limits_keys[] = {
 static const struct trpt_config_key serve_keys[] = {
 	KEY("listen", STR, rx.listen, 1, 255, NULL, 0),
 	KEY("path", LIST, paths, 1, TRPT_RECEIVER_MAX_PATHS, NULL, 0),
+	KEY("allow", LIST, allow, 1, TRPT_RECEIVER_MAX_ALLOW, NULL, 0),
 	KEY("tls_cert", STR, tls_cert, 1, PATHMAX, NULL, 0),
 	KEY("tls_key", STR, tls_key, 1, PATHMAX, NULL, 0),
 	KEY("threads", UINT, rx.threads, 1, 64, NULL, 0),
@@ -601,6 +603,33 @@ static const struct trpt_config_key check_keys[] = {
 };
 #undef S
 
+static const struct trpt_config_choice require_choices[] = {
+	{ "no", TRPT_DKIM_REQUIRE_NO },
+	{ "warn", TRPT_DKIM_REQUIRE_WARN },
+	{ "yes", TRPT_DKIM_REQUIRE_YES },
+	{ NULL, 0 },
+};
+
+#define S struct trpt_conf_dkim
+static const struct trpt_config_key dkim_keys[] = {
+	ENUMKEY("require", require, require_choices, NULL),
+	KEY("nameserver", STR, nameserver, 1, 255, NULL, 0),
+	KEY("timeout", UINT, timeout, 1, 60, NULL, 0),
+	KEY("cache", COUNT, cache, 0, 1000000, NULL, 0),
+	END,
+};
+#undef S
+
+#define S struct trpt_conf_dashboard
+static const struct trpt_config_key dashboard_keys[] = {
+	KEY("listen", STR, listen, 1, 255, NULL, 0),
+	KEY("password_file", STR, password_file, 1, PATHMAX, NULL, 0),
+	KEY("tls_cert", STR, tls_cert, 1, PATHMAX, NULL, 0),
+	KEY("tls_key", STR, tls_key, 1, PATHMAX, NULL, 0),
+	END,
+};
+#undef S
+
 static void
 init_limits(void *out)
 {
@@ -663,6 +692,23 @@ init_check(void *out)
 	k->max_policy = c.max_policy;
 }
 
+static void
+init_dkim(void *out)
+{
+	struct trpt_conf_dkim *k = out;
+	struct trpt_dkim_config c;
+
+	trpt_dkim_config_default(&c);
+	k->require = (int)c.require;
+	k->nameserver = c.nameserver;
+	k->timeout = c.timeout_ms / 1000;
+	k->cache = c.cache_max;
+}
+
+static int finish_dkim(const struct trpt_config *cfg,
+    const struct trpt_config_section *sec, void *out, struct trpt_err *err);
+static int finish_dashboard(const struct trpt_config *cfg,
+    const struct trpt_config_section *sec, void *out, struct trpt_err *err);
 static int finish_serve(const struct trpt_config *cfg,
     const struct trpt_config_section *sec, void *out, struct trpt_err *err);
 static int finish_imap(const struct trpt_config *cfg,
@@ -686,6 +732,10 @@ static const struct section_def sections[] = {
 	    finish_https },
 	{ "check", 0, check_keys, sizeof(struct trpt_conf_check), init_check,
 	    NULL },
+	{ "dkim", 0, dkim_keys, sizeof(struct trpt_conf_dkim), init_dkim,
+	    finish_dkim },
+	{ "dashboard", 0, dashboard_keys, sizeof(struct trpt_conf_dashboard),
+	    NULL, finish_dashboard },
 };
 
 #undef KEY
@@ -825,7 +875,7 @@ set_value(const struct trpt_config *cfg, const struct trpt_config_section *sec,
 		return TRPT_OK;
 	case TRPT_CONF_ENUM:
 		for (i = 0; k->choices[i].name != NULL; i++)
-			if (strcmp(v, k->choices[i].name) == 0) {
+			if (strcasecmp(v, k->choices[i].name) == 0) {
 				memcpy(at, &k->choices[i].value, sizeof(int));
 				return TRPT_OK;
 			}
@@ -1119,6 +1169,42 @@ finish_https(const struct trpt_config *cfg,
 		    "config %s: line %d: %s url: must start with https:// "
 		    "(certificates are always verified)",
 		    cfg->path, key_line(sec, "url", 0),
+		    label(sec, lb, sizeof(lb)));
+	return TRPT_OK;
+}
+
+static int
+finish_dkim(const struct trpt_config *cfg,
+    const struct trpt_config_section *sec, void *out, struct trpt_err *err)
+{
+	struct trpt_conf_dkim *k = out;
+	struct trpt_err e2;
+	char lb[200], why[TRPT_ERR_MSG_LEN];
+
+	if (k->nameserver != NULL &&
+	    trpt_dkim_nameserver_check(k->nameserver, &e2) != TRPT_OK) {
+		trpt_text_escape(e2.msg, why, sizeof(why));
+		return trpt_err_set(err, TRPT_EINVAL,
+		    "config %s: line %d: %s nameserver: %.150s", cfg->path,
+		    key_line(sec, "nameserver", 0), label(sec, lb, sizeof(lb)),
+		    why);
+	}
+	return TRPT_OK;
+}
+
+static int
+finish_dashboard(const struct trpt_config *cfg,
+    const struct trpt_config_section *sec, void *out, struct trpt_err *err)
+{
+	struct trpt_conf_dashboard *d = out;
+	char lb[200];
+
+	if ((d->tls_cert == NULL) != (d->tls_key == NULL))
+		return trpt_err_set(err, TRPT_EINVAL,
+		    "config %s: line %d: %s tls_cert and tls_key go together",
+		    cfg->path,
+		    key_line(
+			sec, d->tls_cert != NULL ? "tls_cert" : "tls_key", 0),
 		    label(sec, lb, sizeof(lb)));
 	return TRPT_OK;
 }

@@ -123,7 +123,8 @@ const char *trpt_config_list_at(const struct trpt_config_list *l, size_t i);
 struct trpt_conf_serve {
 	struct trpt_receiver_config rx; /* max_body: from [limits] */
 	struct trpt_config_list paths;
-	const char *tls_cert; /* PEM file paths, both or neither */
+	struct trpt_config_list allow; /* networks, blank or comma apart */
+	const char *tls_cert;          /* PEM file paths, both or neither */
 	const char *tls_key;
 	unsigned drain_timeout; /* seconds */
 	unsigned busy_timeout;  /* milliseconds */
@@ -187,6 +188,22 @@ struct trpt_conf_check {
 	unsigned max_time;    /* seconds for the whole check */
 	size_t max_mx;
 	size_t max_policy; /* bytes */
+};
+
+/* [dkim]: verifying report mail (ingest/dkim.h) */
+struct trpt_conf_dkim {
+	int require;            /* enum trpt_dkim_require */
+	const char *nameserver; /* NULL: /etc/resolv.conf */
+	unsigned timeout;       /* seconds */
+	size_t cache;           /* keys cached */
+};
+
+/* [dashboard]: the read-only web dashboard (collector/dashboard.h) */
+struct trpt_conf_dashboard {
+	const char *listen; /* NULL: TRPT_DASHBOARD_LISTEN */
+	const char *password_file;
+	const char *tls_cert; /* PEM file paths, both or neither */
+	const char *tls_key;
 };
 
 /*

@@ -21,6 +21,9 @@ struct job {
 	int message;                      /* mbox message number, or 0 */
 	struct trpt_pipeline_result *res; /* of the whole input */
 	int any;                          /* an event happened (res) */
+	const char *mail; /* the e-mail the reports come from, or NULL */
+	size_t mail_len;
+	struct trpt_dkim_verdict dkim; /* of mail, once verified */
 };
 
 static int
@@ -209,6 +212,8 @@ report_bytes(struct job *j, int part, const char *data, size_t len,
 	struct trpt_report *r = NULL;
 	struct trpt_err verr;
 	struct trpt_raw raw;
+	struct trpt_dkim_outcome dk;
+	struct trpt_auth auth;
 	char *inflated = NULL;
 	size_t inflated_len, i;
 	int rc, outcome = TRPT_STORE_NEW;
@@ -239,6 +244,26 @@ report_bytes(struct job *j, int part, const char *data, size_t len,
 	raw.part = part;
 	if (p->flags & TRPT_PIPE_NO_QUARANTINE)
 		raw.flags |= TRPT_RAW_REPROCESS;
+	if (j->mail != NULL && p->dkim != NULL &&
+	    trpt_dkim_required(p->dkim) != TRPT_DKIM_REQUIRE_NO) {
+		/* RFC 8460 §3: a report e-mail must be signed by the
+		 * reporting domain. */
+		rc = trpt_dkim_check(p->dkim, j->mail, j->mail_len,
+		    j->origin.received, j->origin.report_submitter,
+		    r->contact_info,
+		    (p->flags & TRPT_PIPE_ACCEPT_UNSIGNED) != 0, &j->dkim, &dk,
+		    &verr);
+		if (rc != TRPT_OK) {
+			trpt_report_free(&r);
+			return trpt_err_set(err, rc, "%s", verr.msg);
+		}
+		if (dk.action != TRPT_DKIM_ACCEPT) {
+			trpt_report_free(&r);
+			return reject(j, part, dk.reason, err);
+		}
+		trpt_dkim_auth(&dk, &auth);
+		raw.auth = &auth;
+	}
 	rc = trpt_store_report(p->db, r, &raw, &outcome, NULL, &verr);
 	if (rc == TRPT_ELIMIT) {
 		/* The report's own numbers (counts that add up past 2^63,
@@ -268,6 +293,9 @@ report_bytes(struct job *j, int part, const char *data, size_t len,
 			for (i = 0; i < r->warnings.n; i++)
 				emit(j, TRPT_EV_WARNING, part, r, 0,
 				    r->warnings.v[i]);
+			if (raw.auth != NULL && raw.auth->dkim_reason != NULL)
+				emit(j, TRPT_EV_WARNING, part, r, 0,
+				    raw.auth->dkim_reason);
 		}
 	}
 	trpt_report_free(&r);
@@ -305,6 +333,13 @@ message(struct job *j, const char *data, size_t len, struct trpt_err *err)
 		j->origin.report_domain = msg->report_domain;
 	if (msg->report_submitter != NULL)
 		j->origin.report_submitter = msg->report_submitter;
+	/* Reports from a mail are DKIM-checked; an HTTPS POST records its
+	 * client instead. */
+	if (strcmp(j->origin.kind, "https-post") != 0) {
+		j->mail = data;
+		j->mail_len = len;
+		j->dkim.done = 0;
+	}
 
 	rc = TRPT_OK;
 	for (i = 0; i < msg->nparts && rc == TRPT_OK; i++) {
@@ -664,6 +699,28 @@ trpt_pipeline_reprocess(struct trpt_pipeline *p, uint64_t *passed,
 	rc.err = err;
 	p->flags |= TRPT_PIPE_NO_QUARANTINE;
 	r = trpt_store_quarantine_each(p->db, reprocess_one, &rc, err);
+	p->flags = flags;
+	trpt_pipeline_result_free(&rc.res);
+	if (passed != NULL)
+		*passed = rc.passed;
+	if (failed != NULL)
+		*failed = rc.failed;
+	return r;
+}
+
+int
+trpt_pipeline_reprocess_id(struct trpt_pipeline *p, int64_t id,
+    uint64_t *passed, uint64_t *failed, struct trpt_err *err)
+{
+	struct reprocess_ctx rc;
+	unsigned flags = p->flags;
+	int r;
+
+	memset(&rc, 0, sizeof(rc));
+	rc.p = p;
+	rc.err = err;
+	p->flags |= TRPT_PIPE_NO_QUARANTINE;
+	r = trpt_store_quarantine_get(p->db, id, reprocess_one, &rc, err);
 	p->flags = flags;
 	trpt_pipeline_result_free(&rc.res);
 	if (passed != NULL)

@@ -12,6 +12,7 @@
 
 #include "common/err.h"
 #include "common/limits.h"
+#include "ingest/dkim.h"
 #include "schema/db.h"
 #include "schema/report.h"
 
@@ -50,6 +51,9 @@ struct trpt_pipeline_stats {
 				       TLS report is skipped, not rejected     \
 				       (mailboxes hold other mail too) */
 #define TRPT_PIPE_NO_QUARANTINE 0x2 /* reprocess: do not quarantine again */
+#define TRPT_PIPE_ACCEPT_UNSIGNED                                              \
+	0x4 /* store reports DKIM would refuse or keep waiting (an             \
+	       operator's reprocess --accept-unsigned) */
 
 struct trpt_pipeline {
 	struct trpt_db *db;
@@ -58,6 +62,11 @@ struct trpt_pipeline {
 	void (*on_event)(void *arg, const struct trpt_event *ev); /* or NULL */
 	void *arg;
 	struct trpt_pipeline_stats stats;
+	/*
+	 * DKIM verifier for report e-mails (borrowed), or NULL: mail is not
+	 * verified.  Its [dkim] require decides what a failure does.
+	 */
+	struct trpt_dkim *dkim;
 	/*
 	 * Batching, for bulk imports (0: every report is its own
 	 * transaction).  With batch_max > 0, inputs are stored in one
@@ -161,3 +170,11 @@ int trpt_pipeline_reject(struct trpt_pipeline *p, const void *bytes, size_t len,
  */
 int trpt_pipeline_reprocess(struct trpt_pipeline *p, uint64_t *passed,
     uint64_t *failed, struct trpt_err *err);
+
+/*
+ * The same for the quarantined input id only (with p->flags, e.g.
+ * TRPT_PIPE_ACCEPT_UNSIGNED to release a report DKIM refused).
+ * TRPT_ENOTFOUND when id is not in quarantine.
+ */
+int trpt_pipeline_reprocess_id(struct trpt_pipeline *p, int64_t id,
+    uint64_t *passed, uint64_t *failed, struct trpt_err *err);

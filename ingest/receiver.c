@@ -36,6 +36,13 @@ struct rate_slot {
 	int64_t last_ms;
 };
 
+/* A network of [serve] allow. */
+struct net {
+	int family; /* AF_INET or AF_INET6 */
+	unsigned char addr[16];
+	unsigned bits;
+};
+
 struct trpt_receiver {
 	struct MHD_Daemon *mhd;
 	struct trpt_pipeline *pipe;
@@ -45,6 +52,8 @@ struct trpt_receiver {
 	char reason[TRPT_ERR_MSG_LEN]; /* first rejection, under pipe_lock */
 
 	char *listen;
+	void (*metrics_extra)(void *arg, struct trpt_buf *out);
+	void *metrics_arg;
 	char *paths[TRPT_RECEIVER_MAX_PATHS];
 	size_t npaths;
 	char *cert, *key;
@@ -52,6 +61,8 @@ struct trpt_receiver {
 	unsigned request_timeout;
 	unsigned rate_per_minute, rate_burst;
 	int trust_proxy;
+	struct net allow[TRPT_RECEIVER_MAX_ALLOW];
+	size_t nallow;
 	unsigned port;
 	int quiesced;
 	atomic_int draining;
@@ -106,6 +117,7 @@ struct request {
 	int is_post; /* to a report path: body expected */
 	int too_large;
 	char client[ADDR_LEN];
+	char peer[ADDR_LEN]; /* the socket's peer (a proxy, or the client) */
 	const char *path;
 	struct trpt_buf body;
 };
@@ -234,8 +246,8 @@ plausible_ip(const char *s, size_t n)
 }
 
 static void
-client_address(
-    const struct trpt_receiver *r, struct MHD_Connection *c, char out[ADDR_LEN])
+client_address(const struct trpt_receiver *r, struct MHD_Connection *c,
+    char out[ADDR_LEN], char peer[ADDR_LEN])
 {
 	const union MHD_ConnectionInfo *ci;
 	const struct sockaddr *sa;
@@ -243,6 +255,7 @@ client_address(
 	int loopback = 0;
 
 	snprintf(out, ADDR_LEN, "unknown");
+	snprintf(peer, ADDR_LEN, "unknown");
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci == NULL || ci->client_addr == NULL)
 		return;
@@ -258,6 +271,7 @@ client_address(
 		inet_ntop(AF_INET6, &in6->sin6_addr, out, ADDR_LEN);
 		loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
 	}
+	snprintf(peer, ADDR_LEN, "%s", out);
 	if (!r->trust_proxy || !loopback)
 		return;
 	h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Real-IP");
@@ -601,6 +615,34 @@ one_line(char *s)
 			*s = ' ';
 }
 
+/*
+ * Who sent a POST, as stored with its reports: "ADDR, TLS1.3", "ADDR,
+ * plain HTTP", or "ADDR via proxy PEER" when the address came from the
+ * proxy's header.
+ */
+static void
+client_record(const struct trpt_receiver *r, struct MHD_Connection *c,
+    const struct request *rq, char *out, size_t size)
+{
+	const union MHD_ConnectionInfo *ci = NULL;
+	const char *proto = NULL;
+
+	if (r->cert != NULL) {
+		ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_PROTOCOL);
+		if (ci != NULL)
+			proto = gnutls_protocol_get_name(
+			    (gnutls_protocol_t)ci->protocol);
+	}
+	if (strcmp(rq->client, rq->peer) != 0)
+		snprintf(out, size, "%s via proxy %s, %s", rq->client, rq->peer,
+		    proto != NULL ? proto : "plain HTTP from it");
+	else
+		snprintf(out, size, "%s, %s", rq->client,
+		    r->cert == NULL ? "plain HTTP"
+		    : proto != NULL ? proto
+				    : "TLS");
+}
+
 static enum MHD_Result
 reply_unavailable(struct trpt_receiver *r, struct MHD_Connection *c)
 {
@@ -678,6 +720,7 @@ process_body(
 	enum trpt_event_kind outcome = TRPT_EV_REJECTED;
 	struct trpt_err err;
 	char source[ADDR_LEN + 80], msg[TRPT_ERR_MSG_LEN + 32];
+	char client[3 * ADDR_LEN + 64];
 	size_t len;
 	int rc;
 
@@ -685,6 +728,8 @@ process_body(
 	memset(&origin, 0, sizeof(origin));
 	origin.kind = "https-post";
 	origin.source = source;
+	client_record(r, c, rq, client, sizeof(client));
+	origin.client = client;
 	origin.received = (int64_t)time(NULL);
 
 	pthread_mutex_lock(&r->pipe_lock);
@@ -731,6 +776,9 @@ metric(struct trpt_buf *b, const char *name, const char *type, const char *help)
 	    b, NULL, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* /metrics grows to this at most (with the per-domain series). */
+#define METRICS_MAX (32u * 1024 * 1024)
+
 static enum MHD_Result
 serve_metrics(struct trpt_receiver *r, struct MHD_Connection *c)
 {
@@ -748,7 +796,7 @@ serve_metrics(struct trpt_receiver *r, struct MHD_Connection *c)
 	hsum = r->hist_sum;
 	pthread_mutex_unlock(&r->stats_lock);
 
-	trpt_buf_init(&b, 64 * 1024);
+	trpt_buf_init(&b, METRICS_MAX);
 	metric(&b, "tlsrpt_http_reports_total", "counter",
 	    "Reports received by POST, by result.");
 	trpt_buf_appendf(&b, NULL,
@@ -767,11 +815,12 @@ serve_metrics(struct trpt_receiver *r, struct MHD_Connection *c)
 	    "tlsrpt_http_refused_total{reason=\"method_not_allowed\"} %llu\n"
 	    "tlsrpt_http_refused_total{reason=\"not_found\"} %llu\n"
 	    "tlsrpt_http_refused_total{reason=\"rate_limited\"} %llu\n"
+	    "tlsrpt_http_refused_total{reason=\"forbidden\"} %llu\n"
 	    "tlsrpt_http_refused_total{reason=\"unavailable\"} %llu\n",
 	    (unsigned long long)s.rejected, (unsigned long long)s.too_large,
 	    (unsigned long long)s.bad_media_type,
 	    (unsigned long long)s.bad_method, (unsigned long long)s.not_found,
-	    (unsigned long long)s.rate_limited,
+	    (unsigned long long)s.rate_limited, (unsigned long long)s.forbidden,
 	    (unsigned long long)s.unavailable);
 	metric(&b, "tlsrpt_http_connections_closed_total", "counter",
 	    "Connections closed by the server before a request, by reason.");
@@ -811,12 +860,95 @@ serve_metrics(struct trpt_receiver *r, struct MHD_Connection *c)
 	    "tlsrpt_http_request_duration_seconds_sum %.6f\n"
 	    "tlsrpt_http_request_duration_seconds_count %llu\n",
 	    (unsigned long long)cum, hsum, (unsigned long long)hcount);
+	if (r->metrics_extra != NULL)
+		r->metrics_extra(r->metrics_arg, &b);
 	ret = b.data == NULL ? MHD_NO
 			     : reply(r, c, MHD_HTTP_OK,
 				   "text/plain; version=0.0.4; charset=utf-8",
 				   b.data, b.len, NULL, NULL);
 	trpt_buf_free(&b);
 	return ret;
+}
+
+/* "ADDR" or "ADDR/BITS" into n; -1 when it is neither. */
+static int
+parse_net(const char *s, struct net *n)
+{
+	char addr[INET6_ADDRSTRLEN + 1];
+	const char *slash = strchr(s, '/');
+	size_t alen = slash != NULL ? (size_t)(slash - s) : strlen(s);
+	unsigned long bits;
+	char *end;
+
+	if (alen == 0 || alen >= sizeof(addr))
+		return -1;
+	memcpy(addr, s, alen);
+	addr[alen] = '\0';
+	memset(n, 0, sizeof(*n));
+	if (inet_pton(AF_INET, addr, n->addr) == 1) {
+		n->family = AF_INET;
+		n->bits = 32;
+	} else if (inet_pton(AF_INET6, addr, n->addr) == 1) {
+		n->family = AF_INET6;
+		n->bits = 128;
+	} else
+		return -1;
+	if (slash != NULL) {
+		if (!isdigit((unsigned char)slash[1]))
+			return -1;
+		bits = strtoul(slash + 1, &end, 10);
+		if (*end != '\0' || bits > n->bits)
+			return -1;
+		n->bits = (unsigned)bits;
+	}
+	return 0;
+}
+
+int
+trpt_receiver_allow_check(const char *cidr, struct trpt_err *err)
+{
+	struct net n;
+
+	if (cidr == NULL || parse_net(cidr, &n) != 0)
+		return trpt_err_set(err, TRPT_EINVAL,
+		    "serve: allow = %s: expected an address or a network "
+		    "(192.0.2.0/24, 2001:db8::/32)",
+		    cidr != NULL ? cidr : "");
+	return TRPT_OK;
+}
+
+/* Whether the client address text is in one of the allowed networks. */
+static int
+allowed(const struct trpt_receiver *r, const char *client)
+{
+	unsigned char a[16];
+	int family;
+	size_t i;
+	unsigned b, full;
+
+	if (r->nallow == 0)
+		return 1;
+	if (inet_pton(AF_INET, client, a) == 1)
+		family = AF_INET;
+	else if (inet_pton(AF_INET6, client, a) == 1)
+		family = AF_INET6;
+	else
+		return 0;
+	for (i = 0; i < r->nallow; i++) {
+		const struct net *n = &r->allow[i];
+
+		if (n->family != family)
+			continue;
+		b = n->bits;
+		full = b / 8;
+		if (memcmp(a, n->addr, full) != 0)
+			continue;
+		if (b % 8 != 0 &&
+		    ((a[full] ^ n->addr[full]) & (0xff00u >> (b % 8)) & 0xff))
+			continue;
+		return 1;
+	}
+	return 0;
 }
 
 /* The first call for a request: headers are in, no body read yet. */
@@ -846,6 +978,14 @@ start_request(struct trpt_receiver *r, struct MHD_Connection *c,
 		    MHD_HTTP_HEADER_ALLOW, "POST");
 	}
 	rq->is_post = 1;
+	if (!allowed(r, rq->client)) {
+		char msg[ADDR_LEN + 64];
+
+		count(r, &r->stats.forbidden);
+		snprintf(msg, sizeof(msg),
+		    "forbidden: %s may not POST reports here\n", rq->client);
+		return reply_text(r, c, MHD_HTTP_FORBIDDEN, msg);
+	}
 	wait = rate_check(r, rq->client);
 	if (wait > 0) {
 		count(r, &r->stats.rate_limited);
@@ -900,7 +1040,7 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 		rq->start_ns = now_ns();
 		rq->path = url;
 		conn_request(r, c, 1);
-		client_address(r, c, rq->client);
+		client_address(r, c, rq->client, rq->peer);
 		*con_cls = rq;
 		pthread_mutex_lock(&r->stats_lock);
 		r->stats.in_flight++;
@@ -1090,6 +1230,21 @@ trpt_receiver_new(const struct trpt_receiver_config *cfg,
 	r->rate_per_minute = cfg->rate_per_minute;
 	r->rate_burst = cfg->rate_burst > 0 ? cfg->rate_burst : 1;
 	r->trust_proxy = cfg->trust_proxy;
+	if (cfg->nallow > TRPT_RECEIVER_MAX_ALLOW) {
+		receiver_release(r);
+		return trpt_err_set(err, TRPT_EINVAL,
+		    "serve: at most %d allow entries", TRPT_RECEIVER_MAX_ALLOW);
+	}
+	for (i = 0; i < cfg->nallow; i++) {
+		if (parse_net(cfg->allow[i], &r->allow[i]) != 0) {
+			rc = trpt_receiver_allow_check(cfg->allow[i], err);
+			receiver_release(r);
+			return rc;
+		}
+		r->nallow++;
+	}
+	r->metrics_extra = cfg->metrics_extra;
+	r->metrics_arg = cfg->metrics_arg;
 	if (r->listen == NULL || r->rate == NULL ||
 	    (cfg->tls_cert_pem != NULL &&
 		(r->cert == NULL || r->key == NULL))) {
@@ -1236,4 +1391,11 @@ trpt_receiver_free(struct trpt_receiver **rp)
 		MHD_stop_daemon(r->mhd);
 	receiver_release(r);
 	*rp = NULL;
+}
+
+int
+trpt_receiver_parse_listen(const char *spec, struct sockaddr_storage *ss,
+    socklen_t *sslen, struct trpt_err *err)
+{
+	return parse_listen(spec, ss, sslen, err);
 }

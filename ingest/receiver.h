@@ -17,13 +17,17 @@
  * succeeds), and GET /metrics the counters in the Prometheus text format.
  */
 
+#include <sys/socket.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 #include "ingest/pipeline.h"
 
 #define TRPT_RECEIVER_MAX_PATHS 8
+#define TRPT_RECEIVER_MAX_ALLOW 64
 
 struct trpt_receiver_config {
 	/* "ADDR:PORT", "[V6ADDR]:PORT" or ":PORT"; port 0 picks a free one */
@@ -53,12 +57,30 @@ struct trpt_receiver_config {
 	/* Take the client address from X-Forwarded-For / X-Real-IP when the
 	 * peer is a loopback address (a reverse proxy on the same host). */
 	int trust_proxy;
+	/* Who may POST reports: networks ("192.0.2.0/24", "2001:db8::/32")
+	 * or addresses, matched against the client address (after
+	 * trust_proxy); others get 403.  None: everyone may.  A report POST
+	 * carries no DKIM (RFC 8460 §3 is about mail): its client is
+	 * recorded with it instead. */
+	const char *allow[TRPT_RECEIVER_MAX_ALLOW];
+	size_t nallow;
+	/* Called by GET /metrics after the receiver's own series, from a
+	 * request thread (it must lock what it shares), to append more
+	 * (the per-domain series of the rollups); NULL for none. */
+	void (*metrics_extra)(void *arg, struct trpt_buf *out);
+	void *metrics_arg;
 	/* Called (from a server thread, one call at a time) once per new
 	 * cause of failing stores ("cannot store reports: CAUSE") and once
 	 * when stores succeed again; may be NULL. */
 	void (*log)(void *arg, const char *msg);
 	void *log_arg;
 };
+
+/*
+ * Checks one allow entry ("ADDR" or "ADDR/BITS"): TRPT_OK or TRPT_EINVAL
+ * with the reason.
+ */
+int trpt_receiver_allow_check(const char *cidr, struct trpt_err *err);
 
 /* Defaults: listen 127.0.0.1:8460, "/" and "/v1/tlsrpt", 4 threads, ... */
 void trpt_receiver_config_default(
@@ -74,6 +96,7 @@ struct trpt_receiver_stats {
 	uint64_t bad_method;
 	uint64_t not_found;
 	uint64_t rate_limited;
+	uint64_t forbidden;       /* 403: not in allow */
 	uint64_t unavailable;     /* 503 */
 	uint64_t header_timeouts; /* connections closed: head too slow */
 	uint64_t client_limit;    /* connections closed: per-client cap */
@@ -116,3 +139,10 @@ unsigned trpt_receiver_drain(struct trpt_receiver *r, unsigned timeout_ms);
 
 /* Stops the threads, closes every connection and frees r. Accepts NULL. */
 void trpt_receiver_free(struct trpt_receiver **rp);
+
+/*
+ * Splits "ADDR:PORT", "[V6]:PORT" or ":PORT" and resolves it into ss, as
+ * the receiver does with its listen address (the dashboard uses it too).
+ */
+int trpt_receiver_parse_listen(const char *spec, struct sockaddr_storage *ss,
+    socklen_t *sslen, struct trpt_err *err);

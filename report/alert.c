@@ -668,7 +668,7 @@ text_rate(FILE *out, double r)
 }
 
 static void
-write_text(const struct trpt_alert *al, FILE *out)
+write_text(const struct trpt_alert *al, FILE *out, int color)
 {
 	const struct trpt_cause *cause;
 	char d1[16], d2[16];
@@ -677,7 +677,8 @@ write_text(const struct trpt_alert *al, FILE *out)
 	day_label(al->first_day, d1, sizeof(d1));
 	day_label(al->last_day, d2, sizeof(d2));
 	/* Subjects, types and names come from reports: escaped. */
-	fprintf(out, "%-6s %s %s ", al->open ? "OPEN" : "closed",
+	fprintf(out, "%s%-6s%s %s %s ", color && al->open ? "\033[1;31m" : "",
+	    al->open ? "OPEN" : "closed", color && al->open ? "\033[0m" : "",
 	    trpt_alert_kind_name(al->kind), al->sender ? "sender" : "domain");
 	trpt_text_fputs(al->subject, out);
 	if (al->type != NULL) {
@@ -844,7 +845,7 @@ trpt_alert_write_one(
 	if (fmt == TRPT_FORMAT_JSON)
 		write_json(al, out);
 	else
-		write_text(al, out);
+		write_text(al, out, fmt == TRPT_FORMAT_TABLE_COLOR);
 }
 
 int
@@ -864,7 +865,8 @@ trpt_alert_write(const struct trpt_alerts *a, enum trpt_trend_format fmt,
 		for (i = 0; i < a->n; i++) {
 			if (i > 0)
 				fputc('\n', out);
-			write_text(&a->v[i], out);
+			write_text(
+			    &a->v[i], out, fmt == TRPT_FORMAT_TABLE_COLOR);
 		}
 		fprintf(out, "%s%zu alert%s, %zu open\n", a->n > 0 ? "\n" : "",
 		    a->n, a->n == 1 ? "" : "s", trpt_alert_open_count(a));

@@ -10,12 +10,16 @@
 #include <sqlite3.h>
 
 #include "common/buf.h"
+#include "common/width.h"
 #include "report/causes.h"
 #include "report/trend.h"
+#include "schema/view.h"
 
 #define TOP         5
 #define MAX_TYPES   16
 #define MESSAGE_MAX (64u * 1024 * 1024)
+#define REASONS     3            /* the senders' reason codes shown per type */
+#define TEXT_BUDGET (64u * 1024) /* default size cap of the text part */
 
 struct item {
 	char *name;
@@ -29,8 +33,9 @@ struct dom {
 	int64_t ds[7], df[7];
 	struct item senders[TOP], mx[TOP], types[MAX_TYPES];
 	size_t nsenders, nmx, ntypes;
-	size_t nalerts;
+	size_t nalerts, open;
 	int full; /* details loaded (the first max_domains domains) */
+	struct trpt_view_rows *reasons; /* what the senders said, when full */
 };
 
 struct model {
@@ -39,6 +44,12 @@ struct model {
 	int64_t s, f, ps, pf;
 	struct trpt_alerts *alerts;
 	size_t nalerts; /* shown: of the listed domains, and senders */
+	size_t nopen;
+	size_t ndetail; /* domains given in detail (set by render_text) */
+	size_t naction; /* domains with failures or alerts */
+	size_t budget;  /* bytes of the text part before details stop */
+	int64_t monday;
+	int types_seen[64]; /* registered types met in details, by index */
 	char week[16], first[16], last[16];
 };
 
@@ -62,6 +73,7 @@ model_free(struct model *m)
 			free(m->d[i].mx[j].name);
 		for (j = 0; j < m->d[i].ntypes; j++)
 			free(m->d[i].types[j].name);
+		trpt_view_free(&m->d[i].reasons);
 	}
 	free(m->d);
 	trpt_alert_free(&m->alerts);
@@ -152,10 +164,33 @@ load_domain(struct trpt_db *db, struct dom *d, int64_t monday, int full,
 		 d->name, monday, monday + 6, d->types, MAX_TYPES, &d->ntypes,
 		 err)) != TRPT_OK)
 		return rc;
+	if (d->f > 0) {
+		struct trpt_view_filter vf = { monday, monday + 6, d->name,
+			NULL, 100 };
+
+		if ((rc = trpt_view_reasons(db, &vf, &d->reasons, err)) !=
+		    TRPT_OK)
+			return rc;
+	}
 	return TRPT_OK;
 }
 
-/* The alert belongs to the week and to a listed domain or a sender. */
+static struct dom *
+find_dom(const struct model *m, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < m->nd; i++)
+		if (strcmp(m->d[i].name, name) == 0)
+			return &m->d[i];
+	return NULL;
+}
+
+/*
+ * The alert belongs to the week and to a listed domain, or is a sender's
+ * that names a listed domain among those it affected (*dp NULL): a
+ * summary for one domain shows no other domain's alerts.
+ */
 static int
 alert_shown(const struct model *m, const struct trpt_alert *al, int64_t monday,
     struct dom **dp)
@@ -165,14 +200,31 @@ alert_shown(const struct model *m, const struct trpt_alert *al, int64_t monday,
 	*dp = NULL;
 	if (al->last_day < monday || al->first_day > monday + 6 + 1)
 		return 0;
-	if (al->sender)
-		return 1;
-	for (i = 0; i < m->nd; i++)
-		if (strcmp(m->d[i].name, al->subject) == 0) {
-			*dp = &m->d[i];
-			return 1;
-		}
-	return 0;
+	if (al->sender) {
+		for (i = 0; i < al->others.n; i++)
+			if (find_dom(m, al->others.v[i].name) != NULL)
+				return 1;
+		/* A silent sender names no domain: it concerns every
+		 * domain it reported on, shown when all are listed. */
+		return al->others.n == 0 && m->nd > 1;
+	}
+	*dp = find_dom(m, al->subject);
+	return *dp != NULL;
+}
+
+/* What needs action first: open alerts, alerts, failed sessions. */
+static int
+cmp_dom(const void *a, const void *b)
+{
+	const struct dom *x = a, *y = b;
+
+	if (x->open != y->open)
+		return x->open > y->open ? -1 : 1;
+	if (x->nalerts != y->nalerts)
+		return x->nalerts > y->nalerts ? -1 : 1;
+	if (x->f != y->f)
+		return x->f > y->f ? -1 : 1;
+	return strcmp(x->name, y->name);
 }
 
 static int
@@ -234,6 +286,8 @@ load_model(struct trpt_db *db, const struct trpt_summary_opts *o,
 	if (rc == TRPT_OK && src != SQLITE_DONE)
 		rc = db_fail(db, "query", err);
 	sqlite3_finalize(st);
+	/* Domains arrive the most failed first: details for the first
+	 * max_domains that had failures (alerts are added below). */
 	for (i = 0; rc == TRPT_OK && i < m->nd; i++) {
 		d = &m->d[i];
 		d->full = i < (o->max_domains != 0 ? o->max_domains : 100);
@@ -251,10 +305,20 @@ load_model(struct trpt_db *db, const struct trpt_summary_opts *o,
 	for (i = 0; i < m->alerts->n; i++) {
 		if (alert_shown(m, &m->alerts->v[i], o->monday, &d)) {
 			m->nalerts++;
-			if (d != NULL)
+			m->nopen += m->alerts->v[i].open != 0;
+			if (d != NULL) {
 				d->nalerts++;
+				d->open += m->alerts->v[i].open != 0;
+			}
 		}
 	}
+	if (m->nd > 1)
+		qsort(m->d, m->nd, sizeof(*m->d), cmp_dom);
+	for (i = 0; i < m->nd; i++)
+		if (m->d[i].f > 0 || m->d[i].nalerts > 0)
+			m->naction++;
+	m->budget = o->max_text != 0 ? o->max_text : TEXT_BUDGET;
+	m->monday = o->monday;
 	return TRPT_OK;
 }
 
@@ -289,8 +353,42 @@ fmt_change(char *buf, size_t len, int64_t s, int64_t f, int64_t ps, int64_t pf)
 	return 1;
 }
 
+/* The change alone, for the overview ("-4.76", "new"). */
+static void
+fmt_delta(char *buf, size_t len, const struct dom *d)
+{
+	double r = rate(d->s, d->f), p = rate(d->ps, d->pf);
+
+	if (r < 0 || p < 0)
+		snprintf(buf, len, "new");
+	else
+		snprintf(buf, len, "%+.2f", r - p);
+}
+
 static const char *const wdays[7] = { "Mon", "Tue", "Wed", "Thu", "Fri", "Sat",
 	"Sun" };
+
+/* Remembers that the details named this failure type (for the causes). */
+static void
+type_seen(struct model *m, const char *type)
+{
+	size_t i, n = trpt_causes_count();
+
+	for (i = 0; i < n && i < 64; i++)
+		if (strcmp(trpt_causes_at(i)->result_type, type) == 0)
+			m->types_seen[i] = 1;
+	if (!trpt_causes_registered(type) && type[0] != '\0' && n < 64)
+		m->types_seen[n] = 1; /* the entry for unknown types */
+}
+
+/* Prints s without control characters (report data on a terminal or in
+ * a mail reader). */
+static void
+text_str(FILE *f, const char *s)
+{
+	for (; *s != '\0'; s++)
+		fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, f);
+}
 
 /* ---- text/plain ---- */
 
@@ -311,14 +409,176 @@ text_bar(FILE *f, int64_t s, int64_t fl, int64_t max)
 		fputs(i < n - nf ? "\u2588" : i < n ? "\u2591" : " ", f);
 }
 
+/* One alert in a line or two: no causes (they come once, at the end). */
 static void
-render_text(const struct model *m, int64_t monday, FILE *f)
+text_alert(FILE *f, const struct trpt_alert *al)
+{
+	char d1[16], d2[16];
+	const struct trpt_alert_items *lists[4];
+	static const char *const names[4] = { "types", "MX", "IPs", NULL };
+	size_t i, k;
+
+	trpt_trend_period_label(TRPT_PERIOD_DAY, al->first_day, d1, sizeof(d1));
+	trpt_trend_period_label(TRPT_PERIOD_DAY, al->last_day, d2, sizeof(d2));
+	fprintf(f, "  %s %s %s ", al->open ? "OPEN" : "closed",
+	    trpt_alert_kind_name(al->kind), al->sender ? "sender" : "domain");
+	text_str(f, al->subject);
+	if (al->type != NULL) {
+		fputs(": ", f);
+		text_str(f, al->type);
+	}
+	fprintf(f, ", %s .. %s", d1, d2);
+	if (al->rate_before >= 0 && al->rate_after >= 0)
+		fprintf(f, ": %.2f%% -> %.2f%%", al->rate_before * 100,
+		    al->rate_after * 100);
+	if (al->failed_after > 0)
+		fprintf(f, ", %" PRId64 " failed", al->failed_after);
+	fputc('\n', f);
+	lists[0] = &al->types;
+	lists[1] = &al->mx;
+	lists[2] = &al->ips;
+	lists[3] = &al->others;
+	for (k = 0; k < 4; k++) {
+		if (lists[k]->n == 0)
+			continue;
+		fprintf(f, "    %s: ",
+		    names[k] != NULL ? names[k]
+		    : al->sender     ? "domains"
+				     : "senders");
+		for (i = 0; i < lists[k]->n; i++) {
+			if (i > 0)
+				fputs(", ", f);
+			text_str(f, lists[k]->v[i].name[0] != '\0'
+					? lists[k]->v[i].name
+					: "(none)");
+			fprintf(f, " (%" PRId64 ")", lists[k]->v[i].failed);
+		}
+		fputc('\n', f);
+	}
+}
+
+/* The senders' own words about a failure type of the domain. */
+static void
+text_reasons(FILE *f, const struct dom *d, const char *type)
+{
+	const struct trpt_view_rows *r = d->reasons;
+	size_t i, shown = 0;
+
+	for (i = 0; r != NULL && i < r->nrows; i++) {
+		if (strcmp(trpt_view_text(r, i, 0), type) != 0)
+			continue;
+		if (shown++ == REASONS)
+			break;
+		fputs("    ", f);
+		text_str(f, trpt_view_null(r, i, 1) ? "(no MX given)"
+						    : trpt_view_text(r, i, 1));
+		fprintf(f, ": %" PRId64 " failed", trpt_view_int(r, i, 4));
+		if (!trpt_view_null(r, i, 2)) {
+			fputs(", \"", f);
+			text_str(f, trpt_view_text(r, i, 2));
+			fputc('"', f);
+		}
+		if (!trpt_view_null(r, i, 3)) {
+			fputs(" (", f);
+			text_str(f, trpt_view_text(r, i, 3));
+			fputc(')', f);
+		}
+		fputs(" - ", f);
+		text_str(f, trpt_view_text(r, i, 6));
+		fputc('\n', f);
+	}
+}
+
+static void
+text_detail(struct model *m, const struct dom *d, FILE *f)
 {
 	char r[32], c[64], day[16];
 	const struct trpt_cause *cause;
 	struct dom *owner;
-	size_t i, j;
+	size_t j;
 	int64_t max;
+	int k;
+
+	fputs("\n== ", f);
+	text_str(f, d->name);
+	fputs(" ==\n", f);
+	fmt_rate(r, sizeof(r), d->s, d->f);
+	fmt_change(c, sizeof(c), d->s, d->f, d->ps, d->pf);
+	fprintf(f,
+	    "%" PRId64 " sessions, %" PRId64 " failed, %s successful (%s)\n",
+	    d->s + d->f, d->f, r, c);
+	for (max = 0, k = 0; k < 7; k++)
+		if (d->ds[k] + d->df[k] > max)
+			max = d->ds[k] + d->df[k];
+	for (k = 0; k < 7; k++) {
+		trpt_trend_period_label(
+		    TRPT_PERIOD_DAY, m->monday + k, day, sizeof(day));
+		fprintf(f, "  %s %s ", wdays[k], day);
+		text_bar(f, d->ds[k], d->df[k], max);
+		fmt_rate(r, sizeof(r), d->ds[k], d->df[k]);
+		fprintf(f, " %10" PRId64 " %8s\n", d->ds[k] + d->df[k], r);
+	}
+	if (d->nalerts > 0) {
+		fputs("Alerts:\n", f);
+		for (j = 0; j < m->alerts->n; j++)
+			if (alert_shown(
+				m, &m->alerts->v[j], m->monday, &owner) &&
+			    owner == d)
+				text_alert(f, &m->alerts->v[j]);
+	}
+	if (d->nsenders > 0) {
+		fputs("Senders with the most failures:\n", f);
+		for (j = 0; j < d->nsenders; j++) {
+			fputs("  ", f);
+			text_str(f, d->senders[j].name);
+			fprintf(f, ": %" PRId64 " failed of %" PRId64 "\n",
+			    d->senders[j].failed, d->senders[j].sessions);
+		}
+	}
+	if (d->nmx > 0) {
+		fputs("MX hosts with the most failures:\n", f);
+		for (j = 0; j < d->nmx; j++) {
+			fputs("  ", f);
+			text_str(f, d->mx[j].name);
+			fprintf(f, ": %" PRId64 " failed\n", d->mx[j].failed);
+		}
+	}
+	if (d->ntypes > 0)
+		fputs("Failure types (causes and fixes below), with what the "
+		      "senders said:\n",
+		    f);
+	for (j = 0; j < d->ntypes; j++) {
+		if (d->types[j].name[0] == '\0') {
+			fprintf(f,
+			    "  %" PRId64 " failed sessions without details "
+			    "from the sender\n",
+			    d->types[j].failed);
+			continue;
+		}
+		type_seen(m, d->types[j].name);
+		cause = trpt_causes_lookup(d->types[j].name);
+		fputs("  ", f);
+		text_str(f, d->types[j].name);
+		fprintf(f, " (%s): %" PRId64 " sessions\n", cause->title,
+		    d->types[j].failed);
+		text_reasons(f, d, d->types[j].name);
+	}
+}
+
+static int
+needs_detail(const struct dom *d)
+{
+	return d->full && (d->f > 0 || d->nalerts > 0);
+}
+
+static void
+render_text(struct model *m, FILE *f)
+{
+	char r[32], c[64];
+	const struct trpt_cause *cause;
+	struct dom *owner;
+	size_t i, j, left = 0, n;
+	long pos;
 	int k;
 
 	fprintf(f, "SMTP TLS reporting: week %s (%s to %s)\n\n", m->week,
@@ -330,80 +590,78 @@ render_text(const struct model *m, int64_t monday, FILE *f)
 	    " failed, %zu alert%s.\n",
 	    m->nd, m->nd == 1 ? "" : "s", m->s + m->f, r, c, m->f, m->nalerts,
 	    m->nalerts == 1 ? "" : "s");
-	if (m->nd == 0)
+	if (m->nd == 0) {
 		fputs("\nNo reports counted sessions this week.\n", f);
+	} else {
+		fprintf(f,
+		    "Needing action: %zu domain%s with failures or alerts "
+		    "(%zu open alert%s).\n\n",
+		    m->naction, m->naction == 1 ? "" : "s", m->nopen,
+		    m->nopen == 1 ? "" : "s");
+		fprintf(f, "%-32s %10s %8s %8s %7s %6s\n", "DOMAIN", "SESSIONS",
+		    "FAILED", "SHARE", "CHANGE", "ALERTS");
+	}
 	for (i = 0; i < m->nd; i++) {
 		const struct dom *d = &m->d[i];
 
-		fprintf(f, "\n== %s ==\n", d->name);
 		fmt_rate(r, sizeof(r), d->s, d->f);
-		fmt_change(c, sizeof(c), d->s, d->f, d->ps, d->pf);
+		fmt_delta(c, sizeof(c), d);
+		fputs(d->f > 0 || d->nalerts > 0 ? "! " : "  ", f);
+		/* Padded by the cells a UTF-8 name takes. */
+		n = trpt_width(d->name);
+		text_str(f, d->name);
+		fprintf(f, "%*s %10" PRId64 " %8" PRId64 " %8s %7s %6zu\n",
+		    n < 30 ? (int)(30 - n) : 0, "", d->s + d->f, d->f, r, c,
+		    d->nalerts);
+	}
+	for (i = 0; i < m->nd; i++) {
+		if (!needs_detail(&m->d[i]))
+			continue;
+		pos = ftell(f);
+		if (pos >= 0 && (size_t)pos > m->budget) {
+			left++;
+			continue;
+		}
+		text_detail(m, &m->d[i], f);
+		m->ndetail++;
+	}
+	if (left > 0) {
 		fprintf(f,
-		    "%" PRId64 " sessions, %" PRId64 " failed, %s successful "
-		    "(%s)\n",
-		    d->s + d->f, d->f, r, c);
-		if (!d->full)
-			continue; /* past max_domains: the figures only */
-		for (max = 0, k = 0; k < 7; k++)
-			if (d->ds[k] + d->df[k] > max)
-				max = d->ds[k] + d->df[k];
-		for (k = 0; k < 7; k++) {
-			trpt_trend_period_label(
-			    TRPT_PERIOD_DAY, monday + k, day, sizeof(day));
-			fprintf(f, "  %s %s ", wdays[k], day);
-			text_bar(f, d->ds[k], d->df[k], max);
-			fmt_rate(r, sizeof(r), d->ds[k], d->df[k]);
-			fprintf(
-			    f, " %10" PRId64 " %8s\n", d->ds[k] + d->df[k], r);
-		}
-		if (d->nsenders > 0) {
-			fputs("Senders with the most failures:\n", f);
-			for (j = 0; j < d->nsenders; j++)
-				fprintf(f,
-				    "  %s: %" PRId64 " failed of %" PRId64 "\n",
-				    d->senders[j].name, d->senders[j].failed,
-				    d->senders[j].sessions);
-		}
-		if (d->nmx > 0) {
-			fputs("MX hosts with the most failures:\n", f);
-			for (j = 0; j < d->nmx; j++)
-				fprintf(f, "  %s: %" PRId64 " failed\n",
-				    d->mx[j].name, d->mx[j].failed);
-		}
-		if (d->ntypes > 0)
-			fputs("Failure types:\n", f);
-		for (j = 0; j < d->ntypes; j++) {
-			if (d->types[j].name[0] == '\0') {
-				fprintf(f,
-				    "  %" PRId64 " failed sessions without "
-				    "details from the sender\n",
-				    d->types[j].failed);
+		    "\n%zu more domain%s with failures or alerts %s left out "
+		    "to keep this mail short:",
+		    left, left == 1 ? "" : "s", left == 1 ? "is" : "are");
+		for (i = 0, k = 0; i < m->nd; i++) {
+			if (!needs_detail(&m->d[i]) || k++ < (int)m->ndetail)
 				continue;
-			}
-			cause = trpt_causes_lookup(d->types[j].name);
-			fprintf(f,
-			    "  %s (%s): %" PRId64 " sessions\n"
-			    "    Probable cause: %s\n    Fix: %s\n",
-			    d->types[j].name, cause->title, d->types[j].failed,
-			    cause->causes, cause->fixes);
+			fputc(' ', f);
+			text_str(f, m->d[i].name);
 		}
-		if (d->nalerts > 0) {
-			fputs("Alerts:\n", f);
-			for (j = 0; j < m->alerts->n; j++)
-				if (alert_shown(
-					m, &m->alerts->v[j], monday, &owner) &&
-				    owner == d)
-					trpt_alert_write_one(&m->alerts->v[j],
-					    TRPT_FORMAT_TABLE, f);
-		}
+		fprintf(f,
+		    ".\nSee the dashboard, or: tlsrpt-collector report html "
+		    "-o FILE --since %s --domain DOMAIN\n",
+		    m->first);
 	}
 	for (j = 0, k = 0; j < m->alerts->n; j++) {
-		if (!alert_shown(m, &m->alerts->v[j], monday, &owner) ||
+		if (!alert_shown(m, &m->alerts->v[j], m->monday, &owner) ||
 		    !m->alerts->v[j].sender)
 			continue;
 		if (k++ == 0)
 			fputs("\n== Reporting organisations ==\n", f);
-		trpt_alert_write_one(&m->alerts->v[j], TRPT_FORMAT_TABLE, f);
+		text_alert(f, &m->alerts->v[j]);
+		for (i = 0; i < m->alerts->v[j].types.n; i++)
+			type_seen(m, m->alerts->v[j].types.v[i].name);
+	}
+	for (i = 0, k = 0; i < 64 && i <= trpt_causes_count(); i++) {
+		if (!m->types_seen[i])
+			continue;
+		cause = i < trpt_causes_count() ? trpt_causes_at(i)
+						: trpt_causes_lookup("");
+		if (k++ == 0)
+			fputs("\n== Causes and fixes ==\n", f);
+		fprintf(f, "%s (%s)\n  Probable cause: %s\n  Fix: %s\n",
+		    cause->result_type[0] != '\0' ? cause->result_type
+						  : "other types",
+		    cause->title, cause->causes, cause->fixes);
 	}
 	fputs("\n-- \ntlsrpt-collector: SMTP TLS reports (RFC 8460). A report "
 	      "counts on the UTC day its range starts; a domain's sessions "
@@ -434,10 +692,23 @@ html_esc(FILE *f, const char *s)
 			fputs("&#39;", f);
 			break;
 		default:
-			fputc(*s, f);
+			if ((unsigned char)*s < 0x20 && *s != '\n' &&
+			    *s != '\r' && *s != '\t')
+				fputc('?', f);
+			else
+				fputc(*s, f);
 		}
 	}
 }
+
+#define TD "<td style=\"padding:2px 8px;border-bottom:1px solid #ddd\">"
+#define TDN                                                                    \
+	"<td style=\"padding:2px 8px;border-bottom:1px solid #ddd;"            \
+	"text-align:right\">"
+#define TH                                                                     \
+	"<th style=\"padding:2px 8px;text-align:left;"                         \
+	"border-bottom:2px solid #999\">"
+#define TABLE "<table style=\"border-collapse:collapse;font-size:13px\">"
 
 static void
 html_bar(FILE *f, int64_t s, int64_t fl, int64_t max)
@@ -460,39 +731,178 @@ html_bar(FILE *f, int64_t s, int64_t fl, int64_t max)
 }
 
 static void
-html_alerts(const struct model *m, int64_t monday, const struct dom *d, FILE *f)
+html_alert(FILE *f, const struct trpt_alert *al)
 {
-	struct dom *owner;
-	char *buf = NULL;
-	size_t len = 0, j;
-	FILE *mf;
+	char d1[16], d2[16];
+	const struct trpt_alert_items *lists[4];
+	static const char *const names[4] = { "Result types", "MX hosts",
+		"Sending IPs", NULL };
+	size_t i, k;
 
-	for (j = 0; j < m->alerts->n; j++) {
-		if (!alert_shown(m, &m->alerts->v[j], monday, &owner) ||
-		    owner != d || (d == NULL && !m->alerts->v[j].sender))
+	trpt_trend_period_label(TRPT_PERIOD_DAY, al->first_day, d1, sizeof(d1));
+	trpt_trend_period_label(TRPT_PERIOD_DAY, al->last_day, d2, sizeof(d2));
+	fprintf(f,
+	    "<div style=\"border-left:4px solid %s;padding:4px 8px;"
+	    "margin:6px 0;background:#fff8f0\"><b>%s %s</b> %s <b>",
+	    al->open ? "#c62828" : "#999", al->open ? "OPEN" : "closed",
+	    trpt_alert_kind_name(al->kind), al->sender ? "sender" : "domain");
+	html_esc(f, al->subject);
+	fputs("</b>", f);
+	if (al->type != NULL) {
+		fputs(": ", f);
+		html_esc(f, al->type);
+	}
+	fprintf(f, ", %s to %s", d1, d2);
+	if (al->rate_before >= 0 && al->rate_after >= 0)
+		fprintf(f,
+		    ": %.2f%% &rarr; <b style=\"color:#c62828\">%.2f%%"
+		    "</b>",
+		    al->rate_before * 100, al->rate_after * 100);
+	if (al->failed_after > 0)
+		fprintf(f, ", %" PRId64 " failed", al->failed_after);
+	lists[0] = &al->types;
+	lists[1] = &al->mx;
+	lists[2] = &al->ips;
+	lists[3] = &al->others;
+	for (k = 0; k < 4; k++) {
+		if (lists[k]->n == 0)
 			continue;
-		mf = open_memstream(&buf, &len);
-		if (mf == NULL)
+		fprintf(f, "<br>%s: ",
+		    names[k] != NULL ? names[k]
+		    : al->sender     ? "Domains"
+				     : "Senders");
+		for (i = 0; i < lists[k]->n; i++) {
+			if (i > 0)
+				fputs(", ", f);
+			html_esc(f, lists[k]->v[i].name[0] != '\0'
+					? lists[k]->v[i].name
+					: "(none)");
+			fprintf(f, " (%" PRId64 ")", lists[k]->v[i].failed);
+		}
+	}
+	fputs("</div>\n", f);
+}
+
+static void
+html_reasons(FILE *f, const struct dom *d, const char *type)
+{
+	const struct trpt_view_rows *r = d->reasons;
+	size_t i, shown = 0;
+
+	for (i = 0; r != NULL && i < r->nrows; i++) {
+		if (strcmp(trpt_view_text(r, i, 0), type) != 0)
 			continue;
-		trpt_alert_write_one(&m->alerts->v[j], TRPT_FORMAT_TABLE, mf);
-		fclose(mf);
-		fputs("<pre style=\"white-space:pre-wrap;background:#fff3e0;"
-		      "padding:6px;font-size:12px\">",
-		    f);
-		html_esc(f, buf);
-		fputs("</pre>\n", f);
-		free(buf);
-		buf = NULL;
+		if (shown++ == REASONS)
+			break;
+		fputs("<br><span style=\"font-size:12px;color:#444\">", f);
+		html_esc(f, trpt_view_null(r, i, 1) ? "(no MX given)"
+						    : trpt_view_text(r, i, 1));
+		fprintf(f, ": %" PRId64 " failed", trpt_view_int(r, i, 4));
+		if (!trpt_view_null(r, i, 2)) {
+			fputs(", <code>", f);
+			html_esc(f, trpt_view_text(r, i, 2));
+			fputs("</code>", f);
+		}
+		if (!trpt_view_null(r, i, 3)) {
+			fputs(" (", f);
+			html_esc(f, trpt_view_text(r, i, 3));
+			fputc(')', f);
+		}
+		fputs(" &ndash; ", f);
+		html_esc(f, trpt_view_text(r, i, 6));
+		fputs("</span>", f);
 	}
 }
 
 static void
-render_html(const struct model *m, int64_t monday, FILE *f)
+html_detail(const struct model *m, const struct dom *d, FILE *f)
 {
 	char r[32], c[64], day[16];
 	const struct trpt_cause *cause;
-	size_t i, j;
+	struct dom *owner;
+	size_t j;
 	int64_t max;
+	int k;
+
+	fputs("<h2 style=\"font-size:17px\">", f);
+	html_esc(f, d->name);
+	fmt_rate(r, sizeof(r), d->s, d->f);
+	fmt_change(c, sizeof(c), d->s, d->f, d->ps, d->pf);
+	fprintf(f,
+	    "</h2>\n<p>%" PRId64 " sessions, %" PRId64 " failed, "
+	    "<b>%s</b> successful (%s)</p>\n",
+	    d->s + d->f, d->f, r, c);
+	for (max = 0, k = 0; k < 7; k++)
+		if (d->ds[k] + d->df[k] > max)
+			max = d->ds[k] + d->df[k];
+	fputs(TABLE "\n", f);
+	for (k = 0; k < 7; k++) {
+		trpt_trend_period_label(
+		    TRPT_PERIOD_DAY, m->monday + k, day, sizeof(day));
+		fmt_rate(r, sizeof(r), d->ds[k], d->df[k]);
+		fprintf(f, "<tr><td>%s %s</td><td>", wdays[k], day);
+		html_bar(f, d->ds[k], d->df[k], max);
+		fprintf(f,
+		    "</td><td style=\"text-align:right\">%" PRId64
+		    "</td><td style=\"text-align:right\">%s</td></tr>\n",
+		    d->ds[k] + d->df[k], r);
+	}
+	fputs("</table>\n", f);
+	for (j = 0; j < m->alerts->n && d->nalerts > 0; j++)
+		if (alert_shown(m, &m->alerts->v[j], m->monday, &owner) &&
+		    owner == d)
+			html_alert(f, &m->alerts->v[j]);
+	if (d->nsenders > 0) {
+		fputs("<p>Senders with the most failures: ", f);
+		for (j = 0; j < d->nsenders; j++) {
+			if (j > 0)
+				fputs(", ", f);
+			html_esc(f, d->senders[j].name);
+			fprintf(f, " %" PRId64 " of %" PRId64,
+			    d->senders[j].failed, d->senders[j].sessions);
+		}
+		fputs("</p>\n", f);
+	}
+	if (d->nmx > 0) {
+		fputs("<p>MX hosts with the most failures: ", f);
+		for (j = 0; j < d->nmx; j++) {
+			if (j > 0)
+				fputs(", ", f);
+			html_esc(f, d->mx[j].name);
+			fprintf(f, " %" PRId64, d->mx[j].failed);
+		}
+		fputs("</p>\n", f);
+	}
+	if (d->ntypes > 0)
+		fputs("<ul style=\"font-size:13px\">\n", f);
+	for (j = 0; j < d->ntypes; j++) {
+		if (d->types[j].name[0] == '\0') {
+			fprintf(f,
+			    "<li>%" PRId64 " failed sessions without details "
+			    "from the sender</li>\n",
+			    d->types[j].failed);
+			continue;
+		}
+		cause = trpt_causes_lookup(d->types[j].name);
+		fputs("<li><b>", f);
+		html_esc(f, d->types[j].name);
+		fputs("</b> (", f);
+		html_esc(f, cause->title);
+		fprintf(f, "): %" PRId64 " sessions", d->types[j].failed);
+		html_reasons(f, d, d->types[j].name);
+		fputs("</li>\n", f);
+	}
+	if (d->ntypes > 0)
+		fputs("</ul>\n", f);
+}
+
+static void
+render_html(struct model *m, FILE *f)
+{
+	char r[32], c[64];
+	const struct trpt_cause *cause;
+	struct dom *owner;
+	size_t i, j, shown = 0, left = 0;
 	int k;
 
 	fprintf(f,
@@ -506,101 +916,89 @@ render_html(const struct model *m, int64_t monday, FILE *f)
 	fmt_change(c, sizeof(c), m->s, m->f, m->ps, m->pf);
 	fprintf(f,
 	    "<p><b>%zu</b> domain%s, <b>%" PRId64 "</b> sessions, <b>%s</b> "
-	    "encrypted (%s), %" PRId64 " failed, <b>%zu</b> alert%s.</p>\n",
+	    "encrypted (%s), %" PRId64 " failed, <b>%zu</b> alert%s. Needing "
+	    "action: <b>%zu</b>.</p>\n",
 	    m->nd, m->nd == 1 ? "" : "s", m->s + m->f, r, c, m->f, m->nalerts,
-	    m->nalerts == 1 ? "" : "s");
+	    m->nalerts == 1 ? "" : "s", m->naction);
 	if (m->nd == 0)
 		fputs("<p>No reports counted sessions this week.</p>\n", f);
+	else
+		fputs(TABLE "<tr>" TH "Domain</th>" TH "Sessions</th>" TH
+			    "Failed</th>" TH "Share</th>" TH "Change</th>" TH
+			    "Alerts</th></tr>\n",
+		    f);
 	for (i = 0; i < m->nd; i++) {
 		const struct dom *d = &m->d[i];
 
-		fputs("<h2 style=\"font-size:17px\">", f);
-		html_esc(f, d->name);
 		fmt_rate(r, sizeof(r), d->s, d->f);
-		fmt_change(c, sizeof(c), d->s, d->f, d->ps, d->pf);
+		fmt_delta(c, sizeof(c), d);
+		fputs("<tr>" TD, f);
+		if (d->f > 0 || d->nalerts > 0)
+			fputs("<b style=\"color:#c62828\">", f);
+		html_esc(f, d->name);
+		if (d->f > 0 || d->nalerts > 0)
+			fputs("</b>", f);
 		fprintf(f,
-		    "</h2>\n<p>%" PRId64 " sessions, %" PRId64 " failed, "
-		    "<b>%s</b> successful (%s)</p>\n",
-		    d->s + d->f, d->f, r, c);
-		if (!d->full)
-			continue;
-		for (max = 0, k = 0; k < 7; k++)
-			if (d->ds[k] + d->df[k] > max)
-				max = d->ds[k] + d->df[k];
-		fputs(
-		    "<table style=\"border-collapse:collapse;font-size:13px\">"
-		    "\n",
-		    f);
-		for (k = 0; k < 7; k++) {
-			trpt_trend_period_label(
-			    TRPT_PERIOD_DAY, monday + k, day, sizeof(day));
-			fmt_rate(r, sizeof(r), d->ds[k], d->df[k]);
-			fprintf(f, "<tr><td>%s %s</td><td>", wdays[k], day);
-			html_bar(f, d->ds[k], d->df[k], max);
-			fprintf(f,
-			    "</td><td style=\"text-align:right\">%" PRId64
-			    "</td><td style=\"text-align:right\">%s</td></tr>"
-			    "\n",
-			    d->ds[k] + d->df[k], r);
-		}
-		fputs("</table>\n", f);
-		if (d->nsenders > 0) {
-			fputs(
-			    "<p>Senders with the most failures:</p><ul>\n", f);
-			for (j = 0; j < d->nsenders; j++) {
-				fputs("<li>", f);
-				html_esc(f, d->senders[j].name);
-				fprintf(f,
-				    ": %" PRId64 " failed of %" PRId64
-				    "</li>\n",
-				    d->senders[j].failed,
-				    d->senders[j].sessions);
-			}
-			fputs("</ul>\n", f);
-		}
-		if (d->nmx > 0) {
-			fputs(
-			    "<p>MX hosts with the most failures:</p><ul>\n", f);
-			for (j = 0; j < d->nmx; j++) {
-				fputs("<li>", f);
-				html_esc(f, d->mx[j].name);
-				fprintf(f, ": %" PRId64 " failed</li>\n",
-				    d->mx[j].failed);
-			}
-			fputs("</ul>\n", f);
-		}
-		if (d->ntypes > 0)
-			fputs("<p>Failure types:</p><ul>\n", f);
-		for (j = 0; j < d->ntypes; j++) {
-			if (d->types[j].name[0] == '\0') {
-				fprintf(f,
-				    "<li>%" PRId64 " failed sessions without "
-				    "details from the sender</li>\n",
-				    d->types[j].failed);
-				continue;
-			}
-			cause = trpt_causes_lookup(d->types[j].name);
-			fputs("<li><b>", f);
-			html_esc(f, d->types[j].name);
-			fputs("</b> (", f);
-			html_esc(f, cause->title);
-			fprintf(f,
-			    "): %" PRId64 " sessions<br>Probable cause: ",
-			    d->types[j].failed);
-			html_esc(f, cause->causes);
-			fputs("<br>Fix: ", f);
-			html_esc(f, cause->fixes);
-			fputs("</li>\n", f);
-		}
-		if (d->ntypes > 0)
-			fputs("</ul>\n", f);
-		if (d->nalerts > 0) {
-			fputs("<p>Alerts:</p>\n", f);
-			html_alerts(m, monday, d, f);
-		}
+		    "</td>" TDN "%" PRId64 "</td>" TDN "%" PRId64 "</td>" TDN
+		    "%s</td>" TDN "%s</td>" TDN "%zu</td></tr>\n",
+		    d->s + d->f, d->f, r, c, d->nalerts);
 	}
-	fputs("<h2 style=\"font-size:17px\">Reporting organisations</h2>\n", f);
-	html_alerts(m, monday, NULL, f);
+	if (m->nd > 0)
+		fputs("</table>\n", f);
+	for (i = 0; i < m->nd; i++) {
+		if (!needs_detail(&m->d[i]))
+			continue;
+		if (shown++ >= m->ndetail) {
+			left++;
+			continue;
+		}
+		html_detail(m, &m->d[i], f);
+	}
+	if (left > 0) {
+		fprintf(f,
+		    "<p style=\"color:#666\">%zu more domain%s with failures "
+		    "or alerts left out to keep this mail short:",
+		    left, left == 1 ? "" : "s");
+		for (i = 0, j = 0; i < m->nd; i++) {
+			if (!needs_detail(&m->d[i]) || j++ < m->ndetail)
+				continue;
+			fputc(' ', f);
+			html_esc(f, m->d[i].name);
+		}
+		fputs(". See the dashboard or <code>tlsrpt-collector report "
+		      "html</code>.</p>\n",
+		    f);
+	}
+	for (j = 0, k = 0; j < m->alerts->n; j++) {
+		if (!alert_shown(m, &m->alerts->v[j], m->monday, &owner) ||
+		    !m->alerts->v[j].sender)
+			continue;
+		if (k++ == 0)
+			fputs("<h2 style=\"font-size:17px\">Reporting "
+			      "organisations</h2>\n",
+			    f);
+		html_alert(f, &m->alerts->v[j]);
+	}
+	for (i = 0, k = 0; i < 64 && i <= trpt_causes_count(); i++) {
+		if (!m->types_seen[i])
+			continue;
+		cause = i < trpt_causes_count() ? trpt_causes_at(i)
+						: trpt_causes_lookup("");
+		if (k++ == 0)
+			fputs("<h2 style=\"font-size:17px\">Causes and fixes"
+			      "</h2>\n",
+			    f);
+		fputs("<p style=\"font-size:13px\"><b>", f);
+		html_esc(f, cause->result_type[0] != '\0' ? cause->result_type
+							  : "other types");
+		fputs("</b> (", f);
+		html_esc(f, cause->title);
+		fputs(")<br>Probable cause: ", f);
+		html_esc(f, cause->causes);
+		fputs("<br>Fix: ", f);
+		html_esc(f, cause->fixes);
+		fputs("</p>\n", f);
+	}
 	fputs("<p style=\"color:#666;font-size:12px\">tlsrpt-collector: SMTP "
 	      "TLS reports (RFC 8460). A report counts on the UTC day its "
 	      "range starts; a domain's sessions count once per "
@@ -701,10 +1099,75 @@ header(struct trpt_buf *b, const char *name, const char *value,
 	return trpt_buf_append(b, "\r\n", 2, err);
 }
 
+/*
+ * A header whose value holds UTF-8 (a domain name in U-labels): RFC 2047
+ * encoded-words, =?UTF-8?B?...?=, each at most 75 characters and on a
+ * line of its own, never splitting a character.  Control characters
+ * become '?'.  Plain ASCII goes through header().
+ */
 static int
-render(const struct model *m, int64_t monday,
-    void (*fn)(const struct model *, int64_t, FILE *), char **out, size_t *len,
+header_utf8(struct trpt_buf *b, const char *name, const char *value,
     struct trpt_err *err)
+{
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *p = (const unsigned char *)value;
+	unsigned char chunk[45];
+	size_t n, i, cl;
+	uint32_t v;
+	char enc[4];
+	int rc, first = 1;
+
+	for (i = 0; p[i] != '\0' && p[i] < 0x80; i++)
+		;
+	if (p[i] == '\0')
+		return header(b, name, value, err);
+	if ((rc = trpt_buf_appendf(b, err, "%s:", name)) != TRPT_OK)
+		return rc;
+	while (*p != '\0') {
+		/* up to 45 bytes (60 of base64: 72 with the markers) */
+		n = 0;
+		while (*p != '\0') {
+			cl = *p < 0x80    ? 1
+			     : *p >= 0xf0 ? 4
+			     : *p >= 0xe0 ? 3
+					  : 2;
+			for (i = 1; i < cl; i++)
+				if (p[i] == '\0')
+					cl = i;
+			if (n + cl > sizeof(chunk))
+				break;
+			for (i = 0; i < cl; i++)
+				chunk[n++] =
+				    p[i] < 0x20 || p[i] == 0x7f ? '?' : p[i];
+			p += cl;
+		}
+		if ((rc = trpt_buf_appendf(b, err, "%s=?UTF-8?B?",
+			 first ? " " : "\r\n ")) != TRPT_OK)
+			return rc;
+		first = 0;
+		for (i = 0; i < n; i += 3) {
+			v = (uint32_t)chunk[i] << 16;
+			if (i + 1 < n)
+				v |= (uint32_t)chunk[i + 1] << 8;
+			if (i + 2 < n)
+				v |= chunk[i + 2];
+			enc[0] = tab[(v >> 18) & 63];
+			enc[1] = tab[(v >> 12) & 63];
+			enc[2] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+			enc[3] = i + 2 < n ? tab[v & 63] : '=';
+			if ((rc = trpt_buf_append(b, enc, 4, err)) != TRPT_OK)
+				return rc;
+		}
+		if ((rc = trpt_buf_append(b, "?=", 2, err)) != TRPT_OK)
+			return rc;
+	}
+	return trpt_buf_append(b, "\r\n", 2, err);
+}
+
+static int
+render(struct model *m, void (*fn)(struct model *, FILE *), char **out,
+    size_t *len, struct trpt_err *err)
 {
 	FILE *f;
 
@@ -713,7 +1176,7 @@ render(const struct model *m, int64_t monday,
 	f = open_memstream(out, len);
 	if (f == NULL)
 		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
-	fn(m, monday, f);
+	fn(m, f);
 	if (fclose(f) != 0) {
 		free(*out);
 		*out = NULL;
@@ -777,10 +1240,8 @@ trpt_summary_build(struct trpt_db *db, const struct trpt_summary_opts *o,
 		if ((rc = check_addr("to", o->to[i], err)) != TRPT_OK)
 			return rc;
 	if ((rc = load_model(db, o, &m, err)) != TRPT_OK ||
-	    (rc = render(&m, o->monday, render_text, &text, &tlen, err)) !=
-		TRPT_OK ||
-	    (rc = render(&m, o->monday, render_html, &html, &hlen, err)) !=
-		TRPT_OK)
+	    (rc = render(&m, render_text, &text, &tlen, err)) != TRPT_OK ||
+	    (rc = render(&m, render_html, &html, &hlen, err)) != TRPT_OK)
 		goto out;
 	subject(&m, o, subj, sizeof(subj));
 	gmtime_r(&t, &tm);
@@ -795,7 +1256,7 @@ trpt_summary_build(struct trpt_db *db, const struct trpt_summary_opts *o,
 		rc = trpt_buf_appendf(&b, err, "%s %s%s", i > 0 ? "\r\n" : "",
 		    o->to[i], i + 1 < o->nto ? "," : "\r\n");
 	if (rc == TRPT_OK)
-		rc = header(&b, "Subject", subj, err);
+		rc = header_utf8(&b, "Subject", subj, err);
 	if (rc == TRPT_OK)
 		rc = trpt_buf_appendf(&b, err,
 		    "Date: %s\r\n"

@@ -5,13 +5,21 @@
  * part (inline styles only: no external images, fonts or scripts), both
  * UTF-8 in base64.
  *
- * Subject: the domain(s), the share of sessions encrypted successfully
- * that week and its change against the week before, and the number of
- * alerts.  Per domain: sessions, success rate, change against the week
- * before, a bar per day, the senders and MX hosts with the most failures,
- * each failure type with its probable cause and fix, and the week's
- * alerts.  Counts follow the trends rules (report/trend.h); run
- * trpt_trend_refresh first.
+ * Subject (RFC 2047 when not ASCII): the domains needing action first,
+ * the share of sessions encrypted successfully that week and its change
+ * against the week before, and the number of alerts.
+ *
+ * Built around action: first one overview row per domain (share, change,
+ * failures, open alerts), the ones needing action first; then details
+ * only for domains with failures or alerts (a bar per day, the senders
+ * and MX hosts with the most failures, each failure type with its MX
+ * hosts and what the senders said, the failure-reason-codes, and that
+ * domain's alerts); then the senders' alerts that name a listed domain;
+ * then each failure type's probable cause and fix, once.  Details stop
+ * at a size cap with a note naming the domains left out.  The HTML part
+ * uses tables and inline styles only (no SVG, no image), as mail
+ * clients render it.  Counts follow the trends rules (report/trend.h);
+ * run trpt_trend_refresh first.
  */
 
 #include <stddef.h>
@@ -32,6 +40,8 @@ struct trpt_summary_opts {
 	const struct trpt_alert_config *alerts; /* NULL: defaults */
 	size_t max_domains; /* domains shown in full (0: 100); the others
 			       are listed with their figures only */
+	size_t max_text;    /* the text part stops giving details past this
+			       many bytes (0: 64 kB), with a note */
 };
 
 /*

@@ -165,6 +165,23 @@ trpt_trend_spark(double rate)
 	return bars[i < 0 ? 0 : i > 6 ? 6 : i];
 }
 
+const char *
+trpt_trend_spark_scaled(double rate, double lo, double hi)
+{
+	static const char *const bars[] = { "\u2581", "\u2582", "\u2583",
+		"\u2584", "\u2585", "\u2586", "\u2587", "\u2588" };
+	int i;
+
+	if (rate < 0)
+		return "\u00b7";
+	if (hi - lo < 0.01) /* flat: the absolute scale */
+		return trpt_trend_spark(rate);
+	i = (int)((rate - lo) / (hi - lo) * 7.0 + 0.5);
+	if (rate < 1.0 && i > 6)
+		i = 6;
+	return bars[i < 0 ? 0 : i > 7 ? 7 : i];
+}
+
 void
 trpt_trend_json_string(FILE *out, const char *s)
 {
@@ -1174,22 +1191,51 @@ write_json(const struct trpt_trend *t, FILE *out, uint64_t *rows)
 
 #define SPARK_MAX 60
 
-static void
-write_table(const struct trpt_trend *t, FILE *out)
+/* Groups by a failure dimension: the most failed first. */
+static int
+cmp_group_failed(const void *a, const void *b)
 {
+	const struct trpt_trend_group *x =
+	    *(const struct trpt_trend_group *const *)a;
+	const struct trpt_trend_group *y =
+	    *(const struct trpt_trend_group *const *)b;
+
+	if (x->failed != y->failed)
+		return x->failed > y->failed ? -1 : 1;
+	return 0;
+}
+
+#define RED   "\033[31m"
+#define BOLD  "\033[1m"
+#define RESET "\033[0m"
+
+static void
+write_table(const struct trpt_trend *t, FILE *out, int color)
+{
+	const struct trpt_trend_group **order;
 	char label[16];
 	size_t i;
 	int64_t p, from;
+	double lo, hi, cr;
 	int k;
 
 	if (t->ngroups == 0) {
 		fputs("no sessions in the selected range\n", out);
 		return;
 	}
+	order = calloc(t->ngroups, sizeof(*order));
+	for (i = 0; i < t->ngroups; i++)
+		if (order != NULL)
+			order[i] = &t->groups[i];
+	if (order != NULL && is_failure_dim(t->q.dims[0]))
+		qsort(order, t->ngroups, sizeof(*order), cmp_group_failed);
 	for (i = 0; i < t->ngroups; i++) {
-		const struct trpt_trend_group *g = &t->groups[i];
+		const struct trpt_trend_group *g =
+		    order != NULL ? order[i] : &t->groups[i];
 		double r = rate(g->successful, g->failed);
 
+		if (color)
+			fputs(BOLD, out);
 		/* Keys come from reports: escaped for the terminal. */
 		for (k = 0; k < t->q.ndims; k++) {
 			fputs(k > 0 ? " / " : "", out);
@@ -1199,14 +1245,29 @@ write_table(const struct trpt_trend *t, FILE *out)
 					    : "(unknown)",
 			    out);
 		}
-		fprintf(out, "\n  ");
+		fprintf(out, "%s\n  ", color ? RESET : "");
 		from = t->nperiods > SPARK_MAX ? t->nperiods - SPARK_MAX : 0;
+		lo = 2;
+		hi = -1;
+		for (p = from; p < t->nperiods; p++) {
+			cr = rate(g->cells[p].successful, g->cells[p].failed);
+			if (cr < 0)
+				continue;
+			lo = cr < lo ? cr : lo;
+			hi = cr > hi ? cr : hi;
+		}
 		for (p = from; p < t->nperiods; p++)
-			fputs(trpt_trend_spark(rate(
-				  g->cells[p].successful, g->cells[p].failed)),
+			fputs(
+			    trpt_trend_spark_scaled(rate(g->cells[p].successful,
+							g->cells[p].failed),
+				lo, hi),
 			    out);
-		fprintf(out, "  %" PRId64 " sessions, %" PRId64 " failed",
-		    g->successful + g->failed, g->failed);
+		if (hi >= 0)
+			fprintf(out, " %.2f%%..%.2f%%", lo * 100.0, hi * 100.0);
+		fprintf(out, "  %" PRId64 " sessions, %s%" PRId64 " failed%s",
+		    g->successful + g->failed,
+		    color && g->failed > 0 ? RED : "", g->failed,
+		    color && g->failed > 0 ? RESET : "");
 		if (r >= 0)
 			fprintf(out, ", %.2f%% successful", r * 100.0);
 		fputc('\n', out);
@@ -1218,12 +1279,15 @@ write_table(const struct trpt_trend *t, FILE *out)
 			trpt_trend_period_label(t->q.period,
 			    t->first_period + p, label, sizeof(label));
 			fprintf(out,
-			    "  %-10s %12" PRId64 " ok %10" PRId64
-			    " failed %7.2f%%\n",
-			    label, c->successful, c->failed,
-			    rate(c->successful, c->failed) * 100.0);
+			    "  %-10s %12" PRId64 " ok %s%10" PRId64
+			    " failed %7.2f%%%s\n",
+			    label, c->successful,
+			    color && c->failed > 0 ? RED : "", c->failed,
+			    rate(c->successful, c->failed) * 100.0,
+			    color && c->failed > 0 ? RESET : "");
 		}
 	}
+	free(order);
 }
 
 int
@@ -1243,7 +1307,7 @@ trpt_trend_write_count(const struct trpt_trend *t, enum trpt_trend_format fmt,
 		write_json(t, out, &n);
 		break;
 	default:
-		write_table(t, out);
+		write_table(t, out, fmt == TRPT_FORMAT_TABLE_COLOR);
 		break;
 	}
 	funlockfile(out);
@@ -1302,7 +1366,9 @@ trpt_trend_export_reports(struct trpt_db *db,
 	static const char *const cols[] = { "id", "organization_name",
 		"report_id", "contact_info", "begin_date", "end_date", "day",
 		"policies", "successful_session_count", "failed_session_count",
-		"received_at", "seen_count", "copy", "conflict" };
+		"received_at", "seen_count", "copy", "conflict", "dkim",
+		"dkim_domain", "dkim_selector", "dkim_aligned",
+		"dkim_key_service", "dkim_accepted", "dkim_reason" };
 	sqlite3 *h = trpt_db_handle(db);
 	sqlite3_stmt *st = NULL;
 	struct trpt_csv c;
@@ -1320,7 +1386,9 @@ trpt_trend_export_reports(struct trpt_db *db,
 	    "SELECT r.id, r.organization_name, r.report_id, r.contact_info, "
 	    "r.begin_ts, r.end_ts, r.day, (SELECT count(*) FROM policies p "
 	    "WHERE p.report = r.id), r.total_successful, r.total_failed, "
-	    "r.received_at, r.seen_count, r.copy, r.conflict FROM reports r "
+	    "r.received_at, r.seen_count, r.copy, r.conflict, r.dkim, "
+	    "r.dkim_domain, r.dkim_selector, r.dkim_aligned, "
+	    "r.dkim_key_service, r.dkim_accepted, r.dkim_reason FROM reports r "
 	    "WHERE r.begin_ts >= ?1 "
 	    "AND r.begin_ts < ?2 AND (?3 IS NULL OR EXISTS (SELECT 1 FROM "
 	    "policies p WHERE p.report = r.id AND p.policy_domain = ?3 COLLATE "
@@ -1352,6 +1420,11 @@ trpt_trend_export_reports(struct trpt_db *db,
 		trpt_csv_int(&c, sqlite3_column_int64(st, 11));
 		trpt_csv_int(&c, sqlite3_column_int64(st, 12));
 		trpt_csv_int(&c, sqlite3_column_int64(st, 13));
+		for (i = 14; i < 19; i++)
+			trpt_csv_field(
+			    &c, (const char *)sqlite3_column_text(st, (int)i));
+		trpt_csv_int(&c, sqlite3_column_int64(st, 19));
+		trpt_csv_field(&c, (const char *)sqlite3_column_text(st, 20));
 		rc = trpt_csv_end_row(&c, err);
 		n++;
 	}

@@ -38,7 +38,14 @@ enum trpt_trend_dim {
 
 enum trpt_trend_period { TRPT_PERIOD_DAY, TRPT_PERIOD_WEEK };
 
-enum trpt_trend_format { TRPT_FORMAT_TABLE, TRPT_FORMAT_CSV, TRPT_FORMAT_JSON };
+/* TABLE_COLOR: the table with ANSI colours, for a terminal (the caller
+ * decides: isatty, NO_COLOR, TERM=dumb). */
+enum trpt_trend_format {
+	TRPT_FORMAT_TABLE,
+	TRPT_FORMAT_CSV,
+	TRPT_FORMAT_JSON,
+	TRPT_FORMAT_TABLE_COLOR
+};
 
 /* Days are days since 1970-01-01 (UTC seconds / 86400). */
 #define TRPT_DAY_MIN INT64_C(-1000000000)
@@ -105,7 +112,9 @@ int trpt_trend_run(struct trpt_db *db, const struct trpt_trend_query *q,
 void trpt_trend_free(struct trpt_trend **tp);
 
 /*
- * Writes t as a table (a sparkline of the success rate per group), CSV
+ * Writes t as a table (a sparkline of the success rate per group, on
+ * the group's own scale; groups by MX host, IP or result type the most
+ * failed first), CSV
  * (RFC 4180, header row) or JSON (an array of objects: period, the dims'
  * columns, successful, failed, success_rate).  Rows are sorted by group,
  * then period; periods without sessions are left out.
@@ -157,6 +166,14 @@ int trpt_trend_parse_week(const char *s, int64_t *monday, struct trpt_err *err);
 /* A success-rate sparkline character (UTF-8) for rate in [0,1], or
  * a middle dot for no data (rate < 0). */
 const char *trpt_trend_spark(double rate);
+
+/*
+ * The same on the scale of the series, lo..hi (its lowest and highest
+ * rate): a dip from 99.9% to 93% goes from the top to the bottom.  The
+ * full block stays for 100%; a series flatter than one point is drawn on
+ * the absolute scale (trpt_trend_spark).
+ */
+const char *trpt_trend_spark_scaled(double rate, double lo, double hi);
 
 /* Writes s as a JSON string (quoted, escaped). */
 void trpt_trend_json_string(FILE *out, const char *s);

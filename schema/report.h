@@ -63,6 +63,26 @@ struct trpt_origin {
 	const char *filename;         /* file or attachment name, for RFC 8460
 					 name fallbacks (sender!domain!begin!end) */
 	int64_t received;             /* UTC seconds */
+	const char *client; /* HTTPS POST: the client (address, TLS version,
+			       certificate subject), or NULL */
+};
+
+/*
+ * How an input was authenticated, as stored beside it: the DKIM verdict of
+ * a report e-mail (per input: the best signature; per report: the
+ * signature chosen for that report and its alignment).  Borrowed strings;
+ * dkim NULL when the input was not verified (not a mail, an HTTPS POST,
+ * or [dkim] require = no).
+ */
+struct trpt_auth {
+	const char *dkim;             /* "pass", "fail", "none", "temperror" */
+	const char *dkim_reason;      /* why not pass, or NULL */
+	const char *dkim_domain;      /* d= */
+	const char *dkim_selector;    /* s= */
+	const char *dkim_key_service; /* s= of the key record, "" if none */
+	const char *dkim_aligned;     /* "same", "parent", "child", "no" */
+	int accepted;                 /* released by an operator
+					 (reprocess --accept-unsigned) */
 };
 
 void trpt_report_free(struct trpt_report **rp);

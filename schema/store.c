@@ -23,16 +23,21 @@ static const char sql_report_seen[] =
     " last_seen_at = max(last_seen_at, ?1) WHERE id = ?3";
 static const char sql_raw_insert[] =
     "INSERT INTO raw_inputs (sha256, bytes, size, source_kind, source,"
-    " message_id, report_domain, report_submitter, received_at)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+    " message_id, report_domain, report_submitter, received_at,"
+    " dkim, dkim_reason, dkim_domain, dkim_selector, dkim_key_service,"
+    " client)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+    " ?15)"
     " ON CONFLICT (sha256) DO NOTHING";
 static const char sql_raw_id[] = "SELECT id FROM raw_inputs WHERE sha256 = ?1";
 static const char sql_report_insert[] =
     "INSERT INTO reports (organization_name, report_id, copy, counted,"
     " content_sha256, contact_info, begin_ts, end_ts, day, raw_id, part,"
-    " received_at, last_seen_at, total_successful, total_failed)"
+    " received_at, last_seen_at, total_successful, total_failed, dkim,"
+    " dkim_reason, dkim_domain, dkim_selector, dkim_key_service,"
+    " dkim_aligned, dkim_accepted)"
     " VALUES (?1, ?2, ?12, ?13, ?14, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10,"
-    " ?11)";
+    " ?11, ?15, ?16, ?17, ?18, ?19, ?20, ?21)";
 static const char sql_report_copies[] =
     "SELECT count(*), coalesce(max(copy), -1), min(id) FROM reports"
     " WHERE organization_name = ?1 AND report_id = ?2";
@@ -652,6 +657,7 @@ raw_row(struct trpt_db *db, const struct trpt_raw *raw, int64_t received,
     int64_t *id, struct trpt_err *err)
 {
 	const struct trpt_origin *o = raw->origin;
+	const struct trpt_auth *a = raw->auth;
 	char sha[TRPT_SHA256_HEX_LEN];
 	struct binder b;
 	int rc, found = 0;
@@ -670,6 +676,12 @@ raw_row(struct trpt_db *db, const struct trpt_raw *raw, int64_t received,
 	bind_text(&b, 7, o->report_domain);
 	bind_text(&b, 8, o->report_submitter);
 	bind_int(&b, 9, received);
+	bind_text(&b, 10, a != NULL ? a->dkim : NULL);
+	bind_text(&b, 11, a != NULL ? a->dkim_reason : NULL);
+	bind_text(&b, 12, a != NULL ? a->dkim_domain : NULL);
+	bind_text(&b, 13, a != NULL ? a->dkim_selector : NULL);
+	bind_text(&b, 14, a != NULL ? a->dkim_key_service : NULL);
+	bind_text(&b, 15, o->client);
 	if ((rc = run(db, &b, "storing the raw input", err)) != TRPT_OK)
 		return rc;
 	if (sqlite3_changes(trpt_db_handle(db)) == 1) {
@@ -756,6 +768,7 @@ insert_report(struct trpt_db *db, const struct trpt_report *r,
     const struct trpt_raw *raw, int64_t received, int64_t copy, const char *sha,
     int64_t *id, struct trpt_err *err)
 {
+	const struct trpt_auth *a = raw->auth;
 	struct trpt_buf ps, mx;
 	struct binder b;
 	int64_t raw_id = 0, rid, ok = 0, failed = 0, day = day_of(r->begin);
@@ -785,6 +798,13 @@ insert_report(struct trpt_db *db, const struct trpt_report *r,
 	bind_int(&b, 12, copy);
 	bind_int(&b, 13, copy == 0);
 	bind_text(&b, 14, sha);
+	bind_text(&b, 15, a != NULL ? a->dkim : NULL);
+	bind_text(&b, 16, a != NULL ? a->dkim_reason : NULL);
+	bind_text(&b, 17, a != NULL ? a->dkim_domain : NULL);
+	bind_text(&b, 18, a != NULL ? a->dkim_selector : NULL);
+	bind_text(&b, 19, a != NULL ? a->dkim_key_service : NULL);
+	bind_text(&b, 20, a != NULL ? a->dkim_aligned : NULL);
+	bind_int(&b, 21, a != NULL && a->accepted);
 	if ((rc = run(db, &b, "storing the report", err)) != TRPT_OK)
 		goto out;
 	rid = sqlite3_last_insert_rowid(trpt_db_handle(db));
@@ -864,6 +884,72 @@ same_copy(struct trpt_db *db, const struct trpt_report *r, const char *sha,
 	return run_id(db, &b, "comparing copies of a report", id, found, err);
 }
 
+/* A DKIM signature that passed, by a domain aligned with the report's. */
+static int
+verified(const struct trpt_auth *a)
+{
+	return a != NULL && a->dkim != NULL && strcmp(a->dkim, "pass") == 0 &&
+	       a->dkim_aligned != NULL && strcmp(a->dkim_aligned, "no") != 0;
+}
+
+/*
+ * Among conflicting copies, a verified one wins over unverified ones
+ * (issue 12): when the copy just stored (id) is verified and the copy
+ * counted so far is not, the new copy becomes the one counted.  Both stay
+ * stored and flagged as a conflict.  Changing which copy is counted marks
+ * the rollups for a rebuild (trigger of schema/0007_dkim.sql).  Rare, so
+ * the statements are not cached.
+ */
+static int
+count_verified(struct trpt_db *db, const struct trpt_report *r,
+    const struct trpt_auth *a, int64_t id, struct trpt_err *err)
+{
+	static const char sql_counted_verified[] =
+	    "SELECT count(*) FROM reports WHERE organization_name = ?1 AND"
+	    " report_id = ?2 AND counted = 1 AND dkim = 'pass' AND"
+	    " dkim_aligned IN ('same', 'parent', 'child')";
+	static const char sql_count_only[] =
+	    "UPDATE reports SET counted = (id = ?3) WHERE"
+	    " organization_name = ?1 AND report_id = ?2 AND"
+	    " counted <> (id = ?3)";
+	sqlite3 *h = trpt_db_handle(db);
+	sqlite3_stmt *st = NULL;
+	int src, n = 0;
+
+	if (!verified(a))
+		return TRPT_OK;
+	src = sqlite3_prepare_v2(h, sql_counted_verified, -1, &st, NULL);
+	if (src == SQLITE_OK)
+		src = sqlite3_bind_text(
+		    st, 1, r->organization_name, -1, SQLITE_STATIC);
+	if (src == SQLITE_OK)
+		src = sqlite3_bind_text(st, 2, r->report_id, -1, SQLITE_STATIC);
+	if (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		n = sqlite3_column_int(st, 0);
+		src = SQLITE_DONE;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (src == SQLITE_DONE && n == 0) {
+		src = sqlite3_prepare_v2(h, sql_count_only, -1, &st, NULL);
+		if (src == SQLITE_OK)
+			src = sqlite3_bind_text(
+			    st, 1, r->organization_name, -1, SQLITE_STATIC);
+		if (src == SQLITE_OK)
+			src = sqlite3_bind_text(
+			    st, 2, r->report_id, -1, SQLITE_STATIC);
+		if (src == SQLITE_OK)
+			src = sqlite3_bind_int64(st, 3, id);
+		if (src == SQLITE_OK)
+			src = sqlite3_step(st);
+		sqlite3_finalize(st);
+	}
+	if (src != SQLITE_DONE)
+		return trpt_db_error(
+		    db, src, "counting the verified copy of a report", err);
+	return TRPT_OK;
+}
+
 /*
  * Stores r, or counts it as a duplicate of the stored copy with the same
  * content, or keeps it as one more (conflicting) copy: see store.h.
@@ -912,7 +998,9 @@ store_or_count(struct trpt_db *db, const struct trpt_report *r,
 	bind_text(&b, 1, r->organization_name);
 	bind_text(&b, 2, r->report_id);
 	*outcome = TRPT_STORE_CONFLICT;
-	return run(db, &b, "flagging conflicting copies", err);
+	if ((rc = run(db, &b, "flagging conflicting copies", err)) != TRPT_OK)
+		return rc;
+	return count_verified(db, r, raw->auth, *id, err);
 }
 
 /*
@@ -1251,6 +1339,45 @@ trpt_store_quarantine_each(struct trpt_db *db,
 		if (rc != TRPT_OK || !found)
 			return rc;
 	}
+}
+
+int
+trpt_store_quarantine_get(struct trpt_db *db, int64_t id,
+    int (*fn)(void *arg, const struct trpt_quarantined *q), void *arg,
+    struct trpt_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	struct qinput in;
+	int64_t input = 0;
+	int src, rc, found = 0;
+
+	/* An operator's command, not a hot path: not in the cache. */
+	src = sqlite3_prepare_v2(trpt_db_handle(db),
+	    "SELECT input FROM quarantine_parts WHERE id = ?1", -1, &st, NULL);
+	if (src == SQLITE_OK)
+		src = sqlite3_bind_int64(st, 1, id);
+	if (src == SQLITE_OK) {
+		src = sqlite3_step(st);
+		if (src == SQLITE_ROW)
+			input = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	if (src != SQLITE_ROW && src != SQLITE_DONE)
+		return trpt_db_error(db, src, "reading the quarantine", err);
+	if (input == 0)
+		return trpt_err_set(err, TRPT_ENOTFOUND,
+		    "database %s: no quarantined input %lld", trpt_db_path(db),
+		    (long long)id);
+	memset(&in, 0, sizeof(in));
+	rc = quarantine_next(db, input - 1, &in, &found, err);
+	if (rc == TRPT_OK && (!found || in.q.id != input || in.q.nparts == 0))
+		rc = trpt_err_set(err, TRPT_ENOTFOUND,
+		    "database %s: no quarantined input %lld", trpt_db_path(db),
+		    (long long)id);
+	else if (rc == TRPT_OK)
+		rc = fn(arg, &in.q);
+	qinput_free(&in);
+	return rc;
 }
 
 static int

@@ -18,6 +18,7 @@ struct trpt_raw {
 	const struct trpt_origin *origin;
 	int part;       /* 0: the input itself; N: MIME part N of a message */
 	unsigned flags; /* TRPT_RAW_* */
+	const struct trpt_auth *auth; /* DKIM verdict, or NULL: unverified */
 };
 
 /* Run again from the quarantine: a duplicate is not counted as seen. */
@@ -85,6 +86,15 @@ struct trpt_quarantined {
  * call; fn may write to the database.
  */
 int trpt_store_quarantine_each(struct trpt_db *db,
+    int (*fn)(void *arg, const struct trpt_quarantined *q), void *arg,
+    struct trpt_err *err);
+
+/*
+ * Calls fn for the quarantined input that holds the rejected part id (the
+ * id of the quarantine view), with all its rejected parts;
+ * TRPT_ENOTFOUND when there is none.
+ */
+int trpt_store_quarantine_get(struct trpt_db *db, int64_t id,
     int (*fn)(void *arg, const struct trpt_quarantined *q), void *arg,
     struct trpt_err *err);
 

@@ -7,7 +7,9 @@ PACKAGES="meson ninja-build pkg-config gcc clang clang-format git python3
 libjansson-dev libsqlite3-dev sqlite3 zlib1g-dev nettle-dev libgnutls28-dev
 libcurl4-gnutls-dev libetpan-dev libinih-dev libmicrohttpd-dev libcmocka-dev
 dovecot-imapd nginx python3-aiosmtpd openssl gnutls-bin valgrind libclang-rt-14-dev
-libunbound-dev libidn2-dev dns-root-data nsd ldnsutils"
+libunbound-dev libidn2-dev dns-root-data nsd ldnsutils
+libopendkim-dev libpsl-dev python3-dkim
+chromium chromium-driver python3-selenium"
 
 missing=""
 for p in $PACKAGES; do

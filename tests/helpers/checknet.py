@@ -285,6 +285,19 @@ class CheckNet:
                     out.write(f.read())
 
     def start_nsd(self):
+        # A port free for UDP may be taken for TCP (nsd binds both), or
+        # taken between the probe and nsd's bind: try a few.
+        for attempt in range(5):
+            try:
+                return self.try_nsd()
+            except RuntimeError:
+                if self.nsd is not None and self.nsd.poll() is None:
+                    self.nsd.terminate()
+                    self.nsd.wait(10)
+                if attempt == 4:
+                    raise
+
+    def try_nsd(self):
         self.dns_port = free_port(socket.SOCK_DGRAM)
         conf = os.path.join(self.dns, "nsd.conf")
         d = self.dns

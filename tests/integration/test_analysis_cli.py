@@ -251,6 +251,9 @@ def main():
         r = run(["--db", db, "--config", conf, "summary", "--week",
                  "2026-W05", "--send"])
         check(r.returncode == 0, "summary --send exits 0", r.stderr)
+        check("sent to a@example.org, b@example.org via smtp://127.0.0.1:%d"
+              % port in r.stdout, "summary --send says where it sent",
+              r.stdout)
         for _ in range(50):
             if sink.messages:
                 break

@@ -187,6 +187,15 @@ def planted_drop(net, tmp):
     ok("live: mx2.example.com: certificate-expired" in p.stdout,
        "planted drop: the evidence stays with the alert", p.stdout)
     print("# " + p.stdout.replace("\n", "\n# "))
+    p = subprocess.run([BINARY, "--db", db, "report", "html", "-o", "-",
+                        "--since", "2026-01-01", "--until", "2026-02-02",
+                        "--domain", "example.com"],
+                       capture_output=True, text=True, timeout=60)
+    ok(p.returncode == 0 and "Live check: mx1.example.com: ok" in p.stdout
+       and "mx2.example.com: certificate-expired: certificate of "
+       "mx2.example.com expired on " in p.stdout,
+       "planted drop: the dashboard's alert shows the live finding",
+       p.stderr + p.stdout[-2000:])
 
 
 def main():

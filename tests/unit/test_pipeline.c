@@ -84,7 +84,9 @@ static void
 ingest_bytes(struct fixture *f, const char *name, const void *data, size_t len,
     enum trpt_event_kind *outcome)
 {
-	struct trpt_origin o = { "file", name, NULL, NULL, NULL, name, 0 };
+	struct trpt_origin o = {
+		.kind = "file", .source = name, .filename = name
+	};
 	struct trpt_err err;
 
 	if (trpt_pipeline_input(&f->p, data, len, &o, outcome, &err) != TRPT_OK)

@@ -109,7 +109,7 @@ part(const char *msg, const char *ctype)
 	return out;
 }
 
-static size_t max_domains;
+static size_t max_domains, max_text;
 
 static char *
 build(struct trpt_db *db, const char *domain, size_t *len)
@@ -127,6 +127,7 @@ build(struct trpt_db *db, const char *domain, size_t *len)
 	o.nto = 2;
 	o.date = (W1 + 8) * 86400 + 3600;
 	o.max_domains = max_domains;
+	o.max_text = max_text;
 	assert_int_equal(trpt_summary_build(db, &o, &msg, len, &err), TRPT_OK);
 	return msg;
 }
@@ -170,9 +171,25 @@ test_summary_message(void **state)
 	assert_non_null(strstr(text, "  Sun 2026-02-01 "));
 	assert_non_null(strstr(text, "  Google Inc.: 500 failed of 7000\n"));
 	assert_non_null(strstr(text, "  mx2.example.com: 500 failed\n"));
+	/* The overview comes first, the domain needing action on top. */
+	assert_non_null(strstr(text, "! example.com "));
+	assert_true(
+	    strstr(text, "! example.com ") < strstr(text, "  example.net "));
+	assert_true(
+	    strstr(text, "  example.net ") < strstr(text, "== example.com =="));
+	/* No details for a domain without failures or alerts. */
+	assert_null(strstr(text, "== example.net =="));
+	/* Each type with its MX hosts and senders; its cause and fix once,
+	 * at the end. */
 	assert_non_null(strstr(text, "  certificate-expired (certificate "
-				     "expired): 500 sessions\n    Probable "
-				     "cause: "));
+				     "expired): 500 sessions\n    "
+				     "mx2.example.com: 500 failed - Google "
+				     "Inc.\n"));
+	assert_non_null(strstr(text, "== Causes and fixes ==\n"
+				     "certificate-expired (certificate "
+				     "expired)\n  Probable cause: "));
+	assert_null(
+	    strstr(strstr(text, "Probable cause") + 1, "Probable cause"));
 	assert_non_null(strstr(text, "drop domain example.com, 2026-01-28"));
 	assert_non_null(strstr(text, "new-type domain example.com: "
 				     "certificate-expired"));
@@ -188,27 +205,40 @@ test_summary_message(void **state)
 	assert_null(strstr(html, "src="));
 	assert_null(strstr(html, "url("));
 	assert_null(strstr(html, "http"));
+	assert_non_null(strstr(html, ">example.com</b></td>"));
+	assert_true(strstr(html, ">example.net</td>") <
+		    strstr(html, "<h2 style=\"font-size:17px\">example.com"));
 	free(text);
 	free(html);
 	free(msg);
 
-	/* Past max_domains, a domain gets its figures only. */
-	max_domains = 1;
+	/* Past the size cap, details stop with a note naming the rest. */
+	max_text = 1;
 	msg = build(db, NULL, &len);
-	max_domains = 0;
+	max_text = 0;
 	text = part(msg, "Content-Type: text/plain");
-	assert_non_null(strstr(text, "== example.net ==\n350 sessions, 0 "
-				     "failed, 100.00% successful (+0.00 "
-				     "points)\n\n== Reporting"));
-	assert_non_null(strstr(text, "  Sun 2026-02-01 "));
+	html = part(msg, "Content-Type: text/html");
+	assert_null(strstr(text, "== example.com =="));
+	assert_non_null(strstr(text, "1 more domain with failures or alerts "
+				     "is left out to keep this mail short: "
+				     "example.com."));
+	assert_null(strstr(html, "<h2 style=\"font-size:17px\">example.com"));
+	assert_non_null(strstr(html, "left out to keep this mail short: "
+				     "example.com."));
 	free(text);
+	free(html);
 	free(msg);
 
-	/* One domain, no failures. */
+	/* One domain, no failures: the sender's drop named only
+	 * example.com, so it is not counted here. */
 	msg = build(db, "example.net", &len);
 	assert_non_null(strstr(msg, "Subject: TLS report 2026-W05: "
 				    "example.net: 100.00% encrypted (+0.00 "
-				    "points),\r\n 1 alert\r\n"));
+				    "points),\r\n 0 alerts\r\n"));
+	free(msg);
+	msg = build(db, "example.com", &len);
+	assert_non_null(strstr(msg, "example.com: 95.24% encrypted (-4.76 "
+				    "points),\r\n 3 alerts\r\n"));
 	free(msg);
 	/* A week without data. */
 	msg = build(db, "nothing.example", &len);
@@ -260,6 +290,23 @@ test_summary_hostile(void **state)
 	assert_non_null(strstr(html, "evil\r\nBcc: a@b&lt;b&gt;.example"));
 	assert_null(strstr(html, "<b>.example"));
 	free(html);
+	free(msg);
+
+	/* A domain in UTF-8: the Subject in RFC 2047 encoded-words. */
+	gen_begin(&g, "Google Inc.", W1);
+	gen_policy(&g, "sts",
+	    "b\xc3\xbc"
+	    "cher.example",
+	    10, 0, 0);
+	assert_int_equal(gen_end(&g, db), TRPT_OK);
+	assert_int_equal(trpt_trend_refresh(db, &err), TRPT_OK);
+	o.domain = "b\xc3\xbc"
+		   "cher.example";
+	assert_int_equal(trpt_summary_build(db, &o, &msg, &len, &err), TRPT_OK);
+	/* "TLS report 2026-W05: bücher.example: 100.00% ..." */
+	assert_non_null(strstr(msg, "Subject: =?UTF-8?B?VExTIHJlcG9ydCAyMDI2"
+				    "LVcwNTogYsO8Y2hlci5leGFtcGxlOiAxMDAuMDAl"
+				    "?=\r\n =?UTF-8?B?"));
 	free(msg);
 }
 

@@ -1,0 +1,414 @@
+#include "schema/view.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+/* A result grows to this many cells at most, whatever the limit. */
+#define MAX_CELLS (4u * 1024 * 1024)
+
+struct bind {
+	int kind; /* 0 end, 'i' integer, 's' text (NULL binds NULL) */
+	int64_t i;
+	const char *s;
+};
+
+const char *
+trpt_view_text(const struct trpt_view_rows *r, size_t row, size_t col)
+{
+	const char *s = r->text[row * r->ncols + col];
+
+	return s != NULL ? s : "";
+}
+
+int64_t
+trpt_view_int(const struct trpt_view_rows *r, size_t row, size_t col)
+{
+	return r->num[row * r->ncols + col];
+}
+
+int
+trpt_view_null(const struct trpt_view_rows *r, size_t row, size_t col)
+{
+	return r->text[row * r->ncols + col] == NULL;
+}
+
+void
+trpt_view_free(struct trpt_view_rows **rp)
+{
+	struct trpt_view_rows *r = *rp;
+	size_t i;
+
+	if (r == NULL)
+		return;
+	for (i = 0; i < r->nrows * r->ncols; i++)
+		free(r->text[i]);
+	free(r->text);
+	free(r->len);
+	free(r->num);
+	free(r);
+	*rp = NULL;
+}
+
+static int
+grow(struct trpt_view_rows *r, size_t *cap, struct trpt_err *err)
+{
+	size_t ncap = *cap < 16 ? 16 : *cap * 2, cells = ncap * r->ncols;
+	char **t;
+	size_t *l;
+	int64_t *n;
+
+	if (cells > MAX_CELLS)
+		return trpt_err_set(err, TRPT_ELIMIT,
+		    "query result exceeds %u cells", MAX_CELLS);
+	if ((t = realloc(r->text, cells * sizeof(*t))) == NULL)
+		goto nomem;
+	r->text = t;
+	if ((l = realloc(r->len, cells * sizeof(*l))) == NULL)
+		goto nomem;
+	r->len = l;
+	if ((n = realloc(r->num, cells * sizeof(*n))) == NULL)
+		goto nomem;
+	r->num = n;
+	*cap = ncap;
+	return TRPT_OK;
+nomem:
+	return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+}
+
+/* Runs sql with binds (numbered from 1) and copies up to limit rows. */
+static int
+run(struct trpt_db *db, const char *what, const char *sql, const struct bind *b,
+    size_t limit, struct trpt_view_rows **out, struct trpt_err *err)
+{
+	sqlite3 *h = trpt_db_handle(db);
+	sqlite3_stmt *st = NULL;
+	struct trpt_view_rows *r;
+	size_t cap = 0, c, cell, n;
+	const void *p;
+	int src = SQLITE_DONE, i, rc;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	src = sqlite3_prepare_v2(h, sql, -1, &st, NULL);
+	if (src != SQLITE_OK)
+		goto dberr;
+	for (i = 0; b != NULL && b[i].kind != 0; i++) {
+		if (b[i].kind == 'i')
+			sqlite3_bind_int64(st, i + 1, b[i].i);
+		else if (b[i].s != NULL)
+			sqlite3_bind_text(st, i + 1, b[i].s, -1, SQLITE_STATIC);
+	}
+	r->ncols = (size_t)sqlite3_column_count(st);
+	while (r->nrows < limit && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		if (r->nrows == cap && (rc = grow(r, &cap, err)) != TRPT_OK)
+			goto out;
+		/* The row counts before it is filled, so that a failure
+		 * half way frees what it holds. */
+		for (c = 0; c < r->ncols; c++)
+			r->text[r->nrows * r->ncols + c] = NULL;
+		r->nrows++;
+		for (c = 0; c < r->ncols; c++) {
+			cell = (r->nrows - 1) * r->ncols + c;
+			r->len[cell] = 0;
+			r->num[cell] = sqlite3_column_int64(st, (int)c);
+			if (sqlite3_column_type(st, (int)c) == SQLITE_NULL)
+				continue;
+			if (sqlite3_column_type(st, (int)c) == SQLITE_BLOB)
+				p = sqlite3_column_blob(st, (int)c);
+			else
+				p = sqlite3_column_text(st, (int)c);
+			n = (size_t)sqlite3_column_bytes(st, (int)c);
+			if ((r->text[cell] = malloc(n + 1)) == NULL) {
+				rc = trpt_err_set(
+				    err, TRPT_ENOMEM, "out of memory");
+				goto out;
+			}
+			if (n > 0)
+				memcpy(r->text[cell], p, n);
+			r->text[cell][n] = '\0';
+			r->len[cell] = n;
+		}
+	}
+	if (r->nrows < limit && src != SQLITE_DONE)
+		goto dberr;
+	*out = r;
+	r = NULL;
+	rc = TRPT_OK;
+	goto out;
+dberr:
+	rc = trpt_db_error(db, src, what, err);
+out:
+	sqlite3_finalize(st);
+	trpt_view_free(&r);
+	return rc;
+}
+
+#define REPORT_COLS                                                            \
+	"r.id, r.organization_name, r.report_id, r.begin_ts, r.end_ts, "       \
+	"r.total_successful, r.total_failed, r.seen_count, r.received_at"
+
+/*
+ * The policies index is (day, policy_domain): a range of days with a
+ * domain is a scan of every domain's rows in the range (3.7 million
+ * entries for a year of 1,000 domains).  Seeking each day of the range
+ * instead (a recursive CTE of days, joined on day = and domain =) reads
+ * only the domain's rows: measured on bench_analysis's database, the
+ * latest reports of a domain over a year went from 0.29 s of CPU to a
+ * few milliseconds.
+ */
+#define DAYS_CTE                                                               \
+	"WITH RECURSIVE days(d) AS (SELECT ?1 UNION ALL SELECT d + 1 FROM "    \
+	"days WHERE d < ?2) "
+
+int
+trpt_view_reports(struct trpt_db *db, const struct trpt_view_filter *f,
+    struct trpt_view_rows **out, struct trpt_err *err)
+{
+	/* [domain][org]; ?1 ?2 days, ?3 domain, ?4 org, ?5 limit.  By
+	 * organisation: reports_begin read backwards from the range's end,
+	 * the organisation filtered (one sender in ten: ten rows read for
+	 * each shown). */
+	static const char *const sql[2][2] = {
+		{ "SELECT " REPORT_COLS " FROM reports r"
+		  " WHERE r.begin_ts BETWEEN ?1 * 86400 AND ?2 * 86400 + 86399"
+		  " ORDER BY r.begin_ts DESC, r.id DESC LIMIT ?5",
+		    "SELECT " REPORT_COLS " FROM reports r INDEXED BY "
+		    "reports_begin"
+		    " WHERE r.begin_ts BETWEEN ?1 * 86400 AND ?2 * 86400 + "
+		    "86399"
+		    " AND r.organization_name = ?4"
+		    " ORDER BY r.begin_ts DESC, r.id DESC LIMIT ?5" },
+		{ DAYS_CTE "SELECT " REPORT_COLS " FROM reports r WHERE r.id IN"
+			   " (SELECT p.report FROM days CROSS JOIN policies p"
+			   " WHERE p.day = days.d AND p.policy_domain = ?3)"
+			   " ORDER BY r.begin_ts DESC, r.id DESC LIMIT ?5",
+		    DAYS_CTE "SELECT " REPORT_COLS
+			     " FROM reports r WHERE r.id IN"
+			     " (SELECT p.report FROM days CROSS JOIN policies p"
+			     " WHERE p.day = days.d AND p.policy_domain = ?3)"
+			     " AND r.organization_name = ?4"
+			     " ORDER BY r.begin_ts DESC, r.id DESC LIMIT ?5" },
+	};
+	const struct bind b[] = { { 'i', f->since_day, NULL },
+		{ 'i', f->until_day, NULL }, { 's', 0, f->domain },
+		{ 's', 0, f->org }, { 'i', (int64_t)f->limit, NULL },
+		{ 0, 0, NULL } };
+
+	return run(db, "reports", sql[f->domain != NULL][f->org != NULL], b,
+	    f->limit, out, err);
+}
+
+int
+trpt_view_report(struct trpt_db *db, int64_t id, struct trpt_view_rows **out,
+    struct trpt_err *err)
+{
+	static const char sql[] =
+	    "SELECT " REPORT_COLS ", r.contact_info, r.last_seen_at, r.part,"
+	    " w.source_kind, w.source, w.message_id, w.report_domain,"
+	    " w.report_submitter, w.received_at, w.sha256, w.size,"
+	    " substr(w.bytes, 1, ?2)"
+	    " FROM reports r JOIN raw_inputs w ON w.id = r.raw_id"
+	    " WHERE r.id = ?1";
+	const struct bind b[] = { { 'i', id, NULL },
+		{ 'i', TRPT_VIEW_MAX_RAW, NULL }, { 0, 0, NULL } };
+	struct trpt_view_rows *r = NULL;
+	int rc;
+
+	if ((rc = run(db, "report", sql, b, 1, &r, err)) != TRPT_OK)
+		return rc;
+	if (r->nrows == 0) {
+		trpt_view_free(&r);
+		return trpt_err_set(err, TRPT_ENOTFOUND,
+		    "no report with id %lld", (long long)id);
+	}
+	*out = r;
+	return TRPT_OK;
+}
+
+int
+trpt_view_policies(struct trpt_db *db, int64_t report,
+    struct trpt_view_rows **out, struct trpt_err *err)
+{
+	static const char sql[] =
+	    "SELECT idx, policy_type, policy_domain, policy_strings, mx_hosts,"
+	    " successful, failed, details_failed FROM policies"
+	    " WHERE report = ?1 ORDER BY idx";
+	const struct bind b[] = { { 'i', report, NULL }, { 0, 0, NULL } };
+
+	return run(db, "policies", sql, b, SIZE_MAX, out, err);
+}
+
+int
+trpt_view_failures(struct trpt_db *db, int64_t report, size_t limit,
+    struct trpt_view_rows **out, struct trpt_err *err)
+{
+	static const char sql[] =
+	    "SELECT p.idx, f.result_type, f.sending_mta_ip,"
+	    " f.receiving_mx_hostname, f.receiving_mx_helo, f.receiving_ip,"
+	    " f.failed_session_count, f.failure_reason_code,"
+	    " f.additional_information"
+	    " FROM policies p JOIN failures f ON f.policy = p.id"
+	    " WHERE p.report = ?1 ORDER BY p.idx, f.id";
+	const struct bind b[] = { { 'i', report, NULL }, { 0, 0, NULL } };
+
+	return run(db, "failures", sql, b, limit, out, err);
+}
+
+int
+trpt_view_warnings(struct trpt_db *db, int64_t report,
+    struct trpt_view_rows **out, struct trpt_err *err)
+{
+	static const char sql[] =
+	    "SELECT message FROM warnings WHERE report = ?1 ORDER BY id";
+	const struct bind b[] = { { 'i', report, NULL }, { 0, 0, NULL } };
+
+	return run(db, "warnings", sql, b, 10000, out, err);
+}
+
+int
+trpt_view_reasons(struct trpt_db *db, const struct trpt_view_filter *f,
+    struct trpt_view_rows **out, struct trpt_err *err)
+{
+	/*
+	 * [org given]; ?1 ?2 days, ?3 domain, ?4 org, ?5 limit.  The days
+	 * (and domains) with failures come from the failure rollup, through
+	 * its (domain, ...) and (org, day) indexes; then the policies of
+	 * those days are sought by (day, domain): only rows with failures
+	 * are read.
+	 */
+	static const char *const sql[2] = {
+		"WITH fd AS (SELECT DISTINCT day FROM rollup_failures"
+		" WHERE domain = ?3 AND day BETWEEN ?1 AND ?2)"
+		" SELECT f.result_type, f.receiving_mx_hostname,"
+		" f.failure_reason_code, f.additional_information,"
+		" sum(f.failed_session_count), count(DISTINCT r.id),"
+		" replace(group_concat(DISTINCT r.organization_name), ',', ', "
+		"'),"
+		" max(p.day)"
+		" FROM fd CROSS JOIN policies p CROSS JOIN failures f"
+		" JOIN reports r ON r.id = p.report"
+		" WHERE p.day = fd.day AND p.policy_domain = ?3"
+		" AND f.policy = p.id"
+		" GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, 1, 2 LIMIT ?5",
+		"WITH fd AS (SELECT DISTINCT day, domain FROM rollup_failures"
+		" WHERE org = ?4 AND day BETWEEN ?1 AND ?2"
+		" AND (?3 IS NULL OR domain = ?3))"
+		" SELECT f.result_type, f.receiving_mx_hostname,"
+		" f.failure_reason_code, f.additional_information,"
+		" sum(f.failed_session_count), count(DISTINCT r.id),"
+		" replace(group_concat(DISTINCT p.policy_domain), ',', ', '),"
+		" max(p.day)"
+		" FROM fd CROSS JOIN policies p CROSS JOIN failures f"
+		" JOIN reports r ON r.id = p.report"
+		" WHERE p.day = fd.day AND p.policy_domain = fd.domain"
+		" AND f.policy = p.id AND r.organization_name = ?4"
+		" GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, 1, 2 LIMIT ?5",
+	};
+	const struct bind b[] = { { 'i', f->since_day, NULL },
+		{ 'i', f->until_day, NULL }, { 's', 0, f->domain },
+		{ 's', 0, f->org }, { 'i', (int64_t)f->limit, NULL },
+		{ 0, 0, NULL } };
+
+	if (f->org == NULL && f->domain == NULL)
+		return trpt_err_set(err, TRPT_EINVAL,
+		    "reasons: a domain or a sender is needed");
+	return run(
+	    db, "failure reasons", sql[f->org != NULL], b, f->limit, out, err);
+}
+
+int
+trpt_view_sender_domains(struct trpt_db *db, const struct trpt_view_filter *f,
+    struct trpt_view_rows **out, struct trpt_err *err)
+{
+	/* The domains with failures from the failure rollup's (org, day)
+	 * index; their sessions by (domain, day) from rollup_daily's key. */
+	static const char sql[] =
+	    "WITH fd AS (SELECT DISTINCT domain FROM rollup_failures"
+	    " WHERE org = ?4 AND day BETWEEN ?1 AND ?2)"
+	    " SELECT fd.domain, sum(d.successful), sum(d.failed)"
+	    " FROM fd JOIN rollup_daily d ON d.domain = fd.domain"
+	    " AND d.day BETWEEN ?1 AND ?2 AND d.org = ?4"
+	    " GROUP BY fd.domain ORDER BY 3 DESC, 1 LIMIT ?5";
+	const struct bind b[] = { { 'i', f->since_day, NULL },
+		{ 'i', f->until_day, NULL }, { 's', 0, NULL },
+		{ 's', 0, f->org }, { 'i', (int64_t)f->limit, NULL },
+		{ 0, 0, NULL } };
+
+	return run(db, "sender domains", sql, b, f->limit, out, err);
+}
+
+int
+trpt_view_quarantine(struct trpt_db *db, size_t limit,
+    struct trpt_view_rows **out, struct trpt_err *err)
+{
+	static const char sql[] =
+	    "SELECT id, reason, source_kind, source, size, seen_count,"
+	    " received_at, last_seen_at, filename, report_domain, part"
+	    " FROM quarantine ORDER BY last_seen_at DESC, id DESC LIMIT ?1";
+	const struct bind b[] = { { 'i', (int64_t)limit, NULL },
+		{ 0, 0, NULL } };
+
+	return run(db, "quarantine", sql, b, limit, out, err);
+}
+
+int
+trpt_view_quarantine_count(
+    struct trpt_db *db, int64_t *out, struct trpt_err *err)
+{
+	struct trpt_view_rows *r = NULL;
+	int rc;
+
+	rc = run(db, "quarantine", "SELECT count(*) FROM quarantine", NULL, 1,
+	    &r, err);
+	if (rc != TRPT_OK)
+		return rc;
+	*out = r->nrows > 0 ? trpt_view_int(r, 0, 0) : 0;
+	trpt_view_free(&r);
+	return TRPT_OK;
+}
+
+int
+trpt_view_data_version(struct trpt_db *db, int64_t *out, struct trpt_err *err)
+{
+	struct trpt_view_rows *r = NULL;
+	int rc;
+
+	rc = run(db, "rollup state",
+	    "SELECT last_report * 2 + dirty FROM rollup_state WHERE id = 1",
+	    NULL, 1, &r, err);
+	if (rc != TRPT_OK)
+		return rc;
+	*out = r->nrows > 0 ? trpt_view_int(r, 0, 0) : 0;
+	trpt_view_free(&r);
+	return TRPT_OK;
+}
+
+int
+trpt_view_metric_sessions(struct trpt_db *db, size_t limit,
+    struct trpt_view_rows **out, struct trpt_err *err)
+{
+	static const char sql[] =
+	    "SELECT domain, org, sum(successful), sum(failed)"
+	    " FROM rollup_weekly GROUP BY domain, org ORDER BY domain, org"
+	    " LIMIT ?1";
+	const struct bind b[] = { { 'i', (int64_t)limit, NULL },
+		{ 0, 0, NULL } };
+
+	return run(db, "metrics", sql, b, limit, out, err);
+}
+
+int
+trpt_view_metric_failures(struct trpt_db *db, size_t limit,
+    struct trpt_view_rows **out, struct trpt_err *err)
+{
+	static const char sql[] =
+	    "SELECT domain, result_type, mx, sum(failed) FROM rollup_failures"
+	    " GROUP BY domain, result_type, mx ORDER BY domain, result_type, mx"
+	    " LIMIT ?1";
+	const struct bind b[] = { { 'i', (int64_t)limit, NULL },
+		{ 0, 0, NULL } };
+
+	return run(db, "metrics", sql, b, limit, out, err);
+}
