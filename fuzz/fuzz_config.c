@@ -29,6 +29,8 @@ exercise(const struct trpt_config *cfg)
 		struct trpt_conf_imap i;
 		struct trpt_conf_https h;
 		struct trpt_conf_check c;
+		struct trpt_conf_dkim k;
+		struct trpt_conf_dashboard d;
 	} u;
 	static const struct {
 		const char *type;
@@ -41,6 +43,8 @@ exercise(const struct trpt_config *cfg)
 		{ "imap", sizeof(u.i) },
 		{ "https", sizeof(u.h) },
 		{ "check", sizeof(u.c) },
+		{ "dkim", sizeof(u.k) },
+		{ "dashboard", sizeof(u.d) },
 	};
 	const struct trpt_config_section *sec;
 	struct trpt_err err;

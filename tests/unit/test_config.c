@@ -102,6 +102,11 @@ static const struct {
 	{ "[https \"a\"]\nurl = https://x/\nmax_size = 0\n", "from 1 to 4G" },
 	{ "[check]\nmax_policy = 100\n", "from 256 to 1M" },
 	{ "[check]\nsmtp_prt = 25\n", "unknown key \"smtp_prt\" in [check]" },
+	{ "[dkim]\nrequire = maybe\n", "expected no, warn or yes" },
+	{ "[dkim]\ntimeout = 0\n", "from 1 to 60" },
+	{ "[dashboard]\ntls_cert = /c.pem\n", "tls_cert and tls_key go" },
+	{ "[dashboard]\nlisten = :8461\npassword = x\n",
+	    "unknown key \"password\" in [dashboard]" },
 	/* maxima and types */
 	{ "[limits]\nmax_message = 5G\n", "from 1 to 4G" },
 	{ "[serve]\nthreads = 65\n", "from 1 to 64" },
