@@ -478,6 +478,8 @@ static const struct trpt_config_key main_keys[] = {
 static const struct trpt_config_key limits_keys[] = {
 	KEY("max_message", SIZE, max_message, 1, 4 * GiB, NULL, 0),
 	KEY("max_inflated", SIZE, max_inflated, 1, 4 * GiB, NULL, 0),
+	KEY("max_inflated_input", SIZE, max_inflated_input, 1, 4 * GiB, NULL,
+	    0),
 	KEY("max_json", SIZE, max_json, 1, 4 * GiB, NULL, 0),
 	KEY("max_depth", COUNT, max_depth, 1, 2048, NULL, 0),
 	KEY("max_parts", COUNT, max_parts, 1, 100000, NULL, 0),

@@ -10,19 +10,25 @@
 
 #define TRPT_MAX_MESSAGE_DEFAULT  (25u * 1024 * 1024) /* one mail or file */
 #define TRPT_MAX_INFLATED_DEFAULT (50u * 1024 * 1024) /* gunzip output */
-#define TRPT_MAX_JSON_DEFAULT     (50u * 1024 * 1024) /* one JSON document */
-#define TRPT_MAX_DEPTH_DEFAULT    32u                 /* JSON nesting */
-#define TRPT_MAX_PARTS_DEFAULT    64u                 /* MIME parts / message */
-#define TRPT_MAX_POLICIES_DEFAULT 100000u             /* policies / report */
-#define TRPT_MAX_FAILURES_DEFAULT 1000000u            /* details / report */
-#define TRPT_MAX_DIR_DEPTH        16u /* recursion into directories */
+/* gunzip output of all the parts of one input together */
+#define TRPT_MAX_INFLATED_INPUT_DEFAULT (100u * 1024 * 1024)
+#define TRPT_MAX_JSON_DEFAULT           (50u * 1024 * 1024) /* one JSON document */
+#define TRPT_MAX_DEPTH_DEFAULT          32u                 /* JSON nesting */
+#define TRPT_MAX_PARTS_DEFAULT          64u      /* MIME parts / message */
+#define TRPT_MAX_POLICIES_DEFAULT       100000u  /* policies / report */
+#define TRPT_MAX_FAILURES_DEFAULT       1000000u /* details / report */
+#define TRPT_MAX_DIR_DEPTH              16u /* recursion into directories */
 
 /* The largest count RFC 8460 data can carry exactly (I-JSON, 2^53). */
 #define TRPT_MAX_COUNT 9007199254740992LL
 
 struct trpt_limits {
 	size_t max_message;  /* bytes of one input (file, mail, POST body) */
-	size_t max_inflated; /* bytes after gunzip */
+	size_t max_inflated; /* bytes after gunzip, one stream */
+	/* bytes gunzip may produce for one input (a file, a mail, a POST
+	 * body, an mbox read whole) in all: a mail of many gzip bombs stops
+	 * here, not at max_inflated per part */
+	size_t max_inflated_input;
 	size_t max_json;     /* bytes of one JSON document */
 	size_t max_depth;    /* nesting depth of arrays and objects */
 	size_t max_parts;    /* MIME parts examined in one message */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "ingest/mbox.h"
 
 /* A prefix of an oversized file is kept in quarantine, not all of it. */
 #define QUARANTINE_PREFIX (1024u * 1024)
@@ -22,6 +23,113 @@ base_name(const char *path)
 	const char *s = strrchr(path, '/');
 
 	return s != NULL ? s + 1 : path;
+}
+
+#define STREAM_BLOCK (64u * 1024)
+
+/* Where "\nFrom " starts in buf[from, len), or len. */
+static size_t
+next_separator(const char *buf, size_t from, size_t len)
+{
+	const char *q;
+
+	while (from + 6 <= len) {
+		q = memchr(buf + from, '\n', len - from - 5);
+		if (q == NULL)
+			break;
+		if (memcmp(q + 1, "From ", 5) == 0)
+			return (size_t)(q - buf);
+		from = (size_t)(q - buf) + 1;
+	}
+	return len;
+}
+
+/*
+ * An mbox larger than max_message, read message by message (issue 9 item
+ * 10: rejecting it whole lost every small message in it).  Memory stays
+ * within max_message and one read block.  A message larger than
+ * max_message is rejected with its first bytes kept, and skipped.  A read
+ * error rejects the rest of the file.
+ */
+static int
+stream_mbox(struct trpt_pipeline *p, int fd, const struct trpt_origin *origin,
+    struct trpt_err *err)
+{
+	size_t max = p->limits.max_message, cap = max + STREAM_BLOCK;
+	size_t len = 0, scan = 1, k, keep;
+	char *buf = malloc(cap), reason[TRPT_ERR_MSG_LEN];
+	int n = 0, eof = 0, skipping = 0, rc = TRPT_OK;
+	ssize_t r;
+
+	if (buf == NULL)
+		return trpt_err_set(
+		    err, TRPT_ENOMEM, "%s: out of memory", origin->source);
+	while (rc == TRPT_OK) {
+		while (!eof && len < cap) {
+			r = read(fd, buf + len,
+			    cap - len < STREAM_BLOCK ? cap - len
+						     : STREAM_BLOCK);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0) {
+				snprintf(reason, sizeof(reason),
+				    "read error after message %d: %s", n,
+				    strerror(errno));
+				rc = trpt_pipeline_reject(
+				    p, NULL, 0, origin, reason, err);
+				goto out;
+			}
+			if (r == 0)
+				eof = 1;
+			len += (size_t)r;
+		}
+		k = next_separator(buf, scan > 6 ? scan - 6 : 0, len);
+		if (k == len && !eof) {
+			/* The buffer is full and holds no end of message:
+			 * one larger than max_message. */
+			if (!skipping) {
+				keep = max < QUARANTINE_PREFIX
+					   ? max
+					   : QUARANTINE_PREFIX;
+				rc = trpt_pipeline_mbox_message(
+				    p, buf, keep, ++n, 1, origin, NULL, err);
+				skipping = 1;
+			}
+			memmove(buf, buf + len - 5, 5);
+			len = 5;
+			scan = 1;
+			continue;
+		}
+		if (k < len)
+			k++; /* the newline ends the message */
+		if (skipping)
+			skipping = 0;
+		else if (k > max)
+			rc = trpt_pipeline_mbox_message(p, buf,
+			    max < QUARANTINE_PREFIX ? max : QUARANTINE_PREFIX,
+			    ++n, 1, origin, NULL, err);
+		else if (k > 0)
+			rc = trpt_pipeline_mbox_message(
+			    p, buf, k, ++n, 0, origin, NULL, err);
+		memmove(buf, buf + k, len - k);
+		len -= k;
+		scan = 1;
+		if (eof && len == 0)
+			break;
+	}
+out:
+	free(buf);
+	return rc;
+}
+
+/* True when the file at fd starts as an mbox does (fd left at 0). */
+static int
+starts_as_mbox(int fd)
+{
+	char head[5];
+
+	return pread(fd, head, sizeof(head), 0) == (ssize_t)sizeof(head) &&
+	       trpt_mbox_looks_like(head, sizeof(head));
 }
 
 static int
@@ -45,6 +153,15 @@ ingest_file(struct trpt_pipeline *p, const char *path, const char *kind,
 	    trpt_buf_read_file(path, p->limits.max_message, &data, &len, &ferr);
 	if (rc == TRPT_ENOMEM)
 		return trpt_err_set(err, rc, "%s", ferr.msg);
+	if (rc == TRPT_ELIMIT && strcmp(path, "-") != 0 &&
+	    (fd = open(path, O_RDONLY)) >= 0) {
+		if (starts_as_mbox(fd)) {
+			rc = stream_mbox(p, fd, &origin, err);
+			close(fd);
+			return rc;
+		}
+		close(fd);
+	}
 	if (rc == TRPT_ELIMIT) {
 		/* Keep the head of it so that the quarantine shows what it
 		 * was; the file itself stays where it is. */

@@ -29,11 +29,20 @@ int
 trpt_inflate_gzip(const void *data, size_t len, size_t max, char **out,
     size_t *outlen, struct trpt_err *err)
 {
+	return trpt_inflate_gzip_work(data, len, max, out, outlen, NULL, err);
+}
+
+int
+trpt_inflate_gzip_work(const void *data, size_t len, size_t max, char **out,
+    size_t *outlen, size_t *work, struct trpt_err *err)
+{
 	z_stream zs;
 	char *buf = NULL, *nb;
 	size_t cap, total = 0;
 	int zrc, rc;
 
+	if (work != NULL)
+		*work = 0;
 	if (!trpt_inflate_is_gzip(data, len))
 		return trpt_err_set(err, TRPT_EPARSE, "gzip: bad magic number");
 	if (len > UINT32_MAX)
@@ -126,6 +135,8 @@ trpt_inflate_gzip(const void *data, size_t len, size_t max, char **out,
 	buf = NULL;
 	rc = TRPT_OK;
 out:
+	if (work != NULL)
+		*work = total;
 	inflateEnd(&zs);
 	free(buf);
 	return rc;

@@ -17,3 +17,11 @@ int trpt_inflate_is_gzip(const void *data, size_t len);
  */
 int trpt_inflate_gzip(const void *data, size_t len, size_t max, char **out,
     size_t *outlen, struct trpt_err *err);
+
+/*
+ * The same, and *work (may be NULL) gets the bytes inflated whatever the
+ * outcome (an exception to out-parameters written on success only): what
+ * the attempt cost, for a budget over several streams.
+ */
+int trpt_inflate_gzip_work(const void *data, size_t len, size_t max, char **out,
+    size_t *outlen, size_t *work, struct trpt_err *err);

@@ -20,8 +20,9 @@ struct job {
 	struct trpt_origin origin;
 	int message;                      /* mbox message number, or 0 */
 	struct trpt_pipeline_result *res; /* of the whole input */
-	int any;                          /* an event happened (res) */
-	const char *mail; /* the e-mail the reports come from, or NULL */
+	size_t *inflate_left; /* what gunzip may still produce for it */
+	int any;              /* an event happened (res) */
+	const char *mail;     /* the e-mail the reports come from, or NULL */
 	size_t mail_len;
 	struct trpt_dkim_verdict dkim; /* of mail, once verified */
 };
@@ -219,8 +220,30 @@ report_bytes(struct job *j, int part, const char *data, size_t len,
 	int rc, outcome = TRPT_STORE_NEW;
 
 	if (trpt_inflate_is_gzip(data, len)) {
-		rc = trpt_inflate_gzip(data, len, p->limits.max_inflated,
-		    &inflated, &inflated_len, &verr);
+		/* Two caps: max_inflated per stream, and what is left of the
+		 * input's budget (max_inflated_input), charged with what each
+		 * attempt inflated, failed or not. */
+		size_t cap = p->limits.max_inflated, left = *j->inflate_left;
+		size_t work = 0;
+
+		if (left == 0) {
+			trpt_err_set(&verr, TRPT_ELIMIT,
+			    "gzip: not inflated: the input's inflate budget of "
+			    "%zu bytes (max_inflated_input) is used up",
+			    p->limits.max_inflated_input);
+			goto refuse;
+		}
+		if (left < cap)
+			cap = left;
+		rc = trpt_inflate_gzip_work(
+		    data, len, cap, &inflated, &inflated_len, &work, &verr);
+		*j->inflate_left = work < left ? left - work : 0;
+		if (rc == TRPT_ELIMIT && cap < p->limits.max_inflated)
+			trpt_err_set(&verr, TRPT_ELIMIT,
+			    "gzip: inflated size exceeds the %zu bytes left of "
+			    "the input's inflate budget of %zu bytes "
+			    "(max_inflated_input)",
+			    cap, p->limits.max_inflated_input);
 		if (rc == TRPT_ENOMEM)
 			return trpt_err_set(err, rc, "%s", verr.msg);
 		if (rc != TRPT_OK)
@@ -404,6 +427,7 @@ dispatch(struct job *j, const char *data, size_t len, struct trpt_err *err)
 struct mbox_ctx {
 	struct job *parent;
 	struct trpt_err *err;
+	int offset; /* added to message numbers (a streamed mbox) */
 };
 
 static int
@@ -416,7 +440,7 @@ mbox_message(void *arg, int n, const char *msg, size_t len, int toobig)
 
 	j.bytes = msg;
 	j.len = len;
-	j.message = n;
+	j.message = n + mc->offset;
 	if (toobig) {
 		snprintf(reason, sizeof(reason),
 		    "message larger than the limit of %zu bytes",
@@ -431,13 +455,16 @@ mbox_message(void *arg, int n, const char *msg, size_t len, int toobig)
 static int
 run(struct trpt_pipeline *p, const void *bytes, size_t len,
     const struct trpt_origin *origin, struct job *j,
-    struct trpt_pipeline_result *res, struct trpt_err *err)
+    struct trpt_pipeline_result *res, size_t *inflate_left,
+    struct trpt_err *err)
 {
 	struct mbox_ctx mc;
 
 	memset(j, 0, sizeof(*j));
 	result_reset(res);
 	j->res = res;
+	j->inflate_left = inflate_left;
+	*inflate_left = p->limits.max_inflated_input;
 	j->p = p;
 	j->bytes = bytes;
 	j->len = len;
@@ -446,6 +473,7 @@ run(struct trpt_pipeline *p, const void *bytes, size_t len,
 	if (len <= p->limits.max_message && trpt_mbox_looks_like(bytes, len)) {
 		mc.parent = j;
 		mc.err = err;
+		mc.offset = 0;
 		return trpt_mbox_each(
 		    bytes, len, p->limits.max_message, mbox_message, &mc, err);
 	}
@@ -550,6 +578,7 @@ trpt_pipeline_run(struct trpt_pipeline *p, const void *bytes, size_t len,
 {
 	struct trpt_pipeline_result own;
 	struct job j;
+	size_t left;
 	int rc;
 
 	memset(&own, 0, sizeof(own));
@@ -557,7 +586,47 @@ trpt_pipeline_run(struct trpt_pipeline *p, const void *bytes, size_t len,
 		res = &own;
 	if ((rc = batch_open(p, err)) != TRPT_OK)
 		return rc;
-	rc = batch_close(p, run(p, bytes, len, origin, &j, res, err), err);
+	rc = batch_close(
+	    p, run(p, bytes, len, origin, &j, res, &left, err), err);
+	trpt_pipeline_result_free(&own);
+	return rc;
+}
+
+int
+trpt_pipeline_mbox_message(struct trpt_pipeline *p, const void *chunk,
+    size_t len, int n, int toobig, const struct trpt_origin *origin,
+    struct trpt_pipeline_result *res, struct trpt_err *err)
+{
+	struct trpt_pipeline_result own;
+	struct mbox_ctx mc;
+	struct job j;
+	size_t left = p->limits.max_inflated_input;
+	int rc;
+
+	memset(&own, 0, sizeof(own));
+	if (res == NULL)
+		res = &own;
+	if ((rc = batch_open(p, err)) != TRPT_OK)
+		return rc;
+	memset(&j, 0, sizeof(j));
+	result_reset(res);
+	j.res = res;
+	j.inflate_left = &left;
+	j.p = p;
+	j.bytes = chunk;
+	j.len = len;
+	j.origin = *origin;
+	if (n <= 1)
+		p->stats.inputs++;
+	mc.parent = &j;
+	mc.err = err;
+	mc.offset = n - 1;
+	if (toobig)
+		rc = mbox_message(&mc, 1, chunk, len, 1);
+	else
+		rc = trpt_mbox_each(
+		    chunk, len, p->limits.max_message, mbox_message, &mc, err);
+	rc = batch_close(p, rc, err);
 	trpt_pipeline_result_free(&own);
 	return rc;
 }

@@ -147,6 +147,18 @@ int trpt_pipeline_run(struct trpt_pipeline *p, const void *bytes, size_t len,
     struct trpt_err *err);
 
 /*
+ * One message of an mbox read piece by piece (an mbox file larger than
+ * max_message: ingest/files.c): chunk is the message as stored, from its
+ * "From " line, n its 1-based number in the file.  With toobig, chunk is
+ * the first bytes of a message larger than max_message, which is rejected
+ * with them kept in quarantine.  Each message is an input of its own (and
+ * has its own inflate budget); the file counts once in p->stats.inputs.
+ */
+int trpt_pipeline_mbox_message(struct trpt_pipeline *p, const void *chunk,
+    size_t len, int n, int toobig, const struct trpt_origin *origin,
+    struct trpt_pipeline_result *res, struct trpt_err *err);
+
+/*
  * Commits the open batch, if any.  When that fails, nothing of the batch
  * was stored: p->stats go back to what they were before it, and the error
  * says how many inputs were lost (a run again stores them).

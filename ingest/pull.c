@@ -527,11 +527,22 @@ url_filename(const char *url, char *out, size_t len)
 	out[n] = '\0';
 }
 
+/*
+ * Runs a fetched body through the pipeline.  A URL is asked for a report:
+ * whatever else comes back (an HTML error or login page, say) is rejected
+ * and kept in quarantine, not skipped as a mailbox skips other mail, even
+ * when the pipeline skips non-reports for IMAP.  *rejected is 1 when
+ * something was rejected (then the validators are not saved, so that the
+ * URL is fetched again: issue 9 item 14).
+ */
 static int
-feed(struct run *x, const char *url, struct trpt_err *err)
+feed(struct run *x, const char *url, int *rejected, struct trpt_err *err)
 {
+	struct trpt_pipeline_result res;
 	struct trpt_origin origin;
+	unsigned flags = x->pipe->flags;
 	char fname[256];
+	int rc;
 
 	url_filename(url, fname, sizeof(fname));
 	memset(&origin, 0, sizeof(origin));
@@ -539,9 +550,15 @@ feed(struct run *x, const char *url, struct trpt_err *err)
 	origin.source = url;
 	origin.filename = fname[0] != '\0' ? fname : NULL;
 	origin.received = (int64_t)time(NULL);
-	return trpt_pipeline_input(x->pipe,
-	    x->body.data != NULL ? x->body.data : "", x->body.len, &origin,
-	    NULL, err);
+	memset(&res, 0, sizeof(res));
+	x->pipe->flags &= ~(unsigned)TRPT_PIPE_SKIP_NON_REPORTS;
+	rc =
+	    trpt_pipeline_run(x->pipe, x->body.data != NULL ? x->body.data : "",
+		x->body.len, &origin, &res, err);
+	x->pipe->flags = flags;
+	*rejected = res.rejected > 0;
+	trpt_pipeline_result_free(&res);
+	return rc;
 }
 
 /*
@@ -559,13 +576,14 @@ fetch(struct run *x, const char *url, int depth, int *ok, struct trpt_err *err)
 	char *abs = NULL;
 	long status = 0;
 	size_t i;
-	int rc, irc, all_ok = 1;
+	int rc, irc, all_ok = 1, rejected = 0;
 
 	if ((rc = state_load(x, url, &old, err)) != TRPT_OK)
 		return rc;
 	rc = get(x, url, &old, &status, &fresh, &e);
 	if (rc == TRPT_ENOMEM) {
-		*err = e;
+		if (err != NULL) /* err may be NULL (issue 9 item 14) */
+			*err = e;
 		goto out;
 	}
 	if (rc != TRPT_OK) {
@@ -595,15 +613,16 @@ fetch(struct run *x, const char *url, int depth, int *ok, struct trpt_err *err)
 	    x->body.len, x->src->max_entries, &entries, &e);
 	if (irc == TRPT_ENOTFOUND) {
 		/* A report (or junk): the pipeline stores or quarantines. */
-		if ((rc = feed(x, url, err)) != TRPT_OK)
+		if ((rc = feed(x, url, &rejected, err)) != TRPT_OK)
 			goto out;
 		notify(x, url, TRPT_PULL_FETCHED, status, 0, NULL);
-		rc = state_save(
-		    x, url, status, 1, fresh.etag, fresh.last_modified, err);
+		rc = state_save(x, url, status, 1, rejected ? NULL : fresh.etag,
+		    rejected ? NULL : fresh.last_modified, err);
 		goto out;
 	}
 	if (irc == TRPT_ENOMEM) {
-		*err = e;
+		if (err != NULL)
+			*err = e;
 		rc = irc;
 		goto out;
 	}

@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -46,10 +47,7 @@ struct net {
 struct trpt_receiver {
 	struct MHD_Daemon *mhd;
 	struct trpt_pipeline *pipe;
-	void (*orig_event)(void *, const struct trpt_event *);
-	void *orig_arg;
-	pthread_mutex_t pipe_lock;     /* serialises every pipeline call */
-	char reason[TRPT_ERR_MSG_LEN]; /* first rejection, under pipe_lock */
+	pthread_mutex_t pipe_lock; /* serialises every pipeline call */
 
 	char *listen;
 	void (*metrics_extra)(void *arg, struct trpt_buf *out);
@@ -594,18 +592,6 @@ is_report_path(const struct trpt_receiver *r, const char *url)
 	return 0;
 }
 
-static void
-on_event(void *arg, const struct trpt_event *ev)
-{
-	struct trpt_receiver *r = arg;
-
-	if (ev->kind == TRPT_EV_REJECTED && r->reason[0] == '\0')
-		snprintf(r->reason, sizeof(r->reason), "%s",
-		    ev->reason != NULL ? ev->reason : "rejected");
-	if (r->orig_event != NULL)
-		r->orig_event(r->orig_arg, ev);
-}
-
 /* One line, printable ASCII only: it goes into a response body. */
 static void
 one_line(char *s)
@@ -613,6 +599,55 @@ one_line(char *s)
 	for (; *s != '\0'; s++)
 		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
 			*s = ' ';
+}
+
+/* Rejected parts listed in a 200 answer; the rest are counted. */
+#define MAX_LISTED 16
+
+/*
+ * The answer to a body of which something was stored: 200, so that the
+ * sender does not retry what is stored, with the parts that were not
+ * listed one per line (they are kept in quarantine).
+ */
+static enum MHD_Result
+reply_partial(struct trpt_receiver *r, struct MHD_Connection *c,
+    const struct trpt_pipeline_result *res)
+{
+	char line[TRPT_ERR_MSG_LEN + 64];
+	struct trpt_buf b;
+	enum MHD_Result ret;
+	size_t i, listed = 0;
+
+	trpt_buf_init(&b, 64 * 1024);
+	trpt_buf_appendf(&b, NULL,
+	    "stored %" PRIu64 ", duplicates %" PRIu64 ", rejected %" PRIu64
+	    "\n",
+	    res->stored, res->duplicates, res->rejected);
+	for (i = 0; i < res->nparts && listed < MAX_LISTED; i++) {
+		const struct trpt_part_outcome *o = &res->parts[i];
+
+		if (o->kind != TRPT_EV_REJECTED)
+			continue;
+		if (o->message > 0)
+			snprintf(line, sizeof(line),
+			    "rejected: message %d: part %d: %s", o->message,
+			    o->part, o->reason);
+		else
+			snprintf(line, sizeof(line), "rejected: part %d: %s",
+			    o->part, o->reason);
+		one_line(line);
+		trpt_buf_appendf(&b, NULL, "%s\n", line);
+		listed++;
+	}
+	if (res->rejected > listed)
+		trpt_buf_appendf(&b, NULL, "rejected: %" PRIu64 " more\n",
+		    res->rejected - listed);
+	ret = b.data != NULL
+		  ? reply(r, c, MHD_HTTP_OK, "text/plain; charset=utf-8",
+			b.data, b.len, NULL, NULL)
+		  : reply_text(r, c, MHD_HTTP_OK, "stored\n");
+	trpt_buf_free(&b);
+	return ret;
 }
 
 /*
@@ -716,10 +751,11 @@ static enum MHD_Result
 process_body(
     struct trpt_receiver *r, struct MHD_Connection *c, struct request *rq)
 {
+	struct trpt_pipeline_result res;
 	struct trpt_origin origin;
-	enum trpt_event_kind outcome = TRPT_EV_REJECTED;
 	struct trpt_err err;
 	char source[ADDR_LEN + 80], msg[TRPT_ERR_MSG_LEN + 32];
+	enum MHD_Result ret;
 	char client[3 * ADDR_LEN + 64];
 	size_t len;
 	int rc;
@@ -732,35 +768,41 @@ process_body(
 	origin.client = client;
 	origin.received = (int64_t)time(NULL);
 
+	memset(&res, 0, sizeof(res));
 	pthread_mutex_lock(&r->pipe_lock);
-	r->reason[0] = '\0';
-	rc = trpt_pipeline_input(r->pipe,
+	rc = trpt_pipeline_run(r->pipe,
 	    rq->body.data != NULL ? rq->body.data : "", rq->body.len, &origin,
-	    &outcome, &err);
-	snprintf(msg, sizeof(msg), "rejected: %s",
-	    r->reason[0] != '\0' ? r->reason : "not a TLS report");
+	    &res, &err);
 	pthread_mutex_unlock(&r->pipe_lock);
 
 	store_result(r, rc, &err);
 	if (rc != TRPT_OK) {
+		trpt_pipeline_result_free(&res);
 		count(r, &r->stats.unavailable);
 		return reply_unavailable(r, c);
 	}
-	switch (outcome) {
-	case TRPT_EV_STORED:
-	case TRPT_EV_WARNING:
+	if (res.stored > 0) {
 		pthread_mutex_lock(&r->stats_lock);
 		r->stats.stored++;
 		r->stats.last_stored = (int64_t)time(NULL);
 		pthread_mutex_unlock(&r->stats_lock);
-		return reply_text(r, c, MHD_HTTP_OK, "stored\n");
-	case TRPT_EV_DUPLICATE:
+	} else if (res.duplicates > 0)
 		count(r, &r->stats.duplicates);
-		return reply_text(r, c, MHD_HTTP_OK, "duplicate\n");
-	case TRPT_EV_REJECTED:
-	case TRPT_EV_SKIPPED:
-		break;
+	if (res.stored + res.duplicates > 0) {
+		/* Something is stored: a 2xx, or the sender would retry
+		 * (and store it again) forever (issue 9 item 11). */
+		if (res.rejected > 0)
+			ret = reply_partial(r, c, &res);
+		else
+			ret = reply_text(r, c, MHD_HTTP_OK,
+			    res.stored > 0 ? "stored\n" : "duplicate\n");
+		trpt_pipeline_result_free(&res);
+		return ret;
 	}
+	snprintf(msg, sizeof(msg), "rejected: %s",
+	    res.first_reason[0] != '\0' ? res.first_reason
+					: "not a TLS report");
+	trpt_pipeline_result_free(&res);
 	count(r, &r->stats.rejected);
 	one_line(msg);
 	len = strlen(msg);
@@ -1141,10 +1183,6 @@ receiver_release(struct trpt_receiver *r)
 {
 	size_t i;
 
-	if (r->pipe != NULL) {
-		r->pipe->on_event = r->orig_event;
-		r->pipe->arg = r->orig_arg;
-	}
 	free(r->listen);
 	for (i = 0; i < r->npaths; i++)
 		free(r->paths[i]);
@@ -1293,10 +1331,6 @@ trpt_receiver_new(const struct trpt_receiver_config *cfg,
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 
 	r->pipe = p;
-	r->orig_event = p->on_event;
-	r->orig_arg = p->arg;
-	p->on_event = on_event;
-	p->arg = r;
 
 	r->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, r,
 	    MHD_OPTION_ARRAY, opts, MHD_OPTION_END);

@@ -5,8 +5,11 @@
  * Senders POST one report per request, gzip or JSON; the bytes decide what
  * it is, the Content-Type only has to be one of the report types.  A 2xx
  * answer goes out only after the report is committed: 200 for a stored
- * report and for a duplicate, 400 with a one-line reason for a rejected
- * one (kept in quarantine), 413 past the body cap, 415 for another media
+ * report and for a duplicate, also when other parts of the body were
+ * rejected (then the body says "stored N, duplicates N, rejected N" and
+ * lists them, one "rejected: part N: reason" line each: the sender must
+ * not retry what is stored), 400 with a one-line reason when nothing was
+ * stored (all kept in quarantine), 413 past the body cap, 415 for another media
  * type, 405 for another method, 429 past the per-client rate, 503 when
  * the database cannot take the write (senders retry anything but a 2xx).
  *

@@ -470,19 +470,17 @@ read_policy(
 	if (domain == NULL) {
 		const char *fb = fallback_domain(st, &from);
 
-		if (fb != NULL) {
-			domain = strdup(fb);
-			rc =
-			    warn(st, "%s.policy-domain: missing, taken from %s",
-				fpath, from);
-		} else {
-			domain = strdup("");
-			rc = warn(st,
-			    "%s.policy-domain: missing and no "
-			    "TLS-Report-Domain or file name to "
-			    "take it from: stored empty",
-			    fpath);
-		}
+		/* Counts that no domain can be given to are refused like
+		 * any other report that cannot be attributed (issue 9 item
+		 * 15); they stay in quarantine, and reprocess stores them
+		 * once they arrive with a header or file name. */
+		if (fb == NULL)
+			return reject(st, fpath,
+			    "policy-domain missing, and no TLS-Report-Domain "
+			    "header or report file name to take it from");
+		domain = strdup(fb);
+		rc = warn(st, "%s.policy-domain: missing, taken from %s", fpath,
+		    from);
 		if (domain == NULL)
 			return oom(st);
 		if (rc != TRPT_OK) {
@@ -547,7 +545,14 @@ read_policy(
 		p->nfailures = i + 1;
 		if ((rc = read_failure(st, fd, fpath, &p->failures[i])))
 			return rc;
-		details += p->failures[i].failed_session_count;
+		/* Each count is at most 2^53, but 1,024 of them overflow a
+		 * signed sum (UBSan; issue 9 item 14). */
+		if (__builtin_add_overflow(
+			details, p->failures[i].failed_session_count, &details))
+			return trpt_err_set(st->err, TRPT_ELIMIT,
+			    "%s: failed-session-counts add up to more than "
+			    "2^63",
+			    fpath);
 	}
 	/* Failure types may overlap (RFC 8460 §4.3), so the details can add
 	 * up to more than the total: flag it, never "correct" it. */
@@ -639,6 +644,7 @@ trpt_validate_json(const char *json, size_t len, const struct trpt_limits *lim,
     struct trpt_err *err)
 {
 	struct vstate st;
+	struct trpt_err local;
 	json_error_t jerr;
 	json_t *root;
 	size_t depth;
@@ -665,7 +671,8 @@ trpt_validate_json(const char *json, size_t len, const struct trpt_limits *lim,
 	memset(&st, 0, sizeof(st));
 	st.lim = lim;
 	st.ctx = ctx;
-	st.err = err;
+	/* err may be NULL (the API allows it); the readers use its code. */
+	st.err = err != NULL ? err : &local;
 	st.r = calloc(1, sizeof(*st.r));
 	if (st.r == NULL)
 		rc = oom(&st);

@@ -48,15 +48,14 @@ struct ctx {
 	size_t ndays, capdays;
 };
 
+/* The one SQLite error mapping (extended busy codes are busy too). */
 static int
 db_fail(struct ctx *x, int src, const char *what, struct trpt_err *err)
 {
-	return trpt_err_set(err,
-	    src == SQLITE_BUSY || src == SQLITE_LOCKED ? TRPT_ETEMP
-	    : src == SQLITE_NOMEM                      ? TRPT_ENOMEM
-						       : TRPT_EDB,
-	    "database %s: alerts: %s: %s", trpt_db_path(x->db), what,
-	    sqlite3_errmsg(x->h));
+	char w[128];
+
+	snprintf(w, sizeof(w), "alerts: %s", what);
+	return trpt_db_error(x->db, src, w, err);
 }
 
 static void
@@ -377,7 +376,10 @@ check_silence(struct ctx *x, const char *org, struct trpt_err *err)
 
 	for (i = 0; i < x->ndays && x->days[i].day <= x->today; i++)
 		n++;
-	if ((int64_t)n < c->silence_min_reports)
+	/* Gaps need two report days at least, whatever the setting: with
+	 * silence_min_reports 0 or 1 this read days[-1] and gaps[0] of an
+	 * empty array (issue 9 item 14). */
+	if ((int64_t)n < c->silence_min_reports || n < 2)
 		return TRPT_OK;
 	last = x->days[n - 1].day;
 	if (x->today - last > 90)

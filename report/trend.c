@@ -269,15 +269,12 @@ struct refresh {
 	int64_t min_day, max_day;
 };
 
+/* The one SQLite error mapping (extended codes such as
+ * SQLITE_BUSY_SNAPSHOT are busy too: issue 9 item 14). */
 static int
 sql_fail(struct refresh *r, int src, const char *what, struct trpt_err *err)
 {
-	return trpt_err_set(err,
-	    src == SQLITE_BUSY || src == SQLITE_LOCKED ? TRPT_ETEMP
-	    : src == SQLITE_NOMEM                      ? TRPT_ENOMEM
-						       : TRPT_EDB,
-	    "database %s: %s: %s", trpt_db_path(r->db), what,
-	    sqlite3_errmsg(r->h));
+	return trpt_db_error(r->db, src, what, err);
 }
 
 static int
@@ -476,7 +473,7 @@ flush_report(struct refresh *r, struct prows *p, struct trpt_err *err)
 static const char groups_sql[] =
     "SELECT r.id, r.day, r.organization_name, p.policy_domain, "
     "p.policy_type, p.successful, p.failed, p.details_failed, "
-    "p.policy_type = 'sts' AND p.policy_strings LIKE '%\"mode:%testing%' "
+    "p.policy_type = 'sts' AND p.sts_mode IS 'testing' "
     "FROM policies p JOIN reports r ON r.id = p.report WHERE p.report > ?1 "
     "AND p.report <= ?2 AND r.counted = 1 ORDER BY p.report";
 
@@ -1060,8 +1057,7 @@ done:
 	rc = TRPT_OK;
 	goto out;
 dberr:
-	rc = trpt_err_set(err, src == SQLITE_BUSY ? TRPT_ETEMP : TRPT_EDB,
-	    "database %s: trends: %s", trpt_db_path(db), sqlite3_errmsg(h));
+	rc = trpt_db_error(db, src, "trends", err);
 out:
 	sqlite3_finalize(st);
 	free(a.slots);
@@ -1438,9 +1434,7 @@ trpt_trend_export_reports(struct trpt_db *db,
 		*rows = n;
 	goto out;
 dberr:
-	rc = trpt_err_set(err, src == SQLITE_BUSY ? TRPT_ETEMP : TRPT_EDB,
-	    "database %s: export reports: %s", trpt_db_path(db),
-	    sqlite3_errmsg(h));
+	rc = trpt_db_error(db, src, "export reports", err);
 out:
 	sqlite3_finalize(st);
 	trpt_csv_free(&c);

@@ -1,10 +1,12 @@
 #include "schema/store.h"
 
+#include <ctype.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <sqlite3.h>
@@ -67,8 +69,9 @@ static const char sql_report_conflict[] =
     " report_id = ?2";
 static const char sql_policy_insert[] =
     "INSERT INTO policies (report, idx, day, policy_type, policy_domain,"
-    " policy_strings, mx_hosts, successful, failed, details_failed)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+    " policy_strings, mx_hosts, successful, failed, details_failed,"
+    " sts_mode)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 static const char sql_failure_insert[] =
     "INSERT INTO failures (policy, result_type, sending_mta_ip,"
     " receiving_mx_hostname, receiving_mx_helo, receiving_ip,"
@@ -722,6 +725,46 @@ insert_failure(struct trpt_db *db, int64_t policy, const struct trpt_failure *f,
 	return run(db, &b, "storing a failure detail", err);
 }
 
+/*
+ * The mode of an sts policy, lower case, from its "mode: ..." line (into
+ * buf), or NULL.  RFC 8461 §3.2: key and value separated by ':', optional
+ * white space.
+ */
+static const char *
+sts_mode(const struct trpt_policy *p, char *buf, size_t size)
+{
+	const char *s, *e;
+	size_t i, n;
+
+	if (p->policy_type == NULL || strcmp(p->policy_type, "sts") != 0)
+		return NULL;
+	for (i = 0; i < p->policy_strings.n; i++) {
+		s = p->policy_strings.v[i];
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (strncasecmp(s, "mode", 4) != 0)
+			continue;
+		s += 4;
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (*s != ':')
+			continue;
+		s++;
+		while (*s == ' ' || *s == '\t')
+			s++;
+		e = s + strlen(s);
+		while (e > s && (e[-1] == ' ' || e[-1] == '\t' ||
+				    e[-1] == '\r' || e[-1] == '\n'))
+			e--;
+		n = (size_t)(e - s) < size - 1 ? (size_t)(e - s) : size - 1;
+		for (i = 0; i < n; i++)
+			buf[i] = (char)tolower((unsigned char)s[i]);
+		buf[n] = '\0';
+		return buf;
+	}
+	return NULL;
+}
+
 static int
 insert_policy(struct trpt_db *db, const struct trpt_report *r, size_t idx,
     int64_t report, int64_t day, struct trpt_buf *ps, struct trpt_buf *mx,
@@ -729,6 +772,7 @@ insert_policy(struct trpt_db *db, const struct trpt_report *r, size_t idx,
 {
 	const struct trpt_policy *p = &r->policies[idx];
 	const char *psj, *mxj;
+	char mode[32];
 	struct binder b;
 	int64_t id, dfailed = 0;
 	size_t j;
@@ -752,6 +796,7 @@ insert_policy(struct trpt_db *db, const struct trpt_report *r, size_t idx,
 	bind_int(&b, 8, p->successful);
 	bind_int(&b, 9, p->failed);
 	bind_int(&b, 10, dfailed);
+	bind_text(&b, 11, sts_mode(p, mode, sizeof(mode)));
 	if ((rc = run(db, &b, "storing a policy", err)) != TRPT_OK)
 		return rc;
 	id = sqlite3_last_insert_rowid(trpt_db_handle(db));

@@ -113,6 +113,8 @@ start_server(void **state)
 		     "134084736000000000.json",
 	    "microsoft.json");
 	put_str("bad.json", "{\"not\": \"a report\"}\n");
+	put_str("login.html",
+	    "<!DOCTYPE html>\n<html><body>Please log in</body></html>\n");
 	put_str("index.json", "[\"google.json.gz\", \"/microsoft.json\"]\n");
 	put_str(
 	    "index-missing.json", "[\"google.json.gz\", \"missing.json\"]\n");
@@ -508,6 +510,35 @@ test_pull_rejected_report_quarantined(void **state)
 	assert_int_equal(db_count(x, "SELECT count(*) FROM reports"), 0);
 }
 
+/*
+ * Issue 9 item 14: an HTML page where a report was expected was skipped
+ * (fetch skips non-reports for the sake of IMAP) and its ETag saved, so
+ * it was never fetched again.  It is quarantined, and fetched again.
+ */
+static void
+test_pull_html_quarantined_refetched(void **state)
+{
+	struct fx *x = *state;
+	struct trpt_err err;
+
+	x->p.flags |= TRPT_PIPE_SKIP_NON_REPORTS; /* as fetch sets it */
+	assert_int_equal(run(x, "login.html", &err), TRPT_OK);
+	assert_int_equal(x->p.stats.rejected, 1);
+	assert_int_equal(x->p.stats.skipped, 0);
+	assert_int_equal(db_count(x, "SELECT count(*) FROM quarantine WHERE "
+				     "source_kind = 'https-pull'"),
+	    1);
+	assert_int_equal(db_count(x, "SELECT count(*) FROM http_state WHERE "
+				     "etag IS NULL AND last_modified IS NULL"),
+	    1);
+	assert_int_equal(run(x, "login.html", &err), TRPT_OK);
+	assert_int_equal(requests("/login.html", "200"), 2);
+	assert_int_equal(requests("/login.html", "304"), 0);
+	assert_int_equal(db_count(x, "SELECT seen_count FROM quarantine"), 2);
+	/* The flag is the caller's again. */
+	assert_true(x->p.flags & TRPT_PIPE_SKIP_NON_REPORTS);
+}
+
 static void
 test_pull_bearer_token(void **state)
 {
@@ -603,6 +634,7 @@ main(void)
 		T(test_pull_flaky_recovers),
 		T(test_pull_size_cap),
 		T(test_pull_rejected_report_quarantined),
+		T(test_pull_html_quarantined_refetched),
 		T(test_pull_bearer_token),
 		T(test_pull_tls_verified),
 		T(test_pull_https_only),

@@ -413,6 +413,8 @@ def test_locked_db(srv):
         s, b, r = request(srv, "POST", "/", body, "application/json")
         ok(s == 503 and r.getheader("Retry-After") is not None,
            "database locked by another writer: 503 with Retry-After", (s, b))
+        ok(b == "cannot store the report now, try again later\n",
+           "the 503 body is one line, without a NUL byte", repr(b))
     finally:
         con.execute("ROLLBACK")
         con.close()
@@ -601,6 +603,62 @@ def test_bad_settings(tmp):
        "an address in use: exit 3", (rc, err))
 
 
+def report_mail(parts):
+    """A TLS report mail with the given (content type, bytes) parts."""
+    import base64
+    out = [b"From: r@sender.example\r\nTo: t@example.com\r\n"
+           b"Subject: Report Domain: example.com\r\n"
+           b"TLS-Report-Domain: example.com\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: multipart/report; report-type=tlsrpt; "
+           b"boundary=\"XX\"\r\n\r\n"
+           b"--XX\r\nContent-Type: text/plain\r\n\r\nReports.\r\n"]
+    for ctype, data in parts:
+        out.append(b"--XX\r\nContent-Type: " + ctype.encode() +
+                   b"\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+                   base64.encodebytes(data).replace(b"\n", b"\r\n") +
+                   b"\r\n")
+    out.append(b"--XX--\r\n")
+    return b"".join(out)
+
+
+def test_partial(tmp):
+    """Issue 9 item 11: a mail with one good and one bad part is answered
+    200 (the good one is stored; a 400 made the sender retry forever) with
+    the rejected part listed.  Item 2: the parts of one POST share one
+    inflate budget."""
+    srv = Server(tmp, "partial", "rate_limit = 0\n",
+                 "max_inflated = 4096\nmax_inflated_input = 10000\n")
+    try:
+        good = make_report(template_report(), "partial-good")
+        mail = report_mail([("application/tlsrpt+json", good),
+                            ("application/tlsrpt+json", b'{"broken": ')])
+        s, b, _ = request(srv, "POST", "/", mail)
+        ok(s == 200 and b.startswith("stored 1, duplicates 0, rejected 1\n")
+           and "\nrejected: part 3: " in b and b.count("\n") == 2,
+           "one good and one bad part: 200, the bad part listed", (s, b))
+        equal(srv.sql("SELECT count(*) FROM reports"), 1, "the good one "
+              "is stored")
+        equal(srv.sql("SELECT part FROM quarantine"), 3,
+              "the bad part is in quarantine")
+        s, b, _ = request(srv, "POST", "/", mail)
+        ok(s == 200 and b.startswith("stored 0, duplicates 1, rejected 1\n"),
+           "the same again: 200, a duplicate and the rejection", (s, b))
+        s, b, _ = request(srv, "POST", "/", b'{"broken": ',
+                          "application/json")
+        ok(s == 400 and b.startswith("rejected: "), "nothing stored: 400",
+           (s, b))
+        bomb = gzip.compress(b" " * 6000)
+        mail = report_mail([("application/tlsrpt+gzip", bomb)] * 5)
+        s, b, _ = request(srv, "POST", "/", mail)
+        ok(s == 400 and "exceeds the limit of 4096" in b,
+           "five gzip bombs: 400", (s, b))
+        equal(srv.sql("SELECT count(*) FROM quarantine WHERE reason LIKE "
+                      "'%inflate budget of 10000 bytes%'"), 3,
+              "past the POST's inflate budget the parts are not inflated")
+    finally:
+        srv.stop()
+
+
 def test_tls(tmp):
     certdir = os.path.join(tmp, "certs")
     os.mkdir(certdir)
@@ -653,6 +711,7 @@ def main():
         test_rate_limit(tmp)
         test_slow_and_many(tmp)
         test_bad_settings(tmp)
+        test_partial(tmp)
         test_tls(tmp)
     except Exception as e:  # noqa: BLE001 - a crash is a failure
         import traceback

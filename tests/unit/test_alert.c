@@ -252,6 +252,39 @@ test_alert_rhythm(void **state)
 	trpt_alert_free(&a);
 }
 
+/*
+ * Issue 9 item 14: with silence_min_reports 0 a sender with no report day
+ * up to today read days[-1]; with 1, one report day read gaps[0] of an
+ * empty array (ASan).  Silence needs two report days, whatever is set.
+ */
+static void
+test_alert_silence_minimum(void **state)
+{
+	struct trpt_db *db = *state;
+	struct trpt_alert_config c;
+	struct trpt_alerts *a = NULL;
+	struct trpt_err err;
+	size_t i;
+	int64_t min;
+
+	for (min = 0; min <= 1; min++) {
+		trpt_alert_config_init(&c);
+		c.silence_min_reports = min;
+		/* The day before the first report: no day for anyone. */
+		assert_int_equal(
+		    trpt_alert_detect(db, &c, D0 - 10, D0 - 1, &a, &err),
+		    TRPT_OK);
+		assert_int_equal(a->n, 0);
+		trpt_alert_free(&a);
+		/* The first day, long after: one day each. */
+		assert_int_equal(
+		    trpt_alert_detect(db, &c, D0, D0, &a, &err), TRPT_OK);
+		for (i = 0; i < a->n; i++)
+			assert_int_not_equal(a->v[i].kind, TRPT_ALERT_SILENT);
+		trpt_alert_free(&a);
+	}
+}
+
 /* A higher threshold hides the smaller drops; output formats. */
 static void
 test_alert_output(void **state)
@@ -309,6 +342,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_alert_planted),
 		cmocka_unit_test(test_alert_rhythm),
+		cmocka_unit_test(test_alert_silence_minimum),
 		cmocka_unit_test(test_alert_output),
 	};
 

@@ -689,6 +689,120 @@ test_pipeline_reprocess_per_part(void **state)
 	free(mail);
 }
 
+/*
+ * Issue 9 item 2: the gunzip cap held per part, so a mail of 60 gzip bombs
+ * inflated 60 times max_inflated.  The parts of one input share a budget
+ * (max_inflated_input), charged with what each attempt inflated; past it
+ * a part is not inflated at all.
+ */
+static void
+test_pipeline_inflate_budget_per_input(void **state)
+{
+	struct fixture *f = *state;
+	struct mpart parts[5];
+	enum trpt_event_kind k;
+	size_t i, len, gzlen, blen;
+	char *zeros = calloc(1, 6000), *gz, *mail, *good, *ggz;
+	size_t ggzlen;
+
+	gz = trpt_test_gzip(zeros, 6000, &gzlen);
+	for (i = 0; i < 5; i++) {
+		parts[i].type = "application/tlsrpt+gzip";
+		parts[i].data = gz;
+		parts[i].len = gzlen;
+	}
+	mail = make_multi(parts, 5, &len);
+	f->p.limits.max_inflated = 4096;
+	f->p.limits.max_inflated_input = 10000;
+	ingest_bytes(f, "bombs.eml", mail, len, &k);
+	assert_int_equal(k, TRPT_EV_REJECTED);
+	assert_int_equal(f->p.stats.rejected, 5);
+	/* Parts 2 and 3 hit the per-stream cap (4097 bytes each), part 4
+	 * the 1806 bytes left, parts 5 and 6 are not inflated. */
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM quarantine WHERE "
+				  "reason LIKE '%exceeds the limit of 4096%'"),
+	    2);
+	assert_int_equal(count(f, "SELECT part FROM quarantine WHERE reason "
+				  "LIKE '%exceeds the 1806 bytes left%'"),
+	    4);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM quarantine WHERE "
+				  "reason LIKE '%budget of 10000 bytes "
+				  "(max_inflated_input) is used up%'"),
+	    2);
+	/* The next input has a budget of its own: a good report passes. */
+	good = trpt_test_slurp(trpt_test_fixture("lenient/base.json"), &blen);
+	ggz = trpt_test_gzip(good, blen, &ggzlen);
+	ingest_bytes(f, "good.json.gz", ggz, ggzlen, &k);
+	assert_int_equal(k, TRPT_EV_STORED);
+	free(zeros);
+	free(gz);
+	free(mail);
+	free(good);
+	free(ggz);
+}
+
+/*
+ * Issue 9 item 10: an mbox larger than max_message was rejected whole
+ * though its messages are small.  It is read message by message; a
+ * message over the cap is rejected (its first bytes kept) and the ones
+ * after it are still read.
+ */
+static void
+test_pipeline_large_mbox_streamed(void **state)
+{
+	struct fixture *f = *state;
+	char *dir = trpt_test_tmpdir(), path[512], *json, *box, *big;
+	struct trpt_buf b;
+	struct trpt_err err;
+	size_t len;
+	int i;
+
+	json = trpt_test_slurp(trpt_test_fixture("lenient/base.json"), &len);
+	trpt_buf_init(&b, 1 << 20);
+	for (i = 1; i <= 8; i++) {
+		char *id = strstr(json, "\"r-0");
+
+		id[6] = (char)('0' + i); /* r-0001 .. r-0008 */
+		trpt_buf_appendf(&b, &err,
+		    "From a@b Mon Jan  1 00:00:0%d 2026\n"
+		    "From: a@b\nSubject: report %d\n"
+		    "TLS-Report-Domain: example.com\n"
+		    "Content-Type: application/tlsrpt+json\n\n",
+		    i, i);
+		trpt_buf_append(&b, json, len, &err);
+		if (i == 4) {
+			/* Message 4 carries 6 KB more: over the cap. */
+			big = malloc(6000);
+			memset(big, ' ', 6000);
+			trpt_buf_append(&b, big, 6000, &err);
+			free(big);
+		}
+		trpt_buf_appendf(&b, &err, "\n\n");
+	}
+	box = b.data;
+	snprintf(path, sizeof(path), "%s/big.mbox", dir);
+	trpt_test_write(path, box, b.len);
+	f->p.limits.max_message = 4096;
+	assert_true(b.len > 4096 * 2);
+	ingest_path(f, path);
+	assert_int_equal(f->p.stats.stored, 7);
+	assert_int_equal(f->p.stats.rejected, 1);
+	assert_int_equal(f->p.stats.inputs, 1);
+	assert_non_null(
+	    strstr(f->last_reason, "larger than the limit of 4096"));
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM reports WHERE "
+				  "report_id = 'r-0004'"),
+	    0);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM reports WHERE "
+				  "report_id = 'r-0008'"),
+	    1);
+	assert_int_equal(count(f, "SELECT size FROM quarantine"), 4096);
+	trpt_buf_free(&b);
+	free(json);
+	trpt_test_rmrf(dir);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -720,6 +834,10 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_pipeline_reprocess_per_part, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pipeline_inflate_budget_per_input, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pipeline_large_mbox_streamed, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("pipeline", tests, NULL, NULL);
 }

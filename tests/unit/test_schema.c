@@ -352,7 +352,11 @@ test_schema_migrate_copies_keep_data(void **state)
 		" seen_count, last_seen_at, total_successful, total_failed)"
 		" VALUES (7, 'org', 'id', 0, 1, 0, 1, 0, 1, 3, 1, 10, 2);"
 		"INSERT INTO policies VALUES (1, 7, 0, 0, 'sts', 'd', NULL,"
-		" NULL, 10, 2, 2);"
+		" NULL, 10, 2, 2),"
+		" (2, 7, 1, 0, 'sts', 'e', '[\"version: STSv1\","
+		" \"mode: enforce\", \"mx: testing.example\"]', NULL, 0, 0, 0),"
+		" (3, 7, 2, 0, 'sts', 't', '[\" Mode:  Testing \"]', NULL, 0,"
+		" 0, 0);"
 		"INSERT INTO failures (policy, result_type,"
 		" failed_session_count) VALUES (1, 'x', 2);"
 		"INSERT INTO warnings (report, message) VALUES (7, 'w');"
@@ -365,7 +369,13 @@ test_schema_migrate_copies_keep_data(void **state)
 	sqlite3_close(h);
 	assert_int_equal(trpt_db_open(path, &db, &err), TRPT_OK);
 	h = trpt_db_handle(db);
-	assert_int_equal(qint(h, "SELECT count(*) FROM policies"), 1);
+	assert_int_equal(qint(h, "SELECT count(*) FROM policies"), 3);
+	/* 0008 reads the STS mode out of the stored policy strings. */
+	assert_int_equal(qint(h, "SELECT count(*) FROM policies WHERE "
+				 "(id = 1 AND sts_mode IS NULL) OR (id = 2 "
+				 "AND sts_mode = 'enforce') OR (id = 3 AND "
+				 "sts_mode = 'testing')"),
+	    3);
 	assert_int_equal(qint(h, "SELECT count(*) FROM failures"), 1);
 	assert_int_equal(qint(h, "SELECT count(*) FROM warnings"), 1);
 	assert_int_equal(qint(h, "SELECT seen_count FROM reports WHERE id = 7 "

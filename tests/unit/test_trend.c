@@ -518,6 +518,84 @@ test_trend_bulk(void **state)
 	assert_int_equal(count(db, "PRAGMA cache_size"), cache);
 }
 
+/*
+ * Issue 9 item 14: "testing" policies were found with LIKE on the JSON
+ * text of policy_strings, so an enforce policy with an MX pattern that
+ * contains "testing" counted as testing (a false alert).  The mode is a
+ * column now.
+ */
+static void
+test_trend_sts_mode_column(void **state)
+{
+	struct trpt_db *db = *state;
+	sqlite3 *h = trpt_db_handle(db);
+	struct gen g = { 0 };
+	struct trpt_err err;
+	char *trap[3] = { "version: STSv1", "mode: enforce",
+		"mx: mode-testing.example.com" };
+	sqlite3_stmt *st;
+	int64_t n = -1;
+
+	gen_begin(&g, "Google Inc.", D0);
+	gen_policy(&g, "sts", "trap.example", 90, 10, 0);
+	g.p[0].policy_strings.v = trap;
+	gen_failure(&g, "certificate-expired", "mode-testing.example.com",
+	    "192.0.2.1", 10);
+	gen_policy(&g, "sts", "real.example", 90, 10, 1);
+	gen_failure(
+	    &g, "certificate-expired", "mx.real.example", "192.0.2.2", 10);
+	assert_int_equal(gen_end(&g, db), TRPT_OK);
+	assert_int_equal(trpt_trend_refresh(db, &err), TRPT_OK);
+	assert_int_equal(sqlite3_prepare_v2(h,
+			     "SELECT count(*) FROM rollup_testing WHERE "
+			     "domain = 'trap.example'",
+			     -1, &st, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	assert_int_equal(n, 0);
+	assert_int_equal(sqlite3_prepare_v2(h,
+			     "SELECT group_concat(policy_domain || '=' || "
+			     "sts_mode, ' ') FROM policies",
+			     -1, &st, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0),
+	    "trap.example=enforce real.example=testing");
+	sqlite3_finalize(st);
+}
+
+/*
+ * Report commands map SQLite errors the one way schema/db.c does, so a
+ * busy database (any extended busy code) is TRPT_ETEMP with the same
+ * "try again later" (issue 9 item 14: SQLITE_BUSY compared unmasked).
+ */
+static void
+test_trend_busy_is_temporary(void **state)
+{
+	char *dir = trpt_test_tmpdir(), path[512];
+	struct trpt_db *db = NULL;
+	struct trpt_err err;
+	sqlite3 *other;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/busy.db", dir);
+	assert_int_equal(trpt_db_open(path, &db, &err), TRPT_OK);
+	trpt_db_set_busy_timeout(db, 20);
+	assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL),
+	    SQLITE_OK);
+	assert_int_equal(trpt_trend_refresh(db, &err), TRPT_ETEMP);
+	assert_non_null(strstr(err.msg, "try again later"));
+	sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(other);
+	trpt_db_close(&db);
+	trpt_test_rmrf(dir);
+	free(dir);
+}
+
 static void
 test_causes_table(void **state)
 {
@@ -566,6 +644,9 @@ main(void)
 		    test_trend_cap, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(
 		    test_trend_bulk, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(
+		    test_trend_sts_mode_column, setup_db, teardown_db),
+		cmocka_unit_test(test_trend_busy_is_temporary),
 		cmocka_unit_test(test_trend_dims),
 		cmocka_unit_test(test_trend_weeks),
 		cmocka_unit_test(test_causes_table),

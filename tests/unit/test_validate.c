@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "common/buf.h"
 #include "ingest/validate.h"
 #include "tests/helpers/testutil.h"
 
@@ -196,7 +197,8 @@ static void
 test_validate_leniency(void **state)
 {
 	struct trpt_validate_ctx ctx = { NULL, NULL };
-	struct trpt_report *r;
+	struct trpt_report *r = NULL;
+	struct trpt_err err;
 
 	(void)state;
 	r = accept("lenient/no-offset.json", NULL);
@@ -282,11 +284,17 @@ test_validate_leniency(void **state)
 	assert_string_equal(r->report_id, "r-0001");
 	trpt_report_free(&r);
 
-	/* policy-domain: header, then file name, then empty with a warning */
-	r = accept("lenient/no-policy-domain.json", &ctx);
-	assert_string_equal(r->policies[0].policy_domain, "");
-	assert_true(has_warning(r, "stored empty"));
-	trpt_report_free(&r);
+	/* policy-domain: header, then file name, else refused (issue 9 item
+	 * 15: it was stored under an empty domain, counted for no one). */
+	assert_int_equal(
+	    validate_file("lenient/no-policy-domain.json", &ctx, &r, &err),
+	    TRPT_EPARSE);
+	assert_null(r);
+	assert_non_null(strstr(err.msg, "policies[0].policy: policy-domain "
+					"missing, and no TLS-Report-Domain"));
+	assert_int_equal(
+	    validate_file("lenient/no-policy-domain.json", NULL, &r, &err),
+	    TRPT_EPARSE);
 	ctx.filename = "/x/sender.example!from-name.example!1793491200!"
 		       "1793577599!001.json";
 	r = accept("lenient/no-policy-domain.json", &ctx);
@@ -299,6 +307,65 @@ test_validate_leniency(void **state)
 	    r->policies[0].policy_domain, "from-header.example");
 	assert_true(has_warning(r, "taken from the TLS-Report-Domain header"));
 	trpt_report_free(&r);
+}
+
+/*
+ * Issue 9 item 14: 1,100 failure details of 2^53 sessions each add up
+ * past 2^63; the sum overflowed (signed, undefined: UBSan).  Refused.
+ */
+static void
+test_validate_failure_sum_overflow(void **state)
+{
+	struct trpt_report *r = NULL;
+	struct trpt_err err;
+	struct trpt_buf b;
+	size_t i;
+
+	(void)state;
+	trpt_buf_init(&b, 1 << 22);
+	trpt_buf_appendf(&b, &err,
+	    "{\"organization-name\": \"o\", \"report-id\": \"x\","
+	    " \"date-range\": {\"start-datetime\": \"2026-01-01T00:00:00Z\","
+	    " \"end-datetime\": \"2026-01-01T23:59:59Z\"},"
+	    " \"policies\": [{\"policy\": {\"policy-type\": \"sts\","
+	    " \"policy-domain\": \"example.com\"}, \"summary\":"
+	    " {\"total-successful-session-count\": 0,"
+	    " \"total-failure-session-count\": 1},"
+	    " \"failure-details\": [");
+	for (i = 0; i < 1100; i++)
+		trpt_buf_appendf(&b, &err,
+		    "%s{\"result-type\": \"certificate-expired\","
+		    " \"failed-session-count\": 9007199254740992}",
+		    i > 0 ? "," : "");
+	trpt_buf_appendf(&b, &err, "]}]}");
+	assert_int_equal(
+	    trpt_validate_json(b.data, b.len, &lim, NULL, &r, &err),
+	    TRPT_ELIMIT);
+	assert_null(r);
+	assert_non_null(strstr(err.msg, "add up to more than 2^63"));
+	trpt_buf_free(&b);
+}
+
+/* err may be NULL (the API says so): every fixture, good and bad. */
+static void
+test_validate_null_err(void **state)
+{
+	static const char *const files[] = { "lenient/aliases.json",
+		"lenient/unknown-keys.json", "lenient/no-offset.json",
+		"bad/no-org.json", "bad/count-negative.json",
+		"bad/duplicate-key.json", "lenient/no-policy-domain.json" };
+	struct trpt_report *r;
+	size_t i, len;
+	char *data;
+
+	(void)state;
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		data = trpt_test_slurp(trpt_test_fixture(files[i]), &len);
+		r = NULL;
+		(void)trpt_validate_json(data, len, &lim, NULL, &r, NULL);
+		trpt_report_free(&r);
+		free(data);
+	}
 }
 
 static void
@@ -365,6 +432,8 @@ main(void)
 		cmocka_unit_test(test_validate_base),
 		cmocka_unit_test(test_validate_leniency),
 		cmocka_unit_test(test_validate_limits),
+		cmocka_unit_test(test_validate_failure_sum_overflow),
+		cmocka_unit_test(test_validate_null_err),
 		cmocka_unit_test(test_validate_depth_ignores_strings),
 	};
 
