@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "common/buf.h"
 #include "common/datetime.h"
 #include "common/err.h"
@@ -138,170 +140,34 @@ trpt_csv_date(struct trpt_csv *c, int64_t t)
 	put(c, date, strlen(date));
 }
 
-static const char *
-skip_ws(const char *p)
-{
-	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-		p++;
-	return p;
-}
-
-static int
-hex4(const char *p, unsigned *out)
-{
-	unsigned v = 0;
-	int i;
-
-	for (i = 0; i < 4; i++) {
-		v <<= 4;
-		if (p[i] >= '0' && p[i] <= '9')
-			v |= (unsigned)(p[i] - '0');
-		else if (p[i] >= 'a' && p[i] <= 'f')
-			v |= (unsigned)(p[i] - 'a' + 10);
-		else if (p[i] >= 'A' && p[i] <= 'F')
-			v |= (unsigned)(p[i] - 'A' + 10);
-		else
-			return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-/* Appends the UTF-8 encoding of code point u (not a surrogate). */
-static int
-put_utf8(struct trpt_buf *b, unsigned u, struct trpt_err *err)
-{
-	char e[4];
-	size_t n;
-
-	if (u < 0x80) {
-		e[0] = (char)u;
-		n = 1;
-	} else if (u < 0x800) {
-		e[0] = (char)(0xc0 | u >> 6);
-		e[1] = (char)(0x80 | (u & 0x3f));
-		n = 2;
-	} else if (u < 0x10000) {
-		e[0] = (char)(0xe0 | u >> 12);
-		e[1] = (char)(0x80 | (u >> 6 & 0x3f));
-		e[2] = (char)(0x80 | (u & 0x3f));
-		n = 3;
-	} else {
-		e[0] = (char)(0xf0 | u >> 18);
-		e[1] = (char)(0x80 | (u >> 12 & 0x3f));
-		e[2] = (char)(0x80 | (u >> 6 & 0x3f));
-		e[3] = (char)(0x80 | (u & 0x3f));
-		n = 4;
-	}
-	return trpt_buf_append(b, e, n, err);
-}
-
-/*
- * Decodes the JSON string at *pp (just after its opening quote) onto b,
- * and leaves *pp after the closing quote.  Returns TRPT_EPARSE (with no
- * message) for bad syntax.
- */
-static int
-json_string(const char **pp, struct trpt_buf *b, struct trpt_err *err)
-{
-	const char *p = *pp, *start;
-	unsigned u, lo;
-	char ch;
-	int rc;
-
-	for (;;) {
-		start = p;
-		while (*p != '"' && *p != '\\' && (unsigned char)*p >= 0x20)
-			p++;
-		if ((rc = trpt_buf_append(
-			 b, start, (size_t)(p - start), err)) != TRPT_OK)
-			return rc;
-		if (*p == '"')
-			break;
-		if (*p != '\\')
-			return TRPT_EPARSE; /* control character or the end */
-		p++;
-		switch (*p) {
-		case '"':
-		case '\\':
-		case '/':
-			ch = *p;
-			break;
-		case 'b':
-			ch = '\b';
-			break;
-		case 'f':
-			ch = '\f';
-			break;
-		case 'n':
-			ch = '\n';
-			break;
-		case 'r':
-			ch = '\r';
-			break;
-		case 't':
-			ch = '\t';
-			break;
-		case 'u':
-			if (hex4(p + 1, &u) != 0)
-				return TRPT_EPARSE;
-			p += 4;
-			if (u >= 0xdc00 && u <= 0xdfff)
-				return TRPT_EPARSE;
-			if (u >= 0xd800 && u <= 0xdbff) {
-				if (p[1] != '\\' || p[2] != 'u' ||
-				    hex4(p + 3, &lo) != 0 || lo < 0xdc00 ||
-				    lo > 0xdfff)
-					return TRPT_EPARSE;
-				u = 0x10000 + ((u - 0xd800) << 10) +
-				    (lo - 0xdc00);
-				p += 6;
-			}
-			if (u == 0)
-				return TRPT_EPARSE; /* would end a C string */
-			if ((rc = put_utf8(b, u, err)) != TRPT_OK)
-				return rc;
-			p++;
-			continue;
-		default:
-			return TRPT_EPARSE;
-		}
-		if ((rc = trpt_buf_append(b, &ch, 1, err)) != TRPT_OK)
-			return rc;
-		p++;
-	}
-	*pp = p + 1;
-	return TRPT_OK;
-}
-
-/* The strings of a JSON array joined by '|', into b. */
+/* The strings of a JSON array joined by '|', into b (read with jansson). */
 static int
 join_list(const char *json, struct trpt_buf *b, struct trpt_err *err)
 {
-	const char *p = skip_ws(json);
-	int rc;
+	json_t *a, *v;
+	size_t i;
+	int rc = TRPT_OK;
 
 	trpt_buf_reset(b);
-	if (*p++ != '[')
+	a = json_loads(json, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_array(a)) {
+		json_decref(a);
 		return TRPT_EPARSE;
-	p = skip_ws(p);
-	if (*p == ']')
-		return *skip_ws(p + 1) == '\0' ? TRPT_OK : TRPT_EPARSE;
-	for (;;) {
-		if (*p++ != '"')
-			return TRPT_EPARSE;
-		if ((rc = json_string(&p, b, err)) != TRPT_OK)
-			return rc;
-		p = skip_ws(p);
-		if (*p == ']')
-			break;
-		if (*p++ != ',')
-			return TRPT_EPARSE;
-		if ((rc = trpt_buf_append(b, "|", 1, err)) != TRPT_OK)
-			return rc;
-		p = skip_ws(p);
 	}
-	return *skip_ws(p + 1) == '\0' ? TRPT_OK : TRPT_EPARSE;
+	json_array_foreach (a, i, v) {
+		if (!json_is_string(v) || memchr(json_string_value(v), '\0',
+					      json_string_length(v)) != NULL) {
+			rc = TRPT_EPARSE;
+			break;
+		}
+		if ((i > 0 &&
+			(rc = trpt_buf_append(b, "|", 1, err)) != TRPT_OK) ||
+		    (rc = trpt_buf_append(b, json_string_value(v),
+			 json_string_length(v), err)) != TRPT_OK)
+			break;
+	}
+	json_decref(a);
+	return rc;
 }
 
 void

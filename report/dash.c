@@ -1128,6 +1128,49 @@ json_cell(
 	trpt_html_raw(h, "</code>");
 }
 
+/* The DKIM verdict on the mail the report came in (RFC 8460 section 3). */
+static void
+dkim_row(struct trpt_html *h, const struct trpt_view_rows *r)
+{
+	const char *v = trpt_view_text(r, 0, TRPT_VR_DKIM);
+
+	trpt_html_raw(h, "<tr><th>DKIM</th><td>");
+	if (trpt_view_null(r, 0, TRPT_VR_DKIM)) {
+		trpt_html_raw(h, "<span class=\"muted\">not verified (not a "
+				 "mail, or [dkim] require = no)</span>");
+	} else {
+		trpt_html_raw(h, strcmp(v, "pass") == 0
+				     ? "<strong class=\"ok\">"
+				     : "<strong class=\"bad\">");
+		trpt_html_text(h, v);
+		trpt_html_raw(h, "</strong>");
+		if (!trpt_view_null(r, 0, TRPT_VR_DKIM_DOMAIN)) {
+			trpt_html_raw(h, " d=");
+			trpt_html_text(
+			    h, trpt_view_text(r, 0, TRPT_VR_DKIM_DOMAIN));
+		}
+		if (!trpt_view_null(r, 0, TRPT_VR_DKIM_SELECTOR)) {
+			trpt_html_raw(h, " s=");
+			trpt_html_text(
+			    h, trpt_view_text(r, 0, TRPT_VR_DKIM_SELECTOR));
+		}
+		if (!trpt_view_null(r, 0, TRPT_VR_DKIM_ALIGNED)) {
+			trpt_html_raw(h, ", aligned with the sender: ");
+			trpt_html_text(
+			    h, trpt_view_text(r, 0, TRPT_VR_DKIM_ALIGNED));
+		}
+		if (!trpt_view_null(r, 0, TRPT_VR_DKIM_REASON)) {
+			trpt_html_raw(h, " (");
+			trpt_html_text(
+			    h, trpt_view_text(r, 0, TRPT_VR_DKIM_REASON));
+			trpt_html_raw(h, ")");
+		}
+	}
+	if (trpt_view_int(r, 0, TRPT_VR_DKIM_ACCEPTED) != 0)
+		trpt_html_raw(h, "; released by an operator");
+	trpt_html_raw(h, "</td></tr>");
+}
+
 /* Text that is shown as is: no NUL and not gzip. */
 static int
 is_text(const char *p, size_t n)
@@ -1168,6 +1211,7 @@ trpt_dash_report(const struct trpt_dash *d, int64_t id, const char *decoded,
 	trpt_html_raw(h, " successful, ");
 	trpt_html_count(h, trpt_view_int(r, 0, TRPT_VR_FAILED));
 	trpt_html_raw(h, " failed</td></tr>");
+	dkim_row(h, r);
 	trpt_html_raw(h, "</table><h2>Policies</h2><table><tr><th>#</th>"
 			 "<th>Type</th><th>Domain</th><th>Policy</th>"
 			 "<th>MX hosts</th><th class=\"n\">Successful</th>"
@@ -1244,6 +1288,8 @@ trpt_dash_report(const struct trpt_dash *d, int64_t id, const char *decoded,
 	kv(h, "Message-ID", trpt_view_text(r, 0, TRPT_VR_MESSAGE_ID));
 	kv(h, "TLS-Report-Domain", trpt_view_text(r, 0, TRPT_VR_REPORT_DOMAIN));
 	kv(h, "TLS-Report-Submitter", trpt_view_text(r, 0, TRPT_VR_SUBMITTER));
+	if (!trpt_view_null(r, 0, TRPT_VR_CLIENT))
+		kv(h, "Client", trpt_view_text(r, 0, TRPT_VR_CLIENT));
 	kv_ts(h, "Received", trpt_view_int(r, 0, TRPT_VR_RAW_RECEIVED));
 	kv_ts(h, "Last seen", trpt_view_int(r, 0, TRPT_VR_LAST_SEEN));
 	trpt_html_rawf(h,

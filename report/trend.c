@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
 #include <sqlite3.h>
 
 #include "common/datetime.h"
@@ -182,23 +183,27 @@ trpt_trend_spark_scaled(double rate, double lo, double hi)
 	return bars[i < 0 ? 0 : i > 7 ? 7 : i];
 }
 
+/*
+ * A JSON string, written by jansson.  Text that is not UTF-8 (it comes
+ * from the database, where only jansson-read text should be) has each
+ * byte outside ASCII replaced by '?' first.
+ */
 void
 trpt_trend_json_string(FILE *out, const char *s)
 {
-	const unsigned char *p;
+	json_t *j = json_string(s);
+	char *copy, *p;
 
-	fputc('"', out);
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(out, "\\%c", *p);
-		else if (*p == '\n')
-			fputs("\\n", out);
-		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(out, "\\u%04x", *p);
-		else
-			fputc(*p, out);
+	if (j == NULL && (copy = strdup(s)) != NULL) {
+		for (p = copy; *p != '\0'; p++)
+			if ((unsigned char)*p >= 0x80)
+				*p = '?';
+		j = json_string(copy);
+		free(copy);
 	}
-	fputc('"', out);
+	if (j == NULL || json_dumpf(j, out, JSON_ENCODE_ANY) != 0)
+		fputs("\"\"", out);
+	json_decref(j);
 }
 
 /* ---- refresh ---- */

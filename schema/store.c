@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include <jansson.h>
 #include <sqlite3.h>
 
 #include "common/buf.h"
@@ -206,71 +207,17 @@ run_id(struct trpt_db *db, struct binder *b, const char *what, int64_t *id,
 	return rc;
 }
 
-/* Appends s as a JSON string (RFC 8259 escapes; UTF-8 passes as is). */
-static int
-json_string(struct trpt_buf *b, const char *s, struct trpt_err *err)
-{
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *p = (const unsigned char *)s, *run_start;
-	char esc[6];
-	size_t elen;
-	int rc;
-
-	if ((rc = trpt_buf_append(b, "\"", 1, err)) != TRPT_OK)
-		return rc;
-	run_start = p;
-	for (;; p++) {
-		if (*p != '\0' && *p >= 0x20 && *p != '"' && *p != '\\')
-			continue;
-		rc =
-		    trpt_buf_append(b, run_start, (size_t)(p - run_start), err);
-		if (rc != TRPT_OK)
-			return rc;
-		if (*p == '\0')
-			break;
-		esc[0] = '\\';
-		elen = 2;
-		switch (*p) {
-		case '"':
-		case '\\':
-			esc[1] = (char)*p;
-			break;
-		case '\b':
-			esc[1] = 'b';
-			break;
-		case '\f':
-			esc[1] = 'f';
-			break;
-		case '\n':
-			esc[1] = 'n';
-			break;
-		case '\r':
-			esc[1] = 'r';
-			break;
-		case '\t':
-			esc[1] = 't';
-			break;
-		default:
-			memcpy(esc + 1, "u00", 3);
-			esc[4] = hex[*p >> 4];
-			esc[5] = hex[*p & 15];
-			elen = 6;
-		}
-		if ((rc = trpt_buf_append(b, esc, elen, err)) != TRPT_OK)
-			return rc;
-		run_start = p + 1;
-	}
-	return trpt_buf_append(b, "\"", 1, err);
-}
-
 /*
- * A list as a JSON array of strings in b->data, or NULL (*json) for an
- * empty list.
+ * A list as a JSON array of strings (jansson, compact) in b->data, or NULL
+ * (*json) for an empty list.  A string that is not UTF-8 is TRPT_EINVAL
+ * (the validator only passes what jansson read).
  */
 static int
 json_list(const struct trpt_strlist *l, struct trpt_buf *b, const char **json,
     struct trpt_err *err)
 {
+	json_t *a = NULL, *s;
+	char *text = NULL;
 	size_t i;
 	int rc;
 
@@ -279,18 +226,31 @@ json_list(const struct trpt_strlist *l, struct trpt_buf *b, const char **json,
 		*json = NULL;
 		return TRPT_OK;
 	}
-	if ((rc = trpt_buf_append(b, "[", 1, err)) != TRPT_OK)
-		return rc;
-	for (i = 0; i < l->n; i++) {
-		if (i > 0 && (rc = trpt_buf_append(b, ",", 1, err)) != TRPT_OK)
-			return rc;
-		if ((rc = json_string(b, l->v[i], err)) != TRPT_OK)
-			return rc;
+	if ((a = json_array()) == NULL) {
+		rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+		goto out;
 	}
-	if ((rc = trpt_buf_append(b, "]", 1, err)) != TRPT_OK)
-		return rc;
-	*json = b->data;
-	return TRPT_OK;
+	for (i = 0; i < l->n; i++) {
+		if ((s = json_string(l->v[i])) == NULL) {
+			rc = trpt_err_set(err, TRPT_EINVAL,
+			    "a list entry is not UTF-8: %.40s", l->v[i]);
+			goto out;
+		}
+		if (json_array_append_new(a, s) != 0) {
+			rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	if ((text = json_dumps(a, JSON_COMPACT)) == NULL) {
+		rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = trpt_buf_append(b, text, strlen(text), err)) == TRPT_OK)
+		*json = b->data;
+out:
+	free(text);
+	json_decref(a);
+	return rc;
 }
 
 static int64_t
@@ -399,10 +359,10 @@ copies(struct trpt_db *db, const struct trpt_report *r, int64_t *n,
  * The content of a report, for telling copies apart, is a canonical byte
  * string hashed with SHA-256: the report's fields, then per policy a 'P'
  * record and per failure detail an 'F' record, every field tagged and
- * length-prefixed so that no two contents serialise alike.  The lists are
- * in the JSON text store.c writes for them (json_list), so a copy read back
- * from its rows (canon_stored) serialises exactly as the report it came
- * from (canon_report).  Warnings are left out: they follow from the
+ * length-prefixed so that no two contents serialise alike.  Lists are
+ * their strings (a stored list is read back with jansson), so a copy read
+ * back from its rows (canon_stored) serialises exactly as the report it
+ * came from (canon_report).  Warnings are left out: they follow from the
  * content.  Hand-written: this is a digest input, not JSON for anyone.
  */
 static void
@@ -446,6 +406,48 @@ canon_tag(struct trpt_buf *b, struct trpt_err *err, char tag)
 	trpt_buf_append(b, &tag, 1, err);
 }
 
+/* A list: its count, then each string (not its JSON text, so that the
+ * digest does not depend on how a JSON encoder escapes). */
+static void
+canon_list(
+    struct trpt_buf *b, struct trpt_err *err, const struct trpt_strlist *l)
+{
+	size_t i;
+
+	canon_tag(b, err, 'L');
+	canon_int(b, err, (int64_t)l->n);
+	for (i = 0; i < l->n; i++)
+		canon_str(b, err, l->v[i]);
+}
+
+/* A stored list column (a JSON array of strings, or NULL) the same way. */
+static void
+canon_list_col(
+    struct trpt_buf *b, struct trpt_err *err, sqlite3_stmt *st, int i)
+{
+	const char *t = (const char *)sqlite3_column_text(st, i);
+	json_t *a, *v;
+	size_t k;
+
+	canon_tag(b, err, 'L');
+	if (t == NULL) {
+		canon_int(b, err, 0);
+		return;
+	}
+	a = json_loads(t, 0, NULL);
+	if (!json_is_array(a)) {
+		trpt_err_set(
+		    err, TRPT_EDB, "a stored list is not a JSON array");
+		json_decref(a);
+		return;
+	}
+	canon_int(b, err, (int64_t)json_array_size(a));
+	json_array_foreach (a, k, v)
+		canon_text(b, err, json_string_value(v),
+		    json_is_string(v) ? json_string_length(v) : 0);
+	json_decref(a);
+}
+
 /* The digest of the content of b; fails if building b failed. */
 static int
 canon_done(struct trpt_buf *b, struct trpt_err *berr,
@@ -461,14 +463,12 @@ static int
 canon_report(const struct trpt_report *r, char sha[TRPT_SHA256_HEX_LEN],
     struct trpt_err *err)
 {
-	struct trpt_buf b, l;
+	struct trpt_buf b;
 	struct trpt_err berr;
-	const char *json;
 	size_t i, j;
 	int rc;
 
 	trpt_buf_init(&b, JSON_MAX);
-	trpt_buf_init(&l, JSON_MAX);
 	memset(&berr, 0, sizeof(berr));
 	canon_tag(&b, &berr, 'R');
 	canon_str(&b, &berr, r->organization_name);
@@ -482,10 +482,8 @@ canon_report(const struct trpt_report *r, char sha[TRPT_SHA256_HEX_LEN],
 		canon_tag(&b, &berr, 'P');
 		canon_str(&b, &berr, p->policy_type);
 		canon_str(&b, &berr, p->policy_domain);
-		if (json_list(&p->policy_strings, &l, &json, &berr) == TRPT_OK)
-			canon_str(&b, &berr, json);
-		if (json_list(&p->mx_hosts, &l, &json, &berr) == TRPT_OK)
-			canon_str(&b, &berr, json);
+		canon_list(&b, &berr, &p->policy_strings);
+		canon_list(&b, &berr, &p->mx_hosts);
 		canon_int(&b, &berr, p->successful);
 		canon_int(&b, &berr, p->failed);
 		for (j = 0; j < p->nfailures; j++) {
@@ -504,7 +502,6 @@ canon_report(const struct trpt_report *r, char sha[TRPT_SHA256_HEX_LEN],
 	}
 	rc = canon_done(&b, &berr, sha, err);
 	trpt_buf_free(&b);
-	trpt_buf_free(&l);
 	return rc;
 }
 
@@ -579,8 +576,8 @@ canon_stored(struct trpt_db *db, int64_t id, char sha[TRPT_SHA256_HEX_LEN],
 			canon_tag(&b, &berr, 'P');
 			canon_col(&b, &berr, p.st, 1);
 			canon_col(&b, &berr, p.st, 2);
-			canon_col(&b, &berr, p.st, 3);
-			canon_col(&b, &berr, p.st, 4);
+			canon_list_col(&b, &berr, p.st, 3);
+			canon_list_col(&b, &berr, p.st, 4);
 			canon_int(&b, &berr, sqlite3_column_int64(p.st, 5));
 			canon_int(&b, &berr, sqlite3_column_int64(p.st, 6));
 		}

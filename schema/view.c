@@ -208,7 +208,8 @@ trpt_view_report(struct trpt_db *db, int64_t id, struct trpt_view_rows **out,
 	    "SELECT " REPORT_COLS ", r.contact_info, r.last_seen_at, r.part,"
 	    " w.source_kind, w.source, w.message_id, w.report_domain,"
 	    " w.report_submitter, w.received_at, w.sha256, w.size,"
-	    " substr(w.bytes, 1, ?2)"
+	    " substr(w.bytes, 1, ?2), r.dkim, r.dkim_reason, r.dkim_domain,"
+	    " r.dkim_selector, r.dkim_aligned, r.dkim_accepted, w.client"
 	    " FROM reports r JOIN raw_inputs w ON w.id = r.raw_id"
 	    " WHERE r.id = ?1";
 	const struct bind b[] = { { 'i', id, NULL },

@@ -70,7 +70,10 @@ int trpt_view_reports(struct trpt_db *db, const struct trpt_view_filter *f,
  * 10 last_seen_at, 11 part, 12 source_kind, 13 source, 14 message_id,
  * 15 report_domain (TLS-Report-Domain), 16 report_submitter,
  * 17 raw received_at, 18 sha256, 19 size, 20 the first TRPT_VIEW_MAX_RAW
- * bytes of the input.
+ * bytes of the input, 21 dkim (pass, fail, none, temperror; NULL: not
+ * verified), 22 dkim_reason, 23 dkim_domain, 24 dkim_selector,
+ * 25 dkim_aligned (same, parent, child, no), 26 dkim_accepted (1: released
+ * by an operator), 27 client (an HTTPS POST's).
  */
 enum {
 	TRPT_VR_CONTACT = 9,
@@ -84,7 +87,14 @@ enum {
 	TRPT_VR_RAW_RECEIVED,
 	TRPT_VR_SHA256,
 	TRPT_VR_SIZE,
-	TRPT_VR_BYTES
+	TRPT_VR_BYTES,
+	TRPT_VR_DKIM,
+	TRPT_VR_DKIM_REASON,
+	TRPT_VR_DKIM_DOMAIN,
+	TRPT_VR_DKIM_SELECTOR,
+	TRPT_VR_DKIM_ALIGNED,
+	TRPT_VR_DKIM_ACCEPTED,
+	TRPT_VR_CLIENT
 };
 int trpt_view_report(struct trpt_db *db, int64_t id,
     struct trpt_view_rows **out, struct trpt_err *err);

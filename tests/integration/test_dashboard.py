@@ -28,7 +28,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "helpers"))
 import tap  # noqa: E402
-from test_analysis_cli import write_reports, report, policy  # noqa: E402
+from test_analysis_cli import make_cert, policy, report  # noqa: E402
+from test_analysis_cli import write_reports  # noqa: E402
 
 BINARY = os.environ.get("TRPT_BINARY", "tlsrpt-collector")
 OUTDIR = os.environ.get("TRPT_BUILD_DIR", tempfile.gettempdir())
@@ -373,6 +374,25 @@ def main():
                not drv.find_elements(By.TAG_NAME, "script"),
                "report html: hostile strings shown as text")
         drv.save_screenshot(os.path.join(OUTDIR, "report-html.png"))
+
+        # TLS as the receiver: tls_cert and tls_key in [dashboard].
+        proc.terminate()
+        proc.wait(timeout=30)
+        key, cert = make_cert(tmp)
+        with open(conf, "w") as f:
+            f.write("[dashboard]\nlisten = 127.0.0.1:0\ntls_cert = %s\n"
+                    "tls_key = %s\n" % (cert, key))
+        proc, origin, recv = start_serve(tmp, db, conf)
+        import ssl
+        ctx = ssl.create_default_context(cafile=cert)
+        try:
+            with urllib.request.urlopen(origin + "/quarantine", timeout=30,
+                                        context=ctx) as r:
+                st = r.status
+        except Exception as e:  # noqa: BLE001
+            st = str(e)
+        tap.ok(origin is not None and origin.startswith("https://") and
+               st == 200, "the dashboard over TLS", "%s %s" % (origin, st))
     finally:
         if drv is not None:
             drv.quit()

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "common/passwd.h"
 #include "common/width.h"
@@ -294,6 +295,20 @@ test_dash_pages(void **state)
 
 	out = page(db, a, 3, NULL);
 	assert_non_null(strstr(out, "Provenance"));
+	assert_non_null(strstr(out, "<th>DKIM</th><td><span class=\"muted\">"
+				    "not verified"));
+	free(out);
+	/* A verified report shows its signature, escaped. */
+	assert_int_equal(sqlite3_exec(trpt_db_handle(db),
+			     "UPDATE reports SET dkim = 'pass', dkim_domain = "
+			     "'google.com', dkim_selector = 's<1>', "
+			     "dkim_aligned = 'same' WHERE id = 1",
+			     NULL, NULL, NULL),
+	    SQLITE_OK);
+	out = page(db, a, 3, NULL);
+	assert_non_null(strstr(out, "<strong class=\"ok\">pass</strong> "
+				    "d=google.com s=s&lt;1&gt;, aligned with "
+				    "the sender: same"));
 	free(out);
 	out = page(db, a, 4, NULL);
 	assert_non_null(strstr(out, "0 rejected inputs"));

@@ -910,7 +910,7 @@ test_schema_store_json(void **state)
 	    qtext(h, "SELECT policy_strings FROM policies WHERE idx = 0", buf,
 		sizeof(buf)),
 	    "[\"quote\\\" back\\\\slash\",\"line\\nfeed\\ttab\\r\\b\\f\","
-	    "\"ctl\\u0001\\u001f del\x7f\",\"utf-8 \xc3\xbc \xe2\x82\xac\","
+	    "\"ctl\\u0001\\u001F del\x7f\",\"utf-8 \xc3\xbc \xe2\x82\xac\","
 	    "\"\"]");
 	assert_int_equal(qint(h, "SELECT json_valid(policy_strings) AND "
 				 "json_array_length(policy_strings) = 5 FROM "
@@ -926,6 +926,14 @@ test_schema_store_json(void **state)
 				"idx = 0",
 				buf, sizeof(buf)),
 	    "[\"\"]");
+	/* Lists are written by jansson, which refuses text that is not
+	 * UTF-8 (the validator passes only what jansson read). */
+	odd[3] = "latin-1 \xfc";
+	sample_init(&s, "Org", "json-2");
+	s.p[0].policy_strings = (struct trpt_strlist){ odd, 5 };
+	assert_int_equal(
+	    trpt_store_report(db, &s.r, &s.raw, &dup, NULL, &err), TRPT_EINVAL);
+	assert_non_null(strstr(err.msg, "not UTF-8"));
 }
 
 /* Explicit transactions: each report is still atomic inside them. */
