@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <getopt.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "collector/cmd_alerts.h"
 #include "collector/cmd_check.h"
+#include "collector/cmd_check_config.h"
 #include "collector/cmd_export.h"
 #include "collector/cmd_fetch.h"
 #include "collector/cmd_ingest.h"
@@ -21,6 +23,7 @@
 #include "collector/cmd_summary.h"
 #include "collector/cmd_trends.h"
 #include "collector/dashboard.h"
+#include "common/text.h"
 
 #ifndef TRPT_VERSION
 #error "TRPT_VERSION comes from meson.build (project version)"
@@ -70,6 +73,8 @@ static const struct command commands[] = {
 	    "drop old raw bytes and reports, keeping the rollups" },
 	{ "backup", trpt_cmd_backup_run,
 	    "copy the database (SQLite online backup)" },
+	{ "check-config", trpt_cmd_check_config_run,
+	    "check the configuration file and the files it names" },
 };
 
 static void
@@ -97,7 +102,7 @@ usage(FILE *f)
 	    "Commands:\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(
-		    f, "  %-10s  %s\n", commands[i].name, commands[i].summary);
+		    f, "  %-12s  %s\n", commands[i].name, commands[i].summary);
 	fprintf(f,
 	    "\n"
 	    "Exit status: 0 success; 1 some input was rejected (kept in "
@@ -118,14 +123,16 @@ trpt_cli_warn_journal(int on)
 void
 trpt_cli_warn(const char *fmt, ...)
 {
+	char msg[2048], shown[4096];
 	va_list ap;
 
-	fputs(warn_prefix, stderr);
-	fputs("tlsrpt-collector: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	/* Messages carry text from outside (report fields, server answers,
+	 * URLs): one line, no control characters, no credentials. */
+	fprintf(stderr, "%stlsrpt-collector: %s\n", warn_prefix,
+	    trpt_text_message(msg, shown, sizeof(shown)));
 }
 
 char *
@@ -159,53 +166,44 @@ trpt_cli_open_db(const struct trpt_cli *cli, struct trpt_db **out)
 }
 
 int
+trpt_cli_stdout_gone(void)
+{
+	struct pollfd p = { STDOUT_FILENO, POLLOUT, 0 };
+
+	/* A pipe whose reader has closed polls as an error. */
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLERR) != 0;
+}
+
+int
+trpt_cli_open_db_read(const struct trpt_cli *cli, struct trpt_db **out)
+{
+	struct trpt_err err;
+	int rc;
+
+	if ((rc = trpt_db_open_existing(cli->db_path, out, &err)) != TRPT_OK) {
+		trpt_cli_warn("%s", err.msg);
+		return rc == TRPT_ENOTFOUND ? TRPT_EXIT_USAGE : TRPT_EXIT_FATAL;
+	}
+	return TRPT_EXIT_OK;
+}
+
+int
 trpt_cli_dkim(const struct trpt_cli *cli, struct trpt_dkim **out)
 {
-	static const char *const known[] = { "require", "nameserver", "timeout",
-		"cache", NULL };
-	const struct trpt_config_section *sec;
+	struct trpt_conf_dkim k;
 	struct trpt_dkim_config dc;
 	struct trpt_err err;
-	const char *v;
-	uint64_t n;
 	int rc;
 
 	*out = NULL;
 	trpt_dkim_config_default(&dc);
-	sec = trpt_config_find(cli->cfg, "dkim", "");
-	if (sec != NULL && (rc = trpt_config_check_keys(
-				cli->cfg, sec, known, &err)) != TRPT_OK)
+	if ((rc = trpt_config_read(
+		 cli->cfg, NULL, "dkim", &k, sizeof(k), &err)) != TRPT_OK)
 		goto bad;
-	v = trpt_config_get(sec, "require", 0);
-	if (v != NULL && trpt_dkim_require_parse(v, &dc.require) != TRPT_OK) {
-		rc = trpt_err_set(&err, TRPT_EINVAL,
-		    "config %s: [dkim] require = %s: expected no, warn or yes",
-		    trpt_config_path(cli->cfg), v);
-		goto bad;
-	}
-	dc.nameserver = trpt_config_get(sec, "nameserver", 0);
-	if (dc.nameserver != NULL &&
-	    (rc = trpt_dkim_nameserver_check(dc.nameserver, &err)) != TRPT_OK) {
-		trpt_err_prefix(
-		    &err, "config %s: [dkim]", trpt_config_path(cli->cfg));
-		goto bad;
-	}
-	n = dc.timeout_ms / 1000;
-	if ((rc = trpt_config_get_uint(
-		 cli->cfg, sec, "timeout", 60, &n, &err)) != TRPT_OK)
-		goto bad;
-	if (n == 0) {
-		rc = trpt_err_set(&err, TRPT_EINVAL,
-		    "config %s: [dkim] timeout must be 1 to 60 seconds",
-		    trpt_config_path(cli->cfg));
-		goto bad;
-	}
-	dc.timeout_ms = (unsigned)n * 1000;
-	n = dc.cache_max;
-	if ((rc = trpt_config_get_uint(
-		 cli->cfg, sec, "cache", 1000000, &n, &err)) != TRPT_OK)
-		goto bad;
-	dc.cache_max = (size_t)n;
+	dc.require = (enum trpt_dkim_require)k.require;
+	dc.nameserver = k.nameserver;
+	dc.timeout_ms = k.timeout * 1000;
+	dc.cache_max = k.cache;
 	if (dc.require == TRPT_DKIM_REQUIRE_NO)
 		return TRPT_EXIT_OK;
 	if ((rc = trpt_dkim_new(&dc, out, &err)) != TRPT_OK)

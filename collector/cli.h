@@ -39,7 +39,22 @@ int trpt_cli_open_db(const struct trpt_cli *cli, struct trpt_db **out);
  */
 void trpt_cli_warn_journal(int on);
 
-/* One line on stderr: "tlsrpt-collector: <message>". */
+/*
+ * For commands that only read: the database must exist ("no database at
+ * PATH", TRPT_EXIT_USAGE); a read-only file is opened read-only.
+ */
+int trpt_cli_open_db_read(const struct trpt_cli *cli, struct trpt_db **out);
+
+/*
+ * 1 when standard output is a pipe whose reader has gone ("trends | head"):
+ * a failed write there ends the command quietly, with status 0.
+ */
+int trpt_cli_stdout_gone(void);
+
+/*
+ * One line on stderr: "tlsrpt-collector: <message>", with control
+ * characters escaped and credentials in URLs hidden (trpt_text_message).
+ */
 void trpt_cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*

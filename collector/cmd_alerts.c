@@ -83,47 +83,10 @@ to_day(const char *opt, const char *s, int64_t now, int64_t *day)
 int
 trpt_cmd_alerts_config(const struct trpt_cli *cli, struct trpt_alert_config *ac)
 {
-	static const char *const known[] = { "threshold", "min_sessions",
-		"baseline_days", "recent_days", "min_history_days",
-		"silence_min_days", "silence_min_reports", "collection_days",
-		NULL };
-	const struct trpt_config_section *sec;
 	struct trpt_err err;
-	uint64_t v;
-	int rc = TRPT_OK;
 
-	trpt_alert_config_init(ac);
-	ac->collection_days = TRPT_CMD_ALERTS_COLLECTION_DAYS;
-	sec = trpt_config_find(cli->cfg, "alerts", "");
-	if (sec == NULL)
-		return TRPT_EXIT_OK;
-	rc = trpt_config_check_keys(cli->cfg, sec, known, &err);
-#define GET(key, field, max)                                                   \
-	do {                                                                   \
-		v = (uint64_t)ac->field;                                       \
-		if (rc == TRPT_OK)                                             \
-			rc = trpt_config_get_uint(                             \
-			    cli->cfg, sec, key, max, &v, &err);                \
-		ac->field = (int64_t)v;                                        \
-	} while (0)
-	v = (uint64_t)(ac->drop_threshold * 100.0 + 0.5);
-	if (rc == TRPT_OK)
-		rc = trpt_config_get_uint(
-		    cli->cfg, sec, "threshold", 100, &v, &err);
-	ac->drop_threshold = (double)v / 100.0;
-	GET("min_sessions", min_sessions, UINT64_C(1) << 53);
-	GET("baseline_days", baseline_days, 365);
-	GET("recent_days", recent_days, 365);
-	GET("min_history_days", min_history_days, 365);
-	GET("silence_min_days", silence_min_days, 365);
-	GET("silence_min_reports", silence_min_reports, 10000);
-	GET("collection_days", collection_days, 365);
-#undef GET
-	if (rc == TRPT_OK && (ac->drop_threshold <= 0 || ac->baseline_days < 3))
-		rc = trpt_err_set(&err, TRPT_EINVAL,
-		    "[alerts]: threshold must be at least 1 and baseline_days "
-		    "at least 3");
-	if (rc != TRPT_OK) {
+	if (trpt_config_read(cli->cfg, NULL, "alerts", ac, sizeof(*ac), &err) !=
+	    TRPT_OK) {
 		trpt_cli_warn("alerts: %s", err.msg);
 		return TRPT_EXIT_USAGE;
 	}
@@ -299,7 +262,7 @@ trpt_cmd_alerts_run(struct trpt_cli *cli, int argc, char **argv)
 	if (since_arg != NULL && (status = to_day("--since", since_arg, now,
 				      &since)) != TRPT_EXIT_OK)
 		return status;
-	if ((status = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK)
+	if ((status = trpt_cli_open_db_read(cli, &db)) != TRPT_EXIT_OK)
 		return status;
 	rc = trpt_trend_refresh(db, &err);
 	if (rc == TRPT_OK)
@@ -319,6 +282,8 @@ trpt_cmd_alerts_run(struct trpt_cli *cli, int argc, char **argv)
 	trpt_db_close(&db);
 	if (rc != TRPT_OK) {
 		trpt_alert_free(&a);
+		if (trpt_cli_stdout_gone())
+			return TRPT_EXIT_OK; /* "alerts | head" */
 		trpt_cli_warn("alerts: %s", err.msg);
 		return TRPT_EXIT_FATAL;
 	}

@@ -62,61 +62,24 @@ int
 trpt_cmd_check_config(const struct trpt_cli *cli, struct trpt_check_config *c,
     struct trpt_err *err)
 {
-	static const char *const known[] = { "resolver", "trust_anchor",
-		"ca_file", "smtp_port", "https_port", "helo", "timeout",
-		"dns_timeout", "max_mx", "max_policy", "max_time", NULL };
-	const struct trpt_config_section *sec;
-	const char *v;
-	uint64_t n;
-	size_t sz;
+	struct trpt_conf_check k;
 	int rc;
 
-	sec = trpt_config_find(cli->cfg, "check", "");
-	if (sec == NULL)
-		return TRPT_OK;
-	if ((rc = trpt_config_check_keys(cli->cfg, sec, known, err)) != TRPT_OK)
+	if ((rc = trpt_config_read(
+		 cli->cfg, NULL, "check", &k, sizeof(k), err)) != TRPT_OK)
 		return rc;
-	if ((v = trpt_config_get(sec, "resolver", 0)) != NULL)
-		c->resolver = v;
-	if ((v = trpt_config_get(sec, "trust_anchor", 0)) != NULL)
-		c->trust_anchor = v;
-	if ((v = trpt_config_get(sec, "ca_file", 0)) != NULL)
-		c->cafile = v;
-	if ((v = trpt_config_get(sec, "helo", 0)) != NULL)
-		c->helo = v;
-#define UINT(key, field, min, max, scale)                                      \
-	do {                                                                   \
-		n = (uint64_t)c->field / (scale);                              \
-		if ((rc = trpt_config_get_uint(                                \
-			 cli->cfg, sec, key, max, &n, err)) != TRPT_OK)        \
-			return rc;                                             \
-		if (n < (min))                                                 \
-			return trpt_err_set(err, TRPT_EINVAL,                  \
-			    "[check] %s must be at least %d", key, min);       \
-		c->field = (unsigned)(n * (scale));                            \
-	} while (0)
-	UINT("smtp_port", smtp_port, 1, 65535, 1);
-	UINT("https_port", https_port, 1, 65535, 1);
-	UINT("timeout", timeout_ms, 1, 300, 1000);
-	UINT("dns_timeout", dns_timeout_ms, 1, 300, 1000);
-	UINT("max_time", max_time_ms, 1, 3600, 1000);
-#undef UINT
-	n = c->max_mx;
-	if ((rc = trpt_config_get_uint(
-		 cli->cfg, sec, "max_mx", 100, &n, err)) != TRPT_OK)
-		return rc;
-	if (n < 1)
-		return trpt_err_set(
-		    err, TRPT_EINVAL, "[check] max_mx must be at least 1");
-	c->max_mx = (size_t)n;
-	sz = c->max_policy;
-	if ((rc = trpt_config_get_size(
-		 cli->cfg, sec, "max_policy", &sz, err)) != TRPT_OK)
-		return rc;
-	if (sz < 256 || sz > 1024 * 1024)
-		return trpt_err_set(err, TRPT_EINVAL,
-		    "[check] max_policy must be 256 to 1M bytes");
-	c->max_policy = sz;
+	c->resolver = k.resolver;
+	c->trust_anchor = k.trust_anchor;
+	c->cafile = k.ca_file;
+	if (k.helo != NULL)
+		c->helo = k.helo;
+	c->smtp_port = k.smtp_port;
+	c->https_port = k.https_port;
+	c->timeout_ms = k.timeout * 1000;
+	c->dns_timeout_ms = k.dns_timeout * 1000;
+	c->max_mx = k.max_mx;
+	c->max_policy = k.max_policy;
+	c->max_time_ms = k.max_time * 1000;
 	return TRPT_OK;
 }
 

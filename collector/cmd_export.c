@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/datetime.h"
+#include "common/outfile.h"
 #include "report/export.h"
 #include "report/trend.h"
 
@@ -48,8 +49,10 @@ export_usage(FILE *f)
 	    "or\n"
 	    "                 -Nd for N days ago)\n"
 	    "  --domain D     only policy domain D\n"
-	    "  -o FILE        write to FILE (replaced atomically) instead of\n"
-	    "                 standard output\n");
+	    "  -o FILE        write to FILE instead of standard output: a\n"
+	    "                 regular file is replaced atomically (a new file\n"
+	    "                 beside it, renamed), a FIFO or device written\n"
+	    "                 as it is\n");
 }
 
 int
@@ -67,8 +70,7 @@ trpt_cmd_export_run(struct trpt_cli *cli, int argc, char **argv)
 	struct trpt_db *db = NULL;
 	struct trpt_err err;
 	const char *what, *output = NULL;
-	char tmp[4096];
-	FILE *out = stdout;
+	struct trpt_outfile out;
 	uint64_t rows = 0;
 	int64_t now = (int64_t)time(NULL);
 	size_t t;
@@ -114,35 +116,23 @@ trpt_cmd_export_run(struct trpt_cli *cli, int argc, char **argv)
 		    what);
 		return TRPT_EXIT_USAGE;
 	}
-	if ((status = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK)
+	if ((status = trpt_cli_open_db_read(cli, &db)) != TRPT_EXIT_OK)
 		return status;
-	if (output != NULL) {
-		/* Write beside the target and rename: a reader never sees a
-		 * half-written file. */
-		snprintf(
-		    tmp, sizeof(tmp), "%s.tmp.%ld", output, (long)getpid());
-		out = fopen(tmp, "w");
-		if (out == NULL) {
-			trpt_cli_warn("export: %s: %s", tmp, strerror(errno));
-			trpt_db_close(&db);
-			return TRPT_EXIT_FATAL;
-		}
+	if (trpt_outfile_open(output != NULL ? output : "-", &out, &err) !=
+	    TRPT_OK) {
+		trpt_cli_warn("export: %s", err.msg);
+		trpt_db_close(&db);
+		return TRPT_EXIT_FATAL;
 	}
-	rc = tables[t].write(db, &filter, out, &rows, &err);
-	if (rc == TRPT_OK && fflush(out) != 0)
-		rc = trpt_err_set(&err, TRPT_EIO, "%s", strerror(errno));
-	if (output != NULL) {
-		if (fclose(out) != 0 && rc == TRPT_OK)
-			rc = trpt_err_set(
-			    &err, TRPT_EIO, "%s: %s", tmp, strerror(errno));
-		if (rc == TRPT_OK && rename(tmp, output) != 0)
-			rc = trpt_err_set(
-			    &err, TRPT_EIO, "%s: %s", output, strerror(errno));
-		if (rc != TRPT_OK)
-			unlink(tmp);
-	}
+	rc = tables[t].write(db, &filter, out.f, &rows, &err);
+	if (rc == TRPT_OK)
+		rc = trpt_outfile_commit(&out, &err);
+	else
+		trpt_outfile_abort(&out);
 	trpt_db_close(&db);
 	if (rc != TRPT_OK) {
+		if (output == NULL && trpt_cli_stdout_gone())
+			return TRPT_EXIT_OK; /* "export ... | head" */
 		trpt_cli_warn("export %s: %s", what, err.msg);
 		return TRPT_EXIT_FATAL;
 	}

@@ -1,12 +1,15 @@
 #include "collector/cmd_ingest.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "common/text.h"
 #include "ingest/files.h"
 #include "ingest/pipeline.h"
 
@@ -47,15 +50,21 @@ trpt_cmd_ingest_print_event(void *arg, const struct trpt_event *ev)
 	const struct trpt_cli *cli = arg;
 	char where[64] = "";
 	char part[32] = "";
+	char src[1024], reason[1024], id[512], org[512];
 
 	if (ev->message > 0)
 		snprintf(where, sizeof(where), ": message %d", ev->message);
 	if (ev->part > 0)
 		snprintf(part, sizeof(part), ": part %d", ev->part);
+	/* Every field may come from the input: one line each, escaped. */
+	trpt_text_message(ev->source, src, sizeof(src));
+	trpt_text_message(ev->reason, reason, sizeof(reason));
+	trpt_text_escape(ev->report_id, id, sizeof(id));
+	trpt_text_escape(ev->org, org, sizeof(org));
 	switch (ev->kind) {
 	case TRPT_EV_REJECTED:
-		fprintf(stderr, "%s%s%s: rejected: %s\n", ev->source, where,
-		    part, ev->reason);
+		fprintf(
+		    stderr, "%s%s%s: rejected: %s\n", src, where, part, reason);
 		break;
 	case TRPT_EV_STORED:
 	case TRPT_EV_DUPLICATE:
@@ -64,22 +73,22 @@ trpt_cmd_ingest_print_event(void *arg, const struct trpt_event *ev)
 			    "%s%s%s: conflicting copy of report %s from %s "
 			    "stored: its content differs from the copy stored "
 			    "before\n",
-			    ev->source, where, part, ev->report_id, ev->org);
+			    src, where, part, id, org);
 		else if (cli->verbose > 0)
-			fprintf(stderr, "%s%s%s: %s report %s from %s\n",
-			    ev->source, where, part,
+			fprintf(stderr, "%s%s%s: %s report %s from %s\n", src,
+			    where, part,
 			    ev->kind == TRPT_EV_STORED ? "stored" : "duplicate",
-			    ev->report_id, ev->org);
+			    id, org);
 		break;
 	case TRPT_EV_SKIPPED:
 		if (cli->verbose > 0)
-			fprintf(stderr, "%s%s: skipped: %s\n", ev->source,
-			    where, ev->reason);
+			fprintf(
+			    stderr, "%s%s: skipped: %s\n", src, where, reason);
 		break;
 	case TRPT_EV_WARNING:
 		if (cli->verbose > 1)
-			fprintf(stderr, "%s%s%s: warning: %s\n", ev->source,
-			    where, part, ev->reason);
+			fprintf(stderr, "%s%s%s: warning: %s\n", src, where,
+			    part, reason);
 		break;
 	}
 }
@@ -143,6 +152,15 @@ trpt_cmd_ingest_run(struct trpt_cli *cli, int argc, char **argv)
 		ingest_usage(stderr);
 		return TRPT_EXIT_USAGE;
 	}
+	/* A path that does not exist is a mistyped argument, not an input
+	 * to quarantine: refuse the run before anything is stored. */
+	for (i = optind; i < argc; i++)
+		if (strcmp(argv[i], "-") != 0 && access(argv[i], F_OK) != 0 &&
+		    errno == ENOENT) {
+			trpt_cli_warn(
+			    "ingest: %s: no such file or directory", argv[i]);
+			return TRPT_EXIT_USAGE;
+		}
 	if ((status = trpt_cli_dkim(cli, &dkim)) != TRPT_EXIT_OK)
 		return status;
 	if ((status = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK) {

@@ -36,9 +36,8 @@ sd_notify(int unset, const char *state)
 #include "ingest/pull.h"
 #include "ingest/receiver.h"
 
-#define DEFAULT_INTERVAL 300
-#define BACKOFF_MIN      5
-#define BACKOFF_MAX      900
+#define BACKOFF_MIN 5
+#define BACKOFF_MAX 900
 
 struct daemon;
 
@@ -235,25 +234,28 @@ source_main(void *arg)
 	return NULL;
 }
 
+/* interval (both) and idle ([imap]) of a source section, by the tables. */
 static int
-section_uint(struct trpt_cli *cli, const struct trpt_config_section *sec,
-    const char *key, uint64_t min, uint64_t max, unsigned *out)
+source_timing(struct trpt_cli *cli, const struct trpt_config_section *sec,
+    int imap, unsigned *interval, int *idle)
 {
+	struct trpt_conf_imap mi;
+	struct trpt_conf_https hi;
 	struct trpt_err err;
-	uint64_t v = *out;
+	int rc;
 
-	if (trpt_config_get_uint(cli->cfg, sec, key, max, &v, &err) !=
-	    TRPT_OK) {
+	if (imap)
+		rc = trpt_config_read(
+		    cli->cfg, sec, "imap", &mi, sizeof(mi), &err);
+	else
+		rc = trpt_config_read(
+		    cli->cfg, sec, "https", &hi, sizeof(hi), &err);
+	if (rc != TRPT_OK) {
 		trpt_cli_warn("%s", err.msg);
 		return TRPT_EXIT_USAGE;
 	}
-	if (v < min) {
-		trpt_cli_warn("config %s: [%s \"%s\"] %s: at least %llu",
-		    trpt_config_path(cli->cfg), sec->type, sec->name, key,
-		    (unsigned long long)min);
-		return TRPT_EXIT_USAGE;
-	}
-	*out = (unsigned)v;
+	*interval = imap ? mi.interval : hi.interval;
+	*idle = imap ? mi.idle : 0;
 	return TRPT_EXIT_OK;
 }
 
@@ -263,7 +265,6 @@ plan_sources(struct daemon *d)
 {
 	const struct trpt_config_section *sec;
 	struct trpt_cli *cli = d->cli;
-	struct trpt_err err;
 	size_t i, n = 0;
 	int rc, imap, https;
 
@@ -285,16 +286,9 @@ plan_sources(struct daemon *d)
 		d->src[n].d = d;
 		d->src[n].sec = sec;
 		d->src[n].imap = imap;
-		d->src[n].interval = DEFAULT_INTERVAL;
-		d->src[n].idle = 1;
-		if ((rc = section_uint(cli, sec, "interval", 10, 86400,
-			 &d->src[n].interval)) != TRPT_EXIT_OK)
+		if ((rc = source_timing(cli, sec, imap, &d->src[n].interval,
+			 &d->src[n].idle)) != TRPT_EXIT_OK)
 			return rc;
-		if (imap && trpt_config_get_bool(cli->cfg, sec, "idle",
-				&d->src[n].idle, &err) != TRPT_OK) {
-			trpt_cli_warn("%s", err.msg);
-			return TRPT_EXIT_USAGE;
-		}
 		n++;
 	}
 	d->nsrc = n;
@@ -489,24 +483,19 @@ config_ok(struct trpt_cli *cli)
 	char *cert = NULL, *key = NULL;
 	unsigned drain = 30, busy = TRPT_DB_BUSY_TIMEOUT_MS, iv = 0;
 	size_t i;
-	int rc = TRPT_EXIT_OK, idle = 1;
-	struct trpt_err err;
+	int rc = TRPT_EXIT_OK, idle = 1, imap;
 
 	for (i = 0; i < trpt_config_count(cli->cfg) && rc == 0; i++) {
 		sec = trpt_config_at(cli->cfg, i);
-		if (strcmp(sec->type, "imap") == 0) {
+		imap = strcmp(sec->type, "imap") == 0;
+		if (imap)
 			rc = trpt_fetch_imap_check(cli, sec);
-			if (rc == 0 && trpt_config_get_bool(cli->cfg, sec,
-					   "idle", &idle, &err) != TRPT_OK) {
-				trpt_cli_warn("%s", err.msg);
-				rc = TRPT_EXIT_USAGE;
-			}
-		} else if (strcmp(sec->type, "https") == 0)
+		else if (strcmp(sec->type, "https") == 0)
 			rc = trpt_fetch_https_check(cli, sec);
 		else
 			continue;
 		if (rc == 0)
-			rc = section_uint(cli, sec, "interval", 10, 86400, &iv);
+			rc = source_timing(cli, sec, imap, &iv, &idle);
 	}
 	if (rc == 0)
 		rc = trpt_run_notify_check(cli);

@@ -21,11 +21,6 @@
 
 #define PEM_MAX (1024 * 1024)
 
-static const char *const serve_keys[] = { "listen", "path", "tls_cert",
-	"tls_key", "threads", "max_connections", "max_connections_per_client",
-	"idle_timeout", "request_timeout", "rate_limit", "rate_burst",
-	"trust_proxy", "drain_timeout", "busy_timeout", "allow", NULL };
-
 /* The networks of [serve] allow, split out of their values. */
 static char allow_nets[TRPT_RECEIVER_MAX_ALLOW][64];
 
@@ -35,13 +30,13 @@ static char allow_nets[TRPT_RECEIVER_MAX_ALLOW][64];
  */
 static int
 load_allow(
-    const struct trpt_config_section *sec, struct trpt_receiver_config *cfg)
+    const struct trpt_config_list *allow, struct trpt_receiver_config *cfg)
 {
 	struct trpt_err err;
 	const char *v, *p;
 	size_t i, n;
 
-	for (i = 0; (v = trpt_config_get(sec, "allow", i)) != NULL; i++) {
+	for (i = 0; (v = trpt_config_list_at(allow, i)) != NULL; i++) {
 		for (p = v; *p != '\0'; p += n) {
 			p += strspn(p, " \t,");
 			n = strcspn(p, " \t,");
@@ -225,7 +220,9 @@ serve_usage(FILE *f)
 	    "rejected one (kept in quarantine), 413 past the size limit, 415\n"
 	    "for other media types, 405 for other methods, 429 past the rate\n"
 	    "limit and 503 when the database cannot take the write.\n"
-	    "GET /healthz and GET /metrics (Prometheus) are served too.\n"
+	    "GET /healthz (503 while stores fail) and GET /metrics\n"
+	    "(Prometheus) are served too.  Each cause of failing stores is\n"
+	    "logged once; a database it cannot write is refused at start.\n"
 	    "\n"
 	    "  --listen ADDR:PORT  address (default 127.0.0.1:8460, or\n"
 	    "                      listen in [serve]); port 0 picks one\n"
@@ -243,7 +240,8 @@ serve_usage(FILE *f)
 	    "(repeatable; default / and /v1/tlsrpt), tls_cert and tls_key\n"
 	    "(PEM files: native TLS; without them plain HTTP for a reverse\n"
 	    "proxy), threads, max_connections, max_connections_per_client,\n"
-	    "idle_timeout, request_timeout, drain_timeout (seconds),\n"
+	    "idle_timeout, header_timeout, request_timeout, drain_timeout\n"
+	    "(seconds),\n"
 	    "busy_timeout (milliseconds to wait for a locked database, 5000),\n"
 	    "rate_limit (POSTs a minute per client, 0: none), rate_burst and\n"
 	    "trust_proxy (take the client from X-Forwarded-For on loopback)\n"
@@ -255,22 +253,6 @@ serve_usage(FILE *f)
 	    "Prints \"listening on URL\" once ready; SIGTERM or SIGINT lets "
 	    "the\n"
 	    "requests in flight finish, then exits 0.\n");
-}
-
-static int
-get_uint(const struct trpt_cli *cli, const struct trpt_config_section *sec,
-    const char *key, uint64_t max, unsigned *out)
-{
-	struct trpt_err err;
-	uint64_t v = *out;
-
-	if (trpt_config_get_uint(cli->cfg, sec, key, max, &v, &err) !=
-	    TRPT_OK) {
-		trpt_cli_warn("%s", err.msg);
-		return TRPT_EXIT_USAGE;
-	}
-	*out = (unsigned)v;
-	return TRPT_EXIT_OK;
 }
 
 static int
@@ -290,74 +272,43 @@ int
 trpt_cmd_serve_settings(struct trpt_cli *cli, struct trpt_receiver_config *cfg,
     unsigned *drain, unsigned *busy, char **cert, char **key)
 {
-	const struct trpt_config_section *sec;
+	struct trpt_conf_serve s;
 	struct trpt_err err;
-	const char *v, *cert_path, *key_path;
-	int trust = 0;
 	size_t i;
 	int rc;
 
-	trpt_receiver_config_default(cfg, &cli->limits);
-	sec = trpt_config_find(cli->cfg, "serve", "");
-	if (sec == NULL)
-		return TRPT_EXIT_OK;
-	if (trpt_config_check_keys(cli->cfg, sec, serve_keys, &err) !=
+	if (trpt_config_read(cli->cfg, NULL, "serve", &s, sizeof(s), &err) !=
 	    TRPT_OK) {
 		trpt_cli_warn("%s", err.msg);
 		return TRPT_EXIT_USAGE;
 	}
-	if ((v = trpt_config_get(sec, "listen", 0)) != NULL)
-		cfg->listen = v;
-	if (trpt_config_get(sec, "path", 0) != NULL) {
-		cfg->npaths = 0;
-		for (i = 0; (v = trpt_config_get(sec, "path", i)) != NULL;
-		     i++) {
-			if (i >= TRPT_RECEIVER_MAX_PATHS) {
-				trpt_cli_warn("serve: at most %d paths",
-				    TRPT_RECEIVER_MAX_PATHS);
-				return TRPT_EXIT_USAGE;
-			}
-			cfg->paths[cfg->npaths++] = v;
-		}
+	*cfg = s.rx;
+	cfg->max_body = cli->limits.max_message;
+	if (s.paths.n > 0) {
+		cfg->npaths = s.paths.n;
+		for (i = 0; i < s.paths.n; i++)
+			cfg->paths[i] = trpt_config_list_at(&s.paths, i);
 	}
-	if ((rc = get_uint(cli, sec, "threads", 64, &cfg->threads)) != 0 ||
-	    (rc = get_uint(cli, sec, "max_connections", 100000,
-		 &cfg->max_connections)) != 0 ||
-	    (rc = get_uint(cli, sec, "max_connections_per_client", 100000,
-		 &cfg->max_per_client)) != 0 ||
-	    (rc = get_uint(
-		 cli, sec, "idle_timeout", 3600, &cfg->idle_timeout)) != 0 ||
-	    (rc = get_uint(cli, sec, "request_timeout", 3600,
-		 &cfg->request_timeout)) != 0 ||
-	    (rc = get_uint(cli, sec, "rate_limit", 1000000,
-		 &cfg->rate_per_minute)) != 0 ||
-	    (rc = get_uint(
-		 cli, sec, "rate_burst", 1000000, &cfg->rate_burst)) != 0 ||
-	    (rc = get_uint(cli, sec, "drain_timeout", 3600, drain)) != 0 ||
-	    (rc = get_uint(cli, sec, "busy_timeout", 60000, busy)) != 0)
+	*drain = s.drain_timeout;
+	*busy = s.busy_timeout;
+	if ((rc = load_allow(&s.allow, cfg)) != TRPT_EXIT_OK)
 		return rc;
-	if (trpt_config_get_bool(cli->cfg, sec, "trust_proxy", &trust, &err) !=
-	    TRPT_OK) {
-		trpt_cli_warn("%s", err.msg);
-		return TRPT_EXIT_USAGE;
-	}
-	cfg->trust_proxy = trust;
-	if ((rc = load_allow(sec, cfg)) != TRPT_EXIT_OK)
-		return rc;
-	cert_path = trpt_config_get(sec, "tls_cert", 0);
-	key_path = trpt_config_get(sec, "tls_key", 0);
-	if ((cert_path == NULL) != (key_path == NULL)) {
-		trpt_cli_warn("serve: tls_cert and tls_key go together");
-		return TRPT_EXIT_USAGE;
-	}
-	if (cert_path != NULL) {
-		if ((rc = read_pem(cert_path, cert)) != 0 ||
-		    (rc = read_pem(key_path, key)) != 0)
+	if (s.tls_cert != NULL) {
+		if ((rc = read_pem(s.tls_cert, cert)) != 0 ||
+		    (rc = read_pem(s.tls_key, key)) != 0)
 			return rc;
 		cfg->tls_cert_pem = *cert;
 		cfg->tls_key_pem = *key;
 	}
 	return TRPT_EXIT_OK;
+}
+
+/* The receiver's lines about failing stores, one per cause. */
+static void
+serve_log(void *arg, const char *msg)
+{
+	(void)arg;
+	trpt_cli_warn("%s", msg);
 }
 
 /* "listening on http://ADDR:PORT", the port being the one bound. */
@@ -430,6 +381,18 @@ trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
 		cfg.listen = listen;
 	if ((rc = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK)
 		goto out;
+	/* A database that cannot take a write would answer 503 to every
+	 * sender: refuse to start instead.  A lock held by another writer
+	 * is only a wait. */
+	if ((c = trpt_db_check_writable(db, &err)) != TRPT_OK &&
+	    c != TRPT_ETEMP) {
+		trpt_cli_warn(
+		    "serve: cannot write to the database: %s", err.msg);
+		rc = TRPT_EXIT_FATAL;
+		goto out;
+	}
+	cfg.log = serve_log;
+	cfg.log_arg = cli;
 	if (trpt_db_open(cli->db_path, &dm.db, &err) == TRPT_OK) {
 		trpt_db_set_busy_timeout(dm.db, 250);
 		cfg.metrics_extra = domain_metrics;

@@ -1,5 +1,6 @@
 #include "collector/cmd_stats.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <sqlite3.h>
 
 #include "common/datetime.h"
+#include "common/text.h"
 #include "common/width.h"
 
 static void
@@ -109,7 +111,7 @@ trpt_cmd_stats_run(struct trpt_cli *cli, int argc, char **argv)
 		stats_usage(stderr);
 		return TRPT_EXIT_USAGE;
 	}
-	if ((status = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK)
+	if ((status = trpt_cli_open_db_read(cli, &db)) != TRPT_EXIT_OK)
 		return status;
 	if (sqlite3_prepare_v2(trpt_db_handle(db), stats_sql, -1, &st, NULL) !=
 	    SQLITE_OK)
@@ -121,16 +123,22 @@ trpt_cmd_stats_run(struct trpt_cli *cli, int argc, char **argv)
 		int64_t ok = sqlite3_column_int64(st, 3);
 		int64_t bad = sqlite3_column_int64(st, 4);
 		const char *dom = (const char *)sqlite3_column_text(st, 1);
+		char org[128], domain[128];
 
+		/* Names come from reports: escaped for the terminal. */
+		trpt_text_escape(
+		    (const char *)sqlite3_column_text(st, 0), org, sizeof(org));
+		trpt_text_escape(
+		    dom != NULL && dom[0] != '\0' ? dom : "(unknown)", domain,
+		    sizeof(domain));
 		trpt_datetime_format_day(
 		    sqlite3_column_int64(st, 5) * 86400, first, sizeof(first));
 		trpt_datetime_format_day(
 		    sqlite3_column_int64(st, 6) * 86400, last, sizeof(last));
 		/* Names in UTF-8 are padded by the cells they take. */
-		trpt_width_fput(
-		    stdout, (const char *)sqlite3_column_text(st, 0), 28);
+		trpt_width_fput(stdout, org, 28);
 		putchar(' ');
-		trpt_width_fput(stdout, dom[0] ? dom : "(unknown)", 26);
+		trpt_width_fput(stdout, domain, 26);
 		if (ok + bad > 0)
 			printf(" %7d %10" PRId64 " %8" PRId64
 			       " %7.2f%%  %-10s %-10s\n",
@@ -173,6 +181,11 @@ trpt_cmd_stats_run(struct trpt_cli *cli, int argc, char **argv)
 		goto dberr;
 	trpt_db_close(&db);
 	(void)rows;
+	if ((fflush(stdout) != 0 || ferror(stdout)) &&
+	    !trpt_cli_stdout_gone()) {
+		trpt_cli_warn("stats: standard output: %s", strerror(errno));
+		return TRPT_EXIT_FATAL;
+	}
 	return TRPT_EXIT_OK;
 dberr:
 	trpt_cli_warn(

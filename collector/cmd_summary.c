@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "collector/cmd_alerts.h"
+#include "common/outfile.h"
 #include "report/mail_send.h"
 #include "report/notify.h"
 #include "report/summary.h"
@@ -104,77 +105,49 @@ add_to(struct settings *s, const char *v)
 static int
 read_settings(const struct trpt_cli *cli, struct settings *s)
 {
-	static const char *const known[] = { "from", "to", "smtp_url",
-		"username", "password_file", "starttls", "ca_file", "send_at",
-		NULL };
-	const struct trpt_config_section *sec;
+	struct trpt_conf_summary c;
 	struct trpt_err err;
-	const char *v;
 	size_t i;
 	int status;
 
 	memset(s, 0, sizeof(*s));
-	s->tls = TRPT_MAIL_TLS_REQUIRED;
-	sec = trpt_config_find(cli->cfg, "summary", "");
-	if (sec == NULL)
-		return TRPT_EXIT_OK;
-	if (trpt_config_check_keys(cli->cfg, sec, known, &err) != TRPT_OK) {
+	if (trpt_config_read(cli->cfg, NULL, "summary", &c, sizeof(c), &err) !=
+	    TRPT_OK) {
 		trpt_cli_warn("summary: %s", err.msg);
 		return TRPT_EXIT_USAGE;
 	}
-	s->from = trpt_config_get(sec, "from", 0);
-	s->url = trpt_config_get(sec, "smtp_url", 0);
-	s->username = trpt_config_get(sec, "username", 0);
-	s->password_file = trpt_config_get(sec, "password_file", 0);
-	s->ca_file = trpt_config_get(sec, "ca_file", 0);
-	for (i = 0; (v = trpt_config_get(sec, "to", i)) != NULL; i++)
-		if ((status = add_to(s, v)) != TRPT_EXIT_OK)
+	s->from = c.from;
+	s->url = c.smtp_url;
+	s->username = c.username;
+	s->password_file = c.password_file;
+	s->ca_file = c.ca_file;
+	s->tls = (enum trpt_mail_tls)c.starttls;
+	for (i = 0; i < c.to.n; i++)
+		if ((status = add_to(s, trpt_config_list_at(&c.to, i))) !=
+		    TRPT_EXIT_OK)
 			return status;
-	v = trpt_config_get(sec, "starttls", 0);
-	if (v != NULL) {
-		if (strcmp(v, "required") == 0 || strcmp(v, "yes") == 0)
-			s->tls = TRPT_MAIL_TLS_REQUIRED;
-		else if (strcmp(v, "no") == 0)
-			s->tls = TRPT_MAIL_TLS_NONE;
-		else {
-			trpt_cli_warn("summary: %s: [summary] starttls = "
-				      "\"%s\": expected required or no",
-			    trpt_config_path(cli->cfg), v);
-			return TRPT_EXIT_USAGE;
-		}
-	}
 	return TRPT_EXIT_OK;
 }
 
 static int
 write_file(const char *path, const char *msg, size_t len)
 {
-	char tmp[4096];
-	FILE *f;
-	int ok;
+	struct trpt_outfile out;
+	struct trpt_err err;
 
-	if (strcmp(path, "-") == 0) {
-		ok = fwrite(msg, 1, len, stdout) == len && fflush(stdout) == 0;
-		if (!ok)
-			trpt_cli_warn(
-			    "summary: standard output: %s", strerror(errno));
-		return ok ? TRPT_EXIT_OK : TRPT_EXIT_FATAL;
-	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-	if ((f = fopen(tmp, "w")) == NULL) {
-		trpt_cli_warn("summary: %s: %s", tmp, strerror(errno));
+	if (trpt_outfile_open(path, &out, &err) != TRPT_OK) {
+		trpt_cli_warn("summary: %s", err.msg);
 		return TRPT_EXIT_FATAL;
 	}
-	ok = fwrite(msg, 1, len, f) == len;
-	ok = fclose(f) == 0 && ok;
-	if (ok && rename(tmp, path) != 0)
-		ok = 0;
-	if (!ok) {
-		trpt_cli_warn("summary: %s: %s", path, strerror(errno));
-		unlink(tmp);
-		return TRPT_EXIT_FATAL;
-	}
-	return TRPT_EXIT_OK;
+	if (fwrite(msg, 1, len, out.f) != len) {
+		trpt_err_set(&err, TRPT_EIO, "%s: %s", path, strerror(errno));
+		trpt_outfile_abort(&out);
+	} else if (trpt_outfile_commit(&out, &err) == TRPT_OK)
+		return TRPT_EXIT_OK;
+	if (strcmp(path, "-") == 0 && trpt_cli_stdout_gone())
+		return TRPT_EXIT_OK;
+	trpt_cli_warn("summary: %s", err.msg);
+	return TRPT_EXIT_FATAL;
 }
 
 static int
@@ -297,7 +270,7 @@ trpt_cmd_summary_run(struct trpt_cli *cli, int argc, char **argv)
 	if ((status = trpt_cmd_alerts_config(cli, &ac)) != TRPT_EXIT_OK)
 		goto out;
 	so.alerts = &ac;
-	if ((status = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK)
+	if ((status = trpt_cli_open_db_read(cli, &db)) != TRPT_EXIT_OK)
 		goto out;
 	rc = trpt_trend_refresh(db, &err);
 	if (rc == TRPT_OK)

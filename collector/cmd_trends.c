@@ -161,7 +161,7 @@ trpt_cmd_trends_run(struct trpt_cli *cli, int argc, char **argv)
 		    29;
 	if (fmt == TRPT_FORMAT_TABLE && trpt_cli_color(stdout))
 		fmt = TRPT_FORMAT_TABLE_COLOR;
-	if ((status = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK)
+	if ((status = trpt_cli_open_db_read(cli, &db)) != TRPT_EXIT_OK)
 		return status;
 	rc = trpt_trend_refresh(db, &err);
 	if (rc == TRPT_OK)
@@ -170,6 +170,8 @@ trpt_cmd_trends_run(struct trpt_cli *cli, int argc, char **argv)
 		rc = trpt_trend_write(t, fmt, stdout, &err);
 	trpt_trend_free(&t);
 	trpt_db_close(&db);
+	if (rc != TRPT_OK && trpt_cli_stdout_gone())
+		return TRPT_EXIT_OK; /* "trends | head" */
 	if (rc != TRPT_OK) {
 		trpt_cli_warn("trends: %s", err.msg);
 		return rc == TRPT_ELIMIT ? TRPT_EXIT_USAGE : TRPT_EXIT_FATAL;

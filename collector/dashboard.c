@@ -678,45 +678,37 @@ int
 trpt_dashboard_settings_load(struct trpt_cli *cli, const char *listen_arg,
     struct trpt_dashboard_settings *s)
 {
-	static const char *const known[] = { "listen", "password_file",
-		"tls_cert", "tls_key", NULL };
-	const struct trpt_config_section *sec;
-	const char *v, *cert, *key;
+	struct trpt_conf_dashboard d;
 	struct trpt_err err;
 	int rc;
 
 	memset(s, 0, sizeof(*s));
 	trpt_dashboard_config_default(&s->cfg);
 	s->cfg.db_path = cli->db_path;
-	sec = trpt_config_find(cli->cfg, "dashboard", "");
-	s->enabled = sec != NULL || listen_arg != NULL;
+	s->enabled = trpt_config_find(cli->cfg, "dashboard", "") != NULL ||
+		     listen_arg != NULL;
 	if (!s->enabled)
 		return TRPT_EXIT_OK;
 	if ((rc = trpt_cmd_alerts_config(cli, &s->cfg.alerts)) != TRPT_EXIT_OK)
 		return rc;
-	if (sec != NULL &&
-	    trpt_config_check_keys(cli->cfg, sec, known, &err) != TRPT_OK) {
+	if (trpt_config_read(
+		cli->cfg, NULL, "dashboard", &d, sizeof(d), &err) != TRPT_OK) {
 		trpt_cli_warn("%s", err.msg);
 		return TRPT_EXIT_USAGE;
 	}
-	if ((v = trpt_config_get(sec, "listen", 0)) != NULL)
-		s->cfg.listen = v;
+	if (d.listen != NULL)
+		s->cfg.listen = d.listen;
 	if (listen_arg != NULL)
 		s->cfg.listen = listen_arg;
-	if ((v = trpt_config_get(sec, "password_file", 0)) != NULL) {
-		if ((rc = read_file("password_file", v, &s->passwords)) != 0)
+	if (d.password_file != NULL) {
+		if ((rc = read_file(
+			 "password_file", d.password_file, &s->passwords)) != 0)
 			return rc;
 		s->cfg.passwords = s->passwords;
 	}
-	cert = trpt_config_get(sec, "tls_cert", 0);
-	key = trpt_config_get(sec, "tls_key", 0);
-	if ((cert == NULL) != (key == NULL)) {
-		trpt_cli_warn("dashboard: tls_cert and tls_key go together");
-		return TRPT_EXIT_USAGE;
-	}
-	if (cert != NULL) {
-		if ((rc = read_file("tls_cert", cert, &s->cert)) != 0 ||
-		    (rc = read_file("tls_key", key, &s->key)) != 0)
+	if (d.tls_cert != NULL) {
+		if ((rc = read_file("tls_cert", d.tls_cert, &s->cert)) != 0 ||
+		    (rc = read_file("tls_key", d.tls_key, &s->key)) != 0)
 			return rc;
 		s->cfg.tls_cert_pem = s->cert;
 		s->cfg.tls_key_pem = s->key;

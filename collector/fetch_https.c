@@ -6,9 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-const char *const trpt_fetch_https_keys[] = { "url", "bearer_token_file",
-	"ca_file", "connect_timeout", "timeout", "retries", "retry_delay",
-	"max_size", "max_entries", "interval", NULL };
+#include "common/text.h"
 
 static int
 bad(const struct trpt_config *cfg, const struct trpt_config_section *sec,
@@ -19,72 +17,33 @@ bad(const struct trpt_config *cfg, const struct trpt_config_section *sec,
 	    sec->line, sec->name, key, why);
 }
 
-static int
-get_unsigned(const struct trpt_config *cfg,
-    const struct trpt_config_section *sec, const char *key, uint64_t max,
-    unsigned *out, struct trpt_err *err)
-{
-	uint64_t v = *out;
-	int rc;
-
-	rc = trpt_config_get_uint(cfg, sec, key, max, &v, err);
-	if (rc == TRPT_OK)
-		*out = (unsigned)v;
-	return rc;
-}
-
 int
 trpt_fetch_https_conf(const struct trpt_cli *cli,
     const struct trpt_config_section *sec, struct trpt_pull_source *src,
     char **token_take, struct trpt_err *err)
 {
 	const struct trpt_config *cfg = cli->cfg;
-	const char *tokfile;
-	uint64_t entries;
+	struct trpt_conf_https h;
 	char *token = NULL;
 	int rc;
 
+	if ((rc = trpt_config_read(cfg, sec, "https", &h, sizeof(h), err)) !=
+	    TRPT_OK)
+		return rc;
 	trpt_pull_source_default(src, &cli->limits);
-	if ((rc = trpt_config_check_keys(
-		 cfg, sec, trpt_fetch_https_keys, err)) != TRPT_OK)
-		return rc;
-	if (sec->name[0] == '\0')
-		return trpt_err_set(err, TRPT_EINVAL,
-		    "config %s: line %d: [https] needs a name: [https "
-		    "\"NAME\"]",
-		    trpt_config_path(cfg), sec->line);
 	src->name = sec->name;
-	src->url = trpt_config_get(sec, "url", 0);
-	if (src->url == NULL || src->url[0] == '\0')
-		return bad(cfg, sec, "url", "missing", err);
-	if (strncasecmp(src->url, "https://", 8) != 0)
-		return bad(cfg, sec, "url",
-		    "must start with https:// (certificates are always "
-		    "verified)",
-		    err);
-	src->ca_file = trpt_config_get(sec, "ca_file", 0);
-	entries = src->max_entries;
-	if ((rc = get_unsigned(cfg, sec, "connect_timeout", 3600,
-		 &src->connect_timeout, err)) != TRPT_OK ||
-	    (rc = get_unsigned(
-		 cfg, sec, "timeout", 86400, &src->timeout, err)) != TRPT_OK ||
-	    (rc = get_unsigned(cfg, sec, "retries", 20, &src->retries, err)) !=
-		TRPT_OK ||
-	    (rc = get_unsigned(cfg, sec, "retry_delay", 600000,
-		 &src->retry_delay_ms, err)) != TRPT_OK ||
-	    (rc = trpt_config_get_size(
-		 cfg, sec, "max_size", &src->max_body, err)) != TRPT_OK ||
-	    (rc = trpt_config_get_uint(
-		 cfg, sec, "max_entries", 1000000, &entries, err)) != TRPT_OK)
-		return rc;
-	src->max_entries = (size_t)entries;
-	if (src->max_body == 0)
-		return bad(cfg, sec, "max_size", "must be positive", err);
-	if (src->connect_timeout == 0 || src->timeout == 0)
-		return bad(cfg, sec, "timeout", "must be positive", err);
-	tokfile = trpt_config_get(sec, "bearer_token_file", 0);
-	if (tokfile != NULL) {
-		rc = trpt_config_read_secret_file(tokfile, &token, err);
+	src->url = h.url;
+	src->ca_file = h.ca_file;
+	src->connect_timeout = h.connect_timeout;
+	src->timeout = h.timeout;
+	src->retries = h.retries;
+	src->retry_delay_ms = h.retry_delay;
+	if (h.max_size > 0)
+		src->max_body = h.max_size;
+	src->max_entries = h.max_entries;
+	if (h.bearer_token_file != NULL) {
+		rc = trpt_config_read_secret_file(
+		    h.bearer_token_file, &token, err);
 		if (rc != TRPT_OK) {
 			trpt_err_prefix(
 			    err, "[https \"%s\"] bearer_token_file", sec->name);
@@ -138,6 +97,10 @@ on_fetch(void *arg, const struct trpt_pull_event *ev)
 {
 	struct printer *pr = arg;
 	const struct trpt_cli *cli = pr->cli;
+	char url[1024];
+
+	/* An index names the URLs: escaped, credentials hidden. */
+	trpt_text_message(ev->url, url, sizeof(url));
 
 	switch (ev->result) {
 	case TRPT_PULL_FAILED:
@@ -149,17 +112,16 @@ on_fetch(void *arg, const struct trpt_pull_event *ev)
 	case TRPT_PULL_INDEX:
 		if (cli->verbose > 0)
 			fprintf(stderr, "%s: %s: index of %zu entries\n",
-			    ev->source, ev->url, ev->entries);
+			    ev->source, url, ev->entries);
 		break;
 	case TRPT_PULL_FETCHED:
 		if (cli->verbose > 0)
-			fprintf(
-			    stderr, "%s: %s: fetched\n", ev->source, ev->url);
+			fprintf(stderr, "%s: %s: fetched\n", ev->source, url);
 		break;
 	case TRPT_PULL_NOT_MODIFIED:
 		if (cli->verbose > 0)
-			fprintf(stderr, "%s: %s: not modified\n", ev->source,
-			    ev->url);
+			fprintf(
+			    stderr, "%s: %s: not modified\n", ev->source, url);
 		break;
 	}
 }

@@ -19,9 +19,6 @@
 #include "ingest/pipeline.h"
 #include "ingest/pull.h"
 
-/* Keys an [https] section may hold (NULL-terminated). */
-extern const char *const trpt_fetch_https_keys[];
-
 /*
  * Fills *src from sec; *token_take receives the bearer token read from
  * bearer_token_file (or NULL), which the caller wipes and frees.  Fails

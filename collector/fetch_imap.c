@@ -9,11 +9,6 @@
 
 #include "common/datetime.h"
 
-const char *const trpt_fetch_imap_keys[] = { "host", "port", "security",
-	"ca_file", "username", "password_file", "password_env", "mailbox",
-	"read_only", "after", "since", "connect_timeout", "timeout", "batch",
-	"deadline", "idle", "interval", NULL };
-
 static int
 bad(const struct trpt_config *cfg, const struct trpt_config_section *sec,
     const char *key, const char *why, struct trpt_err *err)
@@ -29,23 +24,6 @@ bad(const struct trpt_config *cfg, const struct trpt_config_section *sec,
 	    line, sec->name, key, why);
 }
 
-static int
-get_timeout(const struct trpt_config *cfg,
-    const struct trpt_config_section *sec, const char *key, unsigned *out,
-    struct trpt_err *err)
-{
-	uint64_t v = *out;
-	int rc;
-
-	if ((rc = trpt_config_get_uint(cfg, sec, key, 3600, &v, err)) !=
-	    TRPT_OK)
-		return rc;
-	if (v == 0)
-		return bad(cfg, sec, key, "must be 1 to 3600 seconds", err);
-	*out = (unsigned)v;
-	return TRPT_OK;
-}
-
 void
 trpt_fetch_imap_conf_clear(struct trpt_fetch_imap_owned *owned)
 {
@@ -54,7 +32,6 @@ trpt_fetch_imap_conf_clear(struct trpt_fetch_imap_owned *owned)
 		free(owned->password);
 	}
 	free(owned->mailboxes);
-	free(owned->after_folder);
 	memset(owned, 0, sizeof(*owned));
 }
 
@@ -63,77 +40,27 @@ trpt_fetch_imap_conf(const struct trpt_config *cfg,
     const struct trpt_config_section *sec, struct trpt_imap_conf *conf,
     struct trpt_fetch_imap_owned *owned, struct trpt_err *err)
 {
-	const char *v, *pwfile, *pwenv;
-	uint64_t port = 0, batch = 100, deadline;
-	size_t n, i;
+	struct trpt_conf_imap m;
+	const char *v;
+	size_t i;
 	int rc;
 
 	memset(conf, 0, sizeof(*conf));
 	memset(owned, 0, sizeof(*owned));
-	conf->name = sec->name;
-	conf->read_only = 1;
-	conf->connect_timeout = 30;
-	conf->timeout = 60;
-	if ((rc = trpt_config_check_keys(
-		 cfg, sec, trpt_fetch_imap_keys, err)) != TRPT_OK)
-		goto out;
-	/* Only mailbox may repeat: a second host or after is a mistake. */
-	for (i = 0; trpt_fetch_imap_keys[i] != NULL; i++)
-		if (strcmp(trpt_fetch_imap_keys[i], "mailbox") != 0 &&
-		    trpt_config_get(sec, trpt_fetch_imap_keys[i], 1) != NULL) {
-			rc = bad(cfg, sec, trpt_fetch_imap_keys[i],
-			    "given more than once", err);
-			goto out;
-		}
-	if (sec->name[0] == '\0') {
-		rc = trpt_err_set(err, TRPT_EINVAL,
-		    "config %s: line %d: [imap] needs a name: [imap \"NAME\"]",
-		    trpt_config_path(cfg), sec->line);
-		goto out;
-	}
-	conf->host = trpt_config_get(sec, "host", 0);
-	if (conf->host == NULL || conf->host[0] == '\0') {
-		rc = bad(cfg, sec, "host", "missing", err);
-		goto out;
-	}
-	v = trpt_config_get(sec, "security", 0);
-	if (v == NULL || strcmp(v, "tls") == 0)
-		conf->security = TRPT_IMAP_TLS;
-	else if (strcmp(v, "starttls") == 0)
-		conf->security = TRPT_IMAP_STARTTLS;
-	else if (strcmp(v, "none") == 0)
-		conf->security = TRPT_IMAP_NONE;
-	else {
-		rc = bad(cfg, sec, "security", "expected tls, starttls or none",
-		    err);
-		goto out;
-	}
-	if ((rc = trpt_config_get_uint(cfg, sec, "port", 65535, &port, err)) !=
+	if ((rc = trpt_config_read(cfg, sec, "imap", &m, sizeof(m), err)) !=
 	    TRPT_OK)
 		goto out;
-	if (trpt_config_get(sec, "port", 0) != NULL && port == 0) {
-		rc = bad(cfg, sec, "port", "must be 1 to 65535", err);
-		goto out;
-	}
-	if (port == 0)
-		port = conf->security == TRPT_IMAP_TLS ? 993 : 143;
-	conf->port = (uint16_t)port;
-	conf->ca_file = trpt_config_get(sec, "ca_file", 0);
-	conf->username = trpt_config_get(sec, "username", 0);
-	if (conf->username == NULL || conf->username[0] == '\0') {
-		rc = bad(cfg, sec, "username", "missing", err);
-		goto out;
-	}
-	pwfile = trpt_config_get(sec, "password_file", 0);
-	pwenv = trpt_config_get(sec, "password_env", 0);
-	if ((pwfile == NULL) == (pwenv == NULL)) {
-		rc = bad(cfg, sec, "password_file",
-		    "give exactly one of password_file and password_env", err);
-		goto out;
-	}
-	if (pwfile != NULL) {
+	conf->name = sec->name;
+	conf->host = m.host;
+	conf->security = (enum trpt_imap_security)m.security;
+	conf->port = (uint16_t)(m.port != 0                       ? m.port
+				: conf->security == TRPT_IMAP_TLS ? 993
+								  : 143);
+	conf->ca_file = m.ca_file;
+	conf->username = m.username;
+	if (m.password_file != NULL) {
 		if ((rc = trpt_config_read_secret_file(
-			 pwfile, &owned->password, err)) != TRPT_OK) {
+			 m.password_file, &owned->password, err)) != TRPT_OK) {
 			trpt_err_prefix(
 			    err, "[imap \"%s\"] password_file", sec->name);
 			if (rc != TRPT_ENOMEM)
@@ -141,7 +68,7 @@ trpt_fetch_imap_conf(const struct trpt_config *cfg,
 			goto out;
 		}
 	} else {
-		v = getenv(pwenv);
+		v = getenv(m.password_env);
 		if (v == NULL) {
 			rc = bad(cfg, sec, "password_env",
 			    "the environment variable is not set", err);
@@ -153,88 +80,27 @@ trpt_fetch_imap_conf(const struct trpt_config *cfg,
 		}
 	}
 	conf->password = owned->password;
-	for (n = 0; trpt_config_get(sec, "mailbox", n) != NULL; n++)
-		;
-	if (n > 0) {
-		owned->mailboxes = calloc(n, sizeof(*owned->mailboxes));
+	if (m.mailboxes.n > 0) {
+		owned->mailboxes =
+		    calloc(m.mailboxes.n, sizeof(*owned->mailboxes));
 		if (owned->mailboxes == NULL) {
 			rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
 			goto out;
 		}
-		for (i = 0; i < n; i++) {
+		for (i = 0; i < m.mailboxes.n; i++)
 			owned->mailboxes[i] =
-			    trpt_config_get(sec, "mailbox", i);
-			if (owned->mailboxes[i][0] == '\0') {
-				rc =
-				    bad(cfg, sec, "mailbox", "empty name", err);
-				goto out;
-			}
-		}
+			    trpt_config_list_at(&m.mailboxes, i);
 		conf->mailboxes = owned->mailboxes;
-		conf->nmailboxes = n;
+		conf->nmailboxes = m.mailboxes.n;
 	}
-	if ((rc = trpt_config_get_bool(
-		 cfg, sec, "read_only", &conf->read_only, err)) != TRPT_OK)
-		goto out;
-	v = trpt_config_get(sec, "after", 0);
-	if (v == NULL || strcmp(v, "keep") == 0)
-		conf->after = TRPT_IMAP_KEEP;
-	else if (strcmp(v, "seen") == 0)
-		conf->after = TRPT_IMAP_SEEN;
-	else if (strcmp(v, "delete") == 0)
-		conf->after = TRPT_IMAP_DELETE;
-	else if (strncmp(v, "move:", 5) == 0 && v[5] != '\0') {
-		conf->after = TRPT_IMAP_MOVE;
-		if ((owned->after_folder = strdup(v + 5)) == NULL) {
-			rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
-			goto out;
-		}
-		conf->after_folder = owned->after_folder;
-	} else {
-		rc = bad(cfg, sec, "after",
-		    "expected keep, seen, move:FOLDER or delete", err);
-		goto out;
-	}
-	if (conf->after != TRPT_IMAP_KEEP && conf->read_only) {
-		rc = bad(cfg, sec, "after",
-		    "seen, move and delete change the mailbox: set "
-		    "read_only = false",
-		    err);
-		goto out;
-	}
-	v = trpt_config_get(sec, "since", 0);
-	if (v != NULL) {
-		struct trpt_err e2;
-
-		if (trpt_datetime_parse_user(
-			v, (int64_t)time(NULL), &conf->since, &e2) != TRPT_OK) {
-			rc = bad(cfg, sec, "since", e2.msg, err);
-			goto out;
-		}
-	}
-	if ((rc = get_timeout(cfg, sec, "connect_timeout",
-		 &conf->connect_timeout, err)) != TRPT_OK ||
-	    (rc = get_timeout(cfg, sec, "timeout", &conf->timeout, err)) !=
-		TRPT_OK)
-		goto out;
-	if ((rc = trpt_config_get_uint(
-		 cfg, sec, "batch", 10000, &batch, err)) != TRPT_OK)
-		goto out;
-	if (batch == 0) {
-		rc = bad(cfg, sec, "batch", "must be 1 to 10000", err);
-		goto out;
-	}
-	conf->batch = (unsigned)batch;
-	deadline = TRPT_IMAP_DEADLINE;
-	if ((rc = trpt_config_get_uint(
-		 cfg, sec, "deadline", 86400, &deadline, err)) != TRPT_OK)
-		goto out;
-	if (deadline < 10) {
-		rc = bad(
-		    cfg, sec, "deadline", "must be 10 to 86400 seconds", err);
-		goto out;
-	}
-	conf->deadline = (unsigned)deadline;
+	conf->read_only = m.read_only;
+	conf->after = (enum trpt_imap_after)m.after_action;
+	conf->after_folder = m.after_folder;
+	conf->since = m.since_time;
+	conf->connect_timeout = m.connect_timeout;
+	conf->timeout = m.timeout;
+	conf->batch = m.batch;
+	conf->deadline = m.deadline;
 	rc = trpt_imap_conf_check(conf, err);
 out:
 	if (rc != TRPT_OK)

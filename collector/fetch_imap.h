@@ -10,9 +10,6 @@
 #include "ingest/imap_sync.h"
 #include "ingest/pipeline.h"
 
-/* Keys an [imap] section may hold (NULL-terminated). */
-extern const char *const trpt_fetch_imap_keys[];
-
 /*
  * Fills *conf from sec.  Strings in conf point into sec or into *owned,
  * an array the caller frees with trpt_fetch_imap_conf_clear (it holds the
@@ -22,7 +19,6 @@ extern const char *const trpt_fetch_imap_keys[];
 struct trpt_fetch_imap_owned {
 	char *password;
 	const char **mailboxes;
-	char *after_folder;
 };
 int trpt_fetch_imap_conf(const struct trpt_config *cfg,
     const struct trpt_config_section *sec, struct trpt_imap_conf *conf,

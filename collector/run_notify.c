@@ -18,17 +18,11 @@
 #include "report/trend.h"
 #include "schema/notify_state.h"
 
-#define DEFAULT_INTERVAL 3600
-#define RETRY_SECONDS    60
-#define DEBOUNCE_MS      1000
-#define HISTORY_DAYS     90 /* closed alerts looked at, to send closes */
-#define MAX_MAIL_TO      32
-#define CHANNEL_LEN      160
-
-static const char *const notify_keys[] = { "mail_to", "interval", "recheck",
-	NULL };
-static const char *const webhook_keys[] = { "url", "format", "ca_file",
-	"timeout", NULL };
+#define RETRY_SECONDS 60
+#define DEBOUNCE_MS   1000
+#define HISTORY_DAYS  90 /* closed alerts looked at, to send closes */
+#define MAX_MAIL_TO   32
+#define CHANNEL_LEN   160
 
 struct hook {
 	char channel[CHANNEL_LEN]; /* "webhook:NAME" */
@@ -137,66 +131,46 @@ conf_clear(struct trpt_run_notify *n)
 static int
 read_conf(struct trpt_cli *cli, struct trpt_run_notify *n)
 {
-	const struct trpt_config_section *sec, *sum;
+	const struct trpt_config_section *sec;
+	struct trpt_conf_notify nc;
+	struct trpt_conf_summary sc;
+	struct trpt_conf_webhook wc;
 	struct trpt_err err;
-	const char *v;
-	uint64_t u;
 	size_t i, k;
 	int rc;
 
-	n->interval = DEFAULT_INTERVAL;
 	n->summary_at = -1;
-	n->recheck = 1;
+	if ((rc = trpt_cmd_alerts_config(cli, &n->ac)) != TRPT_EXIT_OK)
+		return rc;
 	trpt_check_config_init(&n->cc);
-	if (trpt_cmd_check_config(cli, &n->cc, &err) != TRPT_OK) {
+	if (trpt_cmd_check_config(cli, &n->cc, &err) != TRPT_OK ||
+	    trpt_config_read(cli->cfg, NULL, "notify", &nc, sizeof(nc), &err) !=
+		TRPT_OK ||
+	    trpt_config_read(
+		cli->cfg, NULL, "summary", &sc, sizeof(sc), &err) != TRPT_OK) {
 		trpt_cli_warn("%s", err.msg);
 		return TRPT_EXIT_USAGE;
 	}
-	if ((rc = trpt_cmd_alerts_config(cli, &n->ac)) != TRPT_EXIT_OK)
-		return rc;
+	n->interval = nc.interval;
+	n->recheck = nc.recheck;
 	sec = trpt_config_find(cli->cfg, "notify", "");
-	if (sec != NULL) {
-		if (trpt_config_check_keys(cli->cfg, sec, notify_keys, &err) !=
-		    TRPT_OK) {
-			trpt_cli_warn("%s", err.msg);
-			return TRPT_EXIT_USAGE;
-		}
-		for (i = 0; (v = trpt_config_get(sec, "mail_to", i)) != NULL;
-		     i++)
-			if ((rc = add_mail_to(n, cli, sec, v)) != TRPT_EXIT_OK)
-				return rc;
-		u = n->interval;
-		if (trpt_config_get_uint(cli->cfg, sec, "interval", 86400, &u,
-			&err) != TRPT_OK) {
-			trpt_cli_warn("%s", err.msg);
-			return TRPT_EXIT_USAGE;
-		}
-		if (u < 60)
-			return bad(cli, sec, "interval", "60 to 86400 seconds");
-		n->interval = (unsigned)u;
-		if (trpt_config_get_bool(cli->cfg, sec, "recheck", &n->recheck,
-			&err) != TRPT_OK) {
-			trpt_cli_warn("%s", err.msg);
-			return TRPT_EXIT_USAGE;
-		}
-	}
-	sum = trpt_config_find(cli->cfg, "summary", "");
-	if (n->nmail_to > 0 &&
-	    (sum == NULL || trpt_config_get(sum, "smtp_url", 0) == NULL ||
-		trpt_config_get(sum, "from", 0) == NULL))
+	for (i = 0; i < nc.mail_to.n; i++)
+		if ((rc = add_mail_to(n, cli, sec,
+			 trpt_config_list_at(&nc.mail_to, i))) != TRPT_EXIT_OK)
+			return rc;
+	if (n->nmail_to > 0 && (sc.smtp_url == NULL || sc.from == NULL))
 		return bad(cli, sec, "mail_to",
 		    "mail goes through the relay of [summary]: set smtp_url "
 		    "and from there");
-	if (sum != NULL && (v = trpt_config_get(sum, "send_at", 0)) != NULL) {
-		if (parse_send_at(v, &n->summary_at) != 0)
-			return bad(cli, sum, "send_at",
+	if (sc.send_at != NULL) {
+		sec = trpt_config_find(cli->cfg, "summary", "");
+		if (parse_send_at(sc.send_at, &n->summary_at) != 0)
+			return bad(cli, sec, "send_at",
 			    "expected a weekday and a UTC time, e.g. Mon "
 			    "07:00");
-		if (trpt_config_get(sum, "smtp_url", 0) == NULL ||
-		    trpt_config_get(sum, "to", 0) == NULL ||
-		    trpt_config_get(sum, "from", 0) == NULL)
+		if (sc.smtp_url == NULL || sc.to.n == 0 || sc.from == NULL)
 			return bad(
-			    cli, sum, "send_at", "needs smtp_url, from and to");
+			    cli, sec, "send_at", "needs smtp_url, from and to");
 	}
 	for (i = k = 0; i < trpt_config_count(cli->cfg); i++)
 		k += strcmp(trpt_config_at(cli->cfg, i)->type, "webhook") == 0;
@@ -210,36 +184,21 @@ read_conf(struct trpt_cli *cli, struct trpt_run_notify *n)
 		sec = trpt_config_at(cli->cfg, i);
 		if (strcmp(sec->type, "webhook") != 0)
 			continue;
-		h = &n->hooks[n->nhooks];
-		if (sec->name[0] == '\0')
-			return bad(
-			    cli, sec, "name", "write [webhook \"NAME\"]");
-		if (trpt_config_check_keys(cli->cfg, sec, webhook_keys, &err) !=
-		    TRPT_OK) {
+		if (trpt_config_read(cli->cfg, sec, "webhook", &wc, sizeof(wc),
+			&err) != TRPT_OK) {
 			trpt_cli_warn("%s", err.msg);
 			return TRPT_EXIT_USAGE;
 		}
-		snprintf(
-		    h->channel, sizeof(h->channel), "webhook:%s", sec->name);
-		h->w.url = trpt_config_get(sec, "url", 0);
-		if (h->w.url == NULL || strncmp(h->w.url, "https://", 8) != 0)
+		if (strncmp(wc.url, "https://", 8) != 0)
 			return bad(
 			    cli, sec, "url", "an https:// URL is needed");
-		h->w.ca_file = trpt_config_get(sec, "ca_file", 0);
-		u = 30;
-		if (trpt_config_get_uint(
-			cli->cfg, sec, "timeout", 300, &u, &err) != TRPT_OK) {
-			trpt_cli_warn("%s", err.msg);
-			return TRPT_EXIT_USAGE;
-		}
-		if (u == 0)
-			return bad(cli, sec, "timeout", "1 to 300 seconds");
-		h->w.timeout = (long)u;
-		v = trpt_config_get(sec, "format", 0);
-		if (trpt_notify_webhook_format(
-			v != NULL ? v : "generic", &h->fmt, &err) != TRPT_OK)
-			return bad(cli, sec, "format", err.msg);
-		n->nhooks++;
+		h = &n->hooks[n->nhooks++];
+		snprintf(
+		    h->channel, sizeof(h->channel), "webhook:%s", sec->name);
+		h->w.url = wc.url;
+		h->w.ca_file = wc.ca_file;
+		h->w.timeout = (long)wc.timeout;
+		h->fmt = (enum trpt_webhook_format)wc.format;
 	}
 	return TRPT_EXIT_OK;
 }

@@ -16,6 +16,17 @@
 #define TRPT_DT_DATE_ONLY 0x8 /* a date without a time: midnight UTC */
 
 /*
+ * The window a report's date-range must lie in: not before 2016-01-01
+ * (the first TLSRPT drafts are of 2016, and RFC 8460's own example report,
+ * which senders under test still send, is dated 2016-04-01; the RFC is of
+ * 2018), not more than TRPT_DATE_AHEAD seconds past the
+ * time it is read (clocks differ a little, never by years).  Dates outside
+ * it are refused, and never widen the default range of trends or exports.
+ */
+#define TRPT_DATE_EARLIEST INT64_C(1451606400) /* 2016-01-01T00:00:00Z */
+#define TRPT_DATE_AHEAD    INT64_C(259200)     /* 3 days */
+
+/*
  * Parses an RFC 3339 date-time, leniently: the offset may be missing (UTC),
  * 'T' may be a space or lower case, fractional seconds are allowed, and a
  * leap second 60 is read as 59.  flags (may be NULL) reports what was

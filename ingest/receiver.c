@@ -76,6 +76,37 @@ struct trpt_receiver {
 
 	pthread_mutex_t log_lock;
 	char mhd_error[TRPT_ERR_MSG_LEN]; /* last libmicrohttpd message */
+
+	/* Connections (conn_lock): the per-client cap and header time. */
+	pthread_mutex_t conn_lock;
+	pthread_cond_t conn_cond;
+	struct conn *conns;
+	unsigned nconns;
+	unsigned max_connections, max_per_client, header_timeout;
+	pthread_t reaper;
+	int reaper_running, reaper_stop;
+
+	/* Failing stores (store_lock): logged once per cause, and /healthz
+	 * answers 503 until a store succeeds again. */
+	pthread_mutex_t store_lock;
+	void (*log)(void *arg, const char *msg);
+	void *log_arg;
+	int failing; /* the last store failed (not merely busy) */
+	char cause[TRPT_ERR_MSG_LEN]; /* the last cause logged, "" if none */
+};
+
+/*
+ * One connection from accept to close.  since_ns is when it began to wait
+ * for a request head (its start, or the end of its previous request);
+ * in_request is set while a request is being handled.
+ */
+struct conn {
+	struct conn *prev, *next;
+	MHD_socket fd;
+	char addr[ADDR_LEN]; /* the peer's address (never a proxy header) */
+	int64_t since_ns;
+	int in_request;
+	int closing; /* shut down by us; libmicrohttpd closes it next */
 };
 
 /* One request, from its first call to the completion callback. */
@@ -118,6 +149,7 @@ trpt_receiver_config_default(
 	cfg->max_connections = 256;
 	cfg->max_per_client = 16;
 	cfg->idle_timeout = 30;
+	cfg->header_timeout = 10;
 	cfg->request_timeout = 120;
 	cfg->rate_per_minute = 120;
 	cfg->rate_burst = 60;
@@ -255,6 +287,189 @@ client_address(const struct trpt_receiver *r, struct MHD_Connection *c,
 		p++;
 	if (plausible_ip(p, strcspn(p, " ")))
 		snprintf(out, ADDR_LEN, "%.*s", (int)strcspn(p, " "), p);
+}
+
+static void count(struct trpt_receiver *r, uint64_t *counter);
+
+/* The peer's address as a string ("unknown" when there is none). */
+static void
+peer_address(struct MHD_Connection *c, char out[ADDR_LEN])
+{
+	const union MHD_ConnectionInfo *ci;
+	const struct sockaddr *sa;
+
+	snprintf(out, ADDR_LEN, "unknown");
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || ci->client_addr == NULL)
+		return;
+	sa = ci->client_addr;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET,
+		    &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+		    out, ADDR_LEN);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6,
+		    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+		    out, ADDR_LEN);
+}
+
+/*
+ * Ends a connection libmicrohttpd holds: it sees the end of the stream and
+ * closes it.  Under conn_lock, so the descriptor is still the connection's
+ * (libmicrohttpd calls on_connection CLOSED, which takes the lock, before
+ * it closes the socket).
+ */
+static void
+conn_shut(struct conn *k)
+{
+	if (!k->closing && k->fd != MHD_INVALID_SOCKET)
+		shutdown(k->fd, SHUT_RDWR);
+	k->closing = 1;
+}
+
+/* The oldest connection waiting for a request head (of addr, if given). */
+static struct conn *
+oldest_waiting(struct trpt_receiver *r, const char *addr)
+{
+	struct conn *k, *best = NULL;
+
+	for (k = r->conns; k != NULL; k = k->next)
+		if (!k->closing && !k->in_request &&
+		    (addr == NULL || strcmp(k->addr, addr) == 0) &&
+		    (best == NULL || k->since_ns < best->since_ns))
+			best = k;
+	return best;
+}
+
+/*
+ * libmicrohttpd's per-address limit refuses the newest connection, so a
+ * client trickling header bytes on max_per_client connections locks out
+ * everyone behind the same address, health checks included.  Here a new
+ * connection past a cap closes the oldest one still waiting for its head;
+ * only when every connection is busy with a request is the new one
+ * refused.
+ */
+static void
+on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+    enum MHD_ConnectionNotificationCode code)
+{
+	struct trpt_receiver *r = cls;
+	const union MHD_ConnectionInfo *ci;
+	struct conn *k, *p, *victim = NULL;
+	unsigned same = 0, open = 0;
+	uint64_t *counter = NULL;
+
+	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		k = *socket_context;
+		if (k == NULL)
+			return;
+		pthread_mutex_lock(&r->conn_lock);
+		if (k->prev != NULL)
+			k->prev->next = k->next;
+		else
+			r->conns = k->next;
+		if (k->next != NULL)
+			k->next->prev = k->prev;
+		r->nconns--;
+		pthread_mutex_unlock(&r->conn_lock);
+		free(k);
+		*socket_context = NULL;
+		return;
+	}
+	k = calloc(1, sizeof(*k));
+	if (k == NULL)
+		return; /* not tracked: libmicrohttpd's own limits still hold */
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	k->fd = ci != NULL ? ci->connect_fd : MHD_INVALID_SOCKET;
+	peer_address(c, k->addr);
+	k->since_ns = now_ns();
+	pthread_mutex_lock(&r->conn_lock);
+	for (p = r->conns; p != NULL; p = p->next) {
+		if (p->closing)
+			continue;
+		open++;
+		if (strcmp(p->addr, k->addr) == 0)
+			same++;
+	}
+	/* Behind a proxy every connection comes from the proxy. */
+	if (!r->trust_proxy && r->max_per_client > 0 &&
+	    same >= r->max_per_client) {
+		victim = oldest_waiting(r, k->addr);
+		counter = &r->stats.client_limit;
+	} else if (open >= r->max_connections) {
+		victim = oldest_waiting(r, NULL);
+		counter = &r->stats.client_limit;
+	}
+	k->next = r->conns;
+	if (r->conns != NULL)
+		r->conns->prev = k;
+	r->conns = k;
+	r->nconns++;
+	if (counter != NULL) {
+		conn_shut(victim != NULL ? victim : k);
+		count(r, counter);
+	}
+	pthread_mutex_unlock(&r->conn_lock);
+	*socket_context = k;
+}
+
+/* The connection's entry (NULL when it could not be tracked). */
+static struct conn *
+conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+static void
+conn_request(struct trpt_receiver *r, struct MHD_Connection *c, int in)
+{
+	struct conn *k = conn_of(c);
+
+	if (k == NULL)
+		return;
+	pthread_mutex_lock(&r->conn_lock);
+	k->in_request = in;
+	if (!in)
+		k->since_ns = now_ns();
+	pthread_mutex_unlock(&r->conn_lock);
+}
+
+/*
+ * Closes connections whose request head has not arrived within
+ * header_timeout.  libmicrohttpd's connection timeout is an idle timer
+ * that every byte restarts, so one byte every few seconds would hold a
+ * connection (and a per-client slot) for ever.
+ */
+static void *
+reaper_loop(void *arg)
+{
+	struct trpt_receiver *r = arg;
+	struct timespec until;
+	struct conn *k;
+	int64_t limit = (int64_t)r->header_timeout * 1000000000, now;
+
+	pthread_mutex_lock(&r->conn_lock);
+	while (!r->reaper_stop) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 250 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&r->conn_cond, &r->conn_lock, &until);
+		now = now_ns();
+		for (k = r->conns; k != NULL; k = k->next)
+			if (!k->closing && !k->in_request &&
+			    now - k->since_ns > limit) {
+				conn_shut(k);
+				count(r, &r->stats.header_timeouts);
+			}
+	}
+	pthread_mutex_unlock(&r->conn_lock);
+	return NULL;
 }
 
 static uint32_t
@@ -464,11 +679,78 @@ client_record(const struct trpt_receiver *r, struct MHD_Connection *c,
 }
 
 static enum MHD_Result
+reply_unavailable(struct trpt_receiver *r, struct MHD_Connection *c)
+{
+	static const char body[] =
+	    "cannot store the report now, try again later\n";
+
+	return reply(r, c, MHD_HTTP_SERVICE_UNAVAILABLE,
+	    "text/plain; charset=utf-8", body, sizeof(body) - 1,
+	    MHD_HTTP_HEADER_RETRY_AFTER, "60");
+}
+
+/*
+ * After each store: a failure is logged once per cause (a full disk or a
+ * read-only file would otherwise fail every POST in silence), and every
+ * failure but a busy database makes /healthz answer 503 until a store
+ * succeeds again.
+ */
+static void
+store_result(struct trpt_receiver *r, int rc, const struct trpt_err *err)
+{
+	char line[TRPT_ERR_MSG_LEN + 64];
+	const char *cause;
+
+	/* "report R from O: database D: what: why": the cause is the part
+	 * from "database", the same for every report that fails alike. */
+	cause = err != NULL ? strstr(err->msg, "database ") : NULL;
+	if (cause == NULL)
+		cause = err != NULL ? err->msg : "";
+	pthread_mutex_lock(&r->store_lock);
+	if (rc == TRPT_OK) {
+		if (r->cause[0] != '\0' && r->log != NULL)
+			r->log(r->log_arg, "serve: stores succeed again");
+		r->cause[0] = '\0';
+		r->failing = 0;
+	} else {
+		if (rc != TRPT_ETEMP)
+			r->failing = 1;
+		if (strcmp(r->cause, cause) != 0) {
+			snprintf(r->cause, sizeof(r->cause), "%s", cause);
+			snprintf(line, sizeof(line),
+			    "serve: cannot store reports (answering 503): %s",
+			    err->msg);
+			if (r->log != NULL)
+				r->log(r->log_arg, line);
+		}
+	}
+	pthread_mutex_unlock(&r->store_lock);
+}
+
+static enum MHD_Result
+serve_health(struct trpt_receiver *r, struct MHD_Connection *c)
+{
+	char msg[TRPT_ERR_MSG_LEN + 32];
+	size_t len;
+	int failing;
+
+	pthread_mutex_lock(&r->store_lock);
+	failing = r->failing;
+	snprintf(msg, sizeof(msg) - 1, "cannot store reports: %s", r->cause);
+	pthread_mutex_unlock(&r->store_lock);
+	if (!failing)
+		return reply_text(r, c, MHD_HTTP_OK, "ok\n");
+	one_line(msg);
+	len = strlen(msg);
+	msg[len++] = '\n';
+	return reply(r, c, MHD_HTTP_SERVICE_UNAVAILABLE,
+	    "text/plain; charset=utf-8", msg, len, NULL, NULL);
+}
+
+static enum MHD_Result
 process_body(
     struct trpt_receiver *r, struct MHD_Connection *c, struct request *rq)
 {
-	static const char unavailable[] =
-	    "cannot store the report now, try again later\n";
 	struct trpt_pipeline_result res;
 	struct trpt_origin origin;
 	struct trpt_err err;
@@ -493,13 +775,11 @@ process_body(
 	    &res, &err);
 	pthread_mutex_unlock(&r->pipe_lock);
 
+	store_result(r, rc, &err);
 	if (rc != TRPT_OK) {
 		trpt_pipeline_result_free(&res);
 		count(r, &r->stats.unavailable);
-		/* The body without its terminating NUL (issue 9 item 14). */
-		return reply(r, c, MHD_HTTP_SERVICE_UNAVAILABLE,
-		    "text/plain; charset=utf-8", unavailable,
-		    sizeof(unavailable) - 1, MHD_HTTP_HEADER_RETRY_AFTER, "60");
+		return reply_unavailable(r, c);
 	}
 	if (res.stored > 0) {
 		pthread_mutex_lock(&r->stats_lock);
@@ -584,6 +864,15 @@ serve_metrics(struct trpt_receiver *r, struct MHD_Connection *c)
 	    (unsigned long long)s.bad_method, (unsigned long long)s.not_found,
 	    (unsigned long long)s.rate_limited, (unsigned long long)s.forbidden,
 	    (unsigned long long)s.unavailable);
+	metric(&b, "tlsrpt_http_connections_closed_total", "counter",
+	    "Connections closed by the server before a request, by reason.");
+	trpt_buf_appendf(&b, NULL,
+	    "tlsrpt_http_connections_closed_total{reason=\"header_timeout\"} "
+	    "%llu\n"
+	    "tlsrpt_http_connections_closed_total{reason=\"connection_limit\"} "
+	    "%llu\n",
+	    (unsigned long long)s.header_timeouts,
+	    (unsigned long long)s.client_limit);
 	metric(&b, "tlsrpt_http_received_bytes_total", "counter",
 	    "Bytes of POST bodies received.");
 	trpt_buf_appendf(&b, NULL, "tlsrpt_http_received_bytes_total %llu\n",
@@ -716,7 +1005,7 @@ start_request(struct trpt_receiver *r, struct MHD_Connection *c,
 	if (!is_report_path(r, url)) {
 		if (strcmp(url, "/healthz") == 0 &&
 		    (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0))
-			return reply_text(r, c, MHD_HTTP_OK, "ok\n");
+			return serve_health(r, c);
 		if (strcmp(url, "/metrics") == 0 &&
 		    (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0))
 			return serve_metrics(r, c);
@@ -792,6 +1081,7 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 			return MHD_NO;
 		rq->start_ns = now_ns();
 		rq->path = url;
+		conn_request(r, c, 1);
 		client_address(r, c, rq->client, rq->peer);
 		*con_cls = rq;
 		pthread_mutex_lock(&r->stats_lock);
@@ -842,8 +1132,8 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	double secs;
 	size_t i;
 
-	(void)c;
 	(void)toe;
+	conn_request(r, c, 0);
 	if (rq == NULL)
 		return;
 	secs = (double)(now_ns() - rq->start_ns) / 1e9;
@@ -905,6 +1195,9 @@ receiver_release(struct trpt_receiver *r)
 	pthread_mutex_destroy(&r->stats_lock);
 	pthread_mutex_destroy(&r->rate_lock);
 	pthread_mutex_destroy(&r->log_lock);
+	pthread_mutex_destroy(&r->conn_lock);
+	pthread_cond_destroy(&r->conn_cond);
+	pthread_mutex_destroy(&r->store_lock);
 	free(r);
 }
 
@@ -955,7 +1248,15 @@ trpt_receiver_new(const struct trpt_receiver_config *cfg,
 	pthread_mutex_init(&r->stats_lock, NULL);
 	pthread_mutex_init(&r->rate_lock, NULL);
 	pthread_mutex_init(&r->log_lock, NULL);
+	pthread_mutex_init(&r->conn_lock, NULL);
+	pthread_cond_init(&r->conn_cond, NULL);
+	pthread_mutex_init(&r->store_lock, NULL);
 	atomic_init(&r->draining, 0);
+	r->max_connections = cfg->max_connections;
+	r->max_per_client = cfg->max_per_client;
+	r->header_timeout = cfg->header_timeout > 0 ? cfg->header_timeout : 10;
+	r->log = cfg->log;
+	r->log_arg = cfg->log_arg;
 	r->listen = strdup(cfg->listen);
 	for (i = 0; i < cfg->npaths; i++)
 		r->paths[r->npaths++] = strdup(cfg->paths[i]);
@@ -1004,15 +1305,15 @@ trpt_receiver_new(const struct trpt_receiver_config *cfg,
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0, &ss };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED,
 		(intptr_t)completed, r };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION,
+		(intptr_t)on_connection, r };
+	/* on_connection keeps max_connections (and max_per_client) by closing
+	 * the oldest connection still waiting for its head; libmicrohttpd's
+	 * own limit, a little higher, refuses outright past that. */
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT,
-		(intptr_t)cfg->max_connections, NULL };
+		(intptr_t)cfg->max_connections + 64, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT,
 		(intptr_t)cfg->idle_timeout, NULL };
-	/* Behind a proxy every connection comes from the proxy. */
-	if (!cfg->trust_proxy && cfg->max_per_client > 0)
-		opts[n++] =
-		    (struct MHD_OptionItem){ MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-			    (intptr_t)cfg->max_per_client, NULL };
 	if (cfg->threads > 1)
 		opts[n++] =
 		    (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE,
@@ -1048,6 +1349,13 @@ trpt_receiver_new(const struct trpt_receiver_config *cfg,
 	}
 	di = MHD_get_daemon_info(r->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	r->port = di != NULL ? di->port : 0;
+	if (pthread_create(&r->reaper, NULL, reaper_loop, r) != 0) {
+		MHD_stop_daemon(r->mhd);
+		receiver_release(r);
+		return trpt_err_set(
+		    err, TRPT_ENOMEM, "serve: cannot start a thread");
+	}
+	r->reaper_running = 1;
 	*out = r;
 	return TRPT_OK;
 }
@@ -1118,6 +1426,13 @@ trpt_receiver_free(struct trpt_receiver **rp)
 
 	if (r == NULL)
 		return;
+	if (r->reaper_running) {
+		pthread_mutex_lock(&r->conn_lock);
+		r->reaper_stop = 1;
+		pthread_cond_signal(&r->conn_cond);
+		pthread_mutex_unlock(&r->conn_lock);
+		pthread_join(r->reaper, NULL);
+	}
 	if (r->mhd != NULL)
 		MHD_stop_daemon(r->mhd);
 	receiver_release(r);

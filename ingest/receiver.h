@@ -15,8 +15,9 @@
  *
  * Requests are served by a pool of threads; calls into the pipeline are
  * serialised by a mutex, so one struct trpt_pipeline and its database
- * handle are used by one thread at a time.  GET /healthz answers "ok" and
- * GET /metrics the counters in the Prometheus text format.
+ * handle are used by one thread at a time.  GET /healthz answers "ok", or
+ * 503 while stores fail (from a failed store to the next one that
+ * succeeds), and GET /metrics the counters in the Prometheus text format.
  */
 
 #include <sys/socket.h>
@@ -42,8 +43,15 @@ struct trpt_receiver_config {
 	size_t max_body;          /* bytes of one POST body */
 	unsigned threads;         /* worker threads (>= 1) */
 	unsigned max_connections; /* in all */
-	unsigned max_per_client;  /* connections from one address */
-	unsigned idle_timeout;    /* seconds a connection may stay silent */
+	/* Connections from one address.  A new one past the cap closes the
+	 * client's oldest connection still sending its request head (a slow
+	 * sender gives way to a fresh one); when none is, the new one. */
+	unsigned max_per_client;
+	unsigned idle_timeout; /* seconds a connection may stay silent */
+	/* Seconds from a connection's start (or the end of its previous
+	 * request) to a complete request line and headers: a trickle of
+	 * header bytes resets no idle timer past this. */
+	unsigned header_timeout;
 	unsigned request_timeout; /* seconds to receive a whole body */
 	/* Token bucket per client address: rate_per_minute requests, burst
 	 * at once; 0 disables the limit. */
@@ -64,6 +72,11 @@ struct trpt_receiver_config {
 	 * (the per-domain series of the rollups); NULL for none. */
 	void (*metrics_extra)(void *arg, struct trpt_buf *out);
 	void *metrics_arg;
+	/* Called (from a server thread, one call at a time) once per new
+	 * cause of failing stores ("cannot store reports: CAUSE") and once
+	 * when stores succeed again; may be NULL. */
+	void (*log)(void *arg, const char *msg);
+	void *log_arg;
 };
 
 /*
@@ -86,11 +99,13 @@ struct trpt_receiver_stats {
 	uint64_t bad_method;
 	uint64_t not_found;
 	uint64_t rate_limited;
-	uint64_t forbidden;   /* 403: not in allow */
-	uint64_t unavailable; /* 503 */
-	uint64_t bytes;       /* body bytes received */
-	int64_t last_stored;  /* UTC seconds, 0 if none */
-	unsigned in_flight;   /* requests being received or processed */
+	uint64_t forbidden;       /* 403: not in allow */
+	uint64_t unavailable;     /* 503 */
+	uint64_t header_timeouts; /* connections closed: head too slow */
+	uint64_t client_limit;    /* connections closed: per-client cap */
+	uint64_t bytes;           /* body bytes received */
+	int64_t last_stored;      /* UTC seconds, 0 if none */
+	unsigned in_flight;       /* requests being received or processed */
 };
 
 struct trpt_receiver;

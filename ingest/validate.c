@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -599,6 +600,17 @@ read_report(struct vstate *st, const json_t *root)
 	if (r->begin > r->end)
 		return reject(
 		    st, "date-range", "start-datetime is after end-datetime");
+	/* A report dated 9999 (or 0000) would stretch every default range
+	 * of trends and exports over millions of days. */
+	if (r->begin < TRPT_DATE_EARLIEST)
+		return reject(st, "date-range.start-datetime",
+		    "before 2016-01-01 (TLSRPT dates from 2016): not a "
+		    "plausible "
+		    "report date");
+	if (r->end > (int64_t)time(NULL) + TRPT_DATE_AHEAD)
+		return reject(st, "date-range.end-datetime",
+		    "more than 3 days in the future: not a plausible report "
+		    "date");
 	pols = json_object_get(root, "policies");
 	if (pols == NULL)
 		return reject(st, "policies", "missing");

@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include "common/datetime.h"
+#include "common/text.h"
 #include "report/causes.h"
 #include "schema/livecheck.h"
 
@@ -700,9 +701,11 @@ text_items(FILE *out, const char *label, const struct trpt_alert_items *it,
 	if (it->n == 0)
 		return;
 	fprintf(out, "  %s:", label);
-	for (i = 0; i < it->n; i++)
-		fprintf(out, "%s %s (%" PRId64 ")", i > 0 ? "," : "",
-		    item_name(it->v[i].name, none), it->v[i].failed);
+	for (i = 0; i < it->n; i++) {
+		fputs(i > 0 ? ", " : " ", out);
+		trpt_text_fputs(item_name(it->v[i].name, none), out);
+		fprintf(out, " (%" PRId64 ")", it->v[i].failed);
+	}
 	fputc('\n', out);
 }
 
@@ -724,21 +727,27 @@ write_text(const struct trpt_alert *al, FILE *out, int color)
 
 	day_label(al->first_day, d1, sizeof(d1));
 	day_label(al->last_day, d2, sizeof(d2));
-	if (al->kind == TRPT_ALERT_COLLECTION)
+	/* Subjects, types and names come from reports: escaped. */
+	if (al->kind == TRPT_ALERT_COLLECTION) {
 		fprintf(out, "%s%-6s%s collection, %s .. %s\n",
 		    color && al->open ? "\033[1;31m" : "",
 		    al->open ? "OPEN" : "closed",
 		    color && al->open ? "\033[0m" : "", d1, d2);
-	else
-		fprintf(out, "%s%-6s%s %s %s %s%s%s, %s .. %s%s\n",
+	} else {
+		fprintf(out, "%s%-6s%s %s %s ",
 		    color && al->open ? "\033[1;31m" : "",
 		    al->open ? "OPEN" : "closed",
 		    color && al->open ? "\033[0m" : "",
 		    trpt_alert_kind_name(al->kind),
-		    al->sender ? "sender" : "domain", al->subject,
-		    al->type != NULL ? ": " : "",
-		    al->type != NULL ? al->type : "", d1, d2,
+		    al->sender ? "sender" : "domain");
+		trpt_text_fputs(al->subject, out);
+		if (al->type != NULL) {
+			fputs(": ", out);
+			trpt_text_fputs(al->type, out);
+		}
+		fprintf(out, ", %s .. %s%s\n", d1, d2,
 		    al->stale ? " (no longer reported)" : "");
+	}
 	switch (al->kind) {
 	case TRPT_ALERT_DROP:
 		fputs("  success rate ", out);
@@ -795,8 +804,11 @@ write_text(const struct trpt_alert *al, FILE *out, int color)
 	text_items(out, "MX hosts", &al->mx, "(none given)");
 	text_items(out, "sending IPs", &al->ips, "(none given)");
 	text_items(out, al->sender ? "domains" : "senders", &al->others, "?");
-	for (i = 0; i < al->nlive; i++)
-		fprintf(out, "  live: %s\n", al->live[i]);
+	for (i = 0; i < al->nlive; i++) {
+		fputs("  live: ", out);
+		trpt_text_fputs(al->live[i], out);
+		fputc('\n', out);
+	}
 	if (al->open && al->live_ok)
 		fputs("  the live check passes: the alert closes when reports "
 		      "confirm it\n",
@@ -805,9 +817,10 @@ write_text(const struct trpt_alert *al, FILE *out, int color)
 		if (al->types.v[i].name[0] == '\0')
 			continue;
 		cause = trpt_causes_lookup(al->types.v[i].name);
-		fprintf(out, "  %s (%s)\n    causes: %s\n    fix: %s\n",
-		    al->types.v[i].name, cause->title, cause->causes,
-		    cause->fixes);
+		fputs("  ", out);
+		trpt_text_fputs(al->types.v[i].name, out);
+		fprintf(out, " (%s)\n    causes: %s\n    fix: %s\n",
+		    cause->title, cause->causes, cause->fixes);
 	}
 }
 

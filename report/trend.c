@@ -3,11 +3,13 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <sqlite3.h>
 
 #include "common/datetime.h"
+#include "common/text.h"
 #include "report/csv.h"
 
 static const char *const dim_names[TRPT_DIM_COUNT_] = { "org", "domain", "mx",
@@ -653,7 +655,14 @@ trpt_trend_refresh(struct trpt_db *db, struct trpt_err *err)
 	r.h = trpt_db_handle(db);
 	r.min_day = TRPT_DAY_MAX;
 	r.max_day = TRPT_DAY_MIN;
-	src = sqlite3_exec(r.h, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	/* On a read-only database the rollups are brought up to date in
+	 * copies of this connection's own (temp), never written back. */
+	if (trpt_db_read_only(db) &&
+	    (rc = trpt_db_shadow_tables(db, "rollup_", err)) != TRPT_OK)
+		return rc;
+	src = sqlite3_exec(r.h,
+	    trpt_db_read_only(db) ? "BEGIN" : "BEGIN IMMEDIATE", NULL, NULL,
+	    NULL);
 	if (src != SQLITE_OK)
 		return sql_fail(&r, src, "starting the rollup update", err);
 	src = sqlite3_prepare_v2(r.h,
@@ -918,20 +927,30 @@ cmp_groups(const void *x, const void *y)
 	return 0;
 }
 
+/*
+ * The first and last day with data within [from, until] (the days asked
+ * for, by default the plausible window): days outside the window (a
+ * report stored before dates were checked) never stretch a default range.
+ */
 static int
-data_range(sqlite3 *h, struct trpt_db *db, const char *domain, int64_t *lo,
-    int64_t *hi, struct trpt_err *err)
+data_range(sqlite3 *h, struct trpt_db *db, const char *domain, int64_t from,
+    int64_t until, int64_t *lo, int64_t *hi, struct trpt_err *err)
 {
 	sqlite3_stmt *st = NULL;
 	int src, rc = TRPT_OK;
 
 	src = sqlite3_prepare_v2(h,
 	    domain != NULL ? "SELECT min(day), max(day) FROM rollup_domain_day "
-			     "WHERE domain = ?1"
-			   : "SELECT min(day), max(day) FROM rollup_org_day",
+			     "WHERE domain = ?1 AND day BETWEEN ?2 AND ?3"
+			   : "SELECT min(day), max(day) FROM rollup_org_day "
+			     "WHERE day BETWEEN ?2 AND ?3",
 	    -1, &st, NULL);
 	if (src == SQLITE_OK && domain != NULL)
 		sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
+	if (src == SQLITE_OK) {
+		sqlite3_bind_int64(st, 2, from);
+		sqlite3_bind_int64(st, 3, until);
+	}
 	if (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
 		if (sqlite3_column_type(st, 0) == SQLITE_NULL) {
 			*lo = 1;
@@ -959,7 +978,7 @@ trpt_trend_run(struct trpt_db *db, const struct trpt_trend_query *q,
 	struct trpt_trend_group *g = NULL;
 	struct agg a;
 	const char *keys[TRPT_DIM_COUNT_];
-	int64_t lo = 0, hi = 0, dspan, day, idx;
+	int64_t lo = 0, hi = 0, wlo, whi, dspan, day, idx;
 	int i, src, rc;
 
 	memset(&a, 0, sizeof(a));
@@ -970,7 +989,20 @@ trpt_trend_run(struct trpt_db *db, const struct trpt_trend_query *q,
 	t->q = *q;
 	t->q.domain = NULL;
 	a.t = t;
-	if ((rc = data_range(h, db, q->domain, &lo, &hi, err)) != TRPT_OK)
+	/* A bound not asked for is the plausible window's, unless the other
+	 * one asked for lies beyond it. */
+	wlo = TRPT_DATE_EARLIEST / 86400;
+	whi = ((int64_t)time(NULL) + TRPT_DATE_AHEAD) / 86400;
+	if (q->since_day != TRPT_DAY_MIN)
+		wlo = q->since_day;
+	else if (q->until_day < wlo)
+		wlo = TRPT_DAY_MIN;
+	if (q->until_day != TRPT_DAY_MAX)
+		whi = q->until_day;
+	else if (q->since_day > whi)
+		whi = TRPT_DAY_MAX;
+	if ((rc = data_range(h, db, q->domain, wlo, whi, &lo, &hi, err)) !=
+	    TRPT_OK)
 		goto out;
 	dspan = hi - lo + 1;
 	if (lo < q->since_day)
@@ -1205,11 +1237,15 @@ write_table(const struct trpt_trend *t, FILE *out, int color)
 
 		if (color)
 			fputs(BOLD, out);
-		for (k = 0; k < t->q.ndims; k++)
-			fprintf(out, "%s%s", k > 0 ? " / " : "",
-			    g->key[k][0] != '\0'           ? g->key[k]
-			    : is_failure_dim(t->q.dims[k]) ? "(none)"
-							   : "(unknown)");
+		/* Keys come from reports: escaped for the terminal. */
+		for (k = 0; k < t->q.ndims; k++) {
+			fputs(k > 0 ? " / " : "", out);
+			trpt_text_fputs(g->key[k][0] != '\0' ? g->key[k]
+					: is_failure_dim(t->q.dims[k])
+					    ? "(none)"
+					    : "(unknown)",
+			    out);
+		}
 		fprintf(out, "%s\n  ", color ? RESET : "");
 		from = t->nperiods > SPARK_MAX ? t->nperiods - SPARK_MAX : 0;
 		lo = 2;

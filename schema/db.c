@@ -1,10 +1,15 @@
 #include "schema/db.h"
 
+#include <sys/stat.h>
+
 #include <assert.h>
+#include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -132,14 +137,76 @@ is_memory(const char *path)
 	return strcmp(path, ":memory:") == 0 || path[0] == '\0';
 }
 
-int
-trpt_db_open(const char *path, struct trpt_db **out, struct trpt_err *err)
+/*
+ * Opens path with flags.  A write-protected file opened for writing comes
+ * back read-only from SQLite; so does one opened SQLITE_OPEN_READONLY.  A
+ * database in WAL mode needs its -shm file: in a directory this process
+ * may not write, where it cannot be created, the file is opened as
+ * immutable (nobody writes it while we read, or we could not either).
+ */
+static int
+open_handle(struct trpt_db *db, int flags, struct trpt_err *err)
+{
+	char *uri = NULL;
+	size_t i, n;
+	int src;
+
+	src = sqlite3_open_v2(db->path, &db->h, flags, NULL);
+	if (src == SQLITE_OK && (flags & SQLITE_OPEN_READONLY)) {
+		/* The first read shows whether the WAL index can be had. */
+		src = sqlite3_exec(
+		    db->h, "SELECT 1 FROM sqlite_schema", NULL, NULL, NULL);
+		if ((src & 0xff) == SQLITE_CANTOPEN ||
+		    (src & 0xff) == SQLITE_READONLY) {
+			sqlite3_close(db->h);
+			db->h = NULL;
+			/* file:PATH?immutable=1, PATH percent-encoded */
+			n = strlen(db->path);
+			uri = malloc(n * 3 + 32);
+			if (uri == NULL)
+				return trpt_err_set(err, TRPT_ENOMEM,
+				    "database %s: out of memory", db->path);
+			memcpy(uri, "file:", 5);
+			for (i = 0, n = 5; db->path[i] != '\0'; i++) {
+				unsigned char ch = (unsigned char)db->path[i];
+
+				if (ch == '%' || ch == '?' || ch == '#' ||
+				    ch < 0x21 || ch > 0x7e) {
+					snprintf(uri + n, 4, "%%%02X", ch);
+					n += 3;
+				} else
+					uri[n++] = (char)ch;
+			}
+			memcpy(uri + n, "?immutable=1", 13);
+			src = sqlite3_open_v2(uri, &db->h,
+			    SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+			free(uri);
+		} else
+			src = SQLITE_OK;
+	}
+	if (src != SQLITE_OK) {
+		if (db->h == NULL)
+			return trpt_err_set(err, TRPT_ENOMEM,
+			    "database %s: out of memory opening it", db->path);
+		return trpt_db_error(db, src, "cannot open", err);
+	}
+	return TRPT_OK;
+}
+
+static int
+db_open(
+    const char *path, int existing, struct trpt_db **out, struct trpt_err *err)
 {
 	struct trpt_db *db;
-	int src, rc;
+	struct stat st;
+	int version, rc;
 
 	if (path == NULL)
 		return trpt_err_set(err, TRPT_EINVAL, "no database path given");
+	if (existing && !is_memory(path) && stat(path, &st) != 0)
+		return trpt_err_set(err,
+		    errno == ENOENT ? TRPT_ENOTFOUND : TRPT_EIO,
+		    "no database at %s: %s", path, strerror(errno));
 	db = calloc(1, sizeof(*db));
 	if (db == NULL)
 		return trpt_err_set(
@@ -150,18 +217,33 @@ trpt_db_open(const char *path, struct trpt_db **out, struct trpt_err *err)
 		    err, TRPT_ENOMEM, "database %s: out of memory", path);
 		goto out;
 	}
-	src = sqlite3_open_v2(
-	    path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
-	if (src != SQLITE_OK) {
-		if (db->h == NULL)
-			rc = trpt_err_set(err, TRPT_ENOMEM,
-			    "database %s: out of memory opening it", path);
-		else
-			rc = trpt_db_error(db, src, "cannot open", err);
+	if (!existing)
+		rc = open_handle(
+		    db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err);
+	else if (access(path, W_OK) == 0)
+		rc = open_handle(db, SQLITE_OPEN_READWRITE, err);
+	else
+		rc = open_handle(db, SQLITE_OPEN_READONLY, err);
+	if (rc != TRPT_OK)
 		goto out;
-	}
 	sqlite3_extended_result_codes(db->h, 1);
 	trpt_db_set_busy_timeout(db, TRPT_DB_BUSY_TIMEOUT_MS);
+	if (trpt_db_read_only(db)) {
+		/* Only read: no journal mode to set, no migration to run. */
+		if ((rc = trpt_migrate_version(db->h, &version, err)) !=
+		    TRPT_OK)
+			goto out;
+		if (version != trpt_migrate_latest()) {
+			rc = trpt_err_set(err, TRPT_EDB,
+			    "database %s: read-only, at schema version %d "
+			    "where "
+			    "this binary needs %d: run a command that writes "
+			    "(ingest) with write access first",
+			    path, version, trpt_migrate_latest());
+			goto out;
+		}
+		goto done;
+	}
 	/* Pragmas that a transaction would silently ignore come first. */
 	if (!is_memory(path) &&
 	    (rc = pragma(db, "PRAGMA journal_mode=WAL", err)) != TRPT_OK)
@@ -181,12 +263,108 @@ trpt_db_open(const char *path, struct trpt_db **out, struct trpt_err *err)
 		goto out;
 	if ((rc = trpt_migrate_apply(db->h, -1, err)) != TRPT_OK)
 		goto out;
+done:
 	*out = db;
 	db = NULL;
 	rc = TRPT_OK;
 out:
 	trpt_db_close(&db);
 	return rc;
+}
+
+int
+trpt_db_open(const char *path, struct trpt_db **out, struct trpt_err *err)
+{
+	return db_open(path, 0, out, err);
+}
+
+int
+trpt_db_open_existing(
+    const char *path, struct trpt_db **out, struct trpt_err *err)
+{
+	return db_open(path, 1, out, err);
+}
+
+/* Runs sql (from sqlite3_mprintf, which it frees; NULL: out of memory). */
+static int
+exec_free(struct trpt_db *db, char *sql, const char *what, struct trpt_err *err)
+{
+	int src;
+
+	if (sql == NULL)
+		return trpt_err_set(
+		    err, TRPT_ENOMEM, "database %s: out of memory", db->path);
+	src = sqlite3_exec(db->h, sql, NULL, NULL, NULL);
+	sqlite3_free(sql);
+	return src == SQLITE_OK ? TRPT_OK : trpt_db_error(db, src, what, err);
+}
+
+int
+trpt_db_shadow_tables(
+    struct trpt_db *db, const char *prefix, struct trpt_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	const char *type, *name, *sql;
+	char **todo = NULL, **grown;
+	size_t n = 0, i;
+	int src, rc = TRPT_OK;
+
+	/* Tables first (ORDER BY type DESC: 'table' before 'index').  The
+	 * statements are collected, then run: no schema change while the
+	 * schema is being read. */
+	src = sqlite3_prepare_v2(db->h,
+	    "SELECT type, name, sql FROM main.sqlite_schema WHERE type IN "
+	    "('table', 'index') AND substr(tbl_name, 1, ?1) = ?2 AND sql IS "
+	    "NOT NULL AND name NOT IN (SELECT name FROM temp.sqlite_schema) "
+	    "ORDER BY type DESC",
+	    -1, &st, NULL);
+	if (src != SQLITE_OK)
+		return trpt_db_error(db, src, "reading the schema", err);
+	sqlite3_bind_int(st, 1, (int)strlen(prefix));
+	sqlite3_bind_text(st, 2, prefix, -1, SQLITE_STATIC);
+	while (rc == TRPT_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+		type = (const char *)sqlite3_column_text(st, 0);
+		name = (const char *)sqlite3_column_text(st, 1);
+		sql = (const char *)sqlite3_column_text(st, 2);
+		grown = realloc(todo, (n + 2) * sizeof(*todo));
+		if (grown == NULL) {
+			rc = trpt_err_set(err, TRPT_ENOMEM,
+			    "database %s: out of memory", db->path);
+			break;
+		}
+		todo = grown;
+		/* The schema's own CREATE statements, moved to temp. */
+		if (strcmp(type, "table") == 0 &&
+		    strncmp(sql, "CREATE TABLE ", 13) == 0) {
+			todo[n++] =
+			    sqlite3_mprintf("CREATE TEMP TABLE %s", sql + 13);
+			todo[n++] = sqlite3_mprintf("INSERT INTO temp.\"%w\" "
+						    "SELECT * FROM main.\"%w\"",
+			    name, name);
+		} else if (strncmp(sql, "CREATE INDEX ", 13) == 0)
+			todo[n++] =
+			    sqlite3_mprintf("CREATE INDEX temp.%s", sql + 13);
+		else if (strncmp(sql, "CREATE UNIQUE INDEX ", 20) == 0)
+			todo[n++] = sqlite3_mprintf(
+			    "CREATE UNIQUE INDEX temp.%s", sql + 20);
+	}
+	if (rc == TRPT_OK && src != SQLITE_DONE)
+		rc = trpt_db_error(db, src, "reading the schema", err);
+	sqlite3_finalize(st);
+	for (i = 0; i < n; i++) {
+		if (rc == TRPT_OK)
+			rc = exec_free(db, todo[i], "copying rollups", err);
+		else
+			sqlite3_free(todo[i]);
+	}
+	free(todo);
+	return rc;
+}
+
+int
+trpt_db_read_only(struct trpt_db *db)
+{
+	return sqlite3_db_readonly(db->h, "main") == 1;
 }
 
 void
@@ -205,6 +383,20 @@ trpt_db_close(struct trpt_db **dbp)
 	free(db->path);
 	free(db);
 	*dbp = NULL;
+}
+
+int
+trpt_db_check_writable(struct trpt_db *db, struct trpt_err *err)
+{
+	int rc;
+
+	if (trpt_db_read_only(db))
+		return trpt_err_set(err, TRPT_EDB,
+		    "database %s: the file is read-only", db->path);
+	if ((rc = trpt_db_begin(db, err)) != TRPT_OK)
+		return rc;
+	trpt_db_rollback(db);
+	return TRPT_OK;
 }
 
 sqlite3 *

@@ -19,6 +19,35 @@ struct trpt_db;
 int trpt_db_open(const char *path, struct trpt_db **out, struct trpt_err *err);
 void trpt_db_close(struct trpt_db **dbp);
 
+/*
+ * For commands that only read: opens the database at path, which must
+ * exist (TRPT_ENOTFOUND: "no database at PATH"), for writing when this
+ * process may write the file (migrations and rollups are kept), else
+ * read-only (trpt_db_read_only); a read-only database must already be at
+ * the schema version of this binary.
+ */
+int trpt_db_open_existing(
+    const char *path, struct trpt_db **out, struct trpt_err *err);
+
+/* 1 when db was opened read-only (nothing may be written). */
+int trpt_db_read_only(struct trpt_db *db);
+
+/*
+ * Copies the tables whose names start with prefix, with their indexes,
+ * into the connection's temp schema, where they shadow the originals for
+ * unqualified names: a read-only connection may then bring derived tables
+ * (rollups) up to date for itself.  Tables already copied are skipped.
+ */
+int trpt_db_shadow_tables(
+    struct trpt_db *db, const char *prefix, struct trpt_err *err);
+
+/*
+ * Whether the database takes a write now: BEGIN IMMEDIATE, then ROLLBACK.
+ * TRPT_EDB for a read-only file or directory, TRPT_ETEMP when another
+ * connection held the write lock past the busy timeout.
+ */
+int trpt_db_check_writable(struct trpt_db *db, struct trpt_err *err);
+
 /* The underlying handle, owned by db. */
 sqlite3 *trpt_db_handle(struct trpt_db *db);
 

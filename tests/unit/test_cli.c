@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -143,19 +144,31 @@ test_cli_rejection_lines_and_exit(void **state)
 
 	snprintf(path, sizeof(path), "%s/junk.txt", c->dir);
 	trpt_test_write(path, "hello\n", 6);
+	/* A path that does not exist is a usage error, found before
+	 * anything is stored (it was quarantined as a rejected input). */
 	snprintf(args, sizeof(args),
 	    "ingest '%s' '%s/tests/fixtures/bad/count-negative.json' "
 	    "'%s/no-such-file'",
 	    path, root(), c->dir);
+	assert_int_equal(run(c, args, &out, &err), 2);
+	assert_string_equal(out, "");
+	assert_non_null(
+	    strstr(err, "no-such-file: no such file or directory\n"));
+	assert_null(strstr(err, "rejected"));
+	free(out);
+	free(err);
+	assert_int_equal(access(c->db, F_OK), -1); /* nothing opened */
+	snprintf(args, sizeof(args),
+	    "ingest '%s' '%s/tests/fixtures/bad/count-negative.json'", path,
+	    root());
 	assert_int_equal(run(c, args, &out, &err), 1);
-	assert_string_equal(out, "ingested 0, duplicates 0, rejected 3\n");
+	assert_string_equal(out, "ingested 0, duplicates 0, rejected 2\n");
 	/* One line per problem, naming the input and the reason. */
 	assert_non_null(strstr(err, "junk.txt: rejected: not a TLS report"));
 	assert_non_null(strstr(err,
 	    "count-negative.json: rejected: "
 	    "policies[0].summary.total-successful-session-count: negative "
 	    "count (-1)\n"));
-	assert_non_null(strstr(err, "no-such-file: rejected: No such file"));
 	free(out);
 	free(err);
 	/* reprocess: nothing has changed, both stay */
@@ -215,6 +228,8 @@ test_cli_config_permissions(void **state)
 	struct ctx *c = *state;
 	char conf[700], args[1024], *err;
 
+	snprintf(args, sizeof(args), "ingest '%s/examples/reports'", root());
+	assert_int_equal(run(c, args, NULL, NULL), 0); /* a database */
 	snprintf(conf, sizeof(conf), "%s/c.conf", c->dir);
 	trpt_test_write(conf, "[limits]\nmax_message = 1k\n", 26);
 	chmod(conf, 0644);
@@ -238,6 +253,60 @@ test_cli_config_permissions(void **state)
 	free(err);
 }
 
+/*
+ * Every section is checked whatever the command (fetch --check approved
+ * unknown keys in [serve] and [alerts]); check-config also reads the files
+ * the sections name.
+ */
+static void
+test_cli_check_config(void **state)
+{
+	struct ctx *c = *state;
+	char conf[700], pw[700], args[1600], text[1024], *out, *err;
+
+	snprintf(conf, sizeof(conf), "%s/c.conf", c->dir);
+	snprintf(pw, sizeof(pw), "%s/pw", c->dir);
+	trpt_test_write(pw, "secret\n", 7);
+	chmod(pw, 0600);
+	trpt_test_write(conf, "[serve]\ntiemout = 3\n", 20);
+	chmod(conf, 0600);
+	snprintf(args, sizeof(args), "--config '%s' check-config", conf);
+	assert_int_equal(run(c, args, NULL, &err), 2);
+	assert_non_null(
+	    strstr(err, "line 2: unknown key \"tiemout\" in [serve]"));
+	free(err);
+	snprintf(args, sizeof(args), "--config '%s' fetch --check", conf);
+	assert_int_equal(run(c, args, NULL, &err), 2);
+	assert_non_null(strstr(err, "unknown key \"tiemout\""));
+	free(err);
+	trpt_test_write(conf, "[alerts]\nsilence_min_reports = 0\n", 33);
+	snprintf(args, sizeof(args), "--config '%s' alerts", conf);
+	assert_int_equal(run(c, args, NULL, &err), 2);
+	assert_non_null(strstr(err, "from 2 to 10000"));
+	free(err);
+	/* A valid file, then a password file others may read. */
+	snprintf(text, sizeof(text),
+	    "[alerts]\nthreshold = 5\n[summary]\nsmtp_url = smtp://h\n"
+	    "password_file = %s\n[https \"p\"]\nurl = https://x/\n",
+	    pw);
+	trpt_test_write(conf, text, strlen(text));
+	snprintf(args, sizeof(args), "--config '%s' check-config", conf);
+	assert_int_equal(run(c, args, &out, NULL), 0);
+	assert_non_null(strstr(out, "3 sections, configuration valid"));
+	free(out);
+	chmod(pw, 0644);
+	assert_int_equal(run(c, args, NULL, &err), 2);
+	assert_non_null(strstr(err, "[summary] password_file"));
+	assert_non_null(strstr(err, "readable or writable by group"));
+	free(err);
+	/* Without a file there is nothing to check. */
+	snprintf(args, sizeof(args), "env -u TLSRPT_CONFIG '%s' check-config",
+	    trpt_test_binary());
+	assert_int_equal(trpt_test_sh(args, NULL, &err), 2);
+	assert_non_null(strstr(err, "no configuration file"));
+	free(err);
+}
+
 int
 main(void)
 {
@@ -254,6 +323,8 @@ main(void)
 		    test_cli_fatal_database, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_cli_config_permissions, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_cli_check_config, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }

@@ -14,6 +14,7 @@
 #include "common/datetime.h"
 #include "common/err.h"
 #include "common/hash.h"
+#include "common/text.h"
 #include "tests/helpers/testutil.h"
 
 static void
@@ -178,6 +179,69 @@ test_common_sha256(void **state)
 				 "96177a9cb410ff61f20015ad");
 }
 
+/* Control characters never reach a terminal or start a log line. */
+static void
+test_common_text_escape(void **state)
+{
+	char out[64];
+
+	(void)state;
+	assert_string_equal(
+	    trpt_text_escape("a\nb\r\tc", out, sizeof(out)), "a\\nb\\r\\tc");
+	assert_string_equal(
+	    trpt_text_escape("\033[31mred\007", out, sizeof(out)),
+	    "\\x1b[31mred\\x07");
+	assert_string_equal(
+	    trpt_text_escape("x\x7f", out, sizeof(out)), "x\\x7f");
+	/* C1 controls (CSI as U+009B), invalid UTF-8, and text kept. */
+	assert_string_equal(trpt_text_escape("\xc2\x9b"
+					     "2J",
+				out, sizeof(out)),
+	    "\\u009b2J");
+	assert_string_equal(trpt_text_escape("\x9b\xff\xc3", out, sizeof(out)),
+	    "\\x9b\\xff\\xc3");
+	assert_string_equal(
+	    trpt_text_escape("Mail.ru \xc3\xa9\xe2\x82\xac", out, sizeof(out)),
+	    "Mail.ru \xc3\xa9\xe2\x82\xac");
+	assert_string_equal(trpt_text_escape("\xed\xa0\x80", out, sizeof(out)),
+	    "\\xed\\xa0\\x80"); /* a surrogate */
+	assert_string_equal(
+	    trpt_text_escape_n("a\0b", 3, out, sizeof(out)), "a\\x00b");
+	/* Truncation stops before an escape, never inside one. */
+	assert_string_equal(trpt_text_escape("abc\n", out, 5), "abc");
+	assert_string_equal(trpt_text_escape(NULL, out, sizeof(out)), "");
+	assert_true(trpt_text_is_clean("example.com \xc3\xa9"));
+	assert_false(trpt_text_is_clean("a\nb"));
+	assert_false(trpt_text_is_clean("\xc2\x85"));
+}
+
+/* Credentials in URLs are hidden in every message. */
+static void
+test_common_text_redact_url(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "smtp://user:s3cret@mail.example:587",
+		    "smtp://user:***@mail.example:587" },
+		{ "https://tok3n@x.example/a", "https://***@x.example/a" },
+		{ "https://u:p@ss@x.example/", "https://u:***@x.example/" },
+		{ "https://x.example/i?id=1&access_token=abc&sig=zz#f",
+		    "https://x.example/i?id=1&access_token=***&sig=***#f" },
+		{ "https://x.example/a@b", "https://x.example/a@b" },
+		{ "https://x.example/\nforged", "https://x.example/\\nforged" },
+		{ "smtp://mail.example", "smtp://mail.example" },
+	};
+	char out[128];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_string_equal(
+		    trpt_text_redact_url(cases[i].in, out, sizeof(out)),
+		    cases[i].out);
+}
+
 int
 main(void)
 {
@@ -188,6 +252,8 @@ main(void)
 		cmocka_unit_test(test_common_datetime),
 		cmocka_unit_test(test_common_datetime_format),
 		cmocka_unit_test(test_common_sha256),
+		cmocka_unit_test(test_common_text_escape),
+		cmocka_unit_test(test_common_text_redact_url),
 	};
 	return cmocka_run_group_tests_name("common", tests, NULL, NULL);
 }

@@ -64,6 +64,7 @@ load(struct fx *f, const char *body)
 {
 	char text[4096], *at;
 	const struct trpt_config_section *sec;
+	int rc;
 
 	at = strstr(body, "@PW@");
 	if (at != NULL)
@@ -75,7 +76,10 @@ load(struct fx *f, const char *body)
 	assert_int_equal(chmod(f->conf, 0600), 0);
 	trpt_config_free(&f->cfg);
 	trpt_fetch_imap_conf_clear(&f->owned);
-	assert_int_equal(trpt_config_load(f->conf, &f->cfg, &f->err), TRPT_OK);
+	/* Keys, types and bounds are checked as the file loads. */
+	rc = trpt_config_load(f->conf, &f->cfg, &f->err);
+	if (rc != TRPT_OK)
+		return rc;
 	sec = trpt_config_find(f->cfg, "imap", "src");
 	assert_non_null(sec);
 	return trpt_fetch_imap_conf(f->cfg, sec, &f->ic, &f->owned, &f->err);
@@ -179,7 +183,7 @@ static const struct {
 	{ "host = h\nusername = u\npassword_file = @PW@\npasword = x\n",
 	    "unknown key \"pasword\"" },
 	{ "host = h\nusername = u\npassword_file = @PW@\nmailbox =\n",
-	    "empty name" },
+	    "mailbox = \"\": must not be empty" },
 };
 
 static void

@@ -89,6 +89,14 @@ static const struct bad_case bad_cases[] = {
 	    "policies[0].failure-details: must be an array" },
 	{ "bad/duplicate-key.json", TRPT_EPARSE, "duplicate object key" },
 	{ "bad/deep.json", TRPT_ELIMIT, "nested 201 deep" },
+	/* dates outside the plausible window (issue 9 item 7) */
+	{ "bad/date-9999.json", TRPT_EPARSE,
+	    "date-range.end-datetime: more than 3 days in the future" },
+	{ "bad/date-ahead.json", TRPT_EPARSE,
+	    "date-range.end-datetime: more than 3 days in the future" },
+	{ "bad/date-0000.json", TRPT_EPARSE, "date-range.start-datetime: " },
+	{ "bad/date-2015.json", TRPT_EPARSE,
+	    "date-range.start-datetime: before 2016-01-01" },
 };
 
 static void

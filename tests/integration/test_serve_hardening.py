@@ -1,0 +1,237 @@
+#!/usr/bin/env python3
+"""Hardening of `tlsrpt-collector serve` (TAP output), issue 9 items 3, 12.
+
+A real serve process on a free loopback port:
+- a slow-loris from one address (20 connections, one header byte every
+  2 s) neither keeps its connections past header_timeout nor stops
+  /healthz, asked from the same address, from answering;
+- a store that fails (a trigger planted in the database) is answered 503
+  with a clean body, its cause is logged once however many POSTs fail,
+  /healthz answers 503 while stores fail and 200 again after one succeeds;
+- serve refuses to start on a database it cannot write.
+"""
+
+import http.client
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "helpers"))
+from tap import done, equal, ok  # noqa: E402
+
+BINARY = os.environ.get("TRPT_BINARY")
+
+REPORT = b"""{"organization-name": "Hardening Inc.",
+ "date-range": {"start-datetime": "2026-11-20T00:00:00Z",
+                "end-datetime": "2026-11-20T23:59:59Z"},
+ "contact-info": "tls@example.net", "report-id": "%s",
+ "policies": [{"policy": {"policy-type": "sts", "policy-domain":
+   "example.com"}, "summary": {"total-successful-session-count": 10,
+   "total-failure-session-count": 0}}]}"""
+
+
+def unprivileged():
+    """A prefix running a command as nobody when we are root (root writes
+    any file whatever its mode), else nothing."""
+    if os.geteuid() != 0:
+        return []
+    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+class Server:
+    def __init__(self, tmp, name, serve_conf, db=None, prefix=()):
+        self.db = db or os.path.join(tmp, name + ".db")
+        conf = []
+        if serve_conf is not None:
+            path = os.path.join(tmp, name + ".conf")
+            with open(path, "w") as f:
+                f.write("[serve]\nrate_limit = 0\n" + serve_conf)
+            os.chmod(path, 0o600)
+            conf = ["--config", path]
+        self.errpath = os.path.join(tmp, name + ".stderr")
+        self.err = open(self.errpath, "w")
+        self.proc = subprocess.Popen(
+            list(prefix) + [BINARY, "--db", self.db] + conf +
+            ["serve", "--listen", "127.0.0.1:0"],
+            stdout=subprocess.PIPE, stderr=self.err)
+        ready, _, _ = select.select([self.proc.stdout], [], [], 15)
+        line = self.proc.stdout.readline().decode() if ready else ""
+        m = re.match(r"listening on http://127\.0\.0\.1:(\d+)", line)
+        self.port = int(m.group(1)) if m else None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self.err.close()
+        return rc
+
+    def stderr(self):
+        if not self.err.closed:
+            self.err.flush()
+        with open(self.errpath) as f:
+            return f.read()
+
+    def request(self, method, path, body=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            c.request(method, path, body=body,
+                      headers={"Content-Type": "application/json"}
+                      if body is not None else {})
+            r = c.getresponse()
+            return r.status, r.read()
+        finally:
+            c.close()
+
+
+def health(srv):
+    try:
+        return srv.request("GET", "/healthz")[0]
+    except (OSError, http.client.HTTPException) as e:
+        return repr(e)
+
+
+def test_slow_loris(tmp):
+    srv = Server(tmp, "loris", "header_timeout = 4\n")
+    try:
+        head = (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                b"application/json\r\nX-Padding: " + b"a" * 100)
+        socks = []
+        for _ in range(20):
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+            socks.append(s)
+        answers = []
+        closed_at = {}
+        t0 = time.monotonic()
+        i = 0
+        while time.monotonic() - t0 < 12:
+            for n, s in enumerate(socks):
+                if n in closed_at:
+                    continue
+                try:
+                    s.sendall(head[i:i + 1])
+                except OSError:
+                    closed_at[n] = time.monotonic() - t0
+            i += 1
+            answers.append(health(srv))
+            time.sleep(2)
+        equal(set(answers), {200},
+              "/healthz from the slow clients' own address answers "
+              "throughout a slow-loris of 20 connections")
+        ok(len(closed_at) == 20 and max(closed_at.values()) < 10,
+           "every slow connection is closed within header_timeout "
+           "(4 s, checked every 2 s)", closed_at)
+        for s in socks:
+            s.close()
+        status, body = srv.request("GET", "/metrics")
+        m = re.search(rb'connections_closed_total\{reason="header_timeout"\}'
+                      rb' (\d+)', body)
+        ok(m is not None and int(m.group(1)) >= 1,
+           "/metrics counts connections closed for a slow head",
+           body[-600:])
+        status, body = srv.request("POST", "/", REPORT % b"after-loris")
+        equal((status, body), (200, b"stored\n"),
+              "a report is stored after the slow-loris")
+        equal(srv.stop(), 0, "serve exits 0")
+    finally:
+        srv.stop()
+
+
+def test_failing_store(tmp):
+    srv = Server(tmp, "failing", "")
+    try:
+        con = sqlite3.connect(srv.db, timeout=30, isolation_level=None)
+        con.execute("CREATE TRIGGER planted BEFORE INSERT ON raw_inputs "
+                    "BEGIN SELECT RAISE(ABORT, 'simulated full disk'); END")
+        con.close()
+        answers = [srv.request("POST", "/", REPORT % (b"f%d" % n))
+                   for n in range(3)]
+        equal([a[0] for a in answers], [503] * 3,
+              "stores that fail are answered 503")
+        equal(answers[0][1], b"cannot store the report now, try again "
+              b"later\n", "the 503 body is one line, without a NUL byte")
+        status, body = srv.request("GET", "/healthz")
+        ok(status == 503 and b"simulated full disk" in body,
+           "/healthz answers 503 with the cause while stores fail",
+           (status, body))
+        err = srv.stderr()
+        ok(err.count("cannot store reports (answering 503)") == 1,
+           "the cause is logged once for three failed POSTs", err)
+        ok("simulated full disk" in err, "the log line names the cause",
+           err)
+        con = sqlite3.connect(srv.db, timeout=30, isolation_level=None)
+        con.execute("DROP TRIGGER planted")
+        con.close()
+        status, body = srv.request("POST", "/", REPORT % b"f-retried")
+        equal((status, body), (200, b"stored\n"),
+              "the retry is stored once the cause is gone")
+        equal(health(srv), 200, "/healthz answers 200 again")
+        ok("stores succeed again" in srv.stderr(),
+           "the recovery is logged", srv.stderr())
+        equal(srv.stop(), 0, "serve exits 0")
+    finally:
+        srv.stop()
+
+
+def test_read_only_database(tmp):
+    ro = os.path.join(tmp, "ro")
+    os.mkdir(ro)
+    db = os.path.join(ro, "t.db")
+    rpt = os.path.join(tmp, "r.json")
+    with open(rpt, "wb") as f:
+        f.write(REPORT % b"ro")
+    subprocess.run([BINARY, "--db", db, "-q", "ingest", rpt], check=True)
+    # A directory and file this process may not write (as root: run
+    # serve as nobody).
+    os.chmod(db, 0o444)
+    os.chmod(ro, 0o777)  # the WAL files may be created, not the database
+    os.chmod(tmp, 0o755)
+    try:
+        srv = Server(tmp, "ro", None, db=db, prefix=unprivileged())
+        try:
+            rc = srv.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            rc = None
+        srv.stop()
+        err = srv.stderr()
+        ok(srv.port is None and rc == 3,
+           "serve refuses to start on a database it cannot write (exit 3)",
+           (srv.port, rc))
+        ok("cannot write to the database" in (err or ""),
+           "and says why", err)
+    finally:
+        os.chmod(ro, 0o755)
+
+
+def main():
+    if not BINARY or not os.access(BINARY, os.X_OK):
+        print("1..0 # SKIP TRPT_BINARY not set")
+        return 0
+    tmp = tempfile.mkdtemp(prefix="trpt-serve-hard-")
+    try:
+        test_slow_loris(tmp)
+        test_failing_store(tmp)
+        test_read_only_database(tmp)
+    except Exception as e:  # noqa: BLE001 - a crash is a failure
+        import traceback
+        ok(False, "test crashed: %r" % e, traceback.format_exc())
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
