@@ -135,6 +135,31 @@ trpt_cli_warn(const char *fmt, ...)
 	    trpt_text_message(msg, shown, sizeof(shown)));
 }
 
+int
+trpt_cli_split_list(const char *v, char **out, size_t max, size_t *n)
+{
+	const char *p = v, *e;
+	size_t len;
+
+	while (*p != '\0') {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '\0')
+			break;
+		e = strchr(p, ',');
+		len = e != NULL ? (size_t)(e - p) : strlen(p);
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (*n == max)
+			return TRPT_ELIMIT;
+		if ((out[*n] = strndup(p, len)) == NULL)
+			return TRPT_ENOMEM;
+		(*n)++;
+		p += len;
+	}
+	return TRPT_OK;
+}
+
 char *
 trpt_cli_domain_arg(char *s)
 {

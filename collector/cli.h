@@ -58,6 +58,14 @@ int trpt_cli_stdout_gone(void);
 void trpt_cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
+ * Splits a comma-separated value ("a@x, b@y") into trimmed, non-empty,
+ * newly allocated items appended to out[*n] (at most max in all).
+ * Returns TRPT_OK, TRPT_ELIMIT past max, or TRPT_ENOMEM; the items added
+ * before a failure stay in out for the caller to free.
+ */
+int trpt_cli_split_list(const char *v, char **out, size_t max, size_t *n);
+
+/*
  * Normalises a --domain argument in place as stored policy domains are:
  * lower case, without a trailing dot.  Returns s.
  */

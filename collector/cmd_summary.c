@@ -73,31 +73,18 @@ settings_free(struct settings *s)
 static int
 add_to(struct settings *s, const char *v)
 {
-	const char *p = v, *e;
-	size_t len;
+	size_t i = s->nto;
+	int rc = trpt_cli_split_list(v, s->to_buf, MAX_TO, &s->nto);
 
-	while (*p != '\0') {
-		while (*p == ' ' || *p == '\t' || *p == ',')
-			p++;
-		if (*p == '\0')
-			break;
-		e = strchr(p, ',');
-		len = e != NULL ? (size_t)(e - p) : strlen(p);
-		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
-			len--;
-		if (s->nto == MAX_TO) {
-			trpt_cli_warn(
-			    "summary: more than %d recipients", MAX_TO);
-			return TRPT_EXIT_USAGE;
-		}
-		s->to_buf[s->nto] = strndup(p, len);
-		if (s->to_buf[s->nto] == NULL) {
-			trpt_cli_warn("summary: out of memory");
-			return TRPT_EXIT_FATAL;
-		}
-		s->to[s->nto] = s->to_buf[s->nto];
-		s->nto++;
-		p += len;
+	for (; i < s->nto; i++)
+		s->to[i] = s->to_buf[i];
+	if (rc == TRPT_ELIMIT) {
+		trpt_cli_warn("summary: more than %d recipients", MAX_TO);
+		return TRPT_EXIT_USAGE;
+	}
+	if (rc != TRPT_OK) {
+		trpt_cli_warn("summary: out of memory");
+		return TRPT_EXIT_FATAL;
 	}
 	return TRPT_EXIT_OK;
 }

@@ -89,27 +89,13 @@ static int
 add_mail_to(struct trpt_run_notify *n, const struct trpt_cli *cli,
     const struct trpt_config_section *sec, const char *v)
 {
-	const char *p = v, *e;
-	size_t len;
+	int rc = trpt_cli_split_list(v, n->mail_to, MAX_MAIL_TO, &n->nmail_to);
 
-	while (*p != '\0') {
-		while (*p == ' ' || *p == '\t' || *p == ',')
-			p++;
-		if (*p == '\0')
-			break;
-		e = strchr(p, ',');
-		len = e != NULL ? (size_t)(e - p) : strlen(p);
-		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
-			len--;
-		if (n->nmail_to == MAX_MAIL_TO)
-			return bad(
-			    cli, sec, "mail_to", "at most 32 recipients");
-		if ((n->mail_to[n->nmail_to] = strndup(p, len)) == NULL) {
-			trpt_cli_warn("out of memory");
-			return TRPT_EXIT_FATAL;
-		}
-		n->nmail_to++;
-		p += len;
+	if (rc == TRPT_ELIMIT)
+		return bad(cli, sec, "mail_to", "at most 32 recipients");
+	if (rc != TRPT_OK) {
+		trpt_cli_warn("out of memory");
+		return TRPT_EXIT_FATAL;
 	}
 	return TRPT_EXIT_OK;
 }

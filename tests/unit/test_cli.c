@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "collector/cli.h"
 #include "tests/helpers/testutil.h"
 
 struct ctx {
@@ -307,10 +308,33 @@ test_cli_check_config(void **state)
 	free(err);
 }
 
+/* Recipient lists: trimmed, empty items skipped, capped, appended. */
+static void
+test_cli_split_list(void **state)
+{
+	char *out[3] = { NULL, NULL, NULL };
+	size_t n = 0, i;
+
+	(void)state;
+	assert_int_equal(
+	    trpt_cli_split_list(" a@x.example ,, b@y.example\t,", out, 3, &n),
+	    TRPT_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(out[0], "a@x.example");
+	assert_string_equal(out[1], "b@y.example");
+	assert_int_equal(
+	    trpt_cli_split_list("c@z, d@w", out, 3, &n), TRPT_ELIMIT);
+	assert_int_equal(n, 3);
+	assert_string_equal(out[2], "c@z");
+	for (i = 0; i < n; i++)
+		free(out[i]);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cli_split_list),
 		cmocka_unit_test_setup_teardown(
 		    test_cli_usage_and_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(
