@@ -8,11 +8,14 @@
 
 #include "common/err.h"
 #include "schema/migrate.h"
+#include "schema/rollup.h"
 #include "schema/sql_impl.h"
 
+/* existing: the file must exist (and may be read-only); migrate: bring
+ * a writable database to this binary's schema. */
 static int
-db_open(
-    const char *path, int existing, struct trpt_db **out, struct trpt_err *err)
+db_open(const char *path, int existing, int migrate, struct trpt_db **out,
+    struct trpt_err *err)
 {
 	struct trpt_db *db;
 	int version, rc;
@@ -35,21 +38,20 @@ db_open(
 		goto out;
 	if (trpt_db_read_only(db)) {
 		/* Only read: no migration to run. */
-		if ((rc = trpt_migrate_version(
-			 trpt_db_handle(db), &version, err)) != TRPT_OK)
+		if ((rc = trpt_migrate_version(db, &version, err)) != TRPT_OK)
 			goto out;
-		if (version != trpt_migrate_latest()) {
+		if (version != trpt_migrate_latest(db)) {
 			rc = trpt_err_set(err, TRPT_EDB,
 			    "database %s: read-only, at schema version %d "
 			    "where "
 			    "this binary needs %d: run a command that writes "
 			    "(ingest) with write access first",
-			    path, version, trpt_migrate_latest());
+			    path, version, trpt_migrate_latest(db));
 			goto out;
 		}
 		goto done;
 	}
-	if ((rc = trpt_migrate_apply(trpt_db_handle(db), -1, err)) != TRPT_OK)
+	if (migrate && (rc = trpt_migrate_apply(db, -1, err)) != TRPT_OK)
 		goto out;
 done:
 	*out = db;
@@ -63,14 +65,21 @@ out:
 int
 trpt_db_open(const char *path, struct trpt_db **out, struct trpt_err *err)
 {
-	return db_open(path, 0, out, err);
+	return db_open(path, 0, 1, out, err);
+}
+
+int
+trpt_db_open_unmigrated(
+    const char *path, struct trpt_db **out, struct trpt_err *err)
+{
+	return db_open(path, 0, 0, out, err);
 }
 
 int
 trpt_db_open_existing(
     const char *path, struct trpt_db **out, struct trpt_err *err)
 {
-	return db_open(path, 1, out, err);
+	return db_open(path, 1, 1, out, err);
 }
 
 /* Runs sql (from sqlite3_mprintf, which it frees; NULL: out of memory). */
@@ -168,6 +177,7 @@ trpt_db_close(struct trpt_db **dbp)
 		if (db->slots[i].st != NULL)
 			db->ops->finalize(db->slots[i].st);
 	free(db->slots);
+	trpt__rollup_free(db);
 	if (db->conn != NULL)
 		db->ops->close(db);
 	free(db->path);
@@ -202,21 +212,34 @@ trpt_db_set_busy_timeout(struct trpt_db *db, int ms)
 	db->ops->set_busy_timeout(db, ms);
 }
 
+/*
+ * The rollups of the reports a transaction stored are written right
+ * before its commit (schema/rollup.h); a transaction that begins or rolls
+ * back starts with none queued, whatever happened to the one before.
+ */
 int
 trpt_db_begin(struct trpt_db *db, struct trpt_err *err)
 {
+	trpt__rollup_discard(db);
 	return db->ops->begin(db, err);
 }
 
 int
 trpt_db_commit(struct trpt_db *db, struct trpt_err *err)
 {
+	int rc;
+
+	if ((rc = trpt__rollup_flush(db, err)) != TRPT_OK) {
+		trpt_db_rollback(db);
+		return rc;
+	}
 	return db->ops->commit(db, err);
 }
 
 void
 trpt_db_rollback(struct trpt_db *db)
 {
+	trpt__rollup_discard(db);
 	db->ops->rollback(db);
 }
 

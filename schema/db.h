@@ -21,6 +21,13 @@ int trpt_db_open(const char *path, struct trpt_db **out, struct trpt_err *err);
 void trpt_db_close(struct trpt_db **dbp);
 
 /*
+ * As trpt_db_open without migrating: for the tests and tools that apply
+ * migrations themselves (trpt_migrate_apply).
+ */
+int trpt_db_open_unmigrated(
+    const char *path, struct trpt_db **out, struct trpt_err *err);
+
+/*
  * For commands that only read: opens the database at path, which must
  * exist (TRPT_ENOTFOUND: "no database at PATH"), for writing when this
  * process may write the file (migrations and rollups are kept), else

@@ -4,31 +4,39 @@
 #include <string.h>
 #include <time.h>
 
-#include <sqlite3.h>
+#include "schema/sql.h"
+
+static const char sql_sent[] =
+    "SELECT 1 FROM notifications WHERE incident = ? AND event = ? AND"
+    " channel = ?";
+static const char sql_record[] =
+    "INSERT INTO notifications (incident, event, channel, summary, sent_at)"
+    " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING";
+static const char sql_unclosed[] =
+    "SELECT o.incident, o.summary FROM notifications o"
+    " WHERE o.channel = ? AND o.event = 'open' AND NOT EXISTS"
+    " (SELECT 1 FROM notifications c WHERE c.incident = o.incident"
+    " AND c.channel = o.channel AND c.event = 'close')"
+    " ORDER BY o.id";
 
 int
 trpt_notify_state_sent(struct trpt_db *db, const char *incident,
     const char *event, const char *channel, int *sent, struct trpt_err *err)
 {
-	sqlite3_stmt *st;
-	int r, rc;
+	struct trpt_stmt *st;
+	int rc;
 
-	if ((rc = trpt_db_stmt(db, TRPT_STMT_NOTIFY_SENT,
-		 "SELECT 1 FROM notifications WHERE incident = ?1 AND "
-		 "event = ?2 AND channel = ?3",
-		 &st, err)) != TRPT_OK)
+	if ((rc = trpt_sql_cached(db, sql_sent, &st, err)) != TRPT_OK)
 		return rc;
-	sqlite3_bind_text(st, 1, incident, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, event, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, channel, -1, SQLITE_STATIC);
-	r = sqlite3_step(st);
-	if (r == SQLITE_ROW || r == SQLITE_DONE) {
-		*sent = r == SQLITE_ROW;
-		rc = TRPT_OK;
-	} else
-		rc = trpt_db_error(db, r, "notifications", err);
-	trpt_db_stmt_done(st);
-	return rc;
+	trpt_sql_bind_text(st, 1, incident);
+	trpt_sql_bind_text(st, 2, event);
+	trpt_sql_bind_text(st, 3, channel);
+	rc = trpt_sql_step(st, err);
+	trpt_sql_reset(st);
+	if (rc < 0)
+		return rc;
+	*sent = rc > 0;
+	return TRPT_OK;
 }
 
 int
@@ -36,21 +44,17 @@ trpt_notify_state_record(struct trpt_db *db, const char *incident,
     const char *event, const char *channel, const char *summary,
     struct trpt_err *err)
 {
-	sqlite3_stmt *st;
+	struct trpt_stmt *st;
 	int rc;
 
-	if ((rc = trpt_db_stmt(db, TRPT_STMT_NOTIFY_RECORD,
-		 "INSERT INTO notifications (incident, event, channel, "
-		 "summary, sent_at) VALUES (?1, ?2, ?3, ?4, ?5) "
-		 "ON CONFLICT DO NOTHING",
-		 &st, err)) != TRPT_OK)
+	if ((rc = trpt_sql_cached(db, sql_record, &st, err)) != TRPT_OK)
 		return rc;
-	sqlite3_bind_text(st, 1, incident, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, event, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, channel, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, summary, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, (sqlite3_int64)time(NULL));
-	return trpt_db_step_done(db, st, "notifications", err);
+	trpt_sql_bind_text(st, 1, incident);
+	trpt_sql_bind_text(st, 2, event);
+	trpt_sql_bind_text(st, 3, channel);
+	trpt_sql_bind_text(st, 4, summary);
+	trpt_sql_bind_int(st, 5, (int64_t)time(NULL));
+	return trpt_sql_run(st, err);
 }
 
 int
@@ -58,25 +62,20 @@ trpt_notify_state_unclosed(struct trpt_db *db, const char *channel,
     int (*fn)(void *arg, const char *incident, const char *summary), void *arg,
     struct trpt_err *err)
 {
-	sqlite3 *h = trpt_db_handle(db);
-	sqlite3_stmt *st = NULL;
+	struct trpt_stmt *st = NULL;
+	const char *i, *s;
 	char *inc = NULL, *sum = NULL;
 	int r, rc = TRPT_OK;
 
-	r = sqlite3_prepare_v2(h,
-	    "SELECT o.incident, o.summary FROM notifications o "
-	    "WHERE o.channel = ?1 AND o.event = 'open' AND NOT EXISTS "
-	    "(SELECT 1 FROM notifications c WHERE c.incident = o.incident "
-	    "AND c.channel = o.channel AND c.event = 'close') "
-	    "ORDER BY o.id",
-	    -1, &st, NULL);
-	if (r != SQLITE_OK)
-		return trpt_db_error(db, r, "notifications", err);
-	sqlite3_bind_text(st, 1, channel, -1, SQLITE_STATIC);
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		/* Copies: fn may write to the table. */
-		inc = strdup((const char *)sqlite3_column_text(st, 0));
-		sum = strdup((const char *)sqlite3_column_text(st, 1));
+	/* Its own statement: fn may write to the table meanwhile. */
+	if ((rc = trpt_sql_prepare(db, sql_unclosed, &st, err)) != TRPT_OK)
+		return rc;
+	trpt_sql_bind_text(st, 1, channel);
+	while ((r = trpt_sql_step(st, err)) > 0) {
+		i = trpt_sql_text(st, 0);
+		s = trpt_sql_text(st, 1);
+		inc = strdup(i != NULL ? i : "");
+		sum = strdup(s != NULL ? s : "");
 		if (inc == NULL || sum == NULL) {
 			rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
 			break;
@@ -88,10 +87,10 @@ trpt_notify_state_unclosed(struct trpt_db *db, const char *channel,
 		if (rc != TRPT_OK)
 			break;
 	}
-	if (rc == TRPT_OK && r != SQLITE_DONE)
-		rc = trpt_db_error(db, r, "notifications", err);
+	if (rc == TRPT_OK && r < 0)
+		rc = r;
 	free(inc);
 	free(sum);
-	sqlite3_finalize(st);
+	trpt_sql_finalize(&st);
 	return rc;
 }

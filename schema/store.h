@@ -1,7 +1,8 @@
 #pragma once
 /*
  * Writing reports and quarantined inputs, and reading the quarantine back
- * for reprocessing.  Each report is one BEGIN IMMEDIATE ... COMMIT.
+ * for reprocessing.  Each report is one transaction, or part of the
+ * caller's (trpt_store_begin).
  */
 
 #include <stddef.h>
@@ -110,9 +111,12 @@ int trpt_store_quarantine_update(
 /*
  * Explicit transactions, for batching several inputs where wanted (a bulk
  * import runs several times faster in batches of a few hundred).  Inside
- * one, each trpt_store_report is still all or nothing (a savepoint).  When
- * SQLite itself has rolled the whole transaction back (disk full, I/O
- * error), trpt_store_commit fails.
+ * one, trpt_store_report and trpt_store_quarantine refuse an input for
+ * what it is (TRPT_ELIMIT, TRPT_EINVAL) without touching the transaction;
+ * any other failure rolls the whole transaction back, and then
+ * trpt_store_commit fails (so does it when SQLite itself has rolled back
+ * after a disk-full or I/O error).  The commit also brings the rollups up
+ * to date with the reports of the transaction (schema/rollup.h).
  */
 int trpt_store_begin(struct trpt_db *db, struct trpt_err *err);
 int trpt_store_commit(struct trpt_db *db, struct trpt_err *err);
