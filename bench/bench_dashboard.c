@@ -117,7 +117,6 @@ run_range(struct trpt_db *db, const struct trpt_alert_config *ac, int64_t last,
 	d.since_day = last - days + 1;
 	for (i = 0; i < 3; i++) {
 		t0 = now_s();
-		check(trpt_trend_refresh(db, &err), &err);
 		check(
 		    trpt_alert_detect(db, ac, d.since_day, last + 1, &a, &err),
 		    &err);
@@ -161,7 +160,6 @@ main(int argc, char **argv)
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	check(trpt_db_open(argv[1], &db, &err), &err);
-	check(trpt_trend_refresh(db, &err), &err);
 	/* The last day with reports, and one report of it. */
 	memset(&f, 0, sizeof(f));
 	f.since_day = 0;

@@ -264,9 +264,7 @@ trpt_cmd_alerts_run(struct trpt_cli *cli, int argc, char **argv)
 		return status;
 	if ((status = trpt_cli_open_db_read(cli, &db)) != TRPT_EXIT_OK)
 		return status;
-	rc = trpt_trend_refresh(db, &err);
-	if (rc == TRPT_OK)
-		rc = trpt_alert_detect(db, &ac, since, today, &a, &err);
+	rc = trpt_alert_detect(db, &ac, since, today, &a, &err);
 	if (rc == TRPT_OK && recheck && trpt_alert_open_count(a) > 0) {
 		rc = recheck_open(cli, db, a, &err);
 		trpt_alert_free(&a);

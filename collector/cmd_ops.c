@@ -364,9 +364,7 @@ trpt_cmd_prune_run(struct trpt_cli *cli, int argc, char **argv)
 	}
 	if ((status = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK)
 		return status;
-	rc = trpt_trend_refresh(db, &err);
-	if (rc == TRPT_OK)
-		rc = trpt_maintain_prune(db, before, reports, &pc, &err);
+	rc = trpt_maintain_prune(db, before, reports, &pc, &err);
 	trpt_db_close(&db);
 	if (rc != TRPT_OK) {
 		trpt_cli_warn("prune: %s", err.msg);

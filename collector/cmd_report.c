@@ -212,15 +212,12 @@ report_html(struct trpt_cli *cli, int argc, char **argv)
 	trpt_alert_config_init(&ac);
 	if ((status = trpt_cmd_alerts_config(cli, &ac)) != TRPT_EXIT_OK)
 		return status;
-	if ((status = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK)
+	if ((status = trpt_cli_open_db_read(cli, &db)) != TRPT_EXIT_OK)
 		return status;
 	d.db = db;
 	asof = d.until_day + 1 < today ? d.until_day + 1 : today;
 	trpt_html_init(&h, TRPT_HTML_MAX_PAGE);
-	rc = trpt_trend_refresh(db, &err);
-	if (rc == TRPT_OK)
-		rc = trpt_alert_detect(
-		    db, &ac, d.since_day, asof, &alerts, &err);
+	rc = trpt_alert_detect(db, &ac, d.since_day, asof, &alerts, &err);
 	d.alerts = alerts;
 	if (rc == TRPT_OK)
 		rc = build(&d, &h, &err);
@@ -259,7 +256,7 @@ report_show(struct trpt_cli *cli, int argc, char **argv)
 		trpt_cli_warn("report show: %s: not a report id", argv[1]);
 		return TRPT_EXIT_USAGE;
 	}
-	if ((status = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK)
+	if ((status = trpt_cli_open_db_read(cli, &db)) != TRPT_EXIT_OK)
 		return status;
 	rc = trpt_show_load(db, (int64_t)id, &s, &err);
 	if (rc == TRPT_OK)

@@ -195,9 +195,7 @@ domain_metrics(void *arg, struct trpt_buf *out)
 	int rc;
 
 	pthread_mutex_lock(&m->lock);
-	rc = trpt_trend_refresh(m->db, &err);
-	if (rc == TRPT_OK || rc == TRPT_ETEMP)
-		rc = trpt_metrics_write(m->db, 0, out, &err);
+	rc = trpt_metrics_write(m->db, 0, out, &err);
 	if (rc != TRPT_OK)
 		trpt_buf_appendf(out, NULL,
 		    "# per-domain series unavailable: database busy or "

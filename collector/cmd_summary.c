@@ -259,9 +259,7 @@ trpt_cmd_summary_run(struct trpt_cli *cli, int argc, char **argv)
 	so.alerts = &ac;
 	if ((status = trpt_cli_open_db_read(cli, &db)) != TRPT_EXIT_OK)
 		goto out;
-	rc = trpt_trend_refresh(db, &err);
-	if (rc == TRPT_OK)
-		rc = trpt_summary_build(db, &so, &msg, &len, &err);
+	rc = trpt_summary_build(db, &so, &msg, &len, &err);
 	trpt_db_close(&db);
 	if (rc != TRPT_OK) {
 		trpt_cli_warn("%s", err.msg);
@@ -352,9 +350,7 @@ trpt_cmd_summary_build_week(const struct trpt_cli *cli, struct trpt_db *db,
 	so.to = s.nto > 0 ? s.to : default_to;
 	so.nto = s.nto > 0 ? s.nto : 1;
 	so.date = (int64_t)time(NULL);
-	rc = trpt_trend_refresh(db, err);
-	if (rc == TRPT_OK)
-		rc = trpt_summary_build(db, &so, msg, len, err);
+	rc = trpt_summary_build(db, &so, msg, len, err);
 	settings_free(&s);
 	return rc;
 }

@@ -163,9 +163,7 @@ trpt_cmd_trends_run(struct trpt_cli *cli, int argc, char **argv)
 		fmt = TRPT_FORMAT_TABLE_COLOR;
 	if ((status = trpt_cli_open_db_read(cli, &db)) != TRPT_EXIT_OK)
 		return status;
-	rc = trpt_trend_refresh(db, &err);
-	if (rc == TRPT_OK)
-		rc = trpt_trend_run(db, &q, &t, &err);
+	rc = trpt_trend_run(db, &q, &t, &err);
 	if (rc == TRPT_OK)
 		rc = trpt_trend_write(t, fmt, stdout, &err);
 	trpt_trend_free(&t);

@@ -271,16 +271,13 @@ range(struct MHD_Connection *c, struct trpt_dash *v, struct trpt_err *err)
 	return TRPT_OK;
 }
 
-/* Rollups up to date, then the alerts (kept while nothing changes). */
+/* The alerts (kept while nothing changes). */
 static int
 prepare(struct trpt_dashboard *d, struct trpt_dash *v, struct trpt_err *err)
 {
 	int64_t version = 0, today = floor_day(time(NULL));
 	int rc;
 
-	rc = trpt_trend_refresh(d->db, err);
-	if (rc != TRPT_OK && rc != TRPT_ETEMP)
-		return rc; /* busy: the rollups of a moment ago will do */
 	if ((rc = trpt_view_data_version(d->db, &version, err)) != TRPT_OK)
 		return rc;
 	if (v->until_day + 1 < today)
@@ -399,10 +396,7 @@ csv(struct trpt_dashboard *d, struct MHD_Connection *c, const char *what)
 		return error_page(
 		    d, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "no temporary file");
 	if (strcmp(what, "daily") == 0) {
-		rc = trpt_trend_refresh(d->db, &err);
-		if (rc == TRPT_OK || rc == TRPT_ETEMP)
-			rc =
-			    trpt_trend_export_daily(d->db, &f, tmp, NULL, &err);
+		rc = trpt_trend_export_daily(d->db, &f, tmp, NULL, &err);
 	} else if (strcmp(what, "failures") == 0)
 		rc = trpt_export_failures(d->db, &f, tmp, &err);
 	else if (strcmp(what, "policies") == 0)

@@ -380,10 +380,8 @@ evaluate(struct trpt_run_notify *n)
 
 	memset(&jobs, 0, sizeof(jobs));
 	n->lk.lock(n->lk.arg);
-	rc = trpt_trend_refresh(n->db, &err);
-	if (rc == TRPT_OK)
-		rc = trpt_alert_detect(
-		    n->db, &n->ac, today - HISTORY_DAYS, today, &alerts, &err);
+	rc = trpt_alert_detect(
+	    n->db, &n->ac, today - HISTORY_DAYS, today, &alerts, &err);
 	if (rc == TRPT_OK)
 		rc = trpt_notify_incidents(alerts, &inc, &ninc, &err);
 	if (rc == TRPT_OK)

@@ -1,6 +1,6 @@
 #pragma once
 /*
- * Alerts over the rollups (run trpt_trend_refresh first):
+ * Alerts over the rollups (read only):
  *  - drop: a sender's or a domain's daily success rate fell at least
  *    drop_threshold below its own trailing baseline (the baseline_days
  *    before, drop days excluded), on a day with at least min_sessions;

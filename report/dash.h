@@ -6,9 +6,9 @@
  * an input is escaped (report/html.h); no page refers to anything outside
  * its own origin, and none needs JavaScript.
  *
- * Counts follow the trends rules (report/trend.h) and read the rollups:
- * run trpt_trend_refresh first.  Alerts are detected by the caller once
- * (trpt_alert_detect) and passed in, so that one computation serves the
+ * Counts follow the trends rules (report/trend.h) and read the rollups
+ * (kept by the store: nothing here writes).  Alerts are detected by the caller
+ * once (trpt_alert_detect) and passed in, so that one computation serves the
  * overview and every domain of a static report.
  */
 

@@ -1,7 +1,7 @@
 #pragma once
 /*
- * Per-domain series in the Prometheus text format, from the rollups (run
- * trpt_trend_refresh first), for those who already run Grafana:
+ * Per-domain series in the Prometheus text format, from the rollups, for
+ * those who already run Grafana:
  *
  *   tlsrpt_sessions_total{policy_domain, organization, result}
  *       sessions reported, result "successful" or "failed", counted as

@@ -18,8 +18,8 @@
  * then each failure type's probable cause and fix, once.  Details stop
  * at a size cap with a note naming the domains left out.  The HTML part
  * uses tables and inline styles only (no SVG, no image), as mail
- * clients render it.  Counts follow the trends rules (report/trend.h);
- * run trpt_trend_refresh first.
+ * clients render it.  Counts follow the trends rules (report/trend.h),
+ * from the rollups.
  */
 
 #include <stddef.h>

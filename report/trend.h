@@ -16,8 +16,8 @@
  *   the group where those fields are empty.  Failure types may overlap
  *   (RFC 8460 §4.3), so these failed counts can exceed the totals.
  *
- * The counts come from rollup tables (schema/0003_rollup.sql) that
- * trpt_trend_refresh brings up to date with the reports stored since.
+ * The counts come from rollup tables that the store keeps up to date with
+ * every report it writes (schema/rollup.h): reading them writes nothing.
  */
 
 #include <stdint.h>
@@ -77,13 +77,6 @@ int trpt_trend_parse_dims(
 /* "organization_name", "policy_domain", "mx_host", ... */
 const char *trpt_trend_dim_column(enum trpt_trend_dim d);
 
-/*
- * Brings the rollup tables up to date (one write transaction).  Rebuilds
- * them from scratch after a report was deleted.  Cheap when nothing new
- * was stored.
- */
-int trpt_trend_refresh(struct trpt_db *db, struct trpt_err *err);
-
 struct trpt_trend_cell {
 	int64_t successful;
 	int64_t failed;
@@ -104,7 +97,7 @@ struct trpt_trend {
 };
 
 /*
- * Runs q (after trpt_trend_refresh).  An empty result is not an error.
+ * Runs q.  An empty result is not an error.
  * Caller frees *out with trpt_trend_free.
  */
 int trpt_trend_run(struct trpt_db *db, const struct trpt_trend_query *q,
@@ -127,7 +120,7 @@ int trpt_trend_write_count(const struct trpt_trend *t,
     struct trpt_err *err);
 
 /*
- * "export daily": refreshes the rollups, then writes the trends rows by
+ * "export daily": writes the trends rows by
  * day, grouped by org,domain, as CSV (header row: period,
  * organization_name, policy_domain, successful, failed, success_rate).
  * f (may be NULL) selects the days whose reports begin in [since, until)

@@ -41,15 +41,6 @@ int trpt_db_open_existing(
 int trpt_db_read_only(struct trpt_db *db);
 
 /*
- * Copies the tables whose names start with prefix, with their indexes,
- * into the connection's temp schema, where they shadow the originals for
- * unqualified names: a read-only connection may then bring derived tables
- * (rollups) up to date for itself.  Tables already copied are skipped.
- */
-int trpt_db_shadow_tables(
-    struct trpt_db *db, const char *prefix, struct trpt_err *err);
-
-/*
  * Whether the database takes a write now: BEGIN IMMEDIATE, then ROLLBACK.
  * TRPT_EDB for a read-only file or directory, TRPT_ETEMP when another
  * connection held the write lock past the busy timeout.

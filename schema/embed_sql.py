@@ -16,13 +16,16 @@ import sys
 DIALECTS = ('sqlite', 'pg')
 
 
-def c_string(text):
-    out = []
-    for line in text.splitlines(True):
-        esc = line.replace('\\', '\\\\').replace('"', '\\"')
-        esc = esc.replace('\n', '\\n').replace('\t', '\\t')
-        out.append('\t"%s"' % esc)
-    return '\n'.join(out) if out else '\t""'
+def c_bytes(text):
+    """The text as a char array initializer: ISO C limits a string
+    literal to 4095 characters (-Woverlength-strings), migrations are
+    longer."""
+    data = text.encode('utf-8') + b'\0'
+    rows = []
+    for i in range(0, len(data), 16):
+        rows.append('\t' + ' '.join('%d,' % (b - 256 if b > 127 else b)
+                                      for b in data[i:i + 16]))
+    return '\n'.join(rows)
 
 
 def main():
@@ -59,12 +62,16 @@ def main():
         f.write('#include <stddef.h>\n\n')
         for dialect in DIALECTS:
             migrations = lists[dialect]
-            f.write('const struct trpt_migration trpt_migrations_%s[] = {\n'
-                    % dialect)
             for num, name, path in migrations:
                 with open(path, encoding='utf-8') as src:
                     sql = src.read()
-                f.write('\t{ %d, "%s",\n%s },\n' % (num, name, c_string(sql)))
+                f.write('static const char %s_%04d[] = {\n%s\n};\n\n'
+                        % (dialect, num, c_bytes(sql)))
+            f.write('const struct trpt_migration trpt_migrations_%s[] = {\n'
+                    % dialect)
+            for num, name, path in migrations:
+                f.write('\t{ %d, "%s", %s_%04d },\n'
+                        % (num, name, dialect, num))
             if not migrations:
                 f.write('\t{ 0, NULL, NULL }, /* none yet */\n')
             f.write('};\n\n')

@@ -11,10 +11,10 @@
 #include "schema/db.h"
 
 /*
- * Copies the whole database to a new file at path with SQLite's online
- * backup API (readers and writers may go on meanwhile).  Refuses a path
- * that exists.  The copy is written beside path and renamed into place, so
- * path is either absent or complete.
+ * Copies the whole database to a new file at path with SQLite's VACUUM
+ * INTO (readers and writers may go on meanwhile).  Refuses a path that
+ * exists, and a PostgreSQL database (pg_dump is the tool).  The copy is written
+ * beside path and renamed into place, so path is either absent or complete.
  */
 int trpt_maintain_backup(
     struct trpt_db *db, const char *path, struct trpt_err *err);
@@ -29,10 +29,9 @@ struct trpt_prune_counts {
  * Drops what is older than before (UTC seconds): with reports = 0 the
  * bytes of raw inputs received before it (their hash, size and provenance
  * stay); with reports = 1 also the reports whose day is before it, and
- * the raw inputs left without a report.  The daily rollups are kept: the
- * caller brings them up to date first (trpt_trend_refresh), and the
- * deletion does not mark them for a rebuild.  One transaction, then
- * VACUUM to give the space back.
+ * the raw inputs left without a report.  The rollups are kept as they
+ * are: they go on counting the pruned reports (trends and alerts keep
+ * their history).  One transaction, then VACUUM to give the space back.
  */
 int trpt_maintain_prune(struct trpt_db *db, int64_t before, int reports,
     struct trpt_prune_counts *out, struct trpt_err *err);

@@ -1,5 +1,6 @@
 #include "schema/migrate.h"
 
+#include <limits.h>
 #include <stdio.h>
 
 #include "common/err.h"
@@ -14,8 +15,8 @@
 #define PG_MIGRATE_LOCK "SELECT pg_advisory_xact_lock(8460)"
 
 static void
-list_of(const struct trpt_db *db, const struct trpt_migration **list,
-    int *count)
+list_of(
+    const struct trpt_db *db, const struct trpt_migration **list, int *count)
 {
 	if (trpt_sql_dialect(db) == TRPT_SQL_PG) {
 		*list = trpt_migrations_pg;
@@ -38,8 +39,8 @@ trpt_migrate_latest(const struct trpt_db *db)
 
 /* The first column of the first row of sql (0 when it has no row). */
 static int
-query_int(struct trpt_db *db, const char *sql, int64_t *out,
-    struct trpt_err *err)
+query_int(
+    struct trpt_db *db, const char *sql, int64_t *out, struct trpt_err *err)
 {
 	struct trpt_stmt *st = NULL;
 	int rc;
@@ -79,7 +80,7 @@ trpt_migrate_version(struct trpt_db *db, int *version, struct trpt_err *err)
 		return rc;
 	}
 	/* Negative: not ours; huge: newer than any binary. */
-	*version = v < 0 ? -1 : v > 1000000 ? 1000000 : (int)v;
+	*version = v < INT_MIN ? INT_MIN : v > INT_MAX ? INT_MAX : (int)v;
 	return TRPT_OK;
 }
 
@@ -144,8 +145,8 @@ check_foreign_keys(struct trpt_db *db, const char *what, struct trpt_err *err)
 
 	if (trpt_sql_dialect(db) == TRPT_SQL_PG)
 		return TRPT_OK;
-	if ((rc = trpt_sql_prepare(db, "PRAGMA foreign_key_check", &st,
-		 err)) != TRPT_OK)
+	if ((rc = trpt_sql_prepare(db, "PRAGMA foreign_key_check", &st, err)) !=
+	    TRPT_OK)
 		return rc;
 	rc = trpt_sql_step(st, err);
 	if (rc > 0)

@@ -47,4 +47,5 @@ int trpt_migrate_apply_list(struct trpt_db *db,
  * The schema version of the database: SQLite's PRAGMA user_version, or
  * PostgreSQL's schema_version table (0 when there is none yet).
  */
-int trpt_migrate_version(struct trpt_db *db, int *version, struct trpt_err *err);
+int trpt_migrate_version(
+    struct trpt_db *db, int *version, struct trpt_err *err);

@@ -14,7 +14,7 @@ struct trpt__rollup_queue {
 	struct qent {
 		int64_t report;
 		int64_t sign;
-	} *v;
+	} * v;
 	size_t n, cap;
 };
 
@@ -149,7 +149,7 @@ static const char *const sql_apply[] = {
  * the sums exist where rollup_daily has a row; every failure and testing
  * row counts failed sessions, more than 0 for each report in it.
  */
-#define NEG_DAYS "(SELECT day FROM rollup_groups WHERE sign < 0)"
+#define NEG_DAYS  "(SELECT day FROM rollup_groups WHERE sign < 0)"
 #define NEG_WEEKS "(SELECT (day + 3) / 7 FROM rollup_groups WHERE sign < 0)"
 static const char *const sql_prune_empty[] = {
 	"DELETE FROM rollup_daily WHERE reports = 0 AND day IN " NEG_DAYS,
@@ -267,7 +267,7 @@ apply(struct trpt_db *db, int negative, struct trpt_err *err)
 	     i++)
 		rc = exec_cached(db, sql_apply[i], err);
 	for (i = 0; rc == TRPT_OK && negative &&
-	     i < sizeof(sql_prune_empty) / sizeof(*sql_prune_empty);
+		    i < sizeof(sql_prune_empty) / sizeof(*sql_prune_empty);
 	     i++)
 		rc = exec_cached(db, sql_prune_empty[i], err);
 	if (rc == TRPT_OK)
@@ -280,8 +280,8 @@ apply(struct trpt_db *db, int negative, struct trpt_err *err)
 static int
 temp_tables(struct trpt_db *db, struct trpt_err *err)
 {
-	return trpt_sql_exec(db,
-	    trpt_sql_dialect(db) == TRPT_SQL_PG ? ddl_pg : ddl_sqlite, err);
+	return trpt_sql_exec(
+	    db, trpt_sql_dialect(db) == TRPT_SQL_PG ? ddl_pg : ddl_sqlite, err);
 }
 
 int

@@ -314,7 +314,6 @@ canon_done(struct trpt_buf *b, struct trpt_err *berr,
 	return TRPT_OK;
 }
 
-
 static int
 canon_report(const struct trpt_report *r, char sha[TRPT_SHA256_HEX_LEN],
     struct trpt_err *err)
@@ -363,8 +362,7 @@ canon_report(const struct trpt_report *r, char sha[TRPT_SHA256_HEX_LEN],
 
 /* A text column into the canonical form (NULL stays NULL). */
 static void
-canon_col(struct trpt_buf *b, struct trpt_err *err, struct trpt_stmt *st,
-    int i)
+canon_col(struct trpt_buf *b, struct trpt_err *err, struct trpt_stmt *st, int i)
 {
 	const char *t;
 	size_t n = 0;
@@ -463,8 +461,8 @@ digest_copies(
 	int rc, found, n;
 
 	for (n = 0; n <= TRPT_STORE_MAX_COPIES; n++) {
-		if ((rc = trpt_sql_cached(db, sql_report_undigested, &st,
-			 err)) != TRPT_OK)
+		if ((rc = trpt_sql_cached(
+			 db, sql_report_undigested, &st, err)) != TRPT_OK)
 			return rc;
 		trpt_sql_bind_text(st, 1, r->organization_name);
 		trpt_sql_bind_text(st, 2, r->report_id);
@@ -474,8 +472,8 @@ digest_copies(
 			return TRPT_OK;
 		if ((rc = canon_stored(db, id, sha, err)) != TRPT_OK)
 			return rc;
-		if ((rc = trpt_sql_cached(db, sql_report_set_digest, &st,
-			 err)) != TRPT_OK)
+		if ((rc = trpt_sql_cached(
+			 db, sql_report_set_digest, &st, err)) != TRPT_OK)
 			return rc;
 		trpt_sql_bind_text(st, 1, sha);
 		trpt_sql_bind_int(st, 2, id);
@@ -537,7 +535,7 @@ struct prep {
 	char sha[TRPT_SHA256_HEX_LEN];     /* content, for copies */
 	char raw_sha[TRPT_SHA256_HEX_LEN]; /* the input's bytes */
 	size_t n;
-	int64_t *dfailed; /* per policy: failed sessions in its details */
+	int64_t *dfailed;  /* per policy: failed sessions in its details */
 	char **psj, **mxj; /* per policy: its lists as JSON, or NULL */
 	char (*mode)[32];  /* per policy: sts mode */
 	const char **modep;
@@ -585,6 +583,21 @@ prep_report(const struct trpt_report *r, const struct trpt_raw *raw,
 	}
 	for (i = 0; i < n; i++) {
 		pol = &r->policies[i];
+		/* What the schema says NOT NULL (the validator sees to it). */
+		if (pol->policy_type == NULL || pol->policy_domain == NULL) {
+			rc = trpt_err_set(err, TRPT_EINVAL,
+			    "policy %zu: no policy-type or policy-domain",
+			    i + 1);
+			goto fail;
+		}
+		for (j = 0; j < pol->nfailures; j++)
+			if (pol->failures[j].result_type == NULL) {
+				rc = trpt_err_set(err, TRPT_EINVAL,
+				    "policy %zu: failure detail %zu: no "
+				    "result-type",
+				    i + 1, j + 1);
+				goto fail;
+			}
 		/* The rollups add successful and failed sessions. */
 		if (__builtin_add_overflow(s, pol->successful, &s) ||
 		    __builtin_add_overflow(f, pol->failed, &f) ||
@@ -610,6 +623,11 @@ prep_report(const struct trpt_report *r, const struct trpt_raw *raw,
 			goto fail;
 		p->modep[i] = sts_mode(pol, p->mode[i], sizeof(p->mode[i]));
 	}
+	for (i = 0; i < r->warnings.n; i++)
+		if (r->warnings.v[i] == NULL) {
+			rc = trpt_err_set(err, TRPT_EINVAL, "a NULL warning");
+			goto fail;
+		}
 	p->ok = s;
 	p->failed = f;
 	if ((rc = canon_report(r, p->sha, err)) != TRPT_OK)
@@ -638,8 +656,8 @@ raw_row(struct trpt_db *db, const struct trpt_raw *raw, const struct prep *p,
 	if ((rc = trpt_sql_cached(db, sql_raw_insert, &st, err)) != TRPT_OK)
 		return rc;
 	trpt_sql_bind_text(st, 1, p->raw_sha);
-	trpt_sql_bind_blob(st, 2, raw->bytes != NULL ? raw->bytes : "",
-	    raw->len);
+	trpt_sql_bind_blob(
+	    st, 2, raw->bytes != NULL ? raw->bytes : "", raw->len);
 	trpt_sql_bind_int(st, 3, (int64_t)raw->len);
 	trpt_sql_bind_text(st, 4, o->kind);
 	trpt_sql_bind_text(st, 5, o->source);
@@ -690,8 +708,7 @@ insert_policy(struct trpt_db *db, const struct trpt_report *r,
 	size_t j;
 	int rc, found;
 
-	if ((rc = trpt_sql_cached(db, sql_policy_insert, &st, err)) !=
-	    TRPT_OK)
+	if ((rc = trpt_sql_cached(db, sql_policy_insert, &st, err)) != TRPT_OK)
 		return rc;
 	trpt_sql_bind_int(st, 1, report);
 	trpt_sql_bind_int(st, 2, (int64_t)idx);
@@ -742,8 +759,7 @@ insert_report(struct trpt_db *db, const struct trpt_report *r,
 	int rc, found;
 
 	*id = 0;
-	if ((rc = trpt_sql_cached(db, sql_report_insert, &st, err)) !=
-	    TRPT_OK)
+	if ((rc = trpt_sql_cached(db, sql_report_insert, &st, err)) != TRPT_OK)
 		return rc;
 	trpt_sql_bind_text(st, 1, r->organization_name);
 	trpt_sql_bind_text(st, 2, r->report_id);
@@ -809,8 +825,7 @@ copies(struct trpt_db *db, const struct trpt_report *r, int64_t *n,
 	struct trpt_stmt *st;
 	int rc;
 
-	if ((rc = trpt_sql_cached(db, sql_report_copies, &st, err)) !=
-	    TRPT_OK)
+	if ((rc = trpt_sql_cached(db, sql_report_copies, &st, err)) != TRPT_OK)
 		return rc;
 	trpt_sql_bind_text(st, 1, r->organization_name);
 	trpt_sql_bind_text(st, 2, r->report_id);
@@ -819,8 +834,8 @@ copies(struct trpt_db *db, const struct trpt_report *r, int64_t *n,
 		*maxcopy = trpt_sql_int(st, 1);
 		rc = TRPT_OK;
 	} else if (rc == 0)
-		rc = trpt_err_set(err, TRPT_EDB, "database %s: no count",
-		    trpt_db_path(db));
+		rc = trpt_err_set(
+		    err, TRPT_EDB, "database %s: no count", trpt_db_path(db));
 	trpt_sql_reset(st);
 	return rc;
 }
@@ -902,8 +917,8 @@ count_verified(struct trpt_db *db, const struct trpt_report *r,
  */
 static int
 store_or_count(struct trpt_db *db, const struct trpt_report *r,
-    const struct trpt_raw *raw, const struct prep *p, int64_t *id,
-    int *outcome, int *clean, struct trpt_err *err)
+    const struct trpt_raw *raw, const struct prep *p, int64_t *id, int *outcome,
+    int *clean, struct trpt_err *err)
 {
 	struct trpt_stmt *st;
 	int64_t raw_id = 0, n = 0, maxcopy = -1;
@@ -913,8 +928,7 @@ store_or_count(struct trpt_db *db, const struct trpt_report *r,
 	if ((rc = raw_row(db, raw, p, &raw_id, &raw_new, err)) != TRPT_OK)
 		return rc;
 	/* The first copy, unless the unique key says there is one. */
-	if ((rc = insert_report(db, r, raw, p, 0, raw_id, id, err)) !=
-	    TRPT_OK)
+	if ((rc = insert_report(db, r, raw, p, 0, raw_id, id, err)) != TRPT_OK)
 		return rc;
 	if (*id != 0) {
 		*outcome = TRPT_STORE_NEW;
@@ -943,8 +957,8 @@ store_or_count(struct trpt_db *db, const struct trpt_report *r,
 		return mark_seen(db, *id, p->received,
 		    (raw->flags & TRPT_RAW_REPROCESS) ? 0 : 1, err);
 	}
-	if ((rc = insert_report(
-		 db, r, raw, p, maxcopy + 1, raw_id, id, err)) != TRPT_OK)
+	if ((rc = insert_report(db, r, raw, p, maxcopy + 1, raw_id, id, err)) !=
+	    TRPT_OK)
 		return rc;
 	if (*id == 0)
 		return trpt_err_set(err, TRPT_ETEMP,
@@ -1000,8 +1014,8 @@ out:
 	prep_free(&p);
 	if (rc != TRPT_OK) {
 		if (rc != TRPT_EINVAL)
-			trpt_err_prefix(err, "report %s from %s",
-			    r->report_id, r->organization_name);
+			trpt_err_prefix(err, "report %s from %s", r->report_id,
+			    r->organization_name);
 		return rc;
 	}
 	if (outcome != NULL)
@@ -1023,12 +1037,12 @@ quarantine_input(struct trpt_db *db, const struct trpt_raw *raw, int64_t *id,
 
 	trpt_hash_sha256_hex(
 	    raw->bytes != NULL ? raw->bytes : "", raw->len, sha);
-	if ((rc = trpt_sql_cached(db, sql_quarantine_input_insert, &st,
-		 err)) != TRPT_OK)
+	if ((rc = trpt_sql_cached(db, sql_quarantine_input_insert, &st, err)) !=
+	    TRPT_OK)
 		return rc;
 	trpt_sql_bind_text(st, 1, sha);
-	trpt_sql_bind_blob(st, 2, raw->bytes != NULL ? raw->bytes : "",
-	    raw->len);
+	trpt_sql_bind_blob(
+	    st, 2, raw->bytes != NULL ? raw->bytes : "", raw->len);
 	trpt_sql_bind_int(st, 3, (int64_t)raw->len);
 	if ((rc = run_id(st, id, &found, err)) != TRPT_OK || found)
 		return rc;
@@ -1347,8 +1361,8 @@ int
 trpt_store_quarantine_update(
     struct trpt_db *db, int64_t id, const char *reason, struct trpt_err *err)
 {
-	return quarantine_row(db, sql_quarantine_update, id,
-	    reason != NULL ? reason : "", err);
+	return quarantine_row(
+	    db, sql_quarantine_update, id, reason != NULL ? reason : "", err);
 }
 
 int

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
+#include "schema/sql.h"
 
 /* A result grows to this many cells at most, whatever the limit. */
 #define MAX_CELLS (4u * 1024 * 1024)
@@ -77,31 +77,75 @@ nomem:
 	return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
 }
 
-/* Runs sql with binds (numbered from 1) and copies up to limit rows. */
+/*
+ * The statements below number their parameters (?1, ?2, ...: one value
+ * used in several places); the driver takes '?' in order.  So the text is
+ * copied with each ?N as ? and the value of parameter N bound there.
+ * Only placeholders change: no value ever goes into the text.
+ */
 static int
-run(struct trpt_db *db, const char *what, const char *sql, const struct bind *b,
-    size_t limit, struct trpt_view_rows **out, struct trpt_err *err)
+prepare_numbered(struct trpt_db *db, const char *sql, const struct bind *b,
+    struct trpt_stmt **out, struct trpt_err *err)
 {
-	sqlite3 *h = trpt_db_handle(db);
-	sqlite3_stmt *st = NULL;
+	size_t len = strlen(sql), i, o = 0, nb = 0;
+	int order[64], n = 0, k, rc;
+	char *text;
+
+	while (b != NULL && b[nb].kind != 0)
+		nb++;
+	if ((text = malloc(len + 1)) == NULL)
+		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	for (i = 0; i < len; i++) {
+		text[o++] = sql[i];
+		if (sql[i] != '?' || sql[i + 1] < '1' || sql[i + 1] > '9')
+			continue;
+		for (k = 0; sql[i + 1] >= '0' && sql[i + 1] <= '9'; i++)
+			k = k * 10 + (sql[i + 1] - '0');
+		if (n == (int)(sizeof(order) / sizeof(order[0])) ||
+		    k > (int)nb) {
+			free(text);
+			return trpt_err_set(err, TRPT_EINVAL,
+			    "database %s: parameter ?%d of a view has no "
+			    "value",
+			    trpt_db_path(db), k);
+		}
+		order[n++] = k - 1;
+	}
+	text[o] = '\0';
+	rc = trpt_sql_prepare(db, text, out, err);
+	free(text);
+	if (rc != TRPT_OK)
+		return rc;
+	for (k = 0; k < n; k++) {
+		if (b[order[k]].kind == 'i')
+			trpt_sql_bind_int(*out, k + 1, b[order[k]].i);
+		else
+			trpt_sql_bind_text(*out, k + 1, b[order[k]].s);
+	}
+	return TRPT_OK;
+}
+
+/*
+ * Runs sql with binds (numbered from 1) and copies up to limit rows.
+ * Column blobcol (or none, -1) is bytes, the others text.
+ */
+static int
+run_blob(struct trpt_db *db, const char *what, const char *sql,
+    const struct bind *b, size_t limit, int blobcol,
+    struct trpt_view_rows **out, struct trpt_err *err)
+{
+	struct trpt_stmt *st = NULL;
 	struct trpt_view_rows *r;
 	size_t cap = 0, c, cell, n;
 	const void *p;
-	int src = SQLITE_DONE, i, rc;
+	int s = 0, rc;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
-	src = sqlite3_prepare_v2(h, sql, -1, &st, NULL);
-	if (src != SQLITE_OK)
-		goto dberr;
-	for (i = 0; b != NULL && b[i].kind != 0; i++) {
-		if (b[i].kind == 'i')
-			sqlite3_bind_int64(st, i + 1, b[i].i);
-		else if (b[i].s != NULL)
-			sqlite3_bind_text(st, i + 1, b[i].s, -1, SQLITE_STATIC);
-	}
-	r->ncols = (size_t)sqlite3_column_count(st);
-	while (r->nrows < limit && (src = sqlite3_step(st)) == SQLITE_ROW) {
+	if ((rc = prepare_numbered(db, sql, b, &st, err)) != TRPT_OK)
+		goto out;
+	r->ncols = (size_t)trpt_sql_columns(st);
+	while (r->nrows < limit && (s = trpt_sql_step(st, err)) > 0) {
 		if (r->nrows == cap && (rc = grow(r, &cap, err)) != TRPT_OK)
 			goto out;
 		/* The row counts before it is filled, so that a failure
@@ -112,37 +156,44 @@ run(struct trpt_db *db, const char *what, const char *sql, const struct bind *b,
 		for (c = 0; c < r->ncols; c++) {
 			cell = (r->nrows - 1) * r->ncols + c;
 			r->len[cell] = 0;
-			r->num[cell] = sqlite3_column_int64(st, (int)c);
-			if (sqlite3_column_type(st, (int)c) == SQLITE_NULL)
+			r->num[cell] = trpt_sql_int(st, (int)c);
+			if (trpt_sql_is_null(st, (int)c))
 				continue;
-			if (sqlite3_column_type(st, (int)c) == SQLITE_BLOB)
-				p = sqlite3_column_blob(st, (int)c);
+			n = 0;
+			if ((int)c == blobcol)
+				p = trpt_sql_blob(st, (int)c, &n);
 			else
-				p = sqlite3_column_text(st, (int)c);
-			n = (size_t)sqlite3_column_bytes(st, (int)c);
+				p = trpt_sql_textn(st, (int)c, &n);
 			if ((r->text[cell] = malloc(n + 1)) == NULL) {
 				rc = trpt_err_set(
 				    err, TRPT_ENOMEM, "out of memory");
 				goto out;
 			}
-			if (n > 0)
+			if (n > 0 && p != NULL)
 				memcpy(r->text[cell], p, n);
 			r->text[cell][n] = '\0';
 			r->len[cell] = n;
 		}
 	}
-	if (r->nrows < limit && src != SQLITE_DONE)
-		goto dberr;
+	if (s < 0) {
+		rc = s;
+		trpt_err_prefix(err, "%s", what);
+		goto out;
+	}
 	*out = r;
 	r = NULL;
 	rc = TRPT_OK;
-	goto out;
-dberr:
-	rc = trpt_db_error(db, src, what, err);
 out:
-	sqlite3_finalize(st);
+	trpt_sql_finalize(&st);
 	trpt_view_free(&r);
 	return rc;
+}
+
+static int
+run(struct trpt_db *db, const char *what, const char *sql, const struct bind *b,
+    size_t limit, struct trpt_view_rows **out, struct trpt_err *err)
+{
+	return run_blob(db, what, sql, b, limit, -1, out, err);
 }
 
 #define REPORT_COLS                                                            \
@@ -159,8 +210,15 @@ out:
  * few milliseconds.
  */
 #define DAYS_CTE                                                               \
-	"WITH RECURSIVE days(d) AS (SELECT ?1 UNION ALL SELECT d + 1 FROM "    \
+	"WITH RECURSIVE days(d) AS (SELECT CAST(?1 AS BIGINT) UNION ALL "      \
+	"SELECT d + 1 FROM "                                                   \
 	"days WHERE d < ?2) "
+
+#define BY_ORG(INDEXED)                                                        \
+	"SELECT " REPORT_COLS " FROM reports r" INDEXED                        \
+	" WHERE r.begin_ts BETWEEN ?1 * 86400 AND ?2 * 86400 + 86399"          \
+	" AND r.organization_name = ?4"                                        \
+	" ORDER BY r.begin_ts DESC, r.id DESC LIMIT ?5"
 
 int
 trpt_view_reports(struct trpt_db *db, const struct trpt_view_filter *f,
@@ -174,12 +232,7 @@ trpt_view_reports(struct trpt_db *db, const struct trpt_view_filter *f,
 		{ "SELECT " REPORT_COLS " FROM reports r"
 		  " WHERE r.begin_ts BETWEEN ?1 * 86400 AND ?2 * 86400 + 86399"
 		  " ORDER BY r.begin_ts DESC, r.id DESC LIMIT ?5",
-		    "SELECT " REPORT_COLS " FROM reports r INDEXED BY "
-		    "reports_begin"
-		    " WHERE r.begin_ts BETWEEN ?1 * 86400 AND ?2 * 86400 + "
-		    "86399"
-		    " AND r.organization_name = ?4"
-		    " ORDER BY r.begin_ts DESC, r.id DESC LIMIT ?5" },
+		    BY_ORG("") },
 		{ DAYS_CTE "SELECT " REPORT_COLS " FROM reports r WHERE r.id IN"
 			   " (SELECT p.report FROM days CROSS JOIN policies p"
 			   " WHERE p.day = days.d AND p.policy_domain = ?3)"
@@ -191,13 +244,19 @@ trpt_view_reports(struct trpt_db *db, const struct trpt_view_filter *f,
 			     " AND r.organization_name = ?4"
 			     " ORDER BY r.begin_ts DESC, r.id DESC LIMIT ?5" },
 	};
+	/* SQLite's planner, left alone, takes the organisation's rows from
+	 * the unique key and sorts them all. */
+	static const char by_org_sqlite[] = BY_ORG(" INDEXED BY reports_begin");
+	const char *q = sql[f->domain != NULL][f->org != NULL];
 	const struct bind b[] = { { 'i', f->since_day, NULL },
 		{ 'i', f->until_day, NULL }, { 's', 0, f->domain },
 		{ 's', 0, f->org }, { 'i', (int64_t)f->limit, NULL },
 		{ 0, 0, NULL } };
 
-	return run(db, "reports", sql[f->domain != NULL][f->org != NULL], b,
-	    f->limit, out, err);
+	if (f->domain == NULL && f->org != NULL &&
+	    trpt_sql_dialect(db) == TRPT_SQL_SQLITE)
+		q = by_org_sqlite;
+	return run(db, "reports", q, b, f->limit, out, err);
 }
 
 int
@@ -217,7 +276,7 @@ trpt_view_report(struct trpt_db *db, int64_t id, struct trpt_view_rows **out,
 	struct trpt_view_rows *r = NULL;
 	int rc;
 
-	if ((rc = run(db, "report", sql, b, 1, &r, err)) != TRPT_OK)
+	if ((rc = run_blob(db, "report", sql, b, 1, 20, &r, err)) != TRPT_OK)
 		return rc;
 	if (r->nrows == 0) {
 		trpt_view_free(&r);
@@ -268,6 +327,35 @@ trpt_view_warnings(struct trpt_db *db, int64_t report,
 	return run(db, "warnings", sql, b, 10000, out, err);
 }
 
+/* A list of the distinct values of a column, ", " between them. */
+#define LIST_SQLITE(COL) "replace(group_concat(DISTINCT " COL "), ',', ', ')"
+#define LIST_PG(COL)     "string_agg(DISTINCT " COL ", ', ')"
+#define REASONS_DOMAIN(LIST)                                                   \
+	"WITH fd AS (SELECT DISTINCT day FROM rollup_failures"                 \
+	" WHERE domain = ?3 AND day BETWEEN ?1 AND ?2)"                        \
+	" SELECT f.result_type, f.receiving_mx_hostname,"                      \
+	" f.failure_reason_code, f.additional_information,"                    \
+	" sum(f.failed_session_count), count(DISTINCT r.id), " LIST ","        \
+	" max(p.day)"                                                          \
+	" FROM fd CROSS JOIN policies p CROSS JOIN failures f"                 \
+	" JOIN reports r ON r.id = p.report"                                   \
+	" WHERE p.day = fd.day AND p.policy_domain = ?3"                       \
+	" AND f.policy = p.id"                                                 \
+	" GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, 1, 2 LIMIT ?5"
+#define REASONS_ORG(LIST)                                                      \
+	"WITH fd AS (SELECT DISTINCT day, domain FROM rollup_failures"         \
+	" WHERE org = ?4 AND day BETWEEN ?1 AND ?2"                            \
+	" AND (CAST(?3 AS TEXT) IS NULL OR domain = ?3))"                      \
+	" SELECT f.result_type, f.receiving_mx_hostname,"                      \
+	" f.failure_reason_code, f.additional_information,"                    \
+	" sum(f.failed_session_count), count(DISTINCT r.id), " LIST ","        \
+	" max(p.day)"                                                          \
+	" FROM fd CROSS JOIN policies p CROSS JOIN failures f"                 \
+	" JOIN reports r ON r.id = p.report"                                   \
+	" WHERE p.day = fd.day AND p.policy_domain = fd.domain"                \
+	" AND f.policy = p.id AND r.organization_name = ?4"                    \
+	" GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, 1, 2 LIMIT ?5"
+
 int
 trpt_view_reasons(struct trpt_db *db, const struct trpt_view_filter *f,
     struct trpt_view_rows **out, struct trpt_err *err)
@@ -279,33 +367,11 @@ trpt_view_reasons(struct trpt_db *db, const struct trpt_view_filter *f,
 	 * those days are sought by (day, domain): only rows with failures
 	 * are read.
 	 */
-	static const char *const sql[2] = {
-		"WITH fd AS (SELECT DISTINCT day FROM rollup_failures"
-		" WHERE domain = ?3 AND day BETWEEN ?1 AND ?2)"
-		" SELECT f.result_type, f.receiving_mx_hostname,"
-		" f.failure_reason_code, f.additional_information,"
-		" sum(f.failed_session_count), count(DISTINCT r.id),"
-		" replace(group_concat(DISTINCT r.organization_name), ',', ', "
-		"'),"
-		" max(p.day)"
-		" FROM fd CROSS JOIN policies p CROSS JOIN failures f"
-		" JOIN reports r ON r.id = p.report"
-		" WHERE p.day = fd.day AND p.policy_domain = ?3"
-		" AND f.policy = p.id"
-		" GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, 1, 2 LIMIT ?5",
-		"WITH fd AS (SELECT DISTINCT day, domain FROM rollup_failures"
-		" WHERE org = ?4 AND day BETWEEN ?1 AND ?2"
-		" AND (?3 IS NULL OR domain = ?3))"
-		" SELECT f.result_type, f.receiving_mx_hostname,"
-		" f.failure_reason_code, f.additional_information,"
-		" sum(f.failed_session_count), count(DISTINCT r.id),"
-		" replace(group_concat(DISTINCT p.policy_domain), ',', ', '),"
-		" max(p.day)"
-		" FROM fd CROSS JOIN policies p CROSS JOIN failures f"
-		" JOIN reports r ON r.id = p.report"
-		" WHERE p.day = fd.day AND p.policy_domain = fd.domain"
-		" AND f.policy = p.id AND r.organization_name = ?4"
-		" GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, 1, 2 LIMIT ?5",
+	static const char *const sql[2][2] = {
+		{ REASONS_DOMAIN(LIST_SQLITE("r.organization_name")),
+		    REASONS_ORG(LIST_SQLITE("p.policy_domain")) },
+		{ REASONS_DOMAIN(LIST_PG("r.organization_name")),
+		    REASONS_ORG(LIST_PG("p.policy_domain")) },
 	};
 	const struct bind b[] = { { 'i', f->since_day, NULL },
 		{ 'i', f->until_day, NULL }, { 's', 0, f->domain },
@@ -315,8 +381,9 @@ trpt_view_reasons(struct trpt_db *db, const struct trpt_view_filter *f,
 	if (f->org == NULL && f->domain == NULL)
 		return trpt_err_set(err, TRPT_EINVAL,
 		    "reasons: a domain or a sender is needed");
-	return run(
-	    db, "failure reasons", sql[f->org != NULL], b, f->limit, out, err);
+	return run(db, "failure reasons",
+	    sql[trpt_sql_dialect(db) == TRPT_SQL_PG][f->org != NULL], b,
+	    f->limit, out, err);
 }
 
 int
@@ -376,8 +443,9 @@ trpt_view_data_version(struct trpt_db *db, int64_t *out, struct trpt_err *err)
 	struct trpt_view_rows *r = NULL;
 	int rc;
 
-	rc = run(db, "rollup state",
-	    "SELECT last_report * 2 + dirty FROM rollup_state WHERE id = 1",
+	/* The rollups change with the reports, which only grow (prune
+	 * keeps the rollups as they are). */
+	rc = run(db, "data version", "SELECT coalesce(max(id), 0) FROM reports",
 	    NULL, 1, &r, err);
 	if (rc != TRPT_OK)
 		return rc;

@@ -16,6 +16,7 @@ Through the binary ($TRPT_BINARY), on databases made for the test:
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import stat
@@ -77,34 +78,73 @@ def test_missing_database(tmp):
     ok(not os.path.exists(db), "and no database was created")
 
 
+# Read commands that write a file (-o): the file, with what changes from
+# one run to the next (date, message id, MIME boundary) taken out.
+FILE_COMMANDS = (
+    ("summary", ["summary", "--week", "2026-W47", "-o"]),
+    ("report html", ["report", "html", "--since", "2026-11-01", "--until",
+                     "2026-11-30", "-o"]),
+)
+
+
+def normalized(text):
+    text = re.sub(r"(?m)^(Date|Message-ID): .*$", "", text)
+    return re.sub(r"_\d{9,}_\d+", "_X", text)
+
+
 def test_read_only(tmp):
+    """Trends, alerts, summary, exports and report html only read (the
+    rollups are written with the reports): on a database file of mode 0444
+    in a directory of mode 0555, run by another user, each gives what it
+    gives on a writable copy, and nothing is written beside the file."""
     ro = os.path.join(tmp, "ro")
     os.mkdir(ro)
     db = os.path.join(ro, "t.db")
     rc, _, err = run(db, "-q", "ingest", EXAMPLES)
     equal(rc, 0, "ingest the examples")
-    # The writable copy refreshes its rollups on disk: compare against it.
     copy = os.path.join(tmp, "copy.db")
     shutil.copy(db, copy)
+    outdir = os.path.join(tmp, "out")
+    os.mkdir(outdir)
+    os.chmod(outdir, 0o777)
+    stdout_commands = (["stats"], ["trends", "--format", "csv"],
+                       ["trends", "--by", "type", "--period", "week"],
+                       ["alerts", "--format", "json"], ["export", "daily"],
+                       ["export", "policies"], ["export", "failures"],
+                       ["export", "reports"])
     want = {}
-    for args in (["stats"], ["trends", "--format", "csv"],
-                 ["alerts", "--format", "json"], ["export", "daily"]):
+    for args in stdout_commands:
         want[" ".join(args)] = run(copy, *args)[1]
+    for name, args in FILE_COMMANDS:
+        path = os.path.join(outdir, "want-" + name.replace(" ", "-"))
+        rc, _, err = run(copy, *(args + [path]))
+        equal(rc, 0, "%s on the writable copy" % name)
+        with open(path, encoding="utf-8") as f:
+            want[name] = normalized(f.read())
     os.chmod(db, 0o444)
     os.chmod(ro, 0o555)
     os.chmod(tmp, 0o755)
     try:
-        for args in (["stats"], ["trends", "--format", "csv"],
-                     ["alerts", "--format", "json"], ["export", "daily"],
-                     ["export", "policies"]):
+        for args in stdout_commands:
             rc, out, err = run(db, *args, prefix=unprivileged())
             ok(rc == 0 and out != "",
                "%s works on a read-only database" % " ".join(args),
                (rc, err))
             key = " ".join(args)
-            if key in want:
-                ok(out == want[key], "%s: the same output as on a "
-                   "writable copy" % key, (out[:300], want[key][:300]))
+            ok(out == want[key], "%s: the same output as on a "
+               "writable copy" % key, (out[:300], want[key][:300]))
+        for name, args in FILE_COMMANDS:
+            path = os.path.join(outdir, "ro-" + name.replace(" ", "-"))
+            rc, _, err = run(db, *(args + [path]), prefix=unprivileged())
+            ok(rc == 0, "%s works on a read-only database" % name,
+               (rc, err))
+            got = ""
+            if rc == 0:
+                with open(path, encoding="utf-8") as f:
+                    got = normalized(f.read())
+            ok(got == want[name] and len(got) > 1000,
+               "%s: the same output as on a writable copy" % name,
+               (got[:300], want[name][:300]))
         ok(sorted(os.listdir(ro)) == ["t.db"],
            "nothing was written beside it", os.listdir(ro))
     finally:
@@ -206,6 +246,25 @@ def add_bogus_report(db):
         " SELECT ?1, idx, ?2, policy_type, 'bogus.example', policy_strings,"
         " mx_hosts, successful, failed, details_failed FROM policies"
         " WHERE report = (SELECT min(id) FROM reports)", (rid, day))
+    # The rollups the store writes with a report (schema/rollup.c).
+    for sql in (
+            "INSERT INTO rollup_daily (domain, day, org, successful, failed,"
+            " reports) SELECT 'bogus.example', ?2, 'Bogus Org',"
+            " sum(successful), sum(failed), 1 FROM policies"
+            " WHERE report = ?1",
+            "INSERT INTO rollup_org_day (org, day, successful, failed)"
+            " SELECT 'Bogus Org', ?2, sum(successful), sum(failed)"
+            " FROM policies WHERE report = ?1",
+            "INSERT INTO rollup_domain_day (domain, day, successful, failed)"
+            " SELECT 'bogus.example', ?2, sum(successful), sum(failed)"
+            " FROM policies WHERE report = ?1",
+            "INSERT INTO rollup_weekly (domain, week, org, successful,"
+            " failed) SELECT 'bogus.example', (?2 + 3) / 7, 'Bogus Org',"
+            " sum(successful), sum(failed) FROM policies WHERE report = ?1",
+            "INSERT INTO rollup_domain_week (domain, week, successful,"
+            " failed) SELECT 'bogus.example', (?2 + 3) / 7, sum(successful),"
+            " sum(failed) FROM policies WHERE report = ?1"):
+        con.execute(sql, (rid, day))
     con.commit()
     con.close()
 

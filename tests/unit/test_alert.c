@@ -107,11 +107,6 @@ setup(void **state)
 		return -1;
 	}
 	load(db);
-	if (trpt_trend_refresh(db, &err) != TRPT_OK) {
-		fprintf(stderr, "# %s\n", err.msg);
-		trpt_db_close(&db);
-		return -1;
-	}
 	*state = db;
 	return 0;
 }

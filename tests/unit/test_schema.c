@@ -165,9 +165,9 @@ test_schema_open_memory(void **state)
 	int v = -1;
 
 	assert_string_equal(trpt_db_path(db), ":memory:");
-	assert_int_equal(trpt_migrate_version(h, &v, NULL), TRPT_OK);
-	assert_int_equal(v, trpt_migrate_latest());
-	assert_true(trpt_migrate_latest() >= 1);
+	assert_int_equal(trpt_migrate_version(db, &v, NULL), TRPT_OK);
+	assert_int_equal(v, trpt_migrations_sqlite_count);
+	assert_true(trpt_migrations_sqlite_count >= 1);
 	assert_int_equal(qint(h, "PRAGMA foreign_keys"), 1);
 	assert_true(has_table(h, "reports"));
 	assert_true(has_table(h, "policies"));
@@ -185,30 +185,34 @@ test_schema_open_memory(void **state)
 static void
 test_schema_migrate_upto(void **state)
 {
+	struct trpt_db *mdb = NULL;
 	struct trpt_err err;
 	sqlite3 *h;
-	int v = -1, latest = trpt_migrate_latest();
+	int v = -1, latest = trpt_migrations_sqlite_count;
 
 	(void)state;
-	assert_int_equal(sqlite3_open(":memory:", &h), SQLITE_OK);
-	assert_int_equal(trpt_migrate_apply(h, 0, &err), TRPT_OK);
-	assert_int_equal(trpt_migrate_version(h, &v, NULL), TRPT_OK);
+	assert_int_equal(
+	    trpt_db_open_unmigrated(":memory:", &mdb, &err), TRPT_OK);
+	h = trpt_db_handle(mdb);
+	assert_int_equal(trpt_migrate_apply(mdb, 0, &err), TRPT_OK);
+	assert_int_equal(trpt_migrate_version(mdb, &v, NULL), TRPT_OK);
 	assert_int_equal(v, 0);
 	assert_false(has_table(h, "reports"));
 	/* Up to the one before the latest, then the rest. */
-	assert_int_equal(trpt_migrate_apply(h, latest - 1, &err), TRPT_OK);
-	assert_int_equal(trpt_migrate_version(h, &v, NULL), TRPT_OK);
+	assert_int_equal(trpt_migrate_apply(mdb, latest - 1, &err), TRPT_OK);
+	assert_int_equal(trpt_migrate_version(mdb, &v, NULL), TRPT_OK);
 	assert_int_equal(v, latest - 1);
-	assert_int_equal(trpt_migrate_apply(h, -1, &err), TRPT_OK);
-	assert_int_equal(trpt_migrate_version(h, &v, NULL), TRPT_OK);
+	assert_int_equal(trpt_migrate_apply(mdb, -1, &err), TRPT_OK);
+	assert_int_equal(trpt_migrate_version(mdb, &v, NULL), TRPT_OK);
 	assert_int_equal(v, latest);
 	assert_true(has_table(h, "reports"));
 	/* Nothing pending: a no-op. */
-	assert_int_equal(trpt_migrate_apply(h, -1, &err), TRPT_OK);
+	assert_int_equal(trpt_migrate_apply(mdb, -1, &err), TRPT_OK);
 	/* Beyond what the binary knows. */
-	assert_int_equal(trpt_migrate_apply(h, latest + 1, &err), TRPT_EINVAL);
+	assert_int_equal(
+	    trpt_migrate_apply(mdb, latest + 1, &err), TRPT_EINVAL);
 	assert_non_null(strstr(err.msg, "no schema version"));
-	sqlite3_close(h);
+	trpt_db_close(&mdb);
 }
 
 static const struct trpt_migration good_list[] = {
@@ -228,26 +232,29 @@ static const struct trpt_migration broken_list[] = {
 static void
 test_schema_migrate_older(void **state)
 {
+	struct trpt_db *mdb = NULL;
 	struct trpt_err err;
 	sqlite3 *h;
 	int v = -1;
 
 	(void)state;
-	assert_int_equal(sqlite3_open(":memory:", &h), SQLITE_OK);
 	assert_int_equal(
-	    trpt_migrate_apply_list(h, good_list, 3, 1, &err), TRPT_OK);
-	assert_int_equal(trpt_migrate_version(h, &v, NULL), TRPT_OK);
+	    trpt_db_open_unmigrated(":memory:", &mdb, &err), TRPT_OK);
+	h = trpt_db_handle(mdb);
+	assert_int_equal(
+	    trpt_migrate_apply_list(mdb, good_list, 3, 1, &err), TRPT_OK);
+	assert_int_equal(trpt_migrate_version(mdb, &v, NULL), TRPT_OK);
 	assert_int_equal(v, 1);
 	assert_true(has_table(h, "a"));
 	assert_false(has_table(h, "b"));
 	/* Running 1 again would fail: "table a already exists". */
 	assert_int_equal(
-	    trpt_migrate_apply_list(h, good_list, 3, -1, &err), TRPT_OK);
-	assert_int_equal(trpt_migrate_version(h, &v, NULL), TRPT_OK);
+	    trpt_migrate_apply_list(mdb, good_list, 3, -1, &err), TRPT_OK);
+	assert_int_equal(trpt_migrate_version(mdb, &v, NULL), TRPT_OK);
 	assert_int_equal(v, 3);
 	assert_true(has_table(h, "c"));
 	assert_int_equal(qint(h, "SELECT count(*) FROM a"), 1);
-	sqlite3_close(h);
+	trpt_db_close(&mdb);
 }
 
 /* Files at version 0 with no tables (as sqlite3_open leaves them), and at
@@ -257,6 +264,7 @@ test_schema_migrate_old_files(void **state)
 {
 	char *dir = trpt_test_tmpdir(), path[512];
 	struct trpt_db *db = NULL;
+	struct trpt_db *mdb = NULL;
 	struct trpt_err err;
 	sqlite3 *h;
 	int v = -1;
@@ -269,9 +277,8 @@ test_schema_migrate_old_files(void **state)
 	    SQLITE_OK);
 	sqlite3_close(h);
 	assert_int_equal(trpt_db_open(path, &db, &err), TRPT_OK);
-	assert_int_equal(
-	    trpt_migrate_version(trpt_db_handle(db), &v, NULL), TRPT_OK);
-	assert_int_equal(v, trpt_migrate_latest());
+	assert_int_equal(trpt_migrate_version(db, &v, NULL), TRPT_OK);
+	assert_int_equal(v, trpt_migrations_sqlite_count);
 	assert_true(has_table(trpt_db_handle(db), "reports"));
 	trpt_db_close(&db);
 	assert_null(db);
@@ -281,12 +288,15 @@ test_schema_migrate_old_files(void **state)
 
 	/* A file left at the version before the latest, with data. */
 	snprintf(path, sizeof(path), "%s/prev.db", dir);
-	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	assert_int_equal(trpt_db_open_unmigrated(path, &mdb, &err), TRPT_OK);
+	h = trpt_db_handle(mdb);
 	assert_int_equal(
-	    trpt_migrate_apply(h, trpt_migrate_latest() - 1, &err), TRPT_OK);
+	    trpt_migrate_apply(mdb, trpt_migrations_sqlite_count - 1, &err),
+	    TRPT_OK);
 	/* The quarantine as that version has it: one table, or (since
 	 * 0006) inputs and their parts. */
-	if (trpt_migrate_latest() > 1 && has_table(h, "quarantine_parts"))
+	if (trpt_migrations_sqlite_count > 1 &&
+	    has_table(h, "quarantine_parts"))
 		assert_int_equal(sqlite3_exec(h,
 				     "INSERT INTO quarantine_inputs (id, "
 				     "sha256, bytes, size) VALUES (1, 'x', "
@@ -297,7 +307,7 @@ test_schema_migrate_old_files(void **state)
 				     "'file', 'f', 'kept', 1, 1)",
 				     NULL, NULL, NULL),
 		    SQLITE_OK);
-	else if (trpt_migrate_latest() > 1)
+	else if (trpt_migrations_sqlite_count > 1)
 		assert_int_equal(sqlite3_exec(h,
 				     "INSERT INTO quarantine (sha256, part, "
 				     "bytes, size, source_kind, source, "
@@ -306,12 +316,11 @@ test_schema_migrate_old_files(void **state)
 				     "'kept', 1, 1)",
 				     NULL, NULL, NULL),
 		    SQLITE_OK);
-	sqlite3_close(h);
+	trpt_db_close(&mdb);
 	assert_int_equal(trpt_db_open(path, &db, &err), TRPT_OK);
-	assert_int_equal(
-	    trpt_migrate_version(trpt_db_handle(db), &v, NULL), TRPT_OK);
-	assert_int_equal(v, trpt_migrate_latest());
-	if (trpt_migrate_latest() > 1)
+	assert_int_equal(trpt_migrate_version(db, &v, NULL), TRPT_OK);
+	assert_int_equal(v, trpt_migrations_sqlite_count);
+	if (trpt_migrations_sqlite_count > 1)
 		assert_int_equal(qint(trpt_db_handle(db),
 				     "SELECT count(*) FROM quarantine WHERE "
 				     "reason = 'kept'"),
@@ -333,16 +342,18 @@ test_schema_migrate_copies_keep_data(void **state)
 {
 	char *dir = trpt_test_tmpdir(), path[512];
 	struct trpt_db *db = NULL;
+	struct trpt_db *mdb = NULL;
 	struct trpt_err err;
 	sqlite3 *h;
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/v3.db", dir);
-	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	assert_int_equal(trpt_db_open_unmigrated(path, &mdb, &err), TRPT_OK);
+	h = trpt_db_handle(mdb);
 	assert_int_equal(
 	    sqlite3_exec(h, "PRAGMA foreign_keys=ON", NULL, NULL, NULL),
 	    SQLITE_OK);
-	assert_int_equal(trpt_migrate_apply(h, 3, &err), TRPT_OK);
+	assert_int_equal(trpt_migrate_apply(mdb, 3, &err), TRPT_OK);
 	assert_int_equal(
 	    sqlite3_exec(h,
 		"INSERT INTO raw_inputs VALUES (1, 'h', x'00', 1, 'file', 'f',"
@@ -366,7 +377,7 @@ test_schema_migrate_copies_keep_data(void **state)
 		" ('q', 2, x'0102', 2, 'file', 'f', 'bad 2', 1, 1);",
 		NULL, NULL, NULL),
 	    SQLITE_OK);
-	sqlite3_close(h);
+	trpt_db_close(&mdb);
 	assert_int_equal(trpt_db_open(path, &db, &err), TRPT_OK);
 	h = trpt_db_handle(db);
 	assert_int_equal(qint(h, "SELECT count(*) FROM policies"), 3);
@@ -387,12 +398,11 @@ test_schema_migrate_copies_keep_data(void **state)
 	assert_int_equal(qint(h, "PRAGMA foreign_keys"), 1);
 	assert_int_equal(
 	    qint(h, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
-	/* Deleting the report still cascades, and marks rollups dirty. */
+	/* Deleting the report still cascades. */
 	assert_int_equal(
 	    sqlite3_exec(h, "DELETE FROM reports", NULL, NULL, NULL),
 	    SQLITE_OK);
 	assert_int_equal(qint(h, "SELECT count(*) FROM policies"), 0);
-	assert_int_equal(qint(h, "SELECT dirty FROM rollup_state"), 1);
 	trpt_db_close(&db);
 	trpt_test_rmrf(dir);
 	free(dir);
@@ -446,24 +456,27 @@ test_schema_store_copies_legacy(void **state)
 static void
 test_schema_migrate_failure_rolls_back(void **state)
 {
+	struct trpt_db *mdb = NULL;
 	struct trpt_err err;
 	sqlite3 *h;
 	int v = -1;
 
 	(void)state;
-	assert_int_equal(sqlite3_open(":memory:", &h), SQLITE_OK);
 	assert_int_equal(
-	    trpt_migrate_apply_list(h, broken_list, 2, -1, &err), TRPT_EDB);
+	    trpt_db_open_unmigrated(":memory:", &mdb, &err), TRPT_OK);
+	h = trpt_db_handle(mdb);
+	assert_int_equal(
+	    trpt_migrate_apply_list(mdb, broken_list, 2, -1, &err), TRPT_EDB);
 	assert_non_null(strstr(err.msg, "0002_broken"));
 	assert_non_null(strstr(err.msg, "no such table: nosuch"));
 	assert_non_null(strstr(err.msg, ":memory:"));
-	assert_int_equal(trpt_migrate_version(h, &v, NULL), TRPT_OK);
+	assert_int_equal(trpt_migrate_version(mdb, &v, NULL), TRPT_OK);
 	assert_int_equal(v, 1);
 	assert_true(has_table(h, "a"));
 	assert_false(has_table(h, "b"));
 	assert_int_equal(qint(h, "SELECT count(*) FROM a"), 0);
 	assert_true(sqlite3_get_autocommit(h));
-	sqlite3_close(h);
+	trpt_db_close(&mdb);
 }
 
 static void
@@ -473,20 +486,23 @@ test_schema_migrate_bad_list(void **state)
 		{ 1, "one", "SELECT 1;" },
 		{ 3, "three", "SELECT 1;" },
 	};
+	struct trpt_db *mdb = NULL;
 	struct trpt_err err;
 	sqlite3 *h;
 
 	(void)state;
-	assert_int_equal(sqlite3_open(":memory:", &h), SQLITE_OK);
 	assert_int_equal(
-	    trpt_migrate_apply_list(h, gap, 2, -1, &err), TRPT_EINVAL);
+	    trpt_db_open_unmigrated(":memory:", &mdb, &err), TRPT_OK);
+	h = trpt_db_handle(mdb);
+	assert_int_equal(
+	    trpt_migrate_apply_list(mdb, gap, 2, -1, &err), TRPT_EINVAL);
 	assert_int_equal(
 	    sqlite3_exec(h, "PRAGMA user_version = -3", NULL, NULL, NULL),
 	    SQLITE_OK);
 	assert_int_equal(
-	    trpt_migrate_apply_list(h, good_list, 3, -1, &err), TRPT_EDB);
+	    trpt_migrate_apply_list(mdb, good_list, 3, -1, &err), TRPT_EDB);
 	assert_non_null(strstr(err.msg, "-3"));
-	sqlite3_close(h);
+	trpt_db_close(&mdb);
 }
 
 static void
@@ -500,7 +516,7 @@ test_schema_refuses_newer(void **state)
 	(void)state;
 	snprintf(path, sizeof(path), "%s/new.db", dir);
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
-	    trpt_migrate_latest() + 1);
+	    trpt_migrations_sqlite_count + 1);
 	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(h);
@@ -511,7 +527,7 @@ test_schema_refuses_newer(void **state)
 	/* The database was not touched. */
 	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
 	assert_int_equal(
-	    qint(h, "PRAGMA user_version"), trpt_migrate_latest() + 1);
+	    qint(h, "PRAGMA user_version"), trpt_migrations_sqlite_count + 1);
 	assert_false(has_table(h, "reports"));
 	sqlite3_close(h);
 	trpt_test_rmrf(dir);
@@ -789,24 +805,35 @@ test_schema_foreign_keys(void **state)
 	    SQLITE_OK);
 }
 
-/* A failure half-way through a report leaves nothing of it behind. */
+/*
+ * A database failure half-way through a report (here a trigger that
+ * refuses the second failure detail) leaves nothing of it behind: alone,
+ * its transaction is rolled back; in a batch, the whole batch is, and the
+ * commit says so.
+ */
 static void
 test_schema_store_failure_rolls_back(void **state)
 {
 	struct trpt_db *db = *state;
 	sqlite3 *h = trpt_db_handle(db);
-	struct sample s;
+	struct sample s, first;
 	struct trpt_err err;
 	int64_t id = 42;
 	int dup = 42;
 
+	assert_int_equal(sqlite3_exec(h,
+			     "CREATE TEMP TRIGGER boom BEFORE INSERT ON "
+			     "failures WHEN NEW.result_type = "
+			     "'starttls-not-supported' BEGIN SELECT "
+			     "RAISE(ABORT, 'boom'); END",
+			     NULL, NULL, NULL),
+	    SQLITE_OK);
 	sample_init(&s, "Org", "broken");
-	s.f[1].result_type = NULL; /* NOT NULL in failures */
 	assert_int_equal(
 	    trpt_store_report(db, &s.r, &s.raw, &dup, &id, &err), TRPT_EDB);
 	assert_int_equal(err.code, TRPT_EDB);
 	assert_non_null(strstr(err.msg, "report broken from Org"));
-	assert_non_null(strstr(err.msg, "NOT NULL constraint failed"));
+	assert_non_null(strstr(err.msg, "boom"));
 	assert_non_null(strstr(err.msg, ":memory:"));
 	assert_int_equal(dup, 42); /* out-params untouched */
 	assert_int_equal(id, 42);
@@ -815,11 +842,31 @@ test_schema_store_failure_rolls_back(void **state)
 	assert_int_equal(qint(h, "SELECT count(*) FROM policies"), 0);
 	assert_int_equal(qint(h, "SELECT count(*) FROM failures"), 0);
 	assert_int_equal(qint(h, "SELECT count(*) FROM raw_inputs"), 0);
+	assert_int_equal(qint(h, "SELECT count(*) FROM rollup_daily"), 0);
+
+	/* In a batch: the report before it goes too. */
+	sample_init(&first, "Org", "first");
+	first.p[0].nfailures = 1;
+	assert_int_equal(trpt_store_begin(db, &err), TRPT_OK);
+	assert_int_equal(
+	    trpt_store_report(db, &first.r, &first.raw, &dup, NULL, &err),
+	    TRPT_OK);
+	assert_int_equal(
+	    trpt_store_report(db, &s.r, &s.raw, &dup, &id, &err), TRPT_EDB);
+	assert_false(trpt_db_in_transaction(db));
+	assert_int_equal(trpt_store_commit(db, &err), TRPT_EDB);
+	assert_int_equal(qint(h, "SELECT count(*) FROM reports"), 0);
+	assert_int_equal(qint(h, "SELECT count(*) FROM rollup_daily"), 0);
+
 	/* The statements were reset: the next report stores fine. */
+	assert_int_equal(
+	    sqlite3_exec(h, "DROP TRIGGER temp.boom", NULL, NULL, NULL),
+	    SQLITE_OK);
 	sample_init(&s, "Org", "fine");
 	assert_int_equal(
 	    trpt_store_report(db, &s.r, &s.raw, &dup, &id, &err), TRPT_OK);
 	assert_int_equal(qint(h, "SELECT count(*) FROM failures"), 2);
+	assert_int_equal(qint(h, "SELECT sum(reports) FROM rollup_daily"), 2);
 }
 
 static void
@@ -936,7 +983,11 @@ test_schema_store_json(void **state)
 	assert_non_null(strstr(err.msg, "not UTF-8"));
 }
 
-/* Explicit transactions: each report is still atomic inside them. */
+/*
+ * Explicit transactions: a report refused for what it is leaves the
+ * batch as it was (no savepoint: every check runs before its first row
+ * goes in).
+ */
 static void
 test_schema_batch(void **state)
 {
@@ -956,7 +1007,8 @@ test_schema_batch(void **state)
 	    trpt_store_report(db, &a.r, &a.raw, &dup, NULL, &err), TRPT_OK);
 	assert_int_equal(
 	    trpt_store_report(db, &bad.r, &bad.raw, &dup, NULL, &err),
-	    TRPT_EDB);
+	    TRPT_EINVAL);
+	assert_non_null(strstr(err.msg, "result-type"));
 	assert_true(trpt_db_in_transaction(db));
 	assert_int_equal(
 	    trpt_store_report(db, &c.r, &c.raw, &dup, NULL, &err), TRPT_OK);
