@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 #include "common/err.h"
 #include "schema/migrate.h"
 #include "schema/rollup.h"
