@@ -7,6 +7,7 @@
 #include "common/err.h"
 #include "schema/migrate.h"
 #include "schema/rollup.h"
+#include "schema/sql.h"
 #include "schema/sql_impl.h"
 
 /* existing: the file must exist (and may be read-only); migrate: bring
@@ -50,6 +51,17 @@ db_open(const char *path, int existing, int migrate, struct trpt_db **out,
 		goto done;
 	}
 	if (migrate && (rc = trpt_migrate_apply(db, -1, err)) != TRPT_OK)
+		goto out;
+	/*
+	 * SQLite checks each foreign key per inserted row (a lookup of the
+	 * parent); schema/store.c inserts children with the id the parent's
+	 * insert has just returned, and prune deletes children by name, so
+	 * the checks and cascades are off on this connection (migrations
+	 * still run PRAGMA foreign_key_check).  Measured with bench_ingest:
+	 * docs/PERFORMANCE.md.
+	 */
+	if (trpt_sql_dialect(db) == TRPT_SQL_SQLITE &&
+	    (rc = trpt_sql_exec(db, "PRAGMA foreign_keys=OFF", err)) != TRPT_OK)
 		goto out;
 done:
 	*out = db;

@@ -13,8 +13,10 @@
 #include "common/err.h"
 #include "common/hash.h"
 #include "schema/db.h"
+#include "schema/maintain.h"
 #include "schema/migrate.h"
 #include "schema/report.h"
+#include "schema/rollup.h"
 #include "schema/store.h"
 #include "tests/helpers/testutil.h"
 
@@ -168,7 +170,8 @@ test_schema_open_memory(void **state)
 	assert_int_equal(trpt_migrate_version(db, &v, NULL), TRPT_OK);
 	assert_int_equal(v, trpt_migrations_sqlite_count);
 	assert_true(trpt_migrations_sqlite_count >= 1);
-	assert_int_equal(qint(h, "PRAGMA foreign_keys"), 1);
+	/* Declared, checked by migrations, off on the ingest path. */
+	assert_int_equal(qint(h, "PRAGMA foreign_keys"), 0);
 	assert_true(has_table(h, "reports"));
 	assert_true(has_table(h, "policies"));
 	assert_true(has_table(h, "failures"));
@@ -340,6 +343,7 @@ test_schema_migrate_old_files(void **state)
 static void
 test_schema_migrate_copies_keep_data(void **state)
 {
+	struct trpt_prune_counts pc;
 	char *dir = trpt_test_tmpdir(), path[512];
 	struct trpt_db *db = NULL;
 	struct trpt_db *mdb = NULL;
@@ -395,14 +399,19 @@ test_schema_migrate_copies_keep_data(void **state)
 	    3);
 	assert_int_equal(qint(h, "SELECT count(*) FROM quarantine"), 2);
 	assert_int_equal(qint(h, "SELECT count(*) FROM quarantine_inputs"), 1);
-	assert_int_equal(qint(h, "PRAGMA foreign_keys"), 1);
 	assert_int_equal(
 	    qint(h, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
-	/* Deleting the report still cascades. */
+	/* The report counts in the rollups (0011 rolled it up), and prune
+	 * takes it with its children. */
+	/* One per policy domain of the report. */
+	assert_int_equal(qint(h, "SELECT sum(reports) FROM rollup_daily"), 3);
 	assert_int_equal(
-	    sqlite3_exec(h, "DELETE FROM reports", NULL, NULL, NULL),
-	    SQLITE_OK);
+	    trpt_maintain_prune(db, 4102444800, 1, &pc, &err), TRPT_OK);
+	assert_int_equal(pc.reports_deleted, 1);
 	assert_int_equal(qint(h, "SELECT count(*) FROM policies"), 0);
+	assert_int_equal(qint(h, "SELECT count(*) FROM failures"), 0);
+	assert_int_equal(qint(h, "SELECT count(*) FROM warnings"), 0);
+	assert_int_equal(qint(h, "SELECT count(*) FROM raw_inputs"), 0);
 	trpt_db_close(&db);
 	trpt_test_rmrf(dir);
 	free(dir);
@@ -585,7 +594,7 @@ test_schema_wal_file(void **state)
 	    qtext(trpt_db_handle(db), "PRAGMA journal_mode", buf, sizeof(buf)),
 	    "wal");
 	assert_int_equal(qint(trpt_db_handle(db), "PRAGMA synchronous"), 1);
-	assert_int_equal(qint(trpt_db_handle(db), "PRAGMA foreign_keys"), 1);
+	assert_int_equal(qint(trpt_db_handle(db), "PRAGMA foreign_keys"), 0);
 	trpt_db_close(&db);
 	assert_int_equal(trpt_db_open(":memory:", &mem, &err), TRPT_OK);
 	assert_string_equal(
@@ -769,40 +778,51 @@ test_schema_raw_dedupe(void **state)
 	    1);
 }
 
+/*
+ * The ingest path runs without SQLite's foreign-key checks: what it
+ * stores still satisfies every declared key, and prune, which cannot rely
+ * on cascades, removes a report's policies, failures, warnings and bytes
+ * by name while the rollups keep counting it.
+ */
 static void
 test_schema_foreign_keys(void **state)
 {
 	struct trpt_db *db = *state;
 	sqlite3 *h = trpt_db_handle(db);
-	struct sample s;
+	struct trpt_prune_counts pc;
+	struct sample s, c;
 	struct trpt_err err;
 	int64_t id = 0;
 	int dup;
 
+	assert_int_equal(qint(h, "PRAGMA foreign_keys"), 0);
 	sample_init(&s, "Org", "fk");
 	assert_int_equal(
 	    trpt_store_report(db, &s.r, &s.raw, &dup, &id, &err), TRPT_OK);
-	/* A policy of no report, and deleting bytes still referenced. */
-	assert_int_equal(sqlite3_exec(h,
-			     "INSERT INTO policies (report, idx, day, "
-			     "policy_type, policy_domain, successful, failed, "
-			     "details_failed) VALUES (9999, 0, 0, 'sts', "
-			     "'x', 0, 0, 0)",
-			     NULL, NULL, NULL),
-	    SQLITE_CONSTRAINT_FOREIGNKEY);
+	sample_init(&c, "Org", "fk");
+	c.p[0].successful = 99; /* a conflicting copy */
 	assert_int_equal(
-	    sqlite3_exec(h, "DELETE FROM raw_inputs", NULL, NULL, NULL),
-	    SQLITE_CONSTRAINT_FOREIGNKEY);
-	/* Deleting a report takes its policies, failures and warnings. */
+	    trpt_store_report(db, &c.r, &c.raw, &dup, NULL, &err), TRPT_OK);
+	assert_int_equal(dup, TRPT_STORE_CONFLICT);
 	assert_int_equal(
-	    sqlite3_exec(h, "DELETE FROM reports", NULL, NULL, NULL),
-	    SQLITE_OK);
+	    trpt_store_quarantine(db, &s.raw, "kept", &err), TRPT_OK);
+	assert_int_equal(
+	    qint(h, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+	assert_int_equal(
+	    qint(h, "SELECT sum(successful) FROM rollup_daily"), 107);
+	assert_int_equal(
+	    trpt_maintain_prune(db, 4102444800, 1, &pc, &err), TRPT_OK);
+	assert_int_equal(pc.reports_deleted, 2);
+	assert_int_equal(pc.raw_deleted, 1); /* the copies' bytes are one */
 	assert_int_equal(qint(h, "SELECT count(*) FROM policies"), 0);
 	assert_int_equal(qint(h, "SELECT count(*) FROM failures"), 0);
 	assert_int_equal(qint(h, "SELECT count(*) FROM warnings"), 0);
+	assert_int_equal(qint(h, "SELECT count(*) FROM raw_inputs"), 0);
+	assert_int_equal(qint(h, "SELECT count(*) FROM quarantine"), 1);
 	assert_int_equal(
-	    sqlite3_exec(h, "DELETE FROM raw_inputs", NULL, NULL, NULL),
-	    SQLITE_OK);
+	    qint(h, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+	assert_int_equal(
+	    qint(h, "SELECT sum(successful) FROM rollup_daily"), 107);
 }
 
 /*
@@ -1371,7 +1391,9 @@ test_schema_store_oom(void **state)
 			    qint(h, "SELECT count(*) FROM warnings"), 1);
 			assert_int_equal(
 			    sqlite3_exec(h,
-				"DELETE FROM reports; DELETE FROM raw_inputs",
+				"DELETE FROM failures; DELETE FROM policies;"
+				" DELETE FROM warnings; DELETE FROM reports;"
+				" DELETE FROM raw_inputs",
 				NULL, NULL, NULL),
 			    SQLITE_OK);
 		} else {
@@ -1396,6 +1418,258 @@ test_schema_store_oom(void **state)
 	    trpt_store_report(db, &s.r, &s.raw, &dup, NULL, &err), TRPT_OK);
 	assert_int_equal(dup, 0);
 	assert_int_equal(trpt_store_quarantine(db, &s.raw, "r", &err), TRPT_OK);
+}
+
+/* Every rollup as text, in key order, into buf. */
+static void
+dump_rollups(sqlite3 *h, char *buf, size_t len)
+{
+	static const char *const sql[] = {
+		"SELECT group_concat(x, ';') FROM (SELECT domain || ',' || day"
+		" || ',' || org || ',' || successful || ',' || failed || ','"
+		" || reports AS x FROM rollup_daily ORDER BY 1)",
+		"SELECT group_concat(x, ';') FROM (SELECT org || ',' || day ||"
+		" ',' || successful || ',' || failed AS x FROM rollup_org_day"
+		" ORDER BY 1)",
+		"SELECT group_concat(x, ';') FROM (SELECT domain || ',' || day"
+		" || ',' || successful || ',' || failed AS x FROM"
+		" rollup_domain_day ORDER BY 1)",
+		"SELECT group_concat(x, ';') FROM (SELECT domain || ',' || week"
+		" || ',' || org || ',' || successful || ',' || failed AS x FROM"
+		" rollup_weekly ORDER BY 1)",
+		"SELECT group_concat(x, ';') FROM (SELECT domain || ',' || week"
+		" || ',' || successful || ',' || failed AS x FROM"
+		" rollup_domain_week ORDER BY 1)",
+		"SELECT group_concat(x, ';') FROM (SELECT day || ',' || org ||"
+		" ',' || domain || ',' || result_type || ',' || mx || ',' || ip"
+		" || ',' || failed AS x FROM rollup_failures ORDER BY 1)",
+		"SELECT group_concat(x, ';') FROM (SELECT day || ',' || org ||"
+		" ',' || domain || ',' || successful || ',' || failed AS x FROM"
+		" rollup_testing ORDER BY 1)",
+	};
+	char part[8192];
+	size_t i, n = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+		qtext(h, sql[i], part, sizeof(part));
+		n += (size_t)snprintf(buf + n, len - n, "%s\n", part);
+		assert_true(n < len);
+	}
+}
+
+/*
+ * The rollups kept at write time equal a rebuild from the counted
+ * reports, whatever happened on the way: the double-count guard (tlsa
+ * and sts of one domain), failure details without failed sessions, an
+ * MTA-STS policy in testing mode, duplicates, a batch rolled back, a
+ * refused report inside a batch, and a verified conflicting copy that
+ * takes over the counting from the unverified one (its rollups move).
+ */
+static void
+test_schema_rollups_exact(void **state)
+{
+	struct trpt_db *db = *state;
+	sqlite3 *h = trpt_db_handle(db);
+	static char before[65536], after[65536];
+	struct trpt_auth pass = { .dkim = "pass",
+		.dkim_domain = "org.example",
+		.dkim_aligned = "same" };
+	struct sample s[8];
+	char *testing[2] = { "version: STSv1", "mode: testing" };
+	struct trpt_err err;
+	int i, dup;
+
+	for (i = 0; i < 8; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "r%d", i);
+		sample_init(&s[i], i % 2 ? "Org A" : "Org B", strdup(id));
+		s[i].r.begin += (int64_t)(i % 3) * 86400 * 4;
+		s[i].r.end += (int64_t)(i % 3) * 86400 * 4;
+	}
+	/* The guard: the same domain under tlsa and sts; most sessions
+	 * win (tlsa here). */
+	s[0].p[1].policy_type = "tlsa";
+	s[0].p[1].policy_domain = "example.com";
+	s[0].p[1].successful = 500;
+	s[0].r.begin += 20 * 86400; /* a day of its own */
+	s[0].r.end += 20 * 86400;
+	/* A failure detail without failed sessions. */
+	s[1].f[1].failed_session_count = 0;
+	/* MTA-STS testing with failures. */
+	s[2].p[0].policy_strings = (struct trpt_strlist){ testing, 2 };
+	assert_int_equal(trpt_store_begin(db, &err), TRPT_OK);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(
+		    trpt_store_report(db, &s[i].r, &s[i].raw, &dup, NULL, &err),
+		    TRPT_OK);
+	/* Refused inside the batch: nothing of it counts. */
+	s[4].f[0].result_type = NULL;
+	assert_int_equal(
+	    trpt_store_report(db, &s[4].r, &s[4].raw, &dup, NULL, &err),
+	    TRPT_EINVAL);
+	assert_int_equal(trpt_store_commit(db, &err), TRPT_OK);
+	/* A batch rolled back counts nothing. */
+	assert_int_equal(trpt_store_begin(db, &err), TRPT_OK);
+	assert_int_equal(
+	    trpt_store_report(db, &s[5].r, &s[5].raw, &dup, NULL, &err),
+	    TRPT_OK);
+	trpt_store_rollback(db);
+	/* Alone, and a duplicate. */
+	for (i = 5; i < 8; i++)
+		assert_int_equal(
+		    trpt_store_report(db, &s[i].r, &s[i].raw, &dup, NULL, &err),
+		    TRPT_OK);
+	assert_int_equal(
+	    trpt_store_report(db, &s[6].r, &s[6].raw, &dup, NULL, &err),
+	    TRPT_OK);
+	assert_int_equal(dup, TRPT_STORE_DUPLICATE);
+	/* Another content for r7, unverified: stored, not counted; then a
+	 * verified one, in a batch: counted instead of the first, on
+	 * another day. */
+	s[7].p[0].successful = 1000;
+	assert_int_equal(
+	    trpt_store_report(db, &s[7].r, &s[7].raw, &dup, NULL, &err),
+	    TRPT_OK);
+	assert_int_equal(dup, TRPT_STORE_CONFLICT);
+	s[7].p[0].successful = 2000;
+	s[7].r.begin += 86400;
+	s[7].r.end += 86400;
+	s[7].raw.auth = &pass;
+	assert_int_equal(trpt_store_begin(db, &err), TRPT_OK);
+	assert_int_equal(
+	    trpt_store_report(db, &s[7].r, &s[7].raw, &dup, NULL, &err),
+	    TRPT_OK);
+	assert_int_equal(dup, TRPT_STORE_CONFLICT);
+	assert_int_equal(trpt_store_commit(db, &err), TRPT_OK);
+	assert_int_equal(qint(h, "SELECT count(*) FROM reports WHERE"
+				 " report_id = 'r7' AND counted = 1 AND"
+				 " dkim = 'pass'"),
+	    1);
+	/* The guard counted tlsa's 500 for r0's example.com, not sts's. */
+	assert_int_equal(qint(h, "SELECT count(*) FROM rollup_daily WHERE"
+				 " successful = 500"),
+	    1);
+	assert_int_equal(qint(h, "SELECT count(*) FROM rollup_testing"), 1);
+	assert_int_equal(qint(h, "SELECT count(*) FROM rollup_failures"
+				 " WHERE failed = 0"),
+	    0);
+	/* The unverified copy's 1000 is gone, the verified 2000 counts. */
+	assert_int_equal(qint(h, "SELECT count(*) FROM rollup_daily WHERE"
+				 " successful = 1000"),
+	    0);
+	assert_int_equal(qint(h, "SELECT count(*) FROM rollup_daily WHERE"
+				 " successful = 2000"),
+	    1);
+	dump_rollups(h, before, sizeof(before));
+	assert_int_equal(trpt_store_begin(db, &err), TRPT_OK);
+	assert_int_equal(trpt_rollup_rebuild(db, &err), TRPT_OK);
+	assert_int_equal(trpt_store_commit(db, &err), TRPT_OK);
+	dump_rollups(h, after, sizeof(after));
+	assert_string_equal(before, after);
+	assert_true(strlen(before) > 200);
+	for (i = 0; i < 8; i++)
+		free(s[i].r.report_id);
+}
+
+/*
+ * Migration 0011 brings an old database's rollups up to date: a
+ * version-10 database whose refresh of old rolled up to some report
+ * (rollup_state.last_report) gets the counted reports after it; one
+ * marked dirty gets all of them again.  Either way the rollups end equal
+ * to a rebuild, and the state table and its triggers are gone.
+ */
+static void
+test_schema_migrate_rollups(void **state)
+{
+	char *dir = trpt_test_tmpdir(), path[512];
+	static char want[65536], got[65536];
+	struct trpt_db *db = NULL, *mdb = NULL;
+	struct trpt_err err;
+	int dirty;
+	sqlite3 *h;
+
+	(void)state;
+	for (dirty = 0; dirty < 2; dirty++) {
+		snprintf(path, sizeof(path), "%s/v10-%d.db", dir, dirty);
+		assert_int_equal(
+		    trpt_db_open_unmigrated(path, &mdb, &err), TRPT_OK);
+		assert_int_equal(trpt_migrate_apply(mdb, 10, &err), TRPT_OK);
+		h = trpt_db_handle(mdb);
+		/* Three reports; the refresh of old had rolled up the first
+		 * (by hand here), or left everything dirty. */
+		assert_int_equal(
+		    sqlite3_exec(h,
+			"INSERT INTO raw_inputs (id, sha256, bytes, size,"
+			" source_kind, source, received_at) VALUES"
+			" (1, 'h', x'00', 1, 'file', 'f', 1);"
+			"INSERT INTO reports (id, organization_name, report_id,"
+			" begin_ts, end_ts, day, raw_id, part, received_at,"
+			" last_seen_at, total_successful, total_failed) VALUES"
+			" (1, 'o', 'a', 86400, 90000, 1, 1, 0, 1, 1, 10, 2),"
+			" (2, 'o', 'b', 86400, 90000, 1, 1, 0, 1, 1, 5, 1),"
+			" (3, 'p', 'c', 172800, 180000, 2, 1, 0, 1, 1, 7, 3);"
+			"INSERT INTO policies (id, report, idx, day,"
+			" policy_type, policy_domain, successful, failed,"
+			" details_failed, sts_mode) VALUES"
+			" (1, 1, 0, 1, 'sts', 'd.example', 10, 2, 2,"
+			" 'testing'),"
+			" (2, 2, 0, 1, 'sts', 'd.example', 5, 1, 0, NULL),"
+			" (3, 3, 0, 2, 'tlsa', 'e.example', 7, 3, 3, NULL);"
+			"INSERT INTO failures (policy, result_type,"
+			" receiving_mx_hostname, sending_mta_ip,"
+			" failed_session_count) VALUES"
+			" (1, 'certificate-expired', 'mx', '192.0.2.1', 2),"
+			" (3, 'dane-required', 'mx2', '192.0.2.2', 3);"
+			"INSERT INTO rollup_daily VALUES"
+			" ('d.example', 1, 'o', 10, 2, 1);"
+			"INSERT INTO rollup_org_day VALUES ('o', 1, 10, 2);"
+			"INSERT INTO rollup_domain_day VALUES"
+			" ('d.example', 1, 10, 2);"
+			"INSERT INTO rollup_weekly VALUES"
+			" ('d.example', 0, 'o', 10, 2);"
+			"INSERT INTO rollup_domain_week VALUES"
+			" ('d.example', 0, 10, 2);"
+			"INSERT INTO rollup_failures VALUES (1, 'o',"
+			" 'd.example', 'certificate-expired', 'mx',"
+			" '192.0.2.1', 2);"
+			"INSERT INTO rollup_testing VALUES (1, 'o',"
+			" 'd.example', 10, 2);"
+			"UPDATE rollup_state SET last_report = 1;",
+			NULL, NULL, NULL),
+		    SQLITE_OK);
+		if (dirty)
+			assert_int_equal(
+			    sqlite3_exec(h,
+				"UPDATE rollup_state SET dirty = 1;"
+				" UPDATE rollup_daily SET successful = 999",
+				NULL, NULL, NULL),
+			    SQLITE_OK);
+		trpt_db_close(&mdb);
+		assert_int_equal(trpt_db_open(path, &db, &err), TRPT_OK);
+		h = trpt_db_handle(db);
+		assert_false(has_table(h, "rollup_state"));
+		assert_int_equal(qint(h, "SELECT count(*) FROM sqlite_schema"
+					 " WHERE type = 'trigger' AND name LIKE"
+					 " 'rollup%'"),
+		    0);
+		assert_int_equal(
+		    qint(h, "SELECT sum(reports) FROM rollup_daily"), 3);
+		assert_int_equal(
+		    qint(h, "SELECT sum(successful) FROM rollup_org_day"), 22);
+		assert_int_equal(
+		    qint(h, "SELECT sum(failed) FROM rollup_failures"), 6);
+		dump_rollups(h, got, sizeof(got));
+		assert_int_equal(trpt_store_begin(db, &err), TRPT_OK);
+		assert_int_equal(trpt_rollup_rebuild(db, &err), TRPT_OK);
+		assert_int_equal(trpt_store_commit(db, &err), TRPT_OK);
+		dump_rollups(h, want, sizeof(want));
+		assert_string_equal(got, want);
+		trpt_db_close(&db);
+	}
+	trpt_test_rmrf(dir);
+	free(dir);
 }
 
 int
@@ -1444,6 +1718,9 @@ main(void)
 		cmocka_unit_test(test_schema_busy),
 		cmocka_unit_test_setup_teardown(
 		    test_schema_store_oom, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(
+		    test_schema_rollups_exact, setup_db, teardown_db),
+		cmocka_unit_test(test_schema_migrate_rollups),
 	};
 
 	install_faulty_malloc();
