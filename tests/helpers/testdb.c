@@ -1,5 +1,6 @@
 #include "tests/helpers/testdb.h"
 
+#include <libpq-fe.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +11,6 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <libpq-fe.h>
 
 #include "schema/db.h"
 
@@ -70,8 +70,8 @@ db_of_url(const char *url, char *name, size_t size)
 
 	name[0] = '\0';
 	if (path != NULL)
-		snprintf(name, size, "%.*s", (int)strcspn(path + 1, "?"),
-		    path + 1);
+		snprintf(
+		    name, size, "%.*s", (int)strcspn(path + 1, "?"), path + 1);
 }
 
 /* Runs one statement on the server's maintenance database. */
@@ -101,8 +101,8 @@ drop_name(const char *name)
 {
 	char sql[256], msg[512];
 
-	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)",
-	    name);
+	snprintf(sql, sizeof(sql),
+	    "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)", name);
 	if (admin_exec(sql, msg, sizeof(msg)) != 0)
 		fprintf(stderr, "# testdb: could not drop %s: %s\n", name, msg);
 }
