@@ -13,9 +13,10 @@
 #include <cmocka.h>
 
 #include "schema/db.h"
+#include "schema/sql.h"
 
 /* The databases this process created and has not dropped yet. */
-#define MAX_CREATED 256
+#define MAX_CREATED 1024
 static char *created[MAX_CREATED];
 static int exit_hook;
 
@@ -39,39 +40,49 @@ trpt_test_db_pg(void)
 	return pg_url() != NULL;
 }
 
-/* url with its database (the path after host[:port]) replaced by name. */
+/*
+ * The offset of the database in a postgresql:// URL: after the first '/'
+ * that follows "scheme://host[:port]" (or where that '/' would go).
+ */
+static size_t
+db_offset(const char *url)
+{
+	size_t i = strcspn(url, ":");
+
+	if (strncmp(url + i, "://", 3) != 0)
+		fail_msg("TRPT_TEST_PG is not a postgresql:// URL: %s", url);
+	i += 3;
+	i += strcspn(url + i, "/?");
+	return i;
+}
+
+/* url with its database replaced by name. */
 static char *
 url_with_db(const char *url, const char *name)
 {
-	const char *p = strstr(url, "://");
-	const char *path, *rest;
+	size_t at = db_offset(url);
+	size_t rest = at + (url[at] == '/' ? 1 : 0);
 	size_t n;
 	char *out;
 
-	if (p == NULL)
-		fail_msg("TRPT_TEST_PG is not a postgresql:// URL: %s", url);
-	path = strchr(p + 3, '/');
-	if (path == NULL)
-		path = p + strcspn(p, "?");
-	rest = path + strcspn(path, "?");
-	n = (size_t)(path - url) + 1 + strlen(name) + strlen(rest) + 1;
+	rest += strcspn(url + rest, "?");
+	n = at + 1 + strlen(name) + strlen(url + rest) + 1;
 	out = malloc(n);
 	assert_non_null(out);
-	snprintf(out, n, "%.*s/%s%s", (int)(path - url), url, name, rest);
+	snprintf(out, n, "%.*s/%s%s", (int)at, url, name, url + rest);
 	return out;
 }
 
-/* The database name of a URL from url_with_db (its path). */
+/* The database name of a URL from url_with_db. */
 static void
 db_of_url(const char *url, char *name, size_t size)
 {
-	const char *p = strstr(url, "://");
-	const char *path = p != NULL ? strchr(p + 3, '/') : NULL;
+	size_t at = db_offset(url);
 
 	name[0] = '\0';
-	if (path != NULL)
-		snprintf(
-		    name, size, "%.*s", (int)strcspn(path + 1, "?"), path + 1);
+	if (url[at] == '/')
+		snprintf(name, size, "%.*s", (int)strcspn(url + at + 1, "?"),
+		    url + at + 1);
 }
 
 /* Runs one statement on the server's maintenance database. */
@@ -188,6 +199,16 @@ trpt_test_db_open(void)
 	return db;
 }
 
+int
+trpt_test_db_connect(struct trpt_db **out, struct trpt_err *err)
+{
+	char *name = trpt_test_db_new(":memory:");
+	int rc = trpt_db_open(name, out, err);
+
+	free(name);
+	return rc;
+}
+
 void
 trpt_test_db_close(struct trpt_db **dbp)
 {
@@ -199,4 +220,52 @@ trpt_test_db_close(struct trpt_db **dbp)
 	trpt_db_close(dbp);
 	trpt_test_db_drop(name);
 	free(name);
+}
+
+/* Steps sql to its first row; fails the test on an error or no row. */
+static struct trpt_stmt *
+first_row(struct trpt_db *db, const char *sql)
+{
+	struct trpt_stmt *st = NULL;
+	struct trpt_err err;
+	int rc;
+
+	if (trpt_sql_prepare(db, sql, &st, &err) != TRPT_OK)
+		fail_msg("%s: %s", sql, err.msg);
+	rc = trpt_sql_step(st, &err);
+	if (rc != 1) {
+		trpt_sql_finalize(&st);
+		fail_msg("%s: %s", sql, rc == 0 ? "no row" : err.msg);
+	}
+	return st;
+}
+
+int64_t
+trpt_test_db_int(struct trpt_db *db, const char *sql)
+{
+	struct trpt_stmt *st = first_row(db, sql);
+	int64_t v = trpt_sql_int(st, 0);
+
+	trpt_sql_finalize(&st);
+	return v;
+}
+
+const char *
+trpt_test_db_text(struct trpt_db *db, const char *sql, char *buf, size_t size)
+{
+	struct trpt_stmt *st = first_row(db, sql);
+	const char *t = trpt_sql_text(st, 0);
+
+	snprintf(buf, size, "%s", t != NULL ? t : "");
+	trpt_sql_finalize(&st);
+	return buf;
+}
+
+void
+trpt_test_db_exec(struct trpt_db *db, const char *sql)
+{
+	struct trpt_err err;
+
+	if (trpt_sql_exec(db, sql, &err) != TRPT_OK)
+		fail_msg("%s: %s", sql, err.msg);
 }

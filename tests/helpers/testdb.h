@@ -15,7 +15,11 @@
  * a backup file) open a path directly, with a comment saying why.
  */
 
+#include <stddef.h>
+#include <stdint.h>
+
 struct trpt_db;
+struct trpt_err;
 
 /* 1 when the tests run against PostgreSQL. */
 int trpt_test_db_pg(void);
@@ -38,5 +42,23 @@ void trpt_test_db_drop(const char *name);
  */
 struct trpt_db *trpt_test_db_open(void);
 
+/*
+ * trpt_db_open(":memory:", out, err) on the database under test: a new
+ * PostgreSQL database under the pg setup (dropped when the process exits).
+ */
+int trpt_test_db_connect(struct trpt_db **out, struct trpt_err *err);
+
 /* Closes a database from trpt_test_db_open and drops it; NULL is fine. */
 void trpt_test_db_close(struct trpt_db **dbp);
+
+/*
+ * The first column of the first row of sql (no parameters), through the
+ * database driver (schema/sql.h), so on either database: as an integer,
+ * or as text copied into buf.  Fails the test on an error or no row.
+ */
+int64_t trpt_test_db_int(struct trpt_db *db, const char *sql);
+const char *trpt_test_db_text(
+    struct trpt_db *db, const char *sql, char *buf, size_t size);
+
+/* Runs sql (statements without parameters); fails the test on error. */
+void trpt_test_db_exec(struct trpt_db *db, const char *sql);
