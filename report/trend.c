@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include "common/calendar.h"
 #include "common/datetime.h"
 #include "common/text.h"
 #include "report/csv.h"
@@ -72,82 +73,35 @@ trpt_trend_parse_dims(
 	return TRPT_OK;
 }
 
-/* ---- periods ---- */
+/* ---- periods (common/calendar.h) ---- */
 
 int64_t
 trpt_trend_period_of(enum trpt_trend_period p, int64_t day)
 {
-	/* 1970-01-01 was a Thursday: day + 3 counts from a Monday. */
-	if (p == TRPT_PERIOD_DAY)
-		return day;
-	return day + 3 >= 0 ? (day + 3) / 7 : -((-(day + 3) + 6) / 7);
+	return p == TRPT_PERIOD_DAY ? day : trpt_calendar_week(day);
 }
 
 int64_t
 trpt_trend_period_start(enum trpt_trend_period p, int64_t period)
 {
-	return p == TRPT_PERIOD_DAY ? period : period * 7 - 3;
-}
-
-static void
-iso_week(int64_t monday, int64_t *year, unsigned *week)
-{
-	int64_t y, jan1;
-	unsigned m, d;
-
-	/* The ISO year is the year of the week's Thursday. */
-	trpt_datetime_civil_from_days(monday + 3, &y, &m, &d);
-	jan1 = trpt_datetime_days_from_civil(y, 1, 1);
-	*year = y;
-	*week = (unsigned)((monday + 3 - jan1) / 7 + 1);
+	return p == TRPT_PERIOD_DAY ? period
+				    : trpt_calendar_week_monday(period);
 }
 
 void
 trpt_trend_period_label(
     enum trpt_trend_period p, int64_t period, char *buf, size_t len)
 {
-	int64_t y;
-	unsigned w;
-
-	if (p == TRPT_PERIOD_DAY) {
-		trpt_datetime_format_day(period * 86400, buf, len);
-		return;
-	}
-	iso_week(trpt_trend_period_start(p, period), &y, &w);
-	snprintf(buf, len, "%04lld-W%02u", (long long)y, w);
+	if (p == TRPT_PERIOD_DAY)
+		trpt_calendar_day_label(period, buf, len);
+	else
+		trpt_calendar_week_label(period, buf, len);
 }
 
 int
 trpt_trend_parse_week(const char *s, int64_t *monday, struct trpt_err *err)
 {
-	int64_t y = 0, jan4, mon1, day, yy;
-	unsigned w = 0, ww;
-	int i;
-
-	for (i = 0; i < 4; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			goto bad;
-		y = y * 10 + (s[i] - '0');
-	}
-	if (s[4] != '-' || (s[5] != 'W' && s[5] != 'w') || s[6] < '0' ||
-	    s[6] > '9' || s[7] < '0' || s[7] > '9' || s[8] != '\0')
-		goto bad;
-	w = (unsigned)((s[6] - '0') * 10 + (s[7] - '0'));
-	if (w < 1 || w > 53)
-		goto bad;
-	/* Week 1 holds January 4th. */
-	jan4 = trpt_datetime_days_from_civil(y, 1, 4);
-	mon1 = trpt_trend_period_start(
-	    TRPT_PERIOD_WEEK, trpt_trend_period_of(TRPT_PERIOD_WEEK, jan4));
-	day = mon1 + (int64_t)(w - 1) * 7;
-	iso_week(day, &yy, &ww);
-	if (yy != y || ww != w)
-		goto bad;
-	*monday = day;
-	return TRPT_OK;
-bad:
-	return trpt_err_set(err, TRPT_EINVAL,
-	    "bad week \"%s\": expected YYYY-Www, e.g. 2026-W05", s);
+	return trpt_calendar_parse_week(s, monday, err);
 }
 
 const char *
@@ -1329,12 +1283,6 @@ trpt_trend_write(const struct trpt_trend *t, enum trpt_trend_format fmt,
 	return trpt_trend_write_count(t, fmt, out, NULL, err);
 }
 
-static int64_t
-day_ceil(int64_t t)
-{
-	return t >= 0 ? (t + 86399) / 86400 : -(-t / 86400);
-}
-
 int
 trpt_trend_export_daily(struct trpt_db *db, const struct trpt_export_filter *f,
     FILE *out, uint64_t *rows, struct trpt_err *err)
@@ -1345,9 +1293,9 @@ trpt_trend_export_daily(struct trpt_db *db, const struct trpt_export_filter *f,
 
 	trpt_trend_query_init(&q);
 	if (f != NULL && f->since != 0 && f->since != INT64_MIN)
-		q.since_day = day_ceil(f->since);
+		q.since_day = trpt_calendar_day_ceil(f->since);
 	if (f != NULL && f->until != 0 && f->until != INT64_MAX)
-		q.until_day = day_ceil(f->until) - 1;
+		q.until_day = trpt_calendar_day_ceil(f->until) - 1;
 	if (f != NULL && f->domain != NULL && f->domain[0] != '\0')
 		q.domain = f->domain;
 	if ((rc = trpt_trend_refresh(db, err)) != TRPT_OK ||
