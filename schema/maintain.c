@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/calendar.h"
 #include "schema/sql.h"
 
 /*
@@ -103,8 +104,7 @@ trpt_maintain_prune(struct trpt_db *db, int64_t before, int reports,
 	if ((rc = trpt_db_begin(db, err)) != TRPT_OK)
 		return rc;
 	if (reports) {
-		day =
-		    before >= 0 ? before / 86400 : -((-before + 86399) / 86400);
+		day = trpt_calendar_day(before);
 		for (i = 0; i < sizeof(sql_prune_reports) /
 				    sizeof(sql_prune_reports[0]);
 		     i++)

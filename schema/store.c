@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "common/buf.h"
+#include "common/calendar.h"
 #include "common/err.h"
 #include "common/hash.h"
 #include "schema/db.h"
@@ -190,13 +191,6 @@ static int64_t
 now_or(int64_t t)
 {
 	return t > 0 ? t : (int64_t)time(NULL);
-}
-
-/* floor(t / 86400), also for times before 1970. */
-static int64_t
-day_of(int64_t t)
-{
-	return t >= 0 ? t / 86400 : -((-(t + 1)) / 86400) - 1;
 }
 
 static int
@@ -571,7 +565,7 @@ prep_report(const struct trpt_report *r, const struct trpt_raw *raw,
 
 	memset(p, 0, sizeof(*p));
 	p->received = now_or(raw->origin->received);
-	p->day = day_of(r->begin);
+	p->day = trpt_calendar_day(r->begin);
 	p->n = n;
 	if (n > 0 && ((p->dfailed = calloc(n, sizeof(*p->dfailed))) == NULL ||
 			 (p->psj = calloc(n, sizeof(*p->psj))) == NULL ||

@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import stat
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import threading
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "helpers"))
+import testdb  # noqa: E402
 from tap import done, equal, ok  # noqa: E402
 
 BINARY = os.environ.get("TRPT_BINARY")
@@ -68,6 +68,8 @@ def report(org, rid, day="2026-11-20", domain="example.com", mx="mx.example.com"
 
 
 def test_missing_database(tmp):
+    # SQLite only: a missing file (a PostgreSQL database is created by its
+    # administrator, never by the collector).
     db = os.path.join(tmp, "missing.db")
     for args in (["stats"], ["trends"], ["alerts"], ["export", "policies"],
                  ["export", "daily"]):
@@ -96,7 +98,8 @@ def test_read_only(tmp):
     """Trends, alerts, summary, exports and report html only read (the
     rollups are written with the reports): on a database file of mode 0444
     in a directory of mode 0555, run by another user, each gives what it
-    gives on a writable copy, and nothing is written beside the file."""
+    gives on a writable copy, and nothing is written beside the file.
+    SQLite only: a read-only file in a read-only directory."""
     ro = os.path.join(tmp, "ro")
     os.mkdir(ro)
     db = os.path.join(ro, "t.db")
@@ -153,7 +156,7 @@ def test_read_only(tmp):
 
 
 def test_closed_pipe(tmp):
-    db = os.path.join(tmp, "pipe.db")
+    db = testdb.new(tmp, "pipe")
     run(db, "-q", "ingest", EXAMPLES)
     for args in (["trends"], ["trends", "--format", "csv"],
                  ["export", "failures"], ["alerts"], ["stats"]):
@@ -173,7 +176,7 @@ def fifo_reader(path, into):
 
 
 def test_output_files(tmp):
-    db = os.path.join(tmp, "out.db")
+    db = testdb.new(tmp, "out")
     run(db, "-q", "ingest", EXAMPLES)
     want = run(db, "export", "policies")[1].encode()
     # A FIFO is written straight, never replaced by a regular file.
@@ -229,48 +232,48 @@ def test_output_files(tmp):
 def add_bogus_report(db):
     """A report dated 9999-12-31 as a binary before the date check stored
     it (copied from a stored one, with its policies)."""
-    con = sqlite3.connect(db)
+    con = testdb.connect(db)
     day = 2932896  # 9999-12-31
     cur = con.execute(
         "INSERT INTO reports (organization_name, report_id, contact_info,"
         " begin_ts, end_ts, day, raw_id, part, received_at, seen_count,"
         " last_seen_at, total_successful, total_failed)"
-        " SELECT 'Bogus Org', 'year-9999', contact_info, ?1 * 86400,"
-        " ?1 * 86400 + 86399, ?1, raw_id, part, received_at, 1,"
+        " SELECT 'Bogus Org', 'year-9999', contact_info, ? * 86400,"
+        " ? * 86400 + 86399, ?, raw_id, part, received_at, 1,"
         " last_seen_at, total_successful, total_failed FROM reports"
-        " ORDER BY id LIMIT 1", (day,))
-    rid = cur.lastrowid
+        " ORDER BY id LIMIT 1 RETURNING id", (day, day, day))
+    rid = cur.fetchone()[0]
     con.execute(
         "INSERT INTO policies (report, idx, day, policy_type, policy_domain,"
         " policy_strings, mx_hosts, successful, failed, details_failed)"
-        " SELECT ?1, idx, ?2, policy_type, 'bogus.example', policy_strings,"
+        " SELECT ?, idx, ?, policy_type, 'bogus.example', policy_strings,"
         " mx_hosts, successful, failed, details_failed FROM policies"
         " WHERE report = (SELECT min(id) FROM reports)", (rid, day))
     # The rollups the store writes with a report (schema/rollup.c).
     for sql in (
             "INSERT INTO rollup_daily (domain, day, org, successful, failed,"
-            " reports) SELECT 'bogus.example', ?2, 'Bogus Org',"
+            " reports) SELECT 'bogus.example', ?, 'Bogus Org',"
             " sum(successful), sum(failed), 1 FROM policies"
-            " WHERE report = ?1",
+            " WHERE report = ?",
             "INSERT INTO rollup_org_day (org, day, successful, failed)"
-            " SELECT 'Bogus Org', ?2, sum(successful), sum(failed)"
-            " FROM policies WHERE report = ?1",
+            " SELECT 'Bogus Org', ?, sum(successful), sum(failed)"
+            " FROM policies WHERE report = ?",
             "INSERT INTO rollup_domain_day (domain, day, successful, failed)"
-            " SELECT 'bogus.example', ?2, sum(successful), sum(failed)"
-            " FROM policies WHERE report = ?1",
+            " SELECT 'bogus.example', ?, sum(successful), sum(failed)"
+            " FROM policies WHERE report = ?",
             "INSERT INTO rollup_weekly (domain, week, org, successful,"
-            " failed) SELECT 'bogus.example', (?2 + 3) / 7, 'Bogus Org',"
-            " sum(successful), sum(failed) FROM policies WHERE report = ?1",
+            " failed) SELECT 'bogus.example', (? + 3) / 7, 'Bogus Org',"
+            " sum(successful), sum(failed) FROM policies WHERE report = ?",
             "INSERT INTO rollup_domain_week (domain, week, successful,"
-            " failed) SELECT 'bogus.example', (?2 + 3) / 7, sum(successful),"
-            " sum(failed) FROM policies WHERE report = ?1"):
-        con.execute(sql, (rid, day))
+            " failed) SELECT 'bogus.example', (? + 3) / 7, sum(successful),"
+            " sum(failed) FROM policies WHERE report = ?"):
+        con.execute(sql, (day, rid))
     con.commit()
     con.close()
 
 
 def test_implausible_dates(tmp):
-    db = os.path.join(tmp, "dates.db")
+    db = testdb.new(tmp, "dates")
     run(db, "-q", "ingest", EXAMPLES)
     path = os.path.join(tmp, "y9999.json")
     with open(path, "wb") as f:
@@ -293,7 +296,7 @@ def test_implausible_dates(tmp):
 
 
 def test_control_characters(tmp):
-    db = os.path.join(tmp, "esc.db")
+    db = testdb.new(tmp, "esc")
     evil_org = "Evil" + ESC + "]0;pwned\x07\nforged line" + ESC + "[2J"
     evil_mx = "mx" + ESC + "[31m.example.com\r\n"
     inputs = os.path.join(tmp, "esc")
@@ -325,7 +328,7 @@ def test_control_characters(tmp):
 
 
 def test_redacted_url(tmp):
-    db = os.path.join(tmp, "mail.db")
+    db = testdb.new(tmp, "mail")
     run(db, "-q", "ingest", EXAMPLES)
     conf = os.path.join(tmp, "mail.conf")
     with open(conf, "w") as f:

@@ -17,12 +17,14 @@
 #include "schema/migrate.h"
 #include "schema/report.h"
 #include "schema/rollup.h"
+#include "schema/sql.h"
 #include "schema/store.h"
+#include "tests/helpers/testdb.h"
 #include "tests/helpers/testutil.h"
 
 /* One integer from a query, failing the test on any error. */
 static int64_t
-qint(sqlite3 *h, const char *sql)
+qint_lite(sqlite3 *h, const char *sql)
 {
 	sqlite3_stmt *st;
 	int64_t v;
@@ -38,7 +40,7 @@ qint(sqlite3 *h, const char *sql)
 
 /* One text from a query, copied into buf ("(null)" for NULL). */
 static const char *
-qtext(sqlite3 *h, const char *sql, char *buf, size_t len)
+qtext_lite(sqlite3 *h, const char *sql, char *buf, size_t len)
 {
 	sqlite3_stmt *st;
 	const unsigned char *t;
@@ -51,6 +53,27 @@ qtext(sqlite3 *h, const char *sql, char *buf, size_t len)
 	snprintf(buf, len, "%s", t != NULL ? (const char *)t : "(null)");
 	sqlite3_finalize(st);
 	return buf;
+}
+
+/*
+ * qint and qtext take an SQLite handle (the tests of SQLite's own files and
+ * migrations) or a struct trpt_db (the tests of the store, on either
+ * database: tests/helpers/testdb.h).
+ */
+#define qint(h, sql)                                                           \
+	_Generic((h), sqlite3 *                                                \
+		 : qint_lite, struct trpt_db *                                 \
+		 : trpt_test_db_int)(h, sql)
+#define qtext(h, sql, buf, len)                                                \
+	_Generic((h), sqlite3 *                                                \
+		 : qtext_lite, struct trpt_db *                                \
+		 : trpt_test_db_text)(h, sql, buf, len)
+
+/* 1 when the tests run on SQLite (not under the pg test setup). */
+static int
+on_sqlite(struct trpt_db *db)
+{
+	return trpt_sql_dialect(db) == TRPT_SQL_SQLITE;
 }
 
 static int
@@ -142,7 +165,7 @@ setup_db(void **state)
 	struct trpt_db *db = NULL;
 	struct trpt_err err;
 
-	if (trpt_db_open(":memory:", &db, &err) != TRPT_OK) {
+	if (trpt_test_db_connect(&db, &err) != TRPT_OK) {
 		fprintf(stderr, "# %s\n", err.msg);
 		return -1;
 	}
@@ -166,6 +189,8 @@ test_schema_open_memory(void **state)
 	sqlite3 *h = trpt_db_handle(db);
 	int v = -1;
 
+	if (!on_sqlite(db))
+		skip();
 	assert_string_equal(trpt_db_path(db), ":memory:");
 	assert_int_equal(trpt_migrate_version(db, &v, NULL), TRPT_OK);
 	assert_int_equal(v, trpt_migrations_sqlite_count);
@@ -427,7 +452,7 @@ static void
 test_schema_store_copies_legacy(void **state)
 {
 	struct trpt_db *db = *state;
-	sqlite3 *h = trpt_db_handle(db);
+	struct trpt_db *h = db;
 	struct sample s;
 	struct trpt_err err;
 	char sha[80], again[80];
@@ -439,11 +464,8 @@ test_schema_store_copies_legacy(void **state)
 	assert_int_equal(outcome, TRPT_STORE_NEW);
 	qtext(h, "SELECT content_sha256 FROM reports", sha, sizeof(sha));
 	assert_int_equal(strlen(sha), 64);
-	assert_int_equal(sqlite3_exec(h,
-			     "UPDATE reports SET content_sha256 = "
-			     "NULL",
-			     NULL, NULL, NULL),
-	    SQLITE_OK);
+	trpt_test_db_exec(h, "UPDATE reports SET content_sha256 = "
+			     "NULL");
 	assert_int_equal(
 	    trpt_store_report(db, &s.r, &s.raw, &outcome, NULL, &err), TRPT_OK);
 	assert_int_equal(outcome, TRPT_STORE_DUPLICATE);
@@ -609,7 +631,7 @@ static void
 test_schema_store_report(void **state)
 {
 	struct trpt_db *db = *state;
-	sqlite3 *h = trpt_db_handle(db);
+	struct trpt_db *h = db;
 	struct sample s;
 	struct trpt_err err;
 	char buf[512], sha[TRPT_SHA256_HEX_LEN], sql[256];
@@ -693,7 +715,7 @@ static void
 test_schema_store_duplicate(void **state)
 {
 	struct trpt_db *db = *state;
-	sqlite3 *h = trpt_db_handle(db);
+	struct trpt_db *h = db;
 	struct sample s, again;
 	struct trpt_err err;
 	int64_t id1 = 0, id2 = 0;
@@ -746,7 +768,7 @@ static void
 test_schema_raw_dedupe(void **state)
 {
 	struct trpt_db *db = *state;
-	sqlite3 *h = trpt_db_handle(db);
+	struct trpt_db *h = db;
 	struct sample a, b;
 	struct trpt_err err;
 	int dup;
@@ -795,6 +817,8 @@ test_schema_foreign_keys(void **state)
 	int64_t id = 0;
 	int dup;
 
+	if (!on_sqlite(db))
+		skip(); /* SQLite's pragmas */
 	assert_int_equal(qint(h, "PRAGMA foreign_keys"), 0);
 	sample_init(&s, "Org", "fk");
 	assert_int_equal(
@@ -841,6 +865,8 @@ test_schema_store_failure_rolls_back(void **state)
 	int64_t id = 42;
 	int dup = 42;
 
+	if (!on_sqlite(db))
+		skip(); /* an SQLite trigger makes the failure */
 	assert_int_equal(sqlite3_exec(h,
 			     "CREATE TEMP TRIGGER boom BEFORE INSERT ON "
 			     "failures WHEN NEW.result_type = "
@@ -893,7 +919,7 @@ static void
 test_schema_store_limits(void **state)
 {
 	struct trpt_db *db = *state;
-	sqlite3 *h = trpt_db_handle(db);
+	struct trpt_db *h = db;
 	struct sample s;
 	struct trpt_err err;
 	int dup;
@@ -930,7 +956,7 @@ static void
 test_schema_store_day(void **state)
 {
 	struct trpt_db *db = *state;
-	sqlite3 *h = trpt_db_handle(db);
+	struct trpt_db *h = db;
 	struct sample s;
 	struct trpt_err err;
 	int dup;
@@ -960,7 +986,7 @@ static void
 test_schema_store_json(void **state)
 {
 	struct trpt_db *db = *state;
-	sqlite3 *h = trpt_db_handle(db);
+	struct trpt_db *h = db;
 	struct sample s;
 	struct trpt_err err;
 	char buf[512];
@@ -1012,7 +1038,7 @@ static void
 test_schema_batch(void **state)
 {
 	struct trpt_db *db = *state;
-	sqlite3 *h = trpt_db_handle(db);
+	struct trpt_db *h = db;
 	struct sample a, bad, c;
 	struct trpt_err err;
 	int dup;
@@ -1072,6 +1098,8 @@ test_schema_statement_cache(void **state)
 	char id[32];
 	int i, dup, before = 0, after = 0;
 
+	if (!on_sqlite(db))
+		skip();
 	sample_init(&s, "Org", "warm");
 	assert_int_equal(
 	    trpt_store_report(db, &s.r, &s.raw, &dup, NULL, &err), TRPT_OK);
@@ -1142,7 +1170,7 @@ static void
 test_schema_quarantine(void **state)
 {
 	struct trpt_db *db = *state;
-	sqlite3 *h = trpt_db_handle(db);
+	struct trpt_db *h = db;
 	struct trpt_origin o = { .kind = "imap",
 		.source = "INBOX/17",
 		.filename = "google.com!example.com!1!2!x.json.gz",
@@ -1226,7 +1254,7 @@ static void
 test_schema_quarantine_each_writes(void **state)
 {
 	struct trpt_db *db = *state;
-	sqlite3 *h = trpt_db_handle(db);
+	struct trpt_db *h = db;
 	struct trpt_origin o = { .kind = "file", .source = "a" };
 	struct trpt_raw raw = { .origin = &o };
 	char data[4][8] = { "one", "two", "three", "four" };
@@ -1374,6 +1402,8 @@ test_schema_store_oom(void **state)
 	long n;
 	int rc, dup, failures = 0;
 
+	if (!on_sqlite(db))
+		skip();
 	sample_init(&s, "Org", "oom");
 	for (n = 0; n < 100000; n++) {
 		injected = 0;
@@ -1480,6 +1510,8 @@ test_schema_rollups_exact(void **state)
 	struct trpt_err err;
 	int i, dup;
 
+	if (!on_sqlite(db))
+		skip(); /* the dump below is SQLite's */
 	for (i = 0; i < 8; i++) {
 		char id[16];
 
