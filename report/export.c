@@ -28,8 +28,8 @@ struct export_kind {
 /*
  * Every copy of a report is exported; copy and conflict (the last two
  * columns) tell conflicting copies of one report apart
- * (schema/0005_report_copies.sql).  The columns are the cells of
- * schema/export_rows.h, in order.
+ * (schema/migrations/sqlite/0005_report_copies.sql).  The columns are the cells
+ * of schema/export_rows.h, in order.
  */
 static const struct column policy_cols[] = {
 	{ "report_id", COL_TEXT },

@@ -1,8 +1,8 @@
 #pragma once
 /*
  * What trends, alerts and the weekly summary read: the rollups
- * (schema/0003_rollup.sql) by day or week, per organisation, policy
- * domain, MX host, sending IP and result type.  These functions only
+ * (schema/migrations/sqlite/0003_rollup.sql) by day or week, per organisation,
+ * policy domain, MX host, sending IP and result type.  These functions only
  * read, so they work on a read-only database or a replica.
  *
  * Days are days since the epoch and weeks Monday-based week numbers

@@ -1,8 +1,8 @@
 #pragma once
 /*
  * What an HTTPS pull source last got from each URL (table http_state,
- * 0002_sources.sql): the conditional-request validators, so that an
- * unchanged resource costs one 304, and the last status.
+ * migrations/sqlite/0002_sources.sql): the conditional-request validators, so
+ * that an unchanged resource costs one 304, and the last status.
  */
 
 #include <stdint.h>
