@@ -25,18 +25,16 @@
 #include "schema/sql.h"
 #include "schema/stats.h"
 #include "schema/store.h"
+#include "tests/helpers/testdb.h"
 
 #define D0 20454 /* 2026-01-01, a Thursday */
 
+/* A new database for each test: SQLite, or PostgreSQL under the pg
+ * setup (tests/helpers/testdb.h). */
 static int
 setup(void **state)
 {
-	struct trpt_db *db = NULL;
-	struct trpt_err err;
-
-	if (trpt_db_open(":memory:", &db, &err) != TRPT_OK)
-		fail_msg("%s", err.msg);
-	*state = db;
+	*state = trpt_test_db_open();
 	return 0;
 }
 
@@ -45,7 +43,7 @@ teardown(void **state)
 {
 	struct trpt_db *db = *state;
 
-	trpt_db_close(&db);
+	trpt_test_db_close(&db);
 	return 0;
 }
 
