@@ -37,8 +37,8 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <stdio.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -57,11 +57,11 @@
 #include "schema/db.h"
 #include "schema/store.h"
 
-#define SEED         20261128u
+#define SEED 20261128u
 /*
  * Each block of a million indexes is 90 days later than the previous one
  * (bench/corpus.h), and validation refuses reports dated more than 3 days
- * ahead: blocks 0 to 3 end before 2026-12-01.
+ * ahead: blocks 0 to 3 lie in the past (block 3 ends on 2026-11-14).
  */
 #define FIRST_SMALL  0u
 #define FIRST_EML    500000u  /* block 0, after the small reports */
@@ -655,7 +655,8 @@ min_report(struct minimal *m, const void *data, size_t len,
 	min_store(m, r, part);
 	trpt_report_free(&r);
 	if (++m->inbatch >= BATCH_MAX) {
-		min_sql(m, sqlite3_exec(m->h, "COMMIT; BEGIN", NULL, NULL, NULL),
+		min_sql(m,
+		    sqlite3_exec(m->h, "COMMIT; BEGIN", NULL, NULL, NULL),
 		    "commit");
 		m->inbatch = 0;
 	}
@@ -788,7 +789,8 @@ min_mail(struct minimal *m, const char *s, size_t len, const char *path)
 			break;
 		part++;
 		next = memmem(p, (size_t)(end - p), bnd, blen);
-		pb = min_header_end(p, (size_t)((next ? next : end) - p), &phlen);
+		pb = min_header_end(
+		    p, (size_t)((next ? next : end) - p), &phlen);
 		if (pb != NULL &&
 		    (ct = min_field(p, phlen, "Content-Type", &vlen)) != NULL &&
 		    vlen >= 23 &&
@@ -827,7 +829,8 @@ min_dir(struct minimal *m, const char *dir)
 		len = 0;
 		while ((r = read(fd, data + len, cap - len)) > 0) {
 			len += (size_t)r;
-			if (len == cap && (data = realloc(data, cap *= 2)) == NULL)
+			if (len == cap &&
+			    (data = realloc(data, cap *= 2)) == NULL)
 				die("%s", "out of memory");
 		}
 		close(fd);
@@ -911,8 +914,8 @@ minimal_main(int argc, char **argv)
 	inflateEnd(&m.zs);
 	free(m.json);
 	free(m.dec);
-	printf("stored %" PRIu64 ", duplicates %" PRIu64 "\n", m.stored,
-	    m.dups);
+	printf(
+	    "stored %" PRIu64 ", duplicates %" PRIu64 "\n", m.stored, m.dups);
 	return 0;
 }
 
@@ -981,9 +984,8 @@ target_line(const char *what, uint64_t n, const struct side *in,
 	    what, (double)n / wi, wi, ci, (double)n / wm, wm, cm);
 	printf("%-9s ratio ingest/minimal: wall %.2f (best %.2f), CPU %.2f "
 	       "(best %.2f)  target %s\n",
-	    what, wi / wm,
-	    best_of(in->wall, in->n) / best_of(mi->wall, mi->n), ci / cm,
-	    best_of(in->cpu, in->n) / best_of(mi->cpu, mi->n), goal);
+	    what, wi / wm, best_of(in->wall, in->n) / best_of(mi->wall, mi->n),
+	    ci / cm, best_of(in->cpu, in->n) / best_of(mi->cpu, mi->n), goal);
 }
 
 /*
@@ -1004,8 +1006,8 @@ target(const char *work, uint64_t nsmall, uint64_t neml, int runs)
 
 	if (runs > 64)
 		runs = 64;
-	snprintf(dsmall, sizeof(dsmall), "%s/target-small-%" PRIu64, work,
-	    nsmall);
+	snprintf(
+	    dsmall, sizeof(dsmall), "%s/target-small-%" PRIu64, work, nsmall);
 	snprintf(deml, sizeof(deml), "%s/target-eml-%" PRIu64, work, neml);
 	snprintf(dlarge, sizeof(dlarge), "%s/large", work);
 	snprintf(db, sizeof(db), "%s/target.db", work);
@@ -1026,8 +1028,8 @@ target(const char *work, uint64_t nsmall, uint64_t neml, int runs)
 	for (r = 0; r < runs; r++) {
 		/* Alternate which side goes first, too. */
 		target_run(r % 2, db, dsmall, nsmall, r % 2 ? &ms : &is, &rss);
-		target_run(!(r % 2), db, dsmall, nsmall, r % 2 ? &is : &ms,
-		    &rss);
+		target_run(
+		    !(r % 2), db, dsmall, nsmall, r % 2 ? &is : &ms, &rss);
 		target_run(r % 2, db, deml, neml, r % 2 ? &me : &ie, &rss);
 		target_run(!(r % 2), db, deml, neml, r % 2 ? &ie : &me, &rss);
 	}
@@ -1116,8 +1118,8 @@ main(int argc, char **argv)
 		die("cannot create %s", work);
 
 	if (targets) {
-		target(work, small_set ? nsmall : 30000,
-		    eml_set ? neml : 10000, runs);
+		target(work, small_set ? nsmall : 30000, eml_set ? neml : 10000,
+		    runs);
 		return 0;
 	}
 	snprintf(dsmall, sizeof(dsmall), "%s/small", work);
