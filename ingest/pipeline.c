@@ -791,9 +791,9 @@ batch_close(struct trpt_pipeline *p, int rc, struct trpt_err *err)
  * input of the batch.
  */
 static int
-exec_bundle(struct trpt_pipeline *p, struct bundle *b, struct trpt_err *err)
+exec_bundle(struct trpt_pipeline *p, struct bundle *b,
+    struct trpt_pipeline_result *res, struct trpt_err *err)
 {
-	struct trpt_pipeline_result res;
 	struct job j;
 	struct act *a;
 	size_t i;
@@ -801,14 +801,13 @@ exec_bundle(struct trpt_pipeline *p, struct bundle *b, struct trpt_err *err)
 
 	if ((rc = batch_open(p, err)) != TRPT_OK)
 		return rc;
-	memset(&res, 0, sizeof(res));
-	result_reset(&res);
+	result_reset(res);
 	p->stats.inputs += b->inputs;
 	for (i = 0; i < b->nacts && rc == TRPT_OK; i++) {
 		a = &b->acts[i];
 		memset(&j, 0, sizeof(j));
 		j.p = p;
-		j.res = &res;
+		j.res = res;
 		j.origin = a->origin;
 		j.message = a->message;
 		if (a->has_bytes) {
@@ -828,7 +827,6 @@ exec_bundle(struct trpt_pipeline *p, struct bundle *b, struct trpt_err *err)
 			break;
 		}
 	}
-	trpt_pipeline_result_free(&res);
 	return batch_close(p, rc, err);
 }
 
@@ -837,6 +835,7 @@ store_main(void *arg)
 {
 	struct trpt_pipeline *p = arg;
 	struct trpt_pipeline_async *a = p->async_;
+	struct trpt_pipeline_result res;
 	struct trpt_err e;
 	struct bundle *b;
 	size_t cost;
@@ -857,7 +856,9 @@ store_main(void *arg)
 		pthread_mutex_unlock(&a->mu);
 		/* After a storage error nothing more is stored: the run
 		 * stops, and a run again stores what was queued. */
-		rc = failed ? TRPT_OK : exec_bundle(p, b, &e);
+		memset(&res, 0, sizeof(res));
+		rc = failed ? TRPT_OK : exec_bundle(p, b, &res, &e);
+		trpt_pipeline_result_free(&res);
 		cost = b->cost;
 		bundle_free(b);
 		pthread_mutex_lock(&a->mu);
@@ -994,6 +995,64 @@ async_sync(struct trpt_pipeline *p, struct trpt_err *err)
 		return TRPT_OK;
 	async_drain(p->async_);
 	return async_error(p->async_, 1, err);
+}
+
+struct trpt_pipeline_prepared {
+	struct bundle *b;
+};
+
+int
+trpt_pipeline_prepare(struct trpt_pipeline *p, const void *bytes, size_t len,
+    const struct trpt_origin *origin, struct trpt_pipeline_prepared **out,
+    struct trpt_err *err)
+{
+	struct trpt_pipeline_prepared *pp;
+	struct trpt_pipeline_result res;
+	struct job j;
+	size_t left;
+	int rc;
+
+	if ((pp = calloc(1, sizeof(*pp))) == NULL ||
+	    (pp->b = bundle_new(bytes, len)) == NULL) {
+		free(pp);
+		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	}
+	memset(&res, 0, sizeof(res));
+	rc = run(p, pp->b->data, len, origin, &j, &res, &left, pp->b, err);
+	trpt_pipeline_result_free(&res);
+	if (rc != TRPT_OK) {
+		trpt_pipeline_prepared_free(&pp);
+		return rc;
+	}
+	*out = pp;
+	return TRPT_OK;
+}
+
+int
+trpt_pipeline_store_prepared(struct trpt_pipeline *p,
+    struct trpt_pipeline_prepared **pp, struct trpt_pipeline_result *res,
+    struct trpt_err *err)
+{
+	struct trpt_pipeline_result own;
+	int rc;
+
+	memset(&own, 0, sizeof(own));
+	if (res == NULL)
+		res = &own;
+	rc = exec_bundle(p, (*pp)->b, res, err);
+	trpt_pipeline_result_free(&own);
+	trpt_pipeline_prepared_free(pp);
+	return rc;
+}
+
+void
+trpt_pipeline_prepared_free(struct trpt_pipeline_prepared **pp)
+{
+	if (pp == NULL || *pp == NULL)
+		return;
+	bundle_free((*pp)->b);
+	free(*pp);
+	*pp = NULL;
 }
 
 int

@@ -162,6 +162,26 @@ int trpt_pipeline_mbox_message(struct trpt_pipeline *p, const void *chunk,
     struct trpt_pipeline_result *res, struct trpt_err *err);
 
 /*
+ * The two halves of trpt_pipeline_run, for a caller with several threads
+ * (serve): trpt_pipeline_prepare reads, recognises, inflates and validates
+ * an input (a copy of it is kept) without touching the database or
+ * p->stats, so that several threads may prepare at once;
+ * trpt_pipeline_store_prepared then stores (or quarantines) it, filling
+ * *res (may be NULL) as trpt_pipeline_run does, and frees *pp; calls to
+ * it are serialised by the caller as any other pipeline call.  An error
+ * of prepare (out of memory) stores nothing.
+ */
+struct trpt_pipeline_prepared;
+
+int trpt_pipeline_prepare(struct trpt_pipeline *p, const void *bytes,
+    size_t len, const struct trpt_origin *origin,
+    struct trpt_pipeline_prepared **out, struct trpt_err *err);
+int trpt_pipeline_store_prepared(struct trpt_pipeline *p,
+    struct trpt_pipeline_prepared **pp, struct trpt_pipeline_result *res,
+    struct trpt_err *err);
+void trpt_pipeline_prepared_free(struct trpt_pipeline_prepared **pp);
+
+/*
  * Parse ahead, for bulk imports (ingest): from now on the inputs given
  * without asking for their outcome (trpt_pipeline_input with outcome NULL,
  * trpt_pipeline_run and trpt_pipeline_mbox_message with res NULL,
