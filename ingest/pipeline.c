@@ -45,6 +45,8 @@ struct act {
 	struct trpt_report *r;     /* STORE */
 	struct trpt_origin origin; /* owned copies of the strings */
 	size_t off, len;           /* the input (or mbox message) bytes */
+	char *own;                 /* or a copy of them (an mbox message that
+				      trpt_mbox_each handed over in a buffer of its own) */
 	int has_bytes;
 	int has_auth;
 	struct trpt_auth auth; /* owned copies of the strings */
@@ -103,6 +105,7 @@ static void
 act_clear(struct act *a)
 {
 	free(a->reason);
+	free(a->own);
 	trpt_report_free(&a->r);
 	free_str(a->origin.kind);
 	free_str(a->origin.source);
@@ -190,8 +193,16 @@ defer(struct job *j, enum act_kind kind, int part, const char *reason,
 	}
 	if (j->bytes != NULL) {
 		a->has_bytes = 1;
-		a->off = (size_t)(j->bytes - b->data);
 		a->len = j->len;
+		if ((uintptr_t)j->bytes >= (uintptr_t)b->data &&
+		    (uintptr_t)j->bytes + j->len <= (uintptr_t)b->data + b->len)
+			a->off = (size_t)(j->bytes - b->data);
+		else if ((a->own = malloc(j->len > 0 ? j->len : 1)) == NULL)
+			oom = 1;
+		else {
+			memcpy(a->own, j->bytes, j->len);
+			b->cost += j->len;
+		}
 	}
 	a->origin.kind = dup_str(j->origin.kind, &oom);
 	a->origin.source = dup_str(j->origin.source, &oom);
@@ -811,7 +822,7 @@ exec_bundle(struct trpt_pipeline *p, struct bundle *b,
 		j.origin = a->origin;
 		j.message = a->message;
 		if (a->has_bytes) {
-			j.bytes = b->data + a->off;
+			j.bytes = a->own != NULL ? a->own : b->data + a->off;
 			j.len = a->len;
 		}
 		switch (a->kind) {

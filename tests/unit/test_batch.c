@@ -242,9 +242,26 @@ static const char mail[] =
     "{\"organization-name\":\"Batch\"}\r\n"
     "--b--\r\n";
 
+/* An mbox whose second message has a quoted ">From " line: the mbox
+ * reader hands it over in a buffer of its own, freed after it. */
+static const char mbox2[] =
+    "From a@example.net Thu Jan  1 00:00:00 2026\n"
+    "From: a@example.net\n"
+    "Content-Type: application/tlsrpt+json\n"
+    "\n"
+    "{\"organization-name\":\"Batch\",\"report-id\":\"mbox-1\","
+    "\"date-range\":{\"start-datetime\":\"2026-01-01T00:00:00Z\","
+    "\"end-datetime\":\"2026-01-01T23:59:59Z\"},\"policies\":[]}\n"
+    "\n"
+    "From b@example.net Thu Jan  1 00:00:00 2026\n"
+    "From: b@example.net\n"
+    "Content-Type: application/tlsrpt+json\n"
+    "\n"
+    ">From here on, no JSON\n";
+
 /* The same inputs through f's pipeline: reports, duplicates, rejections,
- * a mail with a good and a bad part, a rejection without bytes, and an
- * mbox message streamed on its own. */
+ * a mail with a good and a bad part, an mbox, a rejection without bytes,
+ * and an mbox message streamed on its own. */
 static void
 feed(struct fixture *f)
 {
@@ -263,6 +280,10 @@ feed(struct fixture *f)
 	o.source = "mail.eml";
 	assert_int_equal(
 	    trpt_pipeline_input(&f->p, mail, sizeof(mail) - 1, &o, NULL, &err),
+	    TRPT_OK);
+	o.source = "two.mbox";
+	assert_int_equal(trpt_pipeline_input(
+			     &f->p, mbox2, sizeof(mbox2) - 1, &o, NULL, &err),
 	    TRPT_OK);
 	o.source = "unreadable";
 	assert_int_equal(
@@ -295,7 +316,7 @@ test_batch_async_same_as_sync(void **state)
 	sync_stats = f->p.stats;
 	reports = seen(f, "reports");
 	quarantined = seen(f, "quarantine");
-	assert_int_equal(reports, 12);
+	assert_int_equal(reports, 13);
 	assert_false(sync_log.other_thread);
 
 	/* Again into an empty database, parsing ahead. */
