@@ -525,8 +525,14 @@ report_bytes(struct job *j, int part, const char *data, size_t len,
 	}
 	vctx.report_domain = report_domain;
 	vctx.filename = filename;
-	rc = trpt_validate_json(data, len, &p->limits, &vctx, &r, &verr);
-	free(inflated);
+	/* The inflated text goes as soon as it is parsed (peak memory of a
+	 * large report: issue 15). */
+	if (inflated != NULL)
+		rc = trpt_validate_json_take(
+		    inflated, len, &p->limits, &vctx, &r, &verr);
+	else
+		rc =
+		    trpt_validate_json(data, len, &p->limits, &vctx, &r, &verr);
 	if (rc == TRPT_ENOMEM)
 		return trpt_err_set(err, rc, "%s", verr.msg);
 	if (rc != TRPT_OK)
