@@ -768,7 +768,7 @@ min_mail(struct minimal *m, const char *s, size_t len, const char *path)
 {
 	const char *body, *ct, *b, *end = s + len, *p, *next, *pb;
 	char bnd[128], domain[256];
-	size_t hlen, vlen, blen, dlen, phlen;
+	size_t hlen = 0, vlen = 0, blen, dlen = 0, phlen = 0;
 	int part = 0;
 
 	body = min_header_end(s, len, &hlen);
