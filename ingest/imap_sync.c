@@ -3,11 +3,13 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "schema/imap_state.h"
 
@@ -29,6 +31,8 @@ struct run {
 	int backfill;
 	struct trpt_imap_stats *stats;
 	uint64_t done, total;
+	char holder[TRPT_IMAP_HOLDER_LEN]; /* this process: "HOST:PID" */
+	int64_t renewed;                   /* when the lease was last renewed */
 };
 
 static void
@@ -45,6 +49,108 @@ db_unlock(struct run *r)
 		r->hooks->unlock(r->hooks->arg);
 }
 
+/* ---- the source's lease ---------------------------------------------- */
+
+/* "HOST:PID" of this process. */
+static void
+make_holder(char *buf, size_t len)
+{
+	char host[256];
+
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(buf, len, "%s:%ld", host, (long)getpid());
+}
+
+/* 1 when holder is a process of this host that no longer runs. */
+static int
+holder_dead(const char *self, const char *holder)
+{
+	const char *colon = strrchr(holder, ':'), *mine = strrchr(self, ':');
+	char *end;
+	long pid;
+
+	if (colon == NULL || mine == NULL || colon - holder != mine - self ||
+	    strncmp(holder, self, (size_t)(colon - holder)) != 0)
+		return 0;
+	pid = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || pid <= 0 || pid > INT_MAX)
+		return 0;
+	return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+/*
+ * Takes the lease of the source: *taken 0 (and r->stats->busy set) when
+ * another fetcher holds it.  Called with the database locked.
+ */
+static int
+lease_take(struct run *r, int *taken, struct trpt_err *err)
+{
+	struct trpt_imap_lease_owner owner;
+	int64_t now = (int64_t)time(NULL);
+	int rc;
+
+	rc = trpt_imap_lease_take(r->p->db, r->conf->name, r->holder, now,
+	    now + TRPT_IMAP_LEASE_TTL, NULL, taken, &owner, err);
+	/* A fetcher of this host that died holding it: no need to wait for
+	 * the lease to end (its holder is compared too, so of two fetchers
+	 * doing this at once one takes it). */
+	if (rc == TRPT_OK && !*taken && holder_dead(r->holder, owner.holder))
+		rc = trpt_imap_lease_take(r->p->db, r->conf->name, r->holder,
+		    now, now + TRPT_IMAP_LEASE_TTL, owner.holder, taken, &owner,
+		    err);
+	if (rc != TRPT_OK) {
+		trpt_err_prefix(err, "%s: lease", r->conf->name);
+		return rc;
+	}
+	if (*taken)
+		r->renewed = now;
+	else {
+		r->stats->busy = 1;
+		snprintf(r->stats->busy_holder, sizeof(r->stats->busy_holder),
+		    "%s", owner.holder[0] != '\0' ? owner.holder : "unknown");
+		r->stats->busy_until = owner.expires_at;
+	}
+	return TRPT_OK;
+}
+
+/*
+ * Renews the lease when TRPT_IMAP_LEASE_RENEW seconds have gone by since
+ * the last time; fails when another fetcher took it over meanwhile.
+ * Called with the database locked.
+ */
+static int
+lease_keep(struct run *r, struct trpt_err *err)
+{
+	int64_t now = (int64_t)time(NULL);
+	int held = 1, rc;
+
+	if (now - r->renewed < TRPT_IMAP_LEASE_RENEW)
+		return TRPT_OK;
+	if ((rc = trpt_imap_lease_renew(r->p->db, r->conf->name, r->holder,
+		 now + TRPT_IMAP_LEASE_TTL, &held, err)) != TRPT_OK) {
+		trpt_err_prefix(err, "%s: lease", r->conf->name);
+		return rc;
+	}
+	if (!held)
+		return trpt_err_set(err, TRPT_ETEMP,
+		    "%s: lease: another fetcher took the source over (this "
+		    "run went %d s without renewing it); stopped",
+		    r->conf->name, TRPT_IMAP_LEASE_TTL);
+	r->renewed = now;
+	return TRPT_OK;
+}
+
+/* Gives the lease up (best effort: unrenewed, it ends by itself). */
+static void
+lease_release(struct run *r)
+{
+	db_lock(r);
+	(void)trpt_imap_lease_release(r->p->db, r->conf->name, r->holder, NULL);
+	db_unlock(r);
+}
+
 /* Records uid as the last one handled in the current mailbox. */
 static int
 record(struct run *r, uint32_t uid, struct trpt_err *err)
@@ -52,8 +158,9 @@ record(struct run *r, uint32_t uid, struct trpt_err *err)
 	int rc;
 
 	db_lock(r);
-	rc = trpt_imap_state_put(
-	    r->p->db, r->conf->name, r->mailbox, r->uidvalidity, uid, err);
+	if ((rc = lease_keep(r, err)) == TRPT_OK)
+		rc = trpt_imap_state_put(r->p->db, r->conf->name, r->mailbox,
+		    r->uidvalidity, uid, err);
 	db_unlock(r);
 	if (rc == TRPT_OK)
 		r->recorded = uid;
@@ -335,7 +442,10 @@ store_batch(struct stream *s)
 	for (k = s->prefix; k < s->n && s->got[k]; k++)
 		;
 	s->prefix = k;
-	if (keep && s->prefix > before)
+	/* Only the lease's holder saves state; the reports are committed
+	 * either way (another fetcher storing them finds duplicates). */
+	rc = lease_keep(r, &s->err);
+	if (rc == TRPT_OK && keep && s->prefix > before)
 		rc = trpt_imap_state_put(r->p->db, r->conf->name, r->mailbox,
 		    r->uidvalidity, s->v[s->prefix - 1].uid, &s->err);
 	if (rc == TRPT_OK)
@@ -470,6 +580,8 @@ header_only(
 	db_lock(r);
 	rc = oversized(r, en, en->size, hb.body[0],
 	    hb.body[0] != NULL ? hb.len[0] : 0, err);
+	if (rc == TRPT_OK)
+		rc = lease_keep(r, err);
 	if (rc == TRPT_OK)
 		rc = trpt_imap_state_put(r->p->db, r->conf->name, r->mailbox,
 		    r->uidvalidity, en->uid, err);
@@ -629,14 +741,21 @@ run_all(struct run *r, struct trpt_err *err)
 	/* The pipeline's batch is opened by the first message of an answer
 	 * and committed by store_batch after the last: never by the
 	 * pipeline itself, whatever its own batching. */
+	int taken = 0;
+
+	db_lock(r);
+	rc = lease_take(r, &taken, err);
+	db_unlock(r);
+	if (rc != TRPT_OK || !taken)
+		return rc;
 	r->p->batch_max = UINT_MAX;
 	r->p->batch_ms = UINT_MAX;
 	boxes = mailboxes(r->conf, &nboxes);
-	rc = TRPT_OK;
 	for (i = 0; i < nboxes && rc == TRPT_OK; i++)
 		rc = run_mailbox(r, boxes[i], err);
 	r->p->batch_max = batch_max;
 	r->p->batch_ms = batch_ms;
+	lease_release(r);
 	return rc;
 }
 
@@ -667,6 +786,7 @@ trpt_imap_sync_run(const struct trpt_imap_conf *conf, struct trpt_pipeline *p,
 	r.p = p;
 	r.stats = stats;
 	r.hooks = hooks;
+	make_holder(r.holder, sizeof(r.holder));
 	if ((rc = trpt_imap_connect(&lc, &r.c, err)) == TRPT_OK)
 		rc = run_all(&r, err);
 	trpt_imap_free(&r.c);
@@ -716,6 +836,7 @@ trpt_imap_sync_watch(const struct trpt_imap_conf *conf, struct trpt_pipeline *p,
 	r.p = p;
 	r.hooks = hooks;
 	r.stats = &stats;
+	make_holder(r.holder, sizeof(r.holder));
 	for (;;) {
 		if ((rc = trpt_imap_connect(&lc, &r.c, err)) != TRPT_OK)
 			return rc;
