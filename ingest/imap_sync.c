@@ -363,9 +363,11 @@ too_old(const struct run *r, const struct trpt__imap_entry *en)
  * `ingest` of the same mails (bench/bench_imap.c, 2026-11-30).
  *
  * Several UID FETCH commands sent before reading their answers were tried
- * first: Dovecot runs such commands concurrently and interleaves their
- * answers, as RFC 3501 (5.5) allows, so an answer could not be matched
- * to its command; one command per run, streamed, needs no matching.
+ * first (test_imap, batch = 4, against Dovecot): a message came outside
+ * the answer to the command that asked for it.  RFC 3501 (5.5) lets a
+ * server run such commands at once and interleave their untagged
+ * answers, so answers cannot be matched to commands by their order; one
+ * command per run, streamed, needs no matching.
  *
  * Each batch is one transaction, not two per message (the report, then
  * the state): that cost the fetch half of its CPU time against `ingest`.
