@@ -758,14 +758,6 @@ out:
 }
 
 int
-trpt__imap_bodies(struct trpt_imap *c, const char *mailbox,
-    const struct trpt__imap_entry *v, size_t n, struct trpt__imap_bodies *out,
-    struct trpt_err *err)
-{
-	return fetch_sections(c, mailbox, v, n, 0, out, err);
-}
-
-int
 trpt__imap_header(struct trpt_imap *c, const char *mailbox,
     const struct trpt__imap_entry *en, struct trpt__imap_bodies *out,
     struct trpt_err *err)

@@ -144,13 +144,6 @@ int trpt__imap_max_uid(struct trpt_imap *c, const char *mailbox, uint32_t *out,
 /* Messages after last_uid (an estimate for progress). */
 uint64_t trpt__imap_count_after(
     struct trpt_imap *c, uint32_t last_uid, uint32_t exists);
-/*
- * Bodies of v[0..n-1] (sorted by UID), at most max_message + 1 bytes each
- * (a length of max_message + 1 means the message is larger).
- */
-int trpt__imap_bodies(struct trpt_imap *c, const char *mailbox,
-    const struct trpt__imap_entry *v, size_t n, struct trpt__imap_bodies *out,
-    struct trpt_err *err);
 /* The header of one message, at most max_message bytes. */
 int trpt__imap_header(struct trpt_imap *c, const char *mailbox,
     const struct trpt__imap_entry *en, struct trpt__imap_bodies *out,
@@ -166,11 +159,12 @@ typedef void trpt__imap_each_fn(
     void *arg, uint32_t uid, const char *body, size_t len);
 
 /*
- * UID FETCH of the bodies of v[0..n-1] (sorted by UID), as
- * trpt__imap_bodies, but each message is handed to fn while libetpan
- * parses the answer, so that the collector stores messages while the
- * server is still sending the next ones, and only one message is held at
- * a time.  fn must not send commands.
+ * UID FETCH of the bodies of v[0..n-1] (sorted by UID), at most
+ * max_message + 1 bytes each (a length of max_message + 1 means the
+ * message is larger), each handed to fn while libetpan parses the answer,
+ * so that the collector stores messages while the server is still sending
+ * the next ones, and only one message is held at a time.  fn must not
+ * send commands.
  */
 int trpt__imap_stream_bodies(struct trpt_imap *c, const char *mailbox,
     const struct trpt__imap_entry *v, size_t n, trpt__imap_each_fn *fn,
