@@ -608,6 +608,9 @@ process_window(struct run *r, const struct trpt__imap_entry *v, size_t n,
 {
 	size_t batch = r->conf->batch ? r->conf->batch : DEFAULT_BATCH, i = 0,
 	       j;
+	size_t maxbytes =
+	    r->conf->batch_bytes ? r->conf->batch_bytes : DEFAULT_BATCH_BYTES;
+	uint64_t bytes;
 	int rc, keep = r->conf->after == TRPT_IMAP_KEEP;
 
 	while (i < n) {
@@ -623,16 +626,21 @@ process_window(struct run *r, const struct trpt__imap_entry *v, size_t n,
 				return rc;
 			j = i + 1;
 		} else {
-			/* With an after-action, a run is one batch: the
-			 * action follows each batch's commit, so a run cut
-			 * short leaves at most a batch committed but not
-			 * yet acted on (the next run finds duplicates and
-			 * acts on them). */
+			/* A run asks for at most maxbytes by the listed
+			 * sizes, so its answer's cap (and what libetpan
+			 * keeps of its lines) stays that of a batch.  With
+			 * an after-action, a run is one batch: the action
+			 * follows each batch's commit, so a run cut short
+			 * leaves at most a batch committed but not yet
+			 * acted on (the next run finds duplicates and acts
+			 * on them). */
+			bytes = v[i].size;
 			for (j = i + 1; j < n && !too_old(r, &v[j]) &&
 					v[j].size <= r->p->limits.max_message &&
+					bytes + v[j].size <= maxbytes &&
 					(keep || j - i < batch);
 			     j++)
-				;
+				bytes += v[j].size;
 			if ((rc = stream_run(r, v + i, j - i, err)) != TRPT_OK)
 				return rc;
 		}
