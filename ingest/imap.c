@@ -842,7 +842,7 @@ int
 trpt__imap_expunge(
     struct trpt_imap *c, const uint32_t *uids, size_t n, struct trpt_err *err)
 {
-	struct mailimap_set *set;
+	struct mailimap_set *set = NULL;
 	int e, rc;
 
 	if (!trpt__imap_has(c, "UIDPLUS"))
@@ -867,7 +867,7 @@ int
 trpt__imap_move(struct trpt_imap *c, const char *mailbox, const uint32_t *uids,
     size_t n, const char *folder, struct trpt_err *err)
 {
-	struct mailimap_set *set;
+	struct mailimap_set *set = NULL;
 	int e, rc, has_move = trpt__imap_has(c, "MOVE");
 
 	if ((rc = uid_set(uids, n, &set, err)) != TRPT_OK)
