@@ -317,14 +317,15 @@ test_batch_async_same_as_sync(void **state)
 
 	/* Again into an empty database, parsing ahead. */
 	trpt_db_close(&f->db);
-	assert_int_equal(sqlite3_close(f->other), SQLITE_OK);
+	trpt_db_close(&f->other);
+	trpt_test_db_drop(f->name);
+	free(f->name);
 	snprintf(f->path, sizeof(f->path), "%s/batch2.db", f->dir);
-	if (trpt_db_open(f->path, &f->db, &err) != TRPT_OK)
+	f->name = trpt_test_db_new(f->path);
+	if (trpt_db_open(f->name, &f->db, &err) != TRPT_OK ||
+	    trpt_db_open(f->name, &f->other, &err) != TRPT_OK)
 		fail_msg("%s", err.msg);
 	assert_int_equal(trpt_pipeline_async_start(&f->p, &err), TRPT_OK);
-	assert_int_equal(
-	    sqlite3_open_v2(f->path, &f->other, SQLITE_OPEN_READONLY, NULL),
-	    SQLITE_OK);
 	f->p.db = f->db;
 	memset(&f->p.stats, 0, sizeof(f->p.stats));
 	f->p.arg = &async_log;
@@ -343,7 +344,6 @@ test_batch_async_store_error(void **state)
 {
 	struct fixture *f = *state;
 	struct trpt_err err;
-	sqlite3 *w;
 
 	assert_int_equal(trpt_pipeline_async_start(&f->p, &err), TRPT_OK);
 	assert_int_equal(input(f, 1, 0), TRPT_OK);
@@ -351,12 +351,8 @@ test_batch_async_store_error(void **state)
 	assert_int_equal(seen(f, "reports"), 1);
 	/* Another connection takes the policies table away: storing the
 	 * next report fails. */
-	assert_int_equal(sqlite3_open(f->path, &w), SQLITE_OK);
-	assert_int_equal(
-	    sqlite3_exec(w, "ALTER TABLE policies RENAME TO policies_gone",
-		NULL, NULL, NULL),
-	    SQLITE_OK);
-	sqlite3_close(w);
+	trpt_test_db_exec(
+	    f->other, "ALTER TABLE policies RENAME TO policies_gone");
 	assert_int_equal(input(f, 2, 0), TRPT_OK); /* queued */
 	assert_int_equal(trpt_pipeline_flush(&f->p, &err), TRPT_EDB);
 	assert_non_null(strstr(err.msg, "policies"));
