@@ -85,7 +85,8 @@ printf '[serve]\nrate_limit = 0\nmax_connections_per_client = 100000\n' \
 	>"$tmp/conf"
 chmod 600 "$tmp/conf"
 
-# Starts a receiver on db; prints its port.
+# Starts a receiver on db; its port in $port (not in a subshell, so that
+# $pids keeps its process).
 serve() {
 	"$bin" -q --db "$1" --config "$tmp/conf" serve \
 		--listen 127.0.0.1:0 >"$tmp/out.$2" 2>"$tmp/err.$2" &
@@ -100,7 +101,6 @@ serve() {
 		cat "$tmp/err.$2" >&2
 		exit 1
 	}
-	echo "$port"
 }
 
 stop_all() {
@@ -125,7 +125,8 @@ echo "== serve: $requests POSTs over $conns connections (stored reports/s)"
 for round in 1 2; do
 	# One receiver, SQLite (reference).
 	db=$tmp/serve$round.db
-	p1=$(serve "$db" a)
+	serve "$db" a
+	p1=$port
 	"$tmp/http_load" 127.0.0.1 "$p1" 4 200 "warm$round" 50 >/dev/null
 	"$tmp/http_load" 127.0.0.1 "$p1" "$conns" "$requests" "s1r$round" 50 \
 		>"$tmp/l1"
@@ -135,7 +136,8 @@ for round in 1 2; do
 
 	# One receiver, PostgreSQL.
 	db=$(createdb "serve1r$round")
-	p1=$(serve "$db" a)
+	serve "$db" a
+	p1=$port
 	"$tmp/http_load" 127.0.0.1 "$p1" 4 200 "warm$round" 50 >/dev/null
 	"$tmp/http_load" 127.0.0.1 "$p1" "$conns" "$requests" "p1r$round" 50 \
 		>"$tmp/l1"
@@ -146,8 +148,10 @@ for round in 1 2; do
 	# Two receivers, one PostgreSQL database; the load split between them
 	# and sent at the same time.
 	db=$(createdb "serve2r$round")
-	p1=$(serve "$db" a)
-	p2=$(serve "$db" b)
+	serve "$db" a
+	p1=$port
+	serve "$db" b
+	p2=$port
 	"$tmp/http_load" 127.0.0.1 "$p1" 4 200 "warma$round" 50 >/dev/null
 	"$tmp/http_load" 127.0.0.1 "$p2" 4 200 "warmb$round" 50 >/dev/null
 	t0=$(date +%s.%N)
