@@ -52,8 +52,6 @@ BINARY = os.environ.get("TRPT_BINARY")
 ROOT = os.environ.get("TRPT_SOURCE_ROOT",
                       os.path.join(os.path.dirname(__file__), "..", ".."))
 PGCLUSTER = os.path.join(ROOT, "tools", "pgcluster.sh")
-# Part 3: the IMAP source's lease (schema/imap_state.c, issue 14).
-FETCHERS = True
 
 
 def cluster(*args):
@@ -415,8 +413,7 @@ def main():
         admin = r.stdout.strip()
         part_concurrent(tmp, admin)
         part_restart(tmp, admin, pgdir)
-        if FETCHERS:
-            part_fetchers(tmp, admin)
+        part_fetchers(tmp, admin)
         return done()
     finally:
         cluster("stop", pgdir)
