@@ -1,7 +1,7 @@
 #pragma once
 /*
  * Rollups kept at write time (schema/migrations/sqlite/0003_rollup.sql,
- * 0011_rollup_at_write.sql): the sums per day, week, reporting
+ * 0012_rollup_at_write.sql): the sums per day, week, reporting
  * organisation and policy domain, the failed sessions per failure detail
  * and the sessions under MTA-STS testing that trends, alerts, summaries,
  * the dashboard and exports read.  Nothing else writes them, and readers

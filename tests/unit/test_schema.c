@@ -209,6 +209,13 @@ test_schema_open_memory(void **state)
 	    1);
 }
 
+/*
+ * The migration tests below open SQLite files and handles themselves: they
+ * are about SQLite's files (user_version, old files, WAL, a file that is
+ * not a database) and run on SQLite only; PostgreSQL's migrations have
+ * their own test (schema/migrate_pg.c, tests/unit/test_sql_pg.c).
+ */
+
 /* The real list, applied step by step with upto. */
 static void
 test_schema_migrate_upto(void **state)
@@ -426,7 +433,7 @@ test_schema_migrate_copies_keep_data(void **state)
 	assert_int_equal(qint(h, "SELECT count(*) FROM quarantine_inputs"), 1);
 	assert_int_equal(
 	    qint(h, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
-	/* The report counts in the rollups (0011 rolled it up), and prune
+	/* The report counts in the rollups (0012 rolled it up), and prune
 	 * takes it with its children. */
 	/* One per policy domain of the report. */
 	assert_int_equal(qint(h, "SELECT sum(reports) FROM rollup_daily"), 3);
@@ -1284,7 +1291,11 @@ test_schema_quarantine_each_writes(void **state)
 	assert_int_equal(v.n, 0);
 }
 
-/* A database kept locked by another writer gives TRPT_ETEMP. */
+/*
+ * A database kept locked by another writer gives TRPT_ETEMP.  SQLite only:
+ * its database-wide write lock on a file (PostgreSQL's lock timeout is
+ * tests/unit/test_sql_pg.c's).
+ */
 static void
 test_schema_busy(void **state)
 {
@@ -1606,7 +1617,7 @@ test_schema_rollups_exact(void **state)
 }
 
 /*
- * Migration 0011 brings an old database's rollups up to date: a
+ * Migration 0012 brings an old database's rollups up to date: a
  * version-10 database whose refresh of old rolled up to some report
  * (rollup_state.last_report) gets the counted reports after it; one
  * marked dirty gets all of them again.  Either way the rollups end equal
