@@ -141,7 +141,8 @@ read_table(struct copy *c, struct table *t)
 		return rc;
 	trpt_sql_bind_text(st, 1, t->name);
 	while ((rc = trpt_sql_step(st, c->err)) == 1) {
-		grown = realloc(t->cols, (size_t)(t->ncols + 1) * sizeof(*t->cols));
+		grown =
+		    realloc(t->cols, (size_t)(t->ncols + 1) * sizeof(*t->cols));
 		if (grown == NULL) {
 			rc = nomem(c);
 			break;
@@ -164,8 +165,8 @@ read_table(struct copy *c, struct table *t)
 		return rc;
 	trpt_sql_bind_text(st, 1, t->name);
 	while ((rc = trpt_sql_step(st, c->err)) == 1) {
-		grown = realloc(
-		    t->parents, (size_t)(t->nparents + 1) * sizeof(*t->parents));
+		grown = realloc(t->parents,
+		    (size_t)(t->nparents + 1) * sizeof(*t->parents));
 		if (grown == NULL) {
 			rc = nomem(c);
 			break;
@@ -203,7 +204,8 @@ read_tables(struct copy *c)
 		}
 		c->t = grown;
 		memset(&c->t[c->n], 0, sizeof(c->t[c->n]));
-		c->t[c->n].name = dup_name(c, trpt_sql_text(st, 0), "table", &rc);
+		c->t[c->n].name =
+		    dup_name(c, trpt_sql_text(st, 0), "table", &rc);
 		if (c->t[c->n].name == NULL)
 			break;
 		c->n++;
@@ -322,8 +324,8 @@ insert_sql(const struct table *t, int rows)
 		return NULL;
 	o = (size_t)snprintf(s, len, "INSERT INTO \"%s\" (", t->name);
 	for (i = 0; i < t->ncols; i++)
-		o += (size_t)snprintf(s + o, len - o, "%s\"%s\"", i ? ", " : "",
-		    t->cols[i].name);
+		o += (size_t)snprintf(
+		    s + o, len - o, "%s\"%s\"", i ? ", " : "", t->cols[i].name);
 	o += (size_t)snprintf(s + o, len - o, ") VALUES ");
 	for (r = 0; r < rows; r++) {
 		o += (size_t)snprintf(s + o, len - o, "%s(", r ? ", " : "");
@@ -367,7 +369,8 @@ flush(struct copy *c, const struct table *t, struct cell *cells, int rows,
 	} else {
 		if ((sql = insert_sql(t, rows)) == NULL)
 			return nomem(c);
-		if ((rc = trpt_sql_prepare(c->to, sql, &st, c->err)) != TRPT_OK) {
+		if ((rc = trpt_sql_prepare(c->to, sql, &st, c->err)) !=
+		    TRPT_OK) {
 			free(sql);
 			return rc;
 		}
@@ -418,8 +421,8 @@ copy_table(struct copy *c, struct table *t)
 	}
 	o = (size_t)snprintf(sel, len, "SELECT ");
 	for (i = 0; i < t->ncols; i++)
-		o += (size_t)snprintf(sel + o, len - o, "%s\"%s\"", i ? ", " : "",
-		    t->cols[i].name);
+		o += (size_t)snprintf(sel + o, len - o, "%s\"%s\"",
+		    i ? ", " : "", t->cols[i].name);
 	snprintf(sel + o, len - o, " FROM \"%s\"", t->name);
 	if ((rc = trpt_sql_prepare(c->from, sel, &rd, c->err)) != TRPT_OK)
 		goto out;
@@ -515,7 +518,8 @@ advance_identities(struct copy *c)
 		    "SELECT setval(pg_get_serial_sequence(?, ?), (SELECT "
 		    "COALESCE(MAX(\"%s\"), 0) + 1 FROM \"%s\"), false)",
 		    cn, tn);
-		if ((rc = trpt_sql_prepare(c->to, sql, &set, c->err)) != TRPT_OK)
+		if ((rc = trpt_sql_prepare(c->to, sql, &set, c->err)) !=
+		    TRPT_OK)
 			break;
 		trpt_sql_bind_text(set, 1, tn);
 		trpt_sql_bind_text(set, 2, cn);

@@ -34,13 +34,12 @@
 #include "schema/sql_pg.h"
 
 #include <errno.h>
+#include <libpq-fe.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#include <libpq-fe.h>
 
 #include "common/err.h"
 #include "schema/sql_impl.h"
@@ -76,7 +75,7 @@ struct param {
 
 struct pg_stmt {
 	struct trpt_stmt base;
-	char *sql;      /* with $1..$n */
+	char *sql; /* with $1..$n */
 	int nparams;
 	int bad_index;  /* a bind to a parameter that does not exist */
 	int use_cursor; /* an uncached SELECT: read through a cursor */
@@ -90,10 +89,10 @@ struct pg_stmt {
 	int runs;          /* executions since it was made */
 	/* The current run. */
 	PGresult *res;
-	int started;  /* executed since the last reset */
-	int row;      /* the current row of res (-1 before the first) */
-	int last_batch; /* the cursor's last FETCH returned fewer rows */
-	char cursor[32];  /* "" when no cursor is open */
+	int started;     /* executed since the last reset */
+	int row;         /* the current row of res (-1 before the first) */
+	int last_batch;  /* the cursor's last FETCH returned fewer rows */
+	char cursor[32]; /* "" when no cursor is open */
 	int64_t changes;
 	/* Decoded bytea values of the current row, one per column. */
 	unsigned char **dec;
@@ -142,7 +141,8 @@ one_line(const char *msg, char *buf, size_t size)
 
 	if (msg == NULL || *msg == '\0')
 		msg = "unknown error";
-	if (strncmp(msg, "ERROR:  ", 8) == 0 || strncmp(msg, "FATAL:  ", 8) == 0)
+	if (strncmp(msg, "ERROR:  ", 8) == 0 ||
+	    strncmp(msg, "FATAL:  ", 8) == 0)
 		msg += 8;
 	n = strcspn(msg, "\n");
 	if (n >= size)
@@ -187,8 +187,8 @@ pg_fail(struct trpt_db *db, const PGresult *res, const char *what,
 		return trpt_err_set(err, code,
 		    "database %s: %s: %s (temporary, try again later)",
 		    db->path, what, line);
-	return trpt_err_set(err, code, "database %s: %s: %s", db->path, what,
-	    line);
+	return trpt_err_set(
+	    err, code, "database %s: %s: %s", db->path, what, line);
 }
 
 static int
@@ -230,15 +230,14 @@ trpt__sql_pg_number_params(const char *sql, int *nparams)
 
 		if (ch == '\'' || ch == '"') {
 			/* 'it''s', "a""b", E'\'' (backslash escapes) */
-			int esc = ch == '\'' && i > 0 &&
+			int esc =
+			    ch == '\'' && i > 0 &&
 			    (sql[i - 1] == 'E' || sql[i - 1] == 'e') &&
-			    (i < 2 || !(sql[i - 2] == '_' ||
-					   (sql[i - 2] >= 'a' &&
-					       sql[i - 2] <= 'z') ||
-					   (sql[i - 2] >= 'A' &&
-					       sql[i - 2] <= 'Z') ||
-					   (sql[i - 2] >= '0' &&
-					       sql[i - 2] <= '9')));
+			    (i < 2 ||
+				!(sql[i - 2] == '_' ||
+				    (sql[i - 2] >= 'a' && sql[i - 2] <= 'z') ||
+				    (sql[i - 2] >= 'A' && sql[i - 2] <= 'Z') ||
+				    (sql[i - 2] >= '0' && sql[i - 2] <= '9')));
 
 			quote = ch;
 			out[o++] = sql[i++];
@@ -288,20 +287,21 @@ trpt__sql_pg_number_params(const char *sql, int *nparams)
 		}
 		if (ch == '$') {
 			/* $tag$ ... $tag$ (not $1, a parameter already) */
-			for (t = i + 1; t < len &&
-			     (sql[t] == '_' || (sql[t] >= 'a' && sql[t] <= 'z') ||
+			for (t = i + 1;
+			     t < len &&
+			     (sql[t] == '_' ||
+				 (sql[t] >= 'a' && sql[t] <= 'z') ||
 				 (sql[t] >= 'A' && sql[t] <= 'Z') ||
 				 (t > i + 1 && sql[t] >= '0' && sql[t] <= '9'));
 			     t++)
 				;
 			if (t < len && sql[t] == '$' &&
-			    !(i > 0 && (sql[i - 1] == '_' ||
-					   (sql[i - 1] >= 'a' &&
-					       sql[i - 1] <= 'z') ||
-					   (sql[i - 1] >= 'A' &&
-					       sql[i - 1] <= 'Z') ||
-					   (sql[i - 1] >= '0' &&
-					       sql[i - 1] <= '9')))) {
+			    !(i > 0 &&
+				(sql[i - 1] == '_' ||
+				    (sql[i - 1] >= 'a' && sql[i - 1] <= 'z') ||
+				    (sql[i - 1] >= 'A' && sql[i - 1] <= 'Z') ||
+				    (sql[i - 1] >= '0' &&
+					sql[i - 1] <= '9')))) {
 				size_t taglen = t - i + 1;
 				const char *end;
 
@@ -375,7 +375,8 @@ simple(struct pg *p, const char *sql)
 static int
 res_ok(const PGresult *res)
 {
-	ExecStatusType s = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	ExecStatusType s =
+	    res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 
 	return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
 }
@@ -495,7 +496,7 @@ display_name(const char *uri, char **out, struct trpt_err *err)
 		return trpt_err_set(err, TRPT_EINVAL,
 		    "database %.16s...: not a valid PostgreSQL URI: %s",
 		    strncmp(uri, "postgres://", 11) == 0 ? "postgres://"
-							  : "postgresql://",
+							 : "postgresql://",
 		    line);
 	}
 	for (o = opts; o->keyword != NULL; o++) {
@@ -520,9 +521,9 @@ display_name(const char *uri, char **out, struct trpt_err *err)
 	if (rc == TRPT_OK && (*out = malloc(n)) == NULL)
 		rc = TRPT_ENOMEM;
 	if (rc == TRPT_OK)
-		snprintf(*out, n, "postgresql://%s%s%s%s%s/%s", user ? user : "",
-		    user ? "@" : "", host ? host : "", port ? ":" : "",
-		    port ? port : "", dbname ? dbname : "");
+		snprintf(*out, n, "postgresql://%s%s%s%s%s/%s",
+		    user ? user : "", user ? "@" : "", host ? host : "",
+		    port ? ":" : "", port ? port : "", dbname ? dbname : "");
 	else if (rc == TRPT_ENOMEM)
 		trpt_err_set(err, rc, "database: out of memory");
 	else
@@ -759,8 +760,8 @@ arena_put(struct pg_stmt *st, const char *s, size_t len, size_t *off)
 }
 
 static void
-bind_copy(struct trpt_stmt *base, int i, enum kind kind, const char *s,
-    size_t len)
+bind_copy(
+    struct trpt_stmt *base, int i, enum kind kind, const char *s, size_t len)
 {
 	struct pg_stmt *st = pst(base);
 	struct param *pa = param(st, i);
@@ -852,11 +853,12 @@ execute(struct pg_stmt *st, struct trpt_err *err)
 
 	if (st->bad_index != 0)
 		return st->bad_index < 0
-		    ? nomem(db, err)
-		    : trpt_err_set(err, TRPT_EDB,
-			  "database %s: %s: no parameter %d (it has %d)",
-			  db->path, trpt_sql_what(st->base.sql, sql, sizeof(sql)),
-			  st->bad_index, n);
+			   ? nomem(db, err)
+			   : trpt_err_set(err, TRPT_EDB,
+				 "database %s: %s: no parameter %d (it has %d)",
+				 db->path,
+				 trpt_sql_what(st->base.sql, sql, sizeof(sql)),
+				 st->bad_index, n);
 	if (p->in_tx && p->tx_lost)
 		return reconnect(db, err);
 	if (!p->in_tx && (rc = reconnect(db, err)) != TRPT_OK)
@@ -894,15 +896,17 @@ execute(struct pg_stmt *st, struct trpt_err *err)
 		}
 	}
 	if (st->use_cursor) {
-		snprintf(st->cursor, sizeof(st->cursor), "trpt_c%lu", ++p->next);
+		snprintf(
+		    st->cursor, sizeof(st->cursor), "trpt_c%lu", ++p->next);
 		dlen = strlen(st->sql) + 64;
 		if ((decl = malloc(dlen)) == NULL) {
 			st->cursor[0] = '\0';
 			rc = nomem(db, err);
 			goto out;
 		}
-		snprintf(decl, dlen, "DECLARE %s NO SCROLL CURSOR WITH HOLD FOR %s",
-		    st->cursor, st->sql);
+		snprintf(decl, dlen,
+		    "DECLARE %s NO SCROLL CURSOR WITH HOLD FOR %s", st->cursor,
+		    st->sql);
 		res = PQexecParams(p->c, decl, n, tp, vp, lp, fp, 0);
 		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
 			st->cursor[0] = '\0';
@@ -929,8 +933,8 @@ execute(struct pg_stmt *st, struct trpt_err *err)
 			for (i = 0; i < n; i++)
 				if (tp[i] != 0)
 					st->types[i] = tp[i];
-			snprintf(st->name, sizeof(st->name), "trpt_s%lu",
-			    ++p->next);
+			snprintf(
+			    st->name, sizeof(st->name), "trpt_s%lu", ++p->next);
 			res = PQprepare(p->c, st->name, st->sql, n, st->types);
 			if (res == NULL ||
 			    PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -952,8 +956,8 @@ execute(struct pg_stmt *st, struct trpt_err *err)
 	res = NULL;
 	st->last_batch = st->use_cursor && PQntuples(st->res) < FETCH_ROWS;
 	st->changes = PQresultStatus(st->res) == PGRES_COMMAND_OK
-	    ? strtoll(PQcmdTuples(st->res), NULL, 10)
-	    : 0;
+			  ? strtoll(PQcmdTuples(st->res), NULL, 10)
+			  : 0;
 out:
 	PQclear(res);
 	free(decl);
@@ -1013,8 +1017,8 @@ static int
 has_value(struct pg_stmt *st, int col)
 {
 	return st->res != NULL && st->row >= 0 &&
-	    st->row < PQntuples(st->res) && col >= 0 &&
-	    col < PQnfields(st->res) && !PQgetisnull(st->res, st->row, col);
+	       st->row < PQntuples(st->res) && col >= 0 &&
+	       col < PQnfields(st->res) && !PQgetisnull(st->res, st->row, col);
 }
 
 static int
@@ -1119,7 +1123,8 @@ decoded(struct pg_stmt *st, int col, size_t *len)
 	if (n < 2 || s[0] != '\\' || s[1] != 'x') {
 		/* bytea_output = escape: libpq's own decoder */
 		size_t m;
-		unsigned char *u = PQunescapeBytea((const unsigned char *)s, &m);
+		unsigned char *u =
+		    PQunescapeBytea((const unsigned char *)s, &m);
 
 		if (u == NULL || (buf = malloc(m + 1)) == NULL) {
 			PQfreemem(u);
@@ -1139,8 +1144,8 @@ decoded(struct pg_stmt *st, int col, size_t *len)
 		int hi = hexval((unsigned char)s[i]);
 		int lo = hexval((unsigned char)s[i + 1]);
 
-		buf[(i - 2) / 2] = (unsigned char)((hi < 0 ? 0 : hi) << 4 |
-		    (lo < 0 ? 0 : lo));
+		buf[(i - 2) / 2] =
+		    (unsigned char)((hi < 0 ? 0 : hi) << 4 | (lo < 0 ? 0 : lo));
 	}
 	buf[(n - 2) / 2] = '\0';
 	st->dec[col] = buf;
@@ -1224,7 +1229,7 @@ pg_in_transaction(struct trpt_db *db)
 	PGTransactionStatusType s = PQtransactionStatus(conn(db)->c);
 
 	return s == PQTRANS_INTRANS || s == PQTRANS_INERROR ||
-	    s == PQTRANS_ACTIVE;
+	       s == PQTRANS_ACTIVE;
 }
 
 static int

@@ -32,8 +32,8 @@ env(const char *name)
 	const char *v = getenv(name);
 
 	if (v == NULL || *v == '\0')
-		fail_msg("%s is not set: run through tools/pgcluster.sh run",
-		    name);
+		fail_msg(
+		    "%s is not set: run through tools/pgcluster.sh run", name);
 	return v;
 }
 
@@ -147,9 +147,9 @@ test_sql_pg_nulls(void **state)
 	size_t len = 99;
 
 	exec_ok(db, "CREATE TEMP TABLE n (a BIGINT, b TEXT, c BYTEA)");
-	assert_int_equal(trpt_sql_prepare(db,
-			     "INSERT INTO n (a, b, c) VALUES (?, ?, ?)", &st,
-			     &err),
+	assert_int_equal(
+	    trpt_sql_prepare(
+		db, "INSERT INTO n (a, b, c) VALUES (?, ?, ?)", &st, &err),
 	    TRPT_OK);
 	trpt_sql_bind_null(st, 1);
 	trpt_sql_bind_text(st, 2, NULL);
@@ -159,8 +159,8 @@ test_sql_pg_nulls(void **state)
 	/* Unbound parameters are NULL too, as in SQLite. */
 	assert_int_equal(trpt_sql_run(st, &err), TRPT_OK);
 	trpt_sql_finalize(&st);
-	assert_int_equal(trpt_sql_prepare(db,
-			     "SELECT a, b, c, a IS NULL FROM n", &st, &err),
+	assert_int_equal(
+	    trpt_sql_prepare(db, "SELECT a, b, c, a IS NULL FROM n", &st, &err),
 	    TRPT_OK);
 	assert_int_equal(trpt_sql_step(st, &err), 1);
 	assert_true(trpt_sql_is_null(st, 0));
@@ -191,9 +191,9 @@ test_sql_pg_blob_nul_bytes(void **state)
 	size_t len;
 
 	exec_ok(db, "CREATE TEMP TABLE b (id BIGINT, v BYTEA)");
-	assert_int_equal(trpt_sql_prepare(db,
-			     "INSERT INTO b (id, v) VALUES (?, ?), (?, ?)",
-			     &st, &err),
+	assert_int_equal(
+	    trpt_sql_prepare(
+		db, "INSERT INTO b (id, v) VALUES (?, ?), (?, ?)", &st, &err),
 	    TRPT_OK);
 	trpt_sql_bind_int(st, 1, 1);
 	trpt_sql_bind_blob(st, 2, blob, sizeof(blob));
@@ -202,9 +202,9 @@ test_sql_pg_blob_nul_bytes(void **state)
 	assert_int_equal(trpt_sql_run(st, &err), TRPT_OK);
 	assert_int_equal(trpt_sql_changes(st), 2);
 	trpt_sql_finalize(&st);
-	assert_int_equal(trpt_sql_prepare(db,
-			     "SELECT v, length(v), v IS NULL FROM b ORDER BY id",
-			     &st, &err),
+	assert_int_equal(
+	    trpt_sql_prepare(db,
+		"SELECT v, length(v), v IS NULL FROM b ORDER BY id", &st, &err),
 	    TRPT_OK);
 	assert_int_equal(trpt_sql_step(st, &err), 1);
 	p = trpt_sql_blob(st, 0, &len);
@@ -244,8 +244,8 @@ test_sql_pg_int64_extremes(void **state)
 		trpt_sql_bind_int(st, 1, v[i]);
 		assert_int_equal(trpt_sql_run(st, &err), TRPT_OK);
 	}
-	assert_int_equal(trpt_sql_prepare(db,
-			     "SELECT v, ? FROM i ORDER BY v", &st, &err),
+	assert_int_equal(
+	    trpt_sql_prepare(db, "SELECT v, ? FROM i ORDER BY v", &st, &err),
 	    TRPT_OK);
 	trpt_sql_bind_int(st, 1, INT64_MAX);
 	assert_int_equal(trpt_sql_step(st, &err), 1);
@@ -308,9 +308,9 @@ test_sql_pg_interleaved(void **state)
 	int rc;
 
 	exec_ok(db, "CREATE TEMP TABLE w (v BIGINT)");
-	assert_int_equal(trpt_sql_prepare(db,
-			     "SELECT g FROM generate_series(1, ?) g ORDER BY g",
-			     &rd, &err),
+	assert_int_equal(
+	    trpt_sql_prepare(db,
+		"SELECT g FROM generate_series(1, ?) g ORDER BY g", &rd, &err),
 	    TRPT_OK);
 	trpt_sql_bind_int(rd, 1, 3000);
 	assert_int_equal(trpt_db_begin(db, &err), TRPT_OK);
@@ -329,9 +329,8 @@ test_sql_pg_interleaved(void **state)
 		fail_msg("%s", err.msg);
 	assert_int_equal(n, 3000);
 	trpt_sql_finalize(&rd);
-	assert_int_equal(trpt_sql_prepare(db, "SELECT SUM(v) FROM w", &rd,
-			     &err),
-	    TRPT_OK);
+	assert_int_equal(
+	    trpt_sql_prepare(db, "SELECT SUM(v) FROM w", &rd, &err), TRPT_OK);
 	assert_int_equal(trpt_sql_step(rd, &err), 1);
 	sum = trpt_sql_int(rd, 0);
 	assert_int_equal(sum, (int64_t)3000 * 3001 / 2);
@@ -373,8 +372,8 @@ test_sql_pg_terminated_backend(void **state)
 	int rc;
 
 	victim = open_uri(env("TRPT_PG_URI"));
-	assert_int_equal(trpt_sql_cached(victim, "SELECT ? + 1", &st, &err),
-	    TRPT_OK);
+	assert_int_equal(
+	    trpt_sql_cached(victim, "SELECT ? + 1", &st, &err), TRPT_OK);
 	trpt_sql_bind_int(st, 1, 1);
 	assert_int_equal(trpt_sql_step(st, &err), 1);
 	trpt_sql_reset(st);
@@ -393,8 +392,8 @@ test_sql_pg_terminated_backend(void **state)
 	/* The next statement connects again. */
 	assert_int_equal(one_int(victim, "SELECT 5", &err, &rc), 5);
 	assert_int_equal(rc, TRPT_OK);
-	assert_int_equal(trpt_sql_cached(victim, "SELECT ? + 1", &st, &err),
-	    TRPT_OK);
+	assert_int_equal(
+	    trpt_sql_cached(victim, "SELECT ? + 1", &st, &err), TRPT_OK);
 	trpt_sql_bind_int(st, 1, 2);
 	if (trpt_sql_step(st, &err) != 1)
 		fail_msg("%s", err.msg);
@@ -447,13 +446,13 @@ test_sql_pg_lock_timeout(void **state)
 	assert_int_equal(trpt_db_begin(db, &err), TRPT_OK);
 	exec_ok(db, "UPDATE test_lock SET v = 1 WHERE id = 1");
 	assert_int_equal(trpt_db_begin(other, &err), TRPT_OK);
-	rc = trpt_sql_exec(other, "UPDATE test_lock SET v = 2 WHERE id = 1",
-	    &err);
+	rc = trpt_sql_exec(
+	    other, "UPDATE test_lock SET v = 2 WHERE id = 1", &err);
 	assert_int_equal(rc, TRPT_ETEMP);
 	trpt_db_rollback(other);
 	assert_int_equal(trpt_db_commit(db, &err), TRPT_OK);
-	assert_int_equal(one_int(other, "SELECT v FROM test_lock", &err, &rc),
-	    1);
+	assert_int_equal(
+	    one_int(other, "SELECT v FROM test_lock", &err, &rc), 1);
 	trpt_db_close(&other);
 	exec_ok(db, "DROP TABLE test_lock");
 }
@@ -466,8 +465,9 @@ test_sql_pg_errors(void **state)
 	struct trpt_err err = { 0 };
 	char want[160];
 
-	snprintf(want, sizeof(want), "database postgresql://trpt@%s:%s/trpt: ",
-	    env("TRPT_PG_HOST"), env("TRPT_PG_PORT"));
+	snprintf(want, sizeof(want),
+	    "database postgresql://trpt@%s:%s/trpt: ", env("TRPT_PG_HOST"),
+	    env("TRPT_PG_PORT"));
 	assert_int_equal(trpt_sql_exec(db, "SELEC 1", &err), TRPT_EDB);
 	assert_true(strncmp(err.msg, want, strlen(want)) == 0);
 	assert_non_null(strstr(err.msg, "SELEC 1: syntax error"));
@@ -599,11 +599,11 @@ test_sql_pg_read_only(void **state)
 	if (trpt_db_open_existing(uri, &db, &err) != TRPT_OK)
 		fail_msg("%s", err.msg);
 	assert_true(trpt_db_read_only(db));
-	assert_int_equal(one_int(db, "SELECT COUNT(*) FROM reports", &err, &rc),
-	    0);
+	assert_int_equal(
+	    one_int(db, "SELECT COUNT(*) FROM reports", &err, &rc), 0);
 	assert_int_equal(rc, TRPT_OK);
-	assert_int_equal(trpt_sql_exec(db,
-			     "DELETE FROM reports WHERE id = 0", &err),
+	assert_int_equal(
+	    trpt_sql_exec(db, "DELETE FROM reports WHERE id = 0", &err),
 	    TRPT_EDB);
 	assert_non_null(strstr(err.msg, "read-only"));
 	trpt_db_close(&db);
@@ -620,12 +620,11 @@ test_sql_pg_no_database(void **state)
 	(void)state;
 	snprintf(uri, sizeof(uri), "postgresql://trpt@%s:%s/nosuchdb",
 	    env("TRPT_PG_HOST"), env("TRPT_PG_PORT"));
-	assert_int_equal(trpt_db_open_existing(uri, &db, &err),
-	    TRPT_ENOTFOUND);
+	assert_int_equal(trpt_db_open_existing(uri, &db, &err), TRPT_ENOTFOUND);
 	assert_non_null(strstr(err.msg, "nosuchdb"));
 	/* Nobody listening: temporary. */
-	assert_int_equal(trpt_db_open("postgresql://trpt@127.0.0.1:1/x", &db,
-			     &err),
+	assert_int_equal(
+	    trpt_db_open("postgresql://trpt@127.0.0.1:1/x", &db, &err),
 	    TRPT_ETEMP);
 }
 
