@@ -1,237 +1,42 @@
 #include "schema/db.h"
 
-#include <sys/stat.h>
-
-#include <assert.h>
-#include <errno.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "common/err.h"
 #include "schema/migrate.h"
-
-/*
- * The busy handler (sqlite3_busy_timeout) waits for locks held by other
- * connections; once it gives up, the database is busy and the caller
- * gets TRPT_ETEMP.  Only SQLITE_BUSY_RECOVERY, returned without waiting
- * while another connection recovers the WAL, is worth retrying here: a
- * few times, with a pause.
- */
-#define BUSY_RETRIES  5
-#define BUSY_RETRY_MS 50
-
-struct trpt_db {
-	sqlite3 *h;
-	char *path;
-	sqlite3_stmt *stmts[TRPT_STMT_COUNT_];
-	int busy_ms;           /* how long to wait for a lock */
-	int64_t busy_start_ms; /* when the current wait began */
-};
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/*
- * The busy handler: try again every millisecond until the timeout.
- * SQLite's own (sqlite3_busy_timeout) backs off to 100 ms between tries,
- * and so can miss every gap of a writer that commits in batches and
- * starts its next transaction a few milliseconds later: two ingests, or
- * an ingest and serve, would then starve one another into "database is
- * busy".
- */
-static int
-busy_wait(void *arg, int count)
-{
-	struct trpt_db *db = arg;
-	int64_t now = mono_ms();
-
-	if (count == 0)
-		db->busy_start_ms = now;
-	if (now - db->busy_start_ms >= db->busy_ms)
-		return 0;
-	sqlite3_sleep(1);
-	return 1;
-}
-
-int
-trpt_db_rc(int src)
-{
-	switch (src & 0xff) {
-	case SQLITE_OK:
-	case SQLITE_ROW:
-	case SQLITE_DONE:
-		return TRPT_OK;
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return TRPT_ETEMP;
-	case SQLITE_NOMEM:
-		return TRPT_ENOMEM;
-	}
-	return TRPT_EDB;
-}
-
-int
-trpt_db_error(
-    struct trpt_db *db, int src, const char *what, struct trpt_err *err)
-{
-	int code = trpt_db_rc(src);
-
-	if (code == TRPT_OK)
-		code = TRPT_EDB;
-	if (code == TRPT_ETEMP)
-		return trpt_err_set(err, code,
-		    "database %s: %s: database is busy (%s), try again later",
-		    db->path, what, sqlite3_errmsg(db->h));
-	return trpt_err_set(err, code, "database %s: %s: %s", db->path, what,
-	    sqlite3_errmsg(db->h));
-}
-
-/* Runs one pragma (outside any transaction) and discards what it returns. */
-static int
-pragma(struct trpt_db *db, const char *sql, struct trpt_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int src, tries = 0, rc;
-
-	src = sqlite3_prepare_v2(db->h, sql, -1, &st, NULL);
-	if (src != SQLITE_OK) {
-		rc = trpt_db_error(db, src, sql, err);
-		goto out;
-	}
-	for (;;) {
-		src = sqlite3_step(st);
-		if (src == SQLITE_ROW)
-			continue;
-		if (src == SQLITE_BUSY_RECOVERY && ++tries < BUSY_RETRIES) {
-			sqlite3_reset(st);
-			sqlite3_sleep(BUSY_RETRY_MS);
-			continue;
-		}
-		break;
-	}
-	if (src != SQLITE_DONE) {
-		rc = trpt_db_error(db, src, sql, err);
-		goto out;
-	}
-	rc = TRPT_OK;
-out:
-	sqlite3_finalize(st);
-	return rc;
-}
-
-static int
-is_memory(const char *path)
-{
-	return strcmp(path, ":memory:") == 0 || path[0] == '\0';
-}
-
-/*
- * Opens path with flags.  A write-protected file opened for writing comes
- * back read-only from SQLite; so does one opened SQLITE_OPEN_READONLY.  A
- * database in WAL mode needs its -shm file: in a directory this process
- * may not write, where it cannot be created, the file is opened as
- * immutable (nobody writes it while we read, or we could not either).
- */
-static int
-open_handle(struct trpt_db *db, int flags, struct trpt_err *err)
-{
-	char *uri = NULL;
-	size_t i, n;
-	int src;
-
-	src = sqlite3_open_v2(db->path, &db->h, flags, NULL);
-	if (src == SQLITE_OK && (flags & SQLITE_OPEN_READONLY)) {
-		/* The first read shows whether the WAL index can be had. */
-		src = sqlite3_exec(
-		    db->h, "SELECT 1 FROM sqlite_schema", NULL, NULL, NULL);
-		if ((src & 0xff) == SQLITE_CANTOPEN ||
-		    (src & 0xff) == SQLITE_READONLY) {
-			sqlite3_close(db->h);
-			db->h = NULL;
-			/* file:PATH?immutable=1, PATH percent-encoded */
-			n = strlen(db->path);
-			uri = malloc(n * 3 + 32);
-			if (uri == NULL)
-				return trpt_err_set(err, TRPT_ENOMEM,
-				    "database %s: out of memory", db->path);
-			memcpy(uri, "file:", 5);
-			for (i = 0, n = 5; db->path[i] != '\0'; i++) {
-				unsigned char ch = (unsigned char)db->path[i];
-
-				if (ch == '%' || ch == '?' || ch == '#' ||
-				    ch < 0x21 || ch > 0x7e) {
-					snprintf(uri + n, 4, "%%%02X", ch);
-					n += 3;
-				} else
-					uri[n++] = (char)ch;
-			}
-			memcpy(uri + n, "?immutable=1", 13);
-			src = sqlite3_open_v2(uri, &db->h,
-			    SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
-			free(uri);
-		} else
-			src = SQLITE_OK;
-	}
-	if (src != SQLITE_OK) {
-		if (db->h == NULL)
-			return trpt_err_set(err, TRPT_ENOMEM,
-			    "database %s: out of memory opening it", db->path);
-		return trpt_db_error(db, src, "cannot open", err);
-	}
-	return TRPT_OK;
-}
+#include "schema/sql_impl.h"
 
 static int
 db_open(
     const char *path, int existing, struct trpt_db **out, struct trpt_err *err)
 {
 	struct trpt_db *db;
-	struct stat st;
 	int version, rc;
 
 	if (path == NULL)
 		return trpt_err_set(err, TRPT_EINVAL, "no database path given");
-	if (existing && !is_memory(path) && stat(path, &st) != 0)
-		return trpt_err_set(err,
-		    errno == ENOENT ? TRPT_ENOTFOUND : TRPT_EIO,
-		    "no database at %s: %s", path, strerror(errno));
 	db = calloc(1, sizeof(*db));
 	if (db == NULL)
 		return trpt_err_set(
 		    err, TRPT_ENOMEM, "database %s: out of memory", path);
+	db->ops = &trpt_sql_sqlite_ops;
+	db->busy_ms = TRPT_DB_BUSY_TIMEOUT_MS;
 	db->path = strdup(path);
 	if (db->path == NULL) {
 		rc = trpt_err_set(
 		    err, TRPT_ENOMEM, "database %s: out of memory", path);
 		goto out;
 	}
-	if (!existing)
-		rc = open_handle(
-		    db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err);
-	else if (access(path, W_OK) == 0)
-		rc = open_handle(db, SQLITE_OPEN_READWRITE, err);
-	else
-		rc = open_handle(db, SQLITE_OPEN_READONLY, err);
-	if (rc != TRPT_OK)
+	if ((rc = db->ops->open(db, existing, err)) != TRPT_OK)
 		goto out;
-	sqlite3_extended_result_codes(db->h, 1);
-	trpt_db_set_busy_timeout(db, TRPT_DB_BUSY_TIMEOUT_MS);
 	if (trpt_db_read_only(db)) {
-		/* Only read: no journal mode to set, no migration to run. */
-		if ((rc = trpt_migrate_version(db->h, &version, err)) !=
-		    TRPT_OK)
+		/* Only read: no migration to run. */
+		if ((rc = trpt_migrate_version(
+			 trpt_db_handle(db), &version, err)) != TRPT_OK)
 			goto out;
 		if (version != trpt_migrate_latest()) {
 			rc = trpt_err_set(err, TRPT_EDB,
@@ -244,24 +49,7 @@ db_open(
 		}
 		goto done;
 	}
-	/* Pragmas that a transaction would silently ignore come first. */
-	if (!is_memory(path) &&
-	    (rc = pragma(db, "PRAGMA journal_mode=WAL", err)) != TRPT_OK)
-		goto out;
-	if ((rc = pragma(db, "PRAGMA synchronous=NORMAL", err)) != TRPT_OK)
-		goto out;
-	/* 16 MiB of page cache: a batch of reports stays in memory. */
-	if ((rc = pragma(db, "PRAGMA cache_size=-16384", err)) != TRPT_OK)
-		goto out;
-	if ((rc = pragma(db, "PRAGMA foreign_keys=ON", err)) != TRPT_OK)
-		goto out;
-	/* The savepoint of each report in a batch keeps its undo pages in
-	 * memory (one report's worth), not in a temporary file per batch. */
-	if ((rc = pragma(db, "PRAGMA temp_store=MEMORY", err)) != TRPT_OK)
-		goto out;
-	if ((rc = pragma(db, "PRAGMA wal_autocheckpoint=4000", err)) != TRPT_OK)
-		goto out;
-	if ((rc = trpt_migrate_apply(db->h, -1, err)) != TRPT_OK)
+	if ((rc = trpt_migrate_apply(trpt_db_handle(db), -1, err)) != TRPT_OK)
 		goto out;
 done:
 	*out = db;
@@ -294,7 +82,7 @@ exec_free(struct trpt_db *db, char *sql, const char *what, struct trpt_err *err)
 	if (sql == NULL)
 		return trpt_err_set(
 		    err, TRPT_ENOMEM, "database %s: out of memory", db->path);
-	src = sqlite3_exec(db->h, sql, NULL, NULL, NULL);
+	src = sqlite3_exec(trpt_db_handle(db), sql, NULL, NULL, NULL);
 	sqlite3_free(sql);
 	return src == SQLITE_OK ? TRPT_OK : trpt_db_error(db, src, what, err);
 }
@@ -312,7 +100,7 @@ trpt_db_shadow_tables(
 	/* Tables first (ORDER BY type DESC: 'table' before 'index').  The
 	 * statements are collected, then run: no schema change while the
 	 * schema is being read. */
-	src = sqlite3_prepare_v2(db->h,
+	src = sqlite3_prepare_v2(trpt_db_handle(db),
 	    "SELECT type, name, sql FROM main.sqlite_schema WHERE type IN "
 	    "('table', 'index') AND substr(tbl_name, 1, ?1) = ?2 AND sql IS "
 	    "NOT NULL AND name NOT IN (SELECT name FROM temp.sqlite_schema) "
@@ -364,7 +152,7 @@ trpt_db_shadow_tables(
 int
 trpt_db_read_only(struct trpt_db *db)
 {
-	return sqlite3_db_readonly(db->h, "main") == 1;
+	return db->ops->read_only(db);
 }
 
 void
@@ -376,10 +164,12 @@ trpt_db_close(struct trpt_db **dbp)
 	if (dbp == NULL || *dbp == NULL)
 		return;
 	db = *dbp;
-	for (i = 0; i < TRPT_STMT_COUNT_; i++)
-		sqlite3_finalize(db->stmts[i]);
-	/* Statements are all finalized, so close cannot report SQLITE_BUSY. */
-	sqlite3_close(db->h);
+	for (i = 0; i < db->nslots; i++)
+		if (db->slots[i].st != NULL)
+			db->ops->finalize(db->slots[i].st);
+	free(db->slots);
+	if (db->conn != NULL)
+		db->ops->close(db);
 	free(db->path);
 	free(db);
 	*dbp = NULL;
@@ -399,12 +189,6 @@ trpt_db_check_writable(struct trpt_db *db, struct trpt_err *err)
 	return TRPT_OK;
 }
 
-sqlite3 *
-trpt_db_handle(struct trpt_db *db)
-{
-	return db->h;
-}
-
 const char *
 trpt_db_path(const struct trpt_db *db)
 {
@@ -415,108 +199,29 @@ void
 trpt_db_set_busy_timeout(struct trpt_db *db, int ms)
 {
 	db->busy_ms = ms;
-	if (ms > 0)
-		sqlite3_busy_handler(db->h, busy_wait, db);
-	else
-		sqlite3_busy_handler(db->h, NULL, NULL);
-}
-
-int
-trpt_db_stmt(struct trpt_db *db, enum trpt_db_stmt_id id, const char *sql,
-    sqlite3_stmt **out, struct trpt_err *err)
-{
-	sqlite3_stmt *st;
-	int src;
-
-	if ((unsigned)id >= TRPT_STMT_COUNT_)
-		return trpt_err_set(err, TRPT_EINVAL,
-		    "database %s: no statement slot %d", db->path, (int)id);
-	st = db->stmts[id];
-	if (st == NULL) {
-		src = sqlite3_prepare_v3(
-		    db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
-		if (src != SQLITE_OK)
-			return trpt_db_error(
-			    db, src, "preparing a statement", err);
-		db->stmts[id] = st;
-	}
-	assert(strcmp(sqlite3_sql(st), sql) == 0); /* one slot, one statement */
-	*out = st;
-	return TRPT_OK;
-}
-
-void
-trpt_db_stmt_done(sqlite3_stmt *st)
-{
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-}
-
-int
-trpt_db_step_done(struct trpt_db *db, sqlite3_stmt *st, const char *what,
-    struct trpt_err *err)
-{
-	int src, tries = 0, rc;
-
-	for (;;) {
-		src = sqlite3_step(st);
-		if (src != SQLITE_BUSY_RECOVERY || ++tries >= BUSY_RETRIES)
-			break;
-		sqlite3_reset(st);
-		sqlite3_sleep(BUSY_RETRY_MS);
-	}
-	if (src == SQLITE_DONE)
-		rc = TRPT_OK;
-	else if (src == SQLITE_ROW)
-		rc = trpt_err_set(err, TRPT_EDB,
-		    "database %s: %s: unexpected result row", db->path, what);
-	else
-		rc = trpt_db_error(db, src, what, err);
-	trpt_db_stmt_done(st);
-	return rc;
-}
-
-static int
-control(struct trpt_db *db, enum trpt_db_stmt_id id, const char *sql,
-    struct trpt_err *err)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if ((rc = trpt_db_stmt(db, id, sql, &st, err)) != TRPT_OK)
-		return rc;
-	return trpt_db_step_done(db, st, sql, err);
+	db->ops->set_busy_timeout(db, ms);
 }
 
 int
 trpt_db_begin(struct trpt_db *db, struct trpt_err *err)
 {
-	return control(db, TRPT_STMT_BEGIN, "BEGIN IMMEDIATE", err);
+	return db->ops->begin(db, err);
 }
 
 int
 trpt_db_commit(struct trpt_db *db, struct trpt_err *err)
 {
-	int rc;
-
-	rc = control(db, TRPT_STMT_COMMIT, "COMMIT", err);
-	if (rc != TRPT_OK)
-		trpt_db_rollback(db);
-	return rc;
+	return db->ops->commit(db, err);
 }
 
 void
 trpt_db_rollback(struct trpt_db *db)
 {
-	/* SQLite may already have rolled back (after SQLITE_FULL, IOERR,
-	 * BUSY or NOMEM); a second ROLLBACK would only fail. */
-	if (sqlite3_get_autocommit(db->h))
-		return;
-	control(db, TRPT_STMT_ROLLBACK, "ROLLBACK", NULL);
+	db->ops->rollback(db);
 }
 
 int
 trpt_db_in_transaction(struct trpt_db *db)
 {
-	return !sqlite3_get_autocommit(db->h);
+	return db->ops->in_transaction(db);
 }

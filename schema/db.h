@@ -1,7 +1,8 @@
 #pragma once
 /*
- * The SQLite database: open (WAL, busy timeout, foreign keys), migrate to
- * the schema this binary knows, and a cache of prepared statements.
+ * The database: open (a SQLite file in WAL mode with a busy timeout and
+ * foreign keys, or a server), migrate to the schema this binary knows,
+ * transactions.  Statements run through the driver, schema/sql.h.
  */
 
 #include <sqlite3.h>
@@ -48,7 +49,11 @@ int trpt_db_shadow_tables(
  */
 int trpt_db_check_writable(struct trpt_db *db, struct trpt_err *err);
 
-/* The underlying handle, owned by db. */
+/*
+ * The SQLite handle, owned by db (NULL for another database).  Like the
+ * statement slots below, for the files not yet moved to the driver
+ * (schema/sql.h); all of it goes when the last one has moved.
+ */
 sqlite3 *trpt_db_handle(struct trpt_db *db);
 
 /* The path given to trpt_db_open. */

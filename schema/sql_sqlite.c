@@ -1,0 +1,586 @@
+/*
+ * The SQLite driver: a file opened in WAL mode with a busy handler, or a
+ * read-only file (immutable when its directory cannot hold the WAL index).
+ */
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "common/err.h"
+#include "schema/db.h"
+#include "schema/sql_impl.h"
+
+/*
+ * The busy handler (busy_wait) waits for locks held by other connections;
+ * once it gives up, the database is busy and the caller gets TRPT_ETEMP.
+ * Only SQLITE_BUSY_RECOVERY, returned without waiting while another
+ * connection recovers the WAL, is worth retrying here: a few times, with
+ * a pause.
+ */
+#define BUSY_RETRIES  5
+#define BUSY_RETRY_MS 50
+
+struct lite {
+	sqlite3 *h;
+	int64_t busy_start_ms; /* when the current wait began */
+	sqlite3_stmt *legacy[TRPT_STMT_COUNT_]; /* trpt_db_stmt slots */
+};
+
+struct lite_stmt {
+	struct trpt_stmt base;
+	sqlite3_stmt *h;
+};
+
+static struct lite *
+lite(const struct trpt_db *db)
+{
+	return db->conn;
+}
+
+static sqlite3_stmt *
+handle(struct trpt_stmt *st)
+{
+	return ((struct lite_stmt *)st)->h;
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The busy handler: try again every millisecond until the timeout.
+ * SQLite's own (sqlite3_busy_timeout) backs off to 100 ms between tries,
+ * and so can miss every gap of a writer that commits in batches and
+ * starts its next transaction a few milliseconds later: two ingests, or
+ * an ingest and serve, would then starve one another into "database is
+ * busy".
+ */
+static int
+busy_wait(void *arg, int count)
+{
+	struct trpt_db *db = arg;
+	int64_t now = mono_ms();
+
+	if (count == 0)
+		lite(db)->busy_start_ms = now;
+	if (now - lite(db)->busy_start_ms >= db->busy_ms)
+		return 0;
+	sqlite3_sleep(1);
+	return 1;
+}
+
+int
+trpt_db_rc(int src)
+{
+	switch (src & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_ROW:
+	case SQLITE_DONE:
+		return TRPT_OK;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return TRPT_ETEMP;
+	case SQLITE_NOMEM:
+		return TRPT_ENOMEM;
+	}
+	return TRPT_EDB;
+}
+
+int
+trpt_db_error(
+    struct trpt_db *db, int src, const char *what, struct trpt_err *err)
+{
+	int code = trpt_db_rc(src);
+	const char *msg =
+	    lite(db)->h ? sqlite3_errmsg(lite(db)->h) : sqlite3_errstr(src);
+
+	if (code == TRPT_OK)
+		code = TRPT_EDB;
+	if (code == TRPT_ETEMP)
+		return trpt_err_set(err, code,
+		    "database %s: %s: database is busy (%s), try again later",
+		    db->path, what, msg);
+	return trpt_err_set(
+	    err, code, "database %s: %s: %s", db->path, what, msg);
+}
+
+static int
+sql_error(struct trpt_db *db, int src, const char *sql, struct trpt_err *err)
+{
+	char what[64];
+
+	return trpt_db_error(
+	    db, src, trpt_sql_what(sql, what, sizeof(what)), err);
+}
+
+/* Runs one pragma (outside any transaction) and discards what it returns. */
+static int
+pragma(struct trpt_db *db, const char *sql, struct trpt_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int src, tries = 0, rc;
+
+	src = sqlite3_prepare_v2(lite(db)->h, sql, -1, &st, NULL);
+	if (src != SQLITE_OK) {
+		rc = trpt_db_error(db, src, sql, err);
+		goto out;
+	}
+	for (;;) {
+		src = sqlite3_step(st);
+		if (src == SQLITE_ROW)
+			continue;
+		if (src == SQLITE_BUSY_RECOVERY && ++tries < BUSY_RETRIES) {
+			sqlite3_reset(st);
+			sqlite3_sleep(BUSY_RETRY_MS);
+			continue;
+		}
+		break;
+	}
+	if (src != SQLITE_DONE) {
+		rc = trpt_db_error(db, src, sql, err);
+		goto out;
+	}
+	rc = TRPT_OK;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+is_memory(const char *path)
+{
+	return strcmp(path, ":memory:") == 0 || path[0] == '\0';
+}
+
+/*
+ * Opens path with flags.  A write-protected file opened for writing comes
+ * back read-only from SQLite; so does one opened SQLITE_OPEN_READONLY.  A
+ * database in WAL mode needs its -shm file: in a directory this process
+ * may not write, where it cannot be created, the file is opened as
+ * immutable (nobody writes it while we read, or we could not either).
+ */
+static int
+open_handle(struct trpt_db *db, int flags, struct trpt_err *err)
+{
+	struct lite *l = lite(db);
+	char *uri = NULL;
+	size_t i, n;
+	int src;
+
+	src = sqlite3_open_v2(db->path, &l->h, flags, NULL);
+	if (src == SQLITE_OK && (flags & SQLITE_OPEN_READONLY)) {
+		/* The first read shows whether the WAL index can be had. */
+		src = sqlite3_exec(
+		    l->h, "SELECT 1 FROM sqlite_schema", NULL, NULL, NULL);
+		if ((src & 0xff) == SQLITE_CANTOPEN ||
+		    (src & 0xff) == SQLITE_READONLY) {
+			sqlite3_close(l->h);
+			l->h = NULL;
+			/* file:PATH?immutable=1, PATH percent-encoded */
+			n = strlen(db->path);
+			uri = malloc(n * 3 + 32);
+			if (uri == NULL)
+				return trpt_err_set(err, TRPT_ENOMEM,
+				    "database %s: out of memory", db->path);
+			memcpy(uri, "file:", 5);
+			for (i = 0, n = 5; db->path[i] != '\0'; i++) {
+				unsigned char ch = (unsigned char)db->path[i];
+
+				if (ch == '%' || ch == '?' || ch == '#' ||
+				    ch < 0x21 || ch > 0x7e) {
+					snprintf(uri + n, 4, "%%%02X", ch);
+					n += 3;
+				} else
+					uri[n++] = (char)ch;
+			}
+			memcpy(uri + n, "?immutable=1", 13);
+			src = sqlite3_open_v2(uri, &l->h,
+			    SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+			free(uri);
+		} else
+			src = SQLITE_OK;
+	}
+	if (src != SQLITE_OK) {
+		if (l->h == NULL)
+			return trpt_err_set(err, TRPT_ENOMEM,
+			    "database %s: out of memory opening it", db->path);
+		return trpt_db_error(db, src, "cannot open", err);
+	}
+	return TRPT_OK;
+}
+
+static int
+lite_read_only(struct trpt_db *db)
+{
+	return sqlite3_db_readonly(lite(db)->h, "main") == 1;
+}
+
+static void
+lite_set_busy_timeout(struct trpt_db *db, int ms)
+{
+	if (ms > 0)
+		sqlite3_busy_handler(lite(db)->h, busy_wait, db);
+	else
+		sqlite3_busy_handler(lite(db)->h, NULL, NULL);
+}
+
+static int
+lite_open(struct trpt_db *db, int existing, struct trpt_err *err)
+{
+	struct stat sb;
+	int rc;
+
+	if (existing && !is_memory(db->path) && stat(db->path, &sb) != 0)
+		return trpt_err_set(err,
+		    errno == ENOENT ? TRPT_ENOTFOUND : TRPT_EIO,
+		    "no database at %s: %s", db->path, strerror(errno));
+	if ((db->conn = calloc(1, sizeof(struct lite))) == NULL)
+		return trpt_err_set(
+		    err, TRPT_ENOMEM, "database %s: out of memory", db->path);
+	if (!existing)
+		rc = open_handle(
+		    db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err);
+	else if (access(db->path, W_OK) == 0)
+		rc = open_handle(db, SQLITE_OPEN_READWRITE, err);
+	else
+		rc = open_handle(db, SQLITE_OPEN_READONLY, err);
+	if (rc != TRPT_OK)
+		return rc;
+	sqlite3_extended_result_codes(lite(db)->h, 1);
+	lite_set_busy_timeout(db, db->busy_ms);
+	if (lite_read_only(db))
+		return TRPT_OK; /* no journal mode to set */
+	/* Pragmas that a transaction would silently ignore come first. */
+	if (!is_memory(db->path) &&
+	    (rc = pragma(db, "PRAGMA journal_mode=WAL", err)) != TRPT_OK)
+		return rc;
+	if ((rc = pragma(db, "PRAGMA synchronous=NORMAL", err)) != TRPT_OK)
+		return rc;
+	/* 16 MiB of page cache: a batch of reports stays in memory. */
+	if ((rc = pragma(db, "PRAGMA cache_size=-16384", err)) != TRPT_OK)
+		return rc;
+	if ((rc = pragma(db, "PRAGMA foreign_keys=ON", err)) != TRPT_OK)
+		return rc;
+	/* The savepoint of each report in a batch keeps its undo pages in
+	 * memory (one report's worth), not in a temporary file per batch. */
+	if ((rc = pragma(db, "PRAGMA temp_store=MEMORY", err)) != TRPT_OK)
+		return rc;
+	return pragma(db, "PRAGMA wal_autocheckpoint=4000", err);
+}
+
+static void
+lite_close(struct trpt_db *db)
+{
+	struct lite *l = lite(db);
+	size_t i;
+
+	if (l == NULL)
+		return;
+	for (i = 0; i < TRPT_STMT_COUNT_; i++)
+		sqlite3_finalize(l->legacy[i]);
+	/* Statements are all finalized, so close cannot report SQLITE_BUSY. */
+	sqlite3_close(l->h);
+	free(l);
+	db->conn = NULL;
+}
+
+static int
+lite_prepare(struct trpt_db *db, const char *sql, int cached,
+    struct trpt_stmt **out, struct trpt_err *err)
+{
+	struct lite_stmt *st;
+	int src;
+
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		return trpt_err_set(
+		    err, TRPT_ENOMEM, "database %s: out of memory", db->path);
+	src = sqlite3_prepare_v3(lite(db)->h, sql, -1,
+	    cached ? SQLITE_PREPARE_PERSISTENT : 0, &st->h, NULL);
+	if (src != SQLITE_OK) {
+		free(st);
+		return sql_error(db, src, sql, err);
+	}
+	st->base.db = db;
+	st->base.sql = sql;
+	st->base.cached = cached;
+	*out = &st->base;
+	return TRPT_OK;
+}
+
+static void
+lite_finalize(struct trpt_stmt *st)
+{
+	sqlite3_finalize(handle(st));
+	free(st);
+}
+
+static void
+lite_bind_int(struct trpt_stmt *st, int i, int64_t v)
+{
+	sqlite3_bind_int64(handle(st), i, v);
+}
+
+static void
+lite_bind_double(struct trpt_stmt *st, int i, double v)
+{
+	sqlite3_bind_double(handle(st), i, v);
+}
+
+static void
+lite_bind_text(struct trpt_stmt *st, int i, const char *s, size_t len)
+{
+	sqlite3_bind_text64(
+	    handle(st), i, s, (sqlite3_uint64)len, SQLITE_STATIC, SQLITE_UTF8);
+}
+
+static void
+lite_bind_blob(struct trpt_stmt *st, int i, const void *p, size_t len)
+{
+	/* A zero-length blob is a blob, not NULL. */
+	sqlite3_bind_blob64(
+	    handle(st), i, len ? p : "", (sqlite3_uint64)len, SQLITE_STATIC);
+}
+
+static void
+lite_bind_null(struct trpt_stmt *st, int i)
+{
+	sqlite3_bind_null(handle(st), i);
+}
+
+static int
+lite_step(struct trpt_stmt *st, struct trpt_err *err)
+{
+	int src, tries = 0;
+
+	for (;;) {
+		src = sqlite3_step(handle(st));
+		if (src != SQLITE_BUSY_RECOVERY || ++tries >= BUSY_RETRIES)
+			break;
+		sqlite3_reset(handle(st));
+		sqlite3_sleep(BUSY_RETRY_MS);
+	}
+	if (src == SQLITE_ROW)
+		return 1;
+	if (src == SQLITE_DONE)
+		return 0;
+	return sql_error(st->db, src, st->sql, err);
+}
+
+static void
+lite_reset(struct trpt_stmt *st)
+{
+	sqlite3_reset(handle(st));
+	sqlite3_clear_bindings(handle(st));
+}
+
+static int
+lite_columns(struct trpt_stmt *st)
+{
+	return sqlite3_column_count(handle(st));
+}
+
+static int
+lite_is_null(struct trpt_stmt *st, int col)
+{
+	return sqlite3_column_type(handle(st), col) == SQLITE_NULL;
+}
+
+static int64_t
+lite_col_int(struct trpt_stmt *st, int col)
+{
+	return sqlite3_column_int64(handle(st), col);
+}
+
+static double
+lite_col_double(struct trpt_stmt *st, int col)
+{
+	return sqlite3_column_double(handle(st), col);
+}
+
+static const char *
+lite_col_text(struct trpt_stmt *st, int col, size_t *len)
+{
+	const char *s = (const char *)sqlite3_column_text(handle(st), col);
+
+	if (len != NULL)
+		*len = s ? (size_t)sqlite3_column_bytes(handle(st), col) : 0;
+	return s;
+}
+
+static const void *
+lite_col_blob(struct trpt_stmt *st, int col, size_t *len)
+{
+	const void *p = sqlite3_column_blob(handle(st), col);
+
+	*len = (size_t)sqlite3_column_bytes(handle(st), col);
+	return p;
+}
+
+static int64_t
+lite_changes(struct trpt_stmt *st)
+{
+	return sqlite3_changes64(lite(st->db)->h);
+}
+
+static int
+lite_exec(struct trpt_db *db, const char *sql, struct trpt_err *err)
+{
+	int src;
+
+	src = sqlite3_exec(lite(db)->h, sql, NULL, NULL, NULL);
+	return src == SQLITE_OK ? TRPT_OK : sql_error(db, src, sql, err);
+}
+
+static int
+control(struct trpt_db *db, enum trpt_db_stmt_id id, const char *sql,
+    struct trpt_err *err)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((rc = trpt_db_stmt(db, id, sql, &st, err)) != TRPT_OK)
+		return rc;
+	return trpt_db_step_done(db, st, sql, err);
+}
+
+static int
+lite_in_transaction(struct trpt_db *db)
+{
+	return !sqlite3_get_autocommit(lite(db)->h);
+}
+
+static int
+lite_begin(struct trpt_db *db, struct trpt_err *err)
+{
+	return control(db, TRPT_STMT_BEGIN, "BEGIN IMMEDIATE", err);
+}
+
+static void
+lite_rollback(struct trpt_db *db)
+{
+	/* SQLite may already have rolled back (after SQLITE_FULL, IOERR,
+	 * BUSY or NOMEM); a second ROLLBACK would only fail. */
+	if (!lite_in_transaction(db))
+		return;
+	control(db, TRPT_STMT_ROLLBACK, "ROLLBACK", NULL);
+}
+
+static int
+lite_commit(struct trpt_db *db, struct trpt_err *err)
+{
+	int rc;
+
+	rc = control(db, TRPT_STMT_COMMIT, "COMMIT", err);
+	if (rc != TRPT_OK)
+		lite_rollback(db);
+	return rc;
+}
+
+const struct trpt_sql_ops trpt_sql_sqlite_ops = {
+	.dialect = TRPT_SQL_SQLITE,
+	.open = lite_open,
+	.close = lite_close,
+	.read_only = lite_read_only,
+	.set_busy_timeout = lite_set_busy_timeout,
+	.prepare = lite_prepare,
+	.finalize = lite_finalize,
+	.bind_int = lite_bind_int,
+	.bind_double = lite_bind_double,
+	.bind_text = lite_bind_text,
+	.bind_blob = lite_bind_blob,
+	.bind_null = lite_bind_null,
+	.step = lite_step,
+	.reset = lite_reset,
+	.columns = lite_columns,
+	.is_null = lite_is_null,
+	.col_int = lite_col_int,
+	.col_double = lite_col_double,
+	.col_text = lite_col_text,
+	.col_blob = lite_col_blob,
+	.changes = lite_changes,
+	.exec = lite_exec,
+	.begin = lite_begin,
+	.commit = lite_commit,
+	.rollback = lite_rollback,
+	.in_transaction = lite_in_transaction,
+};
+
+/*
+ * The SQLite-only interface that schema/ files not yet on the driver use
+ * (schema/db.h); it goes when the last of them moves to schema/sql.h.
+ */
+
+sqlite3 *
+trpt_db_handle(struct trpt_db *db)
+{
+	return db->ops == &trpt_sql_sqlite_ops ? lite(db)->h : NULL;
+}
+
+int
+trpt_db_stmt(struct trpt_db *db, enum trpt_db_stmt_id id, const char *sql,
+    sqlite3_stmt **out, struct trpt_err *err)
+{
+	struct lite *l = lite(db);
+	sqlite3_stmt *st;
+	int src;
+
+	if ((unsigned)id >= TRPT_STMT_COUNT_)
+		return trpt_err_set(err, TRPT_EINVAL,
+		    "database %s: no statement slot %d", db->path, (int)id);
+	st = l->legacy[id];
+	if (st == NULL) {
+		src = sqlite3_prepare_v3(
+		    l->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+		if (src != SQLITE_OK)
+			return trpt_db_error(
+			    db, src, "preparing a statement", err);
+		l->legacy[id] = st;
+	}
+	*out = st;
+	return TRPT_OK;
+}
+
+void
+trpt_db_stmt_done(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+int
+trpt_db_step_done(struct trpt_db *db, sqlite3_stmt *st, const char *what,
+    struct trpt_err *err)
+{
+	int src, tries = 0, rc;
+
+	for (;;) {
+		src = sqlite3_step(st);
+		if (src != SQLITE_BUSY_RECOVERY || ++tries >= BUSY_RETRIES)
+			break;
+		sqlite3_reset(st);
+		sqlite3_sleep(BUSY_RETRY_MS);
+	}
+	if (src == SQLITE_DONE)
+		rc = TRPT_OK;
+	else if (src == SQLITE_ROW)
+		rc = trpt_err_set(err, TRPT_EDB,
+		    "database %s: %s: unexpected result row", db->path, what);
+	else
+		rc = trpt_db_error(db, src, what, err);
+	trpt_db_stmt_done(st);
+	return rc;
+}
