@@ -30,7 +30,7 @@ fail(sqlite3 *db, int src, const char *what, struct trpt_err *err)
 int
 trpt_migrate_latest(void)
 {
-	return trpt_migrations_count;
+	return trpt_migrations_sqlite_count;
 }
 
 int
@@ -219,6 +219,6 @@ trpt_migrate_apply_list(sqlite3 *db, const struct trpt_migration *list,
 int
 trpt_migrate_apply(sqlite3 *db, int upto, struct trpt_err *err)
 {
-	return trpt_migrate_apply_list(
-	    db, trpt_migrations, trpt_migrations_count, upto, err);
+	return trpt_migrate_apply_list(db, trpt_migrations_sqlite,
+	    trpt_migrations_sqlite_count, upto, err);
 }

@@ -1,6 +1,8 @@
 #pragma once
 /*
- * Schema migrations: schema/NNNN_name.sql, embedded at build time.  Each
+ * Schema migrations: schema/migrations/DIALECT/NNNN_name.sql (DIALECT
+ * sqlite or pg), embedded at build time by schema/embed_sql.py.  Version N
+ * is the same step of the schema in both lists.  Each
  * pending migration N runs as BEGIN IMMEDIATE; <sql>; PRAGMA
  * user_version = N; COMMIT, so a failed one leaves the database as it was.
  */
@@ -15,8 +17,11 @@ struct trpt_migration {
 	const char *sql;
 };
 
-extern const struct trpt_migration trpt_migrations[];
-extern const int trpt_migrations_count;
+/* One list per dialect; the pg list may be shorter while it is written. */
+extern const struct trpt_migration trpt_migrations_sqlite[];
+extern const int trpt_migrations_sqlite_count;
+extern const struct trpt_migration trpt_migrations_pg[];
+extern const int trpt_migrations_pg_count;
 
 /* The schema version this binary brings the database to. */
 int trpt_migrate_latest(void);

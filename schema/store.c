@@ -939,8 +939,9 @@ verified(const struct trpt_auth *a)
  * (issue 12): when the copy just stored (id) is verified and the copy
  * counted so far is not, the new copy becomes the one counted.  Both stay
  * stored and flagged as a conflict.  Changing which copy is counted marks
- * the rollups for a rebuild (trigger of schema/0007_dkim.sql).  Rare, so
- * the statements are not cached.
+ * the rollups for a rebuild (trigger of
+ * schema/migrations/sqlite/0007_dkim.sql).  Rare, so the statements are not
+ * cached.
  */
 static int
 count_verified(struct trpt_db *db, const struct trpt_report *r,

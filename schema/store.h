@@ -36,7 +36,8 @@ enum trpt_store_outcome {
 
 /*
  * Stores r with its raw input.  Every distinct content received for an
- * (organization-name, report-id) is kept (schema/0005_report_copies.sql):
+ * (organization-name, report-id) is kept
+ * (schema/migrations/sqlite/0005_report_copies.sql):
  *   - none stored yet: stored, *outcome TRPT_STORE_NEW;
  *   - a stored copy has the same content: a duplicate, only that copy's
  *     seen_count (unless raw->flags has TRPT_RAW_REPROCESS) and
@@ -56,8 +57,8 @@ int trpt_store_report(struct trpt_db *db, const struct trpt_report *r,
 /*
  * Keeps a rejected input or part of it with the reason.  The input's bytes
  * are stored once however many of its parts are rejected
- * (schema/0006_quarantine_inputs.sql); the same bytes and part quarantined
- * again only raise seen_count and update the reason.
+ * (schema/migrations/sqlite/0006_quarantine_inputs.sql); the same bytes and
+ * part quarantined again only raise seen_count and update the reason.
  */
 int trpt_store_quarantine(struct trpt_db *db, const struct trpt_raw *raw,
     const char *reason, struct trpt_err *err);
