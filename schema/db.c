@@ -8,7 +8,24 @@
 
 #include "common/err.h"
 #include "schema/migrate.h"
+#include "schema/migrate_pg.h"
 #include "schema/sql_impl.h"
+
+int
+trpt_db_is_uri(const char *path)
+{
+	return path != NULL && (strncmp(path, "postgresql://", 13) == 0 ||
+				   strncmp(path, "postgres://", 11) == 0);
+}
+
+/* The schema version of db, whatever the database. */
+static int
+db_version(struct trpt_db *db, int *version, struct trpt_err *err)
+{
+	if (trpt_sql_dialect(db) == TRPT_SQL_PG)
+		return trpt_migrate_pg_version(db, version, err);
+	return trpt_migrate_version(trpt_db_handle(db), version, err);
+}
 
 static int
 db_open(
@@ -23,7 +40,9 @@ db_open(
 	if (db == NULL)
 		return trpt_err_set(
 		    err, TRPT_ENOMEM, "database %s: out of memory", path);
-	db->ops = &trpt_sql_sqlite_ops;
+	/* A PostgreSQL URI, else a SQLite path (schema/sql_pg.c). */
+	db->ops =
+	    trpt_db_is_uri(path) ? &trpt_sql_pg_ops : &trpt_sql_sqlite_ops;
 	db->busy_ms = TRPT_DB_BUSY_TIMEOUT_MS;
 	db->path = strdup(path);
 	if (db->path == NULL) {
@@ -35,8 +54,7 @@ db_open(
 		goto out;
 	if (trpt_db_read_only(db)) {
 		/* Only read: no migration to run. */
-		if ((rc = trpt_migrate_version(
-			 trpt_db_handle(db), &version, err)) != TRPT_OK)
+		if ((rc = db_version(db, &version, err)) != TRPT_OK)
 			goto out;
 		if (version != trpt_migrate_latest()) {
 			rc = trpt_err_set(err, TRPT_EDB,
@@ -44,12 +62,16 @@ db_open(
 			    "where "
 			    "this binary needs %d: run a command that writes "
 			    "(ingest) with write access first",
-			    path, version, trpt_migrate_latest());
+			    db->path, version, trpt_migrate_latest());
 			goto out;
 		}
 		goto done;
 	}
-	if ((rc = trpt_migrate_apply(trpt_db_handle(db), -1, err)) != TRPT_OK)
+	if (trpt_sql_dialect(db) == TRPT_SQL_PG)
+		rc = trpt_migrate_pg_apply(db, -1, err);
+	else
+		rc = trpt_migrate_apply(trpt_db_handle(db), -1, err);
+	if (rc != TRPT_OK)
 		goto out;
 done:
 	*out = db;

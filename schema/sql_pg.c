@@ -538,6 +538,13 @@ display_name(const char *uri, char **out, struct trpt_err *err)
 	return rc;
 }
 
+static void
+no_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
 static int
 pg_open(struct trpt_db *db, int existing, struct trpt_err *err)
 {
@@ -583,6 +590,9 @@ pg_open(struct trpt_db *db, int existing, struct trpt_err *err)
 		return nomem(db, err);
 	if (PQstatus(p->c) != CONNECTION_OK)
 		return connect_fail(db, err);
+	/* libpq prints the server's notices on stderr; a library must not
+	 * (the NOTICE of CREATE TABLE IF NOT EXISTS, say). */
+	PQsetNoticeProcessor(p->c, no_notice, NULL);
 	return session_setup(db, err);
 }
 

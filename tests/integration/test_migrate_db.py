@@ -10,6 +10,7 @@ ones (a report ingested afterwards is stored).
 import gzip
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -53,6 +54,58 @@ def new_target(mode, tmp, name):
     return base.rsplit("/", 1)[0] + "/" + name
 
 
+def same_tables(src, dst):
+    """Every table's rows, value for value, in SQLite and PostgreSQL."""
+    con = sqlite3.connect(src)
+    tables = [r[0] for r in con.execute(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND "
+        "name NOT LIKE 'sqlite%' ORDER BY name")]
+    total = 0
+    for t in tables:
+        cols = [r[1] for r in con.execute(
+            "SELECT * FROM pragma_table_info(?)", (t,))]
+        qcols = ", ".join('"%s"' % c for c in cols)
+
+        def norm(v):
+            if isinstance(v, bytes):
+                return "\\x" + v.hex()
+            return v
+        want = sorted((tuple(norm(v) for v in row) for row in con.execute(
+            "SELECT %s FROM \"%s\"" % (qcols, t))), key=repr)
+        got = json.loads(psql(dst, "SELECT COALESCE(json_agg("
+                              "json_build_array(%s)), '[]') FROM \"%s\""
+                              % (qcols, t)))
+        got = sorted((tuple(r) for r in got), key=repr)
+        total += len(want)
+        tap.ok(got == want, "table %s: the same %d rows in PostgreSQL"
+               % (t, len(want)), "got %r...\nwant %r..." % (
+                   got[:2], want[:2]))
+    # The same tables, columns and named indexes in both schemas.
+    pg_tables = psql(dst, "SELECT table_name FROM information_schema.tables "
+                     "WHERE table_schema = current_schema() AND table_type "
+                     "= 'BASE TABLE' AND table_name <> 'schema_version' "
+                     "ORDER BY table_name").split()
+    tap.equal(pg_tables, tables, "the same tables in both schemas")
+    for t in tables:
+        lite = sorted(r[1] for r in con.execute(
+            "SELECT * FROM pragma_table_info(?)", (t,)))
+        pgc = sorted(psql(dst, "SELECT column_name FROM "
+                          "information_schema.columns WHERE table_schema = "
+                          "current_schema() AND table_name = '%s'" % t)
+                     .split())
+        tap.equal(pgc, lite, "table %s: the same columns" % t)
+    lite = sorted(r[0] for r in con.execute(
+        "SELECT name FROM sqlite_schema WHERE type = 'index' AND sql IS "
+        "NOT NULL"))
+    pgi = sorted(psql(dst, "SELECT indexname FROM pg_indexes i WHERE "
+                      "schemaname = current_schema() AND NOT EXISTS (SELECT "
+                      "1 FROM pg_constraint c WHERE c.conname = "
+                      "i.indexname)").split())
+    tap.equal(pgi, lite, "the same named indexes")
+    con.close()
+    tap.ok(total > 100, "%d rows compared" % total)
+
+
 def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else "sqlite"
     if not BINARY:
@@ -73,6 +126,8 @@ def main():
         tap.ok(rc in (0, 1), "the source is filled", err)
         rc, out, err = cli(src, "stats")
         tap.ok(rc == 0, "stats on the source", err)
+        rc, out, err = cli(src, "trends")
+        tap.ok(rc == 0, "trends on the source (rollups filled)", err)
 
         dst = new_target(mode, tmp, "migrated")
         rc, out, err = cli(src, "migrate-db", "--from", src, "--to", dst)
@@ -82,7 +137,9 @@ def main():
                "quarantine_parts" in text and "copied" in text,
                "it lists the tables copied", text)
 
-        for what in EXPORTS:
+        if mode == "pg":
+            same_tables(src, dst)
+        for what in EXPORTS if mode == "sqlite" else []:
             rc1, a, err1 = cli(src, "export", what)
             rc2, b, err2 = cli(dst, "export", what)
             tap.ok(rc1 == 0 and rc2 == 0 and a == b and len(a) > 100,
@@ -91,10 +148,12 @@ def main():
                    "\n".join(x for x in
                              set(a.decode(errors="replace").splitlines()) ^
                              set(b.decode(errors="replace").splitlines())))
-        rc1, a, err1 = cli(src, "quarantine", "list")
-        rc2, b, err2 = cli(dst, "quarantine", "list")
-        tap.ok(rc1 == 0 and rc2 == 0 and a == b and a.count(b"\n") > 5,
-               "quarantine list: identical", err1 + err2)
+        if mode == "sqlite":
+            rc1, a, err1 = cli(src, "quarantine", "list")
+            rc2, b, err2 = cli(dst, "quarantine", "list")
+            tap.ok(rc1 == 0 and rc2 == 0 and a == b and
+                   a.count(b"\n") > 5, "quarantine list: identical",
+                   err1 + err2)
 
         # Not empty now: refused, nothing written.
         rc, out, err = cli(src, "migrate-db", "--from", src, "--to", dst)
@@ -114,11 +173,29 @@ def main():
         doc["report-id"] = "migrate-db-after-copy"
         with open(extra, "w") as f:
             json.dump(doc, f)
-        rc, out, err = cli(dst, "ingest", extra)
-        tap.ok(rc == 0, "a report ingested after the copy is stored", err)
-        rc, a, err = cli(dst, "export", "reports")
-        tap.ok(b"migrate-db-after-copy" in a,
-               "and exported with the copied ones", err)
+        if mode == "sqlite":
+            rc, out, err = cli(dst, "ingest", extra)
+            tap.ok(rc == 0, "a report ingested after the copy is stored",
+                   err)
+            rc, a, err = cli(dst, "export", "reports")
+            tap.ok(b"migrate-db-after-copy" in a,
+                   "and exported with the copied ones", err)
+        else:
+            # Each identity continues after the highest id copied.
+            for t in ("raw_inputs", "quarantine_inputs", "quarantine_parts"):
+                old = int(psql(dst, "SELECT max(id) FROM %s" % t))
+                cols = {"raw_inputs": "sha256, bytes, size, source_kind, "
+                        "source, received_at) VALUES ('x', '', 0, 'f', "
+                        "'f', 0",
+                        "quarantine_inputs": "sha256, bytes, size) "
+                        "VALUES ('x', '', 0",
+                        "quarantine_parts": "input, part, source_kind, "
+                        "source, reason, received_at, last_seen_at) "
+                        "VALUES (1, 99, 'f', 'f', 'r', 0, 0"}[t]
+                new = int(psql(dst, "INSERT INTO %s (%s) RETURNING id"
+                               % (t, cols)).split()[0])
+                tap.ok(new > old, "%s: a new row's id %d follows the "
+                       "copied %d" % (t, new, old))
 
         # The source must be SQLite and differ from the target.
         rc, out, err = cli(src, "migrate-db", "--from", src, "--to", src)

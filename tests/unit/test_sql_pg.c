@@ -23,6 +23,7 @@
 
 #include "common/err.h"
 #include "schema/db.h"
+#include "schema/migrate.h"
 #include "schema/sql.h"
 #include "schema/sql_pg.h"
 
@@ -609,6 +610,31 @@ test_sql_pg_read_only(void **state)
 	trpt_db_close(&db);
 }
 
+/*
+ * The schema: at this binary's version after trpt_db_open, and a
+ * database at a later version (a newer binary migrated it) refused.
+ */
+static void
+test_sql_pg_schema_version(void **state)
+{
+	struct trpt_db *db = *state, *other = NULL;
+	struct trpt_err err = { 0 };
+	int rc;
+
+	assert_int_equal(
+	    one_int(db, "SELECT version FROM schema_version WHERE id = 1", &err,
+		&rc),
+	    trpt_migrate_latest());
+	exec_ok(db, "UPDATE schema_version SET version = version + 1");
+	assert_int_equal(
+	    trpt_db_open(env("TRPT_PG_URI"), &other, &err), TRPT_EDB);
+	assert_non_null(strstr(err.msg, "newer than this program"));
+	assert_null(other);
+	exec_ok(db, "UPDATE schema_version SET version = version - 1");
+	other = open_uri(env("TRPT_PG_URI"));
+	trpt_db_close(&other);
+}
+
 /* A database that does not exist, for a command that only reads. */
 static void
 test_sql_pg_no_database(void **state)
@@ -656,6 +682,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_sql_pg_read_only, setup, teardown),
 		cmocka_unit_test(test_sql_pg_no_database),
+		cmocka_unit_test_setup_teardown(
+		    test_sql_pg_schema_version, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("sql_pg", tests, NULL, NULL);
