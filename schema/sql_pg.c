@@ -51,6 +51,7 @@
 #define OID_BOOL   16
 #define OID_BYTEA  17
 #define OID_INT8   20
+#define OID_TEXT   25
 #define OID_FLOAT8 701
 
 /* The most parameters one statement may carry (the protocol's limit). */
@@ -86,6 +87,7 @@ struct pg_stmt {
 	char name[32];
 	unsigned prep_gen; /* 0: not prepared; else the generation */
 	Oid *types;        /* the types it was prepared with */
+	Oid *hint;         /* text for a parameter the server cannot type */
 	int runs;          /* executions since it was made */
 	/* The current run. */
 	PGresult *res;
@@ -213,11 +215,41 @@ nomem(struct trpt_db *db, struct trpt_err *err)
  * Dollar-quoted bodies ($tag$ ... $tag$) are skipped too.  NULL when out
  * of memory.
  */
-char *
-trpt__sql_pg_number_params(const char *sql, int *nparams)
+/* Whether s starts with IS NULL or IS NOT NULL (after blanks). */
+static int
+is_null_test(const char *s)
+{
+	while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+		s++;
+	if (strncasecmp(s, "IS", 2) != 0 || (s[2] != ' ' && s[2] != '\n'))
+		return 0;
+	s += 3;
+	while (*s == ' ' || *s == '\n')
+		s++;
+	if (strncasecmp(s, "NOT", 3) == 0 && (s[3] == ' ' || s[3] == '\n')) {
+		s += 4;
+		while (*s == ' ' || *s == '\n')
+			s++;
+	}
+	return strncasecmp(s, "NULL", 4) == 0 &&
+	       !(s[4] == '_' || (s[4] >= 'a' && s[4] <= 'z') ||
+		   (s[4] >= 'A' && s[4] <= 'Z') ||
+		   (s[4] >= '0' && s[4] <= '9'));
+}
+
+/*
+ * As trpt__sql_pg_number_params; *uses (when not NULL) gets one flag
+ * byte per '?' of sql, from index 1: USE_OTHER when parameter n is used
+ * elsewhere than in "? IS [NOT] NULL", USE_ISNULL when it is used there.
+ */
+#define USE_OTHER  1
+#define USE_ISNULL 2
+static char *
+number_params(const char *sql, int *nparams, unsigned char **uses)
 {
 	size_t len = strlen(sql), i, o = 0, q = 0, t;
 	int next = 0, max = 0, n;
+	unsigned char *use = NULL;
 	char *out, quote;
 
 	for (i = 0; i < len; i++)
@@ -225,6 +257,10 @@ trpt__sql_pg_number_params(const char *sql, int *nparams)
 			q++;
 	if ((out = malloc(len + q * 6 + 1)) == NULL)
 		return NULL;
+	if (uses != NULL && (use = calloc(q + 1, 1)) == NULL) {
+		free(out);
+		return NULL;
+	}
 	for (i = 0; i < len;) {
 		char ch = sql[i];
 
@@ -331,10 +367,14 @@ trpt__sql_pg_number_params(const char *sql, int *nparams)
 				n = ++next;
 			if (n > MAX_PARAMS || n < 1) {
 				free(out);
+				free(use);
 				return NULL;
 			}
 			if (n > max)
 				max = n;
+			if (use != NULL && (size_t)n <= q)
+				use[n] |= is_null_test(sql + i) ? USE_ISNULL
+								: USE_OTHER;
 			o += (size_t)snprintf(out + o, 8, "$%d", n);
 			continue;
 		}
@@ -342,7 +382,15 @@ trpt__sql_pg_number_params(const char *sql, int *nparams)
 	}
 	out[o] = '\0';
 	*nparams = max;
+	if (uses != NULL)
+		*uses = use;
 	return out;
+}
+
+char *
+trpt__sql_pg_number_params(const char *sql, int *nparams)
+{
+	return number_params(sql, nparams, NULL);
 }
 
 /* Whether sql is a plain SELECT that a cursor WITH HOLD may run. */
@@ -632,15 +680,21 @@ pg_prepare(struct trpt_db *db, const char *sql, int cached,
     struct trpt_stmt **out, struct trpt_err *err)
 {
 	struct pg_stmt *st;
+	unsigned char *uses = NULL;
 	char what[64];
+	size_t nq = 1;
+	const char *q;
+	int i;
 
+	for (q = sql; *q != '\0'; q++)
+		nq += *q == '?';
 	if ((st = calloc(1, sizeof(*st))) == NULL)
 		return nomem(db, err);
 	st->base.db = db;
 	st->base.sql = sql;
 	st->base.cached = cached;
 	st->row = -1;
-	st->sql = trpt__sql_pg_number_params(sql, &st->nparams);
+	st->sql = number_params(sql, &st->nparams, &uses);
 	if (st->sql == NULL) {
 		free(st);
 		return trpt_err_set(err, TRPT_EDB,
@@ -651,14 +705,27 @@ pg_prepare(struct trpt_db *db, const char *sql, int cached,
 	if (st->nparams > 0) {
 		st->params = calloc((size_t)st->nparams, sizeof(*st->params));
 		st->types = calloc((size_t)st->nparams, sizeof(*st->types));
-		if (st->params == NULL || st->types == NULL) {
+		st->hint = calloc((size_t)st->nparams, sizeof(*st->hint));
+		if (st->params == NULL || st->types == NULL ||
+		    st->hint == NULL) {
 			free(st->params);
 			free(st->types);
+			free(st->hint);
 			free(st->sql);
 			free(st);
+			free(uses);
 			return nomem(db, err);
 		}
+		/*
+		 * "? IS NULL" alone leaves PostgreSQL no type to infer for the
+		 * parameter (42P18, an error that would abort a transaction):
+		 * one only tested so is sent as text unless bound otherwise.
+		 */
+		for (i = 1; i <= st->nparams && uses != NULL; i++)
+			if ((size_t)i < nq && uses[i] == USE_ISNULL)
+				st->hint[i - 1] = OID_TEXT;
 	}
+	free(uses);
 	st->use_cursor = !cached && cursor_fits(st->sql);
 	*out = &st->base;
 	return TRPT_OK;
@@ -731,6 +798,7 @@ pg_finalize(struct trpt_stmt *base)
 	free(st->arena);
 	free(st->params);
 	free(st->types);
+	free(st->hint);
 	free(st->sql);
 	free(st);
 }
@@ -847,6 +915,100 @@ kind_type(enum kind k)
 	}
 }
 
+/*
+ * One attempt at running st with the parameter types tp: a cursor
+ * declared (its DECLARE's result), a prepared statement (prepared again
+ * when the types moved), or an unnamed one.  *skip is the length of what
+ * precedes st->sql in the text sent (for error positions).
+ */
+static PGresult *
+run_once(struct pg_stmt *st, const Oid *tp, const char *const *vp,
+    const int *lp, const int *fp, size_t *skip)
+{
+	struct pg *p = conn(st->base.db);
+	PGresult *res;
+	char sql[64], *decl;
+	size_t dlen;
+	int i, n = st->nparams, same;
+
+	*skip = 0;
+	if (st->use_cursor) {
+		snprintf(
+		    st->cursor, sizeof(st->cursor), "trpt_c%lu", ++p->next);
+		dlen = strlen(st->sql) + 64;
+		if ((decl = malloc(dlen)) == NULL)
+			return NULL;
+		*skip = (size_t)snprintf(decl, dlen,
+		    "DECLARE %s NO SCROLL CURSOR WITH HOLD FOR ", st->cursor);
+		memcpy(decl + *skip, st->sql, strlen(st->sql) + 1);
+		res = PQexecParams(p->c, decl, n, tp, vp, lp, fp, 0);
+		free(decl);
+		return res;
+	}
+	if (!st->base.cached && st->runs == 0)
+		return PQexecParams(p->c, st->sql, n, tp, vp, lp, fp, 0);
+	/* Prepared once per connection, again if the types moved. */
+	same = st->prep_gen == p->gen;
+	for (i = 0; same && i < n; i++)
+		if (tp[i] != 0 && tp[i] != st->types[i])
+			same = 0;
+	if (!same) {
+		if (st->prep_gen == p->gen) {
+			snprintf(sql, sizeof(sql), "DEALLOCATE %s", st->name);
+			PQclear(simple(p, sql));
+		}
+		st->prep_gen = 0;
+		for (i = 0; i < n; i++)
+			if (tp[i] != 0)
+				st->types[i] = tp[i];
+		snprintf(st->name, sizeof(st->name), "trpt_s%lu", ++p->next);
+		res = PQprepare(p->c, st->name, st->sql, n, st->types);
+		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
+			return res;
+		PQclear(res);
+		st->prep_gen = p->gen;
+	}
+	return PQexecPrepared(p->c, st->name, n, vp, lp, fp, 0);
+}
+
+/*
+ * The number of the parameter an indeterminate_datatype error (42P18)
+ * names, or 0.  Its position (characters of the text sent, skip bytes of
+ * which came before st->sql) points at it when the server gives one;
+ * else the message names it ("... of parameter $N", which translations
+ * keep).
+ */
+static int
+indeterminate(const struct pg_stmt *st, const PGresult *res, size_t skip)
+{
+	const char *state, *pos, *q = NULL, *msg;
+	long chars;
+	int n = 0;
+
+	if (res == NULL)
+		return 0;
+	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	if (state == NULL || strcmp(state, "42P18") != 0)
+		return 0;
+	pos = PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION);
+	if (pos != NULL) {
+		chars = strtol(pos, NULL, 10) - 1 - (long)skip;
+		for (q = st->sql; *q != '\0' && chars > 0; q++)
+			if (((unsigned char)q[1] & 0xc0) != 0x80)
+				chars--;
+		if (chars != 0 || *q != '$')
+			q = NULL;
+	}
+	msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	if (q == NULL && msg != NULL)
+		q = strrchr(msg, '$');
+	if (q == NULL)
+		return 0;
+	for (q++; *q >= '0' && *q <= '9' && n <= MAX_PARAMS; q++)
+		n = n * 10 + (*q - '0');
+	return n <= st->nparams ? n : 0;
+}
+
 /* Runs st once with its bindings; the result in st->res. */
 static int
 execute(struct pg_stmt *st, struct trpt_err *err)
@@ -857,9 +1019,10 @@ execute(struct pg_stmt *st, struct trpt_err *err)
 	int lengths[64], formats[64], *lp = lengths, *fp = formats;
 	Oid types[64], *tp = types;
 	PGresult *res = NULL;
-	char *decl = NULL, sql[64];
-	int i, n = st->nparams, rc = TRPT_OK, same;
-	size_t dlen;
+	const char *cmd;
+	char sql[64];
+	int i, n = st->nparams, rc = TRPT_OK, tries;
+	size_t skip = 0;
 
 	if (st->bad_index != 0)
 		return st->bad_index < 0
@@ -905,58 +1068,32 @@ execute(struct pg_stmt *st, struct trpt_err *err)
 			goto out;
 		}
 	}
-	if (st->use_cursor) {
-		snprintf(
-		    st->cursor, sizeof(st->cursor), "trpt_c%lu", ++p->next);
-		dlen = strlen(st->sql) + 64;
-		if ((decl = malloc(dlen)) == NULL) {
-			st->cursor[0] = '\0';
-			rc = nomem(db, err);
-			goto out;
-		}
-		snprintf(decl, dlen,
-		    "DECLARE %s NO SCROLL CURSOR WITH HOLD FOR %s", st->cursor,
-		    st->sql);
-		res = PQexecParams(p->c, decl, n, tp, vp, lp, fp, 0);
-		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
-			st->cursor[0] = '\0';
-			rc = sql_fail(db, res, st->base.sql, err);
-			goto out;
-		}
+	for (i = 0; i < n; i++)
+		if (tp[i] == 0)
+			tp[i] = st->hint[i];
+	for (tries = 0;; tries++) {
+		res = run_once(st, tp, vp, lp, fp, &skip);
+		if (res_ok(res))
+			break;
+		/* A parameter the server could not type (say "? = ?"):
+		 * again with that one as text, as SQLite takes it, unless
+		 * the failure aborted the caller's transaction. */
+		i = indeterminate(st, res, skip);
+		if (i < 1 || tries >= n || tp[i - 1] != 0 ||
+		    PQtransactionStatus(p->c) != PQTRANS_IDLE)
+			break;
+		st->hint[i - 1] = OID_TEXT;
+		tp[i - 1] = OID_TEXT;
+		PQclear(res);
+		res = NULL;
+	}
+	if (res_ok(res) && st->use_cursor) {
 		PQclear(res);
 		snprintf(sql, sizeof(sql), "FETCH %d FROM %s", FETCH_ROWS,
 		    st->cursor);
 		res = PQexec(p->c, sql);
-	} else if (st->base.cached || st->runs > 0) {
-		/* Prepared once per connection, again if the types moved. */
-		same = st->prep_gen == p->gen;
-		for (i = 0; same && i < n; i++)
-			if (tp[i] != 0 && tp[i] != st->types[i])
-				same = 0;
-		if (!same) {
-			if (st->prep_gen == p->gen) {
-				snprintf(sql, sizeof(sql), "DEALLOCATE %s",
-				    st->name);
-				PQclear(simple(p, sql));
-			}
-			st->prep_gen = 0;
-			for (i = 0; i < n; i++)
-				if (tp[i] != 0)
-					st->types[i] = tp[i];
-			snprintf(
-			    st->name, sizeof(st->name), "trpt_s%lu", ++p->next);
-			res = PQprepare(p->c, st->name, st->sql, n, st->types);
-			if (res == NULL ||
-			    PQresultStatus(res) != PGRES_COMMAND_OK) {
-				rc = sql_fail(db, res, st->base.sql, err);
-				goto out;
-			}
-			PQclear(res);
-			st->prep_gen = p->gen;
-		}
-		res = PQexecPrepared(p->c, st->name, n, vp, lp, fp, 0);
-	} else
-		res = PQexecParams(p->c, st->sql, n, tp, vp, lp, fp, 0);
+	} else if (!res_ok(res))
+		st->cursor[0] = '\0';
 	st->runs++;
 	if (!res_ok(res)) {
 		rc = sql_fail(db, res, st->base.sql, err);
@@ -965,12 +1102,16 @@ execute(struct pg_stmt *st, struct trpt_err *err)
 	st->res = res;
 	res = NULL;
 	st->last_batch = st->use_cursor && PQntuples(st->res) < FETCH_ROWS;
-	st->changes = PQresultStatus(st->res) == PGRES_COMMAND_OK
+	/* Rows changed, with or without RETURNING (not rows selected). */
+	cmd = PQcmdStatus(st->res);
+	st->changes = strncmp(cmd, "INSERT", 6) == 0 ||
+			      strncmp(cmd, "UPDATE", 6) == 0 ||
+			      strncmp(cmd, "DELETE", 6) == 0 ||
+			      strncmp(cmd, "MERGE", 5) == 0
 			  ? strtoll(PQcmdTuples(st->res), NULL, 10)
 			  : 0;
 out:
 	PQclear(res);
-	free(decl);
 	if (vp != values) {
 		free(vp);
 		free(lp);
