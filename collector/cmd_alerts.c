@@ -8,6 +8,7 @@
 
 #include "collector/cmd_check.h"
 #include "collector/recheck.h"
+#include "common/calendar.h"
 #include "common/datetime.h"
 #include "report/alert.h"
 
@@ -76,7 +77,7 @@ to_day(const char *opt, const char *s, int64_t now, int64_t *day)
 		trpt_cli_warn("alerts: %s: %s", opt, err.msg);
 		return TRPT_EXIT_USAGE;
 	}
-	*day = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+	*day = trpt_calendar_day(t);
 	return TRPT_EXIT_OK;
 }
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "collector/cmd_alerts.h"
+#include "common/calendar.h"
 #include "common/datetime.h"
 #include "report/alert.h"
 #include "report/dash.h"
@@ -75,7 +76,7 @@ parse_day(const char *opt, const char *s, int64_t now, int64_t *day)
 		trpt_cli_warn("report: %s: %s", opt, err.msg);
 		return TRPT_EXIT_USAGE;
 	}
-	*day = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+	*day = trpt_calendar_day(t);
 	return TRPT_EXIT_OK;
 }
 

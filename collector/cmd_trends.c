@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/calendar.h"
 #include "common/datetime.h"
 #include "report/trend.h"
 
@@ -65,7 +66,7 @@ parse_day(const char *opt, const char *s, int64_t now, int64_t *day)
 		trpt_cli_warn("%s: %s", opt, err.msg);
 		return TRPT_EXIT_USAGE;
 	}
-	*day = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+	*day = trpt_calendar_day(t);
 	return TRPT_EXIT_OK;
 }
 

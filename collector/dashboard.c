@@ -18,6 +18,7 @@
 
 #include "collector/cmd_alerts.h"
 #include "common/buf.h"
+#include "common/calendar.h"
 #include "common/datetime.h"
 #include "common/passwd.h"
 #include "ingest/inflate.h"
@@ -234,12 +235,6 @@ arg(struct MHD_Connection *c, const char *name)
 	return v != NULL && v[0] != '\0' ? v : NULL;
 }
 
-static int64_t
-floor_day(int64_t t)
-{
-	return t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
-}
-
 /* The range of the request: since/until (YYYY-MM-DD, -Nd, now), the
  * last 30 days by default. */
 static int
@@ -249,19 +244,19 @@ range(struct MHD_Connection *c, struct trpt_dash *v, struct trpt_err *err)
 	const char *s;
 	int rc;
 
-	v->until_day = floor_day(now);
+	v->until_day = trpt_calendar_day(now);
 	if ((s = arg(c, "until")) != NULL) {
 		if ((rc = trpt_datetime_parse_user(s, now, &t, err)) != TRPT_OK)
 			return trpt_err_set(
 			    err, TRPT_EINVAL, "until: %s", err->msg);
-		v->until_day = floor_day(t);
+		v->until_day = trpt_calendar_day(t);
 	}
 	v->since_day = v->until_day - DEFAULT_SPAN + 1;
 	if ((s = arg(c, "since")) != NULL) {
 		if ((rc = trpt_datetime_parse_user(s, now, &t, err)) != TRPT_OK)
 			return trpt_err_set(
 			    err, TRPT_EINVAL, "since: %s", err->msg);
-		v->since_day = floor_day(t);
+		v->since_day = trpt_calendar_day(t);
 	}
 	if (v->since_day > v->until_day)
 		return trpt_err_set(err, TRPT_EINVAL, "since is after until");
@@ -275,7 +270,7 @@ range(struct MHD_Connection *c, struct trpt_dash *v, struct trpt_err *err)
 static int
 prepare(struct trpt_dashboard *d, struct trpt_dash *v, struct trpt_err *err)
 {
-	int64_t version = 0, today = floor_day(time(NULL));
+	int64_t version = 0, today = trpt_calendar_day(time(NULL));
 	int rc;
 
 	rc = trpt_trend_refresh(d->db, err);

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/calendar.h"
+
 /* Howard Hinnant's algorithms: exact for the proleptic Gregorian calendar,
  * without timegm() and its dependence on the process time zone. */
 int64_t
@@ -169,7 +171,7 @@ trpt_datetime_parse_user(
 void
 trpt_datetime_format(int64_t t, char *buf, size_t len)
 {
-	int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400, y;
+	int64_t days = trpt_calendar_day(t), y;
 	int64_t rem = t - days * 86400;
 	unsigned m, d;
 
@@ -181,9 +183,5 @@ trpt_datetime_format(int64_t t, char *buf, size_t len)
 void
 trpt_datetime_format_day(int64_t t, char *buf, size_t len)
 {
-	int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400, y;
-	unsigned m, d;
-
-	trpt_datetime_civil_from_days(days, &y, &m, &d);
-	snprintf(buf, len, "%04lld-%02u-%02u", (long long)y, m, d);
+	trpt_calendar_day_label(trpt_calendar_day(t), buf, len);
 }

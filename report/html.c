@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "common/datetime.h"
+#include "common/calendar.h"
 
 void
 trpt_html_init(struct trpt_html *h, size_t max)
@@ -229,7 +229,7 @@ trpt_html_day(struct trpt_html *h, int64_t day)
 {
 	char b[16];
 
-	trpt_datetime_format_day(day * 86400, b, sizeof(b));
+	trpt_calendar_day_label(day, b, sizeof(b));
 	trpt_html_raw(h, b);
 }
 

@@ -25,6 +25,7 @@
 
 #include "common/err.h"
 #include "report/export.h"
+#include "report/trend_write.h"
 #include "schema/db.h"
 
 enum trpt_trend_dim {
@@ -37,15 +38,6 @@ enum trpt_trend_dim {
 };
 
 enum trpt_trend_period { TRPT_PERIOD_DAY, TRPT_PERIOD_WEEK };
-
-/* TABLE_COLOR: the table with ANSI colours, for a terminal (the caller
- * decides: isatty, NO_COLOR, TERM=dumb). */
-enum trpt_trend_format {
-	TRPT_FORMAT_TABLE,
-	TRPT_FORMAT_CSV,
-	TRPT_FORMAT_JSON,
-	TRPT_FORMAT_TABLE_COLOR
-};
 
 /* Days are days since 1970-01-01 (UTC seconds / 86400). */
 #define TRPT_DAY_MIN INT64_C(-1000000000)
@@ -111,48 +103,6 @@ int trpt_trend_run(struct trpt_db *db, const struct trpt_trend_query *q,
     struct trpt_trend **out, struct trpt_err *err);
 void trpt_trend_free(struct trpt_trend **tp);
 
-/*
- * Writes t as a table (a sparkline of the success rate per group, on
- * the group's own scale; groups by MX host, IP or result type the most
- * failed first), CSV
- * (RFC 4180, header row) or JSON (an array of objects: period, the dims'
- * columns, successful, failed, success_rate).  Rows are sorted by group,
- * then period; periods without sessions are left out.
- */
-int trpt_trend_write(const struct trpt_trend *t, enum trpt_trend_format fmt,
-    FILE *out, struct trpt_err *err);
-/* The same, counting the data rows written (CSV, JSON) into *rows. */
-int trpt_trend_write_count(const struct trpt_trend *t,
-    enum trpt_trend_format fmt, FILE *out, uint64_t *rows,
-    struct trpt_err *err);
-
-/*
- * "export daily": refreshes the rollups, then writes the trends rows by
- * day, grouped by org,domain, as CSV (header row: period,
- * organization_name, policy_domain, successful, failed, success_rate).
- * f (may be NULL) selects the days whose reports begin in [since, until)
- * and the policy domain (exact match on the stored name).
- * *rows (may be NULL) gets the number of data rows written.
- */
-int trpt_trend_export_daily(struct trpt_db *db,
-    const struct trpt_export_filter *f, FILE *out, uint64_t *rows,
-    struct trpt_err *err);
-
-/*
- * "export reports": a header row and one CSV row per stored report that
- * f selects (as for export policies: begin in [since, until), a policy
- * for domain, case-insensitive): id, organization_name, report_id,
- * contact_info, begin_date, end_date, day, policies,
- * successful_session_count, failed_session_count (the report's totals,
- * before the guard), received_at, seen_count, copy, conflict (every
- * copy of a report with conflicting contents is a row, flagged; trends
- * count only the first).  Same CSV rules as report/csv.h.  *rows (may be NULL)
- * gets the number of data rows.
- */
-int trpt_trend_export_reports(struct trpt_db *db,
-    const struct trpt_export_filter *f, FILE *out, uint64_t *rows,
-    struct trpt_err *err);
-
 /* Period index of a day, its first day, and its label (YYYY-MM-DD or
  * YYYY-Www, at least 11 bytes). */
 int64_t trpt_trend_period_of(enum trpt_trend_period p, int64_t day);
@@ -162,18 +112,3 @@ void trpt_trend_period_label(
 
 /* Parses "YYYY-Www" into the day of that ISO week's Monday. */
 int trpt_trend_parse_week(const char *s, int64_t *monday, struct trpt_err *err);
-
-/* A success-rate sparkline character (UTF-8) for rate in [0,1], or
- * a middle dot for no data (rate < 0). */
-const char *trpt_trend_spark(double rate);
-
-/*
- * The same on the scale of the series, lo..hi (its lowest and highest
- * rate): a dip from 99.9% to 93% goes from the top to the bottom.  The
- * full block stays for 100%; a series flatter than one point is drawn on
- * the absolute scale (trpt_trend_spark).
- */
-const char *trpt_trend_spark_scaled(double rate, double lo, double hi);
-
-/* Writes s as a JSON string (quoted, escaped). */
-void trpt_trend_json_string(FILE *out, const char *s);

@@ -9,6 +9,8 @@
 
 #include <sqlite3.h>
 
+#include "common/calendar.h"
+
 int
 trpt_maintain_backup(struct trpt_db *db, const char *path, struct trpt_err *err)
 {
@@ -121,8 +123,7 @@ trpt_maintain_prune(struct trpt_db *db, int64_t before, int reports,
 			    "busy); run again");
 			goto fail;
 		}
-		day =
-		    before >= 0 ? before / 86400 : -((-before + 86399) / 86400);
+		day = trpt_calendar_day(before);
 		if ((rc = exec_count(db,
 			 "CREATE TEMP TABLE prune_raw AS SELECT DISTINCT "
 			 "raw_id AS id FROM reports WHERE day < ?1",

@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include "common/buf.h"
+#include "common/calendar.h"
 #include "common/err.h"
 #include "common/hash.h"
 #include "schema/db.h"
@@ -257,13 +258,6 @@ static int64_t
 now_or(int64_t t)
 {
 	return t > 0 ? t : (int64_t)time(NULL);
-}
-
-/* floor(t / 86400), also for times before 1970. */
-static int64_t
-day_of(int64_t t)
-{
-	return t >= 0 ? t / 86400 : -((-(t + 1)) / 86400) - 1;
 }
 
 static int
@@ -813,7 +807,8 @@ insert_report(struct trpt_db *db, const struct trpt_report *r,
 	const struct trpt_auth *a = raw->auth;
 	struct trpt_buf ps, mx;
 	struct binder b;
-	int64_t raw_id = 0, rid, ok = 0, failed = 0, day = day_of(r->begin);
+	int64_t raw_id = 0, rid, ok = 0, failed = 0,
+		day = trpt_calendar_day(r->begin);
 	size_t i;
 	int rc;
 
