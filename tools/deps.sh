@@ -31,7 +31,7 @@ libunbound-dev libidn2-dev dns-root-data libopendkim-dev libpsl-dev libpq-dev"
 # started here).
 TEST="libcmocka-dev clang clang-format libclang-rt-14-dev valgrind systemd
 openssl gnutls-bin dovecot-imapd nginx python3-aiosmtpd nsd ldnsutils python3-dkim
-chromium chromium-driver python3-selenium postgresql"
+chromium chromium-driver python3-selenium postgresql python3-psycopg2"
 
 POLICY_RC_D=${TRPT_POLICY_RC_D:-/usr/sbin/policy-rc.d}
 

@@ -1,8 +1,9 @@
 """Generated corpora and database queries shared by the crash-safety and
 concurrency tests."""
 import os
-import sqlite3
 import subprocess
+
+import testdb
 
 GEN = os.environ.get("TRPT_GEN_CORPUS")
 
@@ -16,7 +17,7 @@ def generate(out, *args):
 
 
 def query(db, sql):
-    con = sqlite3.connect(db)
+    con = testdb.connect(db)
     try:
         return con.execute(sql).fetchall()
     finally:

@@ -25,6 +25,9 @@ import tempfile
 import time
 import warnings
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "helpers"))
+import testdb  # noqa: E402
+
 BINARY = os.environ.get("TRPT_BINARY", "tlsrpt-collector")
 MONDAY = datetime.date(2026, 1, 26)  # 2026-W05
 results = []
@@ -171,7 +174,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="trpt-analysis-")
     controller = None
     try:
-        db = os.path.join(tmp, "t.db")
+        db = testdb.new(tmp, "t")
         rep = os.path.join(tmp, "reports")
         os.mkdir(rep)
         write_reports(rep)

@@ -21,6 +21,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "helpers"))
+import testdb  # noqa: E402
 import checknet  # noqa: E402
 from tap import done, equal, ok  # noqa: E402
 
@@ -113,7 +114,7 @@ def alerts_recheck(net, tmp):
                 json.dump(report("Sender Inc.", day, label + "." +
                                  checknet.ZONE, 1000 - failed, failed,
                                  mx + "." + checknet.ZONE), f)
-    db = os.path.join(tmp, "t.db")
+    db = testdb.new(tmp, "t")
     conf = os.path.join(tmp, "t.conf")
     a = net.args()
     opts = dict(zip(a[::2], a[1::2]))
@@ -164,7 +165,7 @@ def planted_drop(net, tmp):
     rep = os.path.join(tmp, "planted")
     os.mkdir(rep)
     test_analysis_cli.write_reports(rep)
-    db = os.path.join(tmp, "planted.db")
+    db = testdb.new(tmp, "planted")
     p = subprocess.run([BINARY, "--db", db, "ingest", rep],
                        capture_output=True, text=True, timeout=60)
     equal(p.returncode, 0, "planted drop: reports ingested")

@@ -17,7 +17,6 @@ Through the binary ($TRPT_BINARY), on databases made for the test:
 import json
 import os
 import shutil
-import sqlite3
 import stat
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import threading
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "helpers"))
+import testdb  # noqa: E402
 from tap import done, equal, ok  # noqa: E402
 
 BINARY = os.environ.get("TRPT_BINARY")
@@ -67,6 +67,8 @@ def report(org, rid, day="2026-11-20", domain="example.com", mx="mx.example.com"
 
 
 def test_missing_database(tmp):
+    # SQLite only: a missing file (a PostgreSQL database is created by its
+    # administrator, never by the collector).
     db = os.path.join(tmp, "missing.db")
     for args in (["stats"], ["trends"], ["alerts"], ["export", "policies"],
                  ["export", "daily"]):
@@ -78,6 +80,7 @@ def test_missing_database(tmp):
 
 
 def test_read_only(tmp):
+    # SQLite only: a read-only file in a read-only directory.
     ro = os.path.join(tmp, "ro")
     os.mkdir(ro)
     db = os.path.join(ro, "t.db")
@@ -113,7 +116,7 @@ def test_read_only(tmp):
 
 
 def test_closed_pipe(tmp):
-    db = os.path.join(tmp, "pipe.db")
+    db = testdb.new(tmp, "pipe")
     run(db, "-q", "ingest", EXAMPLES)
     for args in (["trends"], ["trends", "--format", "csv"],
                  ["export", "failures"], ["alerts"], ["stats"]):
@@ -133,7 +136,7 @@ def fifo_reader(path, into):
 
 
 def test_output_files(tmp):
-    db = os.path.join(tmp, "out.db")
+    db = testdb.new(tmp, "out")
     run(db, "-q", "ingest", EXAMPLES)
     want = run(db, "export", "policies")[1].encode()
     # A FIFO is written straight, never replaced by a regular file.
@@ -189,21 +192,21 @@ def test_output_files(tmp):
 def add_bogus_report(db):
     """A report dated 9999-12-31 as a binary before the date check stored
     it (copied from a stored one, with its policies)."""
-    con = sqlite3.connect(db)
+    con = testdb.connect(db)
     day = 2932896  # 9999-12-31
     cur = con.execute(
         "INSERT INTO reports (organization_name, report_id, contact_info,"
         " begin_ts, end_ts, day, raw_id, part, received_at, seen_count,"
         " last_seen_at, total_successful, total_failed)"
-        " SELECT 'Bogus Org', 'year-9999', contact_info, ?1 * 86400,"
-        " ?1 * 86400 + 86399, ?1, raw_id, part, received_at, 1,"
+        " SELECT 'Bogus Org', 'year-9999', contact_info, ? * 86400,"
+        " ? * 86400 + 86399, ?, raw_id, part, received_at, 1,"
         " last_seen_at, total_successful, total_failed FROM reports"
-        " ORDER BY id LIMIT 1", (day,))
-    rid = cur.lastrowid
+        " ORDER BY id LIMIT 1 RETURNING id", (day, day, day))
+    rid = cur.fetchone()[0]
     con.execute(
         "INSERT INTO policies (report, idx, day, policy_type, policy_domain,"
         " policy_strings, mx_hosts, successful, failed, details_failed)"
-        " SELECT ?1, idx, ?2, policy_type, 'bogus.example', policy_strings,"
+        " SELECT ?, idx, ?, policy_type, 'bogus.example', policy_strings,"
         " mx_hosts, successful, failed, details_failed FROM policies"
         " WHERE report = (SELECT min(id) FROM reports)", (rid, day))
     con.commit()
@@ -211,7 +214,7 @@ def add_bogus_report(db):
 
 
 def test_implausible_dates(tmp):
-    db = os.path.join(tmp, "dates.db")
+    db = testdb.new(tmp, "dates")
     run(db, "-q", "ingest", EXAMPLES)
     path = os.path.join(tmp, "y9999.json")
     with open(path, "wb") as f:
@@ -234,7 +237,7 @@ def test_implausible_dates(tmp):
 
 
 def test_control_characters(tmp):
-    db = os.path.join(tmp, "esc.db")
+    db = testdb.new(tmp, "esc")
     evil_org = "Evil" + ESC + "]0;pwned\x07\nforged line" + ESC + "[2J"
     evil_mx = "mx" + ESC + "[31m.example.com\r\n"
     inputs = os.path.join(tmp, "esc")
@@ -266,7 +269,7 @@ def test_control_characters(tmp):
 
 
 def test_redacted_url(tmp):
-    db = os.path.join(tmp, "mail.db")
+    db = testdb.new(tmp, "mail")
     run(db, "-q", "ingest", EXAMPLES)
     conf = os.path.join(tmp, "mail.conf")
     with open(conf, "w") as f:

@@ -26,6 +26,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "helpers"))
+import testdb  # noqa: E402
 from corpusdb import GEN, generate, one  # noqa: E402
 from tap import done, equal, ok  # noqa: E402
 
@@ -109,7 +110,7 @@ def run(tmp):
                  "--small", "1200")
     # A's e-mails are reports 3000..3299, which B also holds as files.
     distinct = 5000 + c["reports"]
-    db = os.path.join(tmp, "shared.db")
+    db = testdb.new(tmp, "shared")
 
     srv, port, srv_err = start_serve(tmp, db)
     files = sorted(glob.glob(os.path.join(tmp, "c", "*.json.gz")))
@@ -170,7 +171,9 @@ def run(tmp):
     equal(one(db, "SELECT count(*) FROM policies"),
           one(db, "SELECT count(*) FROM policies p JOIN reports r"
               " ON r.id = p.report"), "no stray policy rows")
-    equal(one(db, "PRAGMA integrity_check"), "ok", "integrity_check passes")
+    if not testdb.PG:  # the SQLite file's own check
+        equal(one(db, "PRAGMA integrity_check"), "ok",
+              "integrity_check passes")
     print("# %d reports from 3 writers in %.1f s" % (distinct, elapsed))
     return done()
 

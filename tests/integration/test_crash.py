@@ -22,6 +22,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "helpers"))
+import testdb  # noqa: E402
 from corpusdb import GEN, generate, one, query  # noqa: E402
 from tap import done, equal, ok  # noqa: E402
 
@@ -34,6 +35,11 @@ def ingest_cmd(db, corpus):
 
 def stored(db):
     """Committed reports, read while ingest may be writing (WAL)."""
+    if testdb.PG:
+        try:
+            return testdb.count(db, "reports")
+        except Exception:
+            return 0  # not migrated yet
     if not os.path.exists(db):
         return 0
     try:
@@ -61,11 +67,11 @@ def run(tmp):
     corpus = os.path.join(tmp, "corpus")
     m = generate(corpus, "--seed", "7", "--small", "2500", "--eml", "400",
                  "--large", "2", "--large-bytes", "2000000", "--bad", "40")
-    db = os.path.join(tmp, "crash.db")
+    db = testdb.new(tmp, "crash")
     rnd = random.Random(8460)
 
     # A reference run, never killed.
-    ref = os.path.join(tmp, "ref.db")
+    ref = testdb.new(tmp, "ref")
     t0 = time.monotonic()
     r = subprocess.run(ingest_cmd(ref, corpus), stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
@@ -120,9 +126,12 @@ def run(tmp):
        "reports after each kill: %r of %d" % (progress, total))
     print("# reports committed after each kill: %r of %d" % (progress, total))
 
-    # Integrity right after the last kill, before any recovery run.
-    equal(query(db, "PRAGMA integrity_check"), [("ok",)],
-          "integrity_check passes after the kills")
+    # Integrity right after the last kill, before any recovery run (the
+    # SQLite file's own check; PostgreSQL recovers on its own, and the
+    # counts below check the rows on both).
+    if not testdb.PG:
+        equal(query(db, "PRAGMA integrity_check"), [("ok",)],
+              "integrity_check passes after the kills")
 
     p = subprocess.run(ingest_cmd(db, corpus), stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, universal_newlines=True)
@@ -154,10 +163,11 @@ def run(tmp):
     equal(one(db, "SELECT count(*) FROM raw_inputs WHERE id NOT IN"
               " (SELECT raw_id FROM reports)"), 0,
           "no raw input without its report")
-    equal(query(db, "PRAGMA integrity_check"), [("ok",)],
-          "integrity_check passes")
-    equal(query(db, "PRAGMA foreign_key_check"), [],
-          "foreign_key_check passes")
+    if not testdb.PG:  # SQLite's file and deferred-key checks
+        equal(query(db, "PRAGMA integrity_check"), [("ok",)],
+              "integrity_check passes")
+        equal(query(db, "PRAGMA foreign_key_check"), [],
+              "foreign_key_check passes")
 
     # The same content as a run that was never killed.
     same = ("SELECT organization_name, report_id, total_successful,"

@@ -27,6 +27,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "helpers"))
+import testdb  # noqa: E402
 import tap  # noqa: E402
 from test_analysis_cli import make_cert, policy, report  # noqa: E402
 from test_analysis_cli import write_reports  # noqa: E402
@@ -207,7 +208,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="trpt-dash-")
     proc = drv = prof = None
     try:
-        db = os.path.join(tmp, "t.db")
+        db = testdb.new(tmp, "t")
         rep = os.path.join(tmp, "reports")
         os.mkdir(rep)
         write_reports(rep)

@@ -25,13 +25,13 @@ import select
 import shutil
 import signal
 import ssl
-import sqlite3
 import subprocess
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "helpers"))
+import testdb  # noqa: E402
 import dkimlab  # noqa: E402
 import mkcerts  # noqa: E402
 from tap import done, equal, ok  # noqa: E402
@@ -55,7 +55,7 @@ def write_conf(path, require, port, timeout=3):
 
 
 def one(db, sql, *args):
-    con = sqlite3.connect(db)
+    con = testdb.connect(db)
     try:
         row = con.execute(sql, args).fetchone()
     finally:
@@ -157,7 +157,7 @@ EXPECT = {
 
 
 def check_cases(tmp, port, require, table):
-    db = os.path.join(tmp, require + ".db")
+    db = testdb.new(tmp, require)
     conf = os.path.join(tmp, require + ".conf")
     write_conf(conf, require, port)
     for name, (result, aligned, reason) in EXPECT.items():
@@ -252,7 +252,7 @@ def test_dns_down(tmp, port, table):
     dead, socks = dkimlab.silent_server()
     try:
         for require in ("yes", "warn"):
-            db = os.path.join(tmp, "down-" + require + ".db")
+            db = testdb.new(tmp, "down-" + require)
             conf = os.path.join(tmp, "down-" + require + ".conf")
             write_conf(conf, require, dead, timeout=1)
             path = os.path.join(tmp, "valid.eml")
@@ -291,7 +291,7 @@ def test_dns_down(tmp, port, table):
 
 
 def test_cache(tmp, port):
-    db = os.path.join(tmp, "cache.db")
+    db = testdb.new(tmp, "cache")
     conf = os.path.join(tmp, "cache.conf")
     write_conf(conf, "yes", port)
     paths = [os.path.join(tmp, "cache%d.eml" % i) for i in range(5)]
@@ -312,7 +312,7 @@ def test_corpus(tmp, port, table):
               % len(signed)):
         return
     for require in ("yes", "warn"):
-        db = os.path.join(tmp, "corpus-" + require + ".db")
+        db = testdb.new(tmp, "corpus-" + require)
         conf = os.path.join(tmp, "corpus-" + require + ".conf")
         write_conf(conf, require, port)
         r = run(db, conf, "ingest", *signed)
@@ -320,7 +320,7 @@ def test_corpus(tmp, port, table):
            "corpus, require = %s: no crash" % require, r.stderr[-2000:])
         passed = one(db, "SELECT count(*) FROM reports WHERE dkim = 'pass'")
         equal(passed[0], 0, "corpus, require = %s: no false pass" % require)
-        con = sqlite3.connect(db)
+        con = testdb.connect(db)
         reasons = [x[0] for x in con.execute(
             "SELECT reason FROM quarantine UNION ALL"
             " SELECT dkim_reason FROM reports")]
@@ -340,7 +340,7 @@ def test_corpus(tmp, port, table):
 
 def serve(tmp, name, serve_conf):
     """Starts `serve` on a free port: (process, scheme, port, db)."""
-    db = os.path.join(tmp, name + ".db")
+    db = testdb.new(tmp, name)
     conf = os.path.join(tmp, name + ".conf")
     with open(conf, "w") as f:
         f.write("[serve]\n" + serve_conf)
@@ -434,7 +434,7 @@ def test_https_client(tmp):
     with open(conf, "w") as f:
         f.write("[serve]\nallow = 10.0.0.0/33\n")
     os.chmod(conf, 0o600)
-    r = subprocess.run([BINARY, "--db", os.path.join(tmp, "x.db"),
+    r = subprocess.run([BINARY, "--db", testdb.new(tmp, "x"),
                         "--config", conf, "serve", "--listen",
                         "127.0.0.1:0"], capture_output=True, text=True,
                        timeout=30)
@@ -467,12 +467,12 @@ def check_conflicting_copies(tmp, port, gpath, fpath):
     of one report-id, in either order; both stay stored and flagged."""
     for order in (("forged", "genuine"), ("genuine", "forged")):
         name = "copies-" + "-".join(order)
-        db = os.path.join(tmp, name + ".db")
+        db = testdb.new(tmp, name)
         conf = os.path.join(tmp, name + ".conf")
         write_conf(conf, "warn", port)
         for which in order:
             run(db, conf, "ingest", gpath if which == "genuine" else fpath)
-        con = sqlite3.connect(db)
+        con = testdb.connect(db)
         rows = con.execute(
             "SELECT dkim, counted, conflict, total_successful FROM reports"
             " WHERE report_id = 'contested' ORDER BY copy").fetchall()

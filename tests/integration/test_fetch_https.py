@@ -12,13 +12,13 @@ rejected body, and configuration errors caught by --check.
 
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "helpers"))
+import testdb  # noqa: E402
 import mkcerts  # noqa: E402
 from tap import done, ok  # noqa: E402
 
@@ -83,7 +83,7 @@ def run(tmp, db, conf_text, *args, verbose=False):
 
 
 def count(db, sql):
-    con = sqlite3.connect(db)
+    con = testdb.connect(db)
     try:
         return con.execute(sql).fetchone()[0]
     finally:
@@ -103,7 +103,7 @@ def main():
     srv = None
     try:
         srv = HttpsServer(tmp)
-        db = os.path.join(tmp, "a.db")
+        db = testdb.new(tmp, "a")
         conf = section(srv, "idx", "index.json")
 
         rc, out, err = run(tmp, db, conf)
@@ -140,7 +140,7 @@ def main():
         with open(token, "w") as f:
             f.write("secret-token\n")
         os.chmod(token, 0o600)
-        db2 = os.path.join(tmp, "b.db")
+        db2 = testdb.new(tmp, "b")
         rc, out, err = run(tmp, db2, section(srv, "auth",
                                              "auth/microsoft.json"))
         ok(rc == 3 and "401" in err, "without the token: 401, exit 3",
@@ -160,7 +160,7 @@ def main():
         ok(count(db2, "SELECT count(*) FROM quarantine WHERE source = '%s'"
                  % srv.url("bad.json")) == 1, "quarantined under its URL")
 
-        db3 = os.path.join(tmp, "c.db")
+        db3 = testdb.new(tmp, "c")
         rc, out, err = run(tmp, db3, section(srv, "nohttps", "x").replace(
             "https://", "http://"), "--check")
         ok(rc == 2 and "must start with https://" in err,

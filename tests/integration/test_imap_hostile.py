@@ -19,7 +19,6 @@ RSS of the child from wait4), the database.
 """
 import os
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "helpers"))
+import testdb  # noqa: E402
 import tap  # noqa: E402
 
 BINARY = os.environ.get("TRPT_BINARY")
@@ -204,10 +204,20 @@ def setup(tmp, port, extra=""):
     return conf
 
 
+_dbs = {}
+
+
+def db_of(tmp):
+    """The database of the test directory tmp (one per scenario)."""
+    if tmp not in _dbs:
+        _dbs[tmp] = testdb.new(tmp, "t")
+    return _dbs[tmp]
+
+
 def fetch(tmp, conf, timeout=60):
     """Runs fetch; returns (status, stderr, stdout, peak RSS in MB, s)."""
     t0 = time.monotonic()
-    p = subprocess.Popen([BINARY, "--db", os.path.join(tmp, "t.db"),
+    p = subprocess.Popen([BINARY, "--db", db_of(tmp),
                           "--config", conf, "-v", "fetch"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     timer = threading.Timer(timeout, p.kill)
@@ -222,7 +232,7 @@ def fetch(tmp, conf, timeout=60):
 
 
 def query(tmp, sql):
-    db = sqlite3.connect(os.path.join(tmp, "t.db"))
+    db = testdb.connect(db_of(tmp))
     try:
         return db.execute(sql).fetchall()
     finally:

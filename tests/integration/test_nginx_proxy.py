@@ -18,7 +18,6 @@ import select
 import shutil
 import signal
 import socket
-import sqlite3
 import ssl
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "helpers"))
+import testdb  # noqa: E402
 import mkcerts  # noqa: E402
 from tap import done, ok  # noqa: E402
 
@@ -88,7 +88,7 @@ def main():
     serve = nginx = None
     try:
         certs = mkcerts.make(tmp)
-        db = os.path.join(tmp, "db")
+        db = testdb.new(tmp, "db")
         conf = os.path.join(tmp, "collector.conf")
         with open(conf, "w") as f:
             f.write("[serve]\ntrust_proxy = true\n")
@@ -174,7 +174,7 @@ def main():
                                                r.getheader("Location")))
         c.close()
 
-        con = sqlite3.connect(db)
+        con = testdb.connect(db)
         n = con.execute("SELECT count(*) FROM reports WHERE report_id ="
                         " 'via-nginx-1'").fetchone()[0]
         src = con.execute("SELECT source FROM raw_inputs").fetchone()[0]

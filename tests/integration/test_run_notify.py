@@ -29,6 +29,7 @@ import warnings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "helpers"))
+import testdb  # noqa: E402
 import mkcerts  # noqa: E402
 import tap  # noqa: E402
 
@@ -148,7 +149,7 @@ def main():
 
 
 def scenario(tmp, certs, sink, smtp, hooks):
-    db = os.path.join(tmp, "t.db")
+    db = testdb.new(tmp, "t")
     today = int(time.time()) // DAY
     rdir = os.path.join(tmp, "reports")
     os.mkdir(rdir)

@@ -18,7 +18,6 @@ import select
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "helpers"))
+import testdb  # noqa: E402
 from tap import done, equal, ok  # noqa: E402
 
 BINARY = os.environ.get("TRPT_BINARY")
@@ -49,7 +49,7 @@ def unprivileged():
 
 class Server:
     def __init__(self, tmp, name, serve_conf, db=None, prefix=()):
-        self.db = db or os.path.join(tmp, name + ".db")
+        self.db = db or testdb.new(tmp, name)
         conf = []
         if serve_conf is not None:
             path = os.path.join(tmp, name + ".conf")
@@ -153,9 +153,17 @@ def test_slow_loris(tmp):
 def test_failing_store(tmp):
     srv = Server(tmp, "failing", "")
     try:
-        con = sqlite3.connect(srv.db, timeout=30, isolation_level=None)
-        con.execute("CREATE TRIGGER planted BEFORE INSERT ON raw_inputs "
-                    "BEGIN SELECT RAISE(ABORT, 'simulated full disk'); END")
+        con = testdb.connect(srv.db, timeout=30, isolation_level=None)
+        if testdb.PG:
+            con.execute("CREATE FUNCTION planted() RETURNS trigger"
+                        " LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION"
+                        " 'simulated full disk'; END$$")
+            con.execute("CREATE TRIGGER planted BEFORE INSERT ON raw_inputs"
+                        " FOR EACH ROW EXECUTE FUNCTION planted()")
+        else:
+            con.execute("CREATE TRIGGER planted BEFORE INSERT ON raw_inputs "
+                        "BEGIN SELECT RAISE(ABORT, 'simulated full disk'); "
+                        "END")
         con.close()
         answers = [srv.request("POST", "/", REPORT % (b"f%d" % n))
                    for n in range(3)]
@@ -172,8 +180,9 @@ def test_failing_store(tmp):
            "the cause is logged once for three failed POSTs", err)
         ok("simulated full disk" in err, "the log line names the cause",
            err)
-        con = sqlite3.connect(srv.db, timeout=30, isolation_level=None)
-        con.execute("DROP TRIGGER planted")
+        con = testdb.connect(srv.db, timeout=30, isolation_level=None)
+        con.execute("DROP TRIGGER planted" +
+                    (" ON raw_inputs" if testdb.PG else ""))
         con.close()
         status, body = srv.request("POST", "/", REPORT % b"f-retried")
         equal((status, body), (200, b"stored\n"),
@@ -224,7 +233,8 @@ def main():
     try:
         test_slow_loris(tmp)
         test_failing_store(tmp)
-        test_read_only_database(tmp)
+        if not testdb.PG:  # a read-only SQLite file
+            test_read_only_database(tmp)
     except Exception as e:  # noqa: BLE001 - a crash is a failure
         import traceback
         ok(False, "test crashed: %r" % e, traceback.format_exc())

@@ -16,6 +16,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "helpers"))
+import testdb  # noqa: E402
 import manydomains  # noqa: E402
 import tap  # noqa: E402
 
@@ -108,7 +109,7 @@ def terminal(db):
 def main():
     tmp = tempfile.mkdtemp(prefix="trpt-summary-")
     try:
-        db = os.path.join(tmp, "t.db")
+        db = testdb.new(tmp, "t")
         rep = os.path.join(tmp, "reports")
         os.mkdir(rep)
         n = manydomains.write(rep)

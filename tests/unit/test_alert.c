@@ -17,6 +17,7 @@
 #include "report/alert.h"
 #include "report/trend.h"
 #include "schema/db.h"
+#include "tests/helpers/testdb.h"
 #include "tests/helpers/testutil.h"
 #include "tests/unit/reportgen.h"
 
@@ -102,7 +103,7 @@ setup(void **state)
 	struct trpt_db *db = NULL;
 	struct trpt_err err;
 
-	if (trpt_db_open(":memory:", &db, &err) != TRPT_OK) {
+	if (trpt_test_db_connect(&db, &err) != TRPT_OK) {
 		fprintf(stderr, "# %s\n", err.msg);
 		return -1;
 	}

@@ -14,18 +14,19 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <sqlite3.h>
 
 #include "ingest/pipeline.h"
 #include "schema/db.h"
 #include "schema/store.h"
+#include "tests/helpers/testdb.h"
 #include "tests/helpers/testutil.h"
 
 struct fixture {
 	char *dir;
 	char path[4200];
+	char *name; /* the database: path, or a PostgreSQL URL */
 	struct trpt_db *db;
-	sqlite3 *other; /* a second connection, as another process */
+	struct trpt_db *other; /* a second connection, as another process */
 	struct trpt_pipeline p;
 	struct trpt_limits lim;
 };
@@ -38,11 +39,11 @@ setup(void **state)
 
 	f->dir = trpt_test_tmpdir();
 	snprintf(f->path, sizeof(f->path), "%s/batch.db", f->dir);
-	if (trpt_db_open(f->path, &f->db, &err) != TRPT_OK)
+	f->name = trpt_test_db_new(f->path);
+	if (trpt_db_open(f->name, &f->db, &err) != TRPT_OK)
 		fail_msg("%s", err.msg);
-	assert_int_equal(
-	    sqlite3_open_v2(f->path, &f->other, SQLITE_OPEN_READONLY, NULL),
-	    SQLITE_OK);
+	if (trpt_db_open(f->name, &f->other, &err) != TRPT_OK)
+		fail_msg("%s", err.msg);
 	trpt_limits_default(&f->lim);
 	trpt_pipeline_init(&f->p, f->db, &f->lim);
 	f->p.batch_max = 3;
@@ -56,8 +57,10 @@ teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	sqlite3_close(f->other);
+	trpt_db_close(&f->other);
 	trpt_db_close(&f->db);
+	trpt_test_db_drop(f->name);
+	free(f->name);
 	trpt_test_rmrf(f->dir);
 	free(f->dir);
 	free(f);
@@ -69,16 +72,9 @@ static int64_t
 seen(struct fixture *f, const char *table)
 {
 	char sql[128];
-	sqlite3_stmt *st;
-	int64_t n;
 
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
-	assert_int_equal(
-	    sqlite3_prepare_v2(f->other, sql, -1, &st, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return n;
+	return trpt_test_db_int(f->other, sql);
 }
 
 static int

@@ -12,11 +12,11 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <sqlite3.h>
 
 #include "ingest/files.h"
 #include "ingest/pipeline.h"
 #include "schema/db.h"
+#include "tests/helpers/testdb.h"
 #include "tests/helpers/testutil.h"
 
 struct expect {
@@ -133,7 +133,7 @@ run_open(struct run *r)
 	struct trpt_err err;
 
 	memset(r, 0, sizeof(*r));
-	if (trpt_db_open(":memory:", &r->db, &err) != TRPT_OK)
+	if (trpt_test_db_connect(&r->db, &err) != TRPT_OK)
 		fail_msg("%s", err.msg);
 	trpt_limits_default(&lim);
 	trpt_pipeline_init(&r->p, r->db, &lim);
@@ -153,16 +153,7 @@ run_path(struct run *r, const char *path)
 static int64_t
 q(struct run *r, const char *sql)
 {
-	sqlite3_stmt *st;
-	int64_t n;
-
-	if (sqlite3_prepare_v2(trpt_db_handle(r->db), sql, -1, &st, NULL) !=
-	    SQLITE_OK)
-		fail_msg("%s: %s", sql, sqlite3_errmsg(trpt_db_handle(r->db)));
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return n;
+	return trpt_test_db_int(r->db, sql);
 }
 
 static int

@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <sqlite3.h>
 
 #include "common/passwd.h"
 #include "common/width.h"
@@ -19,6 +18,7 @@
 #include "report/svg.h"
 #include "report/trend.h"
 #include "schema/db.h"
+#include "tests/helpers/testdb.h"
 #include "tests/helpers/testutil.h"
 #include "tests/unit/reportgen.h"
 
@@ -195,7 +195,7 @@ setup(void **state)
 	struct gen g = { 0 };
 	int64_t d, f;
 
-	if (trpt_db_open(":memory:", &db, &err) != TRPT_OK)
+	if (trpt_test_db_connect(&db, &err) != TRPT_OK)
 		return -1;
 	for (d = W1 - 14; d < W1 + 7; d++) {
 		f = d >= W1 + 2 ? 100 : 0;
@@ -299,12 +299,9 @@ test_dash_pages(void **state)
 				    "not verified"));
 	free(out);
 	/* A verified report shows its signature, escaped. */
-	assert_int_equal(sqlite3_exec(trpt_db_handle(db),
-			     "UPDATE reports SET dkim = 'pass', dkim_domain = "
-			     "'google.com', dkim_selector = 's<1>', "
-			     "dkim_aligned = 'same' WHERE id = 1",
-			     NULL, NULL, NULL),
-	    SQLITE_OK);
+	trpt_test_db_exec(db, "UPDATE reports SET dkim = 'pass', dkim_domain = "
+			      "'google.com', dkim_selector = 's<1>', "
+			      "dkim_aligned = 'same' WHERE id = 1");
 	out = page(db, a, 3, NULL);
 	assert_non_null(strstr(out, "<strong class=\"ok\">pass</strong> "
 				    "d=google.com s=s&lt;1&gt;, aligned with "

@@ -10,6 +10,7 @@
 
 #include "schema/db.h"
 #include "schema/livecheck.h"
+#include "tests/helpers/testdb.h"
 
 struct seen {
 	char lines[8][160];
@@ -47,7 +48,7 @@ test_livecheck_latest(void **state)
 	struct seen s;
 
 	(void)state;
-	assert_int_equal(trpt_db_open(":memory:", &db, &err), TRPT_OK);
+	assert_int_equal(trpt_test_db_connect(&db, &err), TRPT_OK);
 	add(db, "example.com", "mx2.example.com", 100, "certificate-expired",
 	    "old");
 	add(db, "example.com", "mx2.example.com", 200, "certificate-expired",

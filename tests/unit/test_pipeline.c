@@ -13,13 +13,13 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <sqlite3.h>
 
 #include "common/buf.h"
 #include "ingest/files.h"
 #include "ingest/pipeline.h"
 #include "schema/db.h"
 #include "schema/store.h"
+#include "tests/helpers/testdb.h"
 #include "tests/helpers/testutil.h"
 
 struct fixture {
@@ -45,7 +45,7 @@ setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct trpt_err err;
 
-	if (trpt_db_open(":memory:", &f->db, &err) != TRPT_OK)
+	if (trpt_test_db_connect(&f->db, &err) != TRPT_OK)
 		fail_msg("%s", err.msg);
 	trpt_limits_default(&f->lim);
 	trpt_pipeline_init(&f->p, f->db, &f->lim);
@@ -68,16 +68,7 @@ teardown(void **state)
 static int64_t
 count(struct fixture *f, const char *sql)
 {
-	sqlite3_stmt *st;
-	int64_t n;
-
-	assert_int_equal(
-	    sqlite3_prepare_v2(trpt_db_handle(f->db), sql, -1, &st, NULL),
-	    SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return n;
+	return trpt_test_db_int(f->db, sql);
 }
 
 static void

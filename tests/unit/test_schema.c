@@ -15,12 +15,14 @@
 #include "schema/db.h"
 #include "schema/migrate.h"
 #include "schema/report.h"
+#include "schema/sql.h"
 #include "schema/store.h"
+#include "tests/helpers/testdb.h"
 #include "tests/helpers/testutil.h"
 
 /* One integer from a query, failing the test on any error. */
 static int64_t
-qint(sqlite3 *h, const char *sql)
+qint_lite(sqlite3 *h, const char *sql)
 {
 	sqlite3_stmt *st;
 	int64_t v;
@@ -36,7 +38,7 @@ qint(sqlite3 *h, const char *sql)
 
 /* One text from a query, copied into buf ("(null)" for NULL). */
 static const char *
-qtext(sqlite3 *h, const char *sql, char *buf, size_t len)
+qtext_lite(sqlite3 *h, const char *sql, char *buf, size_t len)
 {
 	sqlite3_stmt *st;
 	const unsigned char *t;
@@ -49,6 +51,27 @@ qtext(sqlite3 *h, const char *sql, char *buf, size_t len)
 	snprintf(buf, len, "%s", t != NULL ? (const char *)t : "(null)");
 	sqlite3_finalize(st);
 	return buf;
+}
+
+/*
+ * qint and qtext take an SQLite handle (the tests of SQLite's own files and
+ * migrations) or a struct trpt_db (the tests of the store, on either
+ * database: tests/helpers/testdb.h).
+ */
+#define qint(h, sql)                                                           \
+	_Generic((h), sqlite3 *                                                \
+		 : qint_lite, struct trpt_db *                                 \
+		 : trpt_test_db_int)(h, sql)
+#define qtext(h, sql, buf, len)                                                \
+	_Generic((h), sqlite3 *                                                \
+		 : qtext_lite, struct trpt_db *                                \
+		 : trpt_test_db_text)(h, sql, buf, len)
+
+/* 1 when the tests run on SQLite (not under the pg test setup). */
+static int
+on_sqlite(struct trpt_db *db)
+{
+	return trpt_sql_dialect(db) == TRPT_SQL_SQLITE;
 }
 
 static int
@@ -140,7 +163,7 @@ setup_db(void **state)
 	struct trpt_db *db = NULL;
 	struct trpt_err err;
 
-	if (trpt_db_open(":memory:", &db, &err) != TRPT_OK) {
+	if (trpt_test_db_connect(&db, &err) != TRPT_OK) {
 		fprintf(stderr, "# %s\n", err.msg);
 		return -1;
 	}
@@ -164,6 +187,8 @@ test_schema_open_memory(void **state)
 	sqlite3 *h = trpt_db_handle(db);
 	int v = -1;
 
+	if (!on_sqlite(db))
+		skip();
 	assert_string_equal(trpt_db_path(db), ":memory:");
 	assert_int_equal(trpt_migrate_version(h, &v, NULL), TRPT_OK);
 	assert_int_equal(v, trpt_migrate_latest());
@@ -408,7 +433,7 @@ static void
 test_schema_store_copies_legacy(void **state)
 {
 	struct trpt_db *db = *state;
-	sqlite3 *h = trpt_db_handle(db);
+	struct trpt_db *h = db;
 	struct sample s;
 	struct trpt_err err;
 	char sha[80], again[80];
@@ -420,11 +445,8 @@ test_schema_store_copies_legacy(void **state)
 	assert_int_equal(outcome, TRPT_STORE_NEW);
 	qtext(h, "SELECT content_sha256 FROM reports", sha, sizeof(sha));
 	assert_int_equal(strlen(sha), 64);
-	assert_int_equal(sqlite3_exec(h,
-			     "UPDATE reports SET content_sha256 = "
-			     "NULL",
-			     NULL, NULL, NULL),
-	    SQLITE_OK);
+	trpt_test_db_exec(h, "UPDATE reports SET content_sha256 = "
+			     "NULL");
 	assert_int_equal(
 	    trpt_store_report(db, &s.r, &s.raw, &outcome, NULL, &err), TRPT_OK);
 	assert_int_equal(outcome, TRPT_STORE_DUPLICATE);
@@ -584,7 +606,7 @@ static void
 test_schema_store_report(void **state)
 {
 	struct trpt_db *db = *state;
-	sqlite3 *h = trpt_db_handle(db);
+	struct trpt_db *h = db;
 	struct sample s;
 	struct trpt_err err;
 	char buf[512], sha[TRPT_SHA256_HEX_LEN], sql[256];
@@ -668,7 +690,7 @@ static void
 test_schema_store_duplicate(void **state)
 {
 	struct trpt_db *db = *state;
-	sqlite3 *h = trpt_db_handle(db);
+	struct trpt_db *h = db;
 	struct sample s, again;
 	struct trpt_err err;
 	int64_t id1 = 0, id2 = 0;
@@ -721,7 +743,7 @@ static void
 test_schema_raw_dedupe(void **state)
 {
 	struct trpt_db *db = *state;
-	sqlite3 *h = trpt_db_handle(db);
+	struct trpt_db *h = db;
 	struct sample a, b;
 	struct trpt_err err;
 	int dup;
@@ -757,7 +779,7 @@ static void
 test_schema_foreign_keys(void **state)
 {
 	struct trpt_db *db = *state;
-	sqlite3 *h = trpt_db_handle(db);
+	struct trpt_db *h = db;
 	struct sample s;
 	struct trpt_err err;
 	int64_t id = 0;
@@ -767,26 +789,21 @@ test_schema_foreign_keys(void **state)
 	assert_int_equal(
 	    trpt_store_report(db, &s.r, &s.raw, &dup, &id, &err), TRPT_OK);
 	/* A policy of no report, and deleting bytes still referenced. */
-	assert_int_equal(sqlite3_exec(h,
+	assert_int_equal(trpt_sql_exec(h,
 			     "INSERT INTO policies (report, idx, day, "
 			     "policy_type, policy_domain, successful, failed, "
 			     "details_failed) VALUES (9999, 0, 0, 'sts', "
 			     "'x', 0, 0, 0)",
-			     NULL, NULL, NULL),
-	    SQLITE_CONSTRAINT_FOREIGNKEY);
+			     &err),
+	    TRPT_EDB);
 	assert_int_equal(
-	    sqlite3_exec(h, "DELETE FROM raw_inputs", NULL, NULL, NULL),
-	    SQLITE_CONSTRAINT_FOREIGNKEY);
+	    trpt_sql_exec(h, "DELETE FROM raw_inputs", &err), TRPT_EDB);
 	/* Deleting a report takes its policies, failures and warnings. */
-	assert_int_equal(
-	    sqlite3_exec(h, "DELETE FROM reports", NULL, NULL, NULL),
-	    SQLITE_OK);
+	trpt_test_db_exec(h, "DELETE FROM reports");
 	assert_int_equal(qint(h, "SELECT count(*) FROM policies"), 0);
 	assert_int_equal(qint(h, "SELECT count(*) FROM failures"), 0);
 	assert_int_equal(qint(h, "SELECT count(*) FROM warnings"), 0);
-	assert_int_equal(
-	    sqlite3_exec(h, "DELETE FROM raw_inputs", NULL, NULL, NULL),
-	    SQLITE_OK);
+	trpt_test_db_exec(h, "DELETE FROM raw_inputs");
 }
 
 /* A failure half-way through a report leaves nothing of it behind. */
@@ -794,7 +811,7 @@ static void
 test_schema_store_failure_rolls_back(void **state)
 {
 	struct trpt_db *db = *state;
-	sqlite3 *h = trpt_db_handle(db);
+	struct trpt_db *h = db;
 	struct sample s;
 	struct trpt_err err;
 	int64_t id = 42;
@@ -826,7 +843,7 @@ static void
 test_schema_store_limits(void **state)
 {
 	struct trpt_db *db = *state;
-	sqlite3 *h = trpt_db_handle(db);
+	struct trpt_db *h = db;
 	struct sample s;
 	struct trpt_err err;
 	int dup;
@@ -863,7 +880,7 @@ static void
 test_schema_store_day(void **state)
 {
 	struct trpt_db *db = *state;
-	sqlite3 *h = trpt_db_handle(db);
+	struct trpt_db *h = db;
 	struct sample s;
 	struct trpt_err err;
 	int dup;
@@ -893,7 +910,7 @@ static void
 test_schema_store_json(void **state)
 {
 	struct trpt_db *db = *state;
-	sqlite3 *h = trpt_db_handle(db);
+	struct trpt_db *h = db;
 	struct sample s;
 	struct trpt_err err;
 	char buf[512];
@@ -941,7 +958,7 @@ static void
 test_schema_batch(void **state)
 {
 	struct trpt_db *db = *state;
-	sqlite3 *h = trpt_db_handle(db);
+	struct trpt_db *h = db;
 	struct sample a, bad, c;
 	struct trpt_err err;
 	int dup;
@@ -1000,6 +1017,8 @@ test_schema_statement_cache(void **state)
 	char id[32];
 	int i, dup, before = 0, after = 0;
 
+	if (!on_sqlite(db))
+		skip();
 	sample_init(&s, "Org", "warm");
 	assert_int_equal(
 	    trpt_store_report(db, &s.r, &s.raw, &dup, NULL, &err), TRPT_OK);
@@ -1070,7 +1089,7 @@ static void
 test_schema_quarantine(void **state)
 {
 	struct trpt_db *db = *state;
-	sqlite3 *h = trpt_db_handle(db);
+	struct trpt_db *h = db;
 	struct trpt_origin o = { .kind = "imap",
 		.source = "INBOX/17",
 		.filename = "google.com!example.com!1!2!x.json.gz",
@@ -1154,7 +1173,7 @@ static void
 test_schema_quarantine_each_writes(void **state)
 {
 	struct trpt_db *db = *state;
-	sqlite3 *h = trpt_db_handle(db);
+	struct trpt_db *h = db;
 	struct trpt_origin o = { .kind = "file", .source = "a" };
 	struct trpt_raw raw = { .origin = &o };
 	char data[4][8] = { "one", "two", "three", "four" };
@@ -1302,6 +1321,8 @@ test_schema_store_oom(void **state)
 	long n;
 	int rc, dup, failures = 0;
 
+	if (!on_sqlite(db))
+		skip();
 	sample_init(&s, "Org", "oom");
 	for (n = 0; n < 100000; n++) {
 		injected = 0;

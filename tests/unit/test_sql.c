@@ -16,6 +16,7 @@
 #include "common/err.h"
 #include "schema/db.h"
 #include "schema/sql.h"
+#include "tests/helpers/testdb.h"
 
 static const char create_sql[] =
     "CREATE TABLE t (id BIGINT PRIMARY KEY, s TEXT, b "
@@ -28,7 +29,7 @@ setup(void **state)
 	struct trpt_err err = { 0 };
 	char sql[256];
 
-	if (trpt_db_open(":memory:", &db, &err) != TRPT_OK)
+	if (trpt_test_db_connect(&db, &err) != TRPT_OK)
 		fail_msg("%s", err.msg);
 	snprintf(sql, sizeof(sql), create_sql,
 	    trpt_sql_dialect(db) == TRPT_SQL_PG ? "BYTEA" : "BLOB");

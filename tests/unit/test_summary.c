@@ -13,6 +13,7 @@
 #include "report/summary.h"
 #include "report/trend.h"
 #include "schema/db.h"
+#include "tests/helpers/testdb.h"
 #include "tests/helpers/testutil.h"
 #include "tests/unit/reportgen.h"
 
@@ -26,7 +27,7 @@ setup(void **state)
 	struct gen g = { 0 };
 	int64_t d, f;
 
-	if (trpt_db_open(":memory:", &db, &err) != TRPT_OK)
+	if (trpt_test_db_connect(&db, &err) != TRPT_OK)
 		return -1;
 	/* Three weeks of example.com; in W05 an expired certificate on
 	 * mx2 from Wednesday on. */

@@ -1,0 +1,64 @@
+#pragma once
+/*
+ * The database of a unit test: SQLite, or PostgreSQL under
+ * `meson test --setup pg`.
+ *
+ * Without $TRPT_TEST_PG the name is the SQLite one the test asks for
+ * (":memory:" or a path).  With $TRPT_TEST_PG (the conninfo URL of a test
+ * server started by tools/pgcluster.sh) every new name is a fresh database
+ * with a unique name on that server, dropped by trpt_test_db_drop or, at
+ * the latest, when the test process exits.  $TRPT_TEST_BACKEND=pg (the pg
+ * test setup) without $TRPT_TEST_PG fails the test: the suite would
+ * otherwise run against SQLite unnoticed.
+ *
+ * Tests that are about SQLite itself (file locks, WAL, a read-only file,
+ * a backup file) open a path directly, with a comment saying why.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct trpt_db;
+struct trpt_err;
+
+/* 1 when the tests run against PostgreSQL. */
+int trpt_test_db_pg(void);
+
+/*
+ * A new database: sqlite_name itself under SQLite, else a new PostgreSQL
+ * database's URL.  Caller frees.  Fails the test on error.
+ */
+char *trpt_test_db_new(const char *sqlite_name);
+
+/*
+ * Drops a database from trpt_test_db_new (nothing for SQLite names; the
+ * test removes its files).  Every connection to it must be closed.
+ */
+void trpt_test_db_drop(const char *name);
+
+/*
+ * trpt_db_open of a new database (":memory:" under SQLite); fails the test
+ * on error.
+ */
+struct trpt_db *trpt_test_db_open(void);
+
+/*
+ * trpt_db_open(":memory:", out, err) on the database under test: a new
+ * PostgreSQL database under the pg setup (dropped when the process exits).
+ */
+int trpt_test_db_connect(struct trpt_db **out, struct trpt_err *err);
+
+/* Closes a database from trpt_test_db_open and drops it; NULL is fine. */
+void trpt_test_db_close(struct trpt_db **dbp);
+
+/*
+ * The first column of the first row of sql (no parameters), through the
+ * database driver (schema/sql.h), so on either database: as an integer,
+ * or as text copied into buf.  Fails the test on an error or no row.
+ */
+int64_t trpt_test_db_int(struct trpt_db *db, const char *sql);
+const char *trpt_test_db_text(
+    struct trpt_db *db, const char *sql, char *buf, size_t size);
+
+/* Runs sql (statements without parameters); fails the test on error. */
+void trpt_test_db_exec(struct trpt_db *db, const char *sql);
