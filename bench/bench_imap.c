@@ -1,12 +1,26 @@
 /*
  * Benchmark: "tlsrpt-collector fetch" of a Dovecot mailbox of report
- * e-mails (10,000 by default, $TRPT_BENCH_MESSAGES to change), over
- * loopback without TLS, into a new database.  Prints messages per second
- * (wall clock of the whole command, from exec to exit, including the
- * login, the database commits and the state updates) and the peak
- * resident set size of the collector (getrusage of the child).  A second
- * mailbox of a tenth of the size is fetched first, to show that memory
- * does not grow with the mailbox.  See docs/BENCHMARKS.md.
+ * e-mails against "tlsrpt-collector ingest" of the same e-mails from a
+ * Maildir (issue 15 item 5: fetch should be bound by parsing, not by
+ * round trips, over TLS as over plain text).
+ *
+ * N report e-mails (10,000 by default, $TRPT_BENCH_MESSAGES) are written
+ * into the Maildir of a Dovecot mailbox and, byte for byte, into a Maildir
+ * of their own.  Then, round after round ($TRPT_BENCH_ROUNDS, 3 by
+ * default), the real binary runs as a child process, each time into a new
+ * database: `ingest` of the Maildir, `fetch` over plain loopback
+ * (security = none), `fetch` over implicit TLS (verified against the
+ * test CA).  Alternating spreads the noise of this shared machine over
+ * the three alike.  Each figure is the best of its rounds (wall clock
+ * from fork to exit, and the child's user + system CPU time); the ratios
+ * are fetch messages/s over ingest messages/s.  Every run is checked to
+ * have stored all N reports.  The CPU time of Dovecot's processes for
+ * each run (the master's reaped children) is printed too: the wall clock
+ * of a fetch is bound by whichever of the two sides is slower.
+ *
+ * With $TRPT_BENCH_BASELINE naming another build of the binary (the
+ * version before a change), its fetches run in the same rounds, so that
+ * before and after are measured alike.  See docs/PERFORMANCE.md.
  */
 
 #include <sys/stat.h>
@@ -27,6 +41,51 @@
 #include "tests/helpers/testutil.h"
 #include "tests/integration/dovecot.h"
 
+enum mode { INGEST, PLAIN, TLS, PLAIN_BASE, TLS_BASE, NMODES };
+
+static const char *const mode_name[NMODES] = { "ingest of the Maildir",
+	"fetch, plain text", "fetch, implicit TLS", "baseline fetch, plain",
+	"baseline fetch, TLS" };
+
+struct best {
+	double wall, cpu, server;
+	long rss_kb;
+};
+
+/*
+ * CPU seconds of the Dovecot master's reaped children (the imap and
+ * imap-login processes of the connections that ended, auth): fields
+ * cutime and cstime of /proc/PID/stat.
+ */
+static double
+children_cpu(pid_t pid)
+{
+	char path[64], buf[2048], *p;
+	unsigned long long cu = 0, cs = 0;
+	FILE *f;
+	size_t n;
+	int field;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* Fields after the command name in parentheses, from field 3. */
+	if ((p = strrchr(buf, ')')) == NULL)
+		return 0;
+	for (field = 2; *p != '\0' && field < 17; p++)
+		if (*p == ' ') {
+			field++;
+			if (field == 16)
+				cu = strtoull(p + 1, NULL, 10);
+			else if (field == 17)
+				cs = strtoull(p + 1, NULL, 10);
+		}
+	return (double)(cu + cs) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static double
 now(void)
 {
@@ -34,24 +93,6 @@ now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/*
- * The mails are written into the Maildir directly (APPEND costs Dovecot
- * some 10 ms each), then Dovecot indexes the mailbox once, as it would
- * have been long before a real fetch: the timing covers the fetch alone.
- */
-static void
-fill(
-    const struct trpt_dovecot *dc, mailimap *m, const char *mailbox, unsigned n)
-{
-	uint32_t *uids = calloc(n + 1, sizeof(*uids));
-
-	assert_non_null(uids);
-	trpt_dovecot_fill_maildir(dc, mailbox, mailbox, n);
-	assert_int_equal(trpt_dovecot_uids(m, mailbox, uids, n + 1), n);
-	assert_false(trpt_dovecot_has_flag(m, mailbox, uids[n - 1], "\\Seen"));
-	free(uids);
 }
 
 static int64_t
@@ -73,82 +114,173 @@ count_reports(const char *db)
 	return n;
 }
 
-/* Runs one fetch of mailbox into a fresh database; returns seconds. */
-static double
-run(const struct trpt_dovecot *dc, const char *dir, const char *mailbox,
-    long *rss_kb, double *cpu, int64_t *reports)
+/* The same mails as the Dovecot mailbox, in a Maildir of their own. */
+static void
+write_maildir(const char *dir, unsigned n)
 {
-	char conf[512], db[512], pw[512], text[1024], out[512], err[512];
-	const char *argv[] = { "--db", db, "--config", conf, "fetch", NULL };
-	double t0, t1;
-	pid_t pid;
-	int rc;
+	char path[600];
+	unsigned i;
 
-	snprintf(conf, sizeof(conf), "%s/%s.conf", dir, mailbox);
-	snprintf(db, sizeof(db), "%s/%s.db", dir, mailbox);
+	snprintf(path, sizeof(path), "%s/maildir", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/maildir/cur", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	for (i = 0; i < n; i++) {
+		size_t len;
+		char *mail = trpt_dovecot_report_mail("bench", i, &len);
+
+		snprintf(path, sizeof(path),
+		    "%s/maildir/cur/%u.M%uP1.bench,S=%zu:2,", dir,
+		    1700000000u + i, i, len);
+		trpt_test_write(path, mail, len);
+		free(mail);
+	}
+}
+
+static void
+write_conf(const struct trpt_dovecot *dc, const char *dir)
+{
+	char conf[512], pw[512], text[2048];
+
 	snprintf(pw, sizeof(pw), "%s/pw", dir);
-	snprintf(out, sizeof(out), "%s/%s.out", dir, mailbox);
-	snprintf(err, sizeof(err), "%s/%s.err", dir, mailbox);
 	trpt_test_write(
 	    pw, TRPT_DOVECOT_PASSWORD "\n", strlen(TRPT_DOVECOT_PASSWORD) + 1);
 	assert_int_equal(chmod(pw, 0600), 0);
 	snprintf(text, sizeof(text),
-	    "[imap \"%s\"]\nhost = 127.0.0.1\nport = %d\nsecurity = none\n"
+	    "[imap \"plain\"]\nhost = 127.0.0.1\nport = %d\nsecurity = none\n"
 	    "username = " TRPT_DOVECOT_USER "\npassword_file = %s\n"
-	    "mailbox = %s\n",
-	    mailbox, dc->port, pw, mailbox);
+	    "mailbox = bench\n"
+	    "[imap \"tls\"]\nhost = localhost\nport = %d\nsecurity = tls\n"
+	    "ca_file = %s\n"
+	    "username = " TRPT_DOVECOT_USER "\npassword_file = %s\n"
+	    "mailbox = bench\n",
+	    dc->port, pw, dc->port_tls, dc->ca_file, pw);
+	snprintf(conf, sizeof(conf), "%s/conf", dir);
 	trpt_test_write(conf, text, strlen(text));
 	assert_int_equal(chmod(conf, 0600), 0);
+}
+
+/* One run of mode into a new database; keeps the best figures. */
+static void
+run(const struct trpt_dovecot *dc, const char *dir, enum mode mode, unsigned n,
+    struct best *b)
+{
+	char conf[512], db[512], maildir[512], out[512], err[512], cmd[1700];
+	const char *fetch_argv[] = { "--db", db, "--config", conf, "fetch",
+		mode == PLAIN || mode == PLAIN_BASE ? "plain" : "tls", NULL };
+	const char *binary = getenv("TRPT_BINARY");
+	const char *ingest_argv[] = { "-q", "--db", db, "--config", conf,
+		"ingest", maildir, NULL };
+	double t0, t, cpu = 0, s0, server;
+	long rss = 0;
+	pid_t pid;
+	int rc;
+
+	snprintf(conf, sizeof(conf), "%s/conf", dir);
+	snprintf(db, sizeof(db), "%s/run.db", dir);
+	snprintf(maildir, sizeof(maildir), "%s/maildir", dir);
+	snprintf(out, sizeof(out), "%s/run.out", dir);
+	snprintf(err, sizeof(err), "%s/run.err", dir);
+	snprintf(
+	    cmd, sizeof(cmd), "rm -f '%s' '%s-wal' '%s-shm'; sync", db, db, db);
+	assert_int_equal(trpt_test_sh(cmd, NULL, NULL), 0);
+	s0 = children_cpu(dc->pid);
+	if (mode >= PLAIN_BASE)
+		assert_int_equal(
+		    setenv("TRPT_BINARY", getenv("TRPT_BENCH_BASELINE"), 1), 0);
 	t0 = now();
-	pid = trpt_spawn_collector(out, err, argv);
-	rc = trpt_wait_collector_rusage(pid, rss_kb, cpu);
-	t1 = now();
+	pid = trpt_spawn_collector(
+	    out, err, mode == INGEST ? ingest_argv : fetch_argv);
+	if (mode >= PLAIN_BASE)
+		assert_int_equal(setenv("TRPT_BINARY", binary, 1), 0);
+	rc = trpt_wait_collector_rusage(pid, &rss, &cpu);
+	t = now() - t0;
+	/* The imap process ends with the LOGOUT: reaped by now, or soon. */
+	usleep(200000);
+	server = children_cpu(dc->pid) - s0;
 	if (rc != 0) {
 		char *e = trpt_test_slurp(err, NULL);
 
-		fail_msg("fetch exited %d: %s", rc, e);
+		fail_msg("%s exited %d: %s", mode_name[mode], rc, e);
 	}
-	*reports = count_reports(db);
-	return t1 - t0;
+	assert_int_equal(count_reports(db), n);
+	printf("#   %-24s %6.2f s  %7.0f messages/s  CPU %5.2f s, Dovecot "
+	       "%5.2f s\n",
+	    mode_name[mode], t, (double)n / t, cpu, server);
+	fflush(stdout);
+	if (b->wall == 0 || t < b->wall)
+		b->wall = t;
+	if (b->cpu == 0 || cpu < b->cpu)
+		b->cpu = cpu;
+	if (b->server == 0 || server < b->server)
+		b->server = server;
+	if (rss > b->rss_kb)
+		b->rss_kb = rss;
+}
+
+static unsigned
+env_unsigned(const char *name, unsigned def)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && *v != '\0' ? (unsigned)strtoul(v, NULL, 10) : def;
 }
 
 static void
 bench_imap_fetch(void **state)
 {
 	struct trpt_dovecot dc;
-	const char *env = getenv("TRPT_BENCH_MESSAGES");
-	unsigned n = env != NULL ? (unsigned)strtoul(env, NULL, 10) : 10000;
+	struct best best[NMODES];
+	unsigned n = env_unsigned("TRPT_BENCH_MESSAGES", 10000);
+	unsigned rounds = env_unsigned("TRPT_BENCH_ROUNDS", 3);
 	char *dir = trpt_test_tmpdir();
+	uint32_t *uids;
 	mailimap *m;
-	long rss_small = 0, rss = 0;
-	int64_t reports_small = 0, reports = 0;
-	double t0, t_fill, t_small, t, cpu_small = 0, cpu = 0;
+	double t0;
+	unsigned i;
+	int k,
+	    nmodes = getenv("TRPT_BENCH_BASELINE") != NULL ? NMODES : TLS + 1;
 
 	(void)state;
-	assert_true(n >= 10);
+	assert_true(n >= 10 && rounds >= 1);
+	memset(best, 0, sizeof(best));
 	trpt_dovecot_start(&dc);
-	m = trpt_dovecot_client(&dc);
+	write_conf(&dc, dir);
+
+	/* The mails are written into Dovecot's Maildir directly (APPEND
+	 * costs Dovecot some 10 ms each), then Dovecot indexes the mailbox
+	 * once, as it would have been long before a real fetch: the timing
+	 * covers the fetch alone. */
 	t0 = now();
-	fill(&dc, m, "small", n / 10);
-	fill(&dc, m, "large", n);
-	t_fill = now() - t0;
+	trpt_dovecot_fill_maildir(&dc, "bench", "bench", n);
+	write_maildir(dir, n);
+	m = trpt_dovecot_client(&dc);
+	uids = calloc(n + 1, sizeof(*uids));
+	assert_non_null(uids);
+	assert_int_equal(trpt_dovecot_uids(m, "bench", uids, n + 1), n);
+	free(uids);
 	trpt_dovecot_client_free(&m);
+	printf("# setup: %u messages written twice and indexed in %.1f s\n", n,
+	    now() - t0);
 
-	t_small =
-	    run(&dc, dir, "small", &rss_small, &cpu_small, &reports_small);
-	t = run(&dc, dir, "large", &rss, &cpu, &reports);
-	assert_int_equal(reports_small, n / 10);
-	assert_int_equal(reports, n);
+	for (i = 0; i < rounds; i++) {
+		printf("# round %u of %u\n", i + 1, rounds);
+		for (k = 0; k < nmodes; k++)
+			run(&dc, dir, (enum mode)k, n, &best[k]);
+	}
 
-	printf("# setup: %u + %u messages written and indexed in %.1f s\n",
-	    n / 10, n, t_fill);
-	printf("# fetch %u messages: %.2f s, %.0f messages/s, "
-	       "CPU %.2f s, peak RSS %.1f MiB\n",
-	    n / 10, t_small, (double)(n / 10) / t_small, cpu_small,
-	    (double)rss_small / 1024.0);
-	printf("# fetch %u messages: %.2f s, %.0f messages/s, "
-	       "CPU %.2f s, peak RSS %.1f MiB\n",
-	    n, t, (double)n / t, cpu, (double)rss / 1024.0);
+	printf("# best of %u rounds, %u messages:\n", rounds, n);
+	for (k = 0; k < nmodes; k++)
+		printf("# %-24s %6.2f s  %7.0f messages/s  CPU %5.2f s "
+		       "(%7.0f messages/CPU-s)  Dovecot CPU %5.2f s  peak RSS "
+		       "%.1f MiB\n",
+		    mode_name[k], best[k].wall, (double)n / best[k].wall,
+		    best[k].cpu, (double)n / best[k].cpu, best[k].server,
+		    (double)best[k].rss_kb / 1024.0);
+	for (k = PLAIN; k < nmodes; k++)
+		printf("# ratio %s / ingest: %.2f (wall), %.2f (CPU)\n",
+		    mode_name[k], best[INGEST].wall / best[k].wall,
+		    best[INGEST].cpu / best[k].cpu);
 	fflush(stdout);
 	trpt_dovecot_stop(&dc);
 	trpt_test_rmrf(dir);

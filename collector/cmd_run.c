@@ -31,6 +31,7 @@ sd_notify(int unset, const char *state)
 #include "collector/fetch_imap.h"
 #include "collector/journal.h"
 #include "collector/run_notify.h"
+#include "common/datetime.h"
 #include "ingest/imap_sync.h"
 #include "ingest/pipeline.h"
 #include "ingest/pull.h"
@@ -148,7 +149,16 @@ static void
 synced(void *arg, const struct trpt_imap_stats *st)
 {
 	const struct source *s = arg;
+	char until[40];
 
+	if (st->busy) {
+		trpt_datetime_format(st->busy_until, until, sizeof(until));
+		trpt_journal(TRPT_LOG_INFO,
+		    "source %s: busy: another fetcher (%s) holds it until %s; "
+		    "skipped",
+		    s->sec->name, st->busy_holder, until);
+		return;
+	}
 	trpt_journal(TRPT_LOG_DEBUG, "source %s: synced, %llu new messages",
 	    s->sec->name, (unsigned long long)st->messages);
 }

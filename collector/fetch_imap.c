@@ -187,6 +187,16 @@ trpt_fetch_imap_run(struct trpt_cli *cli, const struct trpt_config_section *sec,
 		trpt_cli_warn("fetch %s", err.msg);
 		return TRPT_EXIT_FATAL;
 	}
+	if (stats.busy) {
+		char until[40];
+
+		/* Not a failure: the other fetcher is doing the work. */
+		trpt_datetime_format(stats.busy_until, until, sizeof(until));
+		trpt_cli_warn("fetch %s: source is busy: another fetcher (%s) "
+			      "holds it until %s; skipped",
+		    conf.name, stats.busy_holder, until);
+		return TRPT_EXIT_OK;
+	}
 	if (cli->verbose > 0)
 		fprintf(stderr,
 		    "%s: %" PRIu64 " messages, %" PRIu64

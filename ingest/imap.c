@@ -531,46 +531,42 @@ trpt__imap_bodies_free(struct trpt__imap_bodies *b)
 }
 
 /*
- * UID FETCH of v[0..n-1] (sorted by UID) with (UID BODY.PEEK[<what>]<0.
- * limit>): at most limit bytes of each, so a server can never send more
- * than it is asked for, whatever RFC822.SIZE said.
+ * The set of v[0..n-1] (sorted by UID), runs of consecutive UIDs as
+ * ranges.
  */
-static int
-fetch_sections(struct trpt_imap *c, const char *mailbox,
-    const struct trpt__imap_entry *v, size_t n, int header_only, size_t limit,
-    struct trpt__imap_bodies *out, struct trpt_err *err)
+static struct mailimap_set *
+entry_set(const struct trpt__imap_entry *v, size_t n)
 {
-	struct mailimap_fetch_type *ft = NULL;
+	struct mailimap_set *set = mailimap_set_new_empty();
+	size_t i, j;
+
+	for (i = 0; set != NULL && i < n; i = j) {
+		for (j = i + 1; j < n && v[j].uid == v[j - 1].uid + 1; j++)
+			;
+		if (mailimap_set_add_interval(set, v[i].uid, v[j - 1].uid) !=
+		    MAILIMAP_NO_ERROR) {
+			mailimap_set_free(set);
+			set = NULL;
+		}
+	}
+	return set;
+}
+
+/* (UID BODY.PEEK[<section>]<0.limit>): never more than limit bytes of a
+ * message, whatever RFC822.SIZE said. */
+static struct mailimap_fetch_type *
+section_fetch_type(int header_only, size_t limit)
+{
+	struct mailimap_fetch_type *ft;
 	struct mailimap_fetch_att *fa = NULL;
 	struct mailimap_section *sec;
-	struct mailimap_set *set = NULL;
-	clist *res = NULL;
-	clistiter *it;
-	struct trpt__imap_bodies b;
-	size_t i, budget;
-	int e, rc;
 
-	memset(&b, 0, sizeof(b));
-	set = mailimap_set_new_empty();
-	b.body = calloc(n, sizeof(*b.body));
-	b.len = calloc(n, sizeof(*b.len));
-	if (set == NULL || b.body == NULL || b.len == NULL) {
-		rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
-		goto out;
-	}
-	for (i = 0; i < n; i++)
-		if (mailimap_set_add_single(set, v[i].uid) !=
-		    MAILIMAP_NO_ERROR) {
-			rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
-			goto out;
-		}
 	ft = mailimap_fetch_type_new_fetch_att_list_empty();
 	sec = header_only ? mailimap_section_new_header()
 			  : mailimap_section_new(NULL);
-	fa = sec != NULL ? mailimap_fetch_att_new_body_peek_section_partial(
-			       sec, 0, (uint32_t)limit)
-			 : NULL;
-	if (fa == NULL && sec != NULL)
+	if (sec != NULL &&
+	    (fa = mailimap_fetch_att_new_body_peek_section_partial(
+		 sec, 0, (uint32_t)limit)) == NULL)
 		mailimap_section_free(sec);
 	if (ft == NULL || fa == NULL ||
 	    mailimap_fetch_type_new_fetch_att_list_add(
@@ -579,21 +575,145 @@ fetch_sections(struct trpt_imap *c, const char *mailbox,
 		MAILIMAP_NO_ERROR) {
 		if (fa != NULL)
 			mailimap_fetch_att_free(fa);
-		rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
-		goto out;
+		if (ft != NULL)
+			mailimap_fetch_type_free(ft);
+		return NULL;
 	}
-	/* What was asked for, and nothing more: each body at most limit
-	 * bytes (a literal announced larger is refused before libetpan
-	 * makes room for it), plus the FETCH lines around them. */
-	budget = SMALL_ANSWER;
+	return ft;
+}
+
+/*
+ * What was asked for, and nothing more: each body at most limit bytes (a
+ * literal announced larger is refused before libetpan makes room for
+ * it), plus the FETCH lines around them.
+ */
+static size_t
+sections_budget(
+    const struct trpt__imap_entry *v, size_t n, int header_only, size_t limit)
+{
+	size_t i, budget = SMALL_ANSWER + limit;
+
 	for (i = 0; i < n; i++) {
-		size_t want = v[i].size < limit ? v[i].size : limit;
+		size_t want = header_only         ? limit
+			      : v[i].size < limit ? v[i].size
+						  : limit;
 
 		/* Some servers' RFC822.SIZE is a little off the body they
 		 * send (line ends): an eighth more is allowed. */
 		budget += want + want / 8 + PER_MESSAGE;
 	}
-	trpt_imap_io_expect(&c->io, budget + limit);
+	return budget;
+}
+
+struct stream_ctx {
+	trpt__imap_each_fn *fn;
+	void *arg;
+	size_t seen; /* FETCH responses handed over */
+};
+
+static void
+stream_att(struct mailimap_msg_att *ma, void *arg)
+{
+	struct stream_ctx *sc = arg;
+	uint32_t uid = 0;
+	const char *body = NULL;
+	size_t len = 0;
+
+	msg_att_read(ma, &uid, NULL, NULL, &body, &len);
+	sc->seen++;
+	sc->fn(sc->arg, uid, body, len);
+}
+
+/* libetpan hands FETCH responses to the msg_att handler only when a
+ * progress callback is set. */
+static void
+stream_progress(size_t current, size_t maximum, void *arg)
+{
+	(void)current;
+	(void)maximum;
+	(void)arg;
+}
+
+int
+trpt__imap_stream_bodies(struct trpt_imap *c, const char *mailbox,
+    const struct trpt__imap_entry *v, size_t n, trpt__imap_each_fn *fn,
+    void *arg, struct trpt_err *err)
+{
+	/* One byte more than max_message tells an oversized body. */
+	size_t limit = c->max_message + 1;
+	struct mailimap_fetch_type *ft = NULL;
+	struct mailimap_set *set = NULL;
+	struct stream_ctx sc;
+	clist *res = NULL;
+	int e, rc;
+
+	set = entry_set(v, n);
+	ft = section_fetch_type(0, limit);
+	if (set == NULL || ft == NULL) {
+		rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+		goto out;
+	}
+	trpt_imap_io_expect(&c->io, sections_budget(v, n, 0, limit));
+	c->io.max_literal = limit;
+	sc.fn = fn;
+	sc.arg = arg;
+	sc.seen = 0;
+	mailimap_set_msg_att_handler(c->imap, stream_att, &sc);
+	mailimap_set_progress_callback(
+	    c->imap, stream_progress, stream_progress, NULL);
+	e = mailimap_uid_fetch(c->imap, set, ft, &res);
+	mailimap_set_progress_callback(c->imap, NULL, NULL, NULL);
+	mailimap_set_msg_att_handler(c->imap, NULL, NULL);
+	c->io.max_literal = SMALL_ANSWER;
+	/* As libetpan's own UID FETCH: a NO that came with messages (some
+	 * were expunged meanwhile) is an answer; the sync loop stops before
+	 * any message left out. */
+	if (e == MAILIMAP_ERROR_UID_FETCH && sc.seen > 0)
+		e = MAILIMAP_NO_ERROR;
+	if (e != MAILIMAP_NO_ERROR) {
+		char what[300];
+
+		res = NULL;
+		snprintf(what, sizeof(what), "%s: UID FETCH of %zu message%s",
+		    mailbox, n, n == 1 ? "" : "s");
+		rc = trpt__imap_fail(c, e, err, what);
+		goto out;
+	}
+	rc = TRPT_OK;
+out:
+	if (res != NULL)
+		mailimap_fetch_list_free(res);
+	if (set != NULL)
+		mailimap_set_free(set);
+	if (ft != NULL)
+		mailimap_fetch_type_free(ft);
+	return rc;
+}
+
+/* One FETCH of v[0..n-1], kept whole in *out. */
+static int
+fetch_sections(struct trpt_imap *c, const char *mailbox,
+    const struct trpt__imap_entry *v, size_t n, int header_only,
+    struct trpt__imap_bodies *out, struct trpt_err *err)
+{
+	size_t limit = header_only ? c->max_message : c->max_message + 1;
+	struct mailimap_fetch_type *ft = NULL;
+	struct mailimap_set *set = NULL;
+	clist *res = NULL;
+	clistiter *it;
+	struct trpt__imap_bodies b;
+	int e, rc;
+
+	memset(&b, 0, sizeof(b));
+	set = entry_set(v, n);
+	ft = section_fetch_type(header_only, limit);
+	b.body = calloc(n, sizeof(*b.body));
+	b.len = calloc(n, sizeof(*b.len));
+	if (set == NULL || ft == NULL || b.body == NULL || b.len == NULL) {
+		rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+		goto out;
+	}
+	trpt_imap_io_expect(&c->io, sections_budget(v, n, header_only, limit));
 	c->io.max_literal = limit;
 	e = mailimap_uid_fetch(c->imap, set, ft, &res);
 	c->io.max_literal = SMALL_ANSWER;
@@ -638,40 +758,46 @@ out:
 }
 
 int
-trpt__imap_bodies(struct trpt_imap *c, const char *mailbox,
-    const struct trpt__imap_entry *v, size_t n, struct trpt__imap_bodies *out,
-    struct trpt_err *err)
-{
-	/* One byte more than max_message tells an oversized body. */
-	return fetch_sections(
-	    c, mailbox, v, n, 0, c->max_message + 1, out, err);
-}
-
-int
 trpt__imap_header(struct trpt_imap *c, const char *mailbox,
     const struct trpt__imap_entry *en, struct trpt__imap_bodies *out,
     struct trpt_err *err)
 {
-	struct trpt__imap_entry one = *en;
-
-	/* The whole header, or max_message bytes of it. */
-	one.size = (uint32_t)(c->max_message < UINT32_MAX ? c->max_message
-							  : UINT32_MAX);
-	return fetch_sections(c, mailbox, &one, 1, 1, c->max_message, out, err);
+	return fetch_sections(c, mailbox, en, 1, 1, out, err);
 }
 
+/* The set of uids[0..n-1]. */
 static int
-uid_set_single(uint32_t uid, struct mailimap_set **out, struct trpt_err *err)
+uid_set(const uint32_t *uids, size_t n, struct mailimap_set **out,
+    struct trpt_err *err)
 {
-	*out = mailimap_set_new_single(uid);
-	if (*out == NULL)
+	struct mailimap_set *set = mailimap_set_new_empty();
+	size_t i;
+
+	for (i = 0; set != NULL && i < n; i++)
+		if (mailimap_set_add_single(set, uids[i]) !=
+		    MAILIMAP_NO_ERROR) {
+			mailimap_set_free(set);
+			set = NULL;
+		}
+	if (set == NULL)
 		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	*out = set;
 	return TRPT_OK;
 }
 
+/* "UID 7" or "7 UIDs from 3" for messages. */
+static void
+uids_text(const uint32_t *uids, size_t n, char *buf, size_t len)
+{
+	if (n == 1)
+		snprintf(buf, len, "UID %u", uids[0]);
+	else
+		snprintf(buf, len, "%zu UIDs from %u", n, uids[0]);
+}
+
 int
-trpt__imap_flag(
-    struct trpt_imap *c, uint32_t uid, int deleted, struct trpt_err *err)
+trpt__imap_flag(struct trpt_imap *c, const uint32_t *uids, size_t n,
+    int deleted, struct trpt_err *err)
 {
 	struct mailimap_flag_list *fl;
 	struct mailimap_flag *f;
@@ -694,14 +820,15 @@ trpt__imap_flag(
 		mailimap_flag_list_free(fl);
 		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
 	}
-	if ((rc = uid_set_single(uid, &set, err)) != TRPT_OK)
+	if ((rc = uid_set(uids, n, &set, err)) != TRPT_OK)
 		goto out;
-	trpt_imap_io_expect(&c->io, SMALL_ANSWER);
+	trpt_imap_io_expect(&c->io, SMALL_ANSWER + n * PER_MESSAGE);
 	e = mailimap_uid_store(c->imap, set, sf);
 	if (e != MAILIMAP_NO_ERROR) {
-		char what[64];
+		char what[100], u[64];
 
-		snprintf(what, sizeof(what), "UID STORE %u +FLAGS", uid);
+		uids_text(uids, n, u, sizeof(u));
+		snprintf(what, sizeof(what), "UID STORE +FLAGS of %s", u);
 		rc = trpt__imap_fail(c, e, err, what);
 	}
 out:
@@ -712,52 +839,55 @@ out:
 }
 
 int
-trpt__imap_expunge(struct trpt_imap *c, uint32_t uid, struct trpt_err *err)
+trpt__imap_expunge(
+    struct trpt_imap *c, const uint32_t *uids, size_t n, struct trpt_err *err)
 {
-	struct mailimap_set *set;
+	struct mailimap_set *set = NULL;
 	int e, rc;
 
 	if (!trpt__imap_has(c, "UIDPLUS"))
 		return TRPT_OK; /* \Deleted is set; the user's client
 				   expunges */
-	if ((rc = uid_set_single(uid, &set, err)) != TRPT_OK)
+	if ((rc = uid_set(uids, n, &set, err)) != TRPT_OK)
 		return rc;
-	trpt_imap_io_expect(&c->io, SMALL_ANSWER);
+	trpt_imap_io_expect(&c->io, SMALL_ANSWER + n * PER_MESSAGE);
 	e = mailimap_uid_expunge(c->imap, set);
 	mailimap_set_free(set);
 	if (e != MAILIMAP_NO_ERROR) {
-		char what[64];
+		char what[100], u[64];
 
-		snprintf(what, sizeof(what), "UID EXPUNGE %u", uid);
+		uids_text(uids, n, u, sizeof(u));
+		snprintf(what, sizeof(what), "UID EXPUNGE of %s", u);
 		return trpt__imap_fail(c, e, err, what);
 	}
 	return TRPT_OK;
 }
 
 int
-trpt__imap_move(struct trpt_imap *c, const char *mailbox, uint32_t uid,
-    const char *folder, struct trpt_err *err)
+trpt__imap_move(struct trpt_imap *c, const char *mailbox, const uint32_t *uids,
+    size_t n, const char *folder, struct trpt_err *err)
 {
-	struct mailimap_set *set;
+	struct mailimap_set *set = NULL;
 	int e, rc, has_move = trpt__imap_has(c, "MOVE");
 
-	if ((rc = uid_set_single(uid, &set, err)) != TRPT_OK)
+	if ((rc = uid_set(uids, n, &set, err)) != TRPT_OK)
 		return rc;
-	trpt_imap_io_expect(&c->io, SMALL_ANSWER);
+	trpt_imap_io_expect(&c->io, SMALL_ANSWER + n * PER_MESSAGE);
 	if (has_move)
 		e = mailimap_uid_move(c->imap, set, folder);
 	else
 		e = mailimap_uid_copy(c->imap, set, folder);
 	mailimap_set_free(set);
 	if (e != MAILIMAP_NO_ERROR) {
-		char what[300];
+		char what[400], u[64];
 
-		snprintf(what, sizeof(what), "%s: move UID %u to %s", mailbox,
-		    uid, folder);
+		uids_text(uids, n, u, sizeof(u));
+		snprintf(what, sizeof(what), "%s: move %s to %s", mailbox, u,
+		    folder);
 		return trpt__imap_fail(c, e, err, what);
 	}
-	if (!has_move && (rc = trpt__imap_flag(c, uid, 1, err)) == TRPT_OK)
-		rc = trpt__imap_expunge(c, uid, err);
+	if (!has_move && (rc = trpt__imap_flag(c, uids, n, 1, err)) == TRPT_OK)
+		rc = trpt__imap_expunge(c, uids, n, err);
 	return rc;
 }
 

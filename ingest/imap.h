@@ -144,26 +144,42 @@ int trpt__imap_max_uid(struct trpt_imap *c, const char *mailbox, uint32_t *out,
 /* Messages after last_uid (an estimate for progress). */
 uint64_t trpt__imap_count_after(
     struct trpt_imap *c, uint32_t last_uid, uint32_t exists);
-/*
- * Bodies of v[0..n-1] (sorted by UID), at most max_message + 1 bytes each
- * (a length of max_message + 1 means the message is larger).
- */
-int trpt__imap_bodies(struct trpt_imap *c, const char *mailbox,
-    const struct trpt__imap_entry *v, size_t n, struct trpt__imap_bodies *out,
-    struct trpt_err *err);
 /* The header of one message, at most max_message bytes. */
 int trpt__imap_header(struct trpt_imap *c, const char *mailbox,
     const struct trpt__imap_entry *en, struct trpt__imap_bodies *out,
     struct trpt_err *err);
 void trpt__imap_bodies_free(struct trpt__imap_bodies *b);
-/* +FLAGS (\Seen), or (\Deleted) with deleted. */
-int trpt__imap_flag(
-    struct trpt_imap *c, uint32_t uid, int deleted, struct trpt_err *err);
-/* UID EXPUNGE of one UID when the server has UIDPLUS, else nothing. */
-int trpt__imap_expunge(struct trpt_imap *c, uint32_t uid, struct trpt_err *err);
+
+/*
+ * Called for each FETCH response of trpt__imap_stream_bodies, in the
+ * order the server sends them: the UID (0 if none) and the body (NULL if
+ * none; at most max_message + 1 bytes), valid during the call only.
+ */
+typedef void trpt__imap_each_fn(
+    void *arg, uint32_t uid, const char *body, size_t len);
+
+/*
+ * UID FETCH of the bodies of v[0..n-1] (sorted by UID), at most
+ * max_message + 1 bytes each (a length of max_message + 1 means the
+ * message is larger), each handed to fn while libetpan parses the answer,
+ * so that the collector stores messages while the server is still sending
+ * the next ones, and only one message is held at a time.  fn must not
+ * send commands.
+ */
+int trpt__imap_stream_bodies(struct trpt_imap *c, const char *mailbox,
+    const struct trpt__imap_entry *v, size_t n, trpt__imap_each_fn *fn,
+    void *arg, struct trpt_err *err);
+
+/* +FLAGS.SILENT (\Seen), or (\Deleted) with deleted, of uids[0..n-1]. */
+int trpt__imap_flag(struct trpt_imap *c, const uint32_t *uids, size_t n,
+    int deleted, struct trpt_err *err);
+/* UID EXPUNGE of uids[0..n-1] when the server has UIDPLUS, else
+ * nothing. */
+int trpt__imap_expunge(
+    struct trpt_imap *c, const uint32_t *uids, size_t n, struct trpt_err *err);
 /* UID MOVE, or COPY + \Deleted + UID EXPUNGE without MOVE. */
-int trpt__imap_move(struct trpt_imap *c, const char *mailbox, uint32_t uid,
-    const char *folder, struct trpt_err *err);
+int trpt__imap_move(struct trpt_imap *c, const char *mailbox,
+    const uint32_t *uids, size_t n, const char *folder, struct trpt_err *err);
 /*
  * IDLE on the selected mailbox until the server says something, wake_fd
  * becomes readable or seconds pass; then DONE.  *woke is 1 (the server),

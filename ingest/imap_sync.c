@@ -1,18 +1,22 @@
 #include "ingest/imap_sync.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "schema/imap_state.h"
 
 #define DEFAULT_BATCH       100
 #define DEFAULT_BATCH_BYTES (32u * 1024 * 1024)
 #define MAX_WINDOW          65536u /* UIDs asked for in one size FETCH */
+#define WINDOW_BATCHES      16     /* batches of bodies per window */
 /* RFC 2177: re-issue IDLE at least every 29 minutes. */
 #define IDLE_MAX 1500u
 
@@ -27,6 +31,8 @@ struct run {
 	int backfill;
 	struct trpt_imap_stats *stats;
 	uint64_t done, total;
+	char holder[TRPT_IMAP_HOLDER_LEN]; /* this process: "HOST:PID" */
+	int64_t renewed;                   /* when the lease was last renewed */
 };
 
 static void
@@ -43,6 +49,108 @@ db_unlock(struct run *r)
 		r->hooks->unlock(r->hooks->arg);
 }
 
+/* ---- the source's lease ---------------------------------------------- */
+
+/* "HOST:PID" of this process. */
+static void
+make_holder(char *buf, size_t len)
+{
+	char host[256];
+
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(buf, len, "%s:%ld", host, (long)getpid());
+}
+
+/* 1 when holder is a process of this host that no longer runs. */
+static int
+holder_dead(const char *self, const char *holder)
+{
+	const char *colon = strrchr(holder, ':'), *mine = strrchr(self, ':');
+	char *end;
+	long pid;
+
+	if (colon == NULL || mine == NULL || colon - holder != mine - self ||
+	    strncmp(holder, self, (size_t)(colon - holder)) != 0)
+		return 0;
+	pid = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || pid <= 0 || pid > INT_MAX)
+		return 0;
+	return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+/*
+ * Takes the lease of the source: *taken 0 (and r->stats->busy set) when
+ * another fetcher holds it.  Called with the database locked.
+ */
+static int
+lease_take(struct run *r, int *taken, struct trpt_err *err)
+{
+	struct trpt_imap_lease_owner owner;
+	int64_t now = (int64_t)time(NULL);
+	int rc;
+
+	rc = trpt_imap_lease_take(r->p->db, r->conf->name, r->holder, now,
+	    now + TRPT_IMAP_LEASE_TTL, NULL, taken, &owner, err);
+	/* A fetcher of this host that died holding it: no need to wait for
+	 * the lease to end (its holder is compared too, so of two fetchers
+	 * doing this at once one takes it). */
+	if (rc == TRPT_OK && !*taken && holder_dead(r->holder, owner.holder))
+		rc = trpt_imap_lease_take(r->p->db, r->conf->name, r->holder,
+		    now, now + TRPT_IMAP_LEASE_TTL, owner.holder, taken, &owner,
+		    err);
+	if (rc != TRPT_OK) {
+		trpt_err_prefix(err, "%s: lease", r->conf->name);
+		return rc;
+	}
+	if (*taken)
+		r->renewed = now;
+	else {
+		r->stats->busy = 1;
+		snprintf(r->stats->busy_holder, sizeof(r->stats->busy_holder),
+		    "%s", owner.holder[0] != '\0' ? owner.holder : "unknown");
+		r->stats->busy_until = owner.expires_at;
+	}
+	return TRPT_OK;
+}
+
+/*
+ * Renews the lease when TRPT_IMAP_LEASE_RENEW seconds have gone by since
+ * the last time; fails when another fetcher took it over meanwhile.
+ * Called with the database locked.
+ */
+static int
+lease_keep(struct run *r, struct trpt_err *err)
+{
+	int64_t now = (int64_t)time(NULL);
+	int held = 1, rc;
+
+	if (now - r->renewed < TRPT_IMAP_LEASE_RENEW)
+		return TRPT_OK;
+	if ((rc = trpt_imap_lease_renew(r->p->db, r->conf->name, r->holder,
+		 now + TRPT_IMAP_LEASE_TTL, &held, err)) != TRPT_OK) {
+		trpt_err_prefix(err, "%s: lease", r->conf->name);
+		return rc;
+	}
+	if (!held)
+		return trpt_err_set(err, TRPT_ETEMP,
+		    "%s: lease: another fetcher took the source over (this "
+		    "run went %d s without renewing it); stopped",
+		    r->conf->name, TRPT_IMAP_LEASE_TTL);
+	r->renewed = now;
+	return TRPT_OK;
+}
+
+/* Gives the lease up (best effort: unrenewed, it ends by itself). */
+static void
+lease_release(struct run *r)
+{
+	db_lock(r);
+	(void)trpt_imap_lease_release(r->p->db, r->conf->name, r->holder, NULL);
+	db_unlock(r);
+}
+
 /* Records uid as the last one handled in the current mailbox. */
 static int
 record(struct run *r, uint32_t uid, struct trpt_err *err)
@@ -50,37 +158,40 @@ record(struct run *r, uint32_t uid, struct trpt_err *err)
 	int rc;
 
 	db_lock(r);
-	rc = trpt_imap_state_put(
-	    r->p->db, r->conf->name, r->mailbox, r->uidvalidity, uid, err);
+	if ((rc = lease_keep(r, err)) == TRPT_OK)
+		rc = trpt_imap_state_put(r->p->db, r->conf->name, r->mailbox,
+		    r->uidvalidity, uid, err);
 	db_unlock(r);
 	if (rc == TRPT_OK)
 		r->recorded = uid;
 	return rc;
 }
 
-/* The after-action for one message whose reports are committed. */
+/* The after-action for messages whose reports are committed. */
 static int
-act(struct run *r, uint32_t uid, struct trpt_err *err)
+act(struct run *r, const uint32_t *uids, size_t n, struct trpt_err *err)
 {
 	int rc = TRPT_OK;
 
+	if (n == 0)
+		return TRPT_OK;
 	switch (r->conf->after) {
 	case TRPT_IMAP_KEEP:
 		return TRPT_OK;
 	case TRPT_IMAP_SEEN:
-		rc = trpt__imap_flag(r->c, uid, 0, err);
+		rc = trpt__imap_flag(r->c, uids, n, 0, err);
 		break;
 	case TRPT_IMAP_DELETE:
-		if ((rc = trpt__imap_flag(r->c, uid, 1, err)) == TRPT_OK)
-			rc = trpt__imap_expunge(r->c, uid, err);
+		if ((rc = trpt__imap_flag(r->c, uids, n, 1, err)) == TRPT_OK)
+			rc = trpt__imap_expunge(r->c, uids, n, err);
 		break;
 	case TRPT_IMAP_MOVE:
 		rc = trpt__imap_move(
-		    r->c, r->mailbox, uid, r->conf->after_folder, err);
+		    r->c, r->mailbox, uids, n, r->conf->after_folder, err);
 		break;
 	}
 	if (rc == TRPT_OK)
-		r->stats->acted++;
+		r->stats->acted += n;
 	return rc;
 }
 
@@ -139,22 +250,43 @@ header_claims_tlsrpt(const char *h, size_t len)
 }
 
 /*
- * A message larger than max_message is not fetched.  If its header claims
- * a TLS report, the header is quarantined with the reason so the loss is
- * visible; otherwise it is skipped like any other non-report.  Then its
- * UID is recorded, so it is counted and kept once, not on every run.
+ * The header of a message whose first bytes are body[0..len-1]: up to and
+ * including the blank line that ends it, or max bytes.
+ */
+static size_t
+header_len(const char *body, size_t len, size_t max)
+{
+	size_t i;
+
+	if (len > max)
+		len = max;
+	for (i = 0; i + 1 < len; i++) {
+		if (body[i] != '\n')
+			continue;
+		if (body[i + 1] == '\n')
+			return i + 2;
+		if (i + 2 < len && body[i + 1] == '\r' && body[i + 2] == '\n')
+			return i + 3;
+	}
+	return len;
+}
+
+/*
+ * A message larger than max_message is not fetched whole.  If its header
+ * (hdr, hlen; NULL when the server sent none) claims a TLS report, the
+ * header is quarantined with the reason so the loss is visible;
+ * otherwise it is skipped like any other non-report.  The caller then
+ * records its UID with the others, so it is counted and kept once, not
+ * on every run.  Called with the database locked.
  */
 static int
 oversized(struct run *r, const struct trpt__imap_entry *en, size_t seen,
-    struct trpt_err *err)
+    const char *hdr, size_t hlen, struct trpt_err *err)
 {
-	struct trpt__imap_bodies hb;
 	struct trpt_origin origin;
 	struct trpt_event ev;
 	char source[512], reason[200];
-	int rc;
 
-	memset(&hb, 0, sizeof(hb));
 	make_source(r, en->uid, source, sizeof(source));
 	if (seen > en->size)
 		snprintf(reason, sizeof(reason),
@@ -166,12 +298,8 @@ oversized(struct run *r, const struct trpt__imap_entry *en, size_t seen,
 		    "message of %u bytes exceeds max_message (%zu bytes); not "
 		    "fetched",
 		    en->size, r->p->limits.max_message);
-	if ((rc = trpt__imap_header(r->c, r->mailbox, en, &hb, err)) != TRPT_OK)
-		goto out;
-	db_lock(r);
 	r->stats->oversized++;
-	if (hb.body[0] == NULL ||
-	    !header_claims_tlsrpt(hb.body[0], hb.len[0])) {
+	if (hdr == NULL || !header_claims_tlsrpt(hdr, hlen)) {
 		r->p->stats.skipped++;
 		memset(&ev, 0, sizeof(ev));
 		ev.kind = TRPT_EV_SKIPPED;
@@ -179,30 +307,20 @@ oversized(struct run *r, const struct trpt__imap_entry *en, size_t seen,
 		ev.reason = reason;
 		if (r->p->on_event != NULL)
 			r->p->on_event(r->p->arg, &ev);
-		rc = TRPT_OK;
-	} else {
-		memset(&origin, 0, sizeof(origin));
-		origin.kind = "imap";
-		origin.source = source;
-		origin.received =
-		    en->date != 0 ? en->date : (int64_t)time(NULL);
-		rc = trpt_pipeline_reject(
-		    r->p, hb.body[0], hb.len[0], &origin, reason, err);
+		return TRPT_OK;
 	}
-	if (rc == TRPT_OK)
-		rc = trpt_imap_state_put(r->p->db, r->conf->name, r->mailbox,
-		    r->uidvalidity, en->uid, err);
-	db_unlock(r);
-	if (rc == TRPT_OK)
-		r->recorded = en->uid;
-out:
-	trpt__imap_bodies_free(&hb);
-	return rc;
+	memset(&origin, 0, sizeof(origin));
+	origin.kind = "imap";
+	origin.source = source;
+	origin.received = en->date != 0 ? en->date : (int64_t)time(NULL);
+	return trpt_pipeline_reject(r->p, hdr, hlen, &origin, reason, err);
 }
 
+/* One message through the pipeline; *act tells whether the after-action
+ * applies to it.  Called with the database locked. */
 static int
 handle_message(struct run *r, const struct trpt__imap_entry *en,
-    const char *body, size_t len, struct trpt_err *err)
+    const char *body, size_t len, int *act_on, struct trpt_err *err)
 {
 	struct trpt_origin origin;
 	enum trpt_event_kind outcome = TRPT_EV_SKIPPED;
@@ -214,59 +332,18 @@ handle_message(struct run *r, const struct trpt__imap_entry *en,
 	origin.kind = "imap";
 	origin.source = source;
 	origin.received = en->date != 0 ? en->date : (int64_t)time(NULL);
-	db_lock(r);
 	rc = trpt_pipeline_input(r->p, body, len, &origin, &outcome, err);
-	db_unlock(r);
 	if (rc != TRPT_OK) {
 		trpt_err_prefix(err, "%s", source);
 		return rc;
 	}
 	r->stats->messages++;
-	/* Committed (or quarantined whole): only now may the server
-	 * copy go.  Mail that is not a report is never touched. */
-	if (outcome == TRPT_EV_STORED || outcome == TRPT_EV_DUPLICATE ||
-	    outcome == TRPT_EV_REJECTED || outcome == TRPT_EV_WARNING)
-		if ((rc = act(r, en->uid, err)) != TRPT_OK)
-			return rc;
-	return record(r, en->uid, err);
-}
-
-/*
- * The bodies of v[0..n-1], each through the pipeline in UID order.  A
- * message the server listed but left out of its answer stops the mailbox
- * right before it: recording a later UID would pass it unread.  (One that
- * was expunged meanwhile is not listed on the next run, which then
- * passes it.)
- */
-static int
-fetch_bodies(struct run *r, const struct trpt__imap_entry *v, size_t n,
-    struct trpt_err *err)
-{
-	struct trpt__imap_bodies b;
-	size_t i;
-	int rc;
-
-	if ((rc = trpt__imap_bodies(r->c, r->mailbox, v, n, &b, err)) !=
-	    TRPT_OK)
-		return rc;
-	for (i = 0; i < n; i++) {
-		if (b.body[i] == NULL)
-			rc = trpt_err_set(err, TRPT_ETEMP,
-			    "%s: %s: the server listed UID %u but did not "
-			    "send it; stopped before it (the next run asks "
-			    "again)",
-			    r->conf->name, r->mailbox, v[i].uid);
-		else if (b.len[i] > r->p->limits.max_message)
-			rc = oversized(r, &v[i], b.len[i], err);
-		else
-			rc = handle_message(r, &v[i], b.body[i], b.len[i], err);
-		if (rc != TRPT_OK)
-			break;
-		r->done++;
-		report_progress(r);
-	}
-	trpt__imap_bodies_free(&b);
-	return rc;
+	/* Committed (or quarantined whole) messages may go from the server
+	 * once their batch is committed.  Mail that is not a report is
+	 * never touched. */
+	*act_on = outcome == TRPT_EV_STORED || outcome == TRPT_EV_DUPLICATE ||
+		  outcome == TRPT_EV_REJECTED || outcome == TRPT_EV_WARNING;
+	return TRPT_OK;
 }
 
 static int
@@ -276,47 +353,297 @@ too_old(const struct run *r, const struct trpt__imap_entry *en)
 	       en->date < r->conf->since;
 }
 
-/* Handles the entries of one window: old and oversized ones alone, the
- * others in body batches bounded by count and bytes. */
+/*
+ * The bodies of a run of messages come in one UID FETCH whose answer
+ * libetpan hands over message by message as it parses it
+ * (trpt__imap_stream_bodies), and they are stored in batches while the
+ * server sends the next ones: the collector and the server no longer take
+ * turns (one FETCH of 100 bodies, then storing them, then the next
+ * FETCH), which held the fetch from Dovecot on loopback to 0.49 of
+ * `ingest` of the same mails (bench/bench_imap.c, 2026-11-30).
+ *
+ * Several UID FETCH commands sent before reading their answers were tried
+ * first (test_imap, batch = 4, against Dovecot): a message came outside
+ * the answer to the command that asked for it.  RFC 3501 (5.5) lets a
+ * server run such commands at once and interleave their untagged
+ * answers, so answers cannot be matched to commands by their order; one
+ * command per run, streamed, needs no matching.
+ *
+ * Each batch is one transaction, not two per message (the report, then
+ * the state): that cost the fetch half of its CPU time against `ingest`.
+ * With after = keep the saved UID goes in the same transaction, so
+ * reports and state are committed together.  With an after-action, a
+ * run is one batch: it is committed first, then the action is done on the
+ * server for the whole batch in one command, then the UID is saved: a run
+ * cut anywhere loses nothing, and what is stored again is found a
+ * duplicate.
+ *
+ * The saved UID never passes a message not yet handled: it is the last of
+ * the leading messages of the run that all came.  A message the server
+ * listed but left out of its answer stops the mailbox right before it.
+ * (One that was expunged meanwhile is not listed on the next run, which
+ * then passes it.)
+ */
+struct stream {
+	struct run *r;
+	const struct trpt__imap_entry *v;
+	size_t n;
+	unsigned char *got; /* got[i]: v[i] came */
+	size_t prefix;      /* v[0..prefix-1] all came and are stored */
+	/* The batch being gathered: copies of the bodies, back to back. */
+	char *buf;
+	size_t buflen, bufcap;
+	size_t *idx, *off, *len; /* per message of the batch */
+	size_t bn, batch, maxbytes;
+	uint32_t *acts; /* UIDs for the after-action */
+	size_t nact;
+	int rc; /* the first error; then the rest of the answer is ignored */
+	struct trpt_err err;
+};
+
+/* Stores the gathered batch in one transaction. */
+static int
+store_batch(struct stream *s)
+{
+	struct run *r = s->r;
+	size_t i, k, before = s->prefix;
+	int rc = TRPT_OK, act_on, keep = r->conf->after == TRPT_IMAP_KEEP;
+
+	if (s->bn == 0)
+		return TRPT_OK;
+	db_lock(r);
+	for (i = 0; i < s->bn; i++) {
+		const struct trpt__imap_entry *en = &s->v[s->idx[i]];
+		const char *body = s->buf + s->off[i];
+
+		if (s->len[i] > r->p->limits.max_message)
+			/* The size said less than the server sent: the
+			 * header is in the max_message + 1 bytes read. */
+			rc = oversized(r, en, s->len[i], body,
+			    header_len(
+				body, s->len[i], r->p->limits.max_message),
+			    &s->err);
+		else {
+			act_on = 0;
+			rc = handle_message(
+			    r, en, body, s->len[i], &act_on, &s->err);
+			if (rc == TRPT_OK && act_on && !keep)
+				s->acts[s->nact++] = en->uid;
+		}
+		if (rc != TRPT_OK) {
+			/* The pipeline committed what came before; no UID
+			 * is saved: the next run finds those duplicates. */
+			db_unlock(r);
+			return rc;
+		}
+		r->done++;
+		report_progress(r);
+	}
+	s->bn = 0;
+	s->buflen = 0;
+	for (k = s->prefix; k < s->n && s->got[k]; k++)
+		;
+	s->prefix = k;
+	/* Only the lease's holder saves state; the reports are committed
+	 * either way (another fetcher storing them finds duplicates). */
+	rc = lease_keep(r, &s->err);
+	if (rc == TRPT_OK && keep && s->prefix > before)
+		rc = trpt_imap_state_put(r->p->db, r->conf->name, r->mailbox,
+		    r->uidvalidity, s->v[s->prefix - 1].uid, &s->err);
+	if (rc == TRPT_OK)
+		rc = trpt_pipeline_flush(r->p, &s->err);
+	else
+		(void)trpt_pipeline_flush(r->p, NULL);
+	db_unlock(r);
+	if (rc == TRPT_OK && keep && s->prefix > before)
+		r->recorded = s->v[s->prefix - 1].uid;
+	return rc;
+}
+
+static int
+cmp_uid(const void *a, const void *b)
+{
+	const struct trpt__imap_entry *x = a, *y = b;
+
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+/* One message of the answer (trpt__imap_each_fn). */
+static void
+stream_one(void *arg, uint32_t uid, const char *body, size_t len)
+{
+	struct stream *s = arg;
+	struct trpt__imap_entry key, *hit;
+	size_t k;
+
+	/* Unsolicited FETCH (flags), other UIDs, repeats: not ours. */
+	if (s->rc != TRPT_OK || body == NULL || uid == 0)
+		return;
+	key.uid = uid;
+	hit = bsearch(&key, s->v, s->n, sizeof(*s->v), cmp_uid);
+	if (hit == NULL || s->got[hit - s->v])
+		return;
+	k = (size_t)(hit - s->v);
+	if (s->buflen + len > s->bufcap) {
+		size_t cap = (s->buflen + len) * 2;
+		char *nb = realloc(s->buf, cap);
+
+		if (nb == NULL) {
+			s->rc =
+			    trpt_err_set(&s->err, TRPT_ENOMEM, "out of memory");
+			return;
+		}
+		s->buf = nb;
+		s->bufcap = cap;
+	}
+	memcpy(s->buf + s->buflen, body, len);
+	s->idx[s->bn] = k;
+	s->off[s->bn] = s->buflen;
+	s->len[s->bn] = len;
+	s->buflen += len;
+	s->bn++;
+	s->got[k] = 1;
+	if (s->bn >= s->batch || s->buflen >= s->maxbytes)
+		s->rc = store_batch(s);
+}
+
+/* The bodies of v[0..n-1], none too old or known to be oversized. */
+static int
+stream_run(struct run *r, const struct trpt__imap_entry *v, size_t n,
+    struct trpt_err *err)
+{
+	struct stream s;
+	int rc, keep = r->conf->after == TRPT_IMAP_KEEP;
+
+	memset(&s, 0, sizeof(s));
+	s.r = r;
+	s.v = v;
+	s.n = n;
+	s.rc = TRPT_OK;
+	s.batch = r->conf->batch ? r->conf->batch : DEFAULT_BATCH;
+	s.maxbytes =
+	    r->conf->batch_bytes ? r->conf->batch_bytes : DEFAULT_BATCH_BYTES;
+	s.got = calloc(n, 1);
+	s.idx = calloc(s.batch, sizeof(*s.idx));
+	s.off = calloc(s.batch, sizeof(*s.off));
+	s.len = calloc(s.batch, sizeof(*s.len));
+	s.acts = keep ? NULL : calloc(n, sizeof(*s.acts));
+	if (s.got == NULL || s.idx == NULL || s.off == NULL || s.len == NULL ||
+	    (!keep && s.acts == NULL)) {
+		rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+		goto out;
+	}
+	rc = trpt__imap_stream_bodies(
+	    r->c, r->mailbox, v, n, stream_one, &s, err);
+	/* What came before a broken connection is stored all the same. */
+	if (s.rc == TRPT_OK)
+		s.rc = store_batch(&s);
+	if (s.rc != TRPT_OK) {
+		*err = s.err;
+		rc = s.rc;
+		goto out;
+	}
+	if (rc != TRPT_OK)
+		goto out;
+	if (!keep && s.prefix > 0) {
+		/* Committed: only now may the server copies go. */
+		if ((rc = act(r, s.acts, s.nact, err)) != TRPT_OK ||
+		    (rc = record(r, v[s.prefix - 1].uid, err)) != TRPT_OK)
+			goto out;
+	}
+	if (s.prefix < n)
+		rc = trpt_err_set(err, TRPT_ETEMP,
+		    "%s: %s: the server listed UID %u but did not send it; "
+		    "stopped before it (the next run asks again)",
+		    r->conf->name, r->mailbox, v[s.prefix].uid);
+out:
+	if (s.bn > 0)
+		(void)trpt_pipeline_flush(r->p, NULL);
+	free(s.got);
+	free(s.idx);
+	free(s.off);
+	free(s.len);
+	free(s.acts);
+	free(s.buf);
+	return rc;
+}
+
+/* A message larger than max_message by its listed size: its header. */
+static int
+header_only(
+    struct run *r, const struct trpt__imap_entry *en, struct trpt_err *err)
+{
+	struct trpt__imap_bodies hb;
+	int rc;
+
+	memset(&hb, 0, sizeof(hb));
+	if ((rc = trpt__imap_header(r->c, r->mailbox, en, &hb, err)) != TRPT_OK)
+		return rc;
+	db_lock(r);
+	rc = oversized(r, en, en->size, hb.body[0],
+	    hb.body[0] != NULL ? hb.len[0] : 0, err);
+	if (rc == TRPT_OK)
+		rc = lease_keep(r, err);
+	if (rc == TRPT_OK)
+		rc = trpt_imap_state_put(r->p->db, r->conf->name, r->mailbox,
+		    r->uidvalidity, en->uid, err);
+	if (rc == TRPT_OK)
+		rc = trpt_pipeline_flush(r->p, err);
+	db_unlock(r);
+	if (rc == TRPT_OK)
+		r->recorded = en->uid;
+	trpt__imap_bodies_free(&hb);
+	r->done++;
+	report_progress(r);
+	return rc;
+}
+
+/*
+ * Handles the entries of one window in UID order: old ones recorded,
+ * oversized ones by their header, each run of the others streamed.
+ */
 static int
 process_window(struct run *r, const struct trpt__imap_entry *v, size_t n,
     struct trpt_err *err)
 {
-	size_t batch = r->conf->batch ? r->conf->batch : DEFAULT_BATCH;
+	size_t batch = r->conf->batch ? r->conf->batch : DEFAULT_BATCH, i = 0,
+	       j;
 	size_t maxbytes =
 	    r->conf->batch_bytes ? r->conf->batch_bytes : DEFAULT_BATCH_BYTES;
-	size_t i = 0, j, bytes;
-	int rc;
+	uint64_t bytes;
+	int rc, keep = r->conf->after == TRPT_IMAP_KEEP;
 
 	while (i < n) {
 		if (too_old(r, &v[i])) {
-			r->stats->too_old++;
-			r->done++;
-			if ((rc = record(r, v[i].uid, err)) != TRPT_OK)
+			for (j = i + 1; j < n && too_old(r, &v[j]); j++)
+				;
+			r->stats->too_old += j - i;
+			r->done += j - i;
+			if ((rc = record(r, v[j - 1].uid, err)) != TRPT_OK)
 				return rc;
-			i++;
-			continue;
-		}
-		if (v[i].size > r->p->limits.max_message) {
-			if ((rc = oversized(r, &v[i], v[i].size, err)) !=
-			    TRPT_OK)
+		} else if (v[i].size > r->p->limits.max_message) {
+			if ((rc = header_only(r, &v[i], err)) != TRPT_OK)
 				return rc;
-			r->done++;
-			report_progress(r);
-			i++;
-			continue;
+			j = i + 1;
+		} else {
+			/* A run asks for at most maxbytes by the listed
+			 * sizes, so its answer's cap (and what libetpan
+			 * keeps of its lines) stays that of a batch.  With
+			 * an after-action, a run is one batch: the action
+			 * follows each batch's commit, so a run cut short
+			 * leaves at most a batch committed but not yet
+			 * acted on (the next run finds duplicates and acts
+			 * on them). */
+			bytes = v[i].size;
+			for (j = i + 1; j < n && !too_old(r, &v[j]) &&
+					v[j].size <= r->p->limits.max_message &&
+					bytes + v[j].size <= maxbytes &&
+					(keep || j - i < batch);
+			     j++)
+				bytes += v[j].size;
+			if ((rc = stream_run(r, v + i, j - i, err)) != TRPT_OK)
+				return rc;
 		}
-		bytes = 0;
-		for (j = i; j < n && j - i < batch; j++) {
-			if (v[j].size > r->p->limits.max_message ||
-			    too_old(r, &v[j]))
-				break;
-			if (j > i && bytes + v[j].size > maxbytes)
-				break;
-			bytes += v[j].size;
-		}
-		if ((rc = fetch_bodies(r, v + i, j - i, err)) != TRPT_OK)
-			return rc;
 		i = j;
 	}
 	return TRPT_OK;
@@ -328,7 +655,13 @@ run_mailbox(struct run *r, const char *mailbox, struct trpt_err *err)
 	struct trpt__imap_mbox mb;
 	struct trpt__imap_entry *v = NULL;
 	uint32_t uv = 0, last = 0, lo, hi, whi;
-	uint64_t window = r->conf->batch ? r->conf->batch : DEFAULT_BATCH;
+	/* A window spans several batches, so that the FETCHes of bodies
+	 * stay in flight across them; the pipeline drains only at the end
+	 * of each window. */
+	uint64_t target =
+	    (uint64_t)(r->conf->batch ? r->conf->batch : DEFAULT_BATCH) *
+	    WINDOW_BATCHES;
+	uint64_t window = target < MAX_WINDOW ? target : MAX_WINDOW;
 	size_t n;
 	int found = 0, rc;
 
@@ -382,9 +715,7 @@ run_mailbox(struct run *r, const char *mailbox, struct trpt_err *err)
 		/* Sparse UIDs (after expunges): widen the window. */
 		if (n < window / 4 && window < MAX_WINDOW)
 			window *= 4;
-		else if (n > (r->conf->batch ? r->conf->batch : DEFAULT_BATCH) *
-				 4 &&
-			 window > 1)
+		else if (n > target * 4 && window > 1)
 			window /= 2;
 		if (window > MAX_WINDOW)
 			window = MAX_WINDOW;
@@ -415,11 +746,27 @@ run_all(struct run *r, struct trpt_err *err)
 	size_t nboxes, i;
 	int rc;
 
+	unsigned batch_max = r->p->batch_max, batch_ms = r->p->batch_ms;
+
+	/* The pipeline's batch is opened by the first message of an answer
+	 * and committed by store_batch after the last: never by the
+	 * pipeline itself, whatever its own batching. */
+	int taken = 0;
+
+	db_lock(r);
+	rc = lease_take(r, &taken, err);
+	db_unlock(r);
+	if (rc != TRPT_OK || !taken)
+		return rc;
+	r->p->batch_max = UINT_MAX;
+	r->p->batch_ms = UINT_MAX;
 	boxes = mailboxes(r->conf, &nboxes);
-	for (i = 0; i < nboxes; i++)
-		if ((rc = run_mailbox(r, boxes[i], err)) != TRPT_OK)
-			return rc;
-	return TRPT_OK;
+	for (i = 0; i < nboxes && rc == TRPT_OK; i++)
+		rc = run_mailbox(r, boxes[i], err);
+	r->p->batch_max = batch_max;
+	r->p->batch_ms = batch_ms;
+	lease_release(r);
+	return rc;
 }
 
 /* conf with max_message taken from the pipeline when it has none. */
@@ -449,6 +796,7 @@ trpt_imap_sync_run(const struct trpt_imap_conf *conf, struct trpt_pipeline *p,
 	r.p = p;
 	r.stats = stats;
 	r.hooks = hooks;
+	make_holder(r.holder, sizeof(r.holder));
 	if ((rc = trpt_imap_connect(&lc, &r.c, err)) == TRPT_OK)
 		rc = run_all(&r, err);
 	trpt_imap_free(&r.c);
@@ -498,6 +846,7 @@ trpt_imap_sync_watch(const struct trpt_imap_conf *conf, struct trpt_pipeline *p,
 	r.p = p;
 	r.hooks = hooks;
 	r.stats = &stats;
+	make_holder(r.holder, sizeof(r.holder));
 	for (;;) {
 		if ((rc = trpt_imap_connect(&lc, &r.c, err)) != TRPT_OK)
 			return rc;

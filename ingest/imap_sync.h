@@ -4,6 +4,16 @@
  * to the ingest pipeline, incrementally; and watching a mailbox with IMAP
  * IDLE (or polling) for the daemon.
  *
+ * One fetcher per source.  Several fetchers may share one database (`run`
+ * and `fetch` processes, on one host or several): a pass over a source's
+ * mailboxes first takes the source's lease (schema/imap_state.h), renews
+ * it as batches are committed and gives it up at the end.  While another
+ * fetcher holds it, the pass does nothing and says so (stats->busy).  A
+ * lease whose holder died ends by itself after TRPT_IMAP_LEASE_TTL
+ * seconds, or at once when the holder was a process of this host that no
+ * longer runs.  A holder that finds its lease taken over (it went
+ * unrenewed past its end) stops.
+ *
  * State.  Per source and mailbox, schema's imap_state keeps the
  * UIDVALIDITY and the highest UID whose messages are committed.  A run
  * takes only UIDs above it, in windows of UIDs and batches of bodies, so
@@ -31,6 +41,10 @@
 #include "ingest/imap.h"
 #include "ingest/pipeline.h"
 
+/* Seconds a lease lasts unless renewed, and how often it is renewed. */
+#define TRPT_IMAP_LEASE_TTL   300
+#define TRPT_IMAP_LEASE_RENEW 30
+
 /* Counts for one run of a source (all its mailboxes). */
 struct trpt_imap_stats {
 	uint64_t messages;  /* messages handed to the pipeline */
@@ -38,6 +52,12 @@ struct trpt_imap_stats {
 	uint64_t oversized; /* over max_message: headers quarantined */
 	uint64_t acted;     /* after-actions done on the server */
 	uint64_t rescans;   /* mailboxes rescanned for a new UIDVALIDITY */
+	/* The source was skipped: another fetcher holds its lease (see
+	 * schema/imap_state.h), busy_holder ("HOST:PID") until
+	 * busy_until (UTC seconds). */
+	int busy;
+	char busy_holder[300];
+	int64_t busy_until;
 };
 
 /* Progress of one mailbox, for a terminal progress line. */

@@ -1,8 +1,9 @@
 /*
  * The IMAP source against a real Dovecot on loopback: incremental fetch,
  * UIDVALIDITY rescans, implicit TLS and STARTTLS with real verification,
- * refused logins and other failures, read_only, the after-actions, and
- * interrupted runs (a dropped connection, kill -9).
+ * refused logins and other failures, read_only, the after-actions,
+ * interrupted runs (a dropped connection, kill -9), and fetchers sharing
+ * a database (the source's lease).
  */
 
 #include <arpa/inet.h>
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1010,7 +1012,9 @@ test_imap_after_delete_db_locked(void **state)
 	assert_int_equal(
 	    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
-	assert_contains("err", "fetch lock-src/lock/");
+	/* The lease of the source is the first write: the run stops
+	 * there, before any message is fetched. */
+	assert_contains("err", "fetch lock-src: lease: ");
 	assert_contains("err", "locked");
 	assert_int_equal(q("SELECT count(*) FROM reports", NULL), 0);
 	assert_int_equal(q("SELECT last_uid FROM imap_state", NULL), 0);
@@ -1061,8 +1065,9 @@ test_imap_after_move_dropped(void **state)
 	moved = (int64_t)trpt_dovecot_uids(m, "mv-done", uids, 80);
 	assert_true(stored > 0 && stored < 40);
 	/* A message is moved only after its report is committed; at most
-	 * the one in hand at the drop is committed but not moved. */
-	assert_true(moved <= stored && stored - moved <= 1);
+	 * the batch in hand at the drop (batch = 5: one transaction, then
+	 * one MOVE) is committed but not moved. */
+	assert_true(moved <= stored && stored - moved <= 5);
 	assert_int_equal(trpt_dovecot_uids(m, "mv", uids, 80),
 	    40 + NNONREPORTS - (size_t)moved);
 
@@ -1126,6 +1131,167 @@ test_imap_kill9(void **state)
 	trpt_dovecot_client_free(&m);
 }
 
+/* Runs sql (no rows) on the test's database. */
+static void
+db_exec(const char *sql)
+{
+	sqlite3 *db;
+	char *msg = NULL;
+
+	assert_int_equal(sqlite3_open(path("db"), &db), SQLITE_OK);
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("%s: %s", sql, msg);
+	sqlite3_close(db);
+}
+
+/*
+ * Two fetchers of one source against one database (issue 14): while the
+ * first holds the source's lease (its connection stalled mid-fetch), a
+ * second says the source is busy and touches nothing; once the first has
+ * failed and let go, the next run stores the rest, every report once.
+ */
+static void
+test_imap_lease_busy(void **state)
+{
+	mailimap *m = trpt_dovecot_client(&dc);
+	struct trpt_proxy *px;
+	char db[512], conf[512], holder[300], host[256];
+	const char *argv[] = { "--db", db, "--config", conf, "fetch", NULL };
+	int64_t stored;
+	size_t bytes;
+	pid_t pid;
+	int i;
+
+	(void)state;
+	trpt_dovecot_create(m, "ls");
+	bytes = append_reports(m, "ls", "ls", 0, 40);
+	px = trpt_proxy_start(dc.port, bytes / 2, 1);
+	write_config("ls-src", "127.0.0.1", trpt_proxy_port(px), "none", "ls",
+	    "batch = 5\ntimeout = 3\n");
+	snprintf(db, sizeof(db), "%s", path("db"));
+	snprintf(conf, sizeof(conf), "%s", path("conf"));
+	pid = trpt_spawn_collector(path("out1"), path("err1"), argv);
+	for (i = 0; i < 200 && !trpt_proxy_cut_done(px); i++)
+		usleep(20000);
+	assert_true(trpt_proxy_cut_done(px));
+	usleep(300000); /* let it commit what it has and block */
+	stored = q("SELECT count(*) FROM reports", NULL);
+	assert_true(stored > 0 && stored < 40);
+	assert_true(gethostname(host, sizeof(host)) == 0);
+	snprintf(holder, sizeof(holder), "%s:%d", host, (int)pid);
+	assert_int_equal(q("SELECT count(*) FROM imap_lease WHERE source = "
+			   "'ls-src' AND holder = ?",
+			     holder, NULL),
+	    1);
+
+	/* The second fetcher, straight to Dovecot: busy, one line. */
+	write_config("ls-src", "127.0.0.1", dc.port, "none", "ls",
+	    "batch = 5\ntimeout = 3\n");
+	assert_int_equal(fetch(NULL), 0);
+	assert_contains("err", "fetch ls-src: source is busy: another "
+			       "fetcher (");
+	assert_contains("err", holder);
+	assert_int_equal(q("SELECT count(*) FROM reports", NULL), stored);
+
+	/* The first times out, fails and lets go of the lease. */
+	assert_int_equal(trpt_wait_collector(pid), 3);
+	trpt_proxy_stop(&px);
+	assert_int_equal(q("SELECT count(*) FROM imap_lease", NULL), 0);
+
+	assert_int_equal(fetch(NULL), 0);
+	assert_int_equal(q("SELECT count(*) FROM reports", NULL), 40);
+	assert_int_equal(q("SELECT max(seen_count) FROM reports", NULL), 1);
+	assert_int_equal(q("SELECT last_uid FROM imap_state", NULL), 40);
+	trpt_dovecot_client_free(&m);
+}
+
+/*
+ * Two fetchers started at the same moment on one mailbox and one
+ * database: between them every message is processed once (a message
+ * processed twice would show as a report seen twice).
+ */
+static void
+test_imap_lease_concurrent(void **state)
+{
+	mailimap *m = trpt_dovecot_client(&dc);
+	char db[512], conf[512];
+	const char *argv[] = { "--db", db, "--config", conf, "fetch", NULL };
+	pid_t a, b;
+
+	(void)state;
+	trpt_dovecot_create(m, "lc");
+	write_config("lc-src", "127.0.0.1", dc.port, "none", "lc", NULL);
+	assert_int_equal(fetch(NULL), 0); /* the database, migrated */
+	append_reports(m, "lc", "lc", 0, 120);
+	snprintf(db, sizeof(db), "%s", path("db"));
+	snprintf(conf, sizeof(conf), "%s", path("conf"));
+	a = trpt_spawn_collector(path("out1"), path("err1"), argv);
+	b = trpt_spawn_collector(path("out2"), path("err2"), argv);
+	assert_int_equal(trpt_wait_collector(a), 0);
+	assert_int_equal(trpt_wait_collector(b), 0);
+	assert_int_equal(q("SELECT count(*) FROM reports", NULL), 120);
+	assert_int_equal(q("SELECT max(seen_count) FROM reports", NULL), 1);
+	assert_int_equal(q("SELECT last_uid FROM imap_state", NULL), 120);
+	assert_int_equal(q("SELECT count(*) FROM imap_lease", NULL), 0);
+	trpt_dovecot_client_free(&m);
+}
+
+/*
+ * A lease held by a fetcher elsewhere is respected until it ends, then
+ * taken over (a crashed holder); one held by a process of this host that
+ * no longer runs is taken over at once.
+ */
+static void
+test_imap_lease_expired(void **state)
+{
+	mailimap *m = trpt_dovecot_client(&dc);
+	char sql[700], host[256];
+	time_t now = time(NULL);
+	pid_t dead;
+
+	(void)state;
+	trpt_dovecot_create(m, "le");
+	write_config("le-src", "127.0.0.1", dc.port, "none", "le", NULL);
+	assert_int_equal(fetch(NULL), 0); /* the database, migrated */
+	append_reports(m, "le", "le", 0, 3);
+
+	snprintf(sql, sizeof(sql),
+	    "INSERT INTO imap_lease (source, holder, expires_at) VALUES "
+	    "('le-src', 'elsewhere.example:4242', %lld)",
+	    (long long)now + 600);
+	db_exec(sql);
+	assert_int_equal(fetch(NULL), 0);
+	assert_contains("err", "fetch le-src: source is busy: another fetcher "
+			       "(elsewhere.example:4242) holds it until ");
+	assert_int_equal(q("SELECT count(*) FROM reports", NULL), 0);
+
+	/* Its holder crashed: once the lease has ended, it is taken. */
+	snprintf(sql, sizeof(sql), "UPDATE imap_lease SET expires_at = %lld",
+	    (long long)now - 1);
+	db_exec(sql);
+	assert_int_equal(fetch(NULL), 0);
+	assert_int_equal(q("SELECT count(*) FROM reports", NULL), 3);
+	assert_int_equal(q("SELECT count(*) FROM imap_lease", NULL), 0);
+
+	/* A dead process of this host: taken at once. */
+	dead = fork();
+	assert_true(dead >= 0);
+	if (dead == 0)
+		_exit(0);
+	assert_int_equal(trpt_wait_collector(dead), 0);
+	assert_true(gethostname(host, sizeof(host)) == 0);
+	snprintf(sql, sizeof(sql),
+	    "INSERT INTO imap_lease (source, holder, expires_at) VALUES "
+	    "('le-src', '%s:%d', %lld)",
+	    host, (int)dead, (long long)now + 600);
+	db_exec(sql);
+	append_reports(m, "le", "le", 3, 5);
+	assert_int_equal(fetch(NULL), 0);
+	assert_int_equal(q("SELECT count(*) FROM reports", NULL), 5);
+	assert_int_equal(q("SELECT count(*) FROM imap_lease", NULL), 0);
+	trpt_dovecot_client_free(&m);
+}
+
 int
 main(void)
 {
@@ -1168,6 +1334,12 @@ main(void)
 		    test_imap_after_move_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_imap_kill9, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_imap_lease_busy, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_imap_lease_concurrent, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_imap_lease_expired, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
