@@ -5,10 +5,11 @@
  *	bench_analysis [DB]
  *
  * Creates DB (default ./bench-analysis.db) with generated data when it
- * holds no reports yet (direct SQL in one transaction: the ingest path is
- * not what is measured), then times the rollup build, an incremental
- * refresh, several trends queries and the alerts, each the best of three
- * runs, output written to /dev/null.  See docs/BENCHMARKS.md.
+ * holds no reports yet (stored as the collector stores reports, 1,000 per
+ * transaction; the ingest path is not what is measured), then times the
+ * rollup build, an incremental refresh, several trends queries and the
+ * alerts, each the best of three runs, output written to /dev/null.  See
+ * docs/BENCHMARKS.md.
  */
 
 #include <inttypes.h>
@@ -17,11 +18,12 @@
 #include <string.h>
 #include <time.h>
 
-#include <sqlite3.h>
-
 #include "report/alert.h"
 #include "report/trend.h"
+#include "schema/analysis.h"
 #include "schema/db.h"
+#include "schema/report.h"
+#include "schema/store.h"
 
 #define NDOMAINS 1000
 #define NSENDERS 10
@@ -82,165 +84,139 @@ die(const char *what, const char *msg)
 }
 
 static void
-exec(sqlite3 *h, const char *sql)
-{
-	char *msg = NULL;
-
-	if (sqlite3_exec(h, sql, NULL, NULL, &msg) != SQLITE_OK)
-		die(sql, msg != NULL ? msg : "?");
-}
-
-static sqlite3_stmt *
-prep(sqlite3 *h, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-
-	if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
-		die(sql, sqlite3_errmsg(h));
-	return st;
-}
-
-static void
-step(sqlite3 *h, sqlite3_stmt *st)
-{
-	if (sqlite3_step(st) != SQLITE_DONE)
-		die("insert", sqlite3_errmsg(h));
-	sqlite3_reset(st);
-}
-
-/* One day of reports from every sender for every domain. */
-static void
-gen_day(sqlite3 *h, sqlite3_stmt *rep, sqlite3_stmt *pol, sqlite3_stmt *fail,
-    int64_t day, uint64_t *npol, uint64_t *nfail)
-{
-	char id[96], domain[32], ip[32];
-	const char *type;
-	int64_t rid, pid, vol, f;
-	int s, d, k, np;
-
-	for (s = 0; s < NSENDERS; s++) {
-		/* Microsoft reports only on days it sent mail. */
-		if (s == 1 && rnd() % 10 < 3)
-			continue;
-		for (d = 0; d < NDOMAINS; d++) {
-			snprintf(
-			    domain, sizeof(domain), "domain%04d.example", d);
-			snprintf(id, sizeof(id), "%" PRId64 "+%s", day, domain);
-			vol = 20 + (int64_t)((d * 37) % 500) * (NSENDERS - s);
-			/* Zoho stops reporting on day 300 (silent). */
-			if (s == 9 && day >= DAY0 + 300)
-				break;
-			/* One domain in ten has a chronic problem: 1% of
-			 * its sessions fail, of one type per domain. */
-			f = d % 10 == 0 ? vol / 100 + 1 : 0;
-			type = types[d % 11];
-			/* Planted: domain 7 loses half its sessions to an
-			 * expired certificate for six days. */
-			if (d == 7 && day >= DAY0 + 200 && day < DAY0 + 206) {
-				f = vol / 2;
-				type = "certificate-expired";
-			}
-			/* Planted: a new failure type for domain 20 from
-			 * day 330, seen by Google. */
-			if (d == 20 && s == 0 && day >= DAY0 + 330) {
-				f = vol / 100 + 1;
-				type = "starttls-not-supported";
-			}
-			sqlite3_bind_text(
-			    rep, 1, senders[s], -1, SQLITE_STATIC);
-			sqlite3_bind_text(rep, 2, id, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(rep, 3, day * 86400);
-			sqlite3_bind_int64(rep, 4, day * 86400 + 86399);
-			sqlite3_bind_int64(rep, 5, day);
-			sqlite3_bind_int64(rep, 6, (day + 1) * 86400 + 3600);
-			sqlite3_bind_int64(rep, 7, vol - f);
-			sqlite3_bind_int64(rep, 8, f);
-			step(h, rep);
-			rid = sqlite3_last_insert_rowid(h);
-			np = s == 1 ? 2 : 1; /* Microsoft: sts and tlsa */
-			for (k = 0; k < np; k++) {
-				sqlite3_bind_int64(pol, 1, rid);
-				sqlite3_bind_int(pol, 2, k);
-				sqlite3_bind_int64(pol, 3, day);
-				sqlite3_bind_text(pol, 4,
-				    k == 0 ? "sts" : "tlsa", -1, SQLITE_STATIC);
-				sqlite3_bind_text(
-				    pol, 5, domain, -1, SQLITE_STATIC);
-				sqlite3_bind_text(pol, 6,
-				    d % 50 == 0 && k == 0
-					? "[\"version: STSv1\",\"mode: "
-					  "testing\",\"max_age: 86400\"]"
-					: "[\"version: STSv1\",\"mode: "
-					  "enforce\",\"max_age: 86400\"]",
-				    -1, SQLITE_STATIC);
-				sqlite3_bind_int64(pol, 7, vol - f);
-				sqlite3_bind_int64(pol, 8, f);
-				sqlite3_bind_int64(pol, 9, f);
-				step(h, pol);
-				(*npol)++;
-				if (f == 0)
-					continue;
-				pid = sqlite3_last_insert_rowid(h);
-				snprintf(ip, sizeof(ip), "192.0.2.%d", s + 1);
-				sqlite3_bind_int64(fail, 1, pid);
-				sqlite3_bind_text(
-				    fail, 2, type, -1, SQLITE_STATIC);
-				sqlite3_bind_text(
-				    fail, 3, ip, -1, SQLITE_TRANSIENT);
-				sqlite3_bind_text(
-				    fail, 4, "mx1.example", -1, SQLITE_STATIC);
-				sqlite3_bind_int64(fail, 5, f);
-				step(h, fail);
-				(*nfail)++;
-			}
-		}
-	}
-}
-
-static void
-generate(sqlite3 *h, int64_t from, int64_t ndays)
-{
-	sqlite3_stmt *rep, *pol, *fail;
-	uint64_t npol = 0, nfail = 0;
-	double t0 = now_s();
-	int64_t day;
-
-	rng ^=
-	    (uint64_t)from * 0x9e3779b97f4a7c15u; /* another day, other draws */
-	exec(h, "BEGIN");
-	exec(h, "INSERT OR IGNORE INTO raw_inputs (id, sha256, bytes, size, "
-		"source_kind, source, received_at) VALUES (1, 'bench', x'00', "
-		"1, 'file', 'bench', 0)");
-	rep = prep(h,
-	    "INSERT INTO reports (organization_name, report_id, contact_info, "
-	    "begin_ts, end_ts, day, raw_id, part, received_at, last_seen_at, "
-	    "total_successful, total_failed) VALUES (?1, ?2, "
-	    "'tlsrpt@example.net', ?3, ?4, ?5, 1, 0, ?6, ?6, ?7, ?8)");
-	pol = prep(h,
-	    "INSERT INTO policies (report, idx, day, policy_type, "
-	    "policy_domain, policy_strings, mx_hosts, successful, failed, "
-	    "details_failed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?8, "
-	    "?9)");
-	fail = prep(h,
-	    "INSERT INTO failures (policy, result_type, sending_mta_ip, "
-	    "receiving_mx_hostname, failed_session_count) VALUES (?1, ?2, ?3, "
-	    "?4, ?5)");
-	for (day = from; day < from + ndays; day++)
-		gen_day(h, rep, pol, fail, day, &npol, &nfail);
-	sqlite3_finalize(rep);
-	sqlite3_finalize(pol);
-	sqlite3_finalize(fail);
-	exec(h, "COMMIT");
-	printf("generate   %8.2f s  %" PRId64 " days: %" PRIu64
-	       " policies, %" PRIu64 " failure details\n",
-	    now_s() - t0, ndays, npol, nfail);
-}
-
-static void
 check(int rc, const struct trpt_err *err)
 {
 	if (rc != TRPT_OK)
 		die("run", err->msg);
+}
+
+/* What every generated report shares. */
+struct gen {
+	struct trpt_db *db;
+	struct trpt_raw raw;
+	struct trpt_origin origin;
+	uint64_t npol, nfail, inbatch;
+};
+
+#define BATCH 1000 /* reports per transaction, as `ingest` batches */
+
+/* Stores one report of day from sender s for domain d. */
+static void
+gen_report(struct gen *g, int s, int d, int64_t day)
+{
+	static char contact[] = "tlsrpt@example.net", mx[] = "mx1.example",
+		    sts[] = "sts", tlsa[] = "tlsa",
+		    version[] = "version: STSv1", testing[] = "mode: testing",
+		    enforce[] = "mode: enforce", max_age[] = "max_age: 86400";
+	char id[96], domain[32], ip[32], org[64], type_buf[64];
+	char *strings[3] = { version, enforce, max_age };
+	struct trpt_failure fail;
+	struct trpt_policy pol[2];
+	struct trpt_report r;
+	struct trpt_err err;
+	const char *type;
+	int64_t vol, f;
+	int k, np, outcome;
+
+	snprintf(domain, sizeof(domain), "domain%04d.example", d);
+	snprintf(id, sizeof(id), "%" PRId64 "+%s", day, domain);
+	snprintf(org, sizeof(org), "%s", senders[s]);
+	vol = 20 + (int64_t)((d * 37) % 500) * (NSENDERS - s);
+	/* One domain in ten has a chronic problem: 1% of its sessions
+	 * fail, of one type per domain. */
+	f = d % 10 == 0 ? vol / 100 + 1 : 0;
+	type = types[d % 11];
+	/* Planted: domain 7 loses half its sessions to an expired
+	 * certificate for six days. */
+	if (d == 7 && day >= DAY0 + 200 && day < DAY0 + 206) {
+		f = vol / 2;
+		type = "certificate-expired";
+	}
+	/* Planted: a new failure type for domain 20 from day 330, seen by
+	 * Google. */
+	if (d == 20 && s == 0 && day >= DAY0 + 330) {
+		f = vol / 100 + 1;
+		type = "starttls-not-supported";
+	}
+	snprintf(type_buf, sizeof(type_buf), "%s", type);
+	snprintf(ip, sizeof(ip), "192.0.2.%d", s + 1);
+	memset(&r, 0, sizeof(r));
+	r.organization_name = org;
+	r.contact_info = contact;
+	r.report_id = id;
+	r.begin = day * 86400;
+	r.end = day * 86400 + 86399;
+	r.policies = pol;
+	np = s == 1 ? 2 : 1; /* Microsoft: sts and tlsa */
+	r.npolicies = (size_t)np;
+	memset(pol, 0, sizeof(pol));
+	memset(&fail, 0, sizeof(fail));
+	fail.result_type = type_buf;
+	fail.sending_mta_ip = ip;
+	fail.receiving_mx_hostname = mx;
+	fail.failed_session_count = f;
+	for (k = 0; k < np; k++) {
+		pol[k].policy_type = k == 0 ? sts : tlsa;
+		pol[k].policy_domain = domain;
+		strings[1] = d % 50 == 0 && k == 0 ? testing : enforce;
+		pol[k].policy_strings.v = strings;
+		pol[k].policy_strings.n = 3;
+		pol[k].successful = vol - f;
+		pol[k].failed = f;
+		if (f > 0) {
+			pol[k].failures = &fail;
+			pol[k].nfailures = 1;
+			g->nfail++;
+		}
+		g->npol++;
+	}
+	g->origin.received = (day + 1) * 86400 + 3600;
+	if (g->inbatch == 0)
+		check(trpt_store_begin(g->db, &err), &err);
+	check(
+	    trpt_store_report(g->db, &r, &g->raw, &outcome, NULL, &err), &err);
+	if (++g->inbatch == BATCH) {
+		check(trpt_store_commit(g->db, &err), &err);
+		g->inbatch = 0;
+	}
+}
+
+/* Days of reports from every sender for every domain, stored as the
+ * collector stores reports (the rollups come with them). */
+static void
+generate(struct trpt_db *db, int64_t from, int64_t ndays)
+{
+	struct trpt_err err;
+	struct gen g;
+	double t0 = now_s();
+	int64_t day;
+	int s, d;
+
+	memset(&g, 0, sizeof(g));
+	g.db = db;
+	g.origin.kind = "file";
+	g.origin.source = "bench";
+	g.raw.bytes = "bench";
+	g.raw.len = 5;
+	g.raw.origin = &g.origin;
+	rng ^=
+	    (uint64_t)from * 0x9e3779b97f4a7c15u; /* another day, other draws */
+	for (day = from; day < from + ndays; day++)
+		for (s = 0; s < NSENDERS; s++) {
+			/* Microsoft reports only on days it sent mail. */
+			if (s == 1 && rnd() % 10 < 3)
+				continue;
+			/* Zoho stops reporting on day 300 (silent). */
+			if (s == 9 && day >= DAY0 + 300)
+				continue;
+			for (d = 0; d < NDOMAINS; d++)
+				gen_report(&g, s, d, day);
+		}
+	if (g.inbatch > 0)
+		check(trpt_store_commit(db, &err), &err);
+	printf("generate   %8.2f s  %" PRId64 " days: %" PRIu64
+	       " policies, %" PRIu64 " failure details\n",
+	    now_s() - t0, ndays, g.npol, g.nfail);
 }
 
 static void
@@ -291,9 +267,7 @@ main(int argc, char **argv)
 	struct trpt_alerts *a = NULL;
 	struct trpt_db *db = NULL;
 	struct trpt_err err;
-	sqlite3_stmt *st;
-	sqlite3 *h;
-	int64_t nreports = 0, maxday = DAY0 + NDAYS - 1;
+	int64_t first = 0, last = 0, maxday = DAY0 + NDAYS - 1;
 	double t0, c0, best = 1e9, cbest = 1e9;
 	size_t nalerts = 0, nopen = 0;
 	FILE *null;
@@ -301,28 +275,22 @@ main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	check(trpt_db_open(path, &db, &err), &err);
-	h = trpt_db_handle(db);
 	null = fopen("/dev/null", "w");
 	if (null == NULL)
 		die("/dev/null", "cannot open");
-	st = prep(h, "SELECT count(*), coalesce(max(day), 0) FROM reports");
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		nreports = sqlite3_column_int64(st, 0);
-		if (nreports > 0)
-			maxday = sqlite3_column_int64(st, 1);
-	}
-	sqlite3_finalize(st);
-	if (nreports == 0) {
-		exec(h, "PRAGMA synchronous = OFF");
-		generate(h, DAY0, NDAYS);
-		exec(h, "PRAGMA synchronous = NORMAL");
-	}
-	/* Measure the full build: what the first run on an existing
-	 * database (or after a report was deleted) does. */
-	exec(h, "UPDATE rollup_state SET dirty = 1");
+	check(trpt_trend_refresh(db, &err), &err);
+	check(trpt_analysis_data_range(
+		  db, NULL, TRPT_DAY_MIN, TRPT_DAY_MAX, &first, &last, &err),
+	    &err);
+	if (first <= last)
+		maxday = last;
+	else
+		generate(db, DAY0, NDAYS);
+	/* The rollups of the generated year: the full build. */
 	t0 = now_s();
 	check(trpt_trend_refresh(db, &err), &err);
-	printf("refresh    %8.2f s  full rollup build\n", now_s() - t0);
+	printf("refresh    %8.2f s  rollups of the generated reports\n",
+	    now_s() - t0);
 	t0 = now_s();
 	check(trpt_trend_refresh(db, &err), &err);
 	printf("refresh    %8.3f s  nothing new\n", now_s() - t0);
@@ -366,7 +334,7 @@ main(int argc, char **argv)
 	    best, cbest, nalerts, nopen, EXPECTED_ALERTS);
 
 	/* One more day arrives: the incremental refresh. */
-	generate(h, maxday + 1, 1);
+	generate(db, maxday + 1, 1);
 	t0 = now_s();
 	check(trpt_trend_refresh(db, &err), &err);
 	printf("refresh    %8.3f s  after one more day of reports\n",

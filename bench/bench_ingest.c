@@ -3,6 +3,13 @@
  * SQLite): see docs/PERFORMANCE.md.
  *
  *	bench_ingest [--small N] [--eml N] [--rows N] [--runs N] [WORKDIR]
+ *	bench_ingest --target [--small N] [--eml N] [--runs N] [WORKDIR]
+ *	bench_ingest --minimal DB DIR...
+ *
+ * --target: issue 15's comparison, whole-process `ingest` against the
+ * minimal same-library pipeline (--minimal, below) over 30,000 small
+ * .json.gz files and 10,000 e-mails, in alternate runs; see
+ * docs/PERFORMANCE.md.  Otherwise:
  *
  * Generates a corpus in WORKDIR (default ./bench-ingest) with
  * bench/corpus.c, then prints
@@ -18,6 +25,8 @@
  * Each figure is the best of --runs rounds (default 5; the VM is noisy).
  */
 
+#define _GNU_SOURCE /* memmem */
+
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -28,34 +37,46 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <sqlite3.h>
+#include <zlib.h>
 
 #include "bench/corpus.h"
 #include "common/buf.h"
 #include "common/limits.h"
 #include "ingest/inflate.h"
+#include "ingest/mime.h"
 #include "ingest/validate.h"
 #include "schema/db.h"
 #include "schema/store.h"
 
-#define SEED         20261128u
+#define SEED 20261128u
+/*
+ * Each block of a million indexes is 90 days later than the previous one
+ * (bench/corpus.h), and validation refuses reports dated more than 3 days
+ * ahead: blocks 0 to 3 lie in the past (block 3 ends on 2026-11-14).
+ */
 #define FIRST_SMALL  0u
-#define FIRST_EML    10000000u
-#define FIRST_SMALL2 20000000u
-#define FIRST_LARGE  30000000u
-#define FIRST_BASE   1000000u /* earlier days than the others */
+#define FIRST_EML    500000u  /* block 0, after the small reports */
+#define FIRST_BASE   1000000u /* block 1: the past of FIRST_SMALL2 */
+#define FIRST_SMALL2 2000000u
+#define FIRST_LARGE  3000000u
 #define LARGE_BYTES  5000000u
 #define BATCH_MAX    1000 /* as collector/cmd_ingest.c */
 #define BATCH_MS     200
 
 static const char *binary;
 static double child_cpu; /* user + system seconds of the last child */
+
+static void die(const char *fmt, const char *arg) __attribute__((noreturn));
 
 static void
 die(const char *fmt, const char *arg)
@@ -106,9 +127,10 @@ gen(const char *dir, uint64_t first, uint64_t n, enum corpus_shape shape,
 		die("%s", err.msg);
 }
 
-/* Runs the binary; returns its wall time, *rss_kb its peak RSS. */
+/* Runs argv (stdout to /dev/null); returns its wall time, *rss_kb its
+ * peak RSS, child_cpu its CPU time. */
 static double
-run_ingest(const char *db, const char *dir, const char *dir2, long *rss_kb)
+run_child(char *const *argv, long *rss_kb)
 {
 	struct rusage ru;
 	double t0, t;
@@ -122,20 +144,29 @@ run_ingest(const char *db, const char *dir, const char *dir2, long *rss_kb)
 	if (pid == 0) {
 		fd = open("/dev/null", O_WRONLY);
 		dup2(fd, 1);
-		execl(binary, binary, "--db", db, "-q", "ingest", dir, dir2,
-		    (char *)NULL);
+		execv(argv[0], argv);
 		_exit(127);
 	}
 	if (wait4(pid, &status, 0, &ru) != pid)
 		die("wait4: %s", strerror(errno));
 	t = now_s() - t0;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		die("ingest of %s failed", dir);
+		die("%s failed", argv[0]);
 	*rss_kb = ru.ru_maxrss;
 	child_cpu =
 	    (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
 	    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 	return t;
+}
+
+/* Runs the binary's ingest; returns its wall time, *rss_kb its peak RSS. */
+static double
+run_ingest(const char *db, const char *dir, const char *dir2, long *rss_kb)
+{
+	char *argv[] = { (char *)binary, "--db", (char *)db, "-q", "ingest",
+		(char *)dir, (char *)dir2, NULL };
+
+	return run_child(argv, rss_kb);
 }
 
 static int64_t
@@ -418,6 +449,662 @@ base_db(const char *path, uint64_t rows)
 	    c.reports, c.policies, now_s() - t0);
 }
 
+/*
+ * The minimal same-library pipeline (issue 15): what `ingest` is measured
+ * against.  One process, the same libraries and the same checks, nothing
+ * else: read each file of the directories (sorted, as ingest walks them),
+ * a minimal MIME walk for e-mails (header end, boundary, the
+ * application/tlsrpt+gzip part, a table base64 decoder), zlib inflate into
+ * a reused buffer, trpt_validate_json (jansson and the collector's checks),
+ * then INSERT of the same report, policy, failure and warning rows with
+ * prepared statements, WAL, synchronous=NORMAL, 1,000 reports per
+ * transaction, deduplicated by the unique constraint, without the raw
+ * archive (raw_inputs), the content digest or any index a query needs.
+ */
+
+static const char min_schema[] =
+    "CREATE TABLE reports (id INTEGER PRIMARY KEY,"
+    " organization_name TEXT NOT NULL, report_id TEXT NOT NULL,"
+    " contact_info TEXT, begin_ts INTEGER NOT NULL, end_ts INTEGER NOT NULL,"
+    " day INTEGER NOT NULL, part INTEGER NOT NULL,"
+    " received_at INTEGER NOT NULL, last_seen_at INTEGER NOT NULL,"
+    " total_successful INTEGER NOT NULL, total_failed INTEGER NOT NULL,"
+    " UNIQUE (organization_name, report_id)) STRICT;"
+    "CREATE TABLE policies (id INTEGER PRIMARY KEY, report INTEGER NOT NULL,"
+    " idx INTEGER NOT NULL, day INTEGER NOT NULL,"
+    " policy_type TEXT NOT NULL, policy_domain TEXT NOT NULL,"
+    " policy_strings TEXT, mx_hosts TEXT, successful INTEGER NOT NULL,"
+    " failed INTEGER NOT NULL, details_failed INTEGER NOT NULL) STRICT;"
+    "CREATE TABLE failures (id INTEGER PRIMARY KEY, policy INTEGER NOT NULL,"
+    " result_type TEXT NOT NULL, sending_mta_ip TEXT,"
+    " receiving_mx_hostname TEXT, receiving_mx_helo TEXT,"
+    " receiving_ip TEXT, failed_session_count INTEGER NOT NULL,"
+    " failure_reason_code TEXT, additional_information TEXT) STRICT;"
+    "CREATE TABLE warnings (id INTEGER PRIMARY KEY, report INTEGER NOT NULL,"
+    " message TEXT NOT NULL) STRICT;";
+
+struct minimal {
+	sqlite3 *h;
+	sqlite3_stmt *rep, *pol, *fail, *warn;
+	z_stream zs;
+	unsigned char *json;
+	size_t jcap;
+	unsigned char *dec;
+	size_t dcap;
+	struct trpt_limits lim;
+	uint64_t stored, dups, inbatch;
+	int64_t now;
+	int walk_only; /* e-mails: the MIME walk and base64 only */
+	size_t decoded;
+};
+
+static void
+min_sql(struct minimal *m, int src, const char *what)
+{
+	if (src != SQLITE_OK && src != SQLITE_DONE && src != SQLITE_ROW)
+		die("%s", what);
+	(void)m;
+}
+
+/* JSON array of strings (jansson, as the collector writes them). */
+static char *
+min_list(const struct trpt_strlist *l)
+{
+	json_t *a;
+	char *s;
+	size_t i;
+
+	if (l->n == 0)
+		return NULL;
+	a = json_array();
+	for (i = 0; i < l->n; i++)
+		json_array_append_new(a, json_string(l->v[i]));
+	s = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	return s;
+}
+
+static void
+min_store(struct minimal *m, const struct trpt_report *r, int part)
+{
+	sqlite3_stmt *st = m->rep;
+	int64_t ok = 0, failed = 0, id, pid, day = r->begin / 86400, dfailed;
+	size_t i, k;
+	char *ps, *mx;
+
+	if (r->begin < 0 && r->begin % 86400 != 0)
+		day--;
+	for (i = 0; i < r->npolicies; i++) {
+		ok += r->policies[i].successful;
+		failed += r->policies[i].failed;
+	}
+	sqlite3_bind_text(st, 1, r->organization_name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, r->report_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, r->contact_info, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, r->begin);
+	sqlite3_bind_int64(st, 5, r->end);
+	sqlite3_bind_int64(st, 6, day);
+	sqlite3_bind_int(st, 7, part);
+	sqlite3_bind_int64(st, 8, m->now);
+	sqlite3_bind_int64(st, 9, ok);
+	sqlite3_bind_int64(st, 10, failed);
+	min_sql(m, sqlite3_step(st), "insert report");
+	sqlite3_reset(st);
+	if (sqlite3_changes(m->h) == 0) {
+		m->dups++;
+		return;
+	}
+	m->stored++;
+	id = sqlite3_last_insert_rowid(m->h);
+	for (i = 0; i < r->npolicies; i++) {
+		const struct trpt_policy *p = &r->policies[i];
+
+		st = m->pol;
+		dfailed = 0;
+		for (k = 0; k < p->nfailures; k++)
+			dfailed += p->failures[k].failed_session_count;
+		ps = min_list(&p->policy_strings);
+		mx = min_list(&p->mx_hosts);
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, (int64_t)i);
+		sqlite3_bind_int64(st, 3, day);
+		sqlite3_bind_text(st, 4, p->policy_type, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, p->policy_domain, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 6, ps, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 7, mx, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 8, p->successful);
+		sqlite3_bind_int64(st, 9, p->failed);
+		sqlite3_bind_int64(st, 10, dfailed);
+		min_sql(m, sqlite3_step(st), "insert policy");
+		sqlite3_reset(st);
+		free(ps);
+		free(mx);
+		pid = sqlite3_last_insert_rowid(m->h);
+		for (k = 0; k < p->nfailures; k++) {
+			const struct trpt_failure *f = &p->failures[k];
+
+			st = m->fail;
+			sqlite3_bind_int64(st, 1, pid);
+			sqlite3_bind_text(
+			    st, 2, f->result_type, -1, SQLITE_STATIC);
+			sqlite3_bind_text(
+			    st, 3, f->sending_mta_ip, -1, SQLITE_STATIC);
+			sqlite3_bind_text(
+			    st, 4, f->receiving_mx_hostname, -1, SQLITE_STATIC);
+			sqlite3_bind_text(
+			    st, 5, f->receiving_mx_helo, -1, SQLITE_STATIC);
+			sqlite3_bind_text(
+			    st, 6, f->receiving_ip, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 7, f->failed_session_count);
+			sqlite3_bind_text(
+			    st, 8, f->failure_reason_code, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 9, f->additional_information, -1,
+			    SQLITE_STATIC);
+			min_sql(m, sqlite3_step(st), "insert failure");
+			sqlite3_reset(st);
+		}
+	}
+	for (i = 0; i < r->warnings.n; i++) {
+		st = m->warn;
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_text(st, 2, r->warnings.v[i], -1, SQLITE_STATIC);
+		min_sql(m, sqlite3_step(st), "insert warning");
+		sqlite3_reset(st);
+	}
+}
+
+/* Inflates a gzip member into m->json (reused, grown to the cap). */
+static int
+min_inflate(struct minimal *m, const void *gz, size_t len, size_t *outlen)
+{
+	int zrc;
+
+	if (inflateReset2(&m->zs, 15 + 16) != Z_OK)
+		return -1;
+	m->zs.next_in = (Bytef *)(uintptr_t)gz;
+	m->zs.avail_in = (uInt)len;
+	m->zs.next_out = m->json;
+	m->zs.avail_out = (uInt)m->jcap;
+	for (;;) {
+		zrc = inflate(&m->zs, Z_FINISH);
+		if (zrc == Z_STREAM_END)
+			break;
+		if (zrc != Z_BUF_ERROR || m->zs.avail_out != 0 ||
+		    m->jcap >= m->lim.max_inflated)
+			return -1;
+		m->json = realloc(m->json, m->jcap * 2);
+		if (m->json == NULL)
+			die("%s", "out of memory");
+		m->zs.next_out = m->json + m->jcap;
+		m->zs.avail_out = (uInt)m->jcap;
+		m->jcap *= 2;
+	}
+	*outlen = m->zs.total_out;
+	return 0;
+}
+
+static void
+min_report(struct minimal *m, const void *data, size_t len,
+    const char *filename, const char *report_domain, int part)
+{
+	struct trpt_validate_ctx vctx = { report_domain, filename };
+	struct trpt_report *r;
+	struct trpt_err err;
+	size_t jlen;
+
+	if (min_inflate(m, data, len, &jlen) != 0)
+		die("%s: bad gzip", filename != NULL ? filename : "part");
+	if (trpt_validate_json((const char *)m->json, jlen, &m->lim, &vctx, &r,
+		&err) != TRPT_OK)
+		die("%s", err.msg);
+	min_store(m, r, part);
+	trpt_report_free(&r);
+	if (++m->inbatch >= BATCH_MAX) {
+		min_sql(m,
+		    sqlite3_exec(m->h, "COMMIT; BEGIN", NULL, NULL, NULL),
+		    "commit");
+		m->inbatch = 0;
+	}
+}
+
+static const signed char *
+b64_table(void)
+{
+	static signed char t[256];
+	static const char a[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	int i;
+
+	if (t[0] == 0) {
+		memset(t, -1, sizeof(t));
+		for (i = 0; i < 64; i++)
+			t[(unsigned char)a[i]] = (signed char)i;
+	}
+	return t;
+}
+
+/* Decodes base64 into m->dec, skipping what is not in the alphabet. */
+static size_t
+min_base64(struct minimal *m, const char *s, size_t len)
+{
+	const signed char *t = b64_table();
+	uint32_t acc = 0;
+	size_t i, o = 0;
+	int n = 0, v;
+
+	if (m->dcap < len) {
+		m->dcap = len;
+		m->dec = realloc(m->dec, m->dcap);
+		if (m->dec == NULL)
+			die("%s", "out of memory");
+	}
+	for (i = 0; i < len; i++) {
+		if ((v = t[(unsigned char)s[i]]) < 0)
+			continue;
+		acc = acc << 6 | (uint32_t)v;
+		if (++n == 4) {
+			m->dec[o++] = (unsigned char)(acc >> 16);
+			m->dec[o++] = (unsigned char)(acc >> 8);
+			m->dec[o++] = (unsigned char)acc;
+			n = 0;
+			acc = 0;
+		}
+	}
+	if (n == 3) {
+		m->dec[o++] = (unsigned char)(acc >> 10);
+		m->dec[o++] = (unsigned char)(acc >> 2);
+	} else if (n == 2)
+		m->dec[o++] = (unsigned char)(acc >> 4);
+	return o;
+}
+
+/* The value of header field name (case-insensitive) in hdr, or NULL;
+ * *vlen its length up to the end of the line. */
+static const char *
+min_field(const char *hdr, size_t hlen, const char *name, size_t *vlen)
+{
+	size_t nl = strlen(name);
+	const char *p = hdr, *end = hdr + hlen, *e;
+
+	while (p < end) {
+		e = memchr(p, '\n', (size_t)(end - p));
+		if (e == NULL)
+			e = end;
+		if ((size_t)(e - p) > nl && p[nl] == ':' &&
+		    strncasecmp(p, name, nl) == 0) {
+			p += nl + 1;
+			while (p < e && *p == ' ')
+				p++;
+			*vlen = (size_t)(e - p);
+			if (*vlen > 0 && p[*vlen - 1] == '\r')
+				(*vlen)--;
+			return p;
+		}
+		p = e + 1;
+	}
+	return NULL;
+}
+
+static const char *
+min_header_end(const char *s, size_t len, size_t *hlen)
+{
+	const char *e = memmem(s, len, "\r\n\r\n", 4);
+
+	if (e != NULL) {
+		*hlen = (size_t)(e - s) + 2;
+		return e + 4;
+	}
+	e = memmem(s, len, "\n\n", 2);
+	if (e == NULL)
+		return NULL;
+	*hlen = (size_t)(e - s) + 1;
+	return e + 2;
+}
+
+/* A minimal MIME walk: the parts of a multipart/report, and each
+ * application/tlsrpt+gzip part base64-decoded and run. */
+static void
+min_mail(struct minimal *m, const char *s, size_t len, const char *path)
+{
+	const char *body, *ct, *b, *end = s + len, *p, *next, *pb;
+	char bnd[128], domain[256];
+	size_t hlen = 0, vlen = 0, blen, dlen = 0, phlen = 0;
+	int part = 0;
+
+	body = min_header_end(s, len, &hlen);
+	ct = min_field(s, hlen, "Content-Type", &vlen);
+	if (body == NULL || ct == NULL ||
+	    (b = memmem(ct, vlen, "boundary=\"", 10)) == NULL)
+		die("%s: not a report e-mail", path);
+	b += 10;
+	blen = (size_t)((const char *)memchr(b, '"', vlen) - b);
+	bnd[0] = bnd[1] = '-';
+	memcpy(bnd + 2, b, blen);
+	blen += 2;
+	domain[0] = '\0';
+	if ((p = min_field(s, hlen, "TLS-Report-Domain", &dlen)) != NULL &&
+	    dlen < sizeof(domain)) {
+		memcpy(domain, p, dlen);
+		domain[dlen] = '\0';
+	}
+	p = memmem(body, (size_t)(end - body), bnd, blen);
+	while (p != NULL) {
+		p += blen;
+		if (p + 2 <= end && p[0] == '-' && p[1] == '-')
+			break;
+		part++;
+		next = memmem(p, (size_t)(end - p), bnd, blen);
+		pb = min_header_end(
+		    p, (size_t)((next ? next : end) - p), &phlen);
+		if (pb != NULL &&
+		    (ct = min_field(p, phlen, "Content-Type", &vlen)) != NULL &&
+		    vlen >= 23 &&
+		    strncasecmp(ct, "application/tlsrpt+gzip", 23) == 0) {
+			size_t n = min_base64(
+			    m, pb, (size_t)((next ? next : end) - pb));
+
+			m->decoded += n;
+			if (!m->walk_only)
+				min_report(m, m->dec, n, NULL,
+				    domain[0] != '\0' ? domain : NULL, part);
+		}
+		p = next;
+	}
+}
+
+static void
+min_dir(struct minimal *m, const char *dir)
+{
+	struct dirent **names;
+	char path[4400], *data;
+	size_t len, cap = 1 << 16;
+	ssize_t r;
+	int n, i, fd;
+
+	data = malloc(cap);
+	n = scandir(dir, &names, NULL, alphasort);
+	if (n < 0 || data == NULL)
+		die("cannot read %s", dir);
+	for (i = 0; i < n; i++) {
+		if (names[i]->d_name[0] == '.') {
+			free(names[i]);
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
+		if ((fd = open(path, O_RDONLY)) < 0)
+			die("cannot open %s", path);
+		len = 0;
+		while ((r = read(fd, data + len, cap - len)) > 0) {
+			len += (size_t)r;
+			if (len == cap &&
+			    (data = realloc(data, cap *= 2)) == NULL)
+				die("%s", "out of memory");
+		}
+		close(fd);
+		if (len >= 2 && (unsigned char)data[0] == 0x1f &&
+		    (unsigned char)data[1] == 0x8b)
+			min_report(m, data, len, names[i]->d_name, NULL, 0);
+		else
+			min_mail(m, data, len, path);
+		free(names[i]);
+	}
+	free(names);
+	free(data);
+}
+
+/* bench_ingest --minimal DB DIR...: prints "stored N, duplicates D". */
+static int
+minimal_main(int argc, char **argv)
+{
+	struct minimal m;
+	int i;
+
+	memset(&m, 0, sizeof(m));
+	trpt_limits_default(&m.lim);
+	m.now = (int64_t)time(NULL);
+	m.jcap = 1 << 16;
+	m.json = malloc(m.jcap);
+	if (m.json == NULL || inflateInit2(&m.zs, 15 + 16) != Z_OK)
+		die("%s", "zlib");
+	if (argc < 4)
+		die("%s", "usage: bench_ingest --minimal DB DIR...");
+	if (sqlite3_open_v2(argv[2], &m.h,
+		SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
+		die("cannot open %s", argv[2]);
+	min_sql(&m,
+	    sqlite3_exec(m.h,
+		"PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL", NULL,
+		NULL, NULL),
+	    "pragmas");
+	min_sql(&m, sqlite3_exec(m.h, min_schema, NULL, NULL, NULL), "schema");
+	min_sql(&m,
+	    sqlite3_prepare_v2(m.h,
+		"INSERT INTO reports (organization_name, report_id,"
+		" contact_info, begin_ts, end_ts, day, part, received_at,"
+		" last_seen_at, total_successful, total_failed)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)"
+		" ON CONFLICT DO NOTHING",
+		-1, &m.rep, NULL),
+	    "prepare");
+	min_sql(&m,
+	    sqlite3_prepare_v2(m.h,
+		"INSERT INTO policies (report, idx, day, policy_type,"
+		" policy_domain, policy_strings, mx_hosts, successful,"
+		" failed, details_failed)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+		-1, &m.pol, NULL),
+	    "prepare");
+	min_sql(&m,
+	    sqlite3_prepare_v2(m.h,
+		"INSERT INTO failures (policy, result_type, sending_mta_ip,"
+		" receiving_mx_hostname, receiving_mx_helo, receiving_ip,"
+		" failed_session_count, failure_reason_code,"
+		" additional_information)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+		-1, &m.fail, NULL),
+	    "prepare");
+	min_sql(&m,
+	    sqlite3_prepare_v2(m.h,
+		"INSERT INTO warnings (report, message) VALUES (?1, ?2)", -1,
+		&m.warn, NULL),
+	    "prepare");
+	min_sql(&m, sqlite3_exec(m.h, "BEGIN", NULL, NULL, NULL), "begin");
+	for (i = 3; i < argc; i++)
+		min_dir(&m, argv[i]);
+	min_sql(&m, sqlite3_exec(m.h, "COMMIT", NULL, NULL, NULL), "commit");
+	sqlite3_finalize(m.rep);
+	sqlite3_finalize(m.pol);
+	sqlite3_finalize(m.fail);
+	sqlite3_finalize(m.warn);
+	if (sqlite3_close(m.h) != SQLITE_OK)
+		die("%s", "close");
+	inflateEnd(&m.zs);
+	free(m.json);
+	free(m.dec);
+	printf(
+	    "stored %" PRIu64 ", duplicates %" PRIu64 "\n", m.stored, m.dups);
+	return 0;
+}
+
+struct side {
+	double wall[64], cpu[64];
+	int n;
+};
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double
+median(const double *v, int n)
+{
+	double s[64];
+
+	memcpy(s, v, (size_t)n * sizeof(*s));
+	qsort(s, (size_t)n, sizeof(*s), cmp_double);
+	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+static double
+best_of(const double *v, int n)
+{
+	double b = v[0];
+	int i;
+
+	for (i = 1; i < n; i++)
+		b = v[i] < b ? v[i] : b;
+	return b;
+}
+
+/* One timed run of `ingest` (minimal = 0) or of the minimal pipeline. */
+static void
+target_run(int minimal, const char *db, const char *dir, uint64_t expect,
+    struct side *s, long *rss)
+{
+	char *margv[] = { "/proc/self/exe", "--minimal", (char *)db,
+		(char *)dir, NULL };
+	double t;
+
+	rm_db(db);
+	sync();
+	t = minimal ? run_child(margv, rss) : run_ingest(db, dir, NULL, rss);
+	if (count(db, "SELECT count(*) FROM reports") != (int64_t)expect)
+		die("%s: not every report was stored", db);
+	s->wall[s->n] = t;
+	s->cpu[s->n] = child_cpu;
+	s->n++;
+}
+
+static void
+target_line(const char *what, uint64_t n, const struct side *in,
+    const struct side *mi, const char *goal)
+{
+	double wi = median(in->wall, in->n), wm = median(mi->wall, mi->n);
+	double ci = median(in->cpu, in->n), cm = median(mi->cpu, mi->n);
+
+	printf("%-9s ingest %6.0f/s (%.2f s, %.2f s CPU)  minimal %6.0f/s "
+	       "(%.2f s, %.2f s CPU)\n",
+	    what, (double)n / wi, wi, ci, (double)n / wm, wm, cm);
+	printf("%-9s ratio ingest/minimal: wall %.2f (best %.2f), CPU %.2f "
+	       "(best %.2f)  target %s\n",
+	    what, wi / wm, best_of(in->wall, in->n) / best_of(mi->wall, mi->n),
+	    ci / cm, best_of(in->cpu, in->n) / best_of(mi->cpu, mi->n), goal);
+}
+
+/*
+ * The cost of the MIME walk and transfer decoding alone, per e-mail, in
+ * process (the files read into memory first): trpt_mime_parse against the
+ * minimal walk, best of runs.
+ */
+static void
+mime_cost(const char *deml, int runs)
+{
+	struct trpt_mime_msg *msg;
+	struct trpt_limits lim;
+	struct minimal m;
+	struct loaded l;
+	struct trpt_err err;
+	double t0, best_in = 1e30, best_min = 1e30, t;
+	size_t i, dec_in = 0;
+	int r;
+
+	load_dir(deml, &l);
+	trpt_limits_default(&lim);
+	memset(&m, 0, sizeof(m));
+	m.walk_only = 1;
+	for (r = 0; r < runs; r++) {
+		t0 = cpu_s();
+		for (i = 0; i < l.n; i++) {
+			if (trpt_mime_parse(l.data[i], l.len[i], &lim, &msg,
+				&err) != TRPT_OK)
+				die("%s", err.msg);
+			if (r == 0 && msg->nparts > 0)
+				dec_in += msg->parts[0].len;
+			trpt_mime_free(&msg);
+		}
+		t = cpu_s() - t0;
+		best_in = t < best_in ? t : best_in;
+		t0 = cpu_s();
+		for (i = 0; i < l.n; i++)
+			min_mail(&m, l.data[i], l.len[i], "mail");
+		t = cpu_s() - t0;
+		best_min = t < best_min ? t : best_min;
+	}
+	if (m.decoded != dec_in * (size_t)runs)
+		die("%s", "the two walks decoded different bytes");
+	printf("MIME walk + decoding per e-mail (in process, CPU): "
+	       "trpt_mime_parse %.2f us, minimal walk %.2f us, ratio %.2f\n",
+	    best_in * 1e6 / (double)l.n, best_min * 1e6 / (double)l.n,
+	    best_in / best_min);
+	for (i = 0; i < l.n; i++)
+		free(l.data[i]);
+	free(l.data);
+	free(l.len);
+	free(m.dec);
+}
+
+/*
+ * Issue 15's targets: whole-process `ingest` of the small .json.gz files
+ * and of the e-mails against the minimal pipeline (minimal_main) over the
+ * same files, in alternate runs (medians and bests of --runs each), and
+ * the peak RSS of `ingest` of one 5 MB report.
+ */
+static void
+target(const char *work, uint64_t nsmall, uint64_t neml, int runs)
+{
+	struct corpus_counts cs, ce, cl;
+	struct side is, ms, ie, me;
+	char dsmall[4096], deml[4096], dlarge[4096], db[4096];
+	char *margv[] = { "/proc/self/exe", "--minimal", db, dlarge, NULL };
+	long rss_large, rss_min_large, rss;
+	int r;
+
+	if (runs > 64)
+		runs = 64;
+	snprintf(
+	    dsmall, sizeof(dsmall), "%s/target-small-%" PRIu64, work, nsmall);
+	snprintf(deml, sizeof(deml), "%s/target-eml-%" PRIu64, work, neml);
+	snprintf(dlarge, sizeof(dlarge), "%s/large", work);
+	snprintf(db, sizeof(db), "%s/target.db", work);
+	fprintf(stderr, "generating the corpus in %s...\n", work);
+	if (!exists(dsmall) || !exists(deml)) {
+		gen(dsmall, FIRST_SMALL, nsmall, CORPUS_SMALL, 0, &cs);
+		gen(deml, FIRST_EML, neml, CORPUS_SMALL, 1, &ce);
+	}
+	gen(dlarge, FIRST_LARGE, 1, CORPUS_LARGE, 0, &cl);
+	rm_db(db);
+	e2e(NULL, db, dlarge, NULL, 1, 1, &rss_large);
+	rm_db(db);
+	run_child(margv, &rss_min_large);
+	memset(&is, 0, sizeof(is));
+	memset(&ms, 0, sizeof(ms));
+	memset(&ie, 0, sizeof(ie));
+	memset(&me, 0, sizeof(me));
+	for (r = 0; r < runs; r++) {
+		/* Alternate which side goes first, too. */
+		target_run(r % 2, db, dsmall, nsmall, r % 2 ? &ms : &is, &rss);
+		target_run(
+		    !(r % 2), db, dsmall, nsmall, r % 2 ? &is : &ms, &rss);
+		target_run(r % 2, db, deml, neml, r % 2 ? &me : &ie, &rss);
+		target_run(!(r % 2), db, deml, neml, r % 2 ? &ie : &me, &rss);
+	}
+	rm_db(db);
+	printf("issue 15 targets: %" PRIu64 " small .json.gz, %" PRIu64
+	       " e-mails, medians of %d alternate runs\n",
+	    nsmall, neml, runs);
+	target_line(".json.gz", nsmall, &is, &ms, "<= 1.3 (stretch 1.1)");
+	target_line("e-mails", neml, &ie, &me, "<= 1.5");
+	mime_cost(deml, runs);
+	printf("peak RSS, one %.1f MB report: ingest %.1f MiB (target <= 40), "
+	       "minimal %.1f MiB\n",
+	    (double)cl.json_bytes / 1e6, (double)rss_large / 1024,
+	    (double)rss_min_large / 1024);
+}
+
 static uint64_t
 number(const char *s)
 {
@@ -437,6 +1124,7 @@ main(int argc, char **argv)
 		{ "eml", required_argument, NULL, 'e' },
 		{ "rows", required_argument, NULL, 'r' },
 		{ "runs", required_argument, NULL, 'R' },
+		{ "target", no_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct corpus_counts cs, ce, c2, cl, cf;
@@ -450,15 +1138,22 @@ main(int argc, char **argv)
 	double t_small, t_eml, t_big, t_big_eml, floor_s, per_in, rate_small,
 	    rate_big;
 	long rss_large, rss_fifth, rss_n, rss_all, rss;
-	int runs = 5, c;
+	int runs = 5, c, targets = 0, small_set = 0, eml_set = 0;
 
+	if (argc > 1 && strcmp(argv[1], "--minimal") == 0)
+		return minimal_main(argc, argv);
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			nsmall = number(optarg);
+			small_set = 1;
+			break;
+		case 't':
+			targets = 1;
 			break;
 		case 'e':
 			neml = number(optarg);
+			eml_set = 1;
 			break;
 		case 'r':
 			rows = number(optarg);
@@ -482,6 +1177,11 @@ main(int argc, char **argv)
 	if (mkdir(work, 0755) != 0 && errno != EEXIST)
 		die("cannot create %s", work);
 
+	if (targets) {
+		target(work, small_set ? nsmall : 30000, eml_set ? neml : 10000,
+		    runs);
+		return 0;
+	}
 	snprintf(dsmall, sizeof(dsmall), "%s/small", work);
 	snprintf(dfifth, sizeof(dfifth), "%s/small-fifth", work);
 	snprintf(deml, sizeof(deml), "%s/eml", work);

@@ -27,7 +27,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 cc -O2 -pthread -o "$tmp/http_load" "$here/http_load.c" -lz -lgnutls
-printf '[serve]\nrate_limit = 0\nmax_connections_per_client = 0\n' \
+printf '[serve]\nrate_limit = 0\nmax_connections_per_client = 100000\n' \
     > "$tmp/conf"
 ca=
 if [ "${TLS:-0}" = 1 ]; then

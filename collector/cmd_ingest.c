@@ -175,6 +175,13 @@ trpt_cmd_ingest_run(struct trpt_cli *cli, int argc, char **argv)
 	 * write the same B-tree pages to the WAL again for every report. */
 	p.batch_max = INGEST_BATCH_MAX;
 	p.batch_ms = INGEST_BATCH_MS;
+	/* Read and parse the next inputs while a batch is stored. */
+	if ((rc = trpt_pipeline_async_start(&p, &err)) != TRPT_OK) {
+		trpt_cli_warn("%s", err.msg);
+		trpt_db_close(&db);
+		trpt_dkim_free(&dkim);
+		return TRPT_EXIT_FATAL;
+	}
 	for (i = optind; i < argc; i++) {
 		rc = trpt_files_ingest(&p, argv[i], &err);
 		if (rc != TRPT_OK) {
@@ -187,6 +194,7 @@ trpt_cmd_ingest_run(struct trpt_cli *cli, int argc, char **argv)
 		trpt_cli_warn("%s", err.msg);
 		status = TRPT_EXIT_FATAL;
 	}
+	trpt_pipeline_async_stop(&p);
 	print_summary(cli, &p);
 	if (status == TRPT_EXIT_OK && p.stats.rejected > 0)
 		status = TRPT_EXIT_REJECTED;

@@ -244,7 +244,7 @@ report_html(struct trpt_cli *cli, int argc, char **argv)
 static int
 report_show(struct trpt_cli *cli, int argc, char **argv)
 {
-	struct trpt_show *s = NULL;
+	struct trpt_report_detail *s = NULL;
 	struct trpt_db *db = NULL;
 	struct trpt_err err;
 	long long id;
@@ -262,10 +262,10 @@ report_show(struct trpt_cli *cli, int argc, char **argv)
 	}
 	if ((status = trpt_cli_open_db(cli, &db)) != TRPT_EXIT_OK)
 		return status;
-	rc = trpt_show_load(db, (int64_t)id, &s, &err);
+	rc = trpt_report_detail_load(db, (int64_t)id, &s, &err);
 	if (rc == TRPT_OK)
 		rc = trpt_show_print(s, stdout, &err);
-	trpt_show_free(&s);
+	trpt_report_detail_free(&s);
 	trpt_db_close(&db);
 	if (rc == TRPT_ENOTFOUND) {
 		trpt_cli_warn("report show: %s", err.msg);

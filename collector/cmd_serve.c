@@ -9,8 +9,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <sqlite3.h>
-
 #include "collector/cmd_ingest.h"
 #include "collector/dashboard.h"
 #include "common/buf.h"
@@ -18,6 +16,7 @@
 #include "ingest/receiver.h"
 #include "report/metrics.h"
 #include "report/trend.h"
+#include "schema/checkpoint.h"
 
 #define PEM_MAX (1024 * 1024)
 
@@ -71,8 +70,8 @@ load_allow(
 #define WAL_RESTART_FRAMES 8192 /* 32 MB of 4 kB pages */
 
 struct checkpointer {
-	sqlite3 *h;
-	sqlite3 *writer;         /* the pipeline's connection */
+	struct trpt_checkpoint *ck;
+	struct trpt_db *writer;  /* the pipeline's connection */
 	struct trpt_receiver *r; /* set once serving, under lock */
 	pthread_t tid;
 	pthread_mutex_t lock;
@@ -85,8 +84,7 @@ restart(void *arg)
 {
 	struct checkpointer *c = arg;
 
-	sqlite3_wal_checkpoint_v2(
-	    c->writer, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+	trpt_checkpoint_restart(c->writer, NULL);
 }
 
 static void *
@@ -114,8 +112,7 @@ checkpoint_loop(void *arg)
 		 * over.  Requests wait for it on the pipeline lock rather
 		 * than fail on a busy database. */
 		nlog = 0;
-		sqlite3_wal_checkpoint_v2(
-		    c->h, NULL, SQLITE_CHECKPOINT_PASSIVE, &nlog, NULL);
+		trpt_checkpoint_passive(c->ck, &nlog, NULL);
 		pthread_mutex_lock(&c->lock);
 		if (nlog > WAL_RESTART_FRAMES && c->r != NULL && !c->stop)
 			trpt_receiver_locked(c->r, restart, c);
@@ -128,35 +125,20 @@ static void
 checkpointer_start(struct checkpointer *c, struct trpt_db *db)
 {
 	memset(c, 0, sizeof(*c));
-	c->writer = trpt_db_handle(db);
-	if (sqlite3_open_v2(trpt_db_path(db), &c->h, SQLITE_OPEN_READWRITE,
-		NULL) != SQLITE_OK) {
-		sqlite3_close(c->h);
-		c->h = NULL;
-		return; /* the writer keeps checkpointing itself */
-	}
-	/* Until it reads the database, a connection does not know it is in
-	 * WAL mode and its checkpoints do nothing. */
-	sqlite3_busy_timeout(c->h, 100);
-	if (sqlite3_exec(c->h, "SELECT count(*) FROM sqlite_schema", NULL, NULL,
-		NULL) != SQLITE_OK) {
-		sqlite3_close(c->h);
-		c->h = NULL;
+	c->writer = db;
+	/* Nothing to do on PostgreSQL; on failure the writer keeps
+	 * checkpointing itself. */
+	if (trpt_checkpoint_new(db, &c->ck, NULL) != TRPT_OK || c->ck == NULL)
 		return;
-	}
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
 	if (pthread_create(&c->tid, NULL, checkpoint_loop, c) != 0) {
-		sqlite3_close(c->h);
-		c->h = NULL;
+		pthread_mutex_destroy(&c->lock);
+		pthread_cond_destroy(&c->cond);
+		trpt_checkpoint_free(&c->ck);
 		return;
 	}
 	c->running = 1;
-	/* The writer truncates a log that grew past 64 MB when it restarts
-	 * it. */
-	sqlite3_exec(trpt_db_handle(db),
-	    "PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=67108864",
-	    NULL, NULL, NULL);
 }
 
 static void
@@ -169,12 +151,11 @@ checkpointer_stop(struct checkpointer *c, struct trpt_db *db)
 	pthread_cond_signal(&c->cond);
 	pthread_mutex_unlock(&c->lock);
 	pthread_join(c->tid, NULL);
-	sqlite3_close(c->h);
+	trpt_checkpoint_free(&c->ck);
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->cond);
 	c->running = 0;
-	sqlite3_exec(trpt_db_handle(db), "PRAGMA wal_checkpoint(PASSIVE)", NULL,
-	    NULL, NULL);
+	trpt_checkpoint_writer(db, NULL);
 }
 
 /*

@@ -60,3 +60,13 @@ int trpt_mime_looks_like_message(const char *data, size_t len);
 int trpt_mime_parse(const char *data, size_t len, const struct trpt_limits *lim,
     struct trpt_mime_msg **out, struct trpt_err *err);
 void trpt_mime_free(struct trpt_mime_msg **msgp);
+
+/*
+ * For test_mime: a Content-Type and a Content-Disposition value (either
+ * may be NULL) read as trpt_mime_parse reads them, with the hand-written
+ * reader of simple values (allow_fast) or with libetpan only.  The out
+ * strings are malloc'd or NULL (ctype NULL: no valid type); caller frees.
+ */
+int trpt__mime_fields(const char *content_type, const char *disposition,
+    int allow_fast, char **ctype, char **boundary, char **report_type,
+    char **filename);

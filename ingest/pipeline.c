@@ -1,6 +1,7 @@
 #include "ingest/pipeline.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,207 @@ struct job {
 	const char *mail;     /* the e-mail the reports come from, or NULL */
 	size_t mail_len;
 	struct trpt_dkim_verdict dkim; /* of mail, once verified */
+	struct bundle *defer; /* parse ahead: queue what to store here */
 };
+
+/*
+ * Parse ahead (issue 15): the caller's thread reads, recognises, inflates,
+ * validates (and DKIM-checks) each input into a bundle of actions, and a
+ * store thread carries them out in order (store, quarantine, skip: the
+ * writes and the events), in the same batches as without it.
+ */
+enum act_kind { ACT_STORE, ACT_REJECT, ACT_SKIP };
+
+struct act {
+	enum act_kind kind;
+	int message;
+	int part;
+	char *reason;              /* REJECT, SKIP */
+	struct trpt_report *r;     /* STORE */
+	struct trpt_origin origin; /* owned copies of the strings */
+	size_t off, len;           /* the input (or mbox message) bytes */
+	char *own;                 /* or a copy of them (an mbox message that
+				      trpt_mbox_each handed over in a buffer of its own) */
+	int has_bytes;
+	int has_auth;
+	struct trpt_auth auth; /* owned copies of the strings */
+};
+
+struct bundle {
+	struct bundle *next;
+	char *data; /* a copy of the input */
+	size_t len;
+	struct act *acts;
+	size_t nacts, cap;
+	uint64_t inputs; /* added to stats.inputs when stored */
+	size_t cost;     /* bytes held, for the queue's bound */
+};
+
+struct trpt_pipeline_async {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t work;  /* a bundle was queued, or stop */
+	pthread_cond_t space; /* a bundle was taken */
+	pthread_cond_t idle;  /* the queue is empty and nothing is stored */
+	struct bundle *head, *tail;
+	size_t n, bytes;
+	int busy;   /* the store thread is working on a bundle */
+	int stop;   /* set by trpt_pipeline_async_stop */
+	int failed; /* a storage error stopped the store thread */
+	int rc;     /* that error, until returned once */
+	struct trpt_err err;
+};
+
+/* The queue's bound: bundles, and bytes of input and inflated JSON (one
+ * larger bundle is always let in when the queue is empty). */
+#define ASYNC_MAX_BUNDLES 64
+#define ASYNC_MAX_BYTES   (32u * 1024 * 1024)
+
+static void
+free_str(const char *s)
+{
+	free((char *)(uintptr_t)s);
+}
+
+/* A copy of s (NULL stays NULL); sets *oom when out of memory. */
+static const char *
+dup_str(const char *s, int *oom)
+{
+	char *c;
+
+	if (s == NULL)
+		return NULL;
+	if ((c = strdup(s)) == NULL)
+		*oom = 1;
+	return c;
+}
+
+static void
+act_clear(struct act *a)
+{
+	free(a->reason);
+	free(a->own);
+	trpt_report_free(&a->r);
+	free_str(a->origin.kind);
+	free_str(a->origin.source);
+	free_str(a->origin.message_id);
+	free_str(a->origin.report_domain);
+	free_str(a->origin.report_submitter);
+	free_str(a->origin.filename);
+	free_str(a->origin.client);
+	free_str(a->auth.dkim);
+	free_str(a->auth.dkim_reason);
+	free_str(a->auth.dkim_domain);
+	free_str(a->auth.dkim_selector);
+	free_str(a->auth.dkim_key_service);
+	free_str(a->auth.dkim_aligned);
+}
+
+static void
+bundle_free(struct bundle *b)
+{
+	size_t i;
+
+	if (b == NULL)
+		return;
+	for (i = 0; i < b->nacts; i++)
+		act_clear(&b->acts[i]);
+	free(b->acts);
+	free(b->data);
+	free(b);
+}
+
+/* A bundle holding a copy of the input (len may be 0). */
+static struct bundle *
+bundle_new(const void *bytes, size_t len)
+{
+	struct bundle *b = calloc(1, sizeof(*b));
+
+	if (b == NULL)
+		return NULL;
+	b->data = malloc(len > 0 ? len : 1);
+	if (b->data == NULL) {
+		free(b);
+		return NULL;
+	}
+	if (len > 0)
+		memcpy(b->data, bytes, len);
+	b->len = len;
+	b->cost = len;
+	return b;
+}
+
+/*
+ * Queues an action of job j on its bundle: r (STORE) is taken, the other
+ * pointers are copied.  TRPT_ENOMEM when out of memory (r is freed).
+ */
+static int
+defer(struct job *j, enum act_kind kind, int part, const char *reason,
+    struct trpt_report **r, const struct trpt_auth *auth, struct trpt_err *err)
+{
+	struct bundle *b = j->defer;
+	struct act *a;
+	size_t ncap;
+	int oom = 0;
+
+	if (b->nacts == b->cap) {
+		ncap = b->cap == 0 ? 2 : b->cap * 2;
+		a = realloc(b->acts, ncap * sizeof(*a));
+		if (a == NULL) {
+			if (r != NULL)
+				trpt_report_free(r);
+			return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+		}
+		b->acts = a;
+		b->cap = ncap;
+	}
+	a = &b->acts[b->nacts++];
+	memset(a, 0, sizeof(*a));
+	a->kind = kind;
+	a->message = j->message;
+	a->part = part;
+	if (reason != NULL && (a->reason = strdup(reason)) == NULL)
+		oom = 1;
+	if (r != NULL) {
+		a->r = *r;
+		*r = NULL;
+	}
+	if (j->bytes != NULL) {
+		a->has_bytes = 1;
+		a->len = j->len;
+		if ((uintptr_t)j->bytes >= (uintptr_t)b->data &&
+		    (uintptr_t)j->bytes + j->len <= (uintptr_t)b->data + b->len)
+			a->off = (size_t)(j->bytes - b->data);
+		else if ((a->own = malloc(j->len > 0 ? j->len : 1)) == NULL)
+			oom = 1;
+		else {
+			memcpy(a->own, j->bytes, j->len);
+			b->cost += j->len;
+		}
+	}
+	a->origin.kind = dup_str(j->origin.kind, &oom);
+	a->origin.source = dup_str(j->origin.source, &oom);
+	a->origin.message_id = dup_str(j->origin.message_id, &oom);
+	a->origin.report_domain = dup_str(j->origin.report_domain, &oom);
+	a->origin.report_submitter = dup_str(j->origin.report_submitter, &oom);
+	a->origin.filename = dup_str(j->origin.filename, &oom);
+	a->origin.client = dup_str(j->origin.client, &oom);
+	a->origin.received = j->origin.received;
+	if (auth != NULL) {
+		a->has_auth = 1;
+		a->auth.dkim = dup_str(auth->dkim, &oom);
+		a->auth.dkim_reason = dup_str(auth->dkim_reason, &oom);
+		a->auth.dkim_domain = dup_str(auth->dkim_domain, &oom);
+		a->auth.dkim_selector = dup_str(auth->dkim_selector, &oom);
+		a->auth.dkim_key_service =
+		    dup_str(auth->dkim_key_service, &oom);
+		a->auth.dkim_aligned = dup_str(auth->dkim_aligned, &oom);
+		a->auth.accepted = auth->accepted;
+	}
+	if (oom)
+		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	return TRPT_OK;
+}
 
 static int
 rank(enum trpt_event_kind k)
@@ -153,6 +354,8 @@ reject(struct job *j, int part, const char *reason, struct trpt_err *err)
 	struct trpt_raw raw;
 	int rc;
 
+	if (j->defer != NULL)
+		return defer(j, ACT_REJECT, part, reason, NULL, NULL, err);
 	j->p->stats.rejected++;
 	if (!(j->p->flags & TRPT_PIPE_NO_QUARANTINE) && j->bytes != NULL) {
 		memset(&raw, 0, sizeof(raw));
@@ -168,11 +371,14 @@ reject(struct job *j, int part, const char *reason, struct trpt_err *err)
 	return TRPT_OK;
 }
 
-static void
-skip(struct job *j, const char *reason)
+static int
+skip(struct job *j, const char *reason, struct trpt_err *err)
 {
+	if (j->defer != NULL)
+		return defer(j, ACT_SKIP, 0, reason, NULL, NULL, err);
 	j->p->stats.skipped++;
 	emit(j, TRPT_EV_SKIPPED, 0, NULL, 0, reason);
+	return TRPT_OK;
 }
 
 static const char *
@@ -198,6 +404,70 @@ looks_like_json(const char *s, size_t len)
 }
 
 /*
+ * Stores a validated report *rp (taken) of job j as part `part`, with its
+ * DKIM outcome (or NULL), and reports what happened.  A report the store
+ * refuses for its own numbers is a rejection; only storage errors are
+ * returned.
+ */
+static int
+store_parsed(struct job *j, int part, struct trpt_report **rp,
+    const struct trpt_auth *auth, struct trpt_err *err)
+{
+	struct trpt_pipeline *p = j->p;
+	struct trpt_report *r = *rp;
+	struct trpt_raw raw;
+	struct trpt_err verr;
+	size_t i;
+	int rc, outcome = TRPT_STORE_NEW;
+
+	*rp = NULL;
+	memset(&raw, 0, sizeof(raw));
+	raw.bytes = j->bytes;
+	raw.len = j->len;
+	raw.origin = &j->origin;
+	raw.part = part;
+	raw.auth = auth;
+	if (p->flags & TRPT_PIPE_NO_QUARANTINE)
+		raw.flags |= TRPT_RAW_REPROCESS;
+	rc = trpt_store_report(p->db, r, &raw, &outcome, NULL, &verr);
+	if (rc == TRPT_ELIMIT) {
+		/* The report's own numbers (counts that add up past 2^63,
+		 * found by fuzzing: tests/fixtures/fuzz/pipeline/) or too
+		 * many different copies of it, not the database: a
+		 * rejection like any other. */
+		trpt_report_free(&r);
+		return reject(j, part, verr.msg, err);
+	}
+	if (rc != TRPT_OK)
+		trpt_err_set(err, rc, "%s", verr.msg);
+	if (rc == TRPT_OK) {
+		if (outcome == TRPT_STORE_DUPLICATE) {
+			p->stats.duplicates++;
+			emit(j, TRPT_EV_DUPLICATE, part, r, 0, NULL);
+		} else {
+			p->stats.stored++;
+			if (outcome == TRPT_STORE_CONFLICT)
+				p->stats.conflicts++;
+			emit(j, TRPT_EV_STORED, part, r,
+			    outcome == TRPT_STORE_CONFLICT,
+			    outcome == TRPT_STORE_CONFLICT
+				? "another copy of this report with different "
+				  "content is stored: both kept, flagged as a "
+				  "conflict"
+				: NULL);
+			for (i = 0; i < r->warnings.n; i++)
+				emit(j, TRPT_EV_WARNING, part, r, 0,
+				    r->warnings.v[i]);
+			if (auth != NULL && auth->dkim_reason != NULL)
+				emit(j, TRPT_EV_WARNING, part, r, 0,
+				    auth->dkim_reason);
+		}
+	}
+	trpt_report_free(&r);
+	return rc;
+}
+
+/*
  * One report's bytes (gzip or JSON): inflate, validate, store.  A failure of
  * the data is a rejection of `part`; only storage errors are returned.
  * With `trial` (a part of a message that never said it holds a TLS report)
@@ -212,12 +482,12 @@ report_bytes(struct job *j, int part, const char *data, size_t len,
 	struct trpt_validate_ctx vctx;
 	struct trpt_report *r = NULL;
 	struct trpt_err verr;
-	struct trpt_raw raw;
 	struct trpt_dkim_outcome dk;
 	struct trpt_auth auth;
+	const struct trpt_auth *auth_p;
 	char *inflated = NULL;
-	size_t inflated_len, i;
-	int rc, outcome = TRPT_STORE_NEW;
+	size_t inflated_len;
+	int rc;
 
 	if (trpt_inflate_is_gzip(data, len)) {
 		/* Two caps: max_inflated per stream, and what is left of the
@@ -250,23 +520,25 @@ report_bytes(struct job *j, int part, const char *data, size_t len,
 			goto refuse;
 		data = inflated;
 		len = inflated_len;
+		if (j->defer != NULL)
+			j->defer->cost += inflated_len;
 	}
 	vctx.report_domain = report_domain;
 	vctx.filename = filename;
-	rc = trpt_validate_json(data, len, &p->limits, &vctx, &r, &verr);
-	free(inflated);
+	/* The inflated text goes as soon as it is parsed (peak memory of a
+	 * large report: issue 15). */
+	if (inflated != NULL)
+		rc = trpt_validate_json_take(
+		    inflated, len, &p->limits, &vctx, &r, &verr);
+	else
+		rc =
+		    trpt_validate_json(data, len, &p->limits, &vctx, &r, &verr);
 	if (rc == TRPT_ENOMEM)
 		return trpt_err_set(err, rc, "%s", verr.msg);
 	if (rc != TRPT_OK)
 		goto refuse;
 
-	memset(&raw, 0, sizeof(raw));
-	raw.bytes = j->bytes;
-	raw.len = j->len;
-	raw.origin = &j->origin;
-	raw.part = part;
-	if (p->flags & TRPT_PIPE_NO_QUARANTINE)
-		raw.flags |= TRPT_RAW_REPROCESS;
+	auth_p = NULL;
 	if (j->mail != NULL && p->dkim != NULL &&
 	    trpt_dkim_required(p->dkim) != TRPT_DKIM_REQUIRE_NO) {
 		/* RFC 8460 §3: a report e-mail must be signed by the
@@ -285,44 +557,11 @@ report_bytes(struct job *j, int part, const char *data, size_t len,
 			return reject(j, part, dk.reason, err);
 		}
 		trpt_dkim_auth(&dk, &auth);
-		raw.auth = &auth;
+		auth_p = &auth;
 	}
-	rc = trpt_store_report(p->db, r, &raw, &outcome, NULL, &verr);
-	if (rc == TRPT_ELIMIT) {
-		/* The report's own numbers (counts that add up past 2^63,
-		 * found by fuzzing: tests/fixtures/fuzz/pipeline/) or too
-		 * many different copies of it, not the database: a
-		 * rejection like any other. */
-		trpt_report_free(&r);
-		goto refuse;
-	}
-	if (rc != TRPT_OK)
-		trpt_err_set(err, rc, "%s", verr.msg);
-	if (rc == TRPT_OK) {
-		if (outcome == TRPT_STORE_DUPLICATE) {
-			p->stats.duplicates++;
-			emit(j, TRPT_EV_DUPLICATE, part, r, 0, NULL);
-		} else {
-			p->stats.stored++;
-			if (outcome == TRPT_STORE_CONFLICT)
-				p->stats.conflicts++;
-			emit(j, TRPT_EV_STORED, part, r,
-			    outcome == TRPT_STORE_CONFLICT,
-			    outcome == TRPT_STORE_CONFLICT
-				? "another copy of this report with different "
-				  "content is stored: both kept, flagged as a "
-				  "conflict"
-				: NULL);
-			for (i = 0; i < r->warnings.n; i++)
-				emit(j, TRPT_EV_WARNING, part, r, 0,
-				    r->warnings.v[i]);
-			if (raw.auth != NULL && raw.auth->dkim_reason != NULL)
-				emit(j, TRPT_EV_WARNING, part, r, 0,
-				    raw.auth->dkim_reason);
-		}
-	}
-	trpt_report_free(&r);
-	return rc;
+	if (j->defer != NULL)
+		return defer(j, ACT_STORE, part, NULL, &r, auth_p, err);
+	return store_parsed(j, part, &r, auth_p, err);
 refuse:
 	if (trial) {
 		*failed = 1;
@@ -392,7 +631,7 @@ message(struct job *j, const char *data, size_t len, struct trpt_err *err)
 			    "application/tlsrpt+gzip or +json part",
 			    err);
 		else
-			skip(j, "not a TLS report");
+			rc = skip(j, "not a TLS report", err);
 	}
 	trpt_mime_free(&msg);
 	return rc;
@@ -416,10 +655,8 @@ dispatch(struct job *j, const char *data, size_t len, struct trpt_err *err)
 		    j, 0, data, len, j->origin.filename, 0, NULL, err);
 	if (trpt_mime_looks_like_message(data, len))
 		return message(j, data, len, err);
-	if (j->p->flags & TRPT_PIPE_SKIP_NON_REPORTS) {
-		skip(j, "not a TLS report");
-		return TRPT_OK;
-	}
+	if (j->p->flags & TRPT_PIPE_SKIP_NON_REPORTS)
+		return skip(j, "not a TLS report", err);
 	return reject(j, 0,
 	    "not a TLS report: neither gzip, JSON nor an e-mail message", err);
 }
@@ -455,7 +692,7 @@ mbox_message(void *arg, int n, const char *msg, size_t len, int toobig)
 static int
 run(struct trpt_pipeline *p, const void *bytes, size_t len,
     const struct trpt_origin *origin, struct job *j,
-    struct trpt_pipeline_result *res, size_t *inflate_left,
+    struct trpt_pipeline_result *res, size_t *inflate_left, struct bundle *b,
     struct trpt_err *err)
 {
 	struct mbox_ctx mc;
@@ -469,7 +706,11 @@ run(struct trpt_pipeline *p, const void *bytes, size_t len,
 	j->bytes = bytes;
 	j->len = len;
 	j->origin = *origin;
-	p->stats.inputs++;
+	j->defer = b;
+	if (b != NULL)
+		b->inputs++;
+	else
+		p->stats.inputs++;
 	if (len <= p->limits.max_message && trpt_mbox_looks_like(bytes, len)) {
 		mc.parent = j;
 		mc.err = err;
@@ -491,8 +732,9 @@ now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int
-trpt_pipeline_flush(struct trpt_pipeline *p, struct trpt_err *err)
+/* Commits the open batch, if any (see trpt_pipeline_flush). */
+static int
+batch_flush(struct trpt_pipeline *p, struct trpt_err *err)
 {
 	unsigned n = p->batch_n;
 	int rc;
@@ -545,14 +787,13 @@ batch_close(struct trpt_pipeline *p, int rc, struct trpt_err *err)
 	if (rc != TRPT_OK) {
 		/* Keep what the batch stored before the failure; the error
 		 * that stops the run is the first one. */
-		if ((frc = trpt_pipeline_flush(p, &ferr)) != TRPT_OK &&
-		    err != NULL)
+		if ((frc = batch_flush(p, &ferr)) != TRPT_OK && err != NULL)
 			trpt_err_prefix(err, "%s; before that", ferr.msg);
 		return rc;
 	}
 	if (p->batch_n >= p->batch_max ||
 	    now_ms() - p->batch_start_ms >= (int64_t)p->batch_ms) {
-		if ((rc = trpt_pipeline_flush(p, err)) != TRPT_OK)
+		if ((rc = batch_flush(p, err)) != TRPT_OK)
 			return rc;
 		/* A pause before the next batch takes the write lock again,
 		 * so that another writer waiting for it (its busy handler
@@ -560,6 +801,336 @@ batch_close(struct trpt_pipeline *p, int rc, struct trpt_err *err)
 		nanosleep(&(struct timespec){ 0, BATCH_PAUSE_NS }, NULL);
 	}
 	return TRPT_OK;
+}
+
+/*
+ * The store thread's part of one input: its actions, in order, as one
+ * input of the batch.
+ */
+static int
+exec_bundle(struct trpt_pipeline *p, struct bundle *b,
+    struct trpt_pipeline_result *res, struct trpt_err *err)
+{
+	struct job j;
+	struct act *a;
+	size_t i;
+	int rc;
+
+	if ((rc = batch_open(p, err)) != TRPT_OK)
+		return rc;
+	result_reset(res);
+	p->stats.inputs += b->inputs;
+	for (i = 0; i < b->nacts && rc == TRPT_OK; i++) {
+		a = &b->acts[i];
+		memset(&j, 0, sizeof(j));
+		j.p = p;
+		j.res = res;
+		j.origin = a->origin;
+		j.message = a->message;
+		if (a->has_bytes) {
+			j.bytes = a->own != NULL ? a->own : b->data + a->off;
+			j.len = a->len;
+		}
+		switch (a->kind) {
+		case ACT_STORE:
+			rc = store_parsed(&j, a->part, &a->r,
+			    a->has_auth ? &a->auth : NULL, err);
+			break;
+		case ACT_REJECT:
+			rc = reject(&j, a->part, a->reason, err);
+			break;
+		case ACT_SKIP:
+			rc = skip(&j, a->reason, err);
+			break;
+		}
+	}
+	return batch_close(p, rc, err);
+}
+
+static void *
+store_main(void *arg)
+{
+	struct trpt_pipeline *p = arg;
+	struct trpt_pipeline_async *a = p->async_;
+	struct trpt_pipeline_result res;
+	struct trpt_err e;
+	struct bundle *b;
+	size_t cost;
+	int rc, failed;
+
+	pthread_mutex_lock(&a->mu);
+	for (;;) {
+		while (a->head == NULL && !a->stop)
+			pthread_cond_wait(&a->work, &a->mu);
+		if (a->head == NULL)
+			break;
+		b = a->head;
+		a->head = b->next;
+		if (a->head == NULL)
+			a->tail = NULL;
+		a->busy = 1;
+		failed = a->failed;
+		pthread_mutex_unlock(&a->mu);
+		/* After a storage error nothing more is stored: the run
+		 * stops, and a run again stores what was queued. */
+		memset(&res, 0, sizeof(res));
+		rc = failed ? TRPT_OK : exec_bundle(p, b, &res, &e);
+		trpt_pipeline_result_free(&res);
+		cost = b->cost;
+		bundle_free(b);
+		pthread_mutex_lock(&a->mu);
+		if (rc != TRPT_OK) {
+			a->failed = 1;
+			a->rc = rc;
+			a->err = e;
+		}
+		a->n--;
+		a->bytes -= cost;
+		a->busy = 0;
+		pthread_cond_signal(&a->space);
+		if (a->head == NULL)
+			pthread_cond_broadcast(&a->idle);
+	}
+	pthread_mutex_unlock(&a->mu);
+	return NULL;
+}
+
+/* Waits until the store thread has carried out every queued bundle. */
+static void
+async_drain(struct trpt_pipeline_async *a)
+{
+	pthread_mutex_lock(&a->mu);
+	while (a->head != NULL || a->busy)
+		pthread_cond_wait(&a->idle, &a->mu);
+	pthread_mutex_unlock(&a->mu);
+}
+
+/*
+ * The store thread's error, returned once; after it, with `refuse`, an
+ * error for every new input (nothing more is stored).
+ */
+static int
+async_error(struct trpt_pipeline_async *a, int refuse, struct trpt_err *err)
+{
+	int rc = TRPT_OK;
+
+	pthread_mutex_lock(&a->mu);
+	if (a->rc != TRPT_OK) {
+		rc = trpt_err_set(err, a->rc, "%s", a->err.msg);
+		a->rc = TRPT_OK;
+	} else if (a->failed && refuse)
+		rc = trpt_err_set(err, TRPT_EDB,
+		    "not stored: storing stopped at an earlier error");
+	pthread_mutex_unlock(&a->mu);
+	return rc;
+}
+
+/* Hands a bundle to the store thread, once the queue has room. */
+static void
+async_queue(struct trpt_pipeline_async *a, struct bundle *b)
+{
+	pthread_mutex_lock(&a->mu);
+	while (a->n > 0 && (a->n >= ASYNC_MAX_BUNDLES ||
+			       a->bytes + b->cost > ASYNC_MAX_BYTES))
+		pthread_cond_wait(&a->space, &a->mu);
+	b->next = NULL;
+	if (a->tail != NULL)
+		a->tail->next = b;
+	else
+		a->head = b;
+	a->tail = b;
+	a->n++;
+	a->bytes += b->cost;
+	pthread_cond_signal(&a->work);
+	pthread_mutex_unlock(&a->mu);
+}
+
+enum entry { ENTRY_INPUT, ENTRY_MBOX, ENTRY_REJECT };
+
+/*
+ * Parse ahead: reads one input (a whole input, one message of a streamed
+ * mbox, or a rejection) into a bundle on this thread and queues it.  An
+ * error while reading it (out of memory, DKIM) comes back after what came
+ * before, and what of this input was read, is stored, as without.
+ */
+static int
+async_entry(struct trpt_pipeline *p, enum entry kind, const void *bytes,
+    size_t len, const struct trpt_origin *origin, int n, int toobig,
+    const char *reason, struct trpt_err *err)
+{
+	struct trpt_pipeline_async *a = p->async_;
+	struct trpt_pipeline_result res;
+	struct mbox_ctx mc;
+	struct bundle *b;
+	struct job j;
+	size_t left = p->limits.max_inflated_input;
+	int rc;
+
+	if ((rc = async_error(a, 1, err)) != TRPT_OK)
+		return rc;
+	if ((b = bundle_new(bytes, bytes != NULL ? len : 0)) == NULL)
+		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	memset(&res, 0, sizeof(res));
+	result_reset(&res);
+	if (kind == ENTRY_INPUT)
+		rc = run(p, b->data, len, origin, &j, &res, &left, b, err);
+	else {
+		memset(&j, 0, sizeof(j));
+		j.res = &res;
+		j.inflate_left = &left;
+		j.p = p;
+		j.bytes = bytes != NULL ? b->data : NULL;
+		j.len = len;
+		j.origin = *origin;
+		j.defer = b;
+		if (kind == ENTRY_REJECT || n <= 1)
+			b->inputs++;
+		mc.parent = &j;
+		mc.err = err;
+		mc.offset = n - 1;
+		if (kind == ENTRY_REJECT)
+			rc = reject(&j, 0, reason, err);
+		else if (toobig)
+			rc = mbox_message(&mc, 1, b->data, len, 1);
+		else
+			rc = trpt_mbox_each(b->data, len, p->limits.max_message,
+			    mbox_message, &mc, err);
+	}
+	trpt_pipeline_result_free(&res);
+	async_queue(a, b);
+	if (rc != TRPT_OK)
+		async_drain(a);
+	return rc;
+}
+
+/* Before the caller's thread uses the database itself: an idle store
+ * thread, and its error if it had one. */
+static int
+async_sync(struct trpt_pipeline *p, struct trpt_err *err)
+{
+	if (p->async_ == NULL)
+		return TRPT_OK;
+	async_drain(p->async_);
+	return async_error(p->async_, 1, err);
+}
+
+struct trpt_pipeline_prepared {
+	struct bundle *b;
+};
+
+int
+trpt_pipeline_prepare(struct trpt_pipeline *p, const void *bytes, size_t len,
+    const struct trpt_origin *origin, struct trpt_pipeline_prepared **out,
+    struct trpt_err *err)
+{
+	struct trpt_pipeline_prepared *pp;
+	struct trpt_pipeline_result res;
+	struct job j;
+	size_t left;
+	int rc;
+
+	if ((pp = calloc(1, sizeof(*pp))) == NULL ||
+	    (pp->b = bundle_new(bytes, len)) == NULL) {
+		free(pp);
+		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	}
+	memset(&res, 0, sizeof(res));
+	rc = run(p, pp->b->data, len, origin, &j, &res, &left, pp->b, err);
+	trpt_pipeline_result_free(&res);
+	if (rc != TRPT_OK) {
+		trpt_pipeline_prepared_free(&pp);
+		return rc;
+	}
+	*out = pp;
+	return TRPT_OK;
+}
+
+int
+trpt_pipeline_store_prepared(struct trpt_pipeline *p,
+    struct trpt_pipeline_prepared **pp, struct trpt_pipeline_result *res,
+    struct trpt_err *err)
+{
+	struct trpt_pipeline_result own;
+	int rc;
+
+	memset(&own, 0, sizeof(own));
+	if (res == NULL)
+		res = &own;
+	rc = exec_bundle(p, (*pp)->b, res, err);
+	trpt_pipeline_result_free(&own);
+	trpt_pipeline_prepared_free(pp);
+	return rc;
+}
+
+void
+trpt_pipeline_prepared_free(struct trpt_pipeline_prepared **pp)
+{
+	if (pp == NULL || *pp == NULL)
+		return;
+	bundle_free((*pp)->b);
+	free(*pp);
+	*pp = NULL;
+}
+
+int
+trpt_pipeline_async_start(struct trpt_pipeline *p, struct trpt_err *err)
+{
+	struct trpt_pipeline_async *a;
+	int prc;
+
+	if (p->async_ != NULL)
+		return TRPT_OK;
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->work, NULL);
+	pthread_cond_init(&a->space, NULL);
+	pthread_cond_init(&a->idle, NULL);
+	p->async_ = a;
+	if ((prc = pthread_create(&a->thread, NULL, store_main, p)) != 0) {
+		p->async_ = NULL;
+		pthread_cond_destroy(&a->work);
+		pthread_cond_destroy(&a->space);
+		pthread_cond_destroy(&a->idle);
+		pthread_mutex_destroy(&a->mu);
+		free(a);
+		return trpt_err_set(err, TRPT_ENOMEM,
+		    "cannot start the store thread: %s", strerror(prc));
+	}
+	return TRPT_OK;
+}
+
+void
+trpt_pipeline_async_stop(struct trpt_pipeline *p)
+{
+	struct trpt_pipeline_async *a = p->async_;
+
+	if (a == NULL)
+		return;
+	pthread_mutex_lock(&a->mu);
+	a->stop = 1;
+	pthread_cond_signal(&a->work);
+	pthread_mutex_unlock(&a->mu);
+	pthread_join(a->thread, NULL);
+	pthread_cond_destroy(&a->work);
+	pthread_cond_destroy(&a->space);
+	pthread_cond_destroy(&a->idle);
+	pthread_mutex_destroy(&a->mu);
+	free(a);
+	p->async_ = NULL;
+}
+
+int
+trpt_pipeline_flush(struct trpt_pipeline *p, struct trpt_err *err)
+{
+	int rc = TRPT_OK, frc;
+
+	if (p->async_ != NULL) {
+		async_drain(p->async_);
+		rc = async_error(p->async_, 0, err);
+	}
+	frc = rc == TRPT_OK ? batch_flush(p, err) : batch_flush(p, NULL);
+	return rc != TRPT_OK ? rc : frc;
 }
 
 void
@@ -581,13 +1152,18 @@ trpt_pipeline_run(struct trpt_pipeline *p, const void *bytes, size_t len,
 	size_t left;
 	int rc;
 
+	if (p->async_ != NULL && res == NULL)
+		return async_entry(
+		    p, ENTRY_INPUT, bytes, len, origin, 0, 0, NULL, err);
+	if ((rc = async_sync(p, err)) != TRPT_OK)
+		return rc;
 	memset(&own, 0, sizeof(own));
 	if (res == NULL)
 		res = &own;
 	if ((rc = batch_open(p, err)) != TRPT_OK)
 		return rc;
 	rc = batch_close(
-	    p, run(p, bytes, len, origin, &j, res, &left, err), err);
+	    p, run(p, bytes, len, origin, &j, res, &left, NULL, err), err);
 	trpt_pipeline_result_free(&own);
 	return rc;
 }
@@ -603,6 +1179,11 @@ trpt_pipeline_mbox_message(struct trpt_pipeline *p, const void *chunk,
 	size_t left = p->limits.max_inflated_input;
 	int rc;
 
+	if (p->async_ != NULL && res == NULL)
+		return async_entry(
+		    p, ENTRY_MBOX, chunk, len, origin, n, toobig, NULL, err);
+	if ((rc = async_sync(p, err)) != TRPT_OK)
+		return rc;
 	memset(&own, 0, sizeof(own));
 	if (res == NULL)
 		res = &own;
@@ -639,6 +1220,8 @@ trpt_pipeline_input(struct trpt_pipeline *p, const void *bytes, size_t len,
 	struct trpt_pipeline_result res;
 	int rc;
 
+	if (p->async_ != NULL && outcome == NULL)
+		return trpt_pipeline_run(p, bytes, len, origin, NULL, err);
 	memset(&res, 0, sizeof(res));
 	rc = trpt_pipeline_run(p, bytes, len, origin, &res, err);
 	if (rc == TRPT_OK && outcome != NULL)
@@ -655,6 +1238,9 @@ trpt_pipeline_reject(struct trpt_pipeline *p, const void *bytes, size_t len,
 	struct job j;
 	int rc;
 
+	if (p->async_ != NULL)
+		return async_entry(
+		    p, ENTRY_REJECT, bytes, len, origin, 0, 0, reason, err);
 	if ((rc = batch_open(p, err)) != TRPT_OK)
 		return rc;
 	memset(&j, 0, sizeof(j));

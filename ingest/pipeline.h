@@ -55,6 +55,8 @@ struct trpt_pipeline_stats {
 	0x4 /* store reports DKIM would refuse or keep waiting (an             \
 	       operator's reprocess --accept-unsigned) */
 
+struct trpt_pipeline_async;
+
 struct trpt_pipeline {
 	struct trpt_db *db;
 	struct trpt_limits limits;
@@ -81,6 +83,7 @@ struct trpt_pipeline {
 	unsigned batch_n;
 	int64_t batch_start_ms;
 	struct trpt_pipeline_stats batch_stats; /* stats when it began */
+	struct trpt_pipeline_async *async_;     /* parse ahead, or NULL */
 };
 
 /* What happened to one part (or the input itself, part 0). */
@@ -157,6 +160,46 @@ int trpt_pipeline_run(struct trpt_pipeline *p, const void *bytes, size_t len,
 int trpt_pipeline_mbox_message(struct trpt_pipeline *p, const void *chunk,
     size_t len, int n, int toobig, const struct trpt_origin *origin,
     struct trpt_pipeline_result *res, struct trpt_err *err);
+
+/*
+ * The two halves of trpt_pipeline_run, for a caller with several threads
+ * (serve): trpt_pipeline_prepare reads, recognises, inflates and validates
+ * an input (a copy of it is kept) without touching the database or
+ * p->stats, so that several threads may prepare at once;
+ * trpt_pipeline_store_prepared then stores (or quarantines) it, filling
+ * *res (may be NULL) as trpt_pipeline_run does, and frees *pp; calls to
+ * it are serialised by the caller as any other pipeline call.  An error
+ * of prepare (out of memory) stores nothing.
+ */
+struct trpt_pipeline_prepared;
+
+int trpt_pipeline_prepare(struct trpt_pipeline *p, const void *bytes,
+    size_t len, const struct trpt_origin *origin,
+    struct trpt_pipeline_prepared **out, struct trpt_err *err);
+int trpt_pipeline_store_prepared(struct trpt_pipeline *p,
+    struct trpt_pipeline_prepared **pp, struct trpt_pipeline_result *res,
+    struct trpt_err *err);
+void trpt_pipeline_prepared_free(struct trpt_pipeline_prepared **pp);
+
+/*
+ * Parse ahead, for bulk imports (ingest): from now on the inputs given
+ * without asking for their outcome (trpt_pipeline_input with outcome NULL,
+ * trpt_pipeline_run and trpt_pipeline_mbox_message with res NULL,
+ * trpt_pipeline_reject) are read, recognised, inflated, validated and
+ * DKIM-checked on the caller's thread, and stored (or quarantined) by a
+ * second thread, in the order given and in the same batches, while the
+ * caller reads the next ones.  The queue between them is bounded (64
+ * inputs, 32 MiB of input and inflated JSON).  on_event is called from the
+ * store thread, in input order.  A storage error is returned by the next
+ * call (or by trpt_pipeline_flush), once; nothing is stored after it.
+ * A call that asks for the outcome waits for the queue to empty and runs
+ * on the caller's thread.  trpt_pipeline_flush waits for the queue first.
+ */
+int trpt_pipeline_async_start(struct trpt_pipeline *p, struct trpt_err *err);
+
+/* Waits for the queue to empty and ends the store thread (does not
+ * commit: call trpt_pipeline_flush first).  Safe when not started. */
+void trpt_pipeline_async_stop(struct trpt_pipeline *p);
 
 /*
  * Commits the open batch, if any.  When that fails, nothing of the batch

@@ -9,22 +9,17 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
-#include <sqlite3.h>
 
 #include "common/buf.h"
+#include "schema/pull_state.h"
 
 #define MAX_BACKOFF_MS 60000u
 #define MAX_URL_LEN    4096
 
-struct state {
-	char *etag;
-	char *last_modified;
-};
-
 struct run {
 	const struct trpt_pull_source *src;
 	struct trpt_pipeline *pipe;
-	sqlite3 *db;
+	struct trpt_db *db;
 	CURL *curl;
 	char errbuf[CURL_ERROR_SIZE];
 	char *origin; /* scheme://host:port of src->url */
@@ -180,50 +175,13 @@ out:
 	return rc;
 }
 
-/* ---- http_state ---- */
-
-static void
-state_clear(struct state *st)
-{
-	free(st->etag);
-	free(st->last_modified);
-	st->etag = st->last_modified = NULL;
-}
-
-static char *
-col_dup(sqlite3_stmt *st, int i)
-{
-	const unsigned char *s = sqlite3_column_text(st, i);
-
-	return s == NULL ? NULL : strdup((const char *)s);
-}
+/* ---- http_state (schema/pull_state.h) ---- */
 
 static int
-state_load(
-    struct run *x, const char *url, struct state *out, struct trpt_err *err)
+state_load(struct run *x, const char *url, struct trpt_pull_state *out,
+    struct trpt_err *err)
 {
-	sqlite3_stmt *st = NULL;
-	int src, rc = TRPT_OK;
-
-	memset(out, 0, sizeof(*out));
-	if (sqlite3_prepare_v2(x->db,
-		"SELECT etag, last_modified FROM http_state"
-		" WHERE source = ?1 AND url = ?2",
-		-1, &st, NULL) != SQLITE_OK)
-		return trpt_err_set(
-		    err, TRPT_EDB, "http_state: %s", sqlite3_errmsg(x->db));
-	sqlite3_bind_text(st, 1, x->src->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, url, -1, SQLITE_STATIC);
-	src = sqlite3_step(st);
-	if (src == SQLITE_ROW) {
-		out->etag = col_dup(st, 0);
-		out->last_modified = col_dup(st, 1);
-	} else if (src != SQLITE_DONE)
-		rc = trpt_err_set(err,
-		    (src & 0xff) == SQLITE_BUSY ? TRPT_ETEMP : TRPT_EDB,
-		    "http_state: %s", sqlite3_errmsg(x->db));
-	sqlite3_finalize(st);
-	return rc;
+	return trpt_pull_state_get(x->db, x->src->name, url, out, err);
 }
 
 /*
@@ -235,42 +193,8 @@ static int
 state_save(struct run *x, const char *url, long status, int save_validators,
     const char *etag, const char *last_modified, struct trpt_err *err)
 {
-	sqlite3_stmt *st = NULL;
-	int src, rc = TRPT_OK;
-
-	if (sqlite3_prepare_v2(x->db,
-		"INSERT INTO http_state"
-		" (source, url, etag, last_modified, last_status, fetched_at)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-		" ON CONFLICT (source, url) DO UPDATE SET"
-		" etag = CASE WHEN ?7 THEN excluded.etag ELSE etag END,"
-		" last_modified = CASE WHEN ?7 THEN excluded.last_modified"
-		" ELSE last_modified END,"
-		" last_status = excluded.last_status,"
-		" fetched_at = excluded.fetched_at",
-		-1, &st, NULL) != SQLITE_OK)
-		return trpt_err_set(
-		    err, TRPT_EDB, "http_state: %s", sqlite3_errmsg(x->db));
-	sqlite3_bind_text(st, 1, x->src->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, url, -1, SQLITE_STATIC);
-	if (save_validators && etag != NULL)
-		sqlite3_bind_text(st, 3, etag, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, 3);
-	if (save_validators && last_modified != NULL)
-		sqlite3_bind_text(st, 4, last_modified, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, 4);
-	sqlite3_bind_int64(st, 5, status);
-	sqlite3_bind_int64(st, 6, (sqlite3_int64)time(NULL));
-	sqlite3_bind_int(st, 7, save_validators);
-	src = sqlite3_step(st);
-	if (src != SQLITE_DONE)
-		rc = trpt_err_set(err,
-		    (src & 0xff) == SQLITE_BUSY ? TRPT_ETEMP : TRPT_EDB,
-		    "http_state: %s", sqlite3_errmsg(x->db));
-	sqlite3_finalize(st);
-	return rc;
+	return trpt_pull_state_put(x->db, x->src->name, url, status,
+	    save_validators, etag, last_modified, err);
 }
 
 /* ---- HTTP ---- */
@@ -384,8 +308,8 @@ header_value(CURL *c, const char *name)
  * copied into fresh.
  */
 static int
-get(struct run *x, const char *url, const struct state *old, long *status,
-    struct state *fresh, struct trpt_err *err)
+get(struct run *x, const char *url, const struct trpt_pull_state *old,
+    long *status, struct trpt_pull_state *fresh, struct trpt_err *err)
 {
 	struct curl_slist *hdrs = NULL, *h;
 	char line[1024];
@@ -570,7 +494,7 @@ feed(struct run *x, const char *url, int *rejected, struct trpt_err *err)
 static int
 fetch(struct run *x, const char *url, int depth, int *ok, struct trpt_err *err)
 {
-	struct state old, fresh = { NULL, NULL };
+	struct trpt_pull_state old, fresh = { NULL, NULL };
 	struct trpt_strlist entries = { NULL, 0 };
 	struct trpt_err e;
 	char *abs = NULL;
@@ -658,8 +582,8 @@ fetch(struct run *x, const char *url, int depth, int *ok, struct trpt_err *err)
 	}
 out:
 	trpt_strlist_clear(&entries);
-	state_clear(&old);
-	state_clear(&fresh);
+	trpt_pull_state_clear(&old);
+	trpt_pull_state_clear(&fresh);
 	return rc;
 }
 
@@ -681,7 +605,7 @@ trpt_pull_run(const struct trpt_pull_source *src, struct trpt_pipeline *p,
 	memset(&local, 0, sizeof(local));
 	x.src = src;
 	x.pipe = p;
-	x.db = trpt_db_handle(p->db);
+	x.db = p->db;
 	x.on_fetch = on_fetch;
 	x.arg = arg;
 	x.stats = stats != NULL ? stats : &local;

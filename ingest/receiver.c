@@ -22,6 +22,8 @@
 #include <microhttpd.h>
 
 #include "common/buf.h"
+#include "schema/db.h"
+#include "schema/store.h"
 
 #define RATE_SLOTS 4096
 #define NBUCKETS   13
@@ -48,6 +50,18 @@ struct trpt_receiver {
 	struct MHD_Daemon *mhd;
 	struct trpt_pipeline *pipe;
 	pthread_mutex_t pipe_lock; /* serialises every pipeline call */
+	/*
+	 * Group commit (pipe_lock): POSTs that arrive together store into one
+	 * transaction, opened by the first (the leader), who commits it once
+	 * no other POST is waiting to join; each gets its answer after that
+	 * commit, and all fail with 503 when it fails.
+	 */
+	pthread_cond_t group_cond; /* a member joined, or a group ended */
+	int group_open;
+	uint64_t group_gen; /* of the group open, or of the last one */
+	unsigned group_members;
+	struct member *group;
+	atomic_uint arriving; /* POSTs waiting for pipe_lock to join */
 
 	char *listen;
 	void (*metrics_extra)(void *arg, struct trpt_buf *out);
@@ -747,18 +761,114 @@ serve_health(struct trpt_receiver *r, struct MHD_Connection *c)
 	    "text/plain; charset=utf-8", msg, len, NULL, NULL);
 }
 
+/* One POST in a group, waiting for its commit (on its stack). */
+struct member {
+	struct member *next;
+	int done;
+	int rc; /* of the commit */
+	struct trpt_err err;
+};
+
+/* Most POSTs in one transaction: bounds what one failed commit fails. */
+#define GROUP_MAX 64
+
+/* Ends the open group with the result of its commit (pipe_lock held). */
+static void
+group_end(struct trpt_receiver *r, int rc, const struct trpt_err *err)
+{
+	struct member *m;
+
+	for (m = r->group; m != NULL; m = m->next) {
+		m->rc = rc;
+		if (rc != TRPT_OK)
+			m->err = *err;
+		m->done = 1;
+	}
+	r->group = NULL;
+	r->group_members = 0;
+	r->group_open = 0;
+	pthread_cond_broadcast(&r->group_cond);
+}
+
+/*
+ * Stores a prepared POST in the open group, or opens one; returns when
+ * its group is committed.  The leader commits as soon as no POST is
+ * waiting for the lock to join (or the group is full): a POST alone is
+ * committed at once, as before.  *rc is the store's result, *crc the
+ * commit's (pipe_lock not held).
+ */
+static void
+group_store(struct trpt_receiver *r, struct trpt_pipeline_prepared **prep,
+    struct trpt_pipeline_result *res, int *rc, struct trpt_err *err, int *crc,
+    struct trpt_err *cerr)
+{
+	struct trpt_db *db = r->pipe->db;
+	struct member me;
+	uint64_t gen = 0;
+	int leader = 0, joined = 0;
+
+	memset(&me, 0, sizeof(me));
+	*crc = TRPT_OK;
+	atomic_fetch_add(&r->arriving, 1);
+	pthread_mutex_lock(&r->pipe_lock);
+	atomic_fetch_sub(&r->arriving, 1);
+	*rc = TRPT_OK;
+	if (!r->group_open) {
+		*rc = trpt_store_begin(db, err);
+		if (*rc == TRPT_OK) {
+			r->group_open = 1;
+			gen = ++r->group_gen;
+			leader = 1;
+		}
+	}
+	if (*rc == TRPT_OK)
+		*rc = trpt_pipeline_store_prepared(r->pipe, prep, res, err);
+	trpt_pipeline_prepared_free(prep);
+	if (*rc == TRPT_OK) {
+		me.next = r->group;
+		r->group = &me;
+		r->group_members++;
+		joined = 1;
+	} else if (r->group_open && !trpt_db_in_transaction(db)) {
+		/* SQLite rolled the whole transaction back (an I/O error, a
+		 * full disk): every POST of the group is lost. */
+		group_end(r, *rc, err);
+	}
+	pthread_cond_broadcast(&r->group_cond);
+	if (leader) {
+		while (r->group_open && r->group_gen == gen &&
+		       atomic_load(&r->arriving) > 0 &&
+		       r->group_members < GROUP_MAX)
+			pthread_cond_wait(&r->group_cond, &r->pipe_lock);
+		if (r->group_open && r->group_gen == gen) {
+			*crc = trpt_store_commit(db, cerr);
+			if (*crc != TRPT_OK)
+				trpt_store_rollback(db);
+			group_end(r, *crc, cerr);
+		}
+	}
+	while (joined && !me.done)
+		pthread_cond_wait(&r->group_cond, &r->pipe_lock);
+	pthread_mutex_unlock(&r->pipe_lock);
+	if (joined && me.rc != TRPT_OK) {
+		*crc = me.rc;
+		*cerr = me.err;
+	}
+}
+
 static enum MHD_Result
 process_body(
     struct trpt_receiver *r, struct MHD_Connection *c, struct request *rq)
 {
 	struct trpt_pipeline_result res;
+	struct trpt_pipeline_prepared *prep = NULL;
 	struct trpt_origin origin;
-	struct trpt_err err;
+	struct trpt_err err, cerr;
 	char source[ADDR_LEN + 80], msg[TRPT_ERR_MSG_LEN + 32];
 	enum MHD_Result ret;
 	char client[3 * ADDR_LEN + 64];
 	size_t len;
-	int rc;
+	int rc, crc;
 
 	snprintf(source, sizeof(source), "%s POST %.60s", rq->client, rq->path);
 	memset(&origin, 0, sizeof(origin));
@@ -769,11 +879,18 @@ process_body(
 	origin.received = (int64_t)time(NULL);
 
 	memset(&res, 0, sizeof(res));
-	pthread_mutex_lock(&r->pipe_lock);
-	rc = trpt_pipeline_run(r->pipe,
+	/* Read, inflated and validated beside the other POSTs; stored one
+	 * at a time, and committed with the POSTs stored meanwhile. */
+	rc = trpt_pipeline_prepare(r->pipe,
 	    rq->body.data != NULL ? rq->body.data : "", rq->body.len, &origin,
-	    &res, &err);
-	pthread_mutex_unlock(&r->pipe_lock);
+	    &prep, &err);
+	if (rc == TRPT_OK) {
+		group_store(r, &prep, &res, &rc, &err, &crc, &cerr);
+		if (rc == TRPT_OK && crc != TRPT_OK) {
+			rc = crc;
+			err = cerr;
+		}
+	}
 
 	store_result(r, rc, &err);
 	if (rc != TRPT_OK) {
@@ -1192,6 +1309,7 @@ receiver_release(struct trpt_receiver *r)
 	free(r->cert);
 	free(r->rate);
 	pthread_mutex_destroy(&r->pipe_lock);
+	pthread_cond_destroy(&r->group_cond);
 	pthread_mutex_destroy(&r->stats_lock);
 	pthread_mutex_destroy(&r->rate_lock);
 	pthread_mutex_destroy(&r->log_lock);
@@ -1245,6 +1363,7 @@ trpt_receiver_new(const struct trpt_receiver_config *cfg,
 	if (r == NULL)
 		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
 	pthread_mutex_init(&r->pipe_lock, NULL);
+	pthread_cond_init(&r->group_cond, NULL);
 	pthread_mutex_init(&r->stats_lock, NULL);
 	pthread_mutex_init(&r->rate_lock, NULL);
 	pthread_mutex_init(&r->log_lock, NULL);
@@ -1252,6 +1371,7 @@ trpt_receiver_new(const struct trpt_receiver_config *cfg,
 	pthread_cond_init(&r->conn_cond, NULL);
 	pthread_mutex_init(&r->store_lock, NULL);
 	atomic_init(&r->draining, 0);
+	atomic_init(&r->arriving, 0);
 	r->max_connections = cfg->max_connections;
 	r->max_per_client = cfg->max_per_client;
 	r->header_timeout = cfg->header_timeout > 0 ? cfg->header_timeout : 10;
@@ -1366,10 +1486,19 @@ trpt_receiver_port(const struct trpt_receiver *r)
 	return r->port;
 }
 
+/* The pipeline lock, between two groups (none is open meanwhile). */
+static void
+lock_between_groups(struct trpt_receiver *r)
+{
+	pthread_mutex_lock(&r->pipe_lock);
+	while (r->group_open)
+		pthread_cond_wait(&r->group_cond, &r->pipe_lock);
+}
+
 void
 trpt_receiver_locked(struct trpt_receiver *r, void (*fn)(void *arg), void *arg)
 {
-	pthread_mutex_lock(&r->pipe_lock);
+	lock_between_groups(r);
 	fn(arg);
 	pthread_mutex_unlock(&r->pipe_lock);
 }
@@ -1377,7 +1506,7 @@ trpt_receiver_locked(struct trpt_receiver *r, void (*fn)(void *arg), void *arg)
 void
 trpt_receiver_lock(struct trpt_receiver *r)
 {
-	pthread_mutex_lock(&r->pipe_lock);
+	lock_between_groups(r);
 }
 
 void

@@ -25,3 +25,12 @@ struct trpt_validate_ctx {
 int trpt_validate_json(const char *json, size_t len,
     const struct trpt_limits *lim, const struct trpt_validate_ctx *ctx,
     struct trpt_report **out, struct trpt_err *err);
+
+/*
+ * The same, taking the text (malloc'd; always freed): it is freed as soon
+ * as jansson has parsed it, before the report is read out of the tree, so
+ * that a large report never holds its text, its tree and its copy at once.
+ */
+int trpt_validate_json_take(char *json_take, size_t len,
+    const struct trpt_limits *lim, const struct trpt_validate_ctx *ctx,
+    struct trpt_report **out, struct trpt_err *err);

@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
-
+#include "common/calendar.h"
 #include "common/datetime.h"
 #include "common/text.h"
 #include "report/causes.h"
+#include "schema/analysis.h"
 #include "schema/livecheck.h"
 
 void
@@ -41,23 +41,13 @@ struct day {
 
 struct ctx {
 	struct trpt_db *db;
-	sqlite3 *h;
 	const struct trpt_alert_config *c;
 	struct trpt_alerts *a;
 	int64_t since, today;
+	struct trpt_err *err;
 	struct day *days;
 	size_t ndays, capdays;
 };
-
-/* The one SQLite error mapping (extended busy codes are busy too). */
-static int
-db_fail(struct ctx *x, int src, const char *what, struct trpt_err *err)
-{
-	char w[128];
-
-	snprintf(w, sizeof(w), "alerts: %s", what);
-	return trpt_db_error(x->db, src, w, err);
-}
 
 static void
 items_free(struct trpt_alert_items *it)
@@ -110,52 +100,52 @@ trpt_alert_open_count(const struct trpt_alerts *a)
 	return n;
 }
 
-/* Evidence: top items by failed sessions, per scope (0 domain, 1 sender). */
-#define EVIDENCE(col, key)                                                     \
-	"SELECT " col ", sum(failed) FROM rollup_failures WHERE " key          \
-	" = ?1 AND day BETWEEN ?2 AND ?3 AND (?4 IS NULL OR result_type = "    \
-	"?4) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5"
-
-static const char *const evidence_sql[2][4] = {
-	{ EVIDENCE("result_type", "domain"), EVIDENCE("mx", "domain"),
-	    EVIDENCE("ip", "domain"), EVIDENCE("org", "domain") },
-	{ EVIDENCE("result_type", "org"), EVIDENCE("mx", "org"),
-	    EVIDENCE("ip", "org"), EVIDENCE("domain", "org") },
+/* Evidence: the result types, MX hosts, sending IPs and the other
+ * side (the senders of a domain, the domains of a sender) with the most
+ * failed sessions. */
+static const enum trpt_analysis_col evidence_col[2][4] = {
+	{ TRPT_ANALYSIS_TYPE, TRPT_ANALYSIS_MX, TRPT_ANALYSIS_IP,
+	    TRPT_ANALYSIS_ORG },
+	{ TRPT_ANALYSIS_TYPE, TRPT_ANALYSIS_MX, TRPT_ANALYSIS_IP,
+	    TRPT_ANALYSIS_DOMAIN },
 };
+
+static int
+add_item(void *arg, const struct trpt_analysis_sum *s)
+{
+	struct trpt_alert_items *it = arg;
+
+	if (it->n == TRPT_ALERT_TOP)
+		return TRPT_OK;
+	if ((it->v[it->n].name = strdup(s->name)) == NULL)
+		return TRPT_ENOMEM;
+	it->v[it->n++].failed = s->failed;
+	return TRPT_OK;
+}
 
 static int
 load_items(struct ctx *x, struct trpt_alert *al, int which,
     struct trpt_alert_items *it, struct trpt_err *err)
 {
-	sqlite3_stmt *st = NULL;
-	const char *name;
-	int src, rc = TRPT_OK;
+	struct trpt_analysis_top_query q;
+	int rc;
 
 	it->v = calloc(TRPT_ALERT_TOP, sizeof(*it->v));
 	if (it->v == NULL)
 		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
-	src = sqlite3_prepare_v2(
-	    x->h, evidence_sql[al->sender][which], -1, &st, NULL);
-	if (src != SQLITE_OK)
-		return db_fail(x, src, "reading evidence", err);
-	sqlite3_bind_text(st, 1, al->subject, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, al->first_day);
-	sqlite3_bind_int64(st, 3, al->last_day);
-	if (al->type != NULL)
-		sqlite3_bind_text(st, 4, al->type, -1, SQLITE_STATIC);
-	while (
-	    it->n < TRPT_ALERT_TOP && (src = sqlite3_step(st)) == SQLITE_ROW) {
-		name = (const char *)sqlite3_column_text(st, 0);
-		it->v[it->n].name = strdup(name != NULL ? name : "");
-		if (it->v[it->n].name == NULL) {
-			rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
-			break;
-		}
-		it->v[it->n++].failed = sqlite3_column_int64(st, 1);
-	}
-	if (rc == TRPT_OK && src != SQLITE_ROW && src != SQLITE_DONE)
-		rc = db_fail(x, src, "reading evidence", err);
-	sqlite3_finalize(st);
+	memset(&q, 0, sizeof(q));
+	q.subject_col = al->sender ? TRPT_ANALYSIS_ORG : TRPT_ANALYSIS_DOMAIN;
+	q.subject = al->subject;
+	q.by = evidence_col[al->sender][which];
+	q.type = al->type;
+	q.first_day = al->first_day;
+	q.last_day = al->last_day;
+	q.max = TRPT_ALERT_TOP;
+	rc = trpt_analysis_top_failures(x->db, &q, add_item, it, err);
+	if (rc == TRPT_ENOMEM)
+		rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	else if (rc != TRPT_OK)
+		trpt_err_prefix(err, "alerts: reading evidence");
 	return rc;
 }
 
@@ -444,146 +434,113 @@ push_day(struct ctx *x, int64_t day, int64_t s, int64_t f, struct trpt_err *err)
 	return TRPT_OK;
 }
 
-/* Walks one series table in (entity, day) order. */
+struct series {
+	struct ctx *x;
+	int sender;
+	char *cur; /* the entity whose days are in x->days */
+	struct trpt_err *err;
+};
+
+/* The days of one entity are complete: judge them. */
+static int
+series_end(struct series *sr)
+{
+	int rc;
+
+	rc = scan_series(sr->x, sr->cur, sr->sender, sr->err);
+	if (rc == TRPT_OK && sr->sender)
+		rc = check_silence(sr->x, sr->cur, sr->err);
+	free(sr->cur);
+	sr->cur = NULL;
+	sr->x->ndays = 0;
+	return rc;
+}
+
+static int
+series_day(void *arg, const struct trpt_analysis_sum *d)
+{
+	struct series *sr = arg;
+	int rc;
+
+	if (sr->cur != NULL && strcmp(d->name, sr->cur) != 0 &&
+	    (rc = series_end(sr)) != TRPT_OK)
+		return rc;
+	if (sr->cur == NULL && (sr->cur = strdup(d->name)) == NULL)
+		return trpt_err_set(sr->err, TRPT_ENOMEM, "out of memory");
+	return push_day(sr->x, d->first_day, d->successful, d->failed, sr->err);
+}
+
+/* Walks the daily series of every sender (or domain) in (entity, day)
+ * order. */
 static int
 scan_table(struct ctx *x, int sender, struct trpt_err *err)
 {
-	sqlite3_stmt *st = NULL;
-	char *cur = NULL;
-	const char *name;
-	int src, rc = TRPT_OK;
+	struct series sr = { x, sender, NULL, err };
+	int rc;
 
-	src = sqlite3_prepare_v2(x->h,
-	    sender ? "SELECT org, day, successful, failed FROM rollup_org_day "
-		     "ORDER BY org, day"
-		   : "SELECT domain, day, successful, failed FROM "
-		     "rollup_domain_day ORDER BY domain, day",
-	    -1, &st, NULL);
-	if (src != SQLITE_OK)
-		return db_fail(x, src, "reading daily series", err);
 	x->ndays = 0;
-	for (;;) {
-		src = sqlite3_step(st);
-		name = src == SQLITE_ROW
-			   ? (const char *)sqlite3_column_text(st, 0)
-			   : NULL;
-		if (src == SQLITE_ROW && name == NULL) {
-			rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
-			break;
-		}
-		if (cur != NULL && (name == NULL || strcmp(name, cur) != 0)) {
-			rc = scan_series(x, cur, sender, err);
-			if (rc == TRPT_OK && sender)
-				rc = check_silence(x, cur, err);
-			if (rc != TRPT_OK)
-				break;
-			free(cur);
-			cur = NULL;
-			x->ndays = 0;
-		}
-		if (src != SQLITE_ROW)
-			break;
-		if (cur == NULL && (cur = strdup(name)) == NULL) {
-			rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
-			break;
-		}
-		if ((rc = push_day(x, sqlite3_column_int64(st, 1),
-			 sqlite3_column_int64(st, 2),
-			 sqlite3_column_int64(st, 3), err)) != TRPT_OK)
-			break;
-	}
-	if (rc == TRPT_OK && src != SQLITE_DONE)
-		rc = db_fail(x, src, "reading daily series", err);
-	free(cur);
-	sqlite3_finalize(st);
+	rc = trpt_analysis_daily_series(x->db,
+	    sender ? TRPT_ANALYSIS_ORG : TRPT_ANALYSIS_DOMAIN, series_day, &sr,
+	    err);
+	if (rc == TRPT_OK && sr.cur != NULL)
+		rc = series_end(&sr);
+	free(sr.cur);
 	return rc;
+}
+
+static int
+new_type(void *arg, const struct trpt_analysis_sum *s)
+{
+	struct ctx *x = arg;
+	struct trpt_alert al;
+
+	/* The domain's first day of data must lie min_history_days before
+	 * the type's first day. */
+	if (s->first_day - s->history_day < x->c->min_history_days)
+		return TRPT_OK;
+	memset(&al, 0, sizeof(al));
+	al.kind = TRPT_ALERT_NEW_TYPE;
+	al.subject = (char *)s->name;
+	al.type = (char *)s->type;
+	al.first_day = s->first_day;
+	al.last_day = s->last_day;
+	al.failed_after = s->failed;
+	al.rate_before = al.rate_after = -1;
+	al.open = al.last_day > x->today - x->c->recent_days;
+	return add_alert(x, &al, x->err);
 }
 
 static int
 scan_new_types(struct ctx *x, struct trpt_err *err)
 {
-	sqlite3_stmt *st = NULL;
-	struct trpt_alert al;
-	int src, rc = TRPT_OK;
+	return trpt_analysis_new_failure_types(
+	    x->db, x->since, x->today, new_type, x, err);
+}
 
-	/* The domain's first day of data must lie min_history_days before
-	 * the type's first day. */
-	src = sqlite3_prepare_v2(x->h,
-	    "SELECT f.domain, f.result_type, min(f.day), max(f.day), "
-	    "sum(f.failed), (SELECT min(d.day) FROM rollup_domain_day d WHERE "
-	    "d.domain = f.domain) FROM rollup_failures f WHERE f.result_type "
-	    "<> '' AND f.day <= ?2 GROUP BY f.domain, f.result_type HAVING "
-	    "min(f.day) >= ?1",
-	    -1, &st, NULL);
-	if (src != SQLITE_OK)
-		return db_fail(x, src, "reading failure types", err);
-	sqlite3_bind_int64(st, 1, x->since);
-	sqlite3_bind_int64(st, 2, x->today);
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if (sqlite3_column_int64(st, 2) - sqlite3_column_int64(st, 5) <
-		    x->c->min_history_days)
-			continue;
-		memset(&al, 0, sizeof(al));
-		al.kind = TRPT_ALERT_NEW_TYPE;
-		al.subject = (char *)sqlite3_column_text(st, 0);
-		al.type = (char *)sqlite3_column_text(st, 1);
-		if (al.subject == NULL || al.type == NULL) {
-			rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
-			break;
-		}
-		al.first_day = sqlite3_column_int64(st, 2);
-		al.last_day = sqlite3_column_int64(st, 3);
-		al.failed_after = sqlite3_column_int64(st, 4);
-		al.rate_before = al.rate_after = -1;
-		al.open = al.last_day > x->today - x->c->recent_days;
-		if ((rc = add_alert(x, &al, err)) != TRPT_OK)
-			break;
-	}
-	if (rc == TRPT_OK && src != SQLITE_DONE)
-		rc = db_fail(x, src, "reading failure types", err);
-	sqlite3_finalize(st);
-	return rc;
+static int
+testing(void *arg, const struct trpt_analysis_sum *s)
+{
+	struct ctx *x = arg;
+	struct trpt_alert al;
+
+	memset(&al, 0, sizeof(al));
+	al.kind = TRPT_ALERT_TESTING;
+	al.subject = (char *)s->name;
+	al.first_day = s->first_day;
+	al.last_day = s->last_day;
+	al.sessions_after = s->successful + s->failed;
+	al.failed_after = s->failed;
+	al.rate_before = -1;
+	al.rate_after = rate(s->successful, al.failed_after);
+	al.open = al.last_day > x->today - x->c->recent_days;
+	return add_alert(x, &al, x->err);
 }
 
 static int
 scan_testing(struct ctx *x, struct trpt_err *err)
 {
-	sqlite3_stmt *st = NULL;
-	struct trpt_alert al;
-	int src, rc = TRPT_OK;
-
-	src = sqlite3_prepare_v2(x->h,
-	    "SELECT domain, min(day), max(day), sum(successful), sum(failed) "
-	    "FROM rollup_testing WHERE day BETWEEN ?1 AND ?2 GROUP BY domain",
-	    -1, &st, NULL);
-	if (src != SQLITE_OK)
-		return db_fail(x, src, "reading testing-mode policies", err);
-	sqlite3_bind_int64(st, 1, x->since);
-	sqlite3_bind_int64(st, 2, x->today);
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		memset(&al, 0, sizeof(al));
-		al.kind = TRPT_ALERT_TESTING;
-		al.subject = (char *)sqlite3_column_text(st, 0);
-		if (al.subject == NULL) {
-			rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
-			break;
-		}
-		al.first_day = sqlite3_column_int64(st, 1);
-		al.last_day = sqlite3_column_int64(st, 2);
-		al.sessions_after =
-		    sqlite3_column_int64(st, 3) + sqlite3_column_int64(st, 4);
-		al.failed_after = sqlite3_column_int64(st, 4);
-		al.rate_before = -1;
-		al.rate_after =
-		    rate(sqlite3_column_int64(st, 3), al.failed_after);
-		al.open = al.last_day > x->today - x->c->recent_days;
-		if ((rc = add_alert(x, &al, err)) != TRPT_OK)
-			break;
-	}
-	if (rc == TRPT_OK && src != SQLITE_DONE)
-		rc = db_fail(x, src, "reading testing-mode policies", err);
-	sqlite3_finalize(st);
-	return rc;
+	return trpt_analysis_testing_failures(
+	    x->db, x->since, x->today, testing, x, err);
 }
 
 static int
@@ -610,26 +567,23 @@ static int
 scan_collection(struct ctx *x, struct trpt_err *err)
 {
 	struct trpt_alert al;
-	sqlite3_stmt *st = NULL;
-	int64_t last;
-	int src, rc = TRPT_OK;
+	int64_t last, at = 0;
+	int found = 0, rc;
 
 	if (x->c->collection_days <= 0)
 		return TRPT_OK;
-	src = sqlite3_prepare_v2(
-	    x->h, "SELECT max(received_at) FROM reports", -1, &st, NULL);
-	if (src == SQLITE_OK)
-		src = sqlite3_step(st);
-	if (src != SQLITE_ROW) {
-		rc = db_fail(x, src, "reading the last report received", err);
-		goto out;
+	if ((rc = trpt_analysis_last_received(x->db, &found, &at, err)) !=
+	    TRPT_OK) {
+		trpt_err_prefix(
+		    err, "alerts: reading the last report received");
+		return rc;
 	}
 	/* Nothing ever received is a new installation, not a break. */
-	if (sqlite3_column_type(st, 0) == SQLITE_NULL)
-		goto out;
-	last = sqlite3_column_int64(st, 0) / 86400;
+	if (!found)
+		return TRPT_OK;
+	last = trpt_calendar_day(at);
 	if (x->today - last <= x->c->collection_days)
-		goto out;
+		return TRPT_OK;
 	memset(&al, 0, sizeof(al));
 	al.kind = TRPT_ALERT_COLLECTION;
 	al.open = 1;
@@ -639,10 +593,7 @@ scan_collection(struct ctx *x, struct trpt_err *err)
 	al.rate_before = al.rate_after = -1;
 	al.gap_days = x->today - last;
 	al.limit_days = x->c->collection_days;
-	rc = add_alert(x, &al, err);
-out:
-	sqlite3_finalize(st);
-	return rc;
+	return add_alert(x, &al, err);
 }
 
 int
@@ -655,7 +606,7 @@ trpt_alert_detect(struct trpt_db *db, const struct trpt_alert_config *c,
 
 	memset(&x, 0, sizeof(x));
 	x.db = db;
-	x.h = trpt_db_handle(db);
+	x.err = err;
 	x.c = c;
 	x.since = since_day;
 	x.today = today;
@@ -683,7 +634,7 @@ out:
 static void
 day_label(int64_t day, char *buf, size_t len)
 {
-	trpt_trend_period_label(TRPT_PERIOD_DAY, day, buf, len);
+	trpt_calendar_day_label(day, buf, len);
 }
 
 static const char *

@@ -13,6 +13,7 @@
 
 #include "common/err.h"
 #include "schema/db.h"
+#include "schema/export_rows.h"
 
 /*
  * Which reports and policies to export.  A zeroed struct (or a NULL
@@ -27,6 +28,13 @@ struct trpt_export_filter {
 
 /* Sets f to export everything. */
 void trpt_export_filter_init(struct trpt_export_filter *f);
+
+/*
+ * f (may be NULL) as the schema's filter: inclusive bounds on the report
+ * begin and the domain (NULL for any).  The domain is borrowed from f.
+ */
+void trpt_export_filter_rows(
+    const struct trpt_export_filter *f, struct trpt_export_rows_filter *b);
 
 /*
  * Writes a header row and one row per policy:

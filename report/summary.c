@@ -7,12 +7,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
-
 #include "common/buf.h"
+#include "common/calendar.h"
 #include "common/width.h"
 #include "report/causes.h"
 #include "report/trend.h"
+#include "schema/analysis.h"
 #include "schema/view.h"
 
 #define TOP         5
@@ -53,13 +53,6 @@ struct model {
 	char week[16], first[16], last[16];
 };
 
-static int
-db_fail(struct trpt_db *db, const char *what, struct trpt_err *err)
-{
-	return trpt_err_set(err, TRPT_EDB, "database %s: summary: %s: %s",
-	    trpt_db_path(db), what, sqlite3_errmsg(trpt_db_handle(db)));
-}
-
 static void
 model_free(struct model *m)
 {
@@ -79,35 +72,71 @@ model_free(struct model *m)
 	trpt_alert_free(&m->alerts);
 }
 
-/* Runs sql (?1 domain, ?2 first day, ?3 last day) into items. */
-static int
-load_items(struct trpt_db *db, const char *sql, const char *domain, int64_t d1,
-    int64_t d2, struct item *it, size_t max, size_t *n, struct trpt_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	const char *name;
-	int src, rc = TRPT_OK;
+/* Items read into a fixed array. */
+struct items {
+	struct item *v;
+	size_t max, *n;
+	int sessions; /* keep the sessions (senders) */
+};
 
-	if (sqlite3_prepare_v2(trpt_db_handle(db), sql, -1, &st, NULL) !=
-	    SQLITE_OK)
-		return db_fail(db, "query", err);
-	sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, d1);
-	sqlite3_bind_int64(st, 3, d2);
-	while (*n < max && (src = sqlite3_step(st)) == SQLITE_ROW) {
-		name = (const char *)sqlite3_column_text(st, 0);
-		if (name == NULL || (it[*n].name = strdup(name)) == NULL) {
-			rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
-			break;
-		}
-		it[*n].failed = sqlite3_column_int64(st, 1);
-		it[*n].sessions = sqlite3_column_int64(st, 2);
-		(*n)++;
+static int
+add_item(void *arg, const struct trpt_analysis_sum *s)
+{
+	struct items *it = arg;
+	struct item *i;
+
+	if (*it->n == it->max)
+		return TRPT_OK;
+	i = &it->v[*it->n];
+	if ((i->name = strdup(s->name)) == NULL)
+		return TRPT_ENOMEM;
+	i->failed = s->failed;
+	i->sessions = it->sessions ? s->successful + s->failed : 0;
+	(*it->n)++;
+	return TRPT_OK;
+}
+
+/* The failures of domain d1..d2 summed by column by (MX hosts named). */
+static int
+load_top(struct trpt_db *db, const char *domain, int64_t d1, int64_t d2,
+    enum trpt_analysis_col by, struct item *v, size_t max, size_t *n,
+    struct trpt_err *err)
+{
+	struct trpt_analysis_top_query q;
+	struct items it = { v, max, n, 0 };
+
+	memset(&q, 0, sizeof(q));
+	q.subject_col = TRPT_ANALYSIS_DOMAIN;
+	q.subject = domain;
+	q.by = by;
+	q.named = by == TRPT_ANALYSIS_MX;
+	q.first_day = d1;
+	q.last_day = d2;
+	q.max = max;
+	return trpt_analysis_top_failures(db, &q, add_item, &it, err);
+}
+
+struct week_days {
+	struct dom *d;
+	int64_t monday;
+};
+
+/* A day of the week before goes to the totals, one of the week to its
+ * bar. */
+static int
+add_day(void *arg, const struct trpt_analysis_row *r)
+{
+	struct week_days *w = arg;
+	struct dom *d = w->d;
+
+	if (r->day < w->monday) {
+		d->ps += r->successful;
+		d->pf += r->failed;
+	} else {
+		d->ds[r->day - w->monday] = r->successful;
+		d->df[r->day - w->monday] = r->failed;
 	}
-	if (rc == TRPT_OK && *n < max && src != SQLITE_DONE)
-		rc = db_fail(db, "query", err);
-	sqlite3_finalize(st);
-	return rc;
+	return TRPT_OK;
 }
 
 /* The week before always; the days and the details when full. */
@@ -115,55 +144,31 @@ static int
 load_domain(struct trpt_db *db, struct dom *d, int64_t monday, int full,
     struct trpt_err *err)
 {
-	sqlite3_stmt *st = NULL;
-	int64_t day;
-	int src, rc;
+	struct trpt_analysis_query q;
+	struct week_days w = { d, monday };
+	struct items senders = { d->senders, TOP, &d->nsenders, 1 };
+	int rc;
 
-	if (sqlite3_prepare_v2(trpt_db_handle(db),
-		"SELECT day, successful, failed FROM rollup_domain_day WHERE "
-		"domain = ?1 AND day BETWEEN ?2 AND ?3",
-		-1, &st, NULL) != SQLITE_OK)
-		return db_fail(db, "query", err);
-	sqlite3_bind_text(st, 1, d->name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, monday - 7);
-	sqlite3_bind_int64(st, 3, monday + 6);
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		day = sqlite3_column_int64(st, 0);
-		if (day < monday) {
-			d->ps += sqlite3_column_int64(st, 1);
-			d->pf += sqlite3_column_int64(st, 2);
-		} else {
-			d->ds[day - monday] = sqlite3_column_int64(st, 1);
-			d->df[day - monday] = sqlite3_column_int64(st, 2);
-		}
-	}
-	sqlite3_finalize(st);
-	if (src != SQLITE_DONE)
-		return db_fail(db, "query", err);
+	memset(&q, 0, sizeof(q));
+	q.cols = 1u << TRPT_ANALYSIS_DOMAIN;
+	q.domain = d->name;
+	q.first_day = monday - 7;
+	q.last_day = monday + 6;
+	if ((rc = trpt_analysis_rollup_rows(db, &q, add_day, &w, err)) !=
+	    TRPT_OK)
+		goto fail;
 	if (!full) {
 		memset(d->ds, 0, sizeof(d->ds));
 		memset(d->df, 0, sizeof(d->df));
 		return TRPT_OK;
 	}
-	if ((rc = load_items(db,
-		 "SELECT org, sum(failed), sum(successful) + sum(failed) FROM "
-		 "rollup_daily WHERE domain = ?1 AND day BETWEEN ?2 AND ?3 "
-		 "GROUP BY org HAVING sum(failed) > 0 ORDER BY 2 DESC, 1",
-		 d->name, monday, monday + 6, d->senders, TOP, &d->nsenders,
-		 err)) != TRPT_OK ||
-	    (rc = load_items(db,
-		 "SELECT mx, sum(failed), 0 FROM rollup_failures WHERE domain "
-		 "= ?1 AND day BETWEEN ?2 AND ?3 AND mx <> '' GROUP BY mx "
-		 "ORDER BY 2 DESC, 1",
-		 d->name, monday, monday + 6, d->mx, TOP, &d->nmx, err)) !=
-		TRPT_OK ||
-	    (rc = load_items(db,
-		 "SELECT result_type, sum(failed), 0 FROM rollup_failures "
-		 "WHERE domain = ?1 AND day BETWEEN ?2 AND ?3 GROUP BY "
-		 "result_type ORDER BY 2 DESC, 1",
-		 d->name, monday, monday + 6, d->types, MAX_TYPES, &d->ntypes,
-		 err)) != TRPT_OK)
-		return rc;
+	if ((rc = trpt_analysis_failing_senders(db, d->name, monday, monday + 6,
+		 TOP, add_item, &senders, err)) != TRPT_OK ||
+	    (rc = load_top(db, d->name, monday, monday + 6, TRPT_ANALYSIS_MX,
+		 d->mx, TOP, &d->nmx, err)) != TRPT_OK ||
+	    (rc = load_top(db, d->name, monday, monday + 6, TRPT_ANALYSIS_TYPE,
+		 d->types, MAX_TYPES, &d->ntypes, err)) != TRPT_OK)
+		goto fail;
 	if (d->f > 0) {
 		struct trpt_view_filter vf = { monday, monday + 6, d->name,
 			NULL, 100 };
@@ -173,6 +178,11 @@ load_domain(struct trpt_db *db, struct dom *d, int64_t monday, int full,
 			return rc;
 	}
 	return TRPT_OK;
+fail:
+	if (rc == TRPT_ENOMEM)
+		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	trpt_err_prefix(err, "summary");
+	return rc;
 }
 
 static struct dom *
@@ -227,65 +237,59 @@ cmp_dom(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
+struct doms {
+	struct model *m;
+	size_t cap;
+	struct trpt_err *err;
+};
+
+/* One domain of the week, with its sessions. */
+static int
+add_dom(void *arg, const struct trpt_analysis_sum *s)
+{
+	struct doms *x = arg;
+	struct model *m = x->m;
+	struct dom *d, *nd;
+	size_t ncap;
+
+	if (m->nd == x->cap) {
+		ncap = x->cap == 0 ? 16 : x->cap * 2;
+		if ((nd = realloc(m->d, ncap * sizeof(*nd))) == NULL)
+			return trpt_err_set(
+			    x->err, TRPT_ENOMEM, "out of memory");
+		m->d = nd;
+		x->cap = ncap;
+	}
+	d = &m->d[m->nd];
+	memset(d, 0, sizeof(*d));
+	if ((d->name = strdup(s->name)) == NULL)
+		return trpt_err_set(x->err, TRPT_ENOMEM, "out of memory");
+	m->nd++;
+	d->s = s->successful;
+	d->f = s->failed;
+	m->s += d->s;
+	m->f += d->f;
+	return TRPT_OK;
+}
+
 static int
 load_model(struct trpt_db *db, const struct trpt_summary_opts *o,
     struct model *m, struct trpt_err *err)
 {
 	struct trpt_alert_config defaults;
-	sqlite3_stmt *st = NULL;
-	struct dom *d, *nd;
-	const char *name;
-	size_t cap = 0, i;
-	int src, rc = TRPT_OK;
+	struct doms x = { m, 0, err };
+	struct dom *d;
+	size_t i;
+	int rc;
 
-	trpt_trend_period_label(TRPT_PERIOD_WEEK,
-	    trpt_trend_period_of(TRPT_PERIOD_WEEK, o->monday), m->week,
-	    sizeof(m->week));
-	trpt_trend_period_label(
-	    TRPT_PERIOD_DAY, o->monday, m->first, sizeof(m->first));
-	trpt_trend_period_label(
-	    TRPT_PERIOD_DAY, o->monday + 6, m->last, sizeof(m->last));
-	if (sqlite3_prepare_v2(trpt_db_handle(db),
-		o->domain != NULL
-		    ? "SELECT domain, sum(successful), sum(failed) FROM "
-		      "rollup_domain_day WHERE domain = ?3 AND day BETWEEN ?1 "
-		      "AND ?2 GROUP BY domain"
-		    : "SELECT domain, sum(successful), sum(failed) FROM "
-		      "rollup_domain_day WHERE day BETWEEN ?1 AND ?2 GROUP BY "
-		      "domain ORDER BY sum(failed) DESC, domain",
-		-1, &st, NULL) != SQLITE_OK)
-		return db_fail(db, "query", err);
-	sqlite3_bind_int64(st, 1, o->monday);
-	sqlite3_bind_int64(st, 2, o->monday + 6);
-	if (o->domain != NULL)
-		sqlite3_bind_text(st, 3, o->domain, -1, SQLITE_STATIC);
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if (m->nd == cap) {
-			cap = cap == 0 ? 16 : cap * 2;
-			nd = realloc(m->d, cap * sizeof(*nd));
-			if (nd == NULL) {
-				rc = trpt_err_set(
-				    err, TRPT_ENOMEM, "out of memory");
-				break;
-			}
-			m->d = nd;
-		}
-		d = &m->d[m->nd];
-		memset(d, 0, sizeof(*d));
-		name = (const char *)sqlite3_column_text(st, 0);
-		if (name == NULL || (d->name = strdup(name)) == NULL) {
-			rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
-			break;
-		}
-		m->nd++;
-		d->s = sqlite3_column_int64(st, 1);
-		d->f = sqlite3_column_int64(st, 2);
-		m->s += d->s;
-		m->f += d->f;
-	}
-	if (rc == TRPT_OK && src != SQLITE_DONE)
-		rc = db_fail(db, "query", err);
-	sqlite3_finalize(st);
+	trpt_calendar_week_label(
+	    trpt_calendar_week(o->monday), m->week, sizeof(m->week));
+	trpt_calendar_day_label(o->monday, m->first, sizeof(m->first));
+	trpt_calendar_day_label(o->monday + 6, m->last, sizeof(m->last));
+	rc = trpt_analysis_domain_totals(
+	    db, o->domain, o->monday, o->monday + 6, add_dom, &x, err);
+	if (rc != TRPT_OK && rc != TRPT_ENOMEM)
+		trpt_err_prefix(err, "summary");
 	/* Domains arrive the most failed first: details for the first
 	 * max_domains that had failures (alerts are added below). */
 	for (i = 0; rc == TRPT_OK && i < m->nd; i++) {
@@ -418,8 +422,8 @@ text_alert(FILE *f, const struct trpt_alert *al)
 	static const char *const names[4] = { "types", "MX", "IPs", NULL };
 	size_t i, k;
 
-	trpt_trend_period_label(TRPT_PERIOD_DAY, al->first_day, d1, sizeof(d1));
-	trpt_trend_period_label(TRPT_PERIOD_DAY, al->last_day, d2, sizeof(d2));
+	trpt_calendar_day_label(al->first_day, d1, sizeof(d1));
+	trpt_calendar_day_label(al->last_day, d2, sizeof(d2));
 	fprintf(f, "  %s %s %s ", al->open ? "OPEN" : "closed",
 	    trpt_alert_kind_name(al->kind), al->sender ? "sender" : "domain");
 	text_str(f, al->subject);
@@ -511,8 +515,7 @@ text_detail(struct model *m, const struct dom *d, FILE *f)
 		if (d->ds[k] + d->df[k] > max)
 			max = d->ds[k] + d->df[k];
 	for (k = 0; k < 7; k++) {
-		trpt_trend_period_label(
-		    TRPT_PERIOD_DAY, m->monday + k, day, sizeof(day));
+		trpt_calendar_day_label(m->monday + k, day, sizeof(day));
 		fprintf(f, "  %s %s ", wdays[k], day);
 		text_bar(f, d->ds[k], d->df[k], max);
 		fmt_rate(r, sizeof(r), d->ds[k], d->df[k]);
@@ -739,8 +742,8 @@ html_alert(FILE *f, const struct trpt_alert *al)
 		"Sending IPs", NULL };
 	size_t i, k;
 
-	trpt_trend_period_label(TRPT_PERIOD_DAY, al->first_day, d1, sizeof(d1));
-	trpt_trend_period_label(TRPT_PERIOD_DAY, al->last_day, d2, sizeof(d2));
+	trpt_calendar_day_label(al->first_day, d1, sizeof(d1));
+	trpt_calendar_day_label(al->last_day, d2, sizeof(d2));
 	fprintf(f,
 	    "<div style=\"border-left:4px solid %s;padding:4px 8px;"
 	    "margin:6px 0;background:#fff8f0\"><b>%s %s</b> %s <b>",
@@ -837,8 +840,7 @@ html_detail(const struct model *m, const struct dom *d, FILE *f)
 			max = d->ds[k] + d->df[k];
 	fputs(TABLE "\n", f);
 	for (k = 0; k < 7; k++) {
-		trpt_trend_period_label(
-		    TRPT_PERIOD_DAY, m->monday + k, day, sizeof(day));
+		trpt_calendar_day_label(m->monday + k, day, sizeof(day));
 		fmt_rate(r, sizeof(r), d->ds[k], d->df[k]);
 		fprintf(f, "<tr><td>%s %s</td><td>", wdays[k], day);
 		html_bar(f, d->ds[k], d->df[k], max);

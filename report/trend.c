@@ -9,6 +9,7 @@
 
 #include "common/calendar.h"
 #include "common/datetime.h"
+#include "schema/analysis.h"
 
 static const char *const dim_names[TRPT_DIM_COUNT_] = { "org", "domain", "mx",
 	"ip", "type" };
@@ -623,80 +624,11 @@ out:
 
 /* ---- queries ---- */
 
-/*
- * Where the rows come from: the smallest rollup that has the dimensions
- * asked for.  Columns: day (a week's Monday for weekly tables), one per
- * trpt_trend_dim, successful, failed.  ?1 ?2 are the first and last day,
- * ?3 the domain, ?4 ?5 the first and last week.
- */
-enum {
-	T_ORG_DAY,
-	T_DOMAIN_DAY,
-	T_DOMAIN_WEEK,
-	T_DAILY,
-	T_DAILY_SCAN,
-	T_WEEKLY,
-	T_COUNT_
+/* The rollup column of each dimension (schema/analysis.h). */
+static const enum trpt_analysis_col dim_col[TRPT_DIM_COUNT_] = {
+	TRPT_ANALYSIS_ORG, TRPT_ANALYSIS_DOMAIN, TRPT_ANALYSIS_MX,
+	TRPT_ANALYSIS_IP, TRPT_ANALYSIS_TYPE
 };
-
-#define DOM "domain = ?3 AND "
-#define ORG_DAY(F)                                                             \
-	"SELECT day, org, '', '', '', '', successful, " F " FROM "             \
-	"rollup_org_day WHERE day BETWEEN ?1 AND ?2"
-#define DOMAIN_DAY(F, W)                                                       \
-	"SELECT day, '', domain, '', '', '', successful, " F " FROM "          \
-	"rollup_domain_day WHERE " W "day BETWEEN ?1 AND ?2"
-#define DOMAIN_WEEK(F, W)                                                      \
-	"SELECT week * 7 - 3, '', domain, '', '', '', successful, " F          \
-	" FROM rollup_domain_week WHERE " W "week BETWEEN ?4 AND ?5"
-#define DAILY(F, W)                                                            \
-	"SELECT day, org, domain, '', '', '', successful, " F " FROM "         \
-	"rollup_daily WHERE " W "day BETWEEN ?1 AND ?2"
-/* "+day": no index on day, for ranges that cover most of the data. */
-#define DAILY_SCAN(F, W)                                                       \
-	"SELECT day, org, domain, '', '', '', successful, " F " FROM "         \
-	"rollup_daily WHERE " W "+day BETWEEN ?1 AND ?2"
-#define WEEKLY(F, W)                                                           \
-	"SELECT week * 7 - 3, org, domain, '', '', '', successful, " F         \
-	" FROM rollup_weekly WHERE " W "week BETWEEN ?4 AND ?5"
-#define FAILS(W)                                                               \
-	" UNION ALL SELECT day, org, domain, mx, ip, result_type, 0, failed "  \
-	"FROM rollup_failures WHERE " W "day BETWEEN ?1 AND ?2"
-
-/* [table][domain filter][failure dims] */
-static const char *const source_sql[T_COUNT_][2][2] = {
-	{ { ORG_DAY("failed"), ORG_DAY("0") FAILS("") }, { NULL, NULL } },
-	{ { DOMAIN_DAY("failed", ""), DOMAIN_DAY("0", "") FAILS("") },
-	    { DOMAIN_DAY("failed", DOM), DOMAIN_DAY("0", DOM) FAILS(DOM) } },
-	{ { DOMAIN_WEEK("failed", ""), DOMAIN_WEEK("0", "") FAILS("") },
-	    { DOMAIN_WEEK("failed", DOM), DOMAIN_WEEK("0", DOM) FAILS(DOM) } },
-	{ { DAILY("failed", ""), DAILY("0", "") FAILS("") },
-	    { DAILY_SCAN("failed", DOM), DAILY_SCAN("0", DOM) FAILS(DOM) } },
-	{ { DAILY_SCAN("failed", ""), DAILY_SCAN("0", "") FAILS("") },
-	    { DAILY_SCAN("failed", DOM), DAILY_SCAN("0", DOM) FAILS(DOM) } },
-	{ { WEEKLY("failed", ""), WEEKLY("0", "") FAILS("") },
-	    { WEEKLY("failed", DOM), WEEKLY("0", DOM) FAILS(DOM) } },
-};
-
-/* wide: the days asked for cover much of the data (scan, no index). */
-static const char *
-pick_source(const struct trpt_trend_query *q, int wide)
-{
-	unsigned m = 0;
-	int i, t, fails, week = q->period == TRPT_PERIOD_WEEK;
-
-	for (i = 0; i < q->ndims; i++)
-		m |= 1u << q->dims[i];
-	fails = (m & ((1u << TRPT_DIM_MX) | (1u << TRPT_DIM_IP) |
-			 (1u << TRPT_DIM_TYPE))) != 0;
-	if (!(m & (1u << TRPT_DIM_DOMAIN)) && q->domain == NULL)
-		t = T_ORG_DAY;
-	else if (!(m & (1u << TRPT_DIM_ORG)))
-		t = week ? T_DOMAIN_WEEK : T_DOMAIN_DAY;
-	else
-		t = week ? T_WEEKLY : wide ? T_DAILY_SCAN : T_DAILY;
-	return source_sql[t][q->domain != NULL][fails];
-}
 
 struct agg {
 	struct trpt_trend *t;
@@ -704,6 +636,7 @@ struct agg {
 	size_t *slots; /* hash: group index + 1, 0 empty */
 	size_t nslots;
 	uint64_t max_cells;
+	struct trpt_err *err;
 };
 
 static uint64_t
@@ -822,61 +755,41 @@ cmp_groups(const void *x, const void *y)
 	return 0;
 }
 
-/*
- * The first and last day with data within [from, until] (the days asked
- * for, by default the plausible window): days outside the window (a
- * report stored before dates were checked) never stretch a default range.
- */
+/* One rollup row into its group and period. */
 static int
-data_range(sqlite3 *h, struct trpt_db *db, const char *domain, int64_t from,
-    int64_t until, int64_t *lo, int64_t *hi, struct trpt_err *err)
+add_row(void *arg, const struct trpt_analysis_row *r)
 {
-	sqlite3_stmt *st = NULL;
-	int src, rc = TRPT_OK;
+	struct agg *a = arg;
+	const struct trpt_trend_query *q = &a->t->q;
+	struct trpt_trend_group *g = NULL;
+	const char *keys[TRPT_DIM_COUNT_];
+	int64_t idx;
+	int i, rc;
 
-	src = sqlite3_prepare_v2(h,
-	    domain != NULL ? "SELECT min(day), max(day) FROM rollup_domain_day "
-			     "WHERE domain = ?1 AND day BETWEEN ?2 AND ?3"
-			   : "SELECT min(day), max(day) FROM rollup_org_day "
-			     "WHERE day BETWEEN ?2 AND ?3",
-	    -1, &st, NULL);
-	if (src == SQLITE_OK && domain != NULL)
-		sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
-	if (src == SQLITE_OK) {
-		sqlite3_bind_int64(st, 2, from);
-		sqlite3_bind_int64(st, 3, until);
-	}
-	if (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
-		if (sqlite3_column_type(st, 0) == SQLITE_NULL) {
-			*lo = 1;
-			*hi = 0;
-		} else {
-			*lo = sqlite3_column_int64(st, 0);
-			*hi = sqlite3_column_int64(st, 1);
-		}
-		src = SQLITE_OK;
-	}
-	if (src != SQLITE_OK)
-		rc = trpt_err_set(err, TRPT_EDB, "database %s: trends: %s",
-		    trpt_db_path(db), sqlite3_errmsg(h));
-	sqlite3_finalize(st);
-	return rc;
+	for (i = 0; i < q->ndims; i++)
+		keys[i] = r->col[dim_col[q->dims[i]]];
+	if ((rc = find_group(a, keys, &g, a->err)) != TRPT_OK)
+		return rc;
+	idx = trpt_trend_period_of(q->period, r->day) - a->t->first_period;
+	g->cells[idx].successful += r->successful;
+	g->cells[idx].failed += r->failed;
+	g->successful += r->successful;
+	g->failed += r->failed;
+	return TRPT_OK;
 }
 
 int
 trpt_trend_run(struct trpt_db *db, const struct trpt_trend_query *q,
     struct trpt_trend **out, struct trpt_err *err)
 {
-	sqlite3 *h = trpt_db_handle(db);
-	sqlite3_stmt *st = NULL;
+	struct trpt_analysis_query aq;
 	struct trpt_trend *t;
-	struct trpt_trend_group *g = NULL;
 	struct agg a;
-	const char *keys[TRPT_DIM_COUNT_];
-	int64_t lo = 0, hi = 0, wlo, whi, dspan, day, idx;
-	int i, src, rc;
+	int64_t lo = 0, hi = 0, wlo, whi, dspan;
+	int i, rc;
 
 	memset(&a, 0, sizeof(a));
+	a.err = err;
 	a.max_cells =
 	    q->max_cells != 0 ? q->max_cells : TRPT_TREND_MAX_CELLS_DEFAULT;
 	if ((t = calloc(1, sizeof(*t))) == NULL)
@@ -896,8 +809,11 @@ trpt_trend_run(struct trpt_db *db, const struct trpt_trend_query *q,
 		whi = q->until_day;
 	else if (q->since_day > whi)
 		whi = TRPT_DAY_MAX;
-	if ((rc = data_range(h, db, q->domain, wlo, whi, &lo, &hi, err)) !=
-	    TRPT_OK)
+	/* The first and last day with data within the window: days outside
+	 * it (a report stored before dates were checked) never stretch a
+	 * default range. */
+	if ((rc = trpt_analysis_data_range(
+		 db, q->domain, wlo, whi, &lo, &hi, err)) != TRPT_OK)
 		goto out;
 	dspan = hi - lo + 1;
 	if (lo < q->since_day)
@@ -912,54 +828,28 @@ trpt_trend_run(struct trpt_db *db, const struct trpt_trend_query *q,
 			 q->period, trpt_trend_period_of(q->period, hi)) +
 		     6;
 	}
-	if (lo > hi) {
-		rc = TRPT_OK; /* nothing in range */
-		goto done;
-	}
+	if (lo > hi)
+		goto done; /* nothing in range */
 	t->first_period = trpt_trend_period_of(q->period, lo);
 	t->nperiods = trpt_trend_period_of(q->period, hi) - t->first_period + 1;
-	src = sqlite3_prepare_v2(
-	    h, pick_source(q, (hi - lo + 1) * 4 > dspan), -1, &st, NULL);
-	if (src != SQLITE_OK)
-		goto dberr;
-	sqlite3_bind_int64(st, 1, lo);
-	sqlite3_bind_int64(st, 2, hi);
-	sqlite3_bind_int64(st, 4, trpt_trend_period_of(TRPT_PERIOD_WEEK, lo));
-	sqlite3_bind_int64(st, 5, trpt_trend_period_of(TRPT_PERIOD_WEEK, hi));
-	if (q->domain != NULL)
-		sqlite3_bind_text(st, 3, q->domain, -1, SQLITE_STATIC);
-	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		day = sqlite3_column_int64(st, 0);
-		for (i = 0; i < q->ndims; i++) {
-			keys[i] = (const char *)sqlite3_column_text(
-			    st, 1 + (int)q->dims[i]);
-			if (keys[i] == NULL) {
-				rc = trpt_err_set(
-				    err, TRPT_ENOMEM, "out of memory");
-				goto out;
-			}
-		}
-		if ((rc = find_group(&a, keys, &g, err)) != TRPT_OK)
-			goto out;
-		idx = trpt_trend_period_of(q->period, day) - t->first_period;
-		g->cells[idx].successful += sqlite3_column_int64(st, 6);
-		g->cells[idx].failed += sqlite3_column_int64(st, 7);
-		g->successful += sqlite3_column_int64(st, 6);
-		g->failed += sqlite3_column_int64(st, 7);
-	}
-	if (src != SQLITE_DONE)
-		goto dberr;
+	memset(&aq, 0, sizeof(aq));
+	for (i = 0; i < q->ndims; i++)
+		aq.cols |= 1u << dim_col[q->dims[i]];
+	aq.weekly = q->period == TRPT_PERIOD_WEEK;
+	aq.wide = (hi - lo + 1) * 4 > dspan;
+	aq.domain = q->domain;
+	aq.first_day = lo;
+	aq.last_day = hi;
+	if ((rc = trpt_analysis_rollup_rows(db, &aq, add_row, &a, err)) !=
+	    TRPT_OK)
+		goto out;
 	if (t->ngroups > 1)
 		qsort(t->groups, t->ngroups, sizeof(*t->groups), cmp_groups);
 done:
 	*out = t;
 	t = NULL;
 	rc = TRPT_OK;
-	goto out;
-dberr:
-	rc = trpt_db_error(db, src, "trends", err);
 out:
-	sqlite3_finalize(st);
 	free(a.slots);
 	trpt_trend_free(&t);
 	return rc;

@@ -5,13 +5,13 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <sqlite3.h>
 
 #include "common/calendar.h"
-#include "common/datetime.h"
 #include "common/text.h"
 #include "report/csv.h"
+#include "report/export.h"
 #include "report/trend.h"
+#include "schema/export_rows.h"
 
 const char *
 trpt_trend_spark(double rate)
@@ -332,90 +332,72 @@ trpt_trend_export_daily(struct trpt_db *db, const struct trpt_export_filter *f,
 	return rc;
 }
 
+struct reports_csv {
+	struct trpt_csv c;
+	uint64_t n;
+	struct trpt_err *err;
+};
+
+static int
+report_row(void *arg, const struct trpt_export_cell *row)
+{
+	struct reports_csv *x = arg;
+	char day[16];
+	int i, rc;
+
+	trpt_csv_int(&x->c, row[0].num);
+	for (i = 1; i < 4; i++)
+		trpt_csv_field(&x->c, row[i].text);
+	trpt_csv_date(&x->c, row[4].num);
+	trpt_csv_date(&x->c, row[5].num);
+	trpt_calendar_day_label(row[6].num, day, sizeof(day));
+	trpt_csv_field(&x->c, day);
+	for (i = 7; i < 10; i++)
+		trpt_csv_int(&x->c, row[i].num);
+	trpt_csv_date(&x->c, row[10].num);
+	for (i = 11; i < 14; i++)
+		trpt_csv_int(&x->c, row[i].num);
+	for (i = 14; i < 19; i++)
+		trpt_csv_field(&x->c, row[i].text);
+	trpt_csv_int(&x->c, row[19].num);
+	trpt_csv_field(&x->c, row[20].text);
+	if ((rc = trpt_csv_end_row(&x->c, x->err)) != TRPT_OK)
+		return rc;
+	x->n++;
+	return TRPT_OK;
+}
+
 int
 trpt_trend_export_reports(struct trpt_db *db,
     const struct trpt_export_filter *f, FILE *out, uint64_t *rows,
     struct trpt_err *err)
 {
-	uint64_t n = 0;
 	static const char *const cols[] = { "id", "organization_name",
 		"report_id", "contact_info", "begin_date", "end_date", "day",
 		"policies", "successful_session_count", "failed_session_count",
 		"received_at", "seen_count", "copy", "conflict", "dkim",
 		"dkim_domain", "dkim_selector", "dkim_aligned",
 		"dkim_key_service", "dkim_accepted", "dkim_reason" };
-	sqlite3 *h = trpt_db_handle(db);
-	sqlite3_stmt *st = NULL;
-	struct trpt_csv c;
-	char day[16];
-	int64_t since = INT64_MIN, until = INT64_MAX;
+	struct trpt_export_rows_filter b;
+	struct reports_csv x;
 	size_t i;
-	int src, rc = TRPT_OK;
+	int rc;
 
-	trpt_csv_init(&c, out);
-	if (f != NULL && f->since != 0)
-		since = f->since;
-	if (f != NULL && f->until != 0)
-		until = f->until;
-	src = sqlite3_prepare_v2(h,
-	    "SELECT r.id, r.organization_name, r.report_id, r.contact_info, "
-	    "r.begin_ts, r.end_ts, r.day, (SELECT count(*) FROM policies p "
-	    "WHERE p.report = r.id), r.total_successful, r.total_failed, "
-	    "r.received_at, r.seen_count, r.copy, r.conflict, r.dkim, "
-	    "r.dkim_domain, r.dkim_selector, r.dkim_aligned, "
-	    "r.dkim_key_service, r.dkim_accepted, r.dkim_reason FROM reports r "
-	    "WHERE r.begin_ts >= ?1 "
-	    "AND r.begin_ts < ?2 AND (?3 IS NULL OR EXISTS (SELECT 1 FROM "
-	    "policies p WHERE p.report = r.id AND p.policy_domain = ?3 COLLATE "
-	    "NOCASE)) ORDER BY r.begin_ts, r.organization_name, r.report_id, "
-	    "r.copy",
-	    -1, &st, NULL);
-	if (src != SQLITE_OK)
-		goto dberr;
-	sqlite3_bind_int64(st, 1, since);
-	sqlite3_bind_int64(st, 2, until);
-	if (f != NULL && f->domain != NULL && f->domain[0] != '\0')
-		sqlite3_bind_text(st, 3, f->domain, -1, SQLITE_STATIC);
+	x.n = 0;
+	x.err = err;
+	trpt_csv_init(&x.c, out);
+	trpt_export_filter_rows(f, &b);
 	for (i = 0; i < sizeof(cols) / sizeof(cols[0]); i++)
-		trpt_csv_field(&c, cols[i]);
-	rc = trpt_csv_end_row(&c, err);
-	while (rc == TRPT_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
-		trpt_csv_int(&c, sqlite3_column_int64(st, 0));
-		trpt_csv_field(&c, (const char *)sqlite3_column_text(st, 1));
-		trpt_csv_field(&c, (const char *)sqlite3_column_text(st, 2));
-		trpt_csv_field(&c, (const char *)sqlite3_column_text(st, 3));
-		trpt_csv_date(&c, sqlite3_column_int64(st, 4));
-		trpt_csv_date(&c, sqlite3_column_int64(st, 5));
-		trpt_datetime_format_day(
-		    sqlite3_column_int64(st, 6) * 86400, day, sizeof(day));
-		trpt_csv_field(&c, day);
-		for (i = 7; i < 10; i++)
-			trpt_csv_int(&c, sqlite3_column_int64(st, (int)i));
-		trpt_csv_date(&c, sqlite3_column_int64(st, 10));
-		trpt_csv_int(&c, sqlite3_column_int64(st, 11));
-		trpt_csv_int(&c, sqlite3_column_int64(st, 12));
-		trpt_csv_int(&c, sqlite3_column_int64(st, 13));
-		for (i = 14; i < 19; i++)
-			trpt_csv_field(
-			    &c, (const char *)sqlite3_column_text(st, (int)i));
-		trpt_csv_int(&c, sqlite3_column_int64(st, 19));
-		trpt_csv_field(&c, (const char *)sqlite3_column_text(st, 20));
-		rc = trpt_csv_end_row(&c, err);
-		n++;
-	}
-	if (rc != TRPT_OK)
+		trpt_csv_field(&x.c, cols[i]);
+	if ((rc = trpt_csv_end_row(&x.c, err)) != TRPT_OK ||
+	    (rc = trpt_export_rows_reports(db, &b, report_row, &x, err)) !=
+		TRPT_OK)
 		goto out;
-	if (src != SQLITE_DONE)
-		goto dberr;
 	if (fflush(out) != 0 || ferror(out))
 		rc = trpt_err_set(err, TRPT_EIO, "export reports: write error");
 	else if (rows != NULL)
-		*rows = n;
-	goto out;
-dberr:
-	rc = trpt_db_error(db, src, "export reports", err);
+		*rows = x.n;
 out:
-	sqlite3_finalize(st);
-	trpt_csv_free(&c);
+	trpt_csv_free(&x.c);
 	return rc;
 }

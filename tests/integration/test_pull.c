@@ -20,10 +20,10 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <sqlite3.h>
 
 #include "ingest/pull.h"
 #include "schema/db.h"
+#include "tests/helpers/testdb.h"
 #include "tests/helpers/testutil.h"
 
 extern char **environ;
@@ -35,6 +35,7 @@ static int server_stdin = -1;
 static unsigned port;
 
 struct fx {
+	char *name; /* the database: a path, or a PostgreSQL URL */
 	struct trpt_db *db;
 	struct trpt_pipeline p;
 	struct trpt_pull_source src;
@@ -194,7 +195,8 @@ setup(void **state)
 	snprintf(path, sizeof(path), "%s/db-XXXXXX", tmp);
 	assert_int_equal(close(mkstemp(path)), 0);
 	unlink(path);
-	assert_int_equal(trpt_db_open(path, &x->db, &err), TRPT_OK);
+	x->name = trpt_test_db_new(path);
+	assert_int_equal(trpt_db_open(x->name, &x->db, &err), TRPT_OK);
 	trpt_limits_default(&lim);
 	trpt_pipeline_init(&x->p, x->db, &lim);
 	trpt_pull_source_default(&x->src, &lim);
@@ -221,6 +223,8 @@ teardown(void **state)
 		snprintf(path, sizeof(path), "%s%s", base, suffix[i]);
 		unlink(path);
 	}
+	trpt_test_db_drop(x->name);
+	free(x->name);
 	free(x);
 	return 0;
 }
@@ -256,16 +260,7 @@ requests(const char *path, const char *status)
 static long long
 db_count(struct fx *x, const char *sql)
 {
-	sqlite3_stmt *st;
-	long long n = -1;
-
-	assert_int_equal(
-	    sqlite3_prepare_v2(trpt_db_handle(x->db), sql, -1, &st, NULL),
-	    SQLITE_OK);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return n;
+	return (long long)trpt_test_db_int(x->db, sql);
 }
 
 static void
@@ -351,10 +346,7 @@ test_pull_last_modified_only(void **state)
 
 	/* Without an ETag the Last-Modified date alone gives the 304. */
 	assert_int_equal(run(x, "microsoft.json", &err), TRPT_OK);
-	assert_int_equal(
-	    sqlite3_exec(trpt_db_handle(x->db),
-		"UPDATE http_state SET etag = NULL", NULL, NULL, NULL),
-	    SQLITE_OK);
+	trpt_test_db_exec(x->db, "UPDATE http_state SET etag = NULL");
 	assert_int_equal(run(x, "microsoft.json", &err), TRPT_OK);
 	assert_int_equal(x->st.not_modified, 1);
 	assert_int_equal(requests("/microsoft.json", "304 inm=- ims="), 1);

@@ -2,9 +2,12 @@
  * Batched ingest (trpt_pipeline batch_max/batch_ms): what another
  * connection sees while a batch is open and after it is committed,
  * duplicates inside one batch, rejections inside a batch, and a batch that
- * SQLite rolled back under the pipeline's feet.
+ * SQLite rolled back under the pipeline's feet.  Parse ahead (a store
+ * thread, trpt_pipeline_async_start): the same events, counts and rows as
+ * without, in the same order, and a storage error returned once.
  */
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -190,6 +193,177 @@ test_batch_off(void **state)
 	assert_int_equal(seen(f, "quarantine"), 1);
 }
 
+/* What the events said, in order, and on which thread. */
+struct evlog {
+	char text[8192];
+	size_t len;
+	int other_thread; /* an event came from another thread */
+	pthread_t caller;
+};
+
+static void
+log_event(void *arg, const struct trpt_event *ev)
+{
+	struct evlog *l = arg;
+	int n;
+
+	if (!pthread_equal(pthread_self(), l->caller))
+		l->other_thread = 1;
+	n = snprintf(l->text + l->len, sizeof(l->text) - l->len,
+	    "%d %s %d %d %s %s\n", (int)ev->kind, ev->source, ev->message,
+	    ev->part, ev->report_id != NULL ? ev->report_id : "-",
+	    ev->reason != NULL ? ev->reason : "-");
+	if (n > 0 && (size_t)n < sizeof(l->text) - l->len)
+		l->len += (size_t)n;
+}
+
+static const char mail[] =
+    "From: reporter@example.net\r\n"
+    "Subject: Report Domain: example.com\r\n"
+    "Content-Type: multipart/report; report-type=tlsrpt; boundary=b\r\n"
+    "\r\n"
+    "--b\r\n"
+    "Content-Type: text/plain\r\n"
+    "\r\n"
+    "hello\r\n"
+    "--b\r\n"
+    "Content-Type: application/tlsrpt+json\r\n"
+    "\r\n"
+    "{\"organization-name\":\"Batch\",\"report-id\":\"mail-1\","
+    "\"date-range\":{\"start-datetime\":\"2026-01-01T00:00:00Z\","
+    "\"end-datetime\":\"2026-01-01T23:59:59Z\"},\"policies\":[]}\r\n"
+    "--b\r\n"
+    "Content-Type: application/tlsrpt+json\r\n"
+    "\r\n"
+    "{\"organization-name\":\"Batch\"}\r\n"
+    "--b--\r\n";
+
+/* An mbox whose second message has a quoted ">From " line: the mbox
+ * reader hands it over in a buffer of its own, freed after it. */
+static const char mbox2[] =
+    "From a@example.net Thu Jan  1 00:00:00 2026\n"
+    "From: a@example.net\n"
+    "Content-Type: application/tlsrpt+json\n"
+    "\n"
+    "{\"organization-name\":\"Batch\",\"report-id\":\"mbox-1\","
+    "\"date-range\":{\"start-datetime\":\"2026-01-01T00:00:00Z\","
+    "\"end-datetime\":\"2026-01-01T23:59:59Z\"},\"policies\":[]}\n"
+    "\n"
+    "From b@example.net Thu Jan  1 00:00:00 2026\n"
+    "From: b@example.net\n"
+    "Content-Type: application/tlsrpt+json\n"
+    "\n"
+    ">From here on, no JSON\n";
+
+/* The same inputs through f's pipeline: reports, duplicates, rejections,
+ * a mail with a good and a bad part, an mbox, a rejection without bytes,
+ * and an mbox message streamed on its own. */
+static void
+feed(struct fixture *f)
+{
+	static const char mbox[] =
+	    "From x@example.net Thu Jan  1 00:00:00 "
+	    "2026\nFrom: a@example.net\n\nnot a report\n";
+	struct trpt_origin o;
+	struct trpt_err err;
+	int i;
+
+	for (i = 1; i <= 8; i++)
+		assert_int_equal(input(f, i, i == 5), TRPT_OK);
+	assert_int_equal(input(f, 2, 0), TRPT_OK); /* a duplicate */
+	memset(&o, 0, sizeof(o));
+	o.kind = "file";
+	o.source = "mail.eml";
+	assert_int_equal(
+	    trpt_pipeline_input(&f->p, mail, sizeof(mail) - 1, &o, NULL, &err),
+	    TRPT_OK);
+	o.source = "two.mbox";
+	assert_int_equal(trpt_pipeline_input(
+			     &f->p, mbox2, sizeof(mbox2) - 1, &o, NULL, &err),
+	    TRPT_OK);
+	o.source = "unreadable";
+	assert_int_equal(
+	    trpt_pipeline_reject(&f->p, NULL, 0, &o, "permission denied", &err),
+	    TRPT_OK);
+	o.source = "big.mbox";
+	assert_int_equal(trpt_pipeline_mbox_message(&f->p, mbox,
+			     sizeof(mbox) - 1, 1, 0, &o, NULL, &err),
+	    TRPT_OK);
+	for (i = 9; i <= 12; i++)
+		assert_int_equal(input(f, i, 0), TRPT_OK);
+	assert_int_equal(trpt_pipeline_flush(&f->p, &err), TRPT_OK);
+}
+
+static void
+test_batch_async_same_as_sync(void **state)
+{
+	struct fixture *f = *state;
+	struct trpt_pipeline_stats sync_stats;
+	struct evlog sync_log, async_log;
+	struct trpt_err err;
+	int64_t reports, quarantined;
+
+	memset(&sync_log, 0, sizeof(sync_log));
+	memset(&async_log, 0, sizeof(async_log));
+	sync_log.caller = async_log.caller = pthread_self();
+	f->p.on_event = log_event;
+	f->p.arg = &sync_log;
+	feed(f);
+	sync_stats = f->p.stats;
+	reports = seen(f, "reports");
+	quarantined = seen(f, "quarantine");
+	assert_int_equal(reports, 13);
+	assert_false(sync_log.other_thread);
+
+	/* Again into an empty database, parsing ahead. */
+	trpt_db_close(&f->db);
+	trpt_db_close(&f->other);
+	trpt_test_db_drop(f->name);
+	free(f->name);
+	snprintf(f->path, sizeof(f->path), "%s/batch2.db", f->dir);
+	f->name = trpt_test_db_new(f->path);
+	if (trpt_db_open(f->name, &f->db, &err) != TRPT_OK ||
+	    trpt_db_open(f->name, &f->other, &err) != TRPT_OK)
+		fail_msg("%s", err.msg);
+	assert_int_equal(trpt_pipeline_async_start(&f->p, &err), TRPT_OK);
+	f->p.db = f->db;
+	memset(&f->p.stats, 0, sizeof(f->p.stats));
+	f->p.arg = &async_log;
+	feed(f);
+	trpt_pipeline_async_stop(&f->p);
+	assert_true(async_log.other_thread); /* stored by the store thread */
+	assert_string_equal(async_log.text, sync_log.text);
+	assert_memory_equal(&f->p.stats, &sync_stats, sizeof(sync_stats));
+	assert_int_equal(seen(f, "reports"), reports);
+	assert_int_equal(seen(f, "quarantine"), quarantined);
+	assert_false(trpt_db_in_transaction(f->db));
+}
+
+static void
+test_batch_async_store_error(void **state)
+{
+	struct fixture *f = *state;
+	struct trpt_err err;
+
+	assert_int_equal(trpt_pipeline_async_start(&f->p, &err), TRPT_OK);
+	assert_int_equal(input(f, 1, 0), TRPT_OK);
+	assert_int_equal(trpt_pipeline_flush(&f->p, &err), TRPT_OK);
+	assert_int_equal(seen(f, "reports"), 1);
+	/* Another connection takes the policies table away: storing the
+	 * next report fails. */
+	trpt_test_db_exec(
+	    f->other, "ALTER TABLE policies RENAME TO policies_gone");
+	assert_int_equal(input(f, 2, 0), TRPT_OK); /* queued */
+	assert_int_equal(trpt_pipeline_flush(&f->p, &err), TRPT_EDB);
+	assert_non_null(strstr(err.msg, "policies"));
+	/* Returned once; after it, nothing more is taken. */
+	assert_int_equal(trpt_pipeline_flush(&f->p, &err), TRPT_OK);
+	assert_int_equal(input(f, 3, 0), TRPT_EDB);
+	trpt_pipeline_async_stop(&f->p);
+	assert_int_equal(f->p.stats.stored, 1);
+	assert_int_equal(seen(f, "reports"), 1);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int
@@ -200,6 +374,8 @@ main(void)
 		T(test_batch_duplicate_inside),
 		T(test_batch_lost),
 		T(test_batch_off),
+		T(test_batch_async_same_as_sync),
+		T(test_batch_async_store_error),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

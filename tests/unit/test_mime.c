@@ -1065,6 +1065,102 @@ test_mime_limits_and_garbage(void **state)
 	trpt_mime_free(&m);
 }
 
+static int
+same_str(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) ||
+	       (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/*
+ * The hand-written reader of simple Content-Type and Content-Disposition
+ * values gives what libetpan gives: on simple values, on values near them
+ * that it leaves to libetpan (comments, quoted pairs, white space or 8-bit
+ * bytes in quotes, unknown types, libetpan's own disposition parameters,
+ * too many parameters), and on broken ones.
+ */
+static void
+test_mime_simple_fields_as_libetpan(void **state)
+{
+	static const char *const ctypes[] = {
+		"application/tlsrpt+gzip",
+		"Application/TLSRPT+GZIP; "
+		"name=\"google.com!example.com!1.json.gz\"",
+		"multipart/report; report-type=\"tlsrpt\"; boundary=\"=_b01\"",
+		"multipart/report;boundary=abc;report-type=TLSRPT",
+		"multipart/mixed; boundary=\"----=_Part_1_2.3\"",
+		"text/plain; charset=\"UTF-8\"",
+		"text/plain; charset=utf-8; format=flowed",
+		"application/octet-stream; name*=UTF-8''r%C3%A9port.json.gz",
+		"application/json; name=a.json; name=b.json",
+		"application/json; NAME=\"x.json\"",
+		"application/gzip ; name = x.gz",
+		"application/json; name=\"\"",
+		"application/json; name=\"a b.json\"",
+		"application/json; name=\"a\\\"b\"",
+		"application/json (comment); name=x",
+		"application/json; name=x;",
+		"application/json; name",
+		"application/json;",
+		"application/",
+		"/json",
+		"x-foo/bar; name=y",
+		"foo/bar; name=y",
+		"application/json; name=\"caf\xc3\xa9.json\"",
+		"application/json garbage",
+		"application/json; =x",
+		"multipart/report; boundary=\"b\"; report-type=tlsrpt; "
+		"a=1; b=2; c=3; d=4; e=5; f=6; g=7; h=8; i=9; j=10; k=11; "
+		"l=12; m=13; n=14; o=15",
+		"",
+		"   ",
+	};
+	static const char *const dispositions[] = {
+		"attachment",
+		"attachment; filename=\"google.com!example.com!1.json.gz\"",
+		"Attachment; FILENAME=x.json",
+		"inline; filename=\"\"; filename=y.json",
+		"attachment; filename*=UTF-8''a%20b.json",
+		"attachment; size=12; filename=x.json",
+		"attachment; size=abc; filename=x.json",
+		"attachment; creation-date=\"Wed, 12 Feb 1997 16:29:51 "
+		"-0500\"; "
+		"filename=x",
+		"form-data; name=x; filename=y",
+		"attachment; filename=\"a b.json\"",
+		"attachment; filename=x;",
+		"attachment filename=x",
+		"",
+	};
+	size_t i, j;
+
+	(void)state;
+	for (i = 0; i < sizeof(ctypes) / sizeof(ctypes[0]); i++)
+		for (j = 0; j < sizeof(dispositions) / sizeof(dispositions[0]);
+		     j++) {
+			char *c[2], *b[2], *r[2], *f[2];
+			int k;
+
+			for (k = 0; k < 2; k++)
+				assert_int_equal(trpt__mime_fields(ctypes[i],
+						     dispositions[j], k, &c[k],
+						     &b[k], &r[k], &f[k]),
+				    TRPT_OK);
+			if (!same_str(c[0], c[1]) || !same_str(b[0], b[1]) ||
+			    !same_str(r[0], r[1]) || !same_str(f[0], f[1]))
+				fail_msg("[%s] [%s]: libetpan %s %s %s %s, "
+					 "fast path %s %s %s %s",
+				    ctypes[i], dispositions[j], c[0], b[0],
+				    r[0], f[0], c[1], b[1], r[1], f[1]);
+			for (k = 0; k < 2; k++) {
+				free(c[k]);
+				free(b[k]);
+				free(r[k]);
+				free(f[k]);
+			}
+		}
+}
+
 int
 main(void)
 {
@@ -1088,6 +1184,7 @@ main(void)
 		cmocka_unit_test(test_mime_nested_and_several),
 		cmocka_unit_test(test_mime_non_report),
 		cmocka_unit_test(test_mime_limits_and_garbage),
+		cmocka_unit_test(test_mime_simple_fields_as_libetpan),
 	};
 
 	trpt_limits_default(&deflim);

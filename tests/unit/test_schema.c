@@ -206,6 +206,13 @@ test_schema_open_memory(void **state)
 	    1);
 }
 
+/*
+ * The migration tests below open SQLite files and handles themselves: they
+ * are about SQLite's files (user_version, old files, WAL, a file that is
+ * not a database) and run on SQLite only; PostgreSQL's migrations have
+ * their own test (schema/migrate_pg.c, tests/unit/test_sql_pg.c).
+ */
+
 /* The real list, applied step by step with upto. */
 static void
 test_schema_migrate_upto(void **state)
@@ -1203,7 +1210,11 @@ test_schema_quarantine_each_writes(void **state)
 	assert_int_equal(v.n, 0);
 }
 
-/* A database kept locked by another writer gives TRPT_ETEMP. */
+/*
+ * A database kept locked by another writer gives TRPT_ETEMP.  SQLite only:
+ * its database-wide write lock on a file (PostgreSQL's lock timeout is
+ * tests/unit/test_sql_pg.c's).
+ */
 static void
 test_schema_busy(void **state)
 {

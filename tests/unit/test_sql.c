@@ -174,8 +174,14 @@ test_sql_errors(void **state)
 	assert_non_null(strstr(err.msg, "unexpected result row"));
 	trpt_sql_finalize(&st);
 
-	assert_int_not_equal(
-	    trpt_sql_prepare(db, "SELECT FROM WHERE", &st, &err), TRPT_OK);
+	/* Bad SQL fails at the latest on its first step (the PostgreSQL
+	 * driver prepares on the first run, with the types of the first
+	 * bindings). */
+	if (trpt_sql_prepare(db, "SELECT FROM WHERE", &st, &err) == TRPT_OK) {
+		assert_int_equal(trpt_sql_dialect(db), TRPT_SQL_PG);
+		assert_int_equal(trpt_sql_step(st, &err), TRPT_EDB);
+		trpt_sql_finalize(&st);
+	}
 	assert_int_equal(err.code, TRPT_EDB);
 	assert_null(st);
 	assert_int_not_equal(trpt_sql_exec(db, "NOT SQL", &err), TRPT_OK);

@@ -569,6 +569,7 @@ test_trend_busy_is_temporary(void **state)
 	sqlite3 *other;
 
 	(void)state;
+	/* SQLite only: a file locked by another connection. */
 	snprintf(path, sizeof(path), "%s/busy.db", dir);
 	assert_int_equal(trpt_db_open(path, &db, &err), TRPT_OK);
 	trpt_db_set_busy_timeout(db, 20);

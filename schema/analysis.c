@@ -1,0 +1,456 @@
+#include "schema/analysis.h"
+
+#include <string.h>
+
+#include "common/calendar.h"
+#include "schema/db.h"
+#include "schema/sql.h"
+
+/* A NOT NULL text column read as NULL: the driver ran out of memory. */
+static int
+nomem(struct trpt_db *db, struct trpt_err *err)
+{
+	return trpt_err_set(
+	    err, TRPT_ENOMEM, "database %s: out of memory", trpt_db_path(db));
+}
+
+/* Steps st to its end: each row to row(); closes st. */
+static int
+each(struct trpt_stmt **stp, int (*row)(struct trpt_stmt *st, void *ctx),
+    void *ctx, struct trpt_err *err)
+{
+	int src, rc = TRPT_OK;
+
+	while ((src = trpt_sql_step(*stp, err)) == 1)
+		if ((rc = row(*stp, ctx)) != TRPT_OK)
+			break;
+	if (src < 0)
+		rc = src;
+	trpt_sql_finalize(stp);
+	return rc;
+}
+
+int
+trpt_analysis_data_range(struct trpt_db *db, const char *domain, int64_t from,
+    int64_t until, int64_t *first, int64_t *last, struct trpt_err *err)
+{
+	struct trpt_stmt *st = NULL;
+	int i = 1, rc;
+
+	rc = trpt_sql_prepare(db,
+	    domain != NULL ? "SELECT min(day), max(day) FROM rollup_domain_day "
+			     "WHERE domain = ? AND day BETWEEN ? AND ?"
+			   : "SELECT min(day), max(day) FROM rollup_org_day "
+			     "WHERE day BETWEEN ? AND ?",
+	    &st, err);
+	if (rc != TRPT_OK)
+		return rc;
+	if (domain != NULL)
+		trpt_sql_bind_text(st, i++, domain);
+	trpt_sql_bind_int(st, i++, from);
+	trpt_sql_bind_int(st, i, until);
+	if ((rc = trpt_sql_step(st, err)) == 1) {
+		if (trpt_sql_is_null(st, 0)) {
+			*first = 1;
+			*last = 0;
+		} else {
+			*first = trpt_sql_int(st, 0);
+			*last = trpt_sql_int(st, 1);
+		}
+		rc = TRPT_OK;
+	} else if (rc == 0)
+		rc = trpt_err_set(err, TRPT_EDB, "database %s: no data range",
+		    trpt_db_path(db));
+	trpt_sql_finalize(&st);
+	return rc;
+}
+
+/* ---- rollup rows ---- */
+
+/*
+ * The sources, from the smallest: columns day (a week's Monday for the
+ * weekly tables), org, domain, mx, ip, result type, successful, failed.
+ * Parameters: the domain when filtered, then the first and last day (or
+ * week); the failure rows (FAILS) take the same again, always by day.
+ */
+enum {
+	T_ORG_DAY,
+	T_DOMAIN_DAY,
+	T_DOMAIN_WEEK,
+	T_DAILY,
+	T_DAILY_SCAN,
+	T_WEEKLY,
+	T_COUNT_
+};
+
+#define DOM "domain = ? AND "
+#define ORG_DAY(F)                                                             \
+	"SELECT day, org, '', '', '', '', successful, " F " FROM "             \
+	"rollup_org_day WHERE day BETWEEN ? AND ?"
+#define DOMAIN_DAY(F, W)                                                       \
+	"SELECT day, '', domain, '', '', '', successful, " F " FROM "          \
+	"rollup_domain_day WHERE " W "day BETWEEN ? AND ?"
+#define DOMAIN_WEEK(F, W)                                                      \
+	"SELECT week * 7 - 3, '', domain, '', '', '', successful, " F          \
+	" FROM rollup_domain_week WHERE " W "week BETWEEN ? AND ?"
+#define DAILY(F, W)                                                            \
+	"SELECT day, org, domain, '', '', '', successful, " F " FROM "         \
+	"rollup_daily WHERE " W "day BETWEEN ? AND ?"
+/* "+day": no index on day, for ranges that cover most of the data. */
+#define DAILY_SCAN(F, W)                                                       \
+	"SELECT day, org, domain, '', '', '', successful, " F " FROM "         \
+	"rollup_daily WHERE " W "+day BETWEEN ? AND ?"
+#define WEEKLY(F, W)                                                           \
+	"SELECT week * 7 - 3, org, domain, '', '', '', successful, " F         \
+	" FROM rollup_weekly WHERE " W "week BETWEEN ? AND ?"
+#define FAILS(W)                                                               \
+	" UNION ALL SELECT day, org, domain, mx, ip, result_type, 0, failed "  \
+	"FROM rollup_failures WHERE " W "day BETWEEN ? AND ?"
+
+/* [table][domain filter][failure columns] */
+static const char *const source_sql[T_COUNT_][2][2] = {
+	{ { ORG_DAY("failed"), ORG_DAY("0") FAILS("") }, { NULL, NULL } },
+	{ { DOMAIN_DAY("failed", ""), DOMAIN_DAY("0", "") FAILS("") },
+	    { DOMAIN_DAY("failed", DOM), DOMAIN_DAY("0", DOM) FAILS(DOM) } },
+	{ { DOMAIN_WEEK("failed", ""), DOMAIN_WEEK("0", "") FAILS("") },
+	    { DOMAIN_WEEK("failed", DOM), DOMAIN_WEEK("0", DOM) FAILS(DOM) } },
+	{ { DAILY("failed", ""), DAILY("0", "") FAILS("") },
+	    { DAILY_SCAN("failed", DOM), DAILY_SCAN("0", DOM) FAILS(DOM) } },
+	{ { DAILY_SCAN("failed", ""), DAILY_SCAN("0", "") FAILS("") },
+	    { DAILY_SCAN("failed", DOM), DAILY_SCAN("0", DOM) FAILS(DOM) } },
+	{ { WEEKLY("failed", ""), WEEKLY("0", "") FAILS("") },
+	    { WEEKLY("failed", DOM), WEEKLY("0", DOM) FAILS(DOM) } },
+};
+
+static int
+pick_source(const struct trpt_analysis_query *q)
+{
+	if (!(q->cols & (1u << TRPT_ANALYSIS_DOMAIN)) && q->domain == NULL)
+		return T_ORG_DAY;
+	if (!(q->cols & (1u << TRPT_ANALYSIS_ORG)))
+		return q->weekly ? T_DOMAIN_WEEK : T_DOMAIN_DAY;
+	return q->weekly ? T_WEEKLY : q->wide ? T_DAILY_SCAN : T_DAILY;
+}
+
+struct rows_ctx {
+	struct trpt_db *db;
+	int (*fn)(void *arg, const struct trpt_analysis_row *r);
+	void *arg;
+	struct trpt_err *err;
+};
+
+static int
+rollup_row(struct trpt_stmt *st, void *ctx)
+{
+	struct rows_ctx *x = ctx;
+	struct trpt_analysis_row r;
+	int i;
+
+	r.day = trpt_sql_int(st, 0);
+	for (i = 0; i < TRPT_ANALYSIS_NCOLS; i++)
+		if ((r.col[i] = trpt_sql_text(st, 1 + i)) == NULL)
+			return nomem(x->db, x->err);
+	r.successful = trpt_sql_int(st, 6);
+	r.failed = trpt_sql_int(st, 7);
+	return x->fn(x->arg, &r);
+}
+
+int
+trpt_analysis_rollup_rows(struct trpt_db *db,
+    const struct trpt_analysis_query *q,
+    int (*fn)(void *arg, const struct trpt_analysis_row *r), void *arg,
+    struct trpt_err *err)
+{
+	struct rows_ctx x = { db, fn, arg, err };
+	struct trpt_stmt *st = NULL;
+	int t = pick_source(q), weekly = t == T_DOMAIN_WEEK || t == T_WEEKLY;
+	int fails =
+	    (q->cols & ((1u << TRPT_ANALYSIS_MX) | (1u << TRPT_ANALYSIS_IP) |
+			   (1u << TRPT_ANALYSIS_TYPE))) != 0;
+	int i = 1, rc;
+
+	rc = trpt_sql_prepare(
+	    db, source_sql[t][q->domain != NULL][fails], &st, err);
+	if (rc != TRPT_OK)
+		return rc;
+	if (q->domain != NULL)
+		trpt_sql_bind_text(st, i++, q->domain);
+	trpt_sql_bind_int(
+	    st, i++, weekly ? trpt_calendar_week(q->first_day) : q->first_day);
+	trpt_sql_bind_int(
+	    st, i++, weekly ? trpt_calendar_week(q->last_day) : q->last_day);
+	if (fails) {
+		if (q->domain != NULL)
+			trpt_sql_bind_text(st, i++, q->domain);
+		trpt_sql_bind_int(st, i++, q->first_day);
+		trpt_sql_bind_int(st, i, q->last_day);
+	}
+	return each(&st, rollup_row, &x, err);
+}
+
+/* ---- sums ---- */
+
+struct sum_ctx {
+	struct trpt_db *db;
+	int (*fn)(void *arg, const struct trpt_analysis_sum *s);
+	void *arg;
+	struct trpt_err *err;
+	int kind; /* which columns the statement gives */
+};
+
+enum { K_ITEM, K_SENDER, K_TOTAL, K_DAY, K_NEW_TYPE, K_TESTING };
+
+static int
+sum_row(struct trpt_stmt *st, void *ctx)
+{
+	struct sum_ctx *x = ctx;
+	struct trpt_analysis_sum s;
+
+	memset(&s, 0, sizeof(s));
+	if ((s.name = trpt_sql_text(st, 0)) == NULL)
+		return nomem(x->db, x->err);
+	switch (x->kind) {
+	case K_ITEM: /* name, failed */
+		s.failed = trpt_sql_int(st, 1);
+		break;
+	case K_SENDER: /* name, failed, successful */
+		s.failed = trpt_sql_int(st, 1);
+		s.successful = trpt_sql_int(st, 2);
+		break;
+	case K_TOTAL: /* name, successful, failed */
+		s.successful = trpt_sql_int(st, 1);
+		s.failed = trpt_sql_int(st, 2);
+		break;
+	case K_DAY: /* name, day, successful, failed */
+		s.first_day = s.last_day = trpt_sql_int(st, 1);
+		s.successful = trpt_sql_int(st, 2);
+		s.failed = trpt_sql_int(st, 3);
+		break;
+	case K_NEW_TYPE: /* domain, type, first, last, failed, history */
+		if ((s.type = trpt_sql_text(st, 1)) == NULL)
+			return nomem(x->db, x->err);
+		s.first_day = trpt_sql_int(st, 2);
+		s.last_day = trpt_sql_int(st, 3);
+		s.failed = trpt_sql_int(st, 4);
+		s.history_day = trpt_sql_int(st, 5);
+		break;
+	case K_TESTING: /* domain, first, last, successful, failed */
+		s.first_day = trpt_sql_int(st, 1);
+		s.last_day = trpt_sql_int(st, 2);
+		s.successful = trpt_sql_int(st, 3);
+		s.failed = trpt_sql_int(st, 4);
+		break;
+	}
+	return x->fn(x->arg, &s);
+}
+
+/*
+ * Failed sessions of a subject summed by a column.  Parameters: the
+ * subject, the first and last day, the result type (TYPED), the limit.
+ */
+#define TOP(col, key, typed, named)                                            \
+	"SELECT " col ", sum(failed) FROM rollup_failures WHERE " key          \
+	" = ? AND day BETWEEN ? AND ?" typed named " GROUP BY " col            \
+	" ORDER BY 2 DESC, 1 LIMIT ?"
+#define TYPED " AND result_type = ?"
+#define TOPS(col, key)                                                         \
+	{                                                                      \
+		{ TOP(col, key, "", ""), TOP(col, key, "", NAMED(col)) },      \
+		{                                                              \
+			TOP(col, key, TYPED, ""),                              \
+			    TOP(col, key, TYPED, NAMED(col))                   \
+		}                                                              \
+	}
+#define NAMED(col) " AND " col " <> ''"
+
+/* [subject: org, domain][by][typed][named]; NULL: by is the subject. */
+static const char *const top_sql[2][TRPT_ANALYSIS_NCOLS][2][2] = {
+	{
+	    { { NULL, NULL }, { NULL, NULL } },
+	    TOPS("domain", "org"),
+	    TOPS("mx", "org"),
+	    TOPS("ip", "org"),
+	    TOPS("result_type", "org"),
+	},
+	{
+	    TOPS("org", "domain"),
+	    { { NULL, NULL }, { NULL, NULL } },
+	    TOPS("mx", "domain"),
+	    TOPS("ip", "domain"),
+	    TOPS("result_type", "domain"),
+	},
+};
+
+int
+trpt_analysis_top_failures(struct trpt_db *db,
+    const struct trpt_analysis_top_query *q,
+    int (*fn)(void *arg, const struct trpt_analysis_sum *s), void *arg,
+    struct trpt_err *err)
+{
+	struct sum_ctx x = { db, fn, arg, err, K_ITEM };
+	struct trpt_stmt *st = NULL;
+	const char *sql = NULL;
+	int i = 1, rc;
+
+	if ((q->subject_col == TRPT_ANALYSIS_ORG ||
+		q->subject_col == TRPT_ANALYSIS_DOMAIN) &&
+	    (unsigned)q->by < TRPT_ANALYSIS_NCOLS)
+		sql = top_sql[q->subject_col == TRPT_ANALYSIS_DOMAIN][q->by]
+			     [q->type != NULL][q->named != 0];
+	if (sql == NULL)
+		return trpt_err_set(err, TRPT_EINVAL,
+		    "top failures: no such grouping (%d by %d)",
+		    (int)q->subject_col, (int)q->by);
+	if ((rc = trpt_sql_prepare(db, sql, &st, err)) != TRPT_OK)
+		return rc;
+	trpt_sql_bind_text(st, i++, q->subject);
+	trpt_sql_bind_int(st, i++, q->first_day);
+	trpt_sql_bind_int(st, i++, q->last_day);
+	if (q->type != NULL)
+		trpt_sql_bind_text(st, i++, q->type);
+	trpt_sql_bind_int(
+	    st, i, q->max > INT64_MAX ? INT64_MAX : (int64_t)q->max);
+	return each(&st, sum_row, &x, err);
+}
+
+int
+trpt_analysis_failing_senders(struct trpt_db *db, const char *domain,
+    int64_t first_day, int64_t last_day, size_t max,
+    int (*fn)(void *arg, const struct trpt_analysis_sum *s), void *arg,
+    struct trpt_err *err)
+{
+	struct sum_ctx x = { db, fn, arg, err, K_SENDER };
+	struct trpt_stmt *st = NULL;
+	int rc;
+
+	rc = trpt_sql_prepare(db,
+	    "SELECT org, sum(failed), sum(successful) FROM rollup_daily "
+	    "WHERE domain = ? AND day BETWEEN ? AND ? GROUP BY org HAVING "
+	    "sum(failed) > 0 ORDER BY 2 DESC, 1 LIMIT ?",
+	    &st, err);
+	if (rc != TRPT_OK)
+		return rc;
+	trpt_sql_bind_text(st, 1, domain);
+	trpt_sql_bind_int(st, 2, first_day);
+	trpt_sql_bind_int(st, 3, last_day);
+	trpt_sql_bind_int(st, 4, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+	return each(&st, sum_row, &x, err);
+}
+
+int
+trpt_analysis_domain_totals(struct trpt_db *db, const char *domain,
+    int64_t first_day, int64_t last_day,
+    int (*fn)(void *arg, const struct trpt_analysis_sum *s), void *arg,
+    struct trpt_err *err)
+{
+	struct sum_ctx x = { db, fn, arg, err, K_TOTAL };
+	struct trpt_stmt *st = NULL;
+	int i = 1, rc;
+
+	rc = trpt_sql_prepare(db,
+	    domain != NULL
+		? "SELECT domain, sum(successful), sum(failed) FROM "
+		  "rollup_domain_day WHERE domain = ? AND day BETWEEN ? AND ? "
+		  "GROUP BY domain"
+		: "SELECT domain, sum(successful), sum(failed) FROM "
+		  "rollup_domain_day WHERE day BETWEEN ? AND ? GROUP BY "
+		  "domain ORDER BY sum(failed) DESC, domain",
+	    &st, err);
+	if (rc != TRPT_OK)
+		return rc;
+	if (domain != NULL)
+		trpt_sql_bind_text(st, i++, domain);
+	trpt_sql_bind_int(st, i++, first_day);
+	trpt_sql_bind_int(st, i, last_day);
+	return each(&st, sum_row, &x, err);
+}
+
+int
+trpt_analysis_daily_series(struct trpt_db *db, enum trpt_analysis_col by,
+    int (*fn)(void *arg, const struct trpt_analysis_sum *s), void *arg,
+    struct trpt_err *err)
+{
+	struct sum_ctx x = { db, fn, arg, err, K_DAY };
+	struct trpt_stmt *st = NULL;
+	int rc;
+
+	if (by != TRPT_ANALYSIS_ORG && by != TRPT_ANALYSIS_DOMAIN)
+		return trpt_err_set(err, TRPT_EINVAL,
+		    "daily series: by organisation or domain only");
+	rc = trpt_sql_prepare(db,
+	    by == TRPT_ANALYSIS_ORG
+		? "SELECT org, day, successful, failed FROM rollup_org_day "
+		  "ORDER BY org, day"
+		: "SELECT domain, day, successful, failed FROM "
+		  "rollup_domain_day ORDER BY domain, day",
+	    &st, err);
+	if (rc != TRPT_OK)
+		return rc;
+	return each(&st, sum_row, &x, err);
+}
+
+int
+trpt_analysis_new_failure_types(struct trpt_db *db, int64_t since,
+    int64_t until, int (*fn)(void *arg, const struct trpt_analysis_sum *s),
+    void *arg, struct trpt_err *err)
+{
+	struct sum_ctx x = { db, fn, arg, err, K_NEW_TYPE };
+	struct trpt_stmt *st = NULL;
+	int rc;
+
+	rc = trpt_sql_prepare(db,
+	    "SELECT f.domain, f.result_type, min(f.day), max(f.day), "
+	    "sum(f.failed), (SELECT min(d.day) FROM rollup_domain_day d WHERE "
+	    "d.domain = f.domain) FROM rollup_failures f WHERE f.result_type "
+	    "<> '' AND f.day <= ? GROUP BY f.domain, f.result_type HAVING "
+	    "min(f.day) >= ?",
+	    &st, err);
+	if (rc != TRPT_OK)
+		return rc;
+	trpt_sql_bind_int(st, 1, until);
+	trpt_sql_bind_int(st, 2, since);
+	return each(&st, sum_row, &x, err);
+}
+
+int
+trpt_analysis_testing_failures(struct trpt_db *db, int64_t first_day,
+    int64_t last_day, int (*fn)(void *arg, const struct trpt_analysis_sum *s),
+    void *arg, struct trpt_err *err)
+{
+	struct sum_ctx x = { db, fn, arg, err, K_TESTING };
+	struct trpt_stmt *st = NULL;
+	int rc;
+
+	rc = trpt_sql_prepare(db,
+	    "SELECT domain, min(day), max(day), sum(successful), sum(failed) "
+	    "FROM rollup_testing WHERE day BETWEEN ? AND ? GROUP BY domain",
+	    &st, err);
+	if (rc != TRPT_OK)
+		return rc;
+	trpt_sql_bind_int(st, 1, first_day);
+	trpt_sql_bind_int(st, 2, last_day);
+	return each(&st, sum_row, &x, err);
+}
+
+int
+trpt_analysis_last_received(
+    struct trpt_db *db, int *found, int64_t *at, struct trpt_err *err)
+{
+	struct trpt_stmt *st = NULL;
+	int rc;
+
+	rc = trpt_sql_prepare(
+	    db, "SELECT max(received_at) FROM reports", &st, err);
+	if (rc != TRPT_OK)
+		return rc;
+	if ((rc = trpt_sql_step(st, err)) == 1) {
+		*found = !trpt_sql_is_null(st, 0);
+		if (*found)
+			*at = trpt_sql_int(st, 0);
+		rc = TRPT_OK;
+	} else if (rc == 0)
+		rc = trpt_err_set(err, TRPT_EDB,
+		    "database %s: no last report received", trpt_db_path(db));
+	trpt_sql_finalize(&st);
+	return rc;
+}

@@ -1,0 +1,43 @@
+#pragma once
+/*
+ * WAL checkpoints for a long-running writer (serve): the log is copied
+ * into the database from a connection of its own, beside the writer, so
+ * that no commit waits for a checkpoint's writes and fsyncs.  On
+ * PostgreSQL the server checkpoints by itself and every function here
+ * does nothing (trpt_checkpoint_new gives NULL).
+ */
+
+#include "common/err.h"
+#include "schema/db.h"
+
+struct trpt_checkpoint;
+
+/*
+ * A second connection to writer's database for checkpoints, in *out;
+ * *out is NULL when there is nothing to do (PostgreSQL, an in-memory
+ * database).  From then on the writer no longer checkpoints inside its
+ * commits (trpt_checkpoint_restart does, when asked), and a log that grew
+ * past 64 MB is truncated when it starts over.
+ */
+int trpt_checkpoint_new(
+    struct trpt_db *writer, struct trpt_checkpoint **out, struct trpt_err *err);
+
+/*
+ * Copies what it can of the log beside the writer (never waits for it);
+ * *frames is the log's length in pages (0 when there is none).
+ */
+int trpt_checkpoint_passive(
+    struct trpt_checkpoint *c, int *frames, struct trpt_err *err);
+
+/* Frees c (NULL is fine); the writer checkpoints inside its commits again
+ * from its next one on. */
+void trpt_checkpoint_free(struct trpt_checkpoint **cp);
+
+/*
+ * On the writer's own connection, between two transactions: copies the
+ * rest of the log and makes the next commit start it over (RESTART).
+ */
+int trpt_checkpoint_restart(struct trpt_db *writer, struct trpt_err *err);
+
+/* On the writer's own connection: one PASSIVE checkpoint (before exit). */
+int trpt_checkpoint_writer(struct trpt_db *writer, struct trpt_err *err);

@@ -1,0 +1,812 @@
+/*
+ * The reads behind trends, alerts, the summary, exports, report show,
+ * stats and the HTTPS pull state (schema/analysis.c, export_rows.c,
+ * report_detail.c, stats.c, pull_state.c): written against the functions
+ * only, with rollup rows put in place through the driver, and reports
+ * stored as the collector stores them.
+ */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "schema/analysis.h"
+#include "schema/db.h"
+#include "schema/export_rows.h"
+#include "schema/pull_state.h"
+#include "schema/report.h"
+#include "schema/report_detail.h"
+#include "schema/sql.h"
+#include "schema/stats.h"
+#include "schema/store.h"
+#include "tests/helpers/testdb.h"
+
+#define D0 20454 /* 2026-01-01, a Thursday */
+
+/* A new database for each test: SQLite, or PostgreSQL under the pg
+ * setup (tests/helpers/testdb.h). */
+static int
+setup(void **state)
+{
+	*state = trpt_test_db_open();
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct trpt_db *db = *state;
+
+	trpt_test_db_close(&db);
+	return 0;
+}
+
+static void
+exec(struct trpt_db *db, const char *sql)
+{
+	struct trpt_err err;
+
+	if (trpt_sql_exec(db, sql, &err) != TRPT_OK)
+		fail_msg("%s: %s", sql, err.msg);
+}
+
+/*
+ * Two days of rollups: Google and Microsoft report example.com and
+ * example.net; failures of example.com split by details.
+ */
+static void
+put_rollups(struct trpt_db *db)
+{
+	exec(db,
+	    "INSERT INTO rollup_daily (domain, day, org, successful, failed, "
+	    "reports) VALUES "
+	    "('example.com', 20454, 'google', 90, 10, 1),"
+	    "('example.com', 20455, 'google', 80, 20, 1),"
+	    "('example.com', 20454, 'microsoft', 50, 0, 1),"
+	    "('example.net', 20455, 'google', 40, 2, 1),"
+	    "('example.net', 20462, 'google', 30, 0, 1)");
+	exec(db,
+	    "INSERT INTO rollup_org_day (org, day, successful, failed) VALUES "
+	    "('google', 20454, 90, 10), ('google', 20455, 120, 22),"
+	    "('google', 20462, 30, 0), ('microsoft', 20454, 50, 0)");
+	exec(db,
+	    "INSERT INTO rollup_domain_day (domain, day, successful, failed) "
+	    "VALUES ('example.com', 20454, 140, 10),"
+	    "('example.com', 20455, 80, 20), ('example.net', 20455, 40, 2),"
+	    "('example.net', 20462, 30, 0)");
+	/* Week 2922 runs from Monday 2025-12-29 (day 20451), 2923 from
+	 * 20458. */
+	exec(db,
+	    "INSERT INTO rollup_weekly (domain, week, org, successful, failed) "
+	    "VALUES ('example.com', 2922, 'google', 170, 30),"
+	    "('example.com', 2922, 'microsoft', 50, 0),"
+	    "('example.net', 2922, 'google', 40, 2),"
+	    "('example.net', 2923, 'google', 30, 0)");
+	exec(db,
+	    "INSERT INTO rollup_domain_week (domain, week, successful, failed) "
+	    "VALUES ('example.com', 2922, 220, 30),"
+	    "('example.net', 2922, 40, 2), ('example.net', 2923, 30, 0)");
+	exec(db,
+	    "INSERT INTO rollup_failures (day, org, domain, result_type, mx, "
+	    "ip, failed) VALUES "
+	    "(20454, 'google', 'example.com', 'certificate-expired', "
+	    "'mx1.example.com', '192.0.2.1', 6),"
+	    "(20454, 'google', 'example.com', 'starttls-not-supported', "
+	    "'mx2.example.com', '192.0.2.1', 4),"
+	    "(20455, 'google', 'example.com', 'certificate-expired', "
+	    "'mx1.example.com', '192.0.2.2', 20),"
+	    "(20455, 'google', 'example.net', '', '', '', 2)");
+	exec(db,
+	    "INSERT INTO rollup_testing (day, org, domain, successful, failed) "
+	    "VALUES (20455, 'google', 'example.net', 40, 2)");
+}
+
+/* Rows summed by their columns, as a sorted text for comparison. */
+struct sums {
+	char lines[32][128];
+	size_t n;
+	int calls;
+};
+
+static int
+add_row(void *arg, const struct trpt_analysis_row *r)
+{
+	struct sums *s = arg;
+	char key[128];
+	size_t i;
+	long long ok, bad;
+
+	snprintf(key, sizeof(key), "%lld %s|%s|%s|%s|%s", (long long)r->day,
+	    r->col[0], r->col[1], r->col[2], r->col[3], r->col[4]);
+	s->calls++;
+	for (i = 0; i < s->n; i++)
+		if (strncmp(s->lines[i], key, strlen(key)) == 0 &&
+		    s->lines[i][strlen(key)] == ' ')
+			break;
+	ok = r->successful;
+	bad = r->failed;
+	if (i < s->n) {
+		long long o, b;
+
+		if (sscanf(s->lines[i] + strlen(key), " %lld %lld", &o, &b) !=
+		    2)
+			fail_msg("bad line %s", s->lines[i]);
+		ok += o;
+		bad += b;
+	} else if (s->n == 32)
+		fail_msg("too many groups");
+	else
+		s->n++;
+	snprintf(
+	    s->lines[i], sizeof(s->lines[i]), "%s %lld %lld", key, ok, bad);
+	return TRPT_OK;
+}
+
+static int
+cmp_line(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static void
+run(struct trpt_db *db, const struct trpt_analysis_query *q,
+    const char *const *want, size_t nwant)
+{
+	struct trpt_err err;
+	struct sums s;
+	size_t i;
+
+	memset(&s, 0, sizeof(s));
+	if (trpt_analysis_rollup_rows(db, q, add_row, &s, &err) != TRPT_OK)
+		fail_msg("%s", err.msg);
+	qsort(s.lines, s.n, sizeof(s.lines[0]), cmp_line);
+	for (i = 0; i < s.n && i < nwant; i++)
+		assert_string_equal(s.lines[i], want[i]);
+	assert_int_equal(s.n, nwant);
+}
+
+#define ORG    (1u << TRPT_ANALYSIS_ORG)
+#define DOMAIN (1u << TRPT_ANALYSIS_DOMAIN)
+#define TYPE   (1u << TRPT_ANALYSIS_TYPE)
+#define MX     (1u << TRPT_ANALYSIS_MX)
+
+static void
+test_analysis_rollup_rows(void **state)
+{
+	struct trpt_db *db = *state;
+	struct trpt_analysis_query q;
+	static const char *const by_org[] = { "20454 google|||| 90 10",
+		"20454 microsoft|||| 50 0", "20455 google|||| 120 22" };
+	static const char *const by_domain_week[] = {
+		"20451 |example.com||| 220 30", "20451 |example.net||| 40 2",
+		"20458 |example.net||| 30 0"
+	};
+	static const char *const org_domain_one[] = {
+		"20454 google|example.com||| 90 10",
+		"20454 microsoft|example.com||| 50 0",
+		"20455 google|example.com||| 80 20"
+	};
+	/* The failed sessions split by details, the sessions apart. */
+	static const char *const by_type[] = {
+		"20454 google|example.com|mx1.example.com|192.0.2.1|"
+		"certificate-expired 0 6",
+		"20454 google|example.com|mx2.example.com|192.0.2.1|"
+		"starttls-not-supported 0 4",
+		"20454 google|example.com||| 90 0",
+		"20454 microsoft|example.com||| 50 0",
+		"20455 google|example.com|mx1.example.com|192.0.2.2|"
+		"certificate-expired 0 20",
+		"20455 google|example.com||| 80 0",
+	};
+	static const char *const org_domain_weekly[] = {
+		"20451 google|example.com||| 170 30",
+		"20451 google|example.net||| 40 2",
+		"20451 microsoft|example.com||| 50 0",
+		"20458 google|example.net||| 30 0",
+	};
+
+	put_rollups(db);
+	memset(&q, 0, sizeof(q));
+	q.cols = ORG;
+	q.first_day = D0;
+	q.last_day = D0 + 1;
+	run(db, &q, by_org, 3);
+
+	q.cols = DOMAIN;
+	q.weekly = 1;
+	q.first_day = D0 - 3;
+	q.last_day = D0 + 10;
+	run(db, &q, by_domain_week, 3);
+
+	q.cols = ORG | DOMAIN;
+	q.weekly = 0;
+	q.domain = "example.com";
+	q.first_day = D0 - 10;
+	q.last_day = D0 + 10;
+	run(db, &q, org_domain_one, 3);
+	q.wide = 1; /* the same rows by a scan */
+	run(db, &q, org_domain_one, 3);
+
+	q.cols = ORG | DOMAIN | TYPE | MX;
+	run(db, &q, by_type, 6);
+
+	q.cols = ORG | DOMAIN;
+	q.domain = NULL;
+	q.weekly = 1;
+	q.first_day = D0 - 3;
+	q.last_day = D0 + 10;
+	run(db, &q, org_domain_weekly, 4);
+
+	/* A range with nothing in it. */
+	q.weekly = 0;
+	q.first_day = D0 + 100;
+	q.last_day = D0 + 200;
+	run(db, &q, NULL, 0);
+}
+
+static int
+stop_at_first(void *arg, const struct trpt_analysis_row *r)
+{
+	(void)r;
+	++*(int *)arg;
+	return TRPT_ELIMIT;
+}
+
+/* A callback's code stops the read and comes back as it is. */
+static void
+test_analysis_callback_stops(void **state)
+{
+	struct trpt_db *db = *state;
+	struct trpt_analysis_query q;
+	struct trpt_err err;
+	int calls = 0;
+
+	put_rollups(db);
+	memset(&q, 0, sizeof(q));
+	q.cols = ORG | DOMAIN;
+	q.first_day = D0;
+	q.last_day = D0 + 30;
+	assert_int_equal(
+	    trpt_analysis_rollup_rows(db, &q, stop_at_first, &calls, &err),
+	    TRPT_ELIMIT);
+	assert_int_equal(calls, 1);
+}
+
+static void
+test_analysis_data_range(void **state)
+{
+	struct trpt_db *db = *state;
+	struct trpt_err err;
+	int64_t first = 0, last = 0;
+
+	assert_int_equal(trpt_analysis_data_range(
+			     db, NULL, D0 - 100, D0 + 100, &first, &last, &err),
+	    TRPT_OK);
+	assert_true(first > last); /* nothing yet */
+	put_rollups(db);
+	assert_int_equal(trpt_analysis_data_range(
+			     db, NULL, D0 - 100, D0 + 100, &first, &last, &err),
+	    TRPT_OK);
+	assert_int_equal(first, D0);
+	assert_int_equal(last, D0 + 8);
+	assert_int_equal(trpt_analysis_data_range(db, "example.com", D0 - 100,
+			     D0 + 100, &first, &last, &err),
+	    TRPT_OK);
+	assert_int_equal(first, D0);
+	assert_int_equal(last, D0 + 1);
+	/* The window cuts: days outside it do not count. */
+	assert_int_equal(trpt_analysis_data_range(db, "example.net", D0, D0 + 5,
+			     &first, &last, &err),
+	    TRPT_OK);
+	assert_int_equal(first, D0 + 1);
+	assert_int_equal(last, D0 + 1);
+	assert_int_equal(trpt_analysis_data_range(db, "example.org", D0 - 100,
+			     D0 + 100, &first, &last, &err),
+	    TRPT_OK);
+	assert_true(first > last);
+}
+
+/* Summed rows as "name type first last ok failed history" lines. */
+static int
+add_sum(void *arg, const struct trpt_analysis_sum *s)
+{
+	struct sums *x = arg;
+
+	if (x->n == 32)
+		fail_msg("too many rows");
+	snprintf(x->lines[x->n++], sizeof(x->lines[0]),
+	    "%s %s %lld %lld %lld %lld %lld", s->name[0] ? s->name : "-",
+	    s->type != NULL ? s->type : "-", (long long)s->first_day,
+	    (long long)s->last_day, (long long)s->successful,
+	    (long long)s->failed, (long long)s->history_day);
+	return TRPT_OK;
+}
+
+static void
+expect(const struct sums *s, const char *const *want, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < s->n && i < n; i++)
+		assert_string_equal(s->lines[i], want[i]);
+	assert_int_equal(s->n, n);
+}
+
+static void
+test_analysis_top_failures(void **state)
+{
+	struct trpt_db *db = *state;
+	struct trpt_analysis_top_query q;
+	struct trpt_err err;
+	struct sums s;
+	static const char *const types[] = {
+		"certificate-expired - 0 0 0 26 0",
+		"starttls-not-supported - 0 0 0 4 0",
+	};
+	static const char *const mx_one[] = { "mx1.example.com - 0 0 0 26 0" };
+	static const char *const ips_typed[] = { "192.0.2.2 - 0 0 0 20 0",
+		"192.0.2.1 - 0 0 0 6 0" };
+	static const char *const of_google[] = { "example.com - 0 0 0 30 0",
+		"example.net - 0 0 0 2 0" };
+	static const char *const mx_all[] = { "- - 0 0 0 2 0" };
+
+	put_rollups(db);
+	memset(&q, 0, sizeof(q));
+	q.subject_col = TRPT_ANALYSIS_DOMAIN;
+	q.subject = "example.com";
+	q.by = TRPT_ANALYSIS_TYPE;
+	q.first_day = D0;
+	q.last_day = D0 + 6;
+	q.max = 5;
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(
+	    trpt_analysis_top_failures(db, &q, add_sum, &s, &err), TRPT_OK);
+	expect(&s, types, 2);
+
+	q.by = TRPT_ANALYSIS_MX;
+	q.max = 1; /* the most failed only */
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(
+	    trpt_analysis_top_failures(db, &q, add_sum, &s, &err), TRPT_OK);
+	expect(&s, mx_one, 1);
+
+	q.by = TRPT_ANALYSIS_IP;
+	q.type = "certificate-expired";
+	q.max = 5;
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(
+	    trpt_analysis_top_failures(db, &q, add_sum, &s, &err), TRPT_OK);
+	expect(&s, ips_typed, 2);
+
+	q.subject_col = TRPT_ANALYSIS_ORG;
+	q.subject = "google";
+	q.by = TRPT_ANALYSIS_DOMAIN;
+	q.type = NULL;
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(
+	    trpt_analysis_top_failures(db, &q, add_sum, &s, &err), TRPT_OK);
+	expect(&s, of_google, 2);
+
+	/* Failures without details: "" unless only named ones are asked. */
+	q.subject_col = TRPT_ANALYSIS_DOMAIN;
+	q.subject = "example.net";
+	q.by = TRPT_ANALYSIS_MX;
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(
+	    trpt_analysis_top_failures(db, &q, add_sum, &s, &err), TRPT_OK);
+	expect(&s, mx_all, 1);
+	q.named = 1;
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(
+	    trpt_analysis_top_failures(db, &q, add_sum, &s, &err), TRPT_OK);
+	expect(&s, NULL, 0);
+
+	/* A domain by its own domain is no grouping. */
+	q.by = TRPT_ANALYSIS_DOMAIN;
+	assert_int_equal(
+	    trpt_analysis_top_failures(db, &q, add_sum, &s, &err), TRPT_EINVAL);
+}
+
+static void
+test_analysis_sums(void **state)
+{
+	struct trpt_db *db = *state;
+	struct trpt_err err;
+	struct sums s;
+	static const char *const senders[] = {
+		"google - 0 0 170 30 0",
+	};
+	static const char *const totals[] = {
+		"example.com - 0 0 220 30 0",
+		"example.net - 0 0 40 2 0",
+	};
+	static const char *const one_total[] = {
+		"example.net - 0 0 70 2 0",
+	};
+	static const char *const series[] = {
+		"google - 20454 20454 90 10 0",
+		"google - 20455 20455 120 22 0",
+		"google - 20462 20462 30 0 0",
+		"microsoft - 20454 20454 50 0 0",
+	};
+	static const char *const new_types[] = {
+		"example.com starttls-not-supported 20454 20454 0 4 20454",
+	};
+	static const char *const testing[] = {
+		"example.net - 20455 20455 40 2 0",
+	};
+	struct sums sorted;
+
+	put_rollups(db);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(trpt_analysis_failing_senders(db, "example.com", D0,
+			     D0 + 6, 5, add_sum, &s, &err),
+	    TRPT_OK);
+	expect(&s, senders, 1);
+
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(trpt_analysis_domain_totals(
+			     db, NULL, D0, D0 + 6, add_sum, &s, &err),
+	    TRPT_OK);
+	expect(&s, totals, 2); /* the most failed first */
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(trpt_analysis_domain_totals(
+			     db, "example.net", D0, D0 + 30, add_sum, &s, &err),
+	    TRPT_OK);
+	expect(&s, one_total, 1);
+
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(trpt_analysis_daily_series(
+			     db, TRPT_ANALYSIS_ORG, add_sum, &s, &err),
+	    TRPT_OK);
+	expect(&s, series, 4);
+	assert_int_equal(
+	    trpt_analysis_daily_series(db, TRPT_ANALYSIS_MX, add_sum, &s, &err),
+	    TRPT_EINVAL);
+
+	/* New since D0: both types of example.com begin on D0 (the
+	 * certificate-expired one too); until D0 only the first day
+	 * counts.  The caller judges the history (history_day). */
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(
+	    trpt_analysis_new_failure_types(db, D0, D0, add_sum, &s, &err),
+	    TRPT_OK);
+	memcpy(&sorted, &s, sizeof(s));
+	qsort(sorted.lines, sorted.n, sizeof(sorted.lines[0]), cmp_line);
+	assert_int_equal(sorted.n, 2);
+	assert_string_equal(sorted.lines[1], new_types[0]);
+	assert_string_equal(sorted.lines[0],
+	    "example.com certificate-expired 20454 20454 0 6 20454");
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(trpt_analysis_new_failure_types(
+			     db, D0 + 1, D0 + 30, add_sum, &s, &err),
+	    TRPT_OK);
+	expect(&s, NULL, 0); /* nothing first seen after D0 */
+
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(
+	    trpt_analysis_testing_failures(db, D0, D0 + 6, add_sum, &s, &err),
+	    TRPT_OK);
+	expect(&s, testing, 1);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(trpt_analysis_testing_failures(
+			     db, D0 + 2, D0 + 6, add_sum, &s, &err),
+	    TRPT_OK);
+	expect(&s, NULL, 0);
+}
+
+/* ---- stored reports ---- */
+
+static int64_t
+store(struct trpt_db *db, const char *org, const char *id, int64_t begin,
+    const char *domain, int failures, int64_t received)
+{
+	static char sts[] = "sts", tlsa[] = "tlsa", mode[] = "mode: enforce",
+		    type[] = "certificate-expired", ip[] = "192.0.2.7",
+		    mx[] = "mx1.example.com", pattern[] = "*.example.com";
+	char *strings[1] = { mode }, *mxs[1] = { pattern };
+	char org_b[64], id_b[64], dom_b[64];
+	struct trpt_failure f;
+	struct trpt_policy p[2];
+	struct trpt_report r;
+	struct trpt_origin o;
+	struct trpt_raw raw;
+	struct trpt_err err;
+	int64_t rowid = 0;
+	int outcome;
+
+	snprintf(org_b, sizeof(org_b), "%s", org);
+	snprintf(id_b, sizeof(id_b), "%s", id);
+	snprintf(dom_b, sizeof(dom_b), "%s", domain);
+	memset(&f, 0, sizeof(f));
+	f.result_type = type;
+	f.sending_mta_ip = ip;
+	f.receiving_mx_hostname = mx;
+	f.failed_session_count = 3;
+	memset(p, 0, sizeof(p));
+	p[0].policy_type = sts;
+	p[0].policy_domain = dom_b;
+	p[0].policy_strings.v = strings;
+	p[0].policy_strings.n = 1;
+	p[0].mx_hosts.v = mxs;
+	p[0].mx_hosts.n = 1;
+	p[0].successful = 10;
+	p[0].failed = failures ? 3 : 0;
+	p[0].failures = failures ? &f : NULL;
+	p[0].nfailures = failures ? 1 : 0;
+	p[1] = p[0];
+	p[1].policy_type = tlsa;
+	p[1].policy_strings.n = 0;
+	memset(&r, 0, sizeof(r));
+	r.organization_name = org_b;
+	r.report_id = id_b;
+	r.begin = begin;
+	r.end = begin + 86399;
+	r.policies = p;
+	r.npolicies = 2;
+	memset(&o, 0, sizeof(o));
+	o.kind = "file";
+	o.source = id;
+	o.received = received;
+	memset(&raw, 0, sizeof(raw));
+	raw.bytes = id;
+	raw.len = strlen(id);
+	raw.origin = &o;
+	if (trpt_store_report(db, &r, &raw, &outcome, &rowid, &err) != TRPT_OK)
+		fail_msg("%s", err.msg);
+	return rowid;
+}
+
+struct cells {
+	char lines[8][512];
+	size_t n, ncells;
+	const char *kinds;
+};
+
+static int
+add_cells(void *arg, const struct trpt_export_cell *row)
+{
+	struct cells *c = arg;
+	char *p;
+	size_t i;
+
+	if (c->n == 8)
+		fail_msg("too many rows");
+	p = c->lines[c->n++];
+	p[0] = '\0';
+	for (i = 0; i < c->ncells; i++) {
+		size_t used = strlen(p);
+
+		if (c->kinds[i] == 'i')
+			snprintf(p + used, 512 - used, "%s%lld", i ? "," : "",
+			    (long long)row[i].num);
+		else {
+			if (row[i].text != NULL)
+				assert_int_equal(
+				    row[i].len, strlen(row[i].text));
+			snprintf(p + used, 512 - used, "%s%s", i ? "," : "",
+			    row[i].text != NULL ? row[i].text : "NULL");
+		}
+	}
+	return TRPT_OK;
+}
+
+static void
+test_analysis_export_rows(void **state)
+{
+	struct trpt_db *db = *state;
+	struct trpt_export_rows_filter f = { INT64_MIN, INT64_MAX, NULL };
+	struct trpt_err err;
+	struct cells c;
+	int64_t t0 = (int64_t)D0 * 86400;
+
+	store(db, "google", "r2", t0 + 86400, "Example.NET", 1, t0 + 200000);
+	store(db, "google", "r1", t0, "example.com", 1, t0 + 100000);
+
+	memset(&c, 0, sizeof(c));
+	c.ncells = TRPT_EXPORT_POLICY_CELLS;
+	c.kinds = "tttiitttt"
+		  "iiii";
+	assert_int_equal(
+	    trpt_export_rows_policies(db, &f, add_cells, &c, &err), TRPT_OK);
+	assert_int_equal(c.n, 4); /* by begin, then policy */
+	assert_string_equal(c.lines[0],
+	    "r1,google,NULL,1767225600,1767311999,sts,example.com,"
+	    "[\"mode: enforce\"],[\"*.example.com\"],10,3,0,0");
+	assert_string_equal(c.lines[1],
+	    "r1,google,NULL,1767225600,1767311999,tlsa,example.com,NULL,"
+	    "[\"*.example.com\"],10,3,0,0");
+	assert_non_null(strstr(c.lines[2], "r2,google,"));
+
+	/* The domain ASCII case-insensitive, the begin bounds inclusive. */
+	f.domain = "EXAMPLE.net";
+	memset(&c, 0, sizeof(c));
+	c.ncells = TRPT_EXPORT_FAILURE_CELLS;
+	c.kinds = "ttiittttttttittii";
+	assert_int_equal(
+	    trpt_export_rows_failures(db, &f, add_cells, &c, &err), TRPT_OK);
+	assert_int_equal(c.n, 2);
+	assert_string_equal(c.lines[0],
+	    "r2,google,1767312000,1767398399,sts,Example.NET,"
+	    "[\"*.example.com\"],certificate-expired,192.0.2.7,"
+	    "mx1.example.com,NULL,NULL,3,NULL,NULL,0,0");
+	f.domain = NULL;
+	f.since = t0 + 1;
+	f.until = t0 + 86400;
+	memset(&c, 0, sizeof(c));
+	c.ncells = TRPT_EXPORT_REPORT_CELLS;
+	c.kinds = "itttiiiiiiiiiittttt"
+		  "it";
+	assert_int_equal(
+	    trpt_export_rows_reports(db, &f, add_cells, &c, &err), TRPT_OK);
+	assert_int_equal(c.n, 1);
+	assert_non_null(strstr(
+	    c.lines[0], ",google,r2,NULL,1767312000,1767398399,20455,2,20,6,"));
+	f.until = t0 + 86399;
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(
+	    trpt_export_rows_reports(db, &f, add_cells, &c, &err), TRPT_OK);
+	assert_int_equal(c.n, 0);
+}
+
+static void
+test_analysis_report_detail(void **state)
+{
+	struct trpt_db *db = *state;
+	struct trpt_report_detail *d = NULL;
+	struct trpt_err err;
+	int64_t t0 = (int64_t)D0 * 86400, id;
+
+	id = store(db, "google", "r1", t0, "example.com", 1, t0 + 100000);
+	assert_int_equal(trpt_report_detail_load(db, id, &d, &err), TRPT_OK);
+	assert_int_equal(d->id, id);
+	assert_string_equal(d->org, "google");
+	assert_string_equal(d->report_id, "r1");
+	assert_null(d->contact_info);
+	assert_int_equal(d->begin, t0);
+	assert_int_equal(d->received, t0 + 100000);
+	assert_int_equal(d->seen_count, 1);
+	assert_int_equal(d->ncopies, 1);
+	assert_int_equal(d->counted, 1);
+	assert_int_equal(d->successful, 20);
+	assert_int_equal(d->failed, 6);
+	assert_string_equal(d->source_kind, "file");
+	assert_string_equal(d->source, "r1");
+	assert_int_equal(d->raw_size, 2);
+	assert_null(d->dkim);
+	assert_int_equal(d->npolicies, 2);
+	assert_string_equal(d->policies[0].type, "sts");
+	assert_string_equal(d->policies[1].type, "tlsa");
+	assert_int_equal(d->policies[0].details, 1);
+	trpt_report_detail_free(&d);
+	assert_null(d);
+	assert_int_equal(
+	    trpt_report_detail_load(db, id + 1, &d, &err), TRPT_ENOTFOUND);
+	assert_non_null(strstr(err.msg, "no report"));
+	assert_null(d);
+}
+
+static int
+add_domain(void *arg, const struct trpt_stats_domain *d)
+{
+	struct sums *s = arg;
+
+	snprintf(s->lines[s->n++], sizeof(s->lines[0]),
+	    "%s %s %lld %lld %lld %lld %lld", d->org, d->domain,
+	    (long long)d->reports, (long long)d->successful,
+	    (long long)d->failed, (long long)d->first_day,
+	    (long long)d->last_day);
+	return TRPT_OK;
+}
+
+static void
+test_analysis_stats(void **state)
+{
+	struct trpt_db *db = *state;
+	struct trpt_stats_totals t;
+	struct trpt_stats_dkim k;
+	struct trpt_err err;
+	struct sums s;
+	int64_t t0 = (int64_t)D0 * 86400, at = 0;
+	int found = 1;
+	static const char *const domains[] = {
+		"google example.com 2 20 3 20454 20455",
+		"microsoft example.com 1 10 0 20456 20456",
+	};
+
+	assert_int_equal(
+	    trpt_analysis_last_received(db, &found, &at, &err), TRPT_OK);
+	assert_int_equal(found, 0);
+	store(db, "google", "r1", t0, "example.com", 1, t0 + 100000);
+	store(db, "google", "r2", t0 + 86400, "example.com", 0, t0 + 300000);
+	store(db, "microsoft", "r3", t0 + 2 * 86400, "example.com", 0,
+	    t0 + 200000);
+	assert_int_equal(
+	    trpt_analysis_last_received(db, &found, &at, &err), TRPT_OK);
+	assert_int_equal(found, 1);
+	assert_int_equal(at, t0 + 300000);
+
+	/* Per report and domain the larger policy counts (sts and tlsa
+	 * carry the same sessions). */
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(trpt_stats_domains(db, add_domain, &s, &err), TRPT_OK);
+	expect(&s, domains, 2);
+	assert_int_equal(trpt_stats_totals(db, &t, &err), TRPT_OK);
+	assert_int_equal(t.reports, 3);
+	assert_int_equal(t.quarantined, 0);
+	assert_int_equal(t.duplicates, 0);
+	assert_int_equal(t.conflicts, 0);
+	assert_int_equal(trpt_stats_dkim(db, &k, &err), TRPT_OK);
+	assert_int_equal(k.unverified, 3);
+	assert_int_equal(k.pass_aligned + k.fail + k.none + k.released, 0);
+}
+
+static void
+test_analysis_pull_state(void **state)
+{
+	struct trpt_db *db = *state;
+	struct trpt_pull_state ps;
+	struct trpt_err err;
+	const char *url = "https://reports.example/index";
+
+	assert_int_equal(
+	    trpt_pull_state_get(db, "src", url, &ps, &err), TRPT_OK);
+	assert_null(ps.etag);
+	assert_null(ps.last_modified);
+	/* Not committed: the validators are not kept. */
+	assert_int_equal(trpt_pull_state_put(db, "src", url, 500, 0, "\"a\"",
+			     "Mon, 30 Nov 2026 10:00:00 GMT", &err),
+	    TRPT_OK);
+	assert_int_equal(
+	    trpt_pull_state_get(db, "src", url, &ps, &err), TRPT_OK);
+	assert_null(ps.etag);
+	assert_int_equal(trpt_pull_state_put(db, "src", url, 200, 1, "\"b\"",
+			     "Mon, 30 Nov 2026 11:00:00 GMT", &err),
+	    TRPT_OK);
+	/* A later failure keeps them. */
+	assert_int_equal(
+	    trpt_pull_state_put(db, "src", url, 503, 0, "\"c\"", NULL, &err),
+	    TRPT_OK);
+	assert_int_equal(
+	    trpt_pull_state_get(db, "src", url, &ps, &err), TRPT_OK);
+	assert_string_equal(ps.etag, "\"b\"");
+	assert_string_equal(ps.last_modified, "Mon, 30 Nov 2026 11:00:00 GMT");
+	trpt_pull_state_clear(&ps);
+	assert_null(ps.etag);
+	/* Per source. */
+	assert_int_equal(
+	    trpt_pull_state_get(db, "other", url, &ps, &err), TRPT_OK);
+	assert_null(ps.etag);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    test_analysis_rollup_rows, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_analysis_callback_stops, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_analysis_data_range, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_analysis_top_failures, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_analysis_sums, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_analysis_export_rows, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_analysis_report_detail, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_analysis_stats, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_analysis_pull_state, setup, teardown),
+	};
+	return cmocka_run_group_tests_name("analysis", tests, NULL, NULL);
+}

@@ -1,0 +1,100 @@
+/*
+ * WAL checkpoints beside a writer (schema/checkpoint.c, used by serve): a
+ * passive checkpoint on a connection of its own sees the log the writer
+ * left, the writer no longer checkpoints inside its commits, a restart
+ * starts the log over, and an in-memory database has nothing to do.
+ */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "schema/checkpoint.h"
+#include "schema/db.h"
+#include "schema/sql.h"
+#include "tests/helpers/testutil.h"
+
+static void
+write_rows(struct trpt_db *db, int n)
+{
+	struct trpt_err err;
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (trpt_sql_exec(db,
+			"INSERT INTO http_state (source, url, fetched_at)"
+			" VALUES (hex(randomblob(16)), hex(randomblob(400)), "
+			"0)",
+			&err) != TRPT_OK)
+			fail_msg("%s", err.msg);
+}
+
+static void
+test_checkpoint_beside_writer(void **state)
+{
+	struct trpt_checkpoint *c = NULL;
+	struct trpt_db *db;
+	struct trpt_err err;
+	char *dir = trpt_test_tmpdir(), path[4200];
+	int frames;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/ck.db", dir);
+	if (trpt_db_open(path, &db, &err) != TRPT_OK)
+		fail_msg("%s", err.msg);
+	assert_int_equal(trpt_checkpoint_new(db, &c, &err), TRPT_OK);
+	assert_non_null(c);
+	/* The writer leaves the log to the checkpointer: it grows past the
+	 * 4,000 pages at which the writer would have checkpointed itself
+	 * (every commit writes at least two pages). */
+	write_rows(db, 3000);
+	assert_int_equal(trpt_checkpoint_passive(c, &frames, &err), TRPT_OK);
+	assert_true(frames > 5000);
+	/* A restart on the writer: the next commit starts the log over. */
+	assert_int_equal(trpt_checkpoint_restart(db, &err), TRPT_OK);
+	write_rows(db, 1);
+	assert_int_equal(trpt_checkpoint_passive(c, &frames, &err), TRPT_OK);
+	assert_true(frames > 0 && frames < 20);
+	trpt_checkpoint_free(&c);
+	assert_null(c);
+	assert_int_equal(trpt_checkpoint_writer(db, &err), TRPT_OK);
+	trpt_db_close(&db);
+	trpt_test_rmrf(dir);
+	free(dir);
+}
+
+static void
+test_checkpoint_memory(void **state)
+{
+	struct trpt_checkpoint *c = (struct trpt_checkpoint *)&c;
+	struct trpt_db *db;
+	struct trpt_err err;
+	int frames = 7;
+
+	(void)state;
+	if (trpt_db_open(":memory:", &db, &err) != TRPT_OK)
+		fail_msg("%s", err.msg);
+	assert_int_equal(trpt_checkpoint_new(db, &c, &err), TRPT_OK);
+	assert_null(c);
+	assert_int_equal(trpt_checkpoint_passive(c, &frames, &err), TRPT_OK);
+	assert_int_equal(frames, 0);
+	trpt_checkpoint_free(&c);
+	trpt_db_close(&db);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_checkpoint_beside_writer),
+		cmocka_unit_test(test_checkpoint_memory),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
