@@ -15,6 +15,7 @@
 #include "collector/cmd_export.h"
 #include "collector/cmd_fetch.h"
 #include "collector/cmd_ingest.h"
+#include "collector/cmd_migrate_db.h"
 #include "collector/cmd_ops.h"
 #include "collector/cmd_report.h"
 #include "collector/cmd_run.h"
@@ -73,6 +74,8 @@ static const struct command commands[] = {
 	    "drop old raw bytes and reports, keeping the rollups" },
 	{ "backup", trpt_cmd_backup_run,
 	    "copy the database (SQLite online backup)" },
+	{ "migrate-db", trpt_cmd_migrate_db_run,
+	    "copy a SQLite database into an empty PostgreSQL database" },
 	{ "check-config", trpt_cmd_check_config_run,
 	    "check the configuration file and the files it names" },
 };

@@ -6,9 +6,26 @@
 
 #include "common/err.h"
 #include "schema/migrate.h"
+#include "schema/migrate_pg.h"
 #include "schema/rollup.h"
 #include "schema/sql.h"
 #include "schema/sql_impl.h"
+
+int
+trpt_db_is_uri(const char *path)
+{
+	return path != NULL && (strncmp(path, "postgresql://", 13) == 0 ||
+				   strncmp(path, "postgres://", 11) == 0);
+}
+
+/* The schema version of db, whatever the database. */
+static int
+db_version(struct trpt_db *db, int *version, struct trpt_err *err)
+{
+	if (trpt_sql_dialect(db) == TRPT_SQL_PG)
+		return trpt_migrate_pg_version(db, version, err);
+	return trpt_migrate_version(db, version, err);
+}
 
 /* existing: the file must exist (and may be read-only); migrate: bring
  * a writable database to this binary's schema. */
@@ -25,7 +42,9 @@ db_open(const char *path, int existing, int migrate, struct trpt_db **out,
 	if (db == NULL)
 		return trpt_err_set(
 		    err, TRPT_ENOMEM, "database %s: out of memory", path);
-	db->ops = &trpt_sql_sqlite_ops;
+	/* A PostgreSQL URI, else a SQLite path (schema/sql_pg.c). */
+	db->ops =
+	    trpt_db_is_uri(path) ? &trpt_sql_pg_ops : &trpt_sql_sqlite_ops;
 	db->busy_ms = TRPT_DB_BUSY_TIMEOUT_MS;
 	db->path = strdup(path);
 	if (db->path == NULL) {
@@ -37,7 +56,7 @@ db_open(const char *path, int existing, int migrate, struct trpt_db **out,
 		goto out;
 	if (trpt_db_read_only(db)) {
 		/* Only read: no migration to run. */
-		if ((rc = trpt_migrate_version(db, &version, err)) != TRPT_OK)
+		if ((rc = db_version(db, &version, err)) != TRPT_OK)
 			goto out;
 		if (version != trpt_migrate_latest(db)) {
 			rc = trpt_err_set(err, TRPT_EDB,
@@ -45,20 +64,25 @@ db_open(const char *path, int existing, int migrate, struct trpt_db **out,
 			    "where "
 			    "this binary needs %d: run a command that writes "
 			    "(ingest) with write access first",
-			    path, version, trpt_migrate_latest(db));
+			    db->path, version, trpt_migrate_latest(db));
 			goto out;
 		}
 		goto done;
 	}
-	if (migrate && (rc = trpt_migrate_apply(db, -1, err)) != TRPT_OK)
+	if (!migrate)
+		rc = TRPT_OK;
+	else if (trpt_sql_dialect(db) == TRPT_SQL_PG)
+		rc = trpt_migrate_pg_apply(db, -1, err);
+	else
+		rc = trpt_migrate_apply(db, -1, err);
+	if (rc != TRPT_OK)
 		goto out;
 	/*
 	 * SQLite checks each foreign key per inserted row (a lookup of the
 	 * parent); schema/store.c inserts children with the id the parent's
 	 * insert has just returned, and prune deletes children by name, so
 	 * the checks and cascades are off on this connection (migrations
-	 * still run PRAGMA foreign_key_check).  Measured with bench_ingest:
-	 * docs/PERFORMANCE.md.
+	 * still run PRAGMA foreign_key_check).
 	 */
 	if (trpt_sql_dialect(db) == TRPT_SQL_SQLITE &&
 	    (rc = trpt_sql_exec(db, "PRAGMA foreign_keys=OFF", err)) != TRPT_OK)

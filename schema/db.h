@@ -16,8 +16,19 @@ struct trpt_db;
  * Refuses a database whose schema is newer than this binary (TRPT_EDB).
  * ":memory:" works for tests.  Returns TRPT_ETEMP when another process
  * kept the database locked for longer than the busy timeout.
+ *
+ * A path starting with postgresql:// or postgres:// is a PostgreSQL
+ * connection URI (libpq's syntax: user, host, port, database, and
+ * parameters such as sslmode, sslrootcert, passfile); the database must
+ * exist (its tables are created).  A password in the URI or in PGPASSWORD
+ * is refused (TRPT_EINVAL): it comes from a password file (PGPASSFILE,
+ * ~/.pgpass, or passfile=).  An unreachable server gives TRPT_ETEMP.
+ * Messages name it postgresql://USER@HOST:PORT/DB (trpt_db_path).
  */
 int trpt_db_open(const char *path, struct trpt_db **out, struct trpt_err *err);
+
+/* Whether path is a PostgreSQL URI (postgresql:// or postgres://). */
+int trpt_db_is_uri(const char *path);
 void trpt_db_close(struct trpt_db **dbp);
 
 /*

@@ -50,6 +50,7 @@ struct trpt_sql_ops {
 };
 
 extern const struct trpt_sql_ops trpt_sql_sqlite_ops;
+extern const struct trpt_sql_ops trpt_sql_pg_ops; /* schema/sql_pg.c */
 
 /* A cached statement (trpt_sql_cached), keyed by its SQL's address. */
 struct trpt_sql_slot {

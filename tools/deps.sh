@@ -22,11 +22,13 @@ set -eu
 RUNTIME="meson ninja-build pkg-config gcc git python3
 libjansson-dev libsqlite3-dev sqlite3 zlib1g-dev nettle-dev libgnutls28-dev
 libcurl4-gnutls-dev libetpan-dev libinih-dev libmicrohttpd-dev libsystemd-dev
-libunbound-dev libidn2-dev dns-root-data libopendkim-dev libpsl-dev"
+libunbound-dev libidn2-dev dns-root-data libopendkim-dev libpsl-dev libpq-dev"
 
 # The test suite: unit test framework, second compiler, formatter,
 # sanitizer runtime, valgrind, systemd-analyze (unit verification), and the
-# servers the integration tests start on loopback.
+# servers the integration tests start on loopback (PostgreSQL: a private
+# cluster by tools/pgcluster.sh; the package's own cluster is never
+# started here).
 TEST="libcmocka-dev clang clang-format libclang-rt-14-dev valgrind systemd
 openssl gnutls-bin dovecot-imapd nginx python3-aiosmtpd nsd ldnsutils python3-dkim
 chromium chromium-driver python3-selenium postgresql python3-psycopg2"

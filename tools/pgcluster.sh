@@ -228,7 +228,8 @@ cmd_start() {
 	"$bin/psql" -X -q -h 127.0.0.1 -p "$port" -U trpt -d postgres \
 		-v ON_ERROR_STOP=1 -c "CREATE DATABASE trpt" \
 		-c "CREATE ROLE trpt_pw LOGIN PASSWORD '$pw'" \
-		-c "GRANT ALL ON DATABASE trpt TO trpt_pw" >/dev/null
+		-c "GRANT ALL ON DATABASE trpt TO trpt_pw" \
+		-c "GRANT trpt TO trpt_pw" >/dev/null
 	"$bin/psql" -X -q -h 127.0.0.1 -p "$port" -U trpt -d trpt \
 		-v ON_ERROR_STOP=1 -c "GRANT ALL ON SCHEMA public TO trpt_pw" >/dev/null
 	(
