@@ -5,8 +5,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <sqlite3.h>
-
 #include "common/calendar.h"
 #include "common/datetime.h"
 #include "schema/analysis.h"
