@@ -26,8 +26,10 @@ echo "== build (gcc) and test"
 ninja -C build
 meson test -C build --print-errorlogs
 
-# The same suite against PostgreSQL.  Gated until the PostgreSQL driver
-# (schema/sql_pg.c) is on main: TRPT_PG_SUITE=1 runs it already.
+# The same suite against PostgreSQL.  Off by default until it is green
+# (issue 14: 15 of its 34 tests still fail, mostly on SQLite-only SQL in the
+# tests themselves); TRPT_PG_SUITE=1 runs it.  The PostgreSQL driver's own
+# tests (sql_pg, migrate-db-pg) run in every build above.
 pg_suite=${TRPT_PG_SUITE:-0}
 rm -f build/meson-logs/testlog-pg.txt
 if [ "$pg_suite" = 1 ]; then
@@ -49,7 +51,7 @@ if [ "$pg_suite" = 1 ]; then
 		rm -rf "$pgdir"
 	fi
 else
-	echo "== pg suite off until schema/sql_pg.c is on main (TRPT_PG_SUITE=1 runs it)"
+	echo "== pg suite off by default until it is green (TRPT_PG_SUITE=1 runs it)"
 fi
 
 echo "== build with ASan+UBSan (gcc) and test"
