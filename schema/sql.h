@@ -41,7 +41,9 @@ enum trpt_sql_dialect trpt_sql_dialect(const struct trpt_db *db);
 
 /*
  * Prepares one statement; trpt_sql_finalize frees it.  For statements run
- * once or rarely (a report query, a migration step).
+ * once or rarely (a report query, a migration step).  sql is not copied
+ * (error messages quote it): it must stay valid until the statement is
+ * finalized.
  */
 int trpt_sql_prepare(struct trpt_db *db, const char *sql,
     struct trpt_stmt **out, struct trpt_err *err);

@@ -85,7 +85,7 @@ nomem:
  */
 static int
 prepare_numbered(struct trpt_db *db, const char *sql, const struct bind *b,
-    struct trpt_stmt **out, struct trpt_err *err)
+    struct trpt_stmt **out, char **textp, struct trpt_err *err)
 {
 	size_t len = strlen(sql), i, o = 0, nb = 0;
 	int order[64], n = 0, k, rc;
@@ -112,10 +112,13 @@ prepare_numbered(struct trpt_db *db, const char *sql, const struct bind *b,
 		order[n++] = k - 1;
 	}
 	text[o] = '\0';
-	rc = trpt_sql_prepare(db, text, out, err);
-	free(text);
-	if (rc != TRPT_OK)
+	/* The driver borrows the text (its error messages quote it): the
+	 * caller frees it after the statement. */
+	if ((rc = trpt_sql_prepare(db, text, out, err)) != TRPT_OK) {
+		free(text);
 		return rc;
+	}
+	*textp = text;
 	for (k = 0; k < n; k++) {
 		if (b[order[k]].kind == 'i')
 			trpt_sql_bind_int(*out, k + 1, b[order[k]].i);
@@ -136,16 +139,20 @@ run_blob(struct trpt_db *db, const char *what, const char *sql,
 {
 	struct trpt_stmt *st = NULL;
 	struct trpt_view_rows *r;
+	char *text = NULL;
 	size_t cap = 0, c, cell, n;
 	const void *p;
 	int s = 0, rc;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
-	if ((rc = prepare_numbered(db, sql, b, &st, err)) != TRPT_OK)
+	if ((rc = prepare_numbered(db, sql, b, &st, &text, err)) != TRPT_OK)
 		goto out;
-	r->ncols = (size_t)trpt_sql_columns(st);
 	while (r->nrows < limit && (s = trpt_sql_step(st, err)) > 0) {
+		/* The driver knows the columns once a row is there
+		 * (PostgreSQL has no result before the first step). */
+		if (r->nrows == 0)
+			r->ncols = (size_t)trpt_sql_columns(st);
 		if (r->nrows == cap && (rc = grow(r, &cap, err)) != TRPT_OK)
 			goto out;
 		/* The row counts before it is filled, so that a failure
@@ -185,6 +192,7 @@ run_blob(struct trpt_db *db, const char *what, const char *sql,
 	rc = TRPT_OK;
 out:
 	trpt_sql_finalize(&st);
+	free(text);
 	trpt_view_free(&r);
 	return rc;
 }
@@ -267,7 +275,8 @@ trpt_view_report(struct trpt_db *db, int64_t id, struct trpt_view_rows **out,
 	    "SELECT " REPORT_COLS ", r.contact_info, r.last_seen_at, r.part,"
 	    " w.source_kind, w.source, w.message_id, w.report_domain,"
 	    " w.report_submitter, w.received_at, w.sha256, w.size,"
-	    " substr(w.bytes, 1, ?2), r.dkim, r.dkim_reason, r.dkim_domain,"
+	    " substr(w.bytes, 1, CAST(?2 AS INTEGER)), r.dkim, r.dkim_reason, "
+	    "r.dkim_domain,"
 	    " r.dkim_selector, r.dkim_aligned, r.dkim_accepted, w.client"
 	    " FROM reports r JOIN raw_inputs w ON w.id = r.raw_id"
 	    " WHERE r.id = ?1";

@@ -238,8 +238,9 @@ def add_bogus_report(db):
         "INSERT INTO reports (organization_name, report_id, contact_info,"
         " begin_ts, end_ts, day, raw_id, part, received_at, seen_count,"
         " last_seen_at, total_successful, total_failed)"
-        " SELECT 'Bogus Org', 'year-9999', contact_info, ? * 86400,"
-        " ? * 86400 + 86399, ?, raw_id, part, received_at, 1,"
+        " SELECT 'Bogus Org', 'year-9999', contact_info,"
+        " CAST(? AS BIGINT) * 86400, CAST(? AS BIGINT) * 86400 + 86399, ?,"
+        " raw_id, part, received_at, 1,"
         " last_seen_at, total_successful, total_failed FROM reports"
         " ORDER BY id LIMIT 1 RETURNING id", (day, day, day))
     rid = cur.fetchone()[0]

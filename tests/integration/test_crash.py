@@ -144,7 +144,7 @@ def run(tmp):
     equal(one(db, "SELECT count(*) FROM reports"), m["reports"],
           "every report is stored")
     equal(one(db, "SELECT count(*) FROM (SELECT 1 FROM reports GROUP BY"
-              " organization_name, report_id HAVING count(*) > 1)"), 0,
+              " organization_name, report_id HAVING count(*) > 1) AS twice"), 0,
           "no report is stored twice")
     equal(one(db, "SELECT count(*) FROM policies"), m["policies"],
           "every policy is stored, once")
