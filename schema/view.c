@@ -81,11 +81,13 @@ nomem:
  * The statements below number their parameters (?1, ?2, ...: one value
  * used in several places); the driver takes '?' in order.  So the text is
  * copied with each ?N as ? and the value of parameter N bound there.
- * Only placeholders change: no value ever goes into the text.
+ * Only placeholders change: no value ever goes into the text.  The copy
+ * (*textp, the caller frees it) must outlive the statement, whose error
+ * messages quote it.
  */
 static int
 prepare_numbered(struct trpt_db *db, const char *sql, const struct bind *b,
-    struct trpt_stmt **out, struct trpt_err *err)
+    struct trpt_stmt **out, char **textp, struct trpt_err *err)
 {
 	size_t len = strlen(sql), i, o = 0, nb = 0;
 	int order[64], n = 0, k, rc;
@@ -112,10 +114,11 @@ prepare_numbered(struct trpt_db *db, const char *sql, const struct bind *b,
 		order[n++] = k - 1;
 	}
 	text[o] = '\0';
-	rc = trpt_sql_prepare(db, text, out, err);
-	free(text);
-	if (rc != TRPT_OK)
+	if ((rc = trpt_sql_prepare(db, text, out, err)) != TRPT_OK) {
+		free(text);
 		return rc;
+	}
+	*textp = text;
 	for (k = 0; k < n; k++) {
 		if (b[order[k]].kind == 'i')
 			trpt_sql_bind_int(*out, k + 1, b[order[k]].i);
@@ -138,14 +141,18 @@ run_blob(struct trpt_db *db, const char *what, const char *sql,
 	struct trpt_view_rows *r;
 	size_t cap = 0, c, cell, n;
 	const void *p;
+	char *text = NULL;
 	int s = 0, rc;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
-	if ((rc = prepare_numbered(db, sql, b, &st, err)) != TRPT_OK)
+	if ((rc = prepare_numbered(db, sql, b, &st, &text, err)) != TRPT_OK)
 		goto out;
-	r->ncols = (size_t)trpt_sql_columns(st);
 	while (r->nrows < limit && (s = trpt_sql_step(st, err)) > 0) {
+		/* The columns are known once a row is there: PostgreSQL
+		 * sends them with the result, not with the statement. */
+		if (r->nrows == 0)
+			r->ncols = (size_t)trpt_sql_columns(st);
 		if (r->nrows == cap && (rc = grow(r, &cap, err)) != TRPT_OK)
 			goto out;
 		/* The row counts before it is filled, so that a failure
@@ -185,6 +192,7 @@ run_blob(struct trpt_db *db, const char *what, const char *sql,
 	rc = TRPT_OK;
 out:
 	trpt_sql_finalize(&st);
+	free(text);
 	trpt_view_free(&r);
 	return rc;
 }
@@ -267,8 +275,9 @@ trpt_view_report(struct trpt_db *db, int64_t id, struct trpt_view_rows **out,
 	    "SELECT " REPORT_COLS ", r.contact_info, r.last_seen_at, r.part,"
 	    " w.source_kind, w.source, w.message_id, w.report_domain,"
 	    " w.report_submitter, w.received_at, w.sha256, w.size,"
-	    " substr(w.bytes, 1, ?2), r.dkim, r.dkim_reason, r.dkim_domain,"
-	    " r.dkim_selector, r.dkim_aligned, r.dkim_accepted, w.client"
+	    " substr(w.bytes, 1, CAST(?2 AS INTEGER)), r.dkim, r.dkim_reason,"
+	    " r.dkim_domain, r.dkim_selector, r.dkim_aligned, r.dkim_accepted,"
+	    " w.client"
 	    " FROM reports r JOIN raw_inputs w ON w.id = r.raw_id"
 	    " WHERE r.id = ?1";
 	const struct bind b[] = { { 'i', id, NULL },
