@@ -81,7 +81,9 @@ nomem:
  * The statements below number their parameters (?1, ?2, ...: one value
  * used in several places); the driver takes '?' in order.  So the text is
  * copied with each ?N as ? and the value of parameter N bound there.
- * Only placeholders change: no value ever goes into the text.
+ * Only placeholders change: no value ever goes into the text.  The copy
+ * (*textp, the caller frees it) must outlive the statement, whose error
+ * messages quote it.
  */
 static int
 prepare_numbered(struct trpt_db *db, const char *sql, const struct bind *b,
@@ -112,8 +114,6 @@ prepare_numbered(struct trpt_db *db, const char *sql, const struct bind *b,
 		order[n++] = k - 1;
 	}
 	text[o] = '\0';
-	/* The driver borrows the text (its error messages quote it): the
-	 * caller frees it after the statement. */
 	if ((rc = trpt_sql_prepare(db, text, out, err)) != TRPT_OK) {
 		free(text);
 		return rc;
@@ -139,9 +139,9 @@ run_blob(struct trpt_db *db, const char *what, const char *sql,
 {
 	struct trpt_stmt *st = NULL;
 	struct trpt_view_rows *r;
-	char *text = NULL;
 	size_t cap = 0, c, cell, n;
 	const void *p;
+	char *text = NULL;
 	int s = 0, rc;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
@@ -149,8 +149,8 @@ run_blob(struct trpt_db *db, const char *what, const char *sql,
 	if ((rc = prepare_numbered(db, sql, b, &st, &text, err)) != TRPT_OK)
 		goto out;
 	while (r->nrows < limit && (s = trpt_sql_step(st, err)) > 0) {
-		/* The driver knows the columns once a row is there
-		 * (PostgreSQL has no result before the first step). */
+		/* The columns are known once a row is there: PostgreSQL
+		 * sends them with the result, not with the statement. */
 		if (r->nrows == 0)
 			r->ncols = (size_t)trpt_sql_columns(st);
 		if (r->nrows == cap && (rc = grow(r, &cap, err)) != TRPT_OK)
@@ -275,9 +275,9 @@ trpt_view_report(struct trpt_db *db, int64_t id, struct trpt_view_rows **out,
 	    "SELECT " REPORT_COLS ", r.contact_info, r.last_seen_at, r.part,"
 	    " w.source_kind, w.source, w.message_id, w.report_domain,"
 	    " w.report_submitter, w.received_at, w.sha256, w.size,"
-	    " substr(w.bytes, 1, CAST(?2 AS INTEGER)), r.dkim, r.dkim_reason, "
-	    "r.dkim_domain,"
-	    " r.dkim_selector, r.dkim_aligned, r.dkim_accepted, w.client"
+	    " substr(w.bytes, 1, CAST(?2 AS INTEGER)), r.dkim, r.dkim_reason,"
+	    " r.dkim_domain, r.dkim_selector, r.dkim_aligned, r.dkim_accepted,"
+	    " w.client"
 	    " FROM reports r JOIN raw_inputs w ON w.id = r.raw_id"
 	    " WHERE r.id = ?1";
 	const struct bind b[] = { { 'i', id, NULL },
@@ -339,6 +339,11 @@ trpt_view_warnings(struct trpt_db *db, int64_t report,
 /* A list of the distinct values of a column, ", " between them. */
 #define LIST_SQLITE(COL) "replace(group_concat(DISTINCT " COL "), ',', ', ')"
 #define LIST_PG(COL)     "string_agg(DISTINCT " COL ", ', ')"
+/*
+ * Failure reasons, most failed sessions first, then by every grouped
+ * column (no two rows tie), NULLs first as SQLite puts them (PostgreSQL
+ * would put them last).
+ */
 #define REASONS_DOMAIN(LIST)                                                   \
 	"WITH fd AS (SELECT DISTINCT day FROM rollup_failures"                 \
 	" WHERE domain = ?3 AND day BETWEEN ?1 AND ?2)"                        \
@@ -350,7 +355,8 @@ trpt_view_warnings(struct trpt_db *db, int64_t report,
 	" JOIN reports r ON r.id = p.report"                                   \
 	" WHERE p.day = fd.day AND p.policy_domain = ?3"                       \
 	" AND f.policy = p.id"                                                 \
-	" GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, 1, 2 LIMIT ?5"
+	" GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, 1, 2 NULLS FIRST,"              \
+	" 3 NULLS FIRST, 4 NULLS FIRST LIMIT ?5"
 #define REASONS_ORG(LIST)                                                      \
 	"WITH fd AS (SELECT DISTINCT day, domain FROM rollup_failures"         \
 	" WHERE org = ?4 AND day BETWEEN ?1 AND ?2"                            \
@@ -363,7 +369,8 @@ trpt_view_warnings(struct trpt_db *db, int64_t report,
 	" JOIN reports r ON r.id = p.report"                                   \
 	" WHERE p.day = fd.day AND p.policy_domain = fd.domain"                \
 	" AND f.policy = p.id AND r.organization_name = ?4"                    \
-	" GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, 1, 2 LIMIT ?5"
+	" GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, 1, 2 NULLS FIRST,"              \
+	" 3 NULLS FIRST, 4 NULLS FIRST LIMIT ?5"
 
 int
 trpt_view_reasons(struct trpt_db *db, const struct trpt_view_filter *f,
