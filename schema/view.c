@@ -144,8 +144,11 @@ run_blob(struct trpt_db *db, const char *what, const char *sql,
 		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
 	if ((rc = prepare_numbered(db, sql, b, &st, err)) != TRPT_OK)
 		goto out;
-	r->ncols = (size_t)trpt_sql_columns(st);
 	while (r->nrows < limit && (s = trpt_sql_step(st, err)) > 0) {
+		/* After the first step: PostgreSQL knows the columns only
+		 * once the statement ran. */
+		if (r->nrows == 0)
+			r->ncols = (size_t)trpt_sql_columns(st);
 		if (r->nrows == cap && (rc = grow(r, &cap, err)) != TRPT_OK)
 			goto out;
 		/* The row counts before it is filled, so that a failure
