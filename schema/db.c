@@ -6,7 +6,6 @@
 
 #include "common/err.h"
 #include "schema/migrate.h"
-#include "schema/migrate_pg.h"
 #include "schema/rollup.h"
 #include "schema/sql.h"
 #include "schema/sql_impl.h"
@@ -16,15 +15,6 @@ trpt_db_is_uri(const char *path)
 {
 	return path != NULL && (strncmp(path, "postgresql://", 13) == 0 ||
 				   strncmp(path, "postgres://", 11) == 0);
-}
-
-/* The schema version of db, whatever the database. */
-static int
-db_version(struct trpt_db *db, int *version, struct trpt_err *err)
-{
-	if (trpt_sql_dialect(db) == TRPT_SQL_PG)
-		return trpt_migrate_pg_version(db, version, err);
-	return trpt_migrate_version(db, version, err);
 }
 
 /* existing: the file must exist (and may be read-only); migrate: bring
@@ -56,7 +46,7 @@ db_open(const char *path, int existing, int migrate, struct trpt_db **out,
 		goto out;
 	if (trpt_db_read_only(db)) {
 		/* Only read: no migration to run. */
-		if ((rc = db_version(db, &version, err)) != TRPT_OK)
+		if ((rc = trpt_migrate_version(db, &version, err)) != TRPT_OK)
 			goto out;
 		if (version != trpt_migrate_latest(db)) {
 			rc = trpt_err_set(err, TRPT_EDB,
@@ -69,13 +59,7 @@ db_open(const char *path, int existing, int migrate, struct trpt_db **out,
 		}
 		goto done;
 	}
-	if (!migrate)
-		rc = TRPT_OK;
-	else if (trpt_sql_dialect(db) == TRPT_SQL_PG)
-		rc = trpt_migrate_pg_apply(db, -1, err);
-	else
-		rc = trpt_migrate_apply(db, -1, err);
-	if (rc != TRPT_OK)
+	if (migrate && (rc = trpt_migrate_apply(db, -1, err)) != TRPT_OK)
 		goto out;
 	/*
 	 * SQLite checks each foreign key per inserted row (a lookup of the

@@ -5,9 +5,9 @@ Usage: embed_sql.py OUTPUT.c FILE.sql...
 Each FILE is schema/migrations/DIALECT/NNNN_name.sql, DIALECT being
 "sqlite" or "pg" (the parent folder's name).  Each dialect's files must be
 numbered 0001, 0002, ... without gaps or repeats, so a missing migration
-fails the build instead of a user's database.  The PostgreSQL list may lag
-behind the SQLite one while it is being written, but version N must carry
-the same name in both (one schema history, two spellings of it).
+fails the build instead of a user's database.  Both lists must have the
+same length and version N the same name in both (one schema history, two
+spellings of it): a migration written for one database only fails here.
 """
 import os
 import re
@@ -49,9 +49,10 @@ def main():
                          'number %04d' % (dialect, num, name, i))
     if not lists['sqlite']:
         sys.exit('embed_sql: no sqlite migrations')
-    if len(lists['pg']) > len(lists['sqlite']):
-        sys.exit('embed_sql: %d pg migrations but only %d sqlite ones'
-                 % (len(lists['pg']), len(lists['sqlite'])))
+    if len(lists['pg']) != len(lists['sqlite']):
+        sys.exit('embed_sql: %d pg migrations for %d sqlite ones: write '
+                 'each version for both' % (len(lists['pg']),
+                                             len(lists['sqlite'])))
     for (num, name, _), (_, sname, _) in zip(lists['pg'], lists['sqlite']):
         if name != sname:
             sys.exit('embed_sql: pg migration %04d_%s.sql is %04d_%s.sql '
@@ -72,8 +73,6 @@ def main():
             for num, name, path in migrations:
                 f.write('\t{ %d, "%s", %s_%04d },\n'
                         % (num, name, dialect, num))
-            if not migrations:
-                f.write('\t{ 0, NULL, NULL }, /* none yet */\n')
             f.write('};\n\n')
             f.write('const int trpt_migrations_%s_count = %d;\n\n'
                     % (dialect, len(migrations)))

@@ -5,10 +5,11 @@
 
 /*
  * ? and ? bound the report begin (inclusive); DOMAIN adds the policy
- * domain.  The unique indexes reports_begin and policies_report(report,
- * idx) give this order without a sort, so rows stream out as they are
- * read.  lower() on both sides: SQLite's NOCASE and lower() fold ASCII
- * alike, and PostgreSQL has no NOCASE.
+ * domain.  The indexes reports_begin (unique on SQLite, whose planner
+ * needs that) and policies_report(report, idx) give this order without a
+ * sort, so rows stream out as they are read.  lower() on both sides:
+ * SQLite's NOCASE and lower() fold ASCII alike, and PostgreSQL has no
+ * NOCASE.
  */
 #define FILTER " WHERE r.begin_ts >= ? AND r.begin_ts <= ?"
 #define DOMAIN " AND lower(p.policy_domain) = lower(?)"

@@ -8,11 +8,15 @@
 #include "schema/sql.h"
 
 /*
- * PostgreSQL: migrations of one database by several processes at once
- * wait for one another on this transaction-level advisory lock (SQLite's
- * BEGIN IMMEDIATE does the same).  8460: RFC 8460.
+ * One loop for both databases; what differs is where the version lives
+ * and how two processes migrating at once are kept apart:
+ *   SQLite: PRAGMA user_version; BEGIN IMMEDIATE takes the write lock.
+ *   PostgreSQL: the one row (id 1) of the table schema_version, created
+ *   by the first migration's transaction; a transaction-level advisory
+ *   lock (key "TRPTMIGR" in ASCII) makes a second migrator wait, and it
+ *   then reads the version again and finds nothing left to do.
  */
-#define PG_MIGRATE_LOCK "SELECT pg_advisory_xact_lock(8460)"
+#define PG_MIGRATE_LOCK 0x5452505450494752LL
 
 static void
 list_of(
@@ -59,19 +63,19 @@ query_int(
 int
 trpt_migrate_version(struct trpt_db *db, int *version, struct trpt_err *err)
 {
-	int64_t v = 0, n = 0;
+	int64_t v = 0, exists = 0;
 	int rc;
 
 	if (trpt_sql_dialect(db) == TRPT_SQL_PG) {
+		/* to_regclass: NULL, not an error, when the table is
+		 * missing; reads without writing (a read-only session). */
 		rc = query_int(db,
-		    "SELECT count(*) FROM pg_catalog.pg_tables WHERE"
-		    " tablename = 'schema_version' AND"
-		    " schemaname = current_schema()",
-		    &n, err);
-		if (rc == TRPT_OK && n > 0)
+		    "SELECT CASE WHEN to_regclass('schema_version') IS NULL "
+		    "THEN 0 ELSE 1 END",
+		    &exists, err);
+		if (rc == TRPT_OK && exists)
 			rc = query_int(db,
-			    "SELECT coalesce(max(version), 0) FROM"
-			    " schema_version",
+			    "SELECT version FROM schema_version WHERE id = 1",
 			    &v, err);
 	} else
 		rc = query_int(db, "PRAGMA user_version", &v, err);
@@ -82,6 +86,35 @@ trpt_migrate_version(struct trpt_db *db, int *version, struct trpt_err *err)
 	/* Negative: not ours; huge: newer than any binary. */
 	*version = v < INT_MIN ? INT_MIN : v > INT_MAX ? INT_MAX : (int)v;
 	return TRPT_OK;
+}
+
+/*
+ * Inside the migration's transaction, before the version is read again:
+ * PostgreSQL waits for any other migrator and makes sure the version
+ * table exists (SQLite's BEGIN IMMEDIATE already holds the write lock).
+ */
+static int
+lock_version(struct trpt_db *db, struct trpt_err *err)
+{
+	struct trpt_stmt *st = NULL;
+	int rc;
+
+	if (trpt_sql_dialect(db) != TRPT_SQL_PG)
+		return TRPT_OK;
+	if ((rc = trpt_sql_prepare(
+		 db, "SELECT pg_advisory_xact_lock(?)", &st, err)) != TRPT_OK)
+		return rc;
+	trpt_sql_bind_int(st, 1, PG_MIGRATE_LOCK);
+	rc = trpt_sql_step(st, err);
+	trpt_sql_finalize(&st);
+	if (rc < 0)
+		return rc;
+	return trpt_sql_exec(db,
+	    "CREATE TABLE IF NOT EXISTS schema_version (id BIGINT PRIMARY "
+	    "KEY CHECK (id = 1), version BIGINT NOT NULL); INSERT INTO "
+	    "schema_version (id, version) VALUES (1, 0) ON CONFLICT (id) DO "
+	    "NOTHING",
+	    err);
 }
 
 /* Records version in the transaction of its migration. */
@@ -98,14 +131,8 @@ set_version(struct trpt_db *db, int version, struct trpt_err *err)
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version);
 		return trpt_sql_exec(db, sql, err);
 	}
-	if ((rc = trpt_sql_exec(db,
-		 "CREATE TABLE IF NOT EXISTS schema_version"
-		 " (version BIGINT NOT NULL);"
-		 "DELETE FROM schema_version",
-		 err)) != TRPT_OK)
-		return rc;
 	if ((rc = trpt_sql_prepare(db,
-		 "INSERT INTO schema_version (version) VALUES (?)", &st,
+		 "UPDATE schema_version SET version = ? WHERE id = 1", &st,
 		 err)) != TRPT_OK)
 		return rc;
 	trpt_sql_bind_int(st, 1, version);
@@ -114,9 +141,15 @@ set_version(struct trpt_db *db, int version, struct trpt_err *err)
 	return rc;
 }
 
+/* A version this binary cannot work with: newer, or not ours. */
 static int
-refuse_newer(struct trpt_db *db, int version, int latest, struct trpt_err *err)
+refuse_version(
+    struct trpt_db *db, int version, int latest, struct trpt_err *err)
 {
+	if (version < 0)
+		return trpt_err_set(err, TRPT_EDB,
+		    "database %s: schema version %d is not one of ours",
+		    trpt_db_path(db), version);
 	return trpt_err_set(err, TRPT_EDB,
 	    "database %s: schema version %d is newer than this program "
 	    "knows (%d); use a newer tlsrpt-collector",
@@ -158,30 +191,6 @@ check_foreign_keys(struct trpt_db *db, const char *what, struct trpt_err *err)
 	return rc;
 }
 
-static int apply_locked(struct trpt_db *db, const struct trpt_migration *m,
-    int latest, int *now, struct trpt_err *err);
-
-/*
- * A migration may rebuild a table that others refer to (the documented
- * way: create, copy, drop, rename), which with SQLite's foreign keys on
- * would cascade the DROP into the referring tables.  So foreign keys are
- * off while it runs (the pragma is a no-op inside a transaction, hence
- * here), checked before the commit, and restored after.
- */
-static int
-apply_one(struct trpt_db *db, const struct trpt_migration *m, int latest,
-    int *now, struct trpt_err *err)
-{
-	int fk = foreign_keys_on(db), rc;
-
-	if (fk)
-		trpt_sql_exec(db, "PRAGMA foreign_keys=OFF", NULL);
-	rc = apply_locked(db, m, latest, now, err);
-	if (fk)
-		trpt_sql_exec(db, "PRAGMA foreign_keys=ON", NULL);
-	return rc;
-}
-
 /*
  * Applies migration m in its own transaction.  The version is read again
  * under the write lock, so that two processes opening the same old
@@ -195,19 +204,12 @@ apply_locked(struct trpt_db *db, const struct trpt_migration *m, int latest,
 	int rc, cur;
 
 	snprintf(what, sizeof(what), "migration %04d_%s", m->version, m->name);
-	if ((rc = trpt_db_begin(db, err)) != TRPT_OK)
-		goto out;
-	if (trpt_sql_dialect(db) == TRPT_SQL_PG &&
-	    (rc = trpt_sql_exec(db, PG_MIGRATE_LOCK, err)) != TRPT_OK)
-		goto out;
-	if ((rc = trpt_migrate_version(db, &cur, err)) != TRPT_OK)
+	if ((rc = trpt_db_begin(db, err)) != TRPT_OK ||
+	    (rc = lock_version(db, err)) != TRPT_OK ||
+	    (rc = trpt_migrate_version(db, &cur, err)) != TRPT_OK)
 		goto out;
 	if (cur > latest || cur < 0) {
-		rc = cur < 0 ? trpt_err_set(err, TRPT_EDB,
-				   "database %s: schema version %d is not "
-				   "one of ours",
-				   trpt_db_path(db), cur)
-			     : refuse_newer(db, cur, latest, err);
+		rc = refuse_version(db, cur, latest, err);
 		goto out;
 	}
 	if (cur < m->version) {
@@ -226,6 +228,27 @@ out:
 		trpt_db_rollback(db);
 		trpt_err_prefix(err, "%s", what);
 	}
+	return rc;
+}
+
+/*
+ * A SQLite migration may rebuild a table that others refer to (the
+ * documented way: create, copy, drop, rename), which with foreign keys on
+ * would cascade the DROP into the referring tables.  So foreign keys are
+ * off while it runs (the pragma is a no-op inside a transaction, hence
+ * here), checked before the commit, and restored after.
+ */
+static int
+apply_one(struct trpt_db *db, const struct trpt_migration *m, int latest,
+    int *now, struct trpt_err *err)
+{
+	int fk = foreign_keys_on(db), rc;
+
+	if (fk)
+		trpt_sql_exec(db, "PRAGMA foreign_keys=OFF", NULL);
+	rc = apply_locked(db, m, latest, now, err);
+	if (fk)
+		trpt_sql_exec(db, "PRAGMA foreign_keys=ON", NULL);
 	return rc;
 }
 
@@ -249,17 +272,12 @@ trpt_migrate_apply_list(struct trpt_db *db, const struct trpt_migration *list,
 		    trpt_db_path(db), upto, count);
 	if ((rc = trpt_migrate_version(db, &version, err)) != TRPT_OK)
 		return rc;
-	if (version > count)
-		return refuse_newer(db, version, count, err);
-	if (version < 0)
-		return trpt_err_set(err, TRPT_EDB,
-		    "database %s: schema version %d is not one of ours",
-		    trpt_db_path(db), version);
-	while (version < upto) {
-		rc = apply_one(db, &list[version], count, &version, err);
-		if (rc != TRPT_OK)
+	if (version > count || version < 0)
+		return refuse_version(db, version, count, err);
+	while (version < upto)
+		if ((rc = apply_one(
+			 db, &list[version], count, &version, err)) != TRPT_OK)
 			return rc;
-	}
 	return TRPT_OK;
 }
 

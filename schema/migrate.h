@@ -1,12 +1,15 @@
 #pragma once
 /*
  * Schema migrations: schema/migrations/DIALECT/NNNN_name.sql (DIALECT
- * sqlite or pg), embedded at build time by schema/embed_sql.py.  Version N
- * is the same step of the schema in both lists.  Each pending migration N
- * runs in one transaction with the version update (SQLite: BEGIN
- * IMMEDIATE; <sql>; PRAGMA user_version = N; COMMIT; PostgreSQL: the
- * table schema_version under an advisory lock), so a failed one leaves
- * the database as it was.
+ * sqlite or pg), embedded at build time by schema/embed_sql.py, which
+ * fails the build unless both lists have the same versions and names:
+ * version N is the same step of the schema in both.  Each pending
+ * migration N runs in one transaction with the version update (SQLite:
+ * BEGIN IMMEDIATE; <sql>; PRAGMA user_version = N; COMMIT; PostgreSQL:
+ * under an advisory lock, the one row of table schema_version), so a
+ * failed one leaves the database as it was, and a second process opening
+ * the same database at the same moment waits and migrates nothing.  A
+ * database newer than the binary is refused.
  */
 
 #include "common/err.h"
@@ -19,7 +22,7 @@ struct trpt_migration {
 	const char *sql;
 };
 
-/* One list per dialect; the pg list may be shorter while it is written. */
+/* One list per dialect, of the same length. */
 extern const struct trpt_migration trpt_migrations_sqlite[];
 extern const int trpt_migrations_sqlite_count;
 extern const struct trpt_migration trpt_migrations_pg[];

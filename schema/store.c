@@ -916,7 +916,7 @@ store_or_count(struct trpt_db *db, const struct trpt_report *r,
 {
 	struct trpt_stmt *st;
 	int64_t raw_id = 0, n = 0, maxcopy = -1;
-	int rc, raw_new = 0, found = 0;
+	int rc, raw_new = 0, found = 0, tries;
 
 	*clean = 0;
 	if ((rc = raw_row(db, raw, p, &raw_id, &raw_new, err)) != TRPT_OK)
@@ -928,36 +928,54 @@ store_or_count(struct trpt_db *db, const struct trpt_report *r,
 		*outcome = TRPT_STORE_NEW;
 		return trpt__rollup_add(db, *id, 1, err);
 	}
-	if ((rc = same_copy(db, r, p->sha, id, &found, err)) != TRPT_OK)
-		return rc;
-	if (!found) {
-		/* Copies stored before the digest existed get theirs. */
-		if ((rc = copies(db, r, &n, &maxcopy, err)) != TRPT_OK ||
-		    (rc = digest_copies(db, r, err)) != TRPT_OK ||
-		    (rc = same_copy(db, r, p->sha, id, &found, err)) != TRPT_OK)
-			return rc;
-	}
-	if (found || n >= TRPT_STORE_MAX_COPIES) {
-		/* A duplicate keeps no bytes: they came with the copy. */
-		if (raw_new && (rc = raw_drop(db, raw_id, err)) != TRPT_OK)
+	/*
+	 * Another copy is stored.  On PostgreSQL (READ COMMITTED) another
+	 * collector may store a copy between the count below and the insert
+	 * of the next number: the insert waits for its transaction and, once
+	 * it committed, inserts nothing.  Each statement sees what committed
+	 * before it, so looking again finds that copy (maybe this content)
+	 * and the next free number.  SQLite's write lock keeps others out.
+	 */
+	for (tries = 0;; tries++) {
+		if ((rc = same_copy(db, r, p->sha, id, &found, err)) != TRPT_OK)
 			return rc;
 		if (!found) {
-			*clean = 1;
-			return trpt_err_set(err, TRPT_ELIMIT,
-			    "more than %d different copies received",
-			    TRPT_STORE_MAX_COPIES);
+			/* Copies stored before the digest existed get
+			 * theirs. */
+			if ((rc = copies(db, r, &n, &maxcopy, err)) !=
+				TRPT_OK ||
+			    (rc = digest_copies(db, r, err)) != TRPT_OK ||
+			    (rc = same_copy(db, r, p->sha, id, &found, err)) !=
+				TRPT_OK)
+				return rc;
 		}
-		*outcome = TRPT_STORE_DUPLICATE;
-		return mark_seen(db, *id, p->received,
-		    (raw->flags & TRPT_RAW_REPROCESS) ? 0 : 1, err);
+		if (found || n >= TRPT_STORE_MAX_COPIES) {
+			/* A duplicate keeps no bytes: they came with the
+			 * copy. */
+			if (raw_new &&
+			    (rc = raw_drop(db, raw_id, err)) != TRPT_OK)
+				return rc;
+			if (!found) {
+				*clean = 1;
+				return trpt_err_set(err, TRPT_ELIMIT,
+				    "more than %d different copies received",
+				    TRPT_STORE_MAX_COPIES);
+			}
+			*outcome = TRPT_STORE_DUPLICATE;
+			return mark_seen(db, *id, p->received,
+			    (raw->flags & TRPT_RAW_REPROCESS) ? 0 : 1, err);
+		}
+		if ((rc = insert_report(db, r, raw, p, maxcopy + 1, raw_id, id,
+			 err)) != TRPT_OK)
+			return rc;
+		if (*id != 0)
+			break;
+		if (tries >= TRPT_STORE_MAX_COPIES)
+			return trpt_err_set(err, TRPT_ETEMP,
+			    "database %s: other copies kept being stored "
+			    "meanwhile",
+			    trpt_db_path(db));
 	}
-	if ((rc = insert_report(db, r, raw, p, maxcopy + 1, raw_id, id, err)) !=
-	    TRPT_OK)
-		return rc;
-	if (*id == 0)
-		return trpt_err_set(err, TRPT_ETEMP,
-		    "database %s: another copy was stored meanwhile",
-		    trpt_db_path(db));
 	if ((rc = trpt_sql_cached(db, sql_report_conflict, &st, err)) !=
 	    TRPT_OK)
 		return rc;

@@ -13,6 +13,13 @@ PostgreSQL is not installed it says so and skips.
    report stored exactly once, every copy received counted (seen_count),
    each shared report answered "stored" exactly once and "duplicate" once,
    every POST answered 200 in the end (a 503 is retried, as senders do).
+   Then the races made certain: an index whose expression sleeps holds
+   each insert into reports between ON CONFLICT's check of the unique key
+   and the insert of its entry, so that two receivers storing the same
+   report, or two new copies of a stored one, at the same moment both
+   pass the check: each POST is still answered 200 the first time (no
+   unique violation, no "another copy was stored meanwhile"), the report
+   stored once and the copies numbered in turn.
 2. A PostgreSQL restart (pg_ctl stop -m fast, start) while an ingest is
    committing and a receiver is running: the ingest ends with the status of
    a database failure and one line that names it, nothing half written;
@@ -27,6 +34,7 @@ PostgreSQL is not installed it says so and skips.
 """
 
 import glob
+import gzip
 import http.client
 import os
 import random
@@ -236,6 +244,110 @@ def part_concurrent(tmp, admin):
           " %.1f s" % (distinct, elapsed))
 
 
+def race_report(rid, failed):
+    return ('{"organization-name":"Race Org","date-range":'
+            '{"start-datetime":"2026-11-02T00:00:00Z",'
+            '"end-datetime":"2026-11-02T23:59:59Z"},'
+            '"contact-info":"tlsrpt@example.net","report-id":"%s",'
+            '"policies":[{"policy":{"policy-type":"sts",'
+            '"policy-domain":"example.org"},"summary":'
+            '{"total-successful-session-count":40,'
+            '"total-failure-session-count":%d}}]}' % (rid, failed))
+
+
+def slow_inserts(db):
+    """Every insert into reports sleeps in an index expression after the
+    ON CONFLICT check and before the arbiter's entry (indexes take their
+    entries in the order they were created: the unique key is made again
+    after the slow index)."""
+    import psycopg2
+    con = psycopg2.connect(db)
+    con.autocommit = True
+    try:
+        cur = con.cursor()
+        cur.execute("CREATE FUNCTION trpt_test_slow(bigint) RETURNS bigint"
+                    " IMMUTABLE LANGUAGE plpgsql AS"
+                    " $$BEGIN PERFORM pg_sleep(1); RETURN $1; END$$")
+        cur.execute("CREATE INDEX trpt_test_slow ON reports"
+                    " (trpt_test_slow(copy))")
+        cur.execute("ALTER TABLE reports DROP CONSTRAINT"
+                    " reports_org_report_copy, ADD CONSTRAINT"
+                    " reports_org_report_copy UNIQUE (organization_name,"
+                    " report_id, copy)")
+    finally:
+        con.close()
+
+
+def post_together(ports, bodies):
+    """Posts bodies[i] to ports[i], all at the same moment."""
+    conns = [http.client.HTTPConnection("127.0.0.1", p, timeout=60)
+             for p in ports]
+    for c in conns:
+        c.connect()
+    barrier = threading.Barrier(len(ports))
+    out = [None] * len(ports)
+
+    def one_post(i):
+        barrier.wait()
+        _, status, text = post(conns[i], ports[i], bodies[i])
+        out[i] = (status, text)
+        conns[i].close()
+    threads = [threading.Thread(target=one_post, args=(i,))
+               for i in range(len(ports))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return out
+
+
+def part_races(tmp, admin):
+    db = new_database(admin, "races")
+    s1 = start_serve(tmp, "serve4", db)
+    s2 = start_serve(tmp, "serve5", db)
+    ports = [serve_port(*s1), serve_port(*s2)]
+    slow_inserts(db)
+
+    # The same report in two bodies (gzip headers differ): two raw inputs,
+    # one report.
+    text = race_report("race-same", 2).encode()
+    got = post_together(ports, [gzip.compress(text, mtime=1),
+                                gzip.compress(text, mtime=2)])
+    equal(sorted(got), [(200, "duplicate\n"), (200, "stored\n")],
+          "the same report at the same moment on two receivers: stored by"
+          " one, a duplicate for the other, at the first attempt")
+    equal(one(db, "SELECT count(*) || ' ' || sum(seen_count) FROM reports"
+              " WHERE report_id = 'race-same'"), "1 2",
+          "stored once, both copies counted")
+
+    # A stored report, then two other contents of it at the same moment.
+    c = http.client.HTTPConnection("127.0.0.1", ports[0], timeout=60)
+    _, status, _ = post(c, ports[0],
+                        gzip.compress(race_report("race-copies", 1).encode()))
+    c.close()
+    equal(status, 200, "a report stored")
+    got = post_together(ports, [
+        gzip.compress(race_report("race-copies", 2).encode()),
+        gzip.compress(race_report("race-copies", 3).encode())])
+    equal(got, [(200, "stored\n"), (200, "stored\n")],
+          "two new copies of it at the same moment on two receivers: both"
+          " stored at the first attempt")
+    equal(one(db, "SELECT string_agg(copy || ':' || conflict || ':' ||"
+              " counted, ' ' ORDER BY copy) FROM reports WHERE report_id ="
+              " 'race-copies'"), "0:1:1 1:1:0 2:1:0",
+          "the copies numbered 0, 1, 2, all flagged as conflicting, the"
+          " first one counted")
+    equal(one(db, "SELECT total_failed FROM reports WHERE report_id ="
+              " 'race-copies' AND copy = 0"), 1, "copy 0 is the first")
+    equal(one(db, "SELECT count(DISTINCT total_failed) FROM reports WHERE"
+              " report_id = 'race-copies'"), 3, "each content kept once")
+    for i, s in enumerate((s1, s2), 4):
+        rc, log = stop_serve(*s)
+        ok(rc == 0 and "cannot store" not in log,
+           "serve %d stored every report (exit 0, nothing logged)" % i,
+           log[-2000:])
+
+
 def part_restart(tmp, admin, pgdir):
     db = new_database(admin, "restart")
     e = generate(os.path.join(tmp, "e"), "--seed", "6", "--first", "40000",
@@ -412,6 +524,7 @@ def main():
             return done()
         admin = r.stdout.strip()
         part_concurrent(tmp, admin)
+        part_races(tmp, admin)
         part_restart(tmp, admin, pgdir)
         part_fetchers(tmp, admin)
         return done()

@@ -1,0 +1,5 @@
+-- Nothing to change on SQLite (the PostgreSQL migration of this number
+-- makes reports_begin a plain index there): SQLite lets one writer in at
+-- a time, so two inserts of the same copy never race past the unique
+-- check, and its planner needs reports_begin to be UNIQUE to stream the
+-- exports in its order without a sort (tests/unit/test_export.c).
