@@ -32,11 +32,11 @@
 #include "schema/report.h"
 #include "schema/store.h"
 
-#define NDOMAINS 1000
-#define NSENDERS 10
-#define NDAYS    365
-#define DAY0     20454 /* 2026-01-01 */
-#define GEN_VERSION 1  /* of the generated data: part of the cache name */
+#define NDOMAINS    1000
+#define NSENDERS    10
+#define NDAYS       365
+#define DAY0        20454 /* 2026-01-01 */
+#define GEN_VERSION 1     /* of the generated data: part of the cache name */
 
 static const char *const senders[NSENDERS] = { "Google Inc.",
 	"Microsoft Corporation", "Mail.ru", "Yahoo", "Comcast", "GMX", "Yandex",

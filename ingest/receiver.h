@@ -42,7 +42,7 @@ struct trpt_receiver_config {
 	const char *tls_cert_pem;
 	const char *tls_key_pem;
 	size_t max_body;          /* bytes of one POST body */
-	unsigned threads; /* >= 1; unused: a thread per connection */
+	unsigned threads;         /* >= 1; unused: a thread per connection */
 	unsigned max_connections; /* in all */
 	/* Connections from one address.  A new one past the cap closes the
 	 * client's oldest connection still sending its request head (a slow
