@@ -778,6 +778,7 @@ batch_open(struct trpt_pipeline *p, struct trpt_err *err)
 static int
 batch_close(struct trpt_pipeline *p, int rc, struct trpt_err *err)
 {
+	char cause[TRPT_ERR_MSG_LEN];
 	struct trpt_err ferr;
 	int frc;
 
@@ -786,9 +787,13 @@ batch_close(struct trpt_pipeline *p, int rc, struct trpt_err *err)
 	p->batch_n++;
 	if (rc != TRPT_OK) {
 		/* Keep what the batch stored before the failure; the error
-		 * that stops the run is the first one. */
-		if ((frc = batch_flush(p, &ferr)) != TRPT_OK && err != NULL)
-			trpt_err_prefix(err, "%s; before that", ferr.msg);
+		 * that stops the run is the first one, and its cause comes
+		 * first in the message (a long database name, such as a
+		 * PostgreSQL URI, must not push it out of the message). */
+		if ((frc = batch_flush(p, &ferr)) != TRPT_OK && err != NULL) {
+			memcpy(cause, err->msg, sizeof(cause));
+			trpt_err_set(err, rc, "%s; then: %s", cause, ferr.msg);
+		}
 		return rc;
 	}
 	if (p->batch_n >= p->batch_max ||

@@ -5,8 +5,6 @@
  * transactions.  Statements run through the driver, schema/sql.h.
  */
 
-#include <sqlite3.h>
-
 #include "common/err.h"
 
 struct trpt_db;
@@ -58,13 +56,6 @@ int trpt_db_read_only(struct trpt_db *db);
  */
 int trpt_db_check_writable(struct trpt_db *db, struct trpt_err *err);
 
-/*
- * The SQLite handle, owned by db (NULL for another database).  Like the
- * statement slots below, for the files not yet moved to the driver
- * (schema/sql.h); all of it goes when the last one has moved.
- */
-sqlite3 *trpt_db_handle(struct trpt_db *db);
-
 /* The path given to trpt_db_open. */
 const char *trpt_db_path(const struct trpt_db *db);
 
@@ -74,52 +65,6 @@ const char *trpt_db_path(const struct trpt_db *db);
  */
 #define TRPT_DB_BUSY_TIMEOUT_MS 5000
 void trpt_db_set_busy_timeout(struct trpt_db *db, int ms);
-
-/*
- * The statement cache, shared by the files of schema/ (and report/): one
- * slot per statement used on a hot path.  A slot is prepared once, with
- * SQLITE_PREPARE_PERSISTENT, on its first use, and finalized by
- * trpt_db_close.
- */
-enum trpt_db_stmt_id {
-	TRPT_STMT_BEGIN, /* BEGIN IMMEDIATE */
-	TRPT_STMT_COMMIT,
-	TRPT_STMT_ROLLBACK,
-	TRPT_STMT_IMAP_STATE_GET, /* schema/imap_state.c */
-	TRPT_STMT_IMAP_STATE_PUT,
-	TRPT_STMT_COUNT_
-};
-
-/*
- * The cached statement for id, prepared from sql on first use (later calls
- * must pass the same sql).  The statement is reset and its bindings are
- * clear; the caller binds, steps and then calls trpt_db_stmt_done.
- */
-int trpt_db_stmt(struct trpt_db *db, enum trpt_db_stmt_id id, const char *sql,
-    sqlite3_stmt **out, struct trpt_err *err);
-
-/* Resets a statement and clears its bindings, ready for the next use. */
-void trpt_db_stmt_done(sqlite3_stmt *st);
-
-/*
- * Steps st until it is done (it must return no rows), retrying a few times
- * when SQLite reports the database busy without waiting for the busy
- * handler.  Then resets it.  what names the operation in the message.
- */
-int trpt_db_step_done(struct trpt_db *db, sqlite3_stmt *st, const char *what,
-    struct trpt_err *err);
-
-/*
- * Sets err from the state of the connection after the SQLite result code
- * src: "database PATH: WHAT: sqlite message".  SQLITE_BUSY and
- * SQLITE_LOCKED give TRPT_ETEMP, SQLITE_NOMEM TRPT_ENOMEM, anything else
- * TRPT_EDB.  Returns that code.
- */
-int trpt_db_error(
-    struct trpt_db *db, int src, const char *what, struct trpt_err *err);
-
-/* The trpt_rc for an SQLite result code (as above). */
-int trpt_db_rc(int src);
 
 /*
  * BEGIN IMMEDIATE, COMMIT and ROLLBACK.  A busy database gives TRPT_ETEMP.

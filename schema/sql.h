@@ -41,7 +41,9 @@ enum trpt_sql_dialect trpt_sql_dialect(const struct trpt_db *db);
 
 /*
  * Prepares one statement; trpt_sql_finalize frees it.  For statements run
- * once or rarely (a report query, a migration step).
+ * once or rarely (a report query, a migration step).  sql is not copied:
+ * it must stay valid until the statement is finalized (error messages
+ * quote its first words).
  */
 int trpt_sql_prepare(struct trpt_db *db, const char *sql,
     struct trpt_stmt **out, struct trpt_err *err);
@@ -84,10 +86,11 @@ int trpt_sql_step(struct trpt_stmt *st, struct trpt_err *err);
 int trpt_sql_run(struct trpt_stmt *st, struct trpt_err *err);
 
 /*
- * The columns of the current row, from 0.  NULL reads as 0, 0.0 and a
- * NULL pointer; a boolean as 0 or 1.  Pointers are valid until the next
- * step or reset.  Blobs and text may hold NUL bytes: their length is
- * *len (may be NULL for text).
+ * The columns of the current row, from 0 (trpt_sql_columns counts them
+ * once a step has returned a row: PostgreSQL knows them only then).
+ * NULL reads as 0, 0.0 and a NULL pointer; a boolean as 0 or 1.  Pointers
+ * are valid until the next step or reset.  Blobs and text may hold NUL
+ * bytes: their length is *len (may be NULL for text).
  */
 int trpt_sql_columns(struct trpt_stmt *st);
 int trpt_sql_is_null(struct trpt_stmt *st, int col);

@@ -1439,6 +1439,11 @@ pg_commit(struct trpt_db *db, struct trpt_err *err)
 		pg_rollback(db);
 		return rc;
 	}
+	/* PostgreSQL only warns about a COMMIT outside a transaction; it is
+	 * an error here, as in SQLite (nothing that was meant was stored). */
+	if (!pg_in_transaction(db))
+		return trpt_err_set(err, TRPT_EDB,
+		    "database %s: COMMIT: no transaction is active", db->path);
 	res = simple(p, "COMMIT");
 	if (!res_ok(res))
 		rc = pg_fail(db, res, "COMMIT", err);

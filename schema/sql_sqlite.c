@@ -17,6 +17,7 @@
 
 #include "common/err.h"
 #include "schema/db.h"
+#include "schema/sql.h"
 #include "schema/sql_impl.h"
 
 /*
@@ -32,7 +33,6 @@
 struct lite {
 	sqlite3 *h;
 	int64_t busy_start_ms; /* when the current wait began */
-	sqlite3_stmt *legacy[TRPT_STMT_COUNT_]; /* trpt_db_stmt slots */
 };
 
 struct lite_stmt {
@@ -83,8 +83,13 @@ busy_wait(void *arg, int count)
 	return 1;
 }
 
-int
-trpt_db_rc(int src)
+/*
+ * The one mapping of SQLite's result codes: busy and locked are
+ * temporary (TRPT_ETEMP), out of memory TRPT_ENOMEM, anything else
+ * TRPT_EDB.
+ */
+static int
+lite_rc(int src)
 {
 	switch (src & 0xff) {
 	case SQLITE_OK:
@@ -100,11 +105,14 @@ trpt_db_rc(int src)
 	return TRPT_EDB;
 }
 
-int
-trpt_db_error(
-    struct trpt_db *db, int src, const char *what, struct trpt_err *err)
+/*
+ * Sets err from the state of the connection after the result code src:
+ * "database PATH: WHAT: sqlite message".  Returns the code (lite_rc).
+ */
+static int
+lite_error(struct trpt_db *db, int src, const char *what, struct trpt_err *err)
 {
-	int code = trpt_db_rc(src);
+	int code = lite_rc(src);
 	const char *msg =
 	    lite(db)->h ? sqlite3_errmsg(lite(db)->h) : sqlite3_errstr(src);
 
@@ -123,8 +131,7 @@ sql_error(struct trpt_db *db, int src, const char *sql, struct trpt_err *err)
 {
 	char what[64];
 
-	return trpt_db_error(
-	    db, src, trpt_sql_what(sql, what, sizeof(what)), err);
+	return lite_error(db, src, trpt_sql_what(sql, what, sizeof(what)), err);
 }
 
 /* Runs one pragma (outside any transaction) and discards what it returns. */
@@ -136,7 +143,7 @@ pragma(struct trpt_db *db, const char *sql, struct trpt_err *err)
 
 	src = sqlite3_prepare_v2(lite(db)->h, sql, -1, &st, NULL);
 	if (src != SQLITE_OK) {
-		rc = trpt_db_error(db, src, sql, err);
+		rc = lite_error(db, src, sql, err);
 		goto out;
 	}
 	for (;;) {
@@ -151,7 +158,7 @@ pragma(struct trpt_db *db, const char *sql, struct trpt_err *err)
 		break;
 	}
 	if (src != SQLITE_DONE) {
-		rc = trpt_db_error(db, src, sql, err);
+		rc = lite_error(db, src, sql, err);
 		goto out;
 	}
 	rc = TRPT_OK;
@@ -218,7 +225,7 @@ open_handle(struct trpt_db *db, int flags, struct trpt_err *err)
 		if (l->h == NULL)
 			return trpt_err_set(err, TRPT_ENOMEM,
 			    "database %s: out of memory opening it", db->path);
-		return trpt_db_error(db, src, "cannot open", err);
+		return lite_error(db, src, "cannot open", err);
 	}
 	return TRPT_OK;
 }
@@ -286,12 +293,9 @@ static void
 lite_close(struct trpt_db *db)
 {
 	struct lite *l = lite(db);
-	size_t i;
 
 	if (l == NULL)
 		return;
-	for (i = 0; i < TRPT_STMT_COUNT_; i++)
-		sqlite3_finalize(l->legacy[i]);
 	/* Statements are all finalized, so close cannot report SQLITE_BUSY. */
 	sqlite3_close(l->h);
 	free(l);
@@ -445,16 +449,16 @@ lite_exec(struct trpt_db *db, const char *sql, struct trpt_err *err)
 	return src == SQLITE_OK ? TRPT_OK : sql_error(db, src, sql, err);
 }
 
+/* Runs a transaction control statement, prepared once (cached). */
 static int
-control(struct trpt_db *db, enum trpt_db_stmt_id id, const char *sql,
-    struct trpt_err *err)
+control(struct trpt_db *db, const char *sql, struct trpt_err *err)
 {
-	sqlite3_stmt *st;
+	struct trpt_stmt *st;
 	int rc;
 
-	if ((rc = trpt_db_stmt(db, id, sql, &st, err)) != TRPT_OK)
+	if ((rc = trpt_sql_cached(db, sql, &st, err)) != TRPT_OK)
 		return rc;
-	return trpt_db_step_done(db, st, sql, err);
+	return trpt_sql_run(st, err);
 }
 
 static int
@@ -466,7 +470,7 @@ lite_in_transaction(struct trpt_db *db)
 static int
 lite_begin(struct trpt_db *db, struct trpt_err *err)
 {
-	return control(db, TRPT_STMT_BEGIN, "BEGIN IMMEDIATE", err);
+	return control(db, "BEGIN IMMEDIATE", err);
 }
 
 static void
@@ -476,7 +480,7 @@ lite_rollback(struct trpt_db *db)
 	 * BUSY or NOMEM); a second ROLLBACK would only fail. */
 	if (!lite_in_transaction(db))
 		return;
-	control(db, TRPT_STMT_ROLLBACK, "ROLLBACK", NULL);
+	control(db, "ROLLBACK", NULL);
 }
 
 static int
@@ -484,7 +488,7 @@ lite_commit(struct trpt_db *db, struct trpt_err *err)
 {
 	int rc;
 
-	rc = control(db, TRPT_STMT_COMMIT, "COMMIT", err);
+	rc = control(db, "COMMIT", err);
 	if (rc != TRPT_OK)
 		lite_rollback(db);
 	return rc;
@@ -518,69 +522,3 @@ const struct trpt_sql_ops trpt_sql_sqlite_ops = {
 	.rollback = lite_rollback,
 	.in_transaction = lite_in_transaction,
 };
-
-/*
- * The SQLite-only interface that schema/ files not yet on the driver use
- * (schema/db.h); it goes when the last of them moves to schema/sql.h.
- */
-
-sqlite3 *
-trpt_db_handle(struct trpt_db *db)
-{
-	return db->ops == &trpt_sql_sqlite_ops ? lite(db)->h : NULL;
-}
-
-int
-trpt_db_stmt(struct trpt_db *db, enum trpt_db_stmt_id id, const char *sql,
-    sqlite3_stmt **out, struct trpt_err *err)
-{
-	struct lite *l = lite(db);
-	sqlite3_stmt *st;
-	int src;
-
-	if ((unsigned)id >= TRPT_STMT_COUNT_)
-		return trpt_err_set(err, TRPT_EINVAL,
-		    "database %s: no statement slot %d", db->path, (int)id);
-	st = l->legacy[id];
-	if (st == NULL) {
-		src = sqlite3_prepare_v3(
-		    l->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
-		if (src != SQLITE_OK)
-			return trpt_db_error(
-			    db, src, "preparing a statement", err);
-		l->legacy[id] = st;
-	}
-	*out = st;
-	return TRPT_OK;
-}
-
-void
-trpt_db_stmt_done(sqlite3_stmt *st)
-{
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-}
-
-int
-trpt_db_step_done(struct trpt_db *db, sqlite3_stmt *st, const char *what,
-    struct trpt_err *err)
-{
-	int src, tries = 0, rc;
-
-	for (;;) {
-		src = sqlite3_step(st);
-		if (src != SQLITE_BUSY_RECOVERY || ++tries >= BUSY_RETRIES)
-			break;
-		sqlite3_reset(st);
-		sqlite3_sleep(BUSY_RETRY_MS);
-	}
-	if (src == SQLITE_DONE)
-		rc = TRPT_OK;
-	else if (src == SQLITE_ROW)
-		rc = trpt_err_set(err, TRPT_EDB,
-		    "database %s: %s: unexpected result row", db->path, what);
-	else
-		rc = trpt_db_error(db, src, what, err);
-	trpt_db_stmt_done(st);
-	return rc;
-}

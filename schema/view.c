@@ -81,11 +81,13 @@ nomem:
  * The statements below number their parameters (?1, ?2, ...: one value
  * used in several places); the driver takes '?' in order.  So the text is
  * copied with each ?N as ? and the value of parameter N bound there.
- * Only placeholders change: no value ever goes into the text.
+ * Only placeholders change: no value ever goes into the text.  The copy
+ * (*textp, the caller frees it) must outlive the statement, whose error
+ * messages quote it.
  */
 static int
 prepare_numbered(struct trpt_db *db, const char *sql, const struct bind *b,
-    struct trpt_stmt **out, struct trpt_err *err)
+    struct trpt_stmt **out, char **textp, struct trpt_err *err)
 {
 	size_t len = strlen(sql), i, o = 0, nb = 0;
 	int order[64], n = 0, k, rc;
@@ -112,10 +114,11 @@ prepare_numbered(struct trpt_db *db, const char *sql, const struct bind *b,
 		order[n++] = k - 1;
 	}
 	text[o] = '\0';
-	rc = trpt_sql_prepare(db, text, out, err);
-	free(text);
-	if (rc != TRPT_OK)
+	if ((rc = trpt_sql_prepare(db, text, out, err)) != TRPT_OK) {
+		free(text);
 		return rc;
+	}
+	*textp = text;
 	for (k = 0; k < n; k++) {
 		if (b[order[k]].kind == 'i')
 			trpt_sql_bind_int(*out, k + 1, b[order[k]].i);
@@ -138,15 +141,16 @@ run_blob(struct trpt_db *db, const char *what, const char *sql,
 	struct trpt_view_rows *r;
 	size_t cap = 0, c, cell, n;
 	const void *p;
+	char *text = NULL;
 	int s = 0, rc;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
-	if ((rc = prepare_numbered(db, sql, b, &st, err)) != TRPT_OK)
+	if ((rc = prepare_numbered(db, sql, b, &st, &text, err)) != TRPT_OK)
 		goto out;
 	while (r->nrows < limit && (s = trpt_sql_step(st, err)) > 0) {
-		/* After the first step: PostgreSQL knows the columns only
-		 * once the statement ran. */
+		/* The columns are known once a row is there: PostgreSQL
+		 * sends them with the result, not with the statement. */
 		if (r->nrows == 0)
 			r->ncols = (size_t)trpt_sql_columns(st);
 		if (r->nrows == cap && (rc = grow(r, &cap, err)) != TRPT_OK)
@@ -188,6 +192,7 @@ run_blob(struct trpt_db *db, const char *what, const char *sql,
 	rc = TRPT_OK;
 out:
 	trpt_sql_finalize(&st);
+	free(text);
 	trpt_view_free(&r);
 	return rc;
 }
@@ -270,8 +275,9 @@ trpt_view_report(struct trpt_db *db, int64_t id, struct trpt_view_rows **out,
 	    "SELECT " REPORT_COLS ", r.contact_info, r.last_seen_at, r.part,"
 	    " w.source_kind, w.source, w.message_id, w.report_domain,"
 	    " w.report_submitter, w.received_at, w.sha256, w.size,"
-	    " substr(w.bytes, 1, ?2), r.dkim, r.dkim_reason, r.dkim_domain,"
-	    " r.dkim_selector, r.dkim_aligned, r.dkim_accepted, w.client"
+	    " substr(w.bytes, 1, CAST(?2 AS INTEGER)), r.dkim, r.dkim_reason,"
+	    " r.dkim_domain, r.dkim_selector, r.dkim_aligned, r.dkim_accepted,"
+	    " w.client"
 	    " FROM reports r JOIN raw_inputs w ON w.id = r.raw_id"
 	    " WHERE r.id = ?1";
 	const struct bind b[] = { { 'i', id, NULL },
@@ -333,6 +339,11 @@ trpt_view_warnings(struct trpt_db *db, int64_t report,
 /* A list of the distinct values of a column, ", " between them. */
 #define LIST_SQLITE(COL) "replace(group_concat(DISTINCT " COL "), ',', ', ')"
 #define LIST_PG(COL)     "string_agg(DISTINCT " COL ", ', ')"
+/*
+ * Failure reasons, most failed sessions first, then by every grouped
+ * column (no two rows tie), NULLs first as SQLite puts them (PostgreSQL
+ * would put them last).
+ */
 #define REASONS_DOMAIN(LIST)                                                   \
 	"WITH fd AS (SELECT DISTINCT day FROM rollup_failures"                 \
 	" WHERE domain = ?3 AND day BETWEEN ?1 AND ?2)"                        \
@@ -344,7 +355,8 @@ trpt_view_warnings(struct trpt_db *db, int64_t report,
 	" JOIN reports r ON r.id = p.report"                                   \
 	" WHERE p.day = fd.day AND p.policy_domain = ?3"                       \
 	" AND f.policy = p.id"                                                 \
-	" GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, 1, 2 LIMIT ?5"
+	" GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, 1, 2 NULLS FIRST,"              \
+	" 3 NULLS FIRST, 4 NULLS FIRST LIMIT ?5"
 #define REASONS_ORG(LIST)                                                      \
 	"WITH fd AS (SELECT DISTINCT day, domain FROM rollup_failures"         \
 	" WHERE org = ?4 AND day BETWEEN ?1 AND ?2"                            \
@@ -357,7 +369,8 @@ trpt_view_warnings(struct trpt_db *db, int64_t report,
 	" JOIN reports r ON r.id = p.report"                                   \
 	" WHERE p.day = fd.day AND p.policy_domain = fd.domain"                \
 	" AND f.policy = p.id AND r.organization_name = ?4"                    \
-	" GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, 1, 2 LIMIT ?5"
+	" GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, 1, 2 NULLS FIRST,"              \
+	" 3 NULLS FIRST, 4 NULLS FIRST LIMIT ?5"
 
 int
 trpt_view_reasons(struct trpt_db *db, const struct trpt_view_filter *f,

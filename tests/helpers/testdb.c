@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "schema/db.h"
 #include "schema/sql.h"
@@ -268,4 +269,144 @@ trpt_test_db_exec(struct trpt_db *db, const char *sql)
 
 	if (trpt_sql_exec(db, sql, &err) != TRPT_OK)
 		fail_msg("%s: %s", sql, err.msg);
+}
+
+const char *
+trpt_test_db_rows(struct trpt_db *db, const char *sql, const char *sep,
+    char *buf, size_t size)
+{
+	struct trpt_stmt *st = NULL;
+	struct trpt_err err;
+	const char *t;
+	size_t n = 0;
+	int rc, k;
+
+	if (trpt_sql_prepare(db, sql, &st, &err) != TRPT_OK)
+		fail_msg("%s: %s", sql, err.msg);
+	buf[0] = '\0';
+	while ((rc = trpt_sql_step(st, &err)) == 1) {
+		t = trpt_sql_text(st, 0);
+		k = snprintf(buf + n, size - n, "%s%s", n > 0 ? sep : "",
+		    t != NULL ? t : "(null)");
+		if (k < 0 || (size_t)k >= size - n) {
+			trpt_sql_finalize(&st);
+			fail_msg("%s: more than %zu bytes", sql, size);
+		}
+		n += (size_t)k;
+	}
+	trpt_sql_finalize(&st);
+	if (rc < 0)
+		fail_msg("%s: %s", sql, err.msg);
+	return buf;
+}
+
+void *
+trpt_test_db_blob(struct trpt_db *db, const char *sql, size_t *len)
+{
+	struct trpt_stmt *st = first_row(db, sql);
+	const void *p = trpt_sql_blob(st, 0, len);
+	char *out = malloc(*len + 1);
+
+	assert_non_null(out);
+	if (*len > 0)
+		memcpy(out, p, *len);
+	out[*len] = '\0';
+	trpt_sql_finalize(&st);
+	return out;
+}
+
+/* The first column of the first row of sql as a JSON array. */
+static json_t *
+json_array_of(struct trpt_db *db, const char *sql)
+{
+	char text[8192];
+	json_error_t je;
+	json_t *j;
+
+	trpt_test_db_text(db, sql, text, sizeof(text));
+	j = json_loads(text, JSON_DECODE_ANY, &je);
+	if (j == NULL || !json_is_array(j))
+		fail_msg("%s: not a JSON array: %s (%s)", sql, text,
+		    j == NULL ? je.text : "another JSON value");
+	return j;
+}
+
+int64_t
+trpt_test_db_json_len(struct trpt_db *db, const char *sql)
+{
+	json_t *j = json_array_of(db, sql);
+	int64_t n = (int64_t)json_array_size(j);
+
+	json_decref(j);
+	return n;
+}
+
+const char *
+trpt_test_db_json_str(
+    struct trpt_db *db, const char *sql, size_t i, char *buf, size_t size)
+{
+	json_t *j = json_array_of(db, sql);
+	json_t *e = json_array_get(j, i);
+
+	if (!json_is_string(e)) {
+		json_decref(j);
+		fail_msg("%s: element %zu is not a string", sql, i);
+	}
+	snprintf(buf, size, "%s", json_string_value(e));
+	json_decref(j);
+	return buf;
+}
+
+int64_t
+trpt_test_db_size(struct trpt_db *db)
+{
+	if (trpt_sql_dialect(db) == TRPT_SQL_PG)
+		return trpt_test_db_int(db,
+		    "SELECT CAST(COALESCE(sum(pg_total_relation_size(c.oid)),"
+		    " 0) AS BIGINT) FROM pg_class c JOIN pg_namespace n ON"
+		    " n.oid = c.relnamespace WHERE n.nspname ="
+		    " current_schema() AND c.relkind = 'r'");
+	return trpt_test_db_int(db,
+		   "SELECT page_count * page_size FROM pragma_page_count(),"
+		   " pragma_page_size()") -
+	       trpt_test_db_int(db,
+		   "SELECT freelist_count * page_size FROM"
+		   " pragma_freelist_count(), pragma_page_size()");
+}
+
+static void
+skipped_test(void **state)
+{
+	(void)state;
+}
+
+void
+trpt_test_db_sqlite_only(
+    struct CMUnitTest *tests, size_t n, const char *name, const char *why)
+{
+	/* The new names: cmocka reads them until the process exits. */
+	static char *labels[32];
+	static size_t nlabels;
+	char *label;
+	size_t i, len;
+
+	if (!trpt_test_db_pg())
+		return;
+	for (i = 0; i < n; i++) {
+		if (strcmp(tests[i].name, name) != 0)
+			continue;
+		if (nlabels == sizeof(labels) / sizeof(labels[0]))
+			fail_msg("more than %zu tests skipped", nlabels);
+		len = strlen(name) + strlen(why) + 32;
+		label = malloc(len);
+		assert_non_null(label);
+		labels[nlabels++] = label;
+		snprintf(label, len, "%s # SKIP on PostgreSQL: %s", name, why);
+		tests[i].name = label;
+		tests[i].test_func = skipped_test;
+		tests[i].setup_func = NULL;
+		tests[i].teardown_func = NULL;
+		return;
+	}
+	fail_msg("no test %s to skip", name);
 }

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct CMUnitTest;
 struct trpt_db;
 struct trpt_err;
 
@@ -62,3 +63,50 @@ const char *trpt_test_db_text(
 
 /* Runs sql (statements without parameters); fails the test on error. */
 void trpt_test_db_exec(struct trpt_db *db, const char *sql);
+
+/*
+ * The check queries of the tests run on both databases (tests/helpers and
+ * schema/sql.h say which SQL both take).  For what has no common
+ * spelling:
+ */
+
+/*
+ * Every row of sql (one text column) joined with sep into buf: what
+ * group_concat over an ordered subquery gives in SQLite.  NULL reads as
+ * "(null)".  Fails the test on an error, or when buf is too small.
+ */
+const char *trpt_test_db_rows(struct trpt_db *db, const char *sql,
+    const char *sep, char *buf, size_t size);
+
+/*
+ * The first column of the first row as bytes (a BLOB or BYTEA): a copy
+ * with a NUL after it, *len bytes long.  Caller frees.
+ */
+void *trpt_test_db_blob(struct trpt_db *db, const char *sql, size_t *len);
+
+/*
+ * The first column of the first row read as a JSON array (by jansson):
+ * its length, or its element i as a string into buf.  Fails the test when
+ * the text is not a JSON array (or the element not a string).
+ */
+int64_t trpt_test_db_json_len(struct trpt_db *db, const char *sql);
+const char *trpt_test_db_json_str(
+    struct trpt_db *db, const char *sql, size_t i, char *buf, size_t size);
+
+/*
+ * Bytes the tables take: SQLite's pages in use (page count less the free
+ * list), PostgreSQL's relations of the schema with their indexes and
+ * TOAST.  For "stored once, not twice" checks.
+ */
+int64_t trpt_test_db_size(struct trpt_db *db);
+
+/*
+ * Under the pg setup, the test called name in tests[0..n) is skipped with
+ * why (an SQLite-only property, e.g. "SQLite's allocator hook"): it runs
+ * nothing, and reads "ok N - name # SKIP on PostgreSQL: why" in TAP, which
+ * meson counts as skipped.  (cmocka 1.1.5's own skip() prints "not ok N #
+ * SKIP", which meson counts as a failure.)  Call before running the group;
+ * the test must be in the list.
+ */
+void trpt_test_db_sqlite_only(
+    struct CMUnitTest *tests, size_t n, const char *name, const char *why);

@@ -355,7 +355,11 @@ test_batch_async_store_error(void **state)
 	    f->other, "ALTER TABLE policies RENAME TO policies_gone");
 	assert_int_equal(input(f, 2, 0), TRPT_OK); /* queued */
 	assert_int_equal(trpt_pipeline_flush(&f->p, &err), TRPT_EDB);
-	assert_non_null(strstr(err.msg, "policies"));
+	/* The cause is in the message, whatever the database's name. */
+	if (strstr(err.msg, "no such table: policies") == NULL &&
+	    strstr(err.msg, "relation \"policies\" does not exist") == NULL)
+		fail_msg("no cause in: %s", err.msg);
+	assert_non_null(strstr(err.msg, "report r2 from Batch"));
 	/* Returned once; after it, nothing more is taken. */
 	assert_int_equal(trpt_pipeline_flush(&f->p, &err), TRPT_OK);
 	assert_int_equal(input(f, 3, 0), TRPT_EDB);

@@ -181,13 +181,22 @@ make_multi(const struct mpart *parts, size_t n, size_t *outlen)
 	return b.data;
 }
 
+/* Whether the len bytes at p hold the text s. */
+static int
+has_bytes(const char *p, size_t len, const char *s)
+{
+	size_t i, n = strlen(s);
+
+	for (i = 0; i + n <= len; i++)
+		if (memcmp(p + i, s, n) == 0)
+			return 1;
+	return 0;
+}
+
 static int64_t
 db_bytes(struct fixture *f)
 {
-	return count(f, "SELECT page_count * page_size FROM "
-			"pragma_page_count(), pragma_page_size()") -
-	       count(f, "SELECT freelist_count * page_size FROM "
-			"pragma_freelist_count(), pragma_page_size()");
+	return trpt_test_db_size(f->db);
 }
 
 /* A report e-mail (multipart/report, gzip attachment) around json. */
@@ -449,6 +458,8 @@ test_pipeline_mbox_numbers_messages(void **state)
 	    "From: a@b\nSubject: two\nTLS-Report-Domain: example.com\n"
 	    "Content-Type: application/tlsrpt+json\n\n{\"broken\": \n";
 	enum trpt_event_kind k;
+	size_t len;
+	char *kept;
 
 	ingest_bytes(f, "box", mbox, sizeof(mbox) - 1, &k);
 	assert_int_equal(k, TRPT_EV_REJECTED);
@@ -456,9 +467,11 @@ test_pipeline_mbox_numbers_messages(void **state)
 	assert_int_equal(f->p.stats.rejected, 1);
 	assert_non_null(strstr(f->last_reason, "not valid JSON"));
 	/* Only the bad message is kept, not the whole mbox. */
-	assert_int_equal(count(f, "SELECT COUNT(*) FROM quarantine WHERE "
-				  "instr(CAST(bytes AS TEXT), 'body one') = 0"),
-	    1);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM quarantine"), 1);
+	kept = trpt_test_db_blob(f->db, "SELECT bytes FROM quarantine", &len);
+	assert_true(has_bytes(kept, len, "Subject: two"));
+	assert_false(has_bytes(kept, len, "body one"));
+	free(kept);
 }
 
 /*
