@@ -339,6 +339,11 @@ trpt_view_warnings(struct trpt_db *db, int64_t report,
 /* A list of the distinct values of a column, ", " between them. */
 #define LIST_SQLITE(COL) "replace(group_concat(DISTINCT " COL "), ',', ', ')"
 #define LIST_PG(COL)     "string_agg(DISTINCT " COL ", ', ')"
+/*
+ * Failure reasons, most failed sessions first, then by every grouped
+ * column (no two rows tie), NULLs first as SQLite puts them (PostgreSQL
+ * would put them last).
+ */
 #define REASONS_DOMAIN(LIST)                                                   \
 	"WITH fd AS (SELECT DISTINCT day FROM rollup_failures"                 \
 	" WHERE domain = ?3 AND day BETWEEN ?1 AND ?2)"                        \
@@ -350,7 +355,8 @@ trpt_view_warnings(struct trpt_db *db, int64_t report,
 	" JOIN reports r ON r.id = p.report"                                   \
 	" WHERE p.day = fd.day AND p.policy_domain = ?3"                       \
 	" AND f.policy = p.id"                                                 \
-	" GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, 1, 2 LIMIT ?5"
+	" GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, 1, 2 NULLS FIRST,"              \
+	" 3 NULLS FIRST, 4 NULLS FIRST LIMIT ?5"
 #define REASONS_ORG(LIST)                                                      \
 	"WITH fd AS (SELECT DISTINCT day, domain FROM rollup_failures"         \
 	" WHERE org = ?4 AND day BETWEEN ?1 AND ?2"                            \
@@ -363,7 +369,8 @@ trpt_view_warnings(struct trpt_db *db, int64_t report,
 	" JOIN reports r ON r.id = p.report"                                   \
 	" WHERE p.day = fd.day AND p.policy_domain = fd.domain"                \
 	" AND f.policy = p.id AND r.organization_name = ?4"                    \
-	" GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, 1, 2 LIMIT ?5"
+	" GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, 1, 2 NULLS FIRST,"              \
+	" 3 NULLS FIRST, 4 NULLS FIRST LIMIT ?5"
 
 int
 trpt_view_reasons(struct trpt_db *db, const struct trpt_view_filter *f,

@@ -3,6 +3,15 @@ database gives the same exports (CSV, byte for byte), refuses a target
 that is not empty, and leaves the target's ids continuing after the copied
 ones (a report ingested afterwards is stored).
 
+The PostgreSQL target is created with a locale that orders text unlike
+SQLite (ICU "en": case and punctuation weigh less than letters), and the
+source holds reports that begin at the same second from senders, with
+report-ids and policy domains, whose order differs between that locale and
+byte order: every export (all kinds, and one filtered by a policy domain
+in another case), the quarantine list and stats must still be the same
+bytes from both databases (PostgreSQL's text columns are COLLATE "C",
+schema/migrations/pg/0015_text_bytewise.sql; each one is checked).
+
   test_migrate_db.py sqlite   into a second SQLite file (always runs)
   test_migrate_db.py pg       into PostgreSQL: run through
                               tools/pgcluster.sh run (TRPT_PG_URI ...)
@@ -45,13 +54,84 @@ def psql(uri, *sql):
     return r.stdout.decode()
 
 
+# CREATE DATABASE options for a locale that does not order text by bytes,
+# the first the server accepts (ICU needs PostgreSQL 15; en_US.UTF-8 is
+# there when the system has that locale).
+LOCALES = [
+    ("ICU en", "TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu "
+     "ICU_LOCALE 'en' LOCALE 'C.UTF-8'"),
+    ("en_US.UTF-8", "TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE "
+     "'en_US.UTF-8' LC_CTYPE 'en_US.UTF-8'"),
+]
+
+
 def new_target(mode, tmp, name):
-    """A fresh, empty target database."""
+    """A fresh, empty target database (PostgreSQL: in a locale that orders
+    text unlike bytes, where the server has one)."""
     if mode == "sqlite":
         return os.path.join(tmp, name + ".db")
     base = os.environ["TRPT_PG_URI"]
-    psql(base, "DROP DATABASE IF EXISTS " + name, "CREATE DATABASE " + name)
+    psql(base, "DROP DATABASE IF EXISTS " + name)
+    for what, opts in LOCALES:
+        try:
+            psql(base, "CREATE DATABASE %s %s" % (name, opts))
+            print("# target %s created with locale %s" % (name, what))
+            break
+        except RuntimeError as e:
+            print("# no locale %s on this server: %s" % (what, e))
+    else:
+        psql(base, "CREATE DATABASE " + name)
+        print("# target %s in the server's default locale (the order "
+              "checks below are weaker)" % name)
     return base.rsplit("/", 1)[0] + "/" + name
+
+
+# Senders, report-ids and policy domains whose order in a locale (case,
+# punctuation and accents weighed less) differs from byte order.
+ORGS = ["beta-mail", "Beta Mail", "betamail", "_relay", "Zeta", "alpha"]
+DOMAINS = ["b.example", "B-c.example", "bc.example", "\u00e9t\u00e9.example",
+           "f.example"]
+
+
+def collation_reports(folder):
+    """Reports that begin at the same second, one per sender, each with
+    every policy domain and failure details on MX names of mixed case."""
+    os.mkdir(folder)
+    for i, org in enumerate(ORGS):
+        policies = []
+        for j, dom in enumerate(DOMAINS):
+            policies.append({
+                "policy": {"policy-type": "sts", "policy-domain": dom,
+                           "policy-string": ["version: STSv1",
+                                             "mode: enforce",
+                                             "mx: Mx-%d.%s" % (j, dom)],
+                           "mx-host": ["mx%d.%s" % (j, dom)]},
+                "summary": {"total-successful-session-count": 10 + i + j,
+                            "total-failure-session-count": 2},
+                "failure-details": [
+                    {"result-type": rt, "sending-mta-ip": "192.0.2.%d" % k,
+                     "receiving-mx-hostname": mx % dom,
+                     "failed-session-count": 1}
+                    for k, (rt, mx) in enumerate([
+                        ("certificate-expired", "MX.%s"),
+                        ("starttls-not-supported", "mx.%s")])]})
+        doc = {"organization-name": org,
+               "date-range": {"start-datetime": "2024-07-01T00:00:00Z",
+                              "end-datetime": "2024-07-01T23:59:59Z"},
+               "contact-info": "tlsrpt@%s" % DOMAINS[i % len(DOMAINS)],
+               "report-id": ["Id-%d", "id-%d", "id_%d"][i % 3] % i,
+               "policies": policies}
+        with open(os.path.join(folder, "collate-%d.json" % i), "w") as f:
+            json.dump(doc, f, ensure_ascii=False)
+
+
+def text_collations(dst):
+    """PostgreSQL: the collation of every text column not in "C"."""
+    return psql(dst, "SELECT table_name || '.' || column_name || ' ' || "
+                "coalesce(collation_name, 'default') FROM "
+                "information_schema.columns WHERE table_schema = "
+                "current_schema() AND data_type = 'text' AND "
+                "collation_name IS DISTINCT FROM 'C' ORDER BY 1").split("\n")
 
 
 def same_tables(src, dst):
@@ -106,6 +186,16 @@ def same_tables(src, dst):
     tap.ok(total > 100, "%d rows compared" % total)
 
 
+def first_diff(a, b):
+    """The first lines where a and b differ, for the diagnostics."""
+    la = a.decode(errors="replace").splitlines()
+    lb = b.decode(errors="replace").splitlines()
+    for i, (x, y) in enumerate(zip(la, lb)):
+        if x != y:
+            return "line %d:\n  %s\n  %s" % (i + 1, x, y)
+    return "lengths %d and %d lines" % (len(la), len(lb))
+
+
 def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else "sqlite"
     if not BINARY:
@@ -117,9 +207,11 @@ def main():
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "src.db")
+        collation_reports(os.path.join(tmp, "collate"))
         inputs = [os.path.join(FIXTURES, "bad"),
                   os.path.join(FIXTURES, "mail"),
-                  os.path.join(ROOT, "examples", "reports")]
+                  os.path.join(ROOT, "examples", "reports"),
+                  os.path.join(tmp, "collate")]
         if os.path.isdir(CORPUS):
             inputs.append(CORPUS)
         rc, out, err = cli(src, "ingest", *inputs)
@@ -139,21 +231,22 @@ def main():
 
         if mode == "pg":
             same_tables(src, dst)
-        for what in EXPORTS if mode == "sqlite" else []:
-            rc1, a, err1 = cli(src, "export", what)
-            rc2, b, err2 = cli(dst, "export", what)
+            tap.equal([x for x in text_collations(dst) if x], [],
+                      "every text column of PostgreSQL's schema is "
+                      "COLLATE \"C\" (byte order, as SQLite's)")
+        for what in EXPORTS + ["policies --domain B.EXAMPLE",
+                               "failures --domain \u00e9t\u00e9.example"]:
+            rc1, a, err1 = cli(src, "export", *what.split())
+            rc2, b, err2 = cli(dst, "export", *what.split())
             tap.ok(rc1 == 0 and rc2 == 0 and a == b and len(a) > 100,
                    "export %s: identical from both databases (%d bytes)"
-                   % (what, len(a)), err1 + err2 +
-                   "\n".join(x for x in
-                             set(a.decode(errors="replace").splitlines()) ^
-                             set(b.decode(errors="replace").splitlines())))
-        if mode == "sqlite":
-            rc1, a, err1 = cli(src, "quarantine", "list")
-            rc2, b, err2 = cli(dst, "quarantine", "list")
+                   % (what, len(a)), err1 + err2 + "\n" + first_diff(a, b))
+        for what in (["quarantine", "list"], ["stats"]):
+            rc1, a, err1 = cli(src, *what)
+            rc2, b, err2 = cli(dst, *what)
             tap.ok(rc1 == 0 and rc2 == 0 and a == b and
-                   a.count(b"\n") > 5, "quarantine list: identical",
-                   err1 + err2)
+                   a.count(b"\n") > 5, "%s: identical" % " ".join(what),
+                   err1 + err2 + "\n" + first_diff(a, b))
 
         # Not empty now: refused, nothing written.
         rc, out, err = cli(src, "migrate-db", "--from", src, "--to", dst)

@@ -351,7 +351,7 @@ def part_races(tmp, admin):
 def part_restart(tmp, admin, pgdir):
     db = new_database(admin, "restart")
     e = generate(os.path.join(tmp, "e"), "--seed", "6", "--first", "40000",
-                 "--small", "8000")
+                 "--small", "2000")
     srv = start_serve(tmp, "serve3", db)
     port = serve_port(*srv)
     body = open(sorted(glob.glob(os.path.join(tmp, "e", "*.json.gz")))[0],

@@ -1,0 +1,3 @@
+-- Nothing to change on SQLite: it compares and sorts text byte for byte
+-- (BINARY) already.  The PostgreSQL migration of this number gives every
+-- TEXT column COLLATE "C", so that both order text alike.
