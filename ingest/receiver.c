@@ -62,6 +62,7 @@ struct trpt_receiver {
 	unsigned group_members;
 	struct member *group;
 	atomic_uint arriving; /* POSTs waiting for pipe_lock to join */
+	atomic_uint pending;  /* POSTs whose body is read or prepared */
 
 	char *listen;
 	void (*metrics_extra)(void *arg, struct trpt_buf *out);
@@ -128,6 +129,7 @@ struct request {
 	int64_t start_ns;
 	int is_post; /* to a report path: body expected */
 	int too_large;
+	int pending; /* counted in r->pending */
 	char client[ADDR_LEN];
 	char peer[ADDR_LEN]; /* the socket's peer (a proxy, or the client) */
 	const char *path;
@@ -772,6 +774,25 @@ struct member {
 /* Most POSTs in one transaction: bounds what one failed commit fails. */
 #define GROUP_MAX 64
 
+/*
+ * How long a leader waits at most for POSTs still being received or
+ * prepared to join its group.  Each commit writes every page the group
+ * touched (about 30 for one small report), so under load one commit of
+ * many POSTs costs about what one of a single POST does; a POST alone
+ * (nothing else received) is committed at once.
+ */
+#define GROUP_WAIT_NS 2000000L
+
+/* The POST no longer counts as coming to the group (it came, or ended). */
+static void
+pending_done(struct trpt_receiver *r, struct request *rq)
+{
+	if (rq->pending) {
+		rq->pending = 0;
+		atomic_fetch_sub(&r->pending, 1);
+	}
+}
+
 /* Ends the open group with the result of its commit (pipe_lock held). */
 static void
 group_end(struct trpt_receiver *r, int rc, const struct trpt_err *err)
@@ -809,7 +830,6 @@ group_store(struct trpt_receiver *r, struct trpt_pipeline_prepared **prep,
 
 	memset(&me, 0, sizeof(me));
 	*crc = TRPT_OK;
-	atomic_fetch_add(&r->arriving, 1);
 	pthread_mutex_lock(&r->pipe_lock);
 	atomic_fetch_sub(&r->arriving, 1);
 	*rc = TRPT_OK;
@@ -836,10 +856,26 @@ group_store(struct trpt_receiver *r, struct trpt_pipeline_prepared **prep,
 	}
 	pthread_cond_broadcast(&r->group_cond);
 	if (leader) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += GROUP_WAIT_NS;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		/* Whoever waits for the lock joins at once; whoever is still
+		 * being received or prepared, within GROUP_WAIT_NS. */
 		while (r->group_open && r->group_gen == gen &&
-		       atomic_load(&r->arriving) > 0 &&
-		       r->group_members < GROUP_MAX)
-			pthread_cond_wait(&r->group_cond, &r->pipe_lock);
+		       r->group_members < GROUP_MAX) {
+			if (atomic_load(&r->arriving) > 0)
+				pthread_cond_wait(
+				    &r->group_cond, &r->pipe_lock);
+			else if (atomic_load(&r->pending) == 0 ||
+				 pthread_cond_timedwait(&r->group_cond,
+				     &r->pipe_lock, &until) == ETIMEDOUT)
+				break;
+		}
 		if (r->group_open && r->group_gen == gen) {
 			*crc = trpt_store_commit(db, cerr);
 			if (*crc != TRPT_OK)
@@ -884,7 +920,11 @@ process_body(
 	rc = trpt_pipeline_prepare(r->pipe,
 	    rq->body.data != NULL ? rq->body.data : "", rq->body.len, &origin,
 	    &prep, &err);
-	if (rc == TRPT_OK) {
+	atomic_fetch_add(&r->arriving, 1);
+	pending_done(r, rq);
+	if (rc != TRPT_OK)
+		atomic_fetch_sub(&r->arriving, 1);
+	else {
 		group_store(r, &prep, &res, &rc, &err, &crc, &cerr);
 		if (rc == TRPT_OK && crc != TRPT_OK) {
 			rc = crc;
@@ -1180,6 +1220,8 @@ start_request(struct trpt_receiver *r, struct MHD_Connection *c,
 		}
 	}
 	trpt_buf_init(&rq->body, r->max_body);
+	rq->pending = 1;
+	atomic_fetch_add(&r->pending, 1);
 	return MHD_YES;
 }
 
@@ -1253,6 +1295,7 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	conn_request(r, c, 0);
 	if (rq == NULL)
 		return;
+	pending_done(r, rq);
 	secs = (double)(now_ns() - rq->start_ns) / 1e9;
 	pthread_mutex_lock(&r->stats_lock);
 	r->stats.in_flight--;
@@ -1372,6 +1415,7 @@ trpt_receiver_new(const struct trpt_receiver_config *cfg,
 	pthread_mutex_init(&r->store_lock, NULL);
 	atomic_init(&r->draining, 0);
 	atomic_init(&r->arriving, 0);
+	atomic_init(&r->pending, 0);
 	r->max_connections = cfg->max_connections;
 	r->max_per_client = cfg->max_per_client;
 	r->header_timeout = cfg->header_timeout > 0 ? cfg->header_timeout : 10;
@@ -1416,7 +1460,17 @@ trpt_receiver_new(const struct trpt_receiver_config *cfg,
 			return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
 		}
 
-	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+	/*
+	 * A thread per connection: a POST waits in its handler for its
+	 * group's commit (or for a locked database), and a pool thread
+	 * waiting so would hold every other connection it accepted (their
+	 * POSTs could not join the group, /healthz and /metrics would wait,
+	 * and the header timeout would close connections whose requests had
+	 * come in).  Threads that wait cost no CPU; max_connections bounds
+	 * them.
+	 */
+	flags = MHD_USE_INTERNAL_POLLING_THREAD |
+		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL | MHD_USE_ITC |
 		MHD_USE_ERROR_LOG;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
@@ -1434,10 +1488,6 @@ trpt_receiver_new(const struct trpt_receiver_config *cfg,
 		(intptr_t)cfg->max_connections + 64, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT,
 		(intptr_t)cfg->idle_timeout, NULL };
-	if (cfg->threads > 1)
-		opts[n++] =
-		    (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE,
-			    (intptr_t)cfg->threads, NULL };
 	if (r->cert != NULL) {
 		flags |= MHD_USE_TLS;
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT,

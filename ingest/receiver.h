@@ -13,9 +13,10 @@
  * type, 405 for another method, 429 past the per-client rate, 503 when
  * the database cannot take the write (senders retry anything but a 2xx).
  *
- * Requests are served by a pool of threads; calls into the pipeline are
- * serialised by a mutex, so one struct trpt_pipeline and its database
- * handle are used by one thread at a time.  GET /healthz answers "ok", or
+ * Each connection is served by a thread of its own; calls into the
+ * pipeline are serialised by a mutex, so one struct trpt_pipeline and its
+ * database handle are used by one thread at a time (POSTs that arrive
+ * together share one transaction: group commit).  GET /healthz answers "ok", or
  * 503 while stores fail (from a failed store to the next one that
  * succeeds), and GET /metrics the counters in the Prometheus text format.
  */
@@ -41,7 +42,7 @@ struct trpt_receiver_config {
 	const char *tls_cert_pem;
 	const char *tls_key_pem;
 	size_t max_body;          /* bytes of one POST body */
-	unsigned threads;         /* worker threads (>= 1) */
+	unsigned threads;         /* >= 1; unused: a thread per connection */
 	unsigned max_connections; /* in all */
 	/* Connections from one address.  A new one past the cap closes the
 	 * client's oldest connection still sending its request head (a slow

@@ -1,0 +1,359 @@
+#!/usr/bin/env python3
+"""A failed group commit in `serve` fails every POST of the group (TAP).
+
+serve stores POSTs that arrive together in one transaction and answers
+each only after that transaction commits (docs/PERFORMANCE.md, "serve:
+group commit").  When the transaction fails, every POST stored in it must
+get 503 (the sender retries) and none a 2xx, since none of them is in the
+database.
+
+The group is made deterministic: the test holds the database's write lock
+(SQLite: BEGIN IMMEDIATE; PostgreSQL: an EXCLUSIVE lock on raw_inputs), so
+the first POST waits inside the transaction it opened while the others
+queue behind it; once all are in, the lock is released and they share one
+transaction.  Faults are injected with triggers made here:
+
+- at commit: the rollups, written when the transaction commits, refuse
+  one report's domain.  Every POST of the group must get 503, none is
+  stored (no report, raw input or rollup change).
+- at store: one report is refused once its raw input is written, which
+  rolls the group's transaction back; it is sent last, so the POSTs
+  stored before it (at least the first) get 503 with it, those after it
+  start a new group.  Every 2xx must be for a stored report, every 503
+  for one not stored.
+
+Then the POSTs that failed, sent again, are stored once each, and with
+the triggers gone the faulty reports too.  Runs on SQLite, and on
+PostgreSQL under `meson test --setup pg`.
+"""
+
+import http.client
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "helpers"))
+import testdb  # noqa: E402
+
+BINARY = os.environ.get("TRPT_BINARY")
+SOURCE_ROOT = os.environ.get("TRPT_SOURCE_ROOT", os.path.join(HERE, "..", ".."))
+GROUP = 12  # POSTs in the group (serve: threads = 16 below, at most 64)
+FAULT = "inject-fault"
+
+tap_n = 0
+tap_failed = 0
+
+
+def ok(cond, desc, diag=None):
+    global tap_n, tap_failed
+    tap_n += 1
+    if cond:
+        print("ok %d - %s" % (tap_n, desc))
+    else:
+        tap_failed += 1
+        print("not ok %d - %s" % (tap_n, desc))
+        if diag is not None:
+            for line in str(diag).splitlines() or [""]:
+                print("#   %s" % line)
+    sys.stdout.flush()
+    return cond
+
+
+def report(rid, domain=None):
+    path = os.path.join(SOURCE_ROOT, "examples", "reports",
+                        "microsoft.com!example.com!1795219200!1795305599!"
+                        "134084736000000000.json")
+    with open(path, "rb") as f:
+        tpl = json.loads(f.read())
+    tpl["report-id"] = rid
+    if domain is not None:
+        for p in tpl["policies"]:
+            p["policy"]["policy-domain"] = domain
+    return json.dumps(tpl).encode()
+
+
+class Server:
+    def __init__(self, tmp):
+        self.db = testdb.new(tmp, "group")
+        self.conf = os.path.join(tmp, "serve.conf")
+        self.errpath = os.path.join(tmp, "serve.stderr")
+        with open(self.conf, "w") as f:
+            # busy_timeout: the first POST waits for the test's lock.
+            f.write("[serve]\nrate_limit = 0\nthreads = 16\n"
+                    "busy_timeout = 60000\n")
+        os.chmod(self.conf, 0o600)
+        self.err = open(self.errpath, "w")
+        self.proc = subprocess.Popen(
+            [BINARY, "--db", self.db, "--config", self.conf, "serve",
+             "--listen", "127.0.0.1:0"],
+            stdout=subprocess.PIPE, stderr=self.err)
+        ready, _, _ = select.select([self.proc.stdout], [], [], 30)
+        line = self.proc.stdout.readline().decode() if ready else ""
+        m = re.match(r"listening on http://127\.0\.0\.1:(\d+)", line)
+        if m is None:
+            self.proc.kill()
+            raise RuntimeError("serve did not start: %r; stderr: %s" %
+                               (line, open(self.errpath).read()))
+        self.port = int(m.group(1))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = None
+        self.err.close()
+        return rc
+
+    def post(self, body):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        try:
+            c.request("POST", "/", body,
+                      {"Content-Type": "application/tlsrpt+json"})
+            r = c.getresponse()
+            return r.status, r.read().decode(errors="replace")
+        finally:
+            c.close()
+
+    def in_flight(self):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            c.request("GET", "/metrics")
+            text = c.getresponse().read().decode()
+        finally:
+            c.close()
+        m = re.search(r"^tlsrpt_http_requests_in_flight (\d+)$", text, re.M)
+        return int(m.group(1)) if m else -1
+
+    def count(self, table, where="", params=()):
+        return testdb.count(self.db, table, where, params)
+
+
+def sql(db, *stmts):
+    con = testdb.connect(db)
+    try:
+        for st in stmts:
+            con.execute(st)
+        con.commit()
+    finally:
+        con.close()
+
+
+def add_fault(db, name, table, cond_pg, cond_sqlite):
+    """A trigger that refuses some inserts into table: the injected fault."""
+    if testdb.PG:
+        sql(db, "CREATE FUNCTION %s() RETURNS trigger AS $$ BEGIN IF %s"
+                " THEN RAISE EXCEPTION 'injected fault'; END IF;"
+                " RETURN NEW; END $$ LANGUAGE plpgsql" % (name, cond_pg),
+            "CREATE TRIGGER %s BEFORE INSERT ON %s FOR EACH ROW"
+            " EXECUTE FUNCTION %s()" % (name, table, name))
+    else:
+        sql(db, "CREATE TRIGGER %s BEFORE INSERT ON %s WHEN %s BEGIN"
+                " SELECT RAISE(ABORT, 'injected fault'); END"
+            % (name, table, cond_sqlite))
+
+
+def drop_fault(db, name, table):
+    if testdb.PG:
+        sql(db, "DROP TRIGGER %s ON %s" % (name, table),
+            "DROP FUNCTION %s()" % name)
+    else:
+        sql(db, "DROP TRIGGER %s" % name)
+
+
+class WriteLock:
+    """Holds the database's write lock, as another writer would."""
+
+    def __init__(self, db):
+        if testdb.PG:
+            import psycopg2
+            self.con = psycopg2.connect(db)
+            self.con.autocommit = False
+            self.con.cursor().execute(
+                "LOCK TABLE raw_inputs IN EXCLUSIVE MODE")
+        else:
+            self.con = sqlite3.connect(db, timeout=30, isolation_level=None)
+            self.con.execute("BEGIN IMMEDIATE")
+
+    def release(self):
+        if testdb.PG:
+            self.con.rollback()
+        else:
+            self.con.execute("ROLLBACK")
+        self.con.close()
+
+
+def rollups(db):
+    con = testdb.connect(db)
+    try:
+        return [sorted(con.execute("SELECT * FROM " + t).fetchall())
+                for t in ("rollup_daily", "rollup_failures")]
+    finally:
+        con.close()
+
+
+def stored(srv, rids):
+    if not rids:
+        return 0
+    marks = ",".join("?" * len(rids))
+    return srv.count("reports", "report_id IN (%s)" % marks, rids)
+
+
+def post_group(srv, bodies, last=None):
+    """POSTs bodies (rid -> bytes) at once while the write lock is held,
+    then last (rid, bytes) once they wait in the server; releases the lock
+    once all are queued for the store.  Returns rid -> HTTP status."""
+    results = {}
+    threads = []
+
+    def post(rid, body):
+        try:
+            results[rid] = srv.post(body)
+        except Exception as e:  # noqa: BLE001 - reported below
+            results[rid] = (repr(e), "")
+
+    def start(rid, body):
+        t = threading.Thread(target=post, args=(rid, body))
+        t.start()
+        threads.append(t)
+
+    def wait_in_flight(n):
+        # n POSTs received (the GET of /metrics counts too).
+        for _ in range(600):
+            if srv.in_flight() >= n + 1:
+                return
+            time.sleep(0.05)
+        ok(False, "POST %d reaches the server while the lock is held" % n,
+           srv.in_flight())
+
+    lock = WriteLock(srv.db)
+    try:
+        # One connection at a time, each taken by an idle server thread
+        # (a thread of the pool that accepted two would serve the second
+        # only after the first's answer).
+        for rid, body in bodies.items():
+            start(rid, body)
+            wait_in_flight(len(threads))
+        if last is not None:
+            start(*last)
+            wait_in_flight(len(threads))
+        time.sleep(1.0)
+    finally:
+        lock.release()
+    for t in threads:
+        t.join(180)
+    ok(len(results) == len(threads), "every POST answered",
+       (len(results), len(threads)))
+    return {rid: results[rid][0] for rid in results}
+
+
+def test_commit_fault(srv):
+    """The commit fails (the rollups, written at commit, refuse one
+    report's domain): every POST of the group gets 503."""
+    add_fault(srv.db, "fault_commit", "rollup_daily",
+              "NEW.domain = 'fault.example'", "NEW.domain = 'fault.example'")
+    bodies = {"commit-%d" % i: report("commit-%d" % i)
+              for i in range(GROUP - 1)}
+    bodies["commit-fault"] = report("commit-fault", "fault.example")
+    rids = list(bodies)
+    raw_before = srv.count("raw_inputs")
+    rollup_before = rollups(srv.db)
+    codes = post_group(srv, bodies)
+    ok(len(codes) == GROUP and all(c == 503 for c in codes.values()),
+       "a failed group commit answers 503 to every POST of the group",
+       codes)
+    ok(not any(c is not None and 200 <= c < 300 for c in codes.values()),
+       "and a 2xx to none of them", codes)
+    ok(stored(srv, rids) == 0, "none of the group's reports is stored",
+       stored(srv, rids))
+    ok(srv.count("raw_inputs") == raw_before,
+       "none of their raw inputs is kept")
+    ok(rollups(srv.db) == rollup_before, "the rollups did not change")
+    return bodies
+
+
+def test_store_fault(srv):
+    """One report of the group fails once its rows are going in, which
+    rolls the group's transaction back: the POSTs stored before it in the
+    group (at least the first, which opened it) get 503 with it; the ones
+    that come after start a new group and are stored.  A 2xx only for a
+    stored report, a 503 only for one not stored."""
+    add_fault(srv.db, "fault_store", "reports",
+              "NEW.report_id = '%s'" % FAULT, "NEW.report_id = '%s'" % FAULT)
+    bodies = {"store-%d" % i: report("store-%d" % i)
+              for i in range(GROUP - 1)}
+    codes = post_group(srv, bodies, (FAULT, report(FAULT)))
+    ok(codes.get(FAULT) == 503, "the report that fails: 503",
+       codes.get(FAULT))
+    failed = [r for r, c in codes.items() if c == 503 and r != FAULT]
+    ok(len(failed) >= 1, "its group's earlier POSTs: 503 too", codes)
+    ok(all(c in (200, 503) for c in codes.values()),
+       "every POST answered 200 or 503", codes)
+    print("# answers: %s" % sorted(codes.items()))
+    good = [r for r, c in codes.items() if c == 200]
+    ok(stored(srv, good) == len(good), "every POST answered 200 is stored",
+       (good, stored(srv, good)))
+    ok(stored(srv, failed + [FAULT]) == 0,
+       "no POST answered 503 is stored", stored(srv, failed + [FAULT]))
+    s, b = srv.post(report(FAULT))
+    ok(s == 503, "the faulty report alone: 503", (s, b))
+    ok(stored(srv, [FAULT]) == 0, "and nothing stored")
+    return failed
+
+
+def test_retry(srv, commit_bodies, store_failed):
+    again = {r: b for r, b in commit_bodies.items() if r != "commit-fault"}
+    again.update({r: report(r) for r in store_failed})
+    codes = [srv.post(b)[0] for b in again.values()]
+    ok(codes == [200] * len(again), "the others sent again are stored",
+       codes)
+    ok(stored(srv, list(again)) == len(again), "each once",
+       stored(srv, list(again)))
+    drop_fault(srv.db, "fault_commit", "rollup_daily")
+    drop_fault(srv.db, "fault_store", "reports")
+    for rid, body in ((FAULT, report(FAULT)),
+                      ("commit-fault", commit_bodies["commit-fault"])):
+        s, b = srv.post(body)
+        ok(s == 200 and stored(srv, [rid]) == 1,
+           "without the faults %s is stored too" % rid, (s, b))
+
+
+def main():
+    if not BINARY or not os.access(BINARY, os.X_OK):
+        print("1..0 # SKIP TRPT_BINARY not set")
+        return 0
+    tmp = tempfile.mkdtemp(prefix="trpt-group-")
+    srv = None
+    try:
+        srv = Server(tmp)
+        s, b = srv.post(report("before-the-fault"))
+        ok(s == 200, "a POST is stored before the fault", (s, b))
+        commit_bodies = test_commit_fault(srv)
+        store_failed = test_store_fault(srv)
+        test_retry(srv, commit_bodies, store_failed)
+    except Exception as e:  # noqa: BLE001 - a crash is a failure
+        import traceback
+        ok(False, "test crashed: %r" % e, traceback.format_exc())
+    finally:
+        if srv is not None:
+            rc = srv.stop()
+            ok(rc == 0, "serve exits 0 on SIGTERM", rc)
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("1..%d" % tap_n)
+    return 1 if tap_failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
