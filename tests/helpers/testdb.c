@@ -133,35 +133,86 @@ drop_all(void)
 	}
 }
 
-char *
-trpt_test_db_new(const char *sqlite_name)
+/*
+ * CREATE DATABASE, a copy of template (NULL: the server's template1),
+ * with a unique name into name; it is dropped at the latest at exit.
+ * FILE_COPY copies the template's files: on PostgreSQL 15 about twice as
+ * fast as the default WAL_LOG for databases this small (servers before
+ * 15 know only that way and take the statement without STRATEGY).
+ */
+static void
+create_db(const char *template, char *name, size_t size)
 {
 	static unsigned count;
-	const char *url = pg_url();
-	char name[64], sql[128], msg[512];
-	char *out;
+	char sql[256], msg[512];
 	int i;
 
-	if (url == NULL) {
-		out = strdup(sqlite_name);
-		assert_non_null(out);
-		return out;
-	}
 	for (i = 0; i < MAX_CREATED && created[i] != NULL; i++)
 		;
 	if (i == MAX_CREATED)
 		fail_msg("testdb: more than %d databases open", MAX_CREATED);
-	snprintf(name, sizeof(name), "trpt_unit_%ld_%u_%ld", (long)getpid(),
-	    ++count, random() % 1000000);
-	snprintf(sql, sizeof(sql), "CREATE DATABASE \"%s\"", name);
-	if (admin_exec(sql, msg, sizeof(msg)) != 0)
-		fail_msg("testdb: %s: %s", sql, msg);
+	snprintf(name, size, "trpt_unit_%ld_%u_%ld", (long)getpid(), ++count,
+	    random() % 1000000);
+	snprintf(sql, sizeof(sql), "CREATE DATABASE \"%s\"%s%s%s%s", name,
+	    template != NULL ? " TEMPLATE \"" : "",
+	    template != NULL ? template : "", template != NULL ? "\"" : "",
+	    " STRATEGY FILE_COPY");
+	if (admin_exec(sql, msg, sizeof(msg)) != 0) {
+		sql[strlen(sql) - strlen(" STRATEGY FILE_COPY")] = '\0';
+		if (admin_exec(sql, msg, sizeof(msg)) != 0)
+			fail_msg("testdb: %s: %s", sql, msg);
+	}
 	created[i] = strdup(name);
 	assert_non_null(created[i]);
 	if (!exit_hook) {
 		atexit(drop_all);
 		exit_hook = 1;
 	}
+}
+
+/*
+ * The template of this process's databases: a database migrated once
+ * (by trpt_db_open, as every test would), so that each new one is a copy
+ * of it instead of running every migration again (13 of them: about a
+ * fifth of the time of a test that makes a database per case).
+ */
+static const char *
+template_db(const char *url)
+{
+	static char name[64];
+	struct trpt_db *db = NULL;
+	struct trpt_err err;
+	char *turl;
+	int rc;
+
+	if (name[0] != '\0')
+		return name;
+	create_db(NULL, name, sizeof(name));
+	turl = url_with_db(url, name);
+	rc = trpt_db_open(turl, &db, &err);
+	free(turl);
+	if (rc != TRPT_OK)
+		fail_msg(
+		    "testdb: migrating the template %s: %s", name, err.msg);
+	/* The server waits (up to 5 s) for this session to end before it
+	 * copies the database. */
+	trpt_db_close(&db);
+	return name;
+}
+
+char *
+trpt_test_db_new(const char *sqlite_name)
+{
+	const char *url = pg_url();
+	char name[64];
+	char *out;
+
+	if (url == NULL) {
+		out = strdup(sqlite_name);
+		assert_non_null(out);
+		return out;
+	}
+	create_db(template_db(url), name, sizeof(name));
 	return url_with_db(url, name);
 }
 

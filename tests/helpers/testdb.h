@@ -27,7 +27,9 @@ int trpt_test_db_pg(void);
 
 /*
  * A new database: sqlite_name itself under SQLite, else a new PostgreSQL
- * database's URL.  Caller frees.  Fails the test on error.
+ * database's URL.  Caller frees.  Fails the test on error.  A PostgreSQL
+ * one is already at this binary's schema: a copy of a database that the
+ * first call of the process migrated (trpt_db_open finds nothing to do).
  */
 char *trpt_test_db_new(const char *sqlite_name);
 

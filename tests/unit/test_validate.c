@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "common/buf.h"
 #include "ingest/validate.h"
@@ -423,6 +424,265 @@ test_validate_depth_ignores_strings(void **state)
 	trpt_report_free(&r);
 }
 
+/* Everything read into a report, one line a field, for comparisons. */
+static char *
+dump(const struct trpt_report *r)
+{
+	char *out = NULL;
+	size_t len = 0, i, j, k;
+	FILE *f = open_memstream(&out, &len);
+
+	assert_non_null(f);
+	fprintf(f, "%s|%s|%s|%lld|%lld\n", r->organization_name,
+	    r->contact_info ? r->contact_info : "(null)", r->report_id,
+	    (long long)r->begin, (long long)r->end);
+	for (i = 0; i < r->npolicies; i++) {
+		const struct trpt_policy *p = &r->policies[i];
+
+		fprintf(f, "policy %s|%s|%lld|%lld|%zu\n", p->policy_type,
+		    p->policy_domain, (long long)p->successful,
+		    (long long)p->failed, p->nfailures);
+		for (k = 0; k < p->policy_strings.n; k++)
+			fprintf(f, " s %s\n", p->policy_strings.v[k]);
+		for (k = 0; k < p->mx_hosts.n; k++)
+			fprintf(f, " mx %s\n", p->mx_hosts.v[k]);
+		for (j = 0; j < p->nfailures; j++) {
+			const struct trpt_failure *x = &p->failures[j];
+#define S(v) ((v) != NULL ? (v) : "(null)")
+			fprintf(f, " f %s|%lld|%s|%s|%s|%s|%s|%s\n",
+			    x->result_type, (long long)x->failed_session_count,
+			    S(x->sending_mta_ip), S(x->receiving_mx_hostname),
+			    S(x->receiving_mx_helo), S(x->receiving_ip),
+			    S(x->failure_reason_code),
+			    S(x->additional_information));
+#undef S
+		}
+	}
+	for (i = 0; i < r->warnings.n; i++)
+		fprintf(f, "warning %s\n", r->warnings.v[i]);
+	fclose(f);
+	return out;
+}
+
+/* A message without its column (the escaped key makes lines longer). */
+static void
+strip_column(char *msg)
+{
+	char *c = strstr(msg, " column ");
+
+	if (c != NULL)
+		*c = '\0';
+}
+
+/*
+ * The failure-details arrays are read one element at a time from the text
+ * (issue 15: the 5 MB report's peak); the same document with the key
+ * written with an escape ("failure\u002ddetails", the same key to JSON) is
+ * read through the whole tree.  Both must give the same outcome, report,
+ * warnings and message, for valid arrays and for every way an array can be
+ * broken.
+ */
+static void
+test_validate_streamed_as_tree(void **state)
+{
+	static const char head[] =
+	    "{\"organization-name\":\"o\",\"date-range\":{\"start-datetime\":"
+	    "\"2025-01-01T00:00:00Z\",\"end-datetime\":"
+	    "\"2025-01-01T23:59:59Z\"},\"contact-info\":\"c\",\"report-id\":"
+	    "\"r\",\n\"policies\":[{\"policy\":{\"policy-type\":\"sts\","
+	    "\"policy-domain\":\"a.example\"},\"summary\":{"
+	    "\"total-successful-session-count\":1,"
+	    "\"total-failure-session-count\":2},\n%s\n[{\"result-type\":"
+	    "\"validation-failure\",\"failed-session-count\":2}]},\n"
+	    "{\"policy\":{\"policy-type\":\"tlsa\",\"policy-domain\":"
+	    "\"b.example\"},\"summary\":{\"total-successful-session-count\":1,"
+	    "\"total-failure-session-count\":3},\n%s\n%s\n}]}";
+	static const char *const bodies[] = {
+		"[]",
+		" [ \n\t ] ",
+		"[{\"result-type\":\"certificate-expired\",\"failed-session-"
+		"count\":3,\"sending-mta-ip\":\"192.0.2.1\",\"receiving-mx-"
+		"hostname\":\"mx\\\"],{.example\"}]",
+		"[{\"result-type\":\"a\",\"failed-session-count\":1},\n"
+		"{\"result-type\":\"b\",\"failed-session-count\":2,\"x\":[1,[2,"
+		"{"
+		"\"y\":\"]\"}]]}]",
+		"[{\"result-type\":\"a\",\"failed-session-count\":1},]",
+		"[{\"result-type\":\"a\",\"failed-session-count\":1},,{"
+		"\"result-"
+		"type\":\"b\",\"failed-session-count\":1}]",
+		"[{\"result-type\":\"a\",\"failed-session-count\":1} {\"result-"
+		"type\":\"b\",\"failed-session-count\":1}]",
+		"[,]",
+		"[1,\"x\"]",
+		"[{\"result-type\":\"a\",\"failed-session-count\":-1}]",
+		"[{\"result-type\":\"a\",\"result-type\":\"b\",\"failed-"
+		"session-"
+		"count\":1}]",
+		"[{\"result-type\":\"a\",\"failed-session-count\":1}}",
+		"[{\"result-type\":\"a\",\"failed-session-count\":1]",
+		"[{\"result-type\":\"a\",\"failed-session-count\":1}",
+		"[{\"result-type\":\"a\\u0000\",\"failed-session-count\":1}]",
+		"[{\"result-type\":\"a\",\"failed-session-count\":1e400}]",
+		"[{\"result-type\":\"\\ud800\",\"failed-session-count\":1}]",
+		"[{\"result-type\":\"a\xff\",\"failed-session-count\":1}]",
+		"[{\"result-type\":\"a\",\"failed-session-count\":3.0}]",
+		"[\f]",
+		"null",
+		"{}",
+		"\"s\"",
+		"[{\"result-type\":\"a\",\"failed-session-count\":-1},\n"
+		"{\"result-type\":\"b\" \"failed-session-count\":1}]",
+		"[{\"result-type\":\"a\",\"failed-session-count\":1},"
+		"{\"result-type\":\"b\",\"failed-session-count\":1},"
+		"{\"result-type\":\"c\",\"failed-session-count\":1}]",
+		"[{\"result-type\":\"a\",\"failed-session-count\":1}],\n"
+		"\"summary\":{}",
+		"[{\"result-type\":\"a\",\"failed-session-count\":1}]}]}, 1",
+	};
+	static const char plain[] = "\"failure-details\":",
+			  escaped[] = "\"failure\\u002ddetails\":";
+	/* Streaming starts at 64 KiB: the documents start with spaces. */
+	enum { PAD = 70000, SZ = PAD + 4096 };
+	char *doc = malloc(SZ), *ref = malloc(SZ);
+	size_t i, round;
+
+	(void)state;
+	assert_non_null(doc);
+	assert_non_null(ref);
+	memset(doc, ' ', PAD);
+	memset(ref, ' ', PAD);
+	for (round = 0; round < 2; round++) {
+		struct trpt_limits l = lim;
+
+		if (round == 1)
+			l.max_failures = 2;
+		for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+			struct trpt_report *a = NULL, *b = NULL;
+			struct trpt_err ea, eb;
+			int ra, rb;
+
+			snprintf(
+			    doc + PAD, SZ - PAD, head, plain, plain, bodies[i]);
+			snprintf(ref + PAD, SZ - PAD, head, escaped, escaped,
+			    bodies[i]);
+			memset(&ea, 0, sizeof(ea));
+			memset(&eb, 0, sizeof(eb));
+			ra = trpt_validate_json(
+			    doc, strlen(doc), &l, NULL, &a, &ea);
+			rb = trpt_validate_json(
+			    ref, strlen(ref), &l, NULL, &b, &eb);
+			if (ra != rb)
+				fail_msg("case %zu round %zu: %d (%s) against "
+					 "the tree's %d (%s)",
+				    i, round, ra, ea.msg, rb, eb.msg);
+			if (ra == TRPT_OK) {
+				char *da = dump(a), *db = dump(b);
+
+				assert_string_equal(da, db);
+				free(da);
+				free(db);
+			} else {
+				strip_column(ea.msg);
+				strip_column(eb.msg);
+				assert_string_equal(ea.msg, eb.msg);
+			}
+			trpt_report_free(&a);
+			trpt_report_free(&b);
+		}
+	}
+	free(doc);
+	free(ref);
+}
+
+/* jansson's live heap, counted (json_set_alloc_funcs). */
+static size_t json_live, json_peak;
+
+static void *
+count_malloc(size_t n)
+{
+	size_t *p = malloc(n + sizeof(max_align_t));
+
+	if (p == NULL)
+		return NULL;
+	*p = n;
+	json_live += n;
+	if (json_live > json_peak)
+		json_peak = json_live;
+	return (char *)p + sizeof(max_align_t);
+}
+
+static void
+count_free(void *q)
+{
+	size_t *p;
+
+	if (q == NULL)
+		return;
+	p = (size_t *)(void *)((char *)q - sizeof(max_align_t));
+	json_live -= *p;
+	free(p);
+}
+
+/*
+ * A report of 20,000 failure details (3.3 MB) is read without jansson
+ * ever holding its tree: the tree of the whole text took about 16 MB
+ * (issue 15, the 5 MB report's peak).  Every detail is still read.
+ */
+static void
+test_validate_streamed_peak(void **state)
+{
+	enum { N = 20000 };
+	char *doc = malloc(N * 256 + 1024), *p;
+	struct trpt_report *r = NULL;
+	struct trpt_err err;
+	size_t i;
+
+	(void)state;
+	assert_non_null(doc);
+	p = doc + sprintf(doc,
+		      "{\"organization-name\":\"o\",\"date-range\":{\"start-"
+		      "datetime\":\"2025-01-01T00:00:00Z\",\"end-datetime\":"
+		      "\"2025-01-01T23:59:59Z\"},\"report-id\":\"r\","
+		      "\"policies\":[{\"policy\":{\"policy-type\":\"sts\","
+		      "\"policy-domain\":\"a.example\"},\"summary\":{"
+		      "\"total-successful-session-count\":1,"
+		      "\"total-failure-session-count\":%d},"
+		      "\"failure-details\":[",
+		      N);
+	for (i = 0; i < N; i++)
+		p += sprintf(p,
+		    "%s{\"result-type\":\"certificate-expired\","
+		    "\"failed-session-count\":1,\"sending-mta-ip\":"
+		    "\"192.0.%zu.%zu\",\"receiving-mx-hostname\":"
+		    "\"mx%zu.a.example\",\"receiving-ip\":\"198.51.100.7\","
+		    "\"failure-reason-code\":\"expired %zu\"}",
+		    i ? "," : "", i / 256, i % 256, i, i);
+	strcpy(p, "]}]}");
+	json_live = json_peak = 0;
+	json_set_alloc_funcs(count_malloc, count_free);
+	if (trpt_validate_json(doc, strlen(doc), &lim, NULL, &r, &err) !=
+	    TRPT_OK) {
+		json_set_alloc_funcs(malloc, free);
+		fail_msg("%s", err.msg);
+	}
+	json_set_alloc_funcs(malloc, free);
+	assert_int_equal(json_live, 0);
+	assert_true(strlen(doc) > 3000000);
+	if (json_peak > 256 * 1024)
+		fail_msg("jansson held %zu bytes at once", json_peak);
+	assert_int_equal(r->policies[0].nfailures, N);
+	assert_string_equal(
+	    r->policies[0].failures[0].sending_mta_ip, "192.0.0.0");
+	assert_string_equal(
+	    r->policies[0].failures[N - 1].sending_mta_ip, "192.0.78.31");
+	assert_string_equal(r->policies[0].failures[N - 1].failure_reason_code,
+	    "expired 19999");
+	assert_int_equal(r->warnings.n, 0);
+	trpt_report_free(&r);
+	free(doc);
+}
+
 int
 main(void)
 {
@@ -435,6 +695,8 @@ main(void)
 		cmocka_unit_test(test_validate_failure_sum_overflow),
 		cmocka_unit_test(test_validate_null_err),
 		cmocka_unit_test(test_validate_depth_ignores_strings),
+		cmocka_unit_test(test_validate_streamed_as_tree),
+		cmocka_unit_test(test_validate_streamed_peak),
 	};
 
 	trpt_limits_default(&lim);
