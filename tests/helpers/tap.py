@@ -26,6 +26,15 @@ def equal(got, want, desc):
     return ok(got == want, desc, "got %r, want %r" % (got, want))
 
 
+def skip(desc, reason):
+    """A check that does not apply here, said as TAP's SKIP with the
+    reason (e.g. a SQLite-only property in the run against PostgreSQL)."""
+    global _count
+    _count += 1
+    print("ok %d - %s # SKIP %s" % (_count, desc, reason))
+    sys.stdout.flush()
+
+
 def done():
     print("1..%d" % _count)
     return 1 if _failed else 0

@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "helpers"))
 import testdb  # noqa: E402
 from corpusdb import GEN, generate, one  # noqa: E402
-from tap import done, equal, ok  # noqa: E402
+from tap import done, equal, ok, skip  # noqa: E402
 
 BINARY = os.environ.get("TRPT_BINARY")
 
@@ -174,6 +174,8 @@ def run(tmp):
     if not testdb.PG:  # the SQLite file's own check
         equal(one(db, "PRAGMA integrity_check"), "ok",
               "integrity_check passes")
+    else:
+        skip("integrity_check passes", "SQLite-only: PRAGMA integrity_check reads the SQLite file (PostgreSQL checks its pages itself)")
     print("# %d reports from 3 writers in %.1f s" % (distinct, elapsed))
     return done()
 

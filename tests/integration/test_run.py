@@ -340,6 +340,9 @@ connect_timeout = 2
             tap.equal(con.execute("PRAGMA integrity_check").fetchone()[0],
                       "ok", "the database is consistent after the stop")
             con.close()
+        else:
+            tap.skip("the database is consistent after the stop",
+                     "SQLite-only: PRAGMA integrity_check reads the SQLite file (PostgreSQL checks its pages itself)")
 
         bad = [ln for ln in log.lines
                if not (len(ln) > 3 and ln[0] == "<" and ln[1] in "01234567"

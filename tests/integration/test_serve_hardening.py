@@ -26,7 +26,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "helpers"))
 import testdb  # noqa: E402
-from tap import done, equal, ok  # noqa: E402
+from tap import done, equal, ok, skip  # noqa: E402
 
 BINARY = os.environ.get("TRPT_BINARY")
 
@@ -235,6 +235,10 @@ def main():
         test_failing_store(tmp)
         if not testdb.PG:  # a read-only SQLite file
             test_read_only_database(tmp)
+        else:
+            skip("serve on a read-only database file", "SQLite-only: "
+                 "the mode of the database file (PostgreSQL: "
+                 "default_transaction_read_only, test sql_pg)")
     except Exception as e:  # noqa: BLE001 - a crash is a failure
         import traceback
         ok(False, "test crashed: %r" % e, traceback.format_exc())
