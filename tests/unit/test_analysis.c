@@ -489,6 +489,30 @@ test_analysis_sums(void **state)
 	    TRPT_OK);
 	expect(&s, NULL, 0); /* nothing first seen after D0 */
 
+	/* A window of weeks probes the pairs seen in it, a longer one
+	 * groups the whole table: both see every row here (D0 to D0 + 8),
+	 * so both answer the same. */
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(
+	    trpt_analysis_new_failure_types(db, D0, D0 + 60, add_sum, &s, &err),
+	    TRPT_OK);
+	memcpy(&sorted, &s, sizeof(s));
+	qsort(sorted.lines, sorted.n, sizeof(sorted.lines[0]), cmp_line);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(trpt_analysis_new_failure_types(
+			     db, D0, D0 + 400, add_sum, &s, &err),
+	    TRPT_OK);
+	qsort(s.lines, s.n, sizeof(s.lines[0]), cmp_line);
+	assert_int_equal(sorted.n, 2);
+	assert_int_equal(s.n, sorted.n);
+	for (size_t k = 0; k < s.n; k++)
+		assert_string_equal(s.lines[k], sorted.lines[k]);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(trpt_analysis_new_failure_types(
+			     db, D0 + 1, D0 + 400, add_sum, &s, &err),
+	    TRPT_OK);
+	expect(&s, NULL, 0); /* grouped: nothing first seen after D0 either */
+
 	memset(&s, 0, sizeof(s));
 	assert_int_equal(
 	    trpt_analysis_testing_failures(db, D0, D0 + 6, add_sum, &s, &err),
