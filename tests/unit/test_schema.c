@@ -226,7 +226,7 @@ test_schema_open_memory(void **state)
  * The migration tests below open SQLite files and handles themselves: they
  * are about SQLite's files (user_version, old files, WAL, a file that is
  * not a database) and run on SQLite only; PostgreSQL's migrations have
- * their own test (schema/migrate_pg.c, tests/unit/test_sql_pg.c).
+ * their own tests (schema/migrate.c, tests/unit/test_sql_pg.c).
  */
 
 /* The real list, applied step by step with upto. */
