@@ -43,30 +43,14 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "helpers"))
+import tap  # noqa: E402
 import testdb  # noqa: E402
+from tap import ok  # noqa: E402
 
 BINARY = os.environ.get("TRPT_BINARY")
 SOURCE_ROOT = os.environ.get("TRPT_SOURCE_ROOT", os.path.join(HERE, "..", ".."))
 GROUP = 12  # POSTs in the group (serve: threads = 16 below, at most 64)
 FAULT = "inject-fault"
-
-tap_n = 0
-tap_failed = 0
-
-
-def ok(cond, desc, diag=None):
-    global tap_n, tap_failed
-    tap_n += 1
-    if cond:
-        print("ok %d - %s" % (tap_n, desc))
-    else:
-        tap_failed += 1
-        print("not ok %d - %s" % (tap_n, desc))
-        if diag is not None:
-            for line in str(diag).splitlines() or [""]:
-                print("#   %s" % line)
-    sys.stdout.flush()
-    return cond
 
 
 def report(rid, domain=None):
@@ -351,8 +335,7 @@ def main():
             rc = srv.stop()
             ok(rc == 0, "serve exits 0 on SIGTERM", rc)
         shutil.rmtree(tmp, ignore_errors=True)
-    print("1..%d" % tap_n)
-    return 1 if tap_failed else 0
+    return tap.done()
 
 
 if __name__ == "__main__":
