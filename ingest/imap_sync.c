@@ -605,8 +605,8 @@ stream_hand(void *arg, uint32_t uid, const char *body, size_t len)
 	while (s->prefix < s->n && s->got[s->prefix])
 		s->prefix++;
 	r->done++;
-	r->p->input_tag = make_tag(
-	    r->done, s->prefix > 0 ? s->v[s->prefix - 1].uid : 0);
+	r->p->input_tag =
+	    make_tag(r->done, s->prefix > 0 ? s->v[s->prefix - 1].uid : 0);
 	if (len > r->p->limits.max_message)
 		/* The size said less than the server sent: the header is in
 		 * the max_message + 1 bytes read. */

@@ -835,8 +835,7 @@ batch_open(struct trpt_pipeline *p, struct trpt_err *err)
 /* Counts an input (given with tag) into the batch, and commits it when it
  * is full. */
 static int
-batch_close(
-    struct trpt_pipeline *p, int rc, uint64_t tag, struct trpt_err *err)
+batch_close(struct trpt_pipeline *p, int rc, uint64_t tag, struct trpt_err *err)
 {
 	char cause[TRPT_ERR_MSG_LEN];
 	struct trpt_err ferr;
@@ -1219,8 +1218,8 @@ async_entry(struct trpt_pipeline *p, enum entry kind, const void *bytes,
 		raw_queue(a, b);
 		return TRPT_OK;
 	}
-	rc = read_entry(
-	    p, b, kind, b->has_data, origin, n, toobig, reason, err);
+	rc =
+	    read_entry(p, b, kind, b->has_data, origin, n, toobig, reason, err);
 	async_queue(a, b);
 	if (rc != TRPT_OK)
 		async_drain(a);
@@ -1432,8 +1431,9 @@ trpt_pipeline_run(struct trpt_pipeline *p, const void *bytes, size_t len,
 		res = &own;
 	if ((rc = batch_open(p, err)) != TRPT_OK)
 		return rc;
-	rc = batch_close(p, run(p, bytes, len, origin, &j, res, &left, NULL, err),
-	    p->input_tag, err);
+	rc = batch_close(p,
+	    run(p, bytes, len, origin, &j, res, &left, NULL, err), p->input_tag,
+	    err);
 	trpt_pipeline_result_free(&own);
 	return rc;
 }
