@@ -17,10 +17,11 @@
 #define DEFAULT_BATCH_BYTES (32u * 1024 * 1024)
 #define MAX_WINDOW          65536u /* UIDs asked for in one size FETCH */
 #define WINDOW_BATCHES      16     /* batches of bodies per window */
-/* Parse ahead: a batch waits at most this long for its next message
- * before it is committed (a stalled server does not hold the database's
- * write lock), as `ingest` does. */
-#define ASYNC_BATCH_MS 200
+/* Parse ahead: messages per transaction, and how long a batch waits for
+ * its next message before it is committed (a stalled server does not
+ * hold the database's write lock), as `ingest`. */
+#define ASYNC_BATCH_MAX 1000
+#define ASYNC_BATCH_MS  200
 /* RFC 2177: re-issue IDLE at least every 29 minutes. */
 #define IDLE_MAX 1500u
 
@@ -929,12 +930,12 @@ async_begin(struct run *r, struct trpt_err *err)
 	if ((r->hooks != NULL && r->hooks->lock != NULL) ||
 	    r->conf->after != TRPT_IMAP_KEEP || p->async_ != NULL)
 		return TRPT_OK;
-	p->batch_max = r->conf->batch ? r->conf->batch : DEFAULT_BATCH;
+	p->batch_max = ASYNC_BATCH_MAX;
 	p->batch_ms = ASYNC_BATCH_MS;
 	p->on_commit = commit_uid;
 	p->commit_arg = r;
 	p->input_tag = 0;
-	if ((rc = trpt_pipeline_async_start_with(p, TRPT_ASYNC_PARSE, err)) !=
+	if ((rc = trpt_pipeline_async_start_with(p, getenv("XX_TWO") ? 0 : TRPT_ASYNC_PARSE, err)) !=
 	    TRPT_OK) {
 		p->on_commit = NULL;
 		p->commit_arg = NULL;

@@ -109,6 +109,17 @@ struct trpt_pipeline_async {
 #define ASYNC_MAX_BYTES     (32u * 1024 * 1024)
 #define ASYNC_MAX_RAW_BYTES (16u * 1024 * 1024)
 
+/*
+ * Waking a thread for every input cost a context switch each way per
+ * input: fetching 10,000 mails made 9,900 voluntary switches and doubled
+ * the system time (0.26 -> 0.50 s).  So a waiting consumer is woken when
+ * ASYNC_WAKE inputs are queued (or by a drain), and otherwise looks for
+ * itself every ASYNC_POLL_MS; a producer waiting for room is woken once
+ * the queue is half empty.
+ */
+#define ASYNC_WAKE    16
+#define ASYNC_POLL_MS 5
+
 static void
 free_str(const char *s)
 {
@@ -913,6 +924,25 @@ exec_bundle(struct trpt_pipeline *p, struct bundle *b,
 	return batch_close(p, rc, b->tag, err);
 }
 
+/* Waits on c until signalled or the monotonic time ms. */
+static void
+nap(pthread_cond_t *c, pthread_mutex_t *mu, int64_t ms)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000;
+	pthread_cond_timedwait(c, mu, &ts);
+}
+
+/* Whether a producer waiting for room in a queue of n inputs and bytes
+ * (of at most max) is to be woken. */
+static int
+half_empty(size_t n, size_t bytes, size_t max)
+{
+	return n == 0 || (n <= ASYNC_MAX_BUNDLES / 2 && bytes <= max / 2);
+}
+
 /*
  * With the queue empty: waits for work, or until the open batch is due
  * (batch_ms after it began).  1 when it is due, so that a source that
@@ -922,22 +952,18 @@ exec_bundle(struct trpt_pipeline *p, struct bundle *b,
 static int
 store_wait(struct trpt_pipeline *p, struct trpt_pipeline_async *a)
 {
-	struct timespec ts;
-	int64_t due;
+	int64_t now = now_ms(), due = INT64_MAX;
 
 	/* While the caller's thread holds p (after a drain) the batch is
 	 * its own. */
-	if (a->failed || a->held || p->batch_n == 0 ||
-	    p->batch_ms >= (unsigned)INT_MAX) {
-		pthread_cond_wait(&a->work, &a->mu);
-		return 0;
+	if (!a->failed && !a->held && p->batch_n > 0 &&
+	    p->batch_ms < (unsigned)INT_MAX) {
+		due = p->batch_start_ms + (int64_t)p->batch_ms;
+		if (now >= due)
+			return 1;
 	}
-	due = p->batch_start_ms + (int64_t)p->batch_ms;
-	if (now_ms() >= due)
-		return 1;
-	ts.tv_sec = (time_t)(due / 1000);
-	ts.tv_nsec = (long)(due % 1000) * 1000000;
-	pthread_cond_timedwait(&a->work, &a->mu, &ts);
+	nap(&a->work, &a->mu,
+	    due < now + ASYNC_POLL_MS ? due : now + ASYNC_POLL_MS);
 	return 0;
 }
 
@@ -1002,7 +1028,8 @@ store_main(void *arg)
 		a->n--;
 		a->bytes -= cost;
 		a->busy = 0;
-		pthread_cond_signal(&a->space);
+		if (half_empty(a->n, a->bytes, ASYNC_MAX_BYTES))
+			pthread_cond_signal(&a->space);
 		pthread_cond_broadcast(&a->idle);
 	}
 	pthread_mutex_unlock(&a->mu);
@@ -1018,6 +1045,9 @@ static void
 async_drain(struct trpt_pipeline_async *a)
 {
 	pthread_mutex_lock(&a->mu);
+	/* Not to wait for their next look (ASYNC_POLL_MS). */
+	pthread_cond_signal(&a->rwork);
+	pthread_cond_signal(&a->work);
 	while (a->rhead != NULL || a->parsing || a->head != NULL || a->busy)
 		pthread_cond_wait(&a->idle, &a->mu);
 	a->held = 1;
@@ -1061,7 +1091,8 @@ async_queue(struct trpt_pipeline_async *a, struct bundle *b)
 	a->n++;
 	a->bytes += b->cost;
 	a->held = 0;
-	pthread_cond_signal(&a->work);
+	if (a->n >= ASYNC_WAKE)
+		pthread_cond_signal(&a->work);
 	pthread_mutex_unlock(&a->mu);
 }
 
@@ -1083,7 +1114,8 @@ raw_queue(struct trpt_pipeline_async *a, struct bundle *b)
 	a->rn++;
 	a->rbytes += b->cost;
 	a->held = 0;
-	pthread_cond_signal(&a->rwork);
+	if (a->rn >= ASYNC_WAKE)
+		pthread_cond_signal(&a->rwork);
 	pthread_mutex_unlock(&a->mu);
 }
 
@@ -1151,7 +1183,7 @@ parse_main(void *arg)
 	pthread_mutex_lock(&a->mu);
 	for (;;) {
 		while (a->rhead == NULL && !a->rstop)
-			pthread_cond_wait(&a->rwork, &a->mu);
+			nap(&a->rwork, &a->mu, now_ms() + ASYNC_POLL_MS);
 		if (a->rhead == NULL)
 			break;
 		b = a->rhead;
@@ -1162,7 +1194,8 @@ parse_main(void *arg)
 		a->rbytes -= b->cost;
 		a->parsing = 1;
 		failed = a->parse_failed;
-		pthread_cond_signal(&a->rspace);
+		if (half_empty(a->rn, a->rbytes, ASYNC_MAX_RAW_BYTES))
+			pthread_cond_signal(&a->rspace);
 		pthread_mutex_unlock(&a->mu);
 		rc = TRPT_OK;
 		if (failed)
@@ -1341,15 +1374,15 @@ trpt_pipeline_async_start_with(
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
 	pthread_mutex_init(&a->mu, NULL);
-	/* The store thread's timed wait (store_wait) is on CLOCK_MONOTONIC,
-	 * as now_ms. */
+	/* The consumers' timed waits (nap) are on CLOCK_MONOTONIC, as
+	 * now_ms. */
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&a->work, &ca);
+	pthread_cond_init(&a->rwork, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&a->space, NULL);
 	pthread_cond_init(&a->idle, NULL);
-	pthread_cond_init(&a->rwork, NULL);
 	pthread_cond_init(&a->rspace, NULL);
 	a->parse = (options & TRPT_ASYNC_PARSE) != 0;
 	a->held = 1;
