@@ -170,8 +170,8 @@ static int
 insert_stmt(struct trpt_db *db, const char *sql, const char *sql_ret,
     struct trpt_stmt **st, struct trpt_err *err)
 {
-	return trpt_sql_cached(db,
-	    trpt_sql_dialect(db) == TRPT_SQL_PG ? sql_ret : sql, st, err);
+	return trpt_sql_cached(
+	    db, trpt_sql_dialect(db) == TRPT_SQL_PG ? sql_ret : sql, st, err);
 }
 
 /*
@@ -692,8 +692,8 @@ raw_row(struct trpt_db *db, const struct trpt_raw *raw, const struct prep *p,
 	struct trpt_stmt *st;
 	int rc, found = 0;
 
-	if ((rc = insert_stmt(db, sql_raw_insert, sql_raw_insert_ret, &st,
-		 err)) != TRPT_OK)
+	if ((rc = insert_stmt(
+		 db, sql_raw_insert, sql_raw_insert_ret, &st, err)) != TRPT_OK)
 		return rc;
 	trpt_sql_bind_text(st, 1, p->raw_sha);
 	trpt_sql_bind_blob(
@@ -974,7 +974,8 @@ store_or_count(struct trpt_db *db, const struct trpt_report *r,
 		return rc;
 	if (*id != 0) {
 		*outcome = TRPT_STORE_NEW;
-		return trpt__rollup_add(db, *id, 1, err);
+		return trpt__rollup_add_report(
+		    db, *id, r, p->day, p->dfailed, p->modep, err);
 	}
 	/*
 	 * Another copy is stored.  On PostgreSQL (READ COMMITTED) another
