@@ -935,7 +935,7 @@ async_begin(struct run *r, struct trpt_err *err)
 	p->on_commit = commit_uid;
 	p->commit_arg = r;
 	p->input_tag = 0;
-	if ((rc = trpt_pipeline_async_start_with(p, getenv("XX_TWO") ? 0 : TRPT_ASYNC_PARSE, err)) !=
+	if ((rc = trpt_pipeline_async_start_with(p, TRPT_ASYNC_PARSE, err)) !=
 	    TRPT_OK) {
 		p->on_commit = NULL;
 		p->commit_arg = NULL;
