@@ -53,11 +53,22 @@ echo "# $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 echo "# $(uname -sr), database on $(df -T "$tmp" | awk 'NR==2{print $2}')"
 echo "# $(head -1 "$tmp/out")"
 "$tmp/http_load" 127.0.0.1 "$port" 4 400 warmup 50 $ca > /dev/null
+# CPU time of the server process (all its threads, ended ones included),
+# in clock ticks.
+server_ticks() {
+	awk '{print $14 + $15}' "/proc/$pid/stat"
+}
+hz=$(getconf CLK_TCK)
 total_ok=0
 for c in $conns; do
+	t0=$(server_ticks)
 	out=$("$tmp/http_load" 127.0.0.1 "$port" "$c" "$requests" "run-c$c" \
 	    50 $ca)
+	t1=$(server_ticks)
 	echo "$out"
+	n=$(echo "$out" | sed -n 's/.* answered \([0-9]*\) .*/\1/p')
+	[ "${n:-0}" -gt 0 ] && echo "server cpu $(((t1 - t0) * 1000000 / hz / n)) us/req" \
+	    "(load $(cut -d' ' -f1 /proc/loadavg))"
 	ok=$(echo "$out" | sed -n 's/.* ok200 \([0-9]*\) .*/\1/p')
 	total_ok=$((total_ok + ok))
 done
