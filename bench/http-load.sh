@@ -59,16 +59,36 @@ server_ticks() {
 	awk '{print $14 + $15}' "/proc/$pid/stat"
 }
 hz=$(getconf CLK_TCK)
+# Transactions committed so far (/metrics): POSTs a commit.
+commits() {
+	python3 - "$port" "$ca" <<'PY'
+import re, ssl, sys, urllib.request
+port, ca = sys.argv[1], sys.argv[2]
+if ca:
+    url = "https://127.0.0.1:%s/metrics" % port
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.check_hostname = False
+else:
+    url, ctx = "http://127.0.0.1:%s/metrics" % port, None
+text = urllib.request.urlopen(url, context=ctx, timeout=30).read().decode()
+m = re.search(r"^tlsrpt_http_commits_total (\d+)$", text, re.M)
+print(m.group(1) if m else 0)
+PY
+}
 total_ok=0
 for c in $conns; do
+	k0=$(commits)
 	t0=$(server_ticks)
 	out=$("$tmp/http_load" 127.0.0.1 "$port" "$c" "$requests" "run-c$c" \
 	    50 $ca)
 	t1=$(server_ticks)
+	k1=$(commits)
 	echo "$out"
 	n=$(echo "$out" | sed -n 's/.* answered \([0-9]*\) .*/\1/p')
-	[ "${n:-0}" -gt 0 ] && echo "server cpu $(((t1 - t0) * 1000000 / hz / n)) us/req" \
-	    "(load $(cut -d' ' -f1 /proc/loadavg))"
+	[ "${n:-0}" -gt 0 ] && [ "$k1" -gt "$k0" ] &&
+	    echo "server cpu $(((t1 - t0) * 1000000 / hz / n)) us/req," \
+		"$(((n * 10 / (k1 - k0) + 5) / 10)) POSTs a commit" \
+		"(load $(cut -d' ' -f1 /proc/loadavg))"
 	ok=$(echo "$out" | sed -n 's/.* ok200 \([0-9]*\) .*/\1/p')
 	total_ok=$((total_ok + ok))
 done

@@ -889,6 +889,8 @@ run_group(struct trpt_receiver *r)
 		rc = trpt_store_commit(db, &err);
 		if (rc != TRPT_OK)
 			trpt_store_rollback(db);
+		else
+			count(r, &r->stats.commits);
 	}
 	r->group_open = 0;
 	pthread_cond_broadcast(&r->group_cond);
@@ -1105,6 +1107,11 @@ serve_metrics(struct trpt_receiver *r, struct MHD_Connection *c)
 	    "Bytes of POST bodies received.");
 	trpt_buf_appendf(&b, NULL, "tlsrpt_http_received_bytes_total %llu\n",
 	    (unsigned long long)s.bytes);
+	metric(&b, "tlsrpt_http_commits_total", "counter",
+	    "Transactions committed for POSTs (POSTs that arrive together "
+	    "share one).");
+	trpt_buf_appendf(&b, NULL, "tlsrpt_http_commits_total %llu\n",
+	    (unsigned long long)s.commits);
 	metric(&b, "tlsrpt_http_requests_in_flight", "gauge",
 	    "Requests being received or processed.");
 	trpt_buf_appendf(

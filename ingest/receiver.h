@@ -105,6 +105,7 @@ struct trpt_receiver_stats {
 	uint64_t header_timeouts; /* connections closed: head too slow */
 	uint64_t client_limit;    /* connections closed: per-client cap */
 	uint64_t bytes;           /* body bytes received */
+	uint64_t commits;         /* group transactions committed */
 	int64_t last_stored;      /* UTC seconds, 0 if none */
 	unsigned in_flight;       /* requests being received or processed */
 };
