@@ -77,14 +77,18 @@ struct checkpointer {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int stop, running;
+	int restart_rc, skip, backoff; /* a RESTART that could not finish */
 };
 
 static void
 restart(void *arg)
 {
 	struct checkpointer *c = arg;
+	struct trpt_err err;
 
-	trpt_checkpoint_restart(c->writer, NULL);
+	c->restart_rc = trpt_checkpoint_restart(c->writer, &err);
+	if (c->restart_rc != TRPT_OK && c->backoff == 0)
+		trpt_cli_warn("serve: %s; trying again", err.msg);
 }
 
 static void *
@@ -114,8 +118,19 @@ checkpoint_loop(void *arg)
 		nlog = 0;
 		trpt_checkpoint_passive(c->ck, &nlog, NULL);
 		pthread_mutex_lock(&c->lock);
-		if (nlog > WAL_RESTART_FRAMES && c->r != NULL && !c->stop)
+		if (nlog > WAL_RESTART_FRAMES && c->r != NULL && !c->stop &&
+		    (c->skip == 0 || --c->skip == 0)) {
+			/* One that could not finish (a reader held the log)
+			 * is tried again after 1, 2, 4 ... up to 128 rounds
+			 * (32 s), not at once: the writer waited for it. */
 			trpt_receiver_locked(c->r, restart, c);
+			if (c->restart_rc == TRPT_OK)
+				c->backoff = 0;
+			else if (c->backoff < 120)
+				c->backoff =
+				    c->backoff == 0 ? 1 : 2 * c->backoff;
+			c->skip = c->backoff;
+		}
 	}
 	pthread_mutex_unlock(&c->lock);
 	return NULL;

@@ -10,19 +10,27 @@ struct trpt_checkpoint {
 	struct trpt_db *db; /* our own connection */
 };
 
-/* Runs "PRAGMA wal_checkpoint(MODE)" on db; *frames the log's pages. */
+/*
+ * Runs "PRAGMA wal_checkpoint(MODE)" on db; *frames the log's pages.  Its
+ * first column says whether a RESTART could not finish (a reader still on
+ * an older snapshot after the busy timeout, or another checkpoint
+ * running): with must_finish that is TRPT_ETEMP, for the caller to try
+ * again later.  A PASSIVE one never waits and only copies what it can:
+ * its busy column (another checkpoint running) is no failure.
+ */
 static int
-checkpoint(
-    struct trpt_db *db, const char *sql, int *frames, struct trpt_err *err)
+checkpoint(struct trpt_db *db, const char *sql, int must_finish, int *frames,
+    struct trpt_err *err)
 {
 	struct trpt_stmt *st = NULL;
-	int rc;
+	int rc, busy = 0;
 
 	if ((rc = trpt_sql_prepare(db, sql, &st, err)) != TRPT_OK)
 		return rc;
 	rc = trpt_sql_step(st, err);
 	if (rc == 1) {
 		/* busy, log frames, frames checkpointed; -1 without WAL */
+		busy = trpt_sql_int(st, 0) != 0;
 		if (frames != NULL)
 			*frames = trpt_sql_int(st, 1) > 0
 				      ? (int)trpt_sql_int(st, 1)
@@ -31,6 +39,11 @@ checkpoint(
 	} else if (rc == 0)
 		rc = TRPT_OK;
 	trpt_sql_finalize(&st);
+	if (rc == TRPT_OK && busy && must_finish)
+		rc = trpt_err_set(err, TRPT_ETEMP,
+		    "%s: WAL checkpoint could not finish: a reader or another "
+		    "checkpoint holds the log",
+		    trpt_db_path(db) != NULL ? trpt_db_path(db) : "database");
 	return rc;
 }
 
@@ -75,7 +88,8 @@ trpt_checkpoint_passive(
 	*frames = 0;
 	if (c == NULL)
 		return TRPT_OK;
-	return checkpoint(c->db, "PRAGMA wal_checkpoint(PASSIVE)", frames, err);
+	return checkpoint(
+	    c->db, "PRAGMA wal_checkpoint(PASSIVE)", 0, frames, err);
 }
 
 void
@@ -97,7 +111,8 @@ trpt_checkpoint_restart(struct trpt_db *writer, struct trpt_err *err)
 {
 	if (trpt_sql_dialect(writer) != TRPT_SQL_SQLITE)
 		return TRPT_OK;
-	return checkpoint(writer, "PRAGMA wal_checkpoint(RESTART)", NULL, err);
+	return checkpoint(
+	    writer, "PRAGMA wal_checkpoint(RESTART)", 1, NULL, err);
 }
 
 int
@@ -105,5 +120,6 @@ trpt_checkpoint_writer(struct trpt_db *writer, struct trpt_err *err)
 {
 	if (trpt_sql_dialect(writer) != TRPT_SQL_SQLITE)
 		return TRPT_OK;
-	return checkpoint(writer, "PRAGMA wal_checkpoint(PASSIVE)", NULL, err);
+	return checkpoint(
+	    writer, "PRAGMA wal_checkpoint(PASSIVE)", 0, NULL, err);
 }

@@ -36,6 +36,9 @@ void trpt_checkpoint_free(struct trpt_checkpoint **cp);
 /*
  * On the writer's own connection, between two transactions: copies the
  * rest of the log and makes the next commit start it over (RESTART).
+ * TRPT_ETEMP when it could not finish within the writer's busy timeout (a
+ * reader still holds the log, or another checkpoint runs): the log goes on
+ * growing until one does, so try again later.
  */
 int trpt_checkpoint_restart(struct trpt_db *writer, struct trpt_err *err);
 

@@ -230,6 +230,110 @@ open_handle(struct trpt_db *db, int flags, struct trpt_err *err)
 	return TRPT_OK;
 }
 
+/*
+ * trpt_sorted_list(x): the distinct values of x (NULLs left out) in byte
+ * order with ", " between them, NULL when there are none: what
+ * PostgreSQL's string_agg(DISTINCT x, ', ' ORDER BY x) gives on COLLATE
+ * "C" text.  SQLite 3.40's group_concat joins them in the order it meets
+ * them and takes no ORDER BY (3.44 does), so the same query listed the
+ * same names in another order on each database.
+ */
+struct sorted_list {
+	struct sl_item {
+		char *s;
+		size_t len;
+	} * v;
+	size_t n, cap;
+	int oom;
+};
+
+static int
+sl_cmp(const void *a, const void *b)
+{
+	const struct sl_item *x = a, *y = b;
+	int c = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
+
+	return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+static void
+sorted_list_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	struct sorted_list *a = sqlite3_aggregate_context(ctx, sizeof(*a));
+	struct sl_item *nv;
+	const unsigned char *s;
+	size_t len, ncap;
+
+	(void)argc;
+	if (a == NULL || a->oom || sqlite3_value_type(argv[0]) == SQLITE_NULL)
+		return;
+	s = sqlite3_value_text(argv[0]);
+	len = (size_t)sqlite3_value_bytes(argv[0]);
+	if (s == NULL)
+		goto nomem;
+	if (a->n == a->cap) {
+		ncap = a->cap == 0 ? 8 : 2 * a->cap;
+		if ((nv = realloc(a->v, ncap * sizeof(*nv))) == NULL)
+			goto nomem;
+		a->v = nv;
+		a->cap = ncap;
+	}
+	if ((a->v[a->n].s = malloc(len + 1)) == NULL)
+		goto nomem;
+	memcpy(a->v[a->n].s, s, len + 1);
+	a->v[a->n++].len = len;
+	return;
+nomem:
+	a->oom = 1;
+}
+
+static void
+sorted_list_final(sqlite3_context *ctx)
+{
+	struct sorted_list *a = sqlite3_aggregate_context(ctx, 0);
+	size_t i, n = 0, total = 0;
+	char *out = NULL;
+
+	if (a == NULL || a->n == 0) {
+		sqlite3_result_null(ctx);
+		goto out;
+	}
+	if (a->oom) {
+		sqlite3_result_error_nomem(ctx);
+		goto out;
+	}
+	qsort(a->v, a->n, sizeof(*a->v), sl_cmp);
+	for (i = 0; i < a->n; i++)
+		if (i == 0 || sl_cmp(&a->v[i - 1], &a->v[i]) != 0)
+			total += a->v[i].len + 2;
+	if (total - 2 > (size_t)sqlite3_limit(sqlite3_context_db_handle(ctx),
+			    SQLITE_LIMIT_LENGTH, -1)) {
+		sqlite3_result_error_toobig(ctx);
+		goto out;
+	}
+	if ((out = malloc(total)) == NULL) {
+		sqlite3_result_error_nomem(ctx);
+		goto out;
+	}
+	for (i = 0; i < a->n; i++) {
+		if (i > 0 && sl_cmp(&a->v[i - 1], &a->v[i]) == 0)
+			continue;
+		if (n > 0) {
+			memcpy(out + n, ", ", 2);
+			n += 2;
+		}
+		memcpy(out + n, a->v[i].s, a->v[i].len);
+		n += a->v[i].len;
+	}
+	sqlite3_result_text(ctx, out, (int)n, free);
+out:
+	if (a != NULL) {
+		for (i = 0; i < a->n; i++)
+			free(a->v[i].s);
+		free(a->v);
+	}
+}
+
 static int
 lite_read_only(struct trpt_db *db)
 {
@@ -269,6 +373,11 @@ lite_open(struct trpt_db *db, int existing, struct trpt_err *err)
 		return rc;
 	sqlite3_extended_result_codes(lite(db)->h, 1);
 	lite_set_busy_timeout(db, db->busy_ms);
+	if (sqlite3_create_function_v2(lite(db)->h, "trpt_sorted_list", 1,
+		SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, NULL,
+		sorted_list_step, sorted_list_final, NULL) != SQLITE_OK)
+		return trpt_err_set(
+		    err, TRPT_ENOMEM, "database %s: out of memory", db->path);
 	if (lite_read_only(db))
 		return TRPT_OK; /* no journal mode to set */
 	/* Pragmas that a transaction would silently ignore come first. */

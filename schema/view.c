@@ -336,9 +336,10 @@ trpt_view_warnings(struct trpt_db *db, int64_t report,
 	return run(db, "warnings", sql, b, 10000, out, err);
 }
 
-/* A list of the distinct values of a column, ", " between them. */
-#define LIST_SQLITE(COL) "replace(group_concat(DISTINCT " COL "), ',', ', ')"
-#define LIST_PG(COL)     "string_agg(DISTINCT " COL ", ', ')"
+/* A list of the distinct values of a column in byte order, ", " between
+ * them (trpt_sorted_list: schema/sql_sqlite.c), the same on both. */
+#define LIST_SQLITE(COL) "trpt_sorted_list(" COL ")"
+#define LIST_PG(COL)     "string_agg(DISTINCT " COL ", ', ' ORDER BY " COL ")"
 /*
  * Failure reasons, most failed sessions first, then by every grouped
  * column (no two rows tie), NULLs first as SQLite puts them (PostgreSQL

@@ -122,7 +122,8 @@ int trpt_view_warnings(struct trpt_db *db, int64_t report,
  * information, the most failed sessions first.  Columns: 0 result_type,
  * 1 receiving_mx_hostname, 2 failure_reason_code,
  * 3 additional_information, 4 failed sessions, 5 reports, 6 the senders
- * (organisations, comma-separated), 7 last day seen.
+ * (organisations; with f->org, the policy domains) in byte order, ", "
+ * between them, the same on both databases, 7 last day seen.
  */
 int trpt_view_reasons(struct trpt_db *db, const struct trpt_view_filter *f,
     struct trpt_view_rows **out, struct trpt_err *err);

@@ -15,9 +15,7 @@ import glob
 import http.client
 import os
 import re
-import select
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -26,31 +24,12 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "helpers"))
+import serveproc  # noqa: E402
 import testdb  # noqa: E402
 from corpusdb import GEN, generate, one  # noqa: E402
 from tap import done, equal, ok, skip  # noqa: E402
 
 BINARY = os.environ.get("TRPT_BINARY")
-
-
-def start_serve(tmp, db):
-    conf = os.path.join(tmp, "serve.conf")
-    with open(conf, "w") as f:
-        f.write("[serve]\nrate_limit = 0\n")
-    os.chmod(conf, 0o600)
-    err = open(os.path.join(tmp, "serve.stderr"), "w+")
-    proc = subprocess.Popen([BINARY, "--db", db, "--config", conf, "serve",
-                             "--listen", "127.0.0.1:0"],
-                            stdout=subprocess.PIPE, stderr=err)
-    ready, _, _ = select.select([proc.stdout], [], [], 15)
-    line = proc.stdout.readline().decode() if ready else ""
-    m = re.match(r"listening on http://127\.0\.0\.1:(\d+)", line)
-    if not m:
-        proc.kill()
-        proc.wait()
-        err.seek(0)
-        raise RuntimeError("serve did not start: %r %s" % (line, err.read()))
-    return proc, int(m.group(1)), err
 
 
 def post(conn, port, body):
@@ -112,7 +91,9 @@ def run(tmp):
     distinct = 5000 + c["reports"]
     db = testdb.new(tmp, "shared")
 
-    srv, port, srv_err = start_serve(tmp, db)
+    srv = serveproc.start(tmp, "serve", db, serveproc.config(
+        tmp, "serve", "[serve]\nrate_limit = 0\n"), timeout=15)
+    port = srv.port
     files = sorted(glob.glob(os.path.join(tmp, "c", "*.json.gz")))
     statuses = []
     retried = []
@@ -134,11 +115,7 @@ def run(tmp):
     for t in threads:
         t.join(150)
     elapsed = time.monotonic() - t0
-    srv.send_signal(signal.SIGTERM)
-    srv.wait(30)
-    srv_err.seek(0)
-    serve_log = srv_err.read()
-    srv_err.close()
+    _, serve_log = srv.stop(30)
 
     for name, p, (out, err) in zip("ab", procs, outs):
         equal(p.returncode, 0, "ingest %s exits 0" % name)

@@ -27,6 +27,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "helpers"))
+import serveproc  # noqa: E402
 import testdb  # noqa: E402
 import tap  # noqa: E402
 from test_analysis_cli import make_cert, policy, report  # noqa: E402
@@ -64,18 +65,9 @@ def write_hostile(d):
 
 
 def start_serve(tmp, db, conf):
-    p = subprocess.Popen([BINARY, "--db", db, "--config", conf, "serve",
-                          "--listen", "127.0.0.1:0"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
-    url = recv = None
-    for _ in range(2):
-        line = p.stdout.readline()
-        if line.startswith("dashboard on "):
-            url = line.split()[2].rstrip("/")
-        if line.startswith("listening on "):
-            recv = line.split()[2].rstrip("/")
-    return p, url, recv
+    p = serveproc.Serve(tmp, "serve", db, conf)
+    p.ready(30)
+    return p, p.dashboard, p.url
 
 
 def get(url, auth=None):
@@ -377,8 +369,7 @@ def main():
         drv.save_screenshot(os.path.join(OUTDIR, "report-html.png"))
 
         # TLS as the receiver: tls_cert and tls_key in [dashboard].
-        proc.terminate()
-        proc.wait(timeout=30)
+        proc.stop(30)
         key, cert = make_cert(tmp)
         with open(conf, "w") as f:
             f.write("[dashboard]\nlisten = 127.0.0.1:0\ntls_cert = %s\n"
@@ -398,11 +389,7 @@ def main():
         if drv is not None:
             drv.quit()
         if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            proc.stop(30)
         if prof is not None:
             shutil.rmtree(prof, ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)

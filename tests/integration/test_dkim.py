@@ -20,10 +20,7 @@ import glob
 import http.client
 import io
 import os
-import re
-import select
 import shutil
-import signal
 import ssl
 import subprocess
 import sys
@@ -34,6 +31,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "helpers"))
 import testdb  # noqa: E402
 import dkimlab  # noqa: E402
 import mkcerts  # noqa: E402
+import serveproc  # noqa: E402
 from tap import done, equal, ok  # noqa: E402
 
 BINARY = os.environ.get("TRPT_BINARY")
@@ -339,32 +337,15 @@ def test_corpus(tmp, port, table):
 
 
 def serve(tmp, name, serve_conf):
-    """Starts `serve` on a free port: (process, scheme, port, db)."""
+    """Starts `serve` on a free port: (serveproc.Serve, scheme, port, db)."""
     db = testdb.new(tmp, name)
-    conf = os.path.join(tmp, name + ".conf")
-    with open(conf, "w") as f:
-        f.write("[serve]\n" + serve_conf)
-    os.chmod(conf, 0o600)
-    proc = subprocess.Popen([BINARY, "--db", db, "--config", conf, "serve",
-                             "--listen", "127.0.0.1:0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    ready, _, _ = select.select([proc.stdout], [], [], 30)
-    line = proc.stdout.readline().decode() if ready else ""
-    m = re.match(r"listening on (https?)://127\.0\.0\.1:(\d+)", line)
-    if m is None:
-        proc.kill()
-        raise RuntimeError("serve did not start: %r %s" %
-                           (line, proc.stderr.read()))
-    return proc, m.group(1), int(m.group(2)), db
+    conf = serveproc.config(tmp, name, "[serve]\n" + serve_conf)
+    srv = serveproc.start(tmp, name, db, conf)
+    return srv, srv.scheme, srv.port, db
 
 
-def stop(proc):
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+def stop(srv):
+    srv.stop(30)
 
 
 def post(scheme, port, body, context=None):

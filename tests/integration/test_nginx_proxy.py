@@ -14,7 +14,6 @@ import http.client
 import json
 import os
 import re
-import select
 import shutil
 import signal
 import socket
@@ -28,6 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "helpers"))
 import testdb  # noqa: E402
 import mkcerts  # noqa: E402
+import serveproc  # noqa: E402
 from tap import done, ok  # noqa: E402
 
 BINARY = os.environ.get("TRPT_BINARY")
@@ -89,20 +89,13 @@ def main():
     try:
         certs = mkcerts.make(tmp)
         db = testdb.new(tmp, "db")
-        conf = os.path.join(tmp, "collector.conf")
-        with open(conf, "w") as f:
-            f.write("[serve]\ntrust_proxy = true\n")
-        os.chmod(conf, 0o600)
-        serve = subprocess.Popen(
-            [BINARY, "--db", db, "--config", conf, "serve", "--listen",
-             "127.0.0.1:0"], stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL)
-        ready, _, _ = select.select([serve.stdout], [], [], 15)
-        line = serve.stdout.readline().decode() if ready else ""
-        m = re.match(r"listening on http://127\.0\.0\.1:(\d+)", line)
-        if not ok(m is not None, "serve started", line):
+        conf = serveproc.config(tmp, "collector",
+                                "[serve]\ntrust_proxy = true\n")
+        serve = serveproc.Serve(tmp, "collector", db, conf)
+        if not ok(serve.ready(15) and serve.scheme == "http",
+                  "serve started", "".join(serve.lines)):
             return 1
-        upstream = int(m.group(1))
+        upstream = serve.port
 
         https_port, http_port = free_port(), free_port()
         with open(os.path.join(SOURCE_ROOT, "examples",
@@ -188,13 +181,14 @@ def main():
         import traceback
         ok(False, "test crashed: %r" % e, traceback.format_exc())
     finally:
-        for p in (nginx, serve):
-            if p is not None and p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(15)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+        if nginx is not None and nginx.poll() is None:
+            nginx.send_signal(signal.SIGTERM)
+            try:
+                nginx.wait(15)
+            except subprocess.TimeoutExpired:
+                nginx.kill()
+        if serve is not None:
+            serve.stop(15)
         shutil.rmtree(tmp, ignore_errors=True)
     return done()
 

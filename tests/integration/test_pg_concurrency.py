@@ -39,9 +39,7 @@ import http.client
 import os
 import random
 import re
-import select
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -52,6 +50,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "helpers"))
 import dovecot  # noqa: E402
 import mkcerts  # noqa: E402
+import serveproc  # noqa: E402
 import testdb  # noqa: E402
 from corpusdb import GEN, generate  # noqa: E402
 from tap import done, equal, ok  # noqa: E402
@@ -86,40 +85,15 @@ def one(url, sql, params=()):
 
 
 def start_serve(tmp, name, db):
-    conf = os.path.join(tmp, name + ".conf")
-    with open(conf, "w") as f:
-        f.write("[serve]\nrate_limit = 0\nmax_connections_per_client = 100000\n")
-    os.chmod(conf, 0o600)
-    err = open(os.path.join(tmp, name + ".stderr"), "w+")
-    proc = subprocess.Popen([BINARY, "--db", db, "--config", conf, "serve",
-                             "--listen", "127.0.0.1:0"],
-                            stdout=subprocess.PIPE, stderr=err)
-    return proc, err
+    """serve, not waited for (so that two start at the same moment)."""
+    conf = serveproc.config(tmp, name, "[serve]\nrate_limit = 0\n"
+                            "max_connections_per_client = 100000\n")
+    return serveproc.Serve(tmp, name, db, conf)
 
 
-def serve_port(proc, err):
-    ready, _, _ = select.select([proc.stdout], [], [], 30)
-    line = proc.stdout.readline().decode() if ready else ""
-    m = re.match(r"listening on http://127\.0\.0\.1:(\d+)", line)
-    if not m:
-        proc.kill()
-        proc.wait()
-        err.seek(0)
-        raise RuntimeError("serve did not start: %r %s" % (line, err.read()))
-    return int(m.group(1))
-
-
-def stop_serve(proc, err):
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    err.seek(0)
-    text = err.read()
-    err.close()
-    return proc.returncode, text
+def serve_port(srv):
+    srv.ready(30, check=True)
+    return srv.port
 
 
 def post(conn, port, body):
@@ -177,7 +151,7 @@ def part_concurrent(tmp, admin):
     # Both receivers start on the empty database at once: both migrate.
     s1 = start_serve(tmp, "serve1", db)
     s2 = start_serve(tmp, "serve2", db)
-    ports = [serve_port(*s1), serve_port(*s2)]
+    ports = [serve_port(s1), serve_port(s2)]
 
     # Client k posts shared group k // 2 to receiver k % 2 (so the other
     # receiver gets the same reports from client k ^ 1) and its own D
@@ -205,7 +179,7 @@ def part_concurrent(tmp, admin):
     for t in threads:
         t.join(240)
     elapsed = time.monotonic() - t0
-    logs = [stop_serve(*s1), stop_serve(*s2)]
+    logs = [s1.stop(30), s2.stop(30)]
 
     for name, p, (out, err) in zip("ab", procs, outs):
         equal(p.returncode, 0, "ingest %s exits 0" % name)
@@ -305,7 +279,7 @@ def part_races(tmp, admin):
     db = new_database(admin, "races")
     s1 = start_serve(tmp, "serve4", db)
     s2 = start_serve(tmp, "serve5", db)
-    ports = [serve_port(*s1), serve_port(*s2)]
+    ports = [serve_port(s1), serve_port(s2)]
     slow_inserts(db)
 
     # The same report in two bodies (gzip headers differ): two raw inputs,
@@ -342,7 +316,7 @@ def part_races(tmp, admin):
     equal(one(db, "SELECT count(DISTINCT total_failed) FROM reports WHERE"
               " report_id = 'race-copies'"), 3, "each content kept once")
     for i, s in enumerate((s1, s2), 4):
-        rc, log = stop_serve(*s)
+        rc, log = s.stop(30)
         ok(rc == 0 and "cannot store" not in log,
            "serve %d stored every report (exit 0, nothing logged)" % i,
            log[-2000:])
@@ -353,7 +327,7 @@ def part_restart(tmp, admin, pgdir):
     e = generate(os.path.join(tmp, "e"), "--seed", "6", "--first", "40000",
                  "--small", "2000")
     srv = start_serve(tmp, "serve3", db)
-    port = serve_port(*srv)
+    port = serve_port(srv)
     body = open(sorted(glob.glob(os.path.join(tmp, "e", "*.json.gz")))[0],
                 "rb").read()
 
@@ -418,7 +392,7 @@ def part_restart(tmp, admin, pgdir):
           "and none twice")
     equal(one(db, "SELECT count(*) FROM policies"), e["policies"],
           "every policy is stored, once")
-    rc, log = stop_serve(*srv)
+    rc, log = srv.stop(30)
     equal(rc, 0, "serve exits 0 on SIGTERM after the restart")
     print("# %d of %d reports committed before the restart, %d after the"
           " failed ingest" % (before, e["reports"], mid))

@@ -17,7 +17,6 @@ import json
 import os
 import random
 import re
-import select
 import shutil
 import signal
 import socket
@@ -33,6 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "helpers"))
 import testdb  # noqa: E402
 import mkcerts  # noqa: E402
+import serveproc  # noqa: E402
 
 BINARY = os.environ.get("TRPT_BINARY")
 CORPUS = os.environ.get("TRPT_CORPUS", "")
@@ -66,37 +66,17 @@ class Server:
     def __init__(self, tmp, name, serve_conf, limits_conf=""):
         self.tmp = tmp
         self.db = testdb.new(tmp, name)
-        self.conf = os.path.join(tmp, name + ".conf")
-        self.errpath = os.path.join(tmp, name + ".stderr")
-        with open(self.conf, "w") as f:
-            f.write("[serve]\n" + serve_conf + "\n[limits]\n" + limits_conf)
-        os.chmod(self.conf, 0o600)
-        self.err = open(self.errpath, "w")
-        self.proc = subprocess.Popen(
-            [BINARY, "--db", self.db, "--config", self.conf, "serve",
-             "--listen", "127.0.0.1:0"],
-            stdout=subprocess.PIPE, stderr=self.err)
-        ready, _, _ = select.select([self.proc.stdout], [], [], 15)
-        line = self.proc.stdout.readline().decode() if ready else ""
-        m = re.match(r"listening on (https?)://127\.0\.0\.1:(\d+)", line)
-        if m is None:
-            self.proc.kill()
-            raise RuntimeError("serve did not start: %r; stderr: %s" %
-                               (line, open(self.errpath).read()))
-        self.scheme = m.group(1)
-        self.port = int(m.group(2))
+        self.conf = serveproc.config(tmp, name, "[serve]\n" + serve_conf +
+                                     "\n[limits]\n" + limits_conf)
+        self.serve = serveproc.start(tmp, name, self.db, self.conf,
+                                     timeout=15)
+        self.proc = self.serve.proc
+        self.scheme = self.serve.scheme
+        self.port = self.serve.port
 
     def stop(self, timeout=20, signal_it=True):
-        if signal_it and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = None
-        out = self.proc.stdout.read().decode()
-        self.err.close()
-        return rc, out
+        rc, _ = self.serve.stop(timeout, signal_it)
+        return rc, self.serve.out
 
     def sql(self, query, *args):
         con = testdb.connect(self.db, timeout=30)

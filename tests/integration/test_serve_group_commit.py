@@ -31,11 +31,8 @@ import http.client
 import json
 import os
 import re
-import select
 import shutil
-import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -44,6 +41,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "helpers"))
 import tap  # noqa: E402
+import serveproc  # noqa: E402
 import testdb  # noqa: E402
 from tap import ok  # noqa: E402
 
@@ -69,37 +67,16 @@ def report(rid, domain=None):
 class Server:
     def __init__(self, tmp):
         self.db = testdb.new(tmp, "group")
-        self.conf = os.path.join(tmp, "serve.conf")
-        self.errpath = os.path.join(tmp, "serve.stderr")
-        with open(self.conf, "w") as f:
-            # busy_timeout: the first POST waits for the test's lock.
-            f.write("[serve]\nrate_limit = 0\nthreads = 16\n"
-                    "busy_timeout = 60000\n")
-        os.chmod(self.conf, 0o600)
-        self.err = open(self.errpath, "w")
-        self.proc = subprocess.Popen(
-            [BINARY, "--db", self.db, "--config", self.conf, "serve",
-             "--listen", "127.0.0.1:0"],
-            stdout=subprocess.PIPE, stderr=self.err)
-        ready, _, _ = select.select([self.proc.stdout], [], [], 30)
-        line = self.proc.stdout.readline().decode() if ready else ""
-        m = re.match(r"listening on http://127\.0\.0\.1:(\d+)", line)
-        if m is None:
-            self.proc.kill()
-            raise RuntimeError("serve did not start: %r; stderr: %s" %
-                               (line, open(self.errpath).read()))
-        self.port = int(m.group(1))
+        # busy_timeout: the first POST waits for the test's lock.
+        self.conf = serveproc.config(tmp, "serve",
+                                     "[serve]\nrate_limit = 0\nthreads = 16\n"
+                                     "busy_timeout = 60000\n")
+        self.serve = serveproc.start(tmp, "serve", self.db, self.conf)
+        self.proc = self.serve.proc
+        self.port = self.serve.port
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = None
-        self.err.close()
-        return rc
+        return self.serve.stop(30)[0]
 
     def post(self, body):
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)

@@ -14,9 +14,7 @@ A real serve process on a free loopback port:
 import http.client
 import os
 import re
-import select
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +23,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "helpers"))
+import serveproc  # noqa: E402
 import testdb  # noqa: E402
 from tap import done, equal, ok, skip  # noqa: E402
 
@@ -50,40 +49,20 @@ def unprivileged():
 class Server:
     def __init__(self, tmp, name, serve_conf, db=None, prefix=()):
         self.db = db or testdb.new(tmp, name)
-        conf = []
+        conf = None
         if serve_conf is not None:
-            path = os.path.join(tmp, name + ".conf")
-            with open(path, "w") as f:
-                f.write("[serve]\nrate_limit = 0\n" + serve_conf)
-            os.chmod(path, 0o600)
-            conf = ["--config", path]
-        self.errpath = os.path.join(tmp, name + ".stderr")
-        self.err = open(self.errpath, "w")
-        self.proc = subprocess.Popen(
-            list(prefix) + [BINARY, "--db", self.db] + conf +
-            ["serve", "--listen", "127.0.0.1:0"],
-            stdout=subprocess.PIPE, stderr=self.err)
-        ready, _, _ = select.select([self.proc.stdout], [], [], 15)
-        line = self.proc.stdout.readline().decode() if ready else ""
-        m = re.match(r"listening on http://127\.0\.0\.1:(\d+)", line)
-        self.port = int(m.group(1)) if m else None
+            conf = serveproc.config(tmp, name, "[serve]\nrate_limit = 0\n" +
+                                    serve_conf)
+        self.serve = serveproc.Serve(tmp, name, self.db, conf, prefix=prefix)
+        self.serve.ready(15)
+        self.proc = self.serve.proc
+        self.port = self.serve.port
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
-        self.err.close()
-        return rc
+        return self.serve.stop(20)[0]
 
     def stderr(self):
-        if not self.err.closed:
-            self.err.flush()
-        with open(self.errpath) as f:
-            return f.read()
+        return self.serve.stderr()
 
     def request(self, method, path, body=None):
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)

@@ -69,6 +69,62 @@ test_checkpoint_beside_writer(void **state)
 	free(dir);
 }
 
+/*
+ * A reader holding a snapshot keeps RESTART from finishing: that is said
+ * (TRPT_ETEMP, naming the database), not taken for a log started over;
+ * once the reader is gone the next RESTART finishes and the log starts
+ * over.
+ */
+static void
+test_checkpoint_restart_busy(void **state)
+{
+	struct trpt_checkpoint *c = NULL;
+	struct trpt_db *db, *reader;
+	struct trpt_stmt *st = NULL;
+	struct trpt_err err;
+	char *dir = trpt_test_tmpdir(), path[4200];
+	int frames;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/busy.db", dir);
+	if (trpt_db_open(path, &db, &err) != TRPT_OK ||
+	    trpt_db_open(path, &reader, &err) != TRPT_OK)
+		fail_msg("%s", err.msg);
+	assert_int_equal(trpt_checkpoint_new(db, &c, &err), TRPT_OK);
+	/* The writer waits 100 ms for the reader, not the default 5 s. */
+	trpt_db_set_busy_timeout(db, 100);
+	write_rows(db, 50);
+	assert_int_equal(trpt_sql_exec(reader, "BEGIN", &err), TRPT_OK);
+	assert_int_equal(trpt_sql_prepare(reader,
+			     "SELECT count(*) FROM http_state", &st, &err),
+	    TRPT_OK);
+	assert_int_equal(trpt_sql_step(st, &err), 1);
+	assert_int_equal(trpt_sql_int(st, 0), 50);
+	trpt_sql_finalize(&st);
+	write_rows(db, 50);
+
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(trpt_checkpoint_restart(db, &err), TRPT_ETEMP);
+	assert_int_equal(err.code, TRPT_ETEMP);
+	assert_non_null(strstr(err.msg, "busy.db"));
+	assert_non_null(strstr(err.msg, "could not finish"));
+	/* The log was not started over. */
+	write_rows(db, 1);
+	assert_int_equal(trpt_checkpoint_passive(c, &frames, &err), TRPT_OK);
+	assert_true(frames > 100);
+
+	assert_int_equal(trpt_sql_exec(reader, "COMMIT", &err), TRPT_OK);
+	assert_int_equal(trpt_checkpoint_restart(db, &err), TRPT_OK);
+	write_rows(db, 1);
+	assert_int_equal(trpt_checkpoint_passive(c, &frames, &err), TRPT_OK);
+	assert_true(frames > 0 && frames < 20);
+	trpt_checkpoint_free(&c);
+	trpt_db_close(&reader);
+	trpt_db_close(&db);
+	trpt_test_rmrf(dir);
+	free(dir);
+}
+
 static void
 test_checkpoint_memory(void **state)
 {
@@ -93,6 +149,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_checkpoint_beside_writer),
+		cmocka_unit_test(test_checkpoint_restart_busy),
 		cmocka_unit_test(test_checkpoint_memory),
 	};
 

@@ -316,6 +316,57 @@ test_dash_pages(void **state)
 }
 
 /*
+ * The senders of a failure reason (and a sender's domains) are listed in
+ * byte order whatever order they were stored in, on both databases; a
+ * comma in a name is kept as it is.  SQLite's group_concat listed them in
+ * the order it met them.
+ */
+static void
+test_dash_reason_lists(void **state)
+{
+	static const char *const orgs[] = { "Zeta Mail", "alpha, Inc.",
+		"Beta Corp", "Zeta Mail", "Mu" };
+	static const char *const domains[] = { "z.example", "B.example",
+		"a.example", "z.example" };
+	struct trpt_db *db = *state;
+	struct trpt_view_filter f = { W1 - 14, W1 + 7, "list.example", NULL,
+		10 };
+	struct trpt_view_rows *r = NULL;
+	struct trpt_err err;
+	struct gen g = { 0 };
+	size_t i;
+
+	for (i = 0; i < sizeof(orgs) / sizeof(orgs[0]); i++) {
+		gen_begin(&g, orgs[i], W1 + 3 - (int64_t)(i % 2));
+		gen_policy(&g, "sts", "list.example", 10, 5, 0);
+		gen_failure(&g, "validation-failure", "mx.list.example",
+		    "192.0.2.9", 5);
+		assert_int_equal(gen_end(&g, db), TRPT_OK);
+	}
+	for (i = 0; i < sizeof(domains) / sizeof(domains[0]); i++) {
+		gen_begin(&g, "Lister", W1 + 1 + (int64_t)i);
+		gen_policy(&g, "sts", domains[i], 10, 3, 0);
+		gen_failure(
+		    &g, "dane-required", "mx.lister.example", "192.0.2.10", 3);
+		assert_int_equal(gen_end(&g, db), TRPT_OK);
+	}
+	assert_int_equal(trpt_view_reasons(db, &f, &r, &err), TRPT_OK);
+	assert_int_equal(r->nrows, 1);
+	assert_int_equal(trpt_view_int(r, 0, 5), 5);
+	assert_string_equal(
+	    trpt_view_text(r, 0, 6), "Beta Corp, Mu, Zeta Mail, alpha, Inc.");
+	trpt_view_free(&r);
+
+	f.domain = NULL;
+	f.org = "Lister";
+	assert_int_equal(trpt_view_reasons(db, &f, &r, &err), TRPT_OK);
+	assert_int_equal(r->nrows, 1);
+	assert_string_equal(
+	    trpt_view_text(r, 0, 6), "B.example, a.example, z.example");
+	trpt_view_free(&r);
+}
+
+/*
  * A query of a page that fails names the query: its text outlives the
  * statement (on PostgreSQL the error comes at the first step, after the
  * view's copy of the text had been freed).
@@ -348,6 +399,8 @@ main(void)
 		    test_dash_pages, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_dash_query_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_dash_reason_lists, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("dash", tests, NULL, NULL);
