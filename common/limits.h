@@ -7,6 +7,7 @@
  */
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define TRPT_MAX_MESSAGE_DEFAULT  (25u * 1024 * 1024) /* one mail or file */
 #define TRPT_MAX_INFLATED_DEFAULT (50u * 1024 * 1024) /* gunzip output */
@@ -21,6 +22,23 @@
 
 /* The largest count RFC 8460 data can carry exactly (I-JSON, 2^53). */
 #define TRPT_MAX_COUNT 9007199254740992LL
+
+/*
+ * a + b for session counts and their sums.  A count is at most
+ * TRPT_MAX_COUNT and a report's at most 2^63 - 1 in all (schema/store.c),
+ * but nothing bounds how many reports add up in one rollup or one total:
+ * such a sum stops at INT64_MAX (INT64_MIN going down) instead of
+ * overflowing, as the rollups' SQL does on both databases.
+ */
+static inline int64_t
+trpt_count_add(int64_t a, int64_t b)
+{
+	int64_t r;
+
+	if (__builtin_add_overflow(a, b, &r))
+		return b > 0 ? INT64_MAX : INT64_MIN;
+	return r;
+}
 
 struct trpt_limits {
 	size_t max_message;  /* bytes of one input (file, mail, POST body) */

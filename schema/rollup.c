@@ -70,54 +70,83 @@ static const char sql_groups_sqlite[] = GROUPS("");
 static const char sql_groups_pg[] = GROUPS(" COLLATE \"C\"");
 
 /*
+ * Sums that stop at INT64_MAX (and -INT64_MAX) instead of failing the
+ * transaction: a rollup key may collect any number of reports, each up to
+ * 2^63 - 1 sessions (schema/store.c), so hostile counts would overflow
+ * bigint on PostgreSQL (an error that fails the whole batch) and int64 in
+ * SQLite (an "integer overflow" error from sum(), or a REAL the STRICT
+ * column refuses).  SUMSAT clamps PostgreSQL's numeric sum (SQLite's sum()
+ * saturates by itself: schema/sql_sqlite.c); ADD(T, C) is the upsert's
+ * C = T.C + excluded.C, each branch evaluated only when it cannot
+ * overflow.  Counts that stay below 2^63 come out exact.
+ */
+#define SAT_MAX "9223372036854775807"
+#define SUMSAT(E)                                                              \
+	"CASE WHEN sum(" E ") > " SAT_MAX " THEN " SAT_MAX " WHEN sum(" E      \
+	") < -" SAT_MAX " THEN -" SAT_MAX " ELSE sum(" E ") END"
+#define ADD(T, C)                                                              \
+	C " = CASE WHEN excluded." C " > 0 THEN CASE WHEN " T "." C            \
+	  " > " SAT_MAX " - excluded." C " THEN " SAT_MAX " ELSE " T "." C     \
+	  " + excluded." C " END WHEN " T "." C " < -" SAT_MAX                 \
+	  " - excluded." C " THEN -" SAT_MAX " ELSE " T "." C " + excluded." C \
+	  " END"
+
+/*
  * Each rollup from the groups, in key order (writers on one PostgreSQL
  * then take their row locks in the same order).  The WHERE before ON
  * CONFLICT is what SQLite's parser needs after a SELECT.
  */
+/* clang-format off */
 static const char *const sql_apply[] = {
 	"INSERT INTO rollup_daily (domain, day, org, successful, failed,"
-	" reports) SELECT domain, day, org, sum(s * sign), sum(f * sign),"
-	" sum(sign) FROM rollup_groups WHERE best = 1"
+	" reports) SELECT domain, day, org, " SUMSAT("s * sign") ","
+	" " SUMSAT("f * sign") ","
+	" " SUMSAT("sign") " FROM rollup_groups WHERE best = 1"
 	" GROUP BY domain, day, org ORDER BY domain, day, org"
 	" ON CONFLICT (domain, day, org) DO UPDATE SET"
-	" successful = rollup_daily.successful + excluded.successful,"
-	" failed = rollup_daily.failed + excluded.failed,"
-	" reports = rollup_daily.reports + excluded.reports",
+	" " ADD("rollup_daily", "successful") ","
+	" " ADD("rollup_daily", "failed") ","
+	" " ADD("rollup_daily", "reports"),
 
 	"INSERT INTO rollup_org_day (org, day, successful, failed)"
-	" SELECT org, day, sum(s * sign), sum(f * sign) FROM rollup_groups"
+	" SELECT org, day, " SUMSAT("s * sign") ","
+	" " SUMSAT("f * sign") " FROM rollup_groups"
 	" WHERE best = 1 GROUP BY org, day ORDER BY org, day"
 	" ON CONFLICT (org, day) DO UPDATE SET"
-	" successful = rollup_org_day.successful + excluded.successful,"
-	" failed = rollup_org_day.failed + excluded.failed",
+	" " ADD("rollup_org_day", "successful") ","
+	" " ADD("rollup_org_day", "failed"),
 
 	"INSERT INTO rollup_domain_day (domain, day, successful, failed)"
-	" SELECT domain, day, sum(s * sign), sum(f * sign) FROM rollup_groups"
+	" SELECT domain, day, " SUMSAT("s * sign") ","
+	" " SUMSAT("f * sign") " FROM rollup_groups"
 	" WHERE best = 1 GROUP BY domain, day ORDER BY domain, day"
 	" ON CONFLICT (domain, day) DO UPDATE SET"
-	" successful = rollup_domain_day.successful + excluded.successful,"
-	" failed = rollup_domain_day.failed + excluded.failed",
+	" " ADD("rollup_domain_day", "successful") ","
+	" " ADD("rollup_domain_day", "failed"),
 
 	/* week = (day + 3) / 7 counts Mondays from 1970-01-05. */
 	"INSERT INTO rollup_weekly (domain, week, org, successful, failed)"
-	" SELECT domain, (day + 3) / 7, org, sum(s * sign), sum(f * sign)"
+	" SELECT domain, (day + 3) / 7, org, " SUMSAT("s * sign") ","
+	" " SUMSAT("f * sign")
 	" FROM rollup_groups WHERE best = 1"
 	" GROUP BY domain, (day + 3) / 7, org"
 	" ORDER BY domain, (day + 3) / 7, org"
 	" ON CONFLICT (domain, week, org) DO UPDATE SET"
-	" successful = rollup_weekly.successful + excluded.successful,"
-	" failed = rollup_weekly.failed + excluded.failed",
+	" " ADD("rollup_weekly", "successful") ","
+	" " ADD("rollup_weekly", "failed"),
 
 	"INSERT INTO rollup_domain_week (domain, week, successful, failed)"
-	" SELECT domain, (day + 3) / 7, sum(s * sign), sum(f * sign)"
+	" SELECT domain, (day + 3) / 7, " SUMSAT("s * sign") ","
+	" " SUMSAT("f * sign")
 	" FROM rollup_groups WHERE best = 1 GROUP BY domain, (day + 3) / 7"
 	" ORDER BY domain, (day + 3) / 7"
 	" ON CONFLICT (domain, week) DO UPDATE SET"
-	" successful = rollup_domain_week.successful + excluded.successful,"
-	" failed = rollup_domain_week.failed + excluded.failed",
+	" " ADD("rollup_domain_week", "successful") ","
+	" " ADD("rollup_domain_week", "failed"),
 
 	"INSERT INTO rollup_failures (day, org, domain, result_type, mx, ip,"
-	" failed) SELECT day, org, domain, result_type, mx, ip, sum(n) FROM"
+	" failed) SELECT day, org, domain, result_type, mx, ip,"
+	" " SUMSAT("n") " FROM"
 	" (SELECT g.day AS day, g.org AS org, g.domain AS domain,"
 	" f.result_type AS result_type,"
 	" coalesce(f.receiving_mx_hostname, '') AS mx,"
@@ -132,16 +161,18 @@ static const char *const sql_apply[] = {
 	" WHERE 1 = 1 GROUP BY day, org, domain, result_type, mx, ip"
 	" ORDER BY day, org, domain, result_type, mx, ip"
 	" ON CONFLICT (day, org, domain, result_type, mx, ip) DO UPDATE SET"
-	" failed = rollup_failures.failed + excluded.failed",
+	" " ADD("rollup_failures", "failed"),
 
 	"INSERT INTO rollup_testing (day, org, domain, successful, failed)"
-	" SELECT day, org, domain, sum(s * sign), sum(f * sign)"
+	" SELECT day, org, domain, " SUMSAT("s * sign") ","
+	" " SUMSAT("f * sign")
 	" FROM rollup_groups WHERE testing = 1 AND f > 0"
 	" GROUP BY day, org, domain ORDER BY domain, day, org"
 	" ON CONFLICT (domain, day, org) DO UPDATE SET"
-	" successful = rollup_testing.successful + excluded.successful,"
-	" failed = rollup_testing.failed + excluded.failed",
+	" " ADD("rollup_testing", "successful") ","
+	" " ADD("rollup_testing", "failed"),
 };
+/* clang-format on */
 
 /*
  * After a report was taken out: the rows left without any report, on the
