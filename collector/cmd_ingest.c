@@ -20,7 +20,9 @@
  * once per batch rather than once per report.
  */
 #define INGEST_BATCH_MAX 1000
-#define INGEST_BATCH_MS  200
+#ifndef INGEST_BATCH_MS /* a profile build sets it, to batch by count */
+#define INGEST_BATCH_MS 200
+#endif
 
 static void
 ingest_usage(FILE *f)

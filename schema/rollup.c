@@ -6,8 +6,62 @@
 
 #include "common/err.h"
 #include "schema/db.h"
+#include "schema/report.h"
 #include "schema/sql.h"
 #include "schema/sql_impl.h"
+
+/*
+ * The rollups' deltas of the reports stored in this transaction, summed in
+ * memory per key of each rollup table (trpt__rollup_add_report), so that
+ * the commit writes each distinct key once from bound values (upsert) and
+ * reads nothing back.  Measured (callgrind, 2,000 small reports in batches
+ * of 1,000): the set-based flush below cost about 234,000 instructions a
+ * report, about a third of the store thread's work.
+ *
+ * Keys hold interned strings (equal strings, one pointer), so that a key
+ * is compared by its pointers and a number.
+ */
+enum {
+	AGG_DAILY,
+	AGG_ORG_DAY,
+	AGG_DOMAIN_DAY,
+	AGG_WEEKLY,
+	AGG_DOMAIN_WEEK,
+	AGG_FAILURES,
+	AGG_TESTING,
+	AGG_N
+};
+#define AGG_STRS 5
+#define AGG_VALS 3
+
+/* A key: its strings in the table's sort order, with the number at
+ * position numpos of that order. */
+struct agg_ent {
+	uint64_t h;
+	int64_t num; /* day or week */
+	const char *s[AGG_STRS];
+	int64_t v[AGG_VALS];
+	int numpos;
+};
+
+struct agg {
+	struct agg_ent *e;
+	size_t n, cap;
+	uint32_t *slot; /* index + 1 into e, 0 free; open addressing */
+	size_t nslot;   /* power of 2 */
+};
+
+/* Interned strings: a set of pointers into chunks of text. */
+struct pool {
+	const char **slot;
+	uint64_t *hash;
+	size_t n, nslot;
+	struct chunk {
+		struct chunk *next;
+		size_t used, cap;
+		char text[];
+	} * chunks;
+};
 
 /* The reports queued by this connection's transaction, with their sign. */
 struct trpt__rollup_queue {
@@ -16,6 +70,14 @@ struct trpt__rollup_queue {
 		int64_t sign;
 	} * v;
 	size_t n, cap;
+	/* Reports summed in memory (their ids, for the fallback), and the
+	 * sums per table; overflow: a sum left int64, so the commit adds
+	 * those reports the set-based way (which reports it as before). */
+	int64_t *mem;
+	size_t nmem, capmem;
+	int overflow;
+	struct agg agg[AGG_N];
+	struct pool pool;
 };
 
 /*
@@ -175,6 +237,73 @@ static const char *const sql_apply[] = {
 /* clang-format on */
 
 /*
+ * The upserts of the in-memory sums, 1, 8 or 32 keys a statement (one
+ * round trip each on PostgreSQL), in each table's key order as above.
+ */
+#define ROWS8(r)  r ", " r ", " r ", " r ", " r ", " r ", " r ", " r
+#define ROWS32(r) ROWS8(r) ", " ROWS8(r) ", " ROWS8(r) ", " ROWS8(r)
+#define UPSERT(head, row, tail)                                                \
+	{                                                                      \
+		head row tail, head ROWS8(row) tail, head ROWS32(row) tail     \
+	}
+#define ADD(t, c) " " c " = " t "." c " + excluded." c
+static const char *const sql_upsert[AGG_N][3] = {
+	[AGG_DAILY] = UPSERT("INSERT INTO rollup_daily (domain, day, org,"
+			     " successful, failed, reports) VALUES ",
+	    "(?, ?, ?, ?, ?, ?)",
+	    " ON CONFLICT (domain, day, org) DO UPDATE SET" ADD(
+		"rollup_daily", "successful") "," ADD("rollup_daily",
+		"failed") "," ADD("rollup_daily", "reports")),
+	[AGG_ORG_DAY] = UPSERT("INSERT INTO rollup_org_day (org, day,"
+			       " successful, failed) VALUES ",
+	    "(?, ?, ?, ?)",
+	    " ON CONFLICT (org, day) DO UPDATE SET" ADD("rollup_org_day",
+		"successful") "," ADD("rollup_org_day", "failed")),
+	[AGG_DOMAIN_DAY] = UPSERT("INSERT INTO rollup_domain_day (domain, day,"
+				  " successful, failed) VALUES ",
+	    "(?, ?, ?, ?)",
+	    " ON CONFLICT (domain, day) DO UPDATE SET" ADD("rollup_domain_day",
+		"successful") "," ADD("rollup_domain_day", "failed")),
+	[AGG_WEEKLY] = UPSERT("INSERT INTO rollup_weekly (domain, week, org,"
+			      " successful, failed) VALUES ",
+	    "(?, ?, ?, ?, ?)",
+	    " ON CONFLICT (domain, week, org) DO UPDATE SET" ADD(
+		"rollup_weekly", "successful") "," ADD("rollup_weekly",
+		"failed")),
+	[AGG_DOMAIN_WEEK] = UPSERT("INSERT INTO rollup_domain_week (domain,"
+				   " week, successful, failed) VALUES ",
+	    "(?, ?, ?, ?)",
+	    " ON CONFLICT (domain, week) DO UPDATE SET" ADD(
+		"rollup_domain_week",
+		"successful") "," ADD("rollup_domain_week", "failed")),
+	[AGG_FAILURES] = UPSERT("INSERT INTO rollup_failures (day, org, domain,"
+				" result_type, mx, ip, failed) VALUES ",
+	    "(?, ?, ?, ?, ?, ?, ?)",
+	    " ON CONFLICT (day, org, domain, result_type, mx, ip) DO UPDATE"
+	    " SET" ADD("rollup_failures", "failed")),
+	[AGG_TESTING] = UPSERT("INSERT INTO rollup_testing (day, org, domain,"
+			       " successful, failed) VALUES ",
+	    "(?, ?, ?, ?, ?)",
+	    " ON CONFLICT (domain, day, org) DO UPDATE SET" ADD(
+		"rollup_testing", "successful") "," ADD("rollup_testing",
+		"failed")),
+};
+
+/*
+ * Each table's columns in its statement: '0'-'4' a string of the key,
+ * 'N' its number, 'a'-'c' the sums.
+ */
+static const char *const agg_cols[AGG_N] = {
+	[AGG_DAILY] = "0N1abc",
+	[AGG_ORG_DAY] = "0Nab",
+	[AGG_DOMAIN_DAY] = "0Nab",
+	[AGG_WEEKLY] = "0N1ab",
+	[AGG_DOMAIN_WEEK] = "0Nab",
+	[AGG_FAILURES] = "N01234a",
+	[AGG_TESTING] = "N10ab",
+};
+
+/*
  * After a report was taken out: the rows left without any report, on the
  * days (and weeks) it counted on.  A rollup_daily row counts its reports;
  * the sums exist where rollup_daily has a row; every failure and testing
@@ -217,6 +346,486 @@ static const char sql_pending_all[] =
     "INSERT INTO rollup_pending (report, sign)"
     " SELECT id, 1 FROM reports WHERE counted = 1";
 
+static uint64_t
+hash_bytes(const char *p, size_t n)
+{
+	uint64_t h = 14695981039346656037ull; /* FNV-1a */
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+	return h;
+}
+
+static uint64_t
+mix(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+	return h;
+}
+
+static void
+pool_reset(struct pool *p, int release)
+{
+	struct chunk *c, *next;
+
+	for (c = p->chunks; c != NULL; c = next) {
+		next = c->next;
+		free(c);
+	}
+	p->chunks = NULL;
+	p->n = 0;
+	if (release) {
+		free(p->slot);
+		free(p->hash);
+		p->slot = NULL;
+		p->hash = NULL;
+		p->nslot = 0;
+	} else if (p->nslot > 0)
+		memset(p->slot, 0, p->nslot * sizeof(*p->slot));
+}
+
+static int
+pool_grow(struct pool *p)
+{
+	const char **os = p->slot, **ns;
+	uint64_t *oh = p->hash, *nh;
+	size_t on = p->nslot, nn = on ? on * 2 : 256, i, j;
+
+	ns = calloc(nn, sizeof(*ns));
+	nh = calloc(nn, sizeof(*nh));
+	if (ns == NULL || nh == NULL) {
+		free(ns);
+		free(nh);
+		return TRPT_ENOMEM;
+	}
+	for (i = 0; i < on; i++) {
+		if (os[i] == NULL)
+			continue;
+		for (j = oh[i] & (nn - 1); ns[j] != NULL;
+		     j = (j + 1) & (nn - 1))
+			;
+		ns[j] = os[i];
+		nh[j] = oh[i];
+	}
+	free(os);
+	free(oh);
+	p->slot = ns;
+	p->hash = nh;
+	p->nslot = nn;
+	return TRPT_OK;
+}
+
+/* The one copy of s in the pool (NULL when out of memory). */
+static const char *
+intern(struct pool *p, const char *s)
+{
+	size_t n = strlen(s), i, cap;
+	uint64_t h = hash_bytes(s, n);
+	struct chunk *c;
+	char *t;
+
+	if ((p->n + 1) * 2 > p->nslot && pool_grow(p) != TRPT_OK)
+		return NULL;
+	for (i = h & (p->nslot - 1); p->slot[i] != NULL;
+	     i = (i + 1) & (p->nslot - 1))
+		if (p->hash[i] == h && strcmp(p->slot[i], s) == 0)
+			return p->slot[i];
+	c = p->chunks;
+	if (c == NULL || c->cap - c->used < n + 1) {
+		cap = n + 1 > 16384 ? n + 1 : 16384;
+		if ((c = malloc(sizeof(*c) + cap)) == NULL)
+			return NULL;
+		c->used = 0;
+		c->cap = cap;
+		c->next = p->chunks;
+		p->chunks = c;
+	}
+	t = c->text + c->used;
+	memcpy(t, s, n + 1);
+	c->used += n + 1;
+	p->slot[i] = t;
+	p->hash[i] = h;
+	p->n++;
+	return t;
+}
+
+static void
+agg_reset(struct agg *a, int release)
+{
+	a->n = 0;
+	if (release) {
+		free(a->e);
+		free(a->slot);
+		memset(a, 0, sizeof(*a));
+	} else if (a->nslot > 0)
+		memset(a->slot, 0, a->nslot * sizeof(*a->slot));
+}
+
+static int
+agg_grow(struct agg *a)
+{
+	size_t nn = a->nslot ? a->nslot * 2 : 256, i, j;
+	uint32_t *ns;
+
+	if (nn > UINT32_MAX || (ns = calloc(nn, sizeof(*ns))) == NULL)
+		return TRPT_ENOMEM;
+	for (i = 0; i < a->n; i++) {
+		for (j = a->e[i].h & (nn - 1); ns[j] != 0;
+		     j = (j + 1) & (nn - 1))
+			;
+		ns[j] = (uint32_t)(i + 1);
+	}
+	free(a->slot);
+	a->slot = ns;
+	a->nslot = nn;
+	return TRPT_OK;
+}
+
+/*
+ * Adds v[0..nv) to the sums of key (num, s[0..AGG_STRS), interned or
+ * NULL).  A sum that would leave int64 sets *overflow and adds nothing.
+ */
+static int
+agg_add(struct agg *a, int64_t num, int numpos, const char *const *s,
+    const int64_t *v, int nv, int *overflow)
+{
+	struct agg_ent *e, *ne;
+	uint64_t h = mix(0, (uint64_t)num);
+	size_t i, ncap;
+	int k;
+
+	for (k = 0; k < AGG_STRS; k++)
+		h = mix(h, (uint64_t)(uintptr_t)s[k]);
+	if ((a->n + 1) * 2 > a->nslot && agg_grow(a) != TRPT_OK)
+		return TRPT_ENOMEM;
+	for (i = h & (a->nslot - 1); a->slot[i] != 0;
+	     i = (i + 1) & (a->nslot - 1)) {
+		e = &a->e[a->slot[i] - 1];
+		if (e->h != h || e->num != num ||
+		    memcmp(e->s, s, sizeof(e->s)) != 0)
+			continue;
+		for (k = 0; k < nv; k++)
+			if (__builtin_add_overflow(
+				e->v[k], v[k], &(int64_t){ 0 }))
+				break;
+		if (k < nv) {
+			*overflow = 1;
+			return TRPT_OK;
+		}
+		for (k = 0; k < nv; k++)
+			e->v[k] += v[k];
+		return TRPT_OK;
+	}
+	if (a->n == a->cap) {
+		ncap = a->cap ? a->cap * 2 : 128;
+		if ((ne = realloc(a->e, ncap * sizeof(*ne))) == NULL)
+			return TRPT_ENOMEM;
+		a->e = ne;
+		a->cap = ncap;
+	}
+	e = &a->e[a->n];
+	memset(e, 0, sizeof(*e));
+	e->h = h;
+	e->num = num;
+	e->numpos = numpos;
+	memcpy(e->s, s, sizeof(e->s));
+	for (k = 0; k < nv; k++)
+		e->v[k] = v[k];
+	a->slot[i] = (uint32_t)(++a->n);
+	return TRPT_OK;
+}
+
+/* One (policy domain, policy type) of a report: the guard's group. */
+struct group {
+	const char *domain, *type;
+	int64_t s, f, details;
+	int testing, best;
+};
+
+/* A report's contribution to the rollups, as GROUPS and sql_apply. */
+static int
+agg_report(struct trpt__rollup_queue *q, const struct trpt_report *r,
+    int64_t day, const int64_t *details, const char *const *mode,
+    struct group *g)
+{
+	const struct trpt_policy *pol;
+	const struct trpt_failure *fd;
+	const char *org, *dom, *k[AGG_STRS];
+	int64_t v[AGG_VALS], week = (day + 3) / 7;
+	size_t i, j, n = 0, x, y;
+	int rc = TRPT_OK, *ov = &q->overflow;
+
+	for (i = 0; i < r->npolicies; i++) {
+		pol = &r->policies[i];
+		for (j = 0; j < n; j++)
+			if (strcmp(g[j].domain, pol->policy_domain) == 0 &&
+			    strcmp(g[j].type, pol->policy_type) == 0)
+				break;
+		if (j == n) {
+			memset(&g[n], 0, sizeof(g[n]));
+			g[n].domain = pol->policy_domain;
+			g[n].type = pol->policy_type;
+			n++;
+		}
+		if (__builtin_add_overflow(g[j].s, pol->successful, &g[j].s) ||
+		    __builtin_add_overflow(g[j].f, pol->failed, &g[j].f) ||
+		    __builtin_add_overflow(
+			g[j].details, details[i], &g[j].details)) {
+			*ov = 1;
+			return TRPT_OK;
+		}
+		if (strcmp(pol->policy_type, "sts") == 0 && mode[i] != NULL &&
+		    strcmp(mode[i], "testing") == 0)
+			g[j].testing = 1;
+	}
+	/* Per domain, the type with the most sessions, ties to the first
+	 * in byte order (prep_report saw that the sums fit). */
+	for (i = 0; i < n; i++) {
+		g[i].best = 1;
+		for (j = 0; j < n && g[i].best; j++)
+			if (j != i && strcmp(g[j].domain, g[i].domain) == 0 &&
+			    (g[j].s + g[j].f > g[i].s + g[i].f ||
+				(g[j].s + g[j].f == g[i].s + g[i].f &&
+				    strcmp(g[j].type, g[i].type) < 0)))
+				g[i].best = 0;
+	}
+	if ((org = intern(&q->pool, r->organization_name)) == NULL)
+		return TRPT_ENOMEM;
+	for (i = 0; i < n && rc == TRPT_OK && !*ov; i++) {
+		if (!g[i].best && !(g[i].testing && g[i].f > 0))
+			continue;
+		if ((dom = intern(&q->pool, g[i].domain)) == NULL)
+			return TRPT_ENOMEM;
+		memset(k, 0, sizeof(k));
+		v[0] = g[i].s;
+		v[1] = g[i].f;
+		v[2] = 1;
+		if (g[i].testing && g[i].f > 0) {
+			k[0] = dom;
+			k[1] = org;
+			rc = agg_add(&q->agg[AGG_TESTING], day, 1, k, v, 2, ov);
+		}
+		if (!g[i].best || rc != TRPT_OK)
+			continue;
+		k[0] = dom;
+		k[1] = org;
+		if ((rc = agg_add(&q->agg[AGG_DAILY], day, 1, k, v, 3, ov)) !=
+			TRPT_OK ||
+		    (rc = agg_add(&q->agg[AGG_WEEKLY], week, 1, k, v, 2, ov)) !=
+			TRPT_OK)
+			break;
+		k[1] = NULL;
+		if ((rc = agg_add(&q->agg[AGG_DOMAIN_DAY], day, 1, k, v, 2,
+			 ov)) != TRPT_OK ||
+		    (rc = agg_add(&q->agg[AGG_DOMAIN_WEEK], week, 1, k, v, 2,
+			 ov)) != TRPT_OK)
+			break;
+		k[0] = org;
+		if ((rc = agg_add(&q->agg[AGG_ORG_DAY], day, 1, k, v, 2, ov)) !=
+		    TRPT_OK)
+			break;
+		/* Failed sessions per failure detail of the counted type,
+		 * and those the details do not account for under ''. */
+		k[0] = org;
+		k[1] = dom;
+		for (x = 0; g[i].details > 0 && x < r->npolicies; x++) {
+			pol = &r->policies[x];
+			if (strcmp(pol->policy_domain, g[i].domain) != 0 ||
+			    strcmp(pol->policy_type, g[i].type) != 0)
+				continue;
+			for (y = 0; y < pol->nfailures && rc == TRPT_OK; y++) {
+				fd = &pol->failures[y];
+				if (fd->failed_session_count <= 0)
+					continue;
+				k[2] = intern(&q->pool, fd->result_type);
+				k[3] = intern(
+				    &q->pool, fd->receiving_mx_hostname != NULL
+						  ? fd->receiving_mx_hostname
+						  : "");
+				k[4] =
+				    intern(&q->pool, fd->sending_mta_ip != NULL
+							 ? fd->sending_mta_ip
+							 : "");
+				if (k[2] == NULL || k[3] == NULL ||
+				    k[4] == NULL)
+					return TRPT_ENOMEM;
+				rc = agg_add(&q->agg[AGG_FAILURES], day, 0, k,
+				    &fd->failed_session_count, 1, ov);
+			}
+		}
+		if (rc == TRPT_OK && g[i].f > g[i].details) {
+			if (__builtin_sub_overflow(
+				g[i].f, g[i].details, &v[0])) {
+				*ov = 1;
+				break;
+			}
+			if ((k[2] = intern(&q->pool, "")) == NULL)
+				return TRPT_ENOMEM;
+			k[3] = k[4] = k[2];
+			rc =
+			    agg_add(&q->agg[AGG_FAILURES], day, 0, k, v, 1, ov);
+		}
+	}
+	return rc;
+}
+
+static struct trpt__rollup_queue *
+queue_of(struct trpt_db *db)
+{
+	if (db->rollup == NULL)
+		db->rollup = calloc(1, sizeof(*db->rollup));
+	return db->rollup;
+}
+
+int
+trpt__rollup_add_report(struct trpt_db *db, int64_t report,
+    const struct trpt_report *r, int64_t day, const int64_t *details_failed,
+    const char *const *sts_mode, struct trpt_err *err)
+{
+	struct trpt__rollup_queue *q;
+	struct group small[8], *g = small;
+	int64_t *nm;
+	size_t ncap;
+	int rc;
+
+	if ((q = queue_of(db)) == NULL)
+		goto nomem;
+	if (q->nmem == q->capmem) {
+		ncap = q->capmem ? q->capmem * 2 : 64;
+		if ((nm = realloc(q->mem, ncap * sizeof(*nm))) == NULL)
+			goto nomem;
+		q->mem = nm;
+		q->capmem = ncap;
+	}
+	q->mem[q->nmem++] = report;
+	if (q->overflow)
+		return TRPT_OK;
+	if (r->npolicies > sizeof(small) / sizeof(*small) &&
+	    (g = calloc(r->npolicies, sizeof(*g))) == NULL)
+		goto nomem;
+	rc = agg_report(q, r, day, details_failed, sts_mode, g);
+	if (g != small)
+		free(g);
+	if (rc == TRPT_OK)
+		return TRPT_OK;
+nomem:
+	return trpt_err_set(err, TRPT_ENOMEM,
+	    "database %s: out of memory summing a report for the rollups",
+	    trpt_db_path(db));
+}
+
+/* Key order: the strings and the number, in the table's order. */
+static int
+cmp_agg(const void *a, const void *b)
+{
+	const struct agg_ent *x = *(const struct agg_ent *const *)a;
+	const struct agg_ent *y = *(const struct agg_ent *const *)b;
+	int i, k = 0, c;
+
+	for (i = 0; i <= AGG_STRS; i++) {
+		if (i == x->numpos) {
+			if (x->num != y->num)
+				return x->num < y->num ? -1 : 1;
+			continue;
+		}
+		if (x->s[k] != y->s[k]) {
+			if (x->s[k] == NULL || y->s[k] == NULL)
+				return x->s[k] == NULL ? -1 : 1;
+			if ((c = strcmp(x->s[k], y->s[k])) != 0)
+				return c;
+		}
+		k++;
+	}
+	return 0;
+}
+
+/* Upserts the sums of table t, in key order, up to 32 keys a statement. */
+static int
+agg_write(struct trpt_db *db, int t, struct trpt_err *err)
+{
+	struct agg *a = &db->rollup->agg[t];
+	const char *cols = agg_cols[t];
+	const struct agg_ent *e, **v;
+	struct trpt_stmt *st;
+	size_t i, j, k, nrow, ncol = strlen(cols);
+	int rc = TRPT_OK, at;
+
+	if (a->n == 0)
+		return TRPT_OK;
+	if ((v = malloc(a->n * sizeof(*v))) == NULL)
+		return trpt_err_set(err, TRPT_ENOMEM,
+		    "database %s: out of memory", trpt_db_path(db));
+	for (i = 0; i < a->n; i++)
+		v[i] = &a->e[i];
+	qsort(v, a->n, sizeof(*v), cmp_agg);
+	for (i = 0; i < a->n && rc == TRPT_OK; i += nrow) {
+		nrow = a->n - i >= 32 ? 32 : a->n - i >= 8 ? 8 : 1;
+		if ((rc = trpt_sql_cached(db,
+			 sql_upsert[t][nrow == 32  ? 2
+				       : nrow == 8 ? 1
+						   : 0],
+			 &st, err)) != TRPT_OK)
+			break;
+		for (j = 0; j < nrow; j++) {
+			e = v[i + j];
+			for (k = 0; k < ncol; k++) {
+				at = (int)(j * ncol + k + 1);
+				if (cols[k] == 'N')
+					trpt_sql_bind_int(st, at, e->num);
+				else if (cols[k] >= 'a')
+					trpt_sql_bind_int(
+					    st, at, e->v[cols[k] - 'a']);
+				else
+					trpt_sql_bind_text(
+					    st, at, e->s[cols[k] - '0']);
+			}
+		}
+		rc = trpt_sql_run(st, err);
+	}
+	free(v);
+	return rc;
+}
+
+/* Forgets the in-memory sums (written, or their transaction is gone). */
+static void
+mem_reset(struct trpt__rollup_queue *q, int release)
+{
+	int t;
+
+	for (t = 0; t < AGG_N; t++)
+		agg_reset(&q->agg[t], release);
+	pool_reset(&q->pool, release);
+	q->nmem = 0;
+	q->overflow = 0;
+	if (release) {
+		free(q->mem);
+		q->mem = NULL;
+		q->capmem = 0;
+	}
+}
+
+/*
+ * Writes the in-memory sums; when one would have overflowed, the reports
+ * summed in memory are queued to go the set-based way instead.
+ */
+static int
+mem_flush(struct trpt_db *db, struct trpt_err *err)
+{
+	struct trpt__rollup_queue *q = db->rollup;
+	size_t i;
+	int t, rc = TRPT_OK;
+
+	if (q->overflow)
+		for (i = 0; i < q->nmem && rc == TRPT_OK; i++)
+			rc = trpt__rollup_add(db, q->mem[i], 1, err);
+	else
+		for (t = 0; t < AGG_N && rc == TRPT_OK; t++)
+			rc = agg_write(db, t, err);
+	mem_reset(q, 0);
+	return rc;
+}
+
 int
 trpt__rollup_add(
     struct trpt_db *db, int64_t report, int sign, struct trpt_err *err)
@@ -225,11 +834,8 @@ trpt__rollup_add(
 	struct qent *nv;
 	size_t ncap;
 
-	if (q == NULL) {
-		if ((q = calloc(1, sizeof(*q))) == NULL)
-			goto nomem;
-		db->rollup = q;
-	}
+	if (q == NULL && (q = queue_of(db)) == NULL)
+		goto nomem;
 	if (q->n == q->cap) {
 		ncap = q->cap == 0 ? 64 : q->cap * 2;
 		if ((nv = realloc(q->v, ncap * sizeof(*nv))) == NULL)
@@ -250,8 +856,10 @@ nomem:
 void
 trpt__rollup_discard(struct trpt_db *db)
 {
-	if (db->rollup != NULL)
-		db->rollup->n = 0;
+	if (db->rollup == NULL)
+		return;
+	db->rollup->n = 0;
+	mem_reset(db->rollup, 0);
 }
 
 void
@@ -259,6 +867,7 @@ trpt__rollup_free(struct trpt_db *db)
 {
 	if (db->rollup == NULL)
 		return;
+	mem_reset(db->rollup, 1);
 	free(db->rollup->v);
 	free(db->rollup);
 	db->rollup = NULL;
@@ -323,7 +932,11 @@ trpt__rollup_flush(struct trpt_db *db, struct trpt_err *err)
 	size_t i, j, n;
 	int negative = 0, rc;
 
-	if (q == NULL || q->n == 0)
+	if (q == NULL)
+		return TRPT_OK;
+	if (q->nmem > 0 && (rc = mem_flush(db, err)) != TRPT_OK)
+		goto out;
+	if (q->n == 0)
 		return TRPT_OK;
 	/* One row per report, its signs summed (a report counted and taken
 	 * out again in one transaction is no row at all). */

@@ -29,6 +29,7 @@
 #include "common/err.h"
 
 struct trpt_db;
+struct trpt_report;
 
 /*
  * Queues report (a reports.id) to be added to the rollups (sign 1) or
@@ -37,6 +38,18 @@ struct trpt_db;
  */
 int trpt__rollup_add(
     struct trpt_db *db, int64_t report, int sign, struct trpt_err *err);
+
+/*
+ * Adds report (a reports.id just stored, counted) to the rollups from its
+ * content r, summed in memory until the commit, which writes each key of
+ * each rollup once: day is its reports.day, details_failed[i] and
+ * sts_mode[i] (may be NULL) policy i's columns of those names.  The same
+ * sums as trpt__rollup_add(db, report, 1, err), without reading the
+ * report's rows back.
+ */
+int trpt__rollup_add_report(struct trpt_db *db, int64_t report,
+    const struct trpt_report *r, int64_t day, const int64_t *details_failed,
+    const char *const *sts_mode, struct trpt_err *err);
 
 /* Applies the queue in the current transaction, and empties it. */
 int trpt__rollup_flush(struct trpt_db *db, struct trpt_err *err);

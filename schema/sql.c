@@ -201,6 +201,14 @@ trpt_sql_changes(struct trpt_stmt *st)
 	return st->db->ops->changes(st);
 }
 
+int64_t
+trpt_sql_last_insert_id(struct trpt_stmt *st)
+{
+	if (st->db->ops->last_insert_id == NULL)
+		return -1;
+	return st->db->ops->last_insert_id(st);
+}
+
 void
 trpt_sql_reset(struct trpt_stmt *st)
 {

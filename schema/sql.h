@@ -103,6 +103,14 @@ const void *trpt_sql_blob(struct trpt_stmt *st, int col, size_t *len);
 /* Rows changed by the statement's last run (INSERT, UPDATE, DELETE). */
 int64_t trpt_sql_changes(struct trpt_stmt *st);
 
+/*
+ * SQLite only: the id (rowid) of the row the connection inserted last, or
+ * -1 on PostgreSQL.  Hot inserts on SQLite read it after trpt_sql_run
+ * rather than use RETURNING, which makes SQLite build a temporary table
+ * for every run of the statement; PostgreSQL needs RETURNING.
+ */
+int64_t trpt_sql_last_insert_id(struct trpt_stmt *st);
+
 /* Ends a run early and clears the bindings, ready for the next one. */
 void trpt_sql_reset(struct trpt_stmt *st);
 

@@ -41,6 +41,7 @@ struct trpt_sql_ops {
 	const char *(*col_text)(struct trpt_stmt *st, int col, size_t *len);
 	const void *(*col_blob)(struct trpt_stmt *st, int col, size_t *len);
 	int64_t (*changes)(struct trpt_stmt *st);
+	int64_t (*last_insert_id)(struct trpt_stmt *st); /* NULL: none */
 
 	int (*exec)(struct trpt_db *db, const char *sql, struct trpt_err *err);
 	int (*begin)(struct trpt_db *db, struct trpt_err *err);

@@ -600,6 +600,12 @@ lite_changes(struct trpt_stmt *st)
 	return sqlite3_changes64(lite(st->db)->h);
 }
 
+static int64_t
+lite_last_insert_id(struct trpt_stmt *st)
+{
+	return sqlite3_last_insert_rowid(lite(st->db)->h);
+}
+
 static int
 lite_exec(struct trpt_db *db, const char *sql, struct trpt_err *err)
 {
@@ -676,6 +682,7 @@ const struct trpt_sql_ops trpt_sql_sqlite_ops = {
 	.col_text = lite_col_text,
 	.col_blob = lite_col_blob,
 	.changes = lite_changes,
+	.last_insert_id = lite_last_insert_id,
 	.exec = lite_exec,
 	.begin = lite_begin,
 	.commit = lite_commit,

@@ -34,24 +34,34 @@ static const char sql_report_seen[] =
     "UPDATE reports SET seen_count = seen_count + ?,"
     " last_seen_at = CASE WHEN last_seen_at > ? THEN last_seen_at ELSE ?"
     " END WHERE id = ?";
-static const char sql_raw_insert[] =
-    "INSERT INTO raw_inputs (sha256, bytes, size, source_kind, source,"
-    " message_id, report_domain, report_submitter, received_at,"
-    " dkim, dkim_reason, dkim_domain, dkim_selector, dkim_key_service,"
-    " client)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (sha256) DO NOTHING RETURNING id";
+/*
+ * The inserts whose new id the store needs are written twice: SQLite
+ * reads the id from the connection (trpt_sql_last_insert_id), as
+ * RETURNING makes it build a temporary table on every run (about a
+ * fifth of an insert's instructions, callgrind); PostgreSQL needs
+ * RETURNING.  See insert_stmt and insert_run.
+ */
+#define RAW_INSERT                                                             \
+	"INSERT INTO raw_inputs (sha256, bytes, size, source_kind, source,"    \
+	" message_id, report_domain, report_submitter, received_at,"           \
+	" dkim, dkim_reason, dkim_domain, dkim_selector, dkim_key_service,"    \
+	" client)"                                                             \
+	" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"                \
+	" ON CONFLICT (sha256) DO NOTHING"
+static const char sql_raw_insert[] = RAW_INSERT;
+static const char sql_raw_insert_ret[] = RAW_INSERT " RETURNING id";
 static const char sql_raw_id[] = "SELECT id FROM raw_inputs WHERE sha256 = ?";
 static const char sql_raw_delete[] = "DELETE FROM raw_inputs WHERE id = ?";
-static const char sql_report_insert[] =
-    "INSERT INTO reports (organization_name, report_id, copy, counted,"
-    " content_sha256, contact_info, begin_ts, end_ts, day, raw_id, part,"
-    " received_at, last_seen_at, total_successful, total_failed, dkim,"
-    " dkim_reason, dkim_domain, dkim_selector, dkim_key_service,"
-    " dkim_aligned, dkim_accepted)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-    " ?, ?) ON CONFLICT (organization_name, report_id, copy) DO NOTHING"
-    " RETURNING id";
+#define REPORT_INSERT                                                          \
+	"INSERT INTO reports (organization_name, report_id, copy, counted,"    \
+	" content_sha256, contact_info, begin_ts, end_ts, day, raw_id, part,"  \
+	" received_at, last_seen_at, total_successful, total_failed, dkim,"    \
+	" dkim_reason, dkim_domain, dkim_selector, dkim_key_service,"          \
+	" dkim_aligned, dkim_accepted)"                                        \
+	" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?," \
+	" ?, ?) ON CONFLICT (organization_name, report_id, copy) DO NOTHING"
+static const char sql_report_insert[] = REPORT_INSERT;
+static const char sql_report_insert_ret[] = REPORT_INSERT " RETURNING id";
 static const char sql_report_copies[] =
     "SELECT count(*), coalesce(max(copy), -1) FROM reports"
     " WHERE organization_name = ? AND report_id = ?";
@@ -79,11 +89,13 @@ static const char sql_report_same[] =
 static const char sql_report_conflict[] =
     "UPDATE reports SET conflict = 1 WHERE organization_name = ? AND"
     " report_id = ?";
-static const char sql_policy_insert[] =
-    "INSERT INTO policies (report, idx, day, policy_type, policy_domain,"
-    " policy_strings, mx_hosts, successful, failed, details_failed,"
-    " sts_mode)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id";
+#define POLICY_INSERT                                                          \
+	"INSERT INTO policies (report, idx, day, policy_type, policy_domain,"  \
+	" policy_strings, mx_hosts, successful, failed, details_failed,"       \
+	" sts_mode)"                                                           \
+	" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+static const char sql_policy_insert[] = POLICY_INSERT;
+static const char sql_policy_insert_ret[] = POLICY_INSERT " RETURNING id";
 static const char sql_failure_insert[] =
     "INSERT INTO failures (policy, result_type, sending_mta_ip,"
     " receiving_mx_hostname, receiving_mx_helo, receiving_ip,"
@@ -91,9 +103,12 @@ static const char sql_failure_insert[] =
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
 static const char sql_warning_insert[] =
     "INSERT INTO warnings (report, message) VALUES (?, ?)";
-static const char sql_quarantine_input_insert[] =
-    "INSERT INTO quarantine_inputs (sha256, bytes, size)"
-    " VALUES (?, ?, ?) ON CONFLICT (sha256) DO NOTHING RETURNING id";
+#define QUARANTINE_INPUT_INSERT                                                \
+	"INSERT INTO quarantine_inputs (sha256, bytes, size)"                  \
+	" VALUES (?, ?, ?) ON CONFLICT (sha256) DO NOTHING"
+static const char sql_quarantine_input_insert[] = QUARANTINE_INPUT_INSERT;
+static const char sql_quarantine_input_insert_ret[] =
+    QUARANTINE_INPUT_INSERT " RETURNING id";
 static const char sql_quarantine_input_id[] =
     "SELECT id FROM quarantine_inputs WHERE sha256 = ?";
 static const char sql_quarantine_upsert[] =
@@ -148,6 +163,36 @@ run_id(struct trpt_stmt *st, int64_t *id, int *found, struct trpt_err *err)
 	}
 	trpt_sql_reset(st);
 	return rc < 0 ? rc : TRPT_OK;
+}
+
+/* The cached statement of an insert whose id is wanted (see above). */
+static int
+insert_stmt(struct trpt_db *db, const char *sql, const char *sql_ret,
+    struct trpt_stmt **st, struct trpt_err *err)
+{
+	return trpt_sql_cached(
+	    db, trpt_sql_dialect(db) == TRPT_SQL_PG ? sql_ret : sql, st, err);
+}
+
+/*
+ * Runs an insert from insert_stmt that adds at most one row: *found is 1
+ * and *id the new row's id when it did (0 after ON CONFLICT DO NOTHING).
+ */
+static int
+insert_run(struct trpt_stmt *st, int64_t *id, int *found, struct trpt_err *err)
+{
+	int rc;
+
+	if (trpt_sql_last_insert_id(st) < 0) /* PostgreSQL: RETURNING id */
+		return run_id(st, id, found, err);
+	*found = 0;
+	if ((rc = trpt_sql_run(st, err)) != TRPT_OK)
+		return rc;
+	if (trpt_sql_changes(st) > 0) {
+		*id = trpt_sql_last_insert_id(st);
+		*found = 1;
+	}
+	return TRPT_OK;
 }
 
 /*
@@ -647,7 +692,8 @@ raw_row(struct trpt_db *db, const struct trpt_raw *raw, const struct prep *p,
 	struct trpt_stmt *st;
 	int rc, found = 0;
 
-	if ((rc = trpt_sql_cached(db, sql_raw_insert, &st, err)) != TRPT_OK)
+	if ((rc = insert_stmt(
+		 db, sql_raw_insert, sql_raw_insert_ret, &st, err)) != TRPT_OK)
 		return rc;
 	trpt_sql_bind_text(st, 1, p->raw_sha);
 	trpt_sql_bind_blob(
@@ -665,7 +711,7 @@ raw_row(struct trpt_db *db, const struct trpt_raw *raw, const struct prep *p,
 	trpt_sql_bind_text(st, 13, a != NULL ? a->dkim_selector : NULL);
 	trpt_sql_bind_text(st, 14, a != NULL ? a->dkim_key_service : NULL);
 	trpt_sql_bind_text(st, 15, o->client);
-	if ((rc = run_id(st, id, inserted, err)) != TRPT_OK || *inserted)
+	if ((rc = insert_run(st, id, inserted, err)) != TRPT_OK || *inserted)
 		return rc;
 	if ((rc = trpt_sql_cached(db, sql_raw_id, &st, err)) != TRPT_OK)
 		return rc;
@@ -702,7 +748,8 @@ insert_policy(struct trpt_db *db, const struct trpt_report *r,
 	size_t j;
 	int rc, found;
 
-	if ((rc = trpt_sql_cached(db, sql_policy_insert, &st, err)) != TRPT_OK)
+	if ((rc = insert_stmt(db, sql_policy_insert, sql_policy_insert_ret, &st,
+		 err)) != TRPT_OK)
 		return rc;
 	trpt_sql_bind_int(st, 1, report);
 	trpt_sql_bind_int(st, 2, (int64_t)idx);
@@ -715,7 +762,7 @@ insert_policy(struct trpt_db *db, const struct trpt_report *r,
 	trpt_sql_bind_int(st, 9, pol->failed);
 	trpt_sql_bind_int(st, 10, p->dfailed[idx]);
 	trpt_sql_bind_text(st, 11, p->modep[idx]);
-	if ((rc = run_id(st, &id, &found, err)) != TRPT_OK)
+	if ((rc = insert_run(st, &id, &found, err)) != TRPT_OK)
 		return rc;
 	for (j = 0; j < pol->nfailures; j++) {
 		f = &pol->failures[j];
@@ -753,7 +800,8 @@ insert_report(struct trpt_db *db, const struct trpt_report *r,
 	int rc, found;
 
 	*id = 0;
-	if ((rc = trpt_sql_cached(db, sql_report_insert, &st, err)) != TRPT_OK)
+	if ((rc = insert_stmt(db, sql_report_insert, sql_report_insert_ret, &st,
+		 err)) != TRPT_OK)
 		return rc;
 	trpt_sql_bind_text(st, 1, r->organization_name);
 	trpt_sql_bind_text(st, 2, r->report_id);
@@ -777,7 +825,7 @@ insert_report(struct trpt_db *db, const struct trpt_report *r,
 	trpt_sql_bind_text(st, 20, a != NULL ? a->dkim_key_service : NULL);
 	trpt_sql_bind_text(st, 21, a != NULL ? a->dkim_aligned : NULL);
 	trpt_sql_bind_int(st, 22, a != NULL && a->accepted);
-	if ((rc = run_id(st, &rid, &found, err)) != TRPT_OK || !found)
+	if ((rc = insert_run(st, &rid, &found, err)) != TRPT_OK || !found)
 		return rc;
 	for (i = 0; i < r->npolicies; i++)
 		if ((rc = insert_policy(db, r, p, i, rid, err)) != TRPT_OK)
@@ -926,7 +974,8 @@ store_or_count(struct trpt_db *db, const struct trpt_report *r,
 		return rc;
 	if (*id != 0) {
 		*outcome = TRPT_STORE_NEW;
-		return trpt__rollup_add(db, *id, 1, err);
+		return trpt__rollup_add_report(
+		    db, *id, r, p->day, p->dfailed, p->modep, err);
 	}
 	/*
 	 * Another copy is stored.  On PostgreSQL (READ COMMITTED) another
@@ -1049,14 +1098,14 @@ quarantine_input(struct trpt_db *db, const struct trpt_raw *raw, int64_t *id,
 
 	trpt_hash_sha256_hex(
 	    raw->bytes != NULL ? raw->bytes : "", raw->len, sha);
-	if ((rc = trpt_sql_cached(db, sql_quarantine_input_insert, &st, err)) !=
-	    TRPT_OK)
+	if ((rc = insert_stmt(db, sql_quarantine_input_insert,
+		 sql_quarantine_input_insert_ret, &st, err)) != TRPT_OK)
 		return rc;
 	trpt_sql_bind_text(st, 1, sha);
 	trpt_sql_bind_blob(
 	    st, 2, raw->bytes != NULL ? raw->bytes : "", raw->len);
 	trpt_sql_bind_int(st, 3, (int64_t)raw->len);
-	if ((rc = run_id(st, id, &found, err)) != TRPT_OK || found)
+	if ((rc = insert_run(st, id, &found, err)) != TRPT_OK || found)
 		return rc;
 	if ((rc = trpt_sql_cached(db, sql_quarantine_input_id, &st, err)) !=
 	    TRPT_OK)
