@@ -24,11 +24,22 @@
 #define TRPT_MAX_COUNT 9007199254740992LL
 
 /*
+ * The most sessions one rollup cell counts (2^40, a million times what a
+ * large sender reports for a domain in a day): a key that collects more,
+ * from hostile reports, stops there (schema/rollup.c), so that a plain
+ * sum() over fewer than 2^23 cells cannot overflow.  No suffix: the SQL
+ * spells it from this macro.
+ */
+#define TRPT_MAX_ROLLUP_COUNT     1099511627776
+#define TRPT__STR(x)              #x
+#define TRPT__XSTR(x)             TRPT__STR(x)
+#define TRPT_MAX_ROLLUP_COUNT_SQL TRPT__XSTR(TRPT_MAX_ROLLUP_COUNT)
+
+/*
  * a + b for session counts and their sums.  A count is at most
  * TRPT_MAX_COUNT and a report's at most 2^63 - 1 in all (schema/store.c),
- * but nothing bounds how many reports add up in one rollup or one total:
- * such a sum stops at INT64_MAX (INT64_MIN going down) instead of
- * overflowing, as the rollups' SQL does on both databases.
+ * but nothing bounds how many reports or cells add up in one total: such a
+ * sum stops at INT64_MAX (INT64_MIN going down) instead of overflowing.
  */
 static inline int64_t
 trpt_count_add(int64_t a, int64_t b)

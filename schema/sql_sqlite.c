@@ -16,7 +16,6 @@
 #include <sqlite3.h>
 
 #include "common/err.h"
-#include "common/limits.h"
 #include "schema/db.h"
 #include "schema/sql.h"
 #include "schema/sql_impl.h"
@@ -232,53 +231,6 @@ open_handle(struct trpt_db *db, int flags, struct trpt_err *err)
 }
 
 /*
- * sum(x), in place of SQLite's own: the same result (NULL for no rows, a
- * REAL once any value is one), except that an integer sum past INT64_MAX
- * (or INT64_MIN) stops there instead of failing the statement with
- * "integer overflow".  Every sum the collector takes is of session or
- * report counts, and a rollup of hostile reports may pass 2^63 (see
- * trpt_count_add); PostgreSQL's sum(bigint) is a numeric that cannot
- * overflow.
- */
-struct satsum {
-	int64_t i;
-	double r;
-	int n, real;
-};
-
-static void
-satsum_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-	struct satsum *a = sqlite3_aggregate_context(ctx, sizeof(*a));
-	int t = sqlite3_value_numeric_type(argv[0]);
-
-	(void)argc;
-	if (a == NULL || t == SQLITE_NULL)
-		return;
-	a->n++;
-	if (t == SQLITE_INTEGER) {
-		a->i = trpt_count_add(a->i, sqlite3_value_int64(argv[0]));
-		a->r += (double)sqlite3_value_int64(argv[0]);
-	} else {
-		a->real = 1;
-		a->r += sqlite3_value_double(argv[0]);
-	}
-}
-
-static void
-satsum_final(sqlite3_context *ctx)
-{
-	struct satsum *a = sqlite3_aggregate_context(ctx, 0);
-
-	if (a == NULL || a->n == 0)
-		sqlite3_result_null(ctx);
-	else if (a->real)
-		sqlite3_result_double(ctx, a->r);
-	else
-		sqlite3_result_int64(ctx, a->i);
-}
-
-/*
  * trpt_sorted_list(x): the distinct values of x (NULLs left out) in byte
  * order with ", " between them, NULL when there are none: what
  * PostgreSQL's string_agg(DISTINCT x, ', ' ORDER BY x) gives on COLLATE
@@ -423,10 +375,7 @@ lite_open(struct trpt_db *db, int existing, struct trpt_err *err)
 	lite_set_busy_timeout(db, db->busy_ms);
 	if (sqlite3_create_function_v2(lite(db)->h, "trpt_sorted_list", 1,
 		SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, NULL,
-		sorted_list_step, sorted_list_final, NULL) != SQLITE_OK ||
-	    sqlite3_create_function_v2(lite(db)->h, "sum", 1,
-		SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, NULL, satsum_step,
-		satsum_final, NULL) != SQLITE_OK)
+		sorted_list_step, sorted_list_final, NULL) != SQLITE_OK)
 		return trpt_err_set(
 		    err, TRPT_ENOMEM, "database %s: out of memory", db->path);
 	if (lite_read_only(db))
