@@ -1758,9 +1758,9 @@ test_schema_migrate_rollups(void **state)
 }
 
 /*
- * Migration 0016 (SQLite) spells the DKIM columns' CHECKs without an IN
+ * Migration 0017 (SQLite) spells the DKIM columns' CHECKs without an IN
  * list, which SQLite evaluated through a temporary index on every insert,
- * in place: on a database of version 15 holding a row, the connection
+ * in place: on a database of version 16 holding a row, the connection
  * that migrates already prepares inserts without that index, and the
  * checks refuse what they refused (and pass NULL).
  */
@@ -1778,9 +1778,9 @@ test_schema_checks_without_in_list(void **state)
 	int i, eph = 0;
 
 	(void)state;
-	snprintf(path, sizeof(path), "%s/v15.db", dir);
+	snprintf(path, sizeof(path), "%s/v16.db", dir);
 	assert_int_equal(trpt_db_open_unmigrated(path, &db, &err), TRPT_OK);
-	assert_int_equal(trpt_migrate_apply(db, 15, &err), TRPT_OK);
+	assert_int_equal(trpt_migrate_apply(db, 16, &err), TRPT_OK);
 	qexec(db, "INSERT INTO raw_inputs (sha256, bytes, size, source_kind,"
 		  " source, received_at, dkim) VALUES ('a', x'00', 1, 'file',"
 		  " 'f', 1, 'temperror')");
