@@ -246,16 +246,26 @@ sum_row(struct trpt_stmt *st, void *ctx)
 
 /*
  * Failed sessions of a subject summed by a column.  Parameters: the
- * subject, the first and last day, the result type (TYPED), the limit.
+ * subject, the result type (TYPED; ANYTYPE: the subject again), the
+ * first and last day, the limit.
+ *
+ * ANYTYPE: a domain's failures of any type, type by type: every result
+ * type of the domain (rollup_type_first, migration 0016) and '' (no
+ * details), so that rollup_failures_domain (domain, result_type, day)
+ * seeks the days asked for of each instead of reading all of the
+ * domain's days (a year's where an alert asks for a week).
  */
 #define TOP(col, key, typed, named)                                            \
 	"SELECT " col ", sum(failed) FROM rollup_failures WHERE " key          \
-	" = ? AND day BETWEEN ? AND ?" typed named " GROUP BY " col            \
+	" = ?" typed " AND day BETWEEN ? AND ?" named " GROUP BY " col         \
 	" ORDER BY 2 DESC, 1 LIMIT ?"
 #define TYPED " AND result_type = ?"
-#define TOPS(col, key)                                                         \
+#define ANYTYPE                                                                \
+	" AND result_type IN (SELECT t.result_type FROM rollup_type_first t"   \
+	" WHERE t.domain = ? UNION ALL SELECT '')"
+#define TOPS(col, key, any)                                                    \
 	{                                                                      \
-		{ TOP(col, key, "", ""), TOP(col, key, "", NAMED(col)) },      \
+		{ TOP(col, key, any, ""), TOP(col, key, any, NAMED(col)) },    \
 		{                                                              \
 			TOP(col, key, TYPED, ""),                              \
 			    TOP(col, key, TYPED, NAMED(col))                   \
@@ -267,17 +277,17 @@ sum_row(struct trpt_stmt *st, void *ctx)
 static const char *const top_sql[2][TRPT_ANALYSIS_NCOLS][2][2] = {
 	{
 	    { { NULL, NULL }, { NULL, NULL } },
-	    TOPS("domain", "org"),
-	    TOPS("mx", "org"),
-	    TOPS("ip", "org"),
-	    TOPS("result_type", "org"),
+	    TOPS("domain", "org", ""),
+	    TOPS("mx", "org", ""),
+	    TOPS("ip", "org", ""),
+	    TOPS("result_type", "org", ""),
 	},
 	{
-	    TOPS("org", "domain"),
+	    TOPS("org", "domain", ANYTYPE),
 	    { { NULL, NULL }, { NULL, NULL } },
-	    TOPS("mx", "domain"),
-	    TOPS("ip", "domain"),
-	    TOPS("result_type", "domain"),
+	    TOPS("mx", "domain", ANYTYPE),
+	    TOPS("ip", "domain", ANYTYPE),
+	    TOPS("result_type", "domain", ANYTYPE),
 	},
 };
 
@@ -304,10 +314,12 @@ trpt_analysis_top_failures(struct trpt_db *db,
 	if ((rc = trpt_sql_prepare(db, sql, &st, err)) != TRPT_OK)
 		return rc;
 	trpt_sql_bind_text(st, i++, q->subject);
-	trpt_sql_bind_int(st, i++, q->first_day);
-	trpt_sql_bind_int(st, i++, q->last_day);
 	if (q->type != NULL)
 		trpt_sql_bind_text(st, i++, q->type);
+	else if (q->subject_col == TRPT_ANALYSIS_DOMAIN)
+		trpt_sql_bind_text(st, i++, q->subject);
+	trpt_sql_bind_int(st, i++, q->first_day);
+	trpt_sql_bind_int(st, i++, q->last_day);
 	trpt_sql_bind_int(
 	    st, i, q->max > INT64_MAX ? INT64_MAX : (int64_t)q->max);
 	return each(&st, sum_row, &x, err);
@@ -389,64 +401,78 @@ trpt_analysis_daily_series(struct trpt_db *db, enum trpt_analysis_col by,
 	return each(&st, sum_row, &x, err);
 }
 
-/* Windows up to this many days look for new failure types by probing. */
-#define NEW_TYPES_PROBE_DAYS 92
+/* The terms of the partial index rollup_domain_day_failing (migration
+ * 0016), as it writes them: SQLite uses the index only for a query that
+ * repeats them. */
+#define FAILING_DAY                                                            \
+	"failed > 0 AND successful <= failed * 199.0 AND "                     \
+	"failed / NULLIF(successful + failed * 1.0, 0)"
+
+int
+trpt_analysis_daily_series_failing(struct trpt_db *db, double min_share,
+    int64_t min_sessions,
+    int (*fn)(void *arg, const struct trpt_analysis_sum *s), void *arg,
+    struct trpt_err *err)
+{
+	struct sum_ctx x = { db, fn, arg, err, K_DAY };
+	struct trpt_stmt *st = NULL;
+	int rc;
+
+	/* The index holds the days from 0.5% failed: a margin that no
+	 * rounding of the shares crosses. */
+	if (!(min_share >= 0.009))
+		return trpt_err_set(err, TRPT_EINVAL,
+		    "daily series: a failed share below 0.9%% is not indexed");
+	rc = trpt_sql_prepare(db,
+	    "SELECT domain, day, successful, failed FROM rollup_domain_day "
+	    "WHERE domain IN (SELECT domain FROM rollup_domain_day "
+	    "WHERE " FAILING_DAY " >= ? AND successful + failed * 1.0 >= ?) "
+	    "ORDER BY domain, day",
+	    &st, err);
+	if (rc != TRPT_OK)
+		return rc;
+	trpt_sql_bind_double(st, 1, min_share);
+	trpt_sql_bind_int(st, 2, min_sessions);
+	return each(&st, sum_row, &x, err);
+}
 
 int
 trpt_analysis_new_failure_types(struct trpt_db *db, int64_t since,
-    int64_t until, int (*fn)(void *arg, const struct trpt_analysis_sum *s),
-    void *arg, struct trpt_err *err)
+    int64_t until, int64_t min_history,
+    int (*fn)(void *arg, const struct trpt_analysis_sum *s), void *arg,
+    struct trpt_err *err)
 {
 	struct sum_ctx x = { db, fn, arg, err, K_NEW_TYPE };
 	struct trpt_stmt *st = NULL;
 	int rc;
 
 	/*
-	 * A pair is new when its first day of all is in the window.  For a
-	 * window of weeks (alerts' default is 30 days, the summary's 7),
-	 * only the pairs seen in it are candidates (a range of the primary
-	 * key, which starts with day), each one's first day one probe of
-	 * rollup_failures_domain: on a year of 1,000 domains x 10 senders
-	 * 0.02 s of CPU instead of 0.10 s for grouping the whole table (40%
-	 * of `alerts`, docs/PERFORMANCE.md).  Over most of the data that
-	 * plan does the grouping and the probes (0.4 s for the year), so
-	 * long windows group the table once.  Both give the same rows: a
-	 * pair whose first day of all is >= since has all its rows up to
-	 * until inside the window.
+	 * A pair is new when its first day of all is in the window:
+	 * rollup_type_first (migration 0016, kept by triggers) has it, by
+	 * day.  Only the pairs that are new and late enough in their
+	 * domain's history sum their failures up to until (a pair whose
+	 * first day is >= since has all its rows up to until inside the
+	 * window).  On a year of 1,000 domains x 10 senders this reads a
+	 * few hundred rows where grouping rollup_failures read 350,000
+	 * (docs/PERFORMANCE.md).
 	 */
-	if (until - since <= NEW_TYPES_PROBE_DAYS) {
-		rc = trpt_sql_prepare(db,
-		    "WITH seen AS (SELECT DISTINCT domain, result_type FROM "
-		    "rollup_failures WHERE result_type <> '' AND day BETWEEN "
-		    "? AND ?), fresh AS (SELECT s.domain, s.result_type FROM "
-		    "seen s WHERE (SELECT min(x.day) FROM rollup_failures x "
-		    "WHERE x.domain = s.domain AND x.result_type = "
-		    "s.result_type) >= ?) SELECT f.domain, f.result_type, "
-		    "min(f.day), max(f.day), sum(f.failed), (SELECT "
-		    "min(d.day) FROM rollup_domain_day d WHERE d.domain = "
-		    "f.domain) FROM fresh n JOIN rollup_failures f ON "
-		    "f.domain = n.domain AND f.result_type = n.result_type "
-		    "WHERE f.day <= ? GROUP BY f.domain, f.result_type",
-		    &st, err);
-		if (rc != TRPT_OK)
-			return rc;
-		trpt_sql_bind_int(st, 1, since);
-		trpt_sql_bind_int(st, 2, until);
-		trpt_sql_bind_int(st, 3, since);
-		trpt_sql_bind_int(st, 4, until);
-		return each(&st, sum_row, &x, err);
-	}
 	rc = trpt_sql_prepare(db,
-	    "SELECT f.domain, f.result_type, min(f.day), max(f.day), "
-	    "sum(f.failed), (SELECT min(d.day) FROM rollup_domain_day d WHERE "
-	    "d.domain = f.domain) FROM rollup_failures f WHERE f.result_type "
-	    "<> '' AND f.day <= ? GROUP BY f.domain, f.result_type HAVING "
-	    "min(f.day) >= ?",
+	    "SELECT n.domain, n.result_type, min(f.day), max(f.day), "
+	    "sum(f.failed), n.history FROM (SELECT t.domain AS domain, "
+	    "t.result_type AS result_type, t.first_day AS first_day, "
+	    "coalesce((SELECT min(d.day) FROM rollup_domain_day d WHERE "
+	    "d.domain = t.domain), 0) AS history FROM rollup_type_first t "
+	    "WHERE t.first_day BETWEEN ? AND ?) n CROSS JOIN rollup_failures "
+	    "f WHERE n.first_day - n.history >= ? AND f.domain = n.domain AND "
+	    "f.result_type = n.result_type AND f.day <= ? GROUP BY n.domain, "
+	    "n.result_type, n.history",
 	    &st, err);
 	if (rc != TRPT_OK)
 		return rc;
-	trpt_sql_bind_int(st, 1, until);
-	trpt_sql_bind_int(st, 2, since);
+	trpt_sql_bind_int(st, 1, since);
+	trpt_sql_bind_int(st, 2, until);
+	trpt_sql_bind_int(st, 3, min_history);
+	trpt_sql_bind_int(st, 4, until);
 	return each(&st, sum_row, &x, err);
 }
 
@@ -468,6 +494,30 @@ trpt_analysis_testing_failures(struct trpt_db *db, int64_t first_day,
 	trpt_sql_bind_int(st, 1, first_day);
 	trpt_sql_bind_int(st, 2, last_day);
 	return each(&st, sum_row, &x, err);
+}
+
+int
+trpt_analysis_received_since(
+    struct trpt_db *db, int64_t since, int *found, struct trpt_err *err)
+{
+	struct trpt_stmt *st = NULL;
+	int rc;
+
+	/* reports has no index on received_at (one more per stored report
+	 * for this one question): the newest rows come first. */
+	rc = trpt_sql_prepare(db,
+	    "SELECT 1 FROM reports WHERE received_at >= ? ORDER BY id DESC "
+	    "LIMIT 1",
+	    &st, err);
+	if (rc != TRPT_OK)
+		return rc;
+	trpt_sql_bind_int(st, 1, since);
+	if ((rc = trpt_sql_step(st, err)) >= 0) {
+		*found = rc;
+		rc = TRPT_OK;
+	}
+	trpt_sql_finalize(&st);
+	return rc;
 }
 
 int

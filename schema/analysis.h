@@ -129,14 +129,30 @@ int trpt_analysis_daily_series(struct trpt_db *db, enum trpt_analysis_col by,
     struct trpt_err *err);
 
 /*
+ * The same for the policy domains that have a day with at least
+ * min_sessions sessions of which a share of at least min_share failed
+ * (index rollup_domain_day_failing): only those can see a drop of
+ * min_share points.  min_share must be at least 0.009 (the index holds the
+ * days with 0.5% failed or more, a margin for rounding): TRPT_EINVAL
+ * otherwise.
+ */
+int trpt_analysis_daily_series_failing(struct trpt_db *db, double min_share,
+    int64_t min_sessions,
+    int (*fn)(void *arg, const struct trpt_analysis_sum *s), void *arg,
+    struct trpt_err *err);
+
+/*
  * The result types of each domain's failures that were first seen on or
- * after since (up to until): name (the domain), type, first_day and
- * last_day of the type's failures, failed (their sum) and history_day.
- * In no particular order.
+ * after since (up to until), at least min_history days after the
+ * domain's first day of data (INT64_MIN: however soon): name (the
+ * domain), type, first_day and last_day of the type's failures up to
+ * until, failed (their sum) and history_day (the domain's first day, 0
+ * when it has none).  In no particular order.
  */
 int trpt_analysis_new_failure_types(struct trpt_db *db, int64_t since,
-    int64_t until, int (*fn)(void *arg, const struct trpt_analysis_sum *s),
-    void *arg, struct trpt_err *err);
+    int64_t until, int64_t min_history,
+    int (*fn)(void *arg, const struct trpt_analysis_sum *s), void *arg,
+    struct trpt_err *err);
 
 /*
  * The policy domains with failed sessions under an MTA-STS policy in
@@ -146,6 +162,15 @@ int trpt_analysis_new_failure_types(struct trpt_db *db, int64_t since,
 int trpt_analysis_testing_failures(struct trpt_db *db, int64_t first_day,
     int64_t last_day, int (*fn)(void *arg, const struct trpt_analysis_sum *s),
     void *arg, struct trpt_err *err);
+
+/*
+ * Whether a report was received at or after since (UTC seconds): *found
+ * 1 or 0.  Looks from the newest report back, so it answers at once
+ * where reports keep arriving (trpt_analysis_last_received reads them
+ * all).
+ */
+int trpt_analysis_received_since(
+    struct trpt_db *db, int64_t since, int *found, struct trpt_err *err);
 
 /*
  * When the last report was received (UTC seconds): *found 0 when no

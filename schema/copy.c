@@ -21,6 +21,11 @@
 /* Tables that migrations fill: their rows are replaced, not refused. */
 static const char *const seeded[] = { "rollup_state" };
 
+/* Tables that triggers fill from the rows of others (migration 0016):
+ * emptied right before they are copied, whatever the copy of their
+ * sources put in them. */
+static const char *const derived[] = { "rollup_type_first" };
+
 enum ctype { C_INT, C_REAL, C_TEXT, C_BLOB };
 
 struct column {
@@ -279,6 +284,20 @@ is_seeded(const char *table)
 		if (strcmp(seeded[i], table) == 0)
 			return 1;
 	return 0;
+}
+
+static int
+empty_derived(struct copy *c, const char *table)
+{
+	char sql[128];
+	size_t i;
+
+	for (i = 0; i < sizeof(derived) / sizeof(derived[0]); i++)
+		if (strcmp(derived[i], table) == 0) {
+			snprintf(sql, sizeof(sql), "DELETE FROM \"%s\"", table);
+			return trpt_sql_exec(c->to, sql, c->err);
+		}
+	return TRPT_OK;
 }
 
 /* Refuses a target that holds anything; empties the seeded tables. */
@@ -556,7 +575,8 @@ trpt_copy_db(struct trpt_db *from, struct trpt_db *to,
 	if ((rc = check_empty(&c)) != TRPT_OK)
 		goto out;
 	for (i = 0; i < c.n; i++) {
-		if ((rc = copy_table(&c, &c.t[i])) != TRPT_OK)
+		if ((rc = empty_derived(&c, c.t[i].name)) != TRPT_OK ||
+		    (rc = copy_table(&c, &c.t[i])) != TRPT_OK)
 			goto out;
 		if ((rc = count_rows(&c, to, c.t[i].name, &n)) != TRPT_OK)
 			goto out;

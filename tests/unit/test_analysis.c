@@ -474,8 +474,8 @@ test_analysis_sums(void **state)
 	 * certificate-expired one too); until D0 only the first day
 	 * counts.  The caller judges the history (history_day). */
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(
-	    trpt_analysis_new_failure_types(db, D0, D0, add_sum, &s, &err),
+	assert_int_equal(trpt_analysis_new_failure_types(
+			     db, D0, D0, INT64_MIN, add_sum, &s, &err),
 	    TRPT_OK);
 	memcpy(&sorted, &s, sizeof(s));
 	qsort(sorted.lines, sorted.n, sizeof(sorted.lines[0]), cmp_line);
@@ -485,33 +485,25 @@ test_analysis_sums(void **state)
 	    "example.com certificate-expired 20454 20454 0 6 20454");
 	memset(&s, 0, sizeof(s));
 	assert_int_equal(trpt_analysis_new_failure_types(
-			     db, D0 + 1, D0 + 30, add_sum, &s, &err),
+			     db, D0 + 1, D0 + 30, INT64_MIN, add_sum, &s, &err),
 	    TRPT_OK);
 	expect(&s, NULL, 0); /* nothing first seen after D0 */
 
-	/* A window of weeks probes the pairs seen in it, a longer one
-	 * groups the whole table: both see every row here (D0 to D0 + 8),
-	 * so both answer the same. */
-	memset(&s, 0, sizeof(s));
-	assert_int_equal(
-	    trpt_analysis_new_failure_types(db, D0, D0 + 60, add_sum, &s, &err),
-	    TRPT_OK);
-	memcpy(&sorted, &s, sizeof(s));
-	qsort(sorted.lines, sorted.n, sizeof(sorted.lines[0]), cmp_line);
+	/* A window of a year answers the same as one of weeks. */
 	memset(&s, 0, sizeof(s));
 	assert_int_equal(trpt_analysis_new_failure_types(
-			     db, D0, D0 + 400, add_sum, &s, &err),
+			     db, D0, D0 + 400, INT64_MIN, add_sum, &s, &err),
 	    TRPT_OK);
 	qsort(s.lines, s.n, sizeof(s.lines[0]), cmp_line);
-	assert_int_equal(sorted.n, 2);
-	assert_int_equal(s.n, sorted.n);
-	for (size_t k = 0; k < s.n; k++)
-		assert_string_equal(s.lines[k], sorted.lines[k]);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.lines[0],
+	    "example.com certificate-expired 20454 20455 0 26 20454");
+	assert_string_equal(s.lines[1], new_types[0]);
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(trpt_analysis_new_failure_types(
-			     db, D0 + 1, D0 + 400, add_sum, &s, &err),
+	assert_int_equal(trpt_analysis_new_failure_types(db, D0 + 1, D0 + 400,
+			     INT64_MIN, add_sum, &s, &err),
 	    TRPT_OK);
-	expect(&s, NULL, 0); /* grouped: nothing first seen after D0 either */
+	expect(&s, NULL, 0); /* nothing first seen after D0 either */
 
 	memset(&s, 0, sizeof(s));
 	assert_int_equal(
@@ -523,6 +515,200 @@ test_analysis_sums(void **state)
 			     db, D0 + 2, D0 + 6, add_sum, &s, &err),
 	    TRPT_OK);
 	expect(&s, NULL, 0);
+}
+
+/*
+ * rollup_type_first (migration 0016) follows rollup_failures whatever
+ * writes it: a row earlier than a pair's first day moves it; the first
+ * day's row deleted moves it to the next row, the last row takes the pair
+ * out; a key rewritten moves it too.  new_failure_types reads it, and
+ * min_history leaves out the types seen too soon in the domain's data.
+ */
+static void
+test_analysis_new_types_kept(void **state)
+{
+	struct trpt_db *db = *state;
+	struct trpt_err err;
+	struct sums s;
+
+	put_rollups(db);
+	/* example.com's data begins on D0, with both its types. */
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(trpt_analysis_new_failure_types(
+			     db, D0, D0 + 30, 1, add_sum, &s, &err),
+	    TRPT_OK);
+	expect(&s, NULL, 0);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(trpt_analysis_new_failure_types(
+			     db, D0, D0 + 30, 0, add_sum, &s, &err),
+	    TRPT_OK);
+	assert_int_equal(s.n, 2);
+
+	/* example.net (data from D0 + 1) gets a type on D0 + 10: new with
+	 * 9 days of history, not with 10 asked for. */
+	exec(db,
+	    "INSERT INTO rollup_failures (day, org, domain, result_type, mx, "
+	    "ip, failed) VALUES (20464, 'google', 'example.net', "
+	    "'dane-required', 'mx.example.net', '192.0.2.9', 3),"
+	    "(20466, 'google', 'example.net', 'dane-required', "
+	    "'mx.example.net', '192.0.2.9', 5)");
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(trpt_analysis_new_failure_types(
+			     db, D0 + 5, D0 + 30, 9, add_sum, &s, &err),
+	    TRPT_OK);
+	{
+		static const char *const want[] = {
+			"example.net dane-required 20464 20466 0 8 20455",
+		};
+		expect(&s, want, 1);
+	}
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(trpt_analysis_new_failure_types(
+			     db, D0 + 5, D0 + 30, 10, add_sum, &s, &err),
+	    TRPT_OK);
+	expect(&s, NULL, 0);
+	/* Up to until only: D0 + 11 sees the first row alone. */
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(trpt_analysis_new_failure_types(
+			     db, D0 + 5, D0 + 11, 0, add_sum, &s, &err),
+	    TRPT_OK);
+	{
+		static const char *const want[] = {
+			"example.net dane-required 20464 20464 0 3 20455",
+		};
+		expect(&s, want, 1);
+	}
+	/* An earlier row moves the first day: no longer new after D0 + 5. */
+	exec(db,
+	    "INSERT INTO rollup_failures (day, org, domain, result_type, mx, "
+	    "ip, failed) VALUES (20456, 'microsoft', 'example.net', "
+	    "'dane-required', 'mx.example.net', '192.0.2.8', 1)");
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(trpt_analysis_new_failure_types(
+			     db, D0 + 5, D0 + 30, 0, add_sum, &s, &err),
+	    TRPT_OK);
+	expect(&s, NULL, 0);
+	/* Deleted again: the first day is the next row's. */
+	exec(db, "DELETE FROM rollup_failures WHERE day = 20456");
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(trpt_analysis_new_failure_types(
+			     db, D0 + 5, D0 + 30, 0, add_sum, &s, &err),
+	    TRPT_OK);
+	assert_int_equal(s.n, 1);
+	exec(db, "DELETE FROM rollup_failures WHERE day = 20464");
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(trpt_analysis_new_failure_types(
+			     db, D0 + 5, D0 + 30, 0, add_sum, &s, &err),
+	    TRPT_OK);
+	{
+		static const char *const want[] = {
+			"example.net dane-required 20466 20466 0 5 20455",
+		};
+		expect(&s, want, 1);
+	}
+	/* A key rewritten: the pair follows its row. */
+	exec(db, "UPDATE rollup_failures SET day = 20470 WHERE day = 20466");
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(trpt_analysis_new_failure_types(
+			     db, D0 + 5, D0 + 30, 0, add_sum, &s, &err),
+	    TRPT_OK);
+	{
+		static const char *const want[] = {
+			"example.net dane-required 20470 20470 0 5 20455",
+		};
+		expect(&s, want, 1);
+	}
+	/* The last row gone: the pair is gone. */
+	exec(db, "DELETE FROM rollup_failures WHERE domain = 'example.net' "
+		 "AND result_type = 'dane-required'");
+	assert_int_equal(
+	    trpt_test_db_int(db, "SELECT count(*) FROM rollup_type_first WHERE "
+				 "domain = 'example.net'"),
+	    0);
+	/* Every pair of rollup_failures, with its first day, and no other. */
+	assert_int_equal(
+	    trpt_test_db_int(db,
+		"SELECT count(*) FROM (SELECT domain, result_type, min(day) "
+		"FROM rollup_failures WHERE result_type <> '' GROUP BY "
+		"domain, result_type EXCEPT SELECT domain, result_type, "
+		"first_day FROM rollup_type_first) x"),
+	    0);
+	assert_int_equal(
+	    trpt_test_db_int(db, "SELECT count(*) FROM rollup_type_first"), 2);
+}
+
+/*
+ * The daily series of the domains that have a day with at least a share
+ * failed of at least a number of sessions: the domains found by reading
+ * every series and judging each day in C, for shares and session counts
+ * around those of the data.
+ */
+static void
+test_analysis_failing_series(void **state)
+{
+	struct trpt_db *db = *state;
+	static const double shares[] = { 0.009, 0.01, 0.04, 0.0476,
+		0.0476190476, 0.05, 0.0666, 0.0667, 0.1999999, 0.2000001, 0.5 };
+	static const int64_t mins[] = { 1, 42, 43, 100, 101, 150, 151 };
+	struct trpt_err err;
+	struct sums all, got, want;
+	size_t i, j, k;
+
+	put_rollups(db);
+	/* One more domain: 1% failed on one day, 0.5% on another. */
+	exec(db,
+	    "INSERT INTO rollup_domain_day (domain, day, successful, failed) "
+	    "VALUES ('example.org', 20454, 99, 1), "
+	    "('example.org', 20455, 199, 1), ('example.org', 20456, 0, 0)");
+	memset(&all, 0, sizeof(all));
+	assert_int_equal(trpt_analysis_daily_series(
+			     db, TRPT_ANALYSIS_DOMAIN, add_sum, &all, &err),
+	    TRPT_OK);
+	assert_int_equal(all.n, 7);
+	for (i = 0; i < sizeof(shares) / sizeof(shares[0]); i++)
+		for (j = 0; j < sizeof(mins) / sizeof(mins[0]); j++) {
+			memset(&want, 0, sizeof(want));
+			/* add_sum lines: "domain - day day s f 0"; a
+			 * domain's days are all in when one day counts. */
+			for (k = 0; k < all.n; k++) {
+				char dom[64], dom2[64];
+				long long d1, d2, ok, bad, h;
+				size_t m;
+
+				if (sscanf(all.lines[k],
+					"%63s - %lld %lld "
+					"%lld %lld %lld",
+					dom, &d1, &d2, &ok, &bad, &h) != 6)
+					fail_msg("bad line %s", all.lines[k]);
+				if (ok + bad < mins[j] || bad == 0 ||
+				    (double)bad / (double)(ok + bad) <
+					shares[i])
+					continue;
+				for (m = 0; m < all.n; m++)
+					if (sscanf(all.lines[m], "%63s",
+						dom2) == 1 &&
+					    strcmp(dom, dom2) == 0 &&
+					    (want.n == 0 ||
+						strcmp(want.lines[want.n - 1],
+						    all.lines[m]) < 0))
+						memcpy(want.lines[want.n++],
+						    all.lines[m],
+						    sizeof(all.lines[m]));
+			}
+			memset(&got, 0, sizeof(got));
+			assert_int_equal(
+			    trpt_analysis_daily_series_failing(
+				db, shares[i], mins[j], add_sum, &got, &err),
+			    TRPT_OK);
+			for (k = 0; k < got.n && k < want.n; k++)
+				assert_string_equal(
+				    got.lines[k], want.lines[k]);
+			assert_int_equal(got.n, want.n);
+		}
+	/* Below what the index holds: refused. */
+	assert_int_equal(trpt_analysis_daily_series_failing(
+			     db, 0.008, 1, add_sum, &got, &err),
+	    TRPT_EINVAL);
 }
 
 /* ---- stored reports ---- */
@@ -823,6 +1009,10 @@ main(void)
 		    test_analysis_top_failures, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_analysis_sums, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_analysis_new_types_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_analysis_failing_series, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_analysis_export_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(
