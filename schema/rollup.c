@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/err.h"
 #include "common/limits.h"
@@ -1006,6 +1007,28 @@ temp_tables(struct trpt_db *db, struct trpt_err *err)
 	    db, trpt_sql_dialect(db) == TRPT_SQL_PG ? ddl_pg : ddl_sqlite, err);
 }
 
+/*
+ * The data version (migration 0018): one more in this writer's row, in
+ * the transaction that changes the rollups.  On PostgreSQL writers share
+ * 16 rows by process id, so that two of them rarely wait for each other's
+ * commit on the row; SQLite has one writer at a time.
+ */
+static int
+bump_version(struct trpt_db *db, struct trpt_err *err)
+{
+	static const char sql[] =
+	    "INSERT INTO data_version (slot, n) VALUES (?, 1)"
+	    " ON CONFLICT (slot) DO UPDATE SET n = data_version.n + 1";
+	struct trpt_stmt *st;
+	int rc;
+
+	if ((rc = trpt_sql_cached(db, sql, &st, err)) != TRPT_OK)
+		return rc;
+	trpt_sql_bind_int(
+	    st, 1, trpt_sql_dialect(db) == TRPT_SQL_PG ? getpid() % 16 : 0);
+	return trpt_sql_run(st, err);
+}
+
 int
 trpt__rollup_flush(struct trpt_db *db, struct trpt_err *err)
 {
@@ -1014,8 +1037,10 @@ trpt__rollup_flush(struct trpt_db *db, struct trpt_err *err)
 	size_t i, j, n;
 	int negative = 0, rc;
 
-	if (q == NULL)
+	if (q == NULL || (q->nmem == 0 && q->n == 0))
 		return TRPT_OK;
+	if ((rc = bump_version(db, err)) != TRPT_OK)
+		goto out;
 	if (q->nmem > 0 && (rc = mem_flush(db, err)) != TRPT_OK)
 		goto out;
 	if (q->n == 0)
@@ -1063,6 +1088,7 @@ trpt_rollup_rebuild(struct trpt_db *db, struct trpt_err *err)
 
 	trpt__rollup_discard(db);
 	if ((rc = trpt_sql_exec(db, sql_clear_all, err)) == TRPT_OK &&
+	    (rc = bump_version(db, err)) == TRPT_OK &&
 	    (rc = temp_tables(db, err)) == TRPT_OK &&
 	    (rc = exec_cached(db, sql_pending_all, err)) == TRPT_OK)
 		rc = apply(db, 0, err);

@@ -475,10 +475,12 @@ trpt_view_data_version(struct trpt_db *db, int64_t *out, struct trpt_err *err)
 	struct trpt_view_rows *r = NULL;
 	int rc;
 
-	/* The rollups change with the reports, which only grow (prune
-	 * keeps the rollups as they are). */
-	rc = run(db, "data version", "SELECT coalesce(max(id), 0) FROM reports",
-	    NULL, 1, &r, err);
+	/* Changed by every transaction that changes the rollups, when it
+	 * commits (migration 0018); the highest report id could stay the
+	 * same on PostgreSQL when a transaction with lower ids committed
+	 * after one with higher ones. */
+	rc = run(db, "data version",
+	    "SELECT coalesce(sum(n), 0) FROM data_version", NULL, 1, &r, err);
 	if (rc != TRPT_OK)
 		return rc;
 	*out = r->nrows > 0 ? trpt_view_int(r, 0, 0) : 0;

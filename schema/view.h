@@ -150,8 +150,9 @@ int trpt_view_quarantine_count(
     struct trpt_db *db, int64_t *out, struct trpt_err *err);
 
 /*
- * A number that changes whenever the rolled-up reports change (the last
- * report rolled up): what a cache of results keys on.
+ * A number that changes whenever a transaction that changed the rollups
+ * commits (and only grows): what a cache of results read from them keys
+ * on.
  */
 int trpt_view_data_version(
     struct trpt_db *db, int64_t *out, struct trpt_err *err);

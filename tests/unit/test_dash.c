@@ -18,6 +18,7 @@
 #include "report/svg.h"
 #include "report/trend.h"
 #include "schema/db.h"
+#include "schema/store.h"
 #include "schema/view.h"
 #include "tests/helpers/testdb.h"
 #include "tests/helpers/testutil.h"
@@ -385,6 +386,75 @@ test_dash_query_error(void **state)
 	assert_non_null(strstr(err.msg, "raw_inputs"));
 }
 
+static int64_t
+version(struct trpt_db *db)
+{
+	struct trpt_err err;
+	int64_t v = -1;
+
+	if (trpt_view_data_version(db, &v, &err) != TRPT_OK)
+		fail_msg("data version: %s", err.msg);
+	return v;
+}
+
+/*
+ * The key of the dashboard's cache changes with every commit that changes
+ * the rollups.  On PostgreSQL a transaction that took a lower report id
+ * may commit after one with a higher id: the highest id, the key before,
+ * stayed the same then, and the cache kept alerts without its reports.
+ * SQLite has one writer at a time, so there the two commit in turn.
+ */
+static void
+test_dash_data_version(void **state)
+{
+	struct trpt_db *a, *b;
+	struct trpt_err err;
+	struct gen g = { 0 };
+	char *dir = trpt_test_tmpdir(), path[4200], *name;
+	int64_t v0, v1, v2;
+	int pg = trpt_test_db_pg();
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/version.db", dir);
+	name = trpt_test_db_new(path);
+	if (trpt_db_open(name, &a, &err) != TRPT_OK ||
+	    trpt_db_open(name, &b, &err) != TRPT_OK)
+		fail_msg("%s", err.msg);
+	v0 = version(b);
+
+	/* a takes the lower id, b the higher one and commits first. */
+	assert_int_equal(trpt_store_begin(a, &err), TRPT_OK);
+	gen_begin(&g, "Early Org", W1);
+	gen_policy(&g, "sts", "early.example", 90, 10, 0);
+	assert_int_equal(gen_end(&g, a), TRPT_OK);
+	if (!pg)
+		assert_int_equal(trpt_store_commit(a, &err), TRPT_OK);
+	assert_int_equal(trpt_store_begin(b, &err), TRPT_OK);
+	gen_begin(&g, "Late Org", W1);
+	gen_policy(&g, "sts", "late.example", 100, 0, 0);
+	assert_int_equal(gen_end(&g, b), TRPT_OK);
+	assert_int_equal(trpt_store_commit(b, &err), TRPT_OK);
+	v1 = version(b);
+	assert_true(v1 > v0);
+	if (pg) {
+		assert_true(trpt_test_db_int(b, "SELECT max(id) FROM reports") >
+			    trpt_test_db_int(a, "SELECT min(id) FROM reports"));
+		assert_int_equal(trpt_store_commit(a, &err), TRPT_OK);
+	}
+	v2 = version(b);
+	assert_true(v2 > v1 || !pg);
+	/* A transaction that stores nothing leaves it as it is. */
+	assert_int_equal(trpt_store_begin(a, &err), TRPT_OK);
+	assert_int_equal(trpt_store_commit(a, &err), TRPT_OK);
+	assert_int_equal(version(b), v2);
+	trpt_db_close(&a);
+	trpt_db_close(&b);
+	trpt_test_db_drop(name);
+	free(name);
+	trpt_test_rmrf(dir);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -401,6 +471,7 @@ main(void)
 		    test_dash_query_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_dash_reason_lists, setup, teardown),
+		cmocka_unit_test(test_dash_data_version),
 	};
 
 	return cmocka_run_group_tests_name("dash", tests, NULL, NULL);
