@@ -8,8 +8,9 @@
 # fresh database in a temporary directory, runs a warm-up and then one run
 # per connection count, each posting REQUESTS distinct reports (half gzip,
 # half JSON), and checks that the database holds exactly one row for every
-# report answered 200.  Needs cc, zlib and GnuTLS headers, python3 (and
-# openssl for TLS=1).
+# report answered 200.  Prints the client's and the server's CPU time per
+# request and the POSTs a commit (tlsrpt_http_commits_total).  Needs cc,
+# zlib and GnuTLS headers, python3 (and openssl for TLS=1).
 set -eu
 
 build=${1:-build}
@@ -53,11 +54,44 @@ echo "# $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 echo "# $(uname -sr), database on $(df -T "$tmp" | awk 'NR==2{print $2}')"
 echo "# $(head -1 "$tmp/out")"
 "$tmp/http_load" 127.0.0.1 "$port" 4 400 warmup 50 $ca > /dev/null
+# CPU time of the server process (all its threads, ended ones included),
+# in clock ticks.
+server_ticks() {
+	awk '{print $14 + $15}' "/proc/$pid/stat"
+}
+hz=$(getconf CLK_TCK)
+# Transactions committed so far (/metrics): POSTs a commit.
+commits() {
+	python3 - "$port" "$ca" <<'PY'
+import re, ssl, sys, urllib.request
+port, ca = sys.argv[1], sys.argv[2]
+if ca:
+    url = "https://127.0.0.1:%s/metrics" % port
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.check_hostname = False
+else:
+    url, ctx = "http://127.0.0.1:%s/metrics" % port, None
+text = urllib.request.urlopen(url, context=ctx, timeout=30).read().decode()
+m = re.search(r"^tlsrpt_http_commits_total (\d+)$", text, re.M)
+print(m.group(1) if m else 0)
+PY
+}
 total_ok=0
 for c in $conns; do
+	k0=$(commits)
+	t0=$(server_ticks)
 	out=$("$tmp/http_load" 127.0.0.1 "$port" "$c" "$requests" "run-c$c" \
 	    50 $ca)
+	t1=$(server_ticks)
+	k1=$(commits)
 	echo "$out"
+	n=$(echo "$out" | sed -n 's/.* answered \([0-9]*\) .*/\1/p')
+	per=
+	[ "$k1" -gt "$k0" ] &&
+	    per=", $(((n * 10 / (k1 - k0) + 5) / 10)) POSTs a commit"
+	[ "${n:-0}" -gt 0 ] &&
+	    echo "server cpu $(((t1 - t0) * 1000000 / hz / n)) us/req$per" \
+		"(load $(cut -d' ' -f1 /proc/loadavg))"
 	ok=$(echo "$out" | sed -n 's/.* ok200 \([0-9]*\) .*/\1/p')
 	total_ok=$((total_ok + ok))
 done

@@ -13,12 +13,16 @@
  * type, 405 for another method, 429 past the per-client rate, 503 when
  * the database cannot take the write (senders retry anything but a 2xx).
  *
- * Each connection is served by a thread of its own; calls into the
- * pipeline are serialised by a mutex, so one struct trpt_pipeline and its
- * database handle are used by one thread at a time (POSTs that arrive
- * together share one transaction: group commit).  GET /healthz answers "ok", or
- * 503 while stores fail (from a failed store to the next one that
- * succeeds), and GET /metrics the counters in the Prometheus text format.
+ * A pool of threads (libmicrohttpd, epoll) receives the requests and
+ * prepares each POST (inflate, validate); one committer thread stores
+ * them, so one struct trpt_pipeline and its database handle are used by
+ * one thread at a time, under a mutex that others may take between groups
+ * (trpt_receiver_lock).  POSTs that arrive together share one transaction
+ * (group commit); a POST's connection is suspended until its group is
+ * committed, so the thread serves its other connections meanwhile.
+ * GET /healthz answers "ok", or 503 while stores fail (from a failed
+ * store to the next one that succeeds), and GET /metrics the counters in
+ * the Prometheus text format.
  */
 
 #include <sys/socket.h>
@@ -42,7 +46,7 @@ struct trpt_receiver_config {
 	const char *tls_cert_pem;
 	const char *tls_key_pem;
 	size_t max_body;          /* bytes of one POST body */
-	unsigned threads;         /* >= 1; unused: a thread per connection */
+	unsigned threads;         /* >= 1: threads polling the connections */
 	unsigned max_connections; /* in all */
 	/* Connections from one address.  A new one past the cap closes the
 	 * client's oldest connection still sending its request head (a slow
@@ -105,6 +109,7 @@ struct trpt_receiver_stats {
 	uint64_t header_timeouts; /* connections closed: head too slow */
 	uint64_t client_limit;    /* connections closed: per-client cap */
 	uint64_t bytes;           /* body bytes received */
+	uint64_t commits;         /* group transactions committed */
 	int64_t last_stored;      /* UTC seconds, 0 if none */
 	unsigned in_flight;       /* requests being received or processed */
 };

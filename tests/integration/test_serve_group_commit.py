@@ -9,9 +9,12 @@ database.
 
 The group is made deterministic: the test holds the database's write lock
 (SQLite: BEGIN IMMEDIATE; PostgreSQL: an EXCLUSIVE lock on raw_inputs), so
-the first POST waits inside the transaction it opened while the others
-queue behind it; once all are in, the lock is released and they share one
-transaction.  Faults are injected with triggers made here:
+the committer waits with the first POST while the others queue behind it;
+once all are in, the lock is released and they share one transaction.
+serve runs with one libmicrohttpd thread: every POST, and the GETs of
+/metrics that count them, must still be received and answered while the
+group waits (a POST waiting for its commit suspends its connection instead
+of holding the thread).  Faults are injected with triggers made here:
 
 - at commit: the rollups, written when the transaction commits, refuse
   one report's domain.  Every POST of the group must get 503, none is
@@ -47,7 +50,7 @@ from tap import ok  # noqa: E402
 
 BINARY = os.environ.get("TRPT_BINARY")
 SOURCE_ROOT = os.environ.get("TRPT_SOURCE_ROOT", os.path.join(HERE, "..", ".."))
-GROUP = 12  # POSTs in the group (serve: threads = 16 below, at most 64)
+GROUP = 12  # POSTs in the group (at most 64)
 FAULT = "inject-fault"
 
 
@@ -69,7 +72,7 @@ class Server:
         self.db = testdb.new(tmp, "group")
         # busy_timeout: the first POST waits for the test's lock.
         self.conf = serveproc.config(tmp, "serve",
-                                     "[serve]\nrate_limit = 0\nthreads = 16\n"
+                                     "[serve]\nrate_limit = 0\nthreads = 1\n"
                                      "busy_timeout = 60000\n")
         self.serve = serveproc.start(tmp, "serve", self.db, self.conf)
         self.proc = self.serve.proc
@@ -201,9 +204,7 @@ def post_group(srv, bodies, last=None):
 
     lock = WriteLock(srv.db)
     try:
-        # One connection at a time, each taken by an idle server thread
-        # (a thread of the pool that accepted two would serve the second
-        # only after the first's answer).
+        # One connection at a time, all on serve's one thread.
         for rid, body in bodies.items():
             start(rid, body)
             wait_in_flight(len(threads))
