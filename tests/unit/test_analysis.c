@@ -545,45 +545,51 @@ merge(struct merged *m, const struct sums *s)
 	}
 }
 
-/*
- * example.com's top 3 by col over [a, b] (typed or not): the same names
- * and sums, in the same order (most failed, then name), as the days
- * summed one by one.
- */
+/* One day's answer of each of the 40 days from D0 - 3. */
+struct by_day {
+	struct sums day[40];
+};
+
 static void
-check_top(struct trpt_db *db, enum trpt_analysis_col col, const char *type,
-    int64_t a, int64_t b)
+top_query(struct trpt_db *db, enum trpt_analysis_col col, const char *type,
+    int64_t a, int64_t b, size_t max, struct sums *out)
 {
 	struct trpt_analysis_top_query q;
 	struct trpt_err err;
-	struct sums s, one;
-	struct merged m;
-	char name[64], ty[64];
-	long long v, x1, x2, x3, x5;
-	size_t i, j, better;
-	int64_t d;
 
 	memset(&q, 0, sizeof(q));
 	q.subject_col = TRPT_ANALYSIS_DOMAIN;
 	q.subject = "example.com";
 	q.by = col;
 	q.type = type;
-	q.max = 24;
-	memset(&m, 0, sizeof(m));
-	for (d = a; d <= b; d++) {
-		q.first_day = q.last_day = d;
-		memset(&one, 0, sizeof(one));
-		assert_int_equal(
-		    trpt_analysis_top_failures(db, &q, add_sum, &one, &err),
-		    TRPT_OK);
-		merge(&m, &one);
-	}
 	q.first_day = a;
 	q.last_day = b;
-	q.max = 3;
-	memset(&s, 0, sizeof(s));
+	q.max = max;
+	memset(out, 0, sizeof(*out));
 	assert_int_equal(
-	    trpt_analysis_top_failures(db, &q, add_sum, &s, &err), TRPT_OK);
+	    trpt_analysis_top_failures(db, &q, add_sum, out, &err), TRPT_OK);
+}
+
+/*
+ * example.com's top 3 by col over [a, b] (typed or not): the same names
+ * and sums, in the same order (most failed, then name), as its days'
+ * answers summed.
+ */
+static void
+check_top(struct trpt_db *db, enum trpt_analysis_col col, const char *type,
+    const struct by_day *days, int64_t a, int64_t b)
+{
+	struct sums s;
+	struct merged m;
+	char name[64], ty[64];
+	long long v, x1, x2, x3, x5;
+	size_t i, j, better;
+	int64_t d;
+
+	memset(&m, 0, sizeof(m));
+	for (d = a; d <= b; d++)
+		merge(&m, &days->day[d - (D0 - 3)]);
+	top_query(db, col, type, a, b, 3, &s);
 	for (i = 0; i < s.n; i++) {
 		assert_int_equal(
 		    sscanf(s.lines[i], "%63s %63s %lld %lld %lld %lld %lld",
@@ -618,9 +624,13 @@ test_analysis_top_by_weeks(void **state)
 	static const char *const types[] = { "certificate-expired",
 		"starttls-not-supported", "", "dane-required" };
 	struct trpt_db *db = *state;
+	struct by_day *days;
 	char sql[512];
 	int64_t a, b, d;
 	size_t i, k, round;
+
+	days = malloc(sizeof(*days));
+	assert_non_null(days);
 
 	/* 40 days of example.com failures from D0 - 3 (a Monday). */
 	for (d = 0; d < 40; d++)
@@ -651,14 +661,19 @@ test_analysis_top_by_weeks(void **state)
 			exec(db, "UPDATE rollup_failures SET day = day + 1 "
 				 "WHERE day = 20470 AND org = 'microsoft'");
 		}
-		for (a = D0 - 3; a < D0 + 9; a += 3)
-			for (b = a + 5; b < D0 + 38; b += 5)
-				for (k = 0; k < 4; k++) {
-					check_top(db, by[k], NULL, a, b);
-					check_top(db, by[k],
-					    "certificate-expired", a, b);
-				}
+		for (k = 0; k < 8; k++) {
+			const char *type = k % 2 ? "certificate-expired" : NULL;
+
+			for (d = 0; d < 40; d++)
+				top_query(db, by[k / 2], type, D0 - 3 + d,
+				    D0 - 3 + d, 24, &days->day[d]);
+			for (a = D0 - 3; a < D0 + 9; a += 2)
+				for (b = a + 5; b < D0 + 37; b += 4)
+					check_top(
+					    db, by[k / 2], type, days, a, b);
+		}
 	}
+	free(days);
 }
 
 /*
