@@ -11,16 +11,21 @@
  * database: `ingest` of the Maildir, `fetch` over plain loopback
  * (security = none), `fetch` over implicit TLS (verified against the
  * test CA).  Alternating spreads the noise of this shared machine over
- * the three alike.  Each figure is the best of its rounds (wall clock
- * from fork to exit, and the child's user + system CPU time); the ratios
- * are fetch messages/s over ingest messages/s.  Every run is checked to
- * have stored all N reports.  The CPU time of Dovecot's processes for
- * each run (the master's reaped children) is printed too: the wall clock
- * of a fetch is bound by whichever of the two sides is slower.
+ * the three alike; every other round runs them in the opposite order.
+ * For each run: the wall clock from fork to exit and the child's user +
+ * system CPU time.  Every run is checked to have stored all N reports.
+ * The CPU time of Dovecot's processes for each run (the master's reaped
+ * children) is printed too: the wall clock of a fetch is bound by
+ * whichever of the two sides is slower.
+ *
+ * The ratios are fetch messages/s over `ingest` messages/s of the same
+ * binary: per round (the runs of one round share its load), then their
+ * median, and the ratio of the best runs of all rounds.
  *
  * With $TRPT_BENCH_BASELINE naming another build of the binary (the
- * version before a change), its fetches run in the same rounds, so that
- * before and after are measured alike.  See docs/PERFORMANCE.md.
+ * version before a change), its `ingest` and fetches run in the same
+ * rounds, so that before and after are measured alike.  See
+ * docs/PERFORMANCE.md.
  */
 
 #include <sys/stat.h>
@@ -41,15 +46,19 @@
 #include "tests/helpers/testutil.h"
 #include "tests/integration/dovecot.h"
 
-enum mode { INGEST, PLAIN, TLS, PLAIN_BASE, TLS_BASE, NMODES };
+enum mode { INGEST, PLAIN, TLS, INGEST_BASE, PLAIN_BASE, TLS_BASE, NMODES };
 
 static const char *const mode_name[NMODES] = { "ingest of the Maildir",
-	"fetch, plain text", "fetch, implicit TLS", "baseline fetch, plain",
-	"baseline fetch, TLS" };
+	"fetch, plain text", "fetch, implicit TLS", "baseline ingest",
+	"baseline fetch, plain", "baseline fetch, TLS" };
 
+#define MAX_ROUNDS 64
+
+/* The figures of one mode: each round's and the best. */
 struct best {
 	double wall, cpu, server;
 	long rss_kb;
+	double walls[MAX_ROUNDS], cpus[MAX_ROUNDS];
 };
 
 /*
@@ -163,11 +172,13 @@ write_conf(const struct trpt_dovecot *dc, const char *dir)
 /* One run of mode into a new database; keeps the best figures. */
 static void
 run(const struct trpt_dovecot *dc, const char *dir, enum mode mode, unsigned n,
-    struct best *b)
+    unsigned round, struct best *b)
 {
 	char conf[512], db[512], maildir[512], out[512], err[512], cmd[1700];
 	const char *fetch_argv[] = { "--db", db, "--config", conf, "fetch",
 		mode == PLAIN || mode == PLAIN_BASE ? "plain" : "tls", NULL };
+	int base = mode >= INGEST_BASE,
+	    ingest = mode == INGEST || mode == INGEST_BASE;
 	const char *binary = getenv("TRPT_BINARY");
 	const char *ingest_argv[] = { "-q", "--db", db, "--config", conf,
 		"ingest", maildir, NULL };
@@ -185,13 +196,12 @@ run(const struct trpt_dovecot *dc, const char *dir, enum mode mode, unsigned n,
 	    cmd, sizeof(cmd), "rm -f '%s' '%s-wal' '%s-shm'; sync", db, db, db);
 	assert_int_equal(trpt_test_sh(cmd, NULL, NULL), 0);
 	s0 = children_cpu(dc->pid);
-	if (mode >= PLAIN_BASE)
+	if (base)
 		assert_int_equal(
 		    setenv("TRPT_BINARY", getenv("TRPT_BENCH_BASELINE"), 1), 0);
 	t0 = now();
-	pid = trpt_spawn_collector(
-	    out, err, mode == INGEST ? ingest_argv : fetch_argv);
-	if (mode >= PLAIN_BASE)
+	pid = trpt_spawn_collector(out, err, ingest ? ingest_argv : fetch_argv);
+	if (base)
 		assert_int_equal(setenv("TRPT_BINARY", binary, 1), 0);
 	rc = trpt_wait_collector_rusage(pid, &rss, &cpu);
 	t = now() - t0;
@@ -208,6 +218,8 @@ run(const struct trpt_dovecot *dc, const char *dir, enum mode mode, unsigned n,
 	       "%5.2f s\n",
 	    mode_name[mode], t, (double)n / t, cpu, server);
 	fflush(stdout);
+	b->walls[round] = t;
+	b->cpus[round] = cpu;
 	if (b->wall == 0 || t < b->wall)
 		b->wall = t;
 	if (b->cpu == 0 || cpu < b->cpu)
@@ -226,6 +238,45 @@ env_unsigned(const char *name, unsigned def)
 	return v != NULL && *v != '\0' ? (unsigned)strtoul(v, NULL, 10) : def;
 }
 
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double
+median(const double *v, unsigned n)
+{
+	double s[MAX_ROUNDS];
+
+	memcpy(s, v, n * sizeof(*s));
+	qsort(s, n, sizeof(*s), cmp_double);
+	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+/* fetch mode k against the ingest of the same binary: per round, the
+ * median of those, and best against best. */
+static void
+print_ratios(const struct best *best, int k, unsigned rounds)
+{
+	const struct best *in = &best[k >= INGEST_BASE ? INGEST_BASE : INGEST];
+	double wall[MAX_ROUNDS], cpu[MAX_ROUNDS];
+	unsigned i;
+
+	printf("# ratio %s / its ingest, per round (wall):", mode_name[k]);
+	for (i = 0; i < rounds; i++) {
+		wall[i] = in->walls[i] / best[k].walls[i];
+		cpu[i] = in->cpus[i] / best[k].cpus[i];
+		printf(" %.2f", wall[i]);
+	}
+	printf("\n#   median %.2f (wall), %.2f (CPU); best of rounds %.2f "
+	       "(wall), %.2f (CPU)\n",
+	    median(wall, rounds), median(cpu, rounds), in->wall / best[k].wall,
+	    in->cpu / best[k].cpu);
+}
+
 static void
 bench_imap_fetch(void **state)
 {
@@ -242,7 +293,7 @@ bench_imap_fetch(void **state)
 	    nmodes = getenv("TRPT_BENCH_BASELINE") != NULL ? NMODES : TLS + 1;
 
 	(void)state;
-	assert_true(n >= 10 && rounds >= 1);
+	assert_true(n >= 10 && rounds >= 1 && rounds <= MAX_ROUNDS);
 	memset(best, 0, sizeof(best));
 	trpt_dovecot_start(&dc);
 	write_conf(&dc, dir);
@@ -265,22 +316,27 @@ bench_imap_fetch(void **state)
 
 	for (i = 0; i < rounds; i++) {
 		printf("# round %u of %u\n", i + 1, rounds);
-		for (k = 0; k < nmodes; k++)
-			run(&dc, dir, (enum mode)k, n, &best[k]);
+		for (k = 0; k < nmodes; k++) {
+			int mk = i % 2 ? nmodes - 1 - k : k;
+
+			run(&dc, dir, (enum mode)mk, n, i, &best[mk]);
+		}
 	}
 
-	printf("# best of %u rounds, %u messages:\n", rounds, n);
+	printf("# best of %u rounds, %u messages (median wall, CPU):\n", rounds,
+	    n);
 	for (k = 0; k < nmodes; k++)
 		printf("# %-24s %6.2f s  %7.0f messages/s  CPU %5.2f s "
 		       "(%7.0f messages/CPU-s)  Dovecot CPU %5.2f s  peak RSS "
-		       "%.1f MiB\n",
+		       "%.1f MiB  (median %.2f s, CPU %.2f s)\n",
 		    mode_name[k], best[k].wall, (double)n / best[k].wall,
 		    best[k].cpu, (double)n / best[k].cpu, best[k].server,
-		    (double)best[k].rss_kb / 1024.0);
+		    (double)best[k].rss_kb / 1024.0,
+		    median(best[k].walls, rounds),
+		    median(best[k].cpus, rounds));
 	for (k = PLAIN; k < nmodes; k++)
-		printf("# ratio %s / ingest: %.2f (wall), %.2f (CPU)\n",
-		    mode_name[k], best[INGEST].wall / best[k].wall,
-		    best[INGEST].cpu / best[k].cpu);
+		if (k != INGEST_BASE)
+			print_ratios(best, k, rounds);
 	fflush(stdout);
 	trpt_dovecot_stop(&dc);
 	trpt_test_rmrf(dir);

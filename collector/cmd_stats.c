@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/calendar.h"
+#include "common/limits.h"
 #include "common/text.h"
 #include "common/width.h"
 #include "schema/stats.h"
@@ -65,12 +66,12 @@ domain_line(void *arg, const struct trpt_stats_domain *d)
 	trpt_width_fput(stdout, org, 28);
 	putchar(' ');
 	trpt_width_fput(stdout, domain, 26);
-	if (d->successful + d->failed > 0)
+	if (d->successful > 0 || d->failed > 0)
 		printf(" %7" PRId64 " %10" PRId64 " %8" PRId64
 		       " %7.2f%%  %-10s %-10s\n",
 		    d->reports, d->successful, d->failed,
 		    100.0 * (double)d->successful /
-			(double)(d->successful + d->failed),
+			((double)d->successful + (double)d->failed),
 		    first, last);
 	else
 		printf(" %7" PRId64 " %10" PRId64 " %8" PRId64

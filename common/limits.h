@@ -7,6 +7,7 @@
  */
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define TRPT_MAX_MESSAGE_DEFAULT  (25u * 1024 * 1024) /* one mail or file */
 #define TRPT_MAX_INFLATED_DEFAULT (50u * 1024 * 1024) /* gunzip output */
@@ -21,6 +22,34 @@
 
 /* The largest count RFC 8460 data can carry exactly (I-JSON, 2^53). */
 #define TRPT_MAX_COUNT 9007199254740992LL
+
+/*
+ * The most sessions one rollup cell counts (2^40, a million times what a
+ * large sender reports for a domain in a day): a key that collects more,
+ * from hostile reports, stops there (schema/rollup.c), so that a plain
+ * sum() over fewer than 2^23 cells cannot overflow.  No suffix: the SQL
+ * spells it from this macro.
+ */
+#define TRPT_MAX_ROLLUP_COUNT     1099511627776
+#define TRPT__STR(x)              #x
+#define TRPT__XSTR(x)             TRPT__STR(x)
+#define TRPT_MAX_ROLLUP_COUNT_SQL TRPT__XSTR(TRPT_MAX_ROLLUP_COUNT)
+
+/*
+ * a + b for session counts and their sums.  A count is at most
+ * TRPT_MAX_COUNT and a report's at most 2^63 - 1 in all (schema/store.c),
+ * but nothing bounds how many reports or cells add up in one total: such a
+ * sum stops at INT64_MAX (INT64_MIN going down) instead of overflowing.
+ */
+static inline int64_t
+trpt_count_add(int64_t a, int64_t b)
+{
+	int64_t r;
+
+	if (__builtin_add_overflow(a, b, &r))
+		return b > 0 ? INT64_MAX : INT64_MIN;
+	return r;
+}
 
 struct trpt_limits {
 	size_t max_message;  /* bytes of one input (file, mail, POST body) */

@@ -17,6 +17,11 @@
 #define DEFAULT_BATCH_BYTES (32u * 1024 * 1024)
 #define MAX_WINDOW          65536u /* UIDs asked for in one size FETCH */
 #define WINDOW_BATCHES      16     /* batches of bodies per window */
+/* Parse ahead: messages per transaction, and how long a batch waits for
+ * its next message before it is committed (a stalled server does not
+ * hold the database's write lock), as `ingest`. */
+#define ASYNC_BATCH_MAX 1000
+#define ASYNC_BATCH_MS  200
 /* RFC 2177: re-issue IDLE at least every 29 minutes. */
 #define IDLE_MAX 1500u
 
@@ -27,8 +32,12 @@ struct run {
 	const struct trpt_imap_sync_hooks *hooks;
 	const char *mailbox;
 	uint32_t uidvalidity;
-	uint32_t recorded; /* last_uid as recorded for this mailbox */
+	uint32_t saved; /* last_uid as saved for this mailbox */
 	int backfill;
+	/* Parse ahead (see stream_run): messages are handed to the pipeline's
+	 * parse and store threads, and the saved UID is written by the store
+	 * thread in the transaction of the messages it covers. */
+	int async;
 	struct trpt_imap_stats *stats;
 	uint64_t done, total;
 	char holder[TRPT_IMAP_HOLDER_LEN]; /* this process: "HOST:PID" */
@@ -163,7 +172,7 @@ record(struct run *r, uint32_t uid, struct trpt_err *err)
 		    r->uidvalidity, uid, err);
 	db_unlock(r);
 	if (rc == TRPT_OK)
-		r->recorded = uid;
+		r->saved = uid;
 	return rc;
 }
 
@@ -195,8 +204,10 @@ act(struct run *r, const uint32_t *uids, size_t n, struct trpt_err *err)
 	return rc;
 }
 
+/* Progress: done messages of the mailbox handled (in parse-ahead mode,
+ * committed: called from the store thread). */
 static void
-report_progress(struct run *r)
+progress_at(struct run *r, uint64_t done)
 {
 	struct trpt_imap_progress pr;
 
@@ -204,10 +215,16 @@ report_progress(struct run *r)
 		return;
 	pr.source = r->conf->name;
 	pr.mailbox = r->mailbox;
-	pr.done = r->done;
-	pr.total = r->total > r->done ? r->total : r->done;
+	pr.done = done;
+	pr.total = r->total > done ? r->total : done;
 	pr.pipeline = &r->p->stats;
 	r->hooks->progress(r->hooks->arg, &pr);
+}
+
+static void
+report_progress(struct run *r)
+{
+	progress_at(r, r->done);
 }
 
 static void
@@ -277,14 +294,14 @@ header_len(const char *body, size_t len, size_t max)
  * header is quarantined with the reason so the loss is visible;
  * otherwise it is skipped like any other non-report.  The caller then
  * records its UID with the others, so it is counted and kept once, not
- * on every run.  Called with the database locked.
+ * on every run.  Called with the database locked (or handed to the
+ * pipeline's threads, parsing ahead).
  */
 static int
 oversized(struct run *r, const struct trpt__imap_entry *en, size_t seen,
     const char *hdr, size_t hlen, struct trpt_err *err)
 {
 	struct trpt_origin origin;
-	struct trpt_event ev;
 	char source[512], reason[200];
 
 	make_source(r, en->uid, source, sizeof(source));
@@ -299,20 +316,12 @@ oversized(struct run *r, const struct trpt__imap_entry *en, size_t seen,
 		    "fetched",
 		    en->size, r->p->limits.max_message);
 	r->stats->oversized++;
-	if (hdr == NULL || !header_claims_tlsrpt(hdr, hlen)) {
-		r->p->stats.skipped++;
-		memset(&ev, 0, sizeof(ev));
-		ev.kind = TRPT_EV_SKIPPED;
-		ev.source = source;
-		ev.reason = reason;
-		if (r->p->on_event != NULL)
-			r->p->on_event(r->p->arg, &ev);
-		return TRPT_OK;
-	}
 	memset(&origin, 0, sizeof(origin));
 	origin.kind = "imap";
 	origin.source = source;
 	origin.received = en->date != 0 ? en->date : (int64_t)time(NULL);
+	if (hdr == NULL || !header_claims_tlsrpt(hdr, hlen))
+		return trpt_pipeline_skip(r->p, &origin, reason, err);
 	return trpt_pipeline_reject(r->p, hdr, hlen, &origin, reason, err);
 }
 
@@ -456,7 +465,7 @@ store_batch(struct stream *s)
 		(void)trpt_pipeline_flush(r->p, NULL);
 	db_unlock(r);
 	if (rc == TRPT_OK && keep && s->prefix > before)
-		r->recorded = s->v[s->prefix - 1].uid;
+		r->saved = s->v[s->prefix - 1].uid;
 	return rc;
 }
 
@@ -507,6 +516,157 @@ stream_one(void *arg, uint32_t uid, const char *body, size_t len)
 		s->rc = store_batch(s);
 }
 
+/*
+ * Parse ahead (issue 15; fetch, not run: with after = keep and no lock
+ * to share the database with).  The thread that reads the FETCH answer
+ * only hands each message over to the pipeline (a copy), whose parse
+ * thread reads, inflates and validates it while its store thread stores
+ * the ones before it, in batches of `batch` (or what came within
+ * ASYNC_BATCH_MS): reading the socket, parsing and storing overlap as in
+ * `ingest`, where storing on the reading thread held the fetch of 10,000
+ * mails from Dovecot to 0.56 of `ingest` of them (bench/bench_imap.c).
+ *
+ * Each message goes with a tag (make_tag): the messages of the mailbox
+ * handed over so far, for progress, and the highest UID up to which every
+ * message the run listed has been handed over (0 if none).  Right before
+ * each batch's commit the store thread saves the largest UID of the tags
+ * of the messages it stored (commit_uid), in that transaction: the saved
+ * UID never passes a message that is not committed, and a run cut at any
+ * point refetches only uncommitted messages (a batch committed without its
+ * UID, after an error, is found a duplicate).
+ */
+static uint64_t
+make_tag(uint64_t done, uint32_t uid)
+{
+	return done << 32 | uid;
+}
+
+/* trpt_pipeline on_commit: in the batch's transaction (the store
+ * thread's, or this thread's after a drain). */
+static int
+commit_uid(void *arg, uint64_t tag, struct trpt_err *err)
+{
+	struct run *r = arg;
+	uint32_t uid = (uint32_t)(tag & 0xffffffffu);
+	int rc;
+
+	/* Only the lease's holder saves state; the reports are committed
+	 * either way (another fetcher storing them finds duplicates). */
+	if ((rc = lease_keep(r, err)) != TRPT_OK)
+		return rc;
+	if (uid > r->saved) {
+		if ((rc = trpt_imap_state_put(r->p->db, r->conf->name,
+			 r->mailbox, r->uidvalidity, uid, err)) != TRPT_OK)
+			return rc;
+		r->saved = uid;
+	}
+	if (tag >> 32 != 0)
+		progress_at(r, tag >> 32);
+	return TRPT_OK;
+}
+
+/*
+ * Waits for the pipeline's threads and commits what they stored (with
+ * its UID), so that this thread may use the database: before anything
+ * but messages is saved, and before the next mailbox.
+ */
+static int
+settle(struct run *r, struct trpt_err *err)
+{
+	int rc;
+
+	if (!r->async)
+		return TRPT_OK;
+	if ((rc = trpt_pipeline_flush(r->p, err)) != TRPT_OK)
+		trpt_err_prefix(err, "%s: %s", r->conf->name,
+		    r->mailbox != NULL ? r->mailbox : "");
+	return rc;
+}
+
+/* One message of the answer, handed over (trpt__imap_each_fn). */
+static void
+stream_hand(void *arg, uint32_t uid, const char *body, size_t len)
+{
+	struct stream *s = arg;
+	struct run *r = s->r;
+	struct trpt__imap_entry key;
+	const struct trpt__imap_entry *en;
+	struct trpt_origin origin;
+	char source[512];
+	int rc;
+
+	/* Unsolicited FETCH (flags), other UIDs, repeats: not ours. */
+	if (s->rc != TRPT_OK || body == NULL || uid == 0)
+		return;
+	key.uid = uid;
+	en = bsearch(&key, s->v, s->n, sizeof(*s->v), cmp_uid);
+	if (en == NULL || s->got[en - s->v])
+		return;
+	s->got[en - s->v] = 1;
+	while (s->prefix < s->n && s->got[s->prefix])
+		s->prefix++;
+	r->done++;
+	r->p->input_tag =
+	    make_tag(r->done, s->prefix > 0 ? s->v[s->prefix - 1].uid : 0);
+	if (len > r->p->limits.max_message)
+		/* The size said less than the server sent: the header is in
+		 * the max_message + 1 bytes read. */
+		rc = oversized(r, en, len, body,
+		    header_len(body, len, r->p->limits.max_message), &s->err);
+	else {
+		make_source(r, uid, source, sizeof(source));
+		memset(&origin, 0, sizeof(origin));
+		origin.kind = "imap";
+		origin.source = source;
+		origin.received =
+		    en->date != 0 ? en->date : (int64_t)time(NULL);
+		rc = trpt_pipeline_input(
+		    r->p, body, len, &origin, NULL, &s->err);
+		if (rc == TRPT_OK)
+			r->stats->messages++;
+	}
+	if (rc != TRPT_OK) {
+		/* An error of an earlier message (stored on another thread):
+		 * the rest of the answer is ignored. */
+		trpt_err_prefix(&s->err, "%s: %s", r->conf->name, r->mailbox);
+		s->rc = rc;
+	}
+}
+
+/* stream_run, parsing ahead: nothing is waited for here. */
+static int
+stream_hand_run(struct run *r, const struct trpt__imap_entry *v, size_t n,
+    struct trpt_err *err)
+{
+	struct stream s;
+	int rc;
+
+	memset(&s, 0, sizeof(s));
+	s.r = r;
+	s.v = v;
+	s.n = n;
+	s.rc = TRPT_OK;
+	if ((s.got = calloc(n, 1)) == NULL)
+		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	rc = trpt__imap_stream_bodies(
+	    r->c, r->mailbox, v, n, stream_hand, &s, err);
+	free(s.got);
+	/* What came before a broken connection is stored all the same (the
+	 * next flush commits it, with its UID). */
+	if (s.rc != TRPT_OK) {
+		*err = s.err;
+		return s.rc;
+	}
+	if (rc != TRPT_OK)
+		return rc;
+	if (s.prefix < n)
+		return trpt_err_set(err, TRPT_ETEMP,
+		    "%s: %s: the server listed UID %u but did not send it; "
+		    "stopped before it (the next run asks again)",
+		    r->conf->name, r->mailbox, v[s.prefix].uid);
+	return TRPT_OK;
+}
+
 /* The bodies of v[0..n-1], none too old or known to be oversized. */
 static int
 stream_run(struct run *r, const struct trpt__imap_entry *v, size_t n,
@@ -515,6 +675,8 @@ stream_run(struct run *r, const struct trpt__imap_entry *v, size_t n,
 	struct stream s;
 	int rc, keep = r->conf->after == TRPT_IMAP_KEEP;
 
+	if (r->async)
+		return stream_hand_run(r, v, n, err);
 	memset(&s, 0, sizeof(s));
 	s.r = r;
 	s.v = v;
@@ -579,6 +741,15 @@ header_only(
 	memset(&hb, 0, sizeof(hb));
 	if ((rc = trpt__imap_header(r->c, r->mailbox, en, &hb, err)) != TRPT_OK)
 		return rc;
+	if (r->async) {
+		/* Its UID is saved with it, as any message's. */
+		r->done++;
+		r->p->input_tag = make_tag(r->done, en->uid);
+		rc = oversized(r, en, en->size, hb.body[0],
+		    hb.body[0] != NULL ? hb.len[0] : 0, err);
+		trpt__imap_bodies_free(&hb);
+		return rc;
+	}
 	db_lock(r);
 	rc = oversized(r, en, en->size, hb.body[0],
 	    hb.body[0] != NULL ? hb.len[0] : 0, err);
@@ -591,7 +762,7 @@ header_only(
 		rc = trpt_pipeline_flush(r->p, err);
 	db_unlock(r);
 	if (rc == TRPT_OK)
-		r->recorded = en->uid;
+		r->saved = en->uid;
 	trpt__imap_bodies_free(&hb);
 	r->done++;
 	report_progress(r);
@@ -619,7 +790,8 @@ process_window(struct run *r, const struct trpt__imap_entry *v, size_t n,
 				;
 			r->stats->too_old += j - i;
 			r->done += j - i;
-			if ((rc = record(r, v[j - 1].uid, err)) != TRPT_OK)
+			if ((rc = settle(r, err)) != TRPT_OK ||
+			    (rc = record(r, v[j - 1].uid, err)) != TRPT_OK)
 				return rc;
 		} else if (v[i].size > r->p->limits.max_message) {
 			if ((rc = header_only(r, &v[i], err)) != TRPT_OK)
@@ -665,6 +837,10 @@ run_mailbox(struct run *r, const char *mailbox, struct trpt_err *err)
 	size_t n;
 	int found = 0, rc;
 
+	/* The previous mailbox's messages are committed, with their UID,
+	 * before this thread reads and writes state. */
+	if ((rc = settle(r, err)) != TRPT_OK)
+		return rc;
 	r->mailbox = mailbox;
 	r->done = 0;
 	if ((rc = trpt__imap_select(
@@ -684,7 +860,7 @@ run_mailbox(struct run *r, const char *mailbox, struct trpt_err *err)
 	if ((!found || uv != r->uidvalidity) &&
 	    (rc = record(r, last, err)) != TRPT_OK)
 		return rc;
-	r->recorded = last;
+	r->saved = last;
 	r->backfill = last == 0;
 	if (mb.exists == 0)
 		return TRPT_OK;
@@ -739,30 +915,80 @@ mailboxes(const struct trpt_imap_conf *conf, size_t *n)
 	return conf->nmailboxes ? conf->mailboxes : inbox;
 }
 
+/*
+ * Parse ahead (see make_tag) when nothing else shares the database (no
+ * lock hooks: fetch, not run) and no after-action must follow each
+ * commit on the server, and the caller has not started it itself.
+ */
+static int
+async_begin(struct run *r, struct trpt_err *err)
+{
+	struct trpt_pipeline *p = r->p;
+	int rc;
+
+	r->async = 0;
+	if ((r->hooks != NULL && r->hooks->lock != NULL) ||
+	    r->conf->after != TRPT_IMAP_KEEP || p->async_ != NULL)
+		return TRPT_OK;
+	p->batch_max = ASYNC_BATCH_MAX;
+	p->batch_ms = ASYNC_BATCH_MS;
+	p->on_commit = commit_uid;
+	p->commit_arg = r;
+	p->input_tag = 0;
+	if ((rc = trpt_pipeline_async_start_with(p, TRPT_ASYNC_PARSE, err)) !=
+	    TRPT_OK) {
+		p->on_commit = NULL;
+		p->commit_arg = NULL;
+		return rc;
+	}
+	r->async = 1;
+	return TRPT_OK;
+}
+
+/* Commits what the pipeline's threads stored, ends them; rc is the run's
+ * status so far (its error is kept in err). */
+static int
+async_end(struct run *r, int rc, struct trpt_err *err)
+{
+	struct trpt_pipeline *p = r->p;
+	int frc;
+
+	if (!r->async)
+		return rc;
+	frc = settle(r, rc == TRPT_OK ? err : NULL);
+	trpt_pipeline_async_stop(p);
+	p->on_commit = NULL;
+	p->commit_arg = NULL;
+	p->input_tag = 0;
+	r->async = 0;
+	return rc != TRPT_OK ? rc : frc;
+}
+
 static int
 run_all(struct run *r, struct trpt_err *err)
 {
 	const char *const *boxes;
 	size_t nboxes, i;
-	int rc;
-
 	unsigned batch_max = r->p->batch_max, batch_ms = r->p->batch_ms;
-
-	/* The pipeline's batch is opened by the first message of an answer
-	 * and committed by store_batch after the last: never by the
-	 * pipeline itself, whatever its own batching. */
-	int taken = 0;
+	int taken = 0, rc;
 
 	db_lock(r);
 	rc = lease_take(r, &taken, err);
 	db_unlock(r);
 	if (rc != TRPT_OK || !taken)
 		return rc;
+	/* Without parse ahead, the pipeline's batch is opened by the first
+	 * message of an answer and committed by store_batch after the last:
+	 * never by the pipeline itself, whatever its own batching. */
 	r->p->batch_max = UINT_MAX;
 	r->p->batch_ms = UINT_MAX;
-	boxes = mailboxes(r->conf, &nboxes);
-	for (i = 0; i < nboxes && rc == TRPT_OK; i++)
-		rc = run_mailbox(r, boxes[i], err);
+	r->mailbox = NULL;
+	if ((rc = async_begin(r, err)) == TRPT_OK) {
+		boxes = mailboxes(r->conf, &nboxes);
+		for (i = 0; i < nboxes && rc == TRPT_OK; i++)
+			rc = run_mailbox(r, boxes[i], err);
+		rc = async_end(r, rc, err);
+	}
 	r->p->batch_max = batch_max;
 	r->p->batch_ms = batch_ms;
 	lease_release(r);

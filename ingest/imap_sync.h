@@ -76,8 +76,16 @@ typedef void trpt_imap_progress_fn(
  * How the loop shares the pipeline's database with other threads (the
  * daemon's one writer connection): lock before and unlock after every use
  * of p and its database, never across network I/O.  progress (may be
- * NULL) is called after each message, and synced (may be NULL) after
- * each pass over the mailboxes while watching, with that pass's counts.
+ * NULL) is called after each message (parsing ahead: after each commit,
+ * from the pipeline's store thread), and synced (may be NULL) after each
+ * pass over the mailboxes while watching, with that pass's counts.
+ *
+ * Without lock hooks and with after = keep, a run parses ahead (fetch):
+ * the thread that reads the server's answer hands the messages to the
+ * pipeline's parse and store threads (trpt_pipeline_async_start_with),
+ * and the saved UID is written in the transaction of the messages it
+ * covers (the pipeline's on_commit); when p already parses ahead, the
+ * run stores on its own thread as under run.
  */
 struct trpt_imap_sync_hooks {
 	void (*lock)(void *arg);

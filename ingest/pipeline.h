@@ -79,10 +79,25 @@ struct trpt_pipeline {
 	 */
 	unsigned batch_max;
 	unsigned batch_ms;
+	/*
+	 * A source's progress, committed with the inputs it covers (IMAP's
+	 * saved UID).  With batching, on_commit (may be NULL) is called in
+	 * each batch's transaction right before its commit, with the largest
+	 * input_tag of the batch's inputs that were handled without error (0
+	 * when none was), so that what it writes is committed together with
+	 * exactly those inputs, or not at all.  When it fails it must have
+	 * written nothing: the batch is committed all the same and its error
+	 * returned.  With parse ahead it runs on the store thread.  The
+	 * caller sets input_tag before each input it gives.
+	 */
+	int (*on_commit)(void *arg, uint64_t tag, struct trpt_err *err);
+	void *commit_arg;
+	uint64_t input_tag;
 	/* Private batch state. */
 	unsigned batch_n;
 	int64_t batch_start_ms;
 	struct trpt_pipeline_stats batch_stats; /* stats when it began */
+	uint64_t batch_tag;                     /* for on_commit */
 	struct trpt_pipeline_async *async_;     /* parse ahead, or NULL */
 };
 
@@ -197,6 +212,25 @@ void trpt_pipeline_prepared_free(struct trpt_pipeline_prepared **pp);
  */
 int trpt_pipeline_async_start(struct trpt_pipeline *p, struct trpt_err *err);
 
+/*
+ * The same with options.  TRPT_ASYNC_PARSE: the caller's thread only
+ * hands each input over (a copy of it) and a third thread reads,
+ * recognises, inflates, validates and DKIM-checks it, so that a source
+ * that reads a socket (IMAP) keeps reading while both other stages work.
+ * The inputs waiting for that thread are bounded as well (64 inputs,
+ * 16 MiB).  An error while reading an input (out of memory, DKIM) is then
+ * returned by a later call, as a storage error is, after what came before
+ * it and what of that input was read are stored.
+ *
+ * With either, a batch left open while the queue is empty is committed
+ * batch_ms after it began (it does not wait for the next input): a
+ * source that stalls does not hold the database's write lock.
+ */
+#define TRPT_ASYNC_PARSE 0x1
+
+int trpt_pipeline_async_start_with(
+    struct trpt_pipeline *p, unsigned options, struct trpt_err *err);
+
 /* Waits for the queue to empty and ends the store thread (does not
  * commit: call trpt_pipeline_flush first).  Safe when not started. */
 void trpt_pipeline_async_stop(struct trpt_pipeline *p);
@@ -214,6 +248,14 @@ int trpt_pipeline_flush(struct trpt_pipeline *p, struct trpt_err *err);
  * are quarantined with the reason, and the rejection counted and reported.
  */
 int trpt_pipeline_reject(struct trpt_pipeline *p, const void *bytes, size_t len,
+    const struct trpt_origin *origin, const char *reason, struct trpt_err *err);
+
+/*
+ * Skips an input without running it (a message too large to fetch that
+ * does not claim to be a report): counted and reported as skipped, with
+ * the reason; nothing is stored.
+ */
+int trpt_pipeline_skip(struct trpt_pipeline *p,
     const struct trpt_origin *origin, const char *reason, struct trpt_err *err);
 
 /*

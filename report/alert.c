@@ -7,6 +7,7 @@
 
 #include "common/calendar.h"
 #include "common/datetime.h"
+#include "common/limits.h"
 #include "common/text.h"
 #include "report/causes.h"
 #include "schema/analysis.h"
@@ -241,7 +242,7 @@ add_alert(struct ctx *x, const struct trpt_alert *tmpl, struct trpt_err *err)
 static double
 rate(int64_t s, int64_t f)
 {
-	return s + f > 0 ? (double)s / (double)(s + f) : -1.0;
+	return s > 0 || f > 0 ? (double)s / ((double)s + (double)f) : -1.0;
 }
 
 /*
@@ -272,12 +273,13 @@ scan_series(
 						   d->day - c->baseline_days;) {
 				if (x->days[j].in_drop)
 					continue;
-				bs += x->days[j].s;
-				bf += x->days[j].f;
+				bs = trpt_count_add(bs, x->days[j].s);
+				bf = trpt_count_add(bf, x->days[j].f);
 				ndays++;
 			}
-			if (d->s + d->f < c->min_sessions || ndays < 3 ||
-			    bs + bf < c->min_sessions)
+			if (trpt_count_add(d->s, d->f) < c->min_sessions ||
+			    ndays < 3 ||
+			    trpt_count_add(bs, bf) < c->min_sessions)
 				continue;
 			base = rate(bs, bf);
 			if (base - r < c->drop_threshold)
@@ -286,17 +288,17 @@ scan_series(
 			first = last = d->day;
 			ds = d->s;
 			dfl = d->f;
-			base_n = bs + bf;
+			base_n = trpt_count_add(bs, bf);
 			d->in_drop = 1;
 			continue;
 		}
 		d->in_drop = 1;
-		if (d->s + d->f < c->min_sessions)
+		if (trpt_count_add(d->s, d->f) < c->min_sessions)
 			continue; /* too few to judge: stays in the drop */
 		if (base - r >= c->drop_threshold / 2) {
 			last = d->day;
-			ds += d->s;
-			dfl += d->f;
+			ds = trpt_count_add(ds, d->s);
+			dfl = trpt_count_add(dfl, d->f);
 			continue;
 		}
 		/* Recovered. */
@@ -324,7 +326,7 @@ scan_series(
 		al.rate_before = rate(ds, dfl);
 		al.rate_after = r;
 		al.sessions_before = ds + dfl;
-		al.sessions_after = d->s + d->f;
+		al.sessions_after = trpt_count_add(d->s, d->f);
 		al.failed_after = d->f;
 		if ((rc = add_alert(x, &al, err)) != TRPT_OK)
 			return rc;
@@ -544,7 +546,7 @@ testing(void *arg, const struct trpt_analysis_sum *s)
 	al.subject = (char *)s->name;
 	al.first_day = s->first_day;
 	al.last_day = s->last_day;
-	al.sessions_after = s->successful + s->failed;
+	al.sessions_after = trpt_count_add(s->successful, s->failed);
 	al.failed_after = s->failed;
 	al.rate_before = -1;
 	al.rate_after = rate(s->successful, al.failed_after);

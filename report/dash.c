@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/datetime.h"
+#include "common/limits.h"
 #include "report/causes.h"
 #include "report/svg.h"
 #include "report/trend.h"
@@ -23,7 +24,7 @@ max_rows(const struct trpt_dash *d)
 static double
 rate(int64_t s, int64_t f)
 {
-	return s + f > 0 ? (double)s / (double)(s + f) : -1.0;
+	return s > 0 || f > 0 ? (double)s / ((double)s + (double)f) : -1.0;
 }
 
 /* "since=...&until=..." for the links of the dashboard (after "?"), or
@@ -409,11 +410,12 @@ share_chart(struct trpt_html *h, const struct trpt_trend *t,
 		for (k = 0; k < t->ngroups; k++) {
 			if (g != NULL && &t->groups[k] != g)
 				continue;
-			ss += t->groups[k].cells[i].successful;
-			ff += t->groups[k].cells[i].failed;
+			ss = trpt_count_add(
+			    ss, t->groups[k].cells[i].successful);
+			ff = trpt_count_add(ff, t->groups[k].cells[i].failed);
 		}
 		r[i] = rate(ss, ff);
-		s[i] = ss + ff;
+		s[i] = trpt_count_add(ss, ff);
 	}
 	trpt_svg_share(h, r, s, n, t->first_period, label);
 	free(r);
@@ -507,7 +509,7 @@ figures(struct trpt_html *h, int64_t s, int64_t f)
 	trpt_html_rawf(h, "<td class=\"n%s\">", f > 0 ? " bad" : "");
 	trpt_html_count(h, f);
 	trpt_html_raw(h, "</td><td class=\"n\">");
-	trpt_html_count(h, s + f);
+	trpt_html_count(h, trpt_count_add(s, f));
 	trpt_html_raw(h, "</td><td class=\"n\">");
 	trpt_html_rate(h, rate(s, f));
 	trpt_html_raw(h, "</td>");
@@ -630,8 +632,8 @@ trpt_dash_overview(
 	    (rc = sorted_domains(d, t, &rows, err)) != TRPT_OK)
 		goto out;
 	for (i = 0; i < t->ngroups; i++) {
-		s += t->groups[i].successful;
-		f += t->groups[i].failed;
+		s = trpt_count_add(s, t->groups[i].successful);
+		f = trpt_count_add(f, t->groups[i].failed);
 	}
 	for (i = 0; d->alerts != NULL && i < d->alerts->n; i++)
 		if (d->alerts->v[i].open &&
@@ -646,7 +648,7 @@ trpt_dash_overview(
 	trpt_html_raw(h, "</h1>");
 	trpt_dash_range_form(h, d, "/", NULL, NULL);
 	trpt_html_raw(h, "<p>");
-	trpt_html_count(h, s + f);
+	trpt_html_count(h, trpt_count_add(s, f));
 	trpt_html_raw(h, " sessions, <span class=\"");
 	trpt_html_raw(h, f > 0 ? "bad" : "ok");
 	trpt_html_raw(h, "\">");
@@ -707,7 +709,7 @@ trpt_dash_overview(
 		    h, "<td class=\"n%s\">", g->failed > 0 ? " bad" : "");
 		trpt_html_count(h, g->failed);
 		trpt_html_raw(h, "</td><td class=\"n\">");
-		trpt_html_count(h, g->successful + g->failed);
+		trpt_html_count(h, trpt_count_add(g->successful, g->failed));
 		trpt_html_raw(h, "</td><td class=\"n\">");
 		trpt_html_rate(h, rate(g->successful, g->failed));
 		trpt_html_raw(h, "</td><td>");
@@ -939,8 +941,8 @@ trpt_dash_domain(const struct trpt_dash *d, const char *domain,
 	trpt_dash_range_form(h, d, "/domain", "d", domain);
 	trpt_html_raw(h, "<p>");
 	if (all->ngroups > 0) {
-		trpt_html_count(
-		    h, all->groups[0].successful + all->groups[0].failed);
+		trpt_html_count(h, trpt_count_add(all->groups[0].successful,
+				       all->groups[0].failed));
 		trpt_html_raw(h, " sessions, ");
 		trpt_html_count(h, all->groups[0].failed);
 		trpt_html_raw(h, " failed, ");
@@ -1030,7 +1032,7 @@ trpt_dash_sender(const struct trpt_dash *d, const char *org,
 	trpt_dash_range_form(h, d, "/sender", "o", org);
 	trpt_html_raw(h, "<p>");
 	if (g != NULL) {
-		trpt_html_count(h, g->successful + g->failed);
+		trpt_html_count(h, trpt_count_add(g->successful, g->failed));
 		trpt_html_raw(h, " sessions reported, ");
 		trpt_html_count(h, g->failed);
 		trpt_html_raw(h, " failed, ");

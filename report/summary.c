@@ -9,6 +9,7 @@
 
 #include "common/buf.h"
 #include "common/calendar.h"
+#include "common/limits.h"
 #include "common/width.h"
 #include "report/causes.h"
 #include "report/trend.h"
@@ -91,7 +92,8 @@ add_item(void *arg, const struct trpt_analysis_sum *s)
 	if ((i->name = strdup(s->name)) == NULL)
 		return TRPT_ENOMEM;
 	i->failed = s->failed;
-	i->sessions = it->sessions ? s->successful + s->failed : 0;
+	i->sessions =
+	    it->sessions ? trpt_count_add(s->successful, s->failed) : 0;
 	(*it->n)++;
 	return TRPT_OK;
 }
@@ -130,8 +132,8 @@ add_day(void *arg, const struct trpt_analysis_row *r)
 	struct dom *d = w->d;
 
 	if (r->day < w->monday) {
-		d->ps += r->successful;
-		d->pf += r->failed;
+		d->ps = trpt_count_add(d->ps, r->successful);
+		d->pf = trpt_count_add(d->pf, r->failed);
 	} else {
 		d->ds[r->day - w->monday] = r->successful;
 		d->df[r->day - w->monday] = r->failed;
@@ -267,8 +269,8 @@ add_dom(void *arg, const struct trpt_analysis_sum *s)
 	m->nd++;
 	d->s = s->successful;
 	d->f = s->failed;
-	m->s += d->s;
-	m->f += d->f;
+	m->s = trpt_count_add(m->s, d->s);
+	m->f = trpt_count_add(m->f, d->f);
 	return TRPT_OK;
 }
 
@@ -296,8 +298,8 @@ load_model(struct trpt_db *db, const struct trpt_summary_opts *o,
 		d = &m->d[i];
 		d->full = i < (o->max_domains != 0 ? o->max_domains : 100);
 		rc = load_domain(db, d, o->monday, d->full, err);
-		m->ps += d->ps;
-		m->pf += d->pf;
+		m->ps = trpt_count_add(m->ps, d->ps);
+		m->pf = trpt_count_add(m->pf, d->pf);
 	}
 	if (rc != TRPT_OK)
 		return rc;
@@ -329,7 +331,8 @@ load_model(struct trpt_db *db, const struct trpt_summary_opts *o,
 static double
 rate(int64_t s, int64_t f)
 {
-	return s + f > 0 ? 100.0 * (double)s / (double)(s + f) : -1.0;
+	return s > 0 || f > 0 ? 100.0 * (double)s / ((double)s + (double)f)
+			      : -1.0;
 }
 
 /* "99.12%" or "n/a"; and the change in points, "+0.40" or "". */
@@ -401,11 +404,12 @@ text_bar(FILE *f, int64_t s, int64_t fl, int64_t max)
 {
 	int n = 0, nf = 0, i;
 
-	if (max > 0 && s + fl > 0) {
-		n = (int)((s + fl) * 30 / max);
+	if (max > 0 && (s > 0 || fl > 0)) {
+		/* in double: hostile counts may reach INT64_MAX */
+		n = (int)(((double)s + (double)fl) * 30 / (double)max);
 		if (n == 0)
 			n = 1;
-		nf = (int)(fl * n / (s + fl));
+		nf = (int)((double)fl * n / ((double)s + (double)fl));
 		if (fl > 0 && nf == 0)
 			nf = 1;
 	}
@@ -510,7 +514,7 @@ text_detail(struct model *m, const struct dom *d, FILE *f)
 	fmt_change(c, sizeof(c), d->s, d->f, d->ps, d->pf);
 	fprintf(f,
 	    "%" PRId64 " sessions, %" PRId64 " failed, %s successful (%s)\n",
-	    d->s + d->f, d->f, r, c);
+	    trpt_count_add(d->s, d->f), d->f, r, c);
 	for (max = 0, k = 0; k < 7; k++)
 		if (d->ds[k] + d->df[k] > max)
 			max = d->ds[k] + d->df[k];
@@ -591,8 +595,8 @@ render_text(struct model *m, FILE *f)
 	fprintf(f,
 	    "%zu domain%s, %" PRId64 " sessions, %s encrypted (%s), %" PRId64
 	    " failed, %zu alert%s.\n",
-	    m->nd, m->nd == 1 ? "" : "s", m->s + m->f, r, c, m->f, m->nalerts,
-	    m->nalerts == 1 ? "" : "s");
+	    m->nd, m->nd == 1 ? "" : "s", trpt_count_add(m->s, m->f), r, c,
+	    m->f, m->nalerts, m->nalerts == 1 ? "" : "s");
 	if (m->nd == 0) {
 		fputs("\nNo reports counted sessions this week.\n", f);
 	} else {
@@ -614,8 +618,8 @@ render_text(struct model *m, FILE *f)
 		n = trpt_width(d->name);
 		text_str(f, d->name);
 		fprintf(f, "%*s %10" PRId64 " %8" PRId64 " %8s %7s %6zu\n",
-		    n < 30 ? (int)(30 - n) : 0, "", d->s + d->f, d->f, r, c,
-		    d->nalerts);
+		    n < 30 ? (int)(30 - n) : 0, "", trpt_count_add(d->s, d->f),
+		    d->f, r, c, d->nalerts);
 	}
 	for (i = 0; i < m->nd; i++) {
 		if (!needs_detail(&m->d[i]))
@@ -718,11 +722,11 @@ html_bar(FILE *f, int64_t s, int64_t fl, int64_t max)
 {
 	int w = 0, wf = 0;
 
-	if (max > 0 && s + fl > 0) {
-		w = (int)((s + fl) * 240 / max);
+	if (max > 0 && (s > 0 || fl > 0)) {
+		w = (int)(((double)s + (double)fl) * 240 / (double)max);
 		if (w < 2)
 			w = 2;
-		wf = (int)(fl * w / (s + fl));
+		wf = (int)((double)fl * w / ((double)s + (double)fl));
 		if (fl > 0 && wf < 2)
 			wf = 2;
 	}
@@ -834,7 +838,7 @@ html_detail(const struct model *m, const struct dom *d, FILE *f)
 	fprintf(f,
 	    "</h2>\n<p>%" PRId64 " sessions, %" PRId64 " failed, "
 	    "<b>%s</b> successful (%s)</p>\n",
-	    d->s + d->f, d->f, r, c);
+	    trpt_count_add(d->s, d->f), d->f, r, c);
 	for (max = 0, k = 0; k < 7; k++)
 		if (d->ds[k] + d->df[k] > max)
 			max = d->ds[k] + d->df[k];
@@ -920,8 +924,8 @@ render_html(struct model *m, FILE *f)
 	    "<p><b>%zu</b> domain%s, <b>%" PRId64 "</b> sessions, <b>%s</b> "
 	    "encrypted (%s), %" PRId64 " failed, <b>%zu</b> alert%s. Needing "
 	    "action: <b>%zu</b>.</p>\n",
-	    m->nd, m->nd == 1 ? "" : "s", m->s + m->f, r, c, m->f, m->nalerts,
-	    m->nalerts == 1 ? "" : "s", m->naction);
+	    m->nd, m->nd == 1 ? "" : "s", trpt_count_add(m->s, m->f), r, c,
+	    m->f, m->nalerts, m->nalerts == 1 ? "" : "s", m->naction);
 	if (m->nd == 0)
 		fputs("<p>No reports counted sessions this week.</p>\n", f);
 	else
@@ -943,7 +947,7 @@ render_html(struct model *m, FILE *f)
 		fprintf(f,
 		    "</td>" TDN "%" PRId64 "</td>" TDN "%" PRId64 "</td>" TDN
 		    "%s</td>" TDN "%s</td>" TDN "%zu</td></tr>\n",
-		    d->s + d->f, d->f, r, c, d->nalerts);
+		    trpt_count_add(d->s, d->f), d->f, r, c, d->nalerts);
 	}
 	if (m->nd > 0)
 		fputs("</table>\n", f);

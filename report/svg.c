@@ -4,6 +4,8 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "common/limits.h"
+
 static const char *const colors[TRPT_SVG_NCOLORS] = { "#c0392b", "#e67e22",
 	"#8e44ad", "#2980b9", "#16a085", "#d4ac0d", "#7f8c8d", "#e84393",
 	"#2c3e50", "#27ae60", "#a0522d", "#5d6d7e" };
@@ -131,14 +133,14 @@ trpt_svg_stacked(struct trpt_html *h, const int64_t *counts,
     const char *label)
 {
 	double ph = H - TOP - BOTTOM, bw, x, y, top;
-	int64_t max = 0, tot, v, step;
+	int64_t max = 0, tot, v, step, quarter;
 	size_t i, s;
 	int k;
 
 	for (i = 0; i < n; i++) {
 		tot = 0;
 		for (s = 0; s < nseries; s++)
-			tot += counts[s * n + i];
+			tot = trpt_count_add(tot, counts[s * n + i]);
 		if (tot > max)
 			max = tot;
 	}
@@ -148,20 +150,30 @@ trpt_svg_stacked(struct trpt_html *h, const int64_t *counts,
 	    W, H, W, H);
 	trpt_html_text(h, label);
 	trpt_html_raw(h, "\">");
-	/* Four whole steps of 1, 2 or 5 times a power of ten. */
+	/* Four whole steps of 1, 2 or 5 times a power of ten, compared
+	 * with a quarter of max (rounded up) so that nothing overflows: a
+	 * rollup of hostile counts may reach INT64_MAX, where the steps stop
+	 * at that quarter and the top of the axis is max itself. */
+	quarter = max / 4 + (max % 4 != 0);
 	step = 1;
-	while (step * 4 < max) {
-		if (step * 2 * 4 >= max) {
+	while (step < quarter) {
+		if (step * 2 >= quarter) {
 			step *= 2;
 			break;
 		}
-		if (step * 5 * 4 >= max) {
+		if (step * 5 >= quarter) {
 			step *= 5;
+			break;
+		}
+		if (step > INT64_MAX / 40) {
+			step = quarter;
 			break;
 		}
 		step *= 10;
 	}
-	if (max > 0)
+	if (step > INT64_MAX / 4)
+		step = quarter;
+	if (max > 0 && step <= INT64_MAX / 4)
 		max = step * 4;
 	for (k = 0; k <= 4 && max > 0; k++) {
 		y = TOP + ph - ph * k / 4.0;
@@ -169,7 +181,8 @@ trpt_svg_stacked(struct trpt_html *h, const int64_t *counts,
 		    "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" "
 		    "stroke=\"#e3e6ea\"/><text x=\"%d\" y=\"%.1f\" "
 		    "text-anchor=\"end\">%" PRId64 "</text>",
-		    LEFT, y, W - RIGHT, y, LEFT - 4, y + 4, step * k);
+		    LEFT, y, W - RIGHT, y, LEFT - 4, y + 4,
+		    k == 4 ? max : step * k);
 	}
 	x_labels(h, n, first_day);
 	bw = (double)(W - LEFT - RIGHT) / (double)(n > 0 ? n : 1);

@@ -7,6 +7,7 @@
 
 #include "common/calendar.h"
 #include "common/datetime.h"
+#include "common/limits.h"
 #include "schema/analysis.h"
 
 static const char *const dim_names[TRPT_DIM_COUNT_] = { "org", "domain", "mx",
@@ -249,10 +250,11 @@ add_row(void *arg, const struct trpt_analysis_row *r)
 	if ((rc = find_group(a, keys, &g, a->err)) != TRPT_OK)
 		return rc;
 	idx = trpt_trend_period_of(q->period, r->day) - a->t->first_period;
-	g->cells[idx].successful += r->successful;
-	g->cells[idx].failed += r->failed;
-	g->successful += r->successful;
-	g->failed += r->failed;
+	g->cells[idx].successful =
+	    trpt_count_add(g->cells[idx].successful, r->successful);
+	g->cells[idx].failed = trpt_count_add(g->cells[idx].failed, r->failed);
+	g->successful = trpt_count_add(g->successful, r->successful);
+	g->failed = trpt_count_add(g->failed, r->failed);
 	return TRPT_OK;
 }
 

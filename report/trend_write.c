@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "common/calendar.h"
+#include "common/limits.h"
 #include "common/text.h"
 #include "report/csv.h"
 #include "report/export.h"
@@ -74,7 +75,7 @@ trpt_trend_json_string(FILE *out, const char *s)
 static double
 rate(int64_t s, int64_t f)
 {
-	return s + f > 0 ? (double)s / (double)(s + f) : -1.0;
+	return s > 0 || f > 0 ? (double)s / ((double)s + (double)f) : -1.0;
 }
 
 static int
@@ -107,7 +108,7 @@ write_csv(
 		for (p = 0; rc == TRPT_OK && p < t->nperiods; p++) {
 			const struct trpt_trend_cell *cl = &g->cells[p];
 
-			if (cl->successful + cl->failed == 0)
+			if (cl->successful == 0 && cl->failed == 0)
 				continue;
 			trpt_trend_period_label(t->q.period,
 			    t->first_period + p, label, sizeof(label));
@@ -142,7 +143,7 @@ write_json(const struct trpt_trend *t, FILE *out, uint64_t *rows)
 		for (p = 0; p < t->nperiods; p++) {
 			const struct trpt_trend_cell *c = &g->cells[p];
 
-			if (c->successful + c->failed == 0)
+			if (c->successful == 0 && c->failed == 0)
 				continue;
 			trpt_trend_period_label(t->q.period,
 			    t->first_period + p, label, sizeof(label));
@@ -246,7 +247,7 @@ write_table(const struct trpt_trend *t, FILE *out, int color)
 		if (hi >= 0)
 			fprintf(out, " %.2f%%..%.2f%%", lo * 100.0, hi * 100.0);
 		fprintf(out, "  %" PRId64 " sessions, %s%" PRId64 " failed%s",
-		    g->successful + g->failed,
+		    trpt_count_add(g->successful, g->failed),
 		    color && g->failed > 0 ? RED : "", g->failed,
 		    color && g->failed > 0 ? RESET : "");
 		if (r >= 0)
@@ -255,7 +256,7 @@ write_table(const struct trpt_trend *t, FILE *out, int color)
 		for (p = 0; p < t->nperiods; p++) {
 			const struct trpt_trend_cell *c = &g->cells[p];
 
-			if (c->successful + c->failed == 0)
+			if (c->successful == 0 && c->failed == 0)
 				continue;
 			trpt_trend_period_label(t->q.period,
 			    t->first_period + p, label, sizeof(label));

@@ -107,7 +107,7 @@ enum {
 #define FAILS(W)                                                               \
 	" UNION ALL SELECT day, org, domain, mx, ip, result_type, 0, failed "  \
 	"FROM rollup_failures WHERE " W "day BETWEEN ? AND ?"
-/* Weekly: the failure rows by week (migration 0017), a seventh of them. */
+/* Weekly: the failure rows by week (migration 0018), a seventh of them. */
 #define FAILS_WEEK(W)                                                          \
 	" UNION ALL SELECT week * 7 - 3, org, domain, mx, ip, result_type, 0," \
 	" failed FROM rollup_failures_week WHERE " W "week BETWEEN ? AND ?"
@@ -305,7 +305,7 @@ static const char *const top_sql[2][TRPT_ANALYSIS_NCOLS][2][2] = {
 
 /*
  * A domain's failures over a range with whole weeks in it: the weeks
- * from rollup_failures_week (migration 0017), the days before the first
+ * from rollup_failures_week (migration 0018), the days before the first
  * and after the last from rollup_failures (a year's evidence reads 52
  * weeks instead of 365 days).  Parameters: the subject, the result type
  * (TYPED) or nothing, the first and last week; then twice the subject,

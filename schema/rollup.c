@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/limits.h"
 #include "schema/db.h"
 #include "schema/report.h"
 #include "schema/sql.h"
@@ -108,6 +109,29 @@ static const char sql_pending[] =
     "INSERT INTO rollup_pending (report, sign) VALUES (?, ?)";
 
 /*
+ * Every rollup cell stops at TRPT_MAX_ROLLUP_COUNT (common/limits.h)
+ * instead of overflowing: a key may collect any number of reports, each
+ * up to 2^63 - 1 sessions (schema/store.c), which would fail the whole
+ * batch (PostgreSQL: bigint out of range; SQLite: "integer overflow" from
+ * sum(), or a REAL the STRICT column refuses).  Capped cells also keep
+ * the readers' plain sum() over fewer than 2^23 of them within int64.
+ * CAP(X) caps one value or sum; each sum below adds capped values, at
+ * most 100,000 policies or 1,000,000 failure details of one report, or
+ * the groups of one transaction, so it cannot overflow first.  ADD(T, C)
+ * is the upsert's C = T.C + excluded.C, capped without overflowing (an
+ * in-memory sum, excluded.C, may be anything up to INT64_MAX).  Counts
+ * below the cap come out exact.
+ */
+#define MAXC TRPT_MAX_ROLLUP_COUNT_SQL
+#define CAP(X)                                                                 \
+	"CASE WHEN " X " > " MAXC " THEN " MAXC " WHEN " X " < -" MAXC         \
+	" THEN -" MAXC " ELSE " X " END"
+#define SUMSAT(E) CAP("sum(" E ")")
+#define ADD(t, c)                                                              \
+	" " c " = CASE WHEN excluded." c " > " MAXC " - " t "." c              \
+	" THEN " MAXC " ELSE " t "." c " + excluded." c " END"
+
+/*
  * The guard.  CROSS JOIN fixes SQLite's join order (queue, then reports
  * and policies by their keys; it has no statistics on a temporary table);
  * PostgreSQL plans it as an inner join.  Ties go to the first type in
@@ -121,13 +145,89 @@ static const char sql_pending[] =
 	" ORDER BY s + f DESC, type" COLLATE ") = 1 THEN 1 ELSE 0 END"         \
 	" FROM (SELECT r.id AS report, q.sign AS sign, r.day AS day,"          \
 	" r.organization_name AS org, p.policy_domain AS domain,"              \
-	" p.policy_type AS type, sum(p.successful) AS s, sum(p.failed) AS f,"  \
-	" sum(p.details_failed) AS details, max(CASE WHEN p.policy_type ="     \
-	" 'sts' AND p.sts_mode = 'testing' THEN 1 ELSE 0 END) AS testing"      \
-	" FROM rollup_pending q CROSS JOIN reports r CROSS JOIN policies p"    \
-	" WHERE r.id = q.report AND p.report = r.id"                           \
-	" GROUP BY r.id, q.sign, r.day, r.organization_name, p.policy_domain," \
-	" p.policy_type) g"
+	" p.policy_type AS type,"                                              \
+	" " SUMSAT(CAP(                                                        \
+	    "p.successful")) " AS s,"                                          \
+			     " " SUMSAT(CAP(                                   \
+				 "p.failed")) " AS f,"                         \
+					      " " SUMSAT(CAP(                  \
+						  "p.details_failed")) " AS "  \
+								       "detai" \
+								       "ls,"   \
+								       " max(" \
+								       "CASE " \
+								       "WHEN " \
+								       "p."    \
+								       "polic" \
+								       "y_"    \
+								       "type " \
+								       "="     \
+								       " '"    \
+								       "sts' " \
+								       "AND "  \
+								       "p."    \
+								       "sts_"  \
+								       "mode " \
+								       "= "    \
+								       "'test" \
+								       "ing' " \
+								       "THEN " \
+								       "1 "    \
+								       "ELSE " \
+								       "0 "    \
+								       "END) " \
+								       "AS "   \
+								       "testi" \
+								       "ng"    \
+								       " FROM" \
+								       " roll" \
+								       "up_"   \
+								       "pendi" \
+								       "ng q " \
+								       "CROSS" \
+								       " JOIN" \
+								       " repo" \
+								       "rts "  \
+								       "r "    \
+								       "CROSS" \
+								       " JOIN" \
+								       " poli" \
+								       "cies " \
+								       "p"     \
+								       " WHER" \
+								       "E "    \
+								       "r.id " \
+								       "= "    \
+								       "q."    \
+								       "repor" \
+								       "t "    \
+								       "AND "  \
+								       "p."    \
+								       "repor" \
+								       "t = "  \
+								       "r.id"  \
+								       " GROU" \
+								       "P BY " \
+								       "r.id," \
+								       " q."   \
+								       "sign," \
+								       " r."   \
+								       "day, " \
+								       "r."    \
+								       "organ" \
+								       "izati" \
+								       "on_"   \
+								       "name," \
+								       " p."   \
+								       "polic" \
+								       "y_"    \
+								       "domai" \
+								       "n,"    \
+								       " p."   \
+								       "polic" \
+								       "y_"    \
+								       "type)" \
+								       " g"
 static const char sql_groups_sqlite[] = GROUPS("");
 static const char sql_groups_pg[] = GROUPS(" COLLATE \"C\"");
 
@@ -136,74 +236,88 @@ static const char sql_groups_pg[] = GROUPS(" COLLATE \"C\"");
  * then take their row locks in the same order).  The WHERE before ON
  * CONFLICT is what SQLite's parser needs after a SELECT.
  */
+/* clang-format off */
 static const char *const sql_apply[] = {
 	"INSERT INTO rollup_daily (domain, day, org, successful, failed,"
-	" reports) SELECT domain, day, org, sum(s * sign), sum(f * sign),"
-	" sum(sign) FROM rollup_groups WHERE best = 1"
+	" reports) SELECT domain, day, org, " SUMSAT("s * sign") ","
+	" " SUMSAT("f * sign") ","
+	" " SUMSAT("sign") " FROM rollup_groups WHERE best = 1"
 	" GROUP BY domain, day, org ORDER BY domain, day, org"
 	" ON CONFLICT (domain, day, org) DO UPDATE SET"
-	" successful = rollup_daily.successful + excluded.successful,"
-	" failed = rollup_daily.failed + excluded.failed,"
-	" reports = rollup_daily.reports + excluded.reports",
+	ADD("rollup_daily", "successful") ","
+	ADD("rollup_daily", "failed") ","
+	ADD("rollup_daily", "reports"),
 
 	"INSERT INTO rollup_org_day (org, day, successful, failed)"
-	" SELECT org, day, sum(s * sign), sum(f * sign) FROM rollup_groups"
+	" SELECT org, day, " SUMSAT("s * sign") ","
+	" " SUMSAT("f * sign") " FROM rollup_groups"
 	" WHERE best = 1 GROUP BY org, day ORDER BY org, day"
 	" ON CONFLICT (org, day) DO UPDATE SET"
-	" successful = rollup_org_day.successful + excluded.successful,"
-	" failed = rollup_org_day.failed + excluded.failed",
+	ADD("rollup_org_day", "successful") ","
+	ADD("rollup_org_day", "failed"),
 
 	"INSERT INTO rollup_domain_day (domain, day, successful, failed)"
-	" SELECT domain, day, sum(s * sign), sum(f * sign) FROM rollup_groups"
+	" SELECT domain, day, " SUMSAT("s * sign") ","
+	" " SUMSAT("f * sign") " FROM rollup_groups"
 	" WHERE best = 1 GROUP BY domain, day ORDER BY domain, day"
 	" ON CONFLICT (domain, day) DO UPDATE SET"
-	" successful = rollup_domain_day.successful + excluded.successful,"
-	" failed = rollup_domain_day.failed + excluded.failed",
+	ADD("rollup_domain_day", "successful") ","
+	ADD("rollup_domain_day", "failed"),
 
 	/* week = (day + 3) / 7 counts Mondays from 1970-01-05. */
 	"INSERT INTO rollup_weekly (domain, week, org, successful, failed)"
-	" SELECT domain, (day + 3) / 7, org, sum(s * sign), sum(f * sign)"
+	" SELECT domain, (day + 3) / 7, org, " SUMSAT("s * sign") ","
+	" " SUMSAT("f * sign")
 	" FROM rollup_groups WHERE best = 1"
 	" GROUP BY domain, (day + 3) / 7, org"
 	" ORDER BY domain, (day + 3) / 7, org"
 	" ON CONFLICT (domain, week, org) DO UPDATE SET"
-	" successful = rollup_weekly.successful + excluded.successful,"
-	" failed = rollup_weekly.failed + excluded.failed",
+	ADD("rollup_weekly", "successful") ","
+	ADD("rollup_weekly", "failed"),
 
 	"INSERT INTO rollup_domain_week (domain, week, successful, failed)"
-	" SELECT domain, (day + 3) / 7, sum(s * sign), sum(f * sign)"
+	" SELECT domain, (day + 3) / 7, " SUMSAT("s * sign") ","
+	" " SUMSAT("f * sign")
 	" FROM rollup_groups WHERE best = 1 GROUP BY domain, (day + 3) / 7"
 	" ORDER BY domain, (day + 3) / 7"
 	" ON CONFLICT (domain, week) DO UPDATE SET"
-	" successful = rollup_domain_week.successful + excluded.successful,"
-	" failed = rollup_domain_week.failed + excluded.failed",
+	ADD("rollup_domain_week", "successful") ","
+	ADD("rollup_domain_week", "failed"),
 
+	/* Capped per report first: 1,000,000 details of one report stay
+	 * within int64, not those of a whole transaction. */
 	"INSERT INTO rollup_failures (day, org, domain, result_type, mx, ip,"
-	" failed) SELECT day, org, domain, result_type, mx, ip, sum(n) FROM"
-	" (SELECT g.day AS day, g.org AS org, g.domain AS domain,"
-	" f.result_type AS result_type,"
+	" failed) SELECT day, org, domain, result_type, mx, ip,"
+	" " SUMSAT("m") " FROM"
+	" (SELECT day, org, domain, result_type, mx, ip, " SUMSAT("n") " AS m"
+	" FROM (SELECT g.report AS report, g.day AS day, g.org AS org,"
+	" g.domain AS domain, f.result_type AS result_type,"
 	" coalesce(f.receiving_mx_hostname, '') AS mx,"
 	" coalesce(f.sending_mta_ip, '') AS ip,"
-	" f.failed_session_count * g.sign AS n"
+	" " CAP("f.failed_session_count") " * g.sign AS n"
 	" FROM rollup_groups g CROSS JOIN policies p CROSS JOIN failures f"
 	" WHERE p.report = g.report AND p.policy_domain = g.domain"
 	" AND p.policy_type = g.type AND f.policy = p.id AND g.best = 1"
 	" AND g.details > 0 AND f.failed_session_count > 0"
-	" UNION ALL SELECT day, org, domain, '', '', '', (f - details) * sign"
+	" UNION ALL SELECT report, day, org, domain, '', '', '',"
+	" (f - details) * sign"
 	" FROM rollup_groups WHERE best = 1 AND f > details) x"
+	" GROUP BY report, day, org, domain, result_type, mx, ip) y"
 	" WHERE 1 = 1 GROUP BY day, org, domain, result_type, mx, ip"
 	" ORDER BY day, org, domain, result_type, mx, ip"
 	" ON CONFLICT (day, org, domain, result_type, mx, ip) DO UPDATE SET"
-	" failed = rollup_failures.failed + excluded.failed",
+	ADD("rollup_failures", "failed"),
 
 	"INSERT INTO rollup_testing (day, org, domain, successful, failed)"
-	" SELECT day, org, domain, sum(s * sign), sum(f * sign)"
+	" SELECT day, org, domain, " SUMSAT("s * sign") ","
+	" " SUMSAT("f * sign")
 	" FROM rollup_groups WHERE testing = 1 AND f > 0"
 	" GROUP BY day, org, domain ORDER BY domain, day, org"
 	" ON CONFLICT (domain, day, org) DO UPDATE SET"
-	" successful = rollup_testing.successful + excluded.successful,"
-	" failed = rollup_testing.failed + excluded.failed",
+	ADD("rollup_testing", "successful") ","
+	ADD("rollup_testing", "failed"),
 };
+/* clang-format on */
 
 /*
  * The upserts of the in-memory sums, 1, 8 or 32 keys a statement (one
@@ -215,7 +329,6 @@ static const char *const sql_apply[] = {
 	{                                                                      \
 		head row tail, head ROWS8(row) tail, head ROWS32(row) tail     \
 	}
-#define ADD(t, c) " " c " = " t "." c " + excluded." c
 static const char *const sql_upsert[AGG_N][3] = {
 	[AGG_DAILY] = UPSERT("INSERT INTO rollup_daily (domain, day, org,"
 			     " successful, failed, reports) VALUES ",

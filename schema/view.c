@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/limits.h"
 #include "schema/sql.h"
 
 /* A result grows to this many cells at most, whatever the limit. */
@@ -340,6 +341,11 @@ trpt_view_warnings(struct trpt_db *db, int64_t report,
  * them (trpt_sorted_list: schema/sql_sqlite.c), the same on both. */
 #define LIST_SQLITE(COL) "trpt_sorted_list(" COL ")"
 #define LIST_PG(COL)     "string_agg(DISTINCT " COL ", ', ' ORDER BY " COL ")"
+/* A detail's count as a rollup cell takes it (TRPT_MAX_ROLLUP_COUNT at
+ * most), so that hostile counts do not overflow the sum. */
+#define CAPPED(X)                                                              \
+	"CASE WHEN " X " > " TRPT_MAX_ROLLUP_COUNT_SQL                         \
+	" THEN " TRPT_MAX_ROLLUP_COUNT_SQL " ELSE " X " END"
 /*
  * Failure reasons, most failed sessions first, then by every grouped
  * column (no two rows tie), NULLs first as SQLite puts them (PostgreSQL
@@ -350,28 +356,37 @@ trpt_view_warnings(struct trpt_db *db, int64_t report,
 	" WHERE domain = ?3 AND day BETWEEN ?1 AND ?2)"                        \
 	" SELECT f.result_type, f.receiving_mx_hostname,"                      \
 	" f.failure_reason_code, f.additional_information,"                    \
-	" sum(f.failed_session_count), count(DISTINCT r.id), " LIST ","        \
-	" max(p.day)"                                                          \
-	" FROM fd CROSS JOIN policies p CROSS JOIN failures f"                 \
-	" JOIN reports r ON r.id = p.report"                                   \
-	" WHERE p.day = fd.day AND p.policy_domain = ?3"                       \
-	" AND f.policy = p.id"                                                 \
-	" GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, 1, 2 NULLS FIRST,"              \
-	" 3 NULLS FIRST, 4 NULLS FIRST LIMIT ?5"
+	" sum(" CAPPED(                                                        \
+	    "f.failed_session_count") "), count(DISTINCT r.id), " LIST ","     \
+				      " max(p.day)"                            \
+				      " FROM fd CROSS JOIN policies p CROSS "  \
+				      "JOIN failures f"                        \
+				      " JOIN reports r ON r.id = p.report"     \
+				      " WHERE p.day = fd.day AND "             \
+				      "p.policy_domain = ?3"                   \
+				      " AND f.policy = p.id"                   \
+				      " GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, " \
+				      "1, 2 NULLS FIRST,"                      \
+				      " 3 NULLS FIRST, 4 NULLS FIRST LIMIT ?5"
 #define REASONS_ORG(LIST)                                                      \
 	"WITH fd AS (SELECT DISTINCT day, domain FROM rollup_failures"         \
 	" WHERE org = ?4 AND day BETWEEN ?1 AND ?2"                            \
 	" AND (CAST(?3 AS TEXT) IS NULL OR domain = ?3))"                      \
 	" SELECT f.result_type, f.receiving_mx_hostname,"                      \
 	" f.failure_reason_code, f.additional_information,"                    \
-	" sum(f.failed_session_count), count(DISTINCT r.id), " LIST ","        \
-	" max(p.day)"                                                          \
-	" FROM fd CROSS JOIN policies p CROSS JOIN failures f"                 \
-	" JOIN reports r ON r.id = p.report"                                   \
-	" WHERE p.day = fd.day AND p.policy_domain = fd.domain"                \
-	" AND f.policy = p.id AND r.organization_name = ?4"                    \
-	" GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, 1, 2 NULLS FIRST,"              \
-	" 3 NULLS FIRST, 4 NULLS FIRST LIMIT ?5"
+	" sum(" CAPPED(                                                        \
+	    "f.failed_session_count") "), count(DISTINCT r.id), " LIST ","     \
+				      " max(p.day)"                            \
+				      " FROM fd CROSS JOIN policies p CROSS "  \
+				      "JOIN failures f"                        \
+				      " JOIN reports r ON r.id = p.report"     \
+				      " WHERE p.day = fd.day AND "             \
+				      "p.policy_domain = fd.domain"            \
+				      " AND f.policy = p.id AND "              \
+				      "r.organization_name = ?4"               \
+				      " GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, " \
+				      "1, 2 NULLS FIRST,"                      \
+				      " 3 NULLS FIRST, 4 NULLS FIRST LIMIT ?5"
 
 int
 trpt_view_reasons(struct trpt_db *db, const struct trpt_view_filter *f,

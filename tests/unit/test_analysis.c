@@ -610,7 +610,7 @@ check_top(struct trpt_db *db, enum trpt_analysis_col col, const char *type,
 
 /*
  * A domain's evidence over a range with whole weeks in it reads the weeks
- * from rollup_failures_week (migration 0017) and the edge days from
+ * from rollup_failures_week (migration 0018) and the edge days from
  * rollup_failures: the same as the days one by one (a single day never
  * holds a whole week), for ranges of every alignment, typed or not, with
  * failures without details, and after rows were deleted, added to and

@@ -3,8 +3,11 @@
  * connection sees while a batch is open and after it is committed,
  * duplicates inside one batch, rejections inside a batch, and a batch that
  * SQLite rolled back under the pipeline's feet.  Parse ahead (a store
- * thread, trpt_pipeline_async_start): the same events, counts and rows as
- * without, in the same order, and a storage error returned once.
+ * thread, trpt_pipeline_async_start, and a parse thread too,
+ * TRPT_ASYNC_PARSE): the same events, counts and rows as without, in the
+ * same order, and a storage error returned once; a source's progress
+ * (on_commit, IMAP's saved UID) committed with exactly the inputs it
+ * covers; a batch committed when no input comes.
  */
 
 #include <pthread.h>
@@ -15,11 +18,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "ingest/pipeline.h"
 #include "schema/db.h"
+#include "schema/imap_state.h"
 #include "schema/store.h"
 #include "tests/helpers/testdb.h"
 #include "tests/helpers/testutil.h"
@@ -32,6 +37,7 @@ struct fixture {
 	struct trpt_db *other; /* a second connection, as another process */
 	struct trpt_pipeline p;
 	struct trpt_limits lim;
+	uint64_t fail_tag; /* save_tag fails from this tag on (0: never) */
 };
 
 static int
@@ -289,9 +295,31 @@ feed(struct fixture *f)
 	assert_int_equal(trpt_pipeline_mbox_message(&f->p, mbox,
 			     sizeof(mbox) - 1, 1, 0, &o, NULL, &err),
 	    TRPT_OK);
+	o.source = "huge";
+	assert_int_equal(
+	    trpt_pipeline_skip(&f->p, &o, "too large to fetch", &err), TRPT_OK);
 	for (i = 9; i <= 12; i++)
 		assert_int_equal(input(f, i, 0), TRPT_OK);
 	assert_int_equal(trpt_pipeline_flush(&f->p, &err), TRPT_OK);
+}
+
+/* f's databases again, empty, as name (a file in f->dir under SQLite). */
+static void
+fresh_db(struct fixture *f, const char *name)
+{
+	struct trpt_err err;
+
+	trpt_db_close(&f->db);
+	trpt_db_close(&f->other);
+	trpt_test_db_drop(f->name);
+	free(f->name);
+	snprintf(f->path, sizeof(f->path), "%s/%s", f->dir, name);
+	f->name = trpt_test_db_new(f->path);
+	if (trpt_db_open(f->name, &f->db, &err) != TRPT_OK ||
+	    trpt_db_open(f->name, &f->other, &err) != TRPT_OK)
+		fail_msg("%s", err.msg);
+	f->p.db = f->db;
+	memset(&f->p.stats, 0, sizeof(f->p.stats));
 }
 
 static void
@@ -299,13 +327,14 @@ test_batch_async_same_as_sync(void **state)
 {
 	struct fixture *f = *state;
 	struct trpt_pipeline_stats sync_stats;
-	struct evlog sync_log, async_log;
+	struct evlog sync_log, async_log, parse_log;
 	struct trpt_err err;
 	int64_t reports, quarantined;
 
 	memset(&sync_log, 0, sizeof(sync_log));
 	memset(&async_log, 0, sizeof(async_log));
-	sync_log.caller = async_log.caller = pthread_self();
+	memset(&parse_log, 0, sizeof(parse_log));
+	sync_log.caller = async_log.caller = parse_log.caller = pthread_self();
 	f->p.on_event = log_event;
 	f->p.arg = &sync_log;
 	feed(f);
@@ -313,21 +342,12 @@ test_batch_async_same_as_sync(void **state)
 	reports = seen(f, "reports");
 	quarantined = seen(f, "quarantine");
 	assert_int_equal(reports, 13);
+	assert_int_equal(sync_stats.skipped, 2);
 	assert_false(sync_log.other_thread);
 
 	/* Again into an empty database, parsing ahead. */
-	trpt_db_close(&f->db);
-	trpt_db_close(&f->other);
-	trpt_test_db_drop(f->name);
-	free(f->name);
-	snprintf(f->path, sizeof(f->path), "%s/batch2.db", f->dir);
-	f->name = trpt_test_db_new(f->path);
-	if (trpt_db_open(f->name, &f->db, &err) != TRPT_OK ||
-	    trpt_db_open(f->name, &f->other, &err) != TRPT_OK)
-		fail_msg("%s", err.msg);
+	fresh_db(f, "batch2.db");
 	assert_int_equal(trpt_pipeline_async_start(&f->p, &err), TRPT_OK);
-	f->p.db = f->db;
-	memset(&f->p.stats, 0, sizeof(f->p.stats));
 	f->p.arg = &async_log;
 	feed(f);
 	trpt_pipeline_async_stop(&f->p);
@@ -336,6 +356,157 @@ test_batch_async_same_as_sync(void **state)
 	assert_memory_equal(&f->p.stats, &sync_stats, sizeof(sync_stats));
 	assert_int_equal(seen(f, "reports"), reports);
 	assert_int_equal(seen(f, "quarantine"), quarantined);
+	assert_false(trpt_db_in_transaction(f->db));
+
+	/* And with a parse thread: the caller only hands inputs over. */
+	fresh_db(f, "batch3.db");
+	assert_int_equal(
+	    trpt_pipeline_async_start_with(&f->p, TRPT_ASYNC_PARSE, &err),
+	    TRPT_OK);
+	f->p.arg = &parse_log;
+	feed(f);
+	trpt_pipeline_async_stop(&f->p);
+	assert_true(parse_log.other_thread);
+	assert_string_equal(parse_log.text, sync_log.text);
+	assert_memory_equal(&f->p.stats, &sync_stats, sizeof(sync_stats));
+	assert_int_equal(seen(f, "reports"), reports);
+	assert_int_equal(seen(f, "quarantine"), quarantined);
+	assert_false(trpt_db_in_transaction(f->db));
+}
+
+/* on_commit: the tag as a saved UID (what IMAP does), in the batch's
+ * transaction. */
+static int
+save_tag(void *arg, uint64_t tag, struct trpt_err *err)
+{
+	struct fixture *f = arg;
+
+	if (f->fail_tag != 0 && tag >= f->fail_tag)
+		return trpt_err_set(
+		    err, TRPT_ETEMP, "lease lost at %u", (unsigned)tag);
+	if (tag == 0)
+		return TRPT_OK;
+	return trpt_imap_state_put(
+	    f->db, "tags", "INBOX", 1, (uint32_t)tag, err);
+}
+
+static int64_t
+saved_tag(struct fixture *f)
+{
+	return trpt_test_db_int(f->other,
+	    "SELECT coalesce(max(last_uid), 0) FROM imap_state WHERE "
+	    "source = 'tags'");
+}
+
+/* Inputs from..to, input i with tag i. */
+static void
+tagged(struct fixture *f, int from, int to)
+{
+	int i;
+
+	for (i = from; i <= to; i++) {
+		f->p.input_tag = (uint64_t)i;
+		assert_int_equal(input(f, i, 0), TRPT_OK);
+	}
+}
+
+/*
+ * A source's progress committed with its inputs (IMAP's saved UID,
+ * parsing ahead on two threads): each commit writes the largest tag of
+ * the inputs it stored, in its transaction, so the tag saved always
+ * equals the reports committed (input i holds report i); an input that
+ * failed to store never has its tag written, nor the inputs lost with
+ * its batch; when on_commit fails, its batch is committed without it and
+ * the error returned.
+ */
+static void
+test_batch_commit_tags(void **state)
+{
+	struct fixture *f = *state;
+	struct trpt_err err;
+
+	f->p.on_commit = save_tag;
+	f->p.commit_arg = f;
+	assert_int_equal(
+	    trpt_pipeline_async_start_with(&f->p, TRPT_ASYNC_PARSE, &err),
+	    TRPT_OK);
+	tagged(f, 1, 7);
+	assert_int_equal(trpt_pipeline_flush(&f->p, &err), TRPT_OK);
+	assert_int_equal(seen(f, "reports"), 7);
+	assert_int_equal(saved_tag(f), 7);
+
+	/* Report r9 cannot be stored: its batch (7..9, batches of 3) is
+	 * rolled back, 10 and 11 are not stored. */
+	if (trpt_test_db_pg())
+		trpt_test_db_exec(f->db,
+		    "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql "
+		    "AS $$ BEGIN IF NEW.report_id = 'r9' THEN RAISE "
+		    "EXCEPTION 'boom'; END IF; RETURN NEW; END $$; CREATE "
+		    "TRIGGER boom BEFORE INSERT ON reports FOR EACH ROW "
+		    "EXECUTE FUNCTION boom()");
+	else
+		trpt_test_db_exec(f->db,
+		    "CREATE TEMP TRIGGER boom BEFORE INSERT ON reports WHEN "
+		    "NEW.report_id = 'r9' BEGIN SELECT RAISE(ABORT, 'boom'); "
+		    "END");
+	tagged(f, 8, 9);
+	f->p.input_tag = 10;
+	(void)input(f, 10, 0); /* refused, once the error is known */
+	assert_int_equal(trpt_pipeline_flush(&f->p, &err), TRPT_EDB);
+	assert_non_null(strstr(err.msg, "boom"));
+	assert_int_equal(seen(f, "reports"), 7);
+	assert_int_equal(saved_tag(f), 7);
+	trpt_pipeline_async_stop(&f->p);
+	trpt_test_db_exec(f->db, trpt_test_db_pg()
+				     ? "DROP TRIGGER boom ON reports"
+				     : "DROP TRIGGER temp.boom");
+
+	/* A run again; on_commit fails from tag 14 on: the batch 14..16 is
+	 * committed without it, the error returned, nothing more stored. */
+	f->fail_tag = 14;
+	assert_int_equal(
+	    trpt_pipeline_async_start_with(&f->p, TRPT_ASYNC_PARSE, &err),
+	    TRPT_OK);
+	tagged(f, 8, 16);
+	f->p.input_tag = 17;
+	(void)input(f, 17, 0);
+	assert_int_equal(trpt_pipeline_flush(&f->p, &err), TRPT_ETEMP);
+	assert_string_equal(err.msg, "lease lost at 16");
+	trpt_pipeline_async_stop(&f->p);
+	assert_int_equal(seen(f, "reports"), 16);
+	assert_int_equal(saved_tag(f), 13);
+	assert_false(trpt_db_in_transaction(f->db));
+}
+
+/*
+ * Parse ahead: a batch whose next input does not come is committed
+ * batch_ms after it began, with its tag (a stalled IMAP server must not
+ * hold the database's write lock).  Waits for it without a time limit
+ * of its own: without the commit the meson timeout ends the test.
+ */
+static void
+test_batch_async_commits_when_idle(void **state)
+{
+	struct fixture *f = *state;
+	struct trpt_err err;
+
+	f->p.on_commit = save_tag;
+	f->p.commit_arg = f;
+	f->p.batch_max = 1000;
+	f->p.batch_ms = 50;
+	assert_int_equal(
+	    trpt_pipeline_async_start_with(&f->p, TRPT_ASYNC_PARSE, &err),
+	    TRPT_OK);
+	tagged(f, 1, 2);
+	while (seen(f, "reports") < 2)
+		usleep(10000);
+	assert_int_equal(saved_tag(f), 2);
+	tagged(f, 3, 3);
+	while (saved_tag(f) < 3)
+		usleep(10000);
+	assert_int_equal(seen(f, "reports"), 3);
+	assert_int_equal(trpt_pipeline_flush(&f->p, &err), TRPT_OK);
+	trpt_pipeline_async_stop(&f->p);
 	assert_false(trpt_db_in_transaction(f->db));
 }
 
@@ -380,6 +551,8 @@ main(void)
 		T(test_batch_off),
 		T(test_batch_async_same_as_sync),
 		T(test_batch_async_store_error),
+		T(test_batch_commit_tags),
+		T(test_batch_async_commits_when_idle),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1759,6 +1759,85 @@ test_schema_migrate_rollups(void **state)
 	free(dir);
 }
 
+/*
+ * Migration 0017 (SQLite) spells the DKIM columns' CHECKs without an IN
+ * list, which SQLite evaluated through a temporary index on every insert,
+ * in place: on a database of version 16 holding a row, the connection
+ * that migrates already prepares inserts without that index, and the
+ * checks refuse what they refused (and pass NULL).
+ */
+static void
+test_schema_checks_without_in_list(void **state)
+{
+	char *dir = trpt_test_tmpdir(), path[512];
+	struct trpt_db *db = NULL;
+	struct trpt_err err;
+	sqlite3 *h;
+	sqlite3_stmt *st;
+	const char *ins = "INSERT INTO raw_inputs (sha256, bytes, size,"
+			  " source_kind, source, received_at, dkim)"
+			  " VALUES ('b', x'00', 1, 'file', 'f', 1, 'pass')";
+	int i, eph = 0;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/v16.db", dir);
+	assert_int_equal(trpt_db_open_unmigrated(path, &db, &err), TRPT_OK);
+	assert_int_equal(trpt_migrate_apply(db, 16, &err), TRPT_OK);
+	qexec(db, "INSERT INTO raw_inputs (sha256, bytes, size, source_kind,"
+		  " source, received_at, dkim) VALUES ('a', x'00', 1, 'file',"
+		  " 'f', 1, 'temperror')");
+	assert_int_equal(trpt_migrate_apply(db, -1, &err), TRPT_OK);
+	assert_int_equal(qint(db, "SELECT count(*) FROM sqlite_schema WHERE"
+				  " name IN ('raw_inputs', 'reports') AND"
+				  " (sql LIKE '%dkim IN (%' OR"
+				  " sql LIKE '%dkim_aligned IN (%')"),
+	    0);
+	trpt_db_close(&db);
+	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	/* The plan of the insert opens no ephemeral table. */
+	assert_int_equal(sqlite3_prepare_v2(h, ins, -1, &st, NULL), SQLITE_OK);
+	sqlite3_finalize(st);
+	{
+		char ex[512];
+		snprintf(ex, sizeof(ex), "EXPLAIN %s", ins);
+		assert_int_equal(
+		    sqlite3_prepare_v2(h, ex, -1, &st, NULL), SQLITE_OK);
+		while (sqlite3_step(st) == SQLITE_ROW)
+			eph += strcmp((const char *)sqlite3_column_text(st, 1),
+				   "OpenEphemeral") == 0;
+		sqlite3_finalize(st);
+	}
+	assert_int_equal(eph, 0);
+	assert_int_equal(sqlite3_exec(h, ins, NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h,
+			     "UPDATE raw_inputs SET dkim = NULL WHERE"
+			     " sha256 = 'a'",
+			     NULL, NULL, NULL),
+	    SQLITE_OK);
+	for (i = 0; i < 2; i++)
+		assert_int_equal(
+		    sqlite3_exec(h,
+			i == 0 ? "UPDATE raw_inputs SET dkim ="
+				 " 'passed'"
+			       : "UPDATE reports SET dkim_aligned ="
+				 " 'other'",
+			NULL, NULL, NULL) &
+			0xff,
+		    i == 0 ? SQLITE_CONSTRAINT : SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h,
+			     "INSERT INTO reports (organization_name,"
+			     " report_id, begin_ts, end_ts, day, raw_id, part,"
+			     " received_at, last_seen_at, total_successful,"
+			     " total_failed, dkim_aligned) VALUES ('o', 'r', 1,"
+			     " 2, 0, 1, 0, 1, 1, 0, 0, 'other')",
+			     NULL, NULL, NULL) &
+			     0xff,
+	    SQLITE_CONSTRAINT);
+	sqlite3_close(h);
+	trpt_test_rmrf(dir);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -1810,11 +1889,15 @@ main(void)
 		cmocka_unit_test(test_schema_migrate_rollups),
 		cmocka_unit_test_setup_teardown(
 		    test_schema_rollups_chunks, setup_db, teardown_db),
+		cmocka_unit_test(test_schema_checks_without_in_list),
 	};
 
 	trpt_test_db_sqlite_only(tests, sizeof(tests) / sizeof(tests[0]),
 	    "test_schema_store_oom",
 	    "SQLite's allocator hook makes the failures");
+	trpt_test_db_sqlite_only(tests, sizeof(tests) / sizeof(tests[0]),
+	    "test_schema_checks_without_in_list",
+	    "the migration and the plan are SQLite's");
 	install_faulty_malloc();
 	return cmocka_run_group_tests_name("schema", tests, NULL, NULL);
 }

@@ -12,10 +12,16 @@
 #include <sqlite3.h>
 
 #include "common/datetime.h"
+#include "common/limits.h"
+#include "report/alert.h"
 #include "report/causes.h"
+#include "report/dash.h"
+#include "report/html.h"
 #include "report/trend.h"
 #include "schema/db.h"
 #include "schema/sql.h"
+#include "schema/store.h"
+#include "schema/view.h"
 #include "tests/helpers/testdb.h"
 #include "tests/helpers/testutil.h"
 #include "tests/unit/reportgen.h"
@@ -618,6 +624,170 @@ test_causes_table(void **state)
 	assert_null(trpt_causes_at(11));
 }
 
+/*
+ * Reports with counts as large as the validator and the store take (each
+ * count up to 2^53, a report's sessions up to 2^63 - 1 in all) into one
+ * rollup key: each one stored alone, then several in one transaction with
+ * an ordinary report beside them.  Every one is stored; the rollup cells
+ * stop at TRPT_MAX_ROLLUP_COUNT instead of failing the commit (SQLite: a
+ * REAL refused by a STRICT column, or "integer overflow"; PostgreSQL:
+ * bigint out of range), and what reads them (trends, alerts, the
+ * dashboard's views and pages) reads them.
+ */
+#define HOSTILE_POLICIES 1000
+#define HOSTILE_COUNT    (INT64_C(1) << 52) /* 1000 x 2 x 2^52 < 2^63 */
+
+static int
+store_hostile(struct trpt_db *db, char *id, struct trpt_err *err)
+{
+	static struct trpt_policy p[HOSTILE_POLICIES];
+	static struct trpt_failure f[HOSTILE_POLICIES];
+	struct trpt_report r = { 0 };
+	struct trpt_origin o = { .kind = "file", .source = "hostile" };
+	struct trpt_raw raw = { .origin = &o };
+	int dup = 0, i;
+
+	for (i = 0; i < HOSTILE_POLICIES; i++) {
+		memset(&p[i], 0, sizeof(p[i]));
+		p[i].policy_type = "sts";
+		p[i].policy_domain = "big.example";
+		p[i].successful = HOSTILE_COUNT;
+		p[i].failed = HOSTILE_COUNT;
+		f[i].result_type = "validation-failure";
+		f[i].receiving_mx_hostname = "mx.big.example";
+		f[i].sending_mta_ip = "192.0.2.66";
+		f[i].failed_session_count = HOSTILE_COUNT;
+		p[i].failures = &f[i];
+		p[i].nfailures = 1;
+	}
+	r.organization_name = "Hostile Org";
+	r.contact_info = "x@example.net";
+	r.report_id = id;
+	r.begin = (D0 + 2) * 86400;
+	r.end = r.begin + 86399;
+	r.policies = p;
+	r.npolicies = HOSTILE_POLICIES;
+	o.received = r.end + 3600;
+	raw.bytes = id;
+	raw.len = strlen(id);
+	return trpt_store_report(db, &r, &raw, &dup, NULL, err);
+}
+
+static void
+test_trend_hostile_counts(void **state)
+{
+	struct trpt_db *db = *state;
+	struct trpt_trend_query q;
+	struct trpt_trend *t = NULL;
+	struct trpt_alert_config ac;
+	struct trpt_alerts *a = NULL;
+	struct trpt_view_filter vf = { D0, D0 + 6, "big.example", NULL, 10 };
+	struct trpt_view_rows *v = NULL;
+	struct trpt_err err;
+	struct gen g = { 0 };
+	char id[32];
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		snprintf(id, sizeof(id), "alone-%d", i);
+		if (store_hostile(db, id, &err) != TRPT_OK)
+			fail_msg("%s: %s", id, err.msg);
+	}
+	assert_int_equal(trpt_store_begin(db, &err), TRPT_OK);
+	for (i = 0; i < 3; i++) {
+		snprintf(id, sizeof(id), "together-%d", i);
+		if (store_hostile(db, id, &err) != TRPT_OK)
+			fail_msg("%s: %s", id, err.msg);
+	}
+	gen_begin(&g, "Plain Org", D0 + 2);
+	gen_policy(&g, "sts", "small.example", 90, 10, 0);
+	gen_failure(
+	    &g, "certificate-expired", "mx.small.example", "192.0.2.1", 10);
+	assert_int_equal(gen_end(&g, db), TRPT_OK);
+	if (trpt_store_commit(db, &err) != TRPT_OK)
+		fail_msg("commit: %s", err.msg);
+
+	assert_int_equal(
+	    trpt_test_db_int(db, "SELECT count(*) FROM reports"), 7);
+	assert_int_equal(
+	    trpt_test_db_int(db, "SELECT successful FROM rollup_daily WHERE"
+				 " domain = 'big.example'"),
+	    TRPT_MAX_ROLLUP_COUNT);
+	assert_int_equal(
+	    trpt_test_db_int(db, "SELECT failed FROM rollup_weekly WHERE"
+				 " domain = 'big.example'"),
+	    TRPT_MAX_ROLLUP_COUNT);
+	assert_int_equal(
+	    trpt_test_db_int(db, "SELECT reports FROM rollup_daily WHERE"
+				 " domain = 'big.example'"),
+	    6);
+	assert_int_equal(
+	    trpt_test_db_int(db, "SELECT failed FROM rollup_failures WHERE"
+				 " domain = 'big.example'"),
+	    TRPT_MAX_ROLLUP_COUNT);
+	/* The ordinary report beside them is counted exactly. */
+	assert_int_equal(trpt_test_db_int(db,
+			     "SELECT successful * 1000 + failed FROM"
+			     " rollup_daily WHERE domain = 'small.example'"),
+	    90010);
+
+	trpt_trend_query_init(&q);
+	assert_int_equal(trpt_trend_parse_dims("domain", &q, NULL), TRPT_OK);
+	if (trpt_trend_run(db, &q, &t, &err) != TRPT_OK)
+		fail_msg("trend: %s", err.msg);
+	assert_int_equal(t->ngroups, 2);
+	assert_string_equal(t->groups[0].key[0], "big.example");
+	assert_int_equal(t->groups[0].successful, TRPT_MAX_ROLLUP_COUNT);
+	assert_int_equal(t->groups[1].failed, 10);
+	trpt_trend_free(&t);
+
+	trpt_alert_config_init(&ac);
+	if (trpt_alert_detect(db, &ac, D0 - 28, D0 + 7, &a, &err) != TRPT_OK)
+		fail_msg("alerts: %s", err.msg);
+	trpt_alert_free(&a);
+	if (trpt_view_reasons(db, &vf, &v, &err) != TRPT_OK)
+		fail_msg("reasons: %s", err.msg);
+	/* 6,000 details, each counted as TRPT_MAX_ROLLUP_COUNT at most. */
+	assert_int_equal(trpt_view_int(v, 0, 4), 6000 * TRPT_MAX_ROLLUP_COUNT);
+	trpt_view_free(&v);
+	vf.domain = NULL;
+	vf.org = "Hostile Org";
+	if (trpt_view_sender_domains(db, &vf, &v, &err) != TRPT_OK)
+		fail_msg("sender domains: %s", err.msg);
+	assert_int_equal(trpt_view_int(v, 0, 1), TRPT_MAX_ROLLUP_COUNT);
+	trpt_view_free(&v);
+	if (trpt_view_metric_sessions(db, 100, &v, &err) != TRPT_OK)
+		fail_msg("metrics: %s", err.msg);
+	trpt_view_free(&v);
+	if (trpt_view_metric_failures(db, 100, &v, &err) != TRPT_OK)
+		fail_msg("metrics: %s", err.msg);
+	trpt_view_free(&v);
+	/* The dashboard's pages add them up again. */
+	trpt_alert_config_init(&ac);
+	if (trpt_alert_detect(db, &ac, D0 - 28, D0 + 7, &a, &err) != TRPT_OK)
+		fail_msg("alerts: %s", err.msg);
+	for (i = 0; i < 3; i++) {
+		struct trpt_dash d = { db, D0 - 28, D0 + 6, NULL, a, 0, 0 };
+		struct trpt_html h;
+		char *out = NULL;
+		size_t len;
+		int rc;
+
+		trpt_html_init(&h, TRPT_HTML_MAX_PAGE);
+		trpt_dash_begin(&h, &d, "t");
+		rc = i == 0   ? trpt_dash_overview(&d, &h, &err)
+		     : i == 1 ? trpt_dash_domain(&d, "big.example", &h, &err)
+			      : trpt_dash_sender(&d, "Hostile Org", &h, &err);
+		if (rc != TRPT_OK)
+			fail_msg("page %d: %s", i, err.msg);
+		trpt_dash_end(&h);
+		assert_int_equal(
+		    trpt_html_finish(&h, &out, &len, &err), TRPT_OK);
+		free(out);
+	}
+	trpt_alert_free(&a);
+}
+
 int
 main(void)
 {
@@ -636,6 +806,8 @@ main(void)
 		    test_trend_bulk, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(
 		    test_trend_sts_mode_column, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(
+		    test_trend_hostile_counts, setup_db, teardown_db),
 		cmocka_unit_test(test_trend_busy_is_temporary),
 		cmocka_unit_test(test_trend_dims),
 		cmocka_unit_test(test_trend_weeks),

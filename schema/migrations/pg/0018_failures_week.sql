@@ -1,4 +1,4 @@
--- PostgreSQL spelling of schema/migrations/sqlite/0017_failures_week.sql
+-- PostgreSQL spelling of schema/migrations/sqlite/0018_failures_week.sql
 -- (its comments say why): rollup_failures by ISO week, kept by triggers
 -- on rollup_failures.
 
