@@ -297,6 +297,24 @@ trpt_cmd_serve_settings(struct trpt_cli *cli, struct trpt_receiver_config *cfg,
 	return TRPT_EXIT_OK;
 }
 
+/*
+ * The pipeline's events, called by the committer for every stored POST:
+ * the ones that print nothing at this verbosity return before
+ * trpt_cmd_ingest_print_event escapes their fields.
+ */
+static void
+serve_event(void *arg, const struct trpt_event *ev)
+{
+	const struct trpt_cli *cli = arg;
+
+	if (((ev->kind == TRPT_EV_STORED || ev->kind == TRPT_EV_DUPLICATE) &&
+		!ev->conflict && cli->verbose <= 0) ||
+	    (ev->kind == TRPT_EV_SKIPPED && cli->verbose <= 0) ||
+	    (ev->kind == TRPT_EV_WARNING && cli->verbose <= 1))
+		return;
+	trpt_cmd_ingest_print_event(arg, ev);
+}
+
 /* The receiver's lines about failing stores, one per cause. */
 static void
 serve_log(void *arg, const char *msg)
@@ -396,7 +414,7 @@ trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
 	 * a locked database soon (503, the sender retries). */
 	trpt_db_set_busy_timeout(db, (int)busy);
 	trpt_pipeline_init(&p, db, &cli->limits);
-	p.on_event = trpt_cmd_ingest_print_event;
+	p.on_event = serve_event;
 	p.arg = cli;
 
 	/* The server's threads inherit this mask: only sigwait below sees

@@ -924,15 +924,17 @@ committer_loop(void *arg)
 			break;
 		pthread_mutex_unlock(&r->q_lock);
 		done = run_group(r);
-		/* Every outcome is written before any connection resumes
-		 * (q_lock orders the writes before the reads of the
-		 * connection's thread). */
-		pthread_mutex_lock(&r->q_lock);
+		/* Outside q_lock: each resume writes to its thread's event
+		 * descriptor, and the threads queue POSTs meanwhile.  The
+		 * outcome is written before the resume (libmicrohttpd's lock
+		 * orders it before the connection's thread reads it); rq may
+		 * be freed once resumed. */
 		for (rq = done; rq != NULL; rq = next) {
 			next = rq->q_next;
 			rq->queued = 2;
 			MHD_resume_connection(rq->conn);
 		}
+		pthread_mutex_lock(&r->q_lock);
 	}
 	pthread_mutex_unlock(&r->q_lock);
 	return NULL;

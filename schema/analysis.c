@@ -75,6 +75,7 @@ trpt_analysis_data_range(struct trpt_db *db, const char *domain, int64_t from,
  */
 enum {
 	T_ORG_DAY,
+	T_ORG_DAY_W, /* rows by day, failure rows by week */
 	T_DOMAIN_DAY,
 	T_DOMAIN_WEEK,
 	T_DAILY,
@@ -106,27 +107,33 @@ enum {
 #define FAILS(W)                                                               \
 	" UNION ALL SELECT day, org, domain, mx, ip, result_type, 0, failed "  \
 	"FROM rollup_failures WHERE " W "day BETWEEN ? AND ?"
+/* Weekly: the failure rows by week (migration 0018), a seventh of them. */
+#define FAILS_WEEK(W)                                                          \
+	" UNION ALL SELECT week * 7 - 3, org, domain, mx, ip, result_type, 0," \
+	" failed FROM rollup_failures_week WHERE " W "week BETWEEN ? AND ?"
 
 /* [table][domain filter][failure columns] */
 static const char *const source_sql[T_COUNT_][2][2] = {
 	{ { ORG_DAY("failed"), ORG_DAY("0") FAILS("") }, { NULL, NULL } },
+	{ { ORG_DAY("failed"), ORG_DAY("0") FAILS_WEEK("") }, { NULL, NULL } },
 	{ { DOMAIN_DAY("failed", ""), DOMAIN_DAY("0", "") FAILS("") },
 	    { DOMAIN_DAY("failed", DOM), DOMAIN_DAY("0", DOM) FAILS(DOM) } },
-	{ { DOMAIN_WEEK("failed", ""), DOMAIN_WEEK("0", "") FAILS("") },
-	    { DOMAIN_WEEK("failed", DOM), DOMAIN_WEEK("0", DOM) FAILS(DOM) } },
+	{ { DOMAIN_WEEK("failed", ""), DOMAIN_WEEK("0", "") FAILS_WEEK("") },
+	    { DOMAIN_WEEK("failed", DOM),
+		DOMAIN_WEEK("0", DOM) FAILS_WEEK(DOM) } },
 	{ { DAILY("failed", ""), DAILY("0", "") FAILS("") },
 	    { DAILY_SCAN("failed", DOM), DAILY_SCAN("0", DOM) FAILS(DOM) } },
 	{ { DAILY_SCAN("failed", ""), DAILY_SCAN("0", "") FAILS("") },
 	    { DAILY_SCAN("failed", DOM), DAILY_SCAN("0", DOM) FAILS(DOM) } },
-	{ { WEEKLY("failed", ""), WEEKLY("0", "") FAILS("") },
-	    { WEEKLY("failed", DOM), WEEKLY("0", DOM) FAILS(DOM) } },
+	{ { WEEKLY("failed", ""), WEEKLY("0", "") FAILS_WEEK("") },
+	    { WEEKLY("failed", DOM), WEEKLY("0", DOM) FAILS_WEEK(DOM) } },
 };
 
 static int
 pick_source(const struct trpt_analysis_query *q)
 {
 	if (!(q->cols & (1u << TRPT_ANALYSIS_DOMAIN)) && q->domain == NULL)
-		return T_ORG_DAY;
+		return q->weekly ? T_ORG_DAY_W : T_ORG_DAY;
 	if (!(q->cols & (1u << TRPT_ANALYSIS_ORG)))
 		return q->weekly ? T_DOMAIN_WEEK : T_DOMAIN_DAY;
 	return q->weekly ? T_WEEKLY : q->wide ? T_DAILY_SCAN : T_DAILY;
@@ -180,10 +187,15 @@ trpt_analysis_rollup_rows(struct trpt_db *db,
 	trpt_sql_bind_int(
 	    st, i++, weekly ? trpt_calendar_week(q->last_day) : q->last_day);
 	if (fails) {
+		/* Weekly queries come in whole weeks (trend.c): the weeks
+		 * hold the same failures as their days. */
 		if (q->domain != NULL)
 			trpt_sql_bind_text(st, i++, q->domain);
-		trpt_sql_bind_int(st, i++, q->first_day);
-		trpt_sql_bind_int(st, i, q->last_day);
+		trpt_sql_bind_int(st, i++,
+		    q->weekly ? trpt_calendar_week(q->first_day)
+			      : q->first_day);
+		trpt_sql_bind_int(st, i,
+		    q->weekly ? trpt_calendar_week(q->last_day) : q->last_day);
 	}
 	return each(&st, rollup_row, &x, err);
 }
@@ -291,6 +303,88 @@ static const char *const top_sql[2][TRPT_ANALYSIS_NCOLS][2][2] = {
 	},
 };
 
+/*
+ * A domain's failures over a range with whole weeks in it: the weeks
+ * from rollup_failures_week (migration 0018), the days before the first
+ * and after the last from rollup_failures (a year's evidence reads 52
+ * weeks instead of 365 days).  Parameters: the subject, the result type
+ * (TYPED) or nothing, the first and last week; then twice the subject,
+ * the type (or ANYTYPE's subject), the first and last day of an edge;
+ * the limit.
+ */
+#define WTOP(col, typed, any, named)                                           \
+	"SELECT " col ", sum(failed) FROM (SELECT " col ", failed FROM "       \
+	"rollup_failures_week WHERE domain = ?" typed " AND week BETWEEN ? "   \
+	"AND ? UNION ALL SELECT " col ", failed FROM rollup_failures WHERE "   \
+	"domain = ?" any " AND day BETWEEN ? AND ? UNION ALL SELECT " col      \
+	", failed FROM rollup_failures WHERE domain = ?" any " AND day "       \
+	"BETWEEN ? AND ?) x WHERE 1 = 1" named " GROUP BY " col                \
+	" ORDER BY 2 DESC, 1 LIMIT ?"
+#define WTOPS(col)                                                             \
+	{                                                                      \
+		{ WTOP(col, "", ANYTYPE, ""),                                  \
+			WTOP(col, "", ANYTYPE, NAMED(col)) },                  \
+		{                                                              \
+			WTOP(col, TYPED, TYPED, ""),                           \
+			    WTOP(col, TYPED, TYPED, NAMED(col))                \
+		}                                                              \
+	}
+
+/* [by][typed][named] of a domain; NULL: by is the domain. */
+static const char *const week_top_sql[TRPT_ANALYSIS_NCOLS][2][2] = {
+	WTOPS("org"),
+	{ { NULL, NULL }, { NULL, NULL } },
+	WTOPS("mx"),
+	WTOPS("ip"),
+	WTOPS("result_type"),
+};
+
+/* The whole weeks in [first, last] (days since 1970: the rollup's week
+ * is (day + 3) / 7, truncated): 0 when there is none. */
+static int
+whole_weeks(int64_t first, int64_t last, int64_t *w1, int64_t *w2)
+{
+	if (first < 0 || last < first)
+		return 0;
+	*w1 = trpt_calendar_week(first);
+	if (trpt_calendar_week_monday(*w1) < first)
+		(*w1)++;
+	*w2 = trpt_calendar_week(last);
+	if (trpt_calendar_week_monday(*w2) + 6 > last)
+		(*w2)--;
+	return *w1 <= *w2;
+}
+
+static int
+top_by_weeks(struct trpt_db *db, const struct trpt_analysis_top_query *q,
+    int64_t w1, int64_t w2, struct sum_ctx *x, struct trpt_err *err)
+{
+	struct trpt_stmt *st = NULL;
+	const char *sql;
+	int i = 1, k, rc;
+
+	sql = week_top_sql[q->by][q->type != NULL][q->named != 0];
+	if ((rc = trpt_sql_prepare(db, sql, &st, err)) != TRPT_OK)
+		return rc;
+	trpt_sql_bind_text(st, i++, q->subject);
+	if (q->type != NULL)
+		trpt_sql_bind_text(st, i++, q->type);
+	trpt_sql_bind_int(st, i++, w1);
+	trpt_sql_bind_int(st, i++, w2);
+	for (k = 0; k < 2; k++) {
+		trpt_sql_bind_text(st, i++, q->subject);
+		trpt_sql_bind_text(
+		    st, i++, q->type != NULL ? q->type : q->subject);
+		trpt_sql_bind_int(st, i++,
+		    k == 0 ? q->first_day : trpt_calendar_week_monday(w2) + 7);
+		trpt_sql_bind_int(st, i++,
+		    k == 0 ? trpt_calendar_week_monday(w1) - 1 : q->last_day);
+	}
+	trpt_sql_bind_int(
+	    st, i, q->max > INT64_MAX ? INT64_MAX : (int64_t)q->max);
+	return each(&st, sum_row, x, err);
+}
+
 int
 trpt_analysis_top_failures(struct trpt_db *db,
     const struct trpt_analysis_top_query *q,
@@ -300,6 +394,7 @@ trpt_analysis_top_failures(struct trpt_db *db,
 	struct sum_ctx x = { db, fn, arg, err, K_ITEM };
 	struct trpt_stmt *st = NULL;
 	const char *sql = NULL;
+	int64_t w1, w2;
 	int i = 1, rc;
 
 	if ((q->subject_col == TRPT_ANALYSIS_ORG ||
@@ -311,6 +406,9 @@ trpt_analysis_top_failures(struct trpt_db *db,
 		return trpt_err_set(err, TRPT_EINVAL,
 		    "top failures: no such grouping (%d by %d)",
 		    (int)q->subject_col, (int)q->by);
+	if (q->subject_col == TRPT_ANALYSIS_DOMAIN &&
+	    whole_weeks(q->first_day, q->last_day, &w1, &w2))
+		return top_by_weeks(db, q, w1, w2, &x, err);
 	if ((rc = trpt_sql_prepare(db, sql, &st, err)) != TRPT_OK)
 		return rc;
 	trpt_sql_bind_text(st, i++, q->subject);

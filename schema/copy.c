@@ -24,7 +24,8 @@ static const char *const seeded[] = { "rollup_state" };
 /* Tables that triggers fill from the rows of others (migration 0016):
  * emptied right before they are copied, whatever the copy of their
  * sources put in them. */
-static const char *const derived[] = { "rollup_type_first" };
+static const char *const derived[] = { "rollup_type_first",
+	"rollup_failures_week" };
 
 enum ctype { C_INT, C_REAL, C_TEXT, C_BLOB };
 

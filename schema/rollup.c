@@ -1008,7 +1008,7 @@ temp_tables(struct trpt_db *db, struct trpt_err *err)
 }
 
 /*
- * The data version (migration 0018): one more in this writer's row, in
+ * The data version (migration 0019): one more in this writer's row, in
  * the transaction that changes the rollups.  On PostgreSQL writers share
  * 16 rows by process id, so that two of them rarely wait for each other's
  * commit on the row; SQLite has one writer at a time.

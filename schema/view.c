@@ -476,7 +476,7 @@ trpt_view_data_version(struct trpt_db *db, int64_t *out, struct trpt_err *err)
 	int rc;
 
 	/* Changed by every transaction that changes the rollups, when it
-	 * commits (migration 0018); the highest report id could stay the
+	 * commits (migration 0019); the highest report id could stay the
 	 * same on PostgreSQL when a transaction with lower ids committed
 	 * after one with higher ones. */
 	rc = run(db, "data version",

@@ -26,8 +26,10 @@ of holding the thread).  Faults are injected with triggers made here:
   for one not stored.
 
 Then the POSTs that failed, sent again, are stored once each, and with
-the triggers gone the faulty reports too.  Runs on SQLite, and on
-PostgreSQL under `meson test --setup pg`.
+the triggers gone the faulty reports too.  Last, a SIGTERM while a group
+waits for the locked database: serve stores it once the lock goes, answers
+200 to each POST and exits 0.  Runs on SQLite, and on PostgreSQL under
+`meson test --setup pg`.
 """
 
 import http.client
@@ -35,6 +37,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import sqlite3
 import sys
 import tempfile
@@ -292,6 +295,47 @@ def test_retry(srv, commit_bodies, store_failed):
            "without the faults %s is stored too" % rid, (s, b))
 
 
+def test_drain_waiting(srv):
+    """SIGTERM while a group waits for the locked database: serve keeps
+    draining, stores the group once the lock goes, answers each POST
+    200 and only then exits 0 (its connections were suspended: none may
+    be left so when libmicrohttpd stops)."""
+    rids = ["drain-%d" % i for i in range(3)]
+    results = {}
+    threads = []
+
+    def post(rid):
+        try:
+            results[rid] = srv.post(report(rid))[0]
+        except Exception as e:  # noqa: BLE001 - reported below
+            results[rid] = repr(e)
+
+    lock = WriteLock(srv.db)
+    try:
+        for rid in rids:
+            t = threading.Thread(target=post, args=(rid,))
+            t.start()
+            threads.append(t)
+            for _ in range(600):
+                if srv.in_flight() >= len(threads) + 1:
+                    break
+                time.sleep(0.05)
+        srv.proc.send_signal(signal.SIGTERM)
+        time.sleep(1.0)
+        ok(srv.proc.poll() is None,
+           "after SIGTERM serve waits for the group held by the lock")
+    finally:
+        lock.release()
+    for t in threads:
+        t.join(120)
+    ok(all(results.get(r) == 200 for r in rids),
+       "each POST of the group answered 200 once it is committed",
+       results)
+    ok(stored(srv, rids) == len(rids), "and stored", stored(srv, rids))
+    rc = srv.stop()
+    ok(rc == 0, "serve exits 0 after draining the group", rc)
+
+
 def main():
     if not BINARY or not os.access(BINARY, os.X_OK):
         print("1..0 # SKIP TRPT_BINARY not set")
@@ -305,6 +349,7 @@ def main():
         commit_bodies = test_commit_fault(srv)
         store_failed = test_store_fault(srv)
         test_retry(srv, commit_bodies, store_failed)
+        test_drain_waiting(srv)
     except Exception as e:  # noqa: BLE001 - a crash is a failure
         import traceback
         ok(False, "test crashed: %r" % e, traceback.format_exc())

@@ -517,6 +517,165 @@ test_analysis_sums(void **state)
 	expect(&s, NULL, 0);
 }
 
+/* Sums of add_sum lines by name, merged into m (name -> failed). */
+struct merged {
+	char name[24][64];
+	long long failed[24];
+	size_t n;
+};
+
+static void
+merge(struct merged *m, const struct sums *s)
+{
+	char name[64], type[64];
+	long long a, b, ok, bad, h;
+	size_t i, k;
+
+	for (i = 0; i < s->n; i++) {
+		if (sscanf(s->lines[i], "%63s %63s %lld %lld %lld %lld %lld",
+			name, type, &a, &b, &ok, &bad, &h) != 7)
+			fail_msg("bad line %s", s->lines[i]);
+		for (k = 0; k < m->n && strcmp(m->name[k], name) != 0; k++)
+			;
+		if (k == m->n) {
+			assert_true(m->n < 24);
+			snprintf(m->name[m->n++], 64, "%s", name);
+		}
+		m->failed[k] += bad;
+	}
+}
+
+/* One day's answer of each of the 40 days from D0 - 3. */
+struct by_day {
+	struct sums day[40];
+};
+
+static void
+top_query(struct trpt_db *db, enum trpt_analysis_col col, const char *type,
+    int64_t a, int64_t b, size_t max, struct sums *out)
+{
+	struct trpt_analysis_top_query q;
+	struct trpt_err err;
+
+	memset(&q, 0, sizeof(q));
+	q.subject_col = TRPT_ANALYSIS_DOMAIN;
+	q.subject = "example.com";
+	q.by = col;
+	q.type = type;
+	q.first_day = a;
+	q.last_day = b;
+	q.max = max;
+	memset(out, 0, sizeof(*out));
+	assert_int_equal(
+	    trpt_analysis_top_failures(db, &q, add_sum, out, &err), TRPT_OK);
+}
+
+/*
+ * example.com's top 3 by col over [a, b] (typed or not): the same names
+ * and sums, in the same order (most failed, then name), as its days'
+ * answers summed.
+ */
+static void
+check_top(struct trpt_db *db, enum trpt_analysis_col col, const char *type,
+    const struct by_day *days, int64_t a, int64_t b)
+{
+	struct sums s;
+	struct merged m;
+	char name[64], ty[64];
+	long long v, x1, x2, x3, x5;
+	size_t i, j, better;
+	int64_t d;
+
+	memset(&m, 0, sizeof(m));
+	for (d = a; d <= b; d++)
+		merge(&m, &days->day[d - (D0 - 3)]);
+	top_query(db, col, type, a, b, 3, &s);
+	for (i = 0; i < s.n; i++) {
+		assert_int_equal(
+		    sscanf(s.lines[i], "%63s %63s %lld %lld %lld %lld %lld",
+			name, ty, &x1, &x2, &x3, &v, &x5),
+		    7);
+		for (j = 0; j < m.n && strcmp(m.name[j], name) != 0; j++)
+			;
+		assert_true(j < m.n);
+		assert_int_equal(m.failed[j], v);
+		for (j = 0, better = 0; j < m.n; j++)
+			better +=
+			    m.failed[j] > v ||
+			    (m.failed[j] == v && strcmp(m.name[j], name) < 0);
+		assert_int_equal(better, i);
+	}
+	assert_int_equal(s.n, m.n < 3 ? m.n : 3);
+}
+
+/*
+ * A domain's evidence over a range with whole weeks in it reads the weeks
+ * from rollup_failures_week (migration 0018) and the edge days from
+ * rollup_failures: the same as the days one by one (a single day never
+ * holds a whole week), for ranges of every alignment, typed or not, with
+ * failures without details, and after rows were deleted, added to and
+ * moved (the triggers keep the weeks).
+ */
+static void
+test_analysis_top_by_weeks(void **state)
+{
+	static const enum trpt_analysis_col by[] = { TRPT_ANALYSIS_ORG,
+		TRPT_ANALYSIS_MX, TRPT_ANALYSIS_IP, TRPT_ANALYSIS_TYPE };
+	static const char *const types[] = { "certificate-expired",
+		"starttls-not-supported", "", "dane-required" };
+	struct trpt_db *db = *state;
+	struct by_day *days;
+	char sql[512];
+	int64_t a, b, d;
+	size_t i, k, round;
+
+	days = malloc(sizeof(*days));
+	assert_non_null(days);
+
+	/* 40 days of example.com failures from D0 - 3 (a Monday). */
+	for (d = 0; d < 40; d++)
+		for (i = 0; i < 3; i++) {
+			snprintf(sql, sizeof(sql),
+			    "INSERT INTO rollup_failures (day, org, domain, "
+			    "result_type, mx, ip, failed) VALUES (%lld, '%s', "
+			    "'example.com', '%s', '%s', '192.0.2.%d', %lld)",
+			    (long long)(D0 - 3 + d),
+			    i == 0   ? "google"
+			    : i == 1 ? "microsoft"
+				     : "yahoo",
+			    types[(d + i) % 4],
+			    (d + i) % 4 == 2 ? ""
+			    : i == 2         ? "mx2"
+					     : "mx1",
+			    (int)((d * 7 + i) % 5),
+			    (long long)(1 + (d * 13 + i * 5) % 17));
+			exec(db, sql);
+		}
+	for (round = 0; round < 2; round++) {
+		if (round == 1) {
+			exec(db, "DELETE FROM rollup_failures WHERE day IN "
+				 "(20455, 20462) AND org = 'google'");
+			exec(db, "UPDATE rollup_failures SET failed = failed "
+				 "+ 100 WHERE day BETWEEN 20458 AND 20460 AND "
+				 "org = 'yahoo'");
+			exec(db, "UPDATE rollup_failures SET day = day + 1 "
+				 "WHERE day = 20470 AND org = 'microsoft'");
+		}
+		for (k = 0; k < 8; k++) {
+			const char *type = k % 2 ? "certificate-expired" : NULL;
+
+			for (d = 0; d < 40; d++)
+				top_query(db, by[k / 2], type, D0 - 3 + d,
+				    D0 - 3 + d, 24, &days->day[d]);
+			for (a = D0 - 3; a < D0 + 9; a += 2)
+				for (b = a + 5; b < D0 + 37; b += 4)
+					check_top(
+					    db, by[k / 2], type, days, a, b);
+		}
+	}
+	free(days);
+}
+
 /*
  * rollup_type_first (migration 0016) follows rollup_failures whatever
  * writes it: a row earlier than a pair's first day moves it; the first
@@ -1011,6 +1170,8 @@ main(void)
 		    test_analysis_sums, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_analysis_new_types_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_analysis_top_by_weeks, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_analysis_failing_series, setup, teardown),
 		cmocka_unit_test_setup_teardown(
