@@ -79,7 +79,7 @@ static void
 test_checkpoint_restart_busy(void **state)
 {
 	struct trpt_checkpoint *c = NULL;
-	struct trpt_db *db, *reader;
+	struct trpt_db *db = NULL, *reader = NULL;
 	struct trpt_stmt *st = NULL;
 	struct trpt_err err;
 	char *dir = trpt_test_tmpdir(), path[4200];
