@@ -407,7 +407,7 @@ version(struct trpt_db *db)
 static void
 test_dash_data_version(void **state)
 {
-	struct trpt_db *a, *b;
+	struct trpt_db *a = NULL, *b = NULL;
 	struct trpt_err err;
 	struct gen g = { 0 };
 	char *dir = trpt_test_tmpdir(), path[4200], *name;
