@@ -163,7 +163,9 @@ sample_init(struct sample *s, const char *org, const char *id)
 		.message_id = "<m1@example.net>",
 		.report_domain = "example.com",
 		.received = 1778700000 };
-	snprintf(s->bytes, sizeof(s->bytes), "{\"report-id\":\"%s\"}", id);
+	if (snprintf(s->bytes, sizeof(s->bytes), "{\"report-id\":\"%s\"}",
+		id) >= (int)sizeof(s->bytes))
+		fail_msg("report id %s too long for the sample", id);
 	s->raw = (struct trpt_raw){ .bytes = s->bytes,
 		.len = strlen(s->bytes),
 		.origin = &s->o,
