@@ -438,6 +438,64 @@ test_schema_migrate_copies_keep_data(void **state)
 }
 
 /*
+ * The content digest is part of what is stored (reports.content_sha256)
+ * and tells copies apart: it must never change for the same content.
+ * The hex values below were computed by the code of main 3ad673f (which
+ * built the canonical bytes in a buffer) for two fixed reports; the
+ * digest of a stored copy read back from its rows must match too.
+ */
+#define DIGEST_1                                                               \
+	"998cf27420cdea5368319bdb10e5f12e3212e33fe74690de0ae4092ba31e0513"
+#define DIGEST_2                                                               \
+	"af90210646af0521b5b8e4f88d2a9298b09efeb1fb143f113a6bdd46fcf95cad"
+
+static void
+test_schema_content_digest_fixed(void **state)
+{
+	struct trpt_db *db = *state;
+	struct sample s;
+	struct trpt_err err;
+	char sha[80], longinfo[1201];
+	int outcome = -1;
+
+	sample_init(&s, "org", "id-digest-1");
+	assert_int_equal(
+	    trpt_store_report(db, &s.r, &s.raw, &outcome, NULL, &err), TRPT_OK);
+	qtext(db,
+	    "SELECT content_sha256 FROM reports WHERE report_id = "
+	    "'id-digest-1'",
+	    sha, sizeof(sha));
+	assert_string_equal(sha, DIGEST_1);
+	/* NULL contact, a policy without lists or details, a long string,
+	 * UTF-8. */
+	memset(longinfo, 'x', sizeof(longinfo) - 1);
+	longinfo[sizeof(longinfo) - 1] = '\0';
+	sample_init(&s, "org \xc3\xa9", "id-digest-2");
+	s.r.contact_info = NULL;
+	s.f[1].additional_information = longinfo;
+	s.f[0].receiving_mx_hostname = "";
+	s.ps[1] = "mode: testing";
+	s.p[0].failed = 0;
+	assert_int_equal(
+	    trpt_store_report(db, &s.r, &s.raw, &outcome, NULL, &err), TRPT_OK);
+	qtext(db,
+	    "SELECT content_sha256 FROM reports WHERE report_id = "
+	    "'id-digest-2'",
+	    sha, sizeof(sha));
+	assert_string_equal(sha, DIGEST_2);
+	/* Read back from the rows (a copy stored without a digest). */
+	trpt_test_db_exec(db, "UPDATE reports SET content_sha256 = NULL");
+	assert_int_equal(
+	    trpt_store_report(db, &s.r, &s.raw, &outcome, NULL, &err), TRPT_OK);
+	assert_int_equal(outcome, TRPT_STORE_DUPLICATE);
+	qtext(db,
+	    "SELECT content_sha256 FROM reports WHERE report_id = "
+	    "'id-digest-2'",
+	    sha, sizeof(sha));
+	assert_string_equal(sha, DIGEST_2);
+}
+
+/*
  * A copy stored before content_sha256 existed (NULL) compares by its
  * stored rows: the same report again is a duplicate of it (the digest
  * read back from the rows equals the report's own), other content a
@@ -1852,6 +1910,8 @@ main(void)
 		cmocka_unit_test(test_schema_migrate_copies_keep_data),
 		cmocka_unit_test_setup_teardown(
 		    test_schema_store_copies_legacy, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(
+		    test_schema_content_digest_fixed, setup_db, teardown_db),
 		cmocka_unit_test(test_schema_migrate_failure_rolls_back),
 		cmocka_unit_test(test_schema_migrate_bad_list),
 		cmocka_unit_test(test_schema_refuses_newer),
