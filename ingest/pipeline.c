@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/hash.h"
 #include "ingest/inflate.h"
 #include "ingest/mbox.h"
 #include "ingest/mime.h"
@@ -51,6 +52,8 @@ struct act {
 	int has_bytes;
 	int has_auth;
 	struct trpt_auth auth; /* owned copies of the strings */
+	int has_digests;       /* STORE: worked out by the parsing thread */
+	struct trpt_store_digests digests;
 };
 
 enum entry { ENTRY_INPUT, ENTRY_MBOX, ENTRY_REJECT, ENTRY_SKIP };
@@ -217,6 +220,34 @@ bundle_new(const void *bytes, size_t len)
 }
 
 /*
+ * The digests of a report to store (its content, its input's bytes),
+ * worked out here on the parsing thread rather than by the store thread,
+ * which is the slower of the two.  The input's digest is the previous
+ * action's when both are parts of the same bytes (a mail with several
+ * reports).  A report whose digest fails goes without: the store works it
+ * out again and refuses it with the same error.
+ */
+static void
+act_digests(struct bundle *b, struct act *a, const struct job *j)
+{
+	const struct act *prev = b->nacts > 1 ? &b->acts[b->nacts - 2] : NULL;
+	struct trpt_err derr;
+
+	if (trpt_store_content_digest(a->r, a->digests.content_sha256, &derr) !=
+	    TRPT_OK)
+		return;
+	if (prev != NULL && prev->has_digests && prev->has_bytes &&
+	    a->has_bytes && prev->own == NULL && a->own == NULL &&
+	    prev->off == a->off && prev->len == a->len)
+		memcpy(a->digests.sha256, prev->digests.sha256,
+		    sizeof(a->digests.sha256));
+	else
+		trpt_hash_sha256_hex(j->bytes != NULL ? j->bytes : "",
+		    j->bytes != NULL ? j->len : 0, a->digests.sha256);
+	a->has_digests = 1;
+}
+
+/*
  * Queues an action of job j on its bundle: r (STORE) is taken, the other
  * pointers are copied.  TRPT_ENOMEM when out of memory (r is freed).
  */
@@ -278,6 +309,8 @@ defer(struct job *j, enum act_kind kind, int part, const char *reason,
 	}
 	if (oom)
 		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	if (a->r != NULL)
+		act_digests(b, a, j);
 	return TRPT_OK;
 }
 
@@ -464,7 +497,8 @@ looks_like_json(const char *s, size_t len)
  */
 static int
 store_parsed(struct job *j, int part, struct trpt_report **rp,
-    const struct trpt_auth *auth, struct trpt_err *err)
+    const struct trpt_auth *auth, const struct trpt_store_digests *digests,
+    struct trpt_err *err)
 {
 	struct trpt_pipeline *p = j->p;
 	struct trpt_report *r = *rp;
@@ -480,6 +514,7 @@ store_parsed(struct job *j, int part, struct trpt_report **rp,
 	raw.origin = &j->origin;
 	raw.part = part;
 	raw.auth = auth;
+	raw.digests = digests;
 	if (p->flags & TRPT_PIPE_NO_QUARANTINE)
 		raw.flags |= TRPT_RAW_REPROCESS;
 	rc = trpt_store_report(p->db, r, &raw, &outcome, NULL, &verr);
@@ -614,7 +649,7 @@ report_bytes(struct job *j, int part, const char *data, size_t len,
 	}
 	if (j->defer != NULL)
 		return defer(j, ACT_STORE, part, NULL, &r, auth_p, err);
-	return store_parsed(j, part, &r, auth_p, err);
+	return store_parsed(j, part, &r, auth_p, NULL, err);
 refuse:
 	if (trial) {
 		*failed = 1;
@@ -911,7 +946,8 @@ exec_bundle(struct trpt_pipeline *p, struct bundle *b,
 		switch (a->kind) {
 		case ACT_STORE:
 			rc = store_parsed(&j, a->part, &a->r,
-			    a->has_auth ? &a->auth : NULL, err);
+			    a->has_auth ? &a->auth : NULL,
+			    a->has_digests ? &a->digests : NULL, err);
 			break;
 		case ACT_REJECT:
 			rc = reject(&j, a->part, a->reason, err);
