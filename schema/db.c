@@ -66,7 +66,7 @@ db_open(const char *path, int existing, int migrate, struct trpt_db **out,
 	 * parent); schema/store.c inserts children with the id the parent's
 	 * insert has just returned, and prune deletes children by name, so
 	 * the checks and cascades are off on this connection (migrations
-	 * still run PRAGMA foreign_key_check).
+	 * run with them on, or checked after: schema/migrate.c).
 	 */
 	if (trpt_sql_dialect(db) == TRPT_SQL_SQLITE &&
 	    (rc = trpt_sql_exec(db, "PRAGMA foreign_keys=OFF", err)) != TRPT_OK)

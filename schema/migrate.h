@@ -47,6 +47,16 @@ int trpt_migrate_apply_list(struct trpt_db *db,
     struct trpt_err *err);
 
 /*
+ * Whether the SQLite migration sql rebuilds a table (drops or renames one
+ * it did not create itself, as ALTER TABLE's documentation prescribes for
+ * changes it cannot make in place).  Such a migration runs with foreign
+ * keys off and PRAGMA foreign_key_check over the whole database before
+ * its commit (a dangling reference fails it); any other runs with them on,
+ * SQLite checking each row it writes.  Conservative: when in doubt, 1.
+ */
+int trpt_migrate_rebuilds_table(const char *sql);
+
+/*
  * The schema version of the database: SQLite's PRAGMA user_version, or
  * PostgreSQL's schema_version table (0 when there is none yet).
  */

@@ -346,47 +346,35 @@ trpt_view_warnings(struct trpt_db *db, int64_t report,
 #define CAPPED(X)                                                              \
 	"CASE WHEN " X " > " TRPT_MAX_ROLLUP_COUNT_SQL                         \
 	" THEN " TRPT_MAX_ROLLUP_COUNT_SQL " ELSE " X " END"
+#define REASONS_FAILED CAPPED("f.failed_session_count")
 /*
  * Failure reasons, most failed sessions first, then by every grouped
  * column (no two rows tie), NULLs first as SQLite puts them (PostgreSQL
- * would put them last).
+ * would put them last).  One query for a domain and one for a sender,
+ * which differ in FD: the days (and domains) with failures, from the
+ * failure rollup; LIST: the senders or domains of a row; DOMAIN: the
+ * policy domain sought; AND: what else a row must meet.
  */
+#define REASONS(FD, LIST, DOMAIN, AND)                                         \
+	"WITH fd AS (" FD ")"                                                  \
+	" SELECT f.result_type, f.receiving_mx_hostname,"                      \
+	" f.failure_reason_code, f.additional_information,"                    \
+	" sum(" REASONS_FAILED "), count(DISTINCT r.id), " LIST ", max(p.day)" \
+	" FROM fd CROSS JOIN policies p CROSS JOIN failures f"                 \
+	" JOIN reports r ON r.id = p.report"                                   \
+	" WHERE p.day = fd.day AND p.policy_domain = " DOMAIN                  \
+	" AND f.policy = p.id" AND                                             \
+	" GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, 1, 2 NULLS FIRST,"              \
+	" 3 NULLS FIRST, 4 NULLS FIRST LIMIT ?5"
 #define REASONS_DOMAIN(LIST)                                                   \
-	"WITH fd AS (SELECT DISTINCT day FROM rollup_failures"                 \
-	" WHERE domain = ?3 AND day BETWEEN ?1 AND ?2)"                        \
-	" SELECT f.result_type, f.receiving_mx_hostname,"                      \
-	" f.failure_reason_code, f.additional_information,"                    \
-	" sum(" CAPPED(                                                        \
-	    "f.failed_session_count") "), count(DISTINCT r.id), " LIST ","     \
-				      " max(p.day)"                            \
-				      " FROM fd CROSS JOIN policies p CROSS "  \
-				      "JOIN failures f"                        \
-				      " JOIN reports r ON r.id = p.report"     \
-				      " WHERE p.day = fd.day AND "             \
-				      "p.policy_domain = ?3"                   \
-				      " AND f.policy = p.id"                   \
-				      " GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, " \
-				      "1, 2 NULLS FIRST,"                      \
-				      " 3 NULLS FIRST, 4 NULLS FIRST LIMIT ?5"
+	REASONS("SELECT DISTINCT day FROM rollup_failures"                     \
+		" WHERE domain = ?3 AND day BETWEEN ?1 AND ?2",                \
+	    LIST, "?3", "")
 #define REASONS_ORG(LIST)                                                      \
-	"WITH fd AS (SELECT DISTINCT day, domain FROM rollup_failures"         \
-	" WHERE org = ?4 AND day BETWEEN ?1 AND ?2"                            \
-	" AND (CAST(?3 AS TEXT) IS NULL OR domain = ?3))"                      \
-	" SELECT f.result_type, f.receiving_mx_hostname,"                      \
-	" f.failure_reason_code, f.additional_information,"                    \
-	" sum(" CAPPED(                                                        \
-	    "f.failed_session_count") "), count(DISTINCT r.id), " LIST ","     \
-				      " max(p.day)"                            \
-				      " FROM fd CROSS JOIN policies p CROSS "  \
-				      "JOIN failures f"                        \
-				      " JOIN reports r ON r.id = p.report"     \
-				      " WHERE p.day = fd.day AND "             \
-				      "p.policy_domain = fd.domain"            \
-				      " AND f.policy = p.id AND "              \
-				      "r.organization_name = ?4"               \
-				      " GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, " \
-				      "1, 2 NULLS FIRST,"                      \
-				      " 3 NULLS FIRST, 4 NULLS FIRST LIMIT ?5"
+	REASONS("SELECT DISTINCT day, domain FROM rollup_failures"             \
+		" WHERE org = ?4 AND day BETWEEN ?1 AND ?2"                    \
+		" AND (CAST(?3 AS TEXT) IS NULL OR domain = ?3)",              \
+	    LIST, "fd.domain", " AND r.organization_name = ?4")
 
 int
 trpt_view_reasons(struct trpt_db *db, const struct trpt_view_filter *f,

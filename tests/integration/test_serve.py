@@ -33,34 +33,12 @@ sys.path.insert(0, os.path.join(HERE, "..", "helpers"))
 import testdb  # noqa: E402
 import mkcerts  # noqa: E402
 import serveproc  # noqa: E402
+from tap import done, equal, ok  # noqa: E402
 
 BINARY = os.environ.get("TRPT_BINARY")
 CORPUS = os.environ.get("TRPT_CORPUS", "")
 SOURCE_ROOT = os.environ.get("TRPT_SOURCE_ROOT", os.path.join(HERE, "..", ".."))
 CAP = 256 * 1024
-
-tap_n = 0
-tap_failed = 0
-
-
-def ok(cond, desc, diag=None):
-    global tap_n, tap_failed
-    tap_n += 1
-    if cond:
-        print("ok %d - %s" % (tap_n, desc))
-    else:
-        tap_failed += 1
-        print("not ok %d - %s" % (tap_n, desc))
-        if diag is not None:
-            for line in str(diag).splitlines() or [""]:
-                print("#   %s" % line)
-    sys.stdout.flush()
-    return cond
-
-
-def equal(got, want, desc):
-    return ok(got == want, desc, "got %r, want %r" % (got, want))
-
 
 class Server:
     def __init__(self, tmp, name, serve_conf, limits_conf=""):
@@ -727,8 +705,7 @@ def main():
         if srv is not None:
             srv.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    print("1..%d" % tap_n)
-    return 1 if tap_failed else 0
+    return done()
 
 
 if __name__ == "__main__":
