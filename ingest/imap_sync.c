@@ -886,8 +886,9 @@ run_mailbox(struct run *r, const char *mailbox, struct trpt_err *err)
 	 * One FETCH per window, (UID RFC822.SIZE INTERNALDATE
 	 * BODY.PEEK[]<0.max_message+1>), after a UID SEARCH listing it,
 	 * instead of a FETCH of sizes and dates and then one of bodies:
-	 * Dovecot spent 0.3 s of CPU per 10,000 messages on the size FETCH
-	 * (bench/bench_imap.c), on the same two cores as the collector.  The
+	 * Dovecot's CPU for 10,000 messages fell 5-7 % (0.05-0.07 s, on the
+	 * collector's two cores) and fetch's median wall time 8-10 %
+	 * (bench/bench_imap.c, alternating, docs/PERFORMANCE.md).  The
 	 * cap holds: no body is read beyond max_message + 1 bytes, and one
 	 * larger, by its size or by what came, is recorded as before (its
 	 * header from the bytes read).  The cost: up to max_message + 1
