@@ -870,6 +870,93 @@ agg_write(struct trpt_db *db, int t, struct trpt_err *err)
 	return rc;
 }
 
+/*
+ * PostgreSQL: rollup_type_first (migration 0016) learns the batch's
+ * (policy domain, result type) pairs before rollup_failures is written,
+ * in (domain, type) order, each with its first day in the batch.  Its
+ * triggers would add them row by row in rollup_failures' key order (day,
+ * org, domain, ...), an order of the pairs of each writer's own: two
+ * writers creating the same new pairs in opposite order deadlocked, and
+ * PostgreSQL failed one batch (TRPT_ETEMP, stored again later).  Taken
+ * here, every writer locks the pairs' rows in one order, and the triggers
+ * find them there and write nothing (tests/unit/test_pg_deadlock.c).
+ * The function is the triggers' own: it writes only a new pair or an
+ * earlier first day.  SQLite has one writer at a time.
+ */
+static const char *const sql_type_first[3] = {
+#define TF_HEAD "SELECT rollup_type_first_add(v.d, v.t, v.f) FROM (VALUES "
+#define TF_ROW  "(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT))"
+#define TF_TAIL ") AS v(d, t, f)"
+	TF_HEAD TF_ROW TF_TAIL,
+	TF_HEAD ROWS8(TF_ROW) TF_TAIL,
+	TF_HEAD ROWS32(TF_ROW) TF_TAIL,
+#undef TF_HEAD
+#undef TF_ROW
+#undef TF_TAIL
+};
+
+/* (domain, result type, day) of two rollup_failures keys. */
+static int
+cmp_pair(const void *a, const void *b)
+{
+	const struct agg_ent *x = *(const struct agg_ent *const *)a;
+	const struct agg_ent *y = *(const struct agg_ent *const *)b;
+	int c;
+
+	if (x->s[1] != y->s[1] && (c = strcmp(x->s[1], y->s[1])) != 0)
+		return c;
+	if (x->s[2] != y->s[2] && (c = strcmp(x->s[2], y->s[2])) != 0)
+		return c;
+	return x->num < y->num ? -1 : x->num > y->num;
+}
+
+static int
+type_first_ahead(struct trpt_db *db, struct trpt_err *err)
+{
+	struct agg *a = &db->rollup->agg[AGG_FAILURES];
+	const struct agg_ent **v;
+	struct trpt_stmt *st;
+	size_t i, j, n = 0, m = 0, nrow;
+	int rc = TRPT_OK;
+
+	if (trpt_sql_dialect(db) != TRPT_SQL_PG || a->n == 0)
+		return TRPT_OK;
+	if ((v = malloc(a->n * sizeof(*v))) == NULL)
+		return trpt_err_set(err, TRPT_ENOMEM,
+		    "database %s: out of memory", trpt_db_path(db));
+	/* Keys: s[0] org, s[1] domain, s[2] result type; '' is not a
+	 * type (the triggers skip it). */
+	for (i = 0; i < a->n; i++)
+		if (a->e[i].s[2][0] != '\0')
+			v[n++] = &a->e[i];
+	qsort(v, n, sizeof(*v), cmp_pair);
+	for (i = 0; i < n; i++) /* the first day of each pair */
+		if (m == 0 || v[i]->s[1] != v[m - 1]->s[1] ||
+		    v[i]->s[2] != v[m - 1]->s[2])
+			v[m++] = v[i];
+	for (i = 0; i < m && rc == TRPT_OK; i += nrow) {
+		nrow = m - i >= 32 ? 32 : m - i >= 8 ? 8 : 1;
+		if ((rc = trpt_sql_cached(db,
+			 sql_type_first[nrow == 32  ? 2
+					: nrow == 8 ? 1
+						    : 0],
+			 &st, err)) != TRPT_OK)
+			break;
+		for (j = 0; j < nrow; j++) {
+			trpt_sql_bind_text(
+			    st, (int)(3 * j + 1), v[i + j]->s[1]);
+			trpt_sql_bind_text(
+			    st, (int)(3 * j + 2), v[i + j]->s[2]);
+			trpt_sql_bind_int(st, (int)(3 * j + 3), v[i + j]->num);
+		}
+		while ((rc = trpt_sql_step(st, err)) > 0)
+			;
+		trpt_sql_reset(st);
+	}
+	free(v);
+	return rc;
+}
+
 /* Forgets the in-memory sums (written, or their transaction is gone). */
 static void
 mem_reset(struct trpt__rollup_queue *q, int release)
@@ -904,7 +991,9 @@ mem_flush(struct trpt_db *db, struct trpt_err *err)
 			rc = trpt__rollup_add(db, q->mem[i], 1, err);
 	else
 		for (t = 0; t < AGG_N && rc == TRPT_OK; t++)
-			rc = agg_write(db, t, err);
+			if (t != AGG_FAILURES ||
+			    (rc = type_first_ahead(db, err)) == TRPT_OK)
+				rc = agg_write(db, t, err);
 	mem_reset(q, 0);
 	return rc;
 }

@@ -19,6 +19,7 @@
 #include "schema/db.h"
 #include "schema/sql.h"
 #include "schema/sql_impl.h"
+#include "schema/walbuf.h"
 
 /*
  * The busy handler (busy_wait) waits for locks held by other connections;
@@ -188,7 +189,10 @@ open_handle(struct trpt_db *db, int flags, struct trpt_err *err)
 	size_t i, n;
 	int src;
 
-	src = sqlite3_open_v2(db->path, &l->h, flags, NULL);
+	/* The log's writes gathered into one a commit (schema/walbuf.h). */
+	if ((src = trpt_walbuf_register(err)) != TRPT_OK)
+		return src;
+	src = sqlite3_open_v2(db->path, &l->h, flags, TRPT_WALBUF_VFS);
 	if (src == SQLITE_OK && (flags & SQLITE_OPEN_READONLY)) {
 		/* The first read shows whether the WAL index can be had. */
 		src = sqlite3_exec(
