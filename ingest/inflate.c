@@ -6,6 +6,11 @@
 
 #include <zlib.h>
 
+struct trpt_inflater {
+	z_stream zs;
+	int ready; /* zs was initialised: reset it for the next stream */
+};
+
 int
 trpt_inflate_is_gzip(const void *data, size_t len)
 {
@@ -26,36 +31,63 @@ only_zeros(const unsigned char *p, size_t n)
 }
 
 int
-trpt_inflate_gzip(const void *data, size_t len, size_t max, char **out,
-    size_t *outlen, struct trpt_err *err)
+trpt_inflater_new(struct trpt_inflater **out, struct trpt_err *err)
 {
-	return trpt_inflate_gzip_work(data, len, max, out, outlen, NULL, err);
+	struct trpt_inflater *z = calloc(1, sizeof(*z));
+
+	if (z == NULL)
+		return trpt_err_set(err, TRPT_ENOMEM, "gzip: out of memory");
+	*out = z;
+	return TRPT_OK;
 }
 
-int
-trpt_inflate_gzip_work(const void *data, size_t len, size_t max, char **out,
-    size_t *outlen, size_t *work, struct trpt_err *err)
+void
+trpt_inflater_free(struct trpt_inflater **zp)
 {
-	z_stream zs;
+	if (zp == NULL || *zp == NULL)
+		return;
+	if ((*zp)->ready)
+		inflateEnd(&(*zp)->zs);
+	free(*zp);
+	*zp = NULL;
+}
+
+/*
+ * The first size to allocate for the output.  A gzip member ends with its
+ * inflated size modulo 2^32 (RFC 1952 ISIZE): for the usual single member
+ * that is the exact size, so a small report gets a buffer of its size
+ * rather than 64 KiB (a large chunk per input that malloc consolidates and
+ * trims again).  The trailer is the sender's word: a size deflate cannot
+ * reach from len bytes (at most 1032:1), zero (padding) or past max is
+ * ignored, and a wrong one only means growing the buffer as before.
+ */
+static size_t
+first_cap(const unsigned char *p, size_t len, size_t max)
+{
+	size_t cap, isize;
+
+	if (len >= 18) {
+		isize = (size_t)p[len - 4] | (size_t)p[len - 3] << 8 |
+			(size_t)p[len - 2] << 16 | (size_t)p[len - 1] << 24;
+		if (isize > 0 && isize <= max && isize / 1032 <= len)
+			return isize + 1 < 256 ? 256 : isize + 1;
+	}
+	/* Start near a typical ratio and grow. */
+	cap = len < SIZE_MAX / 8 ? len * 8 : SIZE_MAX;
+	return cap < 65536 ? 65536 : cap;
+}
+
+static int
+inflate_with(z_stream *zs, const void *data, size_t len, size_t max, char **out,
+    size_t *outlen, size_t *total_out, struct trpt_err *err)
+{
 	char *buf = NULL, *nb;
 	size_t cap, total = 0;
 	int zrc, rc;
 
-	if (work != NULL)
-		*work = 0;
-	if (!trpt_inflate_is_gzip(data, len))
-		return trpt_err_set(err, TRPT_EPARSE, "gzip: bad magic number");
-	if (len > UINT32_MAX)
-		return trpt_err_set(
-		    err, TRPT_ELIMIT, "gzip: compressed size too large");
-	memset(&zs, 0, sizeof(zs));
-	if (inflateInit2(&zs, 15 + 16) != Z_OK)
-		return trpt_err_set(err, TRPT_ENOMEM, "gzip: out of memory");
-	/* Start near a typical ratio and grow; never past max + 1, the spare
-	 * byte telling an exact fit from an overflow. */
-	cap = len < SIZE_MAX / 8 ? len * 8 : SIZE_MAX;
-	if (cap < 65536)
-		cap = 65536;
+	/* Never past max + 1, the spare byte telling an exact fit from an
+	 * overflow. */
+	cap = first_cap(data, len, max);
 	if (cap > max + 1)
 		cap = max + 1;
 	buf = malloc(cap + 1);
@@ -63,8 +95,8 @@ trpt_inflate_gzip_work(const void *data, size_t len, size_t max, char **out,
 		rc = trpt_err_set(err, TRPT_ENOMEM, "gzip: out of memory");
 		goto out;
 	}
-	zs.next_in = (Bytef *)(uintptr_t)data;
-	zs.avail_in = (uInt)len;
+	zs->next_in = (Bytef *)(uintptr_t)data;
+	zs->avail_in = (uInt)len;
 	for (;;) {
 		if (total == cap) {
 			if (cap > max) {
@@ -83,35 +115,35 @@ trpt_inflate_gzip_work(const void *data, size_t len, size_t max, char **out,
 			}
 			buf = nb;
 		}
-		zs.next_out = (Bytef *)buf + total;
-		zs.avail_out =
+		zs->next_out = (Bytef *)buf + total;
+		zs->avail_out =
 		    (uInt)(cap - total > UINT32_MAX ? UINT32_MAX : cap - total);
-		zrc = inflate(&zs, Z_NO_FLUSH);
-		total = (size_t)((char *)zs.next_out - buf);
+		zrc = inflate(zs, Z_NO_FLUSH);
+		total = (size_t)((char *)zs->next_out - buf);
 		if (zrc == Z_STREAM_END) {
 			/* Another member follows: go on with it. */
-			if (zs.avail_in >= 2 &&
-			    trpt_inflate_is_gzip(zs.next_in, zs.avail_in)) {
-				if (inflateReset(&zs) != Z_OK) {
+			if (zs->avail_in >= 2 &&
+			    trpt_inflate_is_gzip(zs->next_in, zs->avail_in)) {
+				if (inflateReset(zs) != Z_OK) {
 					rc = trpt_err_set(err, TRPT_EPARSE,
 					    "gzip: cannot reset stream");
 					goto out;
 				}
 				continue;
 			}
-			if (zs.avail_in > 0 &&
-			    !only_zeros(zs.next_in, zs.avail_in)) {
+			if (zs->avail_in > 0 &&
+			    !only_zeros(zs->next_in, zs->avail_in)) {
 				rc = trpt_err_set(err, TRPT_EPARSE,
 				    "gzip: %u bytes of garbage after the "
 				    "stream",
-				    zs.avail_in);
+				    zs->avail_in);
 				goto out;
 			}
 			break;
 		}
 		if (zrc == Z_OK)
 			continue;
-		if (zrc == Z_BUF_ERROR && zs.avail_out == 0)
+		if (zrc == Z_BUF_ERROR && zs->avail_out == 0)
 			continue; /* output full: grow */
 		if (zrc == Z_BUF_ERROR || zrc == Z_OK)
 			rc = trpt_err_set(err, TRPT_EPARSE,
@@ -121,7 +153,7 @@ trpt_inflate_gzip_work(const void *data, size_t len, size_t max, char **out,
 			    err, TRPT_ENOMEM, "gzip: out of memory");
 		else
 			rc = trpt_err_set(err, TRPT_EPARSE, "gzip: %s",
-			    zs.msg != NULL ? zs.msg : "corrupt stream");
+			    zs->msg != NULL ? zs->msg : "corrupt stream");
 		goto out;
 	}
 	if (total > max) {
@@ -135,9 +167,68 @@ trpt_inflate_gzip_work(const void *data, size_t len, size_t max, char **out,
 	buf = NULL;
 	rc = TRPT_OK;
 out:
+	*total_out = total;
+	free(buf);
+	return rc;
+}
+
+/* What every entry point checks before zlib sees the bytes. */
+static int
+check_input(const void *data, size_t len, struct trpt_err *err)
+{
+	if (!trpt_inflate_is_gzip(data, len))
+		return trpt_err_set(err, TRPT_EPARSE, "gzip: bad magic number");
+	if (len > UINT32_MAX)
+		return trpt_err_set(
+		    err, TRPT_ELIMIT, "gzip: compressed size too large");
+	return TRPT_OK;
+}
+
+int
+trpt_inflate_gzip(const void *data, size_t len, size_t max, char **out,
+    size_t *outlen, struct trpt_err *err)
+{
+	return trpt_inflate_gzip_work(data, len, max, out, outlen, NULL, err);
+}
+
+int
+trpt_inflate_gzip_work(const void *data, size_t len, size_t max, char **out,
+    size_t *outlen, size_t *work, struct trpt_err *err)
+{
+	return trpt_inflater_gzip(NULL, data, len, max, out, outlen, work, err);
+}
+
+int
+trpt_inflater_gzip(struct trpt_inflater *z, const void *data, size_t len,
+    size_t max, char **out, size_t *outlen, size_t *work, struct trpt_err *err)
+{
+	z_stream own, *zs;
+	size_t total = 0;
+	int rc;
+
+	if (work != NULL)
+		*work = 0;
+	if ((rc = check_input(data, len, err)) != TRPT_OK)
+		return rc;
+	if (z != NULL && z->ready) {
+		/* The state and window of the last stream, reset. */
+		zs = &z->zs;
+		if (inflateReset(zs) != Z_OK)
+			return trpt_err_set(
+			    err, TRPT_EPARSE, "gzip: cannot reset stream");
+	} else {
+		zs = z != NULL ? &z->zs : &own;
+		memset(zs, 0, sizeof(*zs));
+		if (inflateInit2(zs, 15 + 16) != Z_OK)
+			return trpt_err_set(
+			    err, TRPT_ENOMEM, "gzip: out of memory");
+		if (z != NULL)
+			z->ready = 1;
+	}
+	rc = inflate_with(zs, data, len, max, out, outlen, &total, err);
 	if (work != NULL)
 		*work = total;
-	inflateEnd(&zs);
-	free(buf);
+	if (z == NULL)
+		inflateEnd(zs);
 	return rc;
 }

@@ -25,3 +25,19 @@ int trpt_inflate_gzip(const void *data, size_t len, size_t max, char **out,
  */
 int trpt_inflate_gzip_work(const void *data, size_t len, size_t max, char **out,
     size_t *outlen, size_t *work, struct trpt_err *err);
+
+/*
+ * A gzip decoder kept from one stream to the next, so that zlib's state
+ * and its 32 KiB window are allocated once rather than per input (two
+ * large mallocs per small report, and malloc_consolidate with them).  Used
+ * by one thread at a time.
+ */
+struct trpt_inflater;
+
+int trpt_inflater_new(struct trpt_inflater **out, struct trpt_err *err);
+void trpt_inflater_free(struct trpt_inflater **zp);
+
+/* trpt_inflate_gzip_work with z's state (z may be NULL: a state of its
+ * own); the same outcomes. */
+int trpt_inflater_gzip(struct trpt_inflater *z, const void *data, size_t len,
+    size_t max, char **out, size_t *outlen, size_t *work, struct trpt_err *err);

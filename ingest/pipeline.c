@@ -28,7 +28,8 @@ struct job {
 	const char *mail;     /* the e-mail the reports come from, or NULL */
 	size_t mail_len;
 	struct trpt_dkim_verdict dkim; /* of mail, once verified */
-	struct bundle *defer; /* parse ahead: queue what to store here */
+	struct bundle *defer;    /* parse ahead: queue what to store here */
+	struct trpt_inflater *z; /* the reading thread's, or NULL */
 };
 
 /*
@@ -103,6 +104,7 @@ struct trpt_pipeline_async {
 	 * woken to free them. */
 	struct bundle *done;
 	size_t done_bytes;
+	struct trpt_inflater *z; /* of the thread that reads (read_entry) */
 	unsigned done_naps;
 	int busy;   /* the store thread is working on a bundle */
 	int stop;   /* set by trpt_pipeline_async_stop */
@@ -617,8 +619,8 @@ report_bytes(struct job *j, int part, const char *data, size_t len,
 		}
 		if (left < cap)
 			cap = left;
-		rc = trpt_inflate_gzip_work(
-		    data, len, cap, &inflated, &inflated_len, &work, &verr);
+		rc = trpt_inflater_gzip(j->z, data, len, cap, &inflated,
+		    &inflated_len, &work, &verr);
 		*j->inflate_left = work < left ? left - work : 0;
 		if (rc == TRPT_ELIMIT && cap < p->limits.max_inflated)
 			trpt_err_set(&verr, TRPT_ELIMIT,
@@ -807,11 +809,12 @@ static int
 run(struct trpt_pipeline *p, const void *bytes, size_t len,
     const struct trpt_origin *origin, struct job *j,
     struct trpt_pipeline_result *res, size_t *inflate_left, struct bundle *b,
-    struct trpt_err *err)
+    struct trpt_inflater *z, struct trpt_err *err)
 {
 	struct mbox_ctx mc;
 
 	memset(j, 0, sizeof(*j));
+	j->z = z;
 	result_reset(res);
 	j->res = res;
 	j->inflate_left = inflate_left;
@@ -1257,7 +1260,8 @@ read_entry(struct trpt_pipeline *p, struct bundle *b, enum entry kind,
 	memset(&res, 0, sizeof(res));
 	result_reset(&res);
 	if (kind == ENTRY_INPUT)
-		rc = run(p, b->data, b->len, origin, &j, &res, &left, b, err);
+		rc = run(p, b->data, b->len, origin, &j, &res, &left, b,
+		    p->async_->z, err);
 	else {
 		memset(&j, 0, sizeof(j));
 		j.res = &res;
@@ -1267,6 +1271,7 @@ read_entry(struct trpt_pipeline *p, struct bundle *b, enum entry kind,
 		j.len = b->len;
 		j.origin = *origin;
 		j.defer = b;
+		j.z = p->async_->z;
 		if (kind != ENTRY_MBOX || n <= 1)
 			b->inputs++;
 		mc.parent = &j;
@@ -1404,7 +1409,8 @@ trpt_pipeline_prepare(struct trpt_pipeline *p, const void *bytes, size_t len,
 		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
 	}
 	memset(&res, 0, sizeof(res));
-	rc = run(p, pp->b->data, len, origin, &j, &res, &left, pp->b, err);
+	rc =
+	    run(p, pp->b->data, len, origin, &j, &res, &left, pp->b, NULL, err);
 	trpt_pipeline_result_free(&res);
 	if (rc != TRPT_OK) {
 		trpt_pipeline_prepared_free(&pp);
@@ -1445,6 +1451,7 @@ static void
 async_free(struct trpt_pipeline_async *a)
 {
 	bundles_free(a->done);
+	trpt_inflater_free(&a->z);
 	pthread_cond_destroy(&a->q.work);
 	pthread_cond_destroy(&a->q.space);
 	pthread_cond_destroy(&a->idle);
@@ -1487,6 +1494,10 @@ trpt_pipeline_async_start_with(
 		return TRPT_OK;
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	if (trpt_inflater_new(&a->z, err) != TRPT_OK) {
+		free(a);
+		return TRPT_ENOMEM;
+	}
 	pthread_mutex_init(&a->mu, NULL);
 	/* The consumers' timed waits (nap) are on CLOCK_MONOTONIC, as
 	 * now_ms. */
@@ -1581,8 +1592,8 @@ trpt_pipeline_run(struct trpt_pipeline *p, const void *bytes, size_t len,
 	if ((rc = batch_open(p, err)) != TRPT_OK)
 		return rc;
 	rc = batch_close(p,
-	    run(p, bytes, len, origin, &j, res, &left, NULL, err), p->input_tag,
-	    err);
+	    run(p, bytes, len, origin, &j, res, &left, NULL, NULL, err),
+	    p->input_tag, err);
 	trpt_pipeline_result_free(&own);
 	return rc;
 }

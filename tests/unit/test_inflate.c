@@ -151,6 +151,77 @@ test_inflate_bomb(void **state)
 	free(zeros);
 }
 
+/*
+ * One inflater for stream after stream (as the pipeline's reading thread
+ * uses it): each result is the stream's own, after a broken stream too,
+ * and a trailer that lies about the size changes nothing but the first
+ * allocation.
+ */
+static void
+test_inflate_reused(void **state)
+{
+	static const char text[] = "{\"organization-name\":\"reused\"}";
+	struct trpt_inflater *z = NULL;
+	size_t gzlen, outlen, work, i;
+	char *gz = trpt_test_gzip(text, strlen(text), &gzlen), *out = NULL;
+	char big[5000];
+	char *gzb;
+	size_t gzblen;
+	struct trpt_err err;
+
+	(void)state;
+	for (i = 0; i < sizeof(big); i++)
+		big[i] = (char)('a' + i % 7);
+	gzb = trpt_test_gzip(big, sizeof(big), &gzblen);
+	assert_int_equal(trpt_inflater_new(&z, &err), TRPT_OK);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(trpt_inflater_gzip(z, gz, gzlen, 1000, &out,
+				     &outlen, &work, &err),
+		    TRPT_OK);
+		assert_int_equal(outlen, strlen(text));
+		assert_memory_equal(out, text, outlen);
+		free(out);
+		out = NULL;
+		/* Truncated: refused, and the next stream is fine. */
+		assert_int_equal(trpt_inflater_gzip(z, gz, gzlen - 6, 1000,
+				     &out, &outlen, &work, &err),
+		    TRPT_EPARSE);
+		assert_null(out);
+		assert_int_equal(trpt_inflater_gzip(z, gzb, gzblen, 10000, &out,
+				     &outlen, &work, &err),
+		    TRPT_OK);
+		assert_int_equal(outlen, sizeof(big));
+		assert_memory_equal(out, big, outlen);
+		free(out);
+		out = NULL;
+		/* Over the cap as before. */
+		assert_int_equal(trpt_inflater_gzip(z, gzb, gzblen, 4999, &out,
+				     &outlen, &work, &err),
+		    TRPT_ELIMIT);
+		assert_null(out);
+	}
+	/* The trailer's size (ISIZE) says 10 bytes, or 4 GiB - 1: the output
+	 * is the same (the CRC covers only the data, so a lying ISIZE is
+	 * zlib's "incorrect length check"). */
+	gzb[gzblen - 4] = 10;
+	gzb[gzblen - 3] = gzb[gzblen - 2] = gzb[gzblen - 1] = 0;
+	assert_int_equal(trpt_inflater_gzip(
+			     z, gzb, gzblen, 10000, &out, &outlen, &work, &err),
+	    TRPT_EPARSE);
+	assert_non_null(strstr(err.msg, "incorrect length check"));
+	assert_int_equal(work, sizeof(big));
+	memset(gzb + gzblen - 4, 0xff, 4);
+	assert_int_equal(trpt_inflater_gzip(
+			     z, gzb, gzblen, 10000, &out, &outlen, &work, &err),
+	    TRPT_EPARSE);
+	assert_int_equal(work, sizeof(big));
+	trpt_inflater_free(&z);
+	assert_null(z);
+	trpt_inflater_free(&z);
+	free(gz);
+	free(gzb);
+}
+
 int
 main(void)
 {
@@ -159,6 +230,7 @@ main(void)
 		cmocka_unit_test(test_inflate_multi_member),
 		cmocka_unit_test(test_inflate_corrupt),
 		cmocka_unit_test(test_inflate_bomb),
+		cmocka_unit_test(test_inflate_reused),
 	};
 	return cmocka_run_group_tests_name("inflate", tests, NULL, NULL);
 }
