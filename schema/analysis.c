@@ -500,11 +500,13 @@ trpt_analysis_daily_series(struct trpt_db *db, enum trpt_analysis_col by,
 }
 
 /* The terms of the partial index rollup_domain_day_failing (migration
- * 0016), as it writes them: SQLite uses the index only for a query that
- * repeats them. */
+ * 0020), as it writes them: SQLite uses the index only for a query that
+ * repeats them.  The index is keyed by the whole percent failed (then the
+ * day); the exact share is checked on each day it finds. */
 #define FAILING_DAY                                                            \
 	"failed > 0 AND successful <= failed * 199.0 AND "                     \
-	"failed / NULLIF(successful + failed * 1.0, 0)"
+	"CAST(failed * 100.0 / NULLIF(successful + failed * 1.0, 0) AS "       \
+	"INTEGER) >= ? AND failed / NULLIF(successful + failed * 1.0, 0)"
 
 int
 trpt_analysis_daily_series_failing(struct trpt_db *db, double min_share,
@@ -514,6 +516,7 @@ trpt_analysis_daily_series_failing(struct trpt_db *db, double min_share,
 {
 	struct sum_ctx x = { db, fn, arg, err, K_DAY };
 	struct trpt_stmt *st = NULL;
+	int64_t percent;
 	int rc;
 
 	/* The index holds the days from 0.5% failed: a margin that no
@@ -521,6 +524,10 @@ trpt_analysis_daily_series_failing(struct trpt_db *db, double min_share,
 	if (!(min_share >= 0.009))
 		return trpt_err_set(err, TRPT_EINVAL,
 		    "daily series: a failed share below 0.9%% is not indexed");
+	/* The whole percent to seek from: one below the share's, so that
+	 * no rounding of the index's CAST (it rounds on PostgreSQL) skips a
+	 * day; shares above 100% find nothing. */
+	percent = min_share > 1.0 ? 101 : (int64_t)(min_share * 100.0) - 1;
 	rc = trpt_sql_prepare(db,
 	    "SELECT domain, day, successful, failed FROM rollup_domain_day "
 	    "WHERE domain IN (SELECT domain FROM rollup_domain_day "
@@ -529,8 +536,9 @@ trpt_analysis_daily_series_failing(struct trpt_db *db, double min_share,
 	    &st, err);
 	if (rc != TRPT_OK)
 		return rc;
-	trpt_sql_bind_double(st, 1, min_share);
-	trpt_sql_bind_int(st, 2, min_sessions);
+	trpt_sql_bind_int(st, 1, percent);
+	trpt_sql_bind_double(st, 2, min_share);
+	trpt_sql_bind_int(st, 3, min_sessions);
 	return each(&st, sum_row, &x, err);
 }
 
