@@ -348,6 +348,7 @@ phases(const struct loaded *l, const char *db, int runs, struct phases *best)
 					die("%s", err.msg);
 				batch_t0 = now_s();
 			}
+			memset(&raw, 0, sizeof(raw)); /* flags, auth: none */
 			raw.bytes = l->data[i];
 			raw.len = l->len[i];
 			raw.origin = &origin;
@@ -428,6 +429,7 @@ base_db(const char *path, uint64_t rows)
 		    trpt_validate_json(json.data, json.len, &lim, &vctx, &rep,
 			&err) != TRPT_OK)
 			die("%s", err.msg);
+		memset(&raw, 0, sizeof(raw)); /* flags, auth: none */
 		raw.bytes = gz.data;
 		raw.len = gz.len;
 		raw.origin = &origin;
