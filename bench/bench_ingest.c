@@ -337,6 +337,7 @@ phases(const struct loaded *l, const char *db, int runs, struct phases *best)
 		if (trpt_db_open(db, &h, &err) != TRPT_OK)
 			die("%s", err.msg);
 		memset(&origin, 0, sizeof(origin));
+		memset(&raw, 0, sizeof(raw));
 		origin.kind = "file";
 		origin.source = "bench";
 		origin.received = (int64_t)time(NULL);
@@ -410,6 +411,7 @@ base_db(const char *path, uint64_t rows)
 	trpt_buf_init(&gz, 1u << 26);
 	memset(&c, 0, sizeof(c));
 	memset(&origin, 0, sizeof(origin));
+	memset(&raw, 0, sizeof(raw));
 	origin.kind = "file";
 	origin.source = "bench-base";
 	origin.received = (int64_t)time(NULL);

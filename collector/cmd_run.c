@@ -36,6 +36,7 @@ sd_notify(int unset, const char *state)
 #include "ingest/pipeline.h"
 #include "ingest/pull.h"
 #include "ingest/receiver.h"
+#include "schema/db.h"
 
 #define BACKOFF_MIN 5
 #define BACKOFF_MAX 900
@@ -163,6 +164,16 @@ synced(void *arg, const struct trpt_imap_stats *st)
 	    s->sec->name, (unsigned long long)st->messages);
 }
 
+/*
+ * An IMAP source writes through a database connection of its own (p->db,
+ * opened by source_main), not the daemon's: it takes no lock, so the sync
+ * loop parses ahead as `fetch` does (the socket thread hands messages
+ * over, a parse thread and a store thread follow, transactions of up to
+ * 1,000 messages or 200 ms, each with its saved UID), and the receiver's
+ * POSTs never wait for an IMAP answer to be read.  Writers of the two
+ * connections take turns through the database's own write lock (busy
+ * timeout, as two processes would).
+ */
 static int
 run_imap(struct source *s, struct trpt_pipeline *p, struct trpt_err *err)
 {
@@ -175,8 +186,10 @@ run_imap(struct source *s, struct trpt_pipeline *p, struct trpt_err *err)
 		 s->d->cli->cfg, s->sec, &conf, &owned, err)) != TRPT_OK)
 		return rc;
 	memset(&hooks, 0, sizeof(hooks));
-	hooks.lock = source_lock;
-	hooks.unlock = source_unlock;
+	if (p->db == s->d->db) {
+		hooks.lock = source_lock;
+		hooks.unlock = source_unlock;
+	}
 	hooks.synced = synced;
 	hooks.arg = s;
 	rc = trpt_imap_sync_watch(
@@ -219,6 +232,7 @@ source_main(void *arg)
 {
 	struct source *s = arg;
 	struct trpt_pipeline p;
+	struct trpt_db *own = NULL;
 	struct trpt_err err;
 	unsigned backoff = BACKOFF_MIN;
 	int rc;
@@ -229,7 +243,17 @@ source_main(void *arg)
 	p.arg = s->d;
 	while (!stopping(s->d, 0)) {
 		err.msg[0] = '\0';
-		rc = s->imap ? run_imap(s, &p, &err) : run_https(s, &p, &err);
+		/* run_imap: the IMAP source's own connection. */
+		if (s->imap && own == NULL &&
+		    (rc = trpt_db_open(s->d->cli->db_path, &own, &err)) !=
+			TRPT_OK)
+			trpt_err_prefix(&err, "%s: database", s->sec->name);
+		else {
+			if (own != NULL)
+				p.db = own;
+			rc = s->imap ? run_imap(s, &p, &err)
+				     : run_https(s, &p, &err);
+		}
 		if (rc == TRPT_OK) {
 			backoff = BACKOFF_MIN;
 			continue;
@@ -241,6 +265,7 @@ source_main(void *arg)
 			break;
 		backoff = backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : backoff * 2;
 	}
+	trpt_db_close(&own);
 	return NULL;
 }
 

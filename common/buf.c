@@ -123,54 +123,62 @@ trpt_buf_free(struct trpt_buf *b)
 	b->len = b->cap = 0;
 }
 
+/* Appends the rest of fd to b (up to b->max). */
+static int
+read_into(struct trpt_buf *b, int fd, const char *name, struct trpt_err *err)
+{
+	char *dst;
+	ssize_t n;
+	int rc;
+
+	for (;;) {
+		/* Ask for one byte past the cap so an oversized input is
+		 * detected without reading it all. */
+		if ((rc = trpt_buf_reserve(b, 65536, &dst, NULL)) != TRPT_OK &&
+		    (rc = trpt_buf_reserve(b, 1, &dst, NULL)) != TRPT_OK) {
+			if (rc == TRPT_ELIMIT) {
+				char c;
+				n = read(fd, &c, 1);
+				if (n == 0)
+					return TRPT_OK;
+				return trpt_err_set(err, TRPT_ELIMIT,
+				    "%s: larger than the limit of %zu bytes",
+				    name, b->max);
+			}
+			return trpt_err_set(err, rc, "%s: out of memory", name);
+		}
+		/* b may have room past max (a buffer used again with a
+		 * lower max): never read beyond max. */
+		n = read(fd, dst, (b->cap < b->max ? b->cap : b->max) - b->len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return trpt_err_set(
+			    err, TRPT_EIO, "%s: %s", name, strerror(errno));
+		}
+		if (n == 0)
+			return TRPT_OK;
+		trpt_buf_commit(b, (size_t)n);
+	}
+}
+
 int
 trpt_buf_read_fd(int fd, const char *name, size_t max, char **out, size_t *len,
     struct trpt_err *err)
 {
 	struct trpt_buf b;
-	char *dst;
-	ssize_t n;
 	int rc;
 
 	trpt_buf_init(&b, max);
-	for (;;) {
-		/* Ask for one byte past the cap so an oversized input is
-		 * detected without reading it all. */
-		if ((rc = trpt_buf_reserve(&b, 65536, &dst, NULL)) != TRPT_OK &&
-		    (rc = trpt_buf_reserve(&b, 1, &dst, NULL)) != TRPT_OK) {
-			if (rc == TRPT_ELIMIT) {
-				char c;
-				n = read(fd, &c, 1);
-				if (n == 0)
-					break;
-				rc = trpt_err_set(err, TRPT_ELIMIT,
-				    "%s: larger than the limit of %zu bytes",
-				    name, max);
-			} else
-				rc = trpt_err_set(
-				    err, rc, "%s: out of memory", name);
-			goto out;
-		}
-		n = read(fd, dst, b.cap - b.len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = trpt_err_set(
-			    err, TRPT_EIO, "%s: %s", name, strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		trpt_buf_commit(&b, (size_t)n);
+	if ((rc = read_into(&b, fd, name, err)) != TRPT_OK) {
+		trpt_buf_free(&b);
+		return rc;
 	}
 	*out = trpt_buf_steal(&b, len);
 	if (*out == NULL)
 		return trpt_err_set(
 		    err, TRPT_ENOMEM, "%s: out of memory", name);
 	return TRPT_OK;
-out:
-	trpt_buf_free(&b);
-	return rc;
 }
 
 int
@@ -187,5 +195,25 @@ trpt_buf_read_file(
 		    err, TRPT_EIO, "%s: %s", path, strerror(errno));
 	rc = trpt_buf_read_fd(fd, path, max, out, len, err);
 	close(fd);
+	return rc;
+}
+
+int
+trpt_buf_load_file(struct trpt_buf *b, const char *path, struct trpt_err *err)
+{
+	int fd, rc;
+
+	trpt_buf_reset(b);
+	if (strcmp(path, "-") == 0)
+		rc = read_into(b, 0, "<stdin>", err);
+	else if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return trpt_err_set(
+		    err, TRPT_EIO, "%s: %s", path, strerror(errno));
+	else {
+		rc = read_into(b, fd, path, err);
+		close(fd);
+	}
+	if (rc != TRPT_OK)
+		trpt_buf_reset(b);
 	return rc;
 }

@@ -40,3 +40,11 @@ int trpt_buf_read_file(const char *path, size_t max, char **out, size_t *len,
     struct trpt_err *err);
 int trpt_buf_read_fd(int fd, const char *name, size_t max, char **out,
     size_t *len, struct trpt_err *err);
+
+/*
+ * The same into b, which keeps its allocation from one file to the next
+ * (for reading many files): b's content is replaced, and past b->max
+ * bytes it fails with TRPT_ELIMIT, leaving b empty.
+ */
+int trpt_buf_load_file(
+    struct trpt_buf *b, const char *path, struct trpt_err *err);

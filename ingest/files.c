@@ -17,6 +17,20 @@
 /* A prefix of an oversized file is kept in quarantine, not all of it. */
 #define QUARANTINE_PREFIX (1024u * 1024)
 
+/*
+ * One buffer reads every file of a walk: a buffer of its own for each
+ * file (64 KiB, grown to 128 KiB by the read that finds the end) cost a
+ * malloc, a free and malloc_consolidate or an mmap per file (issue 15).
+ * Past READ_KEEP it is given back after the file, so that one large input
+ * does not stay in memory for the rest of the walk.
+ */
+#define READ_KEEP (1024u * 1024)
+
+struct walker {
+	struct trpt_pipeline *p;
+	struct trpt_buf rd;
+};
+
 static const char *
 base_name(const char *path)
 {
@@ -133,13 +147,13 @@ starts_as_mbox(int fd)
 }
 
 static int
-ingest_file(struct trpt_pipeline *p, const char *path, const char *kind,
-    struct trpt_err *err)
+ingest_file(
+    struct walker *w, const char *path, const char *kind, struct trpt_err *err)
 {
+	struct trpt_pipeline *p = w->p;
 	struct trpt_origin origin;
 	struct trpt_err ferr;
 	char *data = NULL, reason[TRPT_ERR_MSG_LEN + 32];
-	size_t len = 0;
 	int rc, fd;
 	ssize_t n;
 
@@ -149,8 +163,10 @@ ingest_file(struct trpt_pipeline *p, const char *path, const char *kind,
 	origin.filename = strcmp(path, "-") == 0 ? NULL : base_name(path);
 	origin.received = (int64_t)time(NULL);
 
-	rc =
-	    trpt_buf_read_file(path, p->limits.max_message, &data, &len, &ferr);
+	w->rd.max = p->limits.max_message;
+	rc = trpt_buf_load_file(&w->rd, path, &ferr);
+	if (rc != TRPT_OK && w->rd.cap > READ_KEEP)
+		trpt_buf_free(&w->rd);
 	if (rc == TRPT_ENOMEM)
 		return trpt_err_set(err, rc, "%s", ferr.msg);
 	if (rc == TRPT_ELIMIT && strcmp(path, "-") != 0 &&
@@ -191,8 +207,10 @@ ingest_file(struct trpt_pipeline *p, const char *path, const char *kind,
 			msg += pl + 2; /* the source is already named */
 		return trpt_pipeline_reject(p, NULL, 0, &origin, msg, err);
 	}
-	rc = trpt_pipeline_input(p, data, len, &origin, NULL, err);
-	free(data);
+	rc = trpt_pipeline_input(p, w->rd.data != NULL ? w->rd.data : "",
+	    w->rd.len, &origin, NULL, err);
+	if (w->rd.cap > READ_KEEP)
+		trpt_buf_free(&w->rd);
 	return rc;
 }
 
@@ -217,9 +235,9 @@ skip_entry(const char *dir, const char *name)
 }
 
 static int
-walk(struct trpt_pipeline *p, const char *path, unsigned depth,
-    struct trpt_err *err)
+walk(struct walker *w, const char *path, unsigned depth, struct trpt_err *err)
 {
+	struct trpt_pipeline *p = w->p;
 	struct dirent **names = NULL;
 	struct trpt_origin origin;
 	struct stat st;
@@ -232,7 +250,7 @@ walk(struct trpt_pipeline *p, const char *path, unsigned depth,
 	origin.received = (int64_t)time(NULL);
 
 	if (strcmp(path, "-") == 0)
-		return ingest_file(p, path, "stdin", err);
+		return ingest_file(w, path, "stdin", err);
 	if (stat(path, &st) != 0) {
 		snprintf(reason, sizeof(reason), "%s", strerror(errno));
 		return trpt_pipeline_reject(p, NULL, 0, &origin, reason, err);
@@ -241,7 +259,7 @@ walk(struct trpt_pipeline *p, const char *path, unsigned depth,
 		if (!S_ISREG(st.st_mode))
 			return trpt_pipeline_reject(p, NULL, 0, &origin,
 			    "not a regular file or directory", err);
-		return ingest_file(p, path, "file", err);
+		return ingest_file(w, path, "file", err);
 	}
 	if (depth >= TRPT_MAX_DIR_DEPTH)
 		return trpt_pipeline_reject(
@@ -263,13 +281,13 @@ walk(struct trpt_pipeline *p, const char *path, unsigned depth,
 			 * directory entry says, when it does) is read
 			 * without a stat of its own. */
 			if (names[i]->d_type == DT_REG)
-				rc = ingest_file(p, sub, "file", err);
+				rc = ingest_file(w, sub, "file", err);
 			else if (lstat(sub, &lst) == 0 &&
 				 S_ISLNK(lst.st_mode) && stat(sub, &st) == 0 &&
 				 S_ISDIR(st.st_mode))
 				;
 			else
-				rc = walk(p, sub, depth + 1, err);
+				rc = walk(w, sub, depth + 1, err);
 		}
 		free(names[i]);
 	}
@@ -281,5 +299,12 @@ int
 trpt_files_ingest(
     struct trpt_pipeline *p, const char *path, struct trpt_err *err)
 {
-	return walk(p, path, 0, err);
+	struct walker w;
+	int rc;
+
+	w.p = p;
+	trpt_buf_init(&w.rd, p->limits.max_message);
+	rc = walk(&w, path, 0, err);
+	trpt_buf_free(&w.rd);
+	return rc;
 }

@@ -1,5 +1,6 @@
 #include "ingest/imap.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -471,6 +472,70 @@ out:
 	return rc;
 }
 
+/* A UID in a SEARCH answer: " 4294967295" is 11 bytes. */
+#define SEARCH_UID 12u
+
+int
+trpt__imap_list(struct trpt_imap *c, const char *mailbox, uint32_t lo,
+    uint32_t hi, struct trpt__imap_entry **out, size_t *n, struct trpt_err *err)
+{
+	struct mailimap_search_key *key = NULL;
+	struct mailimap_set *set;
+	clist *res = NULL;
+	clistiter *it;
+	struct trpt__imap_entry *v = NULL;
+	uint64_t span = hi >= lo ? (uint64_t)hi - lo + 1 : 1;
+	size_t cnt = 0;
+	int e, rc;
+
+	set = mailimap_set_new_interval(lo, hi);
+	if (set != NULL && (key = mailimap_search_key_new_uid(set)) == NULL)
+		mailimap_set_free(set);
+	if (key == NULL)
+		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	/* One line of at most span UIDs, besides unsolicited answers. */
+	trpt_imap_io_expect(&c->io, SMALL_ANSWER + (size_t)span * SEARCH_UID);
+	c->io.max_literal = SMALL_ANSWER;
+	e = mailimap_uid_search(c->imap, NULL, key, &res);
+	if (e != MAILIMAP_NO_ERROR) {
+		char what[300];
+
+		snprintf(what, sizeof(what), "%s: UID SEARCH UID %u:%u",
+		    mailbox, lo, hi);
+		rc = trpt__imap_fail(c, e, err, what);
+		res = NULL;
+		goto out;
+	}
+	v = calloc((size_t)clist_count(res) + 1, sizeof(*v));
+	if (v == NULL) {
+		rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (it = clist_begin(res); it != NULL; it = clist_next(it)) {
+		const uint32_t *uid = clist_content(it);
+
+		/* A UID outside the range asked for is not ours. */
+		if (uid == NULL || *uid < lo || *uid > hi)
+			continue;
+		v[cnt].uid = *uid;
+		v[cnt].size = 0;
+		v[cnt].date = 0;
+		cnt++;
+	}
+	qsort(v, cnt, sizeof(*v), cmp_entry);
+	cnt = merge_entries(v, cnt);
+	*out = v;
+	*n = cnt;
+	v = NULL;
+	rc = TRPT_OK;
+out:
+	if (res != NULL)
+		mailimap_search_result_free(res);
+	mailimap_search_key_free(key);
+	free(v);
+	return rc;
+}
+
 int
 trpt__imap_max_uid(struct trpt_imap *c, const char *mailbox, uint32_t *out,
     struct trpt_err *err)
@@ -553,9 +618,10 @@ entry_set(const struct trpt__imap_entry *v, size_t n)
 }
 
 /* (UID BODY.PEEK[<section>]<0.limit>): never more than limit bytes of a
- * message, whatever RFC822.SIZE said. */
+ * message, whatever RFC822.SIZE said; with sizes, RFC822.SIZE and
+ * INTERNALDATE too. */
 static struct mailimap_fetch_type *
-section_fetch_type(int header_only, size_t limit)
+section_fetch_type(int header_only, size_t limit, int sizes)
 {
 	struct mailimap_fetch_type *ft;
 	struct mailimap_fetch_att *fa = NULL;
@@ -571,6 +637,12 @@ section_fetch_type(int header_only, size_t limit)
 	if (ft == NULL || fa == NULL ||
 	    mailimap_fetch_type_new_fetch_att_list_add(
 		ft, mailimap_fetch_att_new_uid()) != MAILIMAP_NO_ERROR ||
+	    (sizes && (mailimap_fetch_type_new_fetch_att_list_add(
+			   ft, mailimap_fetch_att_new_rfc822_size()) !=
+			      MAILIMAP_NO_ERROR ||
+			  mailimap_fetch_type_new_fetch_att_list_add(
+			      ft, mailimap_fetch_att_new_internaldate()) !=
+			      MAILIMAP_NO_ERROR)) ||
 	    mailimap_fetch_type_new_fetch_att_list_add(ft, fa) !=
 		MAILIMAP_NO_ERROR) {
 		if (fa != NULL)
@@ -585,7 +657,8 @@ section_fetch_type(int header_only, size_t limit)
 /*
  * What was asked for, and nothing more: each body at most limit bytes (a
  * literal announced larger is refused before libetpan makes room for
- * it), plus the FETCH lines around them.
+ * it), plus the FETCH lines around them.  Entries of size 0 were listed
+ * without a size (it comes with the body): up to limit each.
  */
 static size_t
 sections_budget(
@@ -594,13 +667,16 @@ sections_budget(
 	size_t i, budget = SMALL_ANSWER + limit;
 
 	for (i = 0; i < n; i++) {
-		size_t want = header_only         ? limit
-			      : v[i].size < limit ? v[i].size
-						  : limit;
-
+		size_t want = header_only || v[i].size == 0 ? limit
+			      : v[i].size < limit           ? v[i].size
+							    : limit;
 		/* Some servers' RFC822.SIZE is a little off the body they
 		 * send (line ends): an eighth more is allowed. */
-		budget += want + want / 8 + PER_MESSAGE;
+		size_t one = want + want / 8 + PER_MESSAGE;
+
+		if (budget > SIZE_MAX - one)
+			return SIZE_MAX;
+		budget += one;
 	}
 	return budget;
 }
@@ -615,13 +691,13 @@ static void
 stream_att(struct mailimap_msg_att *ma, void *arg)
 {
 	struct stream_ctx *sc = arg;
-	uint32_t uid = 0;
+	struct trpt__imap_entry got = { 0, 0, 0 };
 	const char *body = NULL;
 	size_t len = 0;
 
-	msg_att_read(ma, &uid, NULL, NULL, &body, &len);
+	msg_att_read(ma, &got.uid, &got.size, &got.date, &body, &len);
 	sc->seen++;
-	sc->fn(sc->arg, uid, body, len);
+	sc->fn(sc->arg, &got, body, len);
 }
 
 /* libetpan hands FETCH responses to the msg_att handler only when a
@@ -636,8 +712,8 @@ stream_progress(size_t current, size_t maximum, void *arg)
 
 int
 trpt__imap_stream_bodies(struct trpt_imap *c, const char *mailbox,
-    const struct trpt__imap_entry *v, size_t n, trpt__imap_each_fn *fn,
-    void *arg, struct trpt_err *err)
+    const struct trpt__imap_entry *v, size_t n, int sizes,
+    trpt__imap_each_fn *fn, void *arg, struct trpt_err *err)
 {
 	/* One byte more than max_message tells an oversized body. */
 	size_t limit = c->max_message + 1;
@@ -648,12 +724,18 @@ trpt__imap_stream_bodies(struct trpt_imap *c, const char *mailbox,
 	int e, rc;
 
 	set = entry_set(v, n);
-	ft = section_fetch_type(0, limit);
+	ft = section_fetch_type(0, limit, sizes);
 	if (set == NULL || ft == NULL) {
 		rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
 		goto out;
 	}
 	trpt_imap_io_expect(&c->io, sections_budget(v, n, 0, limit));
+	/* Each body is freed once handed over; what libetpan keeps until
+	 * the end of the answer is the text around them. */
+	trpt_imap_io_expect_lines(
+	    &c->io, n < (SIZE_MAX - SMALL_ANSWER) / PER_MESSAGE
+			? SMALL_ANSWER + n * PER_MESSAGE
+			: SIZE_MAX);
 	c->io.max_literal = limit;
 	sc.fn = fn;
 	sc.arg = arg;
@@ -706,7 +788,7 @@ fetch_sections(struct trpt_imap *c, const char *mailbox,
 
 	memset(&b, 0, sizeof(b));
 	set = entry_set(v, n);
-	ft = section_fetch_type(header_only, limit);
+	ft = section_fetch_type(header_only, limit, 0);
 	b.body = calloc(n, sizeof(*b.body));
 	b.len = calloc(n, sizeof(*b.len));
 	if (set == NULL || ft == NULL || b.body == NULL || b.len == NULL) {

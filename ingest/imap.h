@@ -138,6 +138,13 @@ int trpt__imap_select(struct trpt_imap *c, const char *mailbox, int read_only,
 int trpt__imap_sizes(struct trpt_imap *c, const char *mailbox, uint32_t lo,
     uint32_t hi, struct trpt__imap_entry **out, size_t *n,
     struct trpt_err *err);
+/* UID SEARCH UID lo:hi: the UIDs of the window, sorted, one each, sizes
+ * and dates 0 (they come with the bodies: trpt__imap_stream_bodies with
+ * sizes).  Much cheaper for the server than trpt__imap_sizes.  Caller
+ * frees *out. */
+int trpt__imap_list(struct trpt_imap *c, const char *mailbox, uint32_t lo,
+    uint32_t hi, struct trpt__imap_entry **out, size_t *n,
+    struct trpt_err *err);
 /* The highest UID in the selected mailbox (0 if empty). */
 int trpt__imap_max_uid(struct trpt_imap *c, const char *mailbox, uint32_t *out,
     struct trpt_err *err);
@@ -152,23 +159,26 @@ void trpt__imap_bodies_free(struct trpt__imap_bodies *b);
 
 /*
  * Called for each FETCH response of trpt__imap_stream_bodies, in the
- * order the server sends them: the UID (0 if none) and the body (NULL if
- * none; at most max_message + 1 bytes), valid during the call only.
+ * order the server sends them: got holds the UID (0 if none), and with
+ * sizes the RFC822.SIZE and INTERNALDATE the server sent (0 if none); the
+ * body (NULL if none; at most max_message + 1 bytes), valid during the
+ * call only.
  */
-typedef void trpt__imap_each_fn(
-    void *arg, uint32_t uid, const char *body, size_t len);
+typedef void trpt__imap_each_fn(void *arg, const struct trpt__imap_entry *got,
+    const char *body, size_t len);
 
 /*
  * UID FETCH of the bodies of v[0..n-1] (sorted by UID), at most
  * max_message + 1 bytes each (a length of max_message + 1 means the
  * message is larger), each handed to fn while libetpan parses the answer,
  * so that the collector stores messages while the server is still sending
- * the next ones, and only one message is held at a time.  fn must not
- * send commands.
+ * the next ones, and only one message is held at a time.  With sizes,
+ * each message's RFC822.SIZE and INTERNALDATE come in the same answer
+ * (v listed by trpt__imap_list, sizes 0).  fn must not send commands.
  */
 int trpt__imap_stream_bodies(struct trpt_imap *c, const char *mailbox,
-    const struct trpt__imap_entry *v, size_t n, trpt__imap_each_fn *fn,
-    void *arg, struct trpt_err *err);
+    const struct trpt__imap_entry *v, size_t n, int sizes,
+    trpt__imap_each_fn *fn, void *arg, struct trpt_err *err);
 
 /* +FLAGS.SILENT (\Seen), or (\Deleted) with deleted, of uids[0..n-1]. */
 int trpt__imap_flag(struct trpt_imap *c, const uint32_t *uids, size_t n,

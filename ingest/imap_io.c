@@ -42,6 +42,14 @@ trpt_imap_io_expect(struct trpt_imap_io *io, size_t budget)
 {
 	io->budget = budget;
 	io->received = 0;
+	io->line_budget = 0;
+	io->lines = 0;
+}
+
+void
+trpt_imap_io_expect_lines(struct trpt_imap_io *io, size_t line_budget)
+{
+	io->line_budget = line_budget;
 }
 
 void
@@ -116,6 +124,13 @@ scan_literals(struct trpt_imap_io *io, const unsigned char *p, size_t n)
 			continue;
 		}
 		c = p[i++];
+		if (io->line_budget != 0 && ++io->lines > io->line_budget) {
+			snprintf(io->why, sizeof(io->why),
+			    "the server sent more than %zu bytes outside "
+			    "literals in one answer",
+			    io->line_budget);
+			return -1;
+		}
 		switch (io->scan_state) {
 		case 1: /* after '{' */
 		case 2: /* digits */

@@ -37,6 +37,11 @@ struct trpt_imap_io {
 	size_t max_literal;  /* bytes of one literal the server announces */
 	size_t budget;       /* bytes of the current answer; 0: no cap */
 	size_t received;     /* bytes received since trpt_imap_io_expect */
+	/* Bytes outside literals of the current answer (what libetpan keeps
+	 * of it until its end, literals being handed over one by one); 0:
+	 * no cap of their own. */
+	size_t line_budget;
+	size_t lines;
 	/* Literal tracking: lit_left bytes of a literal still to come; in
 	 * scan state, the digits of a possible "{N}\r\n" seen so far. */
 	uint64_t lit_left;
@@ -79,6 +84,14 @@ mailstream_low *trpt_imap_io_low(struct trpt_imap_io *io);
  * count.  Called before each command.
  */
 void trpt_imap_io_expect(struct trpt_imap_io *io, size_t budget);
+
+/*
+ * After trpt_imap_io_expect: the bytes of the answer outside literals
+ * may be at most line_budget (a streamed FETCH whose bodies are handed
+ * over one by one, where budget bounds the whole answer, not what is
+ * held).
+ */
+void trpt_imap_io_expect_lines(struct trpt_imap_io *io, size_t line_budget);
 
 /* Sets the deadline to seconds from now (0: none). */
 void trpt_imap_io_set_deadline(struct trpt_imap_io *io, unsigned seconds);

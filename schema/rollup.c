@@ -914,9 +914,9 @@ static int
 type_first_ahead(struct trpt_db *db, struct trpt_err *err)
 {
 	struct agg *a = &db->rollup->agg[AGG_FAILURES];
-	const struct agg_ent **v;
+	const struct agg_ent **v, *e;
 	struct trpt_stmt *st;
-	size_t i, j, n = 0, m = 0, nrow;
+	size_t i, j, n = 0, m = 0, nrow, nreal;
 	int rc = TRPT_OK;
 
 	if (trpt_sql_dialect(db) != TRPT_SQL_PG || a->n == 0)
@@ -934,8 +934,11 @@ type_first_ahead(struct trpt_db *db, struct trpt_err *err)
 		if (m == 0 || v[i]->s[1] != v[m - 1]->s[1] ||
 		    v[i]->s[2] != v[m - 1]->s[2])
 			v[m++] = v[i];
-	for (i = 0; i < m && rc == TRPT_OK; i += nrow) {
-		nrow = m - i >= 32 ? 32 : m - i >= 8 ? 8 : 1;
+	/* One round trip per 32 pairs: a statement's spare rows repeat its
+	 * last pair, which then finds its own row and writes nothing. */
+	for (i = 0; i < m && rc == TRPT_OK; i += nreal) {
+		nreal = m - i < 32 ? m - i : 32;
+		nrow = nreal == 1 ? 1 : nreal <= 8 ? 8 : 32;
 		if ((rc = trpt_sql_cached(db,
 			 sql_type_first[nrow == 32  ? 2
 					: nrow == 8 ? 1
@@ -943,11 +946,10 @@ type_first_ahead(struct trpt_db *db, struct trpt_err *err)
 			 &st, err)) != TRPT_OK)
 			break;
 		for (j = 0; j < nrow; j++) {
-			trpt_sql_bind_text(
-			    st, (int)(3 * j + 1), v[i + j]->s[1]);
-			trpt_sql_bind_text(
-			    st, (int)(3 * j + 2), v[i + j]->s[2]);
-			trpt_sql_bind_int(st, (int)(3 * j + 3), v[i + j]->num);
+			e = v[i + (j < nreal ? j : nreal - 1)];
+			trpt_sql_bind_text(st, (int)(3 * j + 1), e->s[1]);
+			trpt_sql_bind_text(st, (int)(3 * j + 2), e->s[2]);
+			trpt_sql_bind_int(st, (int)(3 * j + 3), e->num);
 		}
 		while ((rc = trpt_sql_step(st, err)) > 0)
 			;

@@ -9,8 +9,19 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/hash.h"
 #include "schema/db.h"
 #include "schema/report.h"
+
+/*
+ * The digests trpt_store_report needs, worked out before it is called
+ * (trpt_store_digests), so that a thread that parses can compute them
+ * while another stores.
+ */
+struct trpt_store_digests {
+	char sha256[TRPT_SHA256_HEX_LEN];         /* of raw->bytes */
+	char content_sha256[TRPT_SHA256_HEX_LEN]; /* of the report */
+};
 
 /* The bytes an input arrived as, and where from. */
 struct trpt_raw {
@@ -20,6 +31,9 @@ struct trpt_raw {
 	int part;       /* 0: the input itself; N: MIME part N of a message */
 	unsigned flags; /* TRPT_RAW_* */
 	const struct trpt_auth *auth; /* DKIM verdict, or NULL: unverified */
+	/* trpt_store_digests of these bytes and the report stored with
+	 * them, or NULL: computed by trpt_store_report. */
+	const struct trpt_store_digests *digests;
 };
 
 /* Run again from the quarantine: a duplicate is not counted as seen. */
@@ -54,6 +68,19 @@ enum trpt_store_outcome {
 int trpt_store_report(struct trpt_db *db, const struct trpt_report *r,
     const struct trpt_raw *raw, int *outcome, int64_t *report_rowid,
     struct trpt_err *err);
+
+/*
+ * The SHA-256 of r's content (reports.content_sha256: the same content
+ * always gives the same digest).  TRPT_ELIMIT when its canonical form
+ * would pass 10^9 bytes.
+ */
+int trpt_store_content_digest(const struct trpt_report *r,
+    char sha[TRPT_SHA256_HEX_LEN], struct trpt_err *err);
+
+/* *out: the digests trpt_store_report works out for r and raw's bytes
+ * (raw->digests is not read); fails as trpt_store_content_digest. */
+int trpt_store_digests(const struct trpt_report *r, const struct trpt_raw *raw,
+    struct trpt_store_digests *out, struct trpt_err *err);
 
 /*
  * Keeps a rejected input or part of it with the reason.  The input's bytes

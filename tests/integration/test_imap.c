@@ -1274,6 +1274,64 @@ test_imap_lease_busy(void **state)
 }
 
 /*
+ * `run` (the daemon) fetches through the parse-ahead pipeline, as
+ * `fetch`: with its connection stalled mid-answer, the messages that came
+ * are committed with their UID within a batch's 200 ms, without waiting
+ * for the answer to end or for `batch` messages (50 here, more than
+ * came).  Before, `run` stored on the reading thread in batches of
+ * `batch`, so nothing was committed until the 30 s timeout.
+ */
+static void
+test_imap_run_parse_ahead(void **state)
+{
+	mailimap *m = trpt_dovecot_client(&dc);
+	struct trpt_proxy *px;
+	char db[512], conf[512];
+	const char *argv[] = { "--db", db, "--config", conf, "run", NULL };
+	int64_t stored = 0;
+	size_t bytes;
+	pid_t pid;
+	int i;
+
+	(void)state;
+	trpt_dovecot_create(m, "rp");
+	bytes = append_reports(m, "rp", "rp", 0, 40);
+	px = trpt_proxy_start(dc.port, bytes / 2, 1);
+	write_config("rp-src", "127.0.0.1", trpt_proxy_port(px), "none", "rp",
+	    "batch = 50\ntimeout = 30\nidle = no\n");
+	snprintf(db, sizeof(db), "%s", path("db"));
+	snprintf(conf, sizeof(conf), "%s", path("conf"));
+	pid = trpt_spawn_collector(path("out"), path("err"), argv);
+	for (i = 0; i < 500 && !trpt_proxy_cut_done(px); i++)
+		usleep(20000);
+	assert_true(trpt_proxy_cut_done(px));
+	/* Well before the 30 s timeout (200 ms are enough when idle). */
+	for (i = 0; i < 500 && stored == 0; i++) {
+		usleep(20000);
+		if (access(db, F_OK) == 0)
+			stored = q("SELECT count(*) FROM reports", NULL);
+	}
+	print_message("# stalled run: %lld stored after %d ms\n",
+	    (long long)stored, i * 20);
+	assert_true(stored > 0 && stored < 40);
+	/* The saved UID is that of the last committed message (the UIDs
+	 * of this new mailbox are 1..40). */
+	assert_int_equal(q("SELECT last_uid FROM imap_state WHERE source = "
+			   "'rp-src' AND mailbox = 'rp'",
+			     NULL),
+	    q("SELECT count(*) FROM reports", NULL));
+	kill(pid, SIGKILL);
+	(void)trpt_wait_collector(pid);
+	trpt_proxy_stop(&px);
+
+	write_config("rp-src", "127.0.0.1", dc.port, "none", "rp", NULL);
+	assert_int_equal(fetch(NULL), 0);
+	assert_int_equal(q("SELECT count(*) FROM reports", NULL), 40);
+	assert_int_equal(q("SELECT max(seen_count) FROM reports", NULL), 1);
+	trpt_dovecot_client_free(&m);
+}
+
+/*
  * Two fetchers started at the same moment on one mailbox and one
  * database: between them every message is processed once (a message
  * processed twice would show as a report seen twice).
@@ -1406,6 +1464,8 @@ main(void)
 		    test_imap_kill9_parse_ahead, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_imap_lease_busy, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_imap_run_parse_ahead, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_imap_lease_concurrent, setup, teardown),
 		cmocka_unit_test_setup_teardown(

@@ -2,13 +2,14 @@
 
 A small IMAP server written for this test (Dovecot cannot be made to
 misbehave) speaks enough IMAP4rev1 for libetpan: greeting, CAPABILITY,
-LOGIN, EXAMINE, UID FETCH of sizes and of (partial) bodies and headers,
-LOGOUT.  Each case makes it misbehave in one way and checks what the real
+LOGIN, EXAMINE, UID SEARCH UID, UID FETCH of sizes and of (partial)
+bodies (with or without their sizes) and headers, LOGOUT.  Each case makes it misbehave in one way and checks what the real
 binary does: the exit status, the message, the memory it took (the peak
 RSS of the child from wait4), the database.
 
 - a literal announced at 4 GB: refused before memory is set aside;
-- an endless answer: cut at the answer's cap, also before STARTTLS;
+- an endless answer: cut at the answer's cap, also before STARTTLS, and
+  in the bodies' FETCH at the cap of its text outside literals;
 - a byte every 0.3 s: the run's deadline ends it;
 - a message left out of the body FETCH answer: the saved UID stays below
   it, and the next run stores it;
@@ -132,6 +133,11 @@ class FakeImap:
                     conn.sendall(b"* BYE bye\r\n%s OK done\r\n"
                                  % tag.encode())
                     return
+                elif cmd == "UID" and args.upper().startswith("SEARCH UID "):
+                    uids = self.parse_set(args.split(" ")[2])
+                    conn.sendall(b"* SEARCH%s\r\n%s OK done\r\n"
+                                 % (b"".join(b" %d" % u for u in uids),
+                                    tag.encode()))
                 elif cmd == "UID" and args.upper().startswith("FETCH"):
                     self.fetch(conn, tag, args.split(" ", 2)[1],
                                args.split(" ", 2)[2])
@@ -168,6 +174,11 @@ class FakeImap:
                          % uids[0] + b"x" * 1000)
             time.sleep(5)
             return
+        if self.mode == "endless_body":
+            line = b"* 1 FETCH (FLAGS (\\Seen))\r\n" * 1000
+            while not self.stop.is_set():
+                conn.sendall(line)
+            return
         if self.mode == "trickle":
             while not self.stop.is_set():
                 conn.sendall(b"*")
@@ -182,8 +193,13 @@ class FakeImap:
                 data = data.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
             if limit is not None:
                 data = data[:limit]
-            out += (b"* %d FETCH (UID %d BODY[%s]<0> {%d}\r\n"
-                    % (self.uids().index(u) + 1, u,
+            sizes = b""
+            if "RFC822.SIZE" in items.upper():
+                sizes = (b"RFC822.SIZE %d INTERNALDATE "
+                         b"\"01-Nov-2026 12:00:00 +0000\" "
+                         % self.sizes.get(u, len(self.messages[u])))
+            out += (b"* %d FETCH (UID %d %sBODY[%s]<0> {%d}\r\n"
+                    % (self.uids().index(u) + 1, u, sizes,
                        b"HEADER" if header else b"", len(data)))
             out += data + b")\r\n"
         conn.sendall(out + b"%s OK done\r\n" % tag.encode())
@@ -270,6 +286,21 @@ def case_endless():
                "the message says the answer was too large", err)
         tap.ok(rss < 100, "memory stays bounded (%.0f MB peak)" % rss)
         print("# endless answer: peak RSS %.1f MB" % rss)
+
+
+def case_endless_body():
+    # The bodies' answer, where sizes come with the bodies, is also capped
+    # in what libetpan keeps of it: the text outside literals.
+    with tempfile.TemporaryDirectory() as tmp:
+        srv = FakeImap({1: report_mail(1), 2: report_mail(2)},
+                       mode="endless_body")
+        rc, err, _, rss, _ = fetch(tmp, setup(tmp, srv.port))
+        srv.close()
+        tap.equal(rc, 3, "an endless answer to the bodies' FETCH fails "
+                  "the run")
+        tap.ok("outside literals in one answer" in err,
+               "the message says the answer's text was too large", err)
+        tap.ok(rss < 100, "memory stays bounded (%.0f MB peak)" % rss)
 
 
 def case_endless_before_tls():
@@ -367,6 +398,7 @@ def main():
         return 0
     case_huge_literal()
     case_endless()
+    case_endless_body()
     case_endless_before_tls()
     case_trickle()
     case_omit()

@@ -91,6 +91,70 @@ test_common_read_file_cap(void **state)
 	free(dir);
 }
 
+/* One buffer reads file after file: each replaces the last, the
+ * allocation stays, the cap holds and a failure leaves it empty. */
+static void
+test_common_load_file_reuse(void **state)
+{
+	char *dir = trpt_test_tmpdir(), path[512], big[300];
+	struct trpt_buf b;
+	struct trpt_err err;
+	char *first;
+
+	(void)state;
+	memset(big, 'b', sizeof(big));
+	trpt_buf_init(&b, sizeof(big));
+	snprintf(path, sizeof(path), "%s/big", dir);
+	trpt_test_write(path, big, sizeof(big));
+	assert_int_equal(trpt_buf_load_file(&b, path, &err), TRPT_OK);
+	assert_int_equal(b.len, sizeof(big));
+	assert_memory_equal(b.data, big, sizeof(big));
+	first = b.data;
+	snprintf(path, sizeof(path), "%s/small", dir);
+	trpt_test_write(path, "0123456789", 10);
+	assert_int_equal(trpt_buf_load_file(&b, path, &err), TRPT_OK);
+	assert_int_equal(b.len, 10);
+	assert_string_equal(b.data, "0123456789"); /* NUL-terminated */
+	assert_ptr_equal(b.data, first);           /* not allocated again */
+	snprintf(path, sizeof(path), "%s/empty", dir);
+	trpt_test_write(path, "", 0);
+	assert_int_equal(trpt_buf_load_file(&b, path, &err), TRPT_OK);
+	assert_int_equal(b.len, 0);
+	b.max = 9;
+	snprintf(path, sizeof(path), "%s/small", dir);
+	assert_int_equal(trpt_buf_load_file(&b, path, &err), TRPT_ELIMIT);
+	assert_non_null(strstr(err.msg, "larger than the limit of 9 bytes"));
+	assert_int_equal(b.len, 0);
+	snprintf(path, sizeof(path), "%s/missing", dir);
+	assert_int_equal(trpt_buf_load_file(&b, path, &err), TRPT_EIO);
+	assert_non_null(strstr(err.msg, "No such file"));
+	assert_int_equal(b.len, 0);
+	trpt_buf_free(&b);
+	trpt_test_rmrf(dir);
+	free(dir);
+}
+
+/* Fed piece by piece, the digest is the one of the whole. */
+static void
+test_common_sha256_pieces(void **state)
+{
+	struct trpt_hash_sha256 h;
+	char whole[TRPT_SHA256_HEX_LEN], pieces[TRPT_SHA256_HEX_LEN];
+	char text[200];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(text); i++)
+		text[i] = (char)('a' + i % 26);
+	trpt_hash_sha256_hex(text, sizeof(text), whole);
+	trpt_hash_sha256_init(&h);
+	for (i = 0; i < sizeof(text); i += 7)
+		trpt_hash_sha256_update(
+		    &h, text + i, sizeof(text) - i < 7 ? sizeof(text) - i : 7);
+	trpt_hash_sha256_final_hex(&h, pieces);
+	assert_string_equal(whole, pieces);
+}
+
 struct dt_case {
 	const char *s;
 	int ok;
@@ -249,6 +313,8 @@ main(void)
 		cmocka_unit_test(test_common_err),
 		cmocka_unit_test(test_common_buf_cap),
 		cmocka_unit_test(test_common_read_file_cap),
+		cmocka_unit_test(test_common_load_file_reuse),
+		cmocka_unit_test(test_common_sha256_pieces),
 		cmocka_unit_test(test_common_datetime),
 		cmocka_unit_test(test_common_datetime_format),
 		cmocka_unit_test(test_common_sha256),

@@ -249,11 +249,57 @@ test_pg_type_first_no_deadlock(void **state)
 	trpt_db_close(&db);
 }
 
+/*
+ * Pairs go 32 to a statement, the spare rows of the last one repeating its
+ * last pair: 41 pairs of one batch (a statement of 32, then 9 pairs in one
+ * of 32 rows; the first test had 3 and 2 in one of 8), each with its
+ * earliest day in the batch, as the triggers alone give.
+ */
+static void
+test_pg_type_first_many_pairs(void **state)
+{
+	struct trpt_db *db = open_uri();
+	struct trpt_err err = { 0 };
+	struct gen g = { 0 };
+	char dom[41][32];
+	int i;
+
+	(void)state;
+	g.seq = 1000;
+	assert_int_equal(trpt_db_begin(db, &err), TRPT_OK);
+	for (i = 0; i < 41; i++) {
+		snprintf(dom[i], sizeof(dom[i]), "many%02d.example", i);
+		assert_int_equal(
+		    store_one(db, &g, "M", DAY_W2 + i % 3, dom[i], "T"),
+		    TRPT_OK);
+	}
+	assert_int_equal(
+	    store_one(db, &g, "M", DAY_W0, "many40.example", "T"), TRPT_OK);
+	assert_int_equal(trpt_db_commit(db, &err), TRPT_OK);
+	assert_int_equal(
+	    trpt_test_db_int(db, "SELECT count(*) FROM rollup_type_first WHERE"
+				 " domain LIKE 'many%'"),
+	    41);
+	assert_int_equal(
+	    trpt_test_db_int(db,
+		"SELECT count(*) FROM rollup_type_first t WHERE domain LIKE"
+		" 'many%' AND first_day = (SELECT min(day) FROM"
+		" rollup_failures f WHERE f.domain = t.domain AND"
+		" f.result_type = t.result_type)"),
+	    41);
+	assert_int_equal(
+	    trpt_test_db_int(db, "SELECT first_day FROM rollup_type_first WHERE"
+				 " domain = 'many40.example'"),
+	    DAY_W0);
+	trpt_db_close(&db);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pg_type_first_no_deadlock),
+		cmocka_unit_test(test_pg_type_first_many_pairs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -438,6 +438,91 @@ test_schema_migrate_copies_keep_data(void **state)
 }
 
 /*
+ * The content digest is part of what is stored (reports.content_sha256)
+ * and tells copies apart: it must never change for the same content.
+ * The hex values below were computed by the code of main 3ad673f (which
+ * built the canonical bytes in a buffer) for two fixed reports; the
+ * digest of a stored copy read back from its rows must match too.
+ */
+#define DIGEST_1                                                               \
+	"998cf27420cdea5368319bdb10e5f12e3212e33fe74690de0ae4092ba31e0513"
+#define DIGEST_2                                                               \
+	"af90210646af0521b5b8e4f88d2a9298b09efeb1fb143f113a6bdd46fcf95cad"
+/* The same canonical bytes written out independently (in Python) give
+ * DIGEST_1 and DIGEST_2, and these for report id-digest-1b and its
+ * input's bytes. */
+#define DIGEST_1B                                                              \
+	"70a13093d718ed8a7f133de32d6dfeb7a4bf7821ec108bba1ddb9d4e6f57378a"
+#define RAW_1B                                                                 \
+	"f204f8abdc3397a1a2695d9b85c094dc2f31a8739698be2661af8877244e18da"
+
+static void
+test_schema_content_digest_fixed(void **state)
+{
+	struct trpt_db *db = *state;
+	struct sample s;
+	struct trpt_err err;
+	struct trpt_store_digests dig;
+	char sha[80], longinfo[1201];
+	int outcome = -1;
+
+	sample_init(&s, "org", "id-digest-1");
+	assert_int_equal(
+	    trpt_store_report(db, &s.r, &s.raw, &outcome, NULL, &err), TRPT_OK);
+	qtext(db,
+	    "SELECT content_sha256 FROM reports WHERE report_id = "
+	    "'id-digest-1'",
+	    sha, sizeof(sha));
+	assert_string_equal(sha, DIGEST_1);
+	assert_int_equal(trpt_store_content_digest(&s.r, sha, &err), TRPT_OK);
+	assert_string_equal(sha, DIGEST_1);
+	/* Worked out beforehand (the pipeline's parsing thread): the same. */
+	sample_init(&s, "org", "id-digest-1b");
+	assert_int_equal(trpt_store_digests(&s.r, &s.raw, &dig, &err), TRPT_OK);
+	assert_int_equal(trpt_store_content_digest(&s.r, sha, &err), TRPT_OK);
+	assert_string_equal(dig.content_sha256, sha);
+	trpt_hash_sha256_hex(s.raw.bytes, s.raw.len, sha);
+	assert_string_equal(dig.sha256, sha);
+	s.raw.digests = &dig;
+	assert_int_equal(
+	    trpt_store_report(db, &s.r, &s.raw, &outcome, NULL, &err), TRPT_OK);
+	assert_int_equal(
+	    qint(db, "SELECT count(*) FROM reports r JOIN "
+		     "raw_inputs i ON i.id = r.raw_id WHERE "
+		     "r.report_id = 'id-digest-1b' AND "
+		     "r.content_sha256 = "
+		     "'" DIGEST_1B "' AND i.sha256 = '" RAW_1B "'"),
+	    1);
+	/* NULL contact, a policy without lists or details, a long string,
+	 * UTF-8. */
+	memset(longinfo, 'x', sizeof(longinfo) - 1);
+	longinfo[sizeof(longinfo) - 1] = '\0';
+	sample_init(&s, "org \xc3\xa9", "id-digest-2");
+	s.r.contact_info = NULL;
+	s.f[1].additional_information = longinfo;
+	s.f[0].receiving_mx_hostname = "";
+	s.ps[1] = "mode: testing";
+	s.p[0].failed = 0;
+	assert_int_equal(
+	    trpt_store_report(db, &s.r, &s.raw, &outcome, NULL, &err), TRPT_OK);
+	qtext(db,
+	    "SELECT content_sha256 FROM reports WHERE report_id = "
+	    "'id-digest-2'",
+	    sha, sizeof(sha));
+	assert_string_equal(sha, DIGEST_2);
+	/* Read back from the rows (a copy stored without a digest). */
+	trpt_test_db_exec(db, "UPDATE reports SET content_sha256 = NULL");
+	assert_int_equal(
+	    trpt_store_report(db, &s.r, &s.raw, &outcome, NULL, &err), TRPT_OK);
+	assert_int_equal(outcome, TRPT_STORE_DUPLICATE);
+	qtext(db,
+	    "SELECT content_sha256 FROM reports WHERE report_id = "
+	    "'id-digest-2'",
+	    sha, sizeof(sha));
+	assert_string_equal(sha, DIGEST_2);
+}
+
+/*
  * A copy stored before content_sha256 existed (NULL) compares by its
  * stored rows: the same report again is a duplicate of it (the digest
  * read back from the rows equals the report's own), other content a
@@ -1924,6 +2009,8 @@ main(void)
 		cmocka_unit_test(test_schema_migrate_copies_keep_data),
 		cmocka_unit_test_setup_teardown(
 		    test_schema_store_copies_legacy, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(
+		    test_schema_content_digest_fixed, setup_db, teardown_db),
 		cmocka_unit_test(test_schema_migrate_failure_rolls_back),
 		cmocka_unit_test(test_schema_migrate_bad_list),
 		cmocka_unit_test(test_schema_refuses_newer),
