@@ -124,8 +124,14 @@ struct trpt_pipeline_async {
 /* The queue's bound: bundles, and bytes of input and inflated JSON (one
  * larger bundle is always let in when the queue is empty).  With a parse
  * thread, the inputs waiting for it are bounded too: as many, and half
- * the bytes (they are not inflated yet). */
-#define ASYNC_MAX_BUNDLES   64
+ * the bytes (they are not inflated yet).  The bytes are what bound the
+ * memory; the count is high enough to hold a whole batch of small
+ * reports: with 64, the reading thread filled the queue within the first
+ * milliseconds of each batch's commit (tens of ms: the rollups) and then
+ * waited, so the two threads took turns more than they overlapped
+ * (10,000 small .json.gz: 1.25 s wall for 1.45 s CPU; with 1,024: 0.95 s,
+ * peak RSS 37 -> 41 MB). */
+#define ASYNC_MAX_BUNDLES   1024
 #define ASYNC_MAX_BYTES     (32u * 1024 * 1024)
 #define ASYNC_MAX_RAW_BYTES (16u * 1024 * 1024)
 

@@ -217,7 +217,7 @@ int trpt_pipeline_async_start(struct trpt_pipeline *p, struct trpt_err *err);
  * hands each input over (a copy of it) and a third thread reads,
  * recognises, inflates, validates and DKIM-checks it, so that a source
  * that reads a socket (IMAP) keeps reading while both other stages work.
- * The inputs waiting for that thread are bounded as well (64 inputs,
+ * The inputs waiting for that thread are bounded as well (1,024 inputs,
  * 16 MiB).  An error while reading an input (out of memory, DKIM) is then
  * returned by a later call, as a storage error is, after what came before
  * it and what of that input was read are stored.

@@ -432,7 +432,8 @@ apply_one(struct trpt_db *db, const struct trpt_migration *m, int latest,
     int *now, struct trpt_err *err)
 {
 	int lite = trpt_sql_dialect(db) != TRPT_SQL_PG;
-	int fk = foreign_keys_on(db), want, rc;
+	int fk = foreign_keys_on(db), want, rc, fast = 0;
+	int64_t secure = 0;
 
 	want = lite && !trpt_migrate_rebuilds_table(m->sql);
 	if (lite && fk != want &&
@@ -440,7 +441,22 @@ apply_one(struct trpt_db *db, const struct trpt_migration *m, int latest,
 		 want ? "PRAGMA foreign_keys=ON" : "PRAGMA foreign_keys=OFF",
 		 err)) != TRPT_OK)
 		return rc;
+	/*
+	 * A rebuild drops a table whose rows live on in its copy: with
+	 * secure_delete on (Debian's SQLite is built so), SQLite zeroes every
+	 * page of it as it frees it, i.e. writes the whole table once more
+	 * into the WAL and, with temp_store=MEMORY, into the statement
+	 * journal in memory (0021 on 428 MiB of raw inputs: 531 MB of RSS,
+	 * DROP TABLE 6 s).  FAST still clears what stays in the b-trees.
+	 */
+	if (lite && !want &&
+	    query_int(db, "PRAGMA secure_delete", &secure, NULL) == TRPT_OK &&
+	    secure == 1 &&
+	    trpt_sql_exec(db, "PRAGMA secure_delete=FAST", NULL) == TRPT_OK)
+		fast = 1;
 	rc = apply_locked(db, m, latest, lite && !want, now, err);
+	if (fast)
+		trpt_sql_exec(db, "PRAGMA secure_delete=ON", NULL);
 	if (lite && fk != want)
 		trpt_sql_exec(db,
 		    fk ? "PRAGMA foreign_keys=ON" : "PRAGMA foreign_keys=OFF",

@@ -46,10 +46,19 @@ static const char sql_report_seen[] =
 	" dkim, dkim_reason, dkim_domain, dkim_selector, dkim_key_service,"    \
 	" client)"                                                             \
 	" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"                \
-	" ON CONFLICT (sha256) DO NOTHING"
+	" ON CONFLICT DO NOTHING"
 static const char sql_raw_insert[] = RAW_INSERT;
 static const char sql_raw_insert_ret[] = RAW_INSERT " RETURNING id";
-static const char sql_raw_id[] = "SELECT id FROM raw_inputs WHERE sha256 = ?";
+/*
+ * The raw inputs sharing a digest's first RAW_PREFIX hex digits, found
+ * by the short index of migration 0021; raw_row compares their full
+ * digests.  The digest is not compared in SQL: SQLite would put the bound
+ * value in place of the column in substr() (constant propagation) and no
+ * longer see the indexed expression.
+ */
+#define RAW_PREFIX 8
+static const char sql_raw_id[] =
+    "SELECT id, sha256 FROM raw_inputs WHERE substr(sha256, 1, 8) = ?";
 static const char sql_raw_delete[] = "DELETE FROM raw_inputs WHERE id = ?";
 #define REPORT_INSERT                                                          \
 	"INSERT INTO reports (organization_name, report_id, copy, counted,"    \
@@ -725,8 +734,44 @@ fail:
 }
 
 /*
+ * The id of the raw input whose digest is p->raw_sha (*found), from the
+ * rows sharing its first RAW_PREFIX digits: almost always none or one.
+ */
+static int
+raw_find(struct trpt_db *db, const struct prep *p, int64_t *id, int *found,
+    struct trpt_err *err)
+{
+	struct trpt_stmt *st;
+	const char *sha;
+	int rc;
+
+	*found = 0;
+	if ((rc = trpt_sql_cached(db, sql_raw_id, &st, err)) != TRPT_OK)
+		return rc;
+	trpt_sql_bind_textn(st, 1, p->raw_sha, RAW_PREFIX);
+	while ((rc = trpt_sql_step(st, err)) > 0) {
+		sha = trpt_sql_text(st, 1);
+		if (sha != NULL && strcmp(sha, p->raw_sha) == 0) {
+			*id = trpt_sql_int(st, 0);
+			*found = 1;
+			break;
+		}
+	}
+	trpt_sql_reset(st);
+	return rc < 0 ? rc : TRPT_OK;
+}
+
+/*
  * The id of the raw_inputs row holding these bytes, inserted if new
  * (*inserted): several reports of one input share it.
+ *
+ * SQLite: the row is looked up first (the batch's transaction holds the
+ * write lock, so nobody can insert it between the look-up and the
+ * insert), as no unique index on the digest is left to conflict (0021).
+ * PostgreSQL keeps its unique constraint, which makes two writers storing
+ * the same input at once wait for each other: there the insert comes
+ * first (ON CONFLICT DO NOTHING, one round trip for a new input, as
+ * before) and the look-up only after a conflict.
  */
 static int
 raw_row(struct trpt_db *db, const struct trpt_raw *raw, const struct prep *p,
@@ -737,6 +782,10 @@ raw_row(struct trpt_db *db, const struct trpt_raw *raw, const struct prep *p,
 	struct trpt_stmt *st;
 	int rc, found = 0;
 
+	*inserted = 0;
+	if (trpt_sql_dialect(db) != TRPT_SQL_PG &&
+	    ((rc = raw_find(db, p, id, &found, err)) != TRPT_OK || found))
+		return rc;
 	if ((rc = insert_stmt(
 		 db, sql_raw_insert, sql_raw_insert_ret, &st, err)) != TRPT_OK)
 		return rc;
@@ -758,10 +807,7 @@ raw_row(struct trpt_db *db, const struct trpt_raw *raw, const struct prep *p,
 	trpt_sql_bind_text(st, 15, o->client);
 	if ((rc = insert_run(st, id, inserted, err)) != TRPT_OK || *inserted)
 		return rc;
-	if ((rc = trpt_sql_cached(db, sql_raw_id, &st, err)) != TRPT_OK)
-		return rc;
-	trpt_sql_bind_text(st, 1, p->raw_sha);
-	rc = run_id(st, id, &found, err);
+	rc = raw_find(db, p, id, &found, err);
 	if (rc == TRPT_OK && !found)
 		rc = trpt_err_set(err, TRPT_ETEMP,
 		    "database %s: raw input %s vanished (deleted meanwhile)",

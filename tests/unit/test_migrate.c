@@ -7,11 +7,14 @@
  * the pragma is SQLite's; PostgreSQL checks every key on every statement
  * (its migrations: tests/unit/test_schema.c, test_sql_pg.c).
  */
+#include <sys/stat.h>
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -20,6 +23,7 @@
 #include "schema/db.h"
 #include "schema/migrate.h"
 #include "tests/helpers/testdb.h"
+#include "tests/helpers/testutil.h"
 
 #define qint(db, sql)  trpt_test_db_int(db, sql)
 #define qexec(db, sql) trpt_test_db_exec(db, sql)
@@ -82,8 +86,8 @@ test_migrate_rebuilds_table(void **state)
 }
 
 /*
- * The real list: 0005 (reports), 0006 (quarantine) and 0012
- * (rollup_state) drop tables; 0017's scratch table does not count.
+ * The real list: 0005 (reports), 0006 (quarantine), 0012 (rollup_state)
+ * and 0021 (raw_inputs) drop tables; 0017's scratch table does not count.
  */
 static void
 test_migrate_rebuilds_real_list(void **state)
@@ -94,7 +98,8 @@ test_migrate_rebuilds_real_list(void **state)
 	for (i = 0; i < trpt_migrations_sqlite_count; i++) {
 		want = trpt_migrations_sqlite[i].version == 5 ||
 		       trpt_migrations_sqlite[i].version == 6 ||
-		       trpt_migrations_sqlite[i].version == 12;
+		       trpt_migrations_sqlite[i].version == 12 ||
+		       trpt_migrations_sqlite[i].version == 21;
 		print_message("# %04d_%s\n", trpt_migrations_sqlite[i].version,
 		    trpt_migrations_sqlite[i].name);
 		assert_int_equal(
@@ -264,6 +269,54 @@ test_migrate_plain_keys_on(void **state)
 	trpt_db_close(&db);
 }
 
+/*
+ * A rebuild's DROP of the old table does not zero its pages (secure_delete
+ * FAST during the migration, ON again after): the rows live on in the
+ * copy, and zeroing wrote the whole table once more into the WAL (and,
+ * with temp_store=MEMORY, the statement journal in memory).  4 MB of rows
+ * rebuilt: the WAL holds the copy, not the copy and the zeros.
+ */
+static void
+test_migrate_rebuild_no_zeroing(void **state)
+{
+	static const struct trpt_migration list[] = {
+		{ 1, "one",
+		    "CREATE TABLE b (id INTEGER PRIMARY KEY, v BLOB);"
+		    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1"
+		    " FROM n WHERE i < 1000) INSERT INTO b SELECT i,"
+		    " randomblob(4000) FROM n;" },
+		{ 2, "rebuild",
+		    "CREATE TABLE b_new (id INTEGER PRIMARY KEY, v BLOB);"
+		    "INSERT INTO b_new SELECT * FROM b;"
+		    "DROP TABLE b; ALTER TABLE b_new RENAME TO b;" },
+	};
+	char *dir = trpt_test_tmpdir(), path[512], wal[520];
+	struct trpt_db *db = NULL;
+	struct trpt_err err;
+	struct stat sb;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/z.db", dir);
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	assert_int_equal(trpt_db_open_unmigrated(path, &db, &err), TRPT_OK);
+	assert_int_equal(
+	    trpt_migrate_apply_list(db, list, 2, 1, &err), TRPT_OK);
+	qexec(db, "PRAGMA wal_checkpoint(TRUNCATE)");
+	qexec(db, "PRAGMA secure_delete=ON");
+	assert_int_equal(
+	    trpt_migrate_apply_list(db, list, 2, -1, &err), TRPT_OK);
+	assert_int_equal(stat(wal, &sb), 0);
+	print_message(
+	    "# WAL after rebuilding 4 MB: %lld bytes\n", (long long)sb.st_size);
+	assert_true(sb.st_size > 4000000);
+	assert_true(sb.st_size < 6000000);
+	assert_int_equal(qint(db, "SELECT count(*) FROM b"), 1000);
+	assert_int_equal(qint(db, "PRAGMA secure_delete"), 1);
+	trpt_db_close(&db);
+	trpt_test_rmrf(dir);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -273,6 +326,7 @@ main(void)
 		cmocka_unit_test(test_migrate_rebuild_checked),
 		cmocka_unit_test(test_migrate_plain_not_checked),
 		cmocka_unit_test(test_migrate_plain_keys_on),
+		cmocka_unit_test(test_migrate_rebuild_no_zeroing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

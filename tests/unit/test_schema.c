@@ -874,6 +874,82 @@ test_schema_raw_dedupe(void **state)
 }
 
 /*
+ * Raw inputs are looked up by the first 8 hex digits of their digest
+ * (migration 0021) and told apart by the whole digest: a stored row
+ * whose digest shares the prefix of a new input's (planted here: one new
+ * input in about 8,600 meets one among 500,000 stored) is another input,
+ * looked at first and passed over; the input itself, stored after it, is
+ * still found as the same bytes by the next report of it and by its
+ * duplicate.
+ */
+static void
+test_schema_raw_prefix_collision(void **state)
+{
+	struct trpt_db *db = *state;
+	struct trpt_db *h = db;
+	struct sample a, b;
+	struct trpt_err err;
+	char sha[TRPT_SHA256_HEX_LEN], other[TRPT_SHA256_HEX_LEN];
+	char sql[512], buf[128];
+	int64_t id1 = 0, id2 = 0;
+	int dup = -1;
+
+	sample_init(&a, "Org", "first");
+	trpt_hash_sha256_hex(a.raw.bytes, a.raw.len, sha);
+	memcpy(other, sha, sizeof(other));
+	memset(other + 8, other[8] == '0' ? '1' : '0', 56);
+	assert_string_not_equal(other, sha);
+	/* The blob literal differs between the two; either is 5 bytes. */
+	if (on_sqlite(db))
+		snprintf(sql, sizeof(sql),
+		    "INSERT INTO raw_inputs (sha256, bytes, size, source_kind,"
+		    " source, received_at) VALUES ('%s', x'6f74686572', 5,"
+		    " 'file', 'planted', 1)",
+		    other);
+	else
+		snprintf(sql, sizeof(sql),
+		    "INSERT INTO raw_inputs (sha256, bytes, size, source_kind,"
+		    " source, received_at) VALUES ('%s', 'other', 5, 'file',"
+		    " 'planted', 1)",
+		    other);
+	qexec(h, sql);
+	assert_int_equal(
+	    trpt_store_report(db, &a.r, &a.raw, &dup, &id1, &err), TRPT_OK);
+	assert_int_equal(dup, 0);
+	assert_int_equal(qint(h, "SELECT count(*) FROM raw_inputs"), 2);
+	snprintf(sql, sizeof(sql),
+	    "SELECT i.source FROM reports r JOIN raw_inputs i ON i.id ="
+	    " r.raw_id WHERE i.sha256 = '%s'",
+	    sha);
+	assert_string_equal(qtext(h, sql, buf, sizeof(buf)), "/tmp/in.json");
+	/* A second report of the same bytes shares the input's row. */
+	sample_init(&b, "Org", "second");
+	b.raw = a.raw;
+	b.raw.part = 2;
+	assert_int_equal(
+	    trpt_store_report(db, &b.r, &b.raw, &dup, &id2, &err), TRPT_OK);
+	assert_int_equal(dup, 0);
+	assert_int_equal(qint(h, "SELECT count(*) FROM raw_inputs"), 2);
+	snprintf(sql, sizeof(sql),
+	    "SELECT count(*) FROM reports r JOIN raw_inputs i ON i.id ="
+	    " r.raw_id WHERE i.sha256 = '%s'",
+	    sha);
+	assert_int_equal(qint(h, sql), 2);
+	/* The same input again: a duplicate, nothing new stored. */
+	sample_init(&a, "Org", "first");
+	assert_int_equal(
+	    trpt_store_report(db, &a.r, &a.raw, &dup, &id2, &err), TRPT_OK);
+	assert_int_equal(dup, 1);
+	assert_int_equal(id2, id1);
+	assert_int_equal(qint(h, "SELECT count(*) FROM raw_inputs"), 2);
+	assert_int_equal(qint(h, "SELECT count(*) FROM reports"), 2);
+	assert_int_equal(
+	    qint(h, "SELECT count(*) FROM raw_inputs WHERE source ="
+		    " 'planted' AND size = 5"),
+	    1);
+}
+
+/*
  * The ingest path runs without SQLite's foreign-key checks: what it
  * stores still satisfies every declared key, and prune, which cannot rely
  * on cascades, removes a report's policies, failures, warnings and bytes
@@ -1997,6 +2073,100 @@ test_schema_failing_index_appends(void **state)
 	free(dir);
 }
 
+/*
+ * Migration 0021 (SQLite) rebuilds raw_inputs without the unique index on
+ * the digest, with an index on its first 8 hex digits: every row keeps
+ * its id, digest, bytes and columns, the reports still refer to them, the
+ * store's look-up uses the new index, and an input stored before the
+ * migration is still found as the same bytes after it.
+ */
+static void
+test_schema_migrate_raw_prefix(void **state)
+{
+	char *dir = trpt_test_tmpdir(), path[512], sha[TRPT_SHA256_HEX_LEN];
+	char sql[512], buf[256];
+	struct trpt_db *db = NULL;
+	struct sample a, b;
+	sqlite3_stmt *st;
+	sqlite3 *h;
+	struct trpt_err err;
+	int dup = -1;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/v20.db", dir);
+	assert_int_equal(trpt_db_open_unmigrated(path, &db, &err), TRPT_OK);
+	assert_int_equal(trpt_migrate_apply(db, 20, &err), TRPT_OK);
+	sample_init(&a, "Org", "first");
+	assert_int_equal(
+	    trpt_store_report(db, &a.r, &a.raw, &dup, NULL, &err), TRPT_OK);
+	qexec(db, "INSERT INTO raw_inputs (id, sha256, bytes, size,"
+		  " source_kind, source, message_id, report_domain,"
+		  " report_submitter, received_at, dkim, dkim_reason,"
+		  " dkim_domain, dkim_selector, dkim_key_service, client)"
+		  " VALUES (7, 'b', x'0001', 2, 'mail', 'm', '<i>', 'd',"
+		  " 's', 3, 'pass', 'r', 'dd', 'sel', 'ks', 'c')");
+	assert_int_equal(qint(db, "SELECT count(*) FROM sqlite_schema WHERE"
+				  " name = 'sqlite_autoindex_raw_inputs_1'"),
+	    1);
+	trpt_db_close(&db);
+	assert_int_equal(trpt_db_open(path, &db, &err), TRPT_OK);
+	assert_int_equal(
+	    qint(db, "PRAGMA user_version"), trpt_migrations_sqlite_count);
+	assert_int_equal(qint(db, "SELECT count(*) FROM sqlite_schema WHERE"
+				  " tbl_name = 'raw_inputs' AND type ="
+				  " 'index' AND name != "
+				  "'raw_inputs_sha256_prefix'"),
+	    0);
+	assert_int_equal(qint(db, "SELECT count(*) FROM raw_inputs"), 2);
+	assert_string_equal(
+	    qtext(db,
+		"SELECT quote(bytes) || size || source_kind || source ||"
+		" message_id || report_domain || report_submitter ||"
+		" received_at || dkim || dkim_reason || dkim_domain ||"
+		" dkim_selector || dkim_key_service || client FROM"
+		" raw_inputs WHERE id = 7 AND sha256 = 'b'",
+		buf, sizeof(buf)),
+	    "X'0001'2mailm<i>ds3passrddselksc");
+	trpt_hash_sha256_hex(a.raw.bytes, a.raw.len, sha);
+	snprintf(sql, sizeof(sql),
+	    "SELECT count(*) FROM reports r JOIN raw_inputs i ON i.id ="
+	    " r.raw_id WHERE i.sha256 = '%s' AND i.bytes = CAST('%s' AS"
+	    " BLOB)",
+	    sha, a.bytes);
+	assert_int_equal(qint(db, sql), 1);
+	assert_int_equal(
+	    qint(db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+	assert_int_equal(qint(db, "SELECT count(*) FROM pragma_integrity_check"
+				  " WHERE integrity_check != 'ok'"),
+	    0);
+	/* The store's look-up (schema/store.c sql_raw_id) searches it. */
+	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(h,
+			     "EXPLAIN QUERY PLAN SELECT id, sha256 FROM"
+			     " raw_inputs WHERE substr(sha256, 1, 8) = ?",
+			     -1, &st, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 3),
+	    "SEARCH raw_inputs USING INDEX raw_inputs_sha256_prefix "
+	    "(<expr>=?)");
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	/* Stored before, found after: one row for two reports of it. */
+	sample_init(&b, "Org", "second");
+	b.raw = a.raw;
+	b.raw.part = 2;
+	assert_int_equal(
+	    trpt_store_report(db, &b.r, &b.raw, &dup, NULL, &err), TRPT_OK);
+	assert_int_equal(dup, 0);
+	assert_int_equal(qint(db, "SELECT count(*) FROM raw_inputs"), 2);
+	assert_int_equal(
+	    qint(db, "SELECT count(DISTINCT raw_id) FROM reports"), 1);
+	trpt_db_close(&db);
+	trpt_test_rmrf(dir);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -2023,6 +2193,8 @@ main(void)
 		    test_schema_store_duplicate, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(
 		    test_schema_raw_dedupe, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(
+		    test_schema_raw_prefix_collision, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(
 		    test_schema_foreign_keys, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(
@@ -2052,6 +2224,7 @@ main(void)
 		    test_schema_rollups_chunks, setup_db, teardown_db),
 		cmocka_unit_test(test_schema_checks_without_in_list),
 		cmocka_unit_test(test_schema_failing_index_appends),
+		cmocka_unit_test(test_schema_migrate_raw_prefix),
 	};
 
 	trpt_test_db_sqlite_only(tests, sizeof(tests) / sizeof(tests[0]),
@@ -2062,6 +2235,9 @@ main(void)
 	    "the migration and the plan are SQLite's");
 	trpt_test_db_sqlite_only(tests, sizeof(tests) / sizeof(tests[0]),
 	    "test_schema_failing_index_appends", "WAL frames are SQLite's");
+	trpt_test_db_sqlite_only(tests, sizeof(tests) / sizeof(tests[0]),
+	    "test_schema_migrate_raw_prefix",
+	    "the rebuild and the plan are SQLite's");
 	install_faulty_malloc();
 	return cmocka_run_group_tests_name("schema", tests, NULL, NULL);
 }
