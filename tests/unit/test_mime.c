@@ -688,8 +688,7 @@ test_mime_base64_as_libetpan(void **state)
 		"====",
 		"",
 		"QUJD\nREVG\r\nR0hJ\n\nSktM===\n",
-		"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo+/+/QUJD\r\n"
-		"REVGR0hJSktMTU5PUFFSU1RVVldYWVo-_QUJDREVG",
+		"QUJDREVG+/+/QUJD\r\nREVGR0hJ-_QUJDREVG",
 	};
 	char msg[512];
 	size_t i, idx, declen;
