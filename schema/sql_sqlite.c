@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,6 +176,21 @@ is_memory(const char *path)
 }
 
 /*
+ * SQLite's memory statistics (SQLITE_CONFIG_MEMSTATUS, on by default)
+ * take a global mutex around every malloc and free it makes; nothing here
+ * reads them (sqlite3_memory_used, soft heap limit).  Set once, before
+ * SQLite initialises (the first open registers the WAL shim, which
+ * initialises it); later calls of sqlite3_config would be refused.
+ */
+static pthread_once_t config_once = PTHREAD_ONCE_INIT;
+
+static void
+config_sqlite(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
+/*
  * Opens path with flags.  A write-protected file opened for writing comes
  * back read-only from SQLite; so does one opened SQLITE_OPEN_READONLY.  A
  * database in WAL mode needs its -shm file: in a directory this process
@@ -189,6 +205,7 @@ open_handle(struct trpt_db *db, int flags, struct trpt_err *err)
 	size_t i, n;
 	int src;
 
+	pthread_once(&config_once, config_sqlite);
 	/* The log's writes gathered into one a commit (schema/walbuf.h). */
 	if ((src = trpt_walbuf_register(err)) != TRPT_OK)
 		return src;
