@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <libetpan/libetpan.h>
 #include <zlib.h>
 
 #include "common/err.h"
@@ -665,6 +666,105 @@ test_mime_qp_truncated_escape(void **state)
 	free(copy);
 }
 
+/*
+ * The base64 decoder gives libetpan's bytes: whole groups decoded four
+ * characters at a time, groups split by line breaks, white space, '='
+ * and garbage inside, and incomplete last groups of 2 or 3 characters
+ * (a last group of one character, 6 bits, gives no byte here and a
+ * partial one in libetpan: not compared).
+ */
+static void
+test_mime_base64_as_libetpan(void **state)
+{
+	static const char *const bodies[] = {
+		"eyJhIjoxfQ==\r\n",
+		"eyJh\r\nIjox\r\nfQ==",
+		"ey\r\nJhIj\r\noxfQ",
+		"eyJ hIj oxf Q==",
+		"e!y*J@h\tI\x01j\xffo\"xfQ=",
+		"eyJhIjoxfQ=eyJh",
+		"eyJhIj",
+		"eyJhIjo",
+		"====",
+		"",
+		"QUJD\nREVG\r\nR0hJ\n\nSktM===\n",
+		"QUJDREVG+/+/QUJD\r\nREVGR0hJ-_QUJDREVG",
+	};
+	char msg[512];
+	size_t i, idx, declen;
+	struct trpt_mime_msg *m = NULL;
+	struct trpt_err err;
+	char *dec;
+	int n;
+
+	(void)state;
+	for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		n = snprintf(msg, sizeof(msg),
+		    "From: a@example\n"
+		    "Content-Type: application/json\n"
+		    "Content-Transfer-Encoding: base64\n"
+		    "\n%s",
+		    bodies[i]);
+		assert_true(n > 0 && (size_t)n < sizeof(msg));
+		assert_int_equal(
+		    trpt_mime_parse(msg, (size_t)n, NULL, &m, &err), TRPT_OK);
+		assert_int_equal(m->nparts, 1);
+		idx = 0;
+		dec = NULL;
+		assert_int_equal(
+		    mailmime_part_parse(bodies[i], strlen(bodies[i]), &idx,
+			MAILMIME_MECHANISM_BASE64, &dec, &declen),
+		    MAILIMF_NO_ERROR);
+		if (m->parts[0].len != declen ||
+		    memcmp(m->parts[0].data, dec, declen) != 0)
+			fail_msg("body %zu: %zu bytes, libetpan %zu", i,
+			    m->parts[0].len, declen);
+		mailmime_decoded_part_free(dec);
+		trpt_mime_free(&m);
+	}
+}
+
+/*
+ * Delimiter lines are found among lines that begin with '-' but are none
+ * ("-- " signatures, "---", a longer boundary, one not at a line start).
+ */
+static void
+test_mime_dash_lines(void **state)
+{
+	static const char msg[] =
+	    "From: a@example\n"
+	    "Content-Type: multipart/mixed; boundary=\"b-1\"\n"
+	    "\n"
+	    "-- \n"
+	    "--b-1\n"
+	    "Content-Type: text/plain\n"
+	    "\n"
+	    "---\n"
+	    "-- x --b-1\n"
+	    "--b-12\n"
+	    "--b-1x\n"
+	    "--b-1 \t\n"
+	    "Content-Type: application/json\n"
+	    "\n"
+	    "{\"a\":1}\n"
+	    "-\n"
+	    "--b-1--\n"
+	    "--b-1\n"
+	    "Content-Type: application/json\n"
+	    "\n"
+	    "{}\n";
+	struct trpt_mime_msg *m = NULL;
+	struct trpt_err err;
+
+	(void)state;
+	assert_int_equal(
+	    trpt_mime_parse(msg, sizeof(msg) - 1, NULL, &m, &err), TRPT_OK);
+	assert_int_equal(m->nparts, 1);
+	assert_int_equal(m->parts[0].index, 2);
+	assert_string_equal(m->parts[0].data, "{\"a\":1}\n-");
+	trpt_mime_free(&m);
+}
+
 /* Random bytes, and a real message with random bytes changed. */
 static void
 test_mime_garbage(void **state)
@@ -1176,6 +1276,8 @@ main(void)
 		cmocka_unit_test(test_mime_looks_like),
 		cmocka_unit_test(test_mime_truncated),
 		cmocka_unit_test(test_mime_qp_truncated_escape),
+		cmocka_unit_test(test_mime_base64_as_libetpan),
+		cmocka_unit_test(test_mime_dash_lines),
 		cmocka_unit_test(test_mime_garbage),
 		cmocka_unit_test(test_mime_corpus),
 		cmocka_unit_test(test_mime_report_type_forms),
