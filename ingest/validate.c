@@ -165,16 +165,19 @@ req_string(struct vstate *st, const json_t *obj, const char *key,
 	const json_t *v = json_object_get(obj, key);
 	char p[160];
 
+	if (v != NULL && json_is_string(v) && json_string_length(v) > 0) {
+		if ((*out = strdup(json_string_value(v))) == NULL)
+			return oom(st);
+		return TRPT_OK;
+	}
+	/* The path is formatted only for a rejection: a snprintf per field
+	 * was ~3% of the reading thread of `ingest` (issue 15). */
 	snprintf(p, sizeof(p), "%s%s%s", path, path[0] ? "." : "", key);
 	if (v == NULL)
 		return reject(st, p, "missing");
 	if (!json_is_string(v))
 		return reject(st, p, "must be a string, not %s", type_name(v));
-	if (json_string_length(v) == 0)
-		return reject(st, p, "empty");
-	if ((*out = strdup(json_string_value(v))) == NULL)
-		return oom(st);
-	return TRPT_OK;
+	return reject(st, p, "empty");
 }
 
 /*
@@ -218,6 +221,11 @@ req_count(struct vstate *st, const json_t *obj, const char *key,
 	char p[160];
 	double d;
 
+	if (v != NULL && json_is_integer(v) && json_integer_value(v) >= 0 &&
+	    json_integer_value(v) <= TRPT_MAX_COUNT) {
+		*out = (int64_t)json_integer_value(v);
+		return TRPT_OK; /* the usual case: no path to format */
+	}
 	snprintf(p, sizeof(p), "%s.%s", path, key);
 	if (v == NULL)
 		return reject(st, p, "missing count");
