@@ -228,7 +228,7 @@ static int
 stream_start(struct trpt_inflater *z, z_stream *own, z_stream **zsp,
     struct trpt_err *err)
 {
-	z_stream *zs;
+	z_stream *zs = NULL;
 
 	if (z != NULL && z->ready) {
 		/* The state and window of the last stream, reset. */
@@ -253,7 +253,7 @@ int
 trpt_inflater_gzip(struct trpt_inflater *z, const void *data, size_t len,
     size_t max, char **out, size_t *outlen, size_t *work, struct trpt_err *err)
 {
-	z_stream own, *zs;
+	z_stream own, *zs = NULL;
 	char *buf = NULL;
 	size_t total = 0, alloc = 0;
 	int rc;
@@ -282,7 +282,7 @@ trpt_inflater_gzip_reuse(struct trpt_inflater *z, const void *data, size_t len,
     size_t max, char **out, size_t *outlen, int *owned, size_t *work,
     struct trpt_err *err)
 {
-	z_stream *zs;
+	z_stream *zs = NULL;
 	char *buf;
 	size_t total = 0, alloc;
 	int rc;
