@@ -457,6 +457,80 @@ test_schema_migrate_copies_keep_data(void **state)
 #define RAW_1B                                                                 \
 	"f204f8abdc3397a1a2695d9b85c094dc2f31a8739698be2661af8877244e18da"
 
+/*
+ * The policies' lists as JSON built beforehand (trpt_store_lists, the
+ * pipeline's parsing thread) are stored as the store builds them: the
+ * same columns, byte for byte, for lists with quotes, backslashes,
+ * control characters and UTF-8, and an empty list (NULL).  Lists built
+ * for another report (another number of policies) are not used; a list
+ * that is not UTF-8 gets no lists, and the store refuses the report as
+ * before.
+ */
+static void
+test_schema_lists_ahead(void **state)
+{
+	struct trpt_db *db = *state;
+	static char want[4096], got[4096];
+	char *odd[3] = { "mode: \"enforce\"\\", "tab\there\x01",
+		"caf\xc3\xa9" };
+	char *bad[1] = { "\xff\xfe" };
+	struct trpt_store_digests dig = { .lists = NULL };
+	struct sample a, b, c;
+	struct trpt_err err;
+	int outcome = -1;
+	const char *cols = "SELECT coalesce(p.policy_strings, 'NULL') || '|' ||"
+			   " coalesce(p.mx_hosts, 'NULL') FROM policies p JOIN"
+			   " reports r ON r.id = p.report WHERE r.report_id ="
+			   " '%s' ORDER BY p.idx";
+	char sql[512];
+
+	sample_init(&a, "org", "lists-a");
+	a.p[0].policy_strings = (struct trpt_strlist){ odd, 3 };
+	assert_int_equal(
+	    trpt_store_report(db, &a.r, &a.raw, &outcome, NULL, &err), TRPT_OK);
+	sample_init(&b, "org", "lists-b");
+	b.p[0].policy_strings = (struct trpt_strlist){ odd, 3 };
+	assert_int_equal(trpt_store_digests(&b.r, &b.raw, &dig, &err), TRPT_OK);
+	assert_int_equal(trpt_store_lists(&b.r, &dig, &err), TRPT_OK);
+	assert_int_equal(dig.nlists, 4);
+	assert_null(dig.lists[3]); /* example.org's empty MX list */
+	b.raw.digests = &dig;
+	assert_int_equal(
+	    trpt_store_report(db, &b.r, &b.raw, &outcome, NULL, &err), TRPT_OK);
+	snprintf(sql, sizeof(sql), cols, "lists-a");
+	trpt_test_db_rows(db, sql, ";", want, sizeof(want));
+	snprintf(sql, sizeof(sql), cols, "lists-b");
+	trpt_test_db_rows(db, sql, ";", got, sizeof(got));
+	assert_string_equal(got, want);
+	assert_non_null(strstr(want, "\\u0001"));
+	/* Built for another report: one policy less. */
+	sample_init(&c, "org", "lists-c");
+	c.p[0].policy_strings = (struct trpt_strlist){ odd, 3 };
+	c.r.npolicies = 1;
+	assert_int_equal(trpt_store_lists(&c.r, &dig, &err), TRPT_OK);
+	assert_int_equal(dig.nlists, 2);
+	sample_init(&c, "org", "lists-c");
+	c.raw.digests = &dig;
+	c.p[0].policy_strings = (struct trpt_strlist){ odd, 2 };
+	assert_int_equal(
+	    trpt_store_report(db, &c.r, &c.raw, &outcome, NULL, &err), TRPT_OK);
+	snprintf(sql, sizeof(sql), cols, "lists-c");
+	trpt_test_db_rows(db, sql, ";", got, sizeof(got));
+	assert_null(strstr(got, "caf"));
+	assert_non_null(strstr(got, "NULL"));
+	/* Not UTF-8: no lists, and the store says why. */
+	c.p[0].policy_strings = (struct trpt_strlist){ bad, 1 };
+	assert_int_equal(trpt_store_lists(&c.r, &dig, &err), TRPT_EINVAL);
+	assert_null(dig.lists);
+	c.raw.digests = NULL;
+	c.r.report_id = "lists-d";
+	assert_int_equal(
+	    trpt_store_report(db, &c.r, &c.raw, &outcome, NULL, &err),
+	    TRPT_EINVAL);
+	assert_non_null(strstr(err.msg, "UTF-8"));
+	trpt_store_digests_clear(&dig);
+}
+
 static void
 test_schema_content_digest_fixed(void **state)
 {
@@ -2367,6 +2441,8 @@ main(void)
 		cmocka_unit_test(test_schema_migrate_copies_keep_data),
 		cmocka_unit_test_setup_teardown(
 		    test_schema_store_copies_legacy, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(
+		    test_schema_lists_ahead, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(
 		    test_schema_content_digest_fixed, setup_db, teardown_db),
 		cmocka_unit_test(test_schema_migrate_failure_rolls_back),
