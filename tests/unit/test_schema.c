@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 #include <sqlite3.h>
 
 #include "common/err.h"
@@ -528,6 +529,57 @@ test_schema_lists_ahead(void **state)
 	    trpt_store_report(db, &c.r, &c.raw, &outcome, NULL, &err),
 	    TRPT_EINVAL);
 	assert_non_null(strstr(err.msg, "UTF-8"));
+	trpt_store_digests_clear(&dig);
+}
+
+/*
+ * Lists of printable ASCII are written without jansson (schema/store.c
+ * json_list_plain): the same bytes as json_dumps(JSON_COMPACT), for
+ * lists around the edges of what that path takes (space, '~', '/', '\'',
+ * one empty string) and just past them ('"', '\\', DEL, a tab, UTF-8),
+ * which go to jansson.
+ */
+static void
+test_schema_lists_plain(void **state)
+{
+	static char *const v[] = { "mx1.example.com", "*.example.net",
+		" ~/'!#$%&()*+,-.:;<=>?@[]^_`{|}", "", "a\"b", "c\\d", "e\x7f",
+		"f\tg", "caf\xc3\xa9" };
+	struct trpt_store_digests dig = { .lists = NULL };
+	struct trpt_report r = { 0 };
+	struct trpt_policy p[9];
+	struct trpt_err err;
+	json_t *a;
+	char *want;
+	size_t i, k;
+
+	(void)state;
+	memset(p, 0, sizeof(p));
+	for (i = 0; i < 9; i++) {
+		/* Policy i: the first i + 1 strings, from the i-th back. */
+		p[i].policy_strings.v = (char **)&v[i - (i > 3 ? 3 : i)];
+		p[i].policy_strings.n = (i > 3 ? 3 : i) + 1;
+		p[i].mx_hosts.v = (char **)&v[i];
+		p[i].mx_hosts.n = 1;
+	}
+	r.policies = p;
+	r.npolicies = 9;
+	assert_int_equal(trpt_store_lists(&r, &dig, &err), TRPT_OK);
+	assert_int_equal(dig.nlists, 18);
+	for (i = 0; i < 18; i++) {
+		const struct trpt_strlist *l =
+		    i % 2 ? &p[i / 2].mx_hosts : &p[i / 2].policy_strings;
+
+		a = json_array();
+		for (k = 0; k < l->n; k++)
+			json_array_append_new(a, json_string(l->v[k]));
+		want = json_dumps(a, JSON_COMPACT);
+		assert_non_null(want);
+		assert_non_null(dig.lists[i]);
+		assert_string_equal(dig.lists[i], want);
+		free(want);
+		json_decref(a);
+	}
 	trpt_store_digests_clear(&dig);
 }
 
@@ -2443,6 +2495,7 @@ main(void)
 		    test_schema_store_copies_legacy, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(
 		    test_schema_lists_ahead, setup_db, teardown_db),
+		cmocka_unit_test(test_schema_lists_plain),
 		cmocka_unit_test_setup_teardown(
 		    test_schema_content_digest_fixed, setup_db, teardown_db),
 		cmocka_unit_test(test_schema_migrate_failure_rolls_back),
