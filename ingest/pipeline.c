@@ -204,7 +204,6 @@ act_clear(struct act *a)
 	free_str(a->auth.dkim_selector);
 	free_str(a->auth.dkim_key_service);
 	free_str(a->auth.dkim_aligned);
-	trpt_store_digests_clear(&a->digests);
 }
 
 static void
@@ -261,15 +260,13 @@ bundle_new(const void *bytes, size_t len)
  * which is the slower of the two.  The input's digest is the previous
  * action's when both are parts of the same bytes (a mail with several
  * reports).  A report whose digest fails goes without: the store works it
- * out again and refuses it with the same error.  The same for the JSON of
- * the policies' lists (trpt_store_lists).
+ * out again and refuses it with the same error.
  */
 static void
 act_digests(struct bundle *b, struct act *a, const struct job *j)
 {
 	const struct act *prev = b->nacts > 1 ? &b->acts[b->nacts - 2] : NULL;
 	struct trpt_err derr;
-	size_t i;
 
 	if (trpt_store_content_digest(a->r, a->digests.content_sha256, &derr) !=
 	    TRPT_OK)
@@ -283,11 +280,6 @@ act_digests(struct bundle *b, struct act *a, const struct job *j)
 		trpt_hash_sha256_hex(j->bytes != NULL ? j->bytes : "",
 		    j->bytes != NULL ? j->len : 0, a->digests.sha256);
 	a->has_digests = 1;
-	if (trpt_store_lists(a->r, &a->digests, &derr) != TRPT_OK)
-		return; /* the store builds them */
-	for (i = 0; i < a->digests.nlists; i++)
-		if (a->digests.lists[i] != NULL)
-			b->cost += strlen(a->digests.lists[i]);
 }
 
 /*

@@ -487,7 +487,7 @@ int
 trpt_store_digests(const struct trpt_report *r, const struct trpt_raw *raw,
     struct trpt_store_digests *out, struct trpt_err *err)
 {
-	struct trpt_store_digests d = { .lists = NULL };
+	struct trpt_store_digests d;
 	int rc;
 
 	if ((rc = trpt_store_content_digest(r, d.content_sha256, err)) !=
@@ -497,43 +497,6 @@ trpt_store_digests(const struct trpt_report *r, const struct trpt_raw *raw,
 	    raw->bytes != NULL ? raw->bytes : "", raw->len, d.sha256);
 	*out = d;
 	return TRPT_OK;
-}
-
-int
-trpt_store_lists(const struct trpt_report *r, struct trpt_store_digests *d,
-    struct trpt_err *err)
-{
-	char **v;
-	size_t i, n = 2 * r->npolicies;
-	int rc = TRPT_OK;
-
-	trpt_store_digests_clear(d);
-	if (n == 0)
-		return TRPT_OK;
-	if ((v = calloc(n, sizeof(*v))) == NULL)
-		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
-	for (i = 0; i < r->npolicies && rc == TRPT_OK; i++)
-		if ((rc = json_list(&r->policies[i].policy_strings, &v[2 * i],
-			 err)) == TRPT_OK)
-			rc = json_list(
-			    &r->policies[i].mx_hosts, &v[2 * i + 1], err);
-	d->lists = v;
-	d->nlists = n;
-	if (rc != TRPT_OK)
-		trpt_store_digests_clear(d);
-	return rc;
-}
-
-void
-trpt_store_digests_clear(struct trpt_store_digests *d)
-{
-	size_t i;
-
-	for (i = 0; d->lists != NULL && i < d->nlists; i++)
-		free(d->lists[i]);
-	free(d->lists);
-	d->lists = NULL;
-	d->nlists = 0;
 }
 
 /* A text column into the canonical form (NULL stays NULL). */
@@ -710,7 +673,6 @@ struct prep {
 	size_t n;
 	int64_t *dfailed;  /* per policy: failed sessions in its details */
 	char **psj, **mxj; /* per policy: its lists as JSON, or NULL */
-	int borrowed;      /* psj, mxj point into raw->digests->lists */
 	char (*mode)[32];  /* per policy: sts mode */
 	const char **modep;
 };
@@ -720,7 +682,7 @@ prep_free(struct prep *p)
 {
 	size_t i;
 
-	for (i = 0; i < p->n && !p->borrowed; i++) {
+	for (i = 0; i < p->n; i++) {
 		if (p->psj != NULL)
 			free(p->psj[i]);
 		if (p->mxj != NULL)
@@ -747,9 +709,6 @@ prep_report(const struct trpt_report *r, const struct trpt_raw *raw,
 	p->received = now_or(raw->origin->received);
 	p->day = trpt_calendar_day(r->begin);
 	p->n = n;
-	/* The lists as the parsing thread built them (trpt_store_lists). */
-	p->borrowed = raw->digests != NULL && raw->digests->lists != NULL &&
-		      raw->digests->nlists == 2 * n;
 	if (n > 0 && ((p->dfailed = calloc(n, sizeof(*p->dfailed))) == NULL ||
 			 (p->psj = calloc(n, sizeof(*p->psj))) == NULL ||
 			 (p->mxj = calloc(n, sizeof(*p->mxj))) == NULL ||
@@ -793,13 +752,10 @@ prep_report(const struct trpt_report *r, const struct trpt_raw *raw,
 				goto fail;
 			}
 		p->dfailed[i] = sum;
-		if (p->borrowed) {
-			p->psj[i] = raw->digests->lists[2 * i];
-			p->mxj[i] = raw->digests->lists[2 * i + 1];
-		} else if ((rc = json_list(&pol->policy_strings, &p->psj[i],
-				err)) != TRPT_OK ||
-			   (rc = json_list(&pol->mx_hosts, &p->mxj[i], err)) !=
-			       TRPT_OK)
+		if ((rc = json_list(&pol->policy_strings, &p->psj[i], err)) !=
+			TRPT_OK ||
+		    (rc = json_list(&pol->mx_hosts, &p->mxj[i], err)) !=
+			TRPT_OK)
 			goto fail;
 		p->modep[i] = sts_mode(pol, p->mode[i], sizeof(p->mode[i]));
 	}

@@ -21,11 +21,6 @@
 struct trpt_store_digests {
 	char sha256[TRPT_SHA256_HEX_LEN];         /* of raw->bytes */
 	char content_sha256[TRPT_SHA256_HEX_LEN]; /* of the report */
-	/* trpt_store_lists: per policy, its policy strings and its MX hosts
-	 * as the JSON the columns hold (NULL for an empty list), 2 a
-	 * policy; NULL when not worked out (the store then does it). */
-	char **lists;
-	size_t nlists;
 };
 
 /* The bytes an input arrived as, and where from. */
@@ -86,19 +81,6 @@ int trpt_store_content_digest(const struct trpt_report *r,
  * (raw->digests is not read); fails as trpt_store_content_digest. */
 int trpt_store_digests(const struct trpt_report *r, const struct trpt_raw *raw,
     struct trpt_store_digests *out, struct trpt_err *err);
-
-/*
- * Fills d->lists and d->nlists with the JSON of r's policy lists, as
- * trpt_store_report stores them, so that a thread that parses can build
- * them while another stores.  Out of memory, or a string that is not
- * UTF-8 (which trpt_store_report refuses), leaves d->lists NULL.  Freed by
- * trpt_store_digests_clear.
- */
-int trpt_store_lists(const struct trpt_report *r, struct trpt_store_digests *d,
-    struct trpt_err *err);
-
-/* Frees what trpt_store_lists put in d (d itself stays the caller's). */
-void trpt_store_digests_clear(struct trpt_store_digests *d);
 
 /*
  * Keeps a rejected input or part of it with the reason.  The input's bytes
