@@ -133,7 +133,8 @@ struct trpt_dkim;
 
 /*
  * A verifier.  cfg's strings are copied.  Nothing is resolved before the
- * first key lookup.  Fails with TRPT_EINVAL for a bad nameserver.
+ * first key lookup, and libopendkim is set up on the first message that
+ * may be signed.  Fails with TRPT_EINVAL for a bad nameserver.
  */
 int trpt_dkim_new(const struct trpt_dkim_config *cfg, struct trpt_dkim **out,
     struct trpt_err *err);
