@@ -51,6 +51,17 @@ def sqlite_schema(migrations):
                               '= %d;\nCOMMIT;\n' % (sql, num))
         except sqlite3.Error as e:
             sys.exit('embed_sql: %s: %s' % (path, e))
+    # Settings a CREATE does not carry: a migration that changes one
+    # needs the generator taught to repeat it.
+    fresh = sqlite3.connect(':memory:')
+    for pragma in ('auto_vacuum', 'application_id', 'encoding',
+                   'page_size'):
+        got = con.execute('PRAGMA ' + pragma).fetchone()
+        want = fresh.execute('PRAGMA ' + pragma).fetchone()
+        if got != want:
+            sys.exit('embed_sql: the migrations change PRAGMA %s (%s), '
+                     'which the created schema would lack' % (pragma, got))
+    fresh.close()
     rows = con.execute('SELECT type, name, sql FROM sqlite_master '
                        'ORDER BY rowid').fetchall()
     stmts = []
