@@ -104,31 +104,13 @@ static const char sql_report_conflict[] =
 	" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 static const char sql_policy_insert[] = POLICY_INSERT;
 static const char sql_policy_insert_ret[] = POLICY_INSERT " RETURNING id";
-/*
- * A report's failure details and warnings go in 32, 8, 2 or 1 rows a
- * statement (in their order: the ids keep it, as sql_report_stored_body
- * reads it back): one statement run instead of one a row.  Measured
- * (callgrind, 2,000 small reports, 5,012 details and 4,879 warnings):
- * each run of the one-row inserts cost about 8,100 instructions of the
- * store thread, of which the statement's start and halt are most.
- */
-#define ROWS2(r)  r ", " r
-#define ROWS8(r)  ROWS2(r) ", " ROWS2(r) ", " ROWS2(r) ", " ROWS2(r)
-#define ROWS32(r) ROWS8(r) ", " ROWS8(r) ", " ROWS8(r) ", " ROWS8(r)
-#define MULTI(head, row)                                                       \
-	{                                                                      \
-		head row, head ROWS2(row), head ROWS8(row), head ROWS32(row)   \
-	}
-static const int multi_rows[] = { 1, 2, 8, 32 };
-#define FAILURE_COLS 9
-static const char *const sql_failure_insert[] =
-    MULTI("INSERT INTO failures (policy, result_type, sending_mta_ip,"
-	  " receiving_mx_hostname, receiving_mx_helo, receiving_ip,"
-	  " failed_session_count, failure_reason_code, additional_information)"
-	  " VALUES ",
-	"(?, ?, ?, ?, ?, ?, ?, ?, ?)");
-static const char *const sql_warning_insert[] =
-    MULTI("INSERT INTO warnings (report, message) VALUES ", "(?, ?)");
+static const char sql_failure_insert[] =
+    "INSERT INTO failures (policy, result_type, sending_mta_ip,"
+    " receiving_mx_hostname, receiving_mx_helo, receiving_ip,"
+    " failed_session_count, failure_reason_code, additional_information)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+static const char sql_warning_insert[] =
+    "INSERT INTO warnings (report, message) VALUES (?, ?)";
 #define QUARANTINE_INPUT_INSERT                                                \
 	"INSERT INTO quarantine_inputs (sha256, bytes, size)"                  \
 	" VALUES (?, ?, ?) ON CONFLICT (sha256) DO NOTHING"
@@ -693,7 +675,6 @@ struct prep {
 	char **psj, **mxj; /* per policy: its lists as JSON, or NULL */
 	char (*mode)[32];  /* per policy: sts mode */
 	const char **modep;
-	int64_t *pid; /* per policy: its row's id, once inserted */
 };
 
 static void
@@ -712,7 +693,6 @@ prep_free(struct prep *p)
 	free(p->mxj);
 	free(p->mode);
 	free(p->modep);
-	free(p->pid);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -733,8 +713,7 @@ prep_report(const struct trpt_report *r, const struct trpt_raw *raw,
 			 (p->psj = calloc(n, sizeof(*p->psj))) == NULL ||
 			 (p->mxj = calloc(n, sizeof(*p->mxj))) == NULL ||
 			 (p->mode = calloc(n, sizeof(*p->mode))) == NULL ||
-			 (p->modep = calloc(n, sizeof(*p->modep))) == NULL ||
-			 (p->pid = calloc(n, sizeof(*p->pid))) == NULL)) {
+			 (p->modep = calloc(n, sizeof(*p->modep))) == NULL)) {
 		rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -902,8 +881,10 @@ insert_policy(struct trpt_db *db, const struct trpt_report *r,
     const struct prep *p, size_t idx, int64_t report, struct trpt_err *err)
 {
 	const struct trpt_policy *pol = &r->policies[idx];
+	const struct trpt_failure *f;
 	struct trpt_stmt *st;
 	int64_t id = 0;
+	size_t j;
 	int rc, found;
 
 	if ((rc = insert_stmt(db, sql_policy_insert, sql_policy_insert_ret, &st,
@@ -922,83 +903,20 @@ insert_policy(struct trpt_db *db, const struct trpt_report *r,
 	trpt_sql_bind_text(st, 11, p->modep[idx]);
 	if ((rc = insert_run(st, &id, &found, err)) != TRPT_OK)
 		return rc;
-	p->pid[idx] = id;
-	return TRPT_OK;
-}
-
-/* The statement of sqls (MULTI) for the most rows up to left. */
-static int
-multi_stmt(struct trpt_db *db, const char *const *sqls, size_t left,
-    size_t *rows, struct trpt_stmt **st, struct trpt_err *err)
-{
-	size_t k = sizeof(multi_rows) / sizeof(multi_rows[0]);
-
-	while (k > 1 && (size_t)multi_rows[k - 1] > left)
-		k--;
-	*rows = (size_t)multi_rows[k - 1];
-	return trpt_sql_cached(db, sqls[k - 1], st, err);
-}
-
-/* The failure details of every policy of r, in their order. */
-static int
-insert_failures(struct trpt_db *db, const struct trpt_report *r,
-    const struct prep *p, struct trpt_err *err)
-{
-	const struct trpt_failure *f;
-	struct trpt_stmt *st = NULL;
-	size_t i = 0, j = 0, left = 0, rows = 0, k = 0;
-	int rc, at;
-
-	for (i = 0; i < r->npolicies; i++)
-		left += r->policies[i].nfailures;
-	for (i = 0; left > 0; i++) {
-		for (j = 0; j < r->policies[i].nfailures; j++) {
-			if (k == rows) { /* the next statement */
-				if ((rc = multi_stmt(db, sql_failure_insert,
-					 left, &rows, &st, err)) != TRPT_OK)
-					return rc;
-				k = 0;
-			}
-			f = &r->policies[i].failures[j];
-			at = (int)(k * FAILURE_COLS);
-			trpt_sql_bind_int(st, at + 1, p->pid[i]);
-			trpt_sql_bind_text(st, at + 2, f->result_type);
-			trpt_sql_bind_text(st, at + 3, f->sending_mta_ip);
-			trpt_sql_bind_text(
-			    st, at + 4, f->receiving_mx_hostname);
-			trpt_sql_bind_text(st, at + 5, f->receiving_mx_helo);
-			trpt_sql_bind_text(st, at + 6, f->receiving_ip);
-			trpt_sql_bind_int(st, at + 7, f->failed_session_count);
-			trpt_sql_bind_text(st, at + 8, f->failure_reason_code);
-			trpt_sql_bind_text(
-			    st, at + 9, f->additional_information);
-			left--;
-			if (++k == rows &&
-			    (rc = trpt_sql_run(st, err)) != TRPT_OK)
-				return rc;
-		}
-	}
-	return TRPT_OK;
-}
-
-/* r's warnings, in their order. */
-static int
-insert_warnings(struct trpt_db *db, const struct trpt_report *r, int64_t rid,
-    struct trpt_err *err)
-{
-	struct trpt_stmt *st;
-	size_t i, k, rows;
-	int rc;
-
-	for (i = 0; i < r->warnings.n; i += rows) {
-		if ((rc = multi_stmt(db, sql_warning_insert, r->warnings.n - i,
-			 &rows, &st, err)) != TRPT_OK)
+	for (j = 0; j < pol->nfailures; j++) {
+		f = &pol->failures[j];
+		if ((rc = trpt_sql_cached(db, sql_failure_insert, &st, err)) !=
+		    TRPT_OK)
 			return rc;
-		for (k = 0; k < rows; k++) {
-			trpt_sql_bind_int(st, (int)(2 * k + 1), rid);
-			trpt_sql_bind_text(
-			    st, (int)(2 * k + 2), r->warnings.v[i + k]);
-		}
+		trpt_sql_bind_int(st, 1, id);
+		trpt_sql_bind_text(st, 2, f->result_type);
+		trpt_sql_bind_text(st, 3, f->sending_mta_ip);
+		trpt_sql_bind_text(st, 4, f->receiving_mx_hostname);
+		trpt_sql_bind_text(st, 5, f->receiving_mx_helo);
+		trpt_sql_bind_text(st, 6, f->receiving_ip);
+		trpt_sql_bind_int(st, 7, f->failed_session_count);
+		trpt_sql_bind_text(st, 8, f->failure_reason_code);
+		trpt_sql_bind_text(st, 9, f->additional_information);
 		if ((rc = trpt_sql_run(st, err)) != TRPT_OK)
 			return rc;
 	}
@@ -1051,9 +969,15 @@ insert_report(struct trpt_db *db, const struct trpt_report *r,
 	for (i = 0; i < r->npolicies; i++)
 		if ((rc = insert_policy(db, r, p, i, rid, err)) != TRPT_OK)
 			return rc;
-	if ((rc = insert_failures(db, r, p, err)) != TRPT_OK ||
-	    (rc = insert_warnings(db, r, rid, err)) != TRPT_OK)
-		return rc;
+	for (i = 0; i < r->warnings.n; i++) {
+		if ((rc = trpt_sql_cached(db, sql_warning_insert, &st, err)) !=
+		    TRPT_OK)
+			return rc;
+		trpt_sql_bind_int(st, 1, rid);
+		trpt_sql_bind_text(st, 2, r->warnings.v[i]);
+		if ((rc = trpt_sql_run(st, err)) != TRPT_OK)
+			return rc;
+	}
 	*id = rid;
 	return TRPT_OK;
 }

@@ -459,69 +459,6 @@ test_schema_migrate_copies_keep_data(void **state)
 	"f204f8abdc3397a1a2695d9b85c094dc2f31a8739698be2661af8877244e18da"
 
 /*
- * A report's failure details and warnings go in several rows a statement
- * (schema/store.c insert_failures, insert_warnings): 44 details over
- * three policies (40, none, 4: statements of 32, 8, 2, 2 rows) and 11
- * warnings keep their policy and their order, as ids.
- */
-static void
-test_schema_store_many_rows(void **state)
-{
-	struct trpt_db *db = *state;
-	static struct trpt_failure f[44];
-	static char ips[44][32], wtext[11][16];
-	char *w[11], want[2048], got[2048];
-	struct trpt_policy p[3];
-	struct sample s;
-	struct trpt_err err;
-	size_t i, n = 0;
-	int outcome = -1;
-
-	sample_init(&s, "org", "many-rows");
-	for (i = 0; i < 44; i++) {
-		snprintf(ips[i], sizeof(ips[i]), "192.0.2.%zu", i);
-		f[i] =
-		    (struct trpt_failure){ .result_type = "validation-failure",
-			    .sending_mta_ip = ips[i],
-			    .failed_session_count = (int64_t)i + 1 };
-	}
-	p[0] = s.p[0];
-	p[0].failures = f;
-	p[0].nfailures = 40;
-	p[0].failed = 40 * 41 / 2;
-	p[1] = s.p[1];
-	p[2] = s.p[0];
-	p[2].policy_domain = "example.net";
-	p[2].failures = f + 40;
-	p[2].nfailures = 4;
-	p[2].failed = 41 + 42 + 43 + 44;
-	s.r.policies = p;
-	s.r.npolicies = 3;
-	for (i = 0; i < 11; i++) {
-		snprintf(wtext[i], sizeof(wtext[i]), "warning %zu", i);
-		w[i] = wtext[i];
-	}
-	s.r.warnings = (struct trpt_strlist){ w, 11 };
-	assert_int_equal(
-	    trpt_store_report(db, &s.r, &s.raw, &outcome, NULL, &err), TRPT_OK);
-	for (i = 0; i < 44; i++)
-		n += (size_t)snprintf(want + n, sizeof(want) - n, "%s%d:%s:%zu",
-		    i ? ";" : "", i < 40 ? 0 : 2, ips[i], i + 1);
-	trpt_test_db_rows(db,
-	    "SELECT p.idx || ':' || f.sending_mta_ip || ':' ||"
-	    " f.failed_session_count FROM failures f JOIN policies p ON"
-	    " p.id = f.policy ORDER BY f.id",
-	    ";", got, sizeof(got));
-	assert_string_equal(got, want);
-	for (i = 0, n = 0; i < 11; i++)
-		n += (size_t)snprintf(
-		    want + n, sizeof(want) - n, "%s%s", i ? ";" : "", w[i]);
-	trpt_test_db_rows(db, "SELECT message FROM warnings ORDER BY id", ";",
-	    got, sizeof(got));
-	assert_string_equal(got, want);
-}
-
-/*
  * Lists of printable ASCII are written without jansson (schema/store.c
  * json_list_plain): the same bytes as json_dumps(JSON_COMPACT), for
  * lists around the edges of what that path takes (space, '~', '/', '\'',
@@ -2488,8 +2425,6 @@ main(void)
 		    test_schema_store_copies_legacy, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(
 		    test_schema_lists_plain, setup_db, teardown_db),
-		cmocka_unit_test_setup_teardown(
-		    test_schema_store_many_rows, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(
 		    test_schema_content_digest_fixed, setup_db, teardown_db),
 		cmocka_unit_test(test_schema_migrate_failure_rolls_back),
