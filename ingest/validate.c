@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,29 @@ oom(struct vstate *st)
 }
 
 /*
+ * A copy of string v in the report's blocks (trpt_report_new: one malloc
+ * per few hundred bytes rather than a strdup per field, ~45 a small
+ * report, and one free of them all; issue 15), or NULL when out of
+ * memory.  jansson refuses \u0000 without JSON_ALLOW_NUL, so the length
+ * is strlen's.
+ */
+static char *
+copy(struct vstate *st, const json_t *v)
+{
+	return trpt_report_strndup(
+	    st->r, json_string_value(v), json_string_length(v));
+}
+
+/* n string pointers for a list of the report, or NULL when out of memory. */
+static char **
+list_alloc(struct vstate *st, size_t n)
+{
+	if (n > SIZE_MAX / sizeof(char *))
+		return NULL;
+	return trpt_report_alloc(st->r, n * sizeof(char *));
+}
+
+/*
  * Nesting depth of the JSON text, counted before parsing so that a hostile
  * document cannot drive the parser's recursion.  Brackets inside strings do
  * not count.  Returns the maximum depth.
@@ -166,7 +190,7 @@ req_string(struct vstate *st, const json_t *obj, const char *key,
 	char p[160];
 
 	if (v != NULL && json_is_string(v) && json_string_length(v) > 0) {
-		if ((*out = strdup(json_string_value(v))) == NULL)
+		if ((*out = copy(st, v)) == NULL)
 			return oom(st);
 		return TRPT_OK;
 	}
@@ -204,7 +228,7 @@ opt_string(struct vstate *st, const json_t *obj, const char *key,
 		    key, type_name(v));
 	if (json_string_length(v) == 0)
 		return TRPT_OK;
-	if ((*out = strdup(json_string_value(v))) == NULL)
+	if ((*out = copy(st, v)) == NULL)
 		return oom(st);
 	return TRPT_OK;
 }
@@ -299,21 +323,28 @@ string_list(struct vstate *st, const json_t *v, const char *path,
 	if (json_is_string(v)) {
 		if (warn(st, "%s: a string where an array was expected", path))
 			return st->err->code;
-		if (json_string_length(v) > 0 &&
-		    trpt_strlist_add(out, json_string_value(v)) != TRPT_OK)
+		if (json_string_length(v) == 0)
+			return TRPT_OK;
+		if ((out->v = list_alloc(st, 1)) == NULL ||
+		    (out->v[0] = copy(st, v)) == NULL)
 			return oom(st);
+		out->n = 1;
 		return TRPT_OK;
 	}
 	if (!json_is_array(v))
 		return reject(st, path, "must be an array of strings, not %s",
 		    type_name(v));
+	if (json_array_size(v) > 0 &&
+	    (out->v = list_alloc(st, json_array_size(v))) == NULL)
+		return oom(st);
 	json_array_foreach (v, i, e) {
 		if (!json_is_string(e))
 			return reject(st, path,
 			    "element %zu must be a string, not %s", i,
 			    type_name(e));
-		if (trpt_strlist_add(out, json_string_value(e)) != TRPT_OK)
+		if ((out->v[i] = copy(st, e)) == NULL)
 			return oom(st);
+		out->n = i + 1;
 	}
 	return TRPT_OK;
 }
@@ -330,6 +361,7 @@ unpack_tlsa(struct vstate *st, struct trpt_policy *p, const char *path)
 	const json_t *e;
 	size_t i;
 	const char *s;
+	int rc = TRPT_OK;
 
 	if (p->policy_strings.n != 1)
 		return TRPT_OK;
@@ -344,15 +376,23 @@ unpack_tlsa(struct vstate *st, struct trpt_policy *p, const char *path)
 		return TRPT_OK; /* not JSON after all: keep the string */
 	}
 	json_array_foreach (inner, i, e) {
-		if (!json_is_string(e) ||
-		    trpt_strlist_add(&l, json_string_value(e)) != TRPT_OK) {
-			trpt_strlist_clear(&l);
+		if (!json_is_string(e)) {
 			json_decref(inner);
-			return json_is_string(e) ? oom(st) : TRPT_OK;
+			return TRPT_OK; /* not all strings: keep the string */
 		}
 	}
+	if (json_array_size(inner) > 0 &&
+	    (l.v = list_alloc(st, json_array_size(inner))) == NULL)
+		rc = oom(st);
+	json_array_foreach (inner, i, e) {
+		if (rc == TRPT_OK && (l.v[i] = copy(st, e)) == NULL)
+			rc = oom(st);
+		l.n = i + 1;
+	}
 	json_decref(inner);
-	trpt_strlist_clear(&p->policy_strings);
+	if (rc != TRPT_OK)
+		return rc;
+	/* The old list stays in the report's blocks until it is freed. */
 	p->policy_strings = l;
 	return warn(st,
 	    "%s.policy-string: one string holding a JSON array, "
@@ -360,21 +400,17 @@ unpack_tlsa(struct vstate *st, struct trpt_policy *p, const char *path)
 	    path, l.n);
 }
 
-static char *
-domain_normalise(const char *s)
+/* Lower case, without trailing dots, in place. */
+static void
+domain_normalise(char *d)
 {
-	size_t n = strlen(s), i;
-	char *d;
+	size_t n = strlen(d), i;
 
-	while (n > 0 && s[n - 1] == '.')
+	while (n > 0 && d[n - 1] == '.')
 		n--;
-	d = malloc(n + 1);
-	if (d == NULL)
-		return NULL;
 	for (i = 0; i < n; i++)
-		d[i] = (char)tolower((unsigned char)s[i]);
+		d[i] = (char)tolower((unsigned char)d[i]);
 	d[n] = '\0';
-	return d;
 }
 
 /* The domain for policies that name none: TLS-Report-Domain, else an
@@ -560,20 +596,16 @@ read_policy(
 			return reject(st, fpath,
 			    "policy-domain missing, and no TLS-Report-Domain "
 			    "header or report file name to take it from");
-		domain = strdup(fb);
+		domain = trpt_report_strndup(st->r, fb, strlen(fb));
 		rc = warn(st, "%s.policy-domain: missing, taken from %s", fpath,
 		    from);
 		if (domain == NULL)
 			return oom(st);
-		if (rc != TRPT_OK) {
-			free(domain);
+		if (rc != TRPT_OK)
 			return rc;
-		}
 	}
-	p->policy_domain = domain_normalise(domain);
-	free(domain);
-	if (p->policy_domain == NULL)
-		return oom(st);
+	domain_normalise(domain);
+	p->policy_domain = domain;
 	snprintf(fpath, sizeof(fpath), "%s.policy.policy-string", path);
 	if ((rc = string_list(st, json_object_get(pol, "policy-string"), fpath,
 		 &p->policy_strings)))
@@ -623,7 +655,10 @@ read_policy(
 	st->nfailures += nfds;
 	if (nfds == 0)
 		return TRPT_OK;
-	p->failures = calloc(nfds, sizeof(*p->failures));
+	p->failures =
+	    nfds <= SIZE_MAX / sizeof(*p->failures)
+		? trpt_report_alloc(st->r, nfds * sizeof(*p->failures))
+		: NULL;
 	if (p->failures == NULL)
 		return oom(st);
 	if (sv != NULL) {
@@ -693,7 +728,7 @@ read_report(struct vstate *st, const json_t *root)
 		return rc;
 	ci = json_object_get(root, "contact-info");
 	if (ci != NULL && json_is_string(ci) && json_string_length(ci) > 0) {
-		if ((r->contact_info = strdup(json_string_value(ci))) == NULL)
+		if ((r->contact_info = copy(st, ci)) == NULL)
 			return oom(st);
 	} else if (ci != NULL && !json_is_null(ci) && !json_is_string(ci) &&
 		   (rc = warn(st,
@@ -738,7 +773,10 @@ read_report(struct vstate *st, const json_t *root)
 		return rc;
 	if (json_array_size(pols) > 0) {
 		r->policies =
-		    calloc(json_array_size(pols), sizeof(*r->policies));
+		    json_array_size(pols) <= SIZE_MAX / sizeof(*r->policies)
+			? trpt_report_alloc(
+			      r, json_array_size(pols) * sizeof(*r->policies))
+			: NULL;
 		if (r->policies == NULL)
 			return oom(st);
 	}
@@ -933,8 +971,7 @@ read_tree(json_t *root, const char *text, const struct streamed *sv, size_t nsv,
 	st.nsv = nsv;
 	/* err may be NULL (the API allows it); the readers use its code. */
 	st.err = err != NULL ? err : &local;
-	st.r = calloc(1, sizeof(*st.r));
-	if (st.r == NULL)
+	if (trpt_report_new(&st.r) != TRPT_OK)
 		rc = oom(&st);
 	else
 		rc = read_report(&st, root);

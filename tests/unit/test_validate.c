@@ -683,6 +683,117 @@ test_validate_streamed_peak(void **state)
 	free(doc);
 }
 
+/*
+ * A report's strings and arrays live in blocks of its own
+ * (trpt_report_new): a report of many fields, long ones among them, reads
+ * back the same wherever its pieces landed (several blocks, a block of
+ * their own for the long ones, a TLSA string unpacked, a fallback domain
+ * normalised), and the blocks' own allocator hands out zeroed, aligned
+ * pieces.  Under ASan a read past any piece is caught (fences).
+ */
+static void
+test_validate_report_blocks(void **state)
+{
+	struct trpt_validate_ctx ctx = { "Fallback.Example.", NULL };
+	char *doc = malloc(64 * 1024), *p, longs[2001];
+	struct trpt_report *r = NULL, *b = NULL;
+	struct trpt_err err;
+	size_t i, j;
+	int64_t *n;
+	char *sv;
+
+	(void)state;
+	memset(longs, 'x', sizeof(longs) - 1);
+	longs[sizeof(longs) - 1] = '\0';
+	p = doc;
+	p += sprintf(p,
+	    "{\"organization-name\":\"Org\",\"report-id\":\"id-%s\","
+	    "\"contact-info\":\"c@example.org\","
+	    "\"date-range\":{\"start-datetime\":\"2024-01-01T00:00:00Z\","
+	    "\"end-datetime\":\"2024-01-01T23:59:59Z\"},\"policies\":[",
+	    longs);
+	for (i = 0; i < 20; i++) {
+		p += sprintf(p,
+		    "%s{\"policy\":{\"policy-type\":\"%s\","
+		    "\"policy-string\":%s,\"mx-host\":\"mx%zu.example\"%s},"
+		    "\"summary\":{\"total-successful-session-count\":%zu,"
+		    "\"total-failure-session-count\":%zu},"
+		    "\"failure-details\":[",
+		    i ? "," : "", i == 3 ? "tlsa" : "sts",
+		    i == 3 ? "[\"[\\\"3 1 1 aa\\\",\\\"3 1 1 bb\\\"]\"]"
+			   : "[\"version: STSv1\",\"mode: enforce\"]",
+		    i, i == 5 ? "" : ",\"policy-domain\":\"D.Example.\"", i,
+		    2 * i);
+		for (j = 0; j < 2; j++)
+			p += sprintf(p,
+			    "%s{\"result-type\":\"validation-failure\","
+			    "\"sending-mta-ip\":\"192.0.2.%zu\","
+			    "\"receiving-mx-hostname\":\"mx%zu.example\","
+			    "\"failed-session-count\":%zu}",
+			    j ? "," : "", j, i, i);
+		p += sprintf(p, "]}");
+	}
+	sprintf(p, "]}");
+	assert_int_equal(
+	    trpt_validate_json(doc, strlen(doc), &lim, &ctx, &r, &err),
+	    TRPT_OK);
+	assert_non_null(r->blocks_);
+	assert_int_equal(strlen(r->report_id), 3 + strlen(longs));
+	assert_string_equal(r->report_id + 3, longs);
+	assert_string_equal(r->organization_name, "Org");
+	assert_string_equal(r->contact_info, "c@example.org");
+	assert_int_equal(r->npolicies, 20);
+	for (i = 0; i < r->npolicies; i++) {
+		const struct trpt_policy *pol = &r->policies[i];
+		char mx[32];
+
+		snprintf(mx, sizeof(mx), "mx%zu.example", i);
+		assert_string_equal(pol->policy_domain,
+		    i == 5 ? "fallback.example" : "d.example");
+		assert_int_equal(pol->mx_hosts.n, 1);
+		assert_string_equal(pol->mx_hosts.v[0], mx);
+		assert_int_equal(pol->policy_strings.n, 2);
+		assert_string_equal(pol->policy_strings.v[1],
+		    i == 3 ? "3 1 1 bb" : "mode: enforce");
+		assert_int_equal(pol->successful, (int64_t)i);
+		assert_int_equal(pol->nfailures, 2);
+		for (j = 0; j < 2; j++) {
+			assert_string_equal(
+			    pol->failures[j].result_type, "validation-failure");
+			assert_string_equal(
+			    pol->failures[j].receiving_mx_hostname, mx);
+			assert_null(pol->failures[j].receiving_ip);
+			assert_int_equal(
+			    pol->failures[j].failed_session_count, (int64_t)i);
+		}
+	}
+	assert_true(has_warning(r, "unpacked into 2 records"));
+	assert_true(has_warning(r, "policies[5].policy.policy-domain"));
+	trpt_report_free(&r);
+	assert_null(r);
+
+	/* The allocator itself: zeroed, aligned, strings copied exactly. */
+	assert_int_equal(trpt_report_new(&b), TRPT_OK);
+	assert_non_null(b->blocks_);
+	for (i = 0; i < 500; i++) {
+		sv = trpt_report_strndup(b, "abcdef", i % 7);
+		assert_non_null(sv);
+		assert_int_equal(strlen(sv), i % 7);
+		assert_memory_equal(sv, "abcdef", i % 7);
+		n = trpt_report_alloc(b, (i % 40) * sizeof(*n) + 1);
+		assert_non_null(n);
+		assert_int_equal((uintptr_t)n % _Alignof(max_align_t), 0);
+		for (j = 0; j < i % 40; j++)
+			assert_int_equal(n[j], 0);
+	}
+	sv = trpt_report_strndup(b, longs, sizeof(longs) - 1);
+	assert_string_equal(sv, longs);
+	assert_int_equal(trpt_strlist_add(&b->warnings, "kept"), TRPT_OK);
+	trpt_report_free(&b);
+	assert_null(b);
+	free(doc);
+}
+
 int
 main(void)
 {
@@ -696,6 +807,7 @@ main(void)
 		cmocka_unit_test(test_validate_null_err),
 		cmocka_unit_test(test_validate_depth_ignores_strings),
 		cmocka_unit_test(test_validate_streamed_as_tree),
+		cmocka_unit_test(test_validate_report_blocks),
 		cmocka_unit_test(test_validate_streamed_peak),
 	};
 
