@@ -44,6 +44,30 @@
  */
 #define JCHUNK_MIN ((size_t)16 * 1024)
 
+/*
+ * Under AddressSanitizer each piece has a poisoned header before it
+ * (holding its size) and the rest of its chunk stays poisoned, and a
+ * piece is poisoned again when jansson frees it: reading past a string of
+ * the tree, or a value after its json_decref, is still caught.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define TRPT_VALIDATE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TRPT_VALIDATE_ASAN 1
+#endif
+#endif
+#ifdef TRPT_VALIDATE_ASAN
+#include <sanitizer/asan_interface.h>
+#define JHDR           _Alignof(max_align_t)
+#define POISON(p, n)   ASAN_POISON_MEMORY_REGION(p, n)
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define JHDR           0
+#define POISON(p, n)   ((void)0)
+#define UNPOISON(p, n) ((void)0)
+#endif
+
 struct jchunk {
 	struct jchunk *next;
 	size_t size;
@@ -65,23 +89,33 @@ j_malloc(size_t n)
 	struct jchunk *c;
 	size_t at, size;
 
+	size_t need;
+
 	if (a == NULL || n > JCHUNK_MIN / 4)
 		return malloc(n);
-	n = (n + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
+	need = JHDR +
+	       ((n + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1));
 	c = a->chunks;
 	at = a->used;
-	if (c == NULL || c->size - at < n) {
+	if (c == NULL || c->size - at < need) {
 		size = c == NULL ? JCHUNK_MIN : c->size * 2;
 		if ((c = malloc(sizeof(*c) + size)) == NULL)
 			return NULL;
 		c->next = a->chunks;
 		c->size = size;
+		POISON(c->data, size);
 		a->chunks = c;
 		at = 0;
 	}
-	a->used = at + n;
+	a->used = at + need;
 	a->live++;
-	return c->data + at;
+	if (JHDR > 0) {
+		UNPOISON(c->data + at, JHDR);
+		memcpy(c->data + at, &n, sizeof(n));
+		POISON(c->data + at, JHDR);
+		UNPOISON(c->data + at + JHDR, n);
+	}
+	return c->data + at + JHDR;
 }
 
 static void
@@ -97,6 +131,15 @@ j_free(void *p)
 			if ((uintptr_t)p >= (uintptr_t)c->data &&
 			    (uintptr_t)p < (uintptr_t)c->data + c->size) {
 				a->live--;
+				if (JHDR > 0) {
+					unsigned char *h =
+					    (unsigned char *)p - JHDR;
+					size_t n;
+
+					UNPOISON(h, JHDR);
+					memcpy(&n, h, sizeof(n));
+					POISON(h, JHDR + n);
+				}
 				return;
 			}
 	free(p);
@@ -121,6 +164,7 @@ jarena_end(struct jarena *a)
 		return; /* leaked on purpose: the leak check shows it */
 	for (c = a->chunks; c != NULL; c = next) {
 		next = c->next;
+		UNPOISON(c->data, c->size);
 		free(c);
 	}
 }
