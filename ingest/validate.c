@@ -316,6 +316,45 @@ json_depth(const char *s, size_t len)
 	return max;
 }
 
+/*
+ * dst = a b, and "[i]" with_index, cut to cap like snprintf: a JSON path
+ * for messages.  By hand: ten snprintf calls a policy, for paths that only
+ * a warning or a rejection shows, were 2.4% of `ingest`'s reading thread
+ * (perf, issue 15).
+ */
+static void
+path_join(char *dst, size_t cap, const char *a, const char *b, size_t i,
+    int with_index)
+{
+	char digits[24];
+	size_t o = 0, n = 0;
+	const char *parts[4];
+	size_t k, len;
+
+	parts[0] = a;
+	parts[1] = b;
+	parts[2] = parts[3] = NULL;
+	if (with_index) {
+		n = sizeof(digits) - 1;
+		digits[n] = '\0';
+		do {
+			digits[--n] = (char)('0' + i % 10);
+			i /= 10;
+		} while (i > 0);
+		digits[--n] = '[';
+		parts[2] = digits + n;
+		parts[3] = "]";
+	}
+	for (k = 0; k < 4 && parts[k] != NULL && o + 1 < cap; k++) {
+		len = strlen(parts[k]);
+		if (len > cap - 1 - o)
+			len = cap - 1 - o;
+		memcpy(dst + o, parts[k], len);
+		o += len;
+	}
+	dst[o] = '\0';
+}
+
 static const char *
 type_name(const json_t *v)
 {
@@ -445,7 +484,7 @@ parse_date(
 	char p[64];
 	unsigned flags;
 
-	snprintf(p, sizeof(p), "date-range.%s", key);
+	path_join(p, sizeof(p), "date-range.", key, 0, 0);
 	if (v == NULL)
 		return reject(st, p, "missing");
 	if (!json_is_string(v))
@@ -664,7 +703,7 @@ read_one_failure(struct vstate *st, const json_t *fd, const char *path,
 	char fpath[160];
 	int rc;
 
-	snprintf(fpath, sizeof(fpath), "%s.failure-details[%zu]", path, i);
+	path_join(fpath, sizeof(fpath), path, ".failure-details", i, 1);
 	p->nfailures = i + 1;
 	if ((rc = read_failure(st, fd, fpath, &p->failures[i])))
 		return rc;
@@ -721,14 +760,14 @@ read_policy(
 	size_t i, nfds;
 	int rc;
 
-	snprintf(path, sizeof(path), "policies[%zu]", idx);
+	path_join(path, sizeof(path), "policies", "", idx, 1);
 	if (!json_is_object(entry))
 		return reject(
 		    st, path, "must be an object, not %s", type_name(entry));
 	if ((rc = unknown_keys(st, entry, path, known_entry_keys)) != TRPT_OK)
 		return rc;
 	pol = json_object_get(entry, "policy");
-	snprintf(fpath, sizeof(fpath), "%s.policy", path);
+	path_join(fpath, sizeof(fpath), path, ".policy", 0, 0);
 	if (pol == NULL)
 		return reject(st, fpath, "missing");
 	if (!json_is_object(pol))
@@ -763,24 +802,24 @@ read_policy(
 	}
 	domain_normalise(domain);
 	p->policy_domain = domain;
-	snprintf(fpath, sizeof(fpath), "%s.policy.policy-string", path);
+	path_join(fpath, sizeof(fpath), path, ".policy.policy-string", 0, 0);
 	if ((rc = string_list(st, json_object_get(pol, "policy-string"), fpath,
 		 &p->policy_strings)))
 		return rc;
-	snprintf(fpath, sizeof(fpath), "%s.policy", path);
+	path_join(fpath, sizeof(fpath), path, ".policy", 0, 0);
 	if (strcmp(p->policy_type, "tlsa") == 0 &&
 	    (rc = unpack_tlsa(st, p, fpath)))
 		return rc;
-	snprintf(fpath, sizeof(fpath), "%s.policy.mx-host", path);
+	path_join(fpath, sizeof(fpath), path, ".policy.mx-host", 0, 0);
 	if ((rc = string_list(
 		 st, json_object_get(pol, "mx-host"), fpath, &p->mx_hosts)))
 		return rc;
-	snprintf(fpath, sizeof(fpath), "%s.policy", path);
+	path_join(fpath, sizeof(fpath), path, ".policy", 0, 0);
 	if ((rc = unknown_keys(st, pol, fpath, known_policy_keys)))
 		return rc;
 
 	sum = json_object_get(entry, "summary");
-	snprintf(fpath, sizeof(fpath), "%s.summary", path);
+	path_join(fpath, sizeof(fpath), path, ".summary", 0, 0);
 	if (sum == NULL)
 		return reject(st, fpath, "missing");
 	if (!json_is_object(sum))
@@ -794,7 +833,7 @@ read_policy(
 		return rc;
 
 	fds = json_object_get(entry, "failure-details");
-	snprintf(fpath, sizeof(fpath), "%s.failure-details", path);
+	path_join(fpath, sizeof(fpath), path, ".failure-details", 0, 0);
 	if (fds == NULL || json_is_null(fds))
 		return TRPT_OK;
 	if (!json_is_array(fds))

@@ -772,8 +772,40 @@ test_validate_report_blocks(void **state)
 		}
 	}
 	assert_true(has_warning(r, "unpacked into 2 records"));
-	assert_true(has_warning(r, "policies[5].policy.policy-domain"));
+	assert_true(has_warning(r,
+	    "policies[5].policy.policy-domain: missing, taken from the "
+	    "TLS-Report-Domain header"));
 	trpt_report_free(&r);
+	assert_null(r);
+
+	/* Paths with indices of two digits, in a rejection. */
+	p = doc;
+	p += sprintf(p,
+	    "{\"organization-name\":\"Org\",\"report-id\":\"i\","
+	    "\"date-range\":{\"start-datetime\":\"2024-01-01T00:00:00Z\","
+	    "\"end-datetime\":\"2024-01-01T23:59:59Z\"},\"policies\":[");
+	for (i = 0; i < 12; i++) {
+		p += sprintf(p,
+		    "%s{\"policy\":{\"policy-type\":\"sts\","
+		    "\"policy-domain\":\"d.example\"},\"summary\":{"
+		    "\"total-successful-session-count\":1,"
+		    "\"total-failure-session-count\":1},"
+		    "\"failure-details\":[",
+		    i ? "," : "");
+		for (j = 0; j < 11; j++)
+			p += sprintf(p,
+			    "%s{\"result-type\":\"validation-failure\","
+			    "\"failed-session-count\":%d}",
+			    j ? "," : "", i == 11 && j == 10 ? -1 : 1);
+		p += sprintf(p, "]}");
+	}
+	sprintf(p, "]}");
+	assert_int_equal(
+	    trpt_validate_json(doc, strlen(doc), &lim, &ctx, &r, &err),
+	    TRPT_EPARSE);
+	assert_string_equal(err.msg,
+	    "policies[11].failure-details[10].failed-session-count: "
+	    "negative count (-1)");
 	assert_null(r);
 
 	/* The allocator itself: zeroed, aligned, strings copied exactly. */
