@@ -82,6 +82,11 @@ struct jarena {
 
 static _Thread_local struct jarena *jcur;
 
+/* Each thread's first chunk, kept from one text to the next (a malloc
+ * and free of 16 KiB per report otherwise); freed when the thread ends. */
+static pthread_key_t jspare;
+static int jspare_ok;
+
 static void *
 j_malloc(size_t n)
 {
@@ -148,7 +153,15 @@ j_free(void *p)
 static void
 jarena_begin(struct jarena *a)
 {
-	a->chunks = NULL;
+	struct jchunk *c = jspare_ok ? pthread_getspecific(jspare) : NULL;
+
+	if (c != NULL && pthread_setspecific(jspare, NULL) != 0)
+		c = NULL;
+	if (c != NULL) {
+		c->next = NULL;
+		POISON(c->data, c->size);
+	}
+	a->chunks = c;
 	a->used = 0;
 	a->live = 0;
 	jcur = a;
@@ -165,13 +178,24 @@ jarena_end(struct jarena *a)
 	for (c = a->chunks; c != NULL; c = next) {
 		next = c->next;
 		UNPOISON(c->data, c->size);
+		/* The oldest, the first chunk, is kept for the next text. */
+		if (next == NULL && jspare_ok && c->size == JCHUNK_MIN &&
+		    pthread_setspecific(jspare, c) == 0)
+			break;
 		free(c);
 	}
 }
 
 static void
+spare_free(void *c)
+{
+	free(c);
+}
+
+static void
 install(void)
 {
+	jspare_ok = pthread_key_create(&jspare, spare_free) == 0;
 	json_set_alloc_funcs(j_malloc, j_free);
 }
 
