@@ -41,3 +41,14 @@ void trpt_inflater_free(struct trpt_inflater **zp);
  * own); the same outcomes. */
 int trpt_inflater_gzip(struct trpt_inflater *z, const void *data, size_t len,
     size_t max, char **out, size_t *outlen, size_t *work, struct trpt_err *err);
+
+/*
+ * The same into a buffer z keeps from one stream to the next (outputs up
+ * to 64 KiB): on success *owned says whether *out is the caller's to free
+ * (1: a larger output, or z NULL) or lent by z (0: valid until the next
+ * call with z or trpt_inflater_free; the caller must not free it).  The
+ * outcomes, messages and *work are trpt_inflater_gzip's.
+ */
+int trpt_inflater_gzip_reuse(struct trpt_inflater *z, const void *data,
+    size_t len, size_t max, char **out, size_t *outlen, int *owned,
+    size_t *work, struct trpt_err *err);

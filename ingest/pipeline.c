@@ -607,7 +607,7 @@ report_bytes(struct job *j, int part, const char *data, size_t len,
 	const struct trpt_auth *auth_p;
 	char *inflated = NULL;
 	size_t inflated_len;
-	int rc;
+	int rc, owned = 0;
 
 	if (trpt_inflate_is_gzip(data, len)) {
 		/* Two caps: max_inflated per stream, and what is left of the
@@ -625,8 +625,8 @@ report_bytes(struct job *j, int part, const char *data, size_t len,
 		}
 		if (left < cap)
 			cap = left;
-		rc = trpt_inflater_gzip(j->z, data, len, cap, &inflated,
-		    &inflated_len, &work, &verr);
+		rc = trpt_inflater_gzip_reuse(j->z, data, len, cap, &inflated,
+		    &inflated_len, &owned, &work, &verr);
 		*j->inflate_left = work < left ? left - work : 0;
 		if (rc == TRPT_ELIMIT && cap < p->limits.max_inflated)
 			trpt_err_set(&verr, TRPT_ELIMIT,
@@ -645,9 +645,9 @@ report_bytes(struct job *j, int part, const char *data, size_t len,
 	}
 	vctx.report_domain = report_domain;
 	vctx.filename = filename;
-	/* The inflated text goes as soon as it is parsed (peak memory of a
-	 * large report: issue 15). */
-	if (inflated != NULL)
+	/* A large inflated text goes as soon as it is parsed (peak memory
+	 * of a large report: issue 15); a small one is the inflater's. */
+	if (inflated != NULL && owned)
 		rc = trpt_validate_json_take(
 		    inflated, len, &p->limits, &vctx, &r, &verr);
 	else

@@ -222,6 +222,87 @@ test_inflate_reused(void **state)
 	free(gzb);
 }
 
+/*
+ * The kept output buffer (trpt_inflater_gzip_reuse): a small output is
+ * lent from the same buffer stream after stream, a large one (past 64
+ * KiB) is handed over, and every outcome, message and inflated count is
+ * the one-shot decoder's, after failures and large outputs too.
+ */
+static void
+test_inflate_reuse_lends(void **state)
+{
+	static const char text[] = "{\"organization-name\":\"lent\"}";
+	const size_t blen = 200000;
+	struct {
+		const char *data;
+		size_t len, max;
+	} c[8];
+	struct trpt_inflater *z = NULL;
+	struct trpt_err e1, e2;
+	size_t gzlen, gzblen, l1, l2, w1, w2, i, round;
+	char *gz = trpt_test_gzip(text, strlen(text), &gzlen);
+	char *big = malloc(blen), *gzb, *o1, *o2, *lent = NULL;
+	int rc1, rc2, owned;
+
+	(void)state;
+	for (i = 0; i < blen; i++)
+		big[i] = (char)('a' + (i * 7 + i / 13) % 26);
+	gzb = trpt_test_gzip(big, blen, &gzblen);
+	c[0].data = gz, c[0].len = gzlen, c[0].max = 1000;
+	c[1].data = gz, c[1].len = gzlen - 6, c[1].max = 1000; /* truncated */
+	c[2].data = gz, c[2].len = gzlen, c[2].max = 10;       /* over cap */
+	c[3].data = gzb, c[3].len = gzblen, c[3].max = blen;   /* handed */
+	c[4].data = gz, c[4].len = gzlen, c[4].max = strlen(text); /* exact */
+	c[5].data = gzb, c[5].len = gzblen, c[5].max = blen - 1;
+	c[6].data = gzb, c[6].len = gzblen, c[6].max = 50000; /* kept room */
+	c[7].data = "{}", c[7].len = 2, c[7].max = 1000;      /* not gzip */
+	assert_int_equal(trpt_inflater_new(&z, &e1), TRPT_OK);
+	for (round = 0; round < 2; round++)
+		for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+			o1 = o2 = NULL;
+			l1 = l2 = w1 = w2 = 0;
+			owned = -1;
+			rc1 = trpt_inflate_gzip_work(
+			    c[i].data, c[i].len, c[i].max, &o1, &l1, &w1, &e1);
+			rc2 = trpt_inflater_gzip_reuse(z, c[i].data, c[i].len,
+			    c[i].max, &o2, &l2, &owned, &w2, &e2);
+			assert_int_equal(rc1, rc2);
+			assert_int_equal(w1, w2);
+			if (rc1 != TRPT_OK) {
+				assert_string_equal(e1.msg, e2.msg);
+				assert_null(o2);
+				continue;
+			}
+			assert_int_equal(l1, l2);
+			assert_memory_equal(o1, o2, l1 + 1);
+			assert_int_equal(owned, l1 > 64 * 1024);
+			if (owned)
+				free(o2);
+			free(o1);
+		}
+	/* Small outputs one after another: the same buffer, lent. */
+	assert_int_equal(trpt_inflater_gzip_reuse(
+			     z, gz, gzlen, 1000, &lent, &l2, &owned, &w2, &e2),
+	    TRPT_OK);
+	assert_int_equal(owned, 0);
+	assert_int_equal(trpt_inflater_gzip_reuse(
+			     z, gz, gzlen, 1000, &o2, &l2, &owned, &w2, &e2),
+	    TRPT_OK);
+	assert_int_equal(owned, 0);
+	assert_ptr_equal(o2, lent);
+	assert_string_equal(o2, text);
+	/* Without an inflater every output is the caller's. */
+	assert_int_equal(trpt_inflater_gzip_reuse(
+			     NULL, gz, gzlen, 1000, &o2, &l2, &owned, &w2, &e2),
+	    TRPT_OK);
+	assert_int_equal(owned, 1);
+	free(o2);
+	trpt_inflater_free(&z);
+	free(gz);
+	free(gzb);
+	free(big);
+}
+
 int
 main(void)
 {
@@ -231,6 +312,7 @@ main(void)
 		cmocka_unit_test(test_inflate_corrupt),
 		cmocka_unit_test(test_inflate_bomb),
 		cmocka_unit_test(test_inflate_reused),
+		cmocka_unit_test(test_inflate_reuse_lends),
 	};
 	return cmocka_run_group_tests_name("inflate", tests, NULL, NULL);
 }
