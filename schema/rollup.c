@@ -30,6 +30,7 @@ enum {
 	AGG_WEEKLY,
 	AGG_DOMAIN_WEEK,
 	AGG_FAILURES,
+	AGG_FAILURES_WEEK, /* from AGG_FAILURES at the commit */
 	AGG_TESTING,
 	AGG_N
 };
@@ -364,6 +365,23 @@ static const char *const sql_upsert[AGG_N][3] = {
 	    "(?, ?, ?, ?, ?, ?, ?)",
 	    " ON CONFLICT (day, org, domain, result_type, mx, ip) DO UPDATE"
 	    " SET" ADD("rollup_failures", "failed")),
+	/* A week's cells are at most TRPT_MAX_ROLLUP_COUNT each, so its
+	 * sum grows by the batch's (capped) cells unless one of them
+	 * stopped at the cap, which needs the week's sum past the cap:
+	 * then the week is summed again from its days. */
+	[AGG_FAILURES_WEEK] = UPSERT("INSERT INTO rollup_failures_week (domain,"
+				     " week, org, result_type, mx, ip, failed)"
+				     " VALUES ",
+	    "(?, ?, ?, ?, ?, ?, ?)",
+	    " ON CONFLICT (domain, week, org, result_type, mx, ip) DO UPDATE"
+	    " SET failed = CASE WHEN excluded.failed > " MAXC
+	    " - rollup_failures_week.failed THEN (SELECT sum(f.failed) FROM"
+	    " rollup_failures f WHERE f.domain = excluded.domain AND"
+	    " f.result_type = excluded.result_type AND f.day BETWEEN"
+	    " excluded.week * 7 - 9 AND excluded.week * 7 + 9 AND"
+	    " (f.day + 3) / 7 = excluded.week AND f.org = excluded.org AND"
+	    " f.mx = excluded.mx AND f.ip = excluded.ip) ELSE"
+	    " rollup_failures_week.failed + excluded.failed END"),
 	[AGG_TESTING] = UPSERT("INSERT INTO rollup_testing (day, org, domain,"
 			       " successful, failed) VALUES ",
 	    "(?, ?, ?, ?, ?)",
@@ -383,6 +401,7 @@ static const char *const agg_cols[AGG_N] = {
 	[AGG_WEEKLY] = "0N1ab",
 	[AGG_DOMAIN_WEEK] = "0Nab",
 	[AGG_FAILURES] = "N01234a",
+	[AGG_FAILURES_WEEK] = "0N1234a",
 	[AGG_TESTING] = "N10ab",
 };
 
@@ -417,6 +436,47 @@ static const char *const sql_prune_empty[] = {
 	"DELETE FROM rollup_testing WHERE failed = 0 AND day IN " NEG_DAYS,
 };
 
+/*
+ * rollup_failures_week and rollup_type_first (migrations 0016, 0018,
+ * 0022) follow rollup_failures.  The commit's sums in memory add to them
+ * (mem_flush); the set-based path (a copy taken out of the counts and
+ * another counted instead, or a sum past int64) computes the weeks and
+ * the first days of the domains it touched again, from rollup_failures
+ * as it leaves them: exact whatever was added or taken out.  Driven by
+ * the groups' domains (rollup_failures_domain leads with the domain).
+ */
+#define GROUP_WEEKS                                                            \
+	"(SELECT DISTINCT domain, (day + 3) / 7 AS w FROM rollup_groups)"
+static const char *const sql_derive_groups[] = {
+	"DELETE FROM rollup_failures_week WHERE EXISTS (SELECT 1 FROM"
+	" rollup_groups g WHERE g.domain = rollup_failures_week.domain AND"
+	" (g.day + 3) / 7 = rollup_failures_week.week)",
+	"INSERT INTO rollup_failures_week (domain, week, org, result_type, mx,"
+	" ip, failed) SELECT f.domain, (f.day + 3) / 7, f.org,"
+	" f.result_type, f.mx, f.ip, sum(f.failed) FROM " GROUP_WEEKS
+	" g CROSS JOIN rollup_failures f WHERE f.domain = g.domain AND f.day"
+	" BETWEEN g.w * 7 - 9 AND g.w * 7 + 9 AND (f.day + 3) / 7 = g.w"
+	" GROUP BY f.domain, (f.day + 3) / 7, f.org, f.result_type, f.mx,"
+	" f.ip",
+	"DELETE FROM rollup_type_first WHERE domain IN (SELECT domain FROM"
+	" rollup_groups)",
+	"INSERT INTO rollup_type_first (domain, result_type, first_day)"
+	" SELECT domain, result_type, min(day) FROM rollup_failures WHERE"
+	" result_type <> '' AND domain IN (SELECT domain FROM rollup_groups)"
+	" GROUP BY domain, result_type",
+};
+
+/* The same from all of rollup_failures (trpt_rollup_derive). */
+static const char sql_derive_all[] =
+    "DELETE FROM rollup_failures_week; DELETE FROM rollup_type_first;"
+    " INSERT INTO rollup_failures_week (domain, week, org, result_type, mx,"
+    " ip, failed) SELECT domain, (day + 3) / 7, org, result_type, mx, ip,"
+    " sum(failed) FROM rollup_failures GROUP BY domain, (day + 3) / 7,"
+    " org, result_type, mx, ip;"
+    " INSERT INTO rollup_type_first (domain, result_type, first_day)"
+    " SELECT domain, result_type, min(day) FROM rollup_failures WHERE"
+    " result_type <> '' GROUP BY domain, result_type";
+
 static const char sql_clear_groups[] = "DELETE FROM rollup_groups";
 static const char sql_clear_pending[] = "DELETE FROM rollup_pending";
 
@@ -424,7 +484,8 @@ static const char sql_clear_all[] =
     "DELETE FROM rollup_daily; DELETE FROM rollup_org_day;"
     " DELETE FROM rollup_domain_day; DELETE FROM rollup_weekly;"
     " DELETE FROM rollup_domain_week; DELETE FROM rollup_failures;"
-    " DELETE FROM rollup_testing";
+    " DELETE FROM rollup_testing; DELETE FROM rollup_failures_week;"
+    " DELETE FROM rollup_type_first";
 static const char sql_pending_all[] =
     "INSERT INTO rollup_pending (report, sign)"
     " SELECT id, 1 FROM reports WHERE counted = 1";
@@ -798,6 +859,18 @@ nomem:
 	    trpt_db_path(db));
 }
 
+/*
+ * A sum as a cell takes it: a new key's row starts at most at the cap,
+ * as the upserts' ADD and the set-based path's CAP leave it.
+ */
+static int64_t
+cap(int64_t v)
+{
+	return v > TRPT_MAX_ROLLUP_COUNT    ? TRPT_MAX_ROLLUP_COUNT
+	       : v < -TRPT_MAX_ROLLUP_COUNT ? -TRPT_MAX_ROLLUP_COUNT
+					    : v;
+}
+
 /* Key order: the strings and the number, in the table's order. */
 static int
 cmp_agg(const void *a, const void *b)
@@ -858,7 +931,7 @@ agg_write(struct trpt_db *db, int t, struct trpt_err *err)
 					trpt_sql_bind_int(st, at, e->num);
 				else if (cols[k] >= 'a')
 					trpt_sql_bind_int(
-					    st, at, e->v[cols[k] - 'a']);
+					    st, at, cap(e->v[cols[k] - 'a']));
 				else
 					trpt_sql_bind_text(
 					    st, at, e->s[cols[k] - '0']);
@@ -871,25 +944,38 @@ agg_write(struct trpt_db *db, int t, struct trpt_err *err)
 }
 
 /*
- * PostgreSQL: rollup_type_first (migration 0016) learns the batch's
- * (policy domain, result type) pairs before rollup_failures is written,
- * in (domain, type) order, each with its first day in the batch.  Its
- * triggers would add them row by row in rollup_failures' key order (day,
- * org, domain, ...), an order of the pairs of each writer's own: two
- * writers creating the same new pairs in opposite order deadlocked, and
- * PostgreSQL failed one batch (TRPT_ETEMP, stored again later).  Taken
- * here, every writer locks the pairs' rows in one order, and the triggers
- * find them there and write nothing (tests/unit/test_pg_deadlock.c).
- * The function is the triggers' own: it writes only a new pair or an
- * earlier first day.  SQLite has one writer at a time.
+ * rollup_type_first (migration 0016): the batch's (policy domain, result
+ * type) pairs, each with its first day in the batch, in (domain, type)
+ * order, written before rollup_failures; only a new pair or an earlier
+ * first day changes a row.  Migration 0022 took the triggers that did
+ * this row by row of rollup_failures.
+ *
+ * PostgreSQL: through rollup_type_first_add, which looks before it
+ * writes (an upsert would lock the pair's row even when it changes
+ * nothing); every writer takes the pairs' rows in the same order
+ * (tests/unit/test_pg_deadlock.c: the triggers, in rollup_failures' key
+ * order, deadlocked two writers creating the same pairs).  SQLite has one
+ * writer at a time: an upsert.
  */
-static const char *const sql_type_first[3] = {
+static const char *const sql_type_first[2][3] = {
 #define TF_HEAD "SELECT rollup_type_first_add(v.d, v.t, v.f) FROM (VALUES "
 #define TF_ROW  "(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT))"
 #define TF_TAIL ") AS v(d, t, f)"
-	TF_HEAD TF_ROW TF_TAIL,
-	TF_HEAD ROWS8(TF_ROW) TF_TAIL,
-	TF_HEAD ROWS32(TF_ROW) TF_TAIL,
+	{ TF_HEAD TF_ROW TF_TAIL, TF_HEAD ROWS8(TF_ROW) TF_TAIL,
+	    TF_HEAD ROWS32(TF_ROW) TF_TAIL },
+#undef TF_HEAD
+#undef TF_ROW
+#undef TF_TAIL
+#define TF_HEAD                                                                \
+	"INSERT INTO rollup_type_first (domain, result_type, first_day)"       \
+	" VALUES "
+#define TF_ROW "(?, ?, ?)"
+#define TF_TAIL                                                                \
+	" ON CONFLICT (domain, result_type) DO UPDATE SET first_day ="         \
+	" excluded.first_day WHERE excluded.first_day <"                       \
+	" rollup_type_first.first_day"
+	{ TF_HEAD TF_ROW TF_TAIL, TF_HEAD ROWS8(TF_ROW) TF_TAIL,
+	    TF_HEAD ROWS32(TF_ROW) TF_TAIL },
 #undef TF_HEAD
 #undef TF_ROW
 #undef TF_TAIL
@@ -911,21 +997,21 @@ cmp_pair(const void *a, const void *b)
 }
 
 static int
-type_first_ahead(struct trpt_db *db, struct trpt_err *err)
+type_first(struct trpt_db *db, struct trpt_err *err)
 {
 	struct agg *a = &db->rollup->agg[AGG_FAILURES];
 	const struct agg_ent **v, *e;
 	struct trpt_stmt *st;
 	size_t i, j, n = 0, m = 0, nrow, nreal;
-	int rc = TRPT_OK;
+	int rc = TRPT_OK, lite = trpt_sql_dialect(db) != TRPT_SQL_PG;
 
-	if (trpt_sql_dialect(db) != TRPT_SQL_PG || a->n == 0)
+	if (a->n == 0)
 		return TRPT_OK;
 	if ((v = malloc(a->n * sizeof(*v))) == NULL)
 		return trpt_err_set(err, TRPT_ENOMEM,
 		    "database %s: out of memory", trpt_db_path(db));
 	/* Keys: s[0] org, s[1] domain, s[2] result type; '' is not a
-	 * type (the triggers skip it). */
+	 * type (no details). */
 	for (i = 0; i < a->n; i++)
 		if (a->e[i].s[2][0] != '\0')
 			v[n++] = &a->e[i];
@@ -940,9 +1026,9 @@ type_first_ahead(struct trpt_db *db, struct trpt_err *err)
 		nreal = m - i < 32 ? m - i : 32;
 		nrow = nreal == 1 ? 1 : nreal <= 8 ? 8 : 32;
 		if ((rc = trpt_sql_cached(db,
-			 sql_type_first[nrow == 32  ? 2
-					: nrow == 8 ? 1
-						    : 0],
+			 sql_type_first[lite][nrow == 32  ? 2
+					      : nrow == 8 ? 1
+							  : 0],
 			 &st, err)) != TRPT_OK)
 			break;
 		for (j = 0; j < nrow; j++) {
@@ -956,6 +1042,35 @@ type_first_ahead(struct trpt_db *db, struct trpt_err *err)
 		trpt_sql_reset(st);
 	}
 	free(v);
+	return rc;
+}
+
+/*
+ * rollup_failures_week's sums from rollup_failures' (0018: week = (day +
+ * 3) / 7), each cell as it is written (capped): at most 7 cells a key,
+ * so no sum leaves int64.
+ */
+static int
+week_sums(struct trpt__rollup_queue *q)
+{
+	struct agg *a = &q->agg[AGG_FAILURES];
+	const struct agg_ent *e;
+	const char *k[AGG_STRS];
+	int64_t v;
+	size_t i;
+	int rc = TRPT_OK, ov = 0;
+
+	for (i = 0; i < a->n && rc == TRPT_OK; i++) {
+		e = &a->e[i];
+		k[0] = e->s[1]; /* domain, org, result type, mx, ip */
+		k[1] = e->s[0];
+		k[2] = e->s[2];
+		k[3] = e->s[3];
+		k[4] = e->s[4];
+		v = cap(e->v[0]);
+		rc = agg_add(&q->agg[AGG_FAILURES_WEEK], (e->num + 3) / 7, 1, k,
+		    &v, 1, &ov);
+	}
 	return rc;
 }
 
@@ -991,10 +1106,13 @@ mem_flush(struct trpt_db *db, struct trpt_err *err)
 	if (q->overflow)
 		for (i = 0; i < q->nmem && rc == TRPT_OK; i++)
 			rc = trpt__rollup_add(db, q->mem[i], 1, err);
+	else if (week_sums(q) != TRPT_OK)
+		rc = trpt_err_set(err, TRPT_ENOMEM,
+		    "database %s: out of memory", trpt_db_path(db));
 	else
 		for (t = 0; t < AGG_N && rc == TRPT_OK; t++)
 			if (t != AGG_FAILURES ||
-			    (rc = type_first_ahead(db, err)) == TRPT_OK)
+			    (rc = type_first(db, err)) == TRPT_OK)
 				rc = agg_write(db, t, err);
 	mem_reset(q, 0);
 	return rc;
@@ -1066,9 +1184,13 @@ exec_cached(struct trpt_db *db, const char *sql, struct trpt_err *err)
 	return trpt_sql_run(st, err);
 }
 
-/* The rollups from what rollup_pending holds; both temp tables emptied. */
+/*
+ * The rollups from what rollup_pending holds; both temp tables emptied.
+ * derive: compute the groups' weeks and first days again (not needed by
+ * a rebuild, which computes all of them after).
+ */
 static int
-apply(struct trpt_db *db, int negative, struct trpt_err *err)
+apply(struct trpt_db *db, int negative, int derive, struct trpt_err *err)
 {
 	size_t i;
 	int rc;
@@ -1084,6 +1206,10 @@ apply(struct trpt_db *db, int negative, struct trpt_err *err)
 		    i < sizeof(sql_prune_empty) / sizeof(*sql_prune_empty);
 	     i++)
 		rc = exec_cached(db, sql_prune_empty[i], err);
+	for (i = 0; rc == TRPT_OK && derive &&
+		    i < sizeof(sql_derive_groups) / sizeof(*sql_derive_groups);
+	     i++)
+		rc = exec_cached(db, sql_derive_groups[i], err);
 	if (rc == TRPT_OK)
 		rc = exec_cached(db, sql_clear_groups, err);
 	if (rc == TRPT_OK)
@@ -1165,7 +1291,7 @@ trpt__rollup_flush(struct trpt_db *db, struct trpt_err *err)
 		if ((rc = trpt_sql_run(st, err)) != TRPT_OK)
 			goto out;
 	}
-	rc = apply(db, negative, err);
+	rc = apply(db, negative, 1, err);
 out:
 	if (rc != TRPT_OK)
 		trpt_err_prefix(err, "updating the rollups");
@@ -1181,9 +1307,20 @@ trpt_rollup_rebuild(struct trpt_db *db, struct trpt_err *err)
 	if ((rc = trpt_sql_exec(db, sql_clear_all, err)) == TRPT_OK &&
 	    (rc = bump_version(db, err)) == TRPT_OK &&
 	    (rc = temp_tables(db, err)) == TRPT_OK &&
-	    (rc = exec_cached(db, sql_pending_all, err)) == TRPT_OK)
-		rc = apply(db, 0, err);
+	    (rc = exec_cached(db, sql_pending_all, err)) == TRPT_OK &&
+	    (rc = apply(db, 0, 0, err)) == TRPT_OK)
+		rc = trpt_sql_exec(db, sql_derive_all, err);
 	if (rc != TRPT_OK)
 		trpt_err_prefix(err, "rebuilding the rollups");
+	return rc;
+}
+
+int
+trpt_rollup_derive(struct trpt_db *db, struct trpt_err *err)
+{
+	int rc;
+
+	if ((rc = trpt_sql_exec(db, sql_derive_all, err)) != TRPT_OK)
+		trpt_err_prefix(err, "computing the weekly failure rollups");
 	return rc;
 }

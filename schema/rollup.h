@@ -66,3 +66,11 @@ void trpt__rollup_free(struct trpt_db *db);
  * tests compare what the store kept up to date with this.
  */
 int trpt_rollup_rebuild(struct trpt_db *db, struct trpt_err *err);
+
+/*
+ * Computes rollup_failures_week and rollup_type_first again from
+ * rollup_failures, in the caller's transaction (part of a rebuild; for
+ * tests and tools that write rollup_failures themselves: the store keeps
+ * them as it writes rollup_failures, and nothing else does).
+ */
+int trpt_rollup_derive(struct trpt_db *db, struct trpt_err *err);

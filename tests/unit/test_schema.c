@@ -8,10 +8,12 @@
 #include <time.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 #include <sqlite3.h>
 
 #include "common/err.h"
 #include "common/hash.h"
+#include "common/limits.h"
 #include "schema/db.h"
 #include "schema/maintain.h"
 #include "schema/migrate.h"
@@ -455,6 +457,61 @@ test_schema_migrate_copies_keep_data(void **state)
 	"70a13093d718ed8a7f133de32d6dfeb7a4bf7821ec108bba1ddb9d4e6f57378a"
 #define RAW_1B                                                                 \
 	"f204f8abdc3397a1a2695d9b85c094dc2f31a8739698be2661af8877244e18da"
+
+/*
+ * Lists of printable ASCII are written without jansson (schema/store.c
+ * json_list_plain): the same bytes as json_dumps(JSON_COMPACT), for
+ * lists around the edges of what that path takes (space, '~', '/', '\'',
+ * one empty string) and just past them ('"', '\\', DEL, a tab, UTF-8),
+ * which go to jansson.  Stored and read back from both columns.
+ */
+static void
+test_schema_lists_plain(void **state)
+{
+	struct trpt_db *db = *state;
+	static char *const v[] = { "mx1.example.com", "*.example.net",
+		" ~/'!#$%&()*+,-.:;<=>?@[]^_`{|}", "", "a\"b", "c\\d", "e\x7f",
+		"f\tg", "caf\xc3\xa9" };
+	struct sample s;
+	struct trpt_err err;
+	char id[16], sql[256], got[512];
+	json_t *a;
+	char *want;
+	size_t i, k, n;
+	int outcome, col;
+
+	for (i = 0; i < 9; i++) {
+		/* The first i + 1 strings, up to 4, from the i-th back. */
+		n = (i > 3 ? 3 : i) + 1;
+		snprintf(id, sizeof(id), "plain-%zu", i);
+		sample_init(&s, "org", id);
+		s.p[0].policy_strings =
+		    (struct trpt_strlist){ (char **)&v[i + 1 - n], n };
+		s.p[0].mx_hosts = (struct trpt_strlist){ (char **)&v[i], 1 };
+		assert_int_equal(
+		    trpt_store_report(db, &s.r, &s.raw, &outcome, NULL, &err),
+		    TRPT_OK);
+		for (col = 0; col < 2; col++) {
+			const struct trpt_strlist *l =
+			    col ? &s.p[0].mx_hosts : &s.p[0].policy_strings;
+
+			a = json_array();
+			for (k = 0; k < l->n; k++)
+				json_array_append_new(a, json_string(l->v[k]));
+			want = json_dumps(a, JSON_COMPACT);
+			assert_non_null(want);
+			snprintf(sql, sizeof(sql),
+			    "SELECT p.%s FROM policies p JOIN reports r ON"
+			    " r.id = p.report WHERE r.report_id = '%s' AND"
+			    " p.idx = 0",
+			    col ? "mx_hosts" : "policy_strings", id);
+			qtext(db, sql, got, sizeof(got));
+			assert_string_equal(got, want);
+			free(want);
+			json_decref(a);
+		}
+	}
+}
 
 static void
 test_schema_content_digest_fixed(void **state)
@@ -1650,6 +1707,9 @@ dump_rollups(struct trpt_db *db, char *buf, size_t len)
 		" || ',' || failed AS x FROM rollup_testing ORDER BY 1",
 		"SELECT domain || ',' || result_type || ',' || first_day AS x"
 		" FROM rollup_type_first ORDER BY 1",
+		"SELECT domain || ',' || week || ',' || org || ',' ||"
+		" result_type || ',' || mx || ',' || ip || ',' || failed AS x"
+		" FROM rollup_failures_week ORDER BY 1",
 	};
 	static char part[65536];
 	size_t i, n = 0;
@@ -1775,6 +1835,186 @@ test_schema_rollups_exact(void **state)
 	assert_true(strlen(before) > 200);
 	for (i = 0; i < 8; i++)
 		free(s[i].r.report_id);
+}
+
+/*
+ * rollup_failures_week and rollup_type_first equal what rollup_failures
+ * says (migrations 0016, 0018: the week's sum of each key's days; the
+ * first day of each (domain, result type)), computed from it here with
+ * GROUP BY, after each step of mixed batches: new keys; the same days
+ * and weeks again (rows that exist); an earlier first day; a duplicate;
+ * a refused report in a batch; a batch rolled back; a verified copy that
+ * takes over from an unverified one (the set-based path takes the old
+ * copy's days out: its week and its type's first day go); and a cell
+ * that stops at TRPT_MAX_ROLLUP_COUNT (the week is then summed from its
+ * days).  Any rollup the commit missed or got wrong shows as a
+ * difference.
+ */
+static void
+check_derived(struct trpt_db *db, const char *step)
+{
+	static char want[65536], got[65536];
+	static const char *const q[2][2] = {
+		{ "SELECT domain || ',' || week || ',' || org || ',' ||"
+		  " result_type || ',' || mx || ',' || ip || ',' || failed"
+		  " FROM rollup_failures_week ORDER BY 1",
+		    "SELECT domain || ',' || ((day + 3) / 7) || ',' || org ||"
+		    " ',' || result_type || ',' || mx || ',' || ip || ',' ||"
+		    " sum(failed) FROM rollup_failures GROUP BY domain,"
+		    " (day + 3) / 7, org, result_type, mx, ip ORDER BY 1" },
+		{ "SELECT domain || ',' || result_type || ',' || first_day"
+		  " FROM rollup_type_first ORDER BY 1",
+		    "SELECT domain || ',' || result_type || ',' || min(day)"
+		    " FROM rollup_failures WHERE result_type <> '' GROUP BY"
+		    " domain, result_type ORDER BY 1" },
+	};
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		trpt_test_db_rows(db, q[i][0], ";", got, sizeof(got));
+		trpt_test_db_rows(db, q[i][1], ";", want, sizeof(want));
+		if (strcmp(got, want) != 0)
+			fail_msg("%s: %s\n  kept: %s\n  from rollup_failures: "
+				 "%s",
+			    step,
+			    i ? "rollup_type_first" : "rollup_failures_week",
+			    got, want);
+	}
+}
+
+static void
+store_ok(struct trpt_db *db, struct sample *s, int want)
+{
+	struct trpt_err err;
+	int dup = -1;
+
+	if (trpt_store_report(db, &s->r, &s->raw, &dup, NULL, &err) != TRPT_OK)
+		fail_msg("%s: %s", s->r.report_id, err.msg);
+	assert_int_equal(dup, want);
+}
+
+static void
+test_schema_rollups_derived(void **state)
+{
+	struct trpt_db *db = *state;
+	static char before[262144], after[262144];
+	struct trpt_auth pass = { .dkim = "pass",
+		.dkim_domain = "org.example",
+		.dkim_aligned = "same" };
+	static struct sample s[16];
+	char ids[16][16];
+	struct trpt_err err;
+	int64_t day = 86400;
+	int i, dup;
+
+	for (i = 0; i < 16; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "d%d", i);
+		sample_init(&s[i], i % 2 ? "Org A" : "Org B", ids[i]);
+	}
+	/* Batch 1: three days of one week (20585-20587; week 2941 is
+	 * 20584-20590) and one of the next, two senders. */
+	assert_int_equal(trpt_store_begin(db, &err), TRPT_OK);
+	for (i = 0; i < 4; i++) {
+		s[i].r.begin += (i < 3 ? i : 7) * day;
+		s[i].r.end += (i < 3 ? i : 7) * day;
+		store_ok(db, &s[i], TRPT_STORE_NEW);
+	}
+	assert_int_equal(trpt_store_commit(db, &err), TRPT_OK);
+	check_derived(db, "new keys");
+	assert_true(qint(db, "SELECT count(*) FROM rollup_failures_week") >= 4);
+	assert_true(qint(db, "SELECT max(failed) FROM rollup_failures_week"
+			     " WHERE result_type = 'certificate-expired'") > 3);
+
+	/* Batch 2: the same days again (cells and weeks that exist), a
+	 * type on an earlier day (its first day moves), another type of
+	 * the domain, a duplicate, and a refused report. */
+	assert_int_equal(trpt_store_begin(db, &err), TRPT_OK);
+	s[4].r.begin += day;
+	s[4].r.end += day;
+	store_ok(db, &s[4], TRPT_STORE_NEW);
+	s[5].r.begin -= 10 * day;
+	s[5].r.end -= 10 * day;
+	store_ok(db, &s[5], TRPT_STORE_NEW);
+	s[6].f[0].result_type = "dane-required";
+	s[6].r.begin += 2 * day;
+	s[6].r.end += 2 * day;
+	store_ok(db, &s[6], TRPT_STORE_NEW);
+	store_ok(db, &s[1], TRPT_STORE_DUPLICATE);
+	s[7].f[1].result_type = NULL;
+	assert_int_equal(
+	    trpt_store_report(db, &s[7].r, &s[7].raw, &dup, NULL, &err),
+	    TRPT_EINVAL);
+	assert_int_equal(trpt_store_commit(db, &err), TRPT_OK);
+	check_derived(db, "existing keys, an earlier day");
+	assert_int_equal(qint(db, "SELECT first_day FROM rollup_type_first"
+				  " WHERE result_type = 'certificate-expired'"),
+	    20575);
+
+	/* A batch rolled back leaves nothing. */
+	assert_int_equal(trpt_store_begin(db, &err), TRPT_OK);
+	s[8].r.begin -= 20 * day;
+	s[8].r.end -= 20 * day;
+	store_ok(db, &s[8], TRPT_STORE_NEW);
+	trpt_store_rollback(db);
+	check_derived(db, "rolled back");
+
+	/* A verified copy of d9 on another day with another type takes
+	 * over from the unverified one: the old copy's day, week and type
+	 * go. */
+	s[9].f[0].result_type = "tlsa-invalid";
+	s[9].r.begin += 30 * day;
+	s[9].r.end += 30 * day;
+	store_ok(db, &s[9], TRPT_STORE_NEW);
+	check_derived(db, "alone");
+	assert_int_equal(qint(db, "SELECT count(*) FROM rollup_type_first"
+				  " WHERE result_type = 'tlsa-invalid'"),
+	    1);
+	s[9].f[0].result_type = "validation-failure";
+	s[9].p[0].successful = 50;
+	s[9].r.begin += day;
+	s[9].r.end += day;
+	s[9].raw.auth = &pass;
+	assert_int_equal(trpt_store_begin(db, &err), TRPT_OK);
+	store_ok(db, &s[9], TRPT_STORE_CONFLICT);
+	assert_int_equal(trpt_store_commit(db, &err), TRPT_OK);
+	check_derived(db, "a copy taken out");
+	assert_int_equal(qint(db, "SELECT count(*) FROM rollup_type_first"
+				  " WHERE result_type = 'tlsa-invalid'"),
+	    0);
+	assert_int_equal(qint(db, "SELECT count(*) FROM rollup_failures_week"
+				  " WHERE result_type = 'tlsa-invalid'"),
+	    0);
+
+	/* A cell at the cap, then more in its week: the week is its days'
+	 * sum, not the sum of what was added. */
+	s[10].p[0].failed = (int64_t)1 << 45;
+	s[10].f[0].failed_session_count = ((int64_t)1 << 45) - 2;
+	s[10].r.begin -= 40 * day;
+	s[10].r.end -= 40 * day;
+	store_ok(db, &s[10], TRPT_STORE_NEW);
+	check_derived(db, "a cell at the cap");
+	assert_int_equal(qint(db, "SELECT max(failed) FROM rollup_failures"),
+	    TRPT_MAX_ROLLUP_COUNT);
+	assert_int_equal(trpt_store_begin(db, &err), TRPT_OK);
+	for (i = 11; i < 13; i++) {
+		s[i].r.begin -= (40 - (i - 11)) * day;
+		s[i].r.end -= (40 - (i - 11)) * day;
+		s[i].r.organization_name = s[10].r.organization_name;
+		store_ok(db, &s[i], TRPT_STORE_NEW);
+	}
+	assert_int_equal(trpt_store_commit(db, &err), TRPT_OK);
+	check_derived(db, "more in the capped week");
+	assert_true(qint(db, "SELECT max(failed) FROM rollup_failures_week") >
+		    TRPT_MAX_ROLLUP_COUNT);
+
+	/* And everything equals a rebuild from the reports. */
+	dump_rollups(db, before, sizeof(before));
+	assert_int_equal(trpt_store_begin(db, &err), TRPT_OK);
+	assert_int_equal(trpt_rollup_rebuild(db, &err), TRPT_OK);
+	assert_int_equal(trpt_store_commit(db, &err), TRPT_OK);
+	dump_rollups(db, after, sizeof(after));
+	assert_string_equal(before, after);
+	check_derived(db, "rebuilt");
 }
 
 /*
@@ -2097,6 +2337,10 @@ test_schema_migrate_raw_prefix(void **state)
 	assert_int_equal(trpt_db_open_unmigrated(path, &db, &err), TRPT_OK);
 	assert_int_equal(trpt_migrate_apply(db, 20, &err), TRPT_OK);
 	sample_init(&a, "Org", "first");
+	/* No failed sessions: today's store writes rollup_failures_week as
+	 * migration 0022 left it. */
+	a.p[0].failed = 0;
+	a.p[0].nfailures = 0;
 	assert_int_equal(
 	    trpt_store_report(db, &a.r, &a.raw, &dup, NULL, &err), TRPT_OK);
 	qexec(db, "INSERT INTO raw_inputs (id, sha256, bytes, size,"
@@ -2180,6 +2424,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_schema_store_copies_legacy, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(
+		    test_schema_lists_plain, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(
 		    test_schema_content_digest_fixed, setup_db, teardown_db),
 		cmocka_unit_test(test_schema_migrate_failure_rolls_back),
 		cmocka_unit_test(test_schema_migrate_bad_list),
@@ -2222,6 +2468,8 @@ main(void)
 		cmocka_unit_test(test_schema_migrate_rollups),
 		cmocka_unit_test_setup_teardown(
 		    test_schema_rollups_chunks, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(
+		    test_schema_rollups_derived, setup_db, teardown_db),
 		cmocka_unit_test(test_schema_checks_without_in_list),
 		cmocka_unit_test(test_schema_failing_index_appends),
 		cmocka_unit_test(test_schema_migrate_raw_prefix),
