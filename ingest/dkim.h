@@ -133,7 +133,8 @@ struct trpt_dkim;
 
 /*
  * A verifier.  cfg's strings are copied.  Nothing is resolved before the
- * first key lookup.  Fails with TRPT_EINVAL for a bad nameserver.
+ * first key lookup, and libopendkim is set up on the first message that
+ * may be signed.  Fails with TRPT_EINVAL for a bad nameserver.
  */
 int trpt_dkim_new(const struct trpt_dkim_config *cfg, struct trpt_dkim **out,
     struct trpt_err *err);
@@ -153,6 +154,16 @@ enum trpt_dkim_require trpt_dkim_required(const struct trpt_dkim *d);
  */
 int trpt_dkim_verify(struct trpt_dkim *d, const void *msg, size_t len,
     int64_t at, struct trpt_dkim_verdict *out, struct trpt_err *err);
+
+/*
+ * As trpt_dkim_verify, but a message in which no DKIM-Signature field can
+ * be (trpt_dkim_verify answers those itself: "no signature", as
+ * libopendkim does) is given to libopendkim all the same.  For the tests
+ * that compare both answers.
+ */
+int trpt_dkim_verify_libopendkim(struct trpt_dkim *d, const void *msg,
+    size_t len, int64_t at, struct trpt_dkim_verdict *out,
+    struct trpt_err *err);
 
 enum trpt_dkim_action {
 	TRPT_DKIM_ACCEPT, /* store the report (with the result recorded) */
@@ -201,11 +212,13 @@ int trpt_dkim_check(struct trpt_dkim *d, const void *msg, size_t len,
 void trpt_dkim_auth(const struct trpt_dkim_outcome *o, struct trpt_auth *out);
 
 struct trpt_dkim_stats {
-	uint64_t messages;    /* verified */
-	uint64_t lookups;     /* keys asked of the cache */
-	uint64_t cache_hits;  /* answered from it */
-	uint64_t dns_queries; /* sent to the resolver */
-	uint64_t dns_temp;    /* lookups that failed temporarily */
+	uint64_t messages;         /* verified */
+	uint64_t unsigned_skipped; /* of them, without any "DKIM-Signature":
+				      not given to libopendkim */
+	uint64_t lookups;          /* keys asked of the cache */
+	uint64_t cache_hits;       /* answered from it */
+	uint64_t dns_queries;      /* sent to the resolver */
+	uint64_t dns_temp;         /* lookups that failed temporarily */
 };
 
 void trpt_dkim_stats(const struct trpt_dkim *d, struct trpt_dkim_stats *out);

@@ -8,9 +8,20 @@ numbered 0001, 0002, ... without gaps or repeats, so a missing migration
 fails the build instead of a user's database.  Both lists must have the
 same length and version N the same name in both (one schema history, two
 spellings of it): a migration written for one database only fails here.
+
+It also writes the schema a new SQLite database is created with
+(trpt_migrate_sqlite_schema): the SQLite migrations are run here, one
+transaction each, in an in-memory database of the SQLite that Python links
+(the system's, as the collector's), and the CREATE statements of what they
+leave in sqlite_master are kept in its order.  Nothing else is kept: the
+build fails if a migration leaves a row in a table or an internal object
+(sqlite_sequence, sqlite_stat1) that a CREATE cannot make.
+tests/unit/test_migrate.c proves the created schema identical to the
+migrated one.
 """
 import os
 import re
+import sqlite3
 import sys
 
 DIALECTS = ('sqlite', 'pg')
@@ -26,6 +37,51 @@ def c_bytes(text):
         rows.append('\t' + ' '.join('%d,' % (b - 256 if b > 127 else b)
                                       for b in data[i:i + 16]))
     return '\n'.join(rows)
+
+
+def sqlite_schema(migrations):
+    """The statements that create what migrations (version, name, path)
+    leave in a new SQLite database, in the order of sqlite_master."""
+    con = sqlite3.connect(':memory:', isolation_level=None)
+    for num, name, path in migrations:
+        with open(path, encoding='utf-8') as src:
+            sql = src.read()
+        try:
+            con.executescript('BEGIN IMMEDIATE;\n%s\n;\nPRAGMA user_version '
+                              '= %d;\nCOMMIT;\n' % (sql, num))
+        except sqlite3.Error as e:
+            sys.exit('embed_sql: %s: %s' % (path, e))
+    # Settings a CREATE does not carry: a migration that changes one
+    # needs the generator taught to repeat it.
+    fresh = sqlite3.connect(':memory:')
+    for pragma in ('auto_vacuum', 'application_id', 'encoding',
+                   'page_size'):
+        got = con.execute('PRAGMA ' + pragma).fetchone()
+        want = fresh.execute('PRAGMA ' + pragma).fetchone()
+        if got != want:
+            sys.exit('embed_sql: the migrations change PRAGMA %s (%s), '
+                     'which the created schema would lack' % (pragma, got))
+    fresh.close()
+    rows = con.execute('SELECT type, name, sql FROM sqlite_master '
+                       'ORDER BY rowid').fetchall()
+    stmts = []
+    for kind, name, sql in rows:
+        if name.startswith('sqlite_'):
+            if sql is None and kind == 'index':
+                continue  # a UNIQUE or PRIMARY KEY's, made by its table
+            sys.exit('embed_sql: the migrations leave %s %s, which a '
+                     'CREATE cannot make' % (kind, name))
+        if sql is None:
+            sys.exit('embed_sql: %s %s has no SQL' % (kind, name))
+        if kind == 'table':
+            n = con.execute('SELECT count(*) FROM "%s"'
+                            % name.replace('"', '""')).fetchone()[0]
+            if n:
+                sys.exit('embed_sql: the migrations leave %d rows in table '
+                         '%s: the created schema would lack them' % (n, name))
+        stmts.append(sql + ';\n')
+    con.close()
+    return ''.join(stmts)
 
 
 def main():
@@ -76,6 +132,14 @@ def main():
             f.write('};\n\n')
             f.write('const int trpt_migrations_%s_count = %d;\n\n'
                     % (dialect, len(migrations)))
+        f.write('/* What migrations 1 to %d leave in a new SQLite database. '
+                '*/\n' % len(lists['sqlite']))
+        f.write('static const char sqlite_schema[] = {\n%s\n};\n\n'
+                % c_bytes(sqlite_schema(lists['sqlite'])))
+        f.write('const char *const trpt_migrate_sqlite_schema = '
+                'sqlite_schema;\n')
+        f.write('const int trpt_migrate_sqlite_schema_version = %d;\n'
+                % len(lists['sqlite']))
 
 
 if __name__ == '__main__':

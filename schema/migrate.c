@@ -493,12 +493,60 @@ trpt_migrate_apply_list(struct trpt_db *db, const struct trpt_migration *list,
 	return TRPT_OK;
 }
 
+/*
+ * A new SQLite database gets the latest schema from the generated
+ * statements in one transaction, under the same write lock as a
+ * migration: the version and the emptiness are read again under it, so
+ * that of two processes creating the same file one creates and the other
+ * finds it done.  *created is 0 when the database was not new (the
+ * migrations then run as for any other); a failure leaves it as it was.
+ */
+static int
+create_sqlite(
+    struct trpt_db *db, int latest, int *created, struct trpt_err *err)
+{
+	int64_t objects = 0;
+	int rc, cur;
+
+	*created = 0;
+	if ((rc = trpt_db_begin(db, err)) != TRPT_OK ||
+	    (rc = trpt_migrate_version(db, &cur, err)) != TRPT_OK ||
+	    (rc = query_int(db, "SELECT count(*) FROM sqlite_master", &objects,
+		 err)) != TRPT_OK)
+		goto out;
+	if (cur == 0 && objects == 0) {
+		if ((rc = trpt_sql_exec(db, trpt_migrate_sqlite_schema, err)) !=
+			TRPT_OK ||
+		    (rc = set_version(db, latest, err)) != TRPT_OK ||
+		    (rc = trpt_db_commit(db, err)) != TRPT_OK)
+			goto out;
+		*created = 1;
+	} else
+		trpt_db_rollback(db);
+	rc = TRPT_OK;
+out:
+	if (rc != TRPT_OK) {
+		trpt_db_rollback(db);
+		trpt_err_prefix(err, "creating schema version %d", latest);
+	}
+	return rc;
+}
+
 int
 trpt_migrate_apply(struct trpt_db *db, int upto, struct trpt_err *err)
 {
 	const struct trpt_migration *list;
-	int count;
+	int count, version, created, rc;
 
 	list_of(db, &list, &count);
+	if (trpt_sql_dialect(db) != TRPT_SQL_PG &&
+	    (upto < 0 || upto == count) &&
+	    count == trpt_migrate_sqlite_schema_version) {
+		if ((rc = trpt_migrate_version(db, &version, err)) != TRPT_OK)
+			return rc;
+		if (version == 0 &&
+		    (rc = create_sqlite(db, count, &created, err)) != TRPT_OK)
+			return rc;
+	}
 	return trpt_migrate_apply_list(db, list, count, upto, err);
 }

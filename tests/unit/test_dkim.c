@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -504,6 +505,21 @@ test_dkim_hostile(void **state)
 		assert_int_equal(o.action, TRPT_DKIM_REFUSE);
 		assert_true(strncmp(o.reason, "DKIM: ", 6) == 0);
 	}
+	/* An empty first line (LF): no header, so no signature; libopendkim
+	 * itself aborts on it (an assertion in dkim_header). */
+	for (i = 0; i < 2; i++) {
+		const char *lf = i == 0
+				     ? "\nDKIM-Signature: v=1; a=rsa-sha256; "
+				       "d=google.com; s=sel; h=from; "
+				       "bh=AAAA; b=AAAA\nFrom: a@b\n\nx\n"
+				     : "\n\nDKIM-Signature: v=1\n";
+
+		assert_int_equal(
+		    trpt_dkim_verify(d, lf, strlen(lf), 0, &v, &err), TRPT_OK);
+		assert_int_equal(v.done, 1);
+		assert_int_equal(v.nsigs, 0);
+		assert_string_equal(v.reason, "");
+	}
 	/* One header line longer than any buffer of libopendkim. */
 	memcpy(big, "Subject: ", 9);
 	memset(big + 9, 'x', n);
@@ -511,6 +527,239 @@ test_dkim_hostile(void **state)
 	assert_int_equal(
 	    trpt_dkim_verify(d, big, strlen(big), 0, &v, &err), TRPT_OK);
 	assert_int_equal(v.nsigs, 0);
+	trpt_dkim_free(&d);
+}
+
+/* The verdicts on msg of trpt_dkim_verify and of libopendkim itself
+ * must be the same; *skipped counts those libopendkim was spared. */
+static void
+same_verdict(struct trpt_dkim *d, const char *msg, size_t len, size_t *skipped)
+{
+	static struct trpt_dkim_verdict a, b;
+	struct trpt_dkim_stats before, after;
+	struct trpt_err err;
+
+	trpt_dkim_stats(d, &before);
+	assert_int_equal(trpt_dkim_verify(d, msg, len, 0, &a, &err), TRPT_OK);
+	trpt_dkim_stats(d, &after);
+	assert_int_equal(
+	    trpt_dkim_verify_libopendkim(d, msg, len, 0, &b, &err), TRPT_OK);
+	assert_int_equal(after.messages, before.messages + 1);
+	if (memcmp(&a, &b, sizeof(a)) != 0) {
+		print_message("# verdicts differ (nsigs %zu/%zu, reason "
+			      "'%s'/'%s') on %zu bytes: %.*s\n",
+		    a.nsigs, b.nsigs, a.reason, b.reason, len,
+		    (int)(len < 300 ? len : 300), msg);
+		fail();
+	}
+	*skipped += (size_t)(after.unsigned_skipped - before.unsigned_skipped);
+}
+
+/* msg without its DKIM-Signature fields (and their folded lines). */
+static char *
+strip_signatures(const char *msg, size_t len, size_t *outlen)
+{
+	char *out = malloc(len + 1);
+	size_t i = 0, o = 0, eol;
+	int skip = 0;
+
+	assert_non_null(out);
+	while (i < len) {
+		const char *nl = memchr(msg + i, '\n', len - i);
+
+		eol = nl != NULL ? (size_t)(nl - msg) + 1 : len;
+		if (msg[i] != ' ' && msg[i] != '\t')
+			skip = eol - i >= 15 &&
+			       strncasecmp(msg + i, "DKIM-Signature:", 15) == 0;
+		if (!skip) {
+			memcpy(out + o, msg + i, eol - i);
+			o += eol - i;
+		}
+		i = eol;
+	}
+	*outlen = o;
+	return out;
+}
+
+/* in with every CRLF (and then every LF) replaced by nl. */
+static char *
+line_ends(const char *in, size_t len, const char *nl, size_t *outlen)
+{
+	char *out = malloc(len + 1);
+	size_t i, o = 0;
+
+	assert_non_null(out);
+	for (i = 0; i < len; i++) {
+		if (in[i] == '\r' && i + 1 < len && in[i + 1] == '\n')
+			continue;
+		if (in[i] == '\n') {
+			memcpy(out + o, nl, strlen(nl));
+			o += strlen(nl);
+		} else
+			out[o++] = in[i];
+	}
+	*outlen = o;
+	return out;
+}
+
+/* A string literal and its length (it may hold a NUL). */
+#define L(s)                                                                   \
+	{                                                                      \
+		s, sizeof(s) - 1                                               \
+	}
+
+/* Compares the verdicts on base and on mutations of it. */
+static void
+mutations(struct trpt_dkim *d, const char *base, size_t len, unsigned *seed,
+    size_t *n, size_t *skipped)
+{
+	static const struct {
+		const char *s;
+		size_t n;
+	} lines[] = {
+		L("no colon here\r\n"),
+		L("Bad;Name: x\r\n"),
+		L("N\001me: control\r\n"),
+		L("Na\377me: eight bit\r\n"),
+		L(": empty name\r\n"),
+		L(" starts folded\r\n"),
+		L("\r\n"),
+		L("\n"),
+		L("\r"),
+		L("From: \r\n"),
+		L("From: <>\r\n"),
+		L("From: not an address\r\n"),
+		L("From: a@b.example\r\nFrom: c@d.example\r\n"),
+		L("Date: x\r\nDate: y\r\n"),
+		L("DKIM-Sig\r\n nature: v=1; d=example.com\r\n"),
+		L("DKIM_Signature: v=1; d=example.com\r\n"),
+		L("DKIM-Signatur: v=1\r\n"),
+		L("X-DKIM-Signature: v=1\r\n"),
+		L("DKIM-Signature : v=1; garbage\r\n"),
+		L("dkim-signature:\r\n"),
+		L("Subject: nul \0 inside\r\n"),
+	};
+	static const char flips[] = { '\0', '\r', '\n', ':', ';', ' ', '\t',
+		'\377', 'x', '-', 'D' };
+	size_t cap = len + 80000, i, k, m, at;
+	char *buf = malloc(cap), *v;
+
+	assert_non_null(buf);
+	same_verdict(d, base, len, skipped);
+	(*n)++;
+	v = line_ends(base, len, "\n", &m);
+	same_verdict(d, v, m, skipped);
+	free(v);
+	v = line_ends(base, len, "\r", &m);
+	same_verdict(d, v, m, skipped);
+	free(v);
+	*n += 2;
+	for (m = 0; m < len && m < 4096; m += 61, (*n)++)
+		same_verdict(d, base, m, skipped);
+	for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		size_t ll = lines[i].n;
+		const char *nl = memchr(base, '\n', len);
+
+		/* first, then after the first line */
+		memcpy(buf, lines[i].s, ll);
+		memcpy(buf + ll, base, len);
+		same_verdict(d, buf, ll + len, skipped);
+		at = nl != NULL ? (size_t)(nl - base) + 1 : len;
+		memcpy(buf, base, at);
+		memcpy(buf + at, lines[i].s, ll);
+		memcpy(buf + at + ll, base + at, len - at);
+		same_verdict(d, buf, ll + len, skipped);
+		*n += 2;
+	}
+	/* A field longer than libopendkim's 64 KiB header buffer. */
+	memcpy(buf, "Subject: ", 9);
+	memset(buf + 9, 'x', 70000);
+	memcpy(buf + 70009, "\r\n", 2);
+	memcpy(buf + 70011, base, len);
+	same_verdict(d, buf, 70011 + len, skipped);
+	(*n)++;
+	/* Bytes changed at random in the first 2 KB. */
+	for (i = 0; i < 150 && len > 0; i++, (*n)++) {
+		memcpy(buf, base, len);
+		for (k = 0; k < 1 + i % 4; k++) {
+			*seed = *seed * 1103515245u + 12345u;
+			at = (*seed >> 8) % (len < 2048 ? len : 2048);
+			buf[at] = flips[(*seed >> 4) % sizeof(flips)];
+		}
+		same_verdict(d, buf, len, skipped);
+	}
+	free(buf);
+}
+
+/*
+ * A message without "DKIM-Signature" anywhere is answered without
+ * libopendkim: the verdict must be libopendkim's, on the fixtures' mails,
+ * the corpus's with their signatures taken out, and mutations of them
+ * (broken and missing fields, other line ends, truncations, a field past
+ * libopendkim's buffer, NULs, stray bytes, names close to
+ * DKIM-Signature).  A message that holds the name goes to libopendkim.
+ */
+static void
+test_dkim_unsigned_as_libopendkim(void **state)
+{
+	static const char *const dirs[] = { "real", "quirky" };
+	struct trpt_dkim *d = verifier(TRPT_DKIM_REQUIRE_YES, 2000);
+	size_t n = 0, skipped = 0, len, slen, i, before;
+	unsigned seed = 1;
+	char path[8448], *msg, *bare;
+	const char *dir;
+	struct dirent *de;
+	DIR *dh;
+
+	(void)state;
+	fake_now = 1800000000;
+	dir = trpt_test_fixture("mail");
+	dh = opendir(dir);
+	assert_non_null(dh);
+	while ((de = readdir(dh)) != NULL) {
+		if (strstr(de->d_name, ".eml") == NULL)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", trpt_test_fixture("mail"),
+		    de->d_name);
+		msg = trpt_test_slurp(path, &len);
+		mutations(d, msg, len, &seed, &n, &skipped);
+		free(msg);
+	}
+	closedir(dh);
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		char base[4096];
+
+		if ((dir = trpt_test_corpus(dirs[i])) == NULL)
+			continue;
+		snprintf(base, sizeof(base), "%s", dir);
+		dh = opendir(base);
+		assert_non_null(dh);
+		while ((de = readdir(dh)) != NULL) {
+			if (strstr(de->d_name, ".eml") == NULL)
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", base, de->d_name);
+			msg = trpt_test_slurp(path, &len);
+			bare = strip_signatures(msg, len, &slen);
+			mutations(d, bare, slen, &seed, &n, &skipped);
+			free(bare);
+			free(msg);
+		}
+		closedir(dh);
+	}
+	print_message("# %zu messages compared, %zu of them without "
+		      "libopendkim\n",
+	    n, skipped);
+	assert_true(skipped > 1000);
+	assert_true(skipped < n);
+
+	/* Any spelling of the name, anywhere, goes to libopendkim. */
+	before = skipped;
+	same_verdict(d, "dKiM-sIgNaTuRe", 14, &skipped);
+	same_verdict(
+	    d, "From: a@b\r\n\r\nbody DKIM-SIGNATURE\r\n", 36, &skipped);
+	assert_int_equal(skipped, before);
+	same_verdict(d, "DKIM-Signatur", 13, &skipped);
+	assert_int_equal(skipped, before + 1);
 	trpt_dkim_free(&d);
 }
 
@@ -525,6 +774,7 @@ main(void)
 		cmocka_unit_test(test_dkim_key_service),
 		cmocka_unit_test(test_dkim_many_signatures),
 		cmocka_unit_test(test_dkim_hostile),
+		cmocka_unit_test(test_dkim_unsigned_as_libopendkim),
 		/* last: it stops the lab's DNS server */
 		cmocka_unit_test(test_dkim_key_ttl),
 	};

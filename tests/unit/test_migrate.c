@@ -317,6 +317,107 @@ test_migrate_rebuild_no_zeroing(void **state)
 	free(dir);
 }
 
+/* sqlite_master as it reads, row by row in its order, but for rootpage. */
+#define MASTER                                                                 \
+	"SELECT type || ' ' || name || ' ' || tbl_name || ' ' ||"              \
+	" coalesce(sql, '(none)') FROM sqlite_master ORDER BY rowid"
+
+/*
+ * A new SQLite database is created from the schema generated at build
+ * time (trpt_migrate_sqlite_schema) in one transaction: every object the
+ * migrations one by one leave, in the same order, with the same SQL, and
+ * the same user_version.  The schema cookie tells the two ways apart (one
+ * bump per statement: the created database had far fewer).
+ */
+static void
+test_migrate_created_as_migrated(void **state)
+{
+	static char a[65536], b[65536];
+	char ok[16];
+	struct trpt_db *stepped = NULL, *created = NULL;
+	struct trpt_err err;
+	int64_t cookie_stepped, cookie_created;
+
+	(void)state;
+	assert_int_equal(
+	    trpt_migrate_sqlite_schema_version, trpt_migrations_sqlite_count);
+	assert_int_equal(
+	    trpt_db_open_unmigrated(":memory:", &stepped, &err), TRPT_OK);
+	assert_int_equal(
+	    trpt_migrate_apply_list(stepped, trpt_migrations_sqlite,
+		trpt_migrations_sqlite_count, -1, &err),
+	    TRPT_OK);
+	assert_int_equal(trpt_db_open(":memory:", &created, &err), TRPT_OK);
+
+	trpt_test_db_rows(stepped, MASTER, "\n", a, sizeof(a));
+	trpt_test_db_rows(created, MASTER, "\n", b, sizeof(b));
+	assert_true(strlen(a) > 1000);
+	assert_string_equal(a, b);
+	assert_int_equal(
+	    qint(created, "PRAGMA user_version"), trpt_migrations_sqlite_count);
+	assert_int_equal(qint(stepped, "PRAGMA user_version"),
+	    qint(created, "PRAGMA user_version"));
+	assert_int_equal(qint(created, "SELECT count(*) FROM pragma_table_list"
+				       " WHERE schema = 'main'"),
+	    qint(stepped, "SELECT count(*) FROM pragma_table_list"
+			  " WHERE schema = 'main'"));
+
+	cookie_stepped = qint(stepped, "PRAGMA schema_version");
+	cookie_created = qint(created, "PRAGMA schema_version");
+	print_message("# schema cookie: migrated %lld, created %lld\n",
+	    (long long)cookie_stepped, (long long)cookie_created);
+	assert_true(cookie_created <
+		    qint(created, "SELECT count(*) FROM sqlite_master") + 2);
+	assert_true(cookie_created < cookie_stepped);
+
+	assert_string_equal(trpt_test_db_text(created, "PRAGMA integrity_check",
+				ok, sizeof(ok)),
+	    "ok");
+	trpt_db_close(&stepped);
+	trpt_db_close(&created);
+}
+
+/*
+ * Only an empty database is created from the generated schema: one at
+ * version 0 that holds a table of somebody else's is migrated step by
+ * step as before (its table kept), and a database at an older version is
+ * migrated from there.
+ */
+static void
+test_migrate_created_only_when_empty(void **state)
+{
+	static char a[65536], b[65536];
+	struct trpt_db *db = NULL, *ref = NULL;
+	struct trpt_err err;
+
+	(void)state;
+	assert_int_equal(
+	    trpt_db_open_unmigrated(":memory:", &db, &err), TRPT_OK);
+	qexec(db, "CREATE TABLE somebody (x INTEGER)");
+	assert_int_equal(trpt_migrate_apply(db, -1, &err), TRPT_OK);
+	assert_int_equal(
+	    qint(db, "PRAGMA user_version"), trpt_migrations_sqlite_count);
+	assert_int_equal(qint(db, "SELECT count(*) FROM somebody"), 0);
+	assert_true(qint(db, "PRAGMA schema_version") >
+		    qint(db, "SELECT count(*) FROM sqlite_master") + 2);
+	trpt_db_close(&db);
+
+	/* Version 3 first, then the rest by trpt_migrate_apply. */
+	assert_int_equal(
+	    trpt_db_open_unmigrated(":memory:", &db, &err), TRPT_OK);
+	assert_int_equal(trpt_migrate_apply(db, 3, &err), TRPT_OK);
+	assert_int_equal(qint(db, "PRAGMA user_version"), 3);
+	assert_int_equal(trpt_migrate_apply(db, -1, &err), TRPT_OK);
+	assert_int_equal(
+	    qint(db, "PRAGMA user_version"), trpt_migrations_sqlite_count);
+	assert_int_equal(trpt_db_open(":memory:", &ref, &err), TRPT_OK);
+	trpt_test_db_rows(db, MASTER, "\n", a, sizeof(a));
+	trpt_test_db_rows(ref, MASTER, "\n", b, sizeof(b));
+	assert_string_equal(a, b);
+	trpt_db_close(&db);
+	trpt_db_close(&ref);
+}
+
 int
 main(void)
 {
@@ -327,6 +428,8 @@ main(void)
 		cmocka_unit_test(test_migrate_plain_not_checked),
 		cmocka_unit_test(test_migrate_plain_keys_on),
 		cmocka_unit_test(test_migrate_rebuild_no_zeroing),
+		cmocka_unit_test(test_migrate_created_as_migrated),
+		cmocka_unit_test(test_migrate_created_only_when_empty),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 #include <sqlite3.h>
 
 #include "common/err.h"
@@ -456,6 +457,61 @@ test_schema_migrate_copies_keep_data(void **state)
 	"70a13093d718ed8a7f133de32d6dfeb7a4bf7821ec108bba1ddb9d4e6f57378a"
 #define RAW_1B                                                                 \
 	"f204f8abdc3397a1a2695d9b85c094dc2f31a8739698be2661af8877244e18da"
+
+/*
+ * Lists of printable ASCII are written without jansson (schema/store.c
+ * json_list_plain): the same bytes as json_dumps(JSON_COMPACT), for
+ * lists around the edges of what that path takes (space, '~', '/', '\'',
+ * one empty string) and just past them ('"', '\\', DEL, a tab, UTF-8),
+ * which go to jansson.  Stored and read back from both columns.
+ */
+static void
+test_schema_lists_plain(void **state)
+{
+	struct trpt_db *db = *state;
+	static char *const v[] = { "mx1.example.com", "*.example.net",
+		" ~/'!#$%&()*+,-.:;<=>?@[]^_`{|}", "", "a\"b", "c\\d", "e\x7f",
+		"f\tg", "caf\xc3\xa9" };
+	struct sample s;
+	struct trpt_err err;
+	char id[16], sql[256], got[512];
+	json_t *a;
+	char *want;
+	size_t i, k, n;
+	int outcome, col;
+
+	for (i = 0; i < 9; i++) {
+		/* The first i + 1 strings, up to 4, from the i-th back. */
+		n = (i > 3 ? 3 : i) + 1;
+		snprintf(id, sizeof(id), "plain-%zu", i);
+		sample_init(&s, "org", id);
+		s.p[0].policy_strings =
+		    (struct trpt_strlist){ (char **)&v[i + 1 - n], n };
+		s.p[0].mx_hosts = (struct trpt_strlist){ (char **)&v[i], 1 };
+		assert_int_equal(
+		    trpt_store_report(db, &s.r, &s.raw, &outcome, NULL, &err),
+		    TRPT_OK);
+		for (col = 0; col < 2; col++) {
+			const struct trpt_strlist *l =
+			    col ? &s.p[0].mx_hosts : &s.p[0].policy_strings;
+
+			a = json_array();
+			for (k = 0; k < l->n; k++)
+				json_array_append_new(a, json_string(l->v[k]));
+			want = json_dumps(a, JSON_COMPACT);
+			assert_non_null(want);
+			snprintf(sql, sizeof(sql),
+			    "SELECT p.%s FROM policies p JOIN reports r ON"
+			    " r.id = p.report WHERE r.report_id = '%s' AND"
+			    " p.idx = 0",
+			    col ? "mx_hosts" : "policy_strings", id);
+			qtext(db, sql, got, sizeof(got));
+			assert_string_equal(got, want);
+			free(want);
+			json_decref(a);
+		}
+	}
+}
 
 static void
 test_schema_content_digest_fixed(void **state)
@@ -2367,6 +2423,8 @@ main(void)
 		cmocka_unit_test(test_schema_migrate_copies_keep_data),
 		cmocka_unit_test_setup_teardown(
 		    test_schema_store_copies_legacy, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(
+		    test_schema_lists_plain, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(
 		    test_schema_content_digest_fixed, setup_db, teardown_db),
 		cmocka_unit_test(test_schema_migrate_failure_rolls_back),
