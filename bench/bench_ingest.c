@@ -1237,6 +1237,8 @@ main(int argc, char **argv)
 	long rss_large, rss_fifth, rss_n, rss_all, rss;
 	int runs = 5, c, targets = 0, small_set = 0, eml_set = 0;
 
+	/* Both sides validate as the program does (jansson's arena). */
+	trpt_validate_init();
 	if (argc > 1 && strcmp(argv[1], "--minimal") == 0)
 		return minimal_main(argc, argv);
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {

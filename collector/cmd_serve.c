@@ -1,5 +1,9 @@
 #include "collector/cmd_serve.h"
 
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -98,6 +102,9 @@ checkpoint_loop(void *arg)
 	struct timespec until;
 	int nlog;
 
+#ifdef __linux__
+	prctl(PR_SET_NAME, "trpt-checkpoint", 0, 0, 0); /* as in receiver.c */
+#endif
 	pthread_mutex_lock(&c->lock);
 	while (!c->stop) {
 		clock_gettime(CLOCK_REALTIME, &until);
