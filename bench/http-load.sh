@@ -9,7 +9,9 @@
 # per connection count, each posting REQUESTS distinct reports (half gzip,
 # half JSON), and checks that the database holds exactly one row for every
 # report answered 200.  Prints the client's and the server's CPU time per
-# request and the POSTs a commit (tlsrpt_http_commits_total).  Needs cc,
+# request, the server's split by thread (committer, libmicrohttpd's
+# threads, checkpointer) with its context switches per request, and the
+# POSTs a commit (tlsrpt_http_commits_total).  Needs cc,
 # zlib and GnuTLS headers, python3 (and openssl for TLS=1).
 set -eu
 
@@ -59,6 +61,16 @@ echo "# $(head -1 "$tmp/out")"
 server_ticks() {
 	awk '{print $14 + $15}' "/proc/$pid/stat"
 }
+# Per live thread of the server: name, CPU ticks and context switches
+# (voluntary and not), one line each: the committer, the checkpointer and
+# libmicrohttpd's threads are told apart by name.
+thread_stats() {
+	for t in /proc/"$pid"/task/*; do
+		printf '%s %s %s\n' "$(cat "$t/comm")" \
+		    "$(awk '{print $14 + $15}' "$t/stat")" \
+		    "$(awk '/ctxt_switches/ {n += $2} END {print n}' "$t/status")"
+	done
+}
 hz=$(getconf CLK_TCK)
 # Transactions committed so far (/metrics): POSTs a commit.
 commits() {
@@ -79,10 +91,12 @@ PY
 total_ok=0
 for c in $conns; do
 	k0=$(commits)
+	thread_stats > "$tmp/threads0"
 	t0=$(server_ticks)
 	out=$("$tmp/http_load" 127.0.0.1 "$port" "$c" "$requests" "run-c$c" \
 	    50 $ca)
 	t1=$(server_ticks)
+	thread_stats > "$tmp/threads1"
 	k1=$(commits)
 	echo "$out"
 	n=$(echo "$out" | sed -n 's/.* answered \([0-9]*\) .*/\1/p')
@@ -91,7 +105,19 @@ for c in $conns; do
 	    per=", $(((n * 10 / (k1 - k0) + 5) / 10)) POSTs a commit"
 	[ "${n:-0}" -gt 0 ] &&
 	    echo "server cpu $(((t1 - t0) * 1000000 / hz / n)) us/req$per" \
-		"(load $(cut -d' ' -f1 /proc/loadavg))"
+		"(load $(cut -d' ' -f1 /proc/loadavg))" &&
+	    paste -d' ' "$tmp/threads0" "$tmp/threads1" |
+	    awk -v n="$n" -v hz="$hz" '
+		{ k = "other"
+		  if ($1 ~ /^MHD/) k = "http"
+		  if ($1 ~ /committer/) k = "committer"
+		  if ($1 ~ /checkpoint/) k = "checkpointer"
+		  cpu[k] += $5 - $2; cs += $6 - $3 }
+		END { printf "  threads: committer %d, http %d, checkpointer" \
+		      " %d, other %d us/req; %.2f context switches/req\n",
+		      cpu["committer"] * 1e6 / hz / n, cpu["http"] * 1e6 / hz / n,
+		      cpu["checkpointer"] * 1e6 / hz / n,
+		      cpu["other"] * 1e6 / hz / n, cs / n }'
 	ok=$(echo "$out" | sed -n 's/.* ok200 \([0-9]*\) .*/\1/p')
 	total_ok=$((total_ok + ok))
 done

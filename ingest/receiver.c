@@ -3,6 +3,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include <ctype.h>
 #include <errno.h>
@@ -152,6 +155,18 @@ struct request {
 	struct trpt_err err;
 	struct trpt_pipeline_result res;
 };
+
+/* Names the calling thread (top -H, /proc/PID/task/TID/comm, and the
+ * per-thread split of bench/http-load.sh). */
+static void
+name_thread(const char *name)
+{
+#ifdef __linux__
+	prctl(PR_SET_NAME, name, 0, 0, 0);
+#else
+	(void)name;
+#endif
+}
 
 static int64_t
 now_ns(void)
@@ -484,6 +499,7 @@ reaper_loop(void *arg)
 	struct conn *k;
 	int64_t limit = (int64_t)r->header_timeout * 1000000000, now;
 
+	name_thread("trpt-reaper");
 	pthread_mutex_lock(&r->conn_lock);
 	while (!r->reaper_stop) {
 		clock_gettime(CLOCK_REALTIME, &until);
@@ -953,6 +969,7 @@ committer_loop(void *arg)
 	struct trpt_receiver *r = arg;
 	struct request *done, *rq, *next;
 
+	name_thread("trpt-committer");
 	pthread_mutex_lock(&r->q_lock);
 	for (;;) {
 		while (r->q_head == NULL && (!r->q_stop || r->q_entering > 0)) {

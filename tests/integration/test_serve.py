@@ -364,6 +364,24 @@ def test_concurrent(srv, clients=8, total=4000, repeats=400):
     return total, repeats
 
 
+def test_thread_names(srv):
+    """The committer and the checkpointer (SQLite only) carry names that
+    top -H and bench/http-load.sh's per-thread split go by."""
+    names = set()
+    task = "/proc/%d/task" % srv.proc.pid
+    for tid in os.listdir(task):
+        try:
+            with open(os.path.join(task, tid, "comm")) as f:
+                names.add(f.read().strip())
+        except OSError:
+            pass
+    ok("trpt-committer" in names, "the committer thread is named",
+       sorted(names))
+    if testdb.BACKEND == "sqlite":
+        ok("trpt-checkpoint" in names, "the checkpointer thread is named",
+           sorted(names))
+
+
 def test_locked_db(srv):
     # Another writer holds the lock the store needs: SQLite's database-wide
     # write lock, or on PostgreSQL a table lock that lets readers in but
@@ -691,6 +709,7 @@ def main():
         rejected += test_refusals(srv, stored)
         n, rep = test_concurrent(srv)
         test_health_metrics(srv, stored + n, dup + rep, rejected)
+        test_thread_names(srv)
         test_locked_db(srv)
         test_drain(srv)
         test_rate_limit(tmp)
