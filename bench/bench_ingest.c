@@ -217,8 +217,49 @@ copy_file(const char *from, const char *to)
 		die("cannot write %s", to);
 }
 
-/* One end-to-end figure: best of runs, checking the reports stored. */
-static double best_cpu;
+/*
+ * Makes to a byte-for-byte copy of from (no -wal, no -shm), writing only
+ * the 64 KiB blocks that differ: `ingest` into the million-row copy
+ * changes a few thousand pages of its 2.3 GB, and a whole copy each run
+ * took ~13 s (6 s of it system time) and wrote the whole file back to
+ * disk, on a machine that other runs share.
+ */
+static void
+restore_file(const char *from, const char *to)
+{
+	static char a[1 << 16], b[1 << 16];
+	char p[4200];
+	struct stat st;
+	ssize_t n, m;
+	off_t off;
+	int in, out;
+
+	snprintf(p, sizeof(p), "%s-wal", to);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", to);
+	unlink(p);
+	in = open(from, O_RDONLY);
+	out = open(to, O_RDWR | O_CREAT, 0644);
+	if (in < 0 || out < 0 || fstat(in, &st) != 0)
+		die("cannot copy %s", from);
+	for (off = 0; (n = pread(in, a, sizeof(a), off)) > 0; off += n) {
+		m = pread(out, b, (size_t)n, off);
+		if ((m != n || memcmp(a, b, (size_t)n) != 0) &&
+		    pwrite(out, a, (size_t)n, off) != n)
+			die("cannot write %s", to);
+	}
+	if (n < 0 || off != st.st_size || ftruncate(out, st.st_size) != 0)
+		die("cannot copy %s", from);
+	close(in);
+	if (fsync(out) != 0 || close(out) != 0)
+		die("cannot write %s", to);
+}
+
+/*
+ * One end-to-end figure: best of runs, checking the reports stored;
+ * e2e_cpu is the least CPU time (user + system) of those runs.
+ */
+static double best_cpu, e2e_cpu;
 
 static double
 e2e(const char *base, const char *db, const char *dir, const char *dir2,
@@ -228,16 +269,20 @@ e2e(const char *base, const char *db, const char *dir, const char *dir2,
 	char q[64];
 	int i;
 
+	e2e_cpu = 1e30;
 	for (i = 0; i < runs; i++) {
-		rm_db(db);
 		if (base != NULL)
-			copy_file(base, db);
+			restore_file(base, db);
+		else
+			rm_db(db);
 		sync();
 		t = run_ingest(db, dir, dir2, rss);
 		if (t < best)
 			best = t;
 		if (child_cpu < best_cpu)
 			best_cpu = child_cpu;
+		if (child_cpu < e2e_cpu)
+			e2e_cpu = child_cpu;
 	}
 	snprintf(q, sizeof(q), "SELECT count(*) FROM reports");
 	if (count(db, q) !=
@@ -1188,9 +1233,12 @@ main(int argc, char **argv)
 	uint64_t nsmall = 5000, neml = 2000, rows = 1000000;
 	double t_small, t_eml, t_big, t_big_eml, floor_s, per_in, rate_small,
 	    rate_big;
+	double cpu_small, cpu_eml, cpu_big, cpu_big_eml; /* least CPU, s */
 	long rss_large, rss_fifth, rss_n, rss_all, rss;
 	int runs = 5, c, targets = 0, small_set = 0, eml_set = 0;
 
+	/* Both sides validate as the program does (jansson's arena). */
+	trpt_validate_init();
 	if (argc > 1 && strcmp(argv[1], "--minimal") == 0)
 		return minimal_main(argc, argv);
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -1258,10 +1306,13 @@ main(int argc, char **argv)
 	e2e(NULL, db, dsmall, NULL, cs.reports, 1, &rss_n);
 	e2e(NULL, db, dsmall, dsmall2, cs.reports + c2.reports, 1, &rss_all);
 	t_eml = e2e(NULL, db, deml, NULL, ce.reports, runs, &rss);
+	cpu_eml = e2e_cpu;
 	base_db(base, rows);
 	base_for_binary(base, work, mbase, sizeof(mbase));
 	t_big = e2e(mbase, db, dsmall2, NULL, c2.reports, runs, &rss);
+	cpu_big = e2e_cpu;
 	t_big_eml = e2e(mbase, db, deml, NULL, ce.reports, runs, &rss);
+	cpu_big_eml = e2e_cpu;
 	rm_db(db);
 
 	/*
@@ -1271,12 +1322,13 @@ main(int argc, char **argv)
 	 */
 	load_dir(dsmall, &l);
 	ph.inflate = ph.validate = ph.insert = ph.cpu = 1e30;
-	t_small = 1e30;
+	t_small = cpu_small = 1e30;
 	best_cpu = 1e30;
 	for (c = 0; c < runs; c++) {
 		double t = e2e(NULL, db, dsmall, NULL, cs.reports, 1, &rss);
 
 		t_small = t < t_small ? t : t_small;
+		cpu_small = e2e_cpu < cpu_small ? e2e_cpu : cpu_small;
 		phases(&l, pdb, 1, &ph);
 	}
 	rm_db(pdb);
@@ -1304,17 +1356,20 @@ main(int argc, char **argv)
 	printf("in-process insert (batched) %8.0f reports/s\n",
 	    (double)cs.reports / ph.insert);
 	printf("in-process sum of phases    %8.0f reports/s\n", per_in);
-	printf("ingest .json.gz, fresh db   %8.0f reports/s (%.2f s)\n",
-	    rate_small, t_small);
-	printf("ingest .eml, fresh db       %8.0f reports/s (%.2f s)\n",
-	    (double)ce.reports / t_eml, t_eml);
+	printf("ingest .json.gz, fresh db   %8.0f reports/s (%.2f s, "
+	       "CPU %.2f s)\n",
+	    rate_small, t_small, cpu_small);
+	printf("ingest .eml, fresh db       %8.0f reports/s (%.2f s, "
+	       "CPU %.2f s)\n",
+	    (double)ce.reports / t_eml, t_eml, cpu_eml);
 	printf("ingest .json.gz, db with %" PRId64
-	       " policy rows %8.0f reports/s (%.2f s)\n",
-	    count(base, "SELECT count(*) FROM policies"), rate_big, t_big);
+	       " policy rows %8.0f reports/s (%.2f s, CPU %.2f s)\n",
+	    count(base, "SELECT count(*) FROM policies"), rate_big, t_big,
+	    cpu_big);
 	printf("ingest .eml, db with %" PRId64
-	       " policy rows     %8.0f reports/s (%.2f s)\n",
+	       " policy rows     %8.0f reports/s (%.2f s, CPU %.2f s)\n",
 	    count(base, "SELECT count(*) FROM policies"),
-	    (double)ce.reports / t_big_eml, t_big_eml);
+	    (double)ce.reports / t_big_eml, t_big_eml, cpu_big_eml);
 	printf("peak RSS, one %.1f MB report  %8.1f MiB\n",
 	    (double)cl.json_bytes / 1e6, (double)rss_large / 1024);
 	printf(
@@ -1327,8 +1382,10 @@ main(int argc, char **argv)
 	       "CPU time: %.2f s in process, %.2f s end to end, ratio %.2f\n",
 	    rate_small / per_in, ph.cpu, best_cpu, ph.cpu / best_cpu);
 	printf("ratio million-row db / fresh db      %5.2f (target >= 0.90, "
-	       "issue 15)\n",
-	    rate_big / rate_small);
+	       "issue 15); CPU %.2f; e-mails %.2f, CPU %.2f\n",
+	    rate_big / rate_small, cpu_small / cpu_big,
+	    ((double)ce.reports / t_big_eml) / ((double)ce.reports / t_eml),
+	    cpu_eml / cpu_big_eml);
 	printf(
 	    "peak RSS for the large report        %5.1f MiB (target <= 48)\n",
 	    (double)rss_large / 1024);

@@ -371,11 +371,16 @@ stop_receiver(struct daemon *d)
 		    "%u s",
 		    left, d->drain);
 	/* The sources take the receiver's lock through d->recv: it goes
-	 * away under db_lock. */
+	 * away under db_lock.  Its committer stores what is still queued
+	 * on d->db meanwhile, so the lock is held until it has ended: the
+	 * notification scheduler, which takes db_lock alone from now on,
+	 * waits for it (a connection is used by one thread at a time:
+	 * schema/sql_sqlite.c, OPEN_MUTEX).  The committer's events take
+	 * only the scheduler's own mutex. */
 	pthread_mutex_lock(&d->db_lock);
 	d->recv = NULL;
-	pthread_mutex_unlock(&d->db_lock);
 	trpt_receiver_free(&r);
+	pthread_mutex_unlock(&d->db_lock);
 	if (d->key != NULL) {
 		explicit_bzero(d->key, strlen(d->key));
 		free(d->key);

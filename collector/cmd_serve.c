@@ -181,6 +181,24 @@ checkpointer_stop(struct checkpointer *c, struct trpt_db *db)
 }
 
 /*
+ * Ends the receiver (its committer stores what is still queued) before the
+ * checkpointer lets go of the writer: checkpointer_stop runs statements on
+ * the writer's connection, which only one thread may use at a time
+ * (schema/sql_sqlite.c, OPEN_MUTEX).  The checkpointer thread asks no more
+ * RESTART of a receiver that is going away.
+ */
+static void
+receiver_stop(struct checkpointer *c, struct trpt_receiver **r)
+{
+	if (c->running) {
+		pthread_mutex_lock(&c->lock);
+		c->r = NULL;
+		pthread_mutex_unlock(&c->lock);
+	}
+	trpt_receiver_free(r);
+}
+
+/*
  * The per-domain series of /metrics (report/metrics.h) on a connection
  * of their own, one scrape at a time; the rollups are brought up to date
  * first unless a writer holds the database.
@@ -450,8 +468,8 @@ trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
 			trpt_cli_warn("%s", err.msg);
 			rc = err.code == TRPT_EINVAL ? TRPT_EXIT_USAGE
 						     : TRPT_EXIT_FATAL;
+			receiver_stop(&ckpt, &r);
 			checkpointer_stop(&ckpt, db);
-			trpt_receiver_free(&r);
 			goto out_mask;
 		}
 		printf("dashboard on %s\n", trpt_dashboard_url(dash));
@@ -469,8 +487,8 @@ trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
 		trpt_cli_warn("serve: %u requests still in flight after %u s",
 		    left, drain);
 	trpt_receiver_stats(r, &st);
+	receiver_stop(&ckpt, &r);
 	checkpointer_stop(&ckpt, db);
-	trpt_receiver_free(&r);
 	if (cli->verbose >= 0)
 		printf("served: stored %" PRIu64 ", duplicates %" PRIu64
 		       ", rejected %" PRIu64 "\n",

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include "collector/cli.h"
+#include "ingest/validate.h"
 
 int
 main(int argc, char **argv)
@@ -12,5 +13,7 @@ main(int argc, char **argv)
 	 * of the database; writes then fail with EPIPE instead. */
 	signal(SIGPIPE, SIG_IGN);
 	setlocale(LC_CTYPE, "C");
+	/* Before any thread: jansson's allocator is process-wide. */
+	trpt_validate_init();
 	return trpt_cli_main(argc, argv);
 }

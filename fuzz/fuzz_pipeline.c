@@ -14,6 +14,7 @@
 #include "common/limits.h"
 #include "fuzz/fuzz.h"
 #include "ingest/pipeline.h"
+#include "ingest/validate.h"
 #include "schema/db.h"
 
 static struct trpt_db *db;
@@ -29,6 +30,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct trpt_err err;
 	int rc;
 
+	trpt_validate_init(); /* jansson's arena, as in the program */
 	/* A fresh database now and then, so that memory stays bounded. */
 	if (db != NULL && ++runs % 2000 == 0)
 		trpt_db_close(&db);

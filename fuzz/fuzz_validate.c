@@ -59,6 +59,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *pad;
 	int rc;
 
+	trpt_validate_init(); /* jansson's arena, as in the program */
 	trpt_limits_default(&lim);
 	/* Small caps, so that the limits themselves are reached. */
 	lim.max_policies = 64;

@@ -3,7 +3,9 @@
 #include <ctype.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,186 @@
  * and the tree of 64 KiB of JSON is about 300 kB.
  */
 #define STREAM_MIN ((size_t)64 * 1024)
+
+/*
+ * jansson's allocations while a thread reads a text below STREAM_MIN
+ * (issue 15): a small report's tree took about 240 mallocs and as many
+ * frees, ~7.5% of the instructions of `ingest`'s reading thread
+ * (callgrind) and more of its time (malloc_consolidate, cache misses).
+ * trpt_validate_init installs j_malloc/j_free as jansson's allocator for
+ * the whole process; they take from the calling thread's arena while it
+ * has one (jcur, thread-local: only validate() sets it, around the parse
+ * and the read of one tree, which it frees before it ends: no value
+ * outlives it) and are plain malloc/free otherwise, on every other thread
+ * and for anything larger than a quarter chunk.  A free inside the
+ * arena's chunks only counts; the chunks go at the end.  If anything was
+ * not freed then (a missing json_decref), the chunks are left allocated,
+ * so that the sanitizers' leak check still reports it.
+ */
+#define JCHUNK_MIN ((size_t)16 * 1024)
+
+/*
+ * Under AddressSanitizer each piece has a poisoned header before it
+ * (holding its size) and the rest of its chunk stays poisoned, and a
+ * piece is poisoned again when jansson frees it: reading past a string of
+ * the tree, or a value after its json_decref, is still caught.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define TRPT_VALIDATE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TRPT_VALIDATE_ASAN 1
+#endif
+#endif
+#ifdef TRPT_VALIDATE_ASAN
+#include <sanitizer/asan_interface.h>
+#define JHDR           _Alignof(max_align_t)
+#define POISON(p, n)   ASAN_POISON_MEMORY_REGION(p, n)
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define JHDR           0
+#define POISON(p, n)   ((void)0)
+#define UNPOISON(p, n) ((void)0)
+#endif
+
+struct jchunk {
+	struct jchunk *next;
+	size_t size;
+	_Alignas(max_align_t) unsigned char data[];
+};
+
+struct jarena {
+	struct jchunk *chunks; /* newest first */
+	size_t used;           /* of the newest */
+	size_t live;           /* allocations not freed yet */
+};
+
+static _Thread_local struct jarena *jcur;
+
+/* Each thread's first chunk, kept from one text to the next (a malloc
+ * and free of 16 KiB per report otherwise); freed when the thread ends. */
+static pthread_key_t jspare;
+static int jspare_ok;
+
+static void *
+j_malloc(size_t n)
+{
+	struct jarena *a = jcur;
+	struct jchunk *c;
+	size_t at, size;
+
+	size_t need;
+
+	if (a == NULL || n > JCHUNK_MIN / 4)
+		return malloc(n);
+	need = JHDR +
+	       ((n + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1));
+	c = a->chunks;
+	at = a->used;
+	if (c == NULL || c->size - at < need) {
+		size = c == NULL ? JCHUNK_MIN : c->size * 2;
+		if ((c = malloc(sizeof(*c) + size)) == NULL)
+			return NULL;
+		c->next = a->chunks;
+		c->size = size;
+		POISON(c->data, size);
+		a->chunks = c;
+		at = 0;
+	}
+	a->used = at + need;
+	a->live++;
+	if (JHDR > 0) {
+		UNPOISON(c->data + at, JHDR);
+		memcpy(c->data + at, &n, sizeof(n));
+		POISON(c->data + at, JHDR);
+		UNPOISON(c->data + at + JHDR, n);
+	}
+	return c->data + at + JHDR;
+}
+
+static void
+j_free(void *p)
+{
+	struct jarena *a = jcur;
+	const struct jchunk *c;
+
+	if (p == NULL)
+		return;
+	if (a != NULL)
+		for (c = a->chunks; c != NULL; c = c->next)
+			if ((uintptr_t)p >= (uintptr_t)c->data &&
+			    (uintptr_t)p < (uintptr_t)c->data + c->size) {
+				a->live--;
+				if (JHDR > 0) {
+					unsigned char *h =
+					    (unsigned char *)p - JHDR;
+					size_t n;
+
+					UNPOISON(h, JHDR);
+					memcpy(&n, h, sizeof(n));
+					POISON(h, JHDR + n);
+				}
+				return;
+			}
+	free(p);
+}
+
+static void
+jarena_begin(struct jarena *a)
+{
+	struct jchunk *c = jspare_ok ? pthread_getspecific(jspare) : NULL;
+
+	if (c != NULL && pthread_setspecific(jspare, NULL) != 0)
+		c = NULL;
+	if (c != NULL) {
+		c->next = NULL;
+		POISON(c->data, c->size);
+	}
+	a->chunks = c;
+	a->used = 0;
+	a->live = 0;
+	jcur = a;
+}
+
+static void
+jarena_end(struct jarena *a)
+{
+	struct jchunk *c, *next;
+
+	jcur = NULL;
+	if (a->live != 0)
+		return; /* leaked on purpose: the leak check shows it */
+	for (c = a->chunks; c != NULL; c = next) {
+		next = c->next;
+		UNPOISON(c->data, c->size);
+		/* The oldest, the first chunk, is kept for the next text. */
+		if (next == NULL && jspare_ok && c->size == JCHUNK_MIN &&
+		    pthread_setspecific(jspare, c) == 0)
+			break;
+		free(c);
+	}
+}
+
+static void
+spare_free(void *c)
+{
+	free(c);
+}
+
+static void
+install(void)
+{
+	jspare_ok = pthread_key_create(&jspare, spare_free) == 0;
+	json_set_alloc_funcs(j_malloc, j_free);
+}
+
+void
+trpt_validate_init(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, install);
+}
 
 /*
  * A failure-details array read from the text one element at a time
@@ -106,6 +288,29 @@ oom(struct vstate *st)
 }
 
 /*
+ * A copy of string v in the report's blocks (trpt_report_new: one malloc
+ * per few hundred bytes rather than a strdup per field, ~45 a small
+ * report, and one free of them all; issue 15), or NULL when out of
+ * memory.  jansson refuses \u0000 without JSON_ALLOW_NUL, so the length
+ * is strlen's.
+ */
+static char *
+copy(struct vstate *st, const json_t *v)
+{
+	return trpt_report_strndup(
+	    st->r, json_string_value(v), json_string_length(v));
+}
+
+/* n string pointers for a list of the report, or NULL when out of memory. */
+static char **
+list_alloc(struct vstate *st, size_t n)
+{
+	if (n > SIZE_MAX / sizeof(char *))
+		return NULL;
+	return trpt_report_alloc(st->r, n * sizeof(char *));
+}
+
+/*
  * Nesting depth of the JSON text, counted before parsing so that a hostile
  * document cannot drive the parser's recursion.  Brackets inside strings do
  * not count.  Returns the maximum depth.
@@ -133,6 +338,45 @@ json_depth(const char *s, size_t len)
 			depth--;
 	}
 	return max;
+}
+
+/*
+ * dst = a b, and "[i]" with_index, cut to cap like snprintf: a JSON path
+ * for messages.  By hand: ten snprintf calls a policy, for paths that only
+ * a warning or a rejection shows, were 2.4% of `ingest`'s reading thread
+ * (perf, issue 15).
+ */
+static void
+path_join(char *dst, size_t cap, const char *a, const char *b, size_t i,
+    int with_index)
+{
+	char digits[24];
+	size_t o = 0, n = 0;
+	const char *parts[4];
+	size_t k, len;
+
+	parts[0] = a;
+	parts[1] = b;
+	parts[2] = parts[3] = NULL;
+	if (with_index) {
+		n = sizeof(digits) - 1;
+		digits[n] = '\0';
+		do {
+			digits[--n] = (char)('0' + i % 10);
+			i /= 10;
+		} while (i > 0);
+		digits[--n] = '[';
+		parts[2] = digits + n;
+		parts[3] = "]";
+	}
+	for (k = 0; k < 4 && parts[k] != NULL && o + 1 < cap; k++) {
+		len = strlen(parts[k]);
+		if (len > cap - 1 - o)
+			len = cap - 1 - o;
+		memcpy(dst + o, parts[k], len);
+		o += len;
+	}
+	dst[o] = '\0';
 }
 
 static const char *
@@ -166,7 +410,7 @@ req_string(struct vstate *st, const json_t *obj, const char *key,
 	char p[160];
 
 	if (v != NULL && json_is_string(v) && json_string_length(v) > 0) {
-		if ((*out = strdup(json_string_value(v))) == NULL)
+		if ((*out = copy(st, v)) == NULL)
 			return oom(st);
 		return TRPT_OK;
 	}
@@ -204,7 +448,7 @@ opt_string(struct vstate *st, const json_t *obj, const char *key,
 		    key, type_name(v));
 	if (json_string_length(v) == 0)
 		return TRPT_OK;
-	if ((*out = strdup(json_string_value(v))) == NULL)
+	if ((*out = copy(st, v)) == NULL)
 		return oom(st);
 	return TRPT_OK;
 }
@@ -264,7 +508,7 @@ parse_date(
 	char p[64];
 	unsigned flags;
 
-	snprintf(p, sizeof(p), "date-range.%s", key);
+	path_join(p, sizeof(p), "date-range.", key, 0, 0);
 	if (v == NULL)
 		return reject(st, p, "missing");
 	if (!json_is_string(v))
@@ -299,21 +543,28 @@ string_list(struct vstate *st, const json_t *v, const char *path,
 	if (json_is_string(v)) {
 		if (warn(st, "%s: a string where an array was expected", path))
 			return st->err->code;
-		if (json_string_length(v) > 0 &&
-		    trpt_strlist_add(out, json_string_value(v)) != TRPT_OK)
+		if (json_string_length(v) == 0)
+			return TRPT_OK;
+		if ((out->v = list_alloc(st, 1)) == NULL ||
+		    (out->v[0] = copy(st, v)) == NULL)
 			return oom(st);
+		out->n = 1;
 		return TRPT_OK;
 	}
 	if (!json_is_array(v))
 		return reject(st, path, "must be an array of strings, not %s",
 		    type_name(v));
+	if (json_array_size(v) > 0 &&
+	    (out->v = list_alloc(st, json_array_size(v))) == NULL)
+		return oom(st);
 	json_array_foreach (v, i, e) {
 		if (!json_is_string(e))
 			return reject(st, path,
 			    "element %zu must be a string, not %s", i,
 			    type_name(e));
-		if (trpt_strlist_add(out, json_string_value(e)) != TRPT_OK)
+		if ((out->v[i] = copy(st, e)) == NULL)
 			return oom(st);
+		out->n = i + 1;
 	}
 	return TRPT_OK;
 }
@@ -330,6 +581,7 @@ unpack_tlsa(struct vstate *st, struct trpt_policy *p, const char *path)
 	const json_t *e;
 	size_t i;
 	const char *s;
+	int rc = TRPT_OK;
 
 	if (p->policy_strings.n != 1)
 		return TRPT_OK;
@@ -344,15 +596,23 @@ unpack_tlsa(struct vstate *st, struct trpt_policy *p, const char *path)
 		return TRPT_OK; /* not JSON after all: keep the string */
 	}
 	json_array_foreach (inner, i, e) {
-		if (!json_is_string(e) ||
-		    trpt_strlist_add(&l, json_string_value(e)) != TRPT_OK) {
-			trpt_strlist_clear(&l);
+		if (!json_is_string(e)) {
 			json_decref(inner);
-			return json_is_string(e) ? oom(st) : TRPT_OK;
+			return TRPT_OK; /* not all strings: keep the string */
 		}
 	}
+	if (json_array_size(inner) > 0 &&
+	    (l.v = list_alloc(st, json_array_size(inner))) == NULL)
+		rc = oom(st);
+	json_array_foreach (inner, i, e) {
+		if (rc == TRPT_OK && (l.v[i] = copy(st, e)) == NULL)
+			rc = oom(st);
+		l.n = i + 1;
+	}
 	json_decref(inner);
-	trpt_strlist_clear(&p->policy_strings);
+	if (rc != TRPT_OK)
+		return rc;
+	/* The old list stays in the report's blocks until it is freed. */
 	p->policy_strings = l;
 	return warn(st,
 	    "%s.policy-string: one string holding a JSON array, "
@@ -360,21 +620,17 @@ unpack_tlsa(struct vstate *st, struct trpt_policy *p, const char *path)
 	    path, l.n);
 }
 
-static char *
-domain_normalise(const char *s)
+/* Lower case, without trailing dots, in place. */
+static void
+domain_normalise(char *d)
 {
-	size_t n = strlen(s), i;
-	char *d;
+	size_t n = strlen(d), i;
 
-	while (n > 0 && s[n - 1] == '.')
+	while (n > 0 && d[n - 1] == '.')
 		n--;
-	d = malloc(n + 1);
-	if (d == NULL)
-		return NULL;
 	for (i = 0; i < n; i++)
-		d[i] = (char)tolower((unsigned char)s[i]);
+		d[i] = (char)tolower((unsigned char)d[i]);
 	d[n] = '\0';
-	return d;
 }
 
 /* The domain for policies that name none: TLS-Report-Domain, else an
@@ -471,7 +727,7 @@ read_one_failure(struct vstate *st, const json_t *fd, const char *path,
 	char fpath[160];
 	int rc;
 
-	snprintf(fpath, sizeof(fpath), "%s.failure-details[%zu]", path, i);
+	path_join(fpath, sizeof(fpath), path, ".failure-details", i, 1);
 	p->nfailures = i + 1;
 	if ((rc = read_failure(st, fd, fpath, &p->failures[i])))
 		return rc;
@@ -528,14 +784,14 @@ read_policy(
 	size_t i, nfds;
 	int rc;
 
-	snprintf(path, sizeof(path), "policies[%zu]", idx);
+	path_join(path, sizeof(path), "policies", "", idx, 1);
 	if (!json_is_object(entry))
 		return reject(
 		    st, path, "must be an object, not %s", type_name(entry));
 	if ((rc = unknown_keys(st, entry, path, known_entry_keys)) != TRPT_OK)
 		return rc;
 	pol = json_object_get(entry, "policy");
-	snprintf(fpath, sizeof(fpath), "%s.policy", path);
+	path_join(fpath, sizeof(fpath), path, ".policy", 0, 0);
 	if (pol == NULL)
 		return reject(st, fpath, "missing");
 	if (!json_is_object(pol))
@@ -560,38 +816,34 @@ read_policy(
 			return reject(st, fpath,
 			    "policy-domain missing, and no TLS-Report-Domain "
 			    "header or report file name to take it from");
-		domain = strdup(fb);
+		domain = trpt_report_strndup(st->r, fb, strlen(fb));
 		rc = warn(st, "%s.policy-domain: missing, taken from %s", fpath,
 		    from);
 		if (domain == NULL)
 			return oom(st);
-		if (rc != TRPT_OK) {
-			free(domain);
+		if (rc != TRPT_OK)
 			return rc;
-		}
 	}
-	p->policy_domain = domain_normalise(domain);
-	free(domain);
-	if (p->policy_domain == NULL)
-		return oom(st);
-	snprintf(fpath, sizeof(fpath), "%s.policy.policy-string", path);
+	domain_normalise(domain);
+	p->policy_domain = domain;
+	path_join(fpath, sizeof(fpath), path, ".policy.policy-string", 0, 0);
 	if ((rc = string_list(st, json_object_get(pol, "policy-string"), fpath,
 		 &p->policy_strings)))
 		return rc;
-	snprintf(fpath, sizeof(fpath), "%s.policy", path);
+	path_join(fpath, sizeof(fpath), path, ".policy", 0, 0);
 	if (strcmp(p->policy_type, "tlsa") == 0 &&
 	    (rc = unpack_tlsa(st, p, fpath)))
 		return rc;
-	snprintf(fpath, sizeof(fpath), "%s.policy.mx-host", path);
+	path_join(fpath, sizeof(fpath), path, ".policy.mx-host", 0, 0);
 	if ((rc = string_list(
 		 st, json_object_get(pol, "mx-host"), fpath, &p->mx_hosts)))
 		return rc;
-	snprintf(fpath, sizeof(fpath), "%s.policy", path);
+	path_join(fpath, sizeof(fpath), path, ".policy", 0, 0);
 	if ((rc = unknown_keys(st, pol, fpath, known_policy_keys)))
 		return rc;
 
 	sum = json_object_get(entry, "summary");
-	snprintf(fpath, sizeof(fpath), "%s.summary", path);
+	path_join(fpath, sizeof(fpath), path, ".summary", 0, 0);
 	if (sum == NULL)
 		return reject(st, fpath, "missing");
 	if (!json_is_object(sum))
@@ -605,7 +857,7 @@ read_policy(
 		return rc;
 
 	fds = json_object_get(entry, "failure-details");
-	snprintf(fpath, sizeof(fpath), "%s.failure-details", path);
+	path_join(fpath, sizeof(fpath), path, ".failure-details", 0, 0);
 	if (fds == NULL || json_is_null(fds))
 		return TRPT_OK;
 	if (!json_is_array(fds))
@@ -623,7 +875,10 @@ read_policy(
 	st->nfailures += nfds;
 	if (nfds == 0)
 		return TRPT_OK;
-	p->failures = calloc(nfds, sizeof(*p->failures));
+	p->failures =
+	    nfds <= SIZE_MAX / sizeof(*p->failures)
+		? trpt_report_alloc(st->r, nfds * sizeof(*p->failures))
+		: NULL;
 	if (p->failures == NULL)
 		return oom(st);
 	if (sv != NULL) {
@@ -693,7 +948,7 @@ read_report(struct vstate *st, const json_t *root)
 		return rc;
 	ci = json_object_get(root, "contact-info");
 	if (ci != NULL && json_is_string(ci) && json_string_length(ci) > 0) {
-		if ((r->contact_info = strdup(json_string_value(ci))) == NULL)
+		if ((r->contact_info = copy(st, ci)) == NULL)
 			return oom(st);
 	} else if (ci != NULL && !json_is_null(ci) && !json_is_string(ci) &&
 		   (rc = warn(st,
@@ -738,7 +993,10 @@ read_report(struct vstate *st, const json_t *root)
 		return rc;
 	if (json_array_size(pols) > 0) {
 		r->policies =
-		    calloc(json_array_size(pols), sizeof(*r->policies));
+		    json_array_size(pols) <= SIZE_MAX / sizeof(*r->policies)
+			? trpt_report_alloc(
+			      r, json_array_size(pols) * sizeof(*r->policies))
+			: NULL;
 		if (r->policies == NULL)
 			return oom(st);
 	}
@@ -933,8 +1191,7 @@ read_tree(json_t *root, const char *text, const struct streamed *sv, size_t nsv,
 	st.nsv = nsv;
 	/* err may be NULL (the API allows it); the readers use its code. */
 	st.err = err != NULL ? err : &local;
-	st.r = calloc(1, sizeof(*st.r));
-	if (st.r == NULL)
+	if (trpt_report_new(&st.r) != TRPT_OK)
 		rc = oom(&st);
 	else
 		rc = read_report(&st, root);
@@ -954,6 +1211,7 @@ validate(char *take, const char *json, size_t len,
     struct trpt_report **out, struct trpt_err *err)
 {
 	struct streamed *sv = NULL;
+	struct jarena arena;
 	json_error_t jerr;
 	json_t *root;
 	size_t depth, nsv, skel_len = 0;
@@ -999,13 +1257,21 @@ validate(char *take, const char *json, size_t len,
 		}
 		free(sv);
 	}
+	/* The arena only below STREAM_MIN: it frees nothing before its end,
+	 * and a large text's tree is what streaming keeps out of memory. */
+	if (len < STREAM_MIN)
+		jarena_begin(&arena);
 	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
 	free(take);
 	if (root == NULL)
-		return trpt_err_set(err, TRPT_EPARSE,
+		rc = trpt_err_set(err, TRPT_EPARSE,
 		    "not valid JSON: %s at line %d column %d", jerr.text,
 		    jerr.line, jerr.column);
-	return read_tree(root, NULL, NULL, 0, lim, ctx, out, err);
+	else
+		rc = read_tree(root, NULL, NULL, 0, lim, ctx, out, err);
+	if (len < STREAM_MIN)
+		jarena_end(&arena);
+	return rc;
 }
 
 int

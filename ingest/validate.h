@@ -17,6 +17,15 @@ struct trpt_validate_ctx {
 };
 
 /*
+ * Makes jansson allocate from an arena of the validating thread while
+ * trpt_validate_json reads a small report (process-wide: call it once
+ * before any thread uses jansson, e.g. first thing in main; every other
+ * use of jansson keeps malloc and free).  Without it validation is the
+ * same, only slower.
+ */
+void trpt_validate_init(void);
+
+/*
  * Parses and validates len bytes of JSON (UTF-8, optional BOM).  On success
  * *out is a new report (caller frees with trpt_report_free).  Rejections
  * return TRPT_EPARSE or TRPT_ELIMIT with the JSON path in the message,

@@ -48,6 +48,9 @@ struct trpt_report {
 	struct trpt_policy *policies;
 	size_t npolicies;
 	struct trpt_strlist warnings; /* leniencies applied, for the record */
+	/* The blocks holding the report and its strings and arrays
+	 * (trpt_report_new), or NULL when each is a malloc of its own. */
+	struct trpt_report_block *blocks_;
 };
 
 /*
@@ -85,6 +88,27 @@ struct trpt_auth {
 					 (reprocess --accept-unsigned) */
 };
 
+/*
+ * A zeroed report that holds its strings and arrays in blocks of its own
+ * (trpt_report_alloc, trpt_report_strndup), freed all at once by
+ * trpt_report_free: a malloc per few hundred bytes rather than one per
+ * string (issue 15).  Its warnings stay a trpt_strlist.  TRPT_OK or
+ * TRPT_ENOMEM.
+ */
+int trpt_report_new(struct trpt_report **out);
+
+/*
+ * n bytes, zeroed and aligned for any type, from the blocks of r (made by
+ * trpt_report_new), valid until trpt_report_free(r); NULL when out of
+ * memory.
+ */
+void *trpt_report_alloc(struct trpt_report *r, size_t n);
+
+/* A NUL-terminated copy of the n bytes at s in the blocks of r, or NULL
+ * when out of memory. */
+char *trpt_report_strndup(struct trpt_report *r, const char *s, size_t n);
+
+/* Frees r with every string and array it points to (accepts NULL). */
 void trpt_report_free(struct trpt_report **rp);
 
 /* Appends a copy of s to l; returns TRPT_OK or TRPT_ENOMEM. */

@@ -191,6 +191,40 @@ config_sqlite(void)
 }
 
 /*
+ * SQLITE_OPEN_NOMUTEX: SQLite's "multi-thread" mode, where a connection
+ * takes no mutex of its own around each call (serialized mode, the
+ * default, locks and unlocks one around every sqlite3_step, bind, column
+ * and reset).  That is safe when no two threads use one connection at the
+ * same time; a connection may still pass from thread to thread.  Every
+ * place where a trpt_db crosses threads (read 2026-12-01):
+ *  - ingest/pipeline.c parse ahead: the store thread uses p->db only while
+ *    a->busy (set under a->mu with a bundle taken off the queue, or a due
+ *    batch while the caller does not hold p); the caller's thread uses it
+ *    only after async_drain (queue empty, !busy, held = 1) until its next
+ *    input is queued.  The parse thread and trpt_pipeline_prepare (the
+ *    receiver's libmicrohttpd threads) defer every store, quarantine and
+ *    skip into the bundle (j->defer) and never touch the database.
+ *  - ingest/imap_sync.c: with parse ahead, the socket thread's lease and
+ *    state calls come after settle() (trpt_pipeline_flush: a drain);
+ *    commit_uid runs in the batch, on whichever thread commits it.
+ *  - ingest/receiver.c: the committer stores and commits under pipe_lock;
+ *    trpt_receiver_lock/locked (collector/cmd_serve.c's RESTART, the
+ *    daemon's sources and notifications) take the same lock.
+ *  - collector/cmd_run.c: the daemon's connection is used under db_lock
+ *    plus the receiver's lock (daemon_lock); each IMAP source opens its own
+ *    (the pipeline rule above).  run_notify.c's scheduler takes daemon_lock.
+ *  - collector/dashboard.c: one connection used by libmicrohttpd's single
+ *    internal polling thread (no thread pool); cmd_serve.c's /metrics
+ *    connection is used under its own lock, one scrape at a time.
+ *  - schema/checkpoint.c: its own connection, used only by serve's
+ *    checkpointer thread (opened before the thread starts, closed after it
+ *    ends); the writer's RESTART runs under the receiver's lock.
+ * Each hand-over goes through a pthread mutex, which also orders the
+ * memory.  A new thread that uses a connection must keep to the rule.
+ */
+#define OPEN_MUTEX SQLITE_OPEN_NOMUTEX
+
+/*
  * Opens path with flags.  A write-protected file opened for writing comes
  * back read-only from SQLite; so does one opened SQLITE_OPEN_READONLY.  A
  * database in WAL mode needs its -shm file: in a directory this process
@@ -209,7 +243,8 @@ open_handle(struct trpt_db *db, int flags, struct trpt_err *err)
 	/* The log's writes gathered into one a commit (schema/walbuf.h). */
 	if ((src = trpt_walbuf_register(err)) != TRPT_OK)
 		return src;
-	src = sqlite3_open_v2(db->path, &l->h, flags, TRPT_WALBUF_VFS);
+	src = sqlite3_open_v2(
+	    db->path, &l->h, flags | OPEN_MUTEX, TRPT_WALBUF_VFS);
 	if (src == SQLITE_OK && (flags & SQLITE_OPEN_READONLY)) {
 		/* The first read shows whether the WAL index can be had. */
 		src = sqlite3_exec(
@@ -237,7 +272,8 @@ open_handle(struct trpt_db *db, int flags, struct trpt_err *err)
 			}
 			memcpy(uri + n, "?immutable=1", 13);
 			src = sqlite3_open_v2(uri, &l->h,
-			    SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+			    SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | OPEN_MUTEX,
+			    NULL);
 			free(uri);
 		} else
 			src = SQLITE_OK;

@@ -1,5 +1,6 @@
 /* Report validation: every rejection rule and every leniency, by fixture. */
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -636,6 +637,8 @@ test_validate_streamed_peak(void **state)
 	char *doc = malloc(N * 256 + 1024), *p;
 	struct trpt_report *r = NULL;
 	struct trpt_err err;
+	json_malloc_t was_malloc;
+	json_free_t was_free;
 	size_t i;
 
 	(void)state;
@@ -660,13 +663,14 @@ test_validate_streamed_peak(void **state)
 		    i ? "," : "", i / 256, i % 256, i, i);
 	strcpy(p, "]}]}");
 	json_live = json_peak = 0;
+	json_get_alloc_funcs(&was_malloc, &was_free);
 	json_set_alloc_funcs(count_malloc, count_free);
 	if (trpt_validate_json(doc, strlen(doc), &lim, NULL, &r, &err) !=
 	    TRPT_OK) {
-		json_set_alloc_funcs(malloc, free);
+		json_set_alloc_funcs(was_malloc, was_free);
 		fail_msg("%s", err.msg);
 	}
-	json_set_alloc_funcs(malloc, free);
+	json_set_alloc_funcs(was_malloc, was_free);
 	assert_int_equal(json_live, 0);
 	assert_true(strlen(doc) > 3000000);
 	if (json_peak > 256 * 1024)
@@ -683,6 +687,232 @@ test_validate_streamed_peak(void **state)
 	free(doc);
 }
 
+/*
+ * A report's strings and arrays live in blocks of its own
+ * (trpt_report_new): a report of many fields, long ones among them, reads
+ * back the same wherever its pieces landed (several blocks, a block of
+ * their own for the long ones, a TLSA string unpacked, a fallback domain
+ * normalised), and the blocks' own allocator hands out zeroed, aligned
+ * pieces.  Under ASan a read past any piece is caught (fences).
+ */
+static void
+test_validate_report_blocks(void **state)
+{
+	struct trpt_validate_ctx ctx = { "Fallback.Example.", NULL };
+	char *doc = malloc(64 * 1024), *p, longs[2001];
+	struct trpt_report *r = NULL, *b = NULL;
+	struct trpt_err err;
+	size_t i, j;
+	int64_t *n;
+	char *sv;
+
+	(void)state;
+	memset(longs, 'x', sizeof(longs) - 1);
+	longs[sizeof(longs) - 1] = '\0';
+	p = doc;
+	p += sprintf(p,
+	    "{\"organization-name\":\"Org\",\"report-id\":\"id-%s\","
+	    "\"contact-info\":\"c@example.org\","
+	    "\"date-range\":{\"start-datetime\":\"2024-01-01T00:00:00Z\","
+	    "\"end-datetime\":\"2024-01-01T23:59:59Z\"},\"policies\":[",
+	    longs);
+	for (i = 0; i < 20; i++) {
+		p += sprintf(p,
+		    "%s{\"policy\":{\"policy-type\":\"%s\","
+		    "\"policy-string\":%s,\"mx-host\":\"mx%zu.example\"%s},"
+		    "\"summary\":{\"total-successful-session-count\":%zu,"
+		    "\"total-failure-session-count\":%zu},"
+		    "\"failure-details\":[",
+		    i ? "," : "", i == 3 ? "tlsa" : "sts",
+		    i == 3 ? "[\"[\\\"3 1 1 aa\\\",\\\"3 1 1 bb\\\"]\"]"
+			   : "[\"version: STSv1\",\"mode: enforce\"]",
+		    i, i == 5 ? "" : ",\"policy-domain\":\"D.Example.\"", i,
+		    2 * i);
+		for (j = 0; j < 2; j++)
+			p += sprintf(p,
+			    "%s{\"result-type\":\"validation-failure\","
+			    "\"sending-mta-ip\":\"192.0.2.%zu\","
+			    "\"receiving-mx-hostname\":\"mx%zu.example\","
+			    "\"failed-session-count\":%zu}",
+			    j ? "," : "", j, i, i);
+		p += sprintf(p, "]}");
+	}
+	sprintf(p, "]}");
+	assert_int_equal(
+	    trpt_validate_json(doc, strlen(doc), &lim, &ctx, &r, &err),
+	    TRPT_OK);
+	assert_non_null(r->blocks_);
+	assert_int_equal(strlen(r->report_id), 3 + strlen(longs));
+	assert_string_equal(r->report_id + 3, longs);
+	assert_string_equal(r->organization_name, "Org");
+	assert_string_equal(r->contact_info, "c@example.org");
+	assert_int_equal(r->npolicies, 20);
+	for (i = 0; i < r->npolicies; i++) {
+		const struct trpt_policy *pol = &r->policies[i];
+		char mx[32];
+
+		snprintf(mx, sizeof(mx), "mx%zu.example", i);
+		assert_string_equal(pol->policy_domain,
+		    i == 5 ? "fallback.example" : "d.example");
+		assert_int_equal(pol->mx_hosts.n, 1);
+		assert_string_equal(pol->mx_hosts.v[0], mx);
+		assert_int_equal(pol->policy_strings.n, 2);
+		assert_string_equal(pol->policy_strings.v[1],
+		    i == 3 ? "3 1 1 bb" : "mode: enforce");
+		assert_int_equal(pol->successful, (int64_t)i);
+		assert_int_equal(pol->nfailures, 2);
+		for (j = 0; j < 2; j++) {
+			assert_string_equal(
+			    pol->failures[j].result_type, "validation-failure");
+			assert_string_equal(
+			    pol->failures[j].receiving_mx_hostname, mx);
+			assert_null(pol->failures[j].receiving_ip);
+			assert_int_equal(
+			    pol->failures[j].failed_session_count, (int64_t)i);
+		}
+	}
+	assert_true(has_warning(r, "unpacked into 2 records"));
+	assert_true(has_warning(r,
+	    "policies[5].policy.policy-domain: missing, taken from the "
+	    "TLS-Report-Domain header"));
+	trpt_report_free(&r);
+	assert_null(r);
+
+	/* Paths with indices of two digits, in a rejection. */
+	p = doc;
+	p += sprintf(p,
+	    "{\"organization-name\":\"Org\",\"report-id\":\"i\","
+	    "\"date-range\":{\"start-datetime\":\"2024-01-01T00:00:00Z\","
+	    "\"end-datetime\":\"2024-01-01T23:59:59Z\"},\"policies\":[");
+	for (i = 0; i < 12; i++) {
+		p += sprintf(p,
+		    "%s{\"policy\":{\"policy-type\":\"sts\","
+		    "\"policy-domain\":\"d.example\"},\"summary\":{"
+		    "\"total-successful-session-count\":1,"
+		    "\"total-failure-session-count\":1},"
+		    "\"failure-details\":[",
+		    i ? "," : "");
+		for (j = 0; j < 11; j++)
+			p += sprintf(p,
+			    "%s{\"result-type\":\"validation-failure\","
+			    "\"failed-session-count\":%d}",
+			    j ? "," : "", i == 11 && j == 10 ? -1 : 1);
+		p += sprintf(p, "]}");
+	}
+	sprintf(p, "]}");
+	assert_int_equal(
+	    trpt_validate_json(doc, strlen(doc), &lim, &ctx, &r, &err),
+	    TRPT_EPARSE);
+	assert_string_equal(err.msg,
+	    "policies[11].failure-details[10].failed-session-count: "
+	    "negative count (-1)");
+	assert_null(r);
+
+	/* The allocator itself: zeroed, aligned, strings copied exactly. */
+	assert_int_equal(trpt_report_new(&b), TRPT_OK);
+	assert_non_null(b->blocks_);
+	for (i = 0; i < 500; i++) {
+		sv = trpt_report_strndup(b, "abcdef", i % 7);
+		assert_non_null(sv);
+		assert_int_equal(strlen(sv), i % 7);
+		assert_memory_equal(sv, "abcdef", i % 7);
+		n = trpt_report_alloc(b, (i % 40) * sizeof(*n) + 1);
+		assert_non_null(n);
+		assert_int_equal((uintptr_t)n % _Alignof(max_align_t), 0);
+		for (j = 0; j < i % 40; j++)
+			assert_int_equal(n[j], 0);
+	}
+	sv = trpt_report_strndup(b, longs, sizeof(longs) - 1);
+	assert_string_equal(sv, longs);
+	assert_int_equal(trpt_strlist_add(&b->warnings, "kept"), TRPT_OK);
+	trpt_report_free(&b);
+	assert_null(b);
+	free(doc);
+}
+
+/* Another thread's own use of jansson, beside validation. */
+static void *
+jansson_elsewhere(void *arg)
+{
+	size_t i;
+
+	(void)arg;
+	for (i = 0; i < 3000; i++) {
+		json_t *v = json_pack("{s:[s,s,i]}", "k", "a", "b", (int)i);
+		char *s = json_dumps(v, 0);
+		json_t *back = json_loads(s, 0, NULL);
+
+		if (back == NULL || !json_equal(v, back))
+			return (void *)1;
+		json_decref(back);
+		free(s);
+		json_decref(v);
+	}
+	return NULL;
+}
+
+static void *
+validate_elsewhere(void *arg)
+{
+	const char *text = arg;
+	size_t i;
+
+	for (i = 0; i < 1500; i++) {
+		struct trpt_report *r = NULL;
+		struct trpt_err err;
+
+		if (trpt_validate_json(
+			text, strlen(text), &lim, NULL, &r, &err) != TRPT_OK ||
+		    strcmp(r->organization_name, "Example Sender") != 0)
+			return (void *)1;
+		trpt_report_free(&r);
+	}
+	return NULL;
+}
+
+/*
+ * jansson allocates from the validating thread's arena
+ * (trpt_validate_init, installed in main here as in the program): the
+ * allocator is installed, small reports read the same as with malloc
+ * (every case above ran with it), and threads that validate and threads
+ * that use jansson otherwise run side by side (under ASan: no chunk
+ * freed on the wrong side, nothing leaked).
+ */
+static void
+test_validate_jansson_arena(void **state)
+{
+	json_malloc_t m;
+	json_free_t f;
+	pthread_t t[3];
+	void *res;
+	size_t len, i;
+	char *text =
+	    trpt_test_slurp(trpt_test_fixture("lenient/base.json"), &len);
+	json_t *kept;
+
+	(void)state;
+	json_get_alloc_funcs(&m, &f);
+	assert_true(m != malloc && f != free);
+	/* A value made outside validation outlives it, and is freed with
+	 * free() after it. */
+	kept = json_pack("{s:s}", "a", "kept");
+	assert_int_equal(
+	    pthread_create(&t[0], NULL, validate_elsewhere, text), 0);
+	assert_int_equal(
+	    pthread_create(&t[1], NULL, validate_elsewhere, text), 0);
+	assert_int_equal(
+	    pthread_create(&t[2], NULL, jansson_elsewhere, NULL), 0);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(pthread_join(t[i], &res), 0);
+		assert_null(res);
+	}
+	assert_null(validate_elsewhere(text));
+	assert_string_equal(
+	    json_string_value(json_object_get(kept, "a")), "kept");
+	json_decref(kept);
+	free(text);
+}
+
 int
 main(void)
 {
@@ -696,9 +926,13 @@ main(void)
 		cmocka_unit_test(test_validate_null_err),
 		cmocka_unit_test(test_validate_depth_ignores_strings),
 		cmocka_unit_test(test_validate_streamed_as_tree),
+		cmocka_unit_test(test_validate_report_blocks),
+		cmocka_unit_test(test_validate_jansson_arena),
 		cmocka_unit_test(test_validate_streamed_peak),
 	};
 
 	trpt_limits_default(&lim);
+	/* As the program does, before any thread (validate.h). */
+	trpt_validate_init();
 	return cmocka_run_group_tests_name("validate", tests, NULL, NULL);
 }
