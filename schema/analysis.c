@@ -554,7 +554,7 @@ trpt_analysis_new_failure_types(struct trpt_db *db, int64_t since,
 
 	/*
 	 * A pair is new when its first day of all is in the window:
-	 * rollup_type_first (migration 0016, kept by triggers) has it, by
+	 * rollup_type_first (migration 0016, kept by the store) has it, by
 	 * day.  Only the pairs that are new and late enough in their
 	 * domain's history sum their failures up to until (a pair whose
 	 * first day is >= since has all its rows up to until inside the

@@ -21,9 +21,10 @@
 /* Tables that migrations fill: their rows are replaced, not refused. */
 static const char *const seeded[] = { "rollup_state" };
 
-/* Tables that triggers fill from the rows of others (migration 0016):
- * emptied right before they are copied, whatever the copy of their
- * sources put in them. */
+/* Tables derived from the rows of others (migrations 0016 and 0018; the
+ * store writes them with rollup_failures since 0022, triggers did
+ * before): emptied right before they are copied, whatever the copy of
+ * their sources put in them. */
 static const char *const derived[] = { "rollup_type_first",
 	"rollup_failures_week" };
 

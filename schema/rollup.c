@@ -30,7 +30,7 @@ enum {
 	AGG_WEEKLY,
 	AGG_DOMAIN_WEEK,
 	AGG_FAILURES,
-	AGG_FAILURES_WEEK, /* from AGG_FAILURES at the commit */
+	AGG_FAILURES_WEEK, /* written from AGG_FAILURES (week_write) */
 	AGG_TESTING,
 	AGG_N
 };
@@ -896,27 +896,20 @@ cmp_agg(const void *a, const void *b)
 	return 0;
 }
 
-/* Upserts the sums of table t, in key order, up to 32 keys a statement. */
+/* Upserts the sums v[0..n) of table t, in that order, 32, 8 or 1 keys a
+ * statement; each capped as a cell (a week sums its capped days). */
 static int
-agg_write(struct trpt_db *db, int t, struct trpt_err *err)
+write_sorted(struct trpt_db *db, int t, const struct agg_ent *const *v,
+    size_t n, struct trpt_err *err)
 {
-	struct agg *a = &db->rollup->agg[t];
 	const char *cols = agg_cols[t];
-	const struct agg_ent *e, **v;
+	const struct agg_ent *e;
 	struct trpt_stmt *st;
 	size_t i, j, k, nrow, ncol = strlen(cols);
 	int rc = TRPT_OK, at;
 
-	if (a->n == 0)
-		return TRPT_OK;
-	if ((v = malloc(a->n * sizeof(*v))) == NULL)
-		return trpt_err_set(err, TRPT_ENOMEM,
-		    "database %s: out of memory", trpt_db_path(db));
-	for (i = 0; i < a->n; i++)
-		v[i] = &a->e[i];
-	qsort(v, a->n, sizeof(*v), cmp_agg);
-	for (i = 0; i < a->n && rc == TRPT_OK; i += nrow) {
-		nrow = a->n - i >= 32 ? 32 : a->n - i >= 8 ? 8 : 1;
+	for (i = 0; i < n && rc == TRPT_OK; i += nrow) {
+		nrow = n - i >= 32 ? 32 : n - i >= 8 ? 8 : 1;
 		if ((rc = trpt_sql_cached(db,
 			 sql_upsert[t][nrow == 32  ? 2
 				       : nrow == 8 ? 1
@@ -930,8 +923,10 @@ agg_write(struct trpt_db *db, int t, struct trpt_err *err)
 				if (cols[k] == 'N')
 					trpt_sql_bind_int(st, at, e->num);
 				else if (cols[k] >= 'a')
-					trpt_sql_bind_int(
-					    st, at, cap(e->v[cols[k] - 'a']));
+					trpt_sql_bind_int(st, at,
+					    t == AGG_FAILURES_WEEK
+						? e->v[cols[k] - 'a']
+						: cap(e->v[cols[k] - 'a']));
 				else
 					trpt_sql_bind_text(
 					    st, at, e->s[cols[k] - '0']);
@@ -939,6 +934,95 @@ agg_write(struct trpt_db *db, int t, struct trpt_err *err)
 		}
 		rc = trpt_sql_run(st, err);
 	}
+	return rc;
+}
+
+/* Upserts the sums of table t, in key order. */
+static int
+agg_write(struct trpt_db *db, int t, struct trpt_err *err)
+{
+	struct agg *a = &db->rollup->agg[t];
+	const struct agg_ent **v;
+	size_t i;
+	int rc;
+
+	if (a->n == 0)
+		return TRPT_OK;
+	if ((v = malloc(a->n * sizeof(*v))) == NULL)
+		return trpt_err_set(err, TRPT_ENOMEM,
+		    "database %s: out of memory", trpt_db_path(db));
+	for (i = 0; i < a->n; i++)
+		v[i] = &a->e[i];
+	qsort(v, a->n, sizeof(*v), cmp_agg);
+	rc = write_sorted(db, t, v, a->n, err);
+	free(v);
+	return rc;
+}
+
+/* rollup_failures_week's key order (domain, week, org, result type, mx,
+ * ip) of two rollup_failures keys (s: org, domain, type, mx, ip). */
+static int
+cmp_week(const void *a, const void *b)
+{
+	const struct agg_ent *x = *(const struct agg_ent *const *)a;
+	const struct agg_ent *y = *(const struct agg_ent *const *)b;
+	static const int order[] = { 1, -1, 0, 2, 3, 4 };
+	int64_t wx = (x->num + 3) / 7, wy = (y->num + 3) / 7;
+	size_t i;
+	int c, k;
+
+	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		if ((k = order[i]) < 0) {
+			if (wx != wy)
+				return wx < wy ? -1 : 1;
+		} else if (x->s[k] != y->s[k] &&
+			   (c = strcmp(x->s[k], y->s[k])) != 0)
+			return c;
+	}
+	return 0;
+}
+
+/*
+ * rollup_failures_week (0018: week = (day + 3) / 7) from the batch's
+ * rollup_failures sums, each cell as it was written (capped): at most 7
+ * cells a key, so no sum leaves int64.  After rollup_failures is written,
+ * its entries are not needed any more: each week's first entry becomes
+ * the week's sum, in place (no second table in memory: the 5 MB report's
+ * 20,000 details would hold 2-5 MiB more at its peak).
+ */
+static int
+week_write(struct trpt_db *db, struct trpt_err *err)
+{
+	struct agg *a = &db->rollup->agg[AGG_FAILURES];
+	struct agg_ent **v, *e;
+	const char *org;
+	int64_t sum;
+	size_t i, j, n = 0;
+	int rc;
+
+	if (a->n == 0)
+		return TRPT_OK;
+	if ((v = malloc(a->n * sizeof(*v))) == NULL)
+		return trpt_err_set(err, TRPT_ENOMEM,
+		    "database %s: out of memory", trpt_db_path(db));
+	for (i = 0; i < a->n; i++)
+		v[i] = &a->e[i];
+	qsort(v, a->n, sizeof(*v), cmp_week);
+	for (i = 0; i < a->n; i = j) {
+		for (j = i + 1, sum = cap(v[i]->v[0]);
+		     j < a->n && cmp_week(&v[i], &v[j]) == 0; j++)
+			sum += cap(v[j]->v[0]);
+		e = v[i];
+		org = e->s[0];
+		e->s[0] = e->s[1]; /* domain, org, type, mx, ip */
+		e->s[1] = org;
+		e->num = (e->num + 3) / 7;
+		e->numpos = 1;
+		e->v[0] = sum;
+		v[n++] = e;
+	}
+	rc = write_sorted(
+	    db, AGG_FAILURES_WEEK, (const struct agg_ent *const *)v, n, err);
 	free(v);
 	return rc;
 }
@@ -1045,35 +1129,6 @@ type_first(struct trpt_db *db, struct trpt_err *err)
 	return rc;
 }
 
-/*
- * rollup_failures_week's sums from rollup_failures' (0018: week = (day +
- * 3) / 7), each cell as it is written (capped): at most 7 cells a key,
- * so no sum leaves int64.
- */
-static int
-week_sums(struct trpt__rollup_queue *q)
-{
-	struct agg *a = &q->agg[AGG_FAILURES];
-	const struct agg_ent *e;
-	const char *k[AGG_STRS];
-	int64_t v;
-	size_t i;
-	int rc = TRPT_OK, ov = 0;
-
-	for (i = 0; i < a->n && rc == TRPT_OK; i++) {
-		e = &a->e[i];
-		k[0] = e->s[1]; /* domain, org, result type, mx, ip */
-		k[1] = e->s[0];
-		k[2] = e->s[2];
-		k[3] = e->s[3];
-		k[4] = e->s[4];
-		v = cap(e->v[0]);
-		rc = agg_add(&q->agg[AGG_FAILURES_WEEK], (e->num + 3) / 7, 1, k,
-		    &v, 1, &ov);
-	}
-	return rc;
-}
-
 /* Forgets the in-memory sums (written, or their transaction is gone). */
 static void
 mem_reset(struct trpt__rollup_queue *q, int release)
@@ -1106,13 +1161,12 @@ mem_flush(struct trpt_db *db, struct trpt_err *err)
 	if (q->overflow)
 		for (i = 0; i < q->nmem && rc == TRPT_OK; i++)
 			rc = trpt__rollup_add(db, q->mem[i], 1, err);
-	else if (week_sums(q) != TRPT_OK)
-		rc = trpt_err_set(err, TRPT_ENOMEM,
-		    "database %s: out of memory", trpt_db_path(db));
 	else
 		for (t = 0; t < AGG_N && rc == TRPT_OK; t++)
-			if (t != AGG_FAILURES ||
-			    (rc = type_first(db, err)) == TRPT_OK)
+			if (t == AGG_FAILURES_WEEK)
+				rc = week_write(db, err);
+			else if (t != AGG_FAILURES ||
+				 (rc = type_first(db, err)) == TRPT_OK)
 				rc = agg_write(db, t, err);
 	mem_reset(q, 0);
 	return rc;

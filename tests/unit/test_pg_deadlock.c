@@ -1,7 +1,8 @@
 /*
  * Two PostgreSQL writers that create the same new (policy domain, result
  * type) pairs in opposite order do not deadlock in rollup_type_first
- * (migration 0016, kept by triggers on rollup_failures).  Run against a
+ * (migration 0016, kept by triggers on rollup_failures until 0022, by
+ * the store's commit since: schema/rollup.c type_first).  Run against a
  * real server started for it by tools/pgcluster.sh (run), like
  * test_sql_pg.
  *

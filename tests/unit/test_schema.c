@@ -2006,6 +2006,23 @@ test_schema_rollups_derived(void **state)
 	check_derived(db, "more in the capped week");
 	assert_true(qint(db, "SELECT max(failed) FROM rollup_failures_week") >
 		    TRPT_MAX_ROLLUP_COUNT);
+	/* Two cells at the cap in a new week of one batch: the week holds
+	 * both. */
+	assert_int_equal(trpt_store_begin(db, &err), TRPT_OK);
+	for (i = 13; i < 15; i++) {
+		s[i].p[0].failed = (int64_t)1 << 45;
+		s[i].f[0].failed_session_count = ((int64_t)1 << 45) - 2;
+		s[i].r.organization_name = "Org C";
+		s[i].r.begin -= (60 + (i - 13)) * day;
+		s[i].r.end -= (60 + (i - 13)) * day;
+		store_ok(db, &s[i], TRPT_STORE_NEW);
+	}
+	assert_int_equal(trpt_store_commit(db, &err), TRPT_OK);
+	check_derived(db, "two capped cells in a new week");
+	assert_int_equal(qint(db, "SELECT failed FROM rollup_failures_week"
+				  " WHERE org = 'Org C' AND result_type ="
+				  " 'certificate-expired'"),
+	    2 * TRPT_MAX_ROLLUP_COUNT);
 
 	/* And everything equals a rebuild from the reports. */
 	dump_rollups(db, before, sizeof(before));
