@@ -119,6 +119,11 @@ struct trpt_pipeline_async {
 	int parsing;      /* the parse thread is reading an input */
 	int parse_failed; /* it stopped at an error: the rest is dropped */
 	int rstop;        /* set by trpt_pipeline_async_stop */
+	/* Batches the store thread committed, and how many of them the
+	 * caller's thread has checkpointed (p->ckpt). */
+	uint64_t commits, ckpt_seen;
+	int draining;     /* async_drain waits: wake it at each commit too */
+	int ckpt_running; /* a thread checkpoints (p->ckpt is its) */
 };
 
 /* The queue's bound: bundles, and bytes of input and inflated JSON (one
@@ -145,6 +150,10 @@ struct trpt_pipeline_async {
  */
 #define ASYNC_WAKE    16
 #define ASYNC_POLL_MS 5
+
+/* The store thread is behind the caller's by this many bundles: the caller
+ * has time to spare (checkpoint_due). */
+#define ASYNC_BEHIND 128
 
 static void
 free_str(const char *s)
@@ -893,8 +902,11 @@ batch_flush(struct trpt_pipeline *p, struct trpt_err *err)
 			memcpy(cause, err->msg, sizeof(cause));
 			trpt_err_set(err, hrc, "%s; then: %s", herr.msg, cause);
 		}
-	} else if (hrc != TRPT_OK)
-		rc = trpt_err_set(err, hrc, "%s", herr.msg);
+	} else {
+		p->batch_committed = 1;
+		if (hrc != TRPT_OK)
+			rc = trpt_err_set(err, hrc, "%s", herr.msg);
+	}
 	return rc;
 }
 
@@ -1059,6 +1071,79 @@ queue_release(struct queue *q, size_t cost)
 }
 
 /*
+ * Whether nothing is queued and no thread is at work: what async_drain
+ * waits for.  The threads wake it (idle) only then: woken after every
+ * bundle, a caller draining a long queue made two context switches a
+ * bundle with the store thread (issue 15: 3,000 e-mails, ~1,000 of the
+ * run's ~2,000 switches).  Called with a->mu held.
+ */
+static int
+async_idle(const struct trpt_pipeline_async *a)
+{
+	return a->rq.head == NULL && !a->parsing && a->q.head == NULL &&
+	       !a->busy;
+}
+
+/*
+ * Counts a commit the store thread made (p->batch_committed), for the
+ * caller's checkpoints; wakes a drain waiting for it.  Called with a->mu
+ * held.
+ */
+static void
+note_commit(struct trpt_pipeline *p, struct trpt_pipeline_async *a)
+{
+	if (!p->batch_committed)
+		return;
+	p->batch_committed = 0;
+	a->commits++;
+	if (a->draining && p->ckpt != NULL)
+		pthread_cond_broadcast(&a->idle);
+}
+
+/*
+ * Whether a thread is to checkpoint now (p->ckpt): the store thread
+ * committed since the last one, and the thread has time to spare: the
+ * store thread when its queue is empty (the caller is the slower, as with
+ * small .json.gz files), the caller's thread while it waits for the store
+ * thread to finish (a drain) or when it is ASYNC_BEHIND bundles ahead of
+ * it (e-mails).  When neither had time for CKPT_EVERY commits, the
+ * caller does it.  Counts it as done and lends the checkpointer (one
+ * thread at a time): checkpoint_now gives it back.  Not with a parse
+ * thread.  Called with a->mu held.
+ */
+#define CKPT_EVERY 4
+
+static int
+checkpoint_due(
+    struct trpt_pipeline *p, struct trpt_pipeline_async *a, int store_thread)
+{
+	if (p->ckpt == NULL || a->parse || a->ckpt_running ||
+	    a->commits == a->ckpt_seen)
+		return 0;
+	if (!store_thread && !a->draining && a->q.n < ASYNC_BEHIND &&
+	    a->commits - a->ckpt_seen < CKPT_EVERY)
+		return 0;
+	a->ckpt_seen = a->commits;
+	a->ckpt_running = 1;
+	return 1;
+}
+
+/* A PASSIVE checkpoint of what the store thread committed (it never waits
+ * for the writer, and a failure only leaves more for a later one, or the
+ * close, to copy); called without a->mu, after checkpoint_due. */
+static void
+checkpoint_now(struct trpt_pipeline *p)
+{
+	struct trpt_pipeline_async *a = p->async_;
+	int frames;
+
+	trpt_checkpoint_passive(p->ckpt, &frames, NULL);
+	pthread_mutex_lock(&a->mu);
+	a->ckpt_running = 0;
+	pthread_mutex_unlock(&a->mu);
+}
+
+/*
  * With the queue empty: waits for work, or until the open batch is due
  * (batch_ms after it began).  1 when it is due, so that a source that
  * stalls does not keep the batch's transaction (and the database's write
@@ -1093,6 +1178,9 @@ store_main(void *arg)
 	size_t cost;
 	int rc, failed;
 
+	/* One result for every bundle (its outcomes are not asked for):
+	 * exec_bundle resets it and keeps its array. */
+	memset(&res, 0, sizeof(res));
 	pthread_mutex_lock(&a->mu);
 	for (;;) {
 		if (a->q.head == NULL && !a->stop) {
@@ -1108,6 +1196,12 @@ store_main(void *arg)
 				pthread_mutex_lock(&a->mu);
 				continue;
 			}
+			if (checkpoint_due(p, a, 1)) {
+				pthread_mutex_unlock(&a->mu);
+				checkpoint_now(p);
+				pthread_mutex_lock(&a->mu);
+				continue;
+			}
 			if (!store_wait(p, a))
 				continue;
 			/* The batch is due and nothing came: commit it. */
@@ -1115,13 +1209,15 @@ store_main(void *arg)
 			pthread_mutex_unlock(&a->mu);
 			rc = batch_flush(p, &e);
 			pthread_mutex_lock(&a->mu);
+			note_commit(p, a);
 			a->busy = 0;
 			if (rc != TRPT_OK) {
 				a->failed = 1;
 				a->rc = rc;
 				a->err = e;
 			}
-			pthread_cond_broadcast(&a->idle);
+			if (async_idle(a))
+				pthread_cond_broadcast(&a->idle);
 			continue;
 		}
 		if (a->q.head == NULL)
@@ -1132,7 +1228,6 @@ store_main(void *arg)
 		pthread_mutex_unlock(&a->mu);
 		/* After a storage error nothing more is stored: the run
 		 * stops, and a run again stores what was queued. */
-		memset(&res, 0, sizeof(res));
 		rc = failed ? TRPT_OK : exec_bundle(p, b, &res, &e);
 		/* An error of reading it (parse thread) stops storing, after
 		 * its actions, as it stops the caller's thread without one. */
@@ -1140,9 +1235,9 @@ store_main(void *arg)
 			rc = b->rc;
 			e = b->err;
 		}
-		trpt_pipeline_result_free(&res);
 		cost = b->cost;
 		pthread_mutex_lock(&a->mu);
+		note_commit(p, a);
 		if (rc != TRPT_OK) {
 			a->failed = 1;
 			a->rc = rc;
@@ -1160,9 +1255,11 @@ store_main(void *arg)
 		if (a->done_bytes > a->q.max_bytes / 2)
 			pthread_cond_signal(&a->q.space);
 		a->busy = 0;
-		pthread_cond_broadcast(&a->idle);
+		if (async_idle(a))
+			pthread_cond_broadcast(&a->idle);
 	}
 	pthread_mutex_unlock(&a->mu);
+	trpt_pipeline_result_free(&res);
 	return NULL;
 }
 
@@ -1172,16 +1269,28 @@ store_main(void *arg)
  * until it gives the next input.
  */
 static void
-async_drain(struct trpt_pipeline_async *a)
+async_drain(struct trpt_pipeline *p)
 {
+	struct trpt_pipeline_async *a = p->async_;
 	struct bundle *done;
 
 	pthread_mutex_lock(&a->mu);
 	/* Not to wait for their next look (ASYNC_POLL_MS). */
 	pthread_cond_signal(&a->rq.work);
 	pthread_cond_signal(&a->q.work);
-	while (a->rq.head != NULL || a->parsing || a->q.head != NULL || a->busy)
+	a->draining = 1;
+	for (;;) {
+		if (checkpoint_due(p, a, 0)) {
+			pthread_mutex_unlock(&a->mu);
+			checkpoint_now(p);
+			pthread_mutex_lock(&a->mu);
+			continue;
+		}
+		if (async_idle(a))
+			break;
 		pthread_cond_wait(&a->idle, &a->mu);
+	}
+	a->draining = 0;
 	a->held = 1;
 	done = a->done;
 	a->done = NULL;
@@ -1211,11 +1320,14 @@ async_error(struct trpt_pipeline_async *a, int refuse, struct trpt_err *err)
 }
 
 /* Hands a bundle to the store thread, once the queue has room; frees
- * the bundles it is done with meanwhile. */
+ * the bundles it is done with meanwhile, and checkpoints what the store
+ * thread committed (p->ckpt). */
 static void
-async_queue(struct trpt_pipeline_async *a, struct bundle *b)
+async_queue(struct trpt_pipeline *p, struct bundle *b)
 {
+	struct trpt_pipeline_async *a = p->async_;
 	struct bundle *done;
+	int due;
 
 	pthread_mutex_lock(&a->mu);
 	for (;;) {
@@ -1227,12 +1339,21 @@ async_queue(struct trpt_pipeline_async *a, struct bundle *b)
 			pthread_mutex_lock(&a->mu);
 			continue;
 		}
+		if (checkpoint_due(p, a, 0)) {
+			pthread_mutex_unlock(&a->mu);
+			checkpoint_now(p);
+			pthread_mutex_lock(&a->mu);
+			continue;
+		}
 		if (queue_has_room(&a->q, b))
 			break;
 		pthread_cond_wait(&a->q.space, &a->mu);
 	}
 	queue_push(a, &a->q, b);
+	due = checkpoint_due(p, a, 0);
 	pthread_mutex_unlock(&a->mu);
+	if (due)
+		checkpoint_now(p);
 }
 
 /* Hands an input, not yet read, to the parse thread, once its queue has
@@ -1328,13 +1449,14 @@ parse_main(void *arg)
 			rc = read_entry(p, b, b->kind, b->has_data, &b->origin,
 			    b->n, b->toobig, b->reason, &b->err);
 			b->rc = rc;
-			async_queue(a, b);
+			async_queue(p, b);
 		}
 		pthread_mutex_lock(&a->mu);
 		a->parsing = 0;
 		if (rc != TRPT_OK)
 			a->parse_failed = 1;
-		pthread_cond_broadcast(&a->idle);
+		if (async_idle(a))
+			pthread_cond_broadcast(&a->idle);
 	}
 	pthread_mutex_unlock(&a->mu);
 	return NULL;
@@ -1377,9 +1499,9 @@ async_entry(struct trpt_pipeline *p, enum entry kind, const void *bytes,
 	}
 	rc =
 	    read_entry(p, b, kind, b->has_data, origin, n, toobig, reason, err);
-	async_queue(a, b);
+	async_queue(p, b);
 	if (rc != TRPT_OK)
-		async_drain(a);
+		async_drain(p);
 	return rc;
 }
 
@@ -1390,7 +1512,7 @@ async_sync(struct trpt_pipeline *p, struct trpt_err *err)
 {
 	if (p->async_ == NULL)
 		return TRPT_OK;
-	async_drain(p->async_);
+	async_drain(p);
 	return async_error(p->async_, 1, err);
 }
 
@@ -1561,7 +1683,7 @@ trpt_pipeline_flush(struct trpt_pipeline *p, struct trpt_err *err)
 	int rc = TRPT_OK, frc;
 
 	if (p->async_ != NULL) {
-		async_drain(p->async_);
+		async_drain(p);
 		rc = async_error(p->async_, 0, err);
 	}
 	frc = rc == TRPT_OK ? batch_flush(p, err) : batch_flush(p, NULL);
