@@ -98,13 +98,15 @@ struct trpt_pipeline {
 	 * Parse ahead (without TRPT_ASYNC_PARSE) on SQLite: a checkpointer
 	 * of p->db made with trpt_checkpoint_new before the threads start
 	 * (borrowed; the writer then leaves its checkpoints to it), or NULL.
-	 * After the store thread commits a batch, the log is copied into
-	 * the database (a PASSIVE checkpoint) by whichever thread has time
-	 * to spare: the store thread when it waits for inputs, the caller's
-	 * thread when it is far ahead of the store thread or waits in
-	 * trpt_pipeline_flush (and after a few commits in any case), rather
-	 * than by the store thread inside its commits and by the final
-	 * close.  Free it after trpt_pipeline_async_stop.
+	 * When the store thread has committed about as much as the writer
+	 * would have checkpointed, the log is copied into the database (a
+	 * PASSIVE checkpoint) by whichever thread has time to spare: the
+	 * store thread when it waits for inputs, the caller's thread when it
+	 * is far ahead of the store thread (or the log grew twice as much);
+	 * and what was committed by the caller while it waits in
+	 * trpt_pipeline_flush: not by the store thread inside its commits,
+	 * and less by the final close.  Free it after
+	 * trpt_pipeline_async_stop.
 	 */
 	struct trpt_checkpoint *ckpt;
 	/* Private batch state. */
