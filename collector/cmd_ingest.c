@@ -166,7 +166,6 @@ trpt_cmd_ingest_run(struct trpt_cli *cli, int argc, char **argv)
 	struct trpt_pipeline p;
 	struct trpt_db *db = NULL;
 	struct trpt_dkim *dkim = NULL;
-	struct trpt_checkpoint *ckpt = NULL;
 	struct trpt_err err;
 	int i, rc, status;
 
@@ -199,18 +198,9 @@ trpt_cmd_ingest_run(struct trpt_cli *cli, int argc, char **argv)
 	 * write the same B-tree pages to the WAL again for every report. */
 	p.batch_max = INGEST_BATCH_MAX;
 	p.batch_ms = INGEST_BATCH_MS;
-	/* The log is copied into the database by whichever thread waits
-	 * for the other (issue 15: the store thread's checkpoints inside its
-	 * commits and the final close's were each ~7% of their thread).
-	 * Without a checkpointer (PostgreSQL, or it could not be opened) the
-	 * writer checkpoints as always. */
-	if (trpt_checkpoint_new(db, &ckpt, &err) != TRPT_OK)
-		ckpt = NULL;
-	p.ckpt = ckpt;
 	/* Read and parse the next inputs while a batch is stored. */
 	if ((rc = trpt_pipeline_async_start(&p, &err)) != TRPT_OK) {
 		trpt_cli_warn("%s", err.msg);
-		trpt_checkpoint_free(&ckpt);
 		trpt_db_close(&db);
 		trpt_dkim_free(&dkim);
 		return TRPT_EXIT_FATAL;
@@ -228,7 +218,6 @@ trpt_cmd_ingest_run(struct trpt_cli *cli, int argc, char **argv)
 		status = TRPT_EXIT_FATAL;
 	}
 	trpt_pipeline_async_stop(&p);
-	trpt_checkpoint_free(&ckpt);
 	print_summary(cli, &p);
 	if (status == TRPT_EXIT_OK && p.stats.rejected > 0)
 		status = TRPT_EXIT_REJECTED;

@@ -124,12 +124,6 @@ struct trpt_pipeline_async {
 	int parsing;      /* the parse thread is reading an input */
 	int parse_failed; /* it stopped at an error: the rest is dropped */
 	int rstop;        /* set by trpt_pipeline_async_stop */
-	/* Batches the store thread committed, and how many of them the
-	 * caller's thread has checkpointed (p->ckpt). */
-	uint64_t commits, ckpt_seen;
-	size_t ckpt_bytes; /* bytes of the bundles stored since then */
-	int draining;      /* async_drain waits: wake it at each commit too */
-	int ckpt_running;  /* a thread checkpoints (p->ckpt is its) */
 };
 
 /* The queue's bound: bundles, and bytes of input and inflated JSON (one
@@ -156,10 +150,6 @@ struct trpt_pipeline_async {
  */
 #define ASYNC_WAKE    16
 #define ASYNC_POLL_MS 5
-
-/* The store thread is behind the caller's by this many bundles: the caller
- * has time to spare (checkpoint_due). */
-#define ASYNC_BEHIND 128
 
 static void
 free_str(const char *s)
@@ -924,11 +914,8 @@ batch_flush(struct trpt_pipeline *p, struct trpt_err *err)
 			memcpy(cause, err->msg, sizeof(cause));
 			trpt_err_set(err, hrc, "%s; then: %s", herr.msg, cause);
 		}
-	} else {
-		p->batch_committed = 1;
-		if (hrc != TRPT_OK)
-			rc = trpt_err_set(err, hrc, "%s", herr.msg);
-	}
+	} else if (hrc != TRPT_OK)
+		rc = trpt_err_set(err, hrc, "%s", herr.msg);
 	return rc;
 }
 
@@ -1108,72 +1095,6 @@ async_idle(const struct trpt_pipeline_async *a)
 }
 
 /*
- * Counts a commit the store thread made (p->batch_committed), for the
- * caller's checkpoints; wakes a drain waiting for it.  Called with a->mu
- * held.
- */
-static void
-note_commit(struct trpt_pipeline *p, struct trpt_pipeline_async *a)
-{
-	if (!p->batch_committed)
-		return;
-	p->batch_committed = 0;
-	a->commits++;
-	if (a->draining && p->ckpt != NULL)
-		pthread_cond_broadcast(&a->idle);
-}
-
-/*
- * Whether a thread is to checkpoint now (p->ckpt): the store thread
- * committed since the last one, and (but for a drain) bundles of
- * CKPT_BYTES were stored since then: about 16 MiB of log, as often as the
- * writer's own wal_autocheckpoint of 4,000 pages would have copied it
- * (a checkpoint after every commit copied the same index and rollup pages
- * again each time: 9,800 pages for 3,000 e-mails instead of 5,500).  And
- * the thread has time to spare: the store thread when its queue is empty
- * (the caller is the slower, as with small .json.gz files), the caller's
- * thread while it waits for the store thread to finish (a drain: then
- * whatever was committed, which the close need not copy) or when it is
- * ASYNC_BEHIND bundles ahead of it (e-mails); past twice CKPT_BYTES the
- * caller in any case.  Counts it as done and lends the checkpointer (one
- * thread at a time): checkpoint_now gives it back.  Not with a parse
- * thread.  Called with a->mu held.
- */
-#define CKPT_BYTES (8u * 1024 * 1024)
-
-static int
-checkpoint_due(
-    struct trpt_pipeline *p, struct trpt_pipeline_async *a, int store_thread)
-{
-	if (p->ckpt == NULL || a->parse || a->ckpt_running ||
-	    a->commits == a->ckpt_seen ||
-	    (!a->draining && a->ckpt_bytes < CKPT_BYTES))
-		return 0;
-	if (!store_thread && !a->draining && a->q.n < ASYNC_BEHIND &&
-	    a->ckpt_bytes < 2 * CKPT_BYTES)
-		return 0;
-	a->ckpt_seen = a->commits;
-	a->ckpt_bytes = 0;
-	a->ckpt_running = 1;
-	return 1;
-}
-
-/* A PASSIVE checkpoint of what the store thread committed (it never waits
- * for the writer, and a failure only leaves more for a later one, or the
- * close, to copy); called without a->mu, after checkpoint_due. */
-static void
-checkpoint_now(struct trpt_pipeline *p)
-{
-	struct trpt_pipeline_async *a = p->async_;
-	int frames;
-
-	trpt_checkpoint_passive(p->ckpt, &frames, NULL);
-	pthread_mutex_lock(&a->mu);
-	a->ckpt_running = 0;
-	pthread_mutex_unlock(&a->mu);
-}
-
-/*
  * With the queue empty: waits for work, or until the open batch is due
  * (batch_ms after it began).  1 when it is due, so that a source that
  * stalls does not keep the batch's transaction (and the database's write
@@ -1226,12 +1147,6 @@ store_main(void *arg)
 				pthread_mutex_lock(&a->mu);
 				continue;
 			}
-			if (checkpoint_due(p, a, 1)) {
-				pthread_mutex_unlock(&a->mu);
-				checkpoint_now(p);
-				pthread_mutex_lock(&a->mu);
-				continue;
-			}
 			if (!store_wait(p, a))
 				continue;
 			/* The batch is due and nothing came: commit it. */
@@ -1239,7 +1154,6 @@ store_main(void *arg)
 			pthread_mutex_unlock(&a->mu);
 			rc = batch_flush(p, &e);
 			pthread_mutex_lock(&a->mu);
-			note_commit(p, a);
 			a->busy = 0;
 			if (rc != TRPT_OK) {
 				a->failed = 1;
@@ -1267,8 +1181,6 @@ store_main(void *arg)
 		}
 		cost = b->cost;
 		pthread_mutex_lock(&a->mu);
-		a->ckpt_bytes += cost;
-		note_commit(p, a);
 		if (rc != TRPT_OK) {
 			a->failed = 1;
 			a->rc = rc;
@@ -1300,28 +1212,16 @@ store_main(void *arg)
  * until it gives the next input.
  */
 static void
-async_drain(struct trpt_pipeline *p)
+async_drain(struct trpt_pipeline_async *a)
 {
-	struct trpt_pipeline_async *a = p->async_;
 	struct bundle *done;
 
 	pthread_mutex_lock(&a->mu);
 	/* Not to wait for their next look (ASYNC_POLL_MS). */
 	pthread_cond_signal(&a->rq.work);
 	pthread_cond_signal(&a->q.work);
-	a->draining = 1;
-	for (;;) {
-		if (checkpoint_due(p, a, 0)) {
-			pthread_mutex_unlock(&a->mu);
-			checkpoint_now(p);
-			pthread_mutex_lock(&a->mu);
-			continue;
-		}
-		if (async_idle(a))
-			break;
+	while (!async_idle(a))
 		pthread_cond_wait(&a->idle, &a->mu);
-	}
-	a->draining = 0;
 	a->held = 1;
 	done = a->done;
 	a->done = NULL;
@@ -1351,14 +1251,11 @@ async_error(struct trpt_pipeline_async *a, int refuse, struct trpt_err *err)
 }
 
 /* Hands a bundle to the store thread, once the queue has room; frees
- * the bundles it is done with meanwhile, and checkpoints what the store
- * thread committed (p->ckpt). */
+ * the bundles it is done with meanwhile. */
 static void
-async_queue(struct trpt_pipeline *p, struct bundle *b)
+async_queue(struct trpt_pipeline_async *a, struct bundle *b)
 {
-	struct trpt_pipeline_async *a = p->async_;
 	struct bundle *done;
-	int due;
 
 	pthread_mutex_lock(&a->mu);
 	for (;;) {
@@ -1370,21 +1267,12 @@ async_queue(struct trpt_pipeline *p, struct bundle *b)
 			pthread_mutex_lock(&a->mu);
 			continue;
 		}
-		if (checkpoint_due(p, a, 0)) {
-			pthread_mutex_unlock(&a->mu);
-			checkpoint_now(p);
-			pthread_mutex_lock(&a->mu);
-			continue;
-		}
 		if (queue_has_room(&a->q, b))
 			break;
 		pthread_cond_wait(&a->q.space, &a->mu);
 	}
 	queue_push(a, &a->q, b);
-	due = checkpoint_due(p, a, 0);
 	pthread_mutex_unlock(&a->mu);
-	if (due)
-		checkpoint_now(p);
 }
 
 /* Hands an input, not yet read, to the parse thread, once its queue has
@@ -1480,7 +1368,7 @@ parse_main(void *arg)
 			rc = read_entry(p, b, b->kind, b->has_data, &b->origin,
 			    b->n, b->toobig, b->reason, &b->err);
 			b->rc = rc;
-			async_queue(p, b);
+			async_queue(a, b);
 		}
 		pthread_mutex_lock(&a->mu);
 		a->parsing = 0;
@@ -1530,9 +1418,9 @@ async_entry(struct trpt_pipeline *p, enum entry kind, const void *bytes,
 	}
 	rc =
 	    read_entry(p, b, kind, b->has_data, origin, n, toobig, reason, err);
-	async_queue(p, b);
+	async_queue(a, b);
 	if (rc != TRPT_OK)
-		async_drain(p);
+		async_drain(a);
 	return rc;
 }
 
@@ -1543,7 +1431,7 @@ async_sync(struct trpt_pipeline *p, struct trpt_err *err)
 {
 	if (p->async_ == NULL)
 		return TRPT_OK;
-	async_drain(p);
+	async_drain(p->async_);
 	return async_error(p->async_, 1, err);
 }
 
@@ -1714,7 +1602,7 @@ trpt_pipeline_flush(struct trpt_pipeline *p, struct trpt_err *err)
 	int rc = TRPT_OK, frc;
 
 	if (p->async_ != NULL) {
-		async_drain(p);
+		async_drain(p->async_);
 		rc = async_error(p->async_, 0, err);
 	}
 	frc = rc == TRPT_OK ? batch_flush(p, err) : batch_flush(p, NULL);

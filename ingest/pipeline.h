@@ -13,7 +13,6 @@
 #include "common/err.h"
 #include "common/limits.h"
 #include "ingest/dkim.h"
-#include "schema/checkpoint.h"
 #include "schema/db.h"
 #include "schema/report.h"
 
@@ -94,28 +93,12 @@ struct trpt_pipeline {
 	int (*on_commit)(void *arg, uint64_t tag, struct trpt_err *err);
 	void *commit_arg;
 	uint64_t input_tag;
-	/*
-	 * Parse ahead (without TRPT_ASYNC_PARSE) on SQLite: a checkpointer
-	 * of p->db made with trpt_checkpoint_new before the threads start
-	 * (borrowed; the writer then leaves its checkpoints to it), or NULL.
-	 * When the store thread has committed about as much as the writer
-	 * would have checkpointed, the log is copied into the database (a
-	 * PASSIVE checkpoint) by whichever thread has time to spare: the
-	 * store thread when it waits for inputs, the caller's thread when it
-	 * is far ahead of the store thread (or the log grew twice as much);
-	 * and what was committed by the caller while it waits in
-	 * trpt_pipeline_flush: not by the store thread inside its commits,
-	 * and less by the final close.  Free it after
-	 * trpt_pipeline_async_stop.
-	 */
-	struct trpt_checkpoint *ckpt;
 	/* Private batch state. */
 	unsigned batch_n;
 	int64_t batch_start_ms;
 	struct trpt_pipeline_stats batch_stats; /* stats when it began */
 	uint64_t batch_tag;                     /* for on_commit */
-	int batch_committed; /* batch_flush committed (the store thread) */
-	struct trpt_pipeline_async *async_; /* parse ahead, or NULL */
+	struct trpt_pipeline_async *async_;     /* parse ahead, or NULL */
 };
 
 /* What happened to one part (or the input itself, part 0). */

@@ -10,8 +10,6 @@
  * covers; a batch committed when no input comes.
  */
 
-#include <sys/stat.h>
-
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,7 +23,6 @@
 #include <cmocka.h>
 
 #include "ingest/pipeline.h"
-#include "schema/checkpoint.h"
 #include "schema/db.h"
 #include "schema/imap_state.h"
 #include "schema/store.h"
@@ -542,45 +539,12 @@ test_batch_async_store_error(void **state)
 	assert_int_equal(seen(f, "reports"), 1);
 }
 
-/*
- * Parse ahead with a checkpointer (p->ckpt, as ingest): the writer no
- * longer checkpoints inside its commits, and the pipeline's threads copy
- * what the store thread committed into the database file: it grows
- * before the connection closes (without them it would not: nobody else
- * checkpoints).  The rows and counts are those of any other run.
- */
-static void
-test_batch_async_checkpoints(void **state)
-{
-	struct fixture *f = *state;
-	struct trpt_checkpoint *ck = NULL;
-	struct trpt_err err;
-	struct stat before, after;
-	int i;
-
-	assert_int_equal(trpt_checkpoint_new(f->db, &ck, &err), TRPT_OK);
-	assert_non_null(ck);
-	f->p.ckpt = ck;
-	assert_int_equal(stat(f->path, &before), 0);
-	assert_int_equal(trpt_pipeline_async_start(&f->p, &err), TRPT_OK);
-	for (i = 1; i <= 60; i++)
-		assert_int_equal(input(f, i, 0), TRPT_OK);
-	assert_int_equal(trpt_pipeline_flush(&f->p, &err), TRPT_OK);
-	trpt_pipeline_async_stop(&f->p);
-	trpt_checkpoint_free(&ck);
-	assert_int_equal(stat(f->path, &after), 0);
-	assert_true(after.st_size > before.st_size);
-	assert_int_equal(f->p.stats.stored, 60);
-	assert_int_equal(seen(f, "reports"), 60);
-	assert_false(trpt_db_in_transaction(f->db));
-}
-
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int
 main(void)
 {
-	struct CMUnitTest tests[] = {
+	const struct CMUnitTest tests[] = {
 		T(test_batch_commits_every_n),
 		T(test_batch_duplicate_inside),
 		T(test_batch_lost),
@@ -589,12 +553,7 @@ main(void)
 		T(test_batch_async_store_error),
 		T(test_batch_commit_tags),
 		T(test_batch_async_commits_when_idle),
-		T(test_batch_async_checkpoints),
 	};
-
-	trpt_test_db_sqlite_only(tests, sizeof(tests) / sizeof(tests[0]),
-	    "test_batch_async_checkpoints",
-	    "WAL checkpoints (the PostgreSQL server checkpoints by itself)");
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
