@@ -800,9 +800,9 @@ trpt_dovecot_maildir_name(
 	for (k = 0; k < mlen; k++)
 		if (mail[k] == '\n' && (k == 0 || mail[k - 1] != '\r'))
 			vsize++;
-	snprintf(buf, len, "%u.M%uP%u.bench,S=%zu,W=%zu:2,", 1700000000u + i / 4,
-	    (i * 7919u + 13u) % 1000000u, 4000u + (i * 131u) % 60000u, mlen,
-	    vsize);
+	snprintf(buf, len, "%u.M%uP%u.bench,S=%zu,W=%zu:2,",
+	    1700000000u + i / 4, (i * 7919u + 13u) % 1000000u,
+	    4000u + (i * 131u) % 60000u, mlen, vsize);
 }
 
 void
