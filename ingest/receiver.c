@@ -70,6 +70,7 @@ struct trpt_receiver {
 	int q_idle;                /* the committer waits for work */
 	int q_stop;                /* no more queueing: answer 503 */
 	unsigned q_entering;       /* POSTs being suspended to queue */
+	atomic_uint delegated;     /* POSTs in chains not resumed yet */
 	int group_open;            /* pipe_lock */
 	pthread_cond_t group_cond; /* a group ended (pipe_lock) */
 	pthread_t committer;
@@ -149,6 +150,8 @@ struct request {
 	/* Set while queued for the committer (connection suspended). */
 	struct MHD_Connection *conn;
 	struct request *q_next;
+	pthread_t thread;      /* the libmicrohttpd thread that suspended it */
+	struct request *chain; /* of that thread, resumed by it (see resume) */
 	struct trpt_pipeline_prepared *prep;
 	int queued; /* 1 queued, 2 done (rc, err, res set) */
 	int rc;
@@ -958,6 +961,79 @@ run_group(struct trpt_receiver *r)
 	return done;
 }
 
+/* Most libmicrohttpd threads a group's resumes are shared between. */
+#define RESUME_THREADS 64
+
+/*
+ * Resumes the connections of POSTs that have their outcome (linked
+ * through q_next).  Every MHD_resume_connection writes to the event
+ * descriptor of the connection's thread, a system call, and only the
+ * first one a thread needs wakes it: so the committer resumes one POST
+ * a thread and hands it the others of that thread (chain), which that
+ * thread resumes itself when it answers the first (resume_chain), beside
+ * the other threads instead of on the committer, the serial part.
+ * Measured (16 connections, 4 threads, ~8 POSTs a commit, 20,000 POSTs,
+ * 5 alternating rounds at load 13-14): the server's CPU a POST 105-127
+ * -> 99-114 us (medians 120 -> 108); the committer's writes 1.00 -> 0.34
+ * a POST and context switches 1.3 -> 0.84 a POST (stop 22, load 5-10).
+ * The POSTs handed over are answered one poll round later.
+ * The outcomes and chains are written before the first resume
+ * (libmicrohttpd's lock orders them before the thread reads them); a POST
+ * may be freed once its connection is resumed.  While stopping, every
+ * connection is resumed here (libmicrohttpd must not stop with one
+ * suspended; trpt_receiver_free waits for the chains handed out).
+ */
+static void
+resume(struct trpt_receiver *r, struct request *done)
+{
+	struct request *lead[RESUME_THREADS], *rq, *next;
+	size_t nlead = 0, i;
+	unsigned handed = 0;
+	int stopping;
+
+	pthread_mutex_lock(&r->q_lock);
+	stopping = r->q_stop;
+	pthread_mutex_unlock(&r->q_lock);
+	for (rq = done; rq != NULL; rq = next) {
+		next = rq->q_next;
+		rq->queued = 2;
+		rq->chain = NULL;
+		for (i = 0; !stopping && i < nlead; i++)
+			if (pthread_equal(lead[i]->thread, rq->thread))
+				break;
+		if (!stopping && i < nlead) {
+			rq->chain = lead[i]->chain;
+			lead[i]->chain = rq;
+			handed++;
+		} else if (nlead < RESUME_THREADS)
+			lead[nlead++] = rq;
+		else
+			MHD_resume_connection(rq->conn);
+	}
+	if (handed > 0)
+		atomic_fetch_add(&r->delegated, handed);
+	for (i = 0; i < nlead; i++)
+		MHD_resume_connection(lead[i]->conn);
+}
+
+/* On the connection's own thread: resumes the POSTs chained to rq. */
+static void
+resume_chain(struct trpt_receiver *r, struct request *rq)
+{
+	struct request *x, *next;
+	unsigned n = 0;
+
+	for (x = rq->chain; x != NULL; x = next) {
+		next = x->chain;
+		x->chain = NULL;
+		MHD_resume_connection(x->conn);
+		n++;
+	}
+	rq->chain = NULL;
+	if (n > 0)
+		atomic_fetch_sub(&r->delegated, n);
+}
+
 /*
  * The committer thread: a group at a time while anything is queued.  At
  * stop it empties the queue first, so that no connection stays
@@ -967,7 +1043,7 @@ static void *
 committer_loop(void *arg)
 {
 	struct trpt_receiver *r = arg;
-	struct request *done, *rq, *next;
+	struct request *done;
 
 	name_thread("trpt-committer");
 	pthread_mutex_lock(&r->q_lock);
@@ -981,16 +1057,8 @@ committer_loop(void *arg)
 			break;
 		pthread_mutex_unlock(&r->q_lock);
 		done = run_group(r);
-		/* Outside q_lock: each resume writes to its thread's event
-		 * descriptor, and the threads queue POSTs meanwhile.  The
-		 * outcome is written before the resume (libmicrohttpd's lock
-		 * orders it before the connection's thread reads it); rq may
-		 * be freed once resumed. */
-		for (rq = done; rq != NULL; rq = next) {
-			next = rq->q_next;
-			rq->queued = 2;
-			MHD_resume_connection(rq->conn);
-		}
+		/* Outside q_lock: the threads queue POSTs meanwhile. */
+		resume(r, done);
 		pthread_mutex_lock(&r->q_lock);
 	}
 	pthread_mutex_unlock(&r->q_lock);
@@ -1048,6 +1116,7 @@ process_body(
 	 * 0.7: strace -c, 16 connections). */
 	MHD_suspend_connection(c);
 	rq->conn = c;
+	rq->thread = pthread_self();
 	rq->queued = 1;
 	pthread_mutex_lock(&r->q_lock);
 	r->q_entering--;
@@ -1391,8 +1460,10 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 		/* Headers are in, no body read yet: refuse early or go on. */
 		return start_request(r, c, url, method, rq);
 	}
-	if (rq->queued == 2) /* its group committed, or it failed alone */
+	if (rq->queued == 2) { /* its group committed, or it failed alone */
+		resume_chain(r, rq);
 		return answer(r, c, rq);
+	}
 	if (rq->queued == 1) /* not expected: suspended until done */
 		return MHD_YES;
 	if (*upload_data_size > 0) {
@@ -1441,6 +1512,9 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	conn_request(r, c, 0);
 	if (rq == NULL)
 		return;
+	/* Ended without its answer (the peer went away): the POSTs it was
+	 * to resume are resumed all the same. */
+	resume_chain(r, rq);
 	secs = (double)(now_ns() - rq->start_ns) / 1e9;
 	pthread_mutex_lock(&r->stats_lock);
 	r->stats.in_flight--;
@@ -1584,6 +1658,7 @@ trpt_receiver_new(const struct trpt_receiver_config *cfg,
 	pthread_cond_init(&r->conn_cond, NULL);
 	pthread_mutex_init(&r->store_lock, NULL);
 	atomic_init(&r->draining, 0);
+	atomic_init(&r->delegated, 0);
 	r->max_connections = cfg->max_connections;
 	r->max_per_client = cfg->max_per_client;
 	r->header_timeout = cfg->header_timeout > 0 ? cfg->header_timeout : 10;
@@ -1804,8 +1879,15 @@ trpt_receiver_free(struct trpt_receiver **rp)
 		pthread_mutex_unlock(&r->conn_lock);
 		pthread_join(r->reaper, NULL);
 	}
-	/* Every queued POST is stored and resumed first. */
+	/* Every queued POST is stored and resumed first, and the chains
+	 * handed to libmicrohttpd's threads are resumed by them (each thread
+	 * does so when it next runs: its first POST's resume woke it). */
 	committer_stop(r);
+	while (atomic_load(&r->delegated) > 0) {
+		struct timespec pause = { 0, 1000000 };
+
+		nanosleep(&pause, NULL);
+	}
 	if (r->mhd != NULL)
 		MHD_stop_daemon(r->mhd);
 	receiver_release(r);
