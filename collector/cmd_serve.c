@@ -83,6 +83,7 @@ struct checkpointer {
 	pthread_cond_t cond;
 	int stop, running;
 	int restart_rc, skip, backoff; /* a RESTART that could not finish */
+	int restarted;                 /* the log's length at the last one */
 	/* RESTARTs tried and the time the writer stood still for them
 	 * (/metrics: every POST waits meanwhile). */
 	atomic_ullong restarts, restart_us;
@@ -136,7 +137,10 @@ checkpoint_loop(void *arg)
 		nlog = 0;
 		trpt_checkpoint_passive(c->ck, &nlog, NULL);
 		pthread_mutex_lock(&c->lock);
-		if (nlog > WAL_RESTART_FRAMES && c->r != NULL && !c->stop &&
+		/* Not again while the writer has not started the log over
+		 * since the last one (it does so at its next commit). */
+		if (nlog > WAL_RESTART_FRAMES && nlog != c->restarted &&
+		    c->r != NULL && !c->stop &&
 		    (c->skip == 0 || --c->skip == 0)) {
 			/*
 			 * Every POST waits while the RESTART runs, and it
@@ -154,15 +158,16 @@ checkpoint_loop(void *arg)
 			trpt_checkpoint_passive(c->ck, &nlog, NULL);
 			pthread_mutex_lock(&c->lock);
 		}
-		if (nlog > WAL_RESTART_FRAMES && c->r != NULL && !c->stop &&
-		    c->skip == 0) {
+		if (nlog > WAL_RESTART_FRAMES && nlog != c->restarted &&
+		    c->r != NULL && !c->stop && c->skip == 0) {
 			/* One that could not finish (a reader held the log)
 			 * is tried again after 1, 2, 4 ... up to 128 rounds
 			 * (32 s), not at once: the writer waited for it. */
 			trpt_receiver_locked(c->r, restart, c);
-			if (c->restart_rc == TRPT_OK)
+			if (c->restart_rc == TRPT_OK) {
 				c->backoff = 0;
-			else if (c->backoff < 120)
+				c->restarted = nlog;
+			} else if (c->backoff < 120)
 				c->backoff =
 				    c->backoff == 0 ? 1 : 2 * c->backoff;
 			c->skip = c->backoff;
