@@ -30,6 +30,10 @@ struct job {
 	struct trpt_dkim_verdict dkim; /* of mail, once verified */
 	struct bundle *defer;    /* parse ahead: queue what to store here */
 	struct trpt_inflater *z; /* the reading thread's, or NULL */
+	/* The bytes are one report and nothing else: an input that is a
+	 * report, or an e-mail with one part taken for a report
+	 * (TRPT_RAW_ONE_REPORT). */
+	int one_report;
 };
 
 /*
@@ -55,6 +59,7 @@ struct act {
 	struct trpt_auth auth; /* owned copies of the strings */
 	int has_digests;       /* STORE: worked out by the parsing thread */
 	struct trpt_store_digests digests;
+	int one_report; /* STORE: the job's */
 };
 
 enum entry { ENTRY_INPUT, ENTRY_MBOX, ENTRY_REJECT, ENTRY_SKIP };
@@ -311,6 +316,7 @@ defer(struct job *j, enum act_kind kind, int part, const char *reason,
 	a->kind = kind;
 	a->message = j->message;
 	a->part = part;
+	a->one_report = j->one_report;
 	if (reason != NULL && (a->reason = strdup(reason)) == NULL)
 		oom = 1;
 	if (r != NULL) {
@@ -551,6 +557,8 @@ store_parsed(struct job *j, int part, const struct trpt_report *r,
 	raw.digests = digests;
 	if (p->flags & TRPT_PIPE_NO_QUARANTINE)
 		raw.flags |= TRPT_RAW_REPROCESS;
+	if (j->one_report)
+		raw.flags |= TRPT_RAW_ONE_REPORT;
 	rc = trpt_store_report(p->db, r, &raw, &outcome, NULL, &verr);
 	if (rc == TRPT_ELIMIT) {
 		/* The report's own numbers (counts that add up past 2^63,
@@ -725,6 +733,17 @@ message(struct job *j, const char *data, size_t len, struct trpt_err *err)
 		j->dkim.done = 0;
 	}
 
+	/* The parts the loop below takes for reports (stored or refused):
+	 * when there is one, these bytes are that one report (the store
+	 * finds them again through it: TRPT_RAW_ONE_REPORT). */
+	for (i = 0; i < msg->nparts; i++)
+		if (msg->claims_tlsrpt ||
+		    trpt_inflate_is_gzip(
+			msg->parts[i].data, msg->parts[i].len) ||
+		    looks_like_json(msg->parts[i].data, msg->parts[i].len))
+			reports++;
+	j->one_report = reports == 1;
+	reports = 0;
 	rc = TRPT_OK;
 	for (i = 0; i < msg->nparts && rc == TRPT_OK; i++) {
 		const struct trpt_mime_part *mp = &msg->parts[i];
@@ -772,9 +791,11 @@ dispatch(struct job *j, const char *data, size_t len, struct trpt_err *err)
 		    j->p->limits.max_message);
 		return reject(j, 0, reason, err);
 	}
-	if (trpt_inflate_is_gzip(data, len) || looks_like_json(data, len))
+	if (trpt_inflate_is_gzip(data, len) || looks_like_json(data, len)) {
+		j->one_report = 1;
 		return report_bytes(
 		    j, 0, data, len, j->origin.filename, 0, NULL, err);
+	}
 	if (trpt_mime_looks_like_message(data, len))
 		return message(j, data, len, err);
 	if (j->p->flags & TRPT_PIPE_SKIP_NON_REPORTS)
@@ -974,6 +995,7 @@ exec_bundle(struct trpt_pipeline *p, struct bundle *b,
 		j.res = res;
 		j.origin = a->origin;
 		j.message = a->message;
+		j.one_report = a->one_report;
 		if (a->has_bytes) {
 			j.bytes = a->own != NULL ? a->own : b->data + a->off;
 			j.len = a->len;

@@ -44,21 +44,35 @@ static const char sql_report_seen[] =
 	"INSERT INTO raw_inputs (sha256, bytes, size, source_kind, source,"    \
 	" message_id, report_domain, report_submitter, received_at,"           \
 	" dkim, dkim_reason, dkim_domain, dkim_selector, dkim_key_service,"    \
-	" client)"                                                             \
-	" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"                \
+	" client, one_report)"                                                 \
+	" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"             \
 	" ON CONFLICT DO NOTHING"
 static const char sql_raw_insert[] = RAW_INSERT;
 static const char sql_raw_insert_ret[] = RAW_INSERT " RETURNING id";
 /*
- * The raw inputs sharing a digest's first RAW_PREFIX hex digits, found
- * by the short index of migration 0021; raw_row compares their full
- * digests.  The digest is not compared in SQL: SQLite would put the bound
- * value in place of the column in substr() (constant propagation) and no
- * longer see the indexed expression.
+ * SQLite: the raw inputs that are not one report (one_report 0) sharing a
+ * digest's first RAW_PREFIX hex digits, found by the short partial index
+ * of migrations 0021 and 0023; raw_find compares their full digests.  The
+ * digest is not compared in SQL: SQLite would put the bound value in place
+ * of the column in substr() (constant propagation) and no longer see the
+ * indexed expression.
  */
 #define RAW_PREFIX 8
 static const char sql_raw_id[] =
-    "SELECT id, sha256 FROM raw_inputs WHERE substr(sha256, 1, 8) = ?";
+    "SELECT id, sha256 FROM raw_inputs WHERE substr(sha256, 1, 8) = ?"
+    " AND one_report = 0";
+/* PostgreSQL: by the whole digest (its unique constraint's index). */
+static const char sql_raw_id_pg[] =
+    "SELECT id, sha256 FROM raw_inputs WHERE sha256 = ?";
+/*
+ * The input of a stored copy of a report with this digest (SQLite): an
+ * input that is one report is found this way (migration 0023).  At most
+ * TRPT_STORE_MAX_COPIES copies, each input by its id.
+ */
+static const char sql_raw_of_copies[] =
+    "SELECT i.id FROM reports r JOIN raw_inputs i ON i.id = r.raw_id"
+    " WHERE r.organization_name = ? AND r.report_id = ? AND i.sha256 = ?"
+    " LIMIT 1";
 static const char sql_raw_delete[] = "DELETE FROM raw_inputs WHERE id = ?";
 #define REPORT_INSERT                                                          \
 	"INSERT INTO reports (organization_name, report_id, copy, counted,"    \
@@ -782,8 +796,9 @@ fail:
 }
 
 /*
- * The id of the raw input whose digest is p->raw_sha (*found), from the
- * rows sharing its first RAW_PREFIX digits: almost always none or one.
+ * The id of the raw input whose digest is p->raw_sha (*found).  SQLite:
+ * among the inputs that are not one report, from the rows sharing its
+ * first RAW_PREFIX digits (almost always none or one); PostgreSQL: any.
  */
 static int
 raw_find(struct trpt_db *db, const struct prep *p, int64_t *id, int *found,
@@ -791,12 +806,16 @@ raw_find(struct trpt_db *db, const struct prep *p, int64_t *id, int *found,
 {
 	struct trpt_stmt *st;
 	const char *sha;
-	int rc;
+	int rc, pg = trpt_sql_dialect(db) == TRPT_SQL_PG;
 
 	*found = 0;
-	if ((rc = trpt_sql_cached(db, sql_raw_id, &st, err)) != TRPT_OK)
+	if ((rc = trpt_sql_cached(
+		 db, pg ? sql_raw_id_pg : sql_raw_id, &st, err)) != TRPT_OK)
 		return rc;
-	trpt_sql_bind_textn(st, 1, p->raw_sha, RAW_PREFIX);
+	if (pg)
+		trpt_sql_bind_text(st, 1, p->raw_sha);
+	else
+		trpt_sql_bind_textn(st, 1, p->raw_sha, RAW_PREFIX);
 	while ((rc = trpt_sql_step(st, err)) > 0) {
 		sha = trpt_sql_text(st, 1);
 		if (sha != NULL && strcmp(sha, p->raw_sha) == 0) {
@@ -813,9 +832,14 @@ raw_find(struct trpt_db *db, const struct prep *p, int64_t *id, int *found,
  * The id of the raw_inputs row holding these bytes, inserted if new
  * (*inserted): several reports of one input share it.
  *
- * SQLite: the row is looked up first (the batch's transaction holds the
- * write lock, so nobody can insert it between the look-up and the
- * insert), as no unique index on the digest is left to conflict (0021).
+ * SQLite: no unique index on the digest is left to conflict (0021).  An
+ * input that is not one report is looked up first (the batch's
+ * transaction holds the write lock, so nobody can insert it between the
+ * look-up and the insert).  An input that is one report
+ * (TRPT_RAW_ONE_REPORT) is inserted without a look-up: if its bytes are
+ * stored, so is its report, and store_or_count finds them through the
+ * report's copies once the report's insert conflicts (raw_of_copies)
+ * and takes this row back.
  * PostgreSQL keeps its unique constraint, which makes two writers storing
  * the same input at once wait for each other: there the insert comes
  * first (ON CONFLICT DO NOTHING, one round trip for a new input, as
@@ -828,10 +852,10 @@ raw_row(struct trpt_db *db, const struct trpt_raw *raw, const struct prep *p,
 	const struct trpt_origin *o = raw->origin;
 	const struct trpt_auth *a = raw->auth;
 	struct trpt_stmt *st;
-	int rc, found = 0;
+	int rc, found = 0, one = (raw->flags & TRPT_RAW_ONE_REPORT) != 0;
 
 	*inserted = 0;
-	if (trpt_sql_dialect(db) != TRPT_SQL_PG &&
+	if (trpt_sql_dialect(db) != TRPT_SQL_PG && !one &&
 	    ((rc = raw_find(db, p, id, &found, err)) != TRPT_OK || found))
 		return rc;
 	if ((rc = insert_stmt(
@@ -853,6 +877,7 @@ raw_row(struct trpt_db *db, const struct trpt_raw *raw, const struct prep *p,
 	trpt_sql_bind_text(st, 13, a != NULL ? a->dkim_selector : NULL);
 	trpt_sql_bind_text(st, 14, a != NULL ? a->dkim_key_service : NULL);
 	trpt_sql_bind_text(st, 15, o->client);
+	trpt_sql_bind_int(st, 16, one);
 	if ((rc = insert_run(st, id, inserted, err)) != TRPT_OK || *inserted)
 		return rc;
 	rc = raw_find(db, p, id, &found, err);
@@ -861,6 +886,29 @@ raw_row(struct trpt_db *db, const struct trpt_raw *raw, const struct prep *p,
 		    "database %s: raw input %s vanished (deleted meanwhile)",
 		    trpt_db_path(db), p->raw_sha);
 	return rc;
+}
+
+/*
+ * SQLite, once r's first copy is found stored: the input of a stored copy
+ * of r with these bytes (*found), which the row raw_row just inserted
+ * (new_id) gives way to.  The same bytes as an input stored with a copy of
+ * r: an input that is one report is found only this way, and any other
+ * is looked for too (stored before as one report, then not: another
+ * version's reading of the same bytes).
+ */
+static int
+raw_of_copies(struct trpt_db *db, const struct trpt_report *r,
+    const struct prep *p, int64_t *id, int *found, struct trpt_err *err)
+{
+	struct trpt_stmt *st;
+	int rc;
+
+	if ((rc = trpt_sql_cached(db, sql_raw_of_copies, &st, err)) != TRPT_OK)
+		return rc;
+	trpt_sql_bind_text(st, 1, r->organization_name);
+	trpt_sql_bind_text(st, 2, r->report_id);
+	trpt_sql_bind_text(st, 3, p->raw_sha);
+	return run_id(st, id, found, err);
 }
 
 /* Takes back a raw input row this report inserted and does not keep. */
@@ -1102,7 +1150,7 @@ store_or_count(struct trpt_db *db, const struct trpt_report *r,
     int *clean, struct trpt_err *err)
 {
 	struct trpt_stmt *st;
-	int64_t raw_id = 0, n = 0, maxcopy = -1;
+	int64_t raw_id = 0, n = 0, maxcopy = -1, stored = 0;
 	int rc, raw_new = 0, found = 0, tries;
 
 	*clean = 0;
@@ -1115,6 +1163,19 @@ store_or_count(struct trpt_db *db, const struct trpt_report *r,
 		*outcome = TRPT_STORE_NEW;
 		return trpt__rollup_add_report(
 		    db, *id, r, p->day, p->dfailed, p->modep, err);
+	}
+	/* These bytes may be stored with a copy of r (SQLite: see
+	 * raw_row; PostgreSQL's unique digest found them already). */
+	if (raw_new && trpt_sql_dialect(db) != TRPT_SQL_PG) {
+		if ((rc = raw_of_copies(db, r, p, &stored, &found, err)) !=
+		    TRPT_OK)
+			return rc;
+		if (found) {
+			if ((rc = raw_drop(db, raw_id, err)) != TRPT_OK)
+				return rc;
+			raw_id = stored;
+			raw_new = 0;
+		}
 	}
 	/*
 	 * Another copy is stored.  On PostgreSQL (READ COMMITTED) another

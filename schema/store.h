@@ -38,6 +38,15 @@ struct trpt_raw {
 
 /* Run again from the quarantine: a duplicate is not counted as seen. */
 #define TRPT_RAW_REPROCESS 0x1
+/*
+ * The bytes are this one report and nothing else (an input that is a
+ * report, an e-mail with one part taken for a report), so the same bytes
+ * always bring this report again: the store finds them through the
+ * report's stored copies instead of an index on their digest (migration
+ * 0023).  Leave it unset when unsure: the input is then looked up by its
+ * digest, as every input was before.
+ */
+#define TRPT_RAW_ONE_REPORT 0x2
 
 /* What trpt_store_report did (its *outcome). */
 enum trpt_store_outcome {

@@ -694,6 +694,74 @@ test_pipeline_reprocess_per_part(void **state)
 }
 
 /*
+ * Which inputs are one report (TRPT_RAW_ONE_REPORT, migration 0023: not
+ * in the digest index, found again through their report): a .json input
+ * and an e-mail with one report part are; an e-mail with two is not, so
+ * that its second report finds the bytes its first stored.  Each again is
+ * a duplicate that leaves no second row of its bytes.
+ */
+static void
+test_pipeline_raw_one_report(void **state)
+{
+	struct fixture *f = *state;
+	struct mpart parts[2];
+	enum trpt_event_kind k;
+	size_t len1, len2, blen, mlen;
+	char *json1 =
+	    trpt_test_slurp(trpt_test_fixture("mail/report1.json"), &len1);
+	char *json2 =
+	    trpt_test_slurp(trpt_test_fixture("mail/report2.json"), &len2);
+	char *base =
+	    trpt_test_slurp(trpt_test_fixture("lenient/base.json"), &blen);
+	char *other = malloc(blen), *mail1, *multi, *id;
+
+	assert_non_null(other);
+	memcpy(other, base, blen);
+	id = strstr(other, "r-0001");
+	assert_non_null(id);
+	id[5] = '2';
+	mail1 = make_mail(json2, len2, "");
+	parts[0] = (struct mpart){ "application/tlsrpt+json", base, blen };
+	parts[1] = (struct mpart){ "application/tlsrpt+json", other, blen };
+	multi = make_multi(parts, 2, &mlen);
+
+	ingest_bytes(f, "one.json", json1, len1, &k);
+	assert_int_equal(k, TRPT_EV_STORED);
+	ingest_bytes(f, "one.eml", mail1, strlen(mail1), &k);
+	assert_int_equal(k, TRPT_EV_STORED);
+	ingest_bytes(f, "two.eml", multi, mlen, &k);
+	assert_int_equal(k, TRPT_EV_STORED);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM reports"), 4);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM raw_inputs"), 3);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM raw_inputs WHERE"
+				  " one_report = 1 AND source IN ('one.json',"
+				  " 'one.eml')"),
+	    2);
+	assert_int_equal(count(f, "SELECT one_report FROM raw_inputs WHERE"
+				  " source = 'two.eml'"),
+	    0);
+	assert_int_equal(count(f, "SELECT COUNT(DISTINCT raw_id) FROM reports"
+				  " WHERE part > 0"),
+	    2);
+	/* The same bytes again, under other names. */
+	ingest_bytes(f, "one-again.json", json1, len1, &k);
+	assert_int_equal(k, TRPT_EV_DUPLICATE);
+	ingest_bytes(f, "one-again.eml", mail1, strlen(mail1), &k);
+	assert_int_equal(k, TRPT_EV_DUPLICATE);
+	ingest_bytes(f, "two-again.eml", multi, mlen, &k);
+	assert_int_equal(k, TRPT_EV_DUPLICATE);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM reports"), 4);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM raw_inputs"), 3);
+	assert_int_equal(count(f, "SELECT SUM(seen_count) FROM reports"), 8);
+	free(json1);
+	free(json2);
+	free(base);
+	free(other);
+	free(mail1);
+	free(multi);
+}
+
+/*
  * Issue 9 item 2: the gunzip cap held per part, so a mail of 60 gzip bombs
  * inflated 60 times max_inflated.  The parts of one input share a budget
  * (max_inflated_input), charged with what each attempt inflated; past it
@@ -838,6 +906,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_pipeline_reprocess_per_part, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pipeline_raw_one_report, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_pipeline_inflate_budget_per_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(

@@ -1007,6 +1007,96 @@ test_schema_raw_prefix_collision(void **state)
 }
 
 /*
+ * An input that is one report (TRPT_RAW_ONE_REPORT, migration 0023) is
+ * not in the digest index: its bytes are found again through the stored
+ * copies of its report.  Planted here: the stored copy's content digest
+ * as another version might have worked it out, so that the same bytes
+ * make a new (conflicting) copy instead of a duplicate: the new copy must
+ * still point at the bytes stored, not at a second row of them.  Then an
+ * input stored as one report and, later, as not one report (another
+ * version's reading of it) is still one row; and an input that is not
+ * one report is found by its digest for its next report, as before.
+ */
+static void
+test_schema_raw_one_report(void **state)
+{
+	struct trpt_db *db = *state;
+	struct trpt_db *h = db;
+	struct sample a, b;
+	struct trpt_err err;
+	int64_t id1 = 0, id2 = 0;
+	int dup = -1;
+
+	sample_init(&a, "Org", "one");
+	a.raw.flags = TRPT_RAW_ONE_REPORT;
+	assert_int_equal(
+	    trpt_store_report(db, &a.r, &a.raw, &dup, &id1, &err), TRPT_OK);
+	assert_int_equal(dup, TRPT_STORE_NEW);
+	assert_int_equal(
+	    qint(h, "SELECT count(*) FROM raw_inputs WHERE one_report = 1"), 1);
+	/* The same bytes again: a duplicate, one row of them. */
+	assert_int_equal(
+	    trpt_store_report(db, &a.r, &a.raw, &dup, &id2, &err), TRPT_OK);
+	assert_int_equal(dup, TRPT_STORE_DUPLICATE);
+	assert_int_equal(id2, id1);
+	assert_int_equal(qint(h, "SELECT count(*) FROM raw_inputs"), 1);
+	/* The stored copy's digest as another version worked it out. */
+	qexec(h, "UPDATE reports SET content_sha256 = 'older'");
+	assert_int_equal(
+	    trpt_store_report(db, &a.r, &a.raw, &dup, &id2, &err), TRPT_OK);
+	assert_int_equal(dup, TRPT_STORE_CONFLICT);
+	assert_int_equal(qint(h, "SELECT count(*) FROM reports"), 2);
+	assert_int_equal(qint(h, "SELECT count(*) FROM raw_inputs"), 1);
+	assert_int_equal(
+	    qint(h, "SELECT count(DISTINCT raw_id) FROM reports"), 1);
+	/* A third copy from other bytes, then those bytes again: found
+	 * through the third copy, not the first. */
+	sample_init(&b, "Org", "one");
+	memcpy(b.bytes, "{\"third\":1}", 12);
+	b.raw.len = strlen(b.bytes);
+	b.raw.flags = TRPT_RAW_ONE_REPORT;
+	b.p[1].successful = 8;
+	assert_int_equal(
+	    trpt_store_report(db, &b.r, &b.raw, &dup, &id2, &err), TRPT_OK);
+	assert_int_equal(dup, TRPT_STORE_CONFLICT);
+	assert_int_equal(qint(h, "SELECT count(*) FROM raw_inputs"), 2);
+	qexec(h, "UPDATE reports SET content_sha256 = 'older' WHERE copy = 2");
+	assert_int_equal(
+	    trpt_store_report(db, &b.r, &b.raw, &dup, &id2, &err), TRPT_OK);
+	assert_int_equal(dup, TRPT_STORE_CONFLICT);
+	assert_int_equal(qint(h, "SELECT count(*) FROM reports"), 4);
+	assert_int_equal(qint(h, "SELECT count(*) FROM raw_inputs"), 2);
+	assert_int_equal(qint(h, "SELECT count(*) FROM reports r JOIN"
+				 " raw_inputs i ON i.id = r.raw_id WHERE"
+				 " r.copy = 3 AND i.size = 11"),
+	    1);
+	/* Stored as one report, then not said to be: still one row. */
+	a.raw.flags = 0;
+	assert_int_equal(
+	    trpt_store_report(db, &a.r, &a.raw, &dup, &id2, &err), TRPT_OK);
+	assert_int_equal(dup, TRPT_STORE_DUPLICATE);
+	assert_int_equal(qint(h, "SELECT count(*) FROM raw_inputs"), 2);
+	/* Not one report: in the digest index, found for its next report
+	 * (a part of the same e-mail, say). */
+	sample_init(&a, "Org", "many");
+	a.raw.part = 1;
+	assert_int_equal(
+	    trpt_store_report(db, &a.r, &a.raw, &dup, &id1, &err), TRPT_OK);
+	sample_init(&b, "Org", "many-2");
+	b.raw = a.raw;
+	b.raw.part = 2;
+	assert_int_equal(
+	    trpt_store_report(db, &b.r, &b.raw, &dup, &id2, &err), TRPT_OK);
+	assert_int_equal(dup, TRPT_STORE_NEW);
+	assert_int_equal(qint(h, "SELECT count(*) FROM raw_inputs"), 3);
+	assert_int_equal(
+	    qint(h, "SELECT count(*) FROM raw_inputs WHERE one_report = 0"), 1);
+	assert_int_equal(qint(h, "SELECT count(DISTINCT raw_id) FROM reports"
+				 " WHERE report_id LIKE 'many%'"),
+	    1);
+}
+
+/*
  * The ingest path runs without SQLite's foreign-key checks: what it
  * stores still satisfies every declared key, and prune, which cannot rely
  * on cascades, removes a report's policies, failures, warnings and bytes
@@ -2335,7 +2425,8 @@ test_schema_failing_index_appends(void **state)
  * the digest, with an index on its first 8 hex digits: every row keeps
  * its id, digest, bytes and columns, the reports still refer to them, the
  * store's look-up uses the new index, and an input stored before the
- * migration is still found as the same bytes after it.
+ * migration is still found as the same bytes after it (0023 keeps every
+ * input stored before it in that index, now partial: one_report 0).
  */
 static void
 test_schema_migrate_raw_prefix(void **state)
@@ -2354,12 +2445,20 @@ test_schema_migrate_raw_prefix(void **state)
 	assert_int_equal(trpt_db_open_unmigrated(path, &db, &err), TRPT_OK);
 	assert_int_equal(trpt_migrate_apply(db, 20, &err), TRPT_OK);
 	sample_init(&a, "Org", "first");
-	/* No failed sessions: today's store writes rollup_failures_week as
-	 * migration 0022 left it. */
-	a.p[0].failed = 0;
-	a.p[0].nfailures = 0;
-	assert_int_equal(
-	    trpt_store_report(db, &a.r, &a.raw, &dup, NULL, &err), TRPT_OK);
+	/* A report and its input as a version 20 store wrote them (today's
+	 * store writes columns added since). */
+	trpt_hash_sha256_hex(a.raw.bytes, a.raw.len, sha);
+	snprintf(sql, sizeof(sql),
+	    "INSERT INTO raw_inputs (id, sha256, bytes, size, source_kind,"
+	    " source, received_at) VALUES (1, '%s', CAST('%s' AS BLOB), %zu,"
+	    " 'file', '/tmp/in.json', 1778700000)",
+	    sha, a.bytes, a.raw.len);
+	qexec(db, sql);
+	qexec(db, "INSERT INTO reports (organization_name, report_id, begin_ts,"
+		  " end_ts, day, raw_id, part, received_at, last_seen_at,"
+		  " total_successful, total_failed) VALUES ('Org', 'first',"
+		  " 1778544000, 1778630399, 20584, 1, 0, 1778700000,"
+		  " 1778700000, 107, 0)");
 	qexec(db, "INSERT INTO raw_inputs (id, sha256, bytes, size,"
 		  " source_kind, source, message_id, report_domain,"
 		  " report_submitter, received_at, dkim, dkim_reason,"
@@ -2379,6 +2478,9 @@ test_schema_migrate_raw_prefix(void **state)
 				  "'raw_inputs_sha256_prefix'"),
 	    0);
 	assert_int_equal(qint(db, "SELECT count(*) FROM raw_inputs"), 2);
+	assert_int_equal(
+	    qint(db, "SELECT count(*) FROM raw_inputs WHERE one_report = 0"),
+	    2);
 	assert_string_equal(
 	    qtext(db,
 		"SELECT quote(bytes) || size || source_kind || source ||"
@@ -2388,7 +2490,6 @@ test_schema_migrate_raw_prefix(void **state)
 		" raw_inputs WHERE id = 7 AND sha256 = 'b'",
 		buf, sizeof(buf)),
 	    "X'0001'2mailm<i>ds3passrddselksc");
-	trpt_hash_sha256_hex(a.raw.bytes, a.raw.len, sha);
 	snprintf(sql, sizeof(sql),
 	    "SELECT count(*) FROM reports r JOIN raw_inputs i ON i.id ="
 	    " r.raw_id WHERE i.sha256 = '%s' AND i.bytes = CAST('%s' AS"
@@ -2404,7 +2505,8 @@ test_schema_migrate_raw_prefix(void **state)
 	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(h,
 			     "EXPLAIN QUERY PLAN SELECT id, sha256 FROM"
-			     " raw_inputs WHERE substr(sha256, 1, 8) = ?",
+			     " raw_inputs WHERE substr(sha256, 1, 8) = ?"
+			     " AND one_report = 0",
 			     -1, &st, NULL),
 	    SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
@@ -2458,6 +2560,8 @@ main(void)
 		    test_schema_raw_dedupe, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(
 		    test_schema_raw_prefix_collision, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(
+		    test_schema_raw_one_report, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(
 		    test_schema_foreign_keys, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(
