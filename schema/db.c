@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/lib.h"
 #include "schema/migrate.h"
 #include "schema/rollup.h"
 #include "schema/sql.h"
@@ -42,6 +43,11 @@ db_open(const char *path, int existing, int migrate, struct trpt_db **out,
 		    err, TRPT_ENOMEM, "database %s: out of memory", path);
 		goto out;
 	}
+	/* libpq is loaded on first use (common/lib.h): a clear error if it
+	 * cannot be, before the URI is handed to it. */
+	if (db->ops == &trpt_sql_pg_ops &&
+	    (rc = trpt_lib_need(&trpt_lib_pq, err)) != TRPT_OK)
+		goto out;
 	if ((rc = db->ops->open(db, existing, err)) != TRPT_OK)
 		goto out;
 	if (trpt_db_read_only(db)) {
