@@ -70,9 +70,13 @@ static const char sql_raw_id_pg[] =
  * TRPT_STORE_MAX_COPIES copies, each input by its id.
  */
 static const char sql_raw_of_copies[] =
-    "SELECT i.id FROM reports r JOIN raw_inputs i ON i.id = r.raw_id"
+    "SELECT i.id, i.one_report FROM reports r JOIN raw_inputs i ON"
+    " i.id = r.raw_id"
     " WHERE r.organization_name = ? AND r.report_id = ? AND i.sha256 = ?"
     " LIMIT 1";
+/* An input stored as one report, now read as several (raw_of_copies). */
+static const char sql_raw_not_one[] =
+    "UPDATE raw_inputs SET one_report = 0 WHERE id = ?";
 static const char sql_raw_delete[] = "DELETE FROM raw_inputs WHERE id = ?";
 #define REPORT_INSERT                                                          \
 	"INSERT INTO reports (organization_name, report_id, copy, counted,"    \
@@ -118,11 +122,39 @@ static const char sql_report_conflict[] =
 	" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 static const char sql_policy_insert[] = POLICY_INSERT;
 static const char sql_policy_insert_ret[] = POLICY_INSERT " RETURNING id";
-static const char sql_failure_insert[] =
-    "INSERT INTO failures (policy, result_type, sending_mta_ip,"
-    " receiving_mx_hostname, receiving_mx_helo, receiving_ip,"
-    " failed_session_count, failure_reason_code, additional_information)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+/*
+ * A report's failure details, 8, 4, 2 or 1 rows a statement.  On SQLite
+ * "OR FAIL": a statement of several rows that may stop at a constraint
+ * (ABORT, the default) makes SQLite keep a statement journal (a copy of
+ * each page it changes, to take back its own rows alone), which cost more
+ * than the rows saved (stop 22: +2% instructions).  FAIL keeps the rows
+ * written before the failing one, and nothing needs it to: a database
+ * failure once a report's rows are going in rolls the whole transaction
+ * back (trpt_store_report), and no constraint of the table can fail for
+ * what prep_report lets through (NOT NULL columns only).  PostgreSQL has
+ * no statement journal and no OR FAIL.
+ */
+#define FAILURE_HEAD(OR)                                                       \
+	"INSERT" OR " INTO failures (policy, result_type, sending_mta_ip,"     \
+	" receiving_mx_hostname, receiving_mx_helo, receiving_ip,"             \
+	" failed_session_count, failure_reason_code, additional_information)"  \
+	" VALUES "
+#define FAILURE_ROW   "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#define FAILURE_ROWS2 FAILURE_ROW ", " FAILURE_ROW
+#define FAILURE_ROWS4 FAILURE_ROWS2 ", " FAILURE_ROWS2
+#define FAILURE_ROWS8 FAILURE_ROWS4 ", " FAILURE_ROWS4
+#define FAILURE_INSERTS(OR)                                                    \
+	{                                                                      \
+		FAILURE_HEAD(OR)                                               \
+		FAILURE_ROW, FAILURE_HEAD(OR) FAILURE_ROWS2,                   \
+		    FAILURE_HEAD(OR) FAILURE_ROWS4,                            \
+		    FAILURE_HEAD(OR) FAILURE_ROWS8                             \
+	}
+#define FAILURE_COLS 9
+static const char *const sql_failure_insert[2][4] = {
+	FAILURE_INSERTS(" OR FAIL"), /* SQLite */
+	FAILURE_INSERTS(""),         /* PostgreSQL */
+};
 static const char sql_warning_insert[] =
     "INSERT INTO warnings (report, message) VALUES (?, ?)";
 #define QUARANTINE_INPUT_INSERT                                                \
@@ -685,9 +717,10 @@ struct prep {
 	char sha[TRPT_SHA256_HEX_LEN];     /* content, for copies */
 	char raw_sha[TRPT_SHA256_HEX_LEN]; /* the input's bytes */
 	size_t n;
-	int64_t *dfailed;  /* per policy: failed sessions in its details */
-	char **psj, **mxj; /* per policy: its lists as JSON, or NULL */
-	char (*mode)[32];  /* per policy: sts mode */
+	int64_t *dfailed;   /* per policy: failed sessions in its details */
+	int64_t *policy_id; /* per policy: its id once inserted (in dfailed) */
+	char **psj, **mxj;  /* per policy: its lists as JSON, or NULL */
+	char (*mode)[32];   /* per policy: sts mode */
 	const char **modep;
 };
 
@@ -723,14 +756,16 @@ prep_report(const struct trpt_report *r, const struct trpt_raw *raw,
 	p->received = now_or(raw->origin->received);
 	p->day = trpt_calendar_day(r->begin);
 	p->n = n;
-	if (n > 0 && ((p->dfailed = calloc(n, sizeof(*p->dfailed))) == NULL ||
-			 (p->psj = calloc(n, sizeof(*p->psj))) == NULL ||
-			 (p->mxj = calloc(n, sizeof(*p->mxj))) == NULL ||
-			 (p->mode = calloc(n, sizeof(*p->mode))) == NULL ||
-			 (p->modep = calloc(n, sizeof(*p->modep))) == NULL)) {
+	if (n > 0 &&
+	    ((p->dfailed = calloc(n, 2 * sizeof(*p->dfailed))) == NULL ||
+		(p->psj = calloc(n, sizeof(*p->psj))) == NULL ||
+		(p->mxj = calloc(n, sizeof(*p->mxj))) == NULL ||
+		(p->mode = calloc(n, sizeof(*p->mode))) == NULL ||
+		(p->modep = calloc(n, sizeof(*p->modep))) == NULL)) {
 		rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
 		goto fail;
 	}
+	p->policy_id = p->dfailed != NULL ? p->dfailed + n : NULL;
 	for (i = 0; i < n; i++) {
 		pol = &r->policies[i];
 		/* What the schema says NOT NULL (the validator sees to it). */
@@ -891,24 +926,39 @@ raw_row(struct trpt_db *db, const struct trpt_raw *raw, const struct prep *p,
 /*
  * SQLite, once r's first copy is found stored: the input of a stored copy
  * of r with these bytes (*found), which the row raw_row just inserted
- * (new_id) gives way to.  The same bytes as an input stored with a copy of
- * r: an input that is one report is found only this way, and any other
- * is looked for too (stored before as one report, then not: another
- * version's reading of the same bytes).
+ * gives way to.  An input that is one report is found only this way, and
+ * any other is looked for too: stored before as one report and read now
+ * as several (another version's reading of the same bytes), the stored
+ * row joins the digest index, so that the input's next reports find it.
  */
 static int
 raw_of_copies(struct trpt_db *db, const struct trpt_report *r,
-    const struct prep *p, int64_t *id, int *found, struct trpt_err *err)
+    const struct trpt_raw *raw, const struct prep *p, int64_t *id, int *found,
+    struct trpt_err *err)
 {
 	struct trpt_stmt *st;
-	int rc;
+	int rc, one = 0;
 
+	*found = 0;
 	if ((rc = trpt_sql_cached(db, sql_raw_of_copies, &st, err)) != TRPT_OK)
 		return rc;
 	trpt_sql_bind_text(st, 1, r->organization_name);
 	trpt_sql_bind_text(st, 2, r->report_id);
 	trpt_sql_bind_text(st, 3, p->raw_sha);
-	return run_id(st, id, found, err);
+	if ((rc = trpt_sql_step(st, err)) > 0) {
+		*id = trpt_sql_int(st, 0);
+		one = trpt_sql_int(st, 1) != 0;
+		*found = 1;
+	}
+	trpt_sql_reset(st);
+	if (rc < 0)
+		return rc;
+	if (!*found || !one || (raw->flags & TRPT_RAW_ONE_REPORT))
+		return TRPT_OK;
+	if ((rc = trpt_sql_cached(db, sql_raw_not_one, &st, err)) != TRPT_OK)
+		return rc;
+	trpt_sql_bind_int(st, 1, *id);
+	return trpt_sql_run(st, err);
 }
 
 /* Takes back a raw input row this report inserted and does not keep. */
@@ -926,13 +976,12 @@ raw_drop(struct trpt_db *db, int64_t id, struct trpt_err *err)
 
 static int
 insert_policy(struct trpt_db *db, const struct trpt_report *r,
-    const struct prep *p, size_t idx, int64_t report, struct trpt_err *err)
+    const struct prep *p, size_t idx, int64_t report, int64_t *policy_id,
+    struct trpt_err *err)
 {
 	const struct trpt_policy *pol = &r->policies[idx];
-	const struct trpt_failure *f;
 	struct trpt_stmt *st;
 	int64_t id = 0;
-	size_t j;
 	int rc, found;
 
 	if ((rc = insert_stmt(db, sql_policy_insert, sql_policy_insert_ret, &st,
@@ -951,22 +1000,54 @@ insert_policy(struct trpt_db *db, const struct trpt_report *r,
 	trpt_sql_bind_text(st, 11, p->modep[idx]);
 	if ((rc = insert_run(st, &id, &found, err)) != TRPT_OK)
 		return rc;
-	for (j = 0; j < pol->nfailures; j++) {
-		f = &pol->failures[j];
-		if ((rc = trpt_sql_cached(db, sql_failure_insert, &st, err)) !=
-		    TRPT_OK)
+	*policy_id = id;
+	return TRPT_OK;
+}
+
+/*
+ * The failure details of r's policies, in their order (policy by policy,
+ * detail by detail: the ids come out as one row a statement gave them),
+ * several a statement; policy_ids[i] is the id of policy i.
+ */
+static int
+insert_failures(struct trpt_db *db, const struct trpt_report *r,
+    const int64_t *policy_ids, struct trpt_err *err)
+{
+	const struct trpt_failure *f;
+	struct trpt_stmt *st = NULL;
+	size_t i = 0, j = 0, left = 0, k, nrow = 0;
+	int rc, at, lg, pg = trpt_sql_dialect(db) == TRPT_SQL_PG;
+
+	for (k = 0; k < r->npolicies; k++)
+		left += r->policies[k].nfailures;
+	while (left > 0) {
+		lg = left >= 8 ? 3 : left >= 4 ? 2 : left >= 2 ? 1 : 0;
+		nrow = (size_t)1 << lg;
+		if ((rc = trpt_sql_cached(
+			 db, sql_failure_insert[pg][lg], &st, err)) != TRPT_OK)
 			return rc;
-		trpt_sql_bind_int(st, 1, id);
-		trpt_sql_bind_text(st, 2, f->result_type);
-		trpt_sql_bind_text(st, 3, f->sending_mta_ip);
-		trpt_sql_bind_text(st, 4, f->receiving_mx_hostname);
-		trpt_sql_bind_text(st, 5, f->receiving_mx_helo);
-		trpt_sql_bind_text(st, 6, f->receiving_ip);
-		trpt_sql_bind_int(st, 7, f->failed_session_count);
-		trpt_sql_bind_text(st, 8, f->failure_reason_code);
-		trpt_sql_bind_text(st, 9, f->additional_information);
+		for (k = 0; k < nrow; k++, j++) {
+			while (j >= r->policies[i].nfailures) {
+				i++;
+				j = 0;
+			}
+			f = &r->policies[i].failures[j];
+			at = (int)(k * FAILURE_COLS);
+			trpt_sql_bind_int(st, at + 1, policy_ids[i]);
+			trpt_sql_bind_text(st, at + 2, f->result_type);
+			trpt_sql_bind_text(st, at + 3, f->sending_mta_ip);
+			trpt_sql_bind_text(
+			    st, at + 4, f->receiving_mx_hostname);
+			trpt_sql_bind_text(st, at + 5, f->receiving_mx_helo);
+			trpt_sql_bind_text(st, at + 6, f->receiving_ip);
+			trpt_sql_bind_int(st, at + 7, f->failed_session_count);
+			trpt_sql_bind_text(st, at + 8, f->failure_reason_code);
+			trpt_sql_bind_text(
+			    st, at + 9, f->additional_information);
+		}
 		if ((rc = trpt_sql_run(st, err)) != TRPT_OK)
 			return rc;
+		left -= nrow;
 	}
 	return TRPT_OK;
 }
@@ -1015,8 +1096,11 @@ insert_report(struct trpt_db *db, const struct trpt_report *r,
 	if ((rc = insert_run(st, &rid, &found, err)) != TRPT_OK || !found)
 		return rc;
 	for (i = 0; i < r->npolicies; i++)
-		if ((rc = insert_policy(db, r, p, i, rid, err)) != TRPT_OK)
+		if ((rc = insert_policy(
+			 db, r, p, i, rid, &p->policy_id[i], err)) != TRPT_OK)
 			return rc;
+	if ((rc = insert_failures(db, r, p->policy_id, err)) != TRPT_OK)
+		return rc;
 	for (i = 0; i < r->warnings.n; i++) {
 		if ((rc = trpt_sql_cached(db, sql_warning_insert, &st, err)) !=
 		    TRPT_OK)
@@ -1167,7 +1251,7 @@ store_or_count(struct trpt_db *db, const struct trpt_report *r,
 	/* These bytes may be stored with a copy of r (SQLite: see
 	 * raw_row; PostgreSQL's unique digest found them already). */
 	if (raw_new && trpt_sql_dialect(db) != TRPT_SQL_PG) {
-		if ((rc = raw_of_copies(db, r, p, &stored, &found, err)) !=
+		if ((rc = raw_of_copies(db, r, raw, p, &stored, &found, err)) !=
 		    TRPT_OK)
 			return rc;
 		if (found) {

@@ -513,6 +513,90 @@ test_schema_lists_plain(void **state)
 	}
 }
 
+/*
+ * Failure details go in several a statement (schema/store.c
+ * insert_failures: 8, 4, 2 or 1 rows, across policies): each lands under
+ * its own policy, in the report's order, every column as given (NULLs
+ * too), for counts around each statement size and policies without any.
+ */
+static void
+test_schema_failures_in_order(void **state)
+{
+	static const size_t counts[] = { 0, 3, 0, 9, 1, 17, 2, 0 };
+	enum { NPOL = sizeof(counts) / sizeof(counts[0]), NF = 32 };
+	struct trpt_db *db = *state;
+	struct trpt_failure f[NF];
+	struct trpt_policy p[NPOL];
+	char ip[NF][24], code[NF][24], sql[512];
+	struct sample s;
+	struct trpt_err err;
+	struct trpt_stmt *st;
+	size_t i, j, k = 0;
+	int outcome, rc;
+
+	sample_init(&s, "org", "many-details");
+	for (i = 0; i < NPOL; i++) {
+		p[i] = s.p[0];
+		p[i].failures = &f[k];
+		p[i].nfailures = counts[i];
+		p[i].failed = 0;
+		for (j = 0; j < counts[i]; j++, k++) {
+			snprintf(ip[k], sizeof(ip[k]), "192.0.2.%zu", k);
+			snprintf(code[k], sizeof(code[k]), "code %zu", k);
+			f[k] = (struct trpt_failure){
+				.result_type = k % 2 ? "validation-failure"
+						     : "sts-webpki-invalid",
+				.sending_mta_ip = ip[k],
+				.receiving_mx_helo = k % 3 ? NULL : "helo",
+				.failure_reason_code = k % 5 ? code[k] : NULL,
+				.failed_session_count = (int64_t)k + 1
+			};
+			p[i].failed += (int64_t)k + 1;
+		}
+	}
+	assert_int_equal(k, 32);
+	s.r.policies = p;
+	s.r.npolicies = NPOL;
+	assert_int_equal(
+	    trpt_store_report(db, &s.r, &s.raw, &outcome, NULL, &err), TRPT_OK);
+	assert_int_equal(outcome, TRPT_STORE_NEW);
+	snprintf(sql, sizeof(sql),
+	    "SELECT p.idx, f.result_type, f.sending_mta_ip,"
+	    " f.receiving_mx_helo, f.failure_reason_code,"
+	    " f.failed_session_count FROM failures f JOIN policies p ON"
+	    " p.id = f.policy JOIN reports r ON r.id = p.report WHERE"
+	    " r.report_id = 'many-details' ORDER BY f.id");
+	assert_int_equal(trpt_sql_prepare(db, sql, &st, &err), TRPT_OK);
+	k = 0;
+	for (i = 0; i < NPOL; i++)
+		for (j = 0; j < counts[i]; j++, k++) {
+			assert_int_equal(trpt_sql_step(st, &err), 1);
+			assert_int_equal(trpt_sql_int(st, 0), (int64_t)i);
+			assert_string_equal(
+			    trpt_sql_text(st, 1), f[k].result_type);
+			assert_string_equal(trpt_sql_text(st, 2), ip[k]);
+			if (f[k].receiving_mx_helo == NULL)
+				assert_true(trpt_sql_is_null(st, 3));
+			else
+				assert_string_equal(
+				    trpt_sql_text(st, 3), "helo");
+			if (f[k].failure_reason_code == NULL)
+				assert_true(trpt_sql_is_null(st, 4));
+			else
+				assert_string_equal(
+				    trpt_sql_text(st, 4), code[k]);
+			assert_int_equal(trpt_sql_int(st, 5), (int64_t)k + 1);
+		}
+	rc = trpt_sql_step(st, &err);
+	trpt_sql_finalize(&st);
+	assert_int_equal(rc, 0);
+	/* The rollups and the details agree (a detail under another policy
+	 * or lost would show). */
+	assert_int_equal(qint(db, "SELECT sum(failed_session_count) FROM"
+				  " failures"),
+	    qint(db, "SELECT sum(failed) FROM rollup_failures"));
+}
+
 static void
 test_schema_content_digest_fixed(void **state)
 {
@@ -1070,12 +1154,27 @@ test_schema_raw_one_report(void **state)
 				 " raw_inputs i ON i.id = r.raw_id WHERE"
 				 " r.copy = 3 AND i.size = 11"),
 	    1);
-	/* Stored as one report, then not said to be: still one row. */
+	/* Stored as one report, then read as several (another version):
+	 * still one row, which now joins the digest index, so that a report
+	 * of the same bytes that is new shares it too. */
 	a.raw.flags = 0;
+	a.raw.part = 1;
 	assert_int_equal(
 	    trpt_store_report(db, &a.r, &a.raw, &dup, &id2, &err), TRPT_OK);
 	assert_int_equal(dup, TRPT_STORE_DUPLICATE);
 	assert_int_equal(qint(h, "SELECT count(*) FROM raw_inputs"), 2);
+	sample_init(&b, "Org", "one-more");
+	b.raw = a.raw;
+	b.raw.part = 2;
+	assert_int_equal(
+	    trpt_store_report(db, &b.r, &b.raw, &dup, &id2, &err), TRPT_OK);
+	assert_int_equal(dup, TRPT_STORE_NEW);
+	assert_int_equal(qint(h, "SELECT count(*) FROM raw_inputs"), 2);
+	assert_int_equal(qint(h, "SELECT count(*) FROM reports WHERE"
+				 " report_id = 'one-more' AND raw_id = (SELECT"
+				 " raw_id FROM reports WHERE report_id = 'one'"
+				 " AND copy = 0)"),
+	    1);
 	/* Not one report: in the digest index, found for its next report
 	 * (a part of the same e-mail, say). */
 	sample_init(&a, "Org", "many");
@@ -1089,8 +1188,10 @@ test_schema_raw_one_report(void **state)
 	    trpt_store_report(db, &b.r, &b.raw, &dup, &id2, &err), TRPT_OK);
 	assert_int_equal(dup, TRPT_STORE_NEW);
 	assert_int_equal(qint(h, "SELECT count(*) FROM raw_inputs"), 3);
-	assert_int_equal(
-	    qint(h, "SELECT count(*) FROM raw_inputs WHERE one_report = 0"), 1);
+	assert_int_equal(qint(h, "SELECT one_report FROM raw_inputs WHERE id ="
+				 " (SELECT raw_id FROM reports WHERE"
+				 " report_id = 'many')"),
+	    0);
 	assert_int_equal(qint(h, "SELECT count(DISTINCT raw_id) FROM reports"
 				 " WHERE report_id LIKE 'many%'"),
 	    1);
@@ -2544,6 +2645,8 @@ main(void)
 		    test_schema_store_copies_legacy, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(
 		    test_schema_lists_plain, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(
+		    test_schema_failures_in_order, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(
 		    test_schema_content_digest_fixed, setup_db, teardown_db),
 		cmocka_unit_test(test_schema_migrate_failure_rolls_back),
