@@ -127,7 +127,7 @@ count_reports(const char *db)
 static void
 write_maildir(const char *dir, unsigned n)
 {
-	char path[600];
+	char path[600], name[128];
 	unsigned i;
 
 	snprintf(path, sizeof(path), "%s/maildir", dir);
@@ -138,9 +138,8 @@ write_maildir(const char *dir, unsigned n)
 		size_t len;
 		char *mail = trpt_dovecot_report_mail("bench", i, &len);
 
-		snprintf(path, sizeof(path),
-		    "%s/maildir/cur/%u.M%uP1.bench,S=%zu:2,", dir,
-		    1700000000u + i, i, len);
+		trpt_dovecot_maildir_name(name, sizeof(name), i, mail, len);
+		snprintf(path, sizeof(path), "%s/maildir/cur/%s", dir, name);
 		trpt_test_write(path, mail, len);
 		free(mail);
 	}

@@ -11,8 +11,10 @@
 # report answered 200.  Prints the client's and the server's CPU time per
 # request, the server's split by thread (committer, libmicrohttpd's
 # threads, checkpointer) with its context switches per request, and the
-# POSTs a commit (tlsrpt_http_commits_total).  Needs cc,
-# zlib and GnuTLS headers, python3 (and openssl for TLS=1).
+# POSTs a commit (tlsrpt_http_commits_total), and how long the writer
+# stood still for the log's restarts (tlsrpt_wal_restart_seconds_total;
+# only when some happened).  Needs cc, zlib and GnuTLS headers, python3
+# (and openssl for TLS=1).
 set -eu
 
 build=${1:-build}
@@ -72,11 +74,13 @@ thread_stats() {
 	done
 }
 hz=$(getconf CLK_TCK)
-# Transactions committed so far (/metrics): POSTs a commit.
-commits() {
-	python3 - "$port" "$ca" <<'PY'
+# A counter of /metrics (0 when absent): tlsrpt_http_commits_total (POSTs
+# a commit), tlsrpt_wal_restart*_total (the time the writer stood still
+# for the log's restarts).
+metric() {
+	python3 - "$port" "$ca" "$1" <<'PY'
 import re, ssl, sys, urllib.request
-port, ca = sys.argv[1], sys.argv[2]
+port, ca, name = sys.argv[1], sys.argv[2], sys.argv[3]
 if ca:
     url = "https://127.0.0.1:%s/metrics" % port
     ctx = ssl.create_default_context(cafile=ca)
@@ -84,13 +88,17 @@ if ca:
 else:
     url, ctx = "http://127.0.0.1:%s/metrics" % port, None
 text = urllib.request.urlopen(url, context=ctx, timeout=30).read().decode()
-m = re.search(r"^tlsrpt_http_commits_total (\d+)$", text, re.M)
+m = re.search(r"^%s ([0-9.]+)$" % re.escape(name), text, re.M)
 print(m.group(1) if m else 0)
 PY
+}
+commits() {
+	metric tlsrpt_http_commits_total
 }
 total_ok=0
 for c in $conns; do
 	k0=$(commits)
+	w0="$(metric tlsrpt_wal_restarts_total) $(metric tlsrpt_wal_restart_seconds_total)"
 	thread_stats > "$tmp/threads0"
 	t0=$(server_ticks)
 	out=$("$tmp/http_load" 127.0.0.1 "$port" "$c" "$requests" "run-c$c" \
@@ -98,6 +106,7 @@ for c in $conns; do
 	t1=$(server_ticks)
 	thread_stats > "$tmp/threads1"
 	k1=$(commits)
+	w1="$(metric tlsrpt_wal_restarts_total) $(metric tlsrpt_wal_restart_seconds_total)"
 	echo "$out"
 	n=$(echo "$out" | sed -n 's/.* answered \([0-9]*\) .*/\1/p')
 	per=
@@ -118,6 +127,9 @@ for c in $conns; do
 		      cpu["committer"] * 1e6 / hz / n, cpu["http"] * 1e6 / hz / n,
 		      cpu["checkpointer"] * 1e6 / hz / n,
 		      cpu["other"] * 1e6 / hz / n, cs / n }'
+	echo "$w0 $w1" | awk '$3 > $1 {
+		printf "  log restarts %d, the writer stood still %.0f ms" \
+		    " for them\n", $3 - $1, ($4 - $2) * 1000 }'
 	ok=$(echo "$out" | sed -n 's/.* ok200 \([0-9]*\) .*/\1/p')
 	total_ok=$((total_ok + ok))
 done

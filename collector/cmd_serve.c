@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,10 @@ struct checkpointer {
 	pthread_cond_t cond;
 	int stop, running;
 	int restart_rc, skip, backoff; /* a RESTART that could not finish */
+	int restarted;                 /* the log's length at the last one */
+	/* RESTARTs tried and the time the writer stood still for them
+	 * (/metrics: every POST waits meanwhile). */
+	atomic_ullong restarts, restart_us;
 };
 
 static void
@@ -89,8 +94,15 @@ restart(void *arg)
 {
 	struct checkpointer *c = arg;
 	struct trpt_err err;
+	struct timespec t0, t1;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	c->restart_rc = trpt_checkpoint_restart(c->writer, &err);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	atomic_fetch_add(&c->restarts, 1);
+	atomic_fetch_add(&c->restart_us,
+	    (unsigned long long)((t1.tv_sec - t0.tv_sec) * 1000000 +
+				 (t1.tv_nsec - t0.tv_nsec) / 1000));
 	if (c->restart_rc != TRPT_OK && c->backoff == 0)
 		trpt_cli_warn("serve: %s; trying again", err.msg);
 }
@@ -125,7 +137,10 @@ checkpoint_loop(void *arg)
 		nlog = 0;
 		trpt_checkpoint_passive(c->ck, &nlog, NULL);
 		pthread_mutex_lock(&c->lock);
-		if (nlog > WAL_RESTART_FRAMES && c->r != NULL && !c->stop &&
+		/* Not again while the writer has not started the log over
+		 * since the last one (it does so at its next commit). */
+		if (nlog > WAL_RESTART_FRAMES && nlog != c->restarted &&
+		    c->r != NULL && !c->stop &&
 		    (c->skip == 0 || --c->skip == 0)) {
 			/*
 			 * Every POST waits while the RESTART runs, and it
@@ -143,15 +158,16 @@ checkpoint_loop(void *arg)
 			trpt_checkpoint_passive(c->ck, &nlog, NULL);
 			pthread_mutex_lock(&c->lock);
 		}
-		if (nlog > WAL_RESTART_FRAMES && c->r != NULL && !c->stop &&
-		    c->skip == 0) {
+		if (nlog > WAL_RESTART_FRAMES && nlog != c->restarted &&
+		    c->r != NULL && !c->stop && c->skip == 0) {
 			/* One that could not finish (a reader held the log)
 			 * is tried again after 1, 2, 4 ... up to 128 rounds
 			 * (32 s), not at once: the writer waited for it. */
 			trpt_receiver_locked(c->r, restart, c);
-			if (c->restart_rc == TRPT_OK)
+			if (c->restart_rc == TRPT_OK) {
 				c->backoff = 0;
-			else if (c->backoff < 120)
+				c->restarted = nlog;
+			} else if (c->backoff < 120)
 				c->backoff =
 				    c->backoff == 0 ? 1 : 2 * c->backoff;
 			c->skip = c->backoff;
@@ -165,6 +181,8 @@ static void
 checkpointer_start(struct checkpointer *c, struct trpt_db *db)
 {
 	memset(c, 0, sizeof(*c));
+	atomic_init(&c->restarts, 0);
+	atomic_init(&c->restart_us, 0);
 	c->writer = db;
 	/* Nothing to do on PostgreSQL; on failure the writer keeps
 	 * checkpointing itself. */
@@ -224,6 +242,7 @@ receiver_stop(struct checkpointer *c, struct trpt_receiver **r)
 struct domain_metrics {
 	pthread_mutex_t lock;
 	struct trpt_db *db;
+	struct checkpointer *ck;
 };
 
 static void
@@ -233,6 +252,19 @@ domain_metrics(void *arg, struct trpt_buf *out)
 	struct trpt_err err;
 	int rc;
 
+	if (m->ck->running)
+		trpt_buf_appendf(out, NULL,
+		    "# HELP tlsrpt_wal_restarts_total Times the SQLite log was "
+		    "copied to its end to be started over (POSTs wait "
+		    "meanwhile).\n"
+		    "# TYPE tlsrpt_wal_restarts_total counter\n"
+		    "tlsrpt_wal_restarts_total %llu\n"
+		    "# HELP tlsrpt_wal_restart_seconds_total Time the writer "
+		    "stood still for them.\n"
+		    "# TYPE tlsrpt_wal_restart_seconds_total counter\n"
+		    "tlsrpt_wal_restart_seconds_total %.6f\n",
+		    (unsigned long long)atomic_load(&m->ck->restarts),
+		    (double)atomic_load(&m->ck->restart_us) / 1e6);
 	pthread_mutex_lock(&m->lock);
 	rc = trpt_metrics_write(m->db, 0, out, &err);
 	if (rc != TRPT_OK)
@@ -452,6 +484,7 @@ trpt_cmd_serve_run(struct trpt_cli *cli, int argc, char **argv)
 		trpt_db_set_busy_timeout(dm.db, 250);
 		cfg.metrics_extra = domain_metrics;
 		cfg.metrics_arg = &dm;
+		dm.ck = &ckpt;
 	}
 	/* Every POST waits behind the one holding the pipeline: give up on
 	 * a locked database soon (503, the sender retries). */

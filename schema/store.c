@@ -70,9 +70,13 @@ static const char sql_raw_id_pg[] =
  * TRPT_STORE_MAX_COPIES copies, each input by its id.
  */
 static const char sql_raw_of_copies[] =
-    "SELECT i.id FROM reports r JOIN raw_inputs i ON i.id = r.raw_id"
+    "SELECT i.id, i.one_report FROM reports r JOIN raw_inputs i ON"
+    " i.id = r.raw_id"
     " WHERE r.organization_name = ? AND r.report_id = ? AND i.sha256 = ?"
     " LIMIT 1";
+/* An input stored as one report, now read as several (raw_of_copies). */
+static const char sql_raw_not_one[] =
+    "UPDATE raw_inputs SET one_report = 0 WHERE id = ?";
 static const char sql_raw_delete[] = "DELETE FROM raw_inputs WHERE id = ?";
 #define REPORT_INSERT                                                          \
 	"INSERT INTO reports (organization_name, report_id, copy, counted,"    \
@@ -922,24 +926,39 @@ raw_row(struct trpt_db *db, const struct trpt_raw *raw, const struct prep *p,
 /*
  * SQLite, once r's first copy is found stored: the input of a stored copy
  * of r with these bytes (*found), which the row raw_row just inserted
- * (new_id) gives way to.  The same bytes as an input stored with a copy of
- * r: an input that is one report is found only this way, and any other
- * is looked for too (stored before as one report, then not: another
- * version's reading of the same bytes).
+ * gives way to.  An input that is one report is found only this way, and
+ * any other is looked for too: stored before as one report and read now
+ * as several (another version's reading of the same bytes), the stored
+ * row joins the digest index, so that the input's next reports find it.
  */
 static int
 raw_of_copies(struct trpt_db *db, const struct trpt_report *r,
-    const struct prep *p, int64_t *id, int *found, struct trpt_err *err)
+    const struct trpt_raw *raw, const struct prep *p, int64_t *id, int *found,
+    struct trpt_err *err)
 {
 	struct trpt_stmt *st;
-	int rc;
+	int rc, one = 0;
 
+	*found = 0;
 	if ((rc = trpt_sql_cached(db, sql_raw_of_copies, &st, err)) != TRPT_OK)
 		return rc;
 	trpt_sql_bind_text(st, 1, r->organization_name);
 	trpt_sql_bind_text(st, 2, r->report_id);
 	trpt_sql_bind_text(st, 3, p->raw_sha);
-	return run_id(st, id, found, err);
+	if ((rc = trpt_sql_step(st, err)) > 0) {
+		*id = trpt_sql_int(st, 0);
+		one = trpt_sql_int(st, 1) != 0;
+		*found = 1;
+	}
+	trpt_sql_reset(st);
+	if (rc < 0)
+		return rc;
+	if (!*found || !one || (raw->flags & TRPT_RAW_ONE_REPORT))
+		return TRPT_OK;
+	if ((rc = trpt_sql_cached(db, sql_raw_not_one, &st, err)) != TRPT_OK)
+		return rc;
+	trpt_sql_bind_int(st, 1, *id);
+	return trpt_sql_run(st, err);
 }
 
 /* Takes back a raw input row this report inserted and does not keep. */
@@ -1232,7 +1251,7 @@ store_or_count(struct trpt_db *db, const struct trpt_report *r,
 	/* These bytes may be stored with a copy of r (SQLite: see
 	 * raw_row; PostgreSQL's unique digest found them already). */
 	if (raw_new && trpt_sql_dialect(db) != TRPT_SQL_PG) {
-		if ((rc = raw_of_copies(db, r, p, &stored, &found, err)) !=
+		if ((rc = raw_of_copies(db, r, raw, p, &stored, &found, err)) !=
 		    TRPT_OK)
 			return rc;
 		if (found) {

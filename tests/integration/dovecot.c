@@ -791,10 +791,25 @@ trpt_dovecot_report_mail(const char *tag, unsigned n, size_t *len)
 }
 
 void
+trpt_dovecot_maildir_name(
+    char *buf, size_t len, unsigned i, const char *mail, size_t mlen)
+{
+	size_t k, vsize = mlen;
+
+	/* W=: the size with CRLF line ends, as RFC822.SIZE counts it. */
+	for (k = 0; k < mlen; k++)
+		if (mail[k] == '\n' && (k == 0 || mail[k - 1] != '\r'))
+			vsize++;
+	snprintf(buf, len, "%u.M%uP%u.bench,S=%zu,W=%zu:2,",
+	    1700000000u + i / 4, (i * 7919u + 13u) % 1000000u,
+	    4000u + (i * 131u) % 60000u, mlen, vsize);
+}
+
+void
 trpt_dovecot_fill_maildir(const struct trpt_dovecot *d, const char *mailbox,
     const char *tag, unsigned n)
 {
-	char dir[512], file[700];
+	char dir[512], file[700], name[128];
 	unsigned i;
 
 	snprintf(dir, sizeof(dir), "%s/mail/%s/.%s", d->dir, TRPT_DOVECOT_USER,
@@ -804,8 +819,8 @@ trpt_dovecot_fill_maildir(const struct trpt_dovecot *d, const char *mailbox,
 		size_t len;
 		char *mail = trpt_dovecot_report_mail(tag, i, &len);
 
-		snprintf(file, sizeof(file), "%s/cur/%u.M%uP1.bench,S=%zu:2,",
-		    dir, 1700000000u + i, i, len);
+		trpt_dovecot_maildir_name(name, sizeof(name), i, mail, len);
+		snprintf(file, sizeof(file), "%s/cur/%s", dir, name);
 		trpt_test_write(file, mail, len);
 		free(mail);
 	}

@@ -8,7 +8,9 @@ it is sound.
 - the man pages format without a groff warning, tlsrpt-collector(8) names
   every command of --help, tlsrpt-collector.conf(5) every section and key
   of the example configuration;
-- the version is meson's project version, in one place.
+- the version is meson's project version, in one place;
+- the binary is hardened (RELRO, bind-now, PIE) and does not link the
+  libraries it opens on first use.
 """
 import json
 import os
@@ -79,6 +81,28 @@ def main():
                            text=True)
         tap.equal(r.stdout.strip(), "tlsrpt-collector " + version,
                   "--version is meson's project version")
+
+        # Hardening: full RELRO and every symbol bound at start (this
+        # program reads hostile input), a PIE where the build says so
+        # (b_pie, the default of a new build directory).  Start: the
+        # libraries opened on first use (common/lib.h) are not linked.
+        r = subprocess.run(["readelf", "-hdlW", binary], capture_output=True,
+                           text=True)
+        elf = r.stdout
+        tap.ok(r.returncode == 0 and "GNU_RELRO" in elf
+               and re.search(r"\(FLAGS(_1)?\)\s+(Flags: )?.*\bNOW\b",
+                             elf) is not None,
+               "the binary is linked -z relro -z now")
+        if opts.get("b_pie"):
+            tap.ok(re.search(r"\(FLAGS_1\)\s+Flags: .*\bPIE\b", elf)
+                   is not None, "the binary is position-independent")
+        needed = re.findall(r"\(NEEDED\)\s+Shared library: \[([^]]+)\]",
+                            elf)
+        lazy = [n for n in needed if re.match(
+            r"lib(pq|curl|microhttpd|systemd|gnutls-dane|opendkim|unbound)"
+            r"[.-]", n)]
+        tap.ok(needed and not lazy, "the libraries opened on first use are "
+               "not linked (%d linked)" % len(needed), "linked: %s" % lazy)
 
         # The unit, with the binary it names taken from the destdir
         # (systemd-analyze checks that ExecStart exists).

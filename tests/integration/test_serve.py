@@ -295,6 +295,13 @@ def test_health_metrics(srv, stored, dup, rejected):
     ok(cnt == m.get('tlsrpt_http_request_duration_seconds_bucket'
                     '{le="+Inf"}') and cnt >= stored + dup + rejected,
        "metrics: latency histogram counts every POST", cnt)
+    # The time the writer stood still for the log's restarts (SQLite: the
+    # checkpointer's; none on PostgreSQL).
+    wal = ("tlsrpt_wal_restarts_total" in m and
+           m.get("tlsrpt_wal_restart_seconds_total", -1) >= 0)
+    ok(wal == (not testdb.PG),
+       "metrics: log restarts and the time they held the writer (SQLite)",
+       {k: v for k, v in m.items() if k.startswith("tlsrpt_wal")})
 
 
 def test_concurrent(srv, clients=8, total=4000, repeats=400):
