@@ -700,6 +700,14 @@ refuse:
 	return reject(j, part, verr.msg, err);
 }
 
+/* A part message() runs as a report: gzip or JSON by its bytes. */
+static int
+report_part(const struct trpt_mime_part *mp)
+{
+	return trpt_inflate_is_gzip(mp->data, mp->len) ||
+	       looks_like_json(mp->data, mp->len);
+}
+
 /* An RFC 5322 message: pick the report parts and run each. */
 static int
 message(struct job *j, const char *data, size_t len, struct trpt_err *err)
@@ -737,10 +745,7 @@ message(struct job *j, const char *data, size_t len, struct trpt_err *err)
 	 * when there is one, these bytes are that one report (the store
 	 * finds them again through it: TRPT_RAW_ONE_REPORT). */
 	for (i = 0; i < msg->nparts; i++)
-		if (msg->claims_tlsrpt ||
-		    trpt_inflate_is_gzip(
-			msg->parts[i].data, msg->parts[i].len) ||
-		    looks_like_json(msg->parts[i].data, msg->parts[i].len))
+		if (msg->claims_tlsrpt || report_part(&msg->parts[i]))
 			reports++;
 	j->one_report = reports == 1;
 	reports = 0;
@@ -748,8 +753,7 @@ message(struct job *j, const char *data, size_t len, struct trpt_err *err)
 	for (i = 0; i < msg->nparts && rc == TRPT_OK; i++) {
 		const struct trpt_mime_part *mp = &msg->parts[i];
 
-		if (trpt_inflate_is_gzip(mp->data, mp->len) ||
-		    looks_like_json(mp->data, mp->len)) {
+		if (report_part(mp)) {
 			/* Unless the message announced a TLS report, a part
 			 * that is not one (a DMARC report, say) is skipped. */
 			failed = 0;
