@@ -44,7 +44,7 @@ if [ "${TLS:-0}" = 1 ]; then
 fi
 chmod 600 "$tmp/conf"
 "$bin" -q --db "$tmp/db" --config "$tmp/conf" serve \
-    --listen 127.0.0.1:0 > "$tmp/out" 2> "$tmp/err" &
+    --listen 127.0.0.1:0 > "$tmp/out" 2> "${SERVE_ERR:-$tmp/err}" &
 pid=$!
 for _ in 1 2 3 4 5 6 7 8 9 10; do
 	grep -q listening "$tmp/out" 2>/dev/null && break
