@@ -489,21 +489,25 @@ test_trend_bulk(void **state)
 		      "b.successful AND a.f = b.failed"),
 	    2 * 21);
 	assert_int_equal(
-	    count(db, "SELECT count(*) FROM (SELECT domain, (day + 3) "
-		      "/ 7 AS week, org, sum(successful) s, "
-		      "sum(failed) f FROM rollup_daily GROUP BY 1, 2, "
-		      "3) a JOIN rollup_weekly b USING (domain, week, "
-		      "org) WHERE a.s = b.successful AND a.f = "
-		      "b.failed"),
-	    count(db, "SELECT count(*) FROM rollup_weekly"));
+	    count(db,
+		"SELECT count(*) FROM (SELECT domain, (day + 3) "
+		"/ 7 AS week, org, sum(successful) s, "
+		"sum(failed) f FROM rollup_daily GROUP BY 1, 2, "
+		"3) a JOIN " TRPT_TEST_WEEKLY_ROWS " b USING (domain, week, "
+		"org) WHERE a.s = b.successful AND a.f = "
+		"b.failed"),
+	    count(db, "SELECT count(*) FROM " TRPT_TEST_WEEKLY_ROWS " b"));
 	assert_int_equal(
-	    count(db, "SELECT count(*) FROM (SELECT domain, week, "
-		      "sum(successful) s, sum(failed) f FROM "
-		      "rollup_weekly GROUP BY 1, 2) a JOIN "
-		      "rollup_domain_week b USING (domain, week) WHERE "
-		      "a.s = b.successful AND a.f = b.failed"),
+	    count(db,
+		"SELECT count(*) FROM (SELECT domain, week, "
+		"sum(successful) s, sum(failed) f FROM " TRPT_TEST_WEEKLY_ROWS
+		" w GROUP BY 1, 2) a JOIN "
+		"rollup_domain_week b USING (domain, week) WHERE "
+		"a.s = b.successful AND a.f = b.failed"),
 	    40 * 3); /* 21 days from a Monday */
-	assert_int_equal(count(db, "SELECT sum(successful) FROM rollup_weekly"),
+	assert_int_equal(
+	    count(
+		db, "SELECT sum(successful) FROM " TRPT_TEST_WEEKLY_ROWS " w"),
 	    count(db, "SELECT sum(successful) FROM policies"));
 	assert_int_equal(count(db, "SELECT sum(successful) FROM rollup_daily"),
 	    count(db, "SELECT sum(successful) FROM policies"));
@@ -714,8 +718,8 @@ test_trend_hostile_counts(void **state)
 				 " domain = 'big.example'"),
 	    TRPT_MAX_ROLLUP_COUNT);
 	assert_int_equal(
-	    trpt_test_db_int(db, "SELECT failed FROM rollup_weekly WHERE"
-				 " domain = 'big.example'"),
+	    trpt_test_db_int(db, "SELECT failed FROM " TRPT_TEST_WEEKLY_ROWS
+				 " w WHERE domain = 'big.example'"),
 	    TRPT_MAX_ROLLUP_COUNT);
 	assert_int_equal(
 	    trpt_test_db_int(db, "SELECT reports FROM rollup_daily WHERE"
