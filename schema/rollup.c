@@ -269,12 +269,15 @@ static const char *const sql_apply[] = {
 
 	/* week = (day + 3) / 7 counts Mondays from 1970-01-05; its block
 	 * and place in rollup_weeks (schema/weeks.h) week >> 5, week & 31.
-	 * A block's weeks are distinct: the aggregate adds nothing up. */
+	 * A block's weeks are distinct: the aggregate adds nothing up.
+	 * PostgreSQL's sum of bigint is numeric: cast back for the
+	 * functions. */
 	"INSERT INTO rollup_weeks (domain, org, block, cells)"
 	" SELECT domain, org, week >> 5,"
 	" trpt_weeks_agg(trpt_weeks_cell(week & 31, s, f))"
 	" FROM (SELECT domain, org, (day + 3) / 7 AS week,"
-	" " SUMSAT("s * sign") " AS s, " SUMSAT("f * sign") " AS f"
+	" CAST(" SUMSAT("s * sign") " AS BIGINT) AS s,"
+	" CAST(" SUMSAT("f * sign") " AS BIGINT) AS f"
 	" FROM rollup_groups WHERE best = 1"
 	" GROUP BY domain, org, (day + 3) / 7) x"
 	" GROUP BY domain, org, week >> 5 ORDER BY domain, org, week >> 5"
@@ -431,7 +434,8 @@ static const char *const sql_prune_empty[] = {
 	 * (domain, org) pairs that lost sessions; a row left without any
 	 * cell after them. */
 	"UPDATE rollup_weeks SET cells = trpt_weeks_drop(cells, (SELECT"
-	" coalesce(sum(CAST(1 AS BIGINT) << CAST(w.week & 31 AS INTEGER)), 0)"
+	" CAST(coalesce(sum(CAST(1 AS BIGINT) << CAST(w.week & 31 AS"
+	" INTEGER)), 0) AS BIGINT)"
 	" FROM (SELECT DISTINCT (day + 3) / 7 AS week FROM rollup_groups"
 	" WHERE sign < 0) w WHERE w.week >> 5 = rollup_weeks.block AND"
 	" NOT EXISTS (SELECT 1 FROM rollup_daily d WHERE"

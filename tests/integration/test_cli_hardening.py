@@ -273,7 +273,7 @@ def add_bogus_report(db):
     week = (day + 3) // 7
     con.execute("INSERT INTO rollup_weeks (domain, org, block, cells)"
                 " VALUES ('bogus.example', 'Bogus Org', ?, ?)",
-                (week >> 5, struct.pack(">Bqq", week & 31, s, f)))
+                (week >> 5, struct.pack(">Bqq", week & 31, int(s), int(f))))
     con.commit()
     con.close()
 
