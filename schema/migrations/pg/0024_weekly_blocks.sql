@@ -6,8 +6,8 @@
 -- int8send writes them (big-endian two's complement).
 
 CREATE TABLE rollup_weeks (
-	domain TEXT NOT NULL,
-	org TEXT NOT NULL,
+	domain TEXT COLLATE "C" NOT NULL,
+	org TEXT COLLATE "C" NOT NULL,
 	block BIGINT NOT NULL,
 	cells BYTEA NOT NULL,
 	PRIMARY KEY (domain, org, block)
