@@ -1142,6 +1142,7 @@ store_main(void *arg)
 	size_t cost;
 	int rc, failed;
 
+	trpt_db_thread_arena();
 	/* One result for every bundle (its outcomes are not asked for):
 	 * exec_bundle resets it and keeps its array. */
 	memset(&res, 0, sizeof(res));

@@ -60,6 +60,14 @@ int trpt_db_check_writable(struct trpt_db *db, struct trpt_err *err);
 const char *trpt_db_path(const struct trpt_db *db);
 
 /*
+ * Called first by a thread that will store through a database (ingest's
+ * store thread): makes its malloc arena's later growth, up to what the
+ * page cache and the log buffer take, cheap (schema/db.c says how).
+ * Holds no memory once it returns.
+ */
+void trpt_db_thread_arena(void);
+
+/*
  * How long a statement waits for a lock held by another connection before
  * it gives up with TRPT_ETEMP (default TRPT_DB_BUSY_TIMEOUT_MS).
  */
