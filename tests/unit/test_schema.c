@@ -2548,14 +2548,15 @@ test_schema_failing_index_classes(void **state)
 	assert_int_equal(trpt_db_open(path, &db, &err), TRPT_OK);
 	trpt_db_close(&db);
 	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(h,
-			     "PRAGMA wal_autocheckpoint = 0; WITH RECURSIVE"
-			     " n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM"
-			     " n WHERE i < 19999) INSERT INTO"
-			     " rollup_domain_day SELECT"
-			     " printf('domain%04d.example', i / 40), 20000 +"
-			     " i % 40, 99 - i * 13 % 97, 1 + i * 13 % 97 FROM n",
-			     NULL, NULL, NULL),
+	assert_int_equal(
+	    sqlite3_exec(h,
+		"PRAGMA wal_autocheckpoint = 0; WITH RECURSIVE"
+		" n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM"
+		" n WHERE i < 19999) INSERT INTO"
+		" rollup_domain_day SELECT"
+		" printf('domain%04d.example', i / 40), 20000 +"
+		" i % 40, 99 - i * 13 % 97, 1 + i * 13 % 97 FROM n",
+		NULL, NULL, NULL),
 	    SQLITE_OK);
 	with = wal_frames(h, day);
 	assert_int_equal(sqlite3_exec(h,
