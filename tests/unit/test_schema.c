@@ -2533,6 +2533,7 @@ static void
 test_schema_failing_index_classes(void **state)
 {
 	char *dir = trpt_test_tmpdir(), path[512];
+	sqlite3_stmt *st;
 	static const char *day = "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL"
 				 " SELECT i + 1 FROM n WHERE i < 499) INSERT"
 				 " INTO rollup_domain_day SELECT"
@@ -2559,6 +2560,24 @@ test_schema_failing_index_classes(void **state)
 		NULL, NULL, NULL),
 	    SQLITE_OK);
 	with = wal_frames(h, day);
+	/* The alerts' query (schema/analysis.c FAILING_DAY) seeks it. */
+	assert_int_equal(
+	    sqlite3_prepare_v2(h,
+		"EXPLAIN QUERY PLAN SELECT domain FROM rollup_domain_day WHERE"
+		" failed > 0 AND successful <= failed * 199.0 AND CASE WHEN"
+		" successful <= failed * 0.5625 THEN 7 WHEN successful <="
+		" failed * 2.125 THEN 6 WHEN successful <= failed * 5.25 THEN"
+		" 5 WHEN successful <= failed * 11.5 THEN 4 WHEN successful"
+		" <= failed * 24.0 THEN 3 WHEN successful <= failed * 49.0"
+		" THEN 2 WHEN successful <= failed * 99.0 THEN 1 ELSE 0 END"
+		" >= ? AND failed / NULLIF(successful + failed * 1.0, 0) >= ?",
+		-1, &st, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 3),
+	    "SEARCH rollup_domain_day USING INDEX rollup_domain_day_failing "
+	    "(<expr>>?)");
+	sqlite3_finalize(st);
 	assert_int_equal(sqlite3_exec(h,
 			     "DELETE FROM rollup_domain_day WHERE day = 20040;"
 			     " DROP INDEX rollup_domain_day_failing",
