@@ -504,13 +504,13 @@ trpt_analysis_daily_series(struct trpt_db *db, enum trpt_analysis_col by,
  * repeats them.  The index is keyed by a class of the failed share (then
  * the day); the exact share is checked on each day it finds. */
 #define FAILING_CLASS                                                          \
-	"CASE WHEN successful <= failed * 0.5625 THEN 7 "                      \
-	"WHEN successful <= failed * 2.125 THEN 6 "                            \
-	"WHEN successful <= failed * 5.25 THEN 5 "                             \
-	"WHEN successful <= failed * 11.5 THEN 4 "                             \
-	"WHEN successful <= failed * 24.0 THEN 3 "                             \
-	"WHEN successful <= failed * 49.0 THEN 2 "                             \
-	"WHEN successful <= failed * 99.0 THEN 1 ELSE 0 END"
+	"CASE WHEN successful > failed * 99.0 THEN 0 "                         \
+	"WHEN successful > failed * 49.0 THEN 1 "                              \
+	"WHEN successful > failed * 24.0 THEN 2 "                              \
+	"WHEN successful > failed * 11.5 THEN 3 "                              \
+	"WHEN successful > failed * 5.25 THEN 4 "                              \
+	"WHEN successful > failed * 2.125 THEN 5 "                             \
+	"WHEN successful > failed * 0.5625 THEN 6 ELSE 7 END"
 #define FAILING_DAY                                                            \
 	"failed > 0 AND successful <= failed * 199.0 AND " FAILING_CLASS       \
 	" >= ? AND failed / NULLIF(successful + failed * 1.0, 0)"

@@ -2565,12 +2565,12 @@ test_schema_failing_index_classes(void **state)
 	    sqlite3_prepare_v2(h,
 		"EXPLAIN QUERY PLAN SELECT domain FROM rollup_domain_day WHERE"
 		" failed > 0 AND successful <= failed * 199.0 AND CASE WHEN"
-		" successful <= failed * 0.5625 THEN 7 WHEN successful <="
-		" failed * 2.125 THEN 6 WHEN successful <= failed * 5.25 THEN"
-		" 5 WHEN successful <= failed * 11.5 THEN 4 WHEN successful"
-		" <= failed * 24.0 THEN 3 WHEN successful <= failed * 49.0"
-		" THEN 2 WHEN successful <= failed * 99.0 THEN 1 ELSE 0 END"
-		" >= ? AND failed / NULLIF(successful + failed * 1.0, 0) >= ?",
+		" successful > failed * 99.0 THEN 0 WHEN successful > failed"
+		" * 49.0 THEN 1 WHEN successful > failed * 24.0 THEN 2 WHEN"
+		" successful > failed * 11.5 THEN 3 WHEN successful > failed"
+		" * 5.25 THEN 4 WHEN successful > failed * 2.125 THEN 5 WHEN"
+		" successful > failed * 0.5625 THEN 6 ELSE 7 END >= ? AND"
+		" failed / NULLIF(successful + failed * 1.0, 0) >= ?",
 		-1, &st, NULL),
 	    SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
