@@ -500,7 +500,7 @@ trpt_analysis_daily_series(struct trpt_db *db, enum trpt_analysis_col by,
 }
 
 /* The terms of the partial index rollup_domain_day_failing (migration
- * 0024), as it writes them: SQLite uses the index only for a query that
+ * 0025), as it writes them: SQLite uses the index only for a query that
  * repeats them.  The index is keyed by a class of the failed share (then
  * the day); the exact share is checked on each day it finds. */
 #define FAILING_CLASS                                                          \

@@ -833,7 +833,7 @@ test_analysis_failing_series(void **state)
 	    "VALUES ('example.org', 20454, 99, 1), "
 	    "('example.org', 20455, 199, 1), ('example.org', 20456, 0, 0)");
 	/* Days exactly on the lowest share of each class of the index
-	 * (migration 0024: 2%, 8%, 16%, 32%, 64%), one domain each. */
+	 * (migration 0025: 2%, 8%, 16%, 32%, 64%), one domain each. */
 	exec(db,
 	    "INSERT INTO rollup_domain_day (domain, day, successful, failed) "
 	    "VALUES ('c2.example', 20454, 49, 1), "

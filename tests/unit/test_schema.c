@@ -2523,7 +2523,7 @@ test_schema_failing_index_appends(void **state)
 
 /*
  * The same when the failed shares spread over every percent, as in a
- * database of many senders (migration 0024): 500 domains with 40 days
+ * database of many senders (migration 0025): 500 domains with 40 days
  * each, failed shares from 1% to 97%, then a day more for each domain, as
  * spread.  Keyed by the share's class (8 of them) the index adds 28
  * pages; keyed by the whole percent (migration 0020) it wrote 130, the

@@ -1,4 +1,4 @@
--- As on SQLite (schema/migrations/sqlite/0024): PostgreSQL's B-tree has
+-- As on SQLite (schema/migrations/sqlite/0025): PostgreSQL's B-tree has
 -- the same right edge per percent.  bigint * numeric is numeric: the
 -- class is exact whatever the counts.
 
