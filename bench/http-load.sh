@@ -44,7 +44,7 @@ if [ "${TLS:-0}" = 1 ]; then
 fi
 chmod 600 "$tmp/conf"
 "$bin" -q --db "$tmp/db" --config "$tmp/conf" serve \
-    --listen 127.0.0.1:0 > "$tmp/out" 2> "$tmp/err" &
+    --listen 127.0.0.1:0 > "$tmp/out" 2> "${SERVE_ERR:-$tmp/err}" &
 pid=$!
 for _ in 1 2 3 4 5 6 7 8 9 10; do
 	grep -q listening "$tmp/out" 2>/dev/null && break
@@ -68,9 +68,10 @@ server_ticks() {
 # libmicrohttpd's threads are told apart by name.
 thread_stats() {
 	for t in /proc/"$pid"/task/*; do
-		printf '%s %s %s\n' "$(cat "$t/comm")" \
+		printf '%s %s %s %s\n' "$(cat "$t/comm")" \
 		    "$(awk '{print $14 + $15}' "$t/stat")" \
-		    "$(awk '/ctxt_switches/ {n += $2} END {print n}' "$t/status")"
+		    "$(awk '/ctxt_switches/ {n += $2} END {print n}' "$t/status")" \
+		    "$(awk '/^wchar/ {print $2}' "$t/io")"
 	done
 }
 hz=$(getconf CLK_TCK)
@@ -101,8 +102,19 @@ for c in $conns; do
 	w0="$(metric tlsrpt_wal_restarts_total) $(metric tlsrpt_wal_restart_seconds_total)"
 	thread_stats > "$tmp/threads0"
 	t0=$(server_ticks)
+	perf_pid=
+	if [ -n "${PERF_OUT:-}" ]; then
+		perf record ${PERF_ARGS:--g} -p "$pid" -o "$PERF_OUT-c$c" \
+		    2> /dev/null &
+		perf_pid=$!
+		sleep 0.5
+	fi
 	out=$("$tmp/http_load" 127.0.0.1 "$port" "$c" "$requests" "run-c$c" \
 	    50 $ca)
+	if [ -n "$perf_pid" ]; then
+		kill -INT "$perf_pid"
+		wait "$perf_pid" || :
+	fi
 	t1=$(server_ticks)
 	thread_stats > "$tmp/threads1"
 	k1=$(commits)
@@ -121,12 +133,15 @@ for c in $conns; do
 		  if ($1 ~ /^MHD/) k = "http"
 		  if ($1 ~ /committer/) k = "committer"
 		  if ($1 ~ /checkpoint/) k = "checkpointer"
-		  cpu[k] += $5 - $2; cs += $6 - $3 }
+		  cpu[k] += $6 - $2; cs += $7 - $3; wr[k] += $8 - $4 }
 		END { printf "  threads: committer %d, http %d, checkpointer" \
 		      " %d, other %d us/req; %.2f context switches/req\n",
 		      cpu["committer"] * 1e6 / hz / n, cpu["http"] * 1e6 / hz / n,
 		      cpu["checkpointer"] * 1e6 / hz / n,
-		      cpu["other"] * 1e6 / hz / n, cs / n }'
+		      cpu["other"] * 1e6 / hz / n, cs / n
+		      printf "  written: committer %.1f, checkpointer %.1f" \
+		      " kB/req\n", wr["committer"] / 1024 / n,
+		      wr["checkpointer"] / 1024 / n }'
 	echo "$w0 $w1" | awk '$3 > $1 {
 		printf "  log restarts %d, the writer stood still %.0f ms" \
 		    " for them\n", $3 - $1, ($4 - $2) * 1000 }'

@@ -116,6 +116,7 @@ struct agg {
 	size_t nslots;
 	uint64_t max_cells;
 	struct trpt_err *err;
+	size_t last; /* the group of the row before, + 1; 0: none */
 };
 
 static uint64_t
@@ -245,10 +246,17 @@ add_row(void *arg, const struct trpt_analysis_row *r)
 	int64_t idx;
 	int i, rc;
 
-	for (i = 0; i < q->ndims; i++)
-		keys[i] = r->col[dim_col[q->dims[i]]];
-	if ((rc = find_group(a, keys, &g, a->err)) != TRPT_OK)
-		return rc;
+	/* The weeks of one row of rollup_weeks come one after another with
+	 * the same strings: one look-up for a year's 53 weeks. */
+	if (r->again && a->last != 0)
+		g = &a->t->groups[a->last - 1];
+	else {
+		for (i = 0; i < q->ndims; i++)
+			keys[i] = r->col[dim_col[q->dims[i]]];
+		if ((rc = find_group(a, keys, &g, a->err)) != TRPT_OK)
+			return rc;
+		a->last = (size_t)(g - a->t->groups) + 1;
+	}
 	idx = trpt_trend_period_of(q->period, r->day) - a->t->first_period;
 	g->cells[idx].successful =
 	    trpt_count_add(g->cells[idx].successful, r->successful);

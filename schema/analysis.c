@@ -1,10 +1,12 @@
 #include "schema/analysis.h"
 
+#include <inttypes.h>
 #include <string.h>
 
 #include "common/calendar.h"
 #include "schema/db.h"
 #include "schema/sql.h"
+#include "schema/weeks.h"
 
 /* A NOT NULL text column read as NULL: the driver ran out of memory. */
 static int
@@ -101,9 +103,10 @@ enum {
 #define DAILY_SCAN(F, W)                                                       \
 	"SELECT day, org, domain, '', '', '', successful, " F " FROM "         \
 	"rollup_daily WHERE " W "+day BETWEEN ? AND ?"
+/* Blocks of 32 weeks (schema/weeks.h), unpacked by weeks_rows. */
 #define WEEKLY(F, W)                                                           \
-	"SELECT week * 7 - 3, org, domain, '', '', '', successful, " F         \
-	" FROM rollup_weekly WHERE " W "week BETWEEN ? AND ?"
+	"SELECT block, org, domain, cells FROM rollup_weeks WHERE " W          \
+	"block BETWEEN ? AND ?"
 #define FAILS(W)                                                               \
 	" UNION ALL SELECT day, org, domain, mx, ip, result_type, 0, failed "  \
 	"FROM rollup_failures WHERE " W "day BETWEEN ? AND ?"
@@ -125,8 +128,16 @@ static const char *const source_sql[T_COUNT_][2][2] = {
 	    { DAILY_SCAN("failed", DOM), DAILY_SCAN("0", DOM) FAILS(DOM) } },
 	{ { DAILY_SCAN("failed", ""), DAILY_SCAN("0", "") FAILS("") },
 	    { DAILY_SCAN("failed", DOM), DAILY_SCAN("0", DOM) FAILS(DOM) } },
-	{ { WEEKLY("failed", ""), WEEKLY("0", "") FAILS_WEEK("") },
-	    { WEEKLY("failed", DOM), WEEKLY("0", DOM) FAILS_WEEK(DOM) } },
+	{ { WEEKLY("failed", ""), WEEKLY("0", "") },
+	    { WEEKLY("failed", DOM), WEEKLY("0", DOM) } },
+};
+
+/* T_WEEKLY's failure rows, read after its blocks. */
+static const char *const weekly_fails_sql[2] = {
+	"SELECT week * 7 - 3, org, domain, mx, ip, result_type, 0, failed"
+	" FROM rollup_failures_week WHERE week BETWEEN ? AND ?",
+	"SELECT week * 7 - 3, org, domain, mx, ip, result_type, 0, failed"
+	" FROM rollup_failures_week WHERE " DOM "week BETWEEN ? AND ?",
 };
 
 static int
@@ -144,7 +155,52 @@ struct rows_ctx {
 	int (*fn)(void *arg, const struct trpt_analysis_row *r);
 	void *arg;
 	struct trpt_err *err;
+	int64_t first_week, last_week; /* weeks_row: the range asked for */
+	int fails;                     /* weeks_row: failed goes as 0 */
 };
+
+/*
+ * A row of rollup_weeks: each of its weeks in the range as a row, the
+ * strings of the first one also the next ones' (again = 1).
+ */
+static int
+weeks_row(struct trpt_stmt *st, void *ctx)
+{
+	static const char none[] = "";
+	struct rows_ctx *x = ctx;
+	struct trpt_weeks_cell c[TRPT_WEEKS_BLOCK];
+	struct trpt_analysis_row r;
+	const void *cells;
+	int64_t block = trpt_sql_int(st, 0), week;
+	size_t len = 0;
+	int i, n, rc;
+
+	memset(&r, 0, sizeof(r));
+	for (i = 0; i < TRPT_ANALYSIS_NCOLS; i++)
+		r.col[i] = none;
+	if ((r.col[TRPT_ANALYSIS_ORG] = trpt_sql_text(st, 1)) == NULL ||
+	    (r.col[TRPT_ANALYSIS_DOMAIN] = trpt_sql_text(st, 2)) == NULL)
+		return nomem(x->db, x->err);
+	cells = trpt_sql_blob(st, 3, &len);
+	if ((n = trpt_weeks_read(cells, len, c)) < 0)
+		return trpt_err_set(x->err, TRPT_EDB,
+		    "database %s: rollup_weeks: malformed cells for %s, %s, "
+		    "block %" PRId64,
+		    trpt_db_path(x->db), r.col[TRPT_ANALYSIS_DOMAIN],
+		    r.col[TRPT_ANALYSIS_ORG], block);
+	for (i = 0; i < n; i++) {
+		week = block * TRPT_WEEKS_BLOCK + c[i].place;
+		if (week < x->first_week || week > x->last_week)
+			continue;
+		r.day = trpt_calendar_week_monday(week);
+		r.successful = c[i].successful;
+		r.failed = x->fails ? 0 : c[i].failed;
+		if ((rc = x->fn(x->arg, &r)) != TRPT_OK)
+			return rc;
+		r.again = 1;
+	}
+	return TRPT_OK;
+}
 
 static int
 rollup_row(struct trpt_stmt *st, void *ctx)
@@ -153,6 +209,7 @@ rollup_row(struct trpt_stmt *st, void *ctx)
 	struct trpt_analysis_row r;
 	int i;
 
+	r.again = 0;
 	r.day = trpt_sql_int(st, 0);
 	for (i = 0; i < TRPT_ANALYSIS_NCOLS; i++)
 		if ((r.col[i] = trpt_sql_text(st, 1 + i)) == NULL)
@@ -168,7 +225,7 @@ trpt_analysis_rollup_rows(struct trpt_db *db,
     int (*fn)(void *arg, const struct trpt_analysis_row *r), void *arg,
     struct trpt_err *err)
 {
-	struct rows_ctx x = { db, fn, arg, err };
+	struct rows_ctx x = { db, fn, arg, err, 0, 0, 0 };
 	struct trpt_stmt *st = NULL;
 	int t = pick_source(q), weekly = t == T_DOMAIN_WEEK || t == T_WEEKLY;
 	int fails =
@@ -182,6 +239,25 @@ trpt_analysis_rollup_rows(struct trpt_db *db,
 		return rc;
 	if (q->domain != NULL)
 		trpt_sql_bind_text(st, i++, q->domain);
+	if (t == T_WEEKLY) {
+		x.first_week = trpt_calendar_week(q->first_day);
+		x.last_week = trpt_calendar_week(q->last_day);
+		x.fails = fails;
+		trpt_sql_bind_int(st, i++, x.first_week >> TRPT_WEEKS_SHIFT);
+		trpt_sql_bind_int(st, i, x.last_week >> TRPT_WEEKS_SHIFT);
+		if ((rc = each(&st, weeks_row, &x, err)) != TRPT_OK || !fails)
+			return rc;
+		if ((rc = trpt_sql_prepare(
+			 db, weekly_fails_sql[q->domain != NULL], &st, err)) !=
+		    TRPT_OK)
+			return rc;
+		i = 1;
+		if (q->domain != NULL)
+			trpt_sql_bind_text(st, i++, q->domain);
+		trpt_sql_bind_int(st, i++, x.first_week);
+		trpt_sql_bind_int(st, i, x.last_week);
+		return each(&st, rollup_row, &x, err);
+	}
 	trpt_sql_bind_int(
 	    st, i++, weekly ? trpt_calendar_week(q->first_day) : q->first_day);
 	trpt_sql_bind_int(

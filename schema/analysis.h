@@ -54,6 +54,9 @@ struct trpt_analysis_row {
 	 * asked for, or the sessions of a failure column). */
 	const char *col[TRPT_ANALYSIS_NCOLS];
 	int64_t successful, failed;
+	/* 1: the same strings as the row before (the same pointers may
+	 * come with other strings when again is 0). */
+	int again;
 };
 
 /*

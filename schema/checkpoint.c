@@ -67,10 +67,18 @@ trpt_checkpoint_new(
 		return rc;
 	}
 	trpt_db_set_busy_timeout(c->db, 100);
-	/* The writer truncates a log that grew past 64 MB when it starts
-	 * it over, and leaves the checkpoints to this connection. */
+	/*
+	 * The writer leaves the checkpoints to this connection, and
+	 * truncates the log when it starts it over only past 256 MB, more
+	 * than it grows to under a steady load (serve restarts it past 128
+	 * MB): it does so inside the first commit after the restart, with
+	 * every POST waiting (ftruncate 16-60 ms on a loaded machine, and the
+	 * blocks freed are allocated again as the log grows).  So a log that
+	 * grew past 256 MB (a reader held it) shrinks back; under that it
+	 * keeps its size.
+	 */
 	rc = trpt_sql_exec(writer,
-	    "PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=67108864",
+	    "PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=268435456",
 	    err);
 	if (rc != TRPT_OK) {
 		trpt_db_close(&c->db);

@@ -17,7 +17,7 @@ struct trpt_checkpoint;
  * *out is NULL when there is nothing to do (PostgreSQL, an in-memory
  * database).  From then on the writer no longer checkpoints inside its
  * commits (trpt_checkpoint_restart does, when asked), and a log that grew
- * past 64 MB is truncated when it starts over.
+ * past 256 MB is truncated when it starts over.
  */
 int trpt_checkpoint_new(
     struct trpt_db *writer, struct trpt_checkpoint **out, struct trpt_err *err);

@@ -11,6 +11,7 @@
 #include "schema/report.h"
 #include "schema/sql.h"
 #include "schema/sql_impl.h"
+#include "schema/weeks.h"
 
 /*
  * The rollups' deltas of the reports stored in this transaction, summed in
@@ -266,16 +267,22 @@ static const char *const sql_apply[] = {
 	ADD("rollup_domain_day", "successful") ","
 	ADD("rollup_domain_day", "failed"),
 
-	/* week = (day + 3) / 7 counts Mondays from 1970-01-05. */
-	"INSERT INTO rollup_weekly (domain, week, org, successful, failed)"
-	" SELECT domain, (day + 3) / 7, org, " SUMSAT("s * sign") ","
-	" " SUMSAT("f * sign")
+	/* week = (day + 3) / 7 counts Mondays from 1970-01-05; its block
+	 * and place in rollup_weeks (schema/weeks.h) week >> 5, week & 31.
+	 * A block's weeks are distinct: the aggregate adds nothing up.
+	 * PostgreSQL's sum of bigint is numeric: cast back for the
+	 * functions. */
+	"INSERT INTO rollup_weeks (domain, org, block, cells)"
+	" SELECT domain, org, week >> 5,"
+	" trpt_weeks_agg(trpt_weeks_cell(week & 31, s, f))"
+	" FROM (SELECT domain, org, (day + 3) / 7 AS week,"
+	" CAST(" SUMSAT("s * sign") " AS BIGINT) AS s,"
+	" CAST(" SUMSAT("f * sign") " AS BIGINT) AS f"
 	" FROM rollup_groups WHERE best = 1"
-	" GROUP BY domain, (day + 3) / 7, org"
-	" ORDER BY domain, (day + 3) / 7, org"
-	" ON CONFLICT (domain, week, org) DO UPDATE SET"
-	ADD("rollup_weekly", "successful") ","
-	ADD("rollup_weekly", "failed"),
+	" GROUP BY domain, org, (day + 3) / 7) x"
+	" GROUP BY domain, org, week >> 5 ORDER BY domain, org, week >> 5"
+	" ON CONFLICT (domain, org, block) DO UPDATE SET"
+	" cells = trpt_weeks_add(rollup_weeks.cells, excluded.cells)",
 
 	"INSERT INTO rollup_domain_week (domain, week, successful, failed)"
 	" SELECT domain, (day + 3) / 7, " SUMSAT("s * sign") ","
@@ -348,12 +355,13 @@ static const char *const sql_upsert[AGG_N][3] = {
 	    "(?, ?, ?, ?)",
 	    " ON CONFLICT (domain, day) DO UPDATE SET" ADD("rollup_domain_day",
 		"successful") "," ADD("rollup_domain_day", "failed")),
-	[AGG_WEEKLY] = UPSERT("INSERT INTO rollup_weekly (domain, week, org,"
-			      " successful, failed) VALUES ",
-	    "(?, ?, ?, ?, ?)",
-	    " ON CONFLICT (domain, week, org) DO UPDATE SET" ADD(
-		"rollup_weekly", "successful") "," ADD("rollup_weekly",
-		"failed")),
+	/* A block's cells at once (weeks_write); trpt_weeks_add caps as
+	 * ADD does. */
+	[AGG_WEEKLY] = UPSERT("INSERT INTO rollup_weeks (domain, org, block,"
+			      " cells) VALUES ",
+	    "(?, ?, ?, ?)",
+	    " ON CONFLICT (domain, org, block) DO UPDATE SET cells ="
+	    " trpt_weeks_add(rollup_weeks.cells, excluded.cells)"),
 	[AGG_DOMAIN_WEEK] = UPSERT("INSERT INTO rollup_domain_week (domain,"
 				   " week, successful, failed) VALUES ",
 	    "(?, ?, ?, ?)",
@@ -398,7 +406,7 @@ static const char *const agg_cols[AGG_N] = {
 	[AGG_DAILY] = "0N1abc",
 	[AGG_ORG_DAY] = "0Nab",
 	[AGG_DOMAIN_DAY] = "0Nab",
-	[AGG_WEEKLY] = "0N1ab",
+	[AGG_WEEKLY] = "01NW", /* weeks_write */
 	[AGG_DOMAIN_WEEK] = "0Nab",
 	[AGG_FAILURES] = "N01234a",
 	[AGG_FAILURES_WEEK] = "0N1234a",
@@ -422,11 +430,23 @@ static const char *const sql_prune_empty[] = {
 	" AND NOT EXISTS (SELECT 1 FROM rollup_daily d WHERE"
 	" d.domain = rollup_domain_day.domain AND"
 	" d.day = rollup_domain_day.day)",
-	"DELETE FROM rollup_weekly WHERE week IN " NEG_WEEKS
-	" AND NOT EXISTS (SELECT 1 FROM rollup_daily d WHERE"
-	" d.domain = rollup_weekly.domain AND d.org = rollup_weekly.org AND"
-	" d.day BETWEEN rollup_weekly.week * 7 - 3 AND"
-	" rollup_weekly.week * 7 + 3)",
+	/* rollup_weeks: the cells of those weeks, in the blocks of the
+	 * (domain, org) pairs that lost sessions; a row left without any
+	 * cell after them. */
+	"UPDATE rollup_weeks SET cells = trpt_weeks_drop(cells, (SELECT"
+	" CAST(coalesce(sum(CAST(1 AS BIGINT) << CAST(w.week & 31 AS"
+	" INTEGER)), 0) AS BIGINT)"
+	" FROM (SELECT DISTINCT (day + 3) / 7 AS week FROM rollup_groups"
+	" WHERE sign < 0) w WHERE w.week >> 5 = rollup_weeks.block AND"
+	" NOT EXISTS (SELECT 1 FROM rollup_daily d WHERE"
+	" d.domain = rollup_weeks.domain AND d.org = rollup_weeks.org AND"
+	" d.day BETWEEN w.week * 7 - 3 AND w.week * 7 + 3)))"
+	" WHERE domain IN (SELECT domain FROM rollup_groups WHERE sign < 0)"
+	" AND EXISTS (SELECT 1 FROM rollup_groups g WHERE g.sign < 0 AND"
+	" g.domain = rollup_weeks.domain AND g.org = rollup_weeks.org AND"
+	" ((g.day + 3) / 7) >> 5 = rollup_weeks.block)",
+	"DELETE FROM rollup_weeks WHERE length(cells) = 0 AND domain IN"
+	" (SELECT domain FROM rollup_groups WHERE sign < 0)",
 	"DELETE FROM rollup_domain_week WHERE week IN " NEG_WEEKS
 	" AND NOT EXISTS (SELECT 1 FROM rollup_daily d WHERE"
 	" d.domain = rollup_domain_week.domain AND"
@@ -482,7 +502,7 @@ static const char sql_clear_pending[] = "DELETE FROM rollup_pending";
 
 static const char sql_clear_all[] =
     "DELETE FROM rollup_daily; DELETE FROM rollup_org_day;"
-    " DELETE FROM rollup_domain_day; DELETE FROM rollup_weekly;"
+    " DELETE FROM rollup_domain_day; DELETE FROM rollup_weeks;"
     " DELETE FROM rollup_domain_week; DELETE FROM rollup_failures;"
     " DELETE FROM rollup_testing; DELETE FROM rollup_failures_week;"
     " DELETE FROM rollup_type_first";
@@ -756,7 +776,7 @@ agg_report(struct trpt__rollup_queue *q, const struct trpt_report *r,
 		k[1] = org;
 		if ((rc = agg_add(&q->agg[AGG_DAILY], day, 1, k, v, 3, ov)) !=
 			TRPT_OK ||
-		    (rc = agg_add(&q->agg[AGG_WEEKLY], week, 1, k, v, 2, ov)) !=
+		    (rc = agg_add(&q->agg[AGG_WEEKLY], week, 2, k, v, 2, ov)) !=
 			TRPT_OK)
 			break;
 		k[1] = NULL;
@@ -937,6 +957,60 @@ write_sorted(struct trpt_db *db, int t, const struct agg_ent *const *v,
 	return rc;
 }
 
+/*
+ * rollup_weeks (schema/weeks.h) from the weekly sums v[0..n), in (domain,
+ * org, week) order: one row per block, its cells (each capped) packed in
+ * place order, 32, 8 or 1 rows a statement.
+ */
+static int
+weeks_write(struct trpt_db *db, const struct agg_ent *const *v, size_t n,
+    struct trpt_err *err)
+{
+	/* The statement's values, bound in place until it has run. */
+	unsigned char cells[32][TRPT_WEEKS_MAX];
+	size_t len[32], i = 0, j, k, nrow, nblock, at;
+	int64_t block[32];
+	struct trpt_stmt *st;
+	int rc = TRPT_OK;
+
+	while (i < n && rc == TRPT_OK) {
+		/* Count the blocks ahead (at most 32) to pick the statement. */
+		for (nblock = 0, j = i; j < n && nblock < 32; nblock++)
+			for (k = j++; j < n && v[j]->s[0] == v[k]->s[0] &&
+				      v[j]->s[1] == v[k]->s[1] &&
+				      v[j]->num >> TRPT_WEEKS_SHIFT ==
+					  v[k]->num >> TRPT_WEEKS_SHIFT;
+			     j++)
+				;
+		nrow = nblock >= 32 ? 32 : nblock >= 8 ? 8 : 1;
+		if ((rc = trpt_sql_cached(db,
+			 sql_upsert[AGG_WEEKLY][nrow == 32  ? 2
+						: nrow == 8 ? 1
+							    : 0],
+			 &st, err)) != TRPT_OK)
+			break;
+		for (j = 0; j < nrow; j++) {
+			block[j] = v[i]->num >> TRPT_WEEKS_SHIFT;
+			at = 4 * j + 1;
+			trpt_sql_bind_text(st, (int)at, v[i]->s[0]);
+			trpt_sql_bind_text(st, (int)at + 1, v[i]->s[1]);
+			trpt_sql_bind_int(st, (int)at + 2, block[j]);
+			for (k = i, len[j] = 0;
+			     k < n && v[k]->s[0] == v[i]->s[0] &&
+			     v[k]->s[1] == v[i]->s[1] &&
+			     v[k]->num >> TRPT_WEEKS_SHIFT == block[j];
+			     k++, len[j] += TRPT_WEEKS_CELL)
+				trpt_weeks_put(cells[j] + len[j],
+				    (int)(v[k]->num & (TRPT_WEEKS_BLOCK - 1)),
+				    cap(v[k]->v[0]), cap(v[k]->v[1]));
+			trpt_sql_bind_blob(st, (int)at + 3, cells[j], len[j]);
+			i = k;
+		}
+		rc = trpt_sql_run(st, err);
+	}
+	return rc;
+}
+
 /* Upserts the sums of table t, in key order. */
 static int
 agg_write(struct trpt_db *db, int t, struct trpt_err *err)
@@ -954,7 +1028,8 @@ agg_write(struct trpt_db *db, int t, struct trpt_err *err)
 	for (i = 0; i < a->n; i++)
 		v[i] = &a->e[i];
 	qsort(v, a->n, sizeof(*v), cmp_agg);
-	rc = write_sorted(db, t, v, a->n, err);
+	rc = t == AGG_WEEKLY ? weeks_write(db, v, a->n, err)
+			     : write_sorted(db, t, v, a->n, err);
 	free(v);
 	return rc;
 }

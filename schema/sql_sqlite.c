@@ -21,6 +21,7 @@
 #include "schema/sql.h"
 #include "schema/sql_impl.h"
 #include "schema/walbuf.h"
+#include "schema/weeks.h"
 
 /*
  * The busy handler (busy_wait) waits for locks held by other connections;
@@ -432,7 +433,8 @@ lite_open(struct trpt_db *db, int existing, struct trpt_err *err)
 	lite_set_busy_timeout(db, db->busy_ms);
 	if (sqlite3_create_function_v2(lite(db)->h, "trpt_sorted_list", 1,
 		SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, NULL,
-		sorted_list_step, sorted_list_final, NULL) != SQLITE_OK)
+		sorted_list_step, sorted_list_final, NULL) != SQLITE_OK ||
+	    trpt__weeks_register(lite(db)->h) != SQLITE_OK)
 		return trpt_err_set(
 		    err, TRPT_ENOMEM, "database %s: out of memory", db->path);
 	if (lite_read_only(db))

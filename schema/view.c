@@ -481,9 +481,9 @@ trpt_view_metric_sessions(struct trpt_db *db, size_t limit,
     struct trpt_view_rows **out, struct trpt_err *err)
 {
 	static const char sql[] =
-	    "SELECT domain, org, sum(successful), sum(failed)"
-	    " FROM rollup_weekly GROUP BY domain, org ORDER BY domain, org"
-	    " LIMIT ?1";
+	    "SELECT domain, org, sum(trpt_weeks_sum(cells, -1, 0)),"
+	    " sum(trpt_weeks_sum(cells, -1, 1)) FROM rollup_weeks"
+	    " GROUP BY domain, org ORDER BY domain, org LIMIT ?1";
 	const struct bind b[] = { { 'i', (int64_t)limit, NULL },
 		{ 0, 0, NULL } };
 

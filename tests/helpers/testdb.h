@@ -112,3 +112,18 @@ int64_t trpt_test_db_size(struct trpt_db *db);
  */
 void trpt_test_db_sqlite_only(
     struct CMUnitTest *tests, size_t n, const char *name, const char *why);
+
+/*
+ * rollup_weeks (schema/weeks.h) as the rows of the table it replaced,
+ * rollup_weekly: a subquery of (domain, week, org, successful, failed),
+ * one row per cell, on either database.  Give it an alias.
+ */
+#define TRPT_TEST_PLACE "CAST(1 AS BIGINT) << CAST(p.n AS INTEGER)"
+#define TRPT_TEST_WEEKLY_ROWS                                                  \
+	"(WITH RECURSIVE p(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM p"      \
+	" WHERE n < 31) SELECT w.domain AS domain, (w.block << 5) + p.n AS"    \
+	" week, w.org AS org, trpt_weeks_sum(w.cells, " TRPT_TEST_PLACE        \
+	", 0) AS successful, trpt_weeks_sum(w.cells, " TRPT_TEST_PLACE         \
+	", 1) AS failed FROM rollup_weeks w CROSS JOIN p WHERE"                \
+	" length(trpt_weeks_drop(w.cells, " TRPT_TEST_PLACE ")) <"             \
+	" length(w.cells))"

@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
@@ -262,13 +263,17 @@ def add_bogus_report(db):
             "INSERT INTO rollup_domain_day (domain, day, successful, failed)"
             " SELECT 'bogus.example', ?, sum(successful), sum(failed)"
             " FROM policies WHERE report = ?",
-            "INSERT INTO rollup_weekly (domain, week, org, successful,"
-            " failed) SELECT 'bogus.example', (? + 3) / 7, 'Bogus Org',"
-            " sum(successful), sum(failed) FROM policies WHERE report = ?",
             "INSERT INTO rollup_domain_week (domain, week, successful,"
             " failed) SELECT 'bogus.example', (? + 3) / 7, sum(successful),"
             " sum(failed) FROM policies WHERE report = ?"):
         con.execute(sql, (day, rid))
+    # rollup_weeks: the week's cell in its block of 32 (schema/weeks.h).
+    s, f = con.execute("SELECT sum(successful), sum(failed) FROM policies"
+                       " WHERE report = ?", (rid,)).fetchone()
+    week = (day + 3) // 7
+    con.execute("INSERT INTO rollup_weeks (domain, org, block, cells)"
+                " VALUES ('bogus.example', 'Bogus Org', ?, ?)",
+                (week >> 5, struct.pack(">Bqq", week & 31, int(s), int(f))))
     con.commit()
     con.close()
 

@@ -8,7 +8,11 @@ A real serve process on a free loopback port:
 - a store that fails (a trigger planted in the database) is answered 503
   with a clean body, its cause is logged once however many POSTs fail,
   /healthz answers 503 while stores fail and 200 again after one succeeds;
-- serve refuses to start on a database it cannot write.
+- serve refuses to start on a database it cannot write;
+- request heads are capped by the connection's memory (16 kB, zeroed by
+  libmicrohttpd at every request): a 12 kB head is answered, a 20 kB one
+  gets 431, and a report POSTed on the same kept-alive connection after
+  a large head, and a body larger than that memory, are stored.
 """
 
 import http.client
@@ -204,6 +208,43 @@ def test_read_only_database(tmp):
         os.chmod(ro, 0o755)
 
 
+def test_head_cap(tmp):
+    srv = Server(tmp, "headcap", "")
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+        c.request("GET", "/healthz", headers={"X-Pad": "a" * 12000})
+        r = c.getresponse()
+        equal((r.status, r.read()), (200, b"ok\n"),
+              "a 12 kB request head is answered")
+        c.request("POST", "/", body=REPORT % b"after-large-head",
+                  headers={"Content-Type": "application/json",
+                           "X-Pad": "b" * 12000})
+        r = c.getresponse()
+        equal((r.status, r.read()), (200, b"stored\n"),
+              "a POST with a 12 kB head on the same kept-alive connection "
+              "is stored")
+        # A body four times the connection's memory streams through it.
+        big = REPORT % b"big-body"
+        big = big[:-1] + b" " * (64 * 1024) + b"}"
+        c.request("POST", "/", body=big,
+                  headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        equal((r.status, r.read()), (200, b"stored\n"),
+              "a 64 kB body on the same connection is stored")
+        c.close()
+        c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+        c.request("GET", "/healthz", headers={"X-Pad": "c" * 20000})
+        r = c.getresponse()
+        r.read()
+        equal(r.status, 431, "a 20 kB request head gets 431 (the cap of "
+              "libmicrohttpd's connection memory, 16 kB)")
+        c.close()
+        equal(health(srv), 200, "serve answers after it")
+        equal(srv.stop(), 0, "serve exits 0")
+    finally:
+        srv.stop()
+
+
 def main():
     if not BINARY or not os.access(BINARY, os.X_OK):
         print("1..0 # SKIP TRPT_BINARY not set")
@@ -212,6 +253,7 @@ def main():
     try:
         test_slow_loris(tmp)
         test_failing_store(tmp)
+        test_head_cap(tmp)
         if not testdb.PG:  # a read-only SQLite file
             test_read_only_database(tmp)
         else:

@@ -92,12 +92,14 @@ put_rollups(struct trpt_db *db)
 	    "('example.net', 20462, 30, 0)");
 	/* Week 2922 runs from Monday 2025-12-29 (day 20451), 2923 from
 	 * 20458. */
-	exec(db,
-	    "INSERT INTO rollup_weekly (domain, week, org, successful, failed) "
-	    "VALUES ('example.com', 2922, 'google', 170, 30),"
-	    "('example.com', 2922, 'microsoft', 50, 0),"
-	    "('example.net', 2922, 'google', 40, 2),"
-	    "('example.net', 2923, 'google', 30, 0)");
+	exec(db, "INSERT INTO rollup_weeks (domain, org, block, cells) VALUES "
+		 "('example.com', 'google', 2922 >> 5,"
+		 " trpt_weeks_cell(2922 & 31, 170, 30)),"
+		 "('example.com', 'microsoft', 2922 >> 5,"
+		 " trpt_weeks_cell(2922 & 31, 50, 0)),"
+		 "('example.net', 'google', 2922 >> 5,"
+		 " trpt_weeks_add(trpt_weeks_cell(2922 & 31, 40, 2),"
+		 " trpt_weeks_cell(2923 & 31, 30, 0)))");
 	exec(db,
 	    "INSERT INTO rollup_domain_week (domain, week, successful, failed) "
 	    "VALUES ('example.com', 2922, 220, 30),"

@@ -2,8 +2,11 @@
  * WAL checkpoints beside a writer (schema/checkpoint.c, used by serve): a
  * passive checkpoint on a connection of its own sees the log the writer
  * left, the writer no longer checkpoints inside its commits, a restart
- * starts the log over, and an in-memory database has nothing to do.
+ * starts the log over without truncating a log under 256 MB, and an
+ * in-memory database has nothing to do.
  */
+
+#include <sys/stat.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -125,6 +128,49 @@ test_checkpoint_restart_busy(void **state)
 	free(dir);
 }
 
+/*
+ * A log that grew past 64 MB keeps its size when it starts over: the
+ * writer would otherwise truncate it inside the commit after the restart,
+ * with every POST of serve waiting (and allocate the blocks again as it
+ * grows).  Fails with a journal_size_limit of 64 MB (the log is cut to
+ * exactly 67,108,864 bytes).
+ */
+static void
+test_checkpoint_log_kept(void **state)
+{
+	struct trpt_checkpoint *c = NULL;
+	struct trpt_db *db;
+	struct trpt_err err;
+	char *dir = trpt_test_tmpdir(), path[4200], wal[4300];
+	struct stat st;
+	off_t grown;
+	int frames;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/kept.db", dir);
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	if (trpt_db_open(path, &db, &err) != TRPT_OK)
+		fail_msg("%s", err.msg);
+	assert_int_equal(trpt_checkpoint_new(db, &c, &err), TRPT_OK);
+	/* No checkpoint meanwhile: one that caught up would let the next
+	 * commit start the log over. */
+	do {
+		write_rows(db, 1000);
+		assert_int_equal(stat(wal, &st), 0);
+	} while (st.st_size <= 70 * 1000 * 1000);
+	grown = st.st_size;
+	assert_int_equal(trpt_checkpoint_restart(db, &err), TRPT_OK);
+	write_rows(db, 1);
+	assert_int_equal(trpt_checkpoint_passive(c, &frames, &err), TRPT_OK);
+	assert_true(frames > 0 && frames < 20); /* started over */
+	assert_int_equal(stat(wal, &st), 0);
+	assert_true(st.st_size == grown);
+	trpt_checkpoint_free(&c);
+	trpt_db_close(&db);
+	trpt_test_rmrf(dir);
+	free(dir);
+}
+
 static void
 test_checkpoint_memory(void **state)
 {
@@ -150,6 +196,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_checkpoint_beside_writer),
 		cmocka_unit_test(test_checkpoint_restart_busy),
+		cmocka_unit_test(test_checkpoint_log_kept),
 		cmocka_unit_test(test_checkpoint_memory),
 	};
 

@@ -1887,7 +1887,8 @@ dump_rollups(struct trpt_db *db, char *buf, size_t len)
 		" failed AS x FROM rollup_domain_day ORDER BY 1",
 		"SELECT domain || ',' || week || ',' || org || ',' || "
 		"successful"
-		" || ',' || failed AS x FROM rollup_weekly ORDER BY 1",
+		" || ',' || failed AS x FROM " TRPT_TEST_WEEKLY_ROWS
+		" w ORDER BY 1",
 		"SELECT domain || ',' || week || ',' || successful || ',' ||"
 		" failed AS x FROM rollup_domain_week ORDER BY 1",
 		"SELECT day || ',' || org || ',' || domain || ',' || "

@@ -19,6 +19,7 @@
 #include "report/html.h"
 #include "report/trend.h"
 #include "schema/db.h"
+#include "schema/rollup.h"
 #include "schema/sql.h"
 #include "schema/store.h"
 #include "schema/view.h"
@@ -489,21 +490,25 @@ test_trend_bulk(void **state)
 		      "b.successful AND a.f = b.failed"),
 	    2 * 21);
 	assert_int_equal(
-	    count(db, "SELECT count(*) FROM (SELECT domain, (day + 3) "
-		      "/ 7 AS week, org, sum(successful) s, "
-		      "sum(failed) f FROM rollup_daily GROUP BY 1, 2, "
-		      "3) a JOIN rollup_weekly b USING (domain, week, "
-		      "org) WHERE a.s = b.successful AND a.f = "
-		      "b.failed"),
-	    count(db, "SELECT count(*) FROM rollup_weekly"));
+	    count(db,
+		"SELECT count(*) FROM (SELECT domain, (day + 3) "
+		"/ 7 AS week, org, sum(successful) s, "
+		"sum(failed) f FROM rollup_daily GROUP BY 1, 2, "
+		"3) a JOIN " TRPT_TEST_WEEKLY_ROWS " b USING (domain, week, "
+		"org) WHERE a.s = b.successful AND a.f = "
+		"b.failed"),
+	    count(db, "SELECT count(*) FROM " TRPT_TEST_WEEKLY_ROWS " b"));
 	assert_int_equal(
-	    count(db, "SELECT count(*) FROM (SELECT domain, week, "
-		      "sum(successful) s, sum(failed) f FROM "
-		      "rollup_weekly GROUP BY 1, 2) a JOIN "
-		      "rollup_domain_week b USING (domain, week) WHERE "
-		      "a.s = b.successful AND a.f = b.failed"),
+	    count(db,
+		"SELECT count(*) FROM (SELECT domain, week, "
+		"sum(successful) s, sum(failed) f FROM " TRPT_TEST_WEEKLY_ROWS
+		" w GROUP BY 1, 2) a JOIN "
+		"rollup_domain_week b USING (domain, week) WHERE "
+		"a.s = b.successful AND a.f = b.failed"),
 	    40 * 3); /* 21 days from a Monday */
-	assert_int_equal(count(db, "SELECT sum(successful) FROM rollup_weekly"),
+	assert_int_equal(
+	    count(
+		db, "SELECT sum(successful) FROM " TRPT_TEST_WEEKLY_ROWS " w"),
 	    count(db, "SELECT sum(successful) FROM policies"));
 	assert_int_equal(count(db, "SELECT sum(successful) FROM rollup_daily"),
 	    count(db, "SELECT sum(successful) FROM policies"));
@@ -512,6 +517,224 @@ test_trend_bulk(void **state)
 	/* The cache size is back to what it was. */
 	if (lite)
 		assert_int_equal(count(db, "PRAGMA cache_size"), cache);
+}
+
+/*
+ * The weekly trend by organisation and domain (rollup_weeks, blocks of 32
+ * weeks) over the same range as the daily one (rollup_daily), the days
+ * summed by week in C: the same groups and cells.  since and until: a
+ * Monday and a Sunday, or TRPT_DAY_MIN and TRPT_DAY_MAX.
+ */
+static void
+weeks_equal_days(
+    struct trpt_db *db, int64_t since, int64_t until, const char *domain)
+{
+	struct trpt_trend *tw = NULL, *td = NULL;
+	struct trpt_trend_query q;
+	struct trpt_err err;
+	int64_t j, w, s, f;
+	size_t g;
+
+	trpt_trend_query_init(&q);
+	q.since_day = since;
+	q.until_day = until;
+	q.domain = domain;
+	assert_int_equal(trpt_trend_run(db, &q, &td, &err), TRPT_OK);
+	q.period = TRPT_PERIOD_WEEK;
+	assert_int_equal(trpt_trend_run(db, &q, &tw, &err), TRPT_OK);
+	assert_true(td->ngroups > 0);
+	assert_int_equal(tw->ngroups, td->ngroups);
+	assert_int_equal(tw->first_period,
+	    trpt_trend_period_of(TRPT_PERIOD_WEEK, td->first_period));
+	for (g = 0; g < td->ngroups; g++) {
+		assert_string_equal(tw->groups[g].key[0], td->groups[g].key[0]);
+		assert_string_equal(tw->groups[g].key[1], td->groups[g].key[1]);
+		for (w = 0; w < tw->nperiods; w++) {
+			for (s = f = 0, j = 0; j < td->nperiods; j++)
+				if (trpt_trend_period_of(TRPT_PERIOD_WEEK,
+					td->first_period + j) ==
+				    tw->first_period + w) {
+					s += td->groups[g].cells[j].successful;
+					f += td->groups[g].cells[j].failed;
+				}
+			assert_int_equal(tw->groups[g].cells[w].successful, s);
+			assert_int_equal(tw->groups[g].cells[w].failed, f);
+		}
+	}
+	trpt_trend_free(&tw);
+	trpt_trend_free(&td);
+}
+
+/* rollup_weeks as text, row by row, into buf. */
+static void
+dump_weeks(struct trpt_db *db, char *buf, size_t len)
+{
+	struct trpt_stmt *st = NULL;
+	struct trpt_err err;
+	size_t n = 0;
+	int rc;
+
+	assert_int_equal(
+	    trpt_sql_prepare(db,
+		"SELECT domain || ',' || week || ',' || org || ',' ||"
+		" successful || ',' || failed FROM " TRPT_TEST_WEEKLY_ROWS
+		" w ORDER BY 1",
+		&st, &err),
+	    TRPT_OK);
+	while ((rc = trpt_sql_step(st, &err)) > 0) {
+		n += (size_t)snprintf(
+		    buf + n, len - n, "%s\n", trpt_sql_text(st, 0));
+		assert_true(n < len);
+	}
+	assert_int_equal(rc, 0);
+	trpt_sql_finalize(&st);
+}
+
+/*
+ * Issue 15 item 4 (migration 0024): rollup_weeks holds one row per
+ * (domain, org, block of 32 weeks), its cells exactly rollup_daily's
+ * days summed by week, whichever way they were written: batches adding
+ * cells to rows already there, a copy replaced by another a week later
+ * (its week's cell, and its block's row, gone), a rebuild.  Fails without
+ * the table (each week was a row of its own).
+ */
+static void
+test_trend_weeks_blocks(void **state)
+{
+	static const char *const doms[] = { "a.example", "b.example",
+		"c.example" };
+	static char before[65536], after[65536];
+	struct trpt_db *db = *state;
+	struct trpt_auth pass = { .dkim = "pass",
+		.dkim_domain = "org.example",
+		.dkim_aligned = "same" };
+	struct trpt_origin o = { .kind = "file", .source = "gen" };
+	struct trpt_raw raw = { .origin = &o, .auth = &pass };
+	struct trpt_err err;
+	struct gen g = { 0 };
+	int64_t day;
+	int d, k, dup;
+
+	/* Weeks 2941-2947 (days 20585-20630): blocks 91 and 92. */
+	assert_int_equal(trpt_store_begin(db, &err), TRPT_OK);
+	for (day = 20585; day <= 20630; day += 2)
+		for (d = 0; d < 3; d++)
+			for (k = 0; k < 2; k++) {
+				gen_begin(&g, k ? "Org B" : "Org A", day);
+				gen_policy(&g, "sts", doms[d],
+				    100 + day % 13 + d, (day + k) % 3, 0);
+				assert_int_equal(gen_end(&g, db), TRPT_OK);
+			}
+	assert_int_equal(trpt_store_commit(db, &err), TRPT_OK);
+	/* Into the rows there: other days of the same weeks, and a new
+	 * organisation. */
+	assert_int_equal(trpt_store_begin(db, &err), TRPT_OK);
+	for (day = 20586; day <= 20630; day += 5) {
+		gen_begin(&g, day % 2 ? "Org A" : "Org C", day);
+		gen_policy(&g, "sts", doms[day % 3], 7, 1, 0);
+		assert_int_equal(gen_end(&g, db), TRPT_OK);
+	}
+	assert_int_equal(trpt_store_commit(db, &err), TRPT_OK);
+	/* A lone report in week 2943, the last of block 91. */
+	gen_begin(&g, "Org Z", 20603);
+	gen_policy(&g, "sts", "z.example", 50, 5, 0);
+	snprintf(g.id, sizeof(g.id), "lone");
+	assert_int_equal(gen_end(&g, db), TRPT_OK);
+	assert_int_equal(count(db, "SELECT count(*) FROM rollup_weeks"),
+	    count(db, "SELECT count(*) FROM (SELECT DISTINCT domain, org,"
+		      " ((day + 3) / 7) >> 5 FROM rollup_daily) x"));
+	assert_int_equal(count(db, "SELECT count(*) FROM rollup_weeks WHERE"
+				   " domain = 'z.example' AND block = 91"),
+	    1);
+	weeks_equal_days(db, TRPT_DAY_MIN, TRPT_DAY_MAX, NULL);
+
+	/* Its DKIM-verified copy, dated a week later (week 2944, block
+	 * 92), replaces it: block 91's row of z.example goes. */
+	gen_begin(&g, "Org Z", 20610);
+	gen_policy(&g, "sts", "z.example", 60, 6, 0);
+	snprintf(g.id, sizeof(g.id), "lone");
+	o.received = g.r.begin + 86400 + 3600;
+	raw.bytes = "lone copy";
+	raw.len = 9;
+	assert_int_equal(trpt_store_begin(db, &err), TRPT_OK);
+	assert_int_equal(
+	    trpt_store_report(db, &g.r, &raw, &dup, NULL, &err), TRPT_OK);
+	assert_int_equal(dup, TRPT_STORE_CONFLICT);
+	assert_int_equal(trpt_store_commit(db, &err), TRPT_OK);
+	assert_int_equal(count(db, "SELECT count(*) FROM rollup_weeks WHERE"
+				   " domain = 'z.example' AND block = 91"),
+	    0);
+	assert_int_equal(count(db, "SELECT count(*) FROM rollup_weeks WHERE"
+				   " domain = 'z.example' AND block = 92"),
+	    1);
+	assert_int_equal(count(db, "SELECT count(*) FROM rollup_weeks"),
+	    count(db, "SELECT count(*) FROM (SELECT DISTINCT domain, org,"
+		      " ((day + 3) / 7) >> 5 FROM rollup_daily) x"));
+	weeks_equal_days(db, TRPT_DAY_MIN, TRPT_DAY_MAX, NULL);
+	/* Weeks 2943-2945, across the blocks; one domain. */
+	weeks_equal_days(db, 2943 * 7 - 3, 2945 * 7 + 3, NULL);
+	weeks_equal_days(db, 2943 * 7 - 3, 2945 * 7 + 3, "b.example");
+	weeks_equal_days(db, TRPT_DAY_MIN, TRPT_DAY_MAX, "z.example");
+
+	/* A rebuild (the set-based path) writes the same cells. */
+	dump_weeks(db, before, sizeof(before));
+	assert_true(strlen(before) > 1000);
+	assert_int_equal(trpt_store_begin(db, &err), TRPT_OK);
+	assert_int_equal(trpt_rollup_rebuild(db, &err), TRPT_OK);
+	assert_int_equal(trpt_store_commit(db, &err), TRPT_OK);
+	dump_weeks(db, after, sizeof(after));
+	assert_string_equal(before, after);
+}
+
+/*
+ * The trpt_weeks_* functions (schema/weeks.h), the same on both
+ * databases: sums stop at the cap as the rollups' upserts do, cells are
+ * dropped by place, and a malformed value is an error, not a read past
+ * its end.
+ */
+static void
+test_trend_weeks_functions(void **state)
+{
+	static const unsigned char bad[][17] = { { 0 }, { 32 } };
+	static const size_t badlen[] = { 5, 17 };
+	struct trpt_db *db = *state;
+	struct trpt_stmt *st = NULL;
+	struct trpt_err err;
+	size_t i;
+
+#define CELLS                                                                  \
+	"trpt_weeks_add(trpt_weeks_add(trpt_weeks_cell(3, 1099511627000, 5),"  \
+	" trpt_weeks_cell(3, 1000, -7)), trpt_weeks_cell(30, 2, 4))"
+	assert_int_equal(count(db, "SELECT trpt_weeks_sum(" CELLS ", 8, 0)"),
+	    TRPT_MAX_ROLLUP_COUNT);
+	assert_int_equal(
+	    count(db, "SELECT trpt_weeks_sum(" CELLS ", 8, 1)"), -2);
+	assert_int_equal(
+	    count(db, "SELECT trpt_weeks_sum(" CELLS ", -1, 1)"), 2);
+	assert_int_equal(count(db, "SELECT length(" CELLS ")"), 34);
+	assert_int_equal(
+	    count(db,
+		"SELECT trpt_weeks_sum(trpt_weeks_drop(" CELLS ", 8), -1, 0)"),
+	    2);
+	assert_int_equal(
+	    count(db, "SELECT length(trpt_weeks_drop(" CELLS ", -1))"), 0);
+	/* The aggregate: cells of distinct places side by side. */
+	assert_int_equal(
+	    count(db, "SELECT trpt_weeks_sum(trpt_weeks_agg(c), 6, 0) FROM"
+		      " (SELECT trpt_weeks_cell(1, 5, 0) AS c UNION ALL"
+		      " SELECT trpt_weeks_cell(2, 6, 0)) x"),
+	    11);
+#undef CELLS
+	for (i = 0; i < sizeof(badlen) / sizeof(badlen[0]); i++) {
+		assert_int_equal(
+		    trpt_sql_prepare(
+			db, "SELECT trpt_weeks_sum(?, -1, 0)", &st, &err),
+		    TRPT_OK);
+		trpt_sql_bind_blob(st, 1, bad[i], badlen[i]);
+		assert_true(trpt_sql_step(st, &err) < 0);
+		assert_non_null(strstr(err.msg, "malformed weekly cells"));
+		trpt_sql_finalize(&st);
+	}
 }
 
 /*
@@ -714,8 +937,8 @@ test_trend_hostile_counts(void **state)
 				 " domain = 'big.example'"),
 	    TRPT_MAX_ROLLUP_COUNT);
 	assert_int_equal(
-	    trpt_test_db_int(db, "SELECT failed FROM rollup_weekly WHERE"
-				 " domain = 'big.example'"),
+	    trpt_test_db_int(db, "SELECT failed FROM " TRPT_TEST_WEEKLY_ROWS
+				 " w WHERE domain = 'big.example'"),
 	    TRPT_MAX_ROLLUP_COUNT);
 	assert_int_equal(
 	    trpt_test_db_int(db, "SELECT reports FROM rollup_daily WHERE"
@@ -808,6 +1031,10 @@ main(void)
 		    test_trend_sts_mode_column, setup_db, teardown_db),
 		cmocka_unit_test_setup_teardown(
 		    test_trend_hostile_counts, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(
+		    test_trend_weeks_blocks, setup_db, teardown_db),
+		cmocka_unit_test_setup_teardown(
+		    test_trend_weeks_functions, setup_db, teardown_db),
 		cmocka_unit_test(test_trend_busy_is_temporary),
 		cmocka_unit_test(test_trend_dims),
 		cmocka_unit_test(test_trend_weeks),
