@@ -1129,11 +1129,17 @@ trpt_dkim_judge(const struct trpt_dkim_verdict *v,
 	size_t i;
 
 	memset(out, 0, sizeof(*out));
-	if (submitter != NULL &&
-	    !(norm_domain(submitter, strlen(submitter), sub, sizeof(sub)) &&
-		name_ok(sub)))
-		sub[0] = '\0';
-	trpt_dkim_contact_domain(contact_info, org, sizeof(org));
+	/* The domains a signature may align with, and their names for the
+	 * reason, only when there is a signature: most report mail has none
+	 * (about 1.5 us a mail, issue 15). */
+	if (v->nsigs > 0) {
+		if (submitter != NULL &&
+		    !(norm_domain(
+			  submitter, strlen(submitter), sub, sizeof(sub)) &&
+			name_ok(sub)))
+			sub[0] = '\0';
+		trpt_dkim_contact_domain(contact_info, org, sizeof(org));
+	}
 	for (i = 0; i < v->nsigs; i++) {
 		/* The closer of the two: the same domain wins. */
 		a = trpt_dkim_align(v->sigs[i].domain, sub);
@@ -1152,14 +1158,6 @@ trpt_dkim_judge(const struct trpt_dkim_verdict *v,
 			out->sig = &v->sigs[i];
 		}
 	}
-	if (sub[0] != '\0' && org[0] != '\0' && strcmp(sub, org) != 0)
-		snprintf(with, sizeof(with), "%s or %s", sub, org);
-	else if (sub[0] != '\0' || org[0] != '\0')
-		snprintf(with, sizeof(with), "%s", sub[0] != '\0' ? sub : org);
-	else
-		snprintf(with, sizeof(with),
-		    "the report (no submitter or contact-info domain)");
-
 	if (out->sig == NULL) {
 		out->result =
 		    v->reason[0] != '\0' ? TRPT_DKIM_FAIL : TRPT_DKIM_NONE;
@@ -1168,6 +1166,14 @@ trpt_dkim_judge(const struct trpt_dkim_verdict *v,
 	} else {
 		out->result = out->sig->result;
 		out->align = best_a;
+		if (sub[0] != '\0' && org[0] != '\0' && strcmp(sub, org) != 0)
+			snprintf(with, sizeof(with), "%s or %s", sub, org);
+		else if (sub[0] != '\0' || org[0] != '\0')
+			snprintf(with, sizeof(with), "%s",
+			    sub[0] != '\0' ? sub : org);
+		else
+			snprintf(with, sizeof(with),
+			    "the report (no submitter or contact-info domain)");
 		if (out->result == TRPT_DKIM_PASS &&
 		    best_a == TRPT_DKIM_ALIGN_NO)
 			snprintf(out->reason, sizeof(out->reason),
