@@ -576,13 +576,39 @@ trpt_analysis_daily_series(struct trpt_db *db, enum trpt_analysis_col by,
 }
 
 /* The terms of the partial index rollup_domain_day_failing (migration
- * 0020), as it writes them: SQLite uses the index only for a query that
- * repeats them.  The index is keyed by the whole percent failed (then the
- * day); the exact share is checked on each day it finds. */
+ * 0025), as it writes them: SQLite uses the index only for a query that
+ * repeats them.  The index is keyed by a class of the failed share (then
+ * the day); the exact share is checked on each day it finds. */
+#define FAILING_CLASS                                                          \
+	"CASE WHEN successful > failed * 99.0 THEN 0 "                         \
+	"WHEN successful > failed * 49.0 THEN 1 "                              \
+	"WHEN successful > failed * 24.0 THEN 2 "                              \
+	"WHEN successful > failed * 11.5 THEN 3 "                              \
+	"WHEN successful > failed * 5.25 THEN 4 "                              \
+	"WHEN successful > failed * 2.125 THEN 5 "                             \
+	"WHEN successful > failed * 0.5625 THEN 6 ELSE 7 END"
 #define FAILING_DAY                                                            \
-	"failed > 0 AND successful <= failed * 199.0 AND "                     \
-	"CAST(failed * 100.0 / NULLIF(successful + failed * 1.0, 0) AS "       \
-	"INTEGER) >= ? AND failed / NULLIF(successful + failed * 1.0, 0)"
+	"failed > 0 AND successful <= failed * 199.0 AND " FAILING_CLASS       \
+	" >= ? AND failed / NULLIF(successful + failed * 1.0, 0)"
+
+/*
+ * The class of the index that holds every day of at least share failed:
+ * the last whose lowest share (0.5% doubled class by class) is at most
+ * share, less a margin that no rounding of the exact share crosses (the
+ * classes are exact comparisons; the share is a division).
+ */
+static int64_t
+failing_class(double share)
+{
+	double low = 0.01;
+	int64_t c = 0;
+
+	while (c < 7 && low <= share * 0.999) {
+		low *= 2;
+		c++;
+	}
+	return c;
+}
 
 int
 trpt_analysis_daily_series_failing(struct trpt_db *db, double min_share,
@@ -592,7 +618,6 @@ trpt_analysis_daily_series_failing(struct trpt_db *db, double min_share,
 {
 	struct sum_ctx x = { db, fn, arg, err, K_DAY };
 	struct trpt_stmt *st = NULL;
-	int64_t percent;
 	int rc;
 
 	/* The index holds the days from 0.5% failed: a margin that no
@@ -600,10 +625,6 @@ trpt_analysis_daily_series_failing(struct trpt_db *db, double min_share,
 	if (!(min_share >= 0.009))
 		return trpt_err_set(err, TRPT_EINVAL,
 		    "daily series: a failed share below 0.9%% is not indexed");
-	/* The whole percent to seek from: one below the share's, so that
-	 * no rounding of the index's CAST (it rounds on PostgreSQL) skips a
-	 * day; shares above 100% find nothing. */
-	percent = min_share > 1.0 ? 101 : (int64_t)(min_share * 100.0) - 1;
 	rc = trpt_sql_prepare(db,
 	    "SELECT domain, day, successful, failed FROM rollup_domain_day "
 	    "WHERE domain IN (SELECT domain FROM rollup_domain_day "
@@ -612,7 +633,7 @@ trpt_analysis_daily_series_failing(struct trpt_db *db, double min_share,
 	    &st, err);
 	if (rc != TRPT_OK)
 		return rc;
-	trpt_sql_bind_int(st, 1, percent);
+	trpt_sql_bind_int(st, 1, failing_class(min_share));
 	trpt_sql_bind_double(st, 2, min_share);
 	trpt_sql_bind_int(st, 3, min_sessions);
 	return each(&st, sum_row, &x, err);

@@ -819,8 +819,10 @@ static void
 test_analysis_failing_series(void **state)
 {
 	struct trpt_db *db = *state;
-	static const double shares[] = { 0.009, 0.01, 0.04, 0.0476,
-		0.0476190476, 0.05, 0.0666, 0.0667, 0.1999999, 0.2000001, 0.5 };
+	static const double shares[] = { 0.009, 0.01, 0.02, 0.04, 0.0476,
+		0.0476190476, 0.05, 0.0666, 0.0667, 0.0799999, 0.08, 0.0800001,
+		0.16, 0.1999999, 0.2000001, 0.32, 0.5, 0.6399999, 0.64,
+		0.6400001, 1.0 };
 	static const int64_t mins[] = { 1, 42, 43, 100, 101, 150, 151 };
 	struct trpt_err err;
 	struct sums all, got, want;
@@ -832,11 +834,18 @@ test_analysis_failing_series(void **state)
 	    "INSERT INTO rollup_domain_day (domain, day, successful, failed) "
 	    "VALUES ('example.org', 20454, 99, 1), "
 	    "('example.org', 20455, 199, 1), ('example.org', 20456, 0, 0)");
+	/* Days exactly on the lowest share of each class of the index
+	 * (migration 0025: 2%, 8%, 16%, 32%, 64%), one domain each. */
+	exec(db,
+	    "INSERT INTO rollup_domain_day (domain, day, successful, failed) "
+	    "VALUES ('c2.example', 20454, 49, 1), "
+	    "('c8.example', 20454, 23, 2), ('c16.example', 20454, 21, 4), "
+	    "('c32.example', 20454, 17, 8), ('c64.example', 20454, 9, 16)");
 	memset(&all, 0, sizeof(all));
 	assert_int_equal(trpt_analysis_daily_series(
 			     db, TRPT_ANALYSIS_DOMAIN, add_sum, &all, &err),
 	    TRPT_OK);
-	assert_int_equal(all.n, 7);
+	assert_int_equal(all.n, 12);
 	for (i = 0; i < sizeof(shares) / sizeof(shares[0]); i++)
 		for (j = 0; j < sizeof(mins) / sizeof(mins[0]); j++) {
 			memset(&want, 0, sizeof(want));

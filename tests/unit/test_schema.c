@@ -2523,6 +2523,78 @@ test_schema_failing_index_appends(void **state)
 }
 
 /*
+ * The same when the failed shares spread over every percent, as in a
+ * database of many senders (migration 0025): 500 domains with 40 days
+ * each, failed shares from 1% to 97%, then a day more for each domain, as
+ * spread.  Keyed by the share's class (8 of them) the index adds 28
+ * pages; keyed by the whole percent (migration 0020) it wrote 130, the
+ * last leaf of each of the 97 percents and the splits.
+ */
+static void
+test_schema_failing_index_classes(void **state)
+{
+	char *dir = trpt_test_tmpdir(), path[512];
+	sqlite3_stmt *st;
+	static const char *day = "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL"
+				 " SELECT i + 1 FROM n WHERE i < 499) INSERT"
+				 " INTO rollup_domain_day SELECT"
+				 " printf('domain%04d.example', i), 20040,"
+				 " 99 - i * 7 % 97, 1 + i * 7 % 97 FROM n";
+	struct trpt_db *db = NULL;
+	struct trpt_err err;
+	sqlite3 *h;
+	int with, without;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/fail.db", dir);
+	assert_int_equal(trpt_db_open(path, &db, &err), TRPT_OK);
+	trpt_db_close(&db);
+	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(h,
+		"PRAGMA wal_autocheckpoint = 0; WITH RECURSIVE"
+		" n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM"
+		" n WHERE i < 19999) INSERT INTO"
+		" rollup_domain_day SELECT"
+		" printf('domain%04d.example', i / 40), 20000 +"
+		" i % 40, 99 - i * 13 % 97, 1 + i * 13 % 97 FROM n",
+		NULL, NULL, NULL),
+	    SQLITE_OK);
+	with = wal_frames(h, day);
+	/* The alerts' query (schema/analysis.c FAILING_DAY) seeks it. */
+	assert_int_equal(
+	    sqlite3_prepare_v2(h,
+		"EXPLAIN QUERY PLAN SELECT domain FROM rollup_domain_day WHERE"
+		" failed > 0 AND successful <= failed * 199.0 AND CASE WHEN"
+		" successful > failed * 99.0 THEN 0 WHEN successful > failed"
+		" * 49.0 THEN 1 WHEN successful > failed * 24.0 THEN 2 WHEN"
+		" successful > failed * 11.5 THEN 3 WHEN successful > failed"
+		" * 5.25 THEN 4 WHEN successful > failed * 2.125 THEN 5 WHEN"
+		" successful > failed * 0.5625 THEN 6 ELSE 7 END >= ? AND"
+		" failed / NULLIF(successful + failed * 1.0, 0) >= ?",
+		-1, &st, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 3),
+	    "SEARCH rollup_domain_day USING INDEX rollup_domain_day_failing "
+	    "(<expr>>?)");
+	sqlite3_finalize(st);
+	assert_int_equal(sqlite3_exec(h,
+			     "DELETE FROM rollup_domain_day WHERE day = 20040;"
+			     " DROP INDEX rollup_domain_day_failing",
+			     NULL, NULL, NULL),
+	    SQLITE_OK);
+	without = wal_frames(h, day);
+	if (with - without > 40)
+		fail_msg("the failing days' index wrote %d pages for one day"
+			 " of 500 domains (%d with it, %d without)",
+		    with - without, with, without);
+	sqlite3_close(h);
+	trpt_test_rmrf(dir);
+	free(dir);
+}
+
+/*
  * Migration 0021 (SQLite) rebuilds raw_inputs without the unique index on
  * the digest, with an index on its first 8 hex digits: every row keeps
  * its id, digest, bytes and columns, the reports still refer to them, the
@@ -2697,6 +2769,7 @@ main(void)
 		    test_schema_rollups_derived, setup_db, teardown_db),
 		cmocka_unit_test(test_schema_checks_without_in_list),
 		cmocka_unit_test(test_schema_failing_index_appends),
+		cmocka_unit_test(test_schema_failing_index_classes),
 		cmocka_unit_test(test_schema_migrate_raw_prefix),
 	};
 
@@ -2708,6 +2781,8 @@ main(void)
 	    "the migration and the plan are SQLite's");
 	trpt_test_db_sqlite_only(tests, sizeof(tests) / sizeof(tests[0]),
 	    "test_schema_failing_index_appends", "WAL frames are SQLite's");
+	trpt_test_db_sqlite_only(tests, sizeof(tests) / sizeof(tests[0]),
+	    "test_schema_failing_index_classes", "WAL frames are SQLite's");
 	trpt_test_db_sqlite_only(tests, sizeof(tests) / sizeof(tests[0]),
 	    "test_schema_migrate_raw_prefix",
 	    "the rebuild and the plan are SQLite's");

@@ -735,6 +735,30 @@ test_trend_weeks_functions(void **state)
 		assert_non_null(strstr(err.msg, "malformed weekly cells"));
 		trpt_sql_finalize(&st);
 	}
+	/* A malformed row in the table: the weekly trend is an error that
+	 * names the table and the row, not a read past the value. */
+	for (i = 0; i < sizeof(badlen) / sizeof(badlen[0]); i++) {
+		struct trpt_trend_query q;
+		struct trpt_trend *t = NULL;
+		struct gen g = { 0 };
+
+		gen_begin(&g, "Org", D0);
+		gen_policy(&g, "sts", "bad.example", 5, 1, 0);
+		assert_int_equal(gen_end(&g, db), TRPT_OK);
+		assert_int_equal(
+		    trpt_sql_prepare(
+			db, "UPDATE rollup_weeks SET cells = ?", &st, &err),
+		    TRPT_OK);
+		trpt_sql_bind_blob(st, 1, bad[i], badlen[i]);
+		assert_int_equal(trpt_sql_run(st, &err), TRPT_OK);
+		trpt_sql_finalize(&st);
+		trpt_trend_query_init(&q);
+		q.period = TRPT_PERIOD_WEEK;
+		assert_int_equal(trpt_trend_run(db, &q, &t, &err), TRPT_EDB);
+		assert_null(t);
+		assert_non_null(strstr(err.msg, "rollup_weeks: malformed cells"
+						" for bad.example, Org"));
+	}
 }
 
 /*
