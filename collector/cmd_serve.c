@@ -250,8 +250,9 @@ receiver_stop(struct checkpointer *c, struct trpt_receiver **r)
 
 /*
  * The per-domain series of /metrics (report/metrics.h) on a connection
- * of their own, one scrape at a time; the rollups are brought up to date
- * first unless a writer holds the database.
+ * of their own, one scrape at a time, read from the rollups that the store
+ * writes with the reports (a writer holding the lock past 250 ms makes the
+ * scrape say so).
  */
 struct domain_metrics {
 	pthread_mutex_t lock;

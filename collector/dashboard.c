@@ -34,7 +34,7 @@
 #define MAX_SPAN     3660 /* days in one page's range */
 #define DEFAULT_SPAN 30
 #define INFLATE_MAX  (8u * 1024 * 1024)
-#define BUSY_MS      250 /* a writer holds the database: skip the refresh */
+#define BUSY_MS      250 /* longest wait for a writer's lock, a page */
 
 /* Nothing but this origin: no script, no inline style, no frames. */
 static const char csp[] = "default-src 'none'; style-src 'self'; "
