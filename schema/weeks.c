@@ -111,6 +111,22 @@ blob_arg(sqlite3_value *v, const void **p, size_t *len)
 	}
 }
 
+/* The cells of argument v into c; -1 (the call's error set) when it is
+ * neither a blob nor NULL, or malformed. */
+static int
+cells_arg(sqlite3_context *cx, sqlite3_value *v, struct trpt_weeks_cell *c)
+{
+	const void *p;
+	size_t len;
+	int k;
+
+	if (blob_arg(v, &p, &len) < 0 || (k = trpt_weeks_read(p, len, c)) < 0) {
+		sqlite3_result_error(cx, malformed, -1);
+		return -1;
+	}
+	return k;
+}
+
 static void
 fn_cell(sqlite3_context *cx, int argc, sqlite3_value **argv)
 {
@@ -157,16 +173,11 @@ fn_drop(sqlite3_context *cx, int argc, sqlite3_value **argv)
 	struct trpt_weeks_cell c[TRPT_WEEKS_BLOCK];
 	unsigned char out[TRPT_WEEKS_MAX];
 	sqlite3_int64 mask = sqlite3_value_int64(argv[1]);
-	const void *a;
-	size_t alen;
 	int i, k, n = 0;
 
 	(void)argc;
-	if (blob_arg(argv[0], &a, &alen) < 0 ||
-	    (k = trpt_weeks_read(a, alen, c)) < 0) {
-		sqlite3_result_error(cx, malformed, -1);
+	if ((k = cells_arg(cx, argv[0], c)) < 0)
 		return;
-	}
 	for (i = 0; i < k; i++)
 		if (!((uint64_t)mask >> c[i].place & 1)) {
 			trpt_weeks_put(
@@ -182,15 +193,10 @@ fn_sum(sqlite3_context *cx, int argc, sqlite3_value **argv)
 	struct trpt_weeks_cell c[TRPT_WEEKS_BLOCK];
 	sqlite3_int64 mask = sqlite3_value_int64(argv[1]), sum = 0;
 	int which = sqlite3_value_int(argv[2]), i, k;
-	const void *a;
-	size_t alen;
 
 	(void)argc;
-	if (blob_arg(argv[0], &a, &alen) < 0 ||
-	    (k = trpt_weeks_read(a, alen, c)) < 0) {
-		sqlite3_result_error(cx, malformed, -1);
+	if ((k = cells_arg(cx, argv[0], c)) < 0)
 		return;
-	}
 	/* At most 32 cells of at most 2^40 each: no overflow. */
 	for (i = 0; i < k; i++)
 		if ((uint64_t)mask >> c[i].place & 1)

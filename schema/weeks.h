@@ -1,7 +1,7 @@
 #pragma once
 /*
  * The weekly sessions per policy domain and reporting organisation
- * (rollup_weeks, migration 0025) in blocks of 32 weeks: one row per
+ * (rollup_weeks, migration 0024) in blocks of 32 weeks: one row per
  * (domain, org, block), its weeks packed into one value, so that a year of
  * trends by organisation and domain reads 10,000 rows instead of 530,000
  * (bench_analysis: SQLite's cost is per row it returns, about 0.2 us, not
@@ -18,7 +18,7 @@
  *
  * The same SQL functions exist in both dialects (SQLite: registered on
  * each connection by trpt__weeks_register; PostgreSQL: created by
- * migration 0025 in PL/pgSQL), with the same results:
+ * migration 0024 in PL/pgSQL), with the same results:
  *   trpt_weeks_cell(place, s, f)   a value of one cell
  *   trpt_weeks_add(a, b)           cell by cell sum, a cell of only one
  *                                  side copied; each sum stops at
