@@ -916,6 +916,13 @@ cmp_agg(const void *a, const void *b)
 	return 0;
 }
 
+/* Table t's upsert of nrow rows (32, 8 or 1). */
+static const char *
+upsert_sql(int t, size_t nrow)
+{
+	return sql_upsert[t][nrow == 32 ? 2 : nrow == 8 ? 1 : 0];
+}
+
 /* Upserts the sums v[0..n) of table t, in that order, 32, 8 or 1 keys a
  * statement; each capped as a cell (a week sums its capped days). */
 static int
@@ -930,11 +937,8 @@ write_sorted(struct trpt_db *db, int t, const struct agg_ent *const *v,
 
 	for (i = 0; i < n && rc == TRPT_OK; i += nrow) {
 		nrow = n - i >= 32 ? 32 : n - i >= 8 ? 8 : 1;
-		if ((rc = trpt_sql_cached(db,
-			 sql_upsert[t][nrow == 32  ? 2
-				       : nrow == 8 ? 1
-						   : 0],
-			 &st, err)) != TRPT_OK)
+		if ((rc = trpt_sql_cached(db, upsert_sql(t, nrow), &st, err)) !=
+		    TRPT_OK)
 			break;
 		for (j = 0; j < nrow; j++) {
 			e = v[i + j];
@@ -983,11 +987,8 @@ weeks_write(struct trpt_db *db, const struct agg_ent *const *v, size_t n,
 			     j++)
 				;
 		nrow = nblock >= 32 ? 32 : nblock >= 8 ? 8 : 1;
-		if ((rc = trpt_sql_cached(db,
-			 sql_upsert[AGG_WEEKLY][nrow == 32  ? 2
-						: nrow == 8 ? 1
-							    : 0],
-			 &st, err)) != TRPT_OK)
+		if ((rc = trpt_sql_cached(db, upsert_sql(AGG_WEEKLY, nrow), &st,
+			 err)) != TRPT_OK)
 			break;
 		for (j = 0; j < nrow; j++) {
 			block[j] = v[i]->num >> TRPT_WEEKS_SHIFT;
