@@ -266,24 +266,36 @@ bundles_free(struct bundle *b)
 	}
 }
 
+/* A bundle holding the input data_take (malloc'd, len may be 0; freed
+ * when no bundle can be made). */
+static struct bundle *
+bundle_take(char *data_take, size_t len)
+{
+	struct bundle *b = calloc(1, sizeof(*b));
+
+	if (b == NULL ||
+	    (data_take == NULL && (data_take = malloc(1)) == NULL)) {
+		free(b);
+		free(data_take);
+		return NULL;
+	}
+	b->data = data_take;
+	b->len = len;
+	b->cost = len;
+	return b;
+}
+
 /* A bundle holding a copy of the input (len may be 0). */
 static struct bundle *
 bundle_new(const void *bytes, size_t len)
 {
-	struct bundle *b = calloc(1, sizeof(*b));
+	char *data = malloc(len > 0 ? len : 1);
 
-	if (b == NULL)
+	if (data == NULL)
 		return NULL;
-	b->data = malloc(len > 0 ? len : 1);
-	if (b->data == NULL) {
-		free(b);
-		return NULL;
-	}
 	if (len > 0)
-		memcpy(b->data, bytes, len);
-	b->len = len;
-	b->cost = len;
-	return b;
+		memcpy(data, bytes, len);
+	return bundle_take(data, len);
 }
 
 /*
@@ -1618,6 +1630,20 @@ trpt_pipeline_prepare(struct trpt_pipeline *p, const void *bytes, size_t len,
     const struct trpt_origin *origin, struct trpt_pipeline_prepared **out,
     struct trpt_err *err)
 {
+	char *copy = malloc(len > 0 ? len : 1);
+
+	if (copy == NULL)
+		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	if (len > 0)
+		memcpy(copy, bytes, len);
+	return trpt_pipeline_prepare_take(p, NULL, copy, len, origin, out, err);
+}
+
+int
+trpt_pipeline_prepare_take(struct trpt_pipeline *p, struct trpt_inflater *z,
+    char *bytes_take, size_t len, const struct trpt_origin *origin,
+    struct trpt_pipeline_prepared **out, struct trpt_err *err)
+{
 	struct trpt_pipeline_prepared *pp;
 	struct trpt_pipeline_result res;
 	struct job j;
@@ -1625,14 +1651,15 @@ trpt_pipeline_prepare(struct trpt_pipeline *p, const void *bytes, size_t len,
 	int rc;
 
 	if ((pp = calloc(1, sizeof(*pp))) == NULL ||
-	    (pp->b = bundle_new(bytes, len)) == NULL) {
+	    (pp->b = bundle_take(bytes_take, len)) == NULL) {
+		if (pp == NULL)
+			free(bytes_take);
 		free(pp);
 		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
 	}
 	pp->b->digests = 1;
 	memset(&res, 0, sizeof(res));
-	rc =
-	    run(p, pp->b->data, len, origin, &j, &res, &left, pp->b, NULL, err);
+	rc = run(p, pp->b->data, len, origin, &j, &res, &left, pp->b, z, err);
 	trpt_pipeline_result_free(&res);
 	if (rc != TRPT_OK) {
 		trpt_pipeline_prepared_free(&pp);

@@ -187,9 +187,20 @@ int trpt_pipeline_mbox_message(struct trpt_pipeline *p, const void *chunk,
  * of prepare (out of memory) stores nothing.
  */
 struct trpt_pipeline_prepared;
+struct trpt_inflater; /* ingest/inflate.h */
 
 int trpt_pipeline_prepare(struct trpt_pipeline *p, const void *bytes,
     size_t len, const struct trpt_origin *origin,
+    struct trpt_pipeline_prepared **out, struct trpt_err *err);
+/*
+ * trpt_pipeline_prepare without the copy: the prepared input takes
+ * bytes_take (malloc'd; NULL for len 0), which is freed whatever the
+ * outcome.  z (may be NULL) is the calling thread's gzip decoder, kept
+ * from one input to the next (trpt_inflater_gzip_reuse): used by one
+ * thread at a time.
+ */
+int trpt_pipeline_prepare_take(struct trpt_pipeline *p, struct trpt_inflater *z,
+    char *bytes_take, size_t len, const struct trpt_origin *origin,
     struct trpt_pipeline_prepared **out, struct trpt_err *err);
 int trpt_pipeline_store_prepared(struct trpt_pipeline *p,
     struct trpt_pipeline_prepared **pp, struct trpt_pipeline_result *res,

@@ -26,6 +26,7 @@
 #include <microhttpd.h>
 
 #include "common/buf.h"
+#include "ingest/inflate.h"
 #include "schema/db.h"
 #include "schema/store.h"
 
@@ -79,6 +80,9 @@ struct trpt_receiver {
 	int committer_running;
 	/* The answers most POSTs get, made once. */
 	struct MHD_Response *resp_stored, *resp_duplicate;
+	/* Each libmicrohttpd thread's gzip decoder (thread_inflater). */
+	pthread_key_t zkey;
+	int zkey_ok;
 
 	char *listen;
 	void (*metrics_extra)(void *arg, struct trpt_buf *out);
@@ -135,6 +139,7 @@ struct conn {
 	struct conn *prev, *next;
 	MHD_socket fd;
 	char addr[ADDR_LEN]; /* the peer's address (never a proxy header) */
+	int loopback;        /* that address is a loopback one */
 	int64_t since_ns;
 	int in_request;
 	int closing; /* shut down by us; libmicrohttpd closes it next */
@@ -296,34 +301,23 @@ plausible_ip(const char *s, size_t n)
 	return 1;
 }
 
+/*
+ * The client's address (out) and the socket's peer (peer): the peer's,
+ * kept on the connection's entry k since on_connection (rather than
+ * formatted again at every request of a kept-alive connection), unless
+ * a trusted proxy on loopback names the client.
+ */
 static void
 client_address(const struct trpt_receiver *r, struct MHD_Connection *c,
-    char out[ADDR_LEN], char peer[ADDR_LEN])
+    const struct conn *k, char out[ADDR_LEN], char peer[ADDR_LEN])
 {
-	const union MHD_ConnectionInfo *ci;
-	const struct sockaddr *sa;
 	const char *h, *p;
-	int loopback = 0;
+	size_t n;
 
-	snprintf(out, ADDR_LEN, "unknown");
-	snprintf(peer, ADDR_LEN, "unknown");
-	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci == NULL || ci->client_addr == NULL)
-		return;
-	sa = ci->client_addr;
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)sa;
-
-		inet_ntop(AF_INET, &in->sin_addr, out, ADDR_LEN);
-		loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)sa;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, out, ADDR_LEN);
-		loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
-	}
-	snprintf(peer, ADDR_LEN, "%s", out);
-	if (!r->trust_proxy || !loopback)
+	n = strlen(k->addr);
+	memcpy(out, k->addr, n + 1);
+	memcpy(peer, k->addr, n + 1);
+	if (!r->trust_proxy || !k->loopback)
 		return;
 	h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Real-IP");
 	if (h != NULL && plausible_ip(h, strlen(h))) {
@@ -344,26 +338,31 @@ client_address(const struct trpt_receiver *r, struct MHD_Connection *c,
 
 static void count(struct trpt_receiver *r, uint64_t *counter);
 
-/* The peer's address as a string ("unknown" when there is none). */
+/* The peer's address as a string ("unknown" when there is none), and
+ * whether it is a loopback one. */
 static void
-peer_address(struct MHD_Connection *c, char out[ADDR_LEN])
+peer_address(struct MHD_Connection *c, char out[ADDR_LEN], int *loopback)
 {
 	const union MHD_ConnectionInfo *ci;
 	const struct sockaddr *sa;
 
 	snprintf(out, ADDR_LEN, "unknown");
+	*loopback = 0;
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci == NULL || ci->client_addr == NULL)
 		return;
 	sa = ci->client_addr;
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET,
-		    &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-		    out, ADDR_LEN);
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6,
-		    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-		    out, ADDR_LEN);
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, out, ADDR_LEN);
+		*loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, out, ADDR_LEN);
+		*loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+	}
 }
 
 /*
@@ -434,7 +433,7 @@ on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 		return; /* not tracked: libmicrohttpd's own limits still hold */
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	k->fd = ci != NULL ? ci->connect_fd : MHD_INVALID_SOCKET;
-	peer_address(c, k->addr);
+	peer_address(c, k->addr, &k->loopback);
 	k->since_ns = now_ns();
 	pthread_mutex_lock(&r->conn_lock);
 	for (p = r->conns; p != NULL; p = p->next) {
@@ -477,10 +476,8 @@ conn_of(struct MHD_Connection *c)
 }
 
 static void
-conn_request(struct trpt_receiver *r, struct MHD_Connection *c, int in)
+conn_request(struct trpt_receiver *r, struct conn *k, int in)
 {
-	struct conn *k = conn_of(c);
-
 	if (k == NULL)
 		return;
 	pthread_mutex_lock(&r->conn_lock);
@@ -1067,6 +1064,35 @@ committer_loop(void *arg)
 	return NULL;
 }
 
+static void
+inflater_release(void *z)
+{
+	struct trpt_inflater *x = z;
+
+	trpt_inflater_free(&x);
+}
+
+/*
+ * The calling libmicrohttpd thread's gzip decoder, made at its first
+ * gzip POST and kept until the thread ends (NULL when it cannot be had:
+ * each POST then has one of its own).  zlib's state and window were
+ * allocated and freed for every gzip POST, and so was the inflated text;
+ * kept, they are reset (see ingest/inflate.h).
+ */
+static struct trpt_inflater *
+thread_inflater(struct trpt_receiver *r)
+{
+	struct trpt_inflater *z;
+
+	if (!r->zkey_ok)
+		return NULL;
+	z = pthread_getspecific(r->zkey);
+	if (z == NULL && trpt_inflater_new(&z, NULL) == TRPT_OK &&
+	    pthread_setspecific(r->zkey, z) != 0)
+		trpt_inflater_free(&z);
+	return z;
+}
+
 /*
  * The final call of a POST whose body is in: prepares it here, on the
  * connection's thread, then hands it to the committer and suspends the
@@ -1091,10 +1117,9 @@ process_body(
 
 	/* Read, inflated and validated beside the other POSTs; stored by
 	 * the committer with the POSTs queued meanwhile. */
-	rc = trpt_pipeline_prepare(r->pipe,
-	    rq->body.data != NULL ? rq->body.data : "", rq->body.len, &origin,
-	    &rq->prep, &rq->err);
-	trpt_buf_free(&rq->body);
+	rc = trpt_pipeline_prepare_take(r->pipe, thread_inflater(r),
+	    rq->body.data, rq->body.len, &origin, &rq->prep, &rq->err);
+	trpt_buf_init(&rq->body, r->max_body); /* taken */
 	if (rc != TRPT_OK) {
 		rq->rc = rc;
 		rq->queued = 2;
@@ -1445,6 +1470,7 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 {
 	struct trpt_receiver *r = cls;
 	struct request *rq = *con_cls;
+	struct conn *k, untracked;
 
 	(void)version;
 	if (rq == NULL) {
@@ -1453,8 +1479,14 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 			return MHD_NO;
 		rq->start_ns = now_ns();
 		rq->path = url;
-		conn_request(r, c, 1);
-		client_address(r, c, rq->client, rq->peer);
+		k = conn_of(c);
+		conn_request(r, k, 1);
+		if (k == NULL) {
+			memset(&untracked, 0, sizeof(untracked));
+			peer_address(c, untracked.addr, &untracked.loopback);
+			k = &untracked;
+		}
+		client_address(r, c, k, rq->client, rq->peer);
 		*con_cls = rq;
 		pthread_mutex_lock(&r->stats_lock);
 		r->stats.in_flight++;
@@ -1511,7 +1543,7 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	size_t i;
 
 	(void)toe;
-	conn_request(r, c, 0);
+	conn_request(r, conn_of(c), 0);
 	if (rq == NULL)
 		return;
 	/* Ended without its answer (the peer went away): the POSTs it was
@@ -1603,6 +1635,9 @@ receiver_release(struct trpt_receiver *r)
 	pthread_mutex_destroy(&r->conn_lock);
 	pthread_cond_destroy(&r->conn_cond);
 	pthread_mutex_destroy(&r->store_lock);
+	/* libmicrohttpd's threads have ended: their decoders are freed. */
+	if (r->zkey_ok)
+		pthread_key_delete(r->zkey);
 	free(r);
 }
 
@@ -1660,6 +1695,7 @@ trpt_receiver_new(const struct trpt_receiver_config *cfg,
 	pthread_cond_init(&r->conn_cond, NULL);
 	pthread_mutex_init(&r->store_lock, NULL);
 	atomic_init(&r->draining, 0);
+	r->zkey_ok = pthread_key_create(&r->zkey, inflater_release) == 0;
 	atomic_init(&r->delegated, 0);
 	r->max_connections = cfg->max_connections;
 	r->max_per_client = cfg->max_per_client;
