@@ -198,8 +198,10 @@ trpt_cmd_ingest_run(struct trpt_cli *cli, int argc, char **argv)
 	 * write the same B-tree pages to the WAL again for every report. */
 	p.batch_max = INGEST_BATCH_MAX;
 	p.batch_ms = INGEST_BATCH_MS;
-	/* Read and parse the next inputs while a batch is stored. */
-	if ((rc = trpt_pipeline_async_start(&p, &err)) != TRPT_OK) {
+	/* Read and parse the next inputs while a batch is stored, and copy
+	 * the log into the database beside them. */
+	if ((rc = trpt_pipeline_async_start_with(
+		 &p, TRPT_ASYNC_CHECKPOINT, &err)) != TRPT_OK) {
 		trpt_cli_warn("%s", err.msg);
 		trpt_db_close(&db);
 		trpt_dkim_free(&dkim);

@@ -13,6 +13,7 @@
 #include "ingest/mbox.h"
 #include "ingest/mime.h"
 #include "ingest/validate.h"
+#include "schema/checkpoint.h"
 #include "schema/store.h"
 
 /* What one input (or one message of an mbox) is being processed as. */
@@ -126,6 +127,30 @@ struct trpt_pipeline_async {
 	int parsing;      /* the parse thread is reading an input */
 	int parse_failed; /* it stopped at an error: the rest is dropped */
 	int rstop;        /* set by trpt_pipeline_async_stop */
+	/* The log's checkpoints (SQLite file): ckpt_main, started at the
+	 * first commit that is not the last (ckpt_kick).  Used by the thread
+	 * that holds p. */
+	struct ckpt *ck;
+	int ck_tried; /* started, or could not be (or not asked for) */
+	int flushing; /* trpt_pipeline_flush: the last commit */
+};
+
+/*
+ * The checkpoint thread: copies the WAL into the database beside the
+ * store thread, one pass after each commit, on a connection of its own
+ * (schema/checkpoint.h), so that the thread that stores never waits for
+ * a checkpoint's writes and fsyncs.  Under mu: asked and passed count the
+ * commits asked for and the last one a finished pass began after.
+ */
+struct ckpt {
+	struct trpt_checkpoint *c;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t work; /* a commit to copy, or stop */
+	pthread_cond_t done; /* a pass ended */
+	uint64_t asked, passed;
+	int frames; /* the log's length in pages after the last pass */
+	int stop;
 };
 
 /* The queue's bound: bundles, and bytes of input and inflated JSON (one
@@ -241,24 +266,36 @@ bundles_free(struct bundle *b)
 	}
 }
 
+/* A bundle holding the input data_take (malloc'd, len may be 0; freed
+ * when no bundle can be made). */
+static struct bundle *
+bundle_take(char *data_take, size_t len)
+{
+	struct bundle *b = calloc(1, sizeof(*b));
+
+	if (b == NULL ||
+	    (data_take == NULL && (data_take = malloc(1)) == NULL)) {
+		free(b);
+		free(data_take);
+		return NULL;
+	}
+	b->data = data_take;
+	b->len = len;
+	b->cost = len;
+	return b;
+}
+
 /* A bundle holding a copy of the input (len may be 0). */
 static struct bundle *
 bundle_new(const void *bytes, size_t len)
 {
-	struct bundle *b = calloc(1, sizeof(*b));
+	char *data = malloc(len > 0 ? len : 1);
 
-	if (b == NULL)
+	if (data == NULL)
 		return NULL;
-	b->data = malloc(len > 0 ? len : 1);
-	if (b->data == NULL) {
-		free(b);
-		return NULL;
-	}
 	if (len > 0)
-		memcpy(b->data, bytes, len);
-	b->len = len;
-	b->cost = len;
-	return b;
+		memcpy(data, bytes, len);
+	return bundle_take(data, len);
 }
 
 /*
@@ -889,6 +926,138 @@ now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void ckpt_start(struct trpt_pipeline *p, struct trpt_pipeline_async *a);
+
+/*
+ * Asks the checkpoint thread for a pass over what was just committed;
+ * starts it at the first commit that is not trpt_pipeline_flush's (an
+ * input or two stored and closed need no second connection and thread).
+ */
+static void
+ckpt_kick(struct trpt_pipeline *p)
+{
+	struct trpt_pipeline_async *a = p->async_;
+	struct ckpt *k;
+
+	if (a == NULL)
+		return;
+	if (!a->ck_tried && !a->flushing) {
+		a->ck_tried = 1;
+		ckpt_start(p, a);
+	}
+	if ((k = a->ck) == NULL)
+		return;
+	pthread_mutex_lock(&k->mu);
+	k->asked++;
+	pthread_cond_signal(&k->work);
+	pthread_mutex_unlock(&k->mu);
+}
+
+/*
+ * SQLite starts the log over (writes it from its first page again) only
+ * when a transaction begins with every page of it copied.  The passes run
+ * while the next batch is stored, so a pass always lags a commit: once
+ * the log is past CKPT_RESTART_FRAMES pages (64 MiB), the next batch
+ * waits for the pass over the last commit before it begins.  Below that
+ * the log just grows; a transaction's reads search only the pages not yet
+ * copied.
+ */
+#define CKPT_RESTART_FRAMES 16384
+
+static void
+ckpt_wait(struct trpt_pipeline *p)
+{
+	struct ckpt *k = p->async_ != NULL ? p->async_->ck : NULL;
+
+	if (k == NULL)
+		return;
+	pthread_mutex_lock(&k->mu);
+	if (k->frames >= CKPT_RESTART_FRAMES)
+		while (k->passed < k->asked && !k->stop)
+			pthread_cond_wait(&k->done, &k->mu);
+	pthread_mutex_unlock(&k->mu);
+}
+
+static void *
+ckpt_main(void *arg)
+{
+	struct ckpt *k = arg;
+	uint64_t asked;
+	int frames;
+
+	pthread_mutex_lock(&k->mu);
+	for (;;) {
+		while (k->passed == k->asked && !k->stop)
+			pthread_cond_wait(&k->work, &k->mu);
+		if (k->passed == k->asked)
+			break;
+		asked = k->asked;
+		pthread_mutex_unlock(&k->mu);
+		/* A failed pass (a reader holding the log, a full disk) copies
+		 * nothing: the next commit asks again, and the writer's close
+		 * copies what is left, as it would without this thread. */
+		if (trpt_checkpoint_passive(k->c, &frames, NULL) != TRPT_OK)
+			frames = 0;
+		pthread_mutex_lock(&k->mu);
+		k->passed = asked;
+		k->frames = frames;
+		pthread_cond_broadcast(&k->done);
+	}
+	pthread_mutex_unlock(&k->mu);
+	return NULL;
+}
+
+/* Starts the checkpoint thread for p's database when it is a SQLite
+ * file; without one (PostgreSQL, memory, or it could not start) the
+ * writer checkpoints inside its commits as before. */
+static void
+ckpt_start(struct trpt_pipeline *p, struct trpt_pipeline_async *a)
+{
+	struct ckpt *k;
+
+	if ((k = calloc(1, sizeof(*k))) == NULL)
+		return;
+	if (trpt_checkpoint_new(p->db, &k->c, NULL) != TRPT_OK ||
+	    k->c == NULL) {
+		free(k);
+		return;
+	}
+	pthread_mutex_init(&k->mu, NULL);
+	pthread_cond_init(&k->work, NULL);
+	pthread_cond_init(&k->done, NULL);
+	if (pthread_create(&k->thread, NULL, ckpt_main, k) != 0) {
+		pthread_cond_destroy(&k->work);
+		pthread_cond_destroy(&k->done);
+		pthread_mutex_destroy(&k->mu);
+		trpt_checkpoint_free(&k->c);
+		free(k);
+		return;
+	}
+	a->ck = k;
+}
+
+/* Ends the checkpoint thread after its last pass, and gives the writer
+ * its checkpoints back (its close copies what is left). */
+static void
+ckpt_stop(struct trpt_pipeline_async *a)
+{
+	struct ckpt *k = a->ck;
+
+	if (k == NULL)
+		return;
+	pthread_mutex_lock(&k->mu);
+	k->stop = 1;
+	pthread_cond_signal(&k->work);
+	pthread_mutex_unlock(&k->mu);
+	pthread_join(k->thread, NULL);
+	pthread_cond_destroy(&k->work);
+	pthread_cond_destroy(&k->done);
+	pthread_mutex_destroy(&k->mu);
+	trpt_checkpoint_free(&k->c);
+	free(k);
+	a->ck = NULL;
+}
+
 /*
  * Commits the open batch, if any (see trpt_pipeline_flush), with what
  * on_commit writes for it.
@@ -916,6 +1085,8 @@ batch_flush(struct trpt_pipeline *p, struct trpt_err *err)
 		if (p->on_commit != NULL)
 			hrc = p->on_commit(p->commit_arg, tag, &herr);
 		rc = trpt_store_commit(p->db, err);
+		if (rc == TRPT_OK)
+			ckpt_kick(p);
 	}
 	if (rc != TRPT_OK) {
 		p->stats = p->batch_stats;
@@ -940,6 +1111,7 @@ batch_open(struct trpt_pipeline *p, struct trpt_err *err)
 
 	if (p->batch_max == 0 || p->batch_n > 0)
 		return TRPT_OK;
+	ckpt_wait(p);
 	if ((rc = trpt_store_begin(p->db, err)) != TRPT_OK)
 		return rc;
 	p->batch_start_ms = now_ms();
@@ -1458,6 +1630,20 @@ trpt_pipeline_prepare(struct trpt_pipeline *p, const void *bytes, size_t len,
     const struct trpt_origin *origin, struct trpt_pipeline_prepared **out,
     struct trpt_err *err)
 {
+	char *copy = malloc(len > 0 ? len : 1);
+
+	if (copy == NULL)
+		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	if (len > 0)
+		memcpy(copy, bytes, len);
+	return trpt_pipeline_prepare_take(p, NULL, copy, len, origin, out, err);
+}
+
+int
+trpt_pipeline_prepare_take(struct trpt_pipeline *p, struct trpt_inflater *z,
+    char *bytes_take, size_t len, const struct trpt_origin *origin,
+    struct trpt_pipeline_prepared **out, struct trpt_err *err)
+{
 	struct trpt_pipeline_prepared *pp;
 	struct trpt_pipeline_result res;
 	struct job j;
@@ -1465,14 +1651,15 @@ trpt_pipeline_prepare(struct trpt_pipeline *p, const void *bytes, size_t len,
 	int rc;
 
 	if ((pp = calloc(1, sizeof(*pp))) == NULL ||
-	    (pp->b = bundle_new(bytes, len)) == NULL) {
+	    (pp->b = bundle_take(bytes_take, len)) == NULL) {
+		if (pp == NULL)
+			free(bytes_take);
 		free(pp);
 		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
 	}
 	pp->b->digests = 1;
 	memset(&res, 0, sizeof(res));
-	rc =
-	    run(p, pp->b->data, len, origin, &j, &res, &left, pp->b, NULL, err);
+	rc = run(p, pp->b->data, len, origin, &j, &res, &left, pp->b, z, err);
 	trpt_pipeline_result_free(&res);
 	if (rc != TRPT_OK) {
 		trpt_pipeline_prepared_free(&pp);
@@ -1512,6 +1699,7 @@ trpt_pipeline_prepared_free(struct trpt_pipeline_prepared **pp)
 static void
 async_free(struct trpt_pipeline_async *a)
 {
+	ckpt_stop(a);
 	bundles_free(a->done);
 	trpt_inflater_free(&a->z);
 	pthread_cond_destroy(&a->q.work);
@@ -1574,6 +1762,7 @@ trpt_pipeline_async_start_with(
 	a->q.max_bytes = ASYNC_MAX_BYTES;
 	a->rq.max_bytes = ASYNC_MAX_RAW_BYTES;
 	a->parse = (options & TRPT_ASYNC_PARSE) != 0;
+	a->ck_tried = (options & TRPT_ASYNC_CHECKPOINT) == 0;
 	a->held = 1;
 	p->async_ = a;
 	if ((prc = pthread_create(&a->thread, NULL, store_main, p)) != 0) {
@@ -1619,8 +1808,11 @@ trpt_pipeline_flush(struct trpt_pipeline *p, struct trpt_err *err)
 	if (p->async_ != NULL) {
 		async_drain(p->async_);
 		rc = async_error(p->async_, 0, err);
+		p->async_->flushing = 1;
 	}
 	frc = rc == TRPT_OK ? batch_flush(p, err) : batch_flush(p, NULL);
+	if (p->async_ != NULL)
+		p->async_->flushing = 0;
 	return rc != TRPT_OK ? rc : frc;
 }
 

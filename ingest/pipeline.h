@@ -187,9 +187,20 @@ int trpt_pipeline_mbox_message(struct trpt_pipeline *p, const void *chunk,
  * of prepare (out of memory) stores nothing.
  */
 struct trpt_pipeline_prepared;
+struct trpt_inflater; /* ingest/inflate.h */
 
 int trpt_pipeline_prepare(struct trpt_pipeline *p, const void *bytes,
     size_t len, const struct trpt_origin *origin,
+    struct trpt_pipeline_prepared **out, struct trpt_err *err);
+/*
+ * trpt_pipeline_prepare without the copy: the prepared input takes
+ * bytes_take (malloc'd; NULL for len 0), which is freed whatever the
+ * outcome.  z (may be NULL) is the calling thread's gzip decoder, kept
+ * from one input to the next (trpt_inflater_gzip_reuse): used by one
+ * thread at a time.
+ */
+int trpt_pipeline_prepare_take(struct trpt_pipeline *p, struct trpt_inflater *z,
+    char *bytes_take, size_t len, const struct trpt_origin *origin,
     struct trpt_pipeline_prepared **out, struct trpt_err *err);
 int trpt_pipeline_store_prepared(struct trpt_pipeline *p,
     struct trpt_pipeline_prepared **pp, struct trpt_pipeline_result *res,
@@ -227,6 +238,20 @@ int trpt_pipeline_async_start(struct trpt_pipeline *p, struct trpt_err *err);
  * source that stalls does not hold the database's write lock.
  */
 #define TRPT_ASYNC_PARSE 0x1
+
+/*
+ * TRPT_ASYNC_CHECKPOINT: the log of a SQLite file is copied into the
+ * database by a thread and connection of their own, one pass after each
+ * commit, rather than by the writer inside the commit that crosses
+ * wal_autocheckpoint: the store thread no longer waits for a checkpoint's
+ * writes and fsyncs (issue 15: on a large database these are random
+ * pages).  Started at the first commit that is not trpt_pipeline_flush's;
+ * trpt_pipeline_async_stop ends it and gives the writer its own
+ * checkpoints back (wal_autocheckpoint 4000).  For a writer that nothing
+ * else checkpoints: not beside serve's checkpointer (schema/checkpoint.h)
+ * on the same connection.
+ */
+#define TRPT_ASYNC_CHECKPOINT 0x2
 
 int trpt_pipeline_async_start_with(
     struct trpt_pipeline *p, unsigned options, struct trpt_err *err);

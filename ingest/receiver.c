@@ -26,6 +26,7 @@
 #include <microhttpd.h>
 
 #include "common/buf.h"
+#include "ingest/inflate.h"
 #include "schema/db.h"
 #include "schema/store.h"
 
@@ -69,7 +70,11 @@ struct trpt_receiver {
 	pthread_mutex_t q_lock;
 	pthread_cond_t q_cond; /* something queued, or stop */
 	struct request *q_head, *q_tail;
+	unsigned q_len;            /* POSTs queued */
 	int q_idle;                /* the committer waits for work */
+	int q_gathering;           /* it waits for more POSTs: gather() */
+	atomic_uint q_preparing;   /* POSTs being prepared */
+	unsigned last_group;       /* POSTs the last group answered */
 	int q_stop;                /* no more queueing: answer 503 */
 	unsigned q_entering;       /* POSTs being suspended to queue */
 	atomic_uint delegated;     /* POSTs in chains not resumed yet */
@@ -79,6 +84,9 @@ struct trpt_receiver {
 	int committer_running;
 	/* The answers most POSTs get, made once. */
 	struct MHD_Response *resp_stored, *resp_duplicate;
+	/* Each libmicrohttpd thread's gzip decoder (thread_inflater). */
+	pthread_key_t zkey;
+	int zkey_ok;
 
 	char *listen;
 	void (*metrics_extra)(void *arg, struct trpt_buf *out);
@@ -135,6 +143,7 @@ struct conn {
 	struct conn *prev, *next;
 	MHD_socket fd;
 	char addr[ADDR_LEN]; /* the peer's address (never a proxy header) */
+	int loopback;        /* that address is a loopback one */
 	int64_t since_ns;
 	int in_request;
 	int closing; /* shut down by us; libmicrohttpd closes it next */
@@ -296,34 +305,23 @@ plausible_ip(const char *s, size_t n)
 	return 1;
 }
 
+/*
+ * The client's address (out) and the socket's peer (peer): the peer's,
+ * kept on the connection's entry k since on_connection (rather than
+ * formatted again at every request of a kept-alive connection), unless
+ * a trusted proxy on loopback names the client.
+ */
 static void
 client_address(const struct trpt_receiver *r, struct MHD_Connection *c,
-    char out[ADDR_LEN], char peer[ADDR_LEN])
+    const struct conn *k, char out[ADDR_LEN], char peer[ADDR_LEN])
 {
-	const union MHD_ConnectionInfo *ci;
-	const struct sockaddr *sa;
 	const char *h, *p;
-	int loopback = 0;
+	size_t n;
 
-	snprintf(out, ADDR_LEN, "unknown");
-	snprintf(peer, ADDR_LEN, "unknown");
-	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci == NULL || ci->client_addr == NULL)
-		return;
-	sa = ci->client_addr;
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)sa;
-
-		inet_ntop(AF_INET, &in->sin_addr, out, ADDR_LEN);
-		loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)sa;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, out, ADDR_LEN);
-		loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
-	}
-	snprintf(peer, ADDR_LEN, "%s", out);
-	if (!r->trust_proxy || !loopback)
+	n = strlen(k->addr);
+	memcpy(out, k->addr, n + 1);
+	memcpy(peer, k->addr, n + 1);
+	if (!r->trust_proxy || !k->loopback)
 		return;
 	h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Real-IP");
 	if (h != NULL && plausible_ip(h, strlen(h))) {
@@ -344,26 +342,31 @@ client_address(const struct trpt_receiver *r, struct MHD_Connection *c,
 
 static void count(struct trpt_receiver *r, uint64_t *counter);
 
-/* The peer's address as a string ("unknown" when there is none). */
+/* The peer's address as a string ("unknown" when there is none), and
+ * whether it is a loopback one. */
 static void
-peer_address(struct MHD_Connection *c, char out[ADDR_LEN])
+peer_address(struct MHD_Connection *c, char out[ADDR_LEN], int *loopback)
 {
 	const union MHD_ConnectionInfo *ci;
 	const struct sockaddr *sa;
 
 	snprintf(out, ADDR_LEN, "unknown");
+	*loopback = 0;
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci == NULL || ci->client_addr == NULL)
 		return;
 	sa = ci->client_addr;
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET,
-		    &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-		    out, ADDR_LEN);
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6,
-		    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-		    out, ADDR_LEN);
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, out, ADDR_LEN);
+		*loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, out, ADDR_LEN);
+		*loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+	}
 }
 
 /*
@@ -434,7 +437,7 @@ on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 		return; /* not tracked: libmicrohttpd's own limits still hold */
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	k->fd = ci != NULL ? ci->connect_fd : MHD_INVALID_SOCKET;
-	peer_address(c, k->addr);
+	peer_address(c, k->addr, &k->loopback);
 	k->since_ns = now_ns();
 	pthread_mutex_lock(&r->conn_lock);
 	for (p = r->conns; p != NULL; p = p->next) {
@@ -477,10 +480,8 @@ conn_of(struct MHD_Connection *c)
 }
 
 static void
-conn_request(struct trpt_receiver *r, struct MHD_Connection *c, int in)
+conn_request(struct trpt_receiver *r, struct conn *k, int in)
 {
-	struct conn *k = conn_of(c);
-
 	if (k == NULL)
 		return;
 	pthread_mutex_lock(&r->conn_lock);
@@ -852,6 +853,7 @@ dequeue(struct trpt_receiver *r, unsigned max)
 		if (r->q_head == NULL)
 			r->q_tail = NULL;
 		last->q_next = NULL;
+		r->q_len -= n;
 	}
 	pthread_mutex_unlock(&r->q_lock);
 	return head;
@@ -863,12 +865,14 @@ static void
 requeue(struct trpt_receiver *r, struct request *list)
 {
 	struct request *last;
+	unsigned n = 1;
 
 	if (list == NULL)
 		return;
 	for (last = list; last->q_next != NULL; last = last->q_next)
-		;
+		n++;
 	pthread_mutex_lock(&r->q_lock);
+	r->q_len += n;
 	last->q_next = r->q_head;
 	r->q_head = list;
 	if (r->q_tail == NULL)
@@ -1036,6 +1040,68 @@ resume_chain(struct trpt_receiver *r, struct request *rq)
 		atomic_fetch_sub(&r->delegated, n);
 }
 
+/* Longest a group waits for more POSTs (gather()). */
+#define GATHER_NS (300 * 1000)
+
+/*
+ * Under q_lock: whether the group about to start should wait for more
+ * POSTs: fewer are queued than the last group had (under load, those
+ * POSTs' senders are sending their next ones), or some whose bodies are
+ * in are being prepared (parsed, inflated, validated on libmicrohttpd's
+ * threads) or suspended to be queued.
+ */
+static int
+gather_more(struct trpt_receiver *r)
+{
+	if (r->q_stop || r->q_len >= GROUP_MAX)
+		return 0;
+	return r->q_len < r->last_group ||
+	       atomic_load(&r->q_preparing) + r->q_entering > 0;
+}
+
+/*
+ * Under q_lock, before a group: waits up to GATHER_NS while gather_more,
+ * so that more POSTs share the group's commit.  Most of a commit's log is
+ * the same whatever the POSTs in it (the 9 rollup tables, data_version,
+ * page 1, the right edges of the tables and indexes: ~20 of the ~32 pages
+ * of a group of 6 POSTs), so the log's bytes a POST and the committer's
+ * CPU a POST fall as groups grow (docs/PERFORMANCE.md, "Stop 25: serve,
+ * the committer").  Nothing is answered before its commit, as before: a
+ * POST only waits longer for it.  A lone sender never waits (its group
+ * had one POST, and it is queued); a POST still being uploaded is not
+ * waited for.  The bound keeps a sender that does not come back, or a
+ * stalled preparation, from holding the group more than 0.3 ms; stop
+ * wakes it (committer_stop signals q_cond).
+ */
+static void
+gather(struct trpt_receiver *r)
+{
+	struct timespec until;
+
+	if (!gather_more(r))
+		return;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += GATHER_NS;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	r->q_gathering = 1;
+	while (gather_more(r))
+		if (pthread_cond_timedwait(&r->q_cond, &r->q_lock, &until) != 0)
+			break;
+	r->q_gathering = 0;
+}
+
+/* Under q_lock, after a POST was queued or left preparation: wakes a
+ * gathering committer once it has what it waits for. */
+static void
+gathered(struct trpt_receiver *r)
+{
+	if (r->q_gathering && !gather_more(r))
+		pthread_cond_signal(&r->q_cond);
+}
+
 /*
  * The committer thread: a group at a time while anything is queued.  At
  * stop it empties the queue first, so that no connection stays
@@ -1045,9 +1111,13 @@ static void *
 committer_loop(void *arg)
 {
 	struct trpt_receiver *r = arg;
-	struct request *done;
+	struct request *done, *rq;
+	unsigned n;
 
 	name_thread("trpt-committer");
+	/* SQLite's page cache and the log's buffer grow on this thread: its
+	 * arena is grown once, as on ingest's store thread (schema/db.c). */
+	trpt_db_thread_arena();
 	pthread_mutex_lock(&r->q_lock);
 	for (;;) {
 		while (r->q_head == NULL && (!r->q_stop || r->q_entering > 0)) {
@@ -1057,14 +1127,48 @@ committer_loop(void *arg)
 		}
 		if (r->q_head == NULL)
 			break;
+		gather(r);
 		pthread_mutex_unlock(&r->q_lock);
 		done = run_group(r);
-		/* Outside q_lock: the threads queue POSTs meanwhile. */
+		for (rq = done, n = 0; rq != NULL; rq = rq->q_next)
+			n++;
+		/* Outside q_lock: the threads queue POSTs meanwhile; a POST
+		 * may be freed once resumed, so it is counted before. */
 		resume(r, done);
 		pthread_mutex_lock(&r->q_lock);
+		r->last_group = n;
 	}
 	pthread_mutex_unlock(&r->q_lock);
 	return NULL;
+}
+
+static void
+inflater_release(void *z)
+{
+	struct trpt_inflater *x = z;
+
+	trpt_inflater_free(&x);
+}
+
+/*
+ * The calling libmicrohttpd thread's gzip decoder, made at its first
+ * gzip POST and kept until the thread ends (NULL when it cannot be had:
+ * each POST then has one of its own).  zlib's state and window were
+ * allocated and freed for every gzip POST, and so was the inflated text;
+ * kept, they are reset (see ingest/inflate.h).
+ */
+static struct trpt_inflater *
+thread_inflater(struct trpt_receiver *r)
+{
+	struct trpt_inflater *z;
+
+	if (!r->zkey_ok)
+		return NULL;
+	z = pthread_getspecific(r->zkey);
+	if (z == NULL && trpt_inflater_new(&z, NULL) == TRPT_OK &&
+	    pthread_setspecific(r->zkey, z) != 0)
+		trpt_inflater_free(&z);
+	return z;
 }
 
 /*
@@ -1090,18 +1194,23 @@ process_body(
 	origin.received = (int64_t)time(NULL);
 
 	/* Read, inflated and validated beside the other POSTs; stored by
-	 * the committer with the POSTs queued meanwhile. */
-	rc = trpt_pipeline_prepare(r->pipe,
-	    rq->body.data != NULL ? rq->body.data : "", rq->body.len, &origin,
-	    &rq->prep, &rq->err);
-	trpt_buf_free(&rq->body);
+	 * the committer with the POSTs queued meanwhile (a group about to
+	 * start waits for it: gather()). */
+	atomic_fetch_add(&r->q_preparing, 1);
+	rc = trpt_pipeline_prepare_take(r->pipe, thread_inflater(r),
+	    rq->body.data, rq->body.len, &origin, &rq->prep, &rq->err);
+	trpt_buf_init(&rq->body, r->max_body); /* taken */
+	pthread_mutex_lock(&r->q_lock);
+	atomic_fetch_sub(&r->q_preparing, 1);
 	if (rc != TRPT_OK) {
+		gathered(r);
+		pthread_mutex_unlock(&r->q_lock);
 		rq->rc = rc;
 		rq->queued = 2;
 		return MHD_YES; /* answered at the next call */
 	}
-	pthread_mutex_lock(&r->q_lock);
 	if (r->q_stop) {
+		gathered(r);
 		pthread_mutex_unlock(&r->q_lock);
 		trpt_pipeline_prepared_free(&rq->prep);
 		rq->rc =
@@ -1127,8 +1236,11 @@ process_body(
 	else
 		r->q_head = rq;
 	r->q_tail = rq;
+	r->q_len++;
 	if (r->q_idle)
 		pthread_cond_signal(&r->q_cond);
+	else
+		gathered(r);
 	pthread_mutex_unlock(&r->q_lock);
 	return MHD_YES;
 }
@@ -1445,6 +1557,7 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 {
 	struct trpt_receiver *r = cls;
 	struct request *rq = *con_cls;
+	struct conn *k, untracked;
 
 	(void)version;
 	if (rq == NULL) {
@@ -1453,8 +1566,14 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 			return MHD_NO;
 		rq->start_ns = now_ns();
 		rq->path = url;
-		conn_request(r, c, 1);
-		client_address(r, c, rq->client, rq->peer);
+		k = conn_of(c);
+		conn_request(r, k, 1);
+		if (k == NULL) {
+			memset(&untracked, 0, sizeof(untracked));
+			peer_address(c, untracked.addr, &untracked.loopback);
+			k = &untracked;
+		}
+		client_address(r, c, k, rq->client, rq->peer);
 		*con_cls = rq;
 		pthread_mutex_lock(&r->stats_lock);
 		r->stats.in_flight++;
@@ -1511,7 +1630,7 @@ completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	size_t i;
 
 	(void)toe;
-	conn_request(r, c, 0);
+	conn_request(r, conn_of(c), 0);
 	if (rq == NULL)
 		return;
 	/* Ended without its answer (the peer went away): the POSTs it was
@@ -1603,6 +1722,9 @@ receiver_release(struct trpt_receiver *r)
 	pthread_mutex_destroy(&r->conn_lock);
 	pthread_cond_destroy(&r->conn_cond);
 	pthread_mutex_destroy(&r->store_lock);
+	/* libmicrohttpd's threads have ended: their decoders are freed. */
+	if (r->zkey_ok)
+		pthread_key_delete(r->zkey);
 	free(r);
 }
 
@@ -1660,7 +1782,9 @@ trpt_receiver_new(const struct trpt_receiver_config *cfg,
 	pthread_cond_init(&r->conn_cond, NULL);
 	pthread_mutex_init(&r->store_lock, NULL);
 	atomic_init(&r->draining, 0);
+	r->zkey_ok = pthread_key_create(&r->zkey, inflater_release) == 0;
 	atomic_init(&r->delegated, 0);
+	atomic_init(&r->q_preparing, 0);
 	r->max_connections = cfg->max_connections;
 	r->max_per_client = cfg->max_per_client;
 	r->header_timeout = cfg->header_timeout > 0 ? cfg->header_timeout : 10;

@@ -930,7 +930,7 @@ trpt_analysis_new_failure_types(struct trpt_db *db, int64_t since,
 
 /*
  * The whole weeks of the window from rollup_testing_week (migration
- * 0026), the days before and after them from rollup_testing, sought by
+ * 0027), the days before and after them from rollup_testing, sought by
  * domain (its key leads with the domain; a domain with a row in any week
  * is in rollup_testing_week); each domain's first and last day sought in
  * rollup_testing.  Grouping rollup_testing's rows of the window read

@@ -406,7 +406,7 @@ static const char *const sql_upsert[AGG_N][3] = {
 	    " ON CONFLICT (domain, day, org) DO UPDATE SET" ADD(
 		"rollup_testing", "successful") "," ADD("rollup_testing",
 		"failed")),
-	/* Migration 0026: the week's sums of its rollup_testing cells, not
+	/* Migration 0027: the week's sums of its rollup_testing cells, not
 	 * capped (at most 7 days of each sender's capped cells).  The batch
 	 * adds the sums of the cells it wrote, each capped, unless a sum
 	 * passes the cap: then a cell may have stopped at it, and the week
@@ -505,7 +505,7 @@ static const char *const sql_derive_groups[] = {
 	" SELECT domain, result_type, min(day) FROM rollup_failures WHERE"
 	" result_type <> '' AND domain IN (SELECT domain FROM rollup_groups)"
 	" GROUP BY domain, result_type",
-	/* rollup_testing_week (0026) from rollup_testing, the same way. */
+	/* rollup_testing_week (0027) from rollup_testing, the same way. */
 	"DELETE FROM rollup_testing_week WHERE domain IN (SELECT domain FROM"
 	" rollup_groups WHERE testing = 1) AND EXISTS (SELECT 1 FROM"
 	" rollup_groups g WHERE g.testing = 1 AND"
@@ -1157,7 +1157,7 @@ cmp_testing_week(const void *a, const void *b)
 }
 
 /*
- * rollup_testing_week (migration 0026) from the batch's rollup_testing
+ * rollup_testing_week (migration 0027) from the batch's rollup_testing
  * sums, each cell as it was written (capped), after rollup_testing: at
  * most 7 days of a week's senders, in place as week_write does.
  */

@@ -219,7 +219,10 @@ config_sqlite(void)
  *    connection is used under its own lock, one scrape at a time.
  *  - schema/checkpoint.c: its own connection, used only by serve's
  *    checkpointer thread (opened before the thread starts, closed after it
- *    ends); the writer's RESTART runs under the receiver's lock.
+ *    ends); the writer's RESTART runs under the receiver's lock.  The same
+ *    for ingest's checkpoint thread (ingest/pipeline.c ckpt_main,
+ *    TRPT_ASYNC_CHECKPOINT): opened by the thread that holds p, closed
+ *    after the thread is joined.
  * Each hand-over goes through a pthread mutex, which also orders the
  * memory.  A new thread that uses a connection must keep to the rule.
  */

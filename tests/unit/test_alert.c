@@ -420,7 +420,7 @@ cmp_line(const void *a, const void *b)
 }
 
 /*
- * rollup_testing_week (migration 0026) holds the sums of rollup_testing
+ * rollup_testing_week (migration 0027) holds the sums of rollup_testing
  * by week, and the testing alerts' sums read from it (whole weeks) and
  * rollup_testing (the days at the edges) equal rollup_testing's rows of
  * the window grouped by domain, for windows of every alignment, short

@@ -51,7 +51,7 @@ teardown(void **state)
 /*
  * The store writes rollup_failures_week and rollup_type_first with
  * rollup_failures (schema/rollup.c, migration 0022), and
- * rollup_testing_week with rollup_testing (0026); rows of either written
+ * rollup_testing_week with rollup_testing (0027); rows of either written
  * here by hand get theirs computed again.
  */
 static void

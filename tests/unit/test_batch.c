@@ -7,7 +7,8 @@
  * TRPT_ASYNC_PARSE): the same events, counts and rows as without, in the
  * same order, and a storage error returned once; a source's progress
  * (on_commit, IMAP's saved UID) committed with exactly the inputs it
- * covers; a batch committed when no input comes.
+ * covers; a batch committed when no input comes; the log copied into
+ * the database beside the store thread.
  */
 
 #include <pthread.h>
@@ -539,6 +540,46 @@ test_batch_async_store_error(void **state)
 	assert_int_equal(seen(f, "reports"), 1);
 }
 
+/*
+ * Parse ahead copies the log into the database file on a connection and
+ * thread of its own, one pass after each commit: the store thread does not
+ * wait for a checkpoint's writes and fsyncs (issue 15, the million-row
+ * database).  A batch of a few reports is far below the writer's own
+ * checkpoint (4,000 pages), so without that thread the database file
+ * stays as it was until the writer closes.
+ */
+static void
+test_batch_async_checkpoints(void **state)
+{
+	struct fixture *f = *state;
+	struct trpt_err err;
+	char *before, *after;
+	size_t nbefore, nafter;
+	int i;
+
+	if (trpt_test_db_pg())
+		skip(); /* the server checkpoints by itself */
+	before = trpt_test_slurp(f->path, &nbefore);
+	assert_int_equal(
+	    trpt_pipeline_async_start_with(&f->p, TRPT_ASYNC_CHECKPOINT, &err),
+	    TRPT_OK);
+	for (i = 1; i <= 7; i++)
+		assert_int_equal(input(f, i, 0), TRPT_OK);
+	assert_int_equal(trpt_pipeline_flush(&f->p, &err), TRPT_OK);
+	trpt_pipeline_async_stop(&f->p);
+	assert_int_equal(seen(f, "reports"), 7);
+	after = trpt_test_slurp(f->path, &nafter);
+	assert_true(nafter != nbefore || memcmp(before, after, nafter) != 0);
+	free(before);
+	free(after);
+	/* The writer checkpoints inside its commits again. */
+	assert_int_equal(
+	    trpt_test_db_int(f->db, "PRAGMA wal_autocheckpoint"), 4000);
+	assert_int_equal(input(f, 8, 0), TRPT_OK);
+	assert_int_equal(trpt_pipeline_flush(&f->p, &err), TRPT_OK);
+	assert_int_equal(seen(f, "reports"), 8);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int
@@ -553,6 +594,7 @@ main(void)
 		T(test_batch_async_store_error),
 		T(test_batch_commit_tags),
 		T(test_batch_async_commits_when_idle),
+		T(test_batch_async_checkpoints),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

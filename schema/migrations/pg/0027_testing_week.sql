@@ -1,4 +1,4 @@
--- PostgreSQL spelling of schema/migrations/sqlite/0026_testing_week.sql
+-- PostgreSQL spelling of schema/migrations/sqlite/0027_testing_week.sql
 -- (its comments say why): rollup_testing by week.
 
 CREATE TABLE rollup_testing_week (
