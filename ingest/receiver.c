@@ -70,7 +70,11 @@ struct trpt_receiver {
 	pthread_mutex_t q_lock;
 	pthread_cond_t q_cond; /* something queued, or stop */
 	struct request *q_head, *q_tail;
+	unsigned q_len;            /* POSTs queued */
 	int q_idle;                /* the committer waits for work */
+	int q_gathering;           /* it waits for more POSTs: gather() */
+	atomic_uint q_preparing;   /* POSTs being prepared */
+	unsigned last_group;       /* POSTs the last group answered */
 	int q_stop;                /* no more queueing: answer 503 */
 	unsigned q_entering;       /* POSTs being suspended to queue */
 	atomic_uint delegated;     /* POSTs in chains not resumed yet */
@@ -849,6 +853,7 @@ dequeue(struct trpt_receiver *r, unsigned max)
 		if (r->q_head == NULL)
 			r->q_tail = NULL;
 		last->q_next = NULL;
+		r->q_len -= n;
 	}
 	pthread_mutex_unlock(&r->q_lock);
 	return head;
@@ -860,12 +865,14 @@ static void
 requeue(struct trpt_receiver *r, struct request *list)
 {
 	struct request *last;
+	unsigned n = 1;
 
 	if (list == NULL)
 		return;
 	for (last = list; last->q_next != NULL; last = last->q_next)
-		;
+		n++;
 	pthread_mutex_lock(&r->q_lock);
+	r->q_len += n;
 	last->q_next = r->q_head;
 	r->q_head = list;
 	if (r->q_tail == NULL)
@@ -1033,6 +1040,68 @@ resume_chain(struct trpt_receiver *r, struct request *rq)
 		atomic_fetch_sub(&r->delegated, n);
 }
 
+/* Longest a group waits for more POSTs (gather()). */
+#define GATHER_NS (300 * 1000)
+
+/*
+ * Under q_lock: whether the group about to start should wait for more
+ * POSTs: fewer are queued than the last group had (under load, those
+ * POSTs' senders are sending their next ones), or some whose bodies are
+ * in are being prepared (parsed, inflated, validated on libmicrohttpd's
+ * threads) or suspended to be queued.
+ */
+static int
+gather_more(struct trpt_receiver *r)
+{
+	if (r->q_stop || r->q_len >= GROUP_MAX)
+		return 0;
+	return r->q_len < r->last_group ||
+	       atomic_load(&r->q_preparing) + r->q_entering > 0;
+}
+
+/*
+ * Under q_lock, before a group: waits up to GATHER_NS while gather_more,
+ * so that more POSTs share the group's commit.  Most of a commit's log is
+ * the same whatever the POSTs in it (the 9 rollup tables, data_version,
+ * page 1, the right edges of the tables and indexes: ~20 of the ~32 pages
+ * of a group of 6 POSTs), so the log's bytes a POST and the committer's
+ * CPU a POST fall as groups grow (docs/PERFORMANCE.md, "Stop 25: serve,
+ * the committer").  Nothing is answered before its commit, as before: a
+ * POST only waits longer for it.  A lone sender never waits (its group
+ * had one POST, and it is queued); a POST still being uploaded is not
+ * waited for.  The bound keeps a sender that does not come back, or a
+ * stalled preparation, from holding the group more than 0.3 ms; stop
+ * wakes it (committer_stop signals q_cond).
+ */
+static void
+gather(struct trpt_receiver *r)
+{
+	struct timespec until;
+
+	if (!gather_more(r))
+		return;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += GATHER_NS;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	r->q_gathering = 1;
+	while (gather_more(r))
+		if (pthread_cond_timedwait(&r->q_cond, &r->q_lock, &until) != 0)
+			break;
+	r->q_gathering = 0;
+}
+
+/* Under q_lock, after a POST was queued or left preparation: wakes a
+ * gathering committer once it has what it waits for. */
+static void
+gathered(struct trpt_receiver *r)
+{
+	if (r->q_gathering && !gather_more(r))
+		pthread_cond_signal(&r->q_cond);
+}
+
 /*
  * The committer thread: a group at a time while anything is queued.  At
  * stop it empties the queue first, so that no connection stays
@@ -1042,9 +1111,13 @@ static void *
 committer_loop(void *arg)
 {
 	struct trpt_receiver *r = arg;
-	struct request *done;
+	struct request *done, *rq;
+	unsigned n;
 
 	name_thread("trpt-committer");
+	/* SQLite's page cache and the log's buffer grow on this thread: its
+	 * arena is grown once, as on ingest's store thread (schema/db.c). */
+	trpt_db_thread_arena();
 	pthread_mutex_lock(&r->q_lock);
 	for (;;) {
 		while (r->q_head == NULL && (!r->q_stop || r->q_entering > 0)) {
@@ -1054,11 +1127,16 @@ committer_loop(void *arg)
 		}
 		if (r->q_head == NULL)
 			break;
+		gather(r);
 		pthread_mutex_unlock(&r->q_lock);
 		done = run_group(r);
-		/* Outside q_lock: the threads queue POSTs meanwhile. */
+		for (rq = done, n = 0; rq != NULL; rq = rq->q_next)
+			n++;
+		/* Outside q_lock: the threads queue POSTs meanwhile; a POST
+		 * may be freed once resumed, so it is counted before. */
 		resume(r, done);
 		pthread_mutex_lock(&r->q_lock);
+		r->last_group = n;
 	}
 	pthread_mutex_unlock(&r->q_lock);
 	return NULL;
@@ -1116,17 +1194,23 @@ process_body(
 	origin.received = (int64_t)time(NULL);
 
 	/* Read, inflated and validated beside the other POSTs; stored by
-	 * the committer with the POSTs queued meanwhile. */
+	 * the committer with the POSTs queued meanwhile (a group about to
+	 * start waits for it: gather()). */
+	atomic_fetch_add(&r->q_preparing, 1);
 	rc = trpt_pipeline_prepare_take(r->pipe, thread_inflater(r),
 	    rq->body.data, rq->body.len, &origin, &rq->prep, &rq->err);
 	trpt_buf_init(&rq->body, r->max_body); /* taken */
+	pthread_mutex_lock(&r->q_lock);
+	atomic_fetch_sub(&r->q_preparing, 1);
 	if (rc != TRPT_OK) {
+		gathered(r);
+		pthread_mutex_unlock(&r->q_lock);
 		rq->rc = rc;
 		rq->queued = 2;
 		return MHD_YES; /* answered at the next call */
 	}
-	pthread_mutex_lock(&r->q_lock);
 	if (r->q_stop) {
+		gathered(r);
 		pthread_mutex_unlock(&r->q_lock);
 		trpt_pipeline_prepared_free(&rq->prep);
 		rq->rc =
@@ -1152,8 +1236,11 @@ process_body(
 	else
 		r->q_head = rq;
 	r->q_tail = rq;
+	r->q_len++;
 	if (r->q_idle)
 		pthread_cond_signal(&r->q_cond);
+	else
+		gathered(r);
 	pthread_mutex_unlock(&r->q_lock);
 	return MHD_YES;
 }
@@ -1697,6 +1784,7 @@ trpt_receiver_new(const struct trpt_receiver_config *cfg,
 	atomic_init(&r->draining, 0);
 	r->zkey_ok = pthread_key_create(&r->zkey, inflater_release) == 0;
 	atomic_init(&r->delegated, 0);
+	atomic_init(&r->q_preparing, 0);
 	r->max_connections = cfg->max_connections;
 	r->max_per_client = cfg->max_per_client;
 	r->header_timeout = cfg->header_timeout > 0 ? cfg->header_timeout : 10;

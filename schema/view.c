@@ -234,9 +234,10 @@ trpt_view_reports(struct trpt_db *db, const struct trpt_view_filter *f,
     struct trpt_view_rows **out, struct trpt_err *err)
 {
 	/* [domain][org]; ?1 ?2 days, ?3 domain, ?4 org, ?5 limit.  By
-	 * organisation: reports_begin read backwards from the range's end,
-	 * the organisation filtered (one sender in ten: ten rows read for
-	 * each shown). */
+	 * organisation: reports_begin (begin_ts, organization_name) read
+	 * backwards from the range's end, the organisation filtered in the
+	 * index (one sender in ten: ten entries read for each shown, no
+	 * table row for the others). */
 	static const char *const sql[2][2] = {
 		{ "SELECT " REPORT_COLS " FROM reports r"
 		  " WHERE r.begin_ts BETWEEN ?1 * 86400 AND ?2 * 86400 + 86399"

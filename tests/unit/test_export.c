@@ -247,8 +247,9 @@ struct fixture {
 	struct trpt_db *db;
 };
 
+/* Stores r, whose outcome must be want (TRPT_STORE_NEW, ...). */
 static void
-store(struct trpt_db *db, struct trpt_report *r, const char *bytes)
+store_as(struct trpt_db *db, struct trpt_report *r, const char *bytes, int want)
 {
 	struct trpt_origin o = {
 		.kind = "file", .source = "fixture", .received = 1779000000
@@ -261,7 +262,13 @@ store(struct trpt_db *db, struct trpt_report *r, const char *bytes)
 
 	if (trpt_store_report(db, r, &raw, &dup, NULL, &err) != TRPT_OK)
 		fail_msg("storing %s: %s", r->report_id, err.msg);
-	assert_int_equal(dup, 0);
+	assert_int_equal(dup, want);
+}
+
+static void
+store(struct trpt_db *db, struct trpt_report *r, const char *bytes)
+{
+	store_as(db, r, bytes, TRPT_STORE_NEW);
 }
 
 static void
@@ -468,19 +475,19 @@ test_export_failures_golden(void **state)
 }
 
 /*
- * What an export's statement has done by its first row: SQLite's
- * sqlite_stmt lists the connection's statements with their counters of
- * sorts and automatic indexes, read here from the row callback while the
- * export's statement streams (the only other one running).
+ * The plan of an export's statement: its SQL is read from SQLite's
+ * sqlite_stmt in the row callback, while it streams (the only other
+ * statement running), then EXPLAIN QUERY PLAN gives the plan's lines.
  */
 struct plan {
 	struct trpt_db *db;
 	int rows;
-	int64_t running, sorts;
+	int64_t running;
+	char sql[2048];
 };
 
 static int
-first_row_plan(void *arg, const struct trpt_export_cell *row)
+first_row_sql(void *arg, const struct trpt_export_cell *row)
 {
 	struct plan *x = arg;
 
@@ -490,43 +497,79 @@ first_row_plan(void *arg, const struct trpt_export_cell *row)
 	x->running = trpt_test_db_int(x->db,
 	    "SELECT count(*) FROM sqlite_stmt WHERE busy AND sql NOT LIKE"
 	    " '%sqlite_stmt%'");
-	x->sorts = trpt_test_db_int(x->db,
-	    "SELECT COALESCE(sum(nsort + naidx), 0) FROM sqlite_stmt WHERE"
-	    " busy AND sql NOT LIKE '%sqlite_stmt%'");
+	trpt_test_db_text(x->db,
+	    "SELECT sql FROM sqlite_stmt WHERE busy AND sql NOT LIKE"
+	    " '%sqlite_stmt%'",
+	    x->sql, sizeof(x->sql));
 	return TRPT_OK;
 }
 
-static int64_t
-export_sorts(struct trpt_db *db, int failures)
+/* The plan's lines of export kind (0 policies, 1 failures, 2 reports),
+ * each ending in a newline, into out. */
+static void
+export_plan(
+    struct trpt_db *db, int kind, const char *domain, char *out, size_t size)
 {
-	struct trpt_export_rows_filter f = { INT64_MIN, INT64_MAX, NULL };
-	struct plan x = { db, 0, 0, 0 };
+	struct trpt_export_rows_filter f = { INT64_MIN, INT64_MAX, domain };
+	struct plan x = { db, 0, 0, "" };
+	struct trpt_stmt *st = NULL;
 	struct trpt_err err;
+	char sql[2100];
+	size_t len = 0;
+	int rc;
 
-	assert_int_equal(
-	    failures
-		? trpt_export_rows_failures(db, &f, first_row_plan, &x, &err)
-		: trpt_export_rows_policies(db, &f, first_row_plan, &x, &err),
-	    TRPT_OK);
-	assert_int_equal(x.rows, failures ? 4 : 5);
+	rc = kind == 0
+		 ? trpt_export_rows_policies(db, &f, first_row_sql, &x, &err)
+	     : kind == 1
+		 ? trpt_export_rows_failures(db, &f, first_row_sql, &x, &err)
+		 : trpt_export_rows_reports(db, &f, first_row_sql, &x, &err);
+	assert_int_equal(rc, TRPT_OK);
+	assert_true(x.rows > 0);
 	assert_int_equal(x.running, 1);
-	return x.sorts;
+	snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", x.sql);
+	assert_int_equal(trpt_sql_prepare(db, sql, &st, &err), TRPT_OK);
+	out[0] = '\0';
+	while ((rc = trpt_sql_step(st, &err)) == 1) {
+		len += (size_t)snprintf(
+		    out + len, size - len, "%s\n", trpt_sql_text(st, 3));
+		assert_true(len < size);
+	}
+	assert_int_equal(rc, 0);
+	trpt_sql_finalize(&st);
 }
 
 /*
- * Exports stream in index order: no sort and no temporary index, so the
- * first row comes before the whole table is read.  Without the index
- * (reports_begin), SQLite sorts: the check sees it.
+ * Exports read the reports in begin order from reports_begin (begin_ts,
+ * organization_name; migration 0026) and sort only the reports of one
+ * begin time and organisation by report-id and copy ('RIGHT PART'): the
+ * sorter holds one such group at a time and hands its rows out before
+ * the next is read.  Never a sort of the whole export, nor an automatic
+ * index.  Without the index, SQLite sorts everything: the check sees it.
  */
 static void
-test_export_streams_unsorted(void **state)
+test_export_sorts_one_begin(void **state)
 {
+	static const char *const domains[] = { NULL, "example.com" };
 	struct trpt_db *db = *state;
+	char plan[2048];
+	int kind, d;
 
-	assert_int_equal(export_sorts(db, 0), 0);
-	assert_int_equal(export_sorts(db, 1), 0);
+	for (kind = 0; kind < 3; kind++)
+		for (d = 0; d < 2; d++) {
+			export_plan(db, kind, domains[d], plan, sizeof(plan));
+			if (strstr(plan, "INDEX reports_begin (begin_ts>? AND"
+					 " begin_ts<?)") == NULL ||
+			    strstr(plan, "USE TEMP B-TREE FOR RIGHT PART OF"
+					 " ORDER BY") == NULL ||
+			    strstr(plan, "USE TEMP B-TREE FOR ORDER BY") !=
+				NULL ||
+			    strstr(plan, "AUTOMATIC") != NULL)
+				fail_msg("export %d%s: %s", kind,
+				    d ? " of a domain" : "", plan);
+		}
 	trpt_test_db_exec(db, "DROP INDEX reports_begin");
-	assert_true(export_sorts(db, 0) > 0);
+	export_plan(db, 0, NULL, plan, sizeof(plan));
+	assert_non_null(strstr(plan, "USE TEMP B-TREE FOR ORDER BY"));
 }
 
 /* Exports with a filter, returning the data rows and the text. */
@@ -661,6 +704,71 @@ test_export_bad_list(void **state)
 }
 
 /* Many rows stream out; each is in order. */
+/*
+ * The reports of one begin time and organisation come out by report-id
+ * and copy, whatever order they were stored in: 300 report-ids stored
+ * from the highest down, every tenth with a second copy.
+ */
+static void
+test_export_order_one_begin(void **state)
+{
+	struct trpt_db *db = NULL;
+	struct trpt_policy p = { .policy_type = "sts",
+		.policy_domain = "example.com",
+		.successful = 1 };
+	struct trpt_report r = { .organization_name = "Org",
+		.begin = 1778544000,
+		.end = 1778630399,
+		.policies = &p,
+		.npolicies = 1 };
+	struct trpt_err err;
+	char id[32], raw[64], *text, *line, *save = NULL, *copy;
+	long n = 0;
+	int i, ri = 0, c = 0;
+
+	(void)state;
+	assert_int_equal(trpt_test_db_connect(&db, &err), TRPT_OK);
+	assert_int_equal(trpt_store_begin(db, &err), TRPT_OK);
+	for (i = 299; i >= 0; i--) {
+		snprintf(id, sizeof(id), "r%03d", i);
+		r.report_id = id;
+		p.successful = 1;
+		snprintf(raw, sizeof(raw), "%s-0", id);
+		store(db, &r, raw);
+		if (i % 10 == 0) {
+			p.successful = 2; /* other content: copy 1 */
+			snprintf(raw, sizeof(raw), "%s-1", id);
+			store_as(db, &r, raw, TRPT_STORE_CONFLICT);
+		}
+	}
+	assert_int_equal(trpt_store_commit(db, &err), TRPT_OK);
+	assert_int_equal(export_rows(db, 0, 0, 0, NULL, &text), 330);
+	for (line = strtok_r(text, "\r\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\r\n", &save)) {
+		if (n++ == 0)
+			continue;
+		/* report_id first, copy the second cell from the end. */
+		snprintf(id, sizeof(id), "r%03d,", ri);
+		assert_memory_equal(line, id, strlen(id));
+		copy = strrchr(line, ',');
+		assert_non_null(copy);
+		*copy = '\0';
+		copy = strrchr(line, ',');
+		assert_non_null(copy);
+		assert_string_equal(copy, c ? ",1" : ",0");
+		if (c == 0 && ri % 10 == 0)
+			c = 1;
+		else {
+			ri++;
+			c = 0;
+		}
+	}
+	assert_int_equal(n, 331);
+	assert_int_equal(ri, 300);
+	free(text);
+	trpt_db_close(&db);
+}
+
 static void
 test_export_many(void **state)
 {
@@ -809,7 +917,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_export_failures_golden, setup, teardown),
 		cmocka_unit_test_setup_teardown(
-		    test_export_streams_unsorted, setup, teardown),
+		    test_export_sorts_one_begin, setup, teardown),
+		cmocka_unit_test(test_export_order_one_begin),
 		cmocka_unit_test_setup_teardown(
 		    test_export_filter_dates, setup, teardown),
 		cmocka_unit_test_setup_teardown(
@@ -824,8 +933,8 @@ main(void)
 	};
 
 	trpt_test_db_sqlite_only(tests, sizeof(tests) / sizeof(tests[0]),
-	    "test_export_streams_unsorted",
-	    "SQLite's query plan, read from its statement counters");
+	    "test_export_sorts_one_begin",
+	    "SQLite's query plan, read from sqlite_stmt and EXPLAIN");
 	/* The failing allocations are SQLite's and the export's own, which
 	 * are the same code on both databases. */
 	trpt_test_db_sqlite_only(tests, sizeof(tests) / sizeof(tests[0]),

@@ -2601,6 +2601,64 @@ test_schema_failing_index_classes(void **state)
 }
 
 /*
+ * reports_begin (migration 0026: begin_ts, organization_name) takes a new
+ * report at the right edge of its begin time and organisation: 20,000
+ * reports of one sender and begin time with report-ids spread over the
+ * key space (as UUIDs are), then 20 more in one transaction.  The pages
+ * the index adds to that transaction (its frames minus those of the same
+ * transaction without the index): 1-2 here; keyed by the report-id too
+ * (migrations 0005 to 0025) it wrote 20, a random leaf each.
+ */
+static void
+test_schema_reports_begin_appends(void **state)
+{
+	static const char *fill =
+	    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+	    " WHERE i < %d) INSERT INTO reports (id, organization_name,"
+	    " report_id, begin_ts, end_ts, day, raw_id, part, received_at,"
+	    " last_seen_at, total_successful, total_failed) SELECT i, 'Org',"
+	    " printf('%%08x-report', i * 2654435761 %% 4294967296),"
+	    " 1778544000, 1778630399, 20584, 1, 0, 1778700000, 1778700000, 1,"
+	    " 0 FROM n WHERE i > %d";
+	char *dir = trpt_test_tmpdir(), path[512], sql[1024], more[1024];
+	struct trpt_db *db = NULL;
+	struct trpt_err err;
+	sqlite3 *h;
+	int with, without;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/begin.db", dir);
+	assert_int_equal(trpt_db_open(path, &db, &err), TRPT_OK);
+	trpt_db_close(&db);
+	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(h, "PRAGMA wal_autocheckpoint = 0", NULL, NULL, NULL),
+	    SQLITE_OK);
+	snprintf(sql, sizeof(sql), fill, 20000, 0);
+	assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+	/* Each measured transaction comes after the same 20 were stored and
+	 * deleted, so that the pages they take are there each time. */
+	snprintf(more, sizeof(more), fill, 20020, 20000);
+	assert_int_equal(sqlite3_exec(h, more, NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h, "DELETE FROM reports WHERE id > 20000",
+			     NULL, NULL, NULL),
+	    SQLITE_OK);
+	with = wal_frames(h, more);
+	assert_int_equal(sqlite3_exec(h,
+			     "DELETE FROM reports WHERE id > 20000;"
+			     " DROP INDEX reports_begin",
+			     NULL, NULL, NULL),
+	    SQLITE_OK);
+	without = wal_frames(h, more);
+	sqlite3_close(h);
+	trpt_test_rmrf(dir);
+	free(dir);
+	if (with - without > 4)
+		fail_msg("reports_begin wrote %d pages for 20 reports",
+		    with - without);
+}
+
+/*
  * Migration 0021 (SQLite) rebuilds raw_inputs without the unique index on
  * the digest, with an index on its first 8 hex digits: every row keeps
  * its id, digest, bytes and columns, the reports still refer to them, the
@@ -2776,6 +2834,7 @@ main(void)
 		cmocka_unit_test(test_schema_checks_without_in_list),
 		cmocka_unit_test(test_schema_failing_index_appends),
 		cmocka_unit_test(test_schema_failing_index_classes),
+		cmocka_unit_test(test_schema_reports_begin_appends),
 		cmocka_unit_test(test_schema_migrate_raw_prefix),
 	};
 
@@ -2789,6 +2848,8 @@ main(void)
 	    "test_schema_failing_index_appends", "WAL frames are SQLite's");
 	trpt_test_db_sqlite_only(tests, sizeof(tests) / sizeof(tests[0]),
 	    "test_schema_failing_index_classes", "WAL frames are SQLite's");
+	trpt_test_db_sqlite_only(tests, sizeof(tests) / sizeof(tests[0]),
+	    "test_schema_reports_begin_appends", "WAL frames are SQLite's");
 	trpt_test_db_sqlite_only(tests, sizeof(tests) / sizeof(tests[0]),
 	    "test_schema_migrate_raw_prefix",
 	    "the rebuild and the plan are SQLite's");
