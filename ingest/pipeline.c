@@ -956,11 +956,14 @@ ckpt_kick(struct trpt_pipeline *p)
 /*
  * SQLite starts the log over (writes it from its first page again) only
  * when a transaction begins with every page of it copied.  The passes run
- * while the next batch is stored, so a pass always lags a commit: once
- * the log is past CKPT_RESTART_FRAMES pages (64 MiB), the next batch
- * waits for the pass over the last commit before it begins.  Below that
- * the log just grows; a transaction's reads search only the pages not yet
- * copied.
+ * while the next batch is stored, so a pass always lags a commit: once a
+ * pass found the log past CKPT_RESTART_FRAMES pages (64 MiB), the next
+ * batch waits for the pass over the last commit before it begins.  Below
+ * that the log just grows (a transaction's reads search only the pages
+ * not yet copied); it can pass the bound by the two batches committed
+ * before the pass that finds it there: 87 MB seen for 13,000 inputs into
+ * the million-row database, against 24 MB with the writer's own
+ * checkpoints (every 4,000 pages).
  */
 #define CKPT_RESTART_FRAMES 16384
 

@@ -557,8 +557,6 @@ test_batch_async_checkpoints(void **state)
 	size_t nbefore, nafter;
 	int i;
 
-	if (trpt_test_db_pg())
-		skip(); /* the server checkpoints by itself */
 	before = trpt_test_slurp(f->path, &nbefore);
 	assert_int_equal(
 	    trpt_pipeline_async_start_with(&f->p, TRPT_ASYNC_CHECKPOINT, &err),
@@ -585,7 +583,7 @@ test_batch_async_checkpoints(void **state)
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
+	struct CMUnitTest tests[] = {
 		T(test_batch_commits_every_n),
 		T(test_batch_duplicate_inside),
 		T(test_batch_lost),
@@ -597,5 +595,7 @@ main(void)
 		T(test_batch_async_checkpoints),
 	};
 
+	trpt_test_db_sqlite_only(tests, sizeof(tests) / sizeof(tests[0]),
+	    "test_batch_async_checkpoints", "the server checkpoints by itself");
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
