@@ -103,19 +103,28 @@ trpt_alert_open_count(const struct trpt_alerts *a)
 
 /* Evidence: the result types, MX hosts, sending IPs and the other
  * side (the senders of a domain, the domains of a sender) with the most
- * failed sessions. */
-static const enum trpt_analysis_col evidence_col[2][4] = {
-	{ TRPT_ANALYSIS_TYPE, TRPT_ANALYSIS_MX, TRPT_ANALYSIS_IP,
-	    TRPT_ANALYSIS_ORG },
-	{ TRPT_ANALYSIS_TYPE, TRPT_ANALYSIS_MX, TRPT_ANALYSIS_IP,
-	    TRPT_ANALYSIS_DOMAIN },
-};
-
+ * failed sessions, from one read of the subject's failures. */
 static int
-add_item(void *arg, const struct trpt_analysis_sum *s)
+add_item(
+    void *arg, enum trpt_analysis_col by, const struct trpt_analysis_sum *s)
 {
-	struct trpt_alert_items *it = arg;
+	struct trpt_alert *al = arg;
+	struct trpt_alert_items *it;
 
+	switch (by) {
+	case TRPT_ANALYSIS_TYPE:
+		it = &al->types;
+		break;
+	case TRPT_ANALYSIS_MX:
+		it = &al->mx;
+		break;
+	case TRPT_ANALYSIS_IP:
+		it = &al->ips;
+		break;
+	default: /* ORG of a domain, DOMAIN of a sender */
+		it = &al->others;
+		break;
+	}
 	if (it->n == TRPT_ALERT_TOP)
 		return TRPT_OK;
 	if ((it->v[it->n].name = strdup(s->name)) == NULL)
@@ -125,24 +134,26 @@ add_item(void *arg, const struct trpt_analysis_sum *s)
 }
 
 static int
-load_items(struct ctx *x, struct trpt_alert *al, int which,
-    struct trpt_alert_items *it, struct trpt_err *err)
+load_items(struct ctx *x, struct trpt_alert *al, struct trpt_err *err)
 {
+	struct trpt_alert_items *its[4] = { &al->types, &al->mx, &al->ips,
+		&al->others };
 	struct trpt_analysis_top_query q;
+	size_t i;
 	int rc;
 
-	it->v = calloc(TRPT_ALERT_TOP, sizeof(*it->v));
-	if (it->v == NULL)
-		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
+	for (i = 0; i < 4; i++)
+		if ((its[i]->v = calloc(TRPT_ALERT_TOP, sizeof(*its[i]->v))) ==
+		    NULL)
+			return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
 	memset(&q, 0, sizeof(q));
 	q.subject_col = al->sender ? TRPT_ANALYSIS_ORG : TRPT_ANALYSIS_DOMAIN;
 	q.subject = al->subject;
-	q.by = evidence_col[al->sender][which];
 	q.type = al->type;
 	q.first_day = al->first_day;
 	q.last_day = al->last_day;
 	q.max = TRPT_ALERT_TOP;
-	rc = trpt_analysis_top_failures(x->db, &q, add_item, it, err);
+	rc = trpt_analysis_evidence(x->db, &q, add_item, al, err);
 	if (rc == TRPT_ENOMEM)
 		rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
 	else if (rc != TRPT_OK)
@@ -230,10 +241,7 @@ add_alert(struct ctx *x, const struct trpt_alert *tmpl, struct trpt_err *err)
 	a->n++;
 	if (al->subject == NULL || (tmpl->type != NULL && al->type == NULL))
 		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
-	if ((rc = load_items(x, al, 0, &al->types, err)) != TRPT_OK ||
-	    (rc = load_items(x, al, 1, &al->mx, err)) != TRPT_OK ||
-	    (rc = load_items(x, al, 2, &al->ips, err)) != TRPT_OK ||
-	    (rc = load_items(x, al, 3, &al->others, err)) != TRPT_OK ||
+	if ((rc = load_items(x, al, err)) != TRPT_OK ||
 	    (rc = load_live(x, al, err)) != TRPT_OK)
 		return rc;
 	return TRPT_OK;

@@ -103,6 +103,22 @@ int trpt_analysis_top_failures(struct trpt_db *db,
     struct trpt_err *err);
 
 /*
+ * The evidence of an alert in one read of its subject's failures: what
+ * trpt_analysis_top_failures gives (named 0) by result type, MX host,
+ * sending IP and the other side (the organisations of a domain, the
+ * domains of an organisation), in that order: fn gets by (TYPE, MX, IP,
+ * then ORG or DOMAIN) with each row, at most q->max rows of each, the most
+ * failed first (then by name, bytewise).  q->by and q->named are not read.
+ * The statement is done before the first row goes to fn, so fn may run
+ * any query.
+ */
+int trpt_analysis_evidence(struct trpt_db *db,
+    const struct trpt_analysis_top_query *q,
+    int (*fn)(void *arg, enum trpt_analysis_col by,
+	const struct trpt_analysis_sum *s),
+    void *arg, struct trpt_err *err);
+
+/*
  * The organisations with failed sessions to domain in the range, the
  * most failed first (then by name), at most max: name, successful,
  * failed.

@@ -33,6 +33,7 @@ enum {
 	AGG_FAILURES,
 	AGG_FAILURES_WEEK, /* written from AGG_FAILURES (week_write) */
 	AGG_TESTING,
+	AGG_TESTING_WEEK, /* written from AGG_TESTING (testing_week_write) */
 	AGG_N
 };
 #define AGG_STRS 5
@@ -328,6 +329,15 @@ static const char *const sql_apply[] = {
 };
 /* clang-format on */
 
+/* rollup_testing_week's c plus the batch's, or the week's days summed
+ * again when that passes the cap. */
+#define TESTING_WEEK_ADD(c)                                                    \
+	" " c " = CASE WHEN excluded." c " > " MAXC                            \
+	" - rollup_testing_week." c " THEN (SELECT sum(t." c ") FROM"          \
+	" rollup_testing t WHERE t.domain = excluded.domain AND t.day BETWEEN" \
+	" excluded.week * 7 - 3 AND excluded.week * 7 + 3) ELSE"               \
+	" rollup_testing_week." c " + excluded." c " END"
+
 /*
  * The upserts of the in-memory sums, 1, 8 or 32 keys a statement (one
  * round trip each on PostgreSQL), in each table's key order as above.
@@ -396,6 +406,16 @@ static const char *const sql_upsert[AGG_N][3] = {
 	    " ON CONFLICT (domain, day, org) DO UPDATE SET" ADD(
 		"rollup_testing", "successful") "," ADD("rollup_testing",
 		"failed")),
+	/* Migration 0027: the week's sums of its rollup_testing cells, not
+	 * capped (at most 7 days of each sender's capped cells).  The batch
+	 * adds the sums of the cells it wrote, each capped, unless a sum
+	 * passes the cap: then a cell may have stopped at it, and the week
+	 * is summed again from its days. */
+	[AGG_TESTING_WEEK] = UPSERT("INSERT INTO rollup_testing_week (domain,"
+				    " week, successful, failed) VALUES ",
+	    "(?, ?, ?, ?)",
+	    " ON CONFLICT (domain, week) DO UPDATE SET" TESTING_WEEK_ADD(
+		"successful") "," TESTING_WEEK_ADD("failed")),
 };
 
 /*
@@ -411,6 +431,7 @@ static const char *const agg_cols[AGG_N] = {
 	[AGG_FAILURES] = "N01234a",
 	[AGG_FAILURES_WEEK] = "0N1234a",
 	[AGG_TESTING] = "N10ab",
+	[AGG_TESTING_WEEK] = "0Nab",
 };
 
 /*
@@ -484,6 +505,18 @@ static const char *const sql_derive_groups[] = {
 	" SELECT domain, result_type, min(day) FROM rollup_failures WHERE"
 	" result_type <> '' AND domain IN (SELECT domain FROM rollup_groups)"
 	" GROUP BY domain, result_type",
+	/* rollup_testing_week (0027) from rollup_testing, the same way. */
+	"DELETE FROM rollup_testing_week WHERE domain IN (SELECT domain FROM"
+	" rollup_groups WHERE testing = 1) AND EXISTS (SELECT 1 FROM"
+	" rollup_groups g WHERE g.testing = 1 AND"
+	" g.domain = rollup_testing_week.domain AND"
+	" (g.day + 3) / 7 = rollup_testing_week.week)",
+	"INSERT INTO rollup_testing_week (domain, week, successful, failed)"
+	" SELECT t.domain, (t.day + 3) / 7, sum(t.successful), sum(t.failed)"
+	" FROM (SELECT DISTINCT domain, (day + 3) / 7 AS w FROM rollup_groups"
+	" WHERE testing = 1) g CROSS JOIN rollup_testing t WHERE"
+	" t.domain = g.domain AND t.day BETWEEN g.w * 7 - 3 AND g.w * 7 + 3"
+	" GROUP BY t.domain, (t.day + 3) / 7",
 };
 
 /* The same from all of rollup_failures (trpt_rollup_derive). */
@@ -495,7 +528,11 @@ static const char sql_derive_all[] =
     " org, result_type, mx, ip;"
     " INSERT INTO rollup_type_first (domain, result_type, first_day)"
     " SELECT domain, result_type, min(day) FROM rollup_failures WHERE"
-    " result_type <> '' GROUP BY domain, result_type";
+    " result_type <> '' GROUP BY domain, result_type;"
+    " DELETE FROM rollup_testing_week;"
+    " INSERT INTO rollup_testing_week (domain, week, successful, failed)"
+    " SELECT domain, (day + 3) / 7, sum(successful), sum(failed) FROM"
+    " rollup_testing GROUP BY domain, (day + 3) / 7";
 
 static const char sql_clear_groups[] = "DELETE FROM rollup_groups";
 static const char sql_clear_pending[] = "DELETE FROM rollup_pending";
@@ -505,7 +542,7 @@ static const char sql_clear_all[] =
     " DELETE FROM rollup_domain_day; DELETE FROM rollup_weeks;"
     " DELETE FROM rollup_domain_week; DELETE FROM rollup_failures;"
     " DELETE FROM rollup_testing; DELETE FROM rollup_failures_week;"
-    " DELETE FROM rollup_type_first";
+    " DELETE FROM rollup_type_first; DELETE FROM rollup_testing_week";
 static const char sql_pending_all[] =
     "INSERT INTO rollup_pending (report, sign)"
     " SELECT id, 1 FROM reports WHERE counted = 1";
@@ -948,7 +985,8 @@ write_sorted(struct trpt_db *db, int t, const struct agg_ent *const *v,
 					trpt_sql_bind_int(st, at, e->num);
 				else if (cols[k] >= 'a')
 					trpt_sql_bind_int(st, at,
-					    t == AGG_FAILURES_WEEK
+					    t == AGG_FAILURES_WEEK ||
+						    t == AGG_TESTING_WEEK
 						? e->v[cols[k] - 'a']
 						: cap(e->v[cols[k] - 'a']));
 				else
@@ -1103,6 +1141,65 @@ week_write(struct trpt_db *db, struct trpt_err *err)
 	return rc;
 }
 
+/* rollup_testing_week's key order (domain, week) of two rollup_testing
+ * keys (s: domain, org). */
+static int
+cmp_testing_week(const void *a, const void *b)
+{
+	const struct agg_ent *x = *(const struct agg_ent *const *)a;
+	const struct agg_ent *y = *(const struct agg_ent *const *)b;
+	int64_t wx = (x->num + 3) / 7, wy = (y->num + 3) / 7;
+	int c;
+
+	if (x->s[0] != y->s[0] && (c = strcmp(x->s[0], y->s[0])) != 0)
+		return c;
+	return wx < wy ? -1 : wx > wy;
+}
+
+/*
+ * rollup_testing_week (migration 0027) from the batch's rollup_testing
+ * sums, each cell as it was written (capped), after rollup_testing: at
+ * most 7 days of a week's senders, in place as week_write does.
+ */
+static int
+testing_week_write(struct trpt_db *db, struct trpt_err *err)
+{
+	struct agg *a = &db->rollup->agg[AGG_TESTING];
+	struct agg_ent **v, *e;
+	int64_t s, f;
+	size_t i, j, n = 0;
+	int rc;
+
+	if (a->n == 0)
+		return TRPT_OK;
+	if ((v = malloc(a->n * sizeof(*v))) == NULL)
+		return trpt_err_set(err, TRPT_ENOMEM,
+		    "database %s: out of memory", trpt_db_path(db));
+	for (i = 0; i < a->n; i++)
+		v[i] = &a->e[i];
+	qsort(v, a->n, sizeof(*v), cmp_testing_week);
+	for (i = 0; i < a->n; i = j) {
+		s = cap(v[i]->v[0]);
+		f = cap(v[i]->v[1]);
+		for (j = i + 1; j < a->n && cmp_testing_week(&v[i], &v[j]) == 0;
+		     j++) {
+			s += cap(v[j]->v[0]);
+			f += cap(v[j]->v[1]);
+		}
+		e = v[i];
+		e->s[1] = NULL; /* domain */
+		e->num = (e->num + 3) / 7;
+		e->numpos = 1;
+		e->v[0] = s;
+		e->v[1] = f;
+		v[n++] = e;
+	}
+	rc = write_sorted(
+	    db, AGG_TESTING_WEEK, (const struct agg_ent *const *)v, n, err);
+	free(v);
+	return rc;
+}
+
 /*
  * rollup_type_first (migration 0016): the batch's (policy domain, result
  * type) pairs, each with its first day in the batch, in (domain, type)
@@ -1241,6 +1338,8 @@ mem_flush(struct trpt_db *db, struct trpt_err *err)
 		for (t = 0; t < AGG_N && rc == TRPT_OK; t++)
 			if (t == AGG_FAILURES_WEEK)
 				rc = week_write(db, err);
+			else if (t == AGG_TESTING_WEEK)
+				rc = testing_week_write(db, err);
 			else if (t != AGG_FAILURES ||
 				 (rc = type_first(db, err)) == TRPT_OK)
 				rc = agg_write(db, t, err);

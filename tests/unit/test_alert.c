@@ -4,6 +4,7 @@
  * mode must yield exactly the expected alerts and no others.
  */
 
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,9 +15,13 @@
 
 #include <cmocka.h>
 
+#include "common/limits.h"
 #include "report/alert.h"
 #include "report/trend.h"
+#include "schema/analysis.h"
 #include "schema/db.h"
+#include "schema/rollup.h"
+#include "schema/store.h"
 #include "tests/helpers/testdb.h"
 #include "tests/helpers/testutil.h"
 #include "tests/unit/reportgen.h"
@@ -390,6 +395,186 @@ test_alert_output(void **state)
 	trpt_alert_free(&a);
 }
 
+/* trpt_analysis_testing_failures' rows as "domain first last s f". */
+struct lines {
+	char v[16][96];
+	size_t n;
+};
+
+static int
+testing_line(void *arg, const struct trpt_analysis_sum *s)
+{
+	struct lines *l = arg;
+
+	assert_true(l->n < 16);
+	snprintf(l->v[l->n++], sizeof(l->v[0]), "%s %lld %lld %lld %lld",
+	    s->name, (long long)s->first_day, (long long)s->last_day,
+	    (long long)s->successful, (long long)s->failed);
+	return TRPT_OK;
+}
+
+static int
+cmp_line(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/*
+ * rollup_testing_week (migration 0027) holds the sums of rollup_testing
+ * by week, and the testing alerts' sums read from it (whole weeks) and
+ * rollup_testing (the days at the edges) equal rollup_testing's rows of
+ * the window grouped by domain, for windows of every alignment, short
+ * and long.
+ */
+static void
+check_testing(struct trpt_db *db, const char *step)
+{
+	static char want[8192], got[8192];
+	struct lines l;
+	struct trpt_err err;
+	char sql[512];
+	size_t i, n;
+	int64_t a, b;
+
+	trpt_test_db_rows(db,
+	    "SELECT domain || ',' || week || ',' || successful || ',' || "
+	    "failed FROM rollup_testing_week ORDER BY 1",
+	    ";", got, sizeof(got));
+	trpt_test_db_rows(db,
+	    "SELECT domain || ',' || ((day + 3) / 7) || ',' || sum(successful)"
+	    " || ',' || sum(failed) FROM rollup_testing GROUP BY domain, "
+	    "(day + 3) / 7 ORDER BY 1",
+	    ";", want, sizeof(want));
+	if (strcmp(got, want) != 0)
+		fail_msg("%s: rollup_testing_week\n  kept: %s\n  from "
+			 "rollup_testing: %s",
+		    step, got, want);
+	assert_true(strlen(got) > 100);
+	for (a = D0 - 4; a < D0 + 16; a += 3)
+		for (b = a - 1; b < D0 + 75; b += 5) {
+			memset(&l, 0, sizeof(l));
+			assert_int_equal(trpt_analysis_testing_failures(
+					     db, a, b, testing_line, &l, &err),
+			    TRPT_OK);
+			qsort(l.v, l.n, sizeof(l.v[0]), cmp_line);
+			for (i = 0, n = 0, got[0] = '\0'; i < l.n; i++)
+				n += (size_t)snprintf(got + n, sizeof(got) - n,
+				    "%s%s", i > 0 ? ";" : "", l.v[i]);
+			snprintf(sql, sizeof(sql),
+			    "SELECT domain || ' ' || min(day) || ' ' || "
+			    "max(day) || ' ' || sum(successful) || ' ' || "
+			    "sum(failed) FROM rollup_testing WHERE day "
+			    "BETWEEN %lld AND %lld GROUP BY domain ORDER BY 1",
+			    (long long)a, (long long)b);
+			trpt_test_db_rows(db, sql, ";", want, sizeof(want));
+			if (strcmp(got, want) != 0)
+				fail_msg("%s: testing %lld..%lld\n  read: "
+					 "%s\n  want: %s",
+				    step, (long long)(a - D0),
+				    (long long)(b - D0), got, want);
+		}
+}
+
+/* A report of day d (after D0) of domains in testing mode: t1 daily,
+ * t2 on days 20-30, t3 failing on two days of five, and enforce.example
+ * (not testing) failing too. */
+static void
+testing_report(struct gen *g, const char *org, int64_t d, int64_t bump)
+{
+	gen_begin(g, org, D0 + d);
+	gen_policy(g, "sts", "t1.example", 500 + d + bump, 1 + d % 4, 1);
+	gen_failure(g, "certificate-host-mismatch", "mx.t1.example",
+	    "192.0.2.1", 1 + d % 4);
+	if (d >= 20 && d <= 30)
+		gen_policy(g, "sts", "t2.example", 90, 10 + bump, 1);
+	gen_policy(g, "sts", "t3.example", 50, d % 5 < 2 ? 3 : 0, 1);
+	gen_policy(g, "sts", "enforce.example", 50, 5, 0);
+}
+
+static void
+test_alert_testing_weeks(void **state)
+{
+	static const struct trpt_auth pass = { .dkim = "pass",
+		.dkim_domain = "example.net",
+		.dkim_aligned = "same" };
+	struct trpt_db *db;
+	struct gen g = { 0 };
+	struct trpt_origin o = { .kind = "file", .source = "gen" };
+	struct trpt_raw raw = { .origin = &o };
+	struct trpt_err err;
+	char id25[96];
+	int64_t d;
+	int dup;
+
+	(void)state;
+	db = trpt_test_db_open();
+	/* Days 0-39 a batch a day (the commit's sums in memory), then one
+	 * report a transaction. */
+	for (d = 0; d < 70; d++) {
+		if (d < 40)
+			assert_int_equal(trpt_store_begin(db, &err), TRPT_OK);
+		testing_report(&g, "Google Inc.", d, 0);
+		assert_int_equal(gen_end(&g, db), TRPT_OK);
+		if (d == 25)
+			snprintf(id25, sizeof(id25), "%s", g.id);
+		if (d % 2 == 0) {
+			testing_report(&g, "Mail.ru", d, 7);
+			assert_int_equal(gen_end(&g, db), TRPT_OK);
+		}
+		if (d < 40)
+			assert_int_equal(trpt_store_commit(db, &err), TRPT_OK);
+	}
+	check_testing(db, "stored");
+
+	/* Cells that stop at TRPT_MAX_ROLLUP_COUNT: the week is then summed
+	 * from its days (in one batch, and in another). */
+	assert_int_equal(trpt_store_begin(db, &err), TRPT_OK);
+	for (d = 0; d < 3; d++) {
+		if (d == 2) {
+			assert_int_equal(trpt_store_commit(db, &err), TRPT_OK);
+			assert_int_equal(trpt_store_begin(db, &err), TRPT_OK);
+		}
+		gen_begin(&g, "Big", D0 + 45);
+		gen_policy(&g, "sts", "t1.example", INT64_C(1) << 52, 1, 1);
+		assert_int_equal(gen_end(&g, db), TRPT_OK);
+	}
+	assert_int_equal(trpt_store_commit(db, &err), TRPT_OK);
+	assert_int_equal(
+	    trpt_test_db_int(db, "SELECT max(successful) FROM rollup_testing"),
+	    TRPT_MAX_ROLLUP_COUNT);
+	check_testing(db, "capped");
+
+	/* A verified copy of Google's day-25 report, other counts, a day
+	 * later: the first copy's rollups are taken out (the set-based
+	 * way), the copy's counted. */
+	testing_report(&g, "Google Inc.", 25, 1000);
+	g.r.begin += 86400;
+	g.r.end += 86400;
+	snprintf(g.id, sizeof(g.id), "%s", id25); /* the same report */
+	o.received = g.r.begin + 86400 + 3600;
+	raw.bytes = "verified copy";
+	raw.len = strlen(raw.bytes);
+	raw.auth = &pass;
+	assert_int_equal(
+	    trpt_store_report(db, &g.r, &raw, &dup, NULL, &err), TRPT_OK);
+	assert_int_equal(dup, TRPT_STORE_CONFLICT);
+	/* t2's day 25 moved to day 26, where Google's 10 are added */
+	assert_int_equal(
+	    trpt_test_db_int(db, "SELECT count(*) FROM rollup_testing WHERE "
+				 "domain = 't2.example' AND org = 'Google "
+				 "Inc.' AND ((day = 20476) OR (day = 20477 AND "
+				 "failed = 1020))"),
+	    1);
+	check_testing(db, "copy taken over");
+
+	/* A rebuild computes the same weeks. */
+	assert_int_equal(trpt_store_begin(db, &err), TRPT_OK);
+	assert_int_equal(trpt_rollup_rebuild(db, &err), TRPT_OK);
+	assert_int_equal(trpt_store_commit(db, &err), TRPT_OK);
+	check_testing(db, "rebuilt");
+	trpt_test_db_close(&db);
+}
+
 int
 main(void)
 {
@@ -399,6 +584,7 @@ main(void)
 		cmocka_unit_test(test_alert_lifecycle),
 		cmocka_unit_test(test_alert_silence_minimum),
 		cmocka_unit_test(test_alert_output),
+		cmocka_unit_test(test_alert_testing_weeks),
 	};
 
 	return cmocka_run_group_tests_name("alert", tests, setup, teardown);

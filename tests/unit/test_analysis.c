@@ -50,8 +50,9 @@ teardown(void **state)
 
 /*
  * The store writes rollup_failures_week and rollup_type_first with
- * rollup_failures (schema/rollup.c, migration 0022); rows of
- * rollup_failures written here by hand get theirs computed again.
+ * rollup_failures (schema/rollup.c, migration 0022), and
+ * rollup_testing_week with rollup_testing (0027); rows of either written
+ * here by hand get theirs computed again.
  */
 static void
 exec(struct trpt_db *db, const char *sql)
@@ -60,7 +61,8 @@ exec(struct trpt_db *db, const char *sql)
 
 	if (trpt_sql_exec(db, sql, &err) != TRPT_OK)
 		fail_msg("%s: %s", sql, err.msg);
-	if (strstr(sql, "rollup_failures ") != NULL &&
+	if ((strstr(sql, "rollup_failures ") != NULL ||
+		strstr(sql, "rollup_testing ") != NULL) &&
 	    strncmp(sql, "SELECT", 6) != 0 &&
 	    trpt_rollup_derive(db, &err) != TRPT_OK)
 		fail_msg("derive: %s", err.msg);
@@ -688,6 +690,175 @@ test_analysis_top_by_weeks(void **state)
 	free(days);
 }
 
+/* trpt_analysis_evidence's rows as add_sum's lines, one list per column,
+ * and the columns in the order they came. */
+struct ev_sums {
+	struct sums col[TRPT_ANALYSIS_NCOLS];
+	int order[8];
+	size_t norder;
+	int stop_after; /* > 0: the callback fails on that row */
+};
+
+static int
+add_ev(void *arg, enum trpt_analysis_col by, const struct trpt_analysis_sum *s)
+{
+	struct ev_sums *x = arg;
+
+	assert_true((unsigned)by < TRPT_ANALYSIS_NCOLS);
+	if (x->norder == 0 || x->order[x->norder - 1] != (int)by) {
+		assert_true(x->norder < 8);
+		x->order[x->norder++] = (int)by;
+	}
+	if (x->stop_after > 0 && --x->stop_after == 0)
+		return TRPT_EINVAL;
+	return add_sum(&x->col[by], s);
+}
+
+/*
+ * The evidence of an alert in one read (stop 25) gives what four calls
+ * of trpt_analysis_top_failures give, row for row in the same order: for
+ * domains and organisations, typed or not, over ranges with and without
+ * whole weeks, with ties broken by name (bytewise: "mx" < "mx1" <
+ * "mx1.b"), failures without details ("") and a limit that cuts ties.
+ */
+static void
+test_analysis_evidence(void **state)
+{
+	static const char *const orgs[] = { "google", "microsoft", "yahoo" };
+	static const char *const doms[] = { "example.com", "example.net" };
+	static const char *const types[] = { "certificate-expired",
+		"starttls-not-supported", "", "dane-required" };
+	static const char *const mxs[] = { "mx1", "mx1.b", "mx", "" };
+	static const char *const subjects[] = { "example.com", "example.net",
+		"google", "microsoft", "yahoo" };
+	static const char *const typed[] = { NULL, "certificate-expired", "" };
+	static const enum trpt_analysis_col cols[2][4] = {
+		{ TRPT_ANALYSIS_TYPE, TRPT_ANALYSIS_MX, TRPT_ANALYSIS_IP,
+		    TRPT_ANALYSIS_DOMAIN },
+		{ TRPT_ANALYSIS_TYPE, TRPT_ANALYSIS_MX, TRPT_ANALYSIS_IP,
+		    TRPT_ANALYSIS_ORG },
+	};
+	struct trpt_db *db = *state;
+	struct trpt_analysis_top_query q;
+	struct trpt_err err;
+	struct ev_sums *ev;
+	struct sums *top;
+	char *sql;
+	size_t len = 0, cap = 64 * 1024, i, j, k, t, n, dm, o, max;
+	int64_t a, b, d;
+
+	sql = malloc(cap);
+	ev = malloc(sizeof(*ev));
+	top = malloc(sizeof(*top));
+	assert_non_null(sql);
+	assert_non_null(ev);
+	assert_non_null(top);
+	len = (size_t)snprintf(sql, cap,
+	    "INSERT INTO rollup_failures (day, org, domain, result_type, mx, "
+	    "ip, failed) VALUES ");
+	/* 40 days from D0 - 3 (a Monday); small counts, so sums tie. */
+	for (d = 0; d < 40; d++)
+		for (o = 0; o < 3; o++)
+			for (dm = 0; dm < 2; dm++) {
+				if ((d + o + dm) % 5 == 4)
+					continue; /* days without failures */
+				i = (size_t)(d + o * 3 + dm) % 4;
+				len += (size_t)snprintf(sql + len, cap - len,
+				    "%s(%lld, '%s', '%s', '%s', '%s', "
+				    "'%s', %lld)",
+				    len > 120 ? ", " : "",
+				    (long long)(D0 - 3 + d), orgs[o], doms[dm],
+				    types[i], i == 2 ? "" : mxs[(d + o) % 4],
+				    i == 2                 ? ""
+				    : (d * 7 + o) % 3 == 0 ? "2001:db8::1"
+							   : "192.0.2.1",
+				    (long long)(1 + (d + 2 * o + dm) % 3));
+				assert_true(len < cap - 200);
+			}
+	exec(db, sql);
+
+	memset(&q, 0, sizeof(q));
+	for (n = 0; n < 5; n++)
+		for (t = 0; t < 3; t++)
+			for (a = D0 - 3; a < D0 + 12; a += 2)
+				for (b = a; b < D0 + 37; b += 3) {
+					q.subject_col =
+					    n < 2 ? TRPT_ANALYSIS_DOMAIN
+						  : TRPT_ANALYSIS_ORG;
+					q.subject = subjects[n];
+					q.type = typed[t];
+					q.first_day = a;
+					q.last_day = b;
+					q.named = 0;
+					max = 1 + (size_t)(a + b) % 3;
+					q.max = max;
+					memset(ev, 0, sizeof(*ev));
+					assert_int_equal(
+					    trpt_analysis_evidence(
+						db, &q, add_ev, ev, &err),
+					    TRPT_OK);
+					for (k = 0; k < 4; k++) {
+						q.by = cols[n < 2][k];
+						memset(top, 0, sizeof(*top));
+						assert_int_equal(
+						    trpt_analysis_top_failures(
+							db, &q, add_sum, top,
+							&err),
+						    TRPT_OK);
+						assert_int_equal(
+						    ev->col[q.by].n, top->n);
+						for (j = 0; j < top->n; j++)
+							assert_string_equal(
+							    ev->col[q.by]
+								.lines[j],
+							    top->lines[j]);
+					}
+					/* the columns in their order, each
+					 * once */
+					for (j = 1; j < ev->norder; j++) {
+						for (k = 0;
+						     cols[n < 2][k] !=
+						     (enum trpt_analysis_col)
+							 ev->order[j - 1];
+						     k++)
+							;
+						for (
+						    i = k + 1;
+						    i < 4 &&
+						    cols[n < 2][i] !=
+							(enum trpt_analysis_col)
+							    ev->order[j];
+						    i++)
+							;
+						assert_true(i < 4);
+					}
+				}
+
+	/* A callback that fails stops the rows; its status comes back. */
+	q.subject_col = TRPT_ANALYSIS_ORG;
+	q.subject = "google";
+	q.type = NULL;
+	q.first_day = D0 - 3;
+	q.last_day = D0 + 36;
+	q.max = 5;
+	memset(ev, 0, sizeof(*ev));
+	ev->stop_after = 2;
+	assert_int_equal(
+	    trpt_analysis_evidence(db, &q, add_ev, ev, &err), TRPT_EINVAL);
+	assert_int_equal(ev->col[TRPT_ANALYSIS_TYPE].n, 1);
+	/* and the cached statement is ready for the next read */
+	memset(ev, 0, sizeof(*ev));
+	assert_int_equal(
+	    trpt_analysis_evidence(db, &q, add_ev, ev, &err), TRPT_OK);
+	assert_int_equal(ev->col[TRPT_ANALYSIS_TYPE].n, 4);
+	q.subject_col = TRPT_ANALYSIS_MX;
+	assert_int_equal(
+	    trpt_analysis_evidence(db, &q, add_ev, ev, &err), TRPT_EINVAL);
+	free(top);
+	free(ev);
+	free(sql);
+}
+
 /*
  * rollup_type_first (migration 0016) follows rollup_failures (computed
  * again after each change here, see exec; test_schema_rollups_derived
@@ -1194,6 +1365,8 @@ main(void)
 		    test_analysis_new_types_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_analysis_top_by_weeks, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_analysis_evidence, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_analysis_failing_series, setup, teardown),
 		cmocka_unit_test_setup_teardown(

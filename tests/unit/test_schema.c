@@ -1902,6 +1902,8 @@ dump_rollups(struct trpt_db *db, char *buf, size_t len)
 		"SELECT domain || ',' || week || ',' || org || ',' ||"
 		" result_type || ',' || mx || ',' || ip || ',' || failed AS x"
 		" FROM rollup_failures_week ORDER BY 1",
+		"SELECT domain || ',' || week || ',' || successful || ',' ||"
+		" failed AS x FROM rollup_testing_week ORDER BY 1",
 	};
 	static char part[65536];
 	size_t i, n = 0;
