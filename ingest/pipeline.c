@@ -1699,6 +1699,20 @@ trpt_pipeline_prepared_free(struct trpt_pipeline_prepared **pp)
 	*pp = NULL;
 }
 
+int
+trpt_pipeline_prepared_cmp(const struct trpt_pipeline_prepared *a,
+    const struct trpt_pipeline_prepared *b)
+{
+	const struct bundle *x = a != NULL ? a->b : NULL;
+	const struct bundle *y = b != NULL ? b->b : NULL;
+	size_t lx = x != NULL && x->data != NULL ? x->len : 0;
+	size_t ly = y != NULL && y->data != NULL ? y->len : 0;
+
+	if (lx != ly)
+		return lx < ly ? -1 : 1;
+	return lx == 0 ? 0 : memcmp(x->data, y->data, lx);
+}
+
 static void
 async_free(struct trpt_pipeline_async *a)
 {

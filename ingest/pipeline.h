@@ -206,6 +206,10 @@ int trpt_pipeline_store_prepared(struct trpt_pipeline *p,
     struct trpt_pipeline_prepared **pp, struct trpt_pipeline_result *res,
     struct trpt_err *err);
 void trpt_pipeline_prepared_free(struct trpt_pipeline_prepared **pp);
+/* A total order of prepared inputs by their bytes (length, then content):
+ * two processes holding the same inputs order them alike.  <0, 0, >0. */
+int trpt_pipeline_prepared_cmp(const struct trpt_pipeline_prepared *a,
+    const struct trpt_pipeline_prepared *b);
 
 /*
  * Parse ahead, for bulk imports (ingest): from now on the inputs given

@@ -28,6 +28,7 @@
 #include "common/buf.h"
 #include "ingest/inflate.h"
 #include "schema/db.h"
+#include "schema/sql.h"
 #include "schema/store.h"
 
 #define RATE_SLOTS 4096
@@ -894,6 +895,38 @@ finish(struct request *rq, int rc, const struct trpt_err *err,
 }
 
 /*
+ * On PostgreSQL, a batch in the order of its inputs' bytes
+ * (trpt_pipeline_prepared_cmp), linked through q_next.  Two receivers on
+ * one database may store the same inputs at once (a sender retrying
+ * against another one, or posting to both); in arrival order their
+ * groups could take the same rows (raw_inputs' digest, the reports' key)
+ * in opposite orders and deadlock, failing both groups with 503
+ * (tests/integration/test_pg_concurrency.py; more likely since groups
+ * are gathered).  In one order, one waits for the other instead.  SQLite
+ * has one writer at a time: arrival order, which decides which of two
+ * copies stored in one group is the first.
+ */
+static struct request *
+pg_order(struct trpt_db *db, struct request *batch)
+{
+	struct request *sorted = NULL, *rq, *next, **at;
+
+	if (trpt_sql_dialect(db) != TRPT_SQL_PG)
+		return batch;
+	for (rq = batch; rq != NULL; rq = next) {
+		next = rq->q_next;
+		for (at = &sorted;
+		     *at != NULL &&
+		     trpt_pipeline_prepared_cmp((*at)->prep, rq->prep) <= 0;
+		     at = &(*at)->q_next)
+			;
+		rq->q_next = *at;
+		*at = rq;
+	}
+	return sorted;
+}
+
+/*
  * One group: opens a transaction, stores what is queued into it (what
  * comes meanwhile too, up to GROUP_MAX) and commits.  Every POST stored
  * gets the commit's result.  A store that rolls the transaction back (an
@@ -927,6 +960,7 @@ run_group(struct trpt_receiver *r)
 	r->group_open = 1;
 	while (!lost && n < GROUP_MAX &&
 	       (batch = dequeue(r, GROUP_MAX - n)) != NULL) {
+		batch = pg_order(db, batch);
 		for (rq = batch; rq != NULL; rq = next) {
 			next = rq->q_next;
 			rq->q_next = NULL;

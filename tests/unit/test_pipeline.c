@@ -974,6 +974,37 @@ test_pipeline_prepare_take(void **state)
 	free(bomb);
 }
 
+/*
+ * The order a group of POSTs is stored in on PostgreSQL
+ * (ingest/receiver.c pg_order): by length, then bytes, the same in every
+ * process, whatever order the inputs came in.
+ */
+static void
+test_pipeline_prepared_order(void **state)
+{
+	static const char *const in[] = { "{\"b\": 1}", "{\"a\": 1}",
+		"{\"a\": 10}", "{}" };
+	struct fixture *f = *state;
+	struct trpt_origin o = { .kind = "https-post",
+		.source = "127.0.0.1 POST /",
+		.client = "127.0.0.1, plain HTTP" };
+	struct trpt_pipeline_prepared *pp[4] = { NULL, NULL, NULL, NULL };
+	struct trpt_err err;
+	int i;
+
+	for (i = 0; i < 4; i++)
+		if (trpt_pipeline_prepare(&f->p, in[i], strlen(in[i]), &o,
+			&pp[i], &err) != TRPT_OK)
+			fail_msg("prepare: %s", err.msg);
+	assert_true(trpt_pipeline_prepared_cmp(pp[1], pp[0]) < 0);
+	assert_true(trpt_pipeline_prepared_cmp(pp[0], pp[1]) > 0);
+	assert_true(trpt_pipeline_prepared_cmp(pp[0], pp[2]) < 0);
+	assert_true(trpt_pipeline_prepared_cmp(pp[3], pp[1]) < 0);
+	assert_int_equal(trpt_pipeline_prepared_cmp(pp[2], pp[2]), 0);
+	for (i = 0; i < 4; i++)
+		trpt_pipeline_prepared_free(&pp[i]);
+}
+
 int
 main(void)
 {
@@ -1013,6 +1044,8 @@ main(void)
 		    test_pipeline_large_mbox_streamed, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_pipeline_prepare_take, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pipeline_prepared_order, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("pipeline", tests, NULL, NULL);
 }
