@@ -433,22 +433,18 @@ whole_weeks(int64_t first, int64_t last, int64_t *w1, int64_t *w2)
 	return *w1 <= *w2;
 }
 
+/*
+ * Binds, from parameter i on, the two ranges of edge days around the
+ * whole weeks w1..w2 (the window's days before Monday of w1, and from
+ * Monday after w2), each with the subject and the type (the subject
+ * again when there is none); returns the next parameter.
+ */
 static int
-top_by_weeks(struct trpt_db *db, const struct trpt_analysis_top_query *q,
-    int64_t w1, int64_t w2, struct sum_ctx *x, struct trpt_err *err)
+bind_edge_days(struct trpt_stmt *st, int i,
+    const struct trpt_analysis_top_query *q, int64_t w1, int64_t w2)
 {
-	struct trpt_stmt *st = NULL;
-	const char *sql;
-	int i = 1, k, rc;
+	int k;
 
-	sql = week_top_sql[q->by][q->type != NULL][q->named != 0];
-	if ((rc = trpt_sql_prepare(db, sql, &st, err)) != TRPT_OK)
-		return rc;
-	trpt_sql_bind_text(st, i++, q->subject);
-	if (q->type != NULL)
-		trpt_sql_bind_text(st, i++, q->type);
-	trpt_sql_bind_int(st, i++, w1);
-	trpt_sql_bind_int(st, i++, w2);
 	for (k = 0; k < 2; k++) {
 		trpt_sql_bind_text(st, i++, q->subject);
 		trpt_sql_bind_text(
@@ -458,6 +454,26 @@ top_by_weeks(struct trpt_db *db, const struct trpt_analysis_top_query *q,
 		trpt_sql_bind_int(st, i++,
 		    k == 0 ? trpt_calendar_week_monday(w1) - 1 : q->last_day);
 	}
+	return i;
+}
+
+static int
+top_by_weeks(struct trpt_db *db, const struct trpt_analysis_top_query *q,
+    int64_t w1, int64_t w2, struct sum_ctx *x, struct trpt_err *err)
+{
+	struct trpt_stmt *st = NULL;
+	const char *sql;
+	int i = 1, rc;
+
+	sql = week_top_sql[q->by][q->type != NULL][q->named != 0];
+	if ((rc = trpt_sql_prepare(db, sql, &st, err)) != TRPT_OK)
+		return rc;
+	trpt_sql_bind_text(st, i++, q->subject);
+	if (q->type != NULL)
+		trpt_sql_bind_text(st, i++, q->type);
+	trpt_sql_bind_int(st, i++, w1);
+	trpt_sql_bind_int(st, i++, w2);
+	i = bind_edge_days(st, i, q, w1, w2);
 	trpt_sql_bind_int(
 	    st, i, q->max > INT64_MAX ? INT64_MAX : (int64_t)q->max);
 	return each(&st, sum_row, x, err);
@@ -652,7 +668,7 @@ static void
 ev_bind(struct trpt_stmt *st, int src, const struct trpt_analysis_top_query *q,
     int64_t w1, int64_t w2)
 {
-	int i = 1, k;
+	int i = 1;
 
 	trpt_sql_bind_text(st, i++, q->subject);
 	if (q->type != NULL)
@@ -666,15 +682,7 @@ ev_bind(struct trpt_stmt *st, int src, const struct trpt_analysis_top_query *q,
 	}
 	trpt_sql_bind_int(st, i++, w1);
 	trpt_sql_bind_int(st, i++, w2);
-	for (k = 0; k < 2; k++) {
-		trpt_sql_bind_text(st, i++, q->subject);
-		trpt_sql_bind_text(
-		    st, i++, q->type != NULL ? q->type : q->subject);
-		trpt_sql_bind_int(st, i++,
-		    k == 0 ? q->first_day : trpt_calendar_week_monday(w2) + 7);
-		trpt_sql_bind_int(st, i++,
-		    k == 0 ? trpt_calendar_week_monday(w1) - 1 : q->last_day);
-	}
+	bind_edge_days(st, i, q, w1, w2);
 }
 
 int

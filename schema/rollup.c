@@ -1097,21 +1097,24 @@ cmp_week(const void *a, const void *b)
 }
 
 /*
- * rollup_failures_week (0018: week = (day + 3) / 7) from the batch's
- * rollup_failures sums, each cell as it was written (capped): at most 7
- * cells a key, so no sum leaves int64.  After rollup_failures is written,
- * its entries are not needed any more: each week's first entry becomes
- * the week's sum, in place (no second table in memory: the 5 MB report's
- * 20,000 details would hold 2-5 MiB more at its peak).
+ * A by-week table (week = (day + 3) / 7) written from the batch's sums of
+ * its by-day table (from), each cell as it was written (capped): at most
+ * 7 days a key, so no sum leaves int64.  After the by-day table is
+ * written, its entries are not needed any more: sorted in the week
+ * table's key order (cmp), each week's first entry becomes the week's
+ * sum of its ncells cells, rekeyed as the week table's key (rekey), in
+ * place (no second table in memory: the 5 MB report's 20,000 details
+ * would hold 2-5 MiB more at its peak).
  */
 static int
-week_write(struct trpt_db *db, struct trpt_err *err)
+by_week_write(struct trpt_db *db, int from, int to,
+    int (*cmp)(const void *, const void *), size_t ncells,
+    void (*rekey)(struct agg_ent *), struct trpt_err *err)
 {
-	struct agg *a = &db->rollup->agg[AGG_FAILURES];
+	struct agg *a = &db->rollup->agg[from];
 	struct agg_ent **v, *e;
-	const char *org;
-	int64_t sum;
-	size_t i, j, n = 0;
+	int64_t sum[2];
+	size_t i, j, c, n = 0;
 	int rc;
 
 	if (a->n == 0)
@@ -1121,24 +1124,42 @@ week_write(struct trpt_db *db, struct trpt_err *err)
 		    "database %s: out of memory", trpt_db_path(db));
 	for (i = 0; i < a->n; i++)
 		v[i] = &a->e[i];
-	qsort(v, a->n, sizeof(*v), cmp_week);
+	qsort(v, a->n, sizeof(*v), cmp);
 	for (i = 0; i < a->n; i = j) {
-		for (j = i + 1, sum = cap(v[i]->v[0]);
-		     j < a->n && cmp_week(&v[i], &v[j]) == 0; j++)
-			sum += cap(v[j]->v[0]);
+		for (c = 0; c < ncells; c++)
+			sum[c] = cap(v[i]->v[c]);
+		for (j = i + 1; j < a->n && cmp(&v[i], &v[j]) == 0; j++)
+			for (c = 0; c < ncells; c++)
+				sum[c] += cap(v[j]->v[c]);
 		e = v[i];
-		org = e->s[0];
-		e->s[0] = e->s[1]; /* domain, org, type, mx, ip */
-		e->s[1] = org;
+		rekey(e);
 		e->num = (e->num + 3) / 7;
 		e->numpos = 1;
-		e->v[0] = sum;
+		for (c = 0; c < ncells; c++)
+			e->v[c] = sum[c];
 		v[n++] = e;
 	}
-	rc = write_sorted(
-	    db, AGG_FAILURES_WEEK, (const struct agg_ent *const *)v, n, err);
+	rc = write_sorted(db, to, (const struct agg_ent *const *)v, n, err);
 	free(v);
 	return rc;
+}
+
+/* rollup_failures_week (0018): a rollup_failures key as its key (domain,
+ * org, type, mx, ip). */
+static void
+failures_week_key(struct agg_ent *e)
+{
+	const char *org = e->s[0];
+
+	e->s[0] = e->s[1];
+	e->s[1] = org;
+}
+
+static int
+week_write(struct trpt_db *db, struct trpt_err *err)
+{
+	return by_week_write(db, AGG_FAILURES, AGG_FAILURES_WEEK, cmp_week, 1,
+	    failures_week_key, err);
 }
 
 /* rollup_testing_week's key order (domain, week) of two rollup_testing
@@ -1156,48 +1177,19 @@ cmp_testing_week(const void *a, const void *b)
 	return wx < wy ? -1 : wx > wy;
 }
 
-/*
- * rollup_testing_week (migration 0027) from the batch's rollup_testing
- * sums, each cell as it was written (capped), after rollup_testing: at
- * most 7 days of a week's senders, in place as week_write does.
- */
+/* rollup_testing_week (migration 0027): a rollup_testing key (domain,
+ * org) as its key (domain), the week's senders summed. */
+static void
+testing_week_key(struct agg_ent *e)
+{
+	e->s[1] = NULL; /* domain */
+}
+
 static int
 testing_week_write(struct trpt_db *db, struct trpt_err *err)
 {
-	struct agg *a = &db->rollup->agg[AGG_TESTING];
-	struct agg_ent **v, *e;
-	int64_t s, f;
-	size_t i, j, n = 0;
-	int rc;
-
-	if (a->n == 0)
-		return TRPT_OK;
-	if ((v = malloc(a->n * sizeof(*v))) == NULL)
-		return trpt_err_set(err, TRPT_ENOMEM,
-		    "database %s: out of memory", trpt_db_path(db));
-	for (i = 0; i < a->n; i++)
-		v[i] = &a->e[i];
-	qsort(v, a->n, sizeof(*v), cmp_testing_week);
-	for (i = 0; i < a->n; i = j) {
-		s = cap(v[i]->v[0]);
-		f = cap(v[i]->v[1]);
-		for (j = i + 1; j < a->n && cmp_testing_week(&v[i], &v[j]) == 0;
-		     j++) {
-			s += cap(v[j]->v[0]);
-			f += cap(v[j]->v[1]);
-		}
-		e = v[i];
-		e->s[1] = NULL; /* domain */
-		e->num = (e->num + 3) / 7;
-		e->numpos = 1;
-		e->v[0] = s;
-		e->v[1] = f;
-		v[n++] = e;
-	}
-	rc = write_sorted(
-	    db, AGG_TESTING_WEEK, (const struct agg_ent *const *)v, n, err);
-	free(v);
-	return rc;
+	return by_week_write(db, AGG_TESTING, AGG_TESTING_WEEK,
+	    cmp_testing_week, 2, testing_week_key, err);
 }
 
 /*
