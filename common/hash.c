@@ -41,3 +41,15 @@ trpt_hash_sha256_hex(
 	trpt_hash_sha256_update(&h, data, len);
 	trpt_hash_sha256_final_hex(&h, out);
 }
+
+uint64_t
+trpt_hash_fnv1a(const void *data, size_t n)
+{
+	const unsigned char *p = data;
+	uint64_t h = 14695981039346656037ull;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	return h;
+}

@@ -2,6 +2,7 @@
 /* SHA-256 of stored inputs (nettle), as 64 lower-case hex digits. */
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <nettle/sha2.h>
 
@@ -25,3 +26,9 @@ void trpt_hash_sha256_update(
  * it is used for another digest. */
 void trpt_hash_sha256_final_hex(
     struct trpt_hash_sha256 *h, char out[TRPT_SHA256_HEX_LEN]);
+
+/*
+ * FNV-1a of n bytes: a fast, non-cryptographic hash for in-memory hash
+ * tables (the rollups' keys, the alerts' evidence names).
+ */
+uint64_t trpt_hash_fnv1a(const void *data, size_t n);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/calendar.h"
+#include "common/hash.h"
 #include "common/limits.h"
 #include "schema/db.h"
 #include "schema/sql.h"
@@ -568,17 +569,6 @@ struct ev_col {
 	size_t *slots, nslots; /* a power of 2, at least twice n */
 };
 
-static size_t
-ev_hash(const char *s, size_t len)
-{
-	uint64_t h = 14695981039346656037u; /* FNV-1a */
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		h = (h ^ (unsigned char)s[i]) * 1099511628211u;
-	return (size_t)h;
-}
-
 static int
 ev_grow(struct ev_col *c)
 {
@@ -599,7 +589,8 @@ ev_grow(struct ev_col *c)
 	if ((ns = calloc(nn, sizeof(*ns))) == NULL)
 		return TRPT_ENOMEM;
 	for (i = 0; i < c->n; i++) {
-		j = ev_hash(c->v[i].name, c->v[i].len) & (nn - 1);
+		j = (size_t)trpt_hash_fnv1a(c->v[i].name, c->v[i].len) &
+		    (nn - 1);
 		while (ns[j] != 0)
 			j = (j + 1) & (nn - 1);
 		ns[j] = i + 1;
@@ -618,7 +609,7 @@ ev_add(struct ev_col *c, const char *s, size_t len, int64_t failed)
 
 	if (ev_grow(c) != TRPT_OK)
 		return TRPT_ENOMEM;
-	j = ev_hash(s, len) & (c->nslots - 1);
+	j = (size_t)trpt_hash_fnv1a(s, len) & (c->nslots - 1);
 	for (; c->slots[j] != 0; j = (j + 1) & (c->nslots - 1)) {
 		e = &c->v[c->slots[j] - 1];
 		if (e->len == len && memcmp(e->name, s, len) == 0) {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/hash.h"
 #include "common/limits.h"
 #include "schema/db.h"
 #include "schema/report.h"
@@ -548,17 +549,6 @@ static const char sql_pending_all[] =
     " SELECT id, 1 FROM reports WHERE counted = 1";
 
 static uint64_t
-hash_bytes(const char *p, size_t n)
-{
-	uint64_t h = 14695981039346656037ull; /* FNV-1a */
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
-	return h;
-}
-
-static uint64_t
 mix(uint64_t h, uint64_t v)
 {
 	h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
@@ -622,7 +612,7 @@ static const char *
 intern(struct pool *p, const char *s)
 {
 	size_t n = strlen(s), i, cap;
-	uint64_t h = hash_bytes(s, n);
+	uint64_t h = trpt_hash_fnv1a(s, n);
 	struct chunk *c;
 	char *t;
 
