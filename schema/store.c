@@ -18,6 +18,7 @@
 #include "schema/report.h"
 #include "schema/rollup.h"
 #include "schema/sql.h"
+#include "schema/sql_pg.h"
 
 /* SQLite's default SQLITE_MAX_LENGTH: no string or blob can be longer. */
 #define JSON_MAX 1000000000u
@@ -1726,4 +1727,10 @@ void
 trpt_store_rollback(struct trpt_db *db)
 {
 	trpt_db_rollback(db);
+}
+
+int
+trpt_store_retryable(struct trpt_db *db)
+{
+	return trpt_sql_dialect(db) == TRPT_SQL_PG && trpt__sql_pg_conflict(db);
 }
