@@ -1737,8 +1737,8 @@ trpt_pipeline_prepare_take(struct trpt_pipeline *p, struct trpt_inflater *z,
 }
 
 int
-trpt_pipeline_store_prepared(struct trpt_pipeline *p,
-    struct trpt_pipeline_prepared **pp, struct trpt_pipeline_result *res,
+trpt_pipeline_store_prepared_keep(struct trpt_pipeline *p,
+    struct trpt_pipeline_prepared *prep, struct trpt_pipeline_result *res,
     struct trpt_err *err)
 {
 	struct trpt_pipeline_result own;
@@ -1747,8 +1747,18 @@ trpt_pipeline_store_prepared(struct trpt_pipeline *p,
 	memset(&own, 0, sizeof(own));
 	if (res == NULL)
 		res = &own;
-	rc = exec_bundle(p, (*pp)->b, res, err);
+	rc = exec_bundle(p, prep->b, res, err);
 	trpt_pipeline_result_free(&own);
+	return rc;
+}
+
+int
+trpt_pipeline_store_prepared(struct trpt_pipeline *p,
+    struct trpt_pipeline_prepared **pp, struct trpt_pipeline_result *res,
+    struct trpt_err *err)
+{
+	int rc = trpt_pipeline_store_prepared_keep(p, *pp, res, err);
+
 	trpt_pipeline_prepared_free(pp);
 	return rc;
 }

@@ -205,6 +205,15 @@ int trpt_pipeline_prepare_take(struct trpt_pipeline *p, struct trpt_inflater *z,
 int trpt_pipeline_store_prepared(struct trpt_pipeline *p,
     struct trpt_pipeline_prepared **pp, struct trpt_pipeline_result *res,
     struct trpt_err *err);
+/*
+ * trpt_pipeline_store_prepared without freeing the prepared input, which
+ * the caller may store again (serve runs a group's transaction again
+ * after a deadlock: trpt_store_retryable) and frees with
+ * trpt_pipeline_prepared_free.  Each call counts into p->stats.
+ */
+int trpt_pipeline_store_prepared_keep(struct trpt_pipeline *p,
+    struct trpt_pipeline_prepared *prep, struct trpt_pipeline_result *res,
+    struct trpt_err *err);
 void trpt_pipeline_prepared_free(struct trpt_pipeline_prepared **pp);
 /* A total order of prepared inputs by their bytes (length, then content):
  * two processes holding the same inputs order them alike.  <0, 0, >0. */

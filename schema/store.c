@@ -18,6 +18,7 @@
 #include "schema/report.h"
 #include "schema/rollup.h"
 #include "schema/sql.h"
+#include "schema/sql_pg.h"
 
 /* SQLite's default SQLITE_MAX_LENGTH: no string or blob can be longer. */
 #define JSON_MAX 1000000000u
@@ -247,6 +248,22 @@ insert_run(struct trpt_stmt *st, int64_t *id, int *found, struct trpt_err *err)
 		*found = 1;
 	}
 	return TRPT_OK;
+}
+
+/*
+ * Binds s unless it is NULL.  A cached statement's parameters are all
+ * NULL after each run (trpt_sql_run and run_id reset it, which clears the
+ * bindings on both drivers), so binding NULL again only costs SQLite's
+ * unbind (its mutex, a Mem release): about half of the ~34 text values a
+ * POST's rows bind are NULL (the DKIM columns of a report that came by
+ * HTTPS, a failure detail's optional fields).  Only for statements that
+ * are bound and run in one go.
+ */
+static void
+bind_opt(struct trpt_stmt *st, int i, const char *s)
+{
+	if (s != NULL)
+		trpt_sql_bind_text(st, i, s);
 }
 
 /*
@@ -724,6 +741,11 @@ struct prep {
 	const char **modep;
 };
 
+/* Bytes a policy takes in prep's block: dfailed, policy_id, psj, mxj,
+ * modep, mode. */
+#define PREP_PER_POLICY                                                        \
+	(2 * sizeof(int64_t) + 3 * sizeof(char *) + sizeof(char[32]))
+
 static void
 prep_free(struct prep *p)
 {
@@ -735,11 +757,7 @@ prep_free(struct prep *p)
 		if (p->mxj != NULL)
 			free(p->mxj[i]);
 	}
-	free(p->dfailed);
-	free(p->psj);
-	free(p->mxj);
-	free(p->mode);
-	free(p->modep);
+	free(p->dfailed); /* the one block of prep_report */
 	memset(p, 0, sizeof(*p));
 }
 
@@ -756,16 +774,19 @@ prep_report(const struct trpt_report *r, const struct trpt_raw *raw,
 	p->received = now_or(raw->origin->received);
 	p->day = trpt_calendar_day(r->begin);
 	p->n = n;
-	if (n > 0 &&
-	    ((p->dfailed = calloc(n, 2 * sizeof(*p->dfailed))) == NULL ||
-		(p->psj = calloc(n, sizeof(*p->psj))) == NULL ||
-		(p->mxj = calloc(n, sizeof(*p->mxj))) == NULL ||
-		(p->mode = calloc(n, sizeof(*p->mode))) == NULL ||
-		(p->modep = calloc(n, sizeof(*p->modep))) == NULL)) {
+	/* The per-policy arrays in one block (one calloc and one free a
+	 * report instead of five each), 8-byte members first. */
+	if (n > 0 && (p->dfailed = calloc(n, PREP_PER_POLICY)) == NULL) {
 		rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
 		goto fail;
 	}
-	p->policy_id = p->dfailed != NULL ? p->dfailed + n : NULL;
+	if (n > 0) {
+		p->policy_id = p->dfailed + n;
+		p->psj = (char **)(p->policy_id + n);
+		p->mxj = p->psj + n;
+		p->modep = (const char **)(p->mxj + n);
+		p->mode = (char(*)[32])(p->modep + n);
+	}
 	for (i = 0; i < n; i++) {
 		pol = &r->policies[i];
 		/* What the schema says NOT NULL (the validator sees to it). */
@@ -902,16 +923,16 @@ raw_row(struct trpt_db *db, const struct trpt_raw *raw, const struct prep *p,
 	trpt_sql_bind_int(st, 3, (int64_t)raw->len);
 	trpt_sql_bind_text(st, 4, o->kind);
 	trpt_sql_bind_text(st, 5, o->source);
-	trpt_sql_bind_text(st, 6, o->message_id);
-	trpt_sql_bind_text(st, 7, o->report_domain);
-	trpt_sql_bind_text(st, 8, o->report_submitter);
+	bind_opt(st, 6, o->message_id);
+	bind_opt(st, 7, o->report_domain);
+	bind_opt(st, 8, o->report_submitter);
 	trpt_sql_bind_int(st, 9, p->received);
-	trpt_sql_bind_text(st, 10, a != NULL ? a->dkim : NULL);
-	trpt_sql_bind_text(st, 11, a != NULL ? a->dkim_reason : NULL);
-	trpt_sql_bind_text(st, 12, a != NULL ? a->dkim_domain : NULL);
-	trpt_sql_bind_text(st, 13, a != NULL ? a->dkim_selector : NULL);
-	trpt_sql_bind_text(st, 14, a != NULL ? a->dkim_key_service : NULL);
-	trpt_sql_bind_text(st, 15, o->client);
+	bind_opt(st, 10, a != NULL ? a->dkim : NULL);
+	bind_opt(st, 11, a != NULL ? a->dkim_reason : NULL);
+	bind_opt(st, 12, a != NULL ? a->dkim_domain : NULL);
+	bind_opt(st, 13, a != NULL ? a->dkim_selector : NULL);
+	bind_opt(st, 14, a != NULL ? a->dkim_key_service : NULL);
+	bind_opt(st, 15, o->client);
 	trpt_sql_bind_int(st, 16, one);
 	if ((rc = insert_run(st, id, inserted, err)) != TRPT_OK || *inserted)
 		return rc;
@@ -997,7 +1018,7 @@ insert_policy(struct trpt_db *db, const struct trpt_report *r,
 	trpt_sql_bind_int(st, 8, pol->successful);
 	trpt_sql_bind_int(st, 9, pol->failed);
 	trpt_sql_bind_int(st, 10, p->dfailed[idx]);
-	trpt_sql_bind_text(st, 11, p->modep[idx]);
+	bind_opt(st, 11, p->modep[idx]);
 	if ((rc = insert_run(st, &id, &found, err)) != TRPT_OK)
 		return rc;
 	*policy_id = id;
@@ -1035,15 +1056,13 @@ insert_failures(struct trpt_db *db, const struct trpt_report *r,
 			at = (int)(k * FAILURE_COLS);
 			trpt_sql_bind_int(st, at + 1, policy_ids[i]);
 			trpt_sql_bind_text(st, at + 2, f->result_type);
-			trpt_sql_bind_text(st, at + 3, f->sending_mta_ip);
-			trpt_sql_bind_text(
-			    st, at + 4, f->receiving_mx_hostname);
-			trpt_sql_bind_text(st, at + 5, f->receiving_mx_helo);
-			trpt_sql_bind_text(st, at + 6, f->receiving_ip);
+			bind_opt(st, at + 3, f->sending_mta_ip);
+			bind_opt(st, at + 4, f->receiving_mx_hostname);
+			bind_opt(st, at + 5, f->receiving_mx_helo);
+			bind_opt(st, at + 6, f->receiving_ip);
 			trpt_sql_bind_int(st, at + 7, f->failed_session_count);
-			trpt_sql_bind_text(st, at + 8, f->failure_reason_code);
-			trpt_sql_bind_text(
-			    st, at + 9, f->additional_information);
+			bind_opt(st, at + 8, f->failure_reason_code);
+			bind_opt(st, at + 9, f->additional_information);
 		}
 		if ((rc = trpt_sql_run(st, err)) != TRPT_OK)
 			return rc;
@@ -1076,7 +1095,7 @@ insert_report(struct trpt_db *db, const struct trpt_report *r,
 	trpt_sql_bind_int(st, 3, copy);
 	trpt_sql_bind_int(st, 4, copy == 0);
 	trpt_sql_bind_text(st, 5, p->sha);
-	trpt_sql_bind_text(st, 6, r->contact_info);
+	bind_opt(st, 6, r->contact_info);
 	trpt_sql_bind_int(st, 7, r->begin);
 	trpt_sql_bind_int(st, 8, r->end);
 	trpt_sql_bind_int(st, 9, p->day);
@@ -1086,12 +1105,12 @@ insert_report(struct trpt_db *db, const struct trpt_report *r,
 	trpt_sql_bind_int(st, 13, p->received);
 	trpt_sql_bind_int(st, 14, p->ok);
 	trpt_sql_bind_int(st, 15, p->failed);
-	trpt_sql_bind_text(st, 16, a != NULL ? a->dkim : NULL);
-	trpt_sql_bind_text(st, 17, a != NULL ? a->dkim_reason : NULL);
-	trpt_sql_bind_text(st, 18, a != NULL ? a->dkim_domain : NULL);
-	trpt_sql_bind_text(st, 19, a != NULL ? a->dkim_selector : NULL);
-	trpt_sql_bind_text(st, 20, a != NULL ? a->dkim_key_service : NULL);
-	trpt_sql_bind_text(st, 21, a != NULL ? a->dkim_aligned : NULL);
+	bind_opt(st, 16, a != NULL ? a->dkim : NULL);
+	bind_opt(st, 17, a != NULL ? a->dkim_reason : NULL);
+	bind_opt(st, 18, a != NULL ? a->dkim_domain : NULL);
+	bind_opt(st, 19, a != NULL ? a->dkim_selector : NULL);
+	bind_opt(st, 20, a != NULL ? a->dkim_key_service : NULL);
+	bind_opt(st, 21, a != NULL ? a->dkim_aligned : NULL);
 	trpt_sql_bind_int(st, 22, a != NULL && a->accepted);
 	if ((rc = insert_run(st, &rid, &found, err)) != TRPT_OK || !found)
 		return rc;
@@ -1726,4 +1745,10 @@ void
 trpt_store_rollback(struct trpt_db *db)
 {
 	trpt_db_rollback(db);
+}
+
+int
+trpt_store_retryable(struct trpt_db *db)
+{
+	return trpt_sql_dialect(db) == TRPT_SQL_PG && trpt__sql_pg_conflict(db);
 }

@@ -157,3 +157,10 @@ int trpt_store_quarantine_update(
 int trpt_store_begin(struct trpt_db *db, struct trpt_err *err);
 int trpt_store_commit(struct trpt_db *db, struct trpt_err *err);
 void trpt_store_rollback(struct trpt_db *db);
+/*
+ * After a failed store or commit: whether the transaction failed for a
+ * conflict with another writer's transaction (PostgreSQL: a deadlock,
+ * 40P01, or a serialization failure, 40001), which running the whole
+ * transaction again may not meet.  0 on SQLite (one writer at a time).
+ */
+int trpt_store_retryable(struct trpt_db *db);
