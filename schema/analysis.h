@@ -46,6 +46,13 @@ struct trpt_analysis_query {
 			  day index */
 	const char *domain;          /* only this policy domain, or NULL */
 	int64_t first_day, last_day; /* weekly: whole weeks, Monday first */
+	int blocks; /* 1: the weeks of one stored block may come in one row
+		       (trpt_analysis_row.cells) */
+};
+
+struct trpt_analysis_cell {
+	int64_t day; /* the week's Monday */
+	int64_t successful, failed;
 };
 
 struct trpt_analysis_row {
@@ -57,6 +64,11 @@ struct trpt_analysis_row {
 	/* 1: the same strings as the row before (the same pointers may
 	 * come with other strings when again is 0). */
 	int again;
+	/* With q->blocks, a row may carry several weeks: ncells > 0, the
+	 * weeks in cells[0..ncells) (ascending, borrowed as the strings are),
+	 * and day, successful and failed not set.  0 otherwise. */
+	const struct trpt_analysis_cell *cells;
+	size_t ncells;
 };
 
 /*
