@@ -172,6 +172,7 @@ struct agg {
 	uint64_t max_cells;
 	struct trpt_err *err;
 	size_t last; /* the group of the row before, + 1; 0: none */
+	int last_hit; /* the row before was in the group of the one before */
 	int64_t first_day; /* of the first period */
 	struct arena cells, keys;
 };
@@ -435,7 +436,7 @@ add_row(void *arg, const struct trpt_analysis_row *r)
 	 * in their table's key order, so the group of the row before is
 	 * often this one's too: comparing its keys is cheaper than hashing
 	 * them. */
-	if (a->last != 0) {
+	if (a->last != 0 && (r->again || a->last_hit)) {
 		g = &a->t->groups[a->last - 1];
 		if (!r->again)
 			for (i = 0; i < q->ndims; i++)
@@ -445,13 +446,19 @@ add_row(void *arg, const struct trpt_analysis_row *r)
 					break;
 				}
 	}
+	/* Where the rows' order is not the groups' (by day: a day's senders
+	 * one after another), the comparison would miss every time: it is
+	 * tried again only after a row that found its group by hash was the
+	 * last one's. */
 	if (g == NULL) {
 		for (i = 0; i < q->ndims; i++)
 			keys[i] = r->col[dim_col[q->dims[i]]];
 		if ((rc = find_group(a, keys, &g, a->err)) != TRPT_OK)
 			return rc;
+		a->last_hit = a->last == (size_t)(g - a->t->groups) + 1;
 		a->last = (size_t)(g - a->t->groups) + 1;
-	}
+	} else
+		a->last_hit = 1;
 	if (r->ncells == 0)
 		return add_cell(a, g, r->day, r->successful, r->failed);
 	return add_cells(a, g, r->cells, r->ncells);
@@ -464,7 +471,7 @@ trpt_trend_run(struct trpt_db *db, const struct trpt_trend_query *q,
 	struct trpt_analysis_query aq;
 	struct trpt_trend *t;
 	struct agg a;
-	int64_t lo = 0, hi = 0, wlo, whi, dspan;
+	int64_t lo = 0, hi = 0, wlo, whi;
 	int i, rc;
 
 	memset(&a, 0, sizeof(a));
@@ -498,7 +505,6 @@ trpt_trend_run(struct trpt_db *db, const struct trpt_trend_query *q,
 	if ((rc = trpt_analysis_data_range(
 		 db, q->domain, wlo, whi, &lo, &hi, err)) != TRPT_OK)
 		goto out;
-	dspan = hi - lo + 1;
 	if (lo < q->since_day)
 		lo = q->since_day;
 	if (hi > q->until_day)
@@ -521,7 +527,6 @@ trpt_trend_run(struct trpt_db *db, const struct trpt_trend_query *q,
 		aq.cols |= 1u << dim_col[q->dims[i]];
 	aq.weekly = q->period == TRPT_PERIOD_WEEK;
 	aq.blocks = 1;
-	aq.wide = (hi - lo + 1) * 4 > dspan;
 	aq.domain = q->domain;
 	aq.first_day = lo;
 	aq.last_day = hi;

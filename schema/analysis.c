@@ -84,7 +84,6 @@ enum {
 	T_ORG_DAY_W, /* rows by day, failure rows by week */
 	T_DOMAIN_DAY,
 	T_DAILY,
-	T_DAILY_SCAN,
 	T_WEEKLY,
 	T_WEEKLY_DOMAIN, /* the same blocks, the organisation not read */
 	T_COUNT_
@@ -97,10 +96,32 @@ enum {
 #define DOMAIN_DAY(F, W)                                                       \
 	"SELECT day, '', domain, '', '', '', successful, " F " FROM "          \
 	"rollup_domain_day WHERE " W "day BETWEEN ? AND ?"
-#define DAILY(F, W)                                                            \
-	"SELECT day, org, domain, '', '', '', successful, " F " FROM "         \
-	"rollup_daily WHERE " W "day BETWEEN ? AND ?"
-/* "+day": no index on day, for ranges that cover most of the data. */
+/*
+ * A range of days in every domain: the domains one by one (a recursive
+ * walk of the key, a seek each) and each one's days in the range from
+ * its key (domain, day, ...) in order.  rollup_daily's index on day gave
+ * the rows in day order, each a seek into the table for its sums: the
+ * CLI's default table (30 days by org and domain) read 278,000 rows in
+ * 0.35 s of CPU that way, 0.10 s this way (sqlite3 shell), and a scan of
+ * the table, for ranges that cover much of the data, was as fast as this
+ * for a whole year (1.2 s, 3.6 million rows) and slower for anything
+ * less.
+ */
+#define SKIP(T)                                                                \
+	"WITH RECURSIVE d(domain) AS (SELECT min(domain) FROM " T             \
+	" UNION ALL SELECT (SELECT min(domain) FROM " T                        \
+	" WHERE domain > d.domain) FROM d WHERE d.domain IS NOT NULL) "
+#define DOMAIN_DAY_SKIP(F)                                                     \
+	SKIP("rollup_domain_day")                                              \
+	"SELECT r.day, '', r.domain, '', '', '', r.successful, " F " FROM d "  \
+	"JOIN rollup_domain_day r ON r.domain = d.domain AND r.day BETWEEN ? " \
+	"AND ?"
+#define DAILY(F)                                                               \
+	SKIP("rollup_daily")                                                   \
+	"SELECT r.day, r.org, r.domain, '', '', '', r.successful, " F " FROM " \
+	"d JOIN rollup_daily r ON r.domain = d.domain AND r.day BETWEEN ? AND " \
+	"?"
+/* One domain: its key's days ("+day": not the index on day). */
 #define DAILY_SCAN(F, W)                                                       \
 	"SELECT day, org, domain, '', '', '', successful, " F " FROM "         \
 	"rollup_daily WHERE " W "+day BETWEEN ? AND ?"
@@ -113,11 +134,9 @@ enum {
 static const char *const source_sql[T_COUNT_][2][2] = {
 	{ { ORG_DAY("failed"), ORG_DAY("0") }, { NULL, NULL } },
 	{ { ORG_DAY("failed"), ORG_DAY("0") }, { NULL, NULL } },
-	{ { DOMAIN_DAY("failed", ""), DOMAIN_DAY("0", "") },
+	{ { DOMAIN_DAY_SKIP("r.failed"), DOMAIN_DAY_SKIP("0") },
 	    { DOMAIN_DAY("failed", DOM), DOMAIN_DAY("0", DOM) } },
-	{ { DAILY("failed", ""), DAILY("0", "") },
-	    { DAILY_SCAN("failed", DOM), DAILY_SCAN("0", DOM) } },
-	{ { DAILY_SCAN("failed", ""), DAILY_SCAN("0", "") },
+	{ { DAILY("r.failed"), DAILY("0") },
 	    { DAILY_SCAN("failed", DOM), DAILY_SCAN("0", DOM) } },
 	{ { WEEKLY("org", ""), WEEKLY("org", "") },
 	    { WEEKLY("org", DOM), WEEKLY("org", DOM) } },
@@ -183,9 +202,7 @@ pick_source(const struct trpt_analysis_query *q)
 	if (q->weekly)
 		return q->cols & (1u << TRPT_ANALYSIS_ORG) ? T_WEEKLY
 							   : T_WEEKLY_DOMAIN;
-	if (!(q->cols & (1u << TRPT_ANALYSIS_ORG)))
-		return T_DOMAIN_DAY;
-	return q->wide ? T_DAILY_SCAN : T_DAILY;
+	return q->cols & (1u << TRPT_ANALYSIS_ORG) ? T_DAILY : T_DOMAIN_DAY;
 }
 
 struct rows_ctx {

@@ -245,8 +245,6 @@ test_analysis_rollup_rows(void **state)
 	q.first_day = D0 - 10;
 	q.last_day = D0 + 10;
 	run(db, &q, org_domain_one, 3);
-	q.wide = 1; /* the same rows by a scan */
-	run(db, &q, org_domain_one, 3);
 
 	q.cols = ORG | DOMAIN | TYPE | MX;
 	run(db, &q, by_type, 6);
