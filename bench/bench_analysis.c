@@ -11,8 +11,10 @@
  * write time) in one transaction per day of reports, into DB.part renamed
  * to DB once complete, so an interrupted run leaves no half database;
  * later runs reuse it (migrated on open if the schema moved on).  Then
- * times several trends queries and the alerts, each the best of three
- * runs, output written to /dev/null, and one more day of reports stored
+ * times several trends queries (the year weekly and daily, and the CLI's
+ * default tables: the last 30 days of data by day and by week) and the
+ * alerts, each the best of three runs, output written to /dev/null (CSV,
+ * or the table for the CLI's forms), and one more day of reports stored
  * with its rollups (each run adds a day after the last: trends cover all
  * days, alerts the generated year).  See docs/BENCHMARKS.md.
  */
