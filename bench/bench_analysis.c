@@ -271,8 +271,8 @@ time_trends(struct trpt_db *db, FILE *null, const char *label, const char *dims,
 	}
 	printf("trends     %7.3f s (cpu %.3f s) + %s %7.3f s  %s: %zu groups, "
 	       "%" PRIu64 " rows\n",
-	    best, cbest, fmt == TRPT_FORMAT_CSV ? "CSV" : "table", wbest,
-	    label, groups, rows);
+	    best, cbest, fmt == TRPT_FORMAT_CSV ? "CSV" : "table", wbest, label,
+	    groups, rows);
 }
 
 int

@@ -167,11 +167,11 @@ struct agg {
 	struct slot {
 		uint64_t hash;
 		size_t group;
-	} *slots;
+	} * slots;
 	size_t nslots;
 	uint64_t max_cells;
 	struct trpt_err *err;
-	size_t last; /* the group of the row before, + 1; 0: none */
+	size_t last;  /* the group of the row before, + 1; 0: none */
 	int last_hit; /* the row before was in the group of the one before */
 	int64_t first_day; /* of the first period */
 	struct arena cells, keys;
@@ -255,8 +255,8 @@ new_group(struct agg *a, const char *const *keys, struct trpt_err *err)
 	g = &t->groups[t->ngroups];
 	memset(g, 0, sizeof(*g));
 	/* nperiods * cells is within max_cells (checked above). */
-	g->cells = arena_alloc(
-	    t, &a->cells, (size_t)t->nperiods * sizeof(*g->cells));
+	g->cells =
+	    arena_alloc(t, &a->cells, (size_t)t->nperiods * sizeof(*g->cells));
 	if (g->cells == NULL)
 		goto nomem;
 	for (i = 0; i < t->q.ndims; i++) {

@@ -109,8 +109,7 @@ trpt_trend_format_fixed(double v, int decimals, char *buf, size_t size)
 	int e, shift, i;
 	double f;
 
-	if (!(v >= 0 && v < 1e6) || decimals < 0 || decimals > 4 ||
-	    size < 32) {
+	if (!(v >= 0 && v < 1e6) || decimals < 0 || decimals > 4 || size < 32) {
 		i = snprintf(buf, size, "%.*f", decimals, v);
 		return i < 0 ? 0 : (size_t)i;
 	}
@@ -121,7 +120,8 @@ trpt_trend_format_fixed(double v, int decimals, char *buf, size_t size)
 	if (v == 0 || shift > 120)
 		n = 0; /* below 2^-67: rounds to 0 at 4 decimals */
 	else if (shift <= 0)
-		n = (m << -shift) * pow10[decimals]; /* an integer (no: < 1e6) */
+		n = (m << -shift) *
+		    pow10[decimals]; /* an integer (no: < 1e6) */
 	else {
 		x = (u128)m * pow10[decimals];
 		n = (uint64_t)(x >> shift);
@@ -211,7 +211,7 @@ put_fixed(struct line *l, double v, int decimals, int width)
  * there are not too many of them; NULL otherwise (and when out of
  * memory): the writers then make each as they go.
  */
-#define LABEL_LEN 16
+#define LABEL_LEN  16
 #define LABELS_MAX 65536
 
 static char *
@@ -230,8 +230,7 @@ make_labels(const struct trpt_trend *t)
 }
 
 static const char *
-label_of(const struct trpt_trend *t, const char *labels, int64_t p,
-    char *buf)
+label_of(const struct trpt_trend *t, const char *labels, int64_t p, char *buf)
 {
 	if (labels != NULL)
 		return labels + (size_t)p * LABEL_LEN;
@@ -273,8 +272,8 @@ group_keys(const struct trpt_trend *t, int json, char **text, size_t **off,
 				trpt_csv_field(&c, g->key[k]);
 				continue;
 			}
-			fprintf(ms, ", \"%s\": ",
-			    trpt_trend_dim_column(t->q.dims[k]));
+			fprintf(ms,
+			    ", \"%s\": ", trpt_trend_dim_column(t->q.dims[k]));
 			if (g->key[k][0] == '\0' &&
 			    is_failure_dim(t->q.dims[k]))
 				fputs("null", ms);
@@ -293,9 +292,9 @@ group_keys(const struct trpt_trend *t, int json, char **text, size_t **off,
 	if (fclose(ms) != 0 || i < t->ngroups) {
 		free(buf);
 		free(o);
-		return rc != TRPT_OK ? rc
-				     : trpt_err_set(err, TRPT_ENOMEM,
-					   "out of memory");
+		return rc != TRPT_OK
+			   ? rc
+			   : trpt_err_set(err, TRPT_ENOMEM, "out of memory");
 	}
 	*text = buf;
 	*off = o;
@@ -343,8 +342,7 @@ write_csv(
 			if (t->q.ndims > 0) {
 				put(&l, ",", 1);
 				if (fwrite(l.b, 1, l.n, out) != l.n ||
-				    fwrite(keys + off[i], 1, klen, out) !=
-					klen)
+				    fwrite(keys + off[i], 1, klen, out) != klen)
 					goto io;
 				l.n = 0;
 			}
@@ -544,8 +542,8 @@ write_table(const struct trpt_trend *t, FILE *out, int color)
 			puts_(&l, color && c->failed > 0 ? RED : "");
 			put_int(&l, c->failed, 10);
 			put(&l, " failed ", 8);
-			put_fixed(&l, rate(c->successful, c->failed) * 100.0, 2,
-			    7);
+			put_fixed(
+			    &l, rate(c->successful, c->failed) * 100.0, 2, 7);
 			put(&l, "%", 1);
 			puts_(&l, color && c->failed > 0 ? RESET : "");
 			put(&l, "\n", 1);

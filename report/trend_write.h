@@ -86,8 +86,7 @@ const char *trpt_trend_spark_scaled(double rate, double lo, double hi);
  * same text and return value as snprintf(buf, size, "%.*f", decimals, v),
  * faster for the values of rates (0 to 100).
  */
-size_t trpt_trend_format_fixed(
-    double v, int decimals, char *buf, size_t size);
+size_t trpt_trend_format_fixed(double v, int decimals, char *buf, size_t size);
 
 /* Writes s as a JSON string (quoted, escaped). */
 void trpt_trend_json_string(FILE *out, const char *s);

@@ -53,11 +53,11 @@ trpt_analysis_data_range(struct trpt_db *db, const char *domain, int64_t from,
 		: "WITH RECURSIVE o(org) AS (SELECT min(org) FROM "
 		  "rollup_org_day UNION ALL SELECT (SELECT min(org) FROM "
 		  "rollup_org_day WHERE org > o.org) FROM o WHERE o.org IS NOT "
-		  "NULL) SELECT min(lo), max(hi) FROM (SELECT (SELECT min(day) "
-		  "FROM rollup_org_day r WHERE r.org = o.org AND r.day BETWEEN "
-		  "? AND ?) AS lo, (SELECT max(day) FROM rollup_org_day r "
-		  "WHERE r.org = o.org AND r.day BETWEEN ? AND ?) AS hi FROM o) "
-		  "x",
+		  "NULL) SELECT min(lo), max(hi) FROM (SELECT "
+		  "(SELECT min(day) FROM rollup_org_day r WHERE r.org = o.org "
+		  "AND r.day BETWEEN ? AND ?) AS lo, "
+		  "(SELECT max(day) FROM rollup_org_day r WHERE r.org = o.org "
+		  "AND r.day BETWEEN ? AND ?) AS hi FROM o) x",
 	    &st, err);
 	if (rc != TRPT_OK)
 		return rc;
@@ -123,7 +123,7 @@ enum {
  * less.
  */
 #define SKIP(T)                                                                \
-	"WITH RECURSIVE d(domain) AS (SELECT min(domain) FROM " T             \
+	"WITH RECURSIVE d(domain) AS (SELECT min(domain) FROM " T              \
 	" UNION ALL SELECT (SELECT min(domain) FROM " T                        \
 	" WHERE domain > d.domain) FROM d WHERE d.domain IS NOT NULL) "
 #define DOMAIN_DAY_SKIP(F)                                                     \
@@ -133,9 +133,9 @@ enum {
 	"AND ?"
 #define DAILY(F)                                                               \
 	SKIP("rollup_daily")                                                   \
-	"SELECT r.day, r.org, r.domain, '', '', '', r.successful, " F " FROM " \
-	"d JOIN rollup_daily r ON r.domain = d.domain AND r.day BETWEEN ? AND " \
-	"?"
+	"SELECT r.day, r.org, r.domain, '', '', '', r.successful, " F          \
+	" FROM d JOIN rollup_daily r ON r.domain = d.domain AND "              \
+	"r.day BETWEEN ? AND ?"
 /* One domain: its key's days ("+day": not the index on day). */
 #define DAILY_SCAN(F, W)                                                       \
 	"SELECT day, org, domain, '', '', '', successful, " F " FROM "         \
@@ -170,20 +170,29 @@ static const char *const source_sql[T_COUNT_][2][2] = {
  */
 #define FCOL_0(c) "''"
 #define FCOL_1(c) c
-#define FSEL(D, o, d, m, i, t)                                                 \
-	"SELECT " D ", " FCOL_##o("org") ", " FCOL_##d("domain") ", "          \
-	    FCOL_##m("mx") ", " FCOL_##i("ip") ", " FCOL_##t("result_type")    \
-		", 0, failed FROM "
-#define FAIL_SQL(o, d, m, i, t)                                                \
-	{ { FSEL("day", o, d, m, i, t) "rollup_failures WHERE day BETWEEN ? "  \
-				       "AND ?",                                \
-	      FSEL("day", o, d, m, i, t) "rollup_failures WHERE " DOM "day "   \
-				       "BETWEEN ? AND ?" },                    \
-	    { FSEL("week * 7 - 3", o, d, m, i, t) "rollup_failures_week "      \
-						"WHERE week BETWEEN ? AND ?",  \
-		FSEL("week * 7 - 3", o, d, m, i, t) "rollup_failures_week "    \
-						  "WHERE " DOM "week BETWEEN " \
-						  "? AND ?" } }
+#define FCOLS3(m, i, t)                                                        \
+	FCOL_##m("mx") ", " FCOL_##i("ip") ", " FCOL_##t("result_type")
+#define FCOLS(o, d, m, i, t)                                                   \
+	FCOL_##o("org") ", " FCOL_##d("domain") ", " FCOLS3(m, i, t)
+#define FDAY(C) "SELECT day, " C ", 0, failed FROM rollup_failures WHERE "
+#define FWEEK(C)                                                               \
+	"SELECT week * 7 - 3, " C ", 0, failed FROM rollup_failures_week "     \
+	"WHERE "
+#define FDAYS(C)                                                               \
+	{                                                                      \
+		FDAY(C)                                                        \
+		"day BETWEEN ? AND ?", FDAY(C) DOM "day BETWEEN ? AND ?"       \
+	}
+#define FWEEKS(C)                                                              \
+	{                                                                      \
+		FWEEK(C)                                                       \
+		"week BETWEEN ? AND ?", FWEEK(C) DOM "week BETWEEN ? AND ?"    \
+	}
+#define FAIL_SQL_(C)                                                           \
+	{                                                                      \
+		FDAYS(C), FWEEKS(C)                                            \
+	}
+#define FAIL_SQL(o, d, m, i, t) FAIL_SQL_(FCOLS(o, d, m, i, t))
 _Static_assert(TRPT_ANALYSIS_ORG == 0 && TRPT_ANALYSIS_DOMAIN == 1 &&
 		   TRPT_ANALYSIS_MX == 2 && TRPT_ANALYSIS_IP == 3 &&
 		   TRPT_ANALYSIS_TYPE == 4 && TRPT_ANALYSIS_NCOLS == 5,

@@ -40,9 +40,9 @@ int trpt_analysis_data_range(struct trpt_db *db, const char *domain,
     struct trpt_err *err);
 
 struct trpt_analysis_query {
-	unsigned cols; /* 1u << TRPT_ANALYSIS_x for each column wanted */
-	int weekly;    /* rows per week rather than per day */
-	const char *domain;          /* only this policy domain, or NULL */
+	unsigned cols;      /* 1u << TRPT_ANALYSIS_x for each column wanted */
+	int weekly;         /* rows per week rather than per day */
+	const char *domain; /* only this policy domain, or NULL */
 	int64_t first_day, last_day; /* weekly: whole weeks, Monday first */
 	int blocks; /* 1: the weeks of one stored block may come in one row
 		       (trpt_analysis_row.cells) */

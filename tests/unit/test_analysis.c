@@ -227,10 +227,9 @@ test_analysis_rollup_rows(void **state)
 		"20455 google|example.com||| 80 20",
 		"20455 google|example.net||| 40 2"
 	};
-	static const char *const type_only[] = {
-		"20454 |||| 140 0", "20454 ||||certificate-expired 0 6",
-		"20454 ||||starttls-not-supported 0 4"
-	};
+	static const char *const type_only[] = { "20454 |||| 140 0",
+		"20454 ||||certificate-expired 0 6",
+		"20454 ||||starttls-not-supported 0 4" };
 	static const char *const org_domain_weekly[] = {
 		"20451 google|example.com||| 170 30",
 		"20451 google|example.net||| 40 2",
