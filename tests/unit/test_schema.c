@@ -1319,7 +1319,8 @@ test_schema_store_failure_rolls_back(void **state)
 	    on_sqlite(db) ? TRPT_OK : TRPT_EDB);
 	assert_int_equal(trpt_db_in_transaction(db), on_sqlite(db));
 	assert_int_equal(trpt_store_commit(db, &err), TRPT_EDB);
-	assert_non_null(strstr(err.msg, "boom"));
+	if (on_sqlite(db))
+		assert_non_null(strstr(err.msg, "boom"));
 	assert_false(trpt_db_in_transaction(db));
 	assert_int_equal(qint(h, "SELECT count(*) FROM reports"), 0);
 	assert_int_equal(qint(h, "SELECT count(*) FROM rollup_daily"), 0);
