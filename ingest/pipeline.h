@@ -205,6 +205,15 @@ int trpt_pipeline_prepare_take(struct trpt_pipeline *p, struct trpt_inflater *z,
 int trpt_pipeline_store_prepared(struct trpt_pipeline *p,
     struct trpt_pipeline_prepared **pp, struct trpt_pipeline_result *res,
     struct trpt_err *err);
+/*
+ * trpt_pipeline_store_prepared without freeing the prepared input, which
+ * the caller may store again (serve runs a group's transaction again
+ * after a deadlock: trpt_store_retryable) and frees with
+ * trpt_pipeline_prepared_free.  Each call counts into p->stats.
+ */
+int trpt_pipeline_store_prepared_keep(struct trpt_pipeline *p,
+    struct trpt_pipeline_prepared *prep, struct trpt_pipeline_result *res,
+    struct trpt_err *err);
 void trpt_pipeline_prepared_free(struct trpt_pipeline_prepared **pp);
 /* A total order of prepared inputs by their bytes (length, then content):
  * two processes holding the same inputs order them alike.  <0, 0, >0. */
@@ -245,15 +254,16 @@ int trpt_pipeline_async_start(struct trpt_pipeline *p, struct trpt_err *err);
 
 /*
  * TRPT_ASYNC_CHECKPOINT: the log of a SQLite file is copied into the
- * database by a thread and connection of their own, one pass after each
- * commit, rather than by the writer inside the commit that crosses
- * wal_autocheckpoint: the store thread no longer waits for a checkpoint's
- * writes and fsyncs (issue 15: on a large database these are random
- * pages).  Started at the first commit that is not trpt_pipeline_flush's;
- * trpt_pipeline_async_stop ends it and gives the writer its own
- * checkpoints back (wal_autocheckpoint 4000).  For a writer that nothing
- * else checkpoints: not beside serve's checkpointer (schema/checkpoint.h)
- * on the same connection.
+ * database by a thread and connection of their own (a pass once the log
+ * has grown by 4,000 pages, and after each commit from
+ * trpt_pipeline_flush's drain on), rather than by the writer inside the
+ * commit that crosses wal_autocheckpoint: the store thread no longer
+ * waits for a checkpoint's writes and fsyncs (issue 15: on a large
+ * database these are random pages).  Started at the first commit that
+ * is not trpt_pipeline_flush's; trpt_pipeline_async_stop ends it and
+ * gives the writer its own checkpoints back (wal_autocheckpoint 4000).
+ * For a writer that nothing else checkpoints: not beside serve's
+ * checkpointer (schema/checkpoint.h) on the same connection.
  */
 #define TRPT_ASYNC_CHECKPOINT 0x2
 

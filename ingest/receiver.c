@@ -927,18 +927,58 @@ pg_order(struct trpt_db *db, struct request *batch)
 }
 
 /*
+ * PostgreSQL: runs a group whose transaction failed on a conflict with
+ * another writer's (a deadlock, 40P01, or a serialization failure, 40001:
+ * trpt_store_retryable) once more, in a new transaction: its members
+ * (linked through q_next, prepared inputs kept), in the order of their
+ * bytes as one list (pg_order sorted each batch dequeued, not the group),
+ * so that the retry takes shared rows in the order another receiver's
+ * batches take them.  The failed transaction is rolled back: nothing of
+ * it is kept, and the retry stores each member as if it came first.
+ * Any failure fails the whole group (every member gets it: 503).
+ */
+static int
+group_again(
+    struct trpt_receiver *r, struct request **members, struct trpt_err *err)
+{
+	struct trpt_db *db = r->pipe->db;
+	struct request *rq;
+	int rc;
+
+	*members = pg_order(db, *members);
+	if ((rc = trpt_store_begin(db, err)) != TRPT_OK)
+		return rc;
+	for (rq = *members; rq != NULL; rq = rq->q_next) {
+		rc = trpt_pipeline_store_prepared_keep(
+		    r->pipe, rq->prep, &rq->res, &rq->err);
+		if (rc != TRPT_OK) {
+			*err = rq->err;
+			if (trpt_db_in_transaction(db))
+				trpt_store_rollback(db);
+			return rc;
+		}
+	}
+	if ((rc = trpt_store_commit(db, err)) != TRPT_OK)
+		trpt_store_rollback(db);
+	return rc;
+}
+
+/*
  * One group: opens a transaction, stores what is queued into it (what
  * comes meanwhile too, up to GROUP_MAX) and commits.  Every POST stored
  * gets the commit's result.  A store that rolls the transaction back (an
  * I/O error, a full disk) fails every POST stored so far; a POST refused
- * for itself without touching the transaction fails alone.  Returns the
- * POSTs that have their outcome, linked through q_next.
+ * for itself without touching the transaction fails alone.  On
+ * PostgreSQL, a transaction that failed on a deadlock or a serialization
+ * failure is run once more before its POSTs get 503 (group_again).
+ * Returns the POSTs that have their outcome, linked through q_next.
  */
 static struct request *
 run_group(struct trpt_receiver *r)
 {
 	struct trpt_db *db = r->pipe->db;
-	struct request *members = NULL, *done = NULL, *batch, *rq, *next;
+	struct request *members = NULL, **tail = &members, *done = NULL;
+	struct request *batch, *rq, *next;
 	struct trpt_err err;
 	unsigned n = 0;
 	int rc, lost = 0;
@@ -965,16 +1005,18 @@ run_group(struct trpt_receiver *r)
 			next = rq->q_next;
 			rq->q_next = NULL;
 			memset(&rq->res, 0, sizeof(rq->res));
-			rc = trpt_pipeline_store_prepared(
-			    r->pipe, &rq->prep, &rq->res, &rq->err);
-			if (rc == TRPT_OK) {
-				rq->q_next = members;
-				members = rq;
-				n++;
+			rc = trpt_pipeline_store_prepared_keep(
+			    r->pipe, rq->prep, &rq->res, &rq->err);
+			if (rc != TRPT_OK && trpt_db_in_transaction(db)) {
+				/* Refused for itself: the others go on. */
+				finish(rq, rc, &rq->err, &done);
 				continue;
 			}
-			finish(rq, rc, &rq->err, &done);
-			if (!trpt_db_in_transaction(db)) {
+			/* Members keep their order, for group_again. */
+			*tail = rq;
+			tail = &rq->q_next;
+			n++;
+			if (rc != TRPT_OK) {
 				/* Rolled back: the group so far is lost; the
 				 * rest of the batch makes the next group. */
 				err = rq->err;
@@ -984,13 +1026,15 @@ run_group(struct trpt_receiver *r)
 			}
 		}
 	}
-	if (rc == TRPT_OK || trpt_db_in_transaction(db)) {
+	if (!lost) {
 		rc = trpt_store_commit(db, &err);
 		if (rc != TRPT_OK)
 			trpt_store_rollback(db);
-		else
-			count(r, &r->stats.commits);
 	}
+	if (rc != TRPT_OK && trpt_store_retryable(db))
+		rc = group_again(r, &members, &err);
+	if (rc == TRPT_OK)
+		count(r, &r->stats.commits);
 	r->group_open = 0;
 	pthread_cond_broadcast(&r->group_cond);
 	pthread_mutex_unlock(&r->pipe_lock);

@@ -314,28 +314,49 @@ list_alloc(struct vstate *st, size_t n)
  * Nesting depth of the JSON text, counted before parsing so that a hostile
  * document cannot drive the parser's recursion.  Brackets inside strings do
  * not count.  Returns the maximum depth.
+ *
+ * A string is skipped with memchr to its next quote, which closes it
+ * unless an odd run of backslashes stands right before it (each pair is
+ * an escaped backslash; the byte before the run is no backslash, so the
+ * run's first one always escapes): the same answer as reading it byte by
+ * byte, at a fraction of the cost.  Byte by byte, this scan was 7,800
+ * instructions of serve's ~250,000 a POST (callgrind, the bench's
+ * 670-byte report, most of it in strings), 2-3% of the libmicrohttpd
+ * threads' CPU (perf, issue 15).
  */
 static size_t
 json_depth(const char *s, size_t len)
 {
-	size_t depth = 0, max = 0, i;
-	int in_str = 0;
+	const char *p = s, *end = s + len, *q, *b;
+	size_t depth = 0, max = 0;
 
-	for (i = 0; i < len; i++) {
-		char c = s[i];
-
-		if (in_str) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_str = 0;
-		} else if (c == '"')
-			in_str = 1;
-		else if (c == '{' || c == '[') {
+	while (p < end) {
+		switch (*p++) {
+		case '"':
+			for (;;) {
+				q = memchr(p, '"', (size_t)(end - p));
+				if (q == NULL)
+					return max; /* unterminated */
+				for (b = q; b > p && b[-1] == '\\'; b--)
+					;
+				p = q + 1;
+				if ((q - b) % 2 == 0)
+					break;
+			}
+			break;
+		case '{':
+		case '[':
 			if (++depth > max)
 				max = depth;
-		} else if ((c == '}' || c == ']') && depth > 0)
-			depth--;
+			break;
+		case '}':
+		case ']':
+			if (depth > 0)
+				depth--;
+			break;
+		default:
+			break;
+		}
 	}
 	return max;
 }

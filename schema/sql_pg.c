@@ -64,6 +64,7 @@ struct pg {
 	int in_tx;          /* BEGIN sent, no COMMIT or ROLLBACK yet */
 	int tx_lost;        /* the connection broke inside that transaction */
 	int read_only;      /* the session is read-only (replica, setting) */
+	char state[6];      /* SQLSTATE of the last failure since BEGIN */
 };
 
 enum kind { K_NULL = 0, K_INT, K_DOUBLE, K_TEXT, K_BLOB };
@@ -170,6 +171,7 @@ pg_fail(struct trpt_db *db, const PGresult *res, const char *what,
 		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 		msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 	}
+	snprintf(p->state, sizeof(p->state), "%s", state != NULL ? state : "");
 	if (PQstatus(p->c) == CONNECTION_BAD) {
 		code = TRPT_ETEMP;
 		if (p->in_tx)
@@ -1374,6 +1376,15 @@ pg_exec(struct trpt_db *db, const char *sql, struct trpt_err *err)
 	return rc;
 }
 
+int
+trpt__sql_pg_conflict(const struct trpt_db *db)
+{
+	const struct pg *p = conn(db);
+
+	return p != NULL && (strcmp(p->state, "40P01") == 0 ||
+				strcmp(p->state, "40001") == 0);
+}
+
 static int
 pg_in_transaction(struct trpt_db *db)
 {
@@ -1396,6 +1407,7 @@ pg_begin(struct trpt_db *db, struct trpt_err *err)
 		    db->path);
 	p->in_tx = 0;
 	p->tx_lost = 0;
+	p->state[0] = '\0';
 	if ((rc = reconnect(db, err)) != TRPT_OK)
 		return rc;
 	res = simple(p, "BEGIN");

@@ -157,3 +157,22 @@ int trpt_store_quarantine_update(
 int trpt_store_begin(struct trpt_db *db, struct trpt_err *err);
 int trpt_store_commit(struct trpt_db *db, struct trpt_err *err);
 void trpt_store_rollback(struct trpt_db *db);
+/*
+ * After a failed store or commit: whether the transaction failed for a
+ * conflict with another writer's transaction (PostgreSQL: a deadlock,
+ * 40P01, or a serialization failure, 40001), which running the whole
+ * transaction again may not meet.  0 on SQLite (one writer at a time).
+ */
+int trpt_store_retryable(struct trpt_db *db);
+
+/*
+ * For schema/db.c.  SQLite: the policies and failure details of the
+ * reports stored in a transaction are inserted as multi-row statements
+ * when it commits (trpt__store_flush, before the rollups), or earlier when
+ * the store reads them back or many are pending, instead of a statement
+ * each; begin and rollback discard them, close frees them.
+ */
+struct trpt__store_pending;
+int trpt__store_flush(struct trpt_db *db, struct trpt_err *err);
+void trpt__store_discard(struct trpt_db *db);
+void trpt__store_free(struct trpt_db *db);

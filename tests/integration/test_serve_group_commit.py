@@ -31,7 +31,9 @@ waits for the locked database: serve stores it once the lock goes, answers
 200 to each POST and exits 0.  And a SIGKILL while 8 clients POST:
 every report answered 200 before it is in the database.  And a SIGTERM
 while 16 clients POST to one libmicrohttpd thread (a group's answers
-handed over to that thread): serve exits 0, every 200 stored.  Runs on SQLite, and on PostgreSQL under
+handed over to that thread): serve exits 0, every 200 stored.  On
+PostgreSQL, a group whose transaction fails on a deadlock (injected) is
+run once more: every POST 200.  Runs on SQLite, and on PostgreSQL under
 `meson test --setup pg`.
 """
 
@@ -301,6 +303,48 @@ def test_retry(srv, commit_bodies, store_failed):
            "without the faults %s is stored too" % rid, (s, b))
 
 
+def test_deadlock_retry(srv):
+    """PostgreSQL: a group whose transaction fails on a deadlock (40P01,
+    raised once by a trigger; the sequence that counts it is not rolled
+    back) is run once more before anything is answered: every POST of the
+    group 200, each stored once.  A group that deadlocks again on its
+    retry: 503 to every POST, none stored (one retry, not a loop)."""
+    if not testdb.PG:
+        return
+    sql(srv.db, "CREATE SEQUENCE deadlock_seq",
+        "CREATE FUNCTION fault_deadlock() RETURNS trigger AS $$ BEGIN"
+        " IF NEW.report_id = 'deadlock-always' OR"
+        " (NEW.report_id = 'deadlock-once' AND"
+        " nextval('deadlock_seq') = 1) THEN"
+        " RAISE EXCEPTION 'injected deadlock'"
+        " USING ERRCODE = 'deadlock_detected'; END IF;"
+        " RETURN NEW; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER fault_deadlock BEFORE INSERT ON reports"
+        " FOR EACH ROW EXECUTE FUNCTION fault_deadlock()")
+    bodies = {"dl-%d" % i: report("dl-%d" % i) for i in range(4)}
+    bodies["deadlock-once"] = report("deadlock-once")
+    codes = post_group(srv, bodies)
+    con = testdb.connect(srv.db)
+    try:
+        fired = con.execute("SELECT last_value FROM deadlock_seq").fetchone()
+    finally:
+        con.close()
+    ok(fired[0] == 2, "the deadlock was raised, then the retry ran", fired)
+    ok(all(c == 200 for c in codes.values()),
+       "a group that deadlocked once: every POST 200", codes)
+    ok(stored(srv, list(bodies)) == len(bodies), "each stored once",
+       stored(srv, list(bodies)))
+    bodies = {"dl2-%d" % i: report("dl2-%d" % i) for i in range(4)}
+    bodies["deadlock-always"] = report("deadlock-always")
+    codes = post_group(srv, bodies)
+    ok(all(c == 503 for c in codes.values()),
+       "a group that deadlocks on its retry too: 503 to every POST", codes)
+    ok(stored(srv, list(bodies)) == 0, "none stored",
+       stored(srv, list(bodies)))
+    sql(srv.db, "DROP TRIGGER fault_deadlock ON reports",
+        "DROP FUNCTION fault_deadlock()", "DROP SEQUENCE deadlock_seq")
+
+
 def test_drain_waiting(srv):
     """SIGTERM while a group waits for the locked database: serve keeps
     draining, stores the group once the lock goes, answers each POST
@@ -503,6 +547,7 @@ def main():
         commit_bodies = test_commit_fault(srv)
         store_failed = test_store_fault(srv)
         test_retry(srv, commit_bodies, store_failed)
+        test_deadlock_retry(srv)
         test_drain_waiting(srv)
         test_killed_after_200(tmp)
         test_sigterm_under_load(tmp)

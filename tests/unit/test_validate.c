@@ -425,6 +425,54 @@ test_validate_depth_ignores_strings(void **state)
 	trpt_report_free(&r);
 }
 
+/*
+ * The depth scan skips a string to its next quote and counts the
+ * backslashes right before it (validate.c, json_depth): runs of one to
+ * seven, an escaped quote first, brackets on both sides of each quote,
+ * an unterminated string.  Each text's depth is what reading it byte by
+ * byte gives; a text is refused at one less.
+ */
+static void
+test_validate_depth_escapes(void **state)
+{
+	static const struct {
+		const char *text;
+		size_t depth;
+	} cases[] = {
+		{ "{\"a\":\"\\\\\",\"b\":[[1]]}", 3 },
+		{ "{\"a\":\"\\\\\\\"[[[[\",\"b\":[1]}", 2 },
+		{ "{\"a\":\"x\\\\\\\\\",\"b\":[[[0]]]}", 4 },
+		{ "{\"a\":\"\\\"[[[\",\"b\":0}", 1 },
+		{ "[\"\\\\\\\", \\\"[\", [[]]]", 3 },
+		{ "[\"\\\\\\\\\\\\\\\"]]]]\\\\\", [[[[\"]\", \"]]]]\"]]]]", 5 },
+		{ "{\"a\":\"[[[", 1 },
+	};
+	struct trpt_limits small = lim;
+	struct trpt_report *r = NULL;
+	struct trpt_err err;
+	char want[64];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *t = cases[i].text;
+
+		small.max_depth = cases[i].depth;
+		assert_int_not_equal(
+		    trpt_validate_json(t, strlen(t), &small, NULL, &r, &err),
+		    TRPT_ELIMIT);
+		trpt_report_free(&r);
+		small.max_depth = cases[i].depth - 1;
+		assert_int_equal(
+		    trpt_validate_json(t, strlen(t), &small, NULL, &r, &err),
+		    TRPT_ELIMIT);
+		assert_null(r);
+		snprintf(want, sizeof(want), "nested %zu deep", cases[i].depth);
+		if (strstr(err.msg, want) == NULL)
+			fail_msg("case %zu: %s", i, err.msg);
+	}
+}
+
 /* Everything read into a report, one line a field, for comparisons. */
 static char *
 dump(const struct trpt_report *r)
@@ -925,6 +973,7 @@ main(void)
 		cmocka_unit_test(test_validate_failure_sum_overflow),
 		cmocka_unit_test(test_validate_null_err),
 		cmocka_unit_test(test_validate_depth_ignores_strings),
+		cmocka_unit_test(test_validate_depth_escapes),
 		cmocka_unit_test(test_validate_streamed_as_tree),
 		cmocka_unit_test(test_validate_report_blocks),
 		cmocka_unit_test(test_validate_jansson_arena),
