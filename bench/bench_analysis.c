@@ -11,8 +11,10 @@
  * write time) in one transaction per day of reports, into DB.part renamed
  * to DB once complete, so an interrupted run leaves no half database;
  * later runs reuse it (migrated on open if the schema moved on).  Then
- * times several trends queries and the alerts, each the best of three
- * runs, output written to /dev/null, and one more day of reports stored
+ * times several trends queries (the year weekly and daily, and the CLI's
+ * default tables: the last 30 days of data by day and by week) and the
+ * alerts, each the best of three runs, output written to /dev/null (CSV,
+ * or the table for the CLI's forms), and one more day of reports stored
  * with its rollups (each run adds a day after the last: trends cover all
  * days, alerts the generated year).  See docs/BENCHMARKS.md.
  */
@@ -231,9 +233,12 @@ generate(struct trpt_db *db, int64_t from, int64_t ndays)
 	    now_s() - t0, ndays, g.npol, g.nfail);
 }
 
+/* One form of trends: the best of three runs of the query, and of writing
+ * its output (fmt) to null.  since: its first day, or TRPT_DAY_MIN. */
 static void
 time_trends(struct trpt_db *db, FILE *null, const char *label, const char *dims,
-    enum trpt_trend_period period, const char *domain)
+    enum trpt_trend_period period, const char *domain, int64_t since,
+    enum trpt_trend_format fmt)
 {
 	struct trpt_trend_query q;
 	struct trpt_trend *t = NULL;
@@ -247,6 +252,7 @@ time_trends(struct trpt_db *db, FILE *null, const char *label, const char *dims,
 	check(trpt_trend_parse_dims(dims, &q, &err), &err);
 	q.period = period;
 	q.domain = domain;
+	q.since_day = since;
 	for (i = 0; i < 3; i++) {
 		t0 = now_s();
 		c0 = cpu_s();
@@ -256,18 +262,17 @@ time_trends(struct trpt_db *db, FILE *null, const char *label, const char *dims,
 			best = t1 - t0;
 		if (cpu_s() - c0 < cbest)
 			cbest = cpu_s() - c0;
-		check(trpt_trend_write_count(
-			  t, TRPT_FORMAT_CSV, null, &rows, &err),
-		    &err);
+		check(trpt_trend_write_count(t, fmt, null, &rows, &err), &err);
 		w = now_s() - t1;
 		if (w < wbest)
 			wbest = w;
 		groups = t->ngroups;
 		trpt_trend_free(&t);
 	}
-	printf("trends     %7.3f s (cpu %.3f s) + CSV %7.3f s  %s: %zu groups, "
+	printf("trends     %7.3f s (cpu %.3f s) + %s %7.3f s  %s: %zu groups, "
 	       "%" PRIu64 " rows\n",
-	    best, cbest, wbest, label, groups, rows);
+	    best, cbest, fmt == TRPT_FORMAT_CSV ? "CSV" : "table", wbest, label,
+	    groups, rows);
 }
 
 int
@@ -314,17 +319,27 @@ main(int argc, char **argv)
 		generate(db, DAY0, NDAYS); /* an empty DB given */
 
 	time_trends(db, null, "--by org --period week, a year", "org",
-	    TRPT_PERIOD_WEEK, NULL);
+	    TRPT_PERIOD_WEEK, NULL, TRPT_DAY_MIN, TRPT_FORMAT_CSV);
 	time_trends(db, null, "--by domain --period week, a year", "domain",
-	    TRPT_PERIOD_WEEK, NULL);
+	    TRPT_PERIOD_WEEK, NULL, TRPT_DAY_MIN, TRPT_FORMAT_CSV);
 	time_trends(db, null, "--by org,domain --period week, a year",
-	    "org,domain", TRPT_PERIOD_WEEK, NULL);
+	    "org,domain", TRPT_PERIOD_WEEK, NULL, TRPT_DAY_MIN,
+	    TRPT_FORMAT_CSV);
 	time_trends(db, null, "--by org,domain, a year by day", "org,domain",
-	    TRPT_PERIOD_DAY, NULL);
+	    TRPT_PERIOD_DAY, NULL, TRPT_DAY_MIN, TRPT_FORMAT_CSV);
 	time_trends(db, null, "--domain domain0007.example, a year by day",
-	    "org,domain", TRPT_PERIOD_DAY, "domain0007.example");
+	    "org,domain", TRPT_PERIOD_DAY, "domain0007.example", TRPT_DAY_MIN,
+	    TRPT_FORMAT_CSV);
 	time_trends(db, null, "--by type --period week, a year", "type",
-	    TRPT_PERIOD_WEEK, NULL);
+	    TRPT_PERIOD_WEEK, NULL, TRPT_DAY_MIN, TRPT_FORMAT_CSV);
+	/* What the CLI's `trends` and `trends --period week` show: a table
+	 * of the last 30 days (here of the data, not of today). */
+	time_trends(db, null, "the last 30 days by day (the CLI's default)",
+	    "org,domain", TRPT_PERIOD_DAY, NULL, maxday - 29,
+	    TRPT_FORMAT_TABLE);
+	time_trends(db, null, "--period week, the last 30 days (the CLI's)",
+	    "org,domain", TRPT_PERIOD_WEEK, NULL, maxday - 29,
+	    TRPT_FORMAT_TABLE);
 
 	trpt_alert_config_init(&ac);
 	for (i = 0; i < 3; i++) {

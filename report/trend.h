@@ -80,12 +80,15 @@ struct trpt_trend_group {
 	int64_t successful, failed;    /* over all periods */
 };
 
+struct trpt_trend_chunk;
+
 struct trpt_trend {
 	struct trpt_trend_query q; /* domain not kept */
 	int64_t first_period;      /* day, or week number (Monday-based) */
 	int64_t nperiods;
 	struct trpt_trend_group *groups; /* sorted by key */
 	size_t ngroups;
+	struct trpt_trend_chunk *mem; /* the groups' cells and keys */
 };
 
 /*

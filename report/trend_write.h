@@ -8,6 +8,7 @@
  * report/csv.h) and in JSON.
  */
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -79,6 +80,13 @@ const char *trpt_trend_spark(double rate);
  * the absolute scale (trpt_trend_spark).
  */
 const char *trpt_trend_spark_scaled(double rate, double lo, double hi);
+
+/*
+ * v with decimals (0-4) digits after the point into buf (size bytes), the
+ * same text and return value as snprintf(buf, size, "%.*f", decimals, v),
+ * faster for the values of rates (0 to 100).
+ */
+size_t trpt_trend_format_fixed(double v, int decimals, char *buf, size_t size);
 
 /* Writes s as a JSON string (quoted, escaped). */
 void trpt_trend_json_string(FILE *out, const char *s);

@@ -40,12 +40,17 @@ int trpt_analysis_data_range(struct trpt_db *db, const char *domain,
     struct trpt_err *err);
 
 struct trpt_analysis_query {
-	unsigned cols; /* 1u << TRPT_ANALYSIS_x for each column wanted */
-	int weekly;    /* rows per week rather than per day */
-	int wide;      /* the range covers much of the data: a scan beats the
-			  day index */
-	const char *domain;          /* only this policy domain, or NULL */
+	unsigned cols;      /* 1u << TRPT_ANALYSIS_x for each column wanted */
+	int weekly;         /* rows per week rather than per day */
+	const char *domain; /* only this policy domain, or NULL */
 	int64_t first_day, last_day; /* weekly: whole weeks, Monday first */
+	int blocks; /* 1: the weeks of one stored block may come in one row
+		       (trpt_analysis_row.cells) */
+};
+
+struct trpt_analysis_cell {
+	int64_t day; /* the week's Monday */
+	int64_t successful, failed;
 };
 
 struct trpt_analysis_row {
@@ -57,6 +62,11 @@ struct trpt_analysis_row {
 	/* 1: the same strings as the row before (the same pointers may
 	 * come with other strings when again is 0). */
 	int again;
+	/* With q->blocks, a row may carry several weeks: ncells > 0, the
+	 * weeks in cells[0..ncells) (ascending, borrowed as the strings are),
+	 * and day, successful and failed not set.  0 otherwise. */
+	const struct trpt_analysis_cell *cells;
+	size_t ncells;
 };
 
 /*

@@ -10,6 +10,7 @@
 #include "schema/rollup.h"
 #include "schema/sql.h"
 #include "schema/sql_impl.h"
+#include "schema/store.h"
 
 int
 trpt_db_is_uri(const char *path)
@@ -126,6 +127,7 @@ trpt_db_close(struct trpt_db **dbp)
 			db->ops->finalize(db->slots[i].st);
 	free(db->slots);
 	trpt__rollup_free(db);
+	trpt__store_free(db);
 	if (db->conn != NULL)
 		db->ops->close(db);
 	free(db->path);
@@ -209,13 +211,16 @@ trpt_db_log_pages(const struct trpt_db *db)
 
 /*
  * The rollups of the reports a transaction stored are written right
- * before its commit (schema/rollup.h); a transaction that begins or rolls
- * back starts with none queued, whatever happened to the one before.
+ * before its commit (schema/rollup.h), and before them the child rows the
+ * store deferred (schema/store.h, trpt__store_flush), which the rollups'
+ * set-based path reads; a transaction that begins or rolls back starts
+ * with none queued, whatever happened to the one before.
  */
 int
 trpt_db_begin(struct trpt_db *db, struct trpt_err *err)
 {
 	trpt__rollup_discard(db);
+	trpt__store_discard(db);
 	return db->ops->begin(db, err);
 }
 
@@ -224,17 +229,21 @@ trpt_db_commit(struct trpt_db *db, struct trpt_err *err)
 {
 	int rc;
 
-	if ((rc = trpt__rollup_flush(db, err)) != TRPT_OK) {
+	if ((rc = trpt__store_flush(db, err)) != TRPT_OK ||
+	    (rc = trpt__rollup_flush(db, err)) != TRPT_OK) {
 		trpt_db_rollback(db);
 		return rc;
 	}
-	return db->ops->commit(db, err);
+	rc = db->ops->commit(db, err);
+	trpt__store_discard(db);
+	return rc;
 }
 
 void
 trpt_db_rollback(struct trpt_db *db)
 {
 	trpt__rollup_discard(db);
+	trpt__store_discard(db);
 	db->ops->rollback(db);
 }
 

@@ -75,7 +75,8 @@ struct trpt_db {
 	int busy_ms; /* how long to wait for a lock held elsewhere */
 	struct trpt_sql_slot *slots; /* open addressing, power of 2 */
 	size_t nslots, used;
-	struct trpt__rollup_queue *rollup; /* schema/rollup.c */
+	struct trpt__rollup_queue *rollup;   /* schema/rollup.c */
+	struct trpt__store_pending *pending; /* schema/store.c */
 };
 
 /* The head of every driver's statement. */

@@ -164,3 +164,15 @@ void trpt_store_rollback(struct trpt_db *db);
  * transaction again may not meet.  0 on SQLite (one writer at a time).
  */
 int trpt_store_retryable(struct trpt_db *db);
+
+/*
+ * For schema/db.c.  SQLite: the policies and failure details of the
+ * reports stored in a transaction are inserted as multi-row statements
+ * when it commits (trpt__store_flush, before the rollups), or earlier when
+ * the store reads them back or many are pending, instead of a statement
+ * each; begin and rollback discard them, close frees them.
+ */
+struct trpt__store_pending;
+int trpt__store_flush(struct trpt_db *db, struct trpt_err *err);
+void trpt__store_discard(struct trpt_db *db);
+void trpt__store_free(struct trpt_db *db);

@@ -1,5 +1,6 @@
 /* Trends: rollups, the double-count guard, periods and golden output. */
 
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1035,6 +1036,67 @@ test_trend_hostile_counts(void **state)
 	trpt_alert_free(&a);
 }
 
+/*
+ * The rates' text: trpt_trend_format_fixed writes what snprintf's "%.Nf"
+ * does, for the rates trends print (s / (s + f), and that times 100), the
+ * ties (exact halves round to even: 0.125 -> "0.12"), values just either
+ * side of a half, and the values it hands to snprintf.
+ */
+static void
+check_fixed(double v, int d)
+{
+	char want[512], got[512];
+	size_t n;
+
+	snprintf(want, sizeof(want), "%.*f", d, v);
+	n = trpt_trend_format_fixed(v, d, got, sizeof(got));
+	if (n != strlen(want) || strcmp(got, want) != 0)
+		fail_msg("%.17g with %d decimals: \"%s\", want \"%s\"", v, d,
+		    got, want);
+}
+
+static void
+test_trend_format_fixed(void **state)
+{
+	static const double odd[] = { 0, 1, 100, 0.5, 0.125, 0.375, 2.5, 0.005,
+		0.015, 0.00005, 0.00015, 0.99995, 99.995, 99.985, 1e-300,
+		5e-324, 4e-5, 999999.99995, 999999.5, 1e6, 1e300, -1, -0.5,
+		-100 };
+	int64_t s, f;
+	uint64_t x = 88172645463325252u;
+	size_t i;
+	double r;
+	int d;
+
+	(void)state;
+	for (i = 0; i < sizeof(odd) / sizeof(odd[0]); i++)
+		for (d = 0; d <= 4; d++) {
+			check_fixed(odd[i], d);
+			check_fixed(nextafter(odd[i], 0), d);
+			check_fixed(nextafter(odd[i], 1e9), d);
+		}
+	for (s = 0; s <= 400; s++)
+		for (f = 0; f <= 400; f++) {
+			if (s + f == 0)
+				continue;
+			r = (double)s / ((double)s + (double)f);
+			check_fixed(r, 4);
+			check_fixed(r * 100.0, 2);
+		}
+	for (i = 0; i < 200000; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		s = (int64_t)(x >> 20);
+		f = (int64_t)(x & 0xfffff) * (int64_t)(i % 1000);
+		if (s + f == 0)
+			continue;
+		r = (double)s / ((double)s + (double)f);
+		check_fixed(r, 4);
+		check_fixed(r * 100.0, 2);
+	}
+}
+
 int
 main(void)
 {
@@ -1063,6 +1125,7 @@ main(void)
 		cmocka_unit_test(test_trend_dims),
 		cmocka_unit_test(test_trend_weeks),
 		cmocka_unit_test(test_causes_table),
+		cmocka_unit_test(test_trend_format_fixed),
 	};
 
 	return cmocka_run_group_tests_name("trend", tests, NULL, NULL);
