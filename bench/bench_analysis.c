@@ -269,10 +269,16 @@ time_trends(struct trpt_db *db, FILE *null, const char *label, const char *dims,
 		groups = t->ngroups;
 		trpt_trend_free(&t);
 	}
-	printf("trends     %7.3f s (cpu %.3f s) + %s %7.3f s  %s: %zu groups, "
-	       "%" PRIu64 " rows\n",
-	    best, cbest, fmt == TRPT_FORMAT_CSV ? "CSV" : "table", wbest, label,
-	    groups, rows);
+	/* The table writer counts no rows (a group is a few lines). */
+	if (fmt == TRPT_FORMAT_CSV)
+		printf("trends     %7.3f s (cpu %.3f s) + CSV %7.3f s  %s: %zu "
+		       "groups, %" PRIu64 " rows\n",
+		    best, cbest, wbest, label, groups, rows);
+	else
+		printf(
+		    "trends     %7.3f s (cpu %.3f s) + table %7.3f s  %s: %zu "
+		    "groups\n",
+		    best, cbest, wbest, label, groups);
 }
 
 int
