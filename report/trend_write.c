@@ -94,8 +94,11 @@ is_failure_dim(enum trpt_trend_dim d)
  * printf of a double (its multi-precision digits) was the largest part of
  * writing them (perf: __printf_fp, hack_digit, __mpn_divrem a quarter of
  * the CLI's weekly table); this is exact, not an approximation (the test
- * compares it with snprintf).  Values outside [0, 1e6) go to snprintf.
+ * compares it with snprintf).  Values outside [0, 1e6) go to snprintf,
+ * as every value does where the compiler has no 128-bit integer (Debian's
+ * 32-bit architectures: i386, armhf).
  */
+#ifdef __SIZEOF_INT128__
 __extension__ typedef unsigned __int128 u128;
 
 size_t
@@ -149,6 +152,15 @@ trpt_trend_format_fixed(double v, int decimals, char *buf, size_t size)
 	buf[len] = '\0';
 	return len;
 }
+#else
+size_t
+trpt_trend_format_fixed(double v, int decimals, char *buf, size_t size)
+{
+	int i = snprintf(buf, size, "%.*f", decimals, v);
+
+	return i < 0 ? 0 : (size_t)i;
+}
+#endif
 
 /* A line built in memory, written with one fwrite: the rows' fprintf
  * calls (the format parsed each time) were the rest of that quarter. */
