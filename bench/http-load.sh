@@ -3,6 +3,7 @@
 #
 #   bench/http-load.sh [BUILD-DIR] [REQUESTS] [CONNECTIONS...]
 #   TLS=1 bench/http-load.sh ...     native TLS (a certificate made here)
+#   SERVE_CONF='threads = 2' bench/http-load.sh ...   more [serve] keys
 #
 # Builds bench/http_load.c, starts serve on a free loopback port with a
 # fresh database in a temporary directory, runs a warm-up and then one run
@@ -34,6 +35,8 @@ trap cleanup EXIT INT TERM
 cc -O2 -pthread -o "$tmp/http_load" "$here/http_load.c" -lz -lgnutls
 printf '[serve]\nrate_limit = 0\nmax_connections_per_client = 100000\n' \
     > "$tmp/conf"
+# SERVE_CONF: more [serve] lines, e.g. SERVE_CONF='threads = 2'.
+[ -n "${SERVE_CONF:-}" ] && printf '%s\n' "$SERVE_CONF" >> "$tmp/conf"
 ca=
 if [ "${TLS:-0}" = 1 ]; then
 	mkdir "$tmp/certs"
@@ -133,7 +136,8 @@ for c in $conns; do
 		  if ($1 ~ /^MHD/) k = "http"
 		  if ($1 ~ /committer/) k = "committer"
 		  if ($1 ~ /checkpoint/) k = "checkpointer"
-		  cpu[k] += $6 - $2; cs += $7 - $3; wr[k] += $8 - $4 }
+		  cpu[k] += $6 - $2; cs += $7 - $3; wr[k] += $8 - $4
+		  if (k == "http") shares = shares " " ($6 - $2) * 1e6 / hz / n }
 		END { printf "  threads: committer %d, http %d, checkpointer" \
 		      " %d, other %d us/req; %.2f context switches/req\n",
 		      cpu["committer"] * 1e6 / hz / n, cpu["http"] * 1e6 / hz / n,
@@ -141,7 +145,13 @@ for c in $conns; do
 		      cpu["other"] * 1e6 / hz / n, cs / n
 		      printf "  written: committer %.1f, checkpointer %.1f" \
 		      " kB/req\n", wr["committer"] / 1024 / n,
-		      wr["checkpointer"] / 1024 / n }'
+		      wr["checkpointer"] / 1024 / n
+		  # How the connections fell over libmicrohttpd'"'"'s threads
+		  # (each takes those it accepts first): uneven shares leave
+		  # a core idle.
+		  printf "  http threads:"; m = split(shares, a)
+		  for (i = 1; i <= m; i++) printf " %d", a[i]
+		  printf " us/req\n" }'
 	echo "$w0 $w1" | awk '$3 > $1 {
 		printf "  log restarts %d, the writer stood still %.0f ms" \
 		    " for them\n", $3 - $1, ($4 - $2) * 1000 }'
