@@ -254,16 +254,15 @@ int trpt_pipeline_async_start(struct trpt_pipeline *p, struct trpt_err *err);
 
 /*
  * TRPT_ASYNC_CHECKPOINT: the log of a SQLite file is copied into the
- * database by a thread and connection of their own (a pass once the log
- * has grown by 4,000 pages, and after each commit from
- * trpt_pipeline_flush's drain on), rather than by the writer inside the
- * commit that crosses wal_autocheckpoint: the store thread no longer
- * waits for a checkpoint's writes and fsyncs (issue 15: on a large
- * database these are random pages).  Started at the first commit that
- * is not trpt_pipeline_flush's; trpt_pipeline_async_stop ends it and
- * gives the writer its own checkpoints back (wal_autocheckpoint 4000).
- * For a writer that nothing else checkpoints: not beside serve's
- * checkpointer (schema/checkpoint.h) on the same connection.
+ * database by a thread and connection of their own, one pass after each
+ * commit, rather than by the writer inside the commit that crosses
+ * wal_autocheckpoint: the store thread no longer waits for a checkpoint's
+ * writes and fsyncs (issue 15: on a large database these are random
+ * pages).  Started at the first commit that is not trpt_pipeline_flush's;
+ * trpt_pipeline_async_stop ends it and gives the writer its own
+ * checkpoints back (wal_autocheckpoint 4000).  For a writer that nothing
+ * else checkpoints: not beside serve's checkpointer (schema/checkpoint.h)
+ * on the same connection.
  */
 #define TRPT_ASYNC_CHECKPOINT 0x2
 
