@@ -86,10 +86,6 @@ trpt_checkpoint_new(
 		free(c);
 		return rc;
 	}
-	/* After the pragma, which takes the same hook: the log's length
-	 * after each commit, for a caller that copies only past some pages
-	 * (ingest/pipeline.c). */
-	trpt_db_watch_log(writer);
 	*out = c;
 	return TRPT_OK;
 }

@@ -16,9 +16,8 @@ struct trpt_checkpoint;
  * A second connection to writer's database for checkpoints, in *out;
  * *out is NULL when there is nothing to do (PostgreSQL, an in-memory
  * database).  From then on the writer no longer checkpoints inside its
- * commits (trpt_checkpoint_restart does, when asked), a log that grew
- * past 256 MB is truncated when it starts over, and the writer keeps the
- * log's length after each of its commits (trpt_db_log_pages).
+ * commits (trpt_checkpoint_restart does, when asked), and a log that grew
+ * past 256 MB is truncated when it starts over.
  */
 int trpt_checkpoint_new(
     struct trpt_db *writer, struct trpt_checkpoint **out, struct trpt_err *err);

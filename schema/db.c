@@ -194,21 +194,6 @@ trpt_db_set_busy_timeout(struct trpt_db *db, int ms)
 	db->ops->set_busy_timeout(db, ms);
 }
 
-void
-trpt_db_watch_log(struct trpt_db *db)
-{
-	if (trpt_sql_dialect(db) == TRPT_SQL_SQLITE && db->conn != NULL)
-		trpt__sql_sqlite_watch_log(db);
-}
-
-int
-trpt_db_log_pages(const struct trpt_db *db)
-{
-	return trpt_sql_dialect(db) == TRPT_SQL_SQLITE && db->conn != NULL
-		   ? trpt__sql_sqlite_log_pages(db)
-		   : 0;
-}
-
 /*
  * The rollups of the reports a transaction stored are written right
  * before its commit (schema/rollup.h), and before them the child rows the

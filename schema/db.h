@@ -75,15 +75,6 @@ void trpt_db_thread_arena(void);
 void trpt_db_set_busy_timeout(struct trpt_db *db, int ms);
 
 /*
- * SQLite: from now on db keeps the log's length in pages after each of its
- * commits (until a PRAGMA wal_autocheckpoint, which takes the same hook);
- * trpt_db_log_pages reads it on the thread that committed.  0 before a
- * commit, and always on PostgreSQL (schema/checkpoint.c).
- */
-void trpt_db_watch_log(struct trpt_db *db);
-int trpt_db_log_pages(const struct trpt_db *db);
-
-/*
  * BEGIN IMMEDIATE, COMMIT and ROLLBACK.  A busy database gives TRPT_ETEMP.
  * A COMMIT that fails rolls the transaction back.  trpt_db_rollback does
  * nothing when no transaction is open.

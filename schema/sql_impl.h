@@ -53,15 +53,6 @@ struct trpt_sql_ops {
 extern const struct trpt_sql_ops trpt_sql_sqlite_ops;
 extern const struct trpt_sql_ops trpt_sql_pg_ops; /* schema/sql_pg.c */
 
-/*
- * SQLite only (schema/sql_sqlite.c): from now on, keep the log's length
- * in pages after each commit of db's connection (sqlite3_wal_hook, which
- * PRAGMA wal_autocheckpoint replaces with its own), read by
- * trpt__sql_sqlite_log_pages on the committing thread (0 before a commit).
- */
-void trpt__sql_sqlite_watch_log(struct trpt_db *db);
-int trpt__sql_sqlite_log_pages(const struct trpt_db *db);
-
 /* A cached statement (trpt_sql_cached), keyed by its SQL's address. */
 struct trpt_sql_slot {
 	const char *sql;

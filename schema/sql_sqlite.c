@@ -36,7 +36,6 @@
 struct lite {
 	sqlite3 *h;
 	int64_t busy_start_ms; /* when the current wait began */
-	int log_pages;         /* trpt__sql_sqlite_watch_log */
 };
 
 struct lite_stmt {
@@ -459,30 +458,6 @@ lite_open(struct trpt_db *db, int existing, struct trpt_err *err)
 	if ((rc = pragma(db, "PRAGMA temp_store=MEMORY", err)) != TRPT_OK)
 		return rc;
 	return pragma(db, "PRAGMA wal_autocheckpoint=4000", err);
-}
-
-/* SQLite's WAL hook: runs on the committing thread after each commit. */
-static int
-log_hook(void *arg, sqlite3 *h, const char *name, int pages)
-{
-	struct lite *l = arg;
-
-	(void)h;
-	(void)name;
-	l->log_pages = pages;
-	return SQLITE_OK;
-}
-
-void
-trpt__sql_sqlite_watch_log(struct trpt_db *db)
-{
-	sqlite3_wal_hook(lite(db)->h, log_hook, lite(db));
-}
-
-int
-trpt__sql_sqlite_log_pages(const struct trpt_db *db)
-{
-	return lite(db)->log_pages;
 }
 
 static void

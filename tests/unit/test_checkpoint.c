@@ -2,8 +2,8 @@
  * WAL checkpoints beside a writer (schema/checkpoint.c, used by serve): a
  * passive checkpoint on a connection of its own sees the log the writer
  * left, the writer no longer checkpoints inside its commits, a restart
- * starts the log over without truncating a log under 256 MB, the writer
- * keeps the log's length, and an in-memory database has nothing to do.
+ * starts the log over without truncating a log under 256 MB, and an
+ * in-memory database has nothing to do.
  */
 
 #include <sys/stat.h>
@@ -172,47 +172,6 @@ test_checkpoint_log_kept(void **state)
 	free(dir);
 }
 
-/*
- * Beside a checkpointer the writer keeps the log's length after each of
- * its commits (ingest asks for a pass only once the log has grown by some
- * thousands of pages): the length a pass then finds, and once the log
- * starts over the new log's.
- */
-static void
-test_checkpoint_log_pages(void **state)
-{
-	struct trpt_checkpoint *c = NULL;
-	struct trpt_db *db;
-	struct trpt_err err;
-	char *dir = trpt_test_tmpdir(), path[4200];
-	int frames, pages;
-
-	(void)state;
-	snprintf(path, sizeof(path), "%s/ck.db", dir);
-	if (trpt_db_open(path, &db, &err) != TRPT_OK)
-		fail_msg("%s", err.msg);
-	assert_int_equal(trpt_db_log_pages(db), 0);
-	assert_int_equal(trpt_checkpoint_new(db, &c, &err), TRPT_OK);
-	write_rows(db, 50);
-	pages = trpt_db_log_pages(db);
-	assert_true(pages >= 50);
-	write_rows(db, 10);
-	assert_true(trpt_db_log_pages(db) >= pages + 10);
-	pages = trpt_db_log_pages(db);
-	assert_int_equal(trpt_checkpoint_passive(c, &frames, &err), TRPT_OK);
-	assert_int_equal(frames, pages);
-	/* Every page copied: the next commit starts the log over. */
-	write_rows(db, 1);
-	pages = trpt_db_log_pages(db);
-	assert_true(pages > 0 && pages < 20);
-	assert_int_equal(trpt_checkpoint_passive(c, &frames, &err), TRPT_OK);
-	assert_int_equal(frames, pages);
-	trpt_checkpoint_free(&c);
-	trpt_db_close(&db);
-	trpt_test_rmrf(dir);
-	free(dir);
-}
-
 static void
 test_checkpoint_memory(void **state)
 {
@@ -239,7 +198,6 @@ main(void)
 		cmocka_unit_test(test_checkpoint_beside_writer),
 		cmocka_unit_test(test_checkpoint_restart_busy),
 		cmocka_unit_test(test_checkpoint_log_kept),
-		cmocka_unit_test(test_checkpoint_log_pages),
 		cmocka_unit_test(test_checkpoint_memory),
 	};
 
