@@ -949,6 +949,8 @@ group_again(
 	if ((rc = trpt_store_begin(db, err)) != TRPT_OK)
 		return rc;
 	for (rq = *members; rq != NULL; rq = rq->q_next) {
+		/* The first try's counts and outcomes were rolled back. */
+		trpt_pipeline_result_free(&rq->res);
 		rc = trpt_pipeline_store_prepared_keep(
 		    r->pipe, rq->prep, &rq->res, &rq->err);
 		if (rc != TRPT_OK) {
