@@ -18,6 +18,9 @@
 #define SMALL_ANSWER (1024u * 1024)
 /* Bytes allowed per message in a FETCH answer besides the body itself. */
 #define PER_MESSAGE 1024u
+/* libetpan's read buffer: each read of the stream asks the socket (or
+ * GnuTLS) for at most this many bytes. */
+#define STREAM_BUFFER 65536
 
 struct trpt_imap {
 	const struct trpt_imap_conf *conf;
@@ -140,7 +143,7 @@ trpt_imap_connect(const struct trpt_imap_conf *conf, struct trpt_imap **out,
 		goto out;
 	c->imap = mailimap_new(0, NULL);
 	low = c->imap != NULL ? trpt_imap_io_low(&c->io) : NULL;
-	stream = low != NULL ? mailstream_new(low, 8192) : NULL;
+	stream = low != NULL ? mailstream_new(low, STREAM_BUFFER) : NULL;
 	if (stream == NULL) {
 		if (low != NULL)
 			mailstream_low_free(low);
@@ -402,9 +405,11 @@ trpt__imap_select(struct trpt_imap *c, const char *mailbox, int read_only,
  */
 #define SIZE_LINE 256u
 
-int
-trpt__imap_sizes(struct trpt_imap *c, const char *mailbox, uint32_t lo,
-    uint32_t hi, struct trpt__imap_entry **out, size_t *n, struct trpt_err *err)
+/* The UIDs in lo:hi with, when sizes, their RFC822.SIZE and INTERNALDATE. */
+static int
+fetch_entries(struct trpt_imap *c, const char *mailbox, uint32_t lo,
+    uint32_t hi, int sizes, struct trpt__imap_entry **out, size_t *n,
+    struct trpt_err *err)
 {
 	struct mailimap_fetch_type *ft;
 	struct mailimap_set *set;
@@ -420,10 +425,12 @@ trpt__imap_sizes(struct trpt_imap *c, const char *mailbox, uint32_t lo,
 	if (set == NULL || ft == NULL ||
 	    mailimap_fetch_type_new_fetch_att_list_add(
 		ft, mailimap_fetch_att_new_uid()) != MAILIMAP_NO_ERROR ||
-	    mailimap_fetch_type_new_fetch_att_list_add(ft,
-		mailimap_fetch_att_new_rfc822_size()) != MAILIMAP_NO_ERROR ||
-	    mailimap_fetch_type_new_fetch_att_list_add(ft,
-		mailimap_fetch_att_new_internaldate()) != MAILIMAP_NO_ERROR) {
+	    (sizes && (mailimap_fetch_type_new_fetch_att_list_add(
+			   ft, mailimap_fetch_att_new_rfc822_size()) !=
+			      MAILIMAP_NO_ERROR ||
+			  mailimap_fetch_type_new_fetch_att_list_add(
+			      ft, mailimap_fetch_att_new_internaldate()) !=
+			      MAILIMAP_NO_ERROR))) {
 		rc = trpt_err_set(err, TRPT_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -470,6 +477,13 @@ out:
 		mailimap_fetch_type_free(ft);
 	free(v);
 	return rc;
+}
+
+int
+trpt__imap_sizes(struct trpt_imap *c, const char *mailbox, uint32_t lo,
+    uint32_t hi, struct trpt__imap_entry **out, size_t *n, struct trpt_err *err)
+{
+	return fetch_entries(c, mailbox, lo, hi, 1, out, n, err);
 }
 
 /* A UID in a SEARCH answer: " 4294967295" is 11 bytes. */
@@ -544,8 +558,11 @@ trpt__imap_max_uid(struct trpt_imap *c, const char *mailbox, uint32_t *out,
 	size_t n = 0;
 	int rc;
 
-	/* "*" is the highest UID; lo = 0 in libetpan means "*". */
-	rc = trpt__imap_sizes(c, mailbox, 0, 0, &v, &n, err);
+	/* "*" is the highest UID; lo = 0 in libetpan means "*".  Only its
+	 * UID: with RFC822.SIZE and INTERNALDATE, Dovecot 2.3 answered in
+	 * 7-8 ms instead of 0.3-0.5 ms (10,000 messages in a Maildir; it
+	 * looks the file up), before any message of the run was fetched. */
+	rc = fetch_entries(c, mailbox, 0, 0, 0, &v, &n, err);
 	if (rc == TRPT_OK)
 		*out = n > 0 ? v[n - 1].uid : 0;
 	free(v);

@@ -47,6 +47,10 @@ struct trpt_imap_io {
 	uint64_t lit_left;
 	uint64_t scan_num;
 	int scan_state;
+	/* Under TLS, bytes read from the socket ahead of GnuTLS (see
+	 * tls_pull in imap_io.c): rbuf[roff..rlen-1] not handed over yet. */
+	unsigned char *rbuf;
+	size_t roff, rlen;
 	int broken;
 	char why[TRPT_IMAP_IO_WHY_LEN];
 };
