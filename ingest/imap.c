@@ -19,8 +19,11 @@
 /* Bytes allowed per message in a FETCH answer besides the body itself. */
 #define PER_MESSAGE 1024u
 /* libetpan's read buffer: each read of the stream asks the socket (or
- * GnuTLS) for at most this many bytes. */
-#define STREAM_BUFFER 65536
+ * GnuTLS) for at most this many bytes.  Not larger: libetpan moves what
+ * is left in it to its start after every line and every read it hands
+ * over (mailstream.c, memmove).  With 64 kB a plain fetch of 10,000
+ * mails took 266 recv() calls instead of 1,707 but 3-5 % more CPU. */
+#define STREAM_BUFFER 8192
 
 struct trpt_imap {
 	const struct trpt_imap_conf *conf;
