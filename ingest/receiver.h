@@ -13,8 +13,9 @@
  * type, 405 for another method, 429 past the per-client rate, 503 when
  * the database cannot take the write (senders retry anything but a 2xx).
  *
- * A pool of threads (libmicrohttpd, poll) receives the requests and
- * prepares each POST (inflate, validate); one committer thread stores
+ * One thread accepts the connections and spreads them evenly over a pool
+ * of threads (libmicrohttpd, poll), which receive the requests and
+ * prepare each POST (inflate, validate); one committer thread stores
  * them, so one struct trpt_pipeline and its database handle are used by
  * one thread at a time, under a mutex that others may take between groups
  * (trpt_receiver_lock).  POSTs that arrive together share one transaction
