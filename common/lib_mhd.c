@@ -44,8 +44,6 @@
 	    (struct MHD_Connection * a0, unsigned int a1,                      \
 		struct MHD_Response *a2),                                      \
 	    (a0, a1, a2), MHD_NO)                                              \
-	X(MHD_socket, MHD_quiesce_daemon, (struct MHD_Daemon * a0), (a0),      \
-	    MHD_INVALID_SOCKET)                                                \
 	V(MHD_resume_connection, (struct MHD_Connection * a0), (a0))           \
 	V(MHD_stop_daemon, (struct MHD_Daemon * a0), (a0))                     \
 	V(MHD_suspend_connection, (struct MHD_Connection * a0), (a0))          \

@@ -91,7 +91,8 @@ struct trpt_receiver_config {
  */
 int trpt_receiver_allow_check(const char *cidr, struct trpt_err *err);
 
-/* Defaults: listen 127.0.0.1:8460, "/" and "/v1/tlsrpt", 4 threads, ... */
+/* Defaults: listen 127.0.0.1:8460, "/" and "/v1/tlsrpt", a thread a core
+ * (2 to 8), ... */
 void trpt_receiver_config_default(
     struct trpt_receiver_config *cfg, const struct trpt_limits *lim);
 
