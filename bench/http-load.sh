@@ -11,7 +11,8 @@
 # half JSON), and checks that the database holds exactly one row for every
 # report answered 200.  Prints the client's and the server's CPU time per
 # request, the server's split by thread (committer, libmicrohttpd's
-# threads, checkpointer) with its context switches per request, and the
+# threads, checkpointer; the accepting thread, trpt-accept, counts as
+# other) with its context switches per request, and the
 # POSTs a commit (tlsrpt_http_commits_total), and how long the writer
 # stood still for the log's restarts (tlsrpt_wal_restart_seconds_total;
 # only when some happened).  Needs cc, zlib and GnuTLS headers, python3

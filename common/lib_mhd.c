@@ -10,6 +10,10 @@
 #include "common/lib.h"
 
 #define FUNCS(X, V, F)                                                         \
+	X(enum MHD_Result, MHD_add_connection,                                 \
+	    (struct MHD_Daemon * a0, MHD_socket a1, const struct sockaddr *a2, \
+		socklen_t a3),                                                 \
+	    (a0, a1, a2, a3), MHD_NO)                                          \
 	X(enum MHD_Result, MHD_add_response_header,                            \
 	    (struct MHD_Response * a0, const char *a1, const char *a2),        \
 	    (a0, a1, a2), MHD_NO)                                              \
@@ -40,8 +44,6 @@
 	    (struct MHD_Connection * a0, unsigned int a1,                      \
 		struct MHD_Response *a2),                                      \
 	    (a0, a1, a2), MHD_NO)                                              \
-	X(MHD_socket, MHD_quiesce_daemon, (struct MHD_Daemon * a0), (a0),      \
-	    MHD_INVALID_SOCKET)                                                \
 	V(MHD_resume_connection, (struct MHD_Connection * a0), (a0))           \
 	V(MHD_stop_daemon, (struct MHD_Daemon * a0), (a0))                     \
 	V(MHD_suspend_connection, (struct MHD_Connection * a0), (a0))          \

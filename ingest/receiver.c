@@ -9,9 +9,11 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -102,7 +104,12 @@ struct trpt_receiver {
 	struct net allow[TRPT_RECEIVER_MAX_ALLOW];
 	size_t nallow;
 	unsigned port;
-	int quiesced;
+	/* The listening socket, accepted from by the acceptor thread and
+	 * handed to libmicrohttpd (see acceptor_loop); wake[1] is written to
+	 * stop it. */
+	int lfd, wake[2];
+	pthread_t acceptor;
+	int acceptor_running;
 	atomic_int draining;
 
 	pthread_mutex_t stats_lock;
@@ -198,6 +205,24 @@ dup_or_null(const char *s)
 	return s == NULL ? NULL : strdup(s);
 }
 
+/*
+ * The threads receiving requests by default: one a core, 2 to 8.  With
+ * the accepting thread spreading connections evenly, 2 threads on this
+ * 2-core host were as fast as 4 or faster in every set measured (16
+ * kept-alive connections: 11,417 against 9,539 stored/s, medians of 3
+ * alternating rounds; front27's four sets in docs/PERFORMANCE.md "Stop
+ * 27: serve, the answer path"), at less CPU a POST: a thread more than
+ * the cores only adds wake-ups, as each polls many connections.  Past 8
+ * the one committer is the limit, not the threads preparing POSTs.
+ */
+static unsigned
+default_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 2 ? 2 : n > 8 ? 8 : (unsigned)n;
+}
+
 void
 trpt_receiver_config_default(
     struct trpt_receiver_config *cfg, const struct trpt_limits *lim)
@@ -208,7 +233,7 @@ trpt_receiver_config_default(
 	cfg->paths[1] = "/v1/tlsrpt";
 	cfg->npaths = 2;
 	cfg->max_body = lim->max_message;
-	cfg->threads = 4;
+	cfg->threads = default_threads();
 	cfg->max_connections = 256;
 	cfg->max_per_client = 16;
 	cfg->idle_timeout = 30;
@@ -1760,6 +1785,129 @@ check_tls(const char *cert, const char *key, struct trpt_err *err)
 	return TRPT_OK;
 }
 
+/*
+ * The listening socket, bound as libmicrohttpd would bind it (the address
+ * reused at once after a restart, an IPv6 one for IPv6 only).
+ */
+static int
+listen_socket(const char *spec, const struct sockaddr_storage *ss,
+    socklen_t sslen, int *out, struct trpt_err *err)
+{
+	int fd, on = 1, e;
+
+	fd = socket(ss->ss_family, SOCK_STREAM, 0);
+	if (fd < 0)
+		return trpt_err_set(err, TRPT_EIO,
+		    "serve: cannot listen on %s: %s", spec, strerror(errno));
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 ||
+	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+	    (ss->ss_family == AF_INET6 &&
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) !=
+		    0) ||
+	    bind(fd, (const struct sockaddr *)ss, sslen) != 0 ||
+	    listen(fd, SOMAXCONN) != 0) {
+		e = errno;
+		close(fd);
+		return trpt_err_set(err, TRPT_EIO,
+		    "serve: cannot listen on %s: %s", spec, strerror(e));
+	}
+	*out = fd;
+	return TRPT_OK;
+}
+
+/* The port the listening socket is bound to. */
+static unsigned
+bound_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return ntohs(
+		    ((const struct sockaddr_in *)(const void *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)(const void *)&ss)
+				 ->sin6_port);
+	return 0;
+}
+
+/*
+ * Accepts the connections and hands each to libmicrohttpd, whose pool
+ * puts it on the thread its descriptor number picks (modulo the pool's
+ * size, then the next with room): round robin for descriptors opened one
+ * after the other.  When libmicrohttpd's threads all poll the listening
+ * socket, whichever wakes first takes the connection, and at 16 kept-alive
+ * connections one thread often held 8-12 of them and prepared and
+ * answered their POSTs one after the other while the other core idled
+ * (per-thread CPU a POST 58/0/0/0 or 0/29/19/24 us; now 15/15/15/15).
+ * Every idle thread also woke for each new connection and all but one
+ * found nothing to accept: with a new connection a POST (most senders),
+ * libmicrohttpd's threads 104 -> 88 us a POST and this one 14-17 us, the
+ * rate x1.18 (docs/PERFORMANCE.md, "Stop 27: serve, the answer path").
+ * Out of descriptors (or memory), the connection waits in the backlog and
+ * the thread pauses 10 ms before trying again rather than spinning, as
+ * libmicrohttpd stops accepting at its limit.
+ */
+static void *
+acceptor_loop(void *arg)
+{
+	struct trpt_receiver *r = arg;
+	struct pollfd pfd[2];
+	struct sockaddr_storage sa;
+	struct timespec pause = { 0, 10 * 1000000 };
+	socklen_t len;
+	int fd;
+
+	name_thread("trpt-accept");
+	pfd[0].fd = r->lfd;
+	pfd[0].events = POLLIN;
+	pfd[1].fd = r->wake[0];
+	pfd[1].events = POLLIN;
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno != EINTR)
+				nanosleep(&pause, NULL);
+			continue;
+		}
+		if (pfd[1].revents != 0)
+			break;
+		for (;;) {
+			len = sizeof(sa);
+			fd = accept(r->lfd, (struct sockaddr *)&sa, &len);
+			if (fd < 0)
+				break;
+			(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+			/* Closes fd when it cannot take it (at its limit). */
+			(void)MHD_add_connection(
+			    r->mhd, fd, (struct sockaddr *)&sa, len);
+		}
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM)
+			nanosleep(&pause, NULL);
+	}
+	return NULL;
+}
+
+/* Stops accepting: the acceptor ends and the listening socket closes. */
+static void
+acceptor_stop(struct trpt_receiver *r)
+{
+	char one = 1;
+
+	if (r->acceptor_running) {
+		while (write(r->wake[1], &one, 1) < 0 && errno == EINTR)
+			;
+		pthread_join(r->acceptor, NULL);
+		r->acceptor_running = 0;
+	}
+	if (r->lfd >= 0)
+		close(r->lfd);
+	r->lfd = -1;
+}
+
 /* Stops queueing (new POSTs get 503), lets the committer store what is
  * queued and waits for it. */
 static void
@@ -1780,6 +1928,11 @@ receiver_release(struct trpt_receiver *r)
 {
 	size_t i;
 
+	acceptor_stop(r);
+	if (r->wake[0] >= 0)
+		close(r->wake[0]);
+	if (r->wake[1] >= 0)
+		close(r->wake[1]);
 	free(r->listen);
 	for (i = 0; i < r->npaths; i++)
 		free(r->paths[i]);
@@ -1816,7 +1969,6 @@ trpt_receiver_new(const struct trpt_receiver_config *cfg,
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	struct MHD_OptionItem opts[16];
-	const union MHD_DaemonInfo *di;
 	const char *why;
 	unsigned flags;
 	size_t n = 0, i;
@@ -1862,6 +2014,7 @@ trpt_receiver_new(const struct trpt_receiver_config *cfg,
 	pthread_cond_init(&r->conn_cond, NULL);
 	pthread_mutex_init(&r->store_lock, NULL);
 	atomic_init(&r->draining, 0);
+	r->lfd = r->wake[0] = r->wake[1] = -1;
 	r->zkey_ok = pthread_key_create(&r->zkey, inflater_release) == 0;
 	atomic_init(&r->delegated, 0);
 	atomic_init(&r->q_preparing, 0);
@@ -1933,11 +2086,10 @@ trpt_receiver_new(const struct trpt_receiver_config *cfg,
 	flags |= MHD_is_feature_supported(MHD_FEATURE_POLL) == MHD_YES
 		     ? MHD_USE_POLL
 		     : MHD_USE_AUTO;
-	if (ss.ss_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
+	/* The connections come from acceptor_loop. */
+	flags |= MHD_USE_NO_LISTEN_SOCKET;
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER,
 		(intptr_t)mhd_logger, r };
-	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0, &ss };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE,
 		(intptr_t)cfg->threads, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED,
@@ -1974,6 +2126,19 @@ trpt_receiver_new(const struct trpt_receiver_config *cfg,
 	}
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 
+	if ((rc = listen_socket(cfg->listen, &ss, sslen, &r->lfd, err)) !=
+	    TRPT_OK) {
+		receiver_release(r);
+		return rc;
+	}
+	if (pipe(r->wake) != 0) {
+		r->wake[0] = r->wake[1] = -1;
+		receiver_release(r);
+		return trpt_err_set(
+		    err, TRPT_EIO, "serve: pipe: %s", strerror(errno));
+	}
+	r->port = bound_port(r->lfd);
+
 	r->pipe = p;
 	r->resp_stored = static_text("stored\n");
 	r->resp_duplicate = static_text("duplicate\n");
@@ -1987,12 +2152,7 @@ trpt_receiver_new(const struct trpt_receiver_config *cfg,
 	r->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, r,
 	    MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	if (r->mhd == NULL) {
-		/* "Failed to bind to port 0: Address already in use": the
-		 * port is the option we did not use; keep the cause. */
 		why = r->mhd_error;
-		if (strncmp(why, "Failed to bind", 14) == 0 &&
-		    strrchr(why, ':') != NULL)
-			why = strrchr(why, ':') + 2;
 		rc = trpt_err_set(err, TRPT_EIO,
 		    "serve: cannot listen on %s: %s", cfg->listen,
 		    why[0] != '\0' ? why : "libmicrohttpd failed to start");
@@ -2000,8 +2160,6 @@ trpt_receiver_new(const struct trpt_receiver_config *cfg,
 		receiver_release(r);
 		return rc;
 	}
-	di = MHD_get_daemon_info(r->mhd, MHD_DAEMON_INFO_BIND_PORT);
-	r->port = di != NULL ? di->port : 0;
 	if (pthread_create(&r->reaper, NULL, reaper_loop, r) != 0) {
 		committer_stop(r);
 		MHD_stop_daemon(r->mhd);
@@ -2010,6 +2168,12 @@ trpt_receiver_new(const struct trpt_receiver_config *cfg,
 		    err, TRPT_ENOMEM, "serve: cannot start a thread");
 	}
 	r->reaper_running = 1;
+	if (pthread_create(&r->acceptor, NULL, acceptor_loop, r) != 0) {
+		trpt_receiver_free(&r);
+		return trpt_err_set(
+		    err, TRPT_ENOMEM, "serve: cannot start a thread");
+	}
+	r->acceptor_running = 1;
 	*out = r;
 	return TRPT_OK;
 }
@@ -2062,15 +2226,9 @@ trpt_receiver_drain(struct trpt_receiver *r, unsigned timeout_ms)
 {
 	struct timespec pause = { 0, 10 * 1000000 };
 	unsigned waited = 0, left;
-	MHD_socket fd;
 
 	atomic_store(&r->draining, 1);
-	if (!r->quiesced) {
-		fd = MHD_quiesce_daemon(r->mhd);
-		if (fd != MHD_INVALID_SOCKET)
-			close(fd);
-		r->quiesced = 1;
-	}
+	acceptor_stop(r);
 	for (;;) {
 		pthread_mutex_lock(&r->stats_lock);
 		left = r->stats.in_flight;
@@ -2089,6 +2247,7 @@ trpt_receiver_free(struct trpt_receiver **rp)
 
 	if (r == NULL)
 		return;
+	acceptor_stop(r); /* before libmicrohttpd stops */
 	if (r->reaper_running) {
 		pthread_mutex_lock(&r->conn_lock);
 		r->reaper_stop = 1;

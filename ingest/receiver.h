@@ -13,8 +13,9 @@
  * type, 405 for another method, 429 past the per-client rate, 503 when
  * the database cannot take the write (senders retry anything but a 2xx).
  *
- * A pool of threads (libmicrohttpd, poll) receives the requests and
- * prepares each POST (inflate, validate); one committer thread stores
+ * One thread accepts the connections and spreads them evenly over a pool
+ * of threads (libmicrohttpd, poll), which receive the requests and
+ * prepare each POST (inflate, validate); one committer thread stores
  * them, so one struct trpt_pipeline and its database handle are used by
  * one thread at a time, under a mutex that others may take between groups
  * (trpt_receiver_lock).  POSTs that arrive together share one transaction
@@ -90,7 +91,8 @@ struct trpt_receiver_config {
  */
 int trpt_receiver_allow_check(const char *cidr, struct trpt_err *err);
 
-/* Defaults: listen 127.0.0.1:8460, "/" and "/v1/tlsrpt", 4 threads, ... */
+/* Defaults: listen 127.0.0.1:8460, "/" and "/v1/tlsrpt", a thread a core
+ * (2 to 8), ... */
 void trpt_receiver_config_default(
     struct trpt_receiver_config *cfg, const struct trpt_limits *lim);
 

@@ -372,8 +372,8 @@ def test_concurrent(srv, clients=8, total=4000, repeats=400):
 
 
 def test_thread_names(srv):
-    """The committer and the checkpointer (SQLite only) carry names that
-    top -H and bench/http-load.sh's per-thread split go by."""
+    """The committer, the acceptor and the checkpointer (SQLite only) carry
+    names that top -H and bench/http-load.sh's per-thread split go by."""
     names = set()
     task = "/proc/%d/task" % srv.proc.pid
     for tid in os.listdir(task):
@@ -384,6 +384,9 @@ def test_thread_names(srv):
             pass
     ok("trpt-committer" in names, "the committer thread is named",
        sorted(names))
+    # libmicrohttpd's threads do not poll the listening socket: one thread
+    # accepts and hands each connection to one of them (even spread).
+    ok("trpt-accept" in names, "the accepting thread is named", sorted(names))
     if testdb.BACKEND == "sqlite":
         ok("trpt-checkpoint" in names, "the checkpointer thread is named",
            sorted(names))

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -158,13 +159,16 @@ test_config_defaults(void **state)
 	struct trpt_alert_config a;
 	struct trpt_conf_summary m;
 	struct trpt_limits l;
+	long cores;
 
 	assert_int_equal(trpt_config_empty(&f->cfg, &f->err), TRPT_OK);
 	assert_int_equal(
 	    trpt_config_read(f->cfg, NULL, "serve", &s, sizeof(s), &f->err),
 	    TRPT_OK);
 	assert_string_equal(s.rx.listen, "127.0.0.1:8460");
-	assert_int_equal(s.rx.threads, 4);
+	/* A thread a core, 2 to 8. */
+	cores = sysconf(_SC_NPROCESSORS_ONLN);
+	assert_int_equal(s.rx.threads, cores < 2 ? 2 : cores > 8 ? 8 : cores);
 	assert_int_equal(s.rx.max_per_client, 16);
 	assert_int_equal(s.paths.n, 0);
 	assert_int_equal(s.drain_timeout, 30);
