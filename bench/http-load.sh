@@ -24,6 +24,8 @@ requests=${2:-10000}
 shift 2 2>/dev/null || shift $#
 conns=${*:-1 4 8 32}
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/serve-start.sh
+. "$here/serve-start.sh"
 bin=$(cd "$build" && pwd)/collector/tlsrpt-collector
 tmp=$(mktemp -d)
 pid=
@@ -47,16 +49,7 @@ if [ "${TLS:-0}" = 1 ]; then
 	ca=$tmp/certs/ca.pem
 fi
 chmod 600 "$tmp/conf"
-"$bin" -q --db "$tmp/db" --config "$tmp/conf" serve \
-    --listen 127.0.0.1:0 > "$tmp/out" 2> "${SERVE_ERR:-$tmp/err}" &
-pid=$!
-for _ in 1 2 3 4 5 6 7 8 9 10; do
-	grep -q listening "$tmp/out" 2>/dev/null && break
-	sleep 0.2
-done
-port=$(sed -n 's/^listening on https*:\/\/127\.0\.0\.1:\([0-9]*\)$/\1/p' \
-    "$tmp/out")
-[ -n "$port" ] || { cat "$tmp/err"; exit 1; }
+serve_start "${SERVE_ERR:-}"
 
 echo "# $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
 echo "# $(uname -sr), database on $(df -T "$tmp" | awk 'NR==2{print $2}')"

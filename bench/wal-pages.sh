@@ -21,6 +21,8 @@ requests=${2:-4000}
 conns=${3:-16}
 last=${4:-200}
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/serve-start.sh
+. "$here/serve-start.sh"
 bin=$(cd "$build" && pwd)/collector/tlsrpt-collector
 tmp=$(mktemp -d)
 pid=
@@ -37,16 +39,7 @@ cc -O2 -pthread -o "$tmp/http_load" "$here/http_load.c" -lz -lgnutls
 printf '[serve]\nrate_limit = 0\nmax_connections_per_client = 100000\n' \
     > "$tmp/conf"
 chmod 600 "$tmp/conf"
-"$bin" -q --db "$tmp/db" --config "$tmp/conf" serve \
-    --listen 127.0.0.1:0 > "$tmp/out" 2> "$tmp/err" &
-pid=$!
-for _ in 1 2 3 4 5 6 7 8 9 10; do
-	grep -q listening "$tmp/out" 2>/dev/null && break
-	sleep 0.2
-done
-port=$(sed -n 's/^listening on http:\/\/127\.0\.0\.1:\([0-9]*\)$/\1/p' \
-    "$tmp/out")
-[ -n "$port" ] || { cat "$tmp/err"; exit 1; }
+serve_start "$tmp/err"
 "$tmp/http_load" 127.0.0.1 "$port" 4 400 warmup 50 > /dev/null
 
 # The reader: a snapshot held until killed.
