@@ -534,23 +534,6 @@ tls_pull(gnutls_transport_ptr_t ptr, void *buf, size_t len)
 	return (ssize_t)len;
 }
 
-/* What GnuTLS writes: as its own push function (sendmsg, no SIGPIPE). */
-static ssize_t
-tls_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int iovcnt)
-{
-	struct trpt_imap_io *io = ptr;
-	struct msghdr msg;
-	ssize_t n;
-
-	memset(&msg, 0, sizeof(msg));
-	msg.msg_iov = (struct iovec *)(uintptr_t)iov;
-	msg.msg_iovlen = (size_t)iovcnt;
-	n = sendmsg(io->fd, &msg, MSG_NOSIGNAL);
-	if (n < 0)
-		gnutls_transport_set_errno(io->tls, errno);
-	return n;
-}
-
 /* For GnuTLS's own waits (a transport of its own needs one): > 0 when
  * bytes are buffered or the socket is readable within ms. */
 static int
@@ -629,9 +612,11 @@ trpt_imap_io_tls(struct trpt_imap_io *io, const char *name, const char *host,
 	if (io->rbuf == NULL && (io->rbuf = malloc(RBUF_SIZE)) == NULL)
 		return trpt_err_set(err, TRPT_ENOMEM, "out of memory");
 	io->roff = io->rlen = 0;
-	gnutls_transport_set_ptr(io->tls, io);
+	/* Reads through rbuf; writes straight to the socket with GnuTLS's
+	 * own push (sendmsg, MSG_NOSIGNAL), which takes the descriptor. */
+	gnutls_transport_set_ptr2(
+	    io->tls, io, (gnutls_transport_ptr_t)(intptr_t)io->fd);
 	gnutls_transport_set_pull_function(io->tls, tls_pull);
-	gnutls_transport_set_vec_push_function(io->tls, tls_push);
 	gnutls_transport_set_pull_timeout_function(io->tls, tls_pull_timeout);
 	gnutls_handshake_set_timeout(io->tls, 0);
 	for (;;) {

@@ -1795,13 +1795,12 @@ listen_socket(const char *spec, const struct sockaddr_storage *ss,
 {
 	int fd, on = 1, e;
 
-	fd = socket(ss->ss_family, SOCK_STREAM, 0);
+	fd = socket(
+	    ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return trpt_err_set(err, TRPT_EIO,
 		    "serve: cannot listen on %s: %s", spec, strerror(errno));
-	if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 ||
-	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
 	    (ss->ss_family == AF_INET6 &&
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) !=
 		    0) ||
