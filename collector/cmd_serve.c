@@ -78,7 +78,8 @@ load_allow(
  * fsync of what the writer logged during the pass before it, a time that
  * does not shrink with the threshold: at 16 connections the writer logs
  * ~21 kB a POST (the whole pages it changed), 100-260 MB/s, about what the
- * disk here takes (dd: 160-310 MB/s), so that fsync takes 50-500 ms loaded.
+ * disk here takes (dd: 160-310 MB/s), so that fsync takes 50-500 ms loaded
+ * (before_restart now runs most of it beside the writer).
  * Fewer RESTARTs is what shortens the time the writer stands still: 32,768
  * frames instead of 16,384 (20,000 POSTs at 16 connections, load 6.5-14,
  * 12 alternating rounds, with journal_size_limit 256 MB: 2 RESTARTs a run
