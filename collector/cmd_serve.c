@@ -78,7 +78,8 @@ load_allow(
  * fsync of what the writer logged during the pass before it, a time that
  * does not shrink with the threshold: at 16 connections the writer logs
  * ~21 kB a POST (the whole pages it changed), 100-260 MB/s, about what the
- * disk here takes (dd: 160-310 MB/s), so that fsync takes 50-500 ms loaded.
+ * disk here takes (dd: 160-310 MB/s), so that fsync takes 50-500 ms loaded
+ * (before_restart now runs most of it beside the writer).
  * Fewer RESTARTs is what shortens the time the writer stands still: 32,768
  * frames instead of 16,384 (20,000 POSTs at 16 connections, load 6.5-14,
  * 12 alternating rounds, with journal_size_limit 256 MB: 2 RESTARTs a run
@@ -121,6 +122,44 @@ restart(void *arg)
 		trpt_cli_warn("serve: %s; trying again", err.msg);
 }
 
+/*
+ * What a RESTART waits for (the writer and every POST waiting with it) is
+ * mostly fsyncs: of the log the writer wrote since the last pass synced
+ * it, and of every page the passes copied into the database file since
+ * the last RESTART (a pass that does not catch up with the writer never
+ * syncs the database file).  So, beside the writer first: sync both from
+ * the checkpointer's connection, run a pass (its own sync of the log now
+ * finds little), and again while a pass found much new in the log, then
+ * sync both once more: the RESTART then syncs and copies only what came
+ * in meanwhile.  The same syncs as before, and some more, none fewer.
+ * At most RESTART_PASSES passes, and none more once the log is past
+ * RESTART_CAP_FRAMES: the log grows on meanwhile, and past 256 MB the
+ * commit after the RESTART truncates it with every POST waiting
+ * (schema/checkpoint.c).  100,000 POSTs at 16 connections, alternating
+ * rounds against main 44538b7 (docs/PERFORMANCE.md, stop 28): the writer
+ * stood still ~40 ms a run for 6 RESTARTs instead of ~430 ms, max latency
+ * ~30 ms instead of ~95.
+ */
+#define RESTART_PASSES       3
+#define RESTART_SMALL_FRAMES 2048  /* 8 MB: a pass or two's copy */
+#define RESTART_CAP_FRAMES   57344 /* 224 MB */
+
+static void
+before_restart(struct checkpointer *c, int *nlog)
+{
+	int i, prev = *nlog;
+
+	for (i = 0; i < RESTART_PASSES; i++) {
+		trpt_checkpoint_sync(c->ck, NULL);
+		trpt_checkpoint_passive(c->ck, nlog, NULL);
+		if (*nlog - prev < RESTART_SMALL_FRAMES ||
+		    *nlog > RESTART_CAP_FRAMES)
+			break;
+		prev = *nlog;
+	}
+	trpt_checkpoint_sync(c->ck, NULL);
+}
+
 static void *
 checkpoint_loop(void *arg)
 {
@@ -156,20 +195,8 @@ checkpoint_loop(void *arg)
 		if (nlog > WAL_RESTART_FRAMES && nlog != c->restarted &&
 		    c->r != NULL && !c->stop &&
 		    (c->skip == 0 || --c->skip == 0)) {
-			/*
-			 * Every POST waits while the RESTART runs, and it
-			 * copies and syncs what the writer logged during the
-			 * pass above (at 16 connections tens of MB): a second
-			 * pass beside the writer leaves it only what came in
-			 * during that one.  With the larger threshold (32 ->
-			 * 64 MB, journal_size_limit) the writer stood still
-			 * 100-230 ms of a 3-4 s run instead of 320-560 ms
-			 * (RESTARTs timed in serve, 16 connections, 20,000
-			 * POSTs, load 7-10, 6 alternating rounds; an fsync
-			 * here takes 3 ms at the least, 10-30 ms loaded).
-			 */
 			pthread_mutex_unlock(&c->lock);
-			trpt_checkpoint_passive(c->ck, &nlog, NULL);
+			before_restart(c, &nlog);
 			pthread_mutex_lock(&c->lock);
 		}
 		if (nlog > WAL_RESTART_FRAMES && nlog != c->restarted &&

@@ -101,6 +101,14 @@ trpt_checkpoint_passive(
 	    c->db, "PRAGMA wal_checkpoint(PASSIVE)", 0, frames, err);
 }
 
+int
+trpt_checkpoint_sync(struct trpt_checkpoint *c, struct trpt_err *err)
+{
+	if (c == NULL)
+		return TRPT_OK;
+	return trpt_sql_sync_files(c->db, err);
+}
+
 void
 trpt_checkpoint_free(struct trpt_checkpoint **cp)
 {

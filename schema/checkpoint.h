@@ -29,6 +29,15 @@ int trpt_checkpoint_new(
 int trpt_checkpoint_passive(
     struct trpt_checkpoint *c, int *frames, struct trpt_err *err);
 
+/*
+ * Makes the log and the database file durable as they are now (fdatasync,
+ * from c's own connection, beside the writer).  A RESTART
+ * (trpt_checkpoint_restart) syncs both with the writer waiting: after
+ * this, it syncs only what was written since.  Adds syncs, never removes
+ * one.
+ */
+int trpt_checkpoint_sync(struct trpt_checkpoint *c, struct trpt_err *err);
+
 /* Frees c (NULL is fine); the writer checkpoints inside its commits again
  * from its next one on. */
 void trpt_checkpoint_free(struct trpt_checkpoint **cp);

@@ -122,3 +122,14 @@ void trpt_sql_finalize(struct trpt_stmt **stp);
  * parameters (schema migrations, control statements).  Rows are ignored.
  */
 int trpt_sql_exec(struct trpt_db *db, const char *sql, struct trpt_err *err);
+
+/*
+ * SQLite: makes what db's database file and its log (WAL) hold durable
+ * (fdatasync through the files SQLite has open for this connection, so
+ * that no descriptor of ours closes and drops SQLite's locks), outside
+ * any transaction; nothing for a file not open.  PostgreSQL: nothing.
+ * Only ever adds syncs: serve's checkpointer calls it before a RESTART so
+ * that the fsyncs the RESTART runs with every POST waiting find little
+ * left to write (schema/checkpoint.h).
+ */
+int trpt_sql_sync_files(struct trpt_db *db, struct trpt_err *err);

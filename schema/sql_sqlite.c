@@ -671,6 +671,47 @@ lite_commit(struct trpt_db *db, struct trpt_err *err)
 	return rc;
 }
 
+/*
+ * One file of the connection's main database: the database file itself
+ * (SQLITE_FCNTL_FILE_POINTER) or its log (SQLITE_FCNTL_JOURNAL_POINTER),
+ * synced through SQLite's own handle (for the log, the VFS of
+ * schema/walbuf.c, which writes out what it holds first).  A file SQLite
+ * has not opened (no log yet) has no methods: nothing to sync.
+ */
+static int
+sync_file(struct trpt_db *db, int op, const char *what, struct trpt_err *err)
+{
+	sqlite3_mutex *m = sqlite3_db_mutex(lite(db)->h);
+	sqlite3_file *f = NULL;
+	int src, rc;
+
+	/* The connection's lock (NULL without one) keeps its files open
+	 * while they sync. */
+	sqlite3_mutex_enter(m);
+	src = sqlite3_file_control(lite(db)->h, "main", op, &f);
+	if (src == SQLITE_OK && f != NULL && f->pMethods != NULL)
+		src = f->pMethods->xSync(f, SQLITE_SYNC_NORMAL);
+	sqlite3_mutex_leave(m);
+	if (src == SQLITE_OK)
+		return TRPT_OK;
+	rc = lite_rc(src) == TRPT_OK ? TRPT_EDB : lite_rc(src);
+	return trpt_err_set(err, rc, "database %s: %s: %s", db->path, what,
+	    sqlite3_errstr(src));
+}
+
+int
+trpt_sql_sync_files(struct trpt_db *db, struct trpt_err *err)
+{
+	int rc;
+
+	if (db->ops != &trpt_sql_sqlite_ops)
+		return TRPT_OK;
+	rc = sync_file(db, SQLITE_FCNTL_JOURNAL_POINTER, "sync log", err);
+	if (rc == TRPT_OK)
+		rc = sync_file(db, SQLITE_FCNTL_FILE_POINTER, "sync", err);
+	return rc;
+}
+
 const struct trpt_sql_ops trpt_sql_sqlite_ops = {
 	.dialect = TRPT_SQL_SQLITE,
 	.open = lite_open,

@@ -2,7 +2,8 @@
  * WAL checkpoints beside a writer (schema/checkpoint.c, used by serve): a
  * passive checkpoint on a connection of its own sees the log the writer
  * left, the writer no longer checkpoints inside its commits, a restart
- * starts the log over without truncating a log under 256 MB, and an
+ * starts the log over without truncating a log under 256 MB, the log and
+ * the database file are synced beside the writer on request, and an
  * in-memory database has nothing to do.
  */
 
@@ -18,6 +19,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "schema/checkpoint.h"
 #include "schema/db.h"
@@ -172,6 +174,144 @@ test_checkpoint_log_kept(void **state)
 	free(dir);
 }
 
+/*
+ * Syncs counted by the kind of file (SQLITE_OPEN_MAIN_DB, SQLITE_OPEN_WAL):
+ * a VFS made the default before the first database opens (main), so that
+ * schema/walbuf.c's wraps it.  Its files are the default VFS's own, with
+ * their methods (one table for the database, another for the other
+ * files) copied and xSync and xClose replaced.
+ */
+static sqlite3_vfs count_vfs, *real_vfs;
+static struct {
+	const sqlite3_io_methods *real;
+	sqlite3_io_methods copy;
+} io[4];
+static struct {
+	sqlite3_file *f;
+	const sqlite3_io_methods *real;
+	int flags;
+} files[64];
+static int db_syncs, wal_syncs;
+
+static const sqlite3_io_methods *
+real_io(sqlite3_file *f, int close)
+{
+	const sqlite3_io_methods *m = NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		if (files[i].f == f) {
+			m = files[i].real;
+			if (close)
+				files[i].f = NULL;
+			else if (files[i].flags & SQLITE_OPEN_MAIN_DB)
+				db_syncs++;
+			else if (files[i].flags & SQLITE_OPEN_WAL)
+				wal_syncs++;
+		}
+	if (m == NULL)
+		abort();
+	return m;
+}
+
+static int
+count_sync(sqlite3_file *f, int flags)
+{
+	return real_io(f, 0)->xSync(f, flags);
+}
+
+static int
+count_close(sqlite3_file *f)
+{
+	return real_io(f, 1)->xClose(f);
+}
+
+static int
+count_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, int flags,
+    int *out)
+{
+	size_t i, j;
+	int rc;
+
+	(void)vfs;
+	rc = real_vfs->xOpen(real_vfs, name, f, flags, out);
+	if (rc != SQLITE_OK || f->pMethods == NULL)
+		return rc;
+	for (j = 0; j < sizeof(io) / sizeof(io[0]); j++)
+		if (io[j].real == NULL || io[j].real == f->pMethods)
+			break;
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		if (files[i].f == NULL)
+			break;
+	if (j == sizeof(io) / sizeof(io[0]) ||
+	    i == sizeof(files) / sizeof(files[0]))
+		abort(); /* more than this test opens */
+	if (io[j].real == NULL) {
+		io[j].real = f->pMethods;
+		io[j].copy = *f->pMethods;
+		io[j].copy.xSync = count_sync;
+		io[j].copy.xClose = count_close;
+	}
+	files[i].f = f;
+	files[i].real = f->pMethods;
+	files[i].flags = flags;
+	f->pMethods = &io[j].copy;
+	return rc;
+}
+
+static void
+count_syncs_register(void)
+{
+	real_vfs = sqlite3_vfs_find(NULL);
+	count_vfs = *real_vfs;
+	count_vfs.zName = "trpt-test-count";
+	count_vfs.xOpen = count_open;
+	if (sqlite3_vfs_register(&count_vfs, 1) != SQLITE_OK)
+		abort();
+}
+
+/*
+ * trpt_checkpoint_sync syncs the log and the database file from the
+ * checkpointer's connection (the RESTART after it then finds little left
+ * to write), and the RESTART still starts the log over.  Fails with a
+ * trpt_checkpoint_sync that syncs nothing (no sync counted).
+ */
+static void
+test_checkpoint_sync(void **state)
+{
+	struct trpt_checkpoint *c = NULL;
+	struct trpt_db *db;
+	struct trpt_err err;
+	char *dir = trpt_test_tmpdir(), path[4200];
+	int frames;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/sync.db", dir);
+	if (trpt_db_open(path, &db, &err) != TRPT_OK)
+		fail_msg("%s", err.msg);
+	assert_int_equal(trpt_checkpoint_new(db, &c, &err), TRPT_OK);
+	write_rows(db, 200);
+	assert_int_equal(trpt_checkpoint_passive(c, &frames, &err), TRPT_OK);
+	assert_in_range(frames, 201, INT_MAX);
+	write_rows(db, 200);
+	db_syncs = wal_syncs = 0;
+	assert_int_equal(trpt_checkpoint_sync(c, &err), TRPT_OK);
+	assert_int_equal(wal_syncs, 1);
+	assert_int_equal(db_syncs, 1);
+	/* The restart after it still copies the rest and starts the log
+	 * over. */
+	assert_int_equal(trpt_checkpoint_restart(db, &err), TRPT_OK);
+	write_rows(db, 1);
+	assert_int_equal(trpt_checkpoint_passive(c, &frames, &err), TRPT_OK);
+	assert_in_range(frames, 1, 19);
+	assert_int_equal(trpt_checkpoint_sync(c, &err), TRPT_OK);
+	assert_int_equal(trpt_checkpoint_sync(NULL, &err), TRPT_OK);
+	trpt_checkpoint_free(&c);
+	trpt_db_close(&db);
+	trpt_test_rmrf(dir);
+	free(dir);
+}
+
 static void
 test_checkpoint_memory(void **state)
 {
@@ -187,6 +327,8 @@ test_checkpoint_memory(void **state)
 	assert_null(c);
 	assert_int_equal(trpt_checkpoint_passive(c, &frames, &err), TRPT_OK);
 	assert_int_equal(frames, 0);
+	assert_int_equal(trpt_checkpoint_sync(c, &err), TRPT_OK);
+	assert_int_equal(trpt_sql_sync_files(db, &err), TRPT_OK);
 	trpt_checkpoint_free(&c);
 	trpt_db_close(&db);
 }
@@ -198,8 +340,10 @@ main(void)
 		cmocka_unit_test(test_checkpoint_beside_writer),
 		cmocka_unit_test(test_checkpoint_restart_busy),
 		cmocka_unit_test(test_checkpoint_log_kept),
+		cmocka_unit_test(test_checkpoint_sync),
 		cmocka_unit_test(test_checkpoint_memory),
 	};
 
+	count_syncs_register();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
