@@ -62,11 +62,15 @@ test_checkpoint_beside_writer(void **state)
 	write_rows(db, 3000);
 	assert_int_equal(trpt_checkpoint_passive(c, &frames, &err), TRPT_OK);
 	assert_in_range(frames, 5001, INT_MAX);
-	/* A restart on the writer: the next commit starts the log over. */
+	/* A restart on the writer: the next commit starts the log over.
+	 * That commit's frames are the pages one row changes: a random key
+	 * now and then splits leaves and their parents (20 pages were seen
+	 * once in ~10 runs), so the bound only tells a log started over from
+	 * one that went on past its 5,001 frames. */
 	assert_int_equal(trpt_checkpoint_restart(db, &err), TRPT_OK);
 	write_rows(db, 1);
 	assert_int_equal(trpt_checkpoint_passive(c, &frames, &err), TRPT_OK);
-	assert_in_range(frames, 1, 19);
+	assert_in_range(frames, 1, 200);
 	trpt_checkpoint_free(&c);
 	assert_null(c);
 	assert_int_equal(trpt_checkpoint_writer(db, &err), TRPT_OK);
