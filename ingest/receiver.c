@@ -78,6 +78,7 @@ struct trpt_receiver {
 	int q_gathering;           /* it waits for more POSTs: gather() */
 	atomic_uint q_preparing;   /* POSTs being prepared */
 	unsigned last_group;       /* POSTs the last group answered */
+	unsigned g_taken;          /* POSTs the open group has stored */
 	int q_stop;                /* no more queueing: answer 503 */
 	unsigned q_entering;       /* POSTs being suspended to queue */
 	atomic_uint delegated;     /* POSTs in chains not resumed yet */
@@ -990,12 +991,81 @@ group_again(
 	return rc;
 }
 
+/* Longest a group waits for more POSTs (gather()). */
+#define GATHER_NS (300 * 1000)
+
+/*
+ * Under q_lock: whether the open group should wait for more POSTs: it
+ * has fewer (stored and queued) than the last group had (under load,
+ * those POSTs' senders are sending their next ones), or some whose bodies
+ * are in are being prepared (parsed, inflated, validated on
+ * libmicrohttpd's threads) or suspended to be queued.
+ */
+static int
+gather_more(struct trpt_receiver *r)
+{
+	unsigned have = r->q_len + r->g_taken;
+
+	if (r->q_stop || have >= GROUP_MAX)
+		return 0;
+	return have < r->last_group ||
+	       atomic_load(&r->q_preparing) + r->q_entering > 0;
+}
+
+/*
+ * Under q_lock, in an open group that has stored `taken` POSTs: waits
+ * until `until` while nothing is queued and gather_more, so that more
+ * POSTs share the group's commit.  Most of a commit's log is the same
+ * whatever the POSTs in it (the 9 rollup tables, data_version, page 1,
+ * the right edges of the tables and indexes: 11 of the ~43 pages of a
+ * group of 14 POSTs), so the log's bytes a POST and the committer's CPU a
+ * POST fall as groups grow (docs/PERFORMANCE.md, "Stop 25: serve, the
+ * committer").  The group stores what comes while it waits (run_group),
+ * so that only the last POSTs' stores, the child rows, the rollups and
+ * the commit are left once the last one is in: at 16 connections 13,703
+ * against 12,750 stored/s (medians of 8 alternating rounds, quiet; stop
+ * 28 in docs/PERFORMANCE.md), where waiting before the transaction began
+ * stored them all after the last came.  Woken by gathered() once 4 are
+ * queued or the group has what it waits for.  Nothing is answered before
+ * its commit, as before: a POST only waits longer for it.  A lone sender
+ * never waits (its group had one POST, and it is stored); a POST still
+ * being uploaded is not waited for.  The bound keeps a sender that does
+ * not come back, or a stalled preparation, from holding the group more
+ * than 0.3 ms; stop wakes it (committer_stop signals q_cond).
+ */
+static void
+gather(struct trpt_receiver *r, unsigned taken, const struct timespec *until)
+{
+	r->g_taken = taken;
+	r->q_gathering = 1;
+	while (r->q_head == NULL && gather_more(r))
+		if (pthread_cond_timedwait(&r->q_cond, &r->q_lock, until) != 0)
+			break;
+	r->q_gathering = 0;
+	r->g_taken = 0;
+}
+
+/* Queued POSTs that wake a gathering group before it has all it waits
+ * for: stored while the rest come. */
+#define GATHER_WAKE 4
+
+/* Under q_lock, after a POST was queued or left preparation: wakes a
+ * gathering committer once it has what it waits for, or enough to store
+ * meanwhile. */
+static void
+gathered(struct trpt_receiver *r)
+{
+	if (r->q_gathering && (r->q_len >= GATHER_WAKE || !gather_more(r)))
+		pthread_cond_signal(&r->q_cond);
+}
+
 /*
  * One group: opens a transaction, stores what is queued into it (what
- * comes meanwhile too, up to GROUP_MAX) and commits.  Every POST stored
- * gets the commit's result.  A store that rolls the transaction back (an
- * I/O error, a full disk) fails every POST stored so far; a POST refused
- * for itself without touching the transaction fails alone.  On
+ * comes meanwhile and while it gathers too, up to GROUP_MAX) and
+ * commits.  Every POST stored gets the commit's result.  A store that
+ * rolls the transaction back (an I/O error, a full disk) fails every POST
+ * stored so far; a POST refused for itself without touching the
+ * transaction fails alone.  On
  * PostgreSQL, a transaction that failed on a deadlock or a serialization
  * failure is run once more before its POSTs get 503 (group_again).
  * Returns the POSTs that have their outcome, linked through q_next.
@@ -1007,8 +1077,9 @@ run_group(struct trpt_receiver *r)
 	struct request *members = NULL, **tail = &members, *done = NULL;
 	struct request *batch, *rq, *next;
 	struct trpt_err err;
+	struct timespec until;
 	unsigned n = 0;
-	int rc, lost = 0;
+	int rc, lost = 0, more;
 
 	pthread_mutex_lock(&r->pipe_lock);
 	rc = trpt_store_begin(db, &err);
@@ -1025,6 +1096,13 @@ run_group(struct trpt_receiver *r)
 		return done;
 	}
 	r->group_open = 1;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += GATHER_NS;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+store:
 	while (!lost && n < GROUP_MAX &&
 	       (batch = dequeue(r, GROUP_MAX - n)) != NULL) {
 		batch = pg_order(db, batch);
@@ -1052,6 +1130,16 @@ run_group(struct trpt_receiver *r)
 				break;
 			}
 		}
+	}
+	if (!lost && n < GROUP_MAX) {
+		/* What comes while the group gathers is stored before its
+		 * commit (gather()). */
+		pthread_mutex_lock(&r->q_lock);
+		gather(r, n, &until);
+		more = r->q_head != NULL;
+		pthread_mutex_unlock(&r->q_lock);
+		if (more)
+			goto store;
 	}
 	if (!lost) {
 		rc = trpt_store_commit(db, &err);
@@ -1145,68 +1233,6 @@ resume_chain(struct trpt_receiver *r, struct request *rq)
 		atomic_fetch_sub(&r->delegated, n);
 }
 
-/* Longest a group waits for more POSTs (gather()). */
-#define GATHER_NS (300 * 1000)
-
-/*
- * Under q_lock: whether the group about to start should wait for more
- * POSTs: fewer are queued than the last group had (under load, those
- * POSTs' senders are sending their next ones), or some whose bodies are
- * in are being prepared (parsed, inflated, validated on libmicrohttpd's
- * threads) or suspended to be queued.
- */
-static int
-gather_more(struct trpt_receiver *r)
-{
-	if (r->q_stop || r->q_len >= GROUP_MAX)
-		return 0;
-	return r->q_len < r->last_group ||
-	       atomic_load(&r->q_preparing) + r->q_entering > 0;
-}
-
-/*
- * Under q_lock, before a group: waits up to GATHER_NS while gather_more,
- * so that more POSTs share the group's commit.  Most of a commit's log is
- * the same whatever the POSTs in it (the 9 rollup tables, data_version,
- * page 1, the right edges of the tables and indexes: ~20 of the ~32 pages
- * of a group of 6 POSTs), so the log's bytes a POST and the committer's
- * CPU a POST fall as groups grow (docs/PERFORMANCE.md, "Stop 25: serve,
- * the committer").  Nothing is answered before its commit, as before: a
- * POST only waits longer for it.  A lone sender never waits (its group
- * had one POST, and it is queued); a POST still being uploaded is not
- * waited for.  The bound keeps a sender that does not come back, or a
- * stalled preparation, from holding the group more than 0.3 ms; stop
- * wakes it (committer_stop signals q_cond).
- */
-static void
-gather(struct trpt_receiver *r)
-{
-	struct timespec until;
-
-	if (!gather_more(r))
-		return;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_nsec += GATHER_NS;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
-	r->q_gathering = 1;
-	while (gather_more(r))
-		if (pthread_cond_timedwait(&r->q_cond, &r->q_lock, &until) != 0)
-			break;
-	r->q_gathering = 0;
-}
-
-/* Under q_lock, after a POST was queued or left preparation: wakes a
- * gathering committer once it has what it waits for. */
-static void
-gathered(struct trpt_receiver *r)
-{
-	if (r->q_gathering && !gather_more(r))
-		pthread_cond_signal(&r->q_cond);
-}
-
 /*
  * The committer thread: a group at a time while anything is queued.  At
  * stop it empties the queue first, so that no connection stays
@@ -1232,7 +1258,6 @@ committer_loop(void *arg)
 		}
 		if (r->q_head == NULL)
 			break;
-		gather(r);
 		pthread_mutex_unlock(&r->q_lock);
 		done = run_group(r);
 		for (rq = done, n = 0; rq != NULL; rq = rq->q_next)
@@ -1299,8 +1324,8 @@ process_body(
 	origin.received = (int64_t)time(NULL);
 
 	/* Read, inflated and validated beside the other POSTs; stored by
-	 * the committer with the POSTs queued meanwhile (a group about to
-	 * start waits for it: gather()). */
+	 * the committer with the POSTs queued meanwhile (a gathering group
+	 * waits for it: gather()). */
 	atomic_fetch_add(&r->q_preparing, 1);
 	rc = trpt_pipeline_prepare_take(r->pipe, thread_inflater(r),
 	    rq->body.data, rq->body.len, &origin, &rq->prep, &rq->err);
