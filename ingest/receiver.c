@@ -518,6 +518,19 @@ conn_request(struct trpt_receiver *r, struct conn *k, int in)
 	pthread_mutex_unlock(&r->conn_lock);
 }
 
+/* until = the realtime clock plus ns (under a second), for
+ * pthread_cond_timedwait. */
+static void
+deadline_in(struct timespec *until, long ns)
+{
+	clock_gettime(CLOCK_REALTIME, until);
+	until->tv_nsec += ns;
+	if (until->tv_nsec >= 1000000000L) {
+		until->tv_sec++;
+		until->tv_nsec -= 1000000000L;
+	}
+}
+
 /*
  * Closes connections whose request head has not arrived within
  * header_timeout.  libmicrohttpd's connection timeout is an idle timer
@@ -535,12 +548,7 @@ reaper_loop(void *arg)
 	name_thread("trpt-reaper");
 	pthread_mutex_lock(&r->conn_lock);
 	while (!r->reaper_stop) {
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += 250 * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		deadline_in(&until, 250 * 1000000L);
 		pthread_cond_timedwait(&r->conn_cond, &r->conn_lock, &until);
 		now = now_ns();
 		for (k = r->conns; k != NULL; k = k->next)
@@ -1079,7 +1087,7 @@ run_group(struct trpt_receiver *r)
 	struct trpt_err err;
 	struct timespec until;
 	unsigned n = 0;
-	int rc, lost = 0, more;
+	int rc, lost = 0;
 
 	pthread_mutex_lock(&r->pipe_lock);
 	rc = trpt_store_begin(db, &err);
@@ -1096,12 +1104,7 @@ run_group(struct trpt_receiver *r)
 		return done;
 	}
 	r->group_open = 1;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_nsec += GATHER_NS;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	deadline_in(&until, GATHER_NS);
 store:
 	while (!lost && n < GROUP_MAX &&
 	       (batch = dequeue(r, GROUP_MAX - n)) != NULL) {
@@ -1132,6 +1135,8 @@ store:
 		}
 	}
 	if (!lost && n < GROUP_MAX) {
+		int more;
+
 		/* What comes while the group gathers is stored before its
 		 * commit (gather()). */
 		pthread_mutex_lock(&r->q_lock);

@@ -694,7 +694,10 @@ sync_file(struct trpt_db *db, int op, const char *what, struct trpt_err *err)
 	sqlite3_mutex_leave(m);
 	if (src == SQLITE_OK)
 		return TRPT_OK;
-	rc = lite_rc(src) == TRPT_OK ? TRPT_EDB : lite_rc(src);
+	/* Not lite_error: a file method called directly leaves the
+	 * connection's own message (sqlite3_errmsg) as it was. */
+	if ((rc = lite_rc(src)) == TRPT_OK)
+		rc = TRPT_EDB;
 	return trpt_err_set(err, rc, "database %s: %s: %s", db->path, what,
 	    sqlite3_errstr(src));
 }
