@@ -5,17 +5,12 @@
 
 /*
  * ? and ? bound the report begin (inclusive); DOMAIN adds the policy
- * domain.  reports_begin (begin_ts, organization_name; migration 0026)
- * and policies_report(report, idx) give this order but for the reports of
- * one begin time and organisation, which SQLite sorts by report-id and
- * copy as it reaches them ('USE TEMP B-TREE FOR RIGHT PART OF ORDER BY':
- * one group in memory at a time, the rows stream out group by group;
- * tests/unit/test_export.c).  The index was keyed by the report-id too,
- * and each report then went to a random leaf: a page logged a report
- * stored (docs/PERFORMANCE.md, "Stop 25: serve, the committer").  The
- * ORDER BY alone sets the rows' order.  lower() on both sides:
- * SQLite's NOCASE and lower() fold ASCII alike, and PostgreSQL has no
- * NOCASE.
+ * domain.  reports_begin, the reports' unique key (begin_ts,
+ * organization_name, report_id, copy; migration 0028), and
+ * policies_report (report, idx) give this order: the rows stream out as
+ * they are read, with no sort (tests/unit/test_export.c).  The ORDER BY
+ * alone sets the rows' order.  lower() on both sides: SQLite's NOCASE and
+ * lower() fold ASCII alike, and PostgreSQL has no NOCASE.
  */
 #define FILTER " WHERE r.begin_ts >= ? AND r.begin_ts <= ?"
 #define DOMAIN " AND lower(p.policy_domain) = lower(?)"

@@ -16,7 +16,8 @@ static const char sql_report[] =
     " i.source, i.message_id, i.report_domain, i.report_submitter, i.client,"
     " i.dkim, i.dkim_domain, r.copy, r.conflict, r.counted,"
     " (SELECT count(*) FROM reports o WHERE o.organization_name ="
-    " r.organization_name AND o.report_id = r.report_id)"
+    " r.organization_name AND o.report_id = r.report_id AND"
+    " o.begin_ts = r.begin_ts)"
     " FROM reports r JOIN raw_inputs i ON i.id = r.raw_id WHERE r.id = ?";
 static const char sql_policies[] =
     "SELECT p.policy_type, p.policy_domain, p.successful, p.failed,"

@@ -74,8 +74,8 @@ static const char sql_raw_id_pg[] =
 static const char sql_raw_of_copies[] =
     "SELECT i.id, i.one_report FROM reports r JOIN raw_inputs i ON"
     " i.id = r.raw_id"
-    " WHERE r.organization_name = ? AND r.report_id = ? AND i.sha256 = ?"
-    " LIMIT 1";
+    " WHERE r.organization_name = ? AND r.report_id = ? AND r.begin_ts = ?"
+    " AND i.sha256 = ? LIMIT 1";
 /* An input stored as one report, now read as several (raw_of_copies). */
 static const char sql_raw_not_one[] =
     "UPDATE raw_inputs SET one_report = 0 WHERE id = ?";
@@ -87,12 +87,13 @@ static const char sql_raw_delete[] = "DELETE FROM raw_inputs WHERE id = ?";
 	" dkim_reason, dkim_domain, dkim_selector, dkim_key_service,"          \
 	" dkim_aligned, dkim_accepted)"                                        \
 	" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?," \
-	" ?, ?) ON CONFLICT (organization_name, report_id, copy) DO NOTHING"
+	" ?, ?) ON CONFLICT (begin_ts, organization_name, report_id, copy)"    \
+	" DO NOTHING"
 static const char sql_report_insert[] = REPORT_INSERT;
 static const char sql_report_insert_ret[] = REPORT_INSERT " RETURNING id";
 static const char sql_report_copies[] =
     "SELECT count(*), coalesce(max(copy), -1) FROM reports"
-    " WHERE organization_name = ? AND report_id = ?";
+    " WHERE organization_name = ? AND report_id = ? AND begin_ts = ?";
 /* A stored copy's content, read back for its digest when it has none
  * (copies stored before content_sha256 existed). */
 static const char sql_report_stored_head[] =
@@ -108,15 +109,17 @@ static const char sql_report_stored_body[] =
     " WHERE p.report = ? ORDER BY p.idx, f.id";
 static const char sql_report_undigested[] =
     "SELECT id FROM reports WHERE organization_name = ? AND"
-    " report_id = ? AND content_sha256 IS NULL ORDER BY id LIMIT 1";
+    " report_id = ? AND begin_ts = ? AND content_sha256 IS NULL"
+    " ORDER BY id LIMIT 1";
 static const char sql_report_set_digest[] =
     "UPDATE reports SET content_sha256 = ? WHERE id = ?";
 static const char sql_report_same[] =
     "SELECT id FROM reports WHERE organization_name = ? AND"
-    " report_id = ? AND content_sha256 = ? ORDER BY copy LIMIT 1";
+    " report_id = ? AND begin_ts = ? AND content_sha256 = ?"
+    " ORDER BY copy LIMIT 1";
 static const char sql_report_conflict[] =
     "UPDATE reports SET conflict = 1 WHERE organization_name = ? AND"
-    " report_id = ?";
+    " report_id = ? AND begin_ts = ?";
 #define POLICY_INSERT                                                          \
 	"INSERT INTO policies (report, idx, day, policy_type, policy_domain,"  \
 	" policy_strings, mx_hosts, successful, failed, details_failed,"       \
@@ -195,10 +198,11 @@ static const char sql_quarantine_update[] =
 static const char sql_counted_of[] =
     "SELECT id, CASE WHEN dkim = 'pass' AND dkim_aligned IN ('same',"
     " 'parent', 'child') THEN 1 ELSE 0 END FROM reports WHERE"
-    " organization_name = ? AND report_id = ? AND counted = 1";
+    " organization_name = ? AND report_id = ? AND begin_ts = ? AND"
+    " counted = 1";
 static const char sql_count_only[] =
     "UPDATE reports SET counted = CASE WHEN id = ? THEN 1 ELSE 0 END"
-    " WHERE organization_name = ? AND report_id = ?";
+    " WHERE organization_name = ? AND report_id = ? AND begin_ts = ?";
 
 /*
  * Runs a cached statement that returns at most one row with an integer in
@@ -666,6 +670,7 @@ digest_copies(
 			return rc;
 		trpt_sql_bind_text(st, 1, r->organization_name);
 		trpt_sql_bind_text(st, 2, r->report_id);
+		trpt_sql_bind_int(st, 3, r->begin);
 		if ((rc = run_id(st, &id, &found, err)) != TRPT_OK)
 			return rc;
 		if (!found)
@@ -966,7 +971,8 @@ raw_of_copies(struct trpt_db *db, const struct trpt_report *r,
 		return rc;
 	trpt_sql_bind_text(st, 1, r->organization_name);
 	trpt_sql_bind_text(st, 2, r->report_id);
-	trpt_sql_bind_text(st, 3, p->raw_sha);
+	trpt_sql_bind_int(st, 3, r->begin);
+	trpt_sql_bind_text(st, 4, p->raw_sha);
 	if ((rc = trpt_sql_step(st, err)) > 0) {
 		*id = trpt_sql_int(st, 0);
 		one = trpt_sql_int(st, 1) != 0;
@@ -1501,7 +1507,8 @@ same_copy(struct trpt_db *db, const struct trpt_report *r, const char *sha,
 		return rc;
 	trpt_sql_bind_text(st, 1, r->organization_name);
 	trpt_sql_bind_text(st, 2, r->report_id);
-	trpt_sql_bind_text(st, 3, sha);
+	trpt_sql_bind_int(st, 3, r->begin);
+	trpt_sql_bind_text(st, 4, sha);
 	return run_id(st, id, found, err);
 }
 
@@ -1517,6 +1524,7 @@ copies(struct trpt_db *db, const struct trpt_report *r, int64_t *n,
 		return rc;
 	trpt_sql_bind_text(st, 1, r->organization_name);
 	trpt_sql_bind_text(st, 2, r->report_id);
+	trpt_sql_bind_int(st, 3, r->begin);
 	if ((rc = trpt_sql_step(st, err)) > 0) {
 		*n = trpt_sql_int(st, 0);
 		*maxcopy = trpt_sql_int(st, 1);
@@ -1575,6 +1583,7 @@ count_verified(struct trpt_db *db, const struct trpt_report *r,
 		return rc;
 	trpt_sql_bind_text(st, 1, r->organization_name);
 	trpt_sql_bind_text(st, 2, r->report_id);
+	trpt_sql_bind_int(st, 3, r->begin);
 	while ((rc = trpt_sql_step(st, err)) > 0) {
 		if (n < sizeof(old) / sizeof(old[0]))
 			old[n++] = trpt_sql_int(st, 0);
@@ -1588,6 +1597,7 @@ count_verified(struct trpt_db *db, const struct trpt_report *r,
 	trpt_sql_bind_int(st, 1, id);
 	trpt_sql_bind_text(st, 2, r->organization_name);
 	trpt_sql_bind_text(st, 3, r->report_id);
+	trpt_sql_bind_int(st, 4, r->begin);
 	rc = trpt_sql_run(st, err);
 	trpt_sql_finalize(&st);
 	for (i = 0; rc == TRPT_OK && i < n; i++)
@@ -1693,6 +1703,7 @@ store_or_count(struct trpt_db *db, const struct trpt_report *r,
 		return rc;
 	trpt_sql_bind_text(st, 1, r->organization_name);
 	trpt_sql_bind_text(st, 2, r->report_id);
+	trpt_sql_bind_int(st, 3, r->begin);
 	if ((rc = trpt_sql_run(st, err)) != TRPT_OK)
 		return rc;
 	*outcome = TRPT_STORE_CONFLICT;

@@ -244,10 +244,9 @@ def slow_inserts(db):
                     " $$BEGIN PERFORM pg_sleep(1); RETURN $1; END$$")
         cur.execute("CREATE INDEX trpt_test_slow ON reports"
                     " (trpt_test_slow(copy))")
-        cur.execute("ALTER TABLE reports DROP CONSTRAINT"
-                    " reports_org_report_copy, ADD CONSTRAINT"
-                    " reports_org_report_copy UNIQUE (organization_name,"
-                    " report_id, copy)")
+        cur.execute("DROP INDEX reports_begin")
+        cur.execute("CREATE UNIQUE INDEX reports_begin ON reports"
+                    " (begin_ts, organization_name, report_id, copy)")
     finally:
         con.close()
 

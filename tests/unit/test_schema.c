@@ -1091,6 +1091,145 @@ test_schema_raw_prefix_collision(void **state)
 }
 
 /*
+ * A report is known by its sender, report-id and begin time (migration
+ * 0028): the same report-id for another day is another report, counted
+ * on its own, and not a conflicting copy; the same day again is a
+ * duplicate, or a conflicting copy when its content differs, as before.
+ */
+static void
+test_schema_store_key_begin(void **state)
+{
+	struct trpt_db *db = *state;
+	struct sample a, b;
+	struct trpt_err err;
+	int64_t ida = 0, idb = 0, id = 0;
+	int dup = -1;
+
+	sample_init(&a, "Org", "counter-1");
+	sample_init(&b, "Org", "counter-1");
+	b.r.begin += 86400;
+	b.r.end += 86400;
+	b.p[0].successful = 90;
+	assert_int_equal(
+	    trpt_store_report(db, &a.r, &a.raw, &dup, &ida, &err), TRPT_OK);
+	assert_int_equal(dup, TRPT_STORE_NEW);
+	assert_int_equal(
+	    trpt_store_report(db, &b.r, &b.raw, &dup, &idb, &err), TRPT_OK);
+	assert_int_equal(dup, TRPT_STORE_NEW);
+	assert_true(idb != ida);
+	assert_int_equal(
+	    trpt_store_report(db, &b.r, &b.raw, &dup, &id, &err), TRPT_OK);
+	assert_int_equal(dup, TRPT_STORE_DUPLICATE);
+	assert_int_equal(id, idb);
+	/* Another content for the first day: a conflicting copy of it. */
+	a.p[0].successful = 80;
+	assert_int_equal(
+	    trpt_store_report(db, &a.r, &a.raw, &dup, &id, &err), TRPT_OK);
+	assert_int_equal(dup, TRPT_STORE_CONFLICT);
+	assert_int_equal(qint(db, "SELECT count(*) FROM reports WHERE"
+				  " report_id = 'counter-1'"),
+	    3);
+	assert_int_equal(qint(db, "SELECT count(*) FROM reports WHERE"
+				  " report_id = 'counter-1' AND conflict = 1"
+				  " AND begin_ts = 1778544000"),
+	    2);
+	assert_int_equal(qint(db, "SELECT count(*) FROM reports WHERE"
+				  " report_id = 'counter-1' AND conflict = 0"
+				  " AND counted = 1 AND begin_ts = 1778630400"),
+	    1);
+	assert_int_equal(qint(db, "SELECT count(*) FROM reports WHERE"
+				  " report_id = 'counter-1' AND counted = 1"),
+	    2);
+}
+
+/*
+ * Migration 0028 (SQLite) rebuilds reports with the unique key (begin_ts,
+ * organization_name, report_id, copy) as reports_begin: every row keeps
+ * every column, copies stored before keep their conflict and counted
+ * flags, the policies still refer to their reports (foreign keys on
+ * while the rows are written), and the table has the two indexes and no
+ * other.
+ */
+static void
+test_schema_migrate_reports_key(void **state)
+{
+	static const char *dump =
+	    "SELECT id, organization_name, report_id, copy, conflict, counted,"
+	    " content_sha256, contact_info, begin_ts, end_ts, day, raw_id,"
+	    " part, received_at, seen_count, last_seen_at, total_successful,"
+	    " total_failed, dkim, dkim_reason, dkim_domain, dkim_selector,"
+	    " dkim_key_service, dkim_aligned, dkim_accepted FROM reports"
+	    " ORDER BY id";
+	static char before[4096], after[4096];
+	char *dir = trpt_test_tmpdir(), path[512];
+	struct trpt_db *db = NULL;
+	struct trpt_err err;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/v27.db", dir);
+	assert_int_equal(trpt_db_open_unmigrated(path, &db, &err), TRPT_OK);
+	assert_int_equal(trpt_migrate_apply(db, 27, &err), TRPT_OK);
+	qexec(db, "PRAGMA foreign_keys=ON");
+	qexec(db,
+	    "INSERT INTO raw_inputs (id, sha256, bytes, size, source_kind,"
+	    " source, received_at) VALUES (1, 'h', x'00', 1, 'file', 'f', 1);"
+	    "INSERT INTO reports (id, organization_name, report_id, copy,"
+	    " conflict, counted, content_sha256, contact_info, begin_ts,"
+	    " end_ts, day, raw_id, part, received_at, seen_count,"
+	    " last_seen_at, total_successful, total_failed, dkim,"
+	    " dkim_reason, dkim_domain, dkim_selector, dkim_key_service,"
+	    " dkim_aligned, dkim_accepted) VALUES"
+	    " (3, 'Org', 'a', 0, 1, 0, 's1', 'c', 86400, 172799, 1, 1, 0, 5,"
+	    " 2, 6, 10, 1, NULL, NULL, NULL, NULL, NULL, NULL, 0),"
+	    " (4, 'Org', 'a', 1, 1, 1, 's2', NULL, 172800, 259199, 2, 1, 1,"
+	    " 7, 1, 7, 11, 0, 'pass', 'ok', 'org.example', 'sel', 'dns',"
+	    " 'same', 1),"
+	    " (9, 'Other', 'a', 0, 0, 1, NULL, 'x', 86400, 172799, 1, 1, 2,"
+	    " 8, 1, 8, 3, 3, 'none', NULL, NULL, NULL, NULL, NULL, 0);"
+	    "INSERT INTO policies (id, report, idx, day, policy_type,"
+	    " policy_domain, successful, failed, details_failed) VALUES"
+	    " (1, 3, 0, 1, 'sts', 'd', 10, 1, 1), (2, 4, 0, 2, 'sts', 'd',"
+	    " 11, 0, 0), (3, 9, 0, 1, 'sts', 'e', 3, 3, 0);");
+	trpt_test_db_rows(db, dump, ";", before, sizeof(before));
+	trpt_db_close(&db);
+	assert_int_equal(trpt_db_open(path, &db, &err), TRPT_OK);
+	assert_int_equal(
+	    qint(db, "PRAGMA user_version"), trpt_migrations_sqlite_count);
+	trpt_test_db_rows(db, dump, ";", after, sizeof(after));
+	assert_string_equal(before, after);
+	assert_int_equal(qint(db, "SELECT count(*) FROM policies p JOIN"
+				  " reports r ON r.id = p.report"),
+	    3);
+	assert_int_equal(
+	    qint(db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+	assert_int_equal(qint(db, "SELECT count(*) FROM sqlite_schema WHERE"
+				  " type = 'index' AND tbl_name = 'reports'"),
+	    2);
+	assert_int_equal(qint(db, "SELECT count(*) FROM pragma_index_list("
+				  "'reports') WHERE name = 'reports_begin'"
+				  " AND \"unique\" = 1"),
+	    1);
+	assert_int_equal(qint(db, "SELECT group_concat(name, ',') = "
+				  "'begin_ts,organization_name,report_id,copy'"
+				  " FROM (SELECT name FROM pragma_index_info("
+				  "'reports_begin') ORDER BY seqno)"),
+	    1);
+	/* The key holds: the second copy's key cannot be taken again. */
+	assert_int_equal(trpt_sql_exec(db,
+			     "INSERT INTO reports (organization_name,"
+			     " report_id, copy, begin_ts, end_ts, day, raw_id,"
+			     " part, received_at, last_seen_at,"
+			     " total_successful, total_failed) VALUES ('Org',"
+			     " 'a', 1, 172800, 1, 2, 1, 0, 1, 1, 0, 0)",
+			     &err),
+	    TRPT_EDB);
+	assert_non_null(strstr(err.msg, "UNIQUE"));
+	trpt_db_close(&db);
+	trpt_test_rmrf(dir);
+	free(dir);
+}
+
+/*
  * An input that is one report (TRPT_RAW_ONE_REPORT, migration 0023) is
  * not in the digest index: its bytes are found again through the stored
  * copies of its report.  Planted here: the stored copy's content digest
@@ -1990,16 +2129,15 @@ test_schema_rollups_exact(void **state)
 	    TRPT_OK);
 	assert_int_equal(dup, TRPT_STORE_DUPLICATE);
 	/* Another content for r7, unverified: stored, not counted; then a
-	 * verified one, in a batch: counted instead of the first, on
-	 * another day. */
+	 * verified one, in a batch: counted instead of the first, for
+	 * another policy domain (its cells are not the first's). */
 	s[7].p[0].successful = 1000;
 	assert_int_equal(
 	    trpt_store_report(db, &s[7].r, &s[7].raw, &dup, NULL, &err),
 	    TRPT_OK);
 	assert_int_equal(dup, TRPT_STORE_CONFLICT);
 	s[7].p[0].successful = 2000;
-	s[7].r.begin += 86400;
-	s[7].r.end += 86400;
+	s[7].p[0].policy_domain = "example.net";
 	s[7].raw.auth = &pass;
 	assert_int_equal(trpt_store_begin(db, &err), TRPT_OK);
 	assert_int_equal(
@@ -2045,9 +2183,9 @@ test_schema_rollups_exact(void **state)
  * and weeks again (rows that exist); an earlier first day; a duplicate;
  * a refused report in a batch; a batch rolled back; a verified copy that
  * takes over from an unverified one (the set-based path takes the old
- * copy's days out: its week and its type's first day go); and a cell
- * that stops at TRPT_MAX_ROLLUP_COUNT (the week is then summed from its
- * days).  Any rollup the commit missed or got wrong shows as a
+ * copy's cells out: its type goes from the week and the first days); and
+ * a cell that stops at TRPT_MAX_ROLLUP_COUNT (the week is then summed
+ * from its days).  Any rollup the commit missed or got wrong shows as a
  * difference.
  */
 static void
@@ -2158,9 +2296,10 @@ test_schema_rollups_derived(void **state)
 	trpt_store_rollback(db);
 	check_derived(db, "rolled back");
 
-	/* A verified copy of d9 on another day with another type takes
-	 * over from the unverified one: the old copy's day, week and type
-	 * go. */
+	/* A verified copy of d9 with another type takes over from the
+	 * unverified one: the old copy's type goes, from its week and its
+	 * first day.  (A copy dated otherwise is another report since
+	 * migration 0028.) */
 	s[9].f[0].result_type = "tlsa-invalid";
 	s[9].r.begin += 30 * day;
 	s[9].r.end += 30 * day;
@@ -2171,8 +2310,6 @@ test_schema_rollups_derived(void **state)
 	    1);
 	s[9].f[0].result_type = "validation-failure";
 	s[9].p[0].successful = 50;
-	s[9].r.begin += day;
-	s[9].r.end += day;
 	s[9].raw.auth = &pass;
 	assert_int_equal(trpt_store_begin(db, &err), TRPT_OK);
 	store_ok(db, &s[9], TRPT_STORE_CONFLICT);
@@ -2609,16 +2746,18 @@ test_schema_failing_index_classes(void **state)
 }
 
 /*
- * reports_begin (migration 0026: begin_ts, organization_name) takes a new
- * report at the right edge of its begin time and organisation: 20,000
- * reports of one sender and begin time with report-ids spread over the
- * key space (as UUIDs are), then 20 more in one transaction.  The pages
- * the index adds to that transaction (its frames minus those of the same
- * transaction without the index): 1-2 here; keyed by the report-id too
- * (migrations 0005 to 0025) it wrote 20, a random leaf each.
+ * reports_begin, the reports' unique key since migration 0028 (begin_ts,
+ * organization_name, report_id, copy), takes the reports of a new day at
+ * the index's newest edge, whatever their report-ids: 20,000 reports of
+ * one sender over 90 earlier days, report-ids spread over the key space
+ * (as UUIDs are), then 20 reports of the next day in one transaction.
+ * The pages the key adds to that transaction (its frames minus those of
+ * the same transaction with no key on the report-id): 1-2 here.  The key
+ * of migrations 0005 to 0027 (organization_name, report_id, copy) wrote a
+ * random leaf a report, and so does it here: the check sees it.
  */
-static void
-test_schema_reports_begin_appends(void **state)
+static int
+report_key_pages(const char *key)
 {
 	static const char *fill =
 	    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
@@ -2626,7 +2765,7 @@ test_schema_reports_begin_appends(void **state)
 	    " report_id, begin_ts, end_ts, day, raw_id, part, received_at,"
 	    " last_seen_at, total_successful, total_failed) SELECT i, 'Org',"
 	    " printf('%%08x-report', i * 2654435761 %% 4294967296),"
-	    " 1778544000, 1778630399, 20584, 1, 0, 1778700000, 1778700000, 1,"
+	    " %s, 1778630399, 20584, 1, 0, 1778700000, 1778700000, 1,"
 	    " 0 FROM n WHERE i > %d";
 	char *dir = trpt_test_tmpdir(), path[512], sql[1024], more[1024];
 	struct trpt_db *db = NULL;
@@ -2634,19 +2773,22 @@ test_schema_reports_begin_appends(void **state)
 	sqlite3 *h;
 	int with, without;
 
-	(void)state;
 	snprintf(path, sizeof(path), "%s/begin.db", dir);
 	assert_int_equal(trpt_db_open(path, &db, &err), TRPT_OK);
 	trpt_db_close(&db);
 	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
-	assert_int_equal(
-	    sqlite3_exec(h, "PRAGMA wal_autocheckpoint = 0", NULL, NULL, NULL),
+	assert_int_equal(sqlite3_exec(h,
+			     "PRAGMA wal_autocheckpoint = 0;"
+			     " DROP INDEX reports_begin",
+			     NULL, NULL, NULL),
 	    SQLITE_OK);
-	snprintf(sql, sizeof(sql), fill, 20000, 0);
+	assert_int_equal(sqlite3_exec(h, key, NULL, NULL, NULL), SQLITE_OK);
+	snprintf(sql, sizeof(sql), fill, 20000,
+	    "1778544000 - (1 + i % 90) * 86400", 0);
 	assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
 	/* Each measured transaction comes after the same 20 were stored and
 	 * deleted, so that the pages they take are there each time. */
-	snprintf(more, sizeof(more), fill, 20020, 20000);
+	snprintf(more, sizeof(more), fill, 20020, "1778544000", 20000);
 	assert_int_equal(sqlite3_exec(h, more, NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(h, "DELETE FROM reports WHERE id > 20000",
 			     NULL, NULL, NULL),
@@ -2654,16 +2796,31 @@ test_schema_reports_begin_appends(void **state)
 	with = wal_frames(h, more);
 	assert_int_equal(sqlite3_exec(h,
 			     "DELETE FROM reports WHERE id > 20000;"
-			     " DROP INDEX reports_begin",
+			     " DROP INDEX k",
 			     NULL, NULL, NULL),
 	    SQLITE_OK);
 	without = wal_frames(h, more);
 	sqlite3_close(h);
 	trpt_test_rmrf(dir);
 	free(dir);
-	if (with - without > 4)
-		fail_msg("reports_begin wrote %d pages for 20 reports",
-		    with - without);
+	return with - without;
+}
+
+static void
+test_schema_reports_key_appends(void **state)
+{
+	int pages;
+
+	(void)state;
+	pages = report_key_pages("CREATE UNIQUE INDEX k ON reports (begin_ts,"
+				 " organization_name, report_id, copy)");
+	if (pages > 4)
+		fail_msg("reports_begin wrote %d pages for 20 reports", pages);
+	pages = report_key_pages("CREATE UNIQUE INDEX k ON reports"
+				 " (organization_name, report_id, copy)");
+	if (pages < 15)
+		fail_msg("the key by report-id wrote %d pages for 20 reports",
+		    pages);
 }
 
 /*
@@ -2842,8 +2999,11 @@ main(void)
 		cmocka_unit_test(test_schema_checks_without_in_list),
 		cmocka_unit_test(test_schema_failing_index_appends),
 		cmocka_unit_test(test_schema_failing_index_classes),
-		cmocka_unit_test(test_schema_reports_begin_appends),
+		cmocka_unit_test(test_schema_reports_key_appends),
 		cmocka_unit_test(test_schema_migrate_raw_prefix),
+		cmocka_unit_test_setup_teardown(
+		    test_schema_store_key_begin, setup_db, teardown_db),
+		cmocka_unit_test(test_schema_migrate_reports_key),
 	};
 
 	trpt_test_db_sqlite_only(tests, sizeof(tests) / sizeof(tests[0]),
@@ -2857,10 +3017,12 @@ main(void)
 	trpt_test_db_sqlite_only(tests, sizeof(tests) / sizeof(tests[0]),
 	    "test_schema_failing_index_classes", "WAL frames are SQLite's");
 	trpt_test_db_sqlite_only(tests, sizeof(tests) / sizeof(tests[0]),
-	    "test_schema_reports_begin_appends", "WAL frames are SQLite's");
+	    "test_schema_reports_key_appends", "WAL frames are SQLite's");
 	trpt_test_db_sqlite_only(tests, sizeof(tests) / sizeof(tests[0]),
 	    "test_schema_migrate_raw_prefix",
 	    "the rebuild and the plan are SQLite's");
+	trpt_test_db_sqlite_only(tests, sizeof(tests) / sizeof(tests[0]),
+	    "test_schema_migrate_reports_key", "the rebuild is SQLite's");
 	install_faulty_malloc();
 	return cmocka_run_group_tests_name("schema", tests, NULL, NULL);
 }
