@@ -6,7 +6,7 @@
 -- are random (UUIDs, tick counts), so each new report went to a random
 -- leaf of an index as large as the whole history: a page written, read,
 -- logged, copied back and synced a report (docs/PERFORMANCE.md, "Stop 29:
--- the reports' key").  New reports are of recent days: keyed by their
+-- the reports' key by begin time").  New reports are of recent days: keyed by their
 -- begin time first, they go to the newest part of the index, whose leaves
 -- the same day's reports share.  The exports' order (begin_ts,
 -- organization_name, report_id, copy) is now the key's: no sort, and one
