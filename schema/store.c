@@ -66,6 +66,11 @@ static const char sql_raw_id[] =
 /* PostgreSQL: by the whole digest (its unique constraint's index). */
 static const char sql_raw_id_pg[] =
     "SELECT id, sha256 FROM raw_inputs WHERE sha256 = ?";
+/* A report's key (migration 0028), of table T ("r." or ""); bound by
+ * bind_key. */
+#define REPORT_KEY_OF(T)                                                       \
+	T "organization_name = ? AND " T "report_id = ? AND " T "begin_ts = ?"
+#define REPORT_KEY REPORT_KEY_OF("")
 /*
  * The input of a stored copy of a report with this digest (SQLite): an
  * input that is one report is found this way (migration 0023).  At most
@@ -74,8 +79,7 @@ static const char sql_raw_id_pg[] =
 static const char sql_raw_of_copies[] =
     "SELECT i.id, i.one_report FROM reports r JOIN raw_inputs i ON"
     " i.id = r.raw_id"
-    " WHERE r.organization_name = ? AND r.report_id = ? AND r.begin_ts = ?"
-    " AND i.sha256 = ? LIMIT 1";
+    " WHERE " REPORT_KEY_OF("r.") " AND i.sha256 = ? LIMIT 1";
 /* An input stored as one report, now read as several (raw_of_copies). */
 static const char sql_raw_not_one[] =
     "UPDATE raw_inputs SET one_report = 0 WHERE id = ?";
@@ -92,8 +96,7 @@ static const char sql_raw_delete[] = "DELETE FROM raw_inputs WHERE id = ?";
 static const char sql_report_insert[] = REPORT_INSERT;
 static const char sql_report_insert_ret[] = REPORT_INSERT " RETURNING id";
 static const char sql_report_copies[] =
-    "SELECT count(*), coalesce(max(copy), -1) FROM reports"
-    " WHERE organization_name = ? AND report_id = ? AND begin_ts = ?";
+    "SELECT count(*), coalesce(max(copy), -1) FROM reports WHERE " REPORT_KEY;
 /* A stored copy's content, read back for its digest when it has none
  * (copies stored before content_sha256 existed). */
 static const char sql_report_stored_head[] =
@@ -108,18 +111,15 @@ static const char sql_report_stored_body[] =
     " FROM policies p LEFT JOIN failures f ON f.policy = p.id"
     " WHERE p.report = ? ORDER BY p.idx, f.id";
 static const char sql_report_undigested[] =
-    "SELECT id FROM reports WHERE organization_name = ? AND"
-    " report_id = ? AND begin_ts = ? AND content_sha256 IS NULL"
-    " ORDER BY id LIMIT 1";
+    "SELECT id FROM reports WHERE " REPORT_KEY
+    " AND content_sha256 IS NULL ORDER BY id LIMIT 1";
 static const char sql_report_set_digest[] =
     "UPDATE reports SET content_sha256 = ? WHERE id = ?";
 static const char sql_report_same[] =
-    "SELECT id FROM reports WHERE organization_name = ? AND"
-    " report_id = ? AND begin_ts = ? AND content_sha256 = ?"
-    " ORDER BY copy LIMIT 1";
+    "SELECT id FROM reports WHERE " REPORT_KEY
+    " AND content_sha256 = ? ORDER BY copy LIMIT 1";
 static const char sql_report_conflict[] =
-    "UPDATE reports SET conflict = 1 WHERE organization_name = ? AND"
-    " report_id = ? AND begin_ts = ?";
+    "UPDATE reports SET conflict = 1 WHERE " REPORT_KEY;
 #define POLICY_INSERT                                                          \
 	"INSERT INTO policies (report, idx, day, policy_type, policy_domain,"  \
 	" policy_strings, mx_hosts, successful, failed, details_failed,"       \
@@ -197,12 +197,20 @@ static const char sql_quarantine_update[] =
 /* Rare (conflicting copies with a DKIM verdict). */
 static const char sql_counted_of[] =
     "SELECT id, CASE WHEN dkim = 'pass' AND dkim_aligned IN ('same',"
-    " 'parent', 'child') THEN 1 ELSE 0 END FROM reports WHERE"
-    " organization_name = ? AND report_id = ? AND begin_ts = ? AND"
-    " counted = 1";
+    " 'parent', 'child') THEN 1 ELSE 0 END FROM reports WHERE " REPORT_KEY
+    " AND counted = 1";
 static const char sql_count_only[] =
     "UPDATE reports SET counted = CASE WHEN id = ? THEN 1 ELSE 0 END"
-    " WHERE organization_name = ? AND report_id = ? AND begin_ts = ?";
+    " WHERE " REPORT_KEY;
+
+/* Binds r's key (REPORT_KEY) to parameters first .. first + 2. */
+static void
+bind_key(struct trpt_stmt *st, int first, const struct trpt_report *r)
+{
+	trpt_sql_bind_text(st, first, r->organization_name);
+	trpt_sql_bind_text(st, first + 1, r->report_id);
+	trpt_sql_bind_int(st, first + 2, r->begin);
+}
 
 /*
  * Runs a cached statement that returns at most one row with an integer in
@@ -668,9 +676,7 @@ digest_copies(
 		if ((rc = trpt_sql_cached(
 			 db, sql_report_undigested, &st, err)) != TRPT_OK)
 			return rc;
-		trpt_sql_bind_text(st, 1, r->organization_name);
-		trpt_sql_bind_text(st, 2, r->report_id);
-		trpt_sql_bind_int(st, 3, r->begin);
+		bind_key(st, 1, r);
 		if ((rc = run_id(st, &id, &found, err)) != TRPT_OK)
 			return rc;
 		if (!found)
@@ -969,9 +975,7 @@ raw_of_copies(struct trpt_db *db, const struct trpt_report *r,
 	*found = 0;
 	if ((rc = trpt_sql_cached(db, sql_raw_of_copies, &st, err)) != TRPT_OK)
 		return rc;
-	trpt_sql_bind_text(st, 1, r->organization_name);
-	trpt_sql_bind_text(st, 2, r->report_id);
-	trpt_sql_bind_int(st, 3, r->begin);
+	bind_key(st, 1, r);
 	trpt_sql_bind_text(st, 4, p->raw_sha);
 	if ((rc = trpt_sql_step(st, err)) > 0) {
 		*id = trpt_sql_int(st, 0);
@@ -1505,9 +1509,7 @@ same_copy(struct trpt_db *db, const struct trpt_report *r, const char *sha,
 
 	if ((rc = trpt_sql_cached(db, sql_report_same, &st, err)) != TRPT_OK)
 		return rc;
-	trpt_sql_bind_text(st, 1, r->organization_name);
-	trpt_sql_bind_text(st, 2, r->report_id);
-	trpt_sql_bind_int(st, 3, r->begin);
+	bind_key(st, 1, r);
 	trpt_sql_bind_text(st, 4, sha);
 	return run_id(st, id, found, err);
 }
@@ -1522,9 +1524,7 @@ copies(struct trpt_db *db, const struct trpt_report *r, int64_t *n,
 
 	if ((rc = trpt_sql_cached(db, sql_report_copies, &st, err)) != TRPT_OK)
 		return rc;
-	trpt_sql_bind_text(st, 1, r->organization_name);
-	trpt_sql_bind_text(st, 2, r->report_id);
-	trpt_sql_bind_int(st, 3, r->begin);
+	bind_key(st, 1, r);
 	if ((rc = trpt_sql_step(st, err)) > 0) {
 		*n = trpt_sql_int(st, 0);
 		*maxcopy = trpt_sql_int(st, 1);
@@ -1581,9 +1581,7 @@ count_verified(struct trpt_db *db, const struct trpt_report *r,
 		return TRPT_OK;
 	if ((rc = trpt_sql_prepare(db, sql_counted_of, &st, err)) != TRPT_OK)
 		return rc;
-	trpt_sql_bind_text(st, 1, r->organization_name);
-	trpt_sql_bind_text(st, 2, r->report_id);
-	trpt_sql_bind_int(st, 3, r->begin);
+	bind_key(st, 1, r);
 	while ((rc = trpt_sql_step(st, err)) > 0) {
 		if (n < sizeof(old) / sizeof(old[0]))
 			old[n++] = trpt_sql_int(st, 0);
@@ -1595,9 +1593,7 @@ count_verified(struct trpt_db *db, const struct trpt_report *r,
 	if ((rc = trpt_sql_prepare(db, sql_count_only, &st, err)) != TRPT_OK)
 		return rc;
 	trpt_sql_bind_int(st, 1, id);
-	trpt_sql_bind_text(st, 2, r->organization_name);
-	trpt_sql_bind_text(st, 3, r->report_id);
-	trpt_sql_bind_int(st, 4, r->begin);
+	bind_key(st, 2, r);
 	rc = trpt_sql_run(st, err);
 	trpt_sql_finalize(&st);
 	for (i = 0; rc == TRPT_OK && i < n; i++)
@@ -1701,9 +1697,7 @@ store_or_count(struct trpt_db *db, const struct trpt_report *r,
 	if ((rc = trpt_sql_cached(db, sql_report_conflict, &st, err)) !=
 	    TRPT_OK)
 		return rc;
-	trpt_sql_bind_text(st, 1, r->organization_name);
-	trpt_sql_bind_text(st, 2, r->report_id);
-	trpt_sql_bind_int(st, 3, r->begin);
+	bind_key(st, 1, r);
 	if ((rc = trpt_sql_run(st, err)) != TRPT_OK)
 		return rc;
 	*outcome = TRPT_STORE_CONFLICT;
